@@ -1,0 +1,71 @@
+# lookahead - build, test and install.
+# CC, CFLAGS, LDFLAGS and CPPFLAGS from the command line are honoured; the
+# project's own include and library flags are added separately.
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+PKGS     := libcjson libutf8proc oniguruma
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
+
+WARN     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra $(if $(WERROR),-Werror)
+ALL_CFLAGS := $(WARN) -Iinclude -Isrc $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+ALL_LIBS   := $(PKG_LIBS) -lm -lpthread
+
+B        := build
+LIB_SRC  := $(wildcard src/*.c src/tokenizer/*.c)
+CLI_SRC  := $(wildcard src/cli/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(B)/%.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+HDRS     := $(wildcard include/*.h src/*.h src/tokenizer/*.h src/cli/*.h)
+
+.PHONY: all test unit cases install uninstall clean conformance bench
+all: $(B)/lookahead
+
+$(B)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/liblookahead.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/lookahead: $(CLI_OBJ) $(B)/liblookahead.a
+	$(CC) $(CFLAGS) $(LDFLAGS) $(CLI_OBJ) $(B)/liblookahead.a $(ALL_LIBS) -o $@
+
+$(B)/tests/%: tests/%.c $(B)/liblookahead.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $< $(B)/liblookahead.a $(LDFLAGS) $(CHECK_LIBS) $(ALL_LIBS) -o $@
+
+# make test: every Check suite, then every golden CLI case.
+test: unit cases
+
+unit: $(TEST_BIN)
+	@set -e; for t in $(TEST_BIN); do echo "== $$t"; CK_FORK=yes $$t; done
+
+cases: $(B)/lookahead
+	@sh tests/run_cases.sh $(B)/lookahead
+
+install: $(B)/lookahead
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(B)/lookahead $(DESTDIR)$(PREFIX)/bin/lookahead
+	install -m 644 lookahead.1 $(DESTDIR)$(PREFIX)/share/man/man1/lookahead.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/lookahead $(DESTDIR)$(PREFIX)/share/man/man1/lookahead.1
+
+clean:
+	rm -rf $(B)
+
+# Exactness against HuggingFace tokenizers (installs it with npm).
+conformance: $(B)/lookahead
+	@sh tests/conformance.sh $(B)/lookahead
+
+bench: $(B)/lookahead
+	@sh bench/run.sh $(B)/lookahead

@@ -1,0 +1,154 @@
+/*
+ * tk.h - internal interfaces of the tokenizer pipeline.
+ *
+ * tokenizer.json is a pipeline and so is this code, one file per stage:
+ *   added.c       added/special tokens, split out of the raw text first
+ *   normalize.c   normalizers            (tk_normalizer)
+ *   pretokenize.c pre-tokenizers         (tk_pretok), regex.c for patterns
+ *   bpe.c         the BPE model          (tk_bpe)
+ *   decode.c      decoders               (tk_decoder)
+ *   load.c        tokenizer.json -> pipeline; tokenizer.c runs it.
+ * Each component is a struct with function pointers built by a
+ * constructor from its cJSON object; a table maps "type" tags to
+ * constructors, so adding a component adds one entry.
+ *
+ * Components are immutable after loading (shared by threads). Scratch
+ * memory comes from tk_work, owned by the caller, reused between calls so
+ * that the per-record path does not allocate once buffers have grown.
+ */
+#ifndef LA_TK_H
+#define LA_TK_H
+
+#include "lookahead.h"
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#define TK_MAX_DEPTH 16   /* nesting of Sequence components, scratch slots */
+
+/* Per-thread scratch. la_tok_work (public) is this struct. */
+struct la_tok_work {
+    la_buf norm[2];              /* normalizer ping-pong buffers */
+    la_buf pre[TK_MAX_DEPTH];    /* one per pre-tokenizer nesting depth */
+    la_buf seg;                  /* a raw segment between added tokens */
+    void *bpe;                   /* bpe.c's own scratch (symbols, heap) */
+    void *regex;                 /* regex.c's own scratch (match region) */
+    la_tokens toks;              /* tokens gathered by preview */
+    la_buf dec;                  /* decoder scratch */
+    la_buf dec2;
+};
+
+/* ---- normalizers ------------------------------------------------------ */
+/* Whole-string transform of `in` into `out` (out is cleared first; in and
+ * out never alias). depth selects scratch for nested Sequences. */
+typedef struct tk_normalizer tk_normalizer;
+struct tk_normalizer {
+    int (*apply)(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
+                 la_tok_work *w, int depth, la_err *err);
+    void (*free)(tk_normalizer *n);
+};
+/* Builds a normalizer from its JSON object; NULL with err set on error. */
+tk_normalizer *tk_normalizer_from_json(const cJSON *j, la_err *err);
+
+/* ---- pre-tokenizers --------------------------------------------------- */
+/* Pieces are pushed to a sink, in order; the sink returns nonzero to stop
+ * early (the pipeline has enough tokens), which the pre-tokenizer must
+ * pass back up at once without scanning further: that is what keeps the
+ * cost independent of the answer's length. */
+/* at_start: the piece begins at offset 0 of the original text (what
+ * Metaspace's prepend_scheme "first" asks). */
+typedef int (*tk_piece_fn)(void *ctx, const char *piece, size_t len, int at_start);
+
+typedef struct tk_pretok tk_pretok;
+struct tk_pretok {
+    /* Splits s into pieces (possibly transformed, e.g. ByteLevel maps
+     * bytes to its alphabet), pushing each to fn. Returns 0, or 1 when fn
+     * asked to stop, or a negative status with err set. */
+    int (*split)(const tk_pretok *p, const char *s, size_t len, int at_start,
+                 tk_piece_fn fn, void *ctx, la_tok_work *w, int depth, la_err *err);
+    void (*free)(tk_pretok *p);
+};
+tk_pretok *tk_pretok_from_json(const cJSON *j, la_err *err);
+
+/* ---- regular expressions (Oniguruma, as HuggingFace) ------------------ */
+typedef struct tk_regex tk_regex;
+tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err);
+/* Finds the first match at or after `from` in s[0..len): returns 1 and sets
+ * [*mstart, *mend), 0 when none, negative on error. Searching is lazy: it
+ * reads no further than the match needs. */
+int tk_regex_next(const tk_regex *re, const char *s, size_t len, size_t from,
+                  size_t *mstart, size_t *mend, la_tok_work *w, la_err *err);
+void tk_regex_free(tk_regex *re);
+
+/* ---- token sink ------------------------------------------------------- */
+/* The model pushes token ids to a sink; nonzero return = stop. */
+typedef struct tk_sink tk_sink;
+struct tk_sink {
+    int (*push)(tk_sink *s, const uint32_t *ids, size_t n);
+};
+
+/* ---- BPE model -------------------------------------------------------- */
+typedef struct tk_bpe tk_bpe;
+tk_bpe *tk_bpe_from_json(const cJSON *model, la_err *err);
+void tk_bpe_free(tk_bpe *m);
+/* Tokenizes one pre-token, pushing ids to sink. A long piece (whole
+ * sequence BPE without a pre-tokenizer) is cut where no vocabulary token
+ * can span and pushed chunk by chunk, so a stop request ends the work
+ * early. Returns 0, 1 when the sink stopped, or negative with err set. */
+int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
+                    la_tok_work *w, la_err *err);
+/* id -> token string (NULL if unknown id); string -> id (-1 if absent). */
+const char *tk_bpe_id_to_token(const tk_bpe *m, uint32_t id, size_t *len);
+int64_t tk_bpe_token_to_id(const tk_bpe *m, const char *s, size_t len);
+int tk_bpe_byte_fallback(const tk_bpe *m);
+uint32_t tk_bpe_vocab_size(const tk_bpe *m);   /* max id + 1 */
+
+/* ---- decoders --------------------------------------------------------- */
+/* HuggingFace's decode_chain: a list of token strings in, a list out.
+ * Tokens are passed as one buffer of NUL-separated strings with offsets. */
+typedef struct tk_decoder tk_decoder;
+struct tk_decoder {
+    /* Transforms tokens in place (toks->strs / str_off / n rewritten). */
+    int (*chain)(const tk_decoder *d, la_tokens *toks, la_tok_work *w, la_err *err);
+    void (*free)(tk_decoder *d);
+};
+tk_decoder *tk_decoder_from_json(const cJSON *j, la_err *err);
+
+/* ---- added tokens ------------------------------------------------------ */
+typedef struct tk_added tk_added;
+typedef struct {
+    uint32_t id;
+    const char *content;
+    size_t len;
+    int single_word, lstrip, rstrip, normalized, special;
+} tk_added_token;
+tk_added *tk_added_from_json(const cJSON *arr, la_err *err);
+void tk_added_free(tk_added *a);
+/* Finds the next added token (normalized == want_normalized) in s from
+ * `from`, HuggingFace's rules (leftmost-longest, single_word, lstrip and
+ * rstrip widening the match). Returns 1 with the match span (including
+ * stripped white space) and the token, 0 when none. */
+int tk_added_next(const tk_added *a, int want_normalized, const char *s, size_t len,
+                  size_t from, size_t *mstart, size_t *mend, const tk_added_token **tok);
+const tk_added_token *tk_added_by_id(const tk_added *a, uint32_t id);
+const tk_added_token *tk_added_by_content(const tk_added *a, const char *s, size_t len);
+
+/* ---- the whole tokenizer ---------------------------------------------- */
+struct la_tokenizer {
+    tk_added *added;          /* may be NULL */
+    tk_normalizer *normalizer;/* may be NULL */
+    tk_pretok *pretok;        /* may be NULL */
+    tk_bpe *model;
+    tk_decoder *decoder;      /* may be NULL */
+    int byte_level;           /* a ByteLevel pre-tokenizer or decoder is present */
+    char *path;               /* for messages */
+};
+
+/* Shared helpers (utf8.c in this folder) */
+/* Length of the UTF-8 sequence starting at s[0] (1..4), or 0 if invalid. */
+size_t tk_utf8_len(const unsigned char *s, size_t avail);
+/* Decodes one code point; returns bytes consumed (0 if invalid). */
+size_t tk_utf8_decode(const unsigned char *s, size_t avail, int32_t *cp);
+/* Encodes cp, returns bytes written (1..4) into out[4]. */
+size_t tk_utf8_encode(int32_t cp, char *out);
+
+#endif
