@@ -117,4 +117,111 @@ int la_tokenizer_preview(const la_tokenizer *t, la_tok_work *w, const char *text
                          size_t len, size_t m, int complete, la_buf *out,
                          la_preview_info *info, la_err *err);
 
+
+/* ---- configuration ---------------------------------------------------- */
+enum { LA_MODE_REAL, LA_MODE_VIRTUAL };
+enum { LA_UNIT_WORD, LA_UNIT_CHAR, LA_UNIT_TOKEN };
+enum { LA_FMT_AUTO, LA_FMT_FIELDS, LA_FMT_ALPACA, LA_FMT_MESSAGES, LA_FMT_SHAREGPT, LA_FMT_COUNT };
+enum { LA_TURNS_ALL, LA_TURNS_FIRST, LA_TURNS_LAST };
+enum { LA_IO_AUTO, LA_IO_JSONL, LA_IO_JSON };
+
+/* What to do to each record. Strings are borrowed (must outlive users). */
+typedef struct {
+    int mode;                  /* LA_MODE_* */
+    size_t m;                  /* preview length in units, >= 1 */
+    int unit;                  /* LA_UNIT_* */
+    const char *P;             /* virtual prefix */
+    const char *connector;     /* joins the instruction and the preview */
+    const char *input_field;   /* fields format: names or dot paths */
+    const char *output_field;
+    int format;                /* LA_FMT_* */
+    int turns;                 /* LA_TURNS_* */
+    int fields_given;          /* auto format: a field option was given => fields */
+    int partial_complete;      /* tokens: complete cut characters (1) or not (0) */
+    const la_tokenizer *tokenizer;
+} la_config;
+
+/* Fills cfg with the paper's defaults (real, m = 6, words). */
+void la_config_defaults(la_config *cfg);
+const char *la_mode_name(int mode);
+const char *la_unit_name(int unit);
+const char *la_format_name(int format);
+
+/* ---- statistics -------------------------------------------------------- */
+#define LA_MAX_REASONS 32
+typedef struct {
+    char code[32];
+    uint64_t count;
+} la_reason_count;
+
+/* Counters that every stage feeds. Zero-initialise; la_stats_merge adds
+ * one run's (or one thread's, or one shard's) counters into another. */
+typedef struct {
+    uint64_t records_in, records_out, records_rejected;
+    la_reason_count rejected[LA_MAX_REASONS];
+    size_t n_rejected_reasons;
+    uint64_t previews;              /* previews made (real mode) */
+    uint64_t preview_min, preview_max, preview_sum;
+    uint64_t fully_previewed;       /* answers of m units or fewer */
+    uint64_t extended;              /* token previews that took more than m tokens */
+    uint64_t bytes_in, bytes_out;
+    uint64_t format_records[LA_FMT_COUNT];  /* records per detected format */
+    uint64_t turns_edited;
+    la_reason_count skipped[8];     /* turns skipped, by reason */
+    size_t n_skipped_reasons;
+    uint64_t records_without_turn;
+} la_stats;
+
+void la_stats_count(la_reason_count *tab, size_t *n, size_t max, const char *code, uint64_t k);
+void la_stats_reject(la_stats *st, const char *code);
+void la_stats_preview(la_stats *st, const la_preview_info *info);
+void la_stats_merge(la_stats *into, const la_stats *from);
+/* Writes the JSON report (schema in README.md) to out. */
+int la_stats_json(const la_stats *st, const la_config *cfg, double seconds, la_buf *out);
+/* Reads a report written by la_stats_json back (for merge-stats); fills
+ * st, and the mode/unit/m it names into the strings given. */
+int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_t modelen,
+                   char *unit, size_t unitlen, uint64_t *m, la_err *err);
+
+/* ---- records ----------------------------------------------------------- */
+/* A processor edits records under one configuration. It owns scratch
+ * space reused between records (no per-record allocation once warm), so
+ * give each thread its own. */
+typedef struct la_proc la_proc;
+la_proc *la_proc_new(const la_config *cfg, la_err *err);
+void la_proc_free(la_proc *p);
+
+/* Validates and edits one record (its bytes, without framing), appending
+ * the edited record to out and feeding st. A bad record returns LA_EDATA
+ * with err's code naming the reason; out is then left as it was. */
+int la_proc_record(la_proc *p, const char *rec, size_t len, la_buf *out, la_stats *st,
+                   la_err *err);
+
+/* ---- reading ------------------------------------------------------------ */
+/* Frames records from a byte stream: JSONL lines, or the elements of one
+ * top-level JSON array, reading in large blocks; memory grows only with
+ * the largest record. gzip and zstd streams are decompressed on the fly. */
+typedef struct la_reader la_reader;
+la_reader *la_reader_new(int fd, int format /* LA_IO_* */, la_err *err);
+/* Next record: returns 1 with rec/len (valid until the next call) and the
+ * 1-based line it starts on, 0 at the end, or a negative status (LA_EIO:
+ * a read failed; LA_EDATA: the stream cannot be framed further). */
+int la_reader_next(la_reader *r, const char **rec, size_t *len, uint64_t *line, la_err *err);
+int la_reader_format(const la_reader *r);     /* LA_IO_JSONL or LA_IO_JSON once known */
+uint64_t la_reader_bytes(const la_reader *r); /* bytes consumed from fd */
+void la_reader_free(la_reader *r);
+
+/* ---- writing ------------------------------------------------------------ */
+/* Writes records as JSONL or as one JSON array, buffered, to an fd. */
+typedef struct la_writer la_writer;
+la_writer *la_writer_new(int fd, int format /* LA_IO_JSONL or LA_IO_JSON */, la_err *err);
+int la_writer_record(la_writer *w, const char *rec, size_t len, la_err *err);
+/* Closes the array (JSON) and flushes; does not close fd. */
+int la_writer_finish(la_writer *w, la_err *err);
+uint64_t la_writer_bytes(const la_writer *w);
+void la_writer_free(la_writer *w);
+/* Writes all of p to fd (retrying short writes and EINTR); LA_EIO with a
+ * reason on failure, code "broken_pipe" for EPIPE. */
+int la_write_all(int fd, const void *p, size_t n, la_err *err);
+
 #endif

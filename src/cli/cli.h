@@ -1,0 +1,38 @@
+/* cli.h - what the command line hands to the run loop. */
+#ifndef LA_CLI_H
+#define LA_CLI_H
+
+#include "lookahead.h"
+
+/* sysexits.h values, spelled out: the exit codes are part of the
+ * interface (README "Exit codes"). */
+enum { EXIT_USAGE = 2, EXIT_DATA = 65, EXIT_NOINPUT = 66, EXIT_CANTCREAT = 73, EXIT_IOERR = 74 };
+
+typedef struct {
+    la_config cfg;
+    char **inputs;            /* NULL-terminated; "-" is standard input */
+    size_t ninputs;
+    const char *output;       /* NULL: standard output */
+    const char *rejects;
+    const char *stats;
+    const char *tokenizer_path;
+    int input_format;         /* LA_IO_* */
+    int output_format;        /* LA_IO_*; AUTO = the first input's */
+    int skip_bad;             /* --on-error skip */
+    int quiet;
+    int progress;             /* 1 forced, 0 when stderr is a terminal */
+    int threads;
+    uint64_t shard_k, shard_n;
+} cli_opts;
+
+/* Runs the whole job; returns the process exit code. Prints its own
+ * messages ("lookahead: ..."). */
+int cli_run(cli_opts *o);
+
+/* Prints "lookahead: " + message + newline on stderr. */
+void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Subcommands. */
+int cli_merge_stats(int argc, char **argv);
+
+#endif

@@ -1,0 +1,335 @@
+/*
+ * main.c - the command line: options in, a cli_opts out, cli_run does
+ * the work. Messages and exit codes are decided here and in run.c only.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/tokenize_cmd.h"
+
+static const char usage_text[] =
+    "Usage: lookahead [OPTIONS] [FILE...]\n"
+    "       lookahead tokenize --tokenizer PATH [--m N] [TEXT | -]\n"
+    "       lookahead merge-stats STATS.json...\n"
+    "\n"
+    "Prepares fine-tuning data with LookAhead Tuning: previews the first tokens\n"
+    "of each answer in its instruction. Reads JSONL or a JSON array from the\n"
+    "FILEs (gzip and zstd too), or standard input when there are none or a FILE\n"
+    "is -, and writes standard output unless -o is given.\n"
+    "\n"
+    "Transform:\n"
+    "  --mode real|virtual        real: instruction += connector + first m units\n"
+    "                             of the answer; virtual: instruction += connector\n"
+    "                             + P, answer = P + answer (default: real)\n"
+    "  --m N                      preview length in units, N >= 1 (default: 6)\n"
+    "  --unit word|char|token     what m counts in real mode (default: token\n"
+    "                             with --tokenizer, else word)\n"
+    "  --tokenizer PATH           tokenizer.json, or a model folder holding one\n"
+    "  --partial-chars complete|replace\n"
+    "                             a token preview that ends inside a character:\n"
+    "                             take more tokens (complete, default) or keep\n"
+    "                             U+FFFD (replace)\n"
+    "  --P TEXT                   virtual prefix (default: \"Let's solve this problem. \")\n"
+    "  --connector TEXT           joins instruction and preview\n"
+    "                             (default: \" The answer begins with: \")\n"
+    "Records:\n"
+    "  --format auto|fields|alpaca|messages|sharegpt\n"
+    "                             record layout (default: auto, per record)\n"
+    "  --turns all|first|last     chat turns to edit (default: all)\n"
+    "  --input-field NAME         instruction field, or dot path (default: input)\n"
+    "  --output-field NAME        answer field, or dot path (default: output)\n"
+    "  --input-format auto|jsonl|json\n"
+    "                             json: one top-level array (default: auto)\n"
+    "  --output-format jsonl|json (default: the input's)\n"
+    "Output and errors:\n"
+    "  -o, --output FILE          write FILE (atomically) instead of stdout;\n"
+    "                             .gz or .zst compresses\n"
+    "  --on-error fail|skip       a bad record stops the run (fail, default) or\n"
+    "                             is set aside (skip)\n"
+    "  --rejects FILE             with skip: rejected records, byte for byte\n"
+    "  --stats FILE               JSON statistics\n"
+    "  -q, --quiet                no summary, no progress\n"
+    "  --progress                 progress on stderr even when not a terminal\n"
+    "  --threads N                worker threads (default: the cores available)\n"
+    "  --shard K/N                only records K, K+N, K+2N, ... (K from 0)\n"
+    "  -h, --help                 this help\n"
+    "  -V, --version              version\n"
+    "\n"
+    "Aliases of the original script: --input_file, --output_file, --input_format,\n"
+    "--output_format, --input_field, --output_field, --tokenizer_path.\n"
+    "\n"
+    "Exit codes: 0 success, 2 usage, 65 bad data or tokenizer, 66 an input\n"
+    "cannot be opened, 73 the output cannot be created, 74 I/O error.\n";
+
+void cli_msg(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "lookahead: %s\n", line);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "lookahead: %s\nTry 'lookahead --help' for more information.\n", line);
+    return EXIT_USAGE;
+}
+
+/* Matches arg against a NULL-terminated list; index or -1. */
+static int choice(const char *arg, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(arg, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Parses a positive decimal integer that fits in size_t. */
+static int parse_count(const char *s, uint64_t *out)
+{
+    if (!*s || *s == '-' || *s == '+')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v == 0 || v > (unsigned long long)SIZE_MAX / 2)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+enum {
+    O_MODE = 256, O_M, O_UNIT, O_TOKENIZER, O_PARTIAL, O_P, O_CONNECTOR, O_FORMAT, O_TURNS, O_INFIELD,
+    O_OUTFIELD, O_INFMT, O_OUTFMT, O_INFILE, O_ONERROR, O_REJECTS, O_STATS, O_PROGRESS, O_THREADS, O_SHARD
+};
+
+static const struct option long_opts[] = {
+    {"mode", required_argument, 0, O_MODE},
+    {"m", required_argument, 0, O_M},
+    {"unit", required_argument, 0, O_UNIT},
+    {"tokenizer", required_argument, 0, O_TOKENIZER},
+    {"tokenizer_path", required_argument, 0, O_TOKENIZER},
+    {"partial-chars", required_argument, 0, O_PARTIAL},
+    {"P", required_argument, 0, O_P},
+    {"connector", required_argument, 0, O_CONNECTOR},
+    {"format", required_argument, 0, O_FORMAT},
+    {"turns", required_argument, 0, O_TURNS},
+    {"input-field", required_argument, 0, O_INFIELD},
+    {"input_field", required_argument, 0, O_INFIELD},
+    {"output-field", required_argument, 0, O_OUTFIELD},
+    {"output_field", required_argument, 0, O_OUTFIELD},
+    {"input-format", required_argument, 0, O_INFMT},
+    {"input_format", required_argument, 0, O_INFMT},
+    {"output-format", required_argument, 0, O_OUTFMT},
+    {"output_format", required_argument, 0, O_OUTFMT},
+    {"input_file", required_argument, 0, O_INFILE},
+    {"output", required_argument, 0, 'o'},
+    {"output_file", required_argument, 0, 'o'},
+    {"on-error", required_argument, 0, O_ONERROR},
+    {"rejects", required_argument, 0, O_REJECTS},
+    {"stats", required_argument, 0, O_STATS},
+    {"quiet", no_argument, 0, 'q'},
+    {"progress", no_argument, 0, O_PROGRESS},
+    {"threads", required_argument, 0, O_THREADS},
+    {"shard", required_argument, 0, O_SHARD},
+    {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, 'V'},
+    {0, 0, 0, 0},
+};
+
+static const char *const modes[] = {"real", "virtual", NULL};
+static const char *const units[] = {"word", "char", "token", NULL};
+static const char *const formats[] = {"auto", "fields", "alpaca", "messages", "sharegpt", NULL};
+static const char *const turn_names[] = {"all", "first", "last", NULL};
+static const char *const io_in[] = {"auto", "jsonl", "json", NULL};
+static const char *const on_error[] = {"fail", "skip", NULL};
+static const char *const partial[] = {"replace", "complete", NULL};
+
+/* Parses one option into o; returns 0 or an exit code. */
+static int set_option(cli_opts *o, int c, const char *arg, const char *name, int *unit_given,
+                      char ***extra, size_t *nextra)
+{
+    int k;
+    uint64_t v;
+    switch (c) {
+    case O_MODE:
+        if ((k = choice(arg, modes)) < 0)
+            return usage_error("--mode: expected real or virtual, got '%s'", arg);
+        o->cfg.mode = k;
+        break;
+    case O_M:
+        if (parse_count(arg, &v))
+            return usage_error("--m: expected a whole number >= 1, got '%s'", arg);
+        o->cfg.m = (size_t)v;
+        break;
+    case O_UNIT:
+        if ((k = choice(arg, units)) < 0)
+            return usage_error("--unit: expected word, char or token, got '%s'", arg);
+        o->cfg.unit = k;
+        *unit_given = 1;
+        break;
+    case O_TOKENIZER: o->tokenizer_path = arg; break;
+    case O_PARTIAL:
+        if ((k = choice(arg, partial)) < 0)
+            return usage_error("--partial-chars: expected complete or replace, got '%s'", arg);
+        o->cfg.partial_complete = k;
+        break;
+    case O_P: o->cfg.P = arg; break;
+    case O_CONNECTOR: o->cfg.connector = arg; break;
+    case O_FORMAT:
+        if ((k = choice(arg, formats)) < 0)
+            return usage_error("--format: expected auto, fields, alpaca, messages or sharegpt, got '%s'", arg);
+        o->cfg.format = k;
+        break;
+    case O_TURNS:
+        if ((k = choice(arg, turn_names)) < 0)
+            return usage_error("--turns: expected all, first or last, got '%s'", arg);
+        o->cfg.turns = k;
+        break;
+    case O_INFIELD:
+    case O_OUTFIELD:
+        if (!*arg)
+            return usage_error("%s: the field name is empty", name);
+        *(c == O_INFIELD ? &o->cfg.input_field : &o->cfg.output_field) = arg;
+        o->cfg.fields_given = 1;
+        break;
+    case O_INFMT:
+        if ((k = choice(arg, io_in)) < 0)
+            return usage_error("%s: expected auto, jsonl or json, got '%s'", name, arg);
+        o->input_format = k;
+        break;
+    case O_OUTFMT:
+        if ((k = choice(arg, io_in)) <= 0)
+            return usage_error("%s: expected jsonl or json, got '%s'", name, arg);
+        o->output_format = k;
+        break;
+    case O_INFILE: {
+        char **n = realloc(*extra, (*nextra + 1) * sizeof *n);
+        if (!n)
+            return EXIT_IOERR;
+        n[(*nextra)++] = (char *)arg;
+        *extra = n;
+        break;
+    }
+    case 'o': o->output = arg; break;
+    case O_ONERROR:
+        if ((k = choice(arg, on_error)) < 0)
+            return usage_error("--on-error: expected fail or skip, got '%s'", arg);
+        o->skip_bad = k;
+        break;
+    case O_REJECTS: o->rejects = arg; break;
+    case O_STATS: o->stats = arg; break;
+    case 'q': o->quiet = 1; break;
+    case O_PROGRESS: o->progress = 1; break;
+    case O_THREADS:
+        if (parse_count(arg, &v) || v > 256)
+            return usage_error("--threads: expected a number from 1 to 256, got '%s'", arg);
+        o->threads = (int)v;
+        break;
+    case O_SHARD: {
+        unsigned long long a, b;
+        char tail;
+        if (sscanf(arg, "%llu/%llu%c", &a, &b, &tail) != 2 || b == 0 || a >= b || arg[0] == '-')
+            return usage_error("--shard: expected K/N with 0 <= K < N, got '%s'", arg);
+        o->shard_k = a;
+        o->shard_n = b;
+        break;
+    }
+    default: return usage_error("unknown option");
+    }
+    return 0;
+}
+
+/* Checks option combinations after parsing. */
+static int check_options(cli_opts *o, int unit_given)
+{
+    if (o->cfg.mode == LA_MODE_REAL && !unit_given)
+        o->cfg.unit = o->tokenizer_path ? LA_UNIT_TOKEN : LA_UNIT_WORD;
+    if (o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_TOKEN && !o->tokenizer_path)
+        return usage_error("--unit token needs --tokenizer PATH (a tokenizer.json or a model folder)");
+    if (o->rejects && !o->skip_bad)
+        return usage_error("--rejects needs --on-error skip");
+    if (strcmp(o->cfg.input_field, o->cfg.output_field) == 0)
+        return usage_error("--input-field and --output-field must differ (both are '%s')", o->cfg.input_field);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "tokenize") == 0)
+        return la_cli_tokenize(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "merge-stats") == 0)
+        return cli_merge_stats(argc - 1, argv + 1);
+
+    cli_opts o;
+    memset(&o, 0, sizeof o);
+    la_config_defaults(&o.cfg);
+    int unit_given = 0, c, idx;
+    char **extra = NULL;
+    size_t nextra = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:qhV", long_opts, &idx)) != -1) {
+        if (c == 'h') {
+            fputs(usage_text, stdout);
+            free(extra);
+            return fflush(stdout) == 0 ? 0 : EXIT_IOERR;
+        }
+        if (c == 'V') {
+            printf("lookahead %s\n", LA_VERSION);
+            free(extra);
+            return 0;
+        }
+        if (c == '?' || c == ':') {
+            free(extra);
+            const char *bad = argv[optind - 1];
+            if (c == ':')
+                return usage_error("option '%s' needs a value", bad);
+            if (optopt)
+                return usage_error("unknown option '-%c'", optopt);
+            return usage_error("unknown option '%s'", bad);
+        }
+        const char *name = c < 256 ? "-o" : long_opts[idx].name;
+        int rc = set_option(&o, c, optarg, name, &unit_given, &extra, &nextra);
+        if (rc) {
+            free(extra);
+            return rc;
+        }
+    }
+    int rc = check_options(&o, unit_given);
+    if (rc) {
+        free(extra);
+        return rc;
+    }
+    /* inputs: --input_file values, then positional FILEs */
+    size_t npos = (size_t)(argc - optind);
+    o.inputs = calloc(nextra + npos + 2, sizeof *o.inputs);
+    if (!o.inputs) {
+        free(extra);
+        cli_msg("out of memory");
+        return EXIT_IOERR;
+    }
+    for (size_t i = 0; i < nextra; i++)
+        o.inputs[o.ninputs++] = extra[i];
+    for (int i = optind; i < argc; i++)
+        o.inputs[o.ninputs++] = argv[i];
+    if (o.ninputs == 0)
+        o.inputs[o.ninputs++] = "-";
+    free(extra);
+    rc = cli_run(&o);
+    free(o.inputs);
+    return rc;
+}

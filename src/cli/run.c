@@ -1,0 +1,406 @@
+/*
+ * run.c - the run loop: inputs -> reader -> processor -> writer, with
+ * rejects, statistics, progress, and an output file that only appears
+ * (atomically, by rename) when the run succeeds.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+#define SHOWN_REJECTS 5
+
+/* The temporary output file, removed by the signal handler: the only
+ * mutable global state, and it lives in the CLI. */
+static char tmp_path[PATH_MAX];
+
+static void on_signal(int sig)
+{
+    if (tmp_path[0])
+        unlink(tmp_path);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct {
+    cli_opts *o;
+    la_proc *proc;
+    la_writer *w;
+    int out_fd;
+    int rej_fd;
+    la_buf rec_out;
+    la_stats st;
+    uint64_t shown;           /* rejects reported on stderr */
+    uint64_t index;           /* records seen, for --shard */
+    uint64_t total_bytes;     /* input size when known, else 0 */
+    uint64_t done_bytes;      /* bytes of finished inputs */
+    double t0, next_progress;
+    int show_progress;
+    int progress_shown;
+    const char *tok_path;
+} run_state;
+
+static const char *display_name(const char *path) { return strcmp(path, "-") == 0 ? "-" : path; }
+
+static void progress(run_state *s, uint64_t cur_bytes, int final)
+{
+    double t = now();
+    if (!final && t < s->next_progress)
+        return;
+    s->next_progress = t + 0.25;
+    double mb = (double)(s->done_bytes + cur_bytes) / 1e6, dt = t - s->t0;
+    char pct[16] = "";
+    if (s->total_bytes)
+        snprintf(pct, sizeof pct, "  %3.0f%%", 100.0 * (double)(s->done_bytes + cur_bytes) / (double)s->total_bytes);
+    fprintf(stderr, "\rlookahead: %llu records  %.1f MB  %.1f MB/s%s ", (unsigned long long)s->st.records_in, mb,
+            dt > 0 ? mb / dt : 0.0, pct);
+    if (final)
+        fputc('\n', stderr);
+    s->progress_shown = 1;
+}
+
+/* Opens an input for reading: 66 with a message when it cannot be. */
+static int open_input(const char *path, int *fd)
+{
+    if (strcmp(path, "-") == 0) {
+        *fd = 0;
+        return 0;
+    }
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) {
+        cli_msg("%s: cannot open: %s", path, strerror(errno));
+        return EXIT_NOINPUT;
+    }
+    struct stat sb;
+    if (fstat(*fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        cli_msg("%s: cannot open: Is a directory", path);
+        close(*fd);
+        return EXIT_NOINPUT;
+    }
+    return 0;
+}
+
+/* Creates the temporary output next to FILE, so that the final rename
+ * stays within one file system. */
+static int open_output(run_state *s)
+{
+    const char *out = s->o->output;
+    if (!out) {
+        s->out_fd = 1;
+        return 0;
+    }
+    const char *slash = strrchr(out, '/');
+    int dirlen = slash ? (int)(slash - out + 1) : 0;
+    if (snprintf(tmp_path, sizeof tmp_path, "%.*s.%s.tmp-XXXXXX", dirlen, out, slash ? slash + 1 : out) >=
+        (int)sizeof tmp_path) {
+        cli_msg("%s: cannot create: name too long", out);
+        tmp_path[0] = 0;
+        return EXIT_CANTCREAT;
+    }
+    int fd = mkstemp(tmp_path);
+    if (fd < 0) {
+        cli_msg("%s: cannot create: %s", out, strerror(errno));
+        tmp_path[0] = 0;
+        return EXIT_CANTCREAT;
+    }
+    /* mkstemp makes 0600; give the file the mode a plain create would */
+    struct stat sb;
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, stat(out, &sb) == 0 ? (sb.st_mode & 07777) : (0666 & ~mask));
+    s->out_fd = fd;
+    return 0;
+}
+
+static void drop_output(run_state *s)
+{
+    if (tmp_path[0]) {
+        unlink(tmp_path);
+        tmp_path[0] = 0;
+    }
+    if (s->out_fd > 2)
+        close(s->out_fd);
+    s->out_fd = -1;
+}
+
+/* Flushes and renames the temporary file over FILE. */
+static int commit_output(run_state *s)
+{
+    if (!s->o->output)
+        return 0;
+    if (fsync(s->out_fd) != 0 && errno != EINVAL) {
+        cli_msg("%s: %s", s->o->output, strerror(errno));
+        return EXIT_IOERR;
+    }
+    if (close(s->out_fd) != 0) {
+        s->out_fd = -1;
+        cli_msg("%s: %s", s->o->output, strerror(errno));
+        return EXIT_IOERR;
+    }
+    s->out_fd = -1;
+    if (rename(tmp_path, s->o->output) != 0) {
+        cli_msg("%s: cannot create: %s", s->o->output, strerror(errno));
+        return EXIT_CANTCREAT;
+    }
+    tmp_path[0] = 0;
+    return 0;
+}
+
+/* An error from the writer: a closed pipe ends the run quietly. */
+static int write_failed(run_state *s, const la_err *e)
+{
+    if (strcmp(e->code, "broken_pipe") == 0)
+        return -1;
+    cli_msg("%s: %s", s->o->output ? s->o->output : "standard output", e->msg);
+    return EXIT_IOERR;
+}
+
+/* A record was refused: fail, or set it aside and go on. */
+static int reject(run_state *s, const char *name, uint64_t line, const char *rec, size_t len, const la_err *e)
+{
+    if (!s->o->skip_bad) {
+        cli_msg("%s:%llu: %s", name, (unsigned long long)line, e->msg);
+        return EXIT_DATA;
+    }
+    if (s->shown++ < SHOWN_REJECTS)
+        cli_msg("%s:%llu: %s (skipped)", name, (unsigned long long)line, e->msg);
+    if (s->rej_fd >= 0) {
+        la_err we;
+        if (la_write_all(s->rej_fd, rec, len, &we) || la_write_all(s->rej_fd, "\n", 1, &we)) {
+            cli_msg("%s: %s", s->o->rejects, we.msg);
+            return EXIT_IOERR;
+        }
+    }
+    return 0;
+}
+
+/* Processes every record of one input. */
+static int run_input(run_state *s, const char *path, int first)
+{
+    int fd, rc = open_input(path, &fd);
+    if (rc)
+        return rc;
+    const char *name = display_name(path);
+    la_err e = {{0}, {0}};
+    la_reader *r = la_reader_new(fd, s->o->input_format, &e);
+    if (!r) {
+        cli_msg("%s", e.msg);
+        if (fd > 0)
+            close(fd);
+        return EXIT_IOERR;
+    }
+    const char *rec;
+    size_t len;
+    uint64_t line;
+    int got;
+    while ((got = la_reader_next(r, &rec, &len, &line, &e)) == 1 || (got == 0 && !s->w)) {
+        if (!s->w) {   /* the first input's format decides the output's */
+            int fmt = s->o->output_format ? s->o->output_format : la_reader_format(r);
+            (void)first;
+            if (!(s->w = la_writer_new(s->out_fd, fmt, &e))) {
+                rc = EXIT_IOERR;
+                cli_msg("%s", e.msg);
+                break;
+            }
+            if (got == 0)
+                break;
+        }
+        if (s->o->shard_n && s->index++ % s->o->shard_n != s->o->shard_k)
+            continue;
+        la_buf_clear(&s->rec_out);
+        if (la_proc_record(s->proc, rec, len, &s->rec_out, &s->st, &e) != LA_OK) {
+            if (strcmp(e.code, "out_of_memory") == 0) {
+                cli_msg("%s:%llu: out of memory", name, (unsigned long long)line);
+                rc = EXIT_IOERR;
+                break;
+            }
+            if ((rc = reject(s, name, line, rec, len, &e)))
+                break;
+            continue;
+        }
+        if (la_writer_record(s->w, s->rec_out.data, s->rec_out.len, &e)) {
+            rc = write_failed(s, &e);
+            break;
+        }
+        if (s->show_progress && (s->st.records_in & 255) == 0)
+            progress(s, la_reader_bytes(r), 0);
+    }
+    if (got < 0 && !rc) {
+        if (e.code[0] && strcmp(e.code, "read_error") == 0) {
+            cli_msg("%s: %s", name, e.msg);
+            rc = EXIT_IOERR;
+        } else if (strcmp(e.code, "out_of_memory") == 0) {
+            cli_msg("%s: %s", name, e.msg);
+            rc = EXIT_IOERR;
+        } else {
+            cli_msg("%s:%llu: %s", name, (unsigned long long)line, e.msg);
+            rc = EXIT_DATA;
+        }
+    }
+    s->done_bytes += la_reader_bytes(r);
+    s->st.bytes_in += la_reader_bytes(r);
+    la_reader_free(r);
+    if (fd > 0)
+        close(fd);
+    return rc;
+}
+
+static int write_stats(run_state *s, double seconds)
+{
+    la_buf b = {0};
+    int rc = 0;
+    if (la_stats_json(&s->st, &s->o->cfg, seconds, &b) != LA_OK) {
+        cli_msg("out of memory");
+        return EXIT_IOERR;
+    }
+    int fd = open(s->o->stats, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    la_err e;
+    if (fd < 0) {
+        cli_msg("%s: cannot create: %s", s->o->stats, strerror(errno));
+        rc = EXIT_CANTCREAT;
+    } else if (la_write_all(fd, b.data, b.len, &e) || close(fd) != 0) {
+        cli_msg("%s: %s", s->o->stats, e.msg);
+        rc = EXIT_IOERR;
+    }
+    la_buf_free(&b);
+    return rc;
+}
+
+static void summary(run_state *s, double seconds)
+{
+    const la_stats *st = &s->st;
+    double mbi = (double)st->bytes_in / 1e6, mbo = (double)st->bytes_out / 1e6;
+    fprintf(stderr, "lookahead: %llu records in, %llu out, %llu rejected; %.1f MB -> %.1f MB in %.2f s (%.1f MB/s)\n",
+            (unsigned long long)st->records_in, (unsigned long long)st->records_out,
+            (unsigned long long)st->records_rejected, mbi, mbo, seconds, seconds > 0 ? mbi / seconds : 0.0);
+    if (st->previews) {
+        fprintf(stderr, "lookahead: previewed %s %s: min %llu, mean %.2f, max %llu; %llu answer%s fully previewed\n",
+                la_unit_name(s->o->cfg.unit), "units", (unsigned long long)st->preview_min,
+                (double)st->preview_sum / (double)st->previews, (unsigned long long)st->preview_max,
+                (unsigned long long)st->fully_previewed, st->fully_previewed == 1 ? "" : "s");
+    }
+    if (s->shown > SHOWN_REJECTS)
+        fprintf(stderr, "lookahead: %llu more rejected records not shown\n",
+                (unsigned long long)(s->shown - SHOWN_REJECTS));
+}
+
+/* Sums the sizes of regular-file inputs for the progress percentage. */
+static uint64_t total_size(const cli_opts *o)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < o->ninputs; i++) {
+        struct stat sb;
+        if (strcmp(o->inputs[i], "-") == 0 ? fstat(0, &sb) : stat(o->inputs[i], &sb))
+            return 0;
+        if (!S_ISREG(sb.st_mode))
+            return 0;
+        t += (uint64_t)sb.st_size;
+    }
+    return t;
+}
+
+/* Checks up front that every input can be opened, so that a typo in the
+ * last name does not cost a long run. */
+static int check_inputs(const cli_opts *o)
+{
+    for (size_t i = 0; i < o->ninputs; i++) {
+        int fd, rc = open_input(o->inputs[i], &fd);
+        if (rc)
+            return rc;
+        if (fd > 0)
+            close(fd);
+    }
+    return 0;
+}
+
+static la_tokenizer *load_tokenizer(const char *path, int *rc)
+{
+    la_err e = {{0}, {0}};
+    la_tokenizer *t = la_tokenizer_load(path, &e);
+    if (!t) {
+        cli_msg("%s: %s", path, e.msg);
+        *rc = strcmp(e.code, "cannot_open") == 0 ? EXIT_NOINPUT : EXIT_DATA;
+    }
+    return t;
+}
+
+int cli_run(cli_opts *o)
+{
+    run_state s;
+    memset(&s, 0, sizeof s);
+    s.o = o;
+    s.rej_fd = -1;
+    s.out_fd = -1;
+    s.t0 = now();
+    int rc = check_inputs(o);
+    if (rc)
+        return rc;
+    la_tokenizer *tok = NULL;
+    if (o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_TOKEN) {
+        if (!(tok = load_tokenizer(o->tokenizer_path, &rc)))
+            return rc;
+        o->cfg.tokenizer = tok;
+    }
+    la_err e;
+    if (!(s.proc = la_proc_new(&o->cfg, &e))) {
+        cli_msg("%s", e.msg);
+        la_tokenizer_free(tok);
+        return EXIT_USAGE;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    if (o->rejects && (s.rej_fd = open(o->rejects, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
+        cli_msg("%s: cannot create: %s", o->rejects, strerror(errno));
+        rc = EXIT_CANTCREAT;
+    }
+    if (!rc)
+        rc = open_output(&s);
+    s.show_progress = !o->quiet && (o->progress || isatty(2));
+    if (s.show_progress)
+        s.total_bytes = total_size(o);
+    for (size_t i = 0; i < o->ninputs && !rc; i++)
+        rc = run_input(&s, o->inputs[i], i == 0);
+    if (!rc && la_writer_finish(s.w, &e))
+        rc = write_failed(&s, &e);
+    if (s.w)
+        s.st.bytes_out = la_writer_bytes(s.w);
+    if (!rc)
+        rc = commit_output(&s);
+    if (rc)
+        drop_output(&s);
+    double secs = now() - s.t0;
+    if (s.show_progress && s.progress_shown)
+        progress(&s, 0, 1);
+    if (rc != -1 && o->stats) {
+        int src = write_stats(&s, secs);
+        if (!rc)
+            rc = src;
+    }
+    if (s.rej_fd >= 0 && close(s.rej_fd) != 0 && !rc) {
+        cli_msg("%s: %s", o->rejects, strerror(errno));
+        rc = EXIT_IOERR;
+    }
+    if (!o->quiet && rc != -1)
+        summary(&s, secs);
+    la_writer_free(s.w);
+    la_buf_free(&s.rec_out);
+    la_proc_free(s.proc);
+    la_tokenizer_free(tok);
+    return rc == -1 ? 0 : rc;
+}

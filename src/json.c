@@ -1,0 +1,483 @@
+/* json.c - strict, iterative JSON validation and span location. */
+#include "json.h"
+
+#include <string.h>
+
+/* Byte classes inside a string: 0 = ordinary ASCII (copied through by
+ * the fast loop), 1 = '"', 2 = '\\', 3 = control, 4 = UTF-8 lead/other. */
+static const unsigned char str_class[256] = {
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+};
+
+static int is_ws(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+size_t la_json_ws(const char *p, size_t n, size_t pos)
+{
+    while (pos < n && is_ws((unsigned char)p[pos]))
+        pos++;
+    return pos;
+}
+
+/* Length of a valid UTF-8 sequence at s (strict: no overlongs, no
+ * surrogates, nothing above U+10FFFF), 0 if invalid or truncated. */
+static size_t utf8_seq(const unsigned char *s, size_t avail)
+{
+    unsigned c = s[0];
+    if (c < 0xC2 || c > 0xF4)
+        return 0;
+    if (c < 0xE0)
+        return avail >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c < 0xF0) {
+        if (avail < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F))
+            return 0;
+        return 3;
+    }
+    if (avail < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+        return 0;
+    if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return 4;
+}
+
+/* Scans a string starting at p[pos] == '"'; on success *end is just past
+ * the closing quote. */
+static int scan_string(const char *p, size_t n, size_t pos, size_t *end, la_err *err)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    size_t i = pos + 1;
+    for (;;) {
+        while (i < n && str_class[u[i]] == 0)
+            i++;
+        if (i >= n)
+            return la_err_set(err, LA_EDATA, "invalid_json",
+                              "unterminated string starting at byte %zu", pos + 1);
+        switch (str_class[u[i]]) {
+        case 1:
+            *end = i + 1;
+            return LA_OK;
+        case 2:
+            if (i + 1 >= n)
+                return la_err_set(err, LA_EDATA, "invalid_json", "unterminated string at byte %zu", pos + 1);
+            switch (p[i + 1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                i += 2;
+                break;
+            case 'u':
+                if (i + 6 > n || hexval(u[i + 2]) < 0 || hexval(u[i + 3]) < 0 ||
+                    hexval(u[i + 4]) < 0 || hexval(u[i + 5]) < 0)
+                    return la_err_set(err, LA_EDATA, "invalid_json", "bad \\u escape at byte %zu", i + 1);
+                i += 6;
+                break;
+            default:
+                return la_err_set(err, LA_EDATA, "invalid_json", "bad escape '\\%c' at byte %zu",
+                                  (u[i + 1] >= 0x20 && u[i + 1] < 0x7f) ? p[i + 1] : '?', i + 1);
+            }
+            break;
+        case 3:
+            return la_err_set(err, LA_EDATA, "control_character",
+                              "raw control character U+%04X in a string at byte %zu", u[i], i + 1);
+        default: {
+            size_t k = utf8_seq(u + i, n - i);
+            if (!k)
+                return la_err_set(err, LA_EDATA, "invalid_utf8", "invalid UTF-8 at byte %zu", i + 1);
+            i += k;
+        }
+        }
+    }
+}
+
+/* Scans a number per RFC 8259's grammar; *end just past it. */
+static int scan_number(const char *p, size_t n, size_t pos, size_t *end, la_err *err)
+{
+    size_t i = pos;
+    if (i < n && p[i] == '-')
+        i++;
+    if (i < n && p[i] == '0')
+        i++;
+    else if (i < n && p[i] >= '1' && p[i] <= '9')
+        while (i < n && is_digit((unsigned char)p[i]))
+            i++;
+    else
+        goto bad;
+    if (i < n && p[i] == '.') {
+        i++;
+        if (i >= n || !is_digit((unsigned char)p[i]))
+            goto bad;
+        while (i < n && is_digit((unsigned char)p[i]))
+            i++;
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            i++;
+        if (i >= n || !is_digit((unsigned char)p[i]))
+            goto bad;
+        while (i < n && is_digit((unsigned char)p[i]))
+            i++;
+    }
+    *end = i;
+    return LA_OK;
+bad:
+    return la_err_set(err, LA_EDATA, "invalid_json", "invalid number at byte %zu", pos + 1);
+}
+
+static int scan_literal(const char *p, size_t n, size_t pos, size_t *end, la_err *err)
+{
+    static const char *const lits[] = {"true", "false", "null"};
+    for (int k = 0; k < 3; k++) {
+        size_t l = strlen(lits[k]);
+        if (p[pos] == lits[k][0]) {
+            if (n - pos >= l && memcmp(p + pos, lits[k], l) == 0) {
+                *end = pos + l;
+                return LA_OK;
+            }
+            break;
+        }
+    }
+    return la_err_set(err, LA_EDATA, "invalid_json", "invalid literal at byte %zu", pos + 1);
+}
+
+/* Describes the byte at pos for "expected X" messages. */
+static int unexpected(const char *p, size_t n, size_t pos, const char *what, la_err *err)
+{
+    if (pos >= n)
+        return la_err_set(err, LA_EDATA, "invalid_json", "unexpected end of record, expected %s", what);
+    unsigned char c = (unsigned char)p[pos];
+    if (c >= 0x20 && c < 0x7f)
+        return la_err_set(err, LA_EDATA, "invalid_json", "expected %s at byte %zu, found '%c'", what, pos + 1, c);
+    return la_err_set(err, LA_EDATA, "invalid_json", "expected %s at byte %zu, found byte 0x%02X", what, pos + 1, c);
+}
+
+/* The container stack is one bit per level (1 = object), so the deepest
+ * allowed record costs LA_JSON_MAX_DEPTH/8 bytes of stack. */
+int la_json_validate(const char *p, size_t n, la_span *value, la_err *err)
+{
+    unsigned char stack[LA_JSON_MAX_DEPTH / 8 + 1];
+    size_t depth = 0, pos = la_json_ws(p, n, 0), end;
+    int rc;
+    if (pos >= n)
+        return la_err_set(err, LA_EDATA, "empty", "empty record");
+    size_t vstart = pos;
+
+value:
+    if (pos >= n)
+        return unexpected(p, n, pos, "a value", err);
+    switch (p[pos]) {
+    case '{':
+    case '[': {
+        if (depth >= LA_JSON_MAX_DEPTH)
+            return la_err_set(err, LA_EDATA, "too_deep", "nesting deeper than %d levels", LA_JSON_MAX_DEPTH);
+        int obj = p[pos] == '{';
+        if (obj)
+            stack[depth >> 3] |= (unsigned char)(1u << (depth & 7));
+        else
+            stack[depth >> 3] &= (unsigned char)~(1u << (depth & 7));
+        depth++;
+        pos = la_json_ws(p, n, pos + 1);
+        if (pos < n && p[pos] == (obj ? '}' : ']')) {
+            depth--;
+            pos++;
+            goto after;
+        }
+        if (obj)
+            goto key;
+        goto value;
+    }
+    case '"':
+        rc = scan_string(p, n, pos, &end, err);
+        break;
+    case 't': case 'f': case 'n':
+        rc = scan_literal(p, n, pos, &end, err);
+        break;
+    default:
+        if (p[pos] == '-' || is_digit((unsigned char)p[pos]))
+            rc = scan_number(p, n, pos, &end, err);
+        else
+            return unexpected(p, n, pos, "a value", err);
+    }
+    if (rc)
+        return rc;
+    pos = end;
+
+after:
+    if (depth == 0) {
+        size_t vend = pos;
+        pos = la_json_ws(p, n, pos);
+        if (pos < n) {
+            unsigned char c = (unsigned char)p[pos];
+            if (c == '{' || c == '[' || c == '"' || c == '-' || is_digit(c) || c == 't' || c == 'f' || c == 'n')
+                return la_err_set(err, LA_EDATA, "extra_value", "a second JSON value at byte %zu", pos + 1);
+            return la_err_set(err, LA_EDATA, "trailing_data", "trailing data after the JSON value at byte %zu",
+                              pos + 1);
+        }
+        value->start = vstart;
+        value->end = vend;
+        return LA_OK;
+    }
+    {
+        int obj = (stack[(depth - 1) >> 3] >> ((depth - 1) & 7)) & 1;
+        pos = la_json_ws(p, n, pos);
+        if (pos < n && p[pos] == ',') {
+            pos = la_json_ws(p, n, pos + 1);
+            if (obj)
+                goto key;
+            goto value;
+        }
+        if (pos < n && p[pos] == (obj ? '}' : ']')) {
+            depth--;
+            pos++;
+            goto after;
+        }
+        return unexpected(p, n, pos, obj ? "',' or '}'" : "',' or ']'", err);
+    }
+
+key:
+    if (pos >= n || p[pos] != '"')
+        return unexpected(p, n, pos, "a string key", err);
+    if ((rc = scan_string(p, n, pos, &end, err)))
+        return rc;
+    pos = la_json_ws(p, n, end);
+    if (pos >= n || p[pos] != ':')
+        return unexpected(p, n, pos, "':'", err);
+    pos = la_json_ws(p, n, pos + 1);
+    goto value;
+}
+
+la_jtype la_json_type(char c)
+{
+    switch (c) {
+    case '{': return LA_JOBJECT;
+    case '[': return LA_JARRAY;
+    case '"': return LA_JSTRING;
+    case 't': case 'f': return LA_JBOOL;
+    case 'n': return LA_JNULL;
+    default: return (c == '-' || is_digit((unsigned char)c)) ? LA_JNUMBER : LA_JNONE;
+    }
+}
+
+const char *la_json_type_name(la_jtype t)
+{
+    static const char *const names[] = {"nothing", "an object", "an array", "a string",
+                                        "a number", "a boolean", "null"};
+    return names[t];
+}
+
+/* End of a valid string at p[pos] == '"'. */
+static size_t skip_string(const char *p, size_t n, size_t pos)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    size_t i = pos + 1;
+    for (;;) {
+        const char *q = memchr(p + i, '"', n - i);   /* valid input: a closing quote exists */
+        size_t j = (size_t)(q - p);
+        size_t bs = 0;
+        while (j - bs > i - 1 && u[j - 1 - bs] == '\\')
+            bs++;
+        if (!(bs & 1))
+            return j + 1;
+        i = j + 1;
+    }
+}
+
+size_t la_json_skip(const char *p, size_t n, size_t pos)
+{
+    char c = p[pos];
+    if (c == '"')
+        return skip_string(p, n, pos);
+    if (c != '{' && c != '[') {
+        size_t i = pos + 1;
+        while (i < n && (is_digit((unsigned char)p[i]) || (p[i] >= 'a' && p[i] <= 'z') || p[i] == '.' ||
+                        p[i] == '+' || p[i] == '-' || p[i] == 'E'))
+            i++;
+        return i;
+    }
+    size_t depth = 0, i = pos;
+    for (;;) {
+        char d = p[i];
+        if (d == '"') {
+            i = skip_string(p, n, i);
+            continue;
+        }
+        if (d == '{' || d == '[')
+            depth++;
+        else if (d == '}' || d == ']') {
+            if (--depth == 0)
+                return i + 1;
+        }
+        i++;
+    }
+}
+
+/* Compares a key's raw string value (quotes included) with key bytes,
+ * decoding escapes only when the raw form has any. */
+static int key_equals(const char *p, la_span k, const char *key, size_t keylen)
+{
+    size_t rawlen = k.end - k.start - 2;
+    if (memchr(p + k.start + 1, '\\', rawlen) == NULL)
+        return rawlen == keylen && memcmp(p + k.start + 1, key, keylen) == 0;
+    la_buf b = {0};   /* rare path: escaped keys */
+    int eq = 0;
+    if (la_json_unescape(p, k, &b, NULL) == LA_OK)
+        eq = b.len == keylen && memcmp(b.data, key, keylen) == 0;
+    la_buf_free(&b);
+    return eq;
+}
+
+int la_json_object_get(const char *p, size_t n, size_t obj, const char *key, size_t keylen, la_span *val)
+{
+    int found = 0;
+    size_t pos = obj + 1;
+    for (;;) {
+        while (is_ws((unsigned char)p[pos]) || p[pos] == ',')
+            pos++;
+        if (p[pos] == '}')
+            return found;
+        la_span k = {pos, skip_string(p, n, pos)};
+        pos = k.end;
+        while (is_ws((unsigned char)p[pos]) || p[pos] == ':')
+            pos++;
+        size_t vend = la_json_skip(p, n, pos);
+        if (key_equals(p, k, key, keylen)) {
+            val->start = pos;
+            val->end = vend;
+            found = 1;
+        }
+        pos = vend;
+    }
+}
+
+int la_json_array_next(const char *p, size_t n, size_t arr, size_t *it, la_span *elem)
+{
+    size_t pos = *it ? *it : arr + 1;
+    while (is_ws((unsigned char)p[pos]) || p[pos] == ',')
+        pos++;
+    if (p[pos] == ']')
+        return 0;
+    elem->start = pos;
+    elem->end = la_json_skip(p, n, pos);
+    *it = elem->end;
+    return 1;
+}
+
+int la_json_string_is_plain(const char *p, la_span s)
+{
+    return memchr(p + s.start + 1, '\\', s.end - s.start - 2) == NULL;
+}
+
+static size_t put_utf8(unsigned cp, char *o)
+{
+    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F)); return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+static unsigned hex4(const char *q)
+{
+    return (unsigned)(hexval((unsigned char)q[0]) << 12 | hexval((unsigned char)q[1]) << 8 |
+                      hexval((unsigned char)q[2]) << 4 | hexval((unsigned char)q[3]));
+}
+
+int la_json_unescape(const char *p, la_span s, la_buf *out, la_err *err)
+{
+    size_t i = s.start + 1, end = s.end - 1;
+    if (la_buf_reserve(out, end - i) != LA_OK)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
+    while (i < end) {
+        const char *bs = memchr(p + i, '\\', end - i);
+        size_t run = bs ? (size_t)(bs - p) - i : end - i;
+        memcpy(out->data + out->len, p + i, run);   /* reserved above: output never outgrows input */
+        out->len += run;
+        i += run;
+        if (i >= end)
+            break;
+        char c = p[i + 1], ch;
+        switch (c) {
+        case 'b': ch = '\b'; break;
+        case 'f': ch = '\f'; break;
+        case 'n': ch = '\n'; break;
+        case 'r': ch = '\r'; break;
+        case 't': ch = '\t'; break;
+        case 'u': {
+            unsigned cp = hex4(p + i + 2);
+            size_t used = 6;
+            if (cp >= 0xD800 && cp <= 0xDBFF && i + 12 <= end && p[i + 6] == '\\' && p[i + 7] == 'u') {
+                unsigned lo = hex4(p + i + 8);
+                if (lo >= 0xDC00 && lo <= 0xDFFF) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    used = 12;
+                }
+            }
+            if (cp >= 0xD800 && cp <= 0xDFFF)
+                return la_err_set(err, LA_EDATA, "lone_surrogate", "lone surrogate \\u%.4s", p + i + 2);
+            out->len += put_utf8(cp, out->data + out->len);
+            i += used;
+            continue;
+        }
+        default: ch = c; break;   /* '"', '\\', '/' */
+        }
+        out->data[out->len++] = ch;
+        i += 2;
+    }
+    out->data[out->len] = 0;
+    return LA_OK;
+}
+
+int la_json_escape(const char *s, size_t n, la_buf *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (la_buf_reserve(out, n) != LA_OK)
+        return LA_ENOMEM;
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\')
+            j++;
+        if (la_buf_append(out, s + i, j - i) != LA_OK)
+            return LA_ENOMEM;
+        if (j >= n)
+            break;
+        unsigned char c = (unsigned char)s[j];
+        char e[7] = {'\\', 0, 0, 0, 0, 0, 0};
+        size_t el = 2;
+        switch (c) {
+        case '"': e[1] = '"'; break;
+        case '\\': e[1] = '\\'; break;
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        case '\b': e[1] = 'b'; break;
+        case '\f': e[1] = 'f'; break;
+        default:
+            e[1] = 'u'; e[2] = '0'; e[3] = '0'; e[4] = hex[c >> 4]; e[5] = hex[c & 15];
+            el = 6;
+        }
+        if (la_buf_append(out, e, el) != LA_OK)
+            return LA_ENOMEM;
+        i = j + 1;
+    }
+    return LA_OK;
+}

@@ -1,0 +1,67 @@
+/*
+ * json.h - strict JSON validation, value location and string escaping on
+ * raw record bytes. The record is never rebuilt: these functions find byte
+ * spans so that the caller can copy everything else through unchanged
+ * (cJSON cannot report spans or keep numbers such as 1.0E+2 verbatim).
+ */
+#ifndef LA_JSON_H
+#define LA_JSON_H
+
+#include "lookahead.h"
+
+/* Deepest nesting of arrays and objects a record may have. Deeper input
+ * is rejected (code "too_deep") rather than risking consumers' stacks;
+ * validation itself is iterative and never recurses. */
+#define LA_JSON_MAX_DEPTH 10000
+
+/* A value's bytes: p[start..end) includes the quotes of a string. */
+typedef struct {
+    size_t start, end;
+} la_span;
+
+/* JSON value kinds, from the first byte of a valid value. */
+typedef enum { LA_JNONE, LA_JOBJECT, LA_JARRAY, LA_JSTRING, LA_JNUMBER, LA_JBOOL, LA_JNULL } la_jtype;
+
+/* Validates p[0..n) as one JSON value (RFC 8259, UTF-8 throughout) with
+ * optional white space around it. On success stores the value's span in
+ * *value. On failure fills err (codes: invalid_json, invalid_utf8,
+ * control_character, too_deep, trailing_data, extra_value, empty) and
+ * returns LA_EDATA. */
+int la_json_validate(const char *p, size_t n, la_span *value, la_err *err);
+
+/* Kind of the valid value starting at p[0]. */
+la_jtype la_json_type(char c);
+const char *la_json_type_name(la_jtype t);
+
+/* End (exclusive) of the valid value starting at p[pos]; p must have been
+ * validated; n bounds every read. Iterative. */
+size_t la_json_skip(const char *p, size_t n, size_t pos);
+
+/* Skips JSON white space from pos. */
+size_t la_json_ws(const char *p, size_t n, size_t pos);
+
+/* Looks up key (raw UTF-8 bytes) among the members of the valid object
+ * starting at p[obj]. Duplicate keys: the last one wins, as in
+ * JavaScript's and Python's parsers, so the edit lands on the value a
+ * consumer sees. Returns 1 with the value's span, 0 when absent. */
+int la_json_object_get(const char *p, size_t n, size_t obj, const char *key, size_t keylen,
+                       la_span *val);
+
+/* Iterates the elements of the valid array at p[arr]: start with
+ * *it = 0; each call returns 1 with the next element's span, 0 at the end. */
+int la_json_array_next(const char *p, size_t n, size_t arr, size_t *it, la_span *elem);
+
+/* Decodes the string value p[s.start..s.end) (quotes included) as UTF-8,
+ * appending to out. Returns LA_EDATA (code lone_surrogate) when an escape
+ * encodes a lone UTF-16 surrogate, which has no UTF-8 form. */
+int la_json_unescape(const char *p, la_span s, la_buf *out, la_err *err);
+
+/* True when the string value p[s..] holds no escape, so its bytes between
+ * the quotes are its UTF-8 text. */
+int la_json_string_is_plain(const char *p, la_span s);
+
+/* Appends text as the inside of a JSON string: only '"', '\\' and control
+ * characters are escaped; everything else stays raw UTF-8. */
+int la_json_escape(const char *s, size_t n, la_buf *out);
+
+#endif

@@ -1,0 +1,474 @@
+/*
+ * reader.c - frames records from a stream without loading the file.
+ *
+ * Bytes come from a source (plain, gzip or zstd, told by magic bytes)
+ * into one reused buffer; a record is a span of that buffer. JSONL: one
+ * record a line (BOM, CRLF, blank lines, no final newline). JSON: the
+ * elements of one top-level array, found by a small resumable scanner
+ * (strings, escapes, bracket depth) so that memory follows the largest
+ * record, not the file. Full validation happens later, per record.
+ */
+#include "lookahead.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#define READ_BLOCK (1u << 20)
+
+enum { SRC_PLAIN, SRC_GZIP, SRC_ZSTD };
+enum { J_START, J_FIRST, J_ELEM, J_AFTER, J_DONE };
+
+struct la_reader {
+    int fd;
+    int format;         /* LA_IO_* (AUTO until the first byte is seen) */
+    int src;            /* SRC_* */
+    char *buf;
+    size_t cap, start, end;
+    int eof;
+    uint64_t line;      /* line number at buf[start] */
+    uint64_t bytes;     /* raw bytes read from fd */
+    int begun;          /* BOM and format checked */
+    /* compressed input */
+    unsigned char *zin;
+    size_t zin_len, zin_pos;
+    int zin_eof;
+    z_stream gz;
+    int gz_init, gz_end;
+    ZSTD_DStream *zs;
+    /* JSON array state */
+    int jstate;
+    size_t scan;        /* element scanner position, relative to start */
+    size_t depth;
+    int in_str, esc;
+};
+
+static int raw_read(la_reader *r, void *dst, size_t cap, size_t *got, la_err *err)
+{
+    for (;;) {
+        ssize_t k = read(r->fd, dst, cap);
+        if (k >= 0) {
+            *got = (size_t)k;
+            r->bytes += (size_t)k;
+            return LA_OK;
+        }
+        if (errno != EINTR)
+            return la_err_set(err, LA_EIO, "read_error", "read failed: %s", strerror(errno));
+    }
+}
+
+/* Refills the compressed input buffer when it is used up. */
+static int zin_fill(la_reader *r, la_err *err)
+{
+    if (r->zin_pos < r->zin_len || r->zin_eof)
+        return LA_OK;
+    size_t got;
+    int rc = raw_read(r, r->zin, READ_BLOCK, &got, err);
+    if (rc)
+        return rc;
+    r->zin_len = got;
+    r->zin_pos = 0;
+    r->zin_eof = got == 0;
+    return LA_OK;
+}
+
+static int gz_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err)
+{
+    *got = 0;
+    while (*got == 0) {
+        int rc = zin_fill(r, err);
+        if (rc)
+            return rc;
+        if (r->gz_end) {   /* a concatenated member follows (gzip -c a b) */
+            if (r->zin_pos >= r->zin_len)
+                return LA_OK;
+            if (inflateReset(&r->gz) != Z_OK)
+                return la_err_set(err, LA_EIO, "read_error", "gzip: cannot reset the decoder");
+            r->gz_end = 0;
+        }
+        if (r->zin_pos >= r->zin_len)
+            return la_err_set(err, LA_EIO, "read_error", "gzip: truncated input");
+        r->gz.next_in = r->zin + r->zin_pos;
+        r->gz.avail_in = (uInt)(r->zin_len - r->zin_pos);
+        r->gz.next_out = (unsigned char *)dst;
+        r->gz.avail_out = (uInt)cap;
+        int z = inflate(&r->gz, Z_NO_FLUSH);
+        r->zin_pos = r->zin_len - r->gz.avail_in;
+        *got = cap - r->gz.avail_out;
+        if (z == Z_STREAM_END)
+            r->gz_end = 1;
+        else if (z != Z_OK && z != Z_BUF_ERROR)
+            return la_err_set(err, LA_EIO, "read_error", "gzip: %s", r->gz.msg ? r->gz.msg : "corrupt input");
+    }
+    return LA_OK;
+}
+
+static int zstd_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err)
+{
+    *got = 0;
+    while (*got == 0) {
+        int rc = zin_fill(r, err);
+        if (rc)
+            return rc;
+        if (r->zin_pos >= r->zin_len) {
+            if (r->gz_end)
+                return LA_OK;
+            return la_err_set(err, LA_EIO, "read_error", "zstd: truncated input");
+        }
+        ZSTD_inBuffer in = {r->zin, r->zin_len, r->zin_pos};
+        ZSTD_outBuffer out = {dst, cap, 0};
+        size_t z = ZSTD_decompressStream(r->zs, &out, &in);
+        if (ZSTD_isError(z))
+            return la_err_set(err, LA_EIO, "read_error", "zstd: %s", ZSTD_getErrorName(z));
+        r->zin_pos = in.pos;
+        r->gz_end = z == 0;   /* a frame ended; more frames may follow */
+        *got = out.pos;
+    }
+    return LA_OK;
+}
+
+/* Looks at the first bytes: gzip (1f 8b) and zstd (28 b5 2f fd) streams
+ * get a decoder, anything else is read as it is. */
+static int detect_source(la_reader *r, la_err *err)
+{
+    size_t got;
+    int rc = raw_read(r, r->zin, READ_BLOCK, &got, err);
+    if (rc)
+        return rc;
+    r->zin_len = got;
+    r->zin_pos = 0;
+    r->zin_eof = got == 0;
+    const unsigned char *z = r->zin;
+    if (got >= 2 && z[0] == 0x1f && z[1] == 0x8b) {
+        if (inflateInit2(&r->gz, 15 + 16) != Z_OK)
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "gzip: cannot start the decoder");
+        r->gz_init = 1;
+        r->src = SRC_GZIP;
+    } else if (got >= 4 && z[0] == 0x28 && z[1] == 0xb5 && z[2] == 0x2f && z[3] == 0xfd) {
+        if (!(r->zs = ZSTD_createDStream()))
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "zstd: cannot start the decoder");
+        r->src = SRC_ZSTD;
+    } else {
+        /* plain: the bytes read so far are data */
+        memcpy(r->buf + r->end, r->zin, got);
+        r->end += got;
+        r->eof = got == 0;
+        r->src = SRC_PLAIN;
+    }
+    return LA_OK;
+}
+
+la_reader *la_reader_new(int fd, int format, la_err *err)
+{
+    la_reader *r = calloc(1, sizeof *r);
+    if (!r || !(r->buf = malloc(READ_BLOCK + 1)) || !(r->zin = malloc(READ_BLOCK))) {
+        if (r)
+            free(r->buf);
+        free(r);
+        la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
+        return NULL;
+    }
+    r->fd = fd;
+    r->cap = READ_BLOCK;
+    r->format = format;
+    r->line = 1;
+    r->src = -1;
+    return r;
+}
+
+void la_reader_free(la_reader *r)
+{
+    if (!r)
+        return;
+    if (r->gz_init)
+        inflateEnd(&r->gz);
+    ZSTD_freeDStream(r->zs);
+    free(r->zin);
+    free(r->buf);
+    free(r);
+}
+
+int la_reader_format(const la_reader *r) { return r->format; }
+uint64_t la_reader_bytes(const la_reader *r) { return r->bytes; }
+
+/* Reads more data after buf[end], first moving unconsumed bytes to the
+ * front and growing the buffer when one record fills it. */
+static int fill(la_reader *r, la_err *err)
+{
+    if (r->src < 0) {
+        int rc = detect_source(r, err);
+        if (rc || r->src == SRC_PLAIN)
+            return rc;
+    }
+    if (r->start > 0) {
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->end -= r->start;
+        r->start = 0;
+    }
+    if (r->cap - r->end < READ_BLOCK / 2) {
+        size_t nc = r->cap * 2;
+        char *nb = realloc(r->buf, nc + 1);
+        if (!nb)
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory for a record of %zu bytes", r->end);
+        r->buf = nb;
+        r->cap = nc;
+    }
+    size_t got;
+    int rc = r->src == SRC_GZIP ? gz_read(r, r->buf + r->end, r->cap - r->end, &got, err)
+           : r->src == SRC_ZSTD ? zstd_read(r, r->buf + r->end, r->cap - r->end, &got, err)
+                                : raw_read(r, r->buf + r->end, r->cap - r->end, &got, err);
+    if (rc)
+        return rc;
+    r->end += got;
+    if (got == 0)
+        r->eof = 1;
+    return LA_OK;
+}
+
+static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static uint64_t count_nl(const char *p, size_t n)
+{
+    uint64_t k = 0;
+    const char *e = p + n;
+    while ((p = memchr(p, '\n', (size_t)(e - p))) != NULL) {
+        k++;
+        p++;
+    }
+    return k;
+}
+
+/* Skips a UTF-8 BOM and decides the format from the first non-blank byte. */
+static int begin(la_reader *r, la_err *err)
+{
+    while (!r->eof && r->end - r->start < 3) {
+        int rc = fill(r, err);
+        if (rc)
+            return rc;
+    }
+    if (r->end - r->start >= 3 && memcmp(r->buf + r->start, "\xEF\xBB\xBF", 3) == 0)
+        r->start += 3;
+    if (r->format == LA_IO_AUTO) {
+        for (;;) {
+            size_t i = r->start;
+            while (i < r->end && is_ws(r->buf[i]))
+                i++;
+            if (i < r->end) {
+                r->format = r->buf[i] == '[' ? LA_IO_JSON : LA_IO_JSONL;
+                break;
+            }
+            if (r->eof) {
+                r->format = LA_IO_JSONL;
+                break;
+            }
+            int rc = fill(r, err);
+            if (rc)
+                return rc;
+        }
+    }
+    r->begun = 1;
+    return LA_OK;
+}
+
+static int next_line(la_reader *r, const char **rec, size_t *len, uint64_t *line, la_err *err)
+{
+    size_t scanned = r->start;
+    for (;;) {
+        char *nl = memchr(r->buf + scanned, '\n', r->end - scanned);
+        size_t stop;
+        if (nl)
+            stop = (size_t)(nl - r->buf);
+        else if (r->eof)
+            stop = r->end;
+        else {
+            scanned = r->end - r->start;   /* relative: fill may move data */
+            int rc = fill(r, err);
+            if (rc)
+                return rc;
+            scanned += r->start;
+            continue;
+        }
+        if (stop == r->start && r->eof && !nl)
+            return 0;
+        size_t a = r->start, b = stop;
+        *line = r->line;
+        r->start = nl ? stop + 1 : stop;
+        r->line++;
+        if (b > a && r->buf[b - 1] == '\r')
+            b--;
+        size_t k = a;
+        while (k < b && is_ws(r->buf[k]))
+            k++;
+        if (k == b) {           /* blank line */
+            scanned = r->start;
+            continue;
+        }
+        *rec = r->buf + a;
+        *len = b - a;
+        return 1;
+    }
+}
+
+/* Makes sure buf[start + off] exists; 0 = yes, 1 = end of input. */
+static int need(la_reader *r, size_t off, la_err *err, int *rc)
+{
+    while (r->start + off >= r->end) {
+        if (r->eof)
+            return 1;
+        if ((*rc = fill(r, err)))
+            return 1;
+    }
+    return 0;
+}
+
+/* Consumes white space (counting lines) before the next token of the
+ * array syntax; returns the token byte or -1 at end of input. */
+static int array_token(la_reader *r, la_err *err, int *rc)
+{
+    for (;;) {
+        if (need(r, 0, err, rc))
+            return -1;
+        char c = r->buf[r->start];
+        if (!is_ws(c))
+            return (unsigned char)c;
+        if (c == '\n')
+            r->line++;
+        r->start++;
+    }
+}
+
+/* Finds where the element starting at buf[start] ends. */
+static int scan_element(la_reader *r, size_t *elen, la_err *err)
+{
+    int rc = 0;
+    size_t i = r->scan;
+    for (;;) {
+        if (need(r, i, err, &rc))
+            return rc ? rc : la_err_set(err, LA_EDATA, "invalid_json", "unexpected end of input inside the array");
+        const char *p = r->buf + r->start;
+        size_t n = r->end - r->start;
+        for (; i < n; i++) {
+            char c = p[i];
+            if (r->in_str) {
+                if (r->esc)
+                    r->esc = 0;
+                else if (c == '\\')
+                    r->esc = 1;
+                else if (c == '"') {
+                    r->in_str = 0;
+                    if (r->depth == 0) {
+                        *elen = i + 1;
+                        return LA_OK;
+                    }
+                }
+                continue;
+            }
+            if (c == '"')
+                r->in_str = 1;
+            else if (c == '{' || c == '[')
+                r->depth++;
+            else if (c == '}' || c == ']') {
+                if (r->depth == 0) {
+                    *elen = i;
+                    return LA_OK;
+                }
+                if (--r->depth == 0) {
+                    *elen = i + 1;
+                    return LA_OK;
+                }
+            } else if (r->depth == 0 && (c == ',' || is_ws(c))) {
+                *elen = i;
+                return LA_OK;
+            }
+        }
+        r->scan = i;
+    }
+}
+
+static int next_element(la_reader *r, const char **rec, size_t *len, uint64_t *line, la_err *err)
+{
+    int rc = 0, c;
+    for (;;) {
+        switch (r->jstate) {
+        case J_START:
+            c = array_token(r, err, &rc);
+            if (rc)
+                return rc;
+            if (c != '[')
+                return la_err_set(err, LA_EDATA, "invalid_json", "expected '[' to open the array");
+            r->start++;
+            r->jstate = J_FIRST;
+            break;
+        case J_FIRST:
+        case J_AFTER:
+            c = array_token(r, err, &rc);
+            if (rc)
+                return rc;
+            if (c < 0)
+                return la_err_set(err, LA_EDATA, "invalid_json", "unexpected end of input inside the array");
+            if (c == ']') {
+                r->start++;
+                r->jstate = J_DONE;
+                break;
+            }
+            if (r->jstate == J_AFTER) {
+                if (c != ',')
+                    return la_err_set(err, LA_EDATA, "invalid_json", "expected ',' or ']' between array elements");
+                r->start++;
+                c = array_token(r, err, &rc);
+                if (rc)
+                    return rc;
+                if (c == ']' || c < 0)
+                    return la_err_set(err, LA_EDATA, "invalid_json", c < 0 ? "unexpected end of input inside the array"
+                                                                           : "trailing comma in the array");
+            }
+            r->jstate = J_ELEM;
+            r->scan = 0;
+            r->depth = 0;
+            r->in_str = r->esc = 0;
+            break;
+        case J_ELEM: {
+            size_t elen = 0;
+            if ((rc = scan_element(r, &elen, err)))
+                return rc;
+            if (elen == 0)
+                return la_err_set(err, LA_EDATA, "invalid_json", "unexpected '%c' in the array", r->buf[r->start]);
+            *rec = r->buf + r->start;
+            *len = elen;
+            *line = r->line;
+            r->line += count_nl(r->buf + r->start, elen);
+            r->start += elen;
+            r->jstate = J_AFTER;
+            return 1;
+        }
+        case J_DONE:
+            c = array_token(r, err, &rc);
+            if (rc)
+                return rc;
+            if (c >= 0)
+                return la_err_set(err, LA_EDATA, "trailing_data", "trailing data after the top-level array");
+            return 0;
+        }
+    }
+}
+
+int la_reader_next(la_reader *r, const char **rec, size_t *len, uint64_t *line, la_err *err)
+{
+    if (!r->begun) {
+        int rc = begin(r, err);
+        if (rc)
+            return rc;
+        if (r->format == LA_IO_JSON && r->start >= r->end && r->eof)
+            return 0;
+    }
+    if (r->format == LA_IO_JSON) {
+        int rc = next_element(r, rec, len, line, err);
+        if (rc < 0)
+            *line = r->line;
+        return rc;
+    }
+    return next_line(r, rec, len, line, err);
+}

@@ -1,0 +1,170 @@
+/* stats.c - counters, their merge, and the JSON report. */
+#include "lookahead.h"
+
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#include "json.h"
+
+/* Adds k to the count of code in a small table (linear search: there
+ * are a handful of reasons). A full table folds new codes into "other". */
+void la_stats_count(la_reason_count *tab, size_t *n, size_t max, const char *code, uint64_t k)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(tab[i].code, code) == 0) {
+            tab[i].count += k;
+            return;
+        }
+    if (*n == max) {
+        code = "other";
+        for (size_t i = 0; i < *n; i++)
+            if (strcmp(tab[i].code, code) == 0) {
+                tab[i].count += k;
+                return;
+            }
+        (*n)--;   /* reuse the last slot for "other" */
+        k += tab[*n].count;
+    }
+    snprintf(tab[*n].code, sizeof tab[*n].code, "%s", code);
+    tab[*n].count = k;
+    (*n)++;
+}
+
+void la_stats_reject(la_stats *st, const char *code)
+{
+    st->records_rejected++;
+    la_stats_count(st->rejected, &st->n_rejected_reasons, LA_MAX_REASONS, code, 1);
+}
+
+void la_stats_preview(la_stats *st, const la_preview_info *info)
+{
+    uint64_t u = info->units;
+    if (st->previews == 0 || u < st->preview_min)
+        st->preview_min = u;
+    if (u > st->preview_max)
+        st->preview_max = u;
+    st->previews++;
+    st->preview_sum += u;
+    st->fully_previewed += info->whole ? 1 : 0;
+    st->extended += info->extended ? 1 : 0;
+}
+
+void la_stats_merge(la_stats *into, const la_stats *f)
+{
+    into->records_in += f->records_in;
+    into->records_out += f->records_out;
+    into->records_rejected += f->records_rejected;
+    for (size_t i = 0; i < f->n_rejected_reasons; i++)
+        la_stats_count(into->rejected, &into->n_rejected_reasons, LA_MAX_REASONS, f->rejected[i].code,
+                       f->rejected[i].count);
+    if (f->previews) {
+        if (into->previews == 0 || f->preview_min < into->preview_min)
+            into->preview_min = f->preview_min;
+        if (f->preview_max > into->preview_max)
+            into->preview_max = f->preview_max;
+    }
+    into->previews += f->previews;
+    into->preview_sum += f->preview_sum;
+    into->fully_previewed += f->fully_previewed;
+    into->extended += f->extended;
+    into->bytes_in += f->bytes_in;
+    into->bytes_out += f->bytes_out;
+    for (int i = 0; i < LA_FMT_COUNT; i++)
+        into->format_records[i] += f->format_records[i];
+    into->turns_edited += f->turns_edited;
+    for (size_t i = 0; i < f->n_skipped_reasons; i++)
+        la_stats_count(into->skipped, &into->n_skipped_reasons, 8, f->skipped[i].code, f->skipped[i].count);
+    into->records_without_turn += f->records_without_turn;
+}
+
+static void put_counts(la_buf *o, const char *name, const la_reason_count *t, size_t n)
+{
+    la_buf_printf(o, "  \"%s\": {", name);
+    for (size_t i = 0; i < n; i++)
+        la_buf_printf(o, "%s\"%s\": %llu", i ? ", " : "", t[i].code, (unsigned long long)t[i].count);
+    la_buf_printf(o, "},\n");
+}
+
+int la_stats_json(const la_stats *st, const la_config *cfg, double seconds, la_buf *o)
+{
+    size_t start = o->len;
+    la_buf_printf(o, "{\n  \"records_in\": %llu,\n  \"records_out\": %llu,\n  \"records_rejected\": %llu,\n",
+                  (unsigned long long)st->records_in, (unsigned long long)st->records_out,
+                  (unsigned long long)st->records_rejected);
+    put_counts(o, "rejected_by_reason", st->rejected, st->n_rejected_reasons);
+    la_buf_printf(o, "  \"mode\": \"%s\",\n  \"unit\": %s%s%s,\n  \"m\": %zu,\n", la_mode_name(cfg->mode),
+                  cfg->mode == LA_MODE_REAL ? "\"" : "", cfg->mode == LA_MODE_REAL ? la_unit_name(cfg->unit) : "null",
+                  cfg->mode == LA_MODE_REAL ? "\"" : "", cfg->m);
+    if (st->previews)
+        la_buf_printf(o, "  \"preview_units\": {\"min\": %llu, \"max\": %llu, \"mean\": %.6g},\n",
+                      (unsigned long long)st->preview_min, (unsigned long long)st->preview_max,
+                      (double)st->preview_sum / (double)st->previews);
+    else
+        la_buf_printf(o, "  \"preview_units\": {\"min\": null, \"max\": null, \"mean\": null},\n");
+    la_buf_printf(o, "  \"previews\": %llu,\n  \"preview_units_sum\": %llu,\n  \"answers_fully_previewed\": %llu,\n"
+                  "  \"previews_extended\": %llu,\n",
+                  (unsigned long long)st->previews, (unsigned long long)st->preview_sum,
+                  (unsigned long long)st->fully_previewed, (unsigned long long)st->extended);
+    la_buf_printf(o, "  \"records_by_format\": {");
+    for (int i = LA_FMT_FIELDS; i < LA_FMT_COUNT; i++)
+        la_buf_printf(o, "%s\"%s\": %llu", i > LA_FMT_FIELDS ? ", " : "", la_format_name(i),
+                      (unsigned long long)st->format_records[i]);
+    la_buf_printf(o, "},\n  \"turns_edited\": %llu,\n", (unsigned long long)st->turns_edited);
+    put_counts(o, "turns_skipped_by_reason", st->skipped, st->n_skipped_reasons);
+    la_buf_printf(o, "  \"records_without_turn\": %llu,\n  \"bytes_in\": %llu,\n  \"bytes_out\": %llu,\n"
+                  "  \"seconds\": %.3f\n}\n",
+                  (unsigned long long)st->records_without_turn, (unsigned long long)st->bytes_in,
+                  (unsigned long long)st->bytes_out, seconds);
+    return o->len > start ? LA_OK : LA_ENOMEM;
+}
+
+static uint64_t num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)v->valuedouble : 0;
+}
+
+static void counts(const cJSON *o, const char *k, la_reason_count *tab, size_t *n, size_t max)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, k), *e;
+    cJSON_ArrayForEach(e, t)
+        if (cJSON_IsNumber(e) && e->string)
+            la_stats_count(tab, n, max, e->string, (uint64_t)e->valuedouble);
+}
+
+/* cJSON fits here: a small report read once; counts below 2^53 are exact. */
+int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_t modelen, char *unit,
+                   size_t unitlen, uint64_t *m, la_err *err)
+{
+    cJSON *o = cJSON_ParseWithLength(json, len);
+    if (!o || !cJSON_IsObject(o) || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "records_in"))) {
+        cJSON_Delete(o);
+        return la_err_set(err, LA_EDATA, "bad_stats", "not a lookahead statistics report");
+    }
+    memset(st, 0, sizeof *st);
+    st->records_in = num(o, "records_in");
+    st->records_out = num(o, "records_out");
+    st->records_rejected = num(o, "records_rejected");
+    counts(o, "rejected_by_reason", st->rejected, &st->n_rejected_reasons, LA_MAX_REASONS);
+    st->previews = num(o, "previews");
+    st->preview_sum = num(o, "preview_units_sum");
+    const cJSON *pu = cJSON_GetObjectItemCaseSensitive(o, "preview_units");
+    st->preview_min = num(pu, "min");
+    st->preview_max = num(pu, "max");
+    st->fully_previewed = num(o, "answers_fully_previewed");
+    st->extended = num(o, "previews_extended");
+    st->bytes_in = num(o, "bytes_in");
+    st->bytes_out = num(o, "bytes_out");
+    const cJSON *bf = cJSON_GetObjectItemCaseSensitive(o, "records_by_format");
+    for (int i = LA_FMT_FIELDS; i < LA_FMT_COUNT; i++)
+        st->format_records[i] = num(bf, la_format_name(i));
+    st->turns_edited = num(o, "turns_edited");
+    counts(o, "turns_skipped_by_reason", st->skipped, &st->n_skipped_reasons, 8);
+    st->records_without_turn = num(o, "records_without_turn");
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "mode"), *un = cJSON_GetObjectItemCaseSensitive(o, "unit");
+    snprintf(mode, modelen, "%s", cJSON_IsString(md) ? md->valuestring : "");
+    snprintf(unit, unitlen, "%s", cJSON_IsString(un) ? un->valuestring : "");
+    *m = num(o, "m");
+    cJSON_Delete(o);
+    return LA_OK;
+}
