@@ -78,6 +78,19 @@ tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err);
 int tk_regex_next(const tk_regex *re, const char *s, size_t len, size_t from,
                   size_t *mstart, size_t *mend, la_tok_work *w, la_err *err);
 void tk_regex_free(tk_regex *re);
+/* Iterates matches as HuggingFace's find_matches does (the Rust onig
+ * binding's find_iter): zero-initialise, then call until it returns 0.
+ * An empty match advances one character; an empty match right after a
+ * non-empty one is skipped. Returns 1 with a match, 0 at the end, or a
+ * negative status. */
+typedef struct {
+    size_t last_end;
+    int skip_next_empty;
+} tk_regex_iter;
+int tk_regex_iter_next(const tk_regex *re, const char *s, size_t len, tk_regex_iter *it,
+                       size_t *mstart, size_t *mend, la_tok_work *w, la_err *err);
+/* Frees la_tok_work.regex (for la_tok_work_free). */
+void tk_regex_work_free(void *region);
 
 /* ---- token sink ------------------------------------------------------- */
 /* The model pushes token ids to a sink; nonzero return = stop. */
