@@ -356,15 +356,18 @@ static const char *const msg_assts[] = {"assistant", NULL};
 static const char *const sg_users[] = {"human", "user", NULL};
 static const char *const sg_assts[] = {"gpt", "assistant", NULL};
 
-/* Which format a record is in, for --format auto. */
+/* Which format a record is in, for --format auto: a messages key means
+ * messages, conversations sharegpt, instruction with output alpaca. */
 static int detect_format(const la_proc *p, const char *r, size_t n, size_t obj)
 {
     la_span v;
     if (p->cfg.fields_given)
         return LA_FMT_FIELDS;
-    if (la_json_object_get(r, n, obj, "messages", 8, &v) && r[v.start] == '[')
+    /* The key alone decides, so that a malformed chat record is reported
+     * as such rather than as a record missing "input". */
+    if (la_json_object_get(r, n, obj, "messages", 8, &v))
         return LA_FMT_MESSAGES;
-    if (la_json_object_get(r, n, obj, "conversations", 13, &v) && r[v.start] == '[')
+    if (la_json_object_get(r, n, obj, "conversations", 13, &v))
         return LA_FMT_SHAREGPT;
     if (la_json_object_get(r, n, obj, "instruction", 11, &v) && la_json_object_get(r, n, obj, "output", 6, &v))
         return LA_FMT_ALPACA;

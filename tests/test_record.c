@@ -1,0 +1,217 @@
+/* test_record.c - processing one record: transforms, units, formats,
+ * splicing, statistics. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lookahead.h"
+#include "unit.h"
+
+static la_buf out;
+static la_stats st;
+static la_err err;
+
+/* Runs one record through a processor made from cfg; returns status. */
+static int run(const la_config *cfg, const char *rec)
+{
+    la_proc *p = la_proc_new(cfg, &err);
+    ck_assert_ptr_nonnull(p);
+    la_buf_clear(&out);
+    int rc = la_proc_record(p, rec, strlen(rec), &out, &st, &err);
+    la_proc_free(p);
+    return rc;
+}
+
+static la_config cfg_mode(int mode)
+{
+    la_config c;
+    la_config_defaults(&c);
+    c.mode = mode;
+    return c;
+}
+
+START_TEST(virtual_edits_both_fields_and_keeps_everything_else)
+{
+    la_config c = cfg_mode(LA_MODE_VIRTUAL);
+    c.P = "P! ";
+    c.connector = " | ";
+    ck_assert_int_eq(run(&c, "{ \"n\" : 1.0E+2 , \"output\":\"b\\/c\", \"input\" :\"a\"}"), LA_OK);
+    ck_assert_str_eq(out.data, "{ \"n\" : 1.0E+2 , \"output\":\"P! b/c\", \"input\" :\"a | P! \"}");
+}
+END_TEST
+
+START_TEST(real_word_preview)
+{
+    la_config c = cfg_mode(LA_MODE_REAL);
+    c.m = 3;
+    ck_assert_int_eq(run(&c, "{\"input\":\"q\",\"output\":\" one\\ttwo  three four\"}"), LA_OK);
+    ck_assert_str_eq(out.data, "{\"input\":\"q The answer begins with:  one\\ttwo  three\",\"output\":\" one\\ttwo  three four\"}");
+}
+END_TEST
+
+START_TEST(words_and_graphemes)
+{
+    size_t units;
+    int whole;
+    const char *t = "\xc2\xa0" "a b\xe3\x80\x80" "c ";   /* NBSP a SP b IDEOGRAPHIC-SPACE c SP */
+    ck_assert_uint_eq(la_words_prefix(t, strlen(t), 2, &units, &whole), 5);
+    ck_assert_uint_eq(units, 2);
+    ck_assert_int_eq(whole, 0);
+    ck_assert_uint_eq(la_words_prefix(t, strlen(t), 3, &units, &whole), strlen(t) - 1);
+    ck_assert_int_eq(whole, 1);
+    ck_assert_uint_eq(la_words_prefix(t, strlen(t), 9, &units, &whole), strlen(t));
+    ck_assert_uint_eq(units, 3);
+    ck_assert_uint_eq(la_words_prefix("", 0, 1, &units, &whole), 0);
+    ck_assert_uint_eq(units, 0);
+    const char *g = "e\xcc\x81x\xf0\x9f\x87\xab\xf0\x9f\x87\xb7y";  /* e+acute, x, flag FR, y */
+    ck_assert_uint_eq(la_graphemes_prefix(g, strlen(g), 1, &units, &whole), 3);
+    ck_assert_uint_eq(la_graphemes_prefix(g, strlen(g), 3, &units, &whole), 12);
+    ck_assert_uint_eq(units, 3);
+    ck_assert_int_eq(whole, 0);
+}
+END_TEST
+
+START_TEST(bad_records_leave_output_alone)
+{
+    la_config c = cfg_mode(LA_MODE_VIRTUAL);
+    struct { const char *rec, *code; } cases[] = {
+        {"[1]", "not_object"}, {"{\"input\":\"a\"}", "missing_field"},
+        {"{\"input\":1,\"output\":\"b\"}", "not_string"}, {"{\"input\":\"\\ud800\",\"output\":\"b\"}", "lone_surrogate"},
+        {"{\"input\":\"a\",\"output\":\"b\"", "invalid_json"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ck_assert_int_eq(run(&c, cases[i].rec), LA_EDATA);
+        ck_assert_str_eq(err.code, cases[i].code);
+        ck_assert_uint_eq(out.len, 0);
+    }
+}
+END_TEST
+
+START_TEST(nested_field_paths)
+{
+    la_config c = cfg_mode(LA_MODE_VIRTUAL);
+    c.P = "P ";
+    c.input_field = "data.q";
+    c.output_field = "data.a.text";
+    c.fields_given = 1;
+    ck_assert_int_eq(run(&c, "{\"data\":{\"q\":\"Q\",\"a\":{\"text\":\"A\"}}}"), LA_OK);
+    ck_assert_str_eq(out.data, "{\"data\":{\"q\":\"Q The answer begins with: P \",\"a\":{\"text\":\"P A\"}}}");
+    /* a key that holds the dot itself wins */
+    ck_assert_int_eq(run(&c, "{\"data.q\":\"Q\",\"data\":{\"a\":{\"text\":\"A\"}}}"), LA_OK);
+    ck_assert_str_eq(out.data, "{\"data.q\":\"Q The answer begins with: P \",\"data\":{\"a\":{\"text\":\"P A\"}}}");
+    ck_assert_int_eq(run(&c, "{\"data\":{\"q\":\"Q\",\"a\":\"A\"}}"), LA_EDATA);
+    ck_assert_str_eq(err.code, "missing_field");
+}
+END_TEST
+
+START_TEST(alpaca_preview_goes_to_input_or_instruction)
+{
+    la_config c = cfg_mode(LA_MODE_REAL);
+    c.m = 1;
+    c.connector = "|";
+    ck_assert_int_eq(run(&c, "{\"instruction\":\"I\",\"input\":\"X\",\"output\":\"first second\"}"), LA_OK);
+    ck_assert_str_eq(out.data, "{\"instruction\":\"I\",\"input\":\"X|first\",\"output\":\"first second\"}");
+    ck_assert_int_eq(run(&c, "{\"instruction\":\"I\",\"input\":\"\",\"output\":\"first second\"}"), LA_OK);
+    ck_assert_str_eq(out.data, "{\"instruction\":\"I|first\",\"input\":\"\",\"output\":\"first second\"}");
+}
+END_TEST
+
+START_TEST(messages_turns_and_parts)
+{
+    la_config c = cfg_mode(LA_MODE_VIRTUAL);
+    c.P = "P ";
+    c.connector = "|";
+    const char *rec = "{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U1\"},"
+                      "{\"role\":\"assistant\",\"content\":\"A1\"},{\"role\":\"tool\",\"content\":\"T\"},"
+                      "{\"role\":\"assistant\",\"content\":\"A2\"},{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"},"
+                      "{\"type\":\"text\",\"text\":\"U2\"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"A3\"}]}]}";
+    ck_assert_int_eq(run(&c, rec), LA_OK);
+    ck_assert_str_eq(out.data,
+                     "{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"U1|P \"},"
+                     "{\"role\":\"assistant\",\"content\":\"P A1\"},{\"role\":\"tool\",\"content\":\"T\"},"
+                     "{\"role\":\"assistant\",\"content\":\"A2\"},{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"},"
+                     "{\"type\":\"text\",\"text\":\"U2|P \"}]},{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"P A3\"}]}]}");
+    c.turns = LA_TURNS_LAST;
+    ck_assert_int_eq(run(&c, rec), LA_OK);
+    ck_assert(strstr(out.data, "\"U1\"") && strstr(out.data, "\"U2|P \""));
+    ck_assert_int_eq(run(&c, "{\"messages\":{}}"), LA_EDATA);
+    ck_assert_str_eq(err.code, "bad_chat");
+    ck_assert_int_eq(run(&c, "{\"messages\":[{\"role\":1,\"content\":\"x\"}]}"), LA_EDATA);
+    ck_assert_int_eq(run(&c, "{\"messages\":[{\"role\":\"user\",\"content\":5}]}"), LA_EDATA);
+}
+END_TEST
+
+START_TEST(sharegpt_roles)
+{
+    la_config c = cfg_mode(LA_MODE_REAL);
+    c.m = 2;
+    c.connector = "|";
+    ck_assert_int_eq(run(&c, "{\"conversations\":[{\"from\":\"human\",\"value\":\"H\"},{\"from\":\"gpt\",\"value\":\"g1 g2 g3\"}]}"),
+                     LA_OK);
+    ck_assert_str_eq(out.data, "{\"conversations\":[{\"from\":\"human\",\"value\":\"H|g1 g2\"},{\"from\":\"gpt\",\"value\":\"g1 g2 g3\"}]}");
+}
+END_TEST
+
+START_TEST(stats_merge_and_round_trip)
+{
+    la_stats a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    la_preview_info i1 = {2, 1, 0}, i2 = {6, 0, 1}, i3 = {4, 0, 0};
+    la_stats_preview(&a, &i1);
+    la_stats_preview(&b, &i2);
+    la_stats_preview(&b, &i3);
+    a.records_in = 3;
+    a.records_out = 1;
+    la_stats_reject(&a, "invalid_json");
+    la_stats_reject(&a, "invalid_json");
+    b.records_in = 2;
+    b.records_out = 1;
+    la_stats_reject(&b, "not_object");
+    la_stats_merge(&a, &b);
+    ck_assert_uint_eq(a.records_in, a.records_out + a.records_rejected);
+    ck_assert_uint_eq(a.preview_min, 2);
+    ck_assert_uint_eq(a.preview_max, 6);
+    ck_assert_uint_eq(a.preview_sum, 12);
+    ck_assert_uint_eq(a.fully_previewed, 1);
+    ck_assert_uint_eq(a.extended, 1);
+    la_config c;
+    la_config_defaults(&c);
+    la_buf j = {0};
+    ck_assert_int_eq(la_stats_json(&a, &c, 1.5, &j), LA_OK);
+    la_stats back;
+    char mode[16], unit[16];
+    uint64_t m;
+    ck_assert_int_eq(la_stats_parse(j.data, j.len, &back, mode, sizeof mode, unit, sizeof unit, &m, &err), LA_OK);
+    ck_assert_str_eq(mode, "real");
+    ck_assert_str_eq(unit, "word");
+    ck_assert_uint_eq(m, 6);
+    la_buf j2 = {0};
+    la_stats_json(&back, &c, 1.5, &j2);
+    ck_assert_str_eq(j.data, j2.data);
+    la_buf_free(&j);
+    la_buf_free(&j2);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("record");
+    TCase *t = tcase_create("core");
+    tcase_add_test(t, virtual_edits_both_fields_and_keeps_everything_else);
+    tcase_add_test(t, real_word_preview);
+    tcase_add_test(t, words_and_graphemes);
+    tcase_add_test(t, bad_records_leave_output_alone);
+    tcase_add_test(t, nested_field_paths);
+    tcase_add_test(t, alpaca_preview_goes_to_input_or_instruction);
+    tcase_add_test(t, messages_turns_and_parts);
+    tcase_add_test(t, sharegpt_roles);
+    tcase_add_test(t, stats_merge_and_round_trip);
+    suite_add_tcase(s, t);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    la_buf_free(&out);
+    return failed ? 1 : 0;
+}
