@@ -25,8 +25,18 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 HDRS     := $(wildcard include/*.h src/*.h src/tokenizer/*.h src/cli/*.h)
 
-.PHONY: all test unit cases install uninstall clean conformance bench
+.PHONY: all deps demo test unit cases install uninstall clean conformance bench
 all: $(B)/lookahead
+
+# Installs missing Debian packages (apt-get), then builds in a second make
+# so that pkg-config sees them.
+deps:
+	@sh tests/deps.sh
+
+# make demo: set up, build, and run the main job on a sample in data/.
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(B)/lookahead --mode real --m 6 --input-field question --output-field answer data/sample.jsonl
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -43,8 +53,9 @@ $(B)/tests/%: tests/%.c $(B)/liblookahead.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $< $(B)/liblookahead.a $(LDFLAGS) $(CHECK_LIBS) $(ALL_LIBS) -o $@
 
-# make test: every Check suite, then every golden CLI case.
-test: unit cases
+# make test: set up, then every Check suite and every golden CLI case.
+test: deps
+	@$(MAKE) --no-print-directory unit cases
 
 unit: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; CK_FORK=yes $$t; done

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs the Debian packages the build and the tests need, when
+# pkg-config cannot find them (or a tool is missing). Quiet when all is there.
+set -eu
+pkgs="libcjson libutf8proc oniguruma zlib libzstd check"
+need=""
+command -v pkg-config >/dev/null 2>&1 || need="pkg-config"
+command -v cc >/dev/null 2>&1 || need="$need gcc"
+for p in $pkgs; do
+    if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists "$p" 2>/dev/null; then
+        case $p in
+            libcjson) need="$need libcjson-dev" ;;
+            libutf8proc) need="$need libutf8proc-dev" ;;
+            oniguruma) need="$need libonig-dev" ;;
+            zlib) need="$need zlib1g-dev" ;;
+            libzstd) need="$need libzstd-dev" ;;
+            check) need="$need check" ;;
+        esac
+    fi
+done
+[ -n "$need" ] || exit 0
+echo "installing Debian packages:$need" >&2
+if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "deps: run as root: apt-get install -y$need" >&2; exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck disable=SC2086
+$sudo apt-get install -y --no-install-recommends $need >/dev/null 2>&1 || {
+    $sudo apt-get update >/dev/null 2>&1 || true
+    # shellcheck disable=SC2086
+    $sudo apt-get install -y --no-install-recommends $need
+}
