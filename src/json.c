@@ -1,6 +1,7 @@
 /* json.c - strict, iterative JSON validation and span location. */
 #include "json.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Byte classes inside a string: 0 = ordinary ASCII (copied through by
@@ -59,11 +60,32 @@ static size_t utf8_seq(const unsigned char *s, size_t avail)
 
 /* Scans a string starting at p[pos] == '"'; on success *end is just past
  * the closing quote. */
+/* True when one of the 8 bytes of w is a control character, '"', '\\'
+ * or non-ASCII: the word cannot be skipped by the fast loop. */
+static inline int word_special(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    uint64_t lt = (w - ones * 0x20) & ~w;           /* bytes < 0x20 (or >= 0x80, caught below) */
+    uint64_t zq = (q - ones) & ~q, zb = (b - ones) & ~b;
+    return ((lt | zq | zb) & highs) != 0 || (w & highs) != 0;
+}
+
+static inline uint64_t load8(const unsigned char *s)
+{
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return w;
+}
+
 static int scan_string(const char *p, size_t n, size_t pos, size_t *end, la_err *err)
 {
     const unsigned char *u = (const unsigned char *)p;
     size_t i = pos + 1;
     for (;;) {
+        /* eight ordinary bytes at a time: strings are most of a record */
+        while (i + 8 <= n && !word_special(load8(u + i)))
+            i += 8;
         while (i < n && str_class[u[i]] == 0)
             i++;
         if (i >= n)
@@ -170,14 +192,42 @@ static int unexpected(const char *p, size_t n, size_t pos, const char *what, la_
  * allowed record costs LA_JSON_MAX_DEPTH/8 bytes of stack. */
 int la_json_validate(const char *p, size_t n, la_span *value, la_err *err)
 {
+    return la_json_validate_top(p, n, value, NULL, err);
+}
+
+/* Records a top-level member; -1 when out of memory. */
+static int add_member(la_members *top, la_span key, la_span val)
+{
+    if (top->n == top->cap) {
+        size_t nc = top->cap ? top->cap * 2 : 16;
+        la_member *m = realloc(top->m, nc * sizeof *m);
+        if (!m)
+            return -1;
+        top->m = m;
+        top->cap = nc;
+    }
+    top->m[top->n].key = key;
+    top->m[top->n].val = val;
+    top->n++;
+    return 0;
+}
+
+int la_json_validate_top(const char *p, size_t n, la_span *value, la_members *top, la_err *err)
+{
     unsigned char stack[LA_JSON_MAX_DEPTH / 8 + 1];
     size_t depth = 0, pos = la_json_ws(p, n, 0), end;
     int rc;
+    la_span key = {0, 0}, val = {0, 0};
+    if (top)
+        top->n = 0;
     if (pos >= n)
         return la_err_set(err, LA_EDATA, "empty", "empty record");
     size_t vstart = pos;
+    int track = top && p[pos] == '{';   /* gather members at depth 1 */
 
 value:
+    if (track && depth == 1)
+        val.start = pos;
     if (pos >= n)
         return unexpected(p, n, pos, "a value", err);
     switch (p[pos]) {
@@ -218,6 +268,12 @@ value:
     pos = end;
 
 after:
+    if (track && depth == 1 && val.start) {
+        val.end = pos;
+        if (add_member(top, key, val))
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
+        val.start = 0;
+    }
     if (depth == 0) {
         size_t vend = pos;
         pos = la_json_ws(p, n, pos);
@@ -254,6 +310,10 @@ key:
         return unexpected(p, n, pos, "a string key", err);
     if ((rc = scan_string(p, n, pos, &end, err)))
         return rc;
+    if (depth == 1) {
+        key.start = pos;
+        key.end = end;
+    }
     pos = la_json_ws(p, n, end);
     if (pos >= n || p[pos] != ':')
         return unexpected(p, n, pos, "':'", err);
@@ -364,6 +424,16 @@ int la_json_object_get(const char *p, size_t n, size_t obj, const char *key, siz
     }
 }
 
+int la_json_members_get(const la_members *top, const char *p, const char *key, size_t keylen, la_span *val)
+{
+    for (size_t i = top->n; i-- > 0;)
+        if (key_equals(p, top->m[i].key, key, keylen)) {
+            *val = top->m[i].val;
+            return 1;
+        }
+    return 0;
+}
+
 int la_json_array_next(const char *p, size_t n, size_t arr, size_t *it, la_span *elem)
 {
     size_t pos = *it ? *it : arr + 1;
@@ -446,35 +516,89 @@ int la_json_unescape(const char *p, la_span s, la_buf *out, la_err *err)
     return LA_OK;
 }
 
-int la_json_escape(const char *s, size_t n, la_buf *out)
+/* The escape la_json_escape writes for an ASCII byte that needs one;
+ * returns its length (2 or 6). */
+static size_t escape_of(unsigned char c, char *e)
 {
     static const char hex[] = "0123456789abcdef";
+    e[0] = '\\';
+    switch (c) {
+    case '"': e[1] = '"'; return 2;
+    case '\\': e[1] = '\\'; return 2;
+    case '\n': e[1] = 'n'; return 2;
+    case '\r': e[1] = 'r'; return 2;
+    case '\t': e[1] = 't'; return 2;
+    case '\b': e[1] = 'b'; return 2;
+    case '\f': e[1] = 'f'; return 2;
+    default:
+        e[1] = 'u'; e[2] = '0'; e[3] = '0'; e[4] = hex[c >> 4]; e[5] = hex[c & 15];
+        return 6;
+    }
+}
+
+int la_json_reescape(const char *p, la_span s, la_buf *out, la_err *err)
+{
+    size_t i = s.start + 1, end = s.end - 1;
+    if (la_buf_reserve(out, end - i))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
+    while (i < end) {
+        const char *bs = memchr(p + i, '\\', end - i);
+        size_t run = bs ? (size_t)(bs - p) - i : end - i;
+        if (la_buf_append(out, p + i, run))
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
+        i += run;
+        if (i >= end)
+            break;
+        char c = p[i + 1];
+        if (c != 'u' && c != '/') {   /* \" \\ \b \f \n \r \t: already canonical */
+            if (la_buf_append(out, p + i, 2))
+                return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
+            i += 2;
+            continue;
+        }
+        char e[8];
+        size_t el, used = 2;
+        if (c == '/') {
+            e[0] = '/';
+            el = 1;
+        } else {
+            unsigned cp = hex4(p + i + 2);
+            used = 6;
+            if (cp >= 0xD800 && cp <= 0xDBFF && i + 12 <= end && p[i + 6] == '\\' && p[i + 7] == 'u') {
+                unsigned lo = hex4(p + i + 8);
+                if (lo >= 0xDC00 && lo <= 0xDFFF) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                    used = 12;
+                }
+            }
+            if (cp >= 0xD800 && cp <= 0xDFFF)
+                return la_err_set(err, LA_EDATA, "lone_surrogate", "lone surrogate \\u%.4s", p + i + 2);
+            el = (cp < 0x20 || cp == '"' || cp == '\\') ? escape_of((unsigned char)cp, e) : put_utf8(cp, e);
+        }
+        if (la_buf_append(out, e, el))
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
+        i += used;
+    }
+    return LA_OK;
+}
+
+int la_json_escape(const char *s, size_t n, la_buf *out)
+{
     if (la_buf_reserve(out, n) != LA_OK)
         return LA_ENOMEM;
     size_t i = 0;
     while (i < n) {
         size_t j = i;
+        while (j + 8 <= n && !word_special(load8((const unsigned char *)s + j)))
+            j += 8;
         while (j < n && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\')
             j++;
         if (la_buf_append(out, s + i, j - i) != LA_OK)
             return LA_ENOMEM;
         if (j >= n)
             break;
-        unsigned char c = (unsigned char)s[j];
-        char e[7] = {'\\', 0, 0, 0, 0, 0, 0};
-        size_t el = 2;
-        switch (c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
-        default:
-            e[1] = 'u'; e[2] = '0'; e[3] = '0'; e[4] = hex[c >> 4]; e[5] = hex[c & 15];
-            el = 6;
-        }
+        char e[8];
+        size_t el = escape_of((unsigned char)s[j], e);
         if (la_buf_append(out, e, el) != LA_OK)
             return LA_ENOMEM;
         i = j + 1;

@@ -29,6 +29,29 @@ typedef enum { LA_JNONE, LA_JOBJECT, LA_JARRAY, LA_JSTRING, LA_JNUMBER, LA_JBOOL
  * returns LA_EDATA. */
 int la_json_validate(const char *p, size_t n, la_span *value, la_err *err);
 
+/* The members of a record's top-level object, gathered while validating
+ * so that finding a field does not scan the record again. */
+typedef struct {
+    la_span key, val;
+} la_member;
+typedef struct {
+    la_member *m;
+    size_t n, cap;
+} la_members;
+
+/* la_json_validate, also filling *top (cleared first) with the top-level
+ * object's members in order (left empty when the value is no object). */
+int la_json_validate_top(const char *p, size_t n, la_span *value, la_members *top, la_err *err);
+
+/* Finds key among members (the last duplicate wins). 1 found, 0 not. */
+int la_json_members_get(const la_members *top, const char *p, const char *key, size_t keylen, la_span *val);
+
+/* Appends the string value p[s] (quotes excluded) in the form
+ * la_json_escape gives its decoded text, in one pass over the escaped
+ * bytes: \u escapes of printable characters become raw UTF-8, \/ becomes
+ * /. LA_EDATA (code lone_surrogate) for an escaped lone surrogate. */
+int la_json_reescape(const char *p, la_span s, la_buf *out, la_err *err);
+
 /* Kind of the valid value starting at p[0]. */
 la_jtype la_json_type(char c);
 const char *la_json_type_name(la_jtype t);

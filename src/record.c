@@ -46,6 +46,8 @@ struct la_proc {
     size_t nparts, parts_cap;
     edit *edits;
     size_t nedits, edits_cap;
+    la_members top;      /* the record's top-level members, from validation */
+    size_t top_start;    /* where the top-level object starts */
     la_buf text;   /* decoded string values */
     la_buf add;    /* edit prefixes and suffixes */
 };
@@ -148,6 +150,7 @@ void la_proc_free(la_proc *p)
     free(p->turns);
     free(p->parts);
     free(p->edits);
+    free(p->top.m);
     la_buf_free(&p->text);
     la_buf_free(&p->add);
     free(p);
@@ -155,18 +158,28 @@ void la_proc_free(la_proc *p)
 
 /* ---- looking things up ------------------------------------------------ */
 
+/* A member of the object at r[obj]: from the members gathered during
+ * validation for the top-level object, by scanning for nested ones. */
+static int obj_get(const la_proc *p, const char *r, size_t n, size_t obj, const char *key, size_t keylen,
+                   la_span *val)
+{
+    if (obj == p->top_start)
+        return la_json_members_get(&p->top, r, key, keylen, val);
+    return la_json_object_get(r, n, obj, key, keylen, val);
+}
+
 /* Finds a field by name: the whole name first, then as a dot path
  * through nested objects. Returns 1 found, 0 missing. */
-static int path_get(const char *r, size_t n, size_t obj, const path *pt, la_span *val)
+static int path_get(const la_proc *p, const char *r, size_t n, size_t obj, const path *pt, la_span *val)
 {
-    if (la_json_object_get(r, n, obj, pt->whole, pt->whole_len, val))
+    if (obj_get(p, r, n, obj, pt->whole, pt->whole_len, val))
         return 1;
     if (pt->ncomp == 1)
         return 0;
     const char *c = pt->copy;
     la_span cur = {obj, 0};
     for (size_t i = 0; i < pt->ncomp; i++) {
-        if (r[cur.start] != '{' || !la_json_object_get(r, n, cur.start, c, strlen(c), &cur))
+        if (r[cur.start] != '{' || !obj_get(p, r, n, cur.start, c, strlen(c), &cur))
             return 0;
         c += strlen(c) + 1;
     }
@@ -218,10 +231,10 @@ static int add_turn(la_proc *p, la_span prompt, la_span answer, const la_span *p
 static int adapt_fields(la_proc *p, const char *r, size_t n, size_t obj, la_err *err)
 {
     la_span in = {0, 0}, out = {0, 0};
-    path_get(r, n, obj, &p->in_path, &in);
+    path_get(p, r, n, obj, &p->in_path, &in);
     if (in.end == 0 || r[in.start] != '"')
         return bad_field(err, r, "field", p->in_path.whole, in);
-    path_get(r, n, obj, &p->out_path, &out);
+    path_get(p, r, n, obj, &p->out_path, &out);
     if (out.end == 0 || r[out.start] != '"')
         return bad_field(err, r, "field", p->out_path.whole, out);
     return add_turn(p, in, out, &out, 1);
@@ -230,13 +243,13 @@ static int adapt_fields(la_proc *p, const char *r, size_t n, size_t obj, la_err 
 static int adapt_alpaca(la_proc *p, const char *r, size_t n, size_t obj, la_err *err)
 {
     la_span ins = {0, 0}, inp = {0, 0}, out = {0, 0};
-    la_json_object_get(r, n, obj, "instruction", 11, &ins);
+    obj_get(p, r, n, obj, "instruction", 11, &ins);
     if (ins.end == 0 || r[ins.start] != '"')
         return bad_field(err, r, "field", "instruction", ins);
-    la_json_object_get(r, n, obj, "output", 6, &out);
+    obj_get(p, r, n, obj, "output", 6, &out);
     if (out.end == 0 || r[out.start] != '"')
         return bad_field(err, r, "field", "output", out);
-    int has_input = la_json_object_get(r, n, obj, "input", 5, &inp);
+    int has_input = obj_get(p, r, n, obj, "input", 5, &inp);
     if (has_input && r[inp.start] != '"' && r[inp.start] != 'n')
         return bad_field(err, r, "field", "input", inp);
     int input_text = has_input && r[inp.start] == '"' && inp.end - inp.start > 2;
@@ -294,7 +307,7 @@ static int adapt_chat(la_proc *p, const char *r, size_t n, size_t obj, const cha
                       const char *const *assistants, int parts_allowed, la_stats *st, la_err *err)
 {
     la_span list;
-    if (!la_json_object_get(r, n, obj, list_key, strlen(list_key), &list))
+    if (!obj_get(p, r, n, obj, list_key, strlen(list_key), &list))
         return la_err_set(err, LA_EDATA, "bad_chat", "missing field \"%s\"", list_key);
     if (r[list.start] != '[')
         return la_err_set(err, LA_EDATA, "bad_chat", "\"%s\" is %s, not an array", list_key,
@@ -365,11 +378,11 @@ static int detect_format(const la_proc *p, const char *r, size_t n, size_t obj)
         return LA_FMT_FIELDS;
     /* The key alone decides, so that a malformed chat record is reported
      * as such rather than as a record missing "input". */
-    if (la_json_object_get(r, n, obj, "messages", 8, &v))
+    if (obj_get(p, r, n, obj, "messages", 8, &v))
         return LA_FMT_MESSAGES;
-    if (la_json_object_get(r, n, obj, "conversations", 13, &v))
+    if (obj_get(p, r, n, obj, "conversations", 13, &v))
         return LA_FMT_SHAREGPT;
-    if (la_json_object_get(r, n, obj, "instruction", 11, &v) && la_json_object_get(r, n, obj, "output", 6, &v))
+    if (obj_get(p, r, n, obj, "instruction", 11, &v) && obj_get(p, r, n, obj, "output", 6, &v))
         return LA_FMT_ALPACA;
     return LA_FMT_FIELDS;
 }
@@ -458,31 +471,15 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
 
 /* ---- splice: edits -> output --------------------------------------------- */
 
-static int cmp_edit(const void *a, const void *b)
-{
-    const edit *x = a, *y = b;
-    return x->span.start < y->span.start ? -1 : x->span.start > y->span.start;
-}
-
-/* Writes one edited string value: prefix + text + suffix, re-escaped.
- * A value without escapes is its own escaped form, so it is copied. */
+/* Writes one edited string value: prefix + text + suffix, re-escaped
+ * (a lone surrogate in the value makes the record bad). */
 static int splice_value(la_proc *p, const char *r, const edit *e, la_buf *out, la_err *err)
 {
     int rc = la_buf_putc(out, '"') || la_json_escape(p->add.data + e->pre_off, e->pre_len, out);
     if (rc)
         return LA_ENOMEM;
-    if (la_json_string_is_plain(r, e->span)) {
-        if (la_buf_append(out, r + e->span.start + 1, e->span.end - e->span.start - 2))
-            return LA_ENOMEM;
-    } else {
-        size_t mark = p->text.len;
-        if ((rc = la_json_unescape(r, e->span, &p->text, err)))
-            return rc;
-        rc = la_json_escape(p->text.data + mark, p->text.len - mark, out);
-        p->text.len = mark;
-        if (rc)
-            return LA_ENOMEM;
-    }
+    if ((rc = la_json_reescape(r, e->span, out, err)))
+        return rc;
     if (la_json_escape(p->add.data + e->suf_off, e->suf_len, out) || la_buf_putc(out, '"'))
         return LA_ENOMEM;
     return LA_OK;
@@ -490,8 +487,12 @@ static int splice_value(la_proc *p, const char *r, const edit *e, la_buf *out, l
 
 static int splice(la_proc *p, const char *r, la_span v, la_buf *out, la_err *err)
 {
-    if (p->nedits > 1)
-        qsort(p->edits, p->nedits, sizeof *p->edits, cmp_edit);
+    for (size_t i = 1; i < p->nedits; i++)   /* insertion sort: a handful of edits */
+        for (size_t j = i; j > 0 && p->edits[j].span.start < p->edits[j - 1].span.start; j--) {
+            edit t = p->edits[j];
+            p->edits[j] = p->edits[j - 1];
+            p->edits[j - 1] = t;
+        }
     size_t at = v.start;
     for (size_t i = 0; i < p->nedits; i++) {
         const edit *e = &p->edits[i];
@@ -505,31 +506,15 @@ static int splice(la_proc *p, const char *r, la_span v, la_buf *out, la_err *err
     return la_buf_append(out, r + at, v.end - at) ? LA_ENOMEM : LA_OK;
 }
 
-/* Checks that an edited value decodes (no lone surrogate) before any
- * output is produced, so a bad record leaves out untouched. */
-static int check_edited(la_proc *p, const char *r, la_err *err)
-{
-    for (size_t i = 0; i < p->nedits; i++) {
-        la_span s = p->edits[i].span;
-        if (la_json_string_is_plain(r, s))
-            continue;
-        size_t mark = p->text.len;
-        int rc = la_json_unescape(r, s, &p->text, err);
-        p->text.len = mark;
-        if (rc)
-            return rc;
-    }
-    return LA_OK;
-}
-
 /* ---- the record ------------------------------------------------------------ */
 
 static int process(la_proc *p, const char *r, size_t n, la_buf *out, la_stats *st, la_err *err)
 {
     la_span v;
-    int rc = la_json_validate(r, n, &v, err);
+    int rc = la_json_validate_top(r, n, &v, &p->top, err);
     if (rc)
         return rc;
+    p->top_start = v.start;
     if (r[v.start] != '{')
         return la_err_set(err, LA_EDATA, "not_object", "record is %s, not an object",
                           la_json_type_name(la_json_type(r[v.start])));
@@ -559,13 +544,8 @@ static int process(la_proc *p, const char *r, size_t n, la_buf *out, la_stats *s
     for (size_t i = first; i < first + count; i++)
         if ((rc = transform_turn(p, r, &p->turns[i], &local, err)))
             return rc == LA_ENOMEM ? la_err_set(err, rc, "out_of_memory", "out of memory") : rc;
-    if ((rc = check_edited(p, r, err)))
-        return rc;
-    size_t mark = out->len;
-    if ((rc = splice(p, r, v, out, err))) {
-        out->len = mark;
+    if ((rc = splice(p, r, v, out, err)))   /* the caller drops partial output */
         return rc == LA_ENOMEM ? la_err_set(err, rc, "out_of_memory", "out of memory") : rc;
-    }
     /* accepted: fold this record's counters in */
     st->format_records[fmt]++;
     st->turns_edited += count;
