@@ -35,6 +35,7 @@ struct la_tok_work {
     la_tokens toks;              /* tokens gathered by preview */
     la_buf dec;                  /* decoder scratch */
     la_buf dec2;
+    la_tokens dtoks;             /* a decoder's output list, swapped with its input */
 };
 
 /* ---- normalizers ------------------------------------------------------ */
@@ -114,6 +115,15 @@ const char *tk_bpe_id_to_token(const tk_bpe *m, uint32_t id, size_t *len);
 int64_t tk_bpe_token_to_id(const tk_bpe *m, const char *s, size_t len);
 int tk_bpe_byte_fallback(const tk_bpe *m);
 uint32_t tk_bpe_vocab_size(const tk_bpe *m);   /* max id + 1 */
+/* Number of distinct vocabulary strings (HuggingFace's get_vocab_size,
+ * which numbers added tokens missing from the vocabulary). */
+uint32_t tk_bpe_vocab_count(const tk_bpe *m);
+/* Readies the cutting of long pieces (whole-sequence BPE, when there is
+ * no pre-tokenizer); without it tk_bpe_tokenize treats a piece as one
+ * word. Done once at load time. */
+int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err);
+/* Frees bpe.c's scratch in la_tok_work->bpe. */
+void tk_bpe_work_free(void *bpe_work);
 
 /* ---- decoders --------------------------------------------------------- */
 /* HuggingFace's decode_chain: a list of token strings in, a list out.
@@ -125,6 +135,21 @@ struct tk_decoder {
     void (*free)(tk_decoder *d);
 };
 tk_decoder *tk_decoder_from_json(const cJSON *j, la_err *err);
+/* Appends token (id, s[0..len)) to t; LA_ENOMEM on failure. */
+int tk_tokens_push(la_tokens *t, uint32_t id, const char *s, size_t len);
+/* Empties t, keeping its memory. */
+void tk_tokens_clear(la_tokens *t);
+/* Appends the bytes behind a byte-level token (GPT-2 alphabet inverted;
+ * a token with a character outside the alphabet: its own UTF-8). */
+int tk_byte_level_bytes(const char *s, size_t n, la_buf *out);
+/* Appends s as UTF-8, each invalid sequence replaced by one U+FFFD as
+ * Rust's String::from_utf8_lossy does. */
+int tk_utf8_lossy(const char *s, size_t n, la_buf *out);
+/* Byte length of token i's string (it may hold NUL bytes once decoded). */
+static inline size_t tk_tokens_len(const la_tokens *t, size_t i)
+{
+    return (i + 1 < t->n ? t->str_off[i + 1] : t->strs.len) - t->str_off[i] - 1;
+}
 
 /* ---- added tokens ------------------------------------------------------ */
 typedef struct tk_added tk_added;
@@ -135,6 +160,12 @@ typedef struct {
     int single_word, lstrip, rstrip, normalized, special;
 } tk_added_token;
 tk_added *tk_added_from_json(const cJSON *arr, la_err *err);
+/* Numbers the tokens read by tk_added_from_json as HuggingFace's
+ * add_tokens does (an existing added id, else the model's id, else past
+ * the largest one) and builds the patterns, normalizing the contents of
+ * "normalized" tokens with norm (may be NULL). Call once, before use. */
+int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm, la_tok_work *w,
+                     la_err *err);
 void tk_added_free(tk_added *a);
 /* Finds the next added token (normalized == want_normalized) in s from
  * `from`, HuggingFace's rules (leftmost-longest, single_word, lstrip and

@@ -1,0 +1,460 @@
+/*
+ * added.c - added and special tokens (tokenizer.json "added_tokens"),
+ * as HuggingFace's AddedVocabulary: ids assigned the way add_tokens
+ * assigns them, two pattern sets (tokens matched on the raw text, and
+ * "normalized" ones matched on the normalized pieces), leftmost-longest
+ * matching with the single_word, lstrip and rstrip rules of find_matches.
+ */
+#include "tokenizer/tk.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+/* A pattern of one of the two sets. */
+typedef struct {
+    char *text;          /* content (normalized set: the normalized content) */
+    size_t len;
+    uint32_t id;
+    int normalized;      /* the set it belongs to */
+} added_pattern;
+
+/* One entry of the JSON array, before ids are known. */
+typedef struct {
+    char *content;
+    size_t len;
+    int single_word, lstrip, rstrip, normalized, special;
+} json_token;
+
+struct tk_added {
+    tk_added_token *toks;   /* id -> token (added_tokens_map_r), one per id */
+    size_t ntoks;
+    added_pattern *pats;    /* special tokens first, then the others */
+    size_t npats;
+    uint32_t *bucket[256];  /* pattern indices by first byte, longest first */
+    size_t nbucket[256];
+    uint32_t vocab_count;
+    json_token *pending;    /* parsed entries, until tk_added_prepare */
+    size_t npending;
+};
+
+/* ---- building ----------------------------------------------------------- */
+
+/* Reads an optional boolean member, def when absent. */
+static int token_flag(const cJSON *o, const char *key, int def, int *out, la_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    *out = def;
+    if (!v)
+        return LA_OK;
+    if (!cJSON_IsBool(v))
+        return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                          "tokenizer: added_tokens: \"%s\" is not a boolean", key);
+    *out = cJSON_IsTrue(v);
+    return LA_OK;
+}
+
+/* Frees a list of parsed JSON entries. */
+static void free_json_tokens(json_token *jt, size_t n)
+{
+    for (size_t i = 0; jt && i < n; i++)
+        free(jt[i].content);
+    free(jt);
+}
+
+/* Index of the token registered for content, or -1. */
+static long find_content(const tk_added *a, const char *s, size_t len)
+{
+    for (size_t i = 0; i < a->ntoks; i++)
+        if (a->toks[i].len == len && memcmp(a->toks[i].content, s, len) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Index of the token with this id, or -1. */
+static long find_id(const tk_added *a, uint32_t id)
+{
+    for (size_t i = 0; i < a->ntoks; i++)
+        if (a->toks[i].id == id)
+            return (long)i;
+    return -1;
+}
+
+tk_added *tk_added_from_json(const cJSON *arr, la_err *err)
+{
+    if (arr && !cJSON_IsNull(arr) && !cJSON_IsArray(arr)) {
+        la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: added_tokens: not an array");
+        return NULL;
+    }
+    tk_added *a = calloc(1, sizeof *a);
+    size_t n = arr && cJSON_IsArray(arr) ? (size_t)cJSON_GetArraySize(arr) : 0;
+    json_token *jt = calloc(n ? n : 1, sizeof *jt);
+    if (!a || !jt) {
+        free(a);
+        free(jt);
+        la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
+        return NULL;
+    }
+    /* ids come later: tk_added_prepare numbers them against the model */
+    a->pending = jt;
+    a->npending = n;
+    size_t i = 0;
+    for (const cJSON *c = arr && n ? arr->child : NULL; c; c = c->next, i++) {
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(c, "content");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
+        int rc = LA_OK;
+        if (!cJSON_IsObject(c) || !cJSON_IsString(content) || !cJSON_IsNumber(id) ||
+            id->valuedouble < 0 || id->valuedouble > 4294967295.0)
+            rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
+                            "tokenizer: added_tokens: entry %zu needs a string content and a u32 id", i);
+        if (rc == LA_OK && (rc = token_flag(c, "single_word", 0, &jt[i].single_word, err)) == LA_OK &&
+            (rc = token_flag(c, "lstrip", 0, &jt[i].lstrip, err)) == LA_OK &&
+            (rc = token_flag(c, "rstrip", 0, &jt[i].rstrip, err)) == LA_OK &&
+            (rc = token_flag(c, "normalized", 1, &jt[i].normalized, err)) == LA_OK)
+            rc = token_flag(c, "special", 0, &jt[i].special, err);
+        if (rc == LA_OK) {
+            jt[i].len = strlen(content->valuestring);
+            jt[i].content = malloc(jt[i].len + 1);
+            if (!jt[i].content)
+                rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
+            else
+                memcpy(jt[i].content, content->valuestring, jt[i].len + 1);
+        }
+        if (rc != LA_OK) {
+            tk_added_free(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+/* 1 if token t (its flags) equals the registered entry r. */
+static int same_token(const json_token *t, const tk_added_token *r)
+{
+    return r->len == t->len && memcmp(r->content, t->content, t->len) == 0 &&
+           r->single_word == t->single_word && r->lstrip == t->lstrip && r->rstrip == t->rstrip &&
+           r->normalized == t->normalized && r->special == t->special;
+}
+
+/* The id add_tokens gives a new content: the added one, else the model's,
+ * else one past the largest added id (or the vocabulary size). */
+static uint32_t new_id_for(const tk_added *a, const tk_bpe *model, const json_token *t)
+{
+    long k = find_content(a, t->content, t->len);
+    if (k >= 0)
+        return a->toks[k].id;
+    int64_t mid = model ? tk_bpe_token_to_id(model, t->content, t->len) : -1;
+    if (mid >= 0)
+        return (uint32_t)mid;
+    uint32_t vs = a->vocab_count;
+    if (a->ntoks == 0)
+        return vs;
+    uint32_t max = 0;
+    for (size_t i = 0; i < a->ntoks; i++)
+        if (a->toks[i].id > max)
+            max = a->toks[i].id;
+    return (max >= vs || vs == 0) ? max + 1 : vs;
+}
+
+/* Registers token t under id (added_tokens_map and _map_r). The content
+ * pointer is shared with the JSON entry list, owned by the pattern list
+ * afterwards. */
+static void register_token(tk_added *a, const json_token *t, uint32_t id)
+{
+    long k = find_content(a, t->content, t->len);
+    if (k >= 0)
+        a->toks[k].id = id;            /* map: content -> new id */
+    long r = find_id(a, id);
+    tk_added_token nt = { id, t->content, t->len, t->single_word, t->lstrip, t->rstrip,
+                          t->normalized, t->special };
+    if (r >= 0)
+        a->toks[r] = nt;               /* map_r: id -> latest token */
+    else
+        a->toks[a->ntoks++] = nt;
+}
+
+/* Appends a pattern; the text is a new copy. */
+static int add_pattern(tk_added *a, const char *s, size_t len, uint32_t id, int normalized)
+{
+    char *p = malloc(len + 1);
+    if (!p)
+        return LA_ENOMEM;
+    memcpy(p, s, len);
+    p[len] = 0;
+    a->pats[a->npats++] = (added_pattern){ p, len, id, normalized };
+    return LA_OK;
+}
+
+/* Builds the first-byte buckets of all patterns. */
+static int build_buckets(tk_added *a)
+{
+    for (size_t p = 0; p < a->npats; p++)
+        if (a->pats[p].len)
+            a->nbucket[(unsigned char)a->pats[p].text[0]]++;
+    for (int b = 0; b < 256; b++) {
+        if (!a->nbucket[b])
+            continue;
+        a->bucket[b] = malloc(a->nbucket[b] * sizeof(uint32_t));
+        if (!a->bucket[b])
+            return LA_ENOMEM;
+        a->nbucket[b] = 0;
+    }
+    for (size_t p = 0; p < a->npats; p++)
+        if (a->pats[p].len) {
+            unsigned char b = (unsigned char)a->pats[p].text[0];
+            a->bucket[b][a->nbucket[b]++] = (uint32_t)p;
+        }
+    for (int b = 0; b < 256; b++) {
+        /* insertion sort by length descending, stable on pattern index */
+        uint32_t *v = a->bucket[b];
+        for (size_t i = 1; i < a->nbucket[b]; i++) {
+            uint32_t x = v[i];
+            size_t j = i;
+            while (j > 0 && a->pats[v[j - 1]].len < a->pats[x].len) {
+                v[j] = v[j - 1];
+                j--;
+            }
+            v[j] = x;
+        }
+    }
+    return LA_OK;
+}
+
+/* Normalizes content with the tokenizer's normalizer (for the
+ * normalized set) into out. */
+static int normalize_content(const tk_normalizer *norm, const char *s, size_t len, la_buf *out,
+                             la_tok_work *w, la_err *err)
+{
+    la_buf_clear(out);
+    if (!norm)
+        return la_buf_append(out, s, len) ? la_err_set(err, LA_ENOMEM, "out_of_memory",
+                                                       "tokenizer: added_tokens: out of memory")
+                                          : LA_OK;
+    return norm->apply(norm, s, len, out, w, 0, err);
+}
+
+int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm, la_tok_work *w,
+                     la_err *err)
+{
+    json_token *jt = a->pending;
+    size_t n = a->npending;
+    a->pending = NULL;
+    a->npending = 0;
+    a->toks = calloc(n ? n : 1, sizeof *a->toks);
+    a->pats = calloc(n ? n : 1, sizeof *a->pats);
+    a->ntoks = 0;
+    a->vocab_count = model ? tk_bpe_vocab_count(model) : 0;
+    /* special_tokens then added_tokens, as refresh_added_tokens chains them */
+    size_t *special = calloc(n ? n : 1, sizeof *special), *classic = calloc(n ? n : 1, sizeof *classic);
+    size_t nspecial = 0, nclassic = 0;
+    int rc = LA_OK;
+    if (!a->toks || !a->pats || !special || !classic)
+        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
+    for (size_t i = 0; rc == LA_OK && i < n; i++) {
+        const json_token *t = &jt[i];
+        int in_special = 0;
+        for (size_t k = 0; k < nspecial; k++)
+            if (jt[special[k]].len == t->len && memcmp(jt[special[k]].content, t->content, t->len) == 0)
+                in_special = 1;
+        if (t->special && t->len && !in_special) {
+            special[nspecial++] = i;
+            in_special = 1;
+        }
+        int seen = 0;
+        for (size_t k = 0; k < a->ntoks && !seen; k++)
+            seen = same_token(t, &a->toks[k]);
+        if (!t->len || seen)
+            continue;
+        register_token(a, t, new_id_for(a, model, t));
+        if (!in_special)
+            classic[nclassic++] = i;
+    }
+    la_buf norm_buf = {0};
+    for (size_t k = 0; rc == LA_OK && k < nspecial + nclassic; k++) {
+        const json_token *t = &jt[k < nspecial ? special[k] : classic[k - nspecial]];
+        long r = find_content(a, t->content, t->len);
+        uint32_t id = a->toks[r].id;
+        if (!t->normalized) {
+            rc = add_pattern(a, t->content, t->len, id, 0);
+        } else if ((rc = normalize_content(norm, t->content, t->len, &norm_buf, w, err)) == LA_OK) {
+            rc = add_pattern(a, norm_buf.data ? norm_buf.data : "", norm_buf.len, id, 1);
+        }
+        if (rc == LA_ENOMEM)
+            la_err_set(err, rc, "out_of_memory", "tokenizer: added_tokens: out of memory");
+    }
+    la_buf_free(&norm_buf);
+    /* the registered tokens now own copies of their contents; the ones
+     * not copied (after a failure) still point into jt, about to go */
+    size_t copied = 0;
+    for (; rc == LA_OK && copied < a->ntoks; copied++) {
+        char *c = malloc(a->toks[copied].len + 1);
+        if (!c) {
+            rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
+            break;
+        }
+        memcpy(c, a->toks[copied].content, a->toks[copied].len + 1);
+        a->toks[copied].content = c;
+    }
+    for (size_t k = copied; k < a->ntoks; k++)
+        a->toks[k].content = NULL;
+    if (rc == LA_OK && build_buckets(a) != LA_OK)
+        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
+    free(special);
+    free(classic);
+    free_json_tokens(jt, n);
+    return rc;
+}
+
+void tk_added_free(tk_added *a)
+{
+    if (!a)
+        return;
+    free_json_tokens(a->pending, a->npending);
+    for (size_t i = 0; i < a->ntoks; i++)
+        free((char *)a->toks[i].content);
+    free(a->toks);
+    for (size_t i = 0; i < a->npats; i++)
+        free(a->pats[i].text);
+    free(a->pats);
+    for (int b = 0; b < 256; b++)
+        free(a->bucket[b]);
+    free(a);
+}
+
+/* ---- matching ------------------------------------------------------------ */
+
+/* Rust regex \w: alphabetic, marks, decimal digits, connector punctuation,
+ * join controls. */
+static int is_word_char(int32_t c)
+{
+    if (c < 0x80)
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (c == 0x200C || c == 0x200D || (c >= 0x24B6 && c <= 0x24E9) ||
+        (c >= 0x1F130 && c <= 0x1F149) || (c >= 0x1F150 && c <= 0x1F169) ||
+        (c >= 0x1F170 && c <= 0x1F189))
+        return 1;
+    switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_PC:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Unicode White_Space (Rust regex \s). */
+static int is_space_char(int32_t c)
+{
+    return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+           (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+           c == 0x205F || c == 0x3000;
+}
+
+/* The code point ending at s[end) (decoding backwards), -1 if none. */
+static int32_t cp_before(const char *s, size_t end, size_t *start)
+{
+    if (end == 0)
+        return -1;
+    size_t i = end - 1;
+    while (i > 0 && end - i < 4 && ((unsigned char)s[i] & 0xC0) == 0x80)
+        i--;
+    int32_t c;
+    if (tk_utf8_decode((const unsigned char *)s + i, end - i, &c) != end - i) {
+        i = end - 1;
+        c = (unsigned char)s[i];
+    }
+    if (start)
+        *start = i;
+    return c;
+}
+
+/* The code point starting at s[i], -1 at the end; *k its length. */
+static int32_t cp_at(const char *s, size_t len, size_t i, size_t *k)
+{
+    int32_t c;
+    if (i >= len)
+        return -1;
+    *k = tk_utf8_decode((const unsigned char *)s + i, len - i, &c);
+    if (!*k) {
+        *k = 1;
+        c = (unsigned char)s[i];
+    }
+    return c;
+}
+
+/* Longest pattern of the wanted set matching at s[i]: its index or -1. */
+static long match_at(const tk_added *a, int want_normalized, const char *s, size_t len, size_t i)
+{
+    unsigned char b = (unsigned char)s[i];
+    for (size_t k = 0; k < a->nbucket[b]; k++) {
+        const added_pattern *p = &a->pats[a->bucket[b][k]];
+        if (p->normalized == want_normalized && p->len <= len - i && memcmp(s + i, p->text, p->len) == 0)
+            return (long)a->bucket[b][k];
+    }
+    return -1;
+}
+
+int tk_added_next(const tk_added *a, int want_normalized, const char *s, size_t len, size_t from,
+                  size_t *mstart, size_t *mend, const tk_added_token **tok)
+{
+    if (!a)
+        return 0;
+    size_t i = from;
+    while (i < len) {
+        if (!a->nbucket[(unsigned char)s[i]]) {
+            i++;
+            continue;
+        }
+        long p = match_at(a, want_normalized, s, len, i);
+        if (p < 0) {
+            i++;
+            continue;
+        }
+        size_t start = i, stop = i + a->pats[p].len;
+        const tk_added_token *t = tk_added_by_id(a, a->pats[p].id);
+        if (t && t->single_word) {
+            size_t k;
+            int32_t before = cp_before(s, start, NULL), after = cp_at(s, len, stop, &k);
+            if ((before >= 0 && is_word_char(before)) || (after >= 0 && is_word_char(after))) {
+                i = stop;          /* the scan resumes after a discarded match */
+                continue;
+            }
+        }
+        if (t && t->lstrip) {
+            size_t j = start, cs;
+            int32_t c;
+            while ((c = cp_before(s, j, &cs)) >= 0 && is_space_char(c))
+                j = cs;
+            start = j > from ? j : from;
+        }
+        if (t && t->rstrip) {
+            size_t k;
+            int32_t c;
+            while ((c = cp_at(s, len, stop, &k)) >= 0 && is_space_char(c))
+                stop += k;
+        }
+        *mstart = start;
+        *mend = stop;
+        *tok = t;
+        return 1;
+    }
+    return 0;
+}
+
+const tk_added_token *tk_added_by_id(const tk_added *a, uint32_t id)
+{
+    if (!a || !a->pats)
+        return NULL;
+    long r = find_id(a, id);
+    return r < 0 ? NULL : &a->toks[r];
+}
+
+const tk_added_token *tk_added_by_content(const tk_added *a, const char *s, size_t len)
+{
+    if (!a || !a->pats)
+        return NULL;
+    long r = find_content(a, s, len);
+    return r < 0 ? NULL : &a->toks[r];
+}

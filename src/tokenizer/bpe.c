@@ -1,0 +1,763 @@
+/*
+ * bpe.c - the BPE model of tokenizer.json, merging as HuggingFace's
+ * models/bpe (word.rs merge_all): a min-heap of candidate merges ordered
+ * by (rank, position), with the same handling of stale entries, so that
+ * the result is the same token for token.
+ *
+ * The vocabulary and the merges live in open-addressing hash tables built
+ * once at load time; nothing looks into cJSON objects afterwards.
+ *
+ * Whole-sequence BPE (no pre-tokenizer, e.g. Llama-2) gets one piece as
+ * long as the answer. To stay lazy the piece is cut where no merge can
+ * ever cross (see bpe_cut_after) and BPE'd chunk by chunk, stopping as
+ * soon as the sink has enough tokens.
+ */
+#include "tokenizer/tk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* One vocabulary entry: the token string lives in the arena. */
+typedef struct {
+    uint32_t off, len, id;
+} vocab_entry;
+
+struct tk_bpe {
+    char *arena;                 /* token strings, each NUL-terminated */
+    size_t arena_len, arena_cap;
+    vocab_entry *ents;           /* unique token strings */
+    uint32_t n_ents, ents_cap;
+    uint32_t *vslot;             /* hash slots: entry index + 1, 0 = empty */
+    uint32_t vmask;
+    uint32_t *by_id;             /* id -> entry index, UINT32_MAX if none */
+    uint32_t id_count;           /* max id + 1 */
+
+    uint64_t *mkey;              /* merges: (left id << 32 | right id) */
+    uint32_t *mrank, *mnew;
+    uint32_t mmask;              /* mkey == UINT64_MAX: empty slot */
+
+    int64_t unk_id;              /* -1: no unk_token, or it is not in the vocab */
+    int has_unk;                 /* an unk_token was given */
+    char *prefix, *suffix;       /* continuing_subword_prefix, end_of_word_suffix */
+    size_t prefix_len, suffix_len;
+    int fuse_unk, byte_fallback, ignore_merges;
+    int64_t byte_id[256];        /* id of "<0xNN>", -1 if absent */
+    size_t max_token_len;        /* longest token string, bytes */
+
+    uint64_t *pairs;             /* code-point pairs inside tokens, for cutting */
+    uint32_t pmask;              /* 0: chunking disabled */
+};
+
+/* Per-thread scratch: the symbols of the word being merged and the heap. */
+typedef struct {
+    int32_t prev, next;
+    uint32_t id, len;            /* len 0: merged into its left neighbour */
+} bpe_sym;
+
+typedef struct {
+    uint32_t rank, pos, new_id;
+} bpe_merge;
+
+typedef struct {
+    bpe_sym *sym;
+    size_t nsym, symcap;
+    bpe_merge *heap;
+    size_t nheap, heapcap;
+    uint32_t *ids;               /* ids of the finished word */
+    size_t idcap;
+    la_buf tmp;                  /* a character with prefix or suffix */
+} bpe_work;
+
+/* ---- hashing -------------------------------------------------------- */
+
+/* FNV-1a: token strings are short, and this is simple and good enough. */
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+/* Mixes a 64-bit key (a merge pair, a code-point pair) into a slot hash. */
+static uint64_t hash_u64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb93fe53e2ac9ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Smallest power of two >= 2n (load factor <= 1/2), at least 16. */
+static uint32_t table_size(size_t n)
+{
+    size_t c = 16;
+    while (c < 2 * n)
+        c *= 2;
+    return (uint32_t)c;
+}
+
+/* ---- vocabulary ------------------------------------------------------ */
+
+/* Entry index of token s, or UINT32_MAX. */
+static uint32_t vocab_find(const tk_bpe *m, const char *s, size_t n)
+{
+    uint32_t i = (uint32_t)hash_bytes(s, n) & m->vmask;
+    for (;;) {
+        uint32_t e = m->vslot[i];
+        if (!e)
+            return UINT32_MAX;
+        const vocab_entry *v = &m->ents[e - 1];
+        if (v->len == n && memcmp(m->arena + v->off, s, n) == 0)
+            return e - 1;
+        i = (i + 1) & m->vmask;
+    }
+}
+
+int64_t tk_bpe_token_to_id(const tk_bpe *m, const char *s, size_t len)
+{
+    uint32_t e = vocab_find(m, s, len);
+    return e == UINT32_MAX ? -1 : (int64_t)m->ents[e].id;
+}
+
+const char *tk_bpe_id_to_token(const tk_bpe *m, uint32_t id, size_t *len)
+{
+    if (id >= m->id_count || m->by_id[id] == UINT32_MAX)
+        return NULL;
+    const vocab_entry *v = &m->ents[m->by_id[id]];
+    if (len)
+        *len = v->len;
+    return m->arena + v->off;
+}
+
+int tk_bpe_byte_fallback(const tk_bpe *m) { return m->byte_fallback; }
+uint32_t tk_bpe_vocab_size(const tk_bpe *m) { return m->id_count; }
+uint32_t tk_bpe_vocab_count(const tk_bpe *m) { return m->n_ents; }
+
+/* Adds (or, for a repeated key, re-assigns) token s -> id, as a HashMap
+ * built from the JSON object would: the last value of a key wins. */
+static int vocab_put(tk_bpe *m, const char *s, size_t n, uint32_t id)
+{
+    uint32_t i = (uint32_t)hash_bytes(s, n) & m->vmask;
+    for (;;) {
+        uint32_t e = m->vslot[i];
+        if (!e)
+            break;
+        vocab_entry *v = &m->ents[e - 1];
+        if (v->len == n && memcmp(m->arena + v->off, s, n) == 0) {
+            v->id = id;
+            return LA_OK;
+        }
+        i = (i + 1) & m->vmask;
+    }
+    if (m->arena_len + n + 1 > m->arena_cap || m->arena_len + n + 1 > UINT32_MAX) {
+        size_t cap = m->arena_cap ? m->arena_cap * 2 : 1 << 16;
+        while (cap < m->arena_len + n + 1)
+            cap *= 2;
+        if (cap > UINT32_MAX)
+            return LA_ENOMEM;
+        char *a = realloc(m->arena, cap);
+        if (!a)
+            return LA_ENOMEM;
+        m->arena = a;
+        m->arena_cap = cap;
+    }
+    if (m->n_ents == m->ents_cap)
+        return LA_ENOMEM;      /* sized from the object's member count */
+    memcpy(m->arena + m->arena_len, s, n);
+    m->arena[m->arena_len + n] = 0;
+    m->ents[m->n_ents] = (vocab_entry){ (uint32_t)m->arena_len, (uint32_t)n, id };
+    m->arena_len += n + 1;
+    m->vslot[i] = ++m->n_ents;
+    if (n > m->max_token_len)
+        m->max_token_len = n;
+    return LA_OK;
+}
+
+/* Reads the "vocab" object: token -> non-negative integer id. */
+static int load_vocab(tk_bpe *m, const cJSON *vocab, la_err *err)
+{
+    if (!cJSON_IsObject(vocab))
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"vocab\" is not an object");
+    size_t n = 0;
+    for (const cJSON *c = vocab->child; c; c = c->next)
+        n++;
+    if (n >= UINT32_MAX / 4)
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: vocabulary too large");
+    m->ents_cap = (uint32_t)n;
+    m->ents = malloc((n ? n : 1) * sizeof *m->ents);
+    uint32_t cap = table_size(n);
+    m->vslot = calloc(cap, sizeof *m->vslot);
+    if (!m->ents || !m->vslot)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+    m->vmask = cap - 1;
+    uint32_t maxid = 0;
+    for (const cJSON *c = vocab->child; c; c = c->next) {
+        double d = c->valuedouble;
+        if (!cJSON_IsNumber(c) || !(d >= 0) || d > 4294967295.0 || d != (double)(uint32_t)d)
+            return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                              "tokenizer: model: vocab id of \"%.40s\" is not a u32", c->string);
+        uint32_t id = (uint32_t)d;
+        if (vocab_put(m, c->string, strlen(c->string), id) != LA_OK)
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+        if (id > maxid)
+            maxid = id;
+    }
+    if (maxid >= UINT32_MAX - 1 || (uint64_t)maxid + 1 > 64 * (uint64_t)(n + 1024))
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: vocab ids too sparse");
+    m->id_count = n ? maxid + 1 : 0;
+    m->by_id = malloc((m->id_count ? m->id_count : 1) * sizeof *m->by_id);
+    if (!m->by_id)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+    memset(m->by_id, 0xff, (m->id_count ? m->id_count : 1) * sizeof *m->by_id);
+    for (uint32_t e = 0; e < m->n_ents; e++)
+        m->by_id[m->ents[e].id] = e;
+    return LA_OK;
+}
+
+/* ---- merges ----------------------------------------------------------- */
+
+/* Slot of pair key k (an empty one if absent). */
+static uint32_t merge_slot(const tk_bpe *m, uint64_t k)
+{
+    uint32_t i = (uint32_t)hash_u64(k) & m->mmask;
+    while (m->mkey[i] != UINT64_MAX && m->mkey[i] != k)
+        i = (i + 1) & m->mmask;
+    return i;
+}
+
+/* Looks a pair up: 1 with rank and new id, 0 when no merge exists. */
+static int merge_get(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t *rank, uint32_t *new_id)
+{
+    uint32_t i = merge_slot(m, (uint64_t)a << 32 | b);
+    if (m->mkey[i] == UINT64_MAX)
+        return 0;
+    *rank = m->mrank[i];
+    *new_id = m->mnew[i];
+    return 1;
+}
+
+/* Adds merge number `rank` of strings a and b; the merged token is
+ * a + b without b's continuing_subword_prefix bytes, as HuggingFace
+ * builds it. Every part must be in the vocabulary. */
+static int add_merge(tk_bpe *m, const char *a, size_t alen, const char *b, size_t blen,
+                     uint32_t rank, la_buf *tmp, la_err *err)
+{
+    uint32_t ea = vocab_find(m, a, alen), eb = vocab_find(m, b, blen);
+    if (ea == UINT32_MAX || eb == UINT32_MAX)
+        return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                          "tokenizer: model: merge token \"%.*s\" is not in the vocabulary",
+                          (int)(ea == UINT32_MAX ? (alen > 40 ? 40 : alen) : (blen > 40 ? 40 : blen)),
+                          ea == UINT32_MAX ? a : b);
+    if (blen < m->prefix_len)
+        return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                          "tokenizer: model: merge part shorter than continuing_subword_prefix");
+    la_buf_clear(tmp);
+    if (la_buf_append(tmp, a, alen) || la_buf_append(tmp, b + m->prefix_len, blen - m->prefix_len))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+    uint32_t en = vocab_find(m, tmp->data, tmp->len);
+    if (en == UINT32_MAX)
+        return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                          "tokenizer: model: merged token \"%.40s\" is not in the vocabulary", tmp->data);
+    uint64_t k = (uint64_t)m->ents[ea].id << 32 | m->ents[eb].id;
+    uint32_t i = merge_slot(m, k);
+    m->mkey[i] = k;                /* a repeated pair keeps the later rank */
+    m->mrank[i] = rank;
+    m->mnew[i] = m->ents[en].id;
+    return LA_OK;
+}
+
+/* Reads "merges": "a b" strings (one space exactly; "#version" lines
+ * skipped) or [a, b] pairs. */
+static int load_merges(tk_bpe *m, const cJSON *merges, la_err *err)
+{
+    if (!cJSON_IsArray(merges))
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"merges\" is not an array");
+    size_t n = (size_t)cJSON_GetArraySize(merges);
+    uint32_t cap = table_size(n);
+    m->mkey = malloc((size_t)cap * sizeof *m->mkey);
+    m->mrank = malloc((size_t)cap * sizeof *m->mrank);
+    m->mnew = malloc((size_t)cap * sizeof *m->mnew);
+    if (!m->mkey || !m->mrank || !m->mnew)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+    memset(m->mkey, 0xff, (size_t)cap * sizeof *m->mkey);
+    m->mmask = cap - 1;
+    la_buf tmp = {0};
+    uint32_t rank = 0;
+    int rc = LA_OK;
+    for (const cJSON *c = merges->child; c && rc == LA_OK; c = c->next) {
+        if (cJSON_IsString(c)) {
+            const char *s = c->valuestring;
+            if (strncmp(s, "#version", 8) == 0)
+                continue;
+            const char *sp = strchr(s, ' ');
+            if (!sp || strchr(sp + 1, ' '))
+                rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
+                                "tokenizer: model: merge %u is not \"a b\"", rank + 1);
+            else
+                rc = add_merge(m, s, (size_t)(sp - s), sp + 1, strlen(sp + 1), rank, &tmp, err);
+        } else if (cJSON_IsArray(c) && cJSON_GetArraySize(c) == 2 && cJSON_IsString(c->child) &&
+                   cJSON_IsString(c->child->next)) {
+            const char *a = c->child->valuestring, *b = c->child->next->valuestring;
+            rc = add_merge(m, a, strlen(a), b, strlen(b), rank, &tmp, err);
+        } else {
+            rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
+                            "tokenizer: model: merge %u is neither \"a b\" nor [a, b]", rank + 1);
+        }
+        rank++;
+    }
+    la_buf_free(&tmp);
+    return rc;
+}
+
+/* ---- options ------------------------------------------------------------- */
+
+/* Reads an optional string field (absent or null: NULL); new copy. */
+static int opt_string(const cJSON *model, const char *key, char **out, size_t *len, la_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(model, key);
+    *out = NULL;
+    *len = 0;
+    if (!v || cJSON_IsNull(v))
+        return LA_OK;
+    if (!cJSON_IsString(v))
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"%s\" is not a string", key);
+    *len = strlen(v->valuestring);
+    *out = malloc(*len + 1);
+    if (!*out)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+    memcpy(*out, v->valuestring, *len + 1);
+    return LA_OK;
+}
+
+/* Reads an optional boolean field (absent or null: def). */
+static int opt_bool(const cJSON *model, const char *key, int def, int *out, la_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(model, key);
+    *out = def;
+    if (!v || cJSON_IsNull(v))
+        return LA_OK;
+    if (!cJSON_IsBool(v))
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"%s\" is not a boolean", key);
+    *out = cJSON_IsTrue(v);
+    return LA_OK;
+}
+
+/* Reads the scalar options; a dropout other than null/0 is unsupported
+ * (random merges cannot be reproduced). */
+static int load_options(tk_bpe *m, const cJSON *model, la_err *err)
+{
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(model, "dropout");
+    if (d && !cJSON_IsNull(d)) {
+        if (!cJSON_IsNumber(d))
+            return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"dropout\" is not a number");
+        if (d->valuedouble < 0 || d->valuedouble > 1)
+            return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: dropout out of [0, 1]");
+        if (d->valuedouble != 0)
+            return la_err_set(err, LA_EUNSUP, "unsupported", "tokenizer: model: BPE dropout is unsupported");
+    }
+    char *unk;
+    size_t unk_len;
+    int rc = opt_string(model, "unk_token", &unk, &unk_len, err);
+    if (rc != LA_OK)
+        return rc;
+    m->has_unk = unk != NULL;
+    m->unk_id = unk ? tk_bpe_token_to_id(m, unk, unk_len) : -1;
+    free(unk);
+    if ((rc = opt_string(model, "continuing_subword_prefix", &m->prefix, &m->prefix_len, err)) ||
+        (rc = opt_string(model, "end_of_word_suffix", &m->suffix, &m->suffix_len, err)) ||
+        (rc = opt_bool(model, "fuse_unk", 0, &m->fuse_unk, err)) ||
+        (rc = opt_bool(model, "byte_fallback", 0, &m->byte_fallback, err)))
+        return rc;
+    return opt_bool(model, "ignore_merges", 0, &m->ignore_merges, err);
+}
+
+/* Looks the 256 "<0xNN>" byte tokens up once. */
+static void load_byte_ids(tk_bpe *m)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (int b = 0; b < 256; b++) {
+        char s[6] = { '<', '0', 'x', hex[b >> 4], hex[b & 15], '>' };
+        m->byte_id[b] = tk_bpe_token_to_id(m, s, 6);
+    }
+}
+
+tk_bpe *tk_bpe_from_json(const cJSON *model, la_err *err)
+{
+    if (!cJSON_IsObject(model)) {
+        la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: not an object");
+        return NULL;
+    }
+    tk_bpe *m = calloc(1, sizeof *m);
+    if (!m) {
+        la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+        return NULL;
+    }
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    int rc;
+    if (!vocab || !merges)
+        rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: missing vocab/merges");
+    else if ((rc = load_vocab(m, vocab, err)) == LA_OK && (rc = load_options(m, model, err)) == LA_OK)
+        rc = load_merges(m, merges, err);
+    if (rc != LA_OK) {
+        tk_bpe_free(m);
+        return NULL;
+    }
+    load_byte_ids(m);
+    return m;
+}
+
+void tk_bpe_free(tk_bpe *m)
+{
+    if (!m)
+        return;
+    free(m->arena);
+    free(m->ents);
+    free(m->vslot);
+    free(m->by_id);
+    free(m->mkey);
+    free(m->mrank);
+    free(m->mnew);
+    free(m->prefix);
+    free(m->suffix);
+    free(m->pairs);
+    free(m);
+}
+
+/* ---- cutting long pieces ---------------------------------------------- */
+
+/* Code-point pair key. */
+static uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t)(uint32_t)a << 32 | (uint32_t)b; }
+
+/* Inserts a pair into the set (the table has room: sized beforehand). */
+static void pair_put(tk_bpe *m, uint64_t k)
+{
+    uint32_t i = (uint32_t)hash_u64(k) & m->pmask;
+    while (m->pairs[i] != UINT64_MAX) {
+        if (m->pairs[i] == k)
+            return;
+        i = (i + 1) & m->pmask;
+    }
+    m->pairs[i] = k;
+}
+
+static int pair_has(const tk_bpe *m, uint64_t k)
+{
+    uint32_t i = (uint32_t)hash_u64(k) & m->pmask;
+    while (m->pairs[i] != UINT64_MAX) {
+        if (m->pairs[i] == k)
+            return 1;
+        i = (i + 1) & m->pmask;
+    }
+    return 0;
+}
+
+/* Collects every pair of adjacent code points inside a vocabulary token.
+ * A merge joins two symbols into a vocabulary token, so it can only
+ * happen across a|b if "ab" occurs in some token. Without a prefix or a
+ * suffix (which change the strings merged) this is all a cut needs;
+ * ignore_merges looks at the whole piece before any cutting. */
+int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err)
+{
+    if (m->pairs || m->prefix_len || m->suffix_len)
+        return LA_OK;
+    size_t n = 0;
+    for (uint32_t e = 0; e < m->n_ents; e++)
+        n += m->ents[e].len;
+    uint32_t cap = table_size(n);
+    m->pairs = malloc((size_t)cap * sizeof *m->pairs);
+    if (!m->pairs)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+    memset(m->pairs, 0xff, (size_t)cap * sizeof *m->pairs);
+    m->pmask = cap - 1;
+    for (uint32_t e = 0; e < m->n_ents; e++) {
+        const unsigned char *s = (const unsigned char *)m->arena + m->ents[e].off;
+        size_t len = m->ents[e].len, i = 0;
+        int32_t prev = -1, cp;
+        while (i < len) {
+            size_t k = tk_utf8_decode(s + i, len - i, &cp);
+            if (!k) {
+                k = 1;
+                cp = -2;     /* not UTF-8: never equal to a text code point */
+            }
+            if (prev >= 0 && cp >= 0)
+                pair_put(m, pair_key(prev, cp));
+            prev = cp;
+            i += k;
+        }
+    }
+    return LA_OK;
+}
+
+/* 1 if the code point at s (k bytes) is a vocabulary token by itself: its
+ * symbol's string is then exactly that code point. */
+static int known_char(const tk_bpe *m, const char *s, size_t k)
+{
+    return vocab_find(m, s, k) != UINT32_MAX;
+}
+
+/* End of the chunk starting at `from`: the first position p > from where
+ * the code points a|b around p are both single-token characters and "ab"
+ * occurs in no token, or len. */
+static size_t bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from)
+{
+    size_t i = from;
+    int32_t a;
+    size_t ka = tk_utf8_decode((const unsigned char *)s + i, len - i, &a);
+    if (!ka)
+        ka = 1, a = -1;
+    int a_known = a >= 0 && known_char(m, s + i, ka);
+    i += ka;
+    while (i < len) {
+        int32_t b;
+        size_t kb = tk_utf8_decode((const unsigned char *)s + i, len - i, &b);
+        if (!kb)
+            kb = 1, b = -1;
+        int b_known = b >= 0 && known_char(m, s + i, kb);
+        if (a_known && b_known && !pair_has(m, pair_key(a, b)))
+            return i;
+        a = b;
+        a_known = b_known;
+        i += kb;
+    }
+    return len;
+}
+
+/* ---- merging ------------------------------------------------------------ */
+
+static int work_grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return LA_OK;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*p, c * size);
+    if (!q)
+        return LA_ENOMEM;
+    *p = q;
+    *cap = c;
+    return LA_OK;
+}
+
+/* This thread's scratch, created on first use. */
+static bpe_work *get_work(la_tok_work *w)
+{
+    if (!w->bpe)
+        w->bpe = calloc(1, sizeof(bpe_work));
+    return w->bpe;
+}
+
+void tk_bpe_work_free(void *p)
+{
+    bpe_work *bw = p;
+    if (!bw)
+        return;
+    free(bw->sym);
+    free(bw->heap);
+    free(bw->ids);
+    la_buf_free(&bw->tmp);
+    free(bw);
+}
+
+/* Appends a symbol (Word::add). */
+static void sym_add(bpe_work *bw, uint32_t id, uint32_t len)
+{
+    size_t n = bw->nsym;
+    bw->sym[n] = (bpe_sym){ n ? (int32_t)n - 1 : -1, -1, id, len };
+    if (n)
+        bw->sym[n - 1].next = (int32_t)n;
+    bw->nsym = n + 1;
+}
+
+/* Heap order: lower rank first, then lower position. */
+static int merge_before(const bpe_merge *x, const bpe_merge *y)
+{
+    return x->rank != y->rank ? x->rank < y->rank : x->pos < y->pos;
+}
+
+static void heap_push(bpe_work *bw, bpe_merge e)
+{
+    size_t i = bw->nheap++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!merge_before(&e, &bw->heap[p]))
+            break;
+        bw->heap[i] = bw->heap[p];
+        i = p;
+    }
+    bw->heap[i] = e;
+}
+
+static bpe_merge heap_pop(bpe_work *bw)
+{
+    bpe_merge top = bw->heap[0], last = bw->heap[--bw->nheap];
+    size_t i = 0, n = bw->nheap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && merge_before(&bw->heap[c + 1], &bw->heap[c]))
+            c++;
+        if (!merge_before(&bw->heap[c], &last))
+            break;
+        bw->heap[i] = bw->heap[c];
+        i = c;
+    }
+    if (n)
+        bw->heap[i] = last;
+    return top;
+}
+
+/* Pushes the merge of the pair starting at symbol pos, if there is one. */
+static void queue_pair(const tk_bpe *m, bpe_work *bw, size_t pos, uint32_t right_id)
+{
+    uint32_t rank, new_id;
+    if (merge_get(m, bw->sym[pos].id, right_id, &rank, &new_id))
+        heap_push(bw, (bpe_merge){ rank, (uint32_t)pos, new_id });
+}
+
+/* HuggingFace's merge_all: pop the best merge; skip it if its left symbol
+ * is gone, is last, or the pair there no longer yields the same token;
+ * otherwise merge and queue the new pairs on both sides. The heap never
+ * holds more than one entry per pair popped plus the initial ones, so
+ * room for 2 * nsym entries is enough. */
+static void merge_all(const tk_bpe *m, bpe_work *bw)
+{
+    bw->nheap = 0;
+    for (size_t i = 0; i + 1 < bw->nsym; i++)
+        queue_pair(m, bw, i, bw->sym[i + 1].id);
+    while (bw->nheap) {
+        bpe_merge top = heap_pop(bw);
+        bpe_sym *cur = &bw->sym[top.pos];
+        if (cur->len == 0 || cur->next == -1)
+            continue;
+        bpe_sym right = bw->sym[cur->next];
+        uint32_t rank, new_id;
+        if (!merge_get(m, cur->id, right.id, &rank, &new_id) || new_id != top.new_id)
+            continue;
+        bw->sym[cur->next].len = 0;
+        cur->id = top.new_id;
+        cur->len += right.len;
+        cur->next = right.next;
+        if (right.next >= 0)
+            bw->sym[right.next].prev = (int32_t)top.pos;
+        if (cur->prev >= 0)
+            queue_pair(m, bw, (size_t)cur->prev, cur->id);
+        if (cur->next >= 0)
+            queue_pair(m, bw, top.pos, bw->sym[cur->next].id);
+    }
+}
+
+/* Builds the symbols of one word (BPE::merge_word): each character's
+ * token (with the continuing prefix after the first and the suffix on
+ * the last), else its "<0xNN>" bytes with byte_fallback, else unk
+ * (fused if fuse_unk), else nothing. */
+static int word_symbols(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, la_buf *tmp,
+                        la_err *err)
+{
+    bw->nsym = 0;
+    int64_t unk = -1;
+    uint32_t unk_len = 0;
+    for (size_t i = 0; i < len;) {
+        size_t k = tk_utf8_len((const unsigned char *)s + i, len - i);
+        if (!k)
+            k = 1;
+        const char *cs = s + i;
+        size_t cl = k;
+        if ((m->prefix && i > 0) || (m->suffix && i + k == len)) {
+            la_buf_clear(tmp);
+            if ((m->prefix && i > 0 && la_buf_append(tmp, m->prefix, m->prefix_len)) ||
+                la_buf_append(tmp, s + i, k) ||
+                (m->suffix && i + k == len && la_buf_append(tmp, m->suffix, m->suffix_len)))
+                return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+            cs = tmp->data;
+            cl = tmp->len;
+        }
+        uint32_t e = vocab_find(m, cs, cl);
+        if (e != UINT32_MAX) {
+            if (unk >= 0)
+                sym_add(bw, (uint32_t)unk, unk_len);
+            unk = -1;
+            sym_add(bw, m->ents[e].id, (uint32_t)k);
+        } else {
+            int all = m->byte_fallback;
+            for (size_t j = 0; all && j < cl; j++)
+                all = m->byte_id[(unsigned char)cs[j]] >= 0;
+            if (all) {
+                for (size_t j = 0; j < cl; j++)
+                    sym_add(bw, (uint32_t)m->byte_id[(unsigned char)cs[j]], 1);
+            } else if (m->has_unk) {
+                if (m->unk_id < 0)
+                    return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                                      "tokenizer: model: unk_token is not in the vocabulary");
+                if (unk >= 0 && m->fuse_unk) {
+                    unk_len += (uint32_t)k;
+                } else {
+                    if (unk >= 0)
+                        sym_add(bw, (uint32_t)unk, unk_len);
+                    unk = m->unk_id;
+                    unk_len = (uint32_t)k;
+                }
+            }
+        }
+        i += k;
+    }
+    if (unk >= 0)
+        sym_add(bw, (uint32_t)unk, unk_len);
+    return LA_OK;
+}
+
+/* BPE of one word, pushing its ids to the sink. */
+static int bpe_word(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk_sink *sink,
+                    la_err *err)
+{
+    /* byte fallback: one symbol per byte of prefix + character + suffix;
+     * the heap gets the initial pairs plus at most two per merge */
+    size_t need = len * (4 + m->prefix_len) + m->suffix_len + 8;
+    if (work_grow((void **)&bw->sym, &bw->symcap, need, sizeof *bw->sym) ||
+        work_grow((void **)&bw->heap, &bw->heapcap, 3 * need, sizeof *bw->heap) ||
+        work_grow((void **)&bw->ids, &bw->idcap, need, sizeof *bw->ids))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    int rc = word_symbols(m, bw, s, len, &bw->tmp, err);
+    if (rc != LA_OK)
+        return rc;
+    merge_all(m, bw);
+    size_t n = 0;
+    for (size_t i = 0; i < bw->nsym; i++)
+        if (bw->sym[i].len)
+            bw->ids[n++] = bw->sym[i].id;
+    return n && sink->push(sink, bw->ids, n) ? 1 : 0;
+}
+
+int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
+                    la_tok_work *w, la_err *err)
+{
+    if (len == 0)
+        return 0;
+    bpe_work *bw = get_work(w);
+    if (!bw)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    if (m->ignore_merges && len <= m->max_token_len) {
+        uint32_t e = vocab_find(m, piece, len);
+        if (e != UINT32_MAX) {
+            uint32_t id = m->ents[e].id;
+            return sink->push(sink, &id, 1) ? 1 : 0;
+        }
+    }
+    if (!m->pairs)
+        return bpe_word(m, bw, piece, len, sink, err);
+    for (size_t from = 0; from < len;) {
+        size_t end = bpe_chunk_end(m, piece, len, from);
+        int rc = bpe_word(m, bw, piece + from, end - from, sink, err);
+        if (rc != 0)
+            return rc;
+        from = end;
+    }
+    return 0;
+}

@@ -1,0 +1,642 @@
+/*
+ * decode.c - decoders of tokenizer.json, with HuggingFace's decode_chain
+ * semantics: each decoder maps a list of token strings to a new list, a
+ * Sequence runs them in turn, and the caller joins the final list.
+ *
+ * A decoder writes its output list into w->dtoks and then swaps it with
+ * its input, so a warm la_tok_work decodes without allocating.
+ */
+#include "tokenizer/tk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum dec_kind {
+    DEC_SEQUENCE, DEC_BYTELEVEL, DEC_METASPACE, DEC_REPLACE, DEC_BYTEFALLBACK, DEC_FUSE,
+    DEC_STRIP, DEC_WORDPIECE, DEC_BPE, DEC_CTC
+};
+
+typedef struct dec {
+    tk_decoder base;
+    enum dec_kind kind;
+    struct dec **subs;       /* Sequence */
+    size_t nsubs;
+    char *s1, *s2;           /* Metaspace replacement; Replace pattern, content;
+                              * Strip content; WordPiece prefix; BPE suffix;
+                              * CTC pad token, word delimiter */
+    size_t l1, l2;
+    tk_regex *re;            /* Replace with a Regex pattern */
+    int prepend;             /* Metaspace: prepend_scheme is not "never" */
+    int cleanup;             /* WordPiece, CTC */
+    size_t start, stop;      /* Strip */
+} dec;
+
+static int oom(la_err *err)
+{
+    return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: decoder: out of memory");
+}
+
+/* Token i's string. */
+static const char *tok_str(const la_tokens *t, size_t i) { return t->strs.data + t->str_off[i]; }
+
+/* Makes out (w->dtoks, filled by a decoder) the current list. */
+static void swap_out(la_tokens *toks, la_tok_work *w)
+{
+    la_tokens tmp = *toks;
+    *toks = w->dtoks;
+    w->dtoks = tmp;
+}
+
+/* Appends s with every occurrence of pat (non-empty) replaced by rep. */
+static int replace_all(la_buf *out, const char *s, size_t n, const char *pat, size_t pl,
+                       const char *rep, size_t rl)
+{
+    size_t i = 0, done = 0;
+    while (pl && i + pl <= n) {
+        if (memcmp(s + i, pat, pl) == 0) {
+            if (la_buf_append(out, s + done, i - done) || la_buf_append(out, rep, rl))
+                return LA_ENOMEM;
+            i += pl;
+            done = i;
+        } else {
+            i++;
+        }
+    }
+    return la_buf_append(out, s + done, n - done);
+}
+
+/* ---- ByteLevel ------------------------------------------------------------ */
+
+/* The GPT-2 byte alphabet inverse: code point -> byte, -1 if not in it. */
+static int byte_of_char(int32_t c)
+{
+    if ((c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF))
+        return c;
+    if (c < 0x100 || c > 0x143)
+        return -1;
+    /* 256 + n numbers the remaining bytes in increasing order */
+    int n = c - 0x100;
+    for (int b = 0; b < 256; b++) {
+        if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF))
+            continue;
+        if (n-- == 0)
+            return b;
+    }
+    return -1;
+}
+
+int tk_byte_level_bytes(const char *s, size_t n, la_buf *out)
+{
+    size_t start = out->len;
+    for (size_t i = 0; i < n;) {
+        int32_t c;
+        size_t k = tk_utf8_decode((const unsigned char *)s + i, n - i, &c);
+        int b = k ? byte_of_char(c) : -1;
+        if (b < 0) {                        /* not all in the alphabet: own bytes */
+            out->len = start;
+            return la_buf_append(out, s, n);
+        }
+        if (la_buf_putc(out, (char)b))
+            return LA_ENOMEM;
+        i += k;
+    }
+    return LA_OK;
+}
+
+/* Length of the maximal valid-or-invalid chunk at s[0] (Rust's
+ * Utf8Chunks): sets *valid. Each invalid chunk becomes one U+FFFD. */
+static size_t utf8_chunk(const unsigned char *s, size_t n, int *valid)
+{
+    unsigned c = s[0];
+    *valid = 0;
+    if (c < 0x80) {
+        *valid = 1;
+        return 1;
+    }
+    size_t need;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) need = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else
+        return 1;
+    if (n < 2 || s[1] < lo || s[1] > hi)
+        return 1;
+    for (size_t i = 2; i < need; i++)
+        if (i >= n || (s[i] & 0xC0) != 0x80)
+            return i;
+    *valid = 1;
+    return need;
+}
+
+int tk_utf8_lossy(const char *s, size_t n, la_buf *out)
+{
+    for (size_t i = 0; i < n;) {
+        int valid;
+        size_t k = utf8_chunk((const unsigned char *)s + i, n - i, &valid);
+        if (valid ? la_buf_append(out, s + i, k) : la_buf_append(out, "\xEF\xBF\xBD", 3))
+            return LA_ENOMEM;
+        i += k;
+    }
+    return LA_OK;
+}
+
+/* All tokens' bytes through the alphabet, then one lossy UTF-8 string. */
+static int chain_bytelevel(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
+{
+    (void)d;
+    la_buf_clear(&w->dec);
+    for (size_t i = 0; i < t->n; i++)
+        if (tk_byte_level_bytes(tok_str(t, i), tk_tokens_len(t, i), &w->dec))
+            return oom(err);
+    la_buf_clear(&w->dec2);
+    tk_tokens_clear(&w->dtoks);
+    if (tk_utf8_lossy(w->dec.data ? w->dec.data : "", w->dec.len, &w->dec2) ||
+        tk_tokens_push(&w->dtoks, 0, w->dec2.data ? w->dec2.data : "", w->dec2.len))
+        return oom(err);
+    swap_out(t, w);
+    return LA_OK;
+}
+
+/* ---- ByteFallback ----------------------------------------------------------- */
+
+/* The byte of a "<0xNN>" token, -1 otherwise. */
+static int fallback_byte(const char *s, size_t n)
+{
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>')
+        return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        char c = s[i];
+        int h = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* Flushes gathered bytes: one string if valid UTF-8, else one U+FFFD per byte. */
+static int flush_bytes(la_buf *bytes, la_tokens *out)
+{
+    if (!bytes->len)
+        return LA_OK;
+    size_t i = 0;
+    int valid = 1;
+    while (valid && i < bytes->len) {
+        size_t k = utf8_chunk((const unsigned char *)bytes->data + i, bytes->len - i, &valid);
+        i += k;
+    }
+    int rc = LA_OK;
+    if (valid)
+        rc = tk_tokens_push(out, 0, bytes->data, bytes->len);
+    else
+        for (size_t k = 0; k < bytes->len && rc == LA_OK; k++)
+            rc = tk_tokens_push(out, 0, "\xEF\xBF\xBD", 3);
+    la_buf_clear(bytes);
+    return rc;
+}
+
+static int chain_bytefallback(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
+{
+    (void)d;
+    tk_tokens_clear(&w->dtoks);
+    la_buf_clear(&w->dec);
+    for (size_t i = 0; i < t->n; i++) {
+        int b = fallback_byte(tok_str(t, i), tk_tokens_len(t, i));
+        if (b >= 0) {
+            if (la_buf_putc(&w->dec, (char)b))
+                return oom(err);
+            continue;
+        }
+        if (flush_bytes(&w->dec, &w->dtoks) ||
+            tk_tokens_push(&w->dtoks, 0, tok_str(t, i), tk_tokens_len(t, i)))
+            return oom(err);
+    }
+    if (flush_bytes(&w->dec, &w->dtoks))
+        return oom(err);
+    swap_out(t, w);
+    return LA_OK;
+}
+
+/* ---- per-token string decoders ------------------------------------------- */
+
+/* Metaspace: the replacement becomes a space, or vanishes in the first
+ * token unless prepend_scheme is "never". */
+static int map_metaspace(const dec *d, size_t i, const char *s, size_t n, la_buf *out)
+{
+    return replace_all(out, s, n, d->s1, d->l1, " ", (i == 0 && d->prepend) ? 0 : 1);
+}
+
+/* Strip: up to `start` leading and `stop` trailing content characters. */
+static int map_strip(const dec *d, const char *s, size_t n, la_buf *out)
+{
+    size_t a = 0, b = n, k;
+    for (size_t c = 0; c < d->start && a + d->l1 <= n && memcmp(s + a, d->s1, d->l1) == 0; c++)
+        a += d->l1;
+    /* the stop count is bounded by the characters left after the start cut */
+    size_t chars_left = 0;
+    for (size_t i = a; i < n; i += k ? k : 1, chars_left++)
+        k = tk_utf8_len((const unsigned char *)s + i, n - i);
+    for (size_t c = 0; c < d->stop && c < chars_left && b >= a + d->l1 &&
+                       memcmp(s + b - d->l1, d->s1, d->l1) == 0; c++)
+        b -= d->l1;
+    return la_buf_append(out, s + a, b - a);
+}
+
+/* WordPiece's cleanup of tokenization artifacts, in HuggingFace's order. */
+static int wordpiece_cleanup(la_buf *s, la_buf *tmp)
+{
+    static const char *const pairs[][2] = {
+        { " .", "." }, { " ?", "?" }, { " !", "!" }, { " ,", "," }, { " ' ", "'" },
+        { " n't", "n't" }, { " 'm", "'m" }, { " do not", " don't" }, { " 's", "'s" },
+        { " 've", "'ve" }, { " 're", "'re" },
+    };
+    for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
+        la_buf_clear(tmp);
+        if (replace_all(tmp, s->data ? s->data : "", s->len, pairs[p][0], strlen(pairs[p][0]),
+                        pairs[p][1], strlen(pairs[p][1])))
+            return LA_ENOMEM;
+        la_buf t = *s;
+        *s = *tmp;
+        *tmp = t;
+    }
+    return LA_OK;
+}
+
+/* WordPiece: later tokens lose the prefix or gain a space; cleanup. */
+static int map_wordpiece(const dec *d, size_t i, const char *s, size_t n, la_buf *out, la_buf *tmp)
+{
+    size_t start = out->len;
+    if (i != 0) {
+        if (n >= d->l1 && memcmp(s, d->s1, d->l1) == 0) {
+            s += d->l1;
+            n -= d->l1;
+        } else if (la_buf_putc(out, ' ')) {
+            return LA_ENOMEM;
+        }
+    }
+    if (la_buf_append(out, s, n))
+        return LA_ENOMEM;
+    if (!d->cleanup)
+        return LA_OK;
+    /* clean the part just written */
+    la_buf part = {0};
+    int rc = la_buf_append(&part, out->data + start, out->len - start);
+    if (rc == LA_OK)
+        rc = wordpiece_cleanup(&part, tmp);
+    if (rc == LA_OK) {
+        out->len = start;
+        rc = la_buf_append(out, part.data ? part.data : "", part.len);
+    }
+    la_buf_free(&part);
+    return rc;
+}
+
+/* Replace: every match of the pattern becomes the content. */
+static int map_replace(const dec *d, const char *s, size_t n, la_buf *out, la_tok_work *w,
+                       la_err *err)
+{
+    if (!d->re) {
+        if (d->l1 == 0)
+            return la_buf_append(out, s, n) ? oom(err) : LA_OK;
+        return replace_all(out, s, n, d->s1, d->l1, d->s2, d->l2) ? oom(err) : LA_OK;
+    }
+    tk_regex_iter it = {0};
+    size_t ms, me, done = 0;
+    int rc;
+    while ((rc = tk_regex_iter_next(d->re, s, n, &it, &ms, &me, w, err)) == 1) {
+        if (la_buf_append(out, s + done, ms - done) || la_buf_append(out, d->s2, d->l2))
+            return oom(err);
+        done = me;
+    }
+    if (rc < 0)
+        return rc;
+    return la_buf_append(out, s + done, n - done) ? oom(err) : LA_OK;
+}
+
+/* Runs a per-token mapping over the list. */
+static int chain_map(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
+{
+    tk_tokens_clear(&w->dtoks);
+    for (size_t i = 0; i < t->n; i++) {
+        const char *s = tok_str(t, i);
+        size_t n = tk_tokens_len(t, i);
+        la_buf_clear(&w->dec);
+        int rc;
+        switch (d->kind) {
+        case DEC_METASPACE: rc = map_metaspace(d, i, s, n, &w->dec); break;
+        case DEC_STRIP: rc = map_strip(d, s, n, &w->dec); break;
+        case DEC_WORDPIECE: rc = map_wordpiece(d, i, s, n, &w->dec, &w->dec2); break;
+        case DEC_BPE:
+            rc = replace_all(&w->dec, s, n, d->s1, d->l1, " ", i + 1 == t->n ? 0 : 1);
+            break;
+        default: rc = map_replace(d, s, n, &w->dec, w, err); break;
+        }
+        if (rc == LA_ENOMEM)
+            return oom(err);
+        if (rc != LA_OK)
+            return rc;
+        if (tk_tokens_push(&w->dtoks, 0, w->dec.data ? w->dec.data : "", w->dec.len))
+            return oom(err);
+    }
+    swap_out(t, w);
+    return LA_OK;
+}
+
+/* ---- Fuse, CTC, Sequence ------------------------------------------------------ */
+
+static int chain_fuse(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
+{
+    (void)d;
+    la_buf_clear(&w->dec);
+    for (size_t i = 0; i < t->n; i++)
+        if (la_buf_append(&w->dec, tok_str(t, i), tk_tokens_len(t, i)))
+            return oom(err);
+    tk_tokens_clear(&w->dtoks);
+    if (tk_tokens_push(&w->dtoks, 0, w->dec.data ? w->dec.data : "", w->dec.len))
+        return oom(err);
+    swap_out(t, w);
+    return LA_OK;
+}
+
+/* CTC: repeated tokens collapse, pads vanish, the delimiter becomes a
+ * space (with cleanup), empty results are dropped. */
+static int chain_ctc(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
+{
+    tk_tokens_clear(&w->dtoks);
+    for (size_t i = 0; i < t->n; i++) {
+        size_t n = tk_tokens_len(t, i);
+        if (i > 0 && n == tk_tokens_len(t, i - 1) && memcmp(tok_str(t, i), tok_str(t, i - 1), n) == 0)
+            continue;
+        la_buf_clear(&w->dec);
+        if (replace_all(&w->dec, tok_str(t, i), n, d->s1, d->l1, "", 0))
+            return oom(err);
+        if (d->cleanup) {
+            if (wordpiece_cleanup(&w->dec, &w->dec2))
+                return oom(err);
+            la_buf_clear(&w->dec2);
+            if (replace_all(&w->dec2, w->dec.data ? w->dec.data : "", w->dec.len, d->s2, d->l2, " ", 1))
+                return oom(err);
+            la_buf tmp = w->dec;
+            w->dec = w->dec2;
+            w->dec2 = tmp;
+        }
+        if (w->dec.len && tk_tokens_push(&w->dtoks, 0, w->dec.data, w->dec.len))
+            return oom(err);
+    }
+    swap_out(t, w);
+    return LA_OK;
+}
+
+static int chain_any(const tk_decoder *base, la_tokens *t, la_tok_work *w, la_err *err);
+
+static int chain_sequence(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
+{
+    for (size_t i = 0; i < d->nsubs; i++) {
+        int rc = chain_any(&d->subs[i]->base, t, w, err);
+        if (rc != LA_OK)
+            return rc;
+    }
+    return LA_OK;
+}
+
+/* Dispatches on the decoder's kind. */
+static int chain_any(const tk_decoder *base, la_tokens *t, la_tok_work *w, la_err *err)
+{
+    const dec *d = (const dec *)base;
+    switch (d->kind) {
+    case DEC_SEQUENCE: return chain_sequence(d, t, w, err);
+    case DEC_BYTELEVEL: return chain_bytelevel(d, t, w, err);
+    case DEC_BYTEFALLBACK: return chain_bytefallback(d, t, w, err);
+    case DEC_FUSE: return chain_fuse(d, t, w, err);
+    case DEC_CTC: return chain_ctc(d, t, w, err);
+    default: return chain_map(d, t, w, err);
+    }
+}
+
+/* ---- construction ---------------------------------------------------------- */
+
+static void dec_free(tk_decoder *base)
+{
+    dec *d = (dec *)base;
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->nsubs; i++)
+        dec_free(&d->subs[i]->base);
+    free(d->subs);
+    free(d->s1);
+    free(d->s2);
+    tk_regex_free(d->re);
+    free(d);
+}
+
+/* Copies a string member (def when absent) into *out. A NULL def makes
+ * the member required. */
+static int get_str(const cJSON *j, const char *key, const char *def, char **out, size_t *len,
+                   const char *type, la_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    const char *s = def;
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsString(v))
+            return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                              "tokenizer: decoder: %s: \"%s\" is not a string", type, key);
+        s = v->valuestring;
+    }
+    if (!s)
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: decoder: %s: missing \"%s\"",
+                          type, key);
+    *len = strlen(s);
+    *out = malloc(*len + 1);
+    if (!*out)
+        return oom(err);
+    memcpy(*out, s, *len + 1);
+    return LA_OK;
+}
+
+/* Reads a boolean member, def when absent. */
+static int get_bool(const cJSON *j, const char *key, int def, int *out, const char *type, la_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    *out = def;
+    if (!v || cJSON_IsNull(v))
+        return LA_OK;
+    if (!cJSON_IsBool(v))
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: decoder: %s: \"%s\" is not a boolean",
+                          type, key);
+    *out = cJSON_IsTrue(v);
+    return LA_OK;
+}
+
+/* Reads a non-negative integer member, def when absent. */
+static int get_count(const cJSON *j, const char *key, size_t def, size_t *out, const char *type,
+                     la_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    *out = def;
+    if (!v)
+        return LA_OK;
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e15 ||
+        v->valuedouble != (double)(size_t)v->valuedouble)
+        return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                          "tokenizer: decoder: %s: \"%s\" is not a count", type, key);
+    *out = (size_t)v->valuedouble;
+    return LA_OK;
+}
+
+/* A string that must be exactly one character (Rust char). */
+static int one_char(const char *s, size_t n, const char *type, const char *key, la_err *err)
+{
+    if (n == 0 || tk_utf8_len((const unsigned char *)s, n) != n)
+        return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                          "tokenizer: decoder: %s: \"%s\" must be one character", type, key);
+    return LA_OK;
+}
+
+static dec *build(const cJSON *j, int depth, la_err *err);
+
+static int build_sequence(dec *d, const cJSON *j, int depth, la_err *err)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "decoders");
+    if (!cJSON_IsArray(arr))
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: decoder: Sequence: \"decoders\" is not an array");
+    size_t n = (size_t)cJSON_GetArraySize(arr);
+    d->subs = calloc(n ? n : 1, sizeof *d->subs);
+    if (!d->subs)
+        return oom(err);
+    for (const cJSON *c = arr->child; c; c = c->next) {
+        dec *s = build(c, depth + 1, err);
+        if (!s)
+            return LA_EDATA;
+        d->subs[d->nsubs++] = s;
+    }
+    return LA_OK;
+}
+
+/* Metaspace: replacement, and prepend_scheme (or the older
+ * add_prefix_space) deciding whether the first token's is dropped. */
+static int build_metaspace(dec *d, const cJSON *j, la_err *err)
+{
+    int rc = get_str(j, "replacement", "\xE2\x96\x81", &d->s1, &d->l1, "Metaspace", err);
+    if (rc == LA_OK)
+        rc = one_char(d->s1, d->l1, "Metaspace", "replacement", err);
+    if (rc != LA_OK)
+        return rc;
+    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(j, "prepend_scheme");
+    if (ps && !cJSON_IsNull(ps)) {
+        if (!cJSON_IsString(ps) || (strcmp(ps->valuestring, "always") && strcmp(ps->valuestring, "first") &&
+                                    strcmp(ps->valuestring, "never")))
+            return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                              "tokenizer: decoder: Metaspace: bad \"prepend_scheme\"");
+        d->prepend = strcmp(ps->valuestring, "never") != 0;
+        return LA_OK;
+    }
+    return get_bool(j, "add_prefix_space", 1, &d->prepend, "Metaspace", err);
+}
+
+/* Replace: {"String": s} or {"Regex": r} pattern, and content. */
+static int build_replace(dec *d, const cJSON *j, la_err *err)
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "pattern");
+    const cJSON *str = cJSON_GetObjectItemCaseSensitive(p, "String");
+    const cJSON *re = cJSON_GetObjectItemCaseSensitive(p, "Regex");
+    int rc = get_str(j, "content", NULL, &d->s2, &d->l2, "Replace", err);
+    if (rc != LA_OK)
+        return rc;
+    if (cJSON_IsString(str))
+        return get_str(p, "String", NULL, &d->s1, &d->l1, "Replace", err);
+    if (!cJSON_IsString(re))
+        return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                          "tokenizer: decoder: Replace: \"pattern\" needs a String or a Regex");
+    d->re = tk_regex_new(re->valuestring, strlen(re->valuestring), err);
+    return d->re ? LA_OK : LA_EDATA;
+}
+
+/* Reads the parameters of decoder kind k. */
+static int build_params(dec *d, const cJSON *j, int depth, la_err *err)
+{
+    int rc = LA_OK;
+    switch (d->kind) {
+    case DEC_SEQUENCE: return build_sequence(d, j, depth, err);
+    case DEC_METASPACE: return build_metaspace(d, j, err);
+    case DEC_REPLACE: return build_replace(d, j, err);
+    case DEC_STRIP:
+        if ((rc = get_str(j, "content", " ", &d->s1, &d->l1, "Strip", err)) ||
+            (rc = one_char(d->s1, d->l1, "Strip", "content", err)) ||
+            (rc = get_count(j, "start", 0, &d->start, "Strip", err)))
+            return rc;
+        return get_count(j, "stop", 0, &d->stop, "Strip", err);
+    case DEC_WORDPIECE:
+        if ((rc = get_str(j, "prefix", "##", &d->s1, &d->l1, "WordPiece", err)))
+            return rc;
+        return get_bool(j, "cleanup", 1, &d->cleanup, "WordPiece", err);
+    case DEC_BPE:
+        return get_str(j, "suffix", "</w>", &d->s1, &d->l1, "BPEDecoder", err);
+    case DEC_CTC:
+        if ((rc = get_str(j, "pad_token", "<pad>", &d->s1, &d->l1, "CTC", err)) ||
+            (rc = get_str(j, "word_delimiter_token", "|", &d->s2, &d->l2, "CTC", err)))
+            return rc;
+        return get_bool(j, "cleanup", 1, &d->cleanup, "CTC", err);
+    default:
+        return LA_OK;
+    }
+}
+
+/* Type tags and their kinds. */
+static const struct {
+    const char *name;
+    enum dec_kind kind;
+} dec_types[] = {
+    { "Sequence", DEC_SEQUENCE }, { "ByteLevel", DEC_BYTELEVEL }, { "Metaspace", DEC_METASPACE },
+    { "Replace", DEC_REPLACE }, { "ByteFallback", DEC_BYTEFALLBACK }, { "Fuse", DEC_FUSE },
+    { "Strip", DEC_STRIP }, { "WordPiece", DEC_WORDPIECE }, { "BPEDecoder", DEC_BPE },
+    { "CTC", DEC_CTC },
+};
+
+static dec *build(const cJSON *j, int depth, la_err *err)
+{
+    if (depth > TK_MAX_DEPTH) {
+        la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: decoder: nested too deeply");
+        return NULL;
+    }
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+    if (!cJSON_IsObject(j) || !cJSON_IsString(type)) {
+        la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: decoder: not an object with a \"type\"");
+        return NULL;
+    }
+    size_t k = 0, nt = sizeof dec_types / sizeof dec_types[0];
+    while (k < nt && strcmp(dec_types[k].name, type->valuestring) != 0)
+        k++;
+    if (k == nt) {
+        la_err_set(err, LA_EUNSUP, "unsupported", "tokenizer: decoder: unsupported type \"%.60s\"",
+                   type->valuestring);
+        return NULL;
+    }
+    dec *d = calloc(1, sizeof *d);
+    if (!d) {
+        oom(err);
+        return NULL;
+    }
+    d->base.chain = chain_any;
+    d->base.free = dec_free;
+    d->kind = dec_types[k].kind;
+    if (build_params(d, j, depth, err) != LA_OK) {
+        dec_free(&d->base);
+        return NULL;
+    }
+    return d;
+}
+
+tk_decoder *tk_decoder_from_json(const cJSON *j, la_err *err)
+{
+    dec *d = build(j, 0, err);
+    return d ? &d->base : NULL;
+}

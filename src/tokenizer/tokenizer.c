@@ -1,0 +1,368 @@
+/*
+ * tokenizer.c - runs the pipeline of a loaded tokenizer.json the way
+ * HuggingFace's encode(text, add_special_tokens=False) does:
+ *   1. split out added tokens that match the raw text (normalized=false);
+ *   2. normalize each remaining segment on its own;
+ *   3. split out "normalized" added tokens from the normalized segment;
+ *   4. pre-tokenize what remains, BPE each piece.
+ * Everything is pulled lazily: pieces go straight from the pre-tokenizer
+ * into the model and the model into a sink that stops the whole pipeline
+ * as soon as enough tokens exist.
+ */
+#include "tokenizer/tk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- token lists ------------------------------------------------------------ */
+
+int tk_tokens_push(la_tokens *t, uint32_t id, const char *s, size_t len)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        uint32_t *ids = realloc(t->ids, cap * sizeof *ids);
+        if (!ids)
+            return LA_ENOMEM;
+        t->ids = ids;
+        t->cap = cap;
+    }
+    if (t->n == t->str_cap) {
+        size_t cap = t->str_cap ? t->str_cap * 2 : 64;
+        size_t *off = realloc(t->str_off, cap * sizeof *off);
+        if (!off)
+            return LA_ENOMEM;
+        t->str_off = off;
+        t->str_cap = cap;
+    }
+    size_t at = t->strs.len;
+    if (la_buf_append(&t->strs, s, len) || la_buf_putc(&t->strs, 0))
+        return LA_ENOMEM;
+    t->ids[t->n] = id;
+    t->str_off[t->n] = at;
+    t->n++;
+    return LA_OK;
+}
+
+void tk_tokens_clear(la_tokens *t)
+{
+    t->n = 0;
+    la_buf_clear(&t->strs);
+}
+
+/* Keeps the first n tokens. */
+static void tokens_truncate(la_tokens *t, size_t n)
+{
+    if (n < t->n) {
+        t->strs.len = t->str_off[n];
+        t->n = n;
+    }
+}
+
+void la_tokens_free(la_tokens *t)
+{
+    if (!t)
+        return;
+    free(t->ids);
+    free(t->str_off);
+    la_buf_free(&t->strs);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- scratch ------------------------------------------------------------------ */
+
+la_tok_work *la_tok_work_new(void)
+{
+    return calloc(1, sizeof(la_tok_work));
+}
+
+void la_tok_work_free(la_tok_work *w)
+{
+    if (!w)
+        return;
+    la_buf_free(&w->norm[0]);
+    la_buf_free(&w->norm[1]);
+    for (int i = 0; i < TK_MAX_DEPTH; i++)
+        la_buf_free(&w->pre[i]);
+    la_buf_free(&w->seg);
+    tk_bpe_work_free(w->bpe);
+    tk_regex_work_free(w->regex);
+    la_tokens_free(&w->toks);
+    la_buf_free(&w->dec);
+    la_buf_free(&w->dec2);
+    la_tokens_free(&w->dtoks);
+    free(w);
+}
+
+/* ---- encoding ---------------------------------------------------------------- */
+
+/* The state one encode threads through the sink and the piece callback. */
+typedef struct {
+    tk_sink sink;                /* first: the model sees a tk_sink */
+    const la_tokenizer *t;
+    la_tok_work *w;
+    la_tokens *out;
+    size_t max;                  /* 0: all */
+    la_err *err;
+    int status;                  /* an error met inside a callback */
+} enc_ctx;
+
+/* 1 when the caller has enough tokens. */
+static int enough(const enc_ctx *c)
+{
+    return c->max && c->out->n >= c->max;
+}
+
+/* Model ids in: each id with its vocabulary string goes to the output. */
+static int sink_push(tk_sink *s, const uint32_t *ids, size_t n)
+{
+    enc_ctx *c = (enc_ctx *)s;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        const char *str = tk_bpe_id_to_token(c->t->model, ids[i], &len);
+        if (tk_tokens_push(c->out, ids[i], str ? str : "", str ? len : 0)) {
+            c->status = la_err_set(c->err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+            return 1;
+        }
+    }
+    return enough(c);
+}
+
+/* A pre-token in: BPE it. Errors stop the pre-tokenizer and are kept. */
+static int piece_in(void *ctx, const char *piece, size_t len, int at_start)
+{
+    enc_ctx *c = ctx;
+    (void)at_start;
+    int rc = tk_bpe_tokenize(c->t->model, piece, len, &c->sink, c->w, c->err);
+    if (rc < 0) {
+        c->status = rc;
+        return 1;
+    }
+    return rc;
+}
+
+/* Pre-tokenizes (or not) a normalized piece with no added token in it.
+ * Returns 0, 1 to stop, or a negative status. */
+static int encode_piece(enc_ctx *c, const char *s, size_t n, int at_start)
+{
+    if (n == 0)
+        return 0;
+    int rc = c->t->pretok
+                 ? c->t->pretok->split(c->t->pretok, s, n, at_start, piece_in, c, c->w, 0, c->err)
+                 : piece_in(c, s, n, at_start);
+    if (c->status < 0)
+        return c->status;
+    return rc;
+}
+
+/* Pushes an added token matched on span s[0..n) (its string is what
+ * matched, stripped white space included, as HuggingFace's). */
+static int push_added(enc_ctx *c, const tk_added_token *tok, const char *s, size_t n)
+{
+    if (tk_tokens_push(c->out, tok->id, s, n))
+        return la_err_set(c->err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    return enough(c);
+}
+
+/* A raw segment between raw-matched added tokens: normalize it, then
+ * split out normalized added tokens, then encode the rest. */
+static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, int at_start)
+{
+    const char *s = raw;
+    size_t n = rawlen;
+    if (c->t->normalizer) {
+        int rc = c->t->normalizer->apply(c->t->normalizer, raw, rawlen, &c->w->seg, c->w, 0, c->err);
+        if (rc < 0)
+            return rc;
+        s = c->w->seg.data ? c->w->seg.data : "";
+        n = c->w->seg.len;
+    }
+    size_t pos = 0, ms, me;
+    const tk_added_token *tok;
+    while (pos < n) {
+        int found = tk_added_next(c->t->added, 1, s, n, pos, &ms, &me, &tok);
+        int rc = encode_piece(c, s + pos, (found ? ms : n) - pos, at_start && pos == 0);
+        if (rc == 0 && found)
+            rc = push_added(c, tok, s + ms, me - ms);
+        if (rc != 0)
+            return rc;
+        if (!found)
+            break;
+        pos = me;
+    }
+    return 0;
+}
+
+/* Encodes text into out, stopping once out has max tokens (0: never).
+ * *ended tells whether the whole text was encoded. */
+static int encode_text(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len,
+                       size_t max, la_tokens *out, int *ended, la_err *err)
+{
+    enc_ctx c = { { sink_push }, t, w, out, max, err, 0 };
+    tk_tokens_clear(out);
+    *ended = 0;
+    size_t pos = 0, ms, me;
+    const tk_added_token *tok;
+    while (pos < len) {
+        int found = tk_added_next(t->added, 0, text, len, pos, &ms, &me, &tok);
+        int rc = 0;
+        if ((found ? ms : len) > pos)
+            rc = encode_segment(&c, text + pos, (found ? ms : len) - pos, pos == 0);
+        if (rc == 0 && found)
+            rc = push_added(&c, tok, text + ms, me - ms);
+        if (rc < 0)
+            return rc;
+        if (rc > 0)
+            return LA_OK;        /* stopped early: enough tokens */
+        if (!found)
+            break;
+        pos = me;
+    }
+    *ended = 1;
+    return LA_OK;
+}
+
+int la_tokenizer_encode(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len,
+                        size_t max_tokens, la_tokens *out, la_err *err)
+{
+    int ended;
+    if (!t || !w || !out || (!text && len))
+        return la_err_set(err, LA_EARG, "bad_argument", "tokenizer: bad argument");
+    return encode_text(t, w, text ? text : "", len, max_tokens, out, &ended, err);
+}
+
+/* ---- decoding ------------------------------------------------------------------ */
+
+/* Runs the decoder chain over toks (or nothing) and appends the joined
+ * strings to out. */
+static int decode_tokens(const la_tokenizer *t, la_tok_work *w, la_tokens *toks, la_buf *out,
+                         la_err *err)
+{
+    if (t->decoder) {
+        int rc = t->decoder->chain(t->decoder, toks, w, err);
+        if (rc != LA_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < toks->n; i++)
+        if (la_buf_append(out, toks->strs.data + toks->str_off[i], tk_tokens_len(toks, i)))
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    return LA_OK;
+}
+
+int la_tokenizer_decode(const la_tokenizer *t, la_tok_work *w, const uint32_t *ids, size_t n,
+                        la_buf *out, la_err *err)
+{
+    if (!t || !w || !out || (!ids && n))
+        return la_err_set(err, LA_EARG, "bad_argument", "tokenizer: bad argument");
+    tk_tokens_clear(&w->toks);
+    for (size_t i = 0; i < n; i++) {
+        /* added tokens first, then the model; unknown ids are skipped */
+        const tk_added_token *a = tk_added_by_id(t->added, ids[i]);
+        size_t len = 0;
+        const char *s = a ? a->content : tk_bpe_id_to_token(t->model, ids[i], &len);
+        if (a)
+            len = a->len;
+        if (s && tk_tokens_push(&w->toks, ids[i], s, len))
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    }
+    return decode_tokens(t, w, &w->toks, out, err);
+}
+
+/* ---- previews ------------------------------------------------------------------- */
+
+/* Value of a hex digit, -1 if it is none. */
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Appends the bytes token i stands for (the oracle's tokenBytes): a
+ * "<0xNN>" token is its byte when the model falls back on bytes; with a
+ * ByteLevel stage, the alphabet's bytes; else the string's own UTF-8. */
+static int token_bytes(const la_tokenizer *t, const la_tokens *toks, size_t i, la_buf *out)
+{
+    const char *s = toks->strs.data + toks->str_off[i];
+    size_t n = tk_tokens_len(toks, i);
+    if (tk_bpe_byte_fallback(t->model) && n == 6 && memcmp(s, "<0x", 3) == 0 && s[5] == '>' &&
+        hex_digit(s[3]) >= 0 && hex_digit(s[4]) >= 0)
+        return la_buf_putc(out, (char)(hex_digit(s[3]) * 16 + hex_digit(s[4])));
+    if (t->byte_level)
+        return tk_byte_level_bytes(s, n, out);
+    return la_buf_append(out, s, n);
+}
+
+/* 1 if the bytes end on a whole UTF-8 character (the oracle's
+ * endsOnCharBoundary, including its view of stray bytes). */
+static int ends_on_char(const la_buf *b)
+{
+    const unsigned char *p = (const unsigned char *)b->data;
+    size_t i = b->len, cont = 0;
+    while (i > 0 && (p[i - 1] & 0xC0) == 0x80) {
+        i--;
+        cont++;
+    }
+    if (i == 0)
+        return cont == 0;
+    unsigned c = p[i - 1];
+    size_t need = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
+                : (c & 0xF8) == 0xF0 ? 3 : cont;
+    return cont >= need;
+}
+
+/* How many tokens the preview takes: m (or all there are), then with
+ * complete, more until the bytes end on a whole character or the tokens
+ * run out. Returns the count; *ran_out is set when toks ran out before
+ * the condition held (more tokens may exist beyond them). */
+static size_t preview_units(const la_tokenizer *t, const la_tokens *toks, size_t m, int complete,
+                            la_buf *bytes, int *ran_out, int *oom)
+{
+    size_t mu = m < toks->n ? m : toks->n;
+    *ran_out = 0;
+    *oom = 0;
+    if (!complete)
+        return mu;
+    la_buf_clear(bytes);
+    for (size_t j = 0; j < mu; j++)
+        if (token_bytes(t, toks, j, bytes))
+            return *oom = 1, mu;
+    while (!ends_on_char(bytes)) {
+        if (mu == toks->n) {
+            *ran_out = 1;
+            break;
+        }
+        if (token_bytes(t, toks, mu, bytes))
+            return *oom = 1, mu;
+        mu++;
+    }
+    return mu;
+}
+
+int la_tokenizer_preview(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len,
+                         size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err)
+{
+    if (!t || !w || !out || (!text && len))
+        return la_err_set(err, LA_EARG, "bad_argument", "tokenizer: bad argument");
+    text = text ? text : "";
+    size_t want = m + 1, mu;
+    int ended;
+    for (;;) {
+        /* one token more than the preview needs tells whether it is whole */
+        int rc = encode_text(t, w, text, len, want, &w->toks, &ended, err);
+        if (rc != LA_OK)
+            return rc;
+        int ran_out, oom;
+        mu = preview_units(t, &w->toks, m, complete, &w->dec, &ran_out, &oom);
+        if (oom)
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        if (ended || (!ran_out && mu < w->toks.n))
+            break;
+        want = w->toks.n * 2 + 1;  /* the tokens ran out mid-character: pull more */
+    }
+    if (info) {
+        info->units = mu;
+        info->whole = ended && w->toks.n <= mu;
+        info->extended = mu > m;
+    }
+    tokens_truncate(&w->toks, mu);
+    return decode_tokens(t, w, &w->toks, out, err);
+}
