@@ -1,0 +1,1233 @@
+/*
+ * normalize.c - HuggingFace normalizers, built from tokenizer.json.
+ *
+ * Each normalizer is a whole-string transform (tk_normalizer.apply). The
+ * semantics follow the Rust `tokenizers` crate, including its Unicode
+ * data: the character tables below were derived from the reference
+ * implementation itself (tokenizers 0.23.2) by testing every code point,
+ * because its Unicode versions differ from utf8proc's:
+ *  - Lowercase is Rust's char::to_lowercase (Unicode 17, full mappings:
+ *    U+0130 -> "i\u0307"; no final-sigma rule): a table of its own here;
+ *  - NFC/NFD/NFKC/NFKD come from an older Unicode (the crate
+ *    unicode-normalization-alignments): utf8proc does the work, except
+ *    for `nf_inert`, the characters that crate does not know, which pass
+ *    through untouched (they are starters that never combine, so the
+ *    text is normalized piecewise between them);
+ *  - BertNormalizer's control and non-spacing-mark classes and
+ *    StripAccents' combining marks come from older crates too.
+ * White space is Rust's char::is_whitespace (the White_Space property).
+ *
+ * Scratch: a Sequence is flattened at load time; it alternates between
+ * `out` and one of w->norm[0], w->norm[1] (one that is neither `out` nor
+ * holds `in`). Multi-step normalizers (BertNormalizer) work inside `out`.
+ */
+#include "tokenizer/tk.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+typedef struct {
+    int32_t lo, hi;
+} tk_range;
+
+typedef struct {
+    int32_t lo, hi;
+    int32_t stride, delta;
+} tk_case_run;
+
+/* ---- Unicode tables (generated from the reference, see above) -------- */
+/* Lowercase runs: for lo <= c <= hi with (c - lo) % stride == 0, c maps to
+ * c + delta (185 runs) */
+static const tk_case_run low_runs[] = {
+    {0x41, 0x5A, 1, 32}, {0xC0, 0xD6, 1, 32}, {0xD8, 0xDE, 1, 32}, {0x100, 0x12E, 2, 1},
+    {0x132, 0x136, 2, 1}, {0x139, 0x147, 2, 1}, {0x14A, 0x176, 2, 1},
+    {0x178, 0x178, 1, -121}, {0x179, 0x17D, 2, 1}, {0x181, 0x181, 1, 210},
+    {0x182, 0x184, 2, 1}, {0x186, 0x186, 1, 206}, {0x187, 0x187, 1, 1},
+    {0x189, 0x18A, 1, 205}, {0x18B, 0x18B, 1, 1}, {0x18E, 0x18E, 1, 79},
+    {0x18F, 0x18F, 1, 202}, {0x190, 0x190, 1, 203}, {0x191, 0x191, 1, 1},
+    {0x193, 0x193, 1, 205}, {0x194, 0x194, 1, 207}, {0x196, 0x196, 1, 211},
+    {0x197, 0x197, 1, 209}, {0x198, 0x198, 1, 1}, {0x19C, 0x19C, 1, 211},
+    {0x19D, 0x19D, 1, 213}, {0x19F, 0x19F, 1, 214}, {0x1A0, 0x1A4, 2, 1},
+    {0x1A6, 0x1A6, 1, 218}, {0x1A7, 0x1A7, 1, 1}, {0x1A9, 0x1A9, 1, 218},
+    {0x1AC, 0x1AC, 1, 1}, {0x1AE, 0x1AE, 1, 218}, {0x1AF, 0x1AF, 1, 1},
+    {0x1B1, 0x1B2, 1, 217}, {0x1B3, 0x1B5, 2, 1}, {0x1B7, 0x1B7, 1, 219},
+    {0x1B8, 0x1B8, 1, 1}, {0x1BC, 0x1BC, 1, 1}, {0x1C4, 0x1C4, 1, 2}, {0x1C5, 0x1C5, 1, 1},
+    {0x1C7, 0x1C7, 1, 2}, {0x1C8, 0x1C8, 1, 1}, {0x1CA, 0x1CA, 1, 2}, {0x1CB, 0x1DB, 2, 1},
+    {0x1DE, 0x1EE, 2, 1}, {0x1F1, 0x1F1, 1, 2}, {0x1F2, 0x1F4, 2, 1},
+    {0x1F6, 0x1F6, 1, -97}, {0x1F7, 0x1F7, 1, -56}, {0x1F8, 0x21E, 2, 1},
+    {0x220, 0x220, 1, -130}, {0x222, 0x232, 2, 1}, {0x23A, 0x23A, 1, 10795},
+    {0x23B, 0x23B, 1, 1}, {0x23D, 0x23D, 1, -163}, {0x23E, 0x23E, 1, 10792},
+    {0x241, 0x241, 1, 1}, {0x243, 0x243, 1, -195}, {0x244, 0x244, 1, 69},
+    {0x245, 0x245, 1, 71}, {0x246, 0x24E, 2, 1}, {0x370, 0x372, 2, 1}, {0x376, 0x376, 1, 1},
+    {0x37F, 0x37F, 1, 116}, {0x386, 0x386, 1, 38}, {0x388, 0x38A, 1, 37},
+    {0x38C, 0x38C, 1, 64}, {0x38E, 0x38F, 1, 63}, {0x391, 0x3A1, 1, 32},
+    {0x3A3, 0x3AB, 1, 32}, {0x3CF, 0x3CF, 1, 8}, {0x3D8, 0x3EE, 2, 1},
+    {0x3F4, 0x3F4, 1, -60}, {0x3F7, 0x3F7, 1, 1}, {0x3F9, 0x3F9, 1, -7},
+    {0x3FA, 0x3FA, 1, 1}, {0x3FD, 0x3FF, 1, -130}, {0x400, 0x40F, 1, 80},
+    {0x410, 0x42F, 1, 32}, {0x460, 0x480, 2, 1}, {0x48A, 0x4BE, 2, 1},
+    {0x4C0, 0x4C0, 1, 15}, {0x4C1, 0x4CD, 2, 1}, {0x4D0, 0x52E, 2, 1},
+    {0x531, 0x556, 1, 48}, {0x10A0, 0x10C5, 1, 7264}, {0x10C7, 0x10C7, 1, 7264},
+    {0x10CD, 0x10CD, 1, 7264}, {0x13A0, 0x13EF, 1, 38864}, {0x13F0, 0x13F5, 1, 8},
+    {0x1C89, 0x1C89, 1, 1}, {0x1C90, 0x1CBA, 1, -3008}, {0x1CBD, 0x1CBF, 1, -3008},
+    {0x1E00, 0x1E94, 2, 1}, {0x1E9E, 0x1E9E, 1, -7615}, {0x1EA0, 0x1EFE, 2, 1},
+    {0x1F08, 0x1F0F, 1, -8}, {0x1F18, 0x1F1D, 1, -8}, {0x1F28, 0x1F2F, 1, -8},
+    {0x1F38, 0x1F3F, 1, -8}, {0x1F48, 0x1F4D, 1, -8}, {0x1F59, 0x1F5F, 2, -8},
+    {0x1F68, 0x1F6F, 1, -8}, {0x1F88, 0x1F8F, 1, -8}, {0x1F98, 0x1F9F, 1, -8},
+    {0x1FA8, 0x1FAF, 1, -8}, {0x1FB8, 0x1FB9, 1, -8}, {0x1FBA, 0x1FBB, 1, -74},
+    {0x1FBC, 0x1FBC, 1, -9}, {0x1FC8, 0x1FCB, 1, -86}, {0x1FCC, 0x1FCC, 1, -9},
+    {0x1FD8, 0x1FD9, 1, -8}, {0x1FDA, 0x1FDB, 1, -100}, {0x1FE8, 0x1FE9, 1, -8},
+    {0x1FEA, 0x1FEB, 1, -112}, {0x1FEC, 0x1FEC, 1, -7}, {0x1FF8, 0x1FF9, 1, -128},
+    {0x1FFA, 0x1FFB, 1, -126}, {0x1FFC, 0x1FFC, 1, -9}, {0x2126, 0x2126, 1, -7517},
+    {0x212A, 0x212A, 1, -8383}, {0x212B, 0x212B, 1, -8262}, {0x2132, 0x2132, 1, 28},
+    {0x2160, 0x216F, 1, 16}, {0x2183, 0x2183, 1, 1}, {0x24B6, 0x24CF, 1, 26},
+    {0x2C00, 0x2C2F, 1, 48}, {0x2C60, 0x2C60, 1, 1}, {0x2C62, 0x2C62, 1, -10743},
+    {0x2C63, 0x2C63, 1, -3814}, {0x2C64, 0x2C64, 1, -10727}, {0x2C67, 0x2C6B, 2, 1},
+    {0x2C6D, 0x2C6D, 1, -10780}, {0x2C6E, 0x2C6E, 1, -10749}, {0x2C6F, 0x2C6F, 1, -10783},
+    {0x2C70, 0x2C70, 1, -10782}, {0x2C72, 0x2C72, 1, 1}, {0x2C75, 0x2C75, 1, 1},
+    {0x2C7E, 0x2C7F, 1, -10815}, {0x2C80, 0x2CE2, 2, 1}, {0x2CEB, 0x2CED, 2, 1},
+    {0x2CF2, 0x2CF2, 1, 1}, {0xA640, 0xA66C, 2, 1}, {0xA680, 0xA69A, 2, 1},
+    {0xA722, 0xA72E, 2, 1}, {0xA732, 0xA76E, 2, 1}, {0xA779, 0xA77B, 2, 1},
+    {0xA77D, 0xA77D, 1, -35332}, {0xA77E, 0xA786, 2, 1}, {0xA78B, 0xA78B, 1, 1},
+    {0xA78D, 0xA78D, 1, -42280}, {0xA790, 0xA792, 2, 1}, {0xA796, 0xA7A8, 2, 1},
+    {0xA7AA, 0xA7AA, 1, -42308}, {0xA7AB, 0xA7AB, 1, -42319}, {0xA7AC, 0xA7AC, 1, -42315},
+    {0xA7AD, 0xA7AD, 1, -42305}, {0xA7AE, 0xA7AE, 1, -42308}, {0xA7B0, 0xA7B0, 1, -42258},
+    {0xA7B1, 0xA7B1, 1, -42282}, {0xA7B2, 0xA7B2, 1, -42261}, {0xA7B3, 0xA7B3, 1, 928},
+    {0xA7B4, 0xA7C2, 2, 1}, {0xA7C4, 0xA7C4, 1, -48}, {0xA7C5, 0xA7C5, 1, -42307},
+    {0xA7C6, 0xA7C6, 1, -35384}, {0xA7C7, 0xA7C9, 2, 1}, {0xA7CB, 0xA7CB, 1, -42343},
+    {0xA7CC, 0xA7DA, 2, 1}, {0xA7DC, 0xA7DC, 1, -42561}, {0xA7F5, 0xA7F5, 1, 1},
+    {0xFF21, 0xFF3A, 1, 32}, {0x10400, 0x10427, 1, 40}, {0x104B0, 0x104D3, 1, 40},
+    {0x10570, 0x1057A, 1, 39}, {0x1057C, 0x1058A, 1, 39}, {0x1058C, 0x10592, 1, 39},
+    {0x10594, 0x10595, 1, 39}, {0x10C80, 0x10CB2, 1, 64}, {0x10D50, 0x10D65, 1, 32},
+    {0x118A0, 0x118BF, 1, 32}, {0x16E40, 0x16E5F, 1, 32}, {0x16EA0, 0x16EB8, 1, 27},
+    {0x1E900, 0x1E921, 1, 34},
+};
+
+/* characters the reference normalizer leaves alone in every form (48 ranges) */
+static const tk_range nf_inert[] = {
+    {0x7FD, 0x7FD}, {0x898, 0x89F}, {0x8CA, 0x8D3}, {0x9FE, 0x9FE}, {0xC3C, 0xC3C},
+    {0xD3B, 0xD3C}, {0xEBA, 0xEBA}, {0x1715, 0x1715}, {0x1ABF, 0x1ACE}, {0x1DF6, 0x1DFA},
+    {0x32FF, 0x32FF}, {0xA7F2, 0xA7F4}, {0xA82C, 0xA82C}, {0xAB69, 0xAB69},
+    {0x10781, 0x10785}, {0x10787, 0x107B0}, {0x107B2, 0x107BA}, {0x10D24, 0x10D27},
+    {0x10EAB, 0x10EAC}, {0x10EFD, 0x10EFF}, {0x10F46, 0x10F50}, {0x10F82, 0x10F85},
+    {0x11070, 0x11070}, {0x1133B, 0x1133B}, {0x1145E, 0x1145E}, {0x11839, 0x1183A},
+    {0x11930, 0x11930}, {0x11935, 0x11935}, {0x11938, 0x11938}, {0x1193D, 0x1193E},
+    {0x11943, 0x11943}, {0x119E0, 0x119E0}, {0x11A34, 0x11A34}, {0x11A47, 0x11A47},
+    {0x11A99, 0x11A99}, {0x11D42, 0x11D42}, {0x11D44, 0x11D45}, {0x11D97, 0x11D97},
+    {0x11F41, 0x11F42}, {0x16FF0, 0x16FF1}, {0x1E030, 0x1E06D}, {0x1E08F, 0x1E08F},
+    {0x1E130, 0x1E136}, {0x1E2AE, 0x1E2AE}, {0x1E2EC, 0x1E2EF}, {0x1E4EC, 0x1E4EF},
+    {0x1F16C, 0x1F16C}, {0x1FBF0, 0x1FBF9},
+};
+/* BertNormalizer clean_text: removed characters (25 ranges) */
+static const tk_range bert_control[] = {
+    {0x0, 0x8}, {0xB, 0xC}, {0xE, 0x1F}, {0x7F, 0x9F}, {0xAD, 0xAD}, {0x600, 0x605},
+    {0x61C, 0x61C}, {0x6DD, 0x6DD}, {0x70F, 0x70F}, {0x180E, 0x180E}, {0x200B, 0x200F},
+    {0x202A, 0x202E}, {0x2060, 0x2064}, {0x2066, 0x206F}, {0xE000, 0xF8FF},
+    {0xFEFF, 0xFEFF}, {0xFFF9, 0xFFFB}, {0xFFFD, 0xFFFD}, {0x110BD, 0x110BD},
+    {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0001, 0xE0001}, {0xE0020, 0xE007F},
+    {0xF0000, 0xFFFFD}, {0x100000, 0x10FFFD},
+};
+/* BertNormalizer strip_accents: Mn (279 ranges) */
+static const tk_range mark_nonspacing[] = {
+    {0x300, 0x33F}, {0x342, 0x342}, {0x345, 0x36F}, {0x483, 0x487}, {0x591, 0x5BD},
+    {0x5BF, 0x5BF}, {0x5C1, 0x5C2}, {0x5C4, 0x5C5}, {0x5C7, 0x5C7}, {0x610, 0x61A},
+    {0x64B, 0x65F}, {0x670, 0x670}, {0x6D6, 0x6DC}, {0x6DF, 0x6E4}, {0x6E7, 0x6E8},
+    {0x6EA, 0x6ED}, {0x711, 0x711}, {0x730, 0x74A}, {0x7A6, 0x7B0}, {0x7EB, 0x7F3},
+    {0x816, 0x819}, {0x81B, 0x823}, {0x825, 0x827}, {0x829, 0x82D}, {0x859, 0x85B},
+    {0x8E3, 0x902}, {0x93A, 0x93A}, {0x93C, 0x93C}, {0x941, 0x948}, {0x94D, 0x94D},
+    {0x951, 0x957}, {0x962, 0x963}, {0x981, 0x981}, {0x9BC, 0x9BC}, {0x9C1, 0x9C4},
+    {0x9CD, 0x9CD}, {0x9E2, 0x9E3}, {0xA01, 0xA02}, {0xA3C, 0xA3C}, {0xA41, 0xA42},
+    {0xA47, 0xA48}, {0xA4B, 0xA4D}, {0xA51, 0xA51}, {0xA70, 0xA71}, {0xA75, 0xA75},
+    {0xA81, 0xA82}, {0xABC, 0xABC}, {0xAC1, 0xAC5}, {0xAC7, 0xAC8}, {0xACD, 0xACD},
+    {0xAE2, 0xAE3}, {0xB01, 0xB01}, {0xB3C, 0xB3C}, {0xB3F, 0xB3F}, {0xB41, 0xB44},
+    {0xB4D, 0xB4D}, {0xB56, 0xB56}, {0xB62, 0xB63}, {0xB82, 0xB82}, {0xBC0, 0xBC0},
+    {0xBCD, 0xBCD}, {0xC00, 0xC00}, {0xC3E, 0xC40}, {0xC46, 0xC47}, {0xC4A, 0xC4D},
+    {0xC55, 0xC56}, {0xC62, 0xC63}, {0xC81, 0xC81}, {0xCBC, 0xCBC}, {0xCBF, 0xCBF},
+    {0xCC6, 0xCC6}, {0xCCC, 0xCCD}, {0xCE2, 0xCE3}, {0xD01, 0xD01}, {0xD41, 0xD44},
+    {0xD4D, 0xD4D}, {0xD62, 0xD63}, {0xDCA, 0xDCA}, {0xDD2, 0xDD4}, {0xDD6, 0xDD6},
+    {0xE31, 0xE31}, {0xE34, 0xE3A}, {0xE47, 0xE4E}, {0xEB1, 0xEB1}, {0xEB4, 0xEB9},
+    {0xEBB, 0xEBC}, {0xEC8, 0xECD}, {0xF18, 0xF19}, {0xF35, 0xF35}, {0xF37, 0xF37},
+    {0xF39, 0xF39}, {0xF71, 0xF72}, {0xF74, 0xF74}, {0xF77, 0xF77}, {0xF79, 0xF7E},
+    {0xF80, 0xF80}, {0xF82, 0xF84}, {0xF86, 0xF87}, {0xF8D, 0xF92}, {0xF94, 0xF97},
+    {0xF99, 0xF9C}, {0xF9E, 0xFA1}, {0xFA3, 0xFA6}, {0xFA8, 0xFAB}, {0xFAD, 0xFB8},
+    {0xFBA, 0xFBC}, {0xFC6, 0xFC6}, {0x102D, 0x1030}, {0x1032, 0x1037}, {0x1039, 0x103A},
+    {0x103D, 0x103E}, {0x1058, 0x1059}, {0x105E, 0x1060}, {0x1071, 0x1074},
+    {0x1082, 0x1082}, {0x1085, 0x1086}, {0x108D, 0x108D}, {0x109D, 0x109D},
+    {0x135D, 0x135F}, {0x1712, 0x1714}, {0x1732, 0x1734}, {0x1752, 0x1753},
+    {0x1772, 0x1773}, {0x17B4, 0x17B5}, {0x17B7, 0x17BD}, {0x17C6, 0x17C6},
+    {0x17C9, 0x17D3}, {0x17DD, 0x17DD}, {0x180B, 0x180D}, {0x18A9, 0x18A9},
+    {0x1920, 0x1922}, {0x1927, 0x1928}, {0x1932, 0x1932}, {0x1939, 0x193B},
+    {0x1A17, 0x1A18}, {0x1A1B, 0x1A1B}, {0x1A56, 0x1A56}, {0x1A58, 0x1A5E},
+    {0x1A60, 0x1A60}, {0x1A62, 0x1A62}, {0x1A65, 0x1A6C}, {0x1A73, 0x1A7C},
+    {0x1A7F, 0x1A7F}, {0x1AB0, 0x1ABD}, {0x1B00, 0x1B03}, {0x1B34, 0x1B34},
+    {0x1B36, 0x1B3A}, {0x1B3C, 0x1B3C}, {0x1B42, 0x1B42}, {0x1B6B, 0x1B73},
+    {0x1B80, 0x1B81}, {0x1BA2, 0x1BA5}, {0x1BA8, 0x1BA9}, {0x1BAB, 0x1BAD},
+    {0x1BE6, 0x1BE6}, {0x1BE8, 0x1BE9}, {0x1BED, 0x1BED}, {0x1BEF, 0x1BF1},
+    {0x1C2C, 0x1C33}, {0x1C36, 0x1C37}, {0x1CD0, 0x1CD2}, {0x1CD4, 0x1CE0},
+    {0x1CE2, 0x1CE8}, {0x1CED, 0x1CED}, {0x1CF4, 0x1CF4}, {0x1CF8, 0x1CF9},
+    {0x1DC0, 0x1DF5}, {0x1DFC, 0x1DFF}, {0x20D0, 0x20DC}, {0x20E1, 0x20E1},
+    {0x20E5, 0x20F0}, {0x2CEF, 0x2CF1}, {0x2D7F, 0x2D7F}, {0x2DE0, 0x2DFF},
+    {0x302A, 0x302D}, {0x3099, 0x309A}, {0xA66F, 0xA66F}, {0xA674, 0xA67D},
+    {0xA69E, 0xA69F}, {0xA6F0, 0xA6F1}, {0xA802, 0xA802}, {0xA806, 0xA806},
+    {0xA80B, 0xA80B}, {0xA825, 0xA826}, {0xA8C4, 0xA8C4}, {0xA8E0, 0xA8F1},
+    {0xA926, 0xA92D}, {0xA947, 0xA951}, {0xA980, 0xA982}, {0xA9B3, 0xA9B3},
+    {0xA9B6, 0xA9B9}, {0xA9BC, 0xA9BC}, {0xA9E5, 0xA9E5}, {0xAA29, 0xAA2E},
+    {0xAA31, 0xAA32}, {0xAA35, 0xAA36}, {0xAA43, 0xAA43}, {0xAA4C, 0xAA4C},
+    {0xAA7C, 0xAA7C}, {0xAAB0, 0xAAB0}, {0xAAB2, 0xAAB4}, {0xAAB7, 0xAAB8},
+    {0xAABE, 0xAABF}, {0xAAC1, 0xAAC1}, {0xAAEC, 0xAAED}, {0xAAF6, 0xAAF6},
+    {0xABE5, 0xABE5}, {0xABE8, 0xABE8}, {0xABED, 0xABED}, {0xFB1E, 0xFB1E},
+    {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F}, {0x101FD, 0x101FD}, {0x102E0, 0x102E0},
+    {0x10376, 0x1037A}, {0x10A01, 0x10A03}, {0x10A05, 0x10A06}, {0x10A0C, 0x10A0F},
+    {0x10A38, 0x10A3A}, {0x10A3F, 0x10A3F}, {0x10AE5, 0x10AE6}, {0x11001, 0x11001},
+    {0x11038, 0x11046}, {0x1107F, 0x11081}, {0x110B3, 0x110B6}, {0x110B9, 0x110BA},
+    {0x11100, 0x11102}, {0x11127, 0x1112B}, {0x1112D, 0x1112D}, {0x11130, 0x11134},
+    {0x11173, 0x11173}, {0x11180, 0x11181}, {0x111B6, 0x111BE}, {0x111CA, 0x111CC},
+    {0x1122F, 0x11231}, {0x11234, 0x11234}, {0x11236, 0x11237}, {0x112DF, 0x112DF},
+    {0x112E3, 0x112EA}, {0x11300, 0x11301}, {0x1133C, 0x1133C}, {0x11340, 0x11340},
+    {0x11366, 0x1136C}, {0x11370, 0x11374}, {0x114B3, 0x114B8}, {0x114BA, 0x114BA},
+    {0x114BF, 0x114C0}, {0x114C2, 0x114C3}, {0x115B2, 0x115B5}, {0x115BC, 0x115BD},
+    {0x115BF, 0x115C0}, {0x115DC, 0x115DD}, {0x11633, 0x1163A}, {0x1163D, 0x1163D},
+    {0x1163F, 0x11640}, {0x116AB, 0x116AB}, {0x116AD, 0x116AD}, {0x116B0, 0x116B5},
+    {0x116B7, 0x116B7}, {0x1171D, 0x1171F}, {0x11722, 0x11725}, {0x11727, 0x1172B},
+    {0x16AF0, 0x16AF4}, {0x16B30, 0x16B36}, {0x16F8F, 0x16F92}, {0x1BC9D, 0x1BC9E},
+    {0x1D167, 0x1D169}, {0x1D17B, 0x1D182}, {0x1D185, 0x1D18B}, {0x1D1AA, 0x1D1AD},
+    {0x1D242, 0x1D244}, {0x1DA00, 0x1DA36}, {0x1DA3B, 0x1DA6C}, {0x1DA75, 0x1DA75},
+    {0x1DA84, 0x1DA84}, {0x1DA9B, 0x1DA9F}, {0x1DAA1, 0x1DAAF}, {0x1E8D0, 0x1E8D6},
+    {0xE0100, 0xE01EF},
+};
+/* StripAccents: combining marks (250 ranges) */
+static const tk_range combining_mark[] = {
+    {0x300, 0x36F}, {0x483, 0x489}, {0x591, 0x5BD}, {0x5BF, 0x5BF}, {0x5C1, 0x5C2},
+    {0x5C4, 0x5C5}, {0x5C7, 0x5C7}, {0x610, 0x61A}, {0x64B, 0x65F}, {0x670, 0x670},
+    {0x6D6, 0x6DC}, {0x6DF, 0x6E4}, {0x6E7, 0x6E8}, {0x6EA, 0x6ED}, {0x711, 0x711},
+    {0x730, 0x74A}, {0x7A6, 0x7B0}, {0x7EB, 0x7F3}, {0x816, 0x819}, {0x81B, 0x823},
+    {0x825, 0x827}, {0x829, 0x82D}, {0x859, 0x85B}, {0x8D4, 0x8E1}, {0x8E3, 0x903},
+    {0x93A, 0x93C}, {0x93E, 0x94F}, {0x951, 0x957}, {0x962, 0x963}, {0x981, 0x983},
+    {0x9BC, 0x9BC}, {0x9BE, 0x9C4}, {0x9C7, 0x9C8}, {0x9CB, 0x9CD}, {0x9D7, 0x9D7},
+    {0x9E2, 0x9E3}, {0xA01, 0xA03}, {0xA3C, 0xA3C}, {0xA3E, 0xA42}, {0xA47, 0xA48},
+    {0xA4B, 0xA4D}, {0xA51, 0xA51}, {0xA70, 0xA71}, {0xA75, 0xA75}, {0xA81, 0xA83},
+    {0xABC, 0xABC}, {0xABE, 0xAC5}, {0xAC7, 0xAC9}, {0xACB, 0xACD}, {0xAE2, 0xAE3},
+    {0xB01, 0xB03}, {0xB3C, 0xB3C}, {0xB3E, 0xB44}, {0xB47, 0xB48}, {0xB4B, 0xB4D},
+    {0xB56, 0xB57}, {0xB62, 0xB63}, {0xB82, 0xB82}, {0xBBE, 0xBC2}, {0xBC6, 0xBC8},
+    {0xBCA, 0xBCD}, {0xBD7, 0xBD7}, {0xC00, 0xC03}, {0xC3E, 0xC44}, {0xC46, 0xC48},
+    {0xC4A, 0xC4D}, {0xC55, 0xC56}, {0xC62, 0xC63}, {0xC81, 0xC83}, {0xCBC, 0xCBC},
+    {0xCBE, 0xCC4}, {0xCC6, 0xCC8}, {0xCCA, 0xCCD}, {0xCD5, 0xCD6}, {0xCE2, 0xCE3},
+    {0xD01, 0xD03}, {0xD3E, 0xD44}, {0xD46, 0xD48}, {0xD4A, 0xD4D}, {0xD57, 0xD57},
+    {0xD62, 0xD63}, {0xD82, 0xD83}, {0xDCA, 0xDCA}, {0xDCF, 0xDD4}, {0xDD6, 0xDD6},
+    {0xDD8, 0xDDF}, {0xDF2, 0xDF3}, {0xE31, 0xE31}, {0xE34, 0xE3A}, {0xE47, 0xE4E},
+    {0xEB1, 0xEB1}, {0xEB4, 0xEB9}, {0xEBB, 0xEBC}, {0xEC8, 0xECD}, {0xF18, 0xF19},
+    {0xF35, 0xF35}, {0xF37, 0xF37}, {0xF39, 0xF39}, {0xF3E, 0xF3F}, {0xF71, 0xF84},
+    {0xF86, 0xF87}, {0xF8D, 0xF97}, {0xF99, 0xFBC}, {0xFC6, 0xFC6}, {0x102B, 0x103E},
+    {0x1056, 0x1059}, {0x105E, 0x1060}, {0x1062, 0x1064}, {0x1067, 0x106D},
+    {0x1071, 0x1074}, {0x1082, 0x108D}, {0x108F, 0x108F}, {0x109A, 0x109D},
+    {0x135D, 0x135F}, {0x1712, 0x1714}, {0x1732, 0x1734}, {0x1752, 0x1753},
+    {0x1772, 0x1773}, {0x17B4, 0x17D3}, {0x17DD, 0x17DD}, {0x180B, 0x180D},
+    {0x1885, 0x1886}, {0x18A9, 0x18A9}, {0x1920, 0x192B}, {0x1930, 0x193B},
+    {0x1A17, 0x1A1B}, {0x1A55, 0x1A5E}, {0x1A60, 0x1A7C}, {0x1A7F, 0x1A7F},
+    {0x1AB0, 0x1ABE}, {0x1B00, 0x1B04}, {0x1B34, 0x1B44}, {0x1B6B, 0x1B73},
+    {0x1B80, 0x1B82}, {0x1BA1, 0x1BAD}, {0x1BE6, 0x1BF3}, {0x1C24, 0x1C37},
+    {0x1CD0, 0x1CD2}, {0x1CD4, 0x1CE8}, {0x1CED, 0x1CED}, {0x1CF2, 0x1CF4},
+    {0x1CF8, 0x1CF9}, {0x1DC0, 0x1DF5}, {0x1DFB, 0x1DFF}, {0x20D0, 0x20F0},
+    {0x2CEF, 0x2CF1}, {0x2D7F, 0x2D7F}, {0x2DE0, 0x2DFF}, {0x302A, 0x302F},
+    {0x3099, 0x309A}, {0xA66F, 0xA672}, {0xA674, 0xA67D}, {0xA69E, 0xA69F},
+    {0xA6F0, 0xA6F1}, {0xA802, 0xA802}, {0xA806, 0xA806}, {0xA80B, 0xA80B},
+    {0xA823, 0xA827}, {0xA880, 0xA881}, {0xA8B4, 0xA8C5}, {0xA8E0, 0xA8F1},
+    {0xA926, 0xA92D}, {0xA947, 0xA953}, {0xA980, 0xA983}, {0xA9B3, 0xA9C0},
+    {0xA9E5, 0xA9E5}, {0xAA29, 0xAA36}, {0xAA43, 0xAA43}, {0xAA4C, 0xAA4D},
+    {0xAA7B, 0xAA7D}, {0xAAB0, 0xAAB0}, {0xAAB2, 0xAAB4}, {0xAAB7, 0xAAB8},
+    {0xAABE, 0xAABF}, {0xAAC1, 0xAAC1}, {0xAAEB, 0xAAEF}, {0xAAF5, 0xAAF6},
+    {0xABE3, 0xABEA}, {0xABEC, 0xABED}, {0xFB1E, 0xFB1E}, {0xFE00, 0xFE0F},
+    {0xFE20, 0xFE2F}, {0x101FD, 0x101FD}, {0x102E0, 0x102E0}, {0x10376, 0x1037A},
+    {0x10A01, 0x10A03}, {0x10A05, 0x10A06}, {0x10A0C, 0x10A0F}, {0x10A38, 0x10A3A},
+    {0x10A3F, 0x10A3F}, {0x10AE5, 0x10AE6}, {0x11000, 0x11002}, {0x11038, 0x11046},
+    {0x1107F, 0x11082}, {0x110B0, 0x110BA}, {0x11100, 0x11102}, {0x11127, 0x11134},
+    {0x11173, 0x11173}, {0x11180, 0x11182}, {0x111B3, 0x111C0}, {0x111CA, 0x111CC},
+    {0x1122C, 0x11237}, {0x1123E, 0x1123E}, {0x112DF, 0x112EA}, {0x11300, 0x11303},
+    {0x1133C, 0x1133C}, {0x1133E, 0x11344}, {0x11347, 0x11348}, {0x1134B, 0x1134D},
+    {0x11357, 0x11357}, {0x11362, 0x11363}, {0x11366, 0x1136C}, {0x11370, 0x11374},
+    {0x11435, 0x11446}, {0x114B0, 0x114C3}, {0x115AF, 0x115B5}, {0x115B8, 0x115C0},
+    {0x115DC, 0x115DD}, {0x11630, 0x11640}, {0x116AB, 0x116B7}, {0x1171D, 0x1172B},
+    {0x11C2F, 0x11C36}, {0x11C38, 0x11C3F}, {0x11C92, 0x11CA7}, {0x11CA9, 0x11CB6},
+    {0x16AF0, 0x16AF4}, {0x16B30, 0x16B36}, {0x16F51, 0x16F7E}, {0x16F8F, 0x16F92},
+    {0x1BC9D, 0x1BC9E}, {0x1D165, 0x1D169}, {0x1D16D, 0x1D172}, {0x1D17B, 0x1D182},
+    {0x1D185, 0x1D18B}, {0x1D1AA, 0x1D1AD}, {0x1D242, 0x1D244}, {0x1DA00, 0x1DA36},
+    {0x1DA3B, 0x1DA6C}, {0x1DA75, 0x1DA75}, {0x1DA84, 0x1DA84}, {0x1DA9B, 0x1DA9F},
+    {0x1DAA1, 0x1DAAF}, {0x1E000, 0x1E006}, {0x1E008, 0x1E018}, {0x1E01B, 0x1E021},
+    {0x1E023, 0x1E024}, {0x1E026, 0x1E02A}, {0x1E8D0, 0x1E8D6}, {0x1E944, 0x1E94A},
+    {0xE0100, 0xE01EF},
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* Is cp in the sorted, disjoint range table? */
+static int in_ranges(const tk_range *t, size_t n, int32_t cp)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cp < t[mid].lo)
+            hi = mid;
+        else if (cp > t[mid].hi)
+            lo = mid + 1;
+        else
+            return 1;
+    }
+    return 0;
+}
+#define IN_TABLE(t, cp) in_ranges((t), sizeof(t) / sizeof((t)[0]), (cp))
+
+/* Rust's char::is_whitespace (the White_Space property). */
+static int rust_is_whitespace(int32_t c)
+{
+    if (c < 0x80)
+        return c == ' ' || (c >= 0x09 && c <= 0x0D);
+    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* Rust's char::to_lowercase as UTF-8 into o (room for 8 bytes); returns
+ * the byte count. */
+static size_t rust_lower(int32_t c, char *o)
+{
+    if (c < 0x80) {
+        o[0] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        return 1;
+    }
+    if (c == 0x130) {
+        size_t n = tk_utf8_encode('i', o);
+        return n + tk_utf8_encode(0x307, o + n);
+    }
+    size_t lo = 0, hi = sizeof low_runs / sizeof low_runs[0];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c < low_runs[mid].lo)
+            hi = mid;
+        else if (c > low_runs[mid].hi)
+            lo = mid + 1;
+        else {
+            const tk_case_run *r = &low_runs[mid];
+            if ((c - r->lo) % r->stride == 0)
+                c += r->delta;
+            break;
+        }
+    }
+    return tk_utf8_encode(c, o);
+}
+
+/* Decodes the character at s[i] (i < len). Invalid bytes, which
+ * validated input never has, are taken one at a time as U+FFFD-like
+ * opaque units: *cp = -1 and 1 is returned. */
+static size_t next_char(const char *s, size_t len, size_t i, int32_t *cp)
+{
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t n = tk_utf8_decode((const unsigned char *)s + i, len - i, cp);
+    if (!n) {
+        *cp = -1;
+        return 1;
+    }
+    return n;
+}
+
+/* Ensures out has room for n more bytes (plus the NUL). */
+static int room(la_buf *out, size_t n)
+{
+    if (out->cap - out->len > n)
+        return LA_OK;
+    return la_buf_reserve(out, n);
+}
+
+static int oom(la_err *err)
+{
+    return la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");
+}
+
+/* Sets out to exactly in[0..len). */
+static int copy_to(la_buf *out, const char *in, size_t len, la_err *err)
+{
+    la_buf_clear(out);
+    if (la_buf_append(out, in, len) != LA_OK)
+        return oom(err);
+    return LA_OK;
+}
+
+/* Replaces out's content by its bytes from `from` on (the result of a
+ * step that appended after its own input). */
+static void drop_front(la_buf *out, size_t from)
+{
+    memmove(out->data, out->data + from, out->len - from);
+    out->len -= from;
+    out->data[out->len] = 0;
+}
+
+/* ---- Unicode normalization forms ---------------------------------------- */
+
+/* The text a step reads: an outside string, or a region of the buffer it
+ * appends to (re-read after every growth). */
+typedef struct {
+    const char *ext;
+    size_t off;
+} src_ref;
+
+static const char *src_ptr(src_ref r, const la_buf *out)
+{
+    return r.ext ? r.ext : out->data + r.off;
+}
+
+/* Normalizes one run of characters (none inert) with utf8proc, appending
+ * UTF-8 to out. The code points are decoded into out's spare room past
+ * its end and re-encoded from there, so nothing else is allocated. With
+ * drop_mn, non-spacing marks (BertNormalizer's strip_accents) are left
+ * out. */
+static int nf_run(utf8proc_option_t opts, int drop_mn, src_ref src, size_t a, size_t b,
+                  la_buf *out, la_err *err)
+{
+    size_t cap = (b - a) + 16;
+    for (;;) {
+        size_t base = (out->len + 4) & ~(size_t)3;
+        if (la_buf_reserve(out, base - out->len + cap * sizeof(int32_t)) != LA_OK)
+            return oom(err);
+        int32_t *cps = (int32_t *)(void *)(out->data + base);
+        const char *s = src_ptr(src, out);
+        utf8proc_ssize_t n = utf8proc_decompose((const utf8proc_uint8_t *)s + a,
+                                                (utf8proc_ssize_t)(b - a), cps,
+                                                (utf8proc_ssize_t)cap, opts);
+        if (n < 0)
+            return la_err_set(err, LA_EDATA, "tokenizer", "normalizer: %s",
+                              utf8proc_errmsg(n));
+        if ((size_t)n > cap) {
+            cap = (size_t)n;
+            continue;
+        }
+        n = utf8proc_normalize_utf32(cps, n, opts);
+        if (n < 0)
+            return la_err_set(err, LA_EDATA, "tokenizer", "normalizer: %s",
+                              utf8proc_errmsg(n));
+        /* Re-encode in place: the bytes of code point i end at or before
+         * where code point i + 1 is stored, so reading each before writing
+         * it is safe. */
+        char *o = out->data + out->len;
+        for (utf8proc_ssize_t i = 0; i < n; i++) {
+            int32_t c = cps[i];
+            if (drop_mn && IN_TABLE(mark_nonspacing, c))
+                continue;
+            o += tk_utf8_encode(c, o);
+        }
+        out->len = (size_t)(o - out->data);
+        out->data[out->len] = 0;
+        return LA_OK;
+    }
+}
+
+/* Appends the normalization of src[0..len) to out: runs between inert
+ * characters go through utf8proc, inert characters and pure-ASCII runs
+ * are copied. */
+static int nf_append(utf8proc_option_t opts, int drop_mn, src_ref src, size_t len,
+                     la_buf *out, la_err *err)
+{
+    size_t i = 0, run = 0;
+    int ascii = 1;
+    while (i <= len) {
+        int32_t cp = 0;
+        size_t n = 0;
+        int inert = 0;
+        if (i < len) {
+            n = next_char(src_ptr(src, out), len, i, &cp);
+            inert = cp >= 0x7FD && IN_TABLE(nf_inert, cp);
+        }
+        if (i == len || inert) {
+            if (run < i) {
+                if (ascii) {
+                    if (room(out, i - run) != LA_OK)
+                        return oom(err);
+                    memcpy(out->data + out->len, src_ptr(src, out) + run, i - run);
+                    out->len += i - run;
+                    out->data[out->len] = 0;
+                } else {
+                    int rc = nf_run(opts, drop_mn, src, run, i, out, err);
+                    if (rc)
+                        return rc;
+                }
+            }
+            if (i == len)
+                break;
+            if (room(out, n) != LA_OK)
+                return oom(err);
+            memcpy(out->data + out->len, src_ptr(src, out) + i, n);
+            out->len += n;
+            out->data[out->len] = 0;
+            i += n;
+            run = i;
+            ascii = 1;
+            continue;
+        }
+        if (cp >= 0x80 || cp < 0)
+            ascii = 0;
+        i += n;
+    }
+    return LA_OK;
+}
+
+typedef struct {
+    tk_normalizer base;
+    utf8proc_option_t opts;
+} nf_norm;
+
+static int nf_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
+                    la_tok_work *w, int depth, la_err *err)
+{
+    (void)w;
+    (void)depth;
+    const nf_norm *f = (const nf_norm *)n;
+    la_buf_clear(out);
+    src_ref src = {in, 0};
+    return nf_append(f->opts, 0, src, len, out, err);
+}
+
+/* ---- Lowercase ---------------------------------------------------------- */
+
+/* Appends the lowercase of src[0..len) to out. At most doubles the size
+ * (U+0130 is 2 bytes and becomes 3), so one reservation suffices and an
+ * in-buffer source stays put. */
+static int lower_append(src_ref src, size_t len, la_buf *out, la_err *err)
+{
+    if (len > (SIZE_MAX - 16) / 2 || la_buf_reserve(out, 2 * len + 8) != LA_OK)
+        return oom(err);
+    const char *s = src_ptr(src, out);
+    char *o = out->data + out->len;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x80) {
+            *o++ = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            i++;
+            continue;
+        }
+        int32_t cp;
+        size_t n = next_char(s, len, i, &cp);
+        if (cp < 0)
+            *o++ = (char)c;
+        else
+            o += rust_lower(cp, o);
+        i += n;
+    }
+    out->len = (size_t)(o - out->data);
+    out->data[out->len] = 0;
+    return LA_OK;
+}
+
+static int lower_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
+                       la_tok_work *w, int depth, la_err *err)
+{
+    (void)n;
+    (void)w;
+    (void)depth;
+    la_buf_clear(out);
+    src_ref src = {in, 0};
+    return lower_append(src, len, out, err);
+}
+
+/* ---- Strip ---------------------------------------------------------------- */
+
+typedef struct {
+    tk_normalizer base;
+    int left, right;
+} strip_norm;
+
+/* Start of the character that ends at s[end] (exclusive). */
+static size_t char_start_before(const char *s, size_t end)
+{
+    size_t i = end - 1;
+    while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80 && end - i < 4)
+        i--;
+    return i;
+}
+
+static int strip_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
+                       la_tok_work *w, int depth, la_err *err)
+{
+    (void)w;
+    (void)depth;
+    const strip_norm *s = (const strip_norm *)n;
+    size_t a = 0, b = len;
+    while (s->left && a < b) {
+        int32_t cp;
+        size_t k = next_char(in, b, a, &cp);
+        if (!rust_is_whitespace(cp))
+            break;
+        a += k;
+    }
+    while (s->right && b > a) {
+        size_t st = char_start_before(in, b);
+        int32_t cp;
+        if (st < a || next_char(in, b, st, &cp) != b - st || !rust_is_whitespace(cp))
+            break;
+        b = st;
+    }
+    return copy_to(out, in + a, b - a, err);
+}
+
+/* ---- Prepend -------------------------------------------------------------- */
+
+typedef struct {
+    tk_normalizer base;
+    char *text;
+    size_t len;
+} prepend_norm;
+
+/* Prepends only to a non-empty string, as the reference does. */
+static int prepend_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
+                         la_tok_work *w, int depth, la_err *err)
+{
+    (void)w;
+    (void)depth;
+    const prepend_norm *p = (const prepend_norm *)n;
+    la_buf_clear(out);
+    if (len == 0)
+        return LA_OK;
+    if (la_buf_append(out, p->text, p->len) != LA_OK || la_buf_append(out, in, len) != LA_OK)
+        return oom(err);
+    return LA_OK;
+}
+
+static void prepend_free(tk_normalizer *n)
+{
+    prepend_norm *p = (prepend_norm *)n;
+    free(p->text);
+    free(p);
+}
+
+/* ---- Replace -------------------------------------------------------------- */
+
+typedef struct {
+    tk_normalizer base;
+    tk_regex *re;
+    char *content;
+    size_t len;
+} replace_norm;
+
+/* Replaces every match (the reference's find_matches, empty matches
+ * included) by the literal content; an empty string stays empty. */
+static int replace_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
+                         la_tok_work *w, int depth, la_err *err)
+{
+    (void)depth;
+    const replace_norm *r = (const replace_norm *)n;
+    la_buf_clear(out);
+    if (len == 0)
+        return LA_OK;
+    tk_regex_iter it = {0, 0};
+    size_t prev = 0, ms, me;
+    int rc;
+    while ((rc = tk_regex_iter_next(r->re, in, len, &it, &ms, &me, w, err)) == 1) {
+        if (la_buf_append(out, in + prev, ms - prev) != LA_OK ||
+            la_buf_append(out, r->content, r->len) != LA_OK)
+            return oom(err);
+        prev = me;
+    }
+    if (rc < 0)
+        return rc;
+    if (la_buf_append(out, in + prev, len - prev) != LA_OK)
+        return oom(err);
+    return LA_OK;
+}
+
+static void replace_free(tk_normalizer *n)
+{
+    replace_norm *r = (replace_norm *)n;
+    tk_regex_free(r->re);
+    free(r->content);
+    free(r);
+}
+
+/* ---- BertNormalizer ------------------------------------------------------- */
+
+typedef struct {
+    tk_normalizer base;
+    int clean_text, chinese, strip_accents, lowercase;
+} bert_norm;
+
+/* The CJK blocks BERT surrounds with spaces. */
+static int is_chinese(int32_t c)
+{
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+           (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
+           (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+/* First BERT steps, character by character: clean_text drops NUL,
+ * U+FFFD and control characters (tab, LF and CR excepted) and turns
+ * white space into ' '; handle_chinese_chars puts spaces around CJK
+ * ideographs. */
+static int bert_clean(const bert_norm *b, const char *in, size_t len, la_buf *out,
+                      la_err *err)
+{
+    for (size_t i = 0; i < len;) {
+        int32_t cp;
+        size_t n = next_char(in, len, i, &cp);
+        if (room(out, n + 2) != LA_OK)
+            return oom(err);
+        char *o = out->data + out->len;
+        if (b->clean_text && cp >= 0) {
+            int keep_ws = cp == '\t' || cp == '\n' || cp == '\r';
+            if (cp == 0 || cp == 0xFFFD || (!keep_ws && IN_TABLE(bert_control, cp))) {
+                i += n;
+                continue;
+            }
+            if (rust_is_whitespace(cp)) {
+                *o = ' ';
+                out->len++;
+                out->data[out->len] = 0;
+                i += n;
+                continue;
+            }
+        }
+        if (b->chinese && cp >= 0x3400 && is_chinese(cp)) {
+            *o++ = ' ';
+            memcpy(o, in + i, n);
+            o[n] = ' ';
+            out->len += n + 2;
+        } else {
+            memcpy(o, in + i, n);
+            out->len += n;
+        }
+        out->data[out->len] = 0;
+        i += n;
+    }
+    return LA_OK;
+}
+
+/* clean, chinese, strip accents (NFD, then drop non-spacing marks),
+ * lowercase - in that order, the later steps reading the earlier
+ * result from the front of `out` and appending after it. */
+static int bert_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
+                      la_tok_work *w, int depth, la_err *err)
+{
+    (void)w;
+    (void)depth;
+    const bert_norm *b = (const bert_norm *)n;
+    la_buf_clear(out);
+    int rc;
+    if (b->clean_text || b->chinese)
+        rc = bert_clean(b, in, len, out, err);
+    else
+        rc = la_buf_append(out, in, len) != LA_OK ? oom(err) : LA_OK;
+    if (rc)
+        return rc;
+    if (b->strip_accents) {
+        size_t mid = out->len;
+        src_ref src = {NULL, 0};
+        rc = nf_append(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE, 1, src, mid, out, err);
+        if (rc)
+            return rc;
+        drop_front(out, mid);
+    }
+    if (b->lowercase) {
+        size_t mid = out->len;
+        src_ref src = {NULL, 0};
+        rc = lower_append(src, mid, out, err);
+        if (rc)
+            return rc;
+        drop_front(out, mid);
+    }
+    return LA_OK;
+}
+
+/* ---- Nmt, StripAccents ---------------------------------------------------- */
+
+/* Nmt: drops some ASCII controls, maps other odd spaces to ' '. */
+static int nmt_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
+                     la_tok_work *w, int depth, la_err *err)
+{
+    (void)n;
+    (void)w;
+    (void)depth;
+    la_buf_clear(out);
+    if (la_buf_reserve(out, len) != LA_OK)
+        return oom(err);
+    for (size_t i = 0; i < len;) {
+        int32_t c;
+        size_t k = next_char(in, len, i, &c);
+        int drop = (c >= 0x01 && c <= 0x08) || c == 0x0B || (c >= 0x0E && c <= 0x1F) ||
+                   c == 0x7F || c == 0x8F || c == 0x9F;
+        int space = c == 0x09 || c == 0x0A || c == 0x0C || c == 0x0D || c == 0x1680 ||
+                    (c >= 0x200B && c <= 0x200F) || c == 0x2028 || c == 0x2029 ||
+                    c == 0x2581 || c == 0xFEFF || c == 0xFFFD;
+        if (space)
+            out->data[out->len++] = ' ';
+        else if (!drop) {
+            memcpy(out->data + out->len, in + i, k);
+            out->len += k;
+        }
+        i += k;
+    }
+    out->data[out->len] = 0;
+    return LA_OK;
+}
+
+/* StripAccents: drops combining marks (no decomposition first). */
+static int strip_accents_apply(const tk_normalizer *n, const char *in, size_t len,
+                               la_buf *out, la_tok_work *w, int depth, la_err *err)
+{
+    (void)n;
+    (void)w;
+    (void)depth;
+    la_buf_clear(out);
+    if (la_buf_reserve(out, len) != LA_OK)
+        return oom(err);
+    for (size_t i = 0; i < len;) {
+        int32_t c;
+        size_t k = next_char(in, len, i, &c);
+        if (!(c >= 0x300 && IN_TABLE(combining_mark, c))) {
+            memcpy(out->data + out->len, in + i, k);
+            out->len += k;
+        }
+        i += k;
+    }
+    out->data[out->len] = 0;
+    return LA_OK;
+}
+
+/* ---- ByteLevel (normalizer) ------------------------------------------------ */
+
+typedef struct {
+    tk_normalizer base;
+    char enc[256][2];        /* GPT-2's byte -> character, as UTF-8 */
+    unsigned char enc_len[256];
+} byte_level_norm;
+
+/* GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves,
+ * the others take U+0100 onwards in byte order. */
+static void byte_level_table(char enc[256][2], unsigned char enc_len[256])
+{
+    int32_t next = 256;
+    for (int b = 0; b < 256; b++) {
+        int keep = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+        int32_t cp = keep ? b : next++;
+        char tmp[4];
+        enc_len[b] = (unsigned char)tk_utf8_encode(cp, tmp);
+        memcpy(enc[b], tmp, enc_len[b]);
+    }
+}
+
+static int byte_level_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
+                            la_tok_work *w, int depth, la_err *err)
+{
+    (void)w;
+    (void)depth;
+    const byte_level_norm *b = (const byte_level_norm *)n;
+    la_buf_clear(out);
+    if (len > SIZE_MAX / 2 - 1 || la_buf_reserve(out, 2 * len) != LA_OK)
+        return oom(err);
+    char *o = out->data;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        memcpy(o, b->enc[c], 2);
+        o += b->enc_len[c];
+    }
+    out->len = (size_t)(o - out->data);
+    out->data[out->len] = 0;
+    return LA_OK;
+}
+
+/* ---- Sequence --------------------------------------------------------------- */
+
+typedef struct {
+    tk_normalizer base;
+    tk_normalizer **items;   /* flattened: never a Sequence */
+    size_t n;
+} seq_norm;
+
+/* A scratch buffer distinct from out and not holding in. */
+static la_buf *seq_scratch(la_tok_work *w, const la_buf *out, const char *in)
+{
+    for (int k = 0; k < 2; k++) {
+        la_buf *b = &w->norm[k];
+        int holds_in = b->data && in >= b->data && in < b->data + b->cap;
+        if (b != out && !holds_in)
+            return b;
+    }
+    return NULL;
+}
+
+/* Runs the items in turn, alternating between out and a scratch buffer
+ * so that the last one writes to out. */
+static int seq_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
+                     la_tok_work *w, int depth, la_err *err)
+{
+    const seq_norm *s = (const seq_norm *)n;
+    if (s->n == 0)
+        return copy_to(out, in, len, err);
+    la_buf *tmp = s->n > 1 ? seq_scratch(w, out, in) : NULL;
+    if (s->n > 1 && !tmp)
+        return la_err_set(err, LA_EARG, "tokenizer", "normalizer: no scratch buffer");
+    const char *src = in;
+    size_t slen = len;
+    for (size_t i = 0; i < s->n; i++) {
+        la_buf *dst = ((s->n - 1 - i) % 2 == 0) ? out : tmp;
+        int rc = s->items[i]->apply(s->items[i], src, slen, dst, w, depth + 1, err);
+        if (rc)
+            return rc;
+        src = dst->data ? dst->data : "";
+        slen = dst->len;
+    }
+    return LA_OK;
+}
+
+static void seq_free(tk_normalizer *n)
+{
+    seq_norm *s = (seq_norm *)n;
+    for (size_t i = 0; i < s->n; i++)
+        s->items[i]->free(s->items[i]);
+    free(s->items);
+    free(s);
+}
+
+/* ---- construction from JSON -------------------------------------------------- */
+
+static void plain_free(tk_normalizer *n)
+{
+    free(n);
+}
+
+/* Allocates a component of `size` bytes with the given operations. */
+static void *new_component(size_t size, int (*apply)(const tk_normalizer *, const char *, size_t,
+                                                     la_buf *, la_tok_work *, int, la_err *),
+                           void (*freefn)(tk_normalizer *), la_err *err)
+{
+    tk_normalizer *n = calloc(1, size);
+    if (!n) {
+        oom(err);
+        return NULL;
+    }
+    n->apply = apply;
+    n->free = freefn;
+    return n;
+}
+
+/* Reads boolean field `name` of a `type` normalizer. A missing field
+ * takes *v's preset value when optional, else is an error (as in the
+ * reference, whose fields are required unless they have a default). */
+static int get_bool(const cJSON *j, const char *type, const char *name, int optional, int *v,
+                    la_err *err)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, name);
+    if (!f && optional)
+        return LA_OK;
+    if (!f)
+        return la_err_set(err, LA_EDATA, "tokenizer", "normalizer: %s: missing field \"%s\"",
+                          type, name);
+    if (!cJSON_IsBool(f))
+        return la_err_set(err, LA_EDATA, "tokenizer",
+                          "normalizer: %s: field \"%s\" must be a boolean", type, name);
+    *v = cJSON_IsTrue(f);
+    return LA_OK;
+}
+
+/* Reads string field `name` (required) as a new NUL-terminated copy. */
+static int get_string(const cJSON *j, const char *type, const char *name, char **s,
+                      size_t *len, la_err *err)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, name);
+    if (!f)
+        return la_err_set(err, LA_EDATA, "tokenizer", "normalizer: %s: missing field \"%s\"",
+                          type, name);
+    if (!cJSON_IsString(f) || !f->valuestring)
+        return la_err_set(err, LA_EDATA, "tokenizer",
+                          "normalizer: %s: field \"%s\" must be a string", type, name);
+    *len = strlen(f->valuestring);
+    *s = malloc(*len + 1);
+    if (!*s)
+        return oom(err);
+    memcpy(*s, f->valuestring, *len + 1);
+    return LA_OK;
+}
+
+typedef tk_normalizer *(*norm_ctor)(const cJSON *j, const char *type, la_err *err);
+
+static tk_normalizer *make_nf(utf8proc_option_t opts, la_err *err)
+{
+    nf_norm *f = new_component(sizeof *f, nf_apply, plain_free, err);
+    if (f)
+        f->opts = opts;
+    return (tk_normalizer *)f;
+}
+
+static tk_normalizer *new_nfc(const cJSON *j, const char *type, la_err *err)
+{
+    (void)j;
+    (void)type;
+    return make_nf(UTF8PROC_STABLE | UTF8PROC_COMPOSE, err);
+}
+
+static tk_normalizer *new_nfd(const cJSON *j, const char *type, la_err *err)
+{
+    (void)j;
+    (void)type;
+    return make_nf(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE, err);
+}
+
+static tk_normalizer *new_nfkc(const cJSON *j, const char *type, la_err *err)
+{
+    (void)j;
+    (void)type;
+    return make_nf(UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT, err);
+}
+
+static tk_normalizer *new_nfkd(const cJSON *j, const char *type, la_err *err)
+{
+    (void)j;
+    (void)type;
+    return make_nf(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, err);
+}
+
+static tk_normalizer *new_lowercase(const cJSON *j, const char *type, la_err *err)
+{
+    (void)j;
+    (void)type;
+    return new_component(sizeof(tk_normalizer), lower_apply, plain_free, err);
+}
+
+static tk_normalizer *new_nmt(const cJSON *j, const char *type, la_err *err)
+{
+    (void)j;
+    (void)type;
+    return new_component(sizeof(tk_normalizer), nmt_apply, plain_free, err);
+}
+
+static tk_normalizer *new_strip_accents(const cJSON *j, const char *type, la_err *err)
+{
+    (void)j;
+    (void)type;
+    return new_component(sizeof(tk_normalizer), strip_accents_apply, plain_free, err);
+}
+
+static tk_normalizer *new_byte_level(const cJSON *j, const char *type, la_err *err)
+{
+    (void)j;
+    (void)type;
+    byte_level_norm *b = new_component(sizeof *b, byte_level_apply, plain_free, err);
+    if (b)
+        byte_level_table(b->enc, b->enc_len);
+    return (tk_normalizer *)b;
+}
+
+static tk_normalizer *new_strip(const cJSON *j, const char *type, la_err *err)
+{
+    int l = 0, r = 0;
+    if (get_bool(j, type, "strip_left", 0, &l, err) || get_bool(j, type, "strip_right", 0, &r, err))
+        return NULL;
+    strip_norm *s = new_component(sizeof *s, strip_apply, plain_free, err);
+    if (s) {
+        s->left = l;
+        s->right = r;
+    }
+    return (tk_normalizer *)s;
+}
+
+static tk_normalizer *new_prepend(const cJSON *j, const char *type, la_err *err)
+{
+    char *text;
+    size_t len;
+    if (get_string(j, type, "prepend", &text, &len, err))
+        return NULL;
+    prepend_norm *p = new_component(sizeof *p, prepend_apply, prepend_free, err);
+    if (!p) {
+        free(text);
+        return NULL;
+    }
+    p->text = text;
+    p->len = len;
+    return (tk_normalizer *)p;
+}
+
+/* Appends s with every character Rust's regex::escape escapes preceded
+ * by a backslash (the reference compiles String patterns that way). */
+static int regex_escape(const char *s, size_t len, la_buf *out)
+{
+    static const char meta[] = "\\.+*?()|[]{}^$#&-~";
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] && strchr(meta, s[i]) && la_buf_putc(out, '\\') != LA_OK)
+            return LA_ENOMEM;
+        if (la_buf_putc(out, s[i]) != LA_OK)
+            return LA_ENOMEM;
+    }
+    return LA_OK;
+}
+
+/* Compiles a {"String": s} or {"Regex": r} pattern (shared with
+ * pretokenize.c's Split through the same JSON shape). */
+static tk_regex *compile_pattern(const cJSON *pat, const char *type, la_err *err)
+{
+    const cJSON *str = cJSON_IsObject(pat) ? cJSON_GetObjectItemCaseSensitive(pat, "String") : NULL;
+    const cJSON *rx = cJSON_IsObject(pat) ? cJSON_GetObjectItemCaseSensitive(pat, "Regex") : NULL;
+    if (!pat) {
+        la_err_set(err, LA_EDATA, "tokenizer", "normalizer: %s: missing field \"pattern\"", type);
+        return NULL;
+    }
+    if (!cJSON_IsObject(pat) || (!str == !rx) || cJSON_GetArraySize(pat) != 1 ||
+        !cJSON_IsString(str ? str : rx)) {
+        la_err_set(err, LA_EDATA, "tokenizer",
+                   "normalizer: %s: field \"pattern\" must be {\"String\": s} or {\"Regex\": r}",
+                   type);
+        return NULL;
+    }
+    if (rx)
+        return tk_regex_new(rx->valuestring, strlen(rx->valuestring), err);
+    la_buf esc = {0};
+    if (regex_escape(str->valuestring, strlen(str->valuestring), &esc) != LA_OK) {
+        la_buf_free(&esc);
+        oom(err);
+        return NULL;
+    }
+    tk_regex *re = tk_regex_new(esc.data ? esc.data : "", esc.len, err);
+    la_buf_free(&esc);
+    return re;
+}
+
+static tk_normalizer *new_replace(const cJSON *j, const char *type, la_err *err)
+{
+    tk_regex *re = compile_pattern(cJSON_GetObjectItemCaseSensitive(j, "pattern"), type, err);
+    if (!re)
+        return NULL;
+    char *content;
+    size_t len;
+    if (get_string(j, type, "content", &content, &len, err)) {
+        tk_regex_free(re);
+        return NULL;
+    }
+    replace_norm *r = new_component(sizeof *r, replace_apply, replace_free, err);
+    if (!r) {
+        tk_regex_free(re);
+        free(content);
+        return NULL;
+    }
+    r->re = re;
+    r->content = content;
+    r->len = len;
+    return (tk_normalizer *)r;
+}
+
+static tk_normalizer *new_bert(const cJSON *j, const char *type, la_err *err)
+{
+    int clean = 0, chinese = 0, lower = 0, strip = -1;
+    if (get_bool(j, type, "clean_text", 0, &clean, err) ||
+        get_bool(j, type, "handle_chinese_chars", 0, &chinese, err) ||
+        get_bool(j, type, "lowercase", 0, &lower, err))
+        return NULL;
+    const cJSON *sa = cJSON_GetObjectItemCaseSensitive(j, "strip_accents");
+    if (sa && !cJSON_IsNull(sa) && get_bool(j, type, "strip_accents", 0, &strip, err))
+        return NULL;
+    bert_norm *b = new_component(sizeof *b, bert_apply, plain_free, err);
+    if (b) {
+        b->clean_text = clean;
+        b->chinese = chinese;
+        b->lowercase = lower;
+        b->strip_accents = strip < 0 ? lower : strip;   /* null: follows lowercase */
+    }
+    return (tk_normalizer *)b;
+}
+
+/* Appends normalizer x to s, splicing in the items of a nested
+ * Sequence; takes ownership of x. */
+static int seq_add(seq_norm *s, size_t *cap, tk_normalizer *x)
+{
+    if (x->free == seq_free) {
+        seq_norm *inner = (seq_norm *)x;
+        for (size_t i = 0; i < inner->n; i++) {
+            if (seq_add(s, cap, inner->items[i])) {
+                /* items[0..i) moved; free the rest with the shell */
+                for (size_t k = i; k < inner->n; k++)
+                    inner->items[k]->free(inner->items[k]);
+                free(inner->items);
+                free(inner);
+                return LA_ENOMEM;
+            }
+        }
+        free(inner->items);
+        free(inner);
+        return LA_OK;
+    }
+    if (s->n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 4;
+        tk_normalizer **p = realloc(s->items, nc * sizeof *p);
+        if (!p) {
+            x->free(x);
+            return LA_ENOMEM;
+        }
+        s->items = p;
+        *cap = nc;
+    }
+    s->items[s->n++] = x;
+    return LA_OK;
+}
+
+static tk_normalizer *new_sequence(const cJSON *j, const char *type, la_err *err)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "normalizers");
+    if (!arr) {
+        la_err_set(err, LA_EDATA, "tokenizer", "normalizer: %s: missing field \"normalizers\"",
+                   type);
+        return NULL;
+    }
+    if (!cJSON_IsArray(arr)) {
+        la_err_set(err, LA_EDATA, "tokenizer",
+                   "normalizer: %s: field \"normalizers\" must be an array", type);
+        return NULL;
+    }
+    seq_norm *s = new_component(sizeof *s, seq_apply, seq_free, err);
+    if (!s)
+        return NULL;
+    size_t cap = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, arr) {
+        tk_normalizer *x = tk_normalizer_from_json(item, err);
+        if (!x || seq_add(s, &cap, x)) {
+            if (x)
+                oom(err);
+            seq_free(&s->base);
+            return NULL;
+        }
+    }
+    return (tk_normalizer *)s;
+}
+
+/* The "type" tags this file knows. */
+static const struct {
+    const char *type;
+    norm_ctor make;
+} norm_types[] = {
+    {"Sequence", new_sequence},   {"NFC", new_nfc},
+    {"NFD", new_nfd},             {"NFKC", new_nfkc},
+    {"NFKD", new_nfkd},           {"Lowercase", new_lowercase},
+    {"Strip", new_strip},         {"StripAccents", new_strip_accents},
+    {"Prepend", new_prepend},     {"Replace", new_replace},
+    {"BertNormalizer", new_bert}, {"Nmt", new_nmt},
+    {"ByteLevel", new_byte_level},
+};
+
+tk_normalizer *tk_normalizer_from_json(const cJSON *j, la_err *err)
+{
+    if (!cJSON_IsObject(j)) {
+        la_err_set(err, LA_EDATA, "tokenizer", "normalizer: must be an object");
+        return NULL;
+    }
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
+    if (!t) {
+        la_err_set(err, LA_EDATA, "tokenizer", "normalizer: missing field \"type\"");
+        return NULL;
+    }
+    if (!cJSON_IsString(t) || !t->valuestring) {
+        la_err_set(err, LA_EDATA, "tokenizer", "normalizer: field \"type\" must be a string");
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof norm_types / sizeof norm_types[0]; i++)
+        if (strcmp(norm_types[i].type, t->valuestring) == 0)
+            return norm_types[i].make(j, norm_types[i].type, err);
+    la_err_set(err, LA_EUNSUP, "tokenizer", "normalizer: unsupported type \"%.64s\"",
+               t->valuestring);
+    return NULL;
+}
