@@ -18,8 +18,9 @@
  * White space is Rust's char::is_whitespace (the White_Space property).
  *
  * Scratch: a Sequence is flattened at load time; it alternates between
- * `out` and one of w->norm[0], w->norm[1] (one that is neither `out` nor
- * holds `in`). Multi-step normalizers (BertNormalizer) work inside `out`.
+ * `out` and one of w->norm[0], w->norm[1], w->pre[TK_MAX_DEPTH - 1] (the
+ * first that is neither `out` nor holds `in`). Multi-step normalizers
+ * (BertNormalizer) work inside `out`.
  */
 #include "tokenizer/tk.h"
 
@@ -841,11 +842,14 @@ typedef struct {
     size_t n;
 } seq_norm;
 
-/* A scratch buffer distinct from out and not holding in. */
+/* A scratch buffer distinct from out and not holding in: w->norm[0],
+ * w->norm[1], or else the last pre-tokenizer slot (normalizing is done
+ * before pre-tokenizing starts, never in the middle of it). */
 static la_buf *seq_scratch(la_tok_work *w, const la_buf *out, const char *in)
 {
-    for (int k = 0; k < 2; k++) {
-        la_buf *b = &w->norm[k];
+    la_buf *cand[3] = {&w->norm[0], &w->norm[1], &w->pre[TK_MAX_DEPTH - 1]};
+    for (int k = 0; k < 3; k++) {
+        la_buf *b = cand[k];
         int holds_in = b->data && in >= b->data && in < b->data + b->cap;
         if (b != out && !holds_in)
             return b;
