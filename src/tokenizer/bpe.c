@@ -5,7 +5,8 @@
  * the result is the same token for token.
  *
  * The vocabulary and the merges live in open-addressing hash tables built
- * once at load time; nothing looks into cJSON objects afterwards.
+ * once at load time, straight from the validated bytes of tokenizer.json
+ * (a cJSON tree of a 9 MB vocabulary costs more than all the rest).
  *
  * Whole-sequence BPE (no pre-tokenizer, e.g. Llama-2) gets one piece as
  * long as the answer. To stay lazy the piece is cut where no merge can
@@ -13,6 +14,7 @@
  * soon as the sink has enough tokens.
  */
 #include "tokenizer/tk.h"
+#include "json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,19 +24,29 @@ typedef struct {
     uint32_t off, len, id;
 } vocab_entry;
 
+/* A vocabulary hash slot: the string's hash tag saves most compares. */
+typedef struct {
+    uint32_t tag, ent;           /* ent: entry index + 1, 0 = empty */
+} vocab_slot;
+
+/* A merge: one slot, one cache line visit per lookup. */
+typedef struct {
+    uint64_t key;
+    uint32_t rank, new_id;
+} merge_slot;
+
 struct tk_bpe {
     char *arena;                 /* token strings, each NUL-terminated */
     size_t arena_len, arena_cap;
     vocab_entry *ents;           /* unique token strings */
     uint32_t n_ents, ents_cap;
-    uint32_t *vslot;             /* hash slots: entry index + 1, 0 = empty */
+    vocab_slot *vslot;           /* hash slots; ent 0 = empty */
     uint32_t vmask;
     uint32_t *by_id;             /* id -> entry index, UINT32_MAX if none */
     uint32_t id_count;           /* max id + 1 */
 
-    uint64_t *mkey;              /* merges: (left id << 32 | right id) */
-    uint32_t *mrank, *mnew;
-    uint32_t mmask;              /* mkey == UINT64_MAX: empty slot */
+    merge_slot *merges;          /* key (left id << 32 | right id); UINT64_MAX: empty */
+    uint32_t mmask;
 
     int64_t unk_id;              /* -1: no unk_token, or it is not in the vocab */
     int has_unk;                 /* an unk_token was given */
@@ -70,15 +82,37 @@ typedef struct {
 
 /* ---- hashing -------------------------------------------------------- */
 
-/* FNV-1a: token strings are short, and this is simple and good enough. */
+/* Hash of a token string, eight bytes at a time (loading builds the
+ * tables from a million strings, so this is on the load-time path). */
 static uint64_t hash_bytes(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0xff51afd7ed558ccdULL);
+    while (n >= 8) {
+        uint64_t x;
+        memcpy(&x, s, 8);
+        h = (h ^ x) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        s += 8;
+        n -= 8;
     }
-    return h ^ (h >> 29);
+    uint64_t x = 0;
+    for (size_t i = 0; i < n; i++)
+        x |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    h = (h ^ x) * 0xc4ceb93fe53e2ac9ULL;
+    h ^= h >> 29;
+    h *= 0x94d049bb133111ebULL;
+    return h ^ (h >> 32);
+}
+
+/* Equality of two short byte strings without a call for the common case. */
+static int same_bytes(const char *a, const char *b, size_t n)
+{
+    if (n > 16)
+        return memcmp(a, b, n) == 0;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
 }
 
 /* Mixes a 64-bit key (a merge pair, a code-point pair) into a slot hash. */
@@ -106,14 +140,17 @@ static uint32_t table_size(size_t n)
 /* Entry index of token s, or UINT32_MAX. */
 static uint32_t vocab_find(const tk_bpe *m, const char *s, size_t n)
 {
-    uint32_t i = (uint32_t)hash_bytes(s, n) & m->vmask;
+    uint64_t h = hash_bytes(s, n);
+    uint32_t tag = (uint32_t)(h >> 32), i = (uint32_t)h & m->vmask;
     for (;;) {
-        uint32_t e = m->vslot[i];
-        if (!e)
+        const vocab_slot *sl = &m->vslot[i];
+        if (!sl->ent)
             return UINT32_MAX;
-        const vocab_entry *v = &m->ents[e - 1];
-        if (v->len == n && memcmp(m->arena + v->off, s, n) == 0)
-            return e - 1;
+        if (sl->tag == tag) {
+            const vocab_entry *v = &m->ents[sl->ent - 1];
+            if (v->len == n && same_bytes(m->arena + v->off, s, n))
+                return sl->ent - 1;
+        }
         i = (i + 1) & m->vmask;
     }
 }
@@ -142,19 +179,20 @@ uint32_t tk_bpe_vocab_count(const tk_bpe *m) { return m->n_ents; }
  * built from the JSON object would: the last value of a key wins. */
 static int vocab_put(tk_bpe *m, const char *s, size_t n, uint32_t id)
 {
-    uint32_t i = (uint32_t)hash_bytes(s, n) & m->vmask;
+    uint64_t h = hash_bytes(s, n);
+    uint32_t tag = (uint32_t)(h >> 32), i = (uint32_t)h & m->vmask;
     for (;;) {
-        uint32_t e = m->vslot[i];
-        if (!e)
+        vocab_slot *sl = &m->vslot[i];
+        if (!sl->ent)
             break;
-        vocab_entry *v = &m->ents[e - 1];
-        if (v->len == n && memcmp(m->arena + v->off, s, n) == 0) {
+        vocab_entry *v = &m->ents[sl->ent - 1];
+        if (sl->tag == tag && v->len == n && memcmp(m->arena + v->off, s, n) == 0) {
             v->id = id;
             return LA_OK;
         }
         i = (i + 1) & m->vmask;
     }
-    if (m->arena_len + n + 1 > m->arena_cap || m->arena_len + n + 1 > UINT32_MAX) {
+    if (m->arena_len + n + 1 > m->arena_cap) {
         size_t cap = m->arena_cap ? m->arena_cap * 2 : 1 << 16;
         while (cap < m->arena_len + n + 1)
             cap *= 2;
@@ -172,44 +210,107 @@ static int vocab_put(tk_bpe *m, const char *s, size_t n, uint32_t id)
     m->arena[m->arena_len + n] = 0;
     m->ents[m->n_ents] = (vocab_entry){ (uint32_t)m->arena_len, (uint32_t)n, id };
     m->arena_len += n + 1;
-    m->vslot[i] = ++m->n_ents;
+    m->vslot[i] = (vocab_slot){ tag, ++m->n_ents };
     if (n > m->max_token_len)
         m->max_token_len = n;
     return LA_OK;
 }
 
-/* Reads the "vocab" object: token -> non-negative integer id. */
-static int load_vocab(tk_bpe *m, const cJSON *vocab, la_err *err)
+/* Walks the members of the valid object p[0..n): each call gives the
+ * next key and value spans, 0 at the end. *pos starts at 0. */
+static int next_member(const char *p, size_t n, size_t *pos, la_span *key, la_span *val)
 {
-    if (!cJSON_IsObject(vocab))
+    size_t i = *pos ? *pos : la_json_ws(p, n, 0) + 1;
+    while (i < n && (p[i] == ',' || p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+        i++;
+    if (i >= n || p[i] != '"')
+        return 0;
+    key->start = i;
+    key->end = la_json_skip(p, n, i);
+    i = la_json_ws(p, n, key->end) + 1;        /* past ':' */
+    val->start = la_json_ws(p, n, i);
+    val->end = la_json_skip(p, n, val->start);
+    *pos = val->end;
+    return 1;
+}
+
+/* The decoded text of the string value at span s: its bytes when it
+ * has no escape, else unescaped into tmp. */
+static int string_text(const char *p, la_span s, la_buf *tmp, const char **out, size_t *len)
+{
+    if (la_json_string_is_plain(p, s)) {
+        *out = p + s.start + 1;
+        *len = s.end - s.start - 2;
+        return LA_OK;
+    }
+    la_buf_clear(tmp);
+    if (la_json_unescape(p, s, tmp, NULL) != LA_OK)
+        return LA_EDATA;
+    *out = tmp->data ? tmp->data : "";
+    *len = tmp->len;
+    return LA_OK;
+}
+
+/* A JSON number that is an integer in u32 range (serde's u32: no
+ * fraction, no exponent, no sign). */
+static int parse_u32(const char *p, la_span v, uint32_t *out)
+{
+    uint64_t x = 0;
+    if (v.start >= v.end)
+        return 0;
+    for (size_t i = v.start; i < v.end; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+        x = x * 10 + (uint64_t)(p[i] - '0');
+        if (x > UINT32_MAX)
+            return 0;
+    }
+    *out = (uint32_t)x;
+    return 1;
+}
+
+/* Reads the "vocab" object p[0..n): token -> non-negative integer id. */
+static int load_vocab(tk_bpe *m, const char *p, size_t n, la_err *err)
+{
+    size_t pos = 0, count = 0;
+    la_span k, v;
+    if (n == 0 || p[la_json_ws(p, n, 0)] != '{')
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"vocab\" is not an object");
-    size_t n = 0;
-    for (const cJSON *c = vocab->child; c; c = c->next)
-        n++;
-    if (n >= UINT32_MAX / 4)
+    while (next_member(p, n, &pos, &k, &v))
+        count++;
+    if (count >= UINT32_MAX / 4)
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: vocabulary too large");
-    m->ents_cap = (uint32_t)n;
-    m->ents = malloc((n ? n : 1) * sizeof *m->ents);
-    uint32_t cap = table_size(n);
+    m->ents_cap = (uint32_t)count;
+    m->ents = malloc((count ? count : 1) * sizeof *m->ents);
+    uint32_t cap = table_size(count);
     m->vslot = calloc(cap, sizeof *m->vslot);
-    if (!m->ents || !m->vslot)
+    m->arena_cap = n + 1;                      /* the strings are no longer than the JSON */
+    m->arena = malloc(m->arena_cap);
+    if (!m->ents || !m->vslot || !m->arena)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     m->vmask = cap - 1;
     uint32_t maxid = 0;
-    for (const cJSON *c = vocab->child; c; c = c->next) {
-        double d = c->valuedouble;
-        if (!cJSON_IsNumber(c) || !(d >= 0) || d > 4294967295.0 || d != (double)(uint32_t)d)
-            return la_err_set(err, LA_EDATA, "bad_tokenizer",
-                              "tokenizer: model: vocab id of \"%.40s\" is not a u32", c->string);
-        uint32_t id = (uint32_t)d;
-        if (vocab_put(m, c->string, strlen(c->string), id) != LA_OK)
-            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
-        if (id > maxid)
+    la_buf tmp = {0};
+    int rc = LA_OK;
+    pos = 0;
+    while (rc == LA_OK && next_member(p, n, &pos, &k, &v)) {
+        const char *s;
+        size_t len;
+        uint32_t id;
+        if (string_text(p, k, &tmp, &s, &len) != LA_OK || !parse_u32(p, v, &id))
+            rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
+                            "tokenizer: model: vocab entry %zu: bad token or id (not a u32)", (size_t)m->n_ents);
+        else if (vocab_put(m, s, len, id) != LA_OK)
+            rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+        else if (id > maxid)
             maxid = id;
     }
-    if (maxid >= UINT32_MAX - 1 || (uint64_t)maxid + 1 > 64 * (uint64_t)(n + 1024))
+    la_buf_free(&tmp);
+    if (rc != LA_OK)
+        return rc;
+    if (maxid >= UINT32_MAX - 1 || (uint64_t)maxid + 1 > 64 * (uint64_t)(count + 1024))
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: vocab ids too sparse");
-    m->id_count = n ? maxid + 1 : 0;
+    m->id_count = count ? maxid + 1 : 0;
     m->by_id = malloc((m->id_count ? m->id_count : 1) * sizeof *m->by_id);
     if (!m->by_id)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
@@ -222,22 +323,22 @@ static int load_vocab(tk_bpe *m, const cJSON *vocab, la_err *err)
 /* ---- merges ----------------------------------------------------------- */
 
 /* Slot of pair key k (an empty one if absent). */
-static uint32_t merge_slot(const tk_bpe *m, uint64_t k)
+static merge_slot *merge_find(const tk_bpe *m, uint64_t k)
 {
     uint32_t i = (uint32_t)hash_u64(k) & m->mmask;
-    while (m->mkey[i] != UINT64_MAX && m->mkey[i] != k)
+    while (m->merges[i].key != UINT64_MAX && m->merges[i].key != k)
         i = (i + 1) & m->mmask;
-    return i;
+    return &m->merges[i];
 }
 
 /* Looks a pair up: 1 with rank and new id, 0 when no merge exists. */
 static int merge_get(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t *rank, uint32_t *new_id)
 {
-    uint32_t i = merge_slot(m, (uint64_t)a << 32 | b);
-    if (m->mkey[i] == UINT64_MAX)
+    const merge_slot *sl = merge_find(m, (uint64_t)a << 32 | b);
+    if (sl->key == UINT64_MAX)
         return 0;
-    *rank = m->mrank[i];
-    *new_id = m->mnew[i];
+    *rank = sl->rank;
+    *new_id = sl->new_id;
     return 1;
 }
 
@@ -264,52 +365,82 @@ static int add_merge(tk_bpe *m, const char *a, size_t alen, const char *b, size_
         return la_err_set(err, LA_EDATA, "bad_tokenizer",
                           "tokenizer: model: merged token \"%.40s\" is not in the vocabulary", tmp->data);
     uint64_t k = (uint64_t)m->ents[ea].id << 32 | m->ents[eb].id;
-    uint32_t i = merge_slot(m, k);
-    m->mkey[i] = k;                /* a repeated pair keeps the later rank */
-    m->mrank[i] = rank;
-    m->mnew[i] = m->ents[en].id;
+    /* a repeated pair keeps the later rank, as a HashMap collect would */
+    *merge_find(m, k) = (merge_slot){ k, rank, m->ents[en].id };
     return LA_OK;
 }
 
-/* Reads "merges": "a b" strings (one space exactly; "#version" lines
- * skipped) or [a, b] pairs. */
-static int load_merges(tk_bpe *m, const cJSON *merges, la_err *err)
+/* One merge element at span e: "a b" (one space exactly) or [a, b].
+ * Sets *skip for a "#version" line. */
+static int merge_parts(const char *p, la_span e, la_buf *ta, la_buf *tb, const char **a, size_t *al,
+                       const char **b, size_t *bl, int *skip)
 {
-    if (!cJSON_IsArray(merges))
+    *skip = 0;
+    if (p[e.start] == '"') {
+        const char *s;
+        size_t n;
+        if (string_text(p, e, ta, &s, &n) != LA_OK)
+            return LA_EDATA;
+        if (n >= 8 && memcmp(s, "#version", 8) == 0) {
+            *skip = 1;
+            return LA_OK;
+        }
+        const char *sp = memchr(s, ' ', n);
+        if (!sp || memchr(sp + 1, ' ', n - (size_t)(sp + 1 - s)))
+            return LA_EDATA;
+        *a = s;
+        *al = (size_t)(sp - s);
+        *b = sp + 1;
+        *bl = n - *al - 1;
+        return LA_OK;
+    }
+    if (p[e.start] != '[')
+        return LA_EDATA;
+    size_t it = 0;
+    la_span x, y, z;
+    if (!la_json_array_next(p, e.end, e.start, &it, &x) || !la_json_array_next(p, e.end, e.start, &it, &y) ||
+        la_json_array_next(p, e.end, e.start, &it, &z) || p[x.start] != '"' || p[y.start] != '"')
+        return LA_EDATA;
+    if (string_text(p, x, ta, a, al) != LA_OK || string_text(p, y, tb, b, bl) != LA_OK)
+        return LA_EDATA;
+    return LA_OK;
+}
+
+/* Reads "merges" p[0..n): "a b" strings ("#version" lines skipped) or
+ * [a, b] pairs, ranked by position. */
+static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
+{
+    size_t arr = n ? la_json_ws(p, n, 0) : 0, it = 0, count = 0;
+    la_span e;
+    if (n == 0 || p[arr] != '[')
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"merges\" is not an array");
-    size_t n = (size_t)cJSON_GetArraySize(merges);
-    uint32_t cap = table_size(n);
-    m->mkey = malloc((size_t)cap * sizeof *m->mkey);
-    m->mrank = malloc((size_t)cap * sizeof *m->mrank);
-    m->mnew = malloc((size_t)cap * sizeof *m->mnew);
-    if (!m->mkey || !m->mrank || !m->mnew)
+    while (la_json_array_next(p, n, arr, &it, &e))
+        count++;
+    uint32_t cap = 16;
+    while (cap < count + count / 2 + 1)          /* load factor <= 2/3 */
+        cap *= 2;
+    m->merges = malloc((size_t)cap * sizeof *m->merges);
+    if (!m->merges)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
-    memset(m->mkey, 0xff, (size_t)cap * sizeof *m->mkey);
+    for (uint32_t i = 0; i < cap; i++)
+        m->merges[i].key = UINT64_MAX;
     m->mmask = cap - 1;
-    la_buf tmp = {0};
+    la_buf ta = {0}, tb = {0}, tmp = {0};
     uint32_t rank = 0;
     int rc = LA_OK;
-    for (const cJSON *c = merges->child; c && rc == LA_OK; c = c->next) {
-        if (cJSON_IsString(c)) {
-            const char *s = c->valuestring;
-            if (strncmp(s, "#version", 8) == 0)
-                continue;
-            const char *sp = strchr(s, ' ');
-            if (!sp || strchr(sp + 1, ' '))
-                rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
-                                "tokenizer: model: merge %u is not \"a b\"", rank + 1);
-            else
-                rc = add_merge(m, s, (size_t)(sp - s), sp + 1, strlen(sp + 1), rank, &tmp, err);
-        } else if (cJSON_IsArray(c) && cJSON_GetArraySize(c) == 2 && cJSON_IsString(c->child) &&
-                   cJSON_IsString(c->child->next)) {
-            const char *a = c->child->valuestring, *b = c->child->next->valuestring;
-            rc = add_merge(m, a, strlen(a), b, strlen(b), rank, &tmp, err);
-        } else {
+    it = 0;
+    while (rc == LA_OK && la_json_array_next(p, n, arr, &it, &e)) {
+        const char *a = NULL, *b = NULL;
+        size_t al = 0, bl = 0;
+        int skip;
+        if (merge_parts(p, e, &ta, &tb, &a, &al, &b, &bl, &skip) != LA_OK)
             rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
                             "tokenizer: model: merge %u is neither \"a b\" nor [a, b]", rank + 1);
-        }
-        rank++;
+        else if (!skip)
+            rc = add_merge(m, a, al, b, bl, rank++, &tmp, err);
     }
+    la_buf_free(&ta);
+    la_buf_free(&tb);
     la_buf_free(&tmp);
     return rc;
 }
@@ -386,29 +517,46 @@ static void load_byte_ids(tk_bpe *m)
     }
 }
 
+tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, const char *merges,
+                        size_t merges_len, la_err *err)
+{
+    tk_bpe *m = calloc(1, sizeof *m);
+    if (!m) {
+        la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+        return NULL;
+    }
+    int rc;
+    if (!vocab || !merges)
+        rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: missing vocab/merges");
+    else if ((rc = load_vocab(m, vocab, vocab_len, err)) == LA_OK &&
+             (rc = load_options(m, opts, err)) == LA_OK)
+        rc = load_merges(m, merges, merges_len, err);
+    if (rc != LA_OK) {
+        tk_bpe_free(m);
+        return NULL;
+    }
+    load_byte_ids(m);
+    return m;
+}
+
+/* The cJSON route (small models, tests): serializes vocab and merges
+ * back to text for the one raw reader. */
 tk_bpe *tk_bpe_from_json(const cJSON *model, la_err *err)
 {
     if (!cJSON_IsObject(model)) {
         la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: not an object");
         return NULL;
     }
-    tk_bpe *m = calloc(1, sizeof *m);
-    if (!m) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const cJSON *mg = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    char *vs = v ? cJSON_PrintUnformatted(v) : NULL, *ms = mg ? cJSON_PrintUnformatted(mg) : NULL;
+    tk_bpe *m = NULL;
+    if ((v && !vs) || (mg && !ms))
         la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
-        return NULL;
-    }
-    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
-    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
-    int rc;
-    if (!vocab || !merges)
-        rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: missing vocab/merges");
-    else if ((rc = load_vocab(m, vocab, err)) == LA_OK && (rc = load_options(m, model, err)) == LA_OK)
-        rc = load_merges(m, merges, err);
-    if (rc != LA_OK) {
-        tk_bpe_free(m);
-        return NULL;
-    }
-    load_byte_ids(m);
+    else
+        m = tk_bpe_from_raw(model, vs, vs ? strlen(vs) : 0, ms, ms ? strlen(ms) : 0, err);
+    cJSON_free(vs);
+    cJSON_free(ms);
     return m;
 }
 
@@ -420,9 +568,7 @@ void tk_bpe_free(tk_bpe *m)
     free(m->ents);
     free(m->vslot);
     free(m->by_id);
-    free(m->mkey);
-    free(m->mrank);
-    free(m->mnew);
+    free(m->merges);
     free(m->prefix);
     free(m->suffix);
     free(m->pairs);

@@ -1,10 +1,14 @@
 /*
  * load.c - tokenizer.json -> pipeline. Reads the file (or FOLDER/
- * tokenizer.json), parses it with cJSON and hands each component's
- * object to its constructor. Only the BPE model is supported; the
- * post_processor is ignored because no special tokens are added.
+ * tokenizer.json), validates it strictly, and hands each component's
+ * object to its constructor. The small components go through cJSON; the
+ * model's vocabulary and merges (nearly all of a 9 MB file) are read
+ * from the validated bytes by bpe.c, which is what keeps loading fast.
+ * Only the BPE model is supported; the post_processor is ignored because
+ * no special tokens are added.
  */
 #include "tokenizer/tk.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,28 +100,78 @@ static int mentions_byte_level(const cJSON *j, int depth)
     return 0;
 }
 
-/* Builds the model: BPE, or an "unsupported" error naming the type. */
-static tk_bpe *build_model(const cJSON *model, la_err *err)
+/* Parses the value p[v] into a cJSON item added to obj under key p[k]
+ * (a repeated key replaces the earlier value, as serde reads them). */
+static int add_parsed(cJSON *obj, const char *p, la_span k, la_span v, la_buf *tmp, la_err *err)
 {
-    if (!cJSON_IsObject(model)) {
+    la_buf_clear(tmp);
+    if (la_json_unescape(p, k, tmp, NULL) != LA_OK)
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: bad member name");
+    cJSON *item = cJSON_ParseWithLength(p + v.start, v.end - v.start);
+    if (!item)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    const char *key = tmp->data ? tmp->data : "";
+    if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
+        if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item)) {
+            cJSON_Delete(item);
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        }
+    } else if (!cJSON_AddItemToObject(obj, key, item)) {
+        cJSON_Delete(item);
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    }
+    return LA_OK;
+}
+
+/* Builds the model from its span p[mv]: BPE (its small options through
+ * cJSON, vocab and merges raw), or an "unsupported" error naming the type. */
+static tk_bpe *build_model(const char *p, la_span mv, la_err *err)
+{
+    if (mv.end == 0 || p[mv.start] != '{') {
         la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: missing or not an object");
         return NULL;
     }
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(model, "type");
-    if (type && !cJSON_IsString(type)) {
-        la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"type\" is not a string");
-        return NULL;
+    cJSON *opts = cJSON_CreateObject();
+    la_buf tmp = {0};
+    la_span k, v, vocab = {0, 0}, merges = {0, 0};
+    size_t it = mv.start + 1;
+    int rc = opts ? LA_OK : la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    tk_bpe *m = NULL;
+    while (rc == LA_OK) {
+        it = la_json_ws(p, mv.end, it);
+        if (p[it] == ',')
+            it = la_json_ws(p, mv.end, it + 1);
+        if (p[it] != '"')
+            break;
+        k.start = it;
+        k.end = la_json_skip(p, mv.end, it);
+        v.start = la_json_ws(p, mv.end, la_json_ws(p, mv.end, k.end) + 1);
+        v.end = la_json_skip(p, mv.end, v.start);
+        it = v.end;
+        la_buf_clear(&tmp);
+        if (la_json_unescape(p, k, &tmp, NULL) == LA_OK && tmp.len == 5 && !memcmp(tmp.data, "vocab", 5))
+            vocab = v;
+        else if (tmp.len == 6 && !memcmp(tmp.data, "merges", 6))
+            merges = v;
+        else
+            rc = add_parsed(opts, p, k, v, &tmp, err);
     }
-    if (type && strcmp(type->valuestring, "BPE") != 0) {
-        la_err_set(err, LA_EUNSUP, "unsupported", "tokenizer: model: unsupported type \"%.60s\"",
-                   type->valuestring);
-        return NULL;
+    if (rc == LA_OK) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(opts, "type");
+        if (type && !cJSON_IsString(type))
+            la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"type\" is not a string");
+        else if (type && strcmp(type->valuestring, "BPE") != 0)
+            la_err_set(err, LA_EUNSUP, "unsupported", "tokenizer: model: unsupported type \"%.60s\"",
+                       type->valuestring);
+        else if (!type && !merges.end)
+            la_err_set(err, LA_EUNSUP, "unsupported", "tokenizer: model: unsupported model (no type, no merges)");
+        else
+            m = tk_bpe_from_raw(opts, vocab.end ? p + vocab.start : NULL, vocab.end - vocab.start,
+                                merges.end ? p + merges.start : NULL, merges.end - merges.start, err);
     }
-    if (!type && !cJSON_GetObjectItemCaseSensitive(model, "merges")) {
-        la_err_set(err, LA_EUNSUP, "unsupported", "tokenizer: model: unsupported model (no type, no merges)");
-        return NULL;
-    }
-    return tk_bpe_from_json(model, err);
+    la_buf_free(&tmp);
+    cJSON_Delete(opts);
+    return m;
 }
 
 /* The member key of root if present and not null, else NULL. */
@@ -127,8 +181,10 @@ static const cJSON *component(const cJSON *root, const char *key)
     return c && !cJSON_IsNull(c) ? c : NULL;
 }
 
-/* Builds every stage from the parsed root object into t. */
-static int build_pipeline(la_tokenizer *t, const cJSON *root, la_err *err)
+/* Builds every stage from the parsed root object (all but the model)
+ * and the model's span in p into t. */
+static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_span model,
+                          la_err *err)
 {
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (version && (!cJSON_IsString(version) || strcmp(version->valuestring, "1.0") != 0))
@@ -140,7 +196,7 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, la_err *err)
         return LA_EDATA;
     if ((c = component(root, "decoder")) && !(t->decoder = tk_decoder_from_json(c, err)))
         return LA_EDATA;
-    if (!(t->model = build_model(cJSON_GetObjectItemCaseSensitive(root, "model"), err)))
+    if (!(t->model = build_model(p, model, err)))
         return LA_EDATA;
     if (!(t->added = tk_added_from_json(cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err)))
         return LA_EDATA;
@@ -179,16 +235,30 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
         la_tokenizer_free(t);
         return NULL;
     }
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(data, len + 1, &end, 1); /* with its NUL */
+    la_span value, model = {0, 0};
+    la_members top = {0};
+    cJSON *root = NULL;
+    la_err jerr = {{0}, {0}};
     int rc = LA_OK;
-    if (!root)
-        rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: not valid JSON (at byte %zu)",
-                        end && end >= data ? (size_t)(end - data) : (size_t)0);
-    else if (!cJSON_IsObject(root))
+    if (la_json_validate_top(data, len, &value, &top, &jerr) != LA_OK)
+        rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: not valid JSON: %.200s", jerr.msg);
+    else if (data[value.start] != '{')
         rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: not a JSON object");
-    else
-        rc = build_pipeline(t, root, err);
+    else if (!(root = cJSON_CreateObject()))
+        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    la_buf key = {0};
+    for (size_t i = 0; rc == LA_OK && i < top.n; i++) {
+        la_buf_clear(&key);
+        if (la_json_unescape(data, top.m[i].key, &key, NULL) == LA_OK && key.len == 5 &&
+            memcmp(key.data, "model", 5) == 0)
+            model = top.m[i].val;
+        else
+            rc = add_parsed(root, data, top.m[i].key, top.m[i].val, &key, err);
+    }
+    la_buf_free(&key);
+    free(top.m);
+    if (rc == LA_OK)
+        rc = build_pipeline(t, root, data, model, err);
     cJSON_Delete(root);
     free(data);
     if (rc != LA_OK) {
