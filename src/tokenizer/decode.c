@@ -305,8 +305,16 @@ static int map_replace(const dec *d, const char *s, size_t n, la_buf *out, la_to
                        la_err *err)
 {
     if (!d->re) {
-        if (d->l1 == 0)
-            return la_buf_append(out, s, n) ? oom(err) : LA_OK;
+        if (d->l1 == 0) {           /* an empty match before each character and at the end */
+            for (size_t i = 0; i < n;) {
+                size_t k = tk_utf8_len((const unsigned char *)s + i, n - i);
+                k = k ? k : 1;
+                if (la_buf_append(out, d->s2, d->l2) || la_buf_append(out, s + i, k))
+                    return oom(err);
+                i += k;
+            }
+            return la_buf_append(out, d->s2, d->l2) ? oom(err) : LA_OK;
+        }
         return replace_all(out, s, n, d->s1, d->l1, d->s2, d->l2) ? oom(err) : LA_OK;
     }
     tk_regex_iter it = {0};
@@ -439,7 +447,7 @@ static void dec_free(tk_decoder *base)
 }
 
 /* Copies a string member (def when absent) into *out. A NULL def makes
- * the member required. */
+ * the member required, as HuggingFace's serde structs do. */
 static int get_str(const cJSON *j, const char *key, const char *def, char **out, size_t *len,
                    const char *type, la_err *err)
 {
@@ -462,11 +470,14 @@ static int get_str(const cJSON *j, const char *key, const char *def, char **out,
     return LA_OK;
 }
 
-/* Reads a boolean member, def when absent. */
+/* Reads a boolean member, def when absent (-1: required). */
 static int get_bool(const cJSON *j, const char *key, int def, int *out, const char *type, la_err *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
     *out = def;
+    if ((!v || cJSON_IsNull(v)) && def < 0)
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: decoder: %s: missing \"%s\"",
+                          type, key);
     if (!v || cJSON_IsNull(v))
         return LA_OK;
     if (!cJSON_IsBool(v))
@@ -476,14 +487,14 @@ static int get_bool(const cJSON *j, const char *key, int def, int *out, const ch
     return LA_OK;
 }
 
-/* Reads a non-negative integer member, def when absent. */
-static int get_count(const cJSON *j, const char *key, size_t def, size_t *out, const char *type,
-                     la_err *err)
+/* Reads a required non-negative integer member. */
+static int get_count(const cJSON *j, const char *key, size_t *out, const char *type, la_err *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    *out = def;
+    *out = 0;
     if (!v)
-        return LA_OK;
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: decoder: %s: missing \"%s\"",
+                          type, key);
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e15 ||
         v->valuedouble != (double)(size_t)v->valuedouble)
         return la_err_set(err, LA_EDATA, "bad_tokenizer",
@@ -525,21 +536,29 @@ static int build_sequence(dec *d, const cJSON *j, int depth, la_err *err)
  * add_prefix_space) deciding whether the first token's is dropped. */
 static int build_metaspace(dec *d, const cJSON *j, la_err *err)
 {
-    int rc = get_str(j, "replacement", "\xE2\x96\x81", &d->s1, &d->l1, "Metaspace", err);
+    int rc = get_str(j, "replacement", NULL, &d->s1, &d->l1, "Metaspace", err);
     if (rc == LA_OK)
         rc = one_char(d->s1, d->l1, "Metaspace", "replacement", err);
     if (rc != LA_OK)
         return rc;
     const cJSON *ps = cJSON_GetObjectItemCaseSensitive(j, "prepend_scheme");
+    int never = 0, add_prefix_space;
     if (ps && !cJSON_IsNull(ps)) {
         if (!cJSON_IsString(ps) || (strcmp(ps->valuestring, "always") && strcmp(ps->valuestring, "first") &&
                                     strcmp(ps->valuestring, "never")))
             return la_err_set(err, LA_EDATA, "bad_tokenizer",
                               "tokenizer: decoder: Metaspace: bad \"prepend_scheme\"");
-        d->prepend = strcmp(ps->valuestring, "never") != 0;
-        return LA_OK;
+        never = strcmp(ps->valuestring, "never") == 0;
     }
-    return get_bool(j, "add_prefix_space", 1, &d->prepend, "Metaspace", err);
+    /* the older add_prefix_space may only agree with the scheme
+     * (absent scheme: "always"); false needs "never" */
+    if ((rc = get_bool(j, "add_prefix_space", 1, &add_prefix_space, "Metaspace", err)) != LA_OK)
+        return rc;
+    if (!add_prefix_space && !never)
+        return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                          "tokenizer: decoder: Metaspace: add_prefix_space does not match prepend_scheme");
+    d->prepend = !never;
+    return LA_OK;
 }
 
 /* Replace: {"String": s} or {"Regex": r} pattern, and content. */
@@ -569,22 +588,22 @@ static int build_params(dec *d, const cJSON *j, int depth, la_err *err)
     case DEC_METASPACE: return build_metaspace(d, j, err);
     case DEC_REPLACE: return build_replace(d, j, err);
     case DEC_STRIP:
-        if ((rc = get_str(j, "content", " ", &d->s1, &d->l1, "Strip", err)) ||
+        if ((rc = get_str(j, "content", NULL, &d->s1, &d->l1, "Strip", err)) ||
             (rc = one_char(d->s1, d->l1, "Strip", "content", err)) ||
-            (rc = get_count(j, "start", 0, &d->start, "Strip", err)))
+            (rc = get_count(j, "start", &d->start, "Strip", err)))
             return rc;
-        return get_count(j, "stop", 0, &d->stop, "Strip", err);
+        return get_count(j, "stop", &d->stop, "Strip", err);
     case DEC_WORDPIECE:
-        if ((rc = get_str(j, "prefix", "##", &d->s1, &d->l1, "WordPiece", err)))
+        if ((rc = get_str(j, "prefix", NULL, &d->s1, &d->l1, "WordPiece", err)))
             return rc;
-        return get_bool(j, "cleanup", 1, &d->cleanup, "WordPiece", err);
+        return get_bool(j, "cleanup", -1, &d->cleanup, "WordPiece", err);
     case DEC_BPE:
-        return get_str(j, "suffix", "</w>", &d->s1, &d->l1, "BPEDecoder", err);
+        return get_str(j, "suffix", NULL, &d->s1, &d->l1, "BPEDecoder", err);
     case DEC_CTC:
-        if ((rc = get_str(j, "pad_token", "<pad>", &d->s1, &d->l1, "CTC", err)) ||
-            (rc = get_str(j, "word_delimiter_token", "|", &d->s2, &d->l2, "CTC", err)))
+        if ((rc = get_str(j, "pad_token", NULL, &d->s1, &d->l1, "CTC", err)) ||
+            (rc = get_str(j, "word_delimiter_token", NULL, &d->s2, &d->l2, "CTC", err)))
             return rc;
-        return get_bool(j, "cleanup", 1, &d->cleanup, "CTC", err);
+        return get_bool(j, "cleanup", -1, &d->cleanup, "CTC", err);
     default:
         return LA_OK;
     }
