@@ -1,0 +1,192 @@
+/* test_tok_bpe.c - the BPE model against HuggingFace tokenizers 0.23.2:
+ * every expected id list below was produced by HuggingFace's encode()
+ * on the same fixture (tests/fixtures/tok/bpe_*.json). */
+#include "tokenizer/tk.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FIX "tests/fixtures/tok/"
+
+/* Encodes text with the fixture and compares ids and token strings. */
+static void check_encode(const char *fixture, const char *text, const uint32_t *ids, size_t n,
+                         const char *const *toks)
+{
+    la_err err = {{0}, {0}};
+    la_tokenizer *t = la_tokenizer_load(fixture, &err);
+    ck_assert_msg(t != NULL, "%s: %s", fixture, err.msg);
+    la_tok_work *w = la_tok_work_new();
+    la_tokens out = {0};
+    ck_assert_int_eq(la_tokenizer_encode(t, w, text, strlen(text), 0, &out, &err), LA_OK);
+    ck_assert_msg(out.n == n, "%s: \"%s\": %zu tokens, want %zu", fixture, text, out.n, n);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_uint_eq(out.ids[i], ids[i]);
+        ck_assert_str_eq(out.strs.data + out.str_off[i], toks[i]);
+    }
+    la_tokens_free(&out);
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+
+#define CHECK(fx, text, ids, toks) \
+    check_encode(FIX fx, text, ids, sizeof ids / sizeof ids[0], toks)
+
+START_TEST(merges_by_rank)
+{
+    static const uint32_t a[] = {10};
+    static const char *const ta[] = {"abcd"};
+    CHECK("bpe_basic.json", "abcd", a, ta);
+    static const uint32_t b[] = {7, 4};
+    static const char *const tb[] = {"bc", "d"};
+    CHECK("bpe_basic.json", "bcd", b, tb);
+    static const uint32_t c[] = {6, 9, 5, 1};
+    static const char *const tc[] = {"ab", "cd", "\xC3\xA9", "a"};
+    CHECK("bpe_basic.json", "ab cd \xC3\xA9" "a", c, tc);
+}
+END_TEST
+
+START_TEST(unk_fused_or_not)
+{
+    static const uint32_t a[] = {0, 0, 6, 0, 0};
+    static const char *const ta[] = {"<unk>", "<unk>", "ab", "<unk>", "<unk>"};
+    CHECK("bpe_basic.json", "xxabyy", a, ta);
+    static const uint32_t b[] = {0, 6, 0};
+    static const char *const tb[] = {"<unk>", "ab", "<unk>"};
+    CHECK("bpe_fuse.json", "xxabyy", b, tb);
+    static const uint32_t c[] = {1, 0, 2};
+    static const char *const tc[] = {"a", "<unk>", "b"};
+    CHECK("bpe_fuse.json", "axxxb", c, tc);
+}
+END_TEST
+
+START_TEST(prefix_and_suffix)
+{
+    static const uint32_t a[] = {11};
+    static const char *const ta[] = {"abcd</w>"};
+    CHECK("bpe_prefix.json", "abcd", a, ta);
+    static const uint32_t b[] = {9, 0};
+    static const char *const tb[] = {"ab", "<unk>"};
+    CHECK("bpe_prefix.json", "abc", b, tb);
+    static const uint32_t c[] = {1, 0};
+    static const char *const tc[] = {"a", "<unk>"};
+    CHECK("bpe_prefix.json", "ab", c, tc);
+    static const uint32_t d[] = {8};
+    static const char *const td[] = {"a</w>"};
+    CHECK("bpe_prefix.json", "a", d, td);
+}
+END_TEST
+
+START_TEST(ignore_merges)
+{
+    static const uint32_t a[] = {4};
+    static const char *const ta[] = {"abc"};
+    CHECK("bpe_ignore_merges.json", "abc", a, ta);
+    static const uint32_t b[] = {0, 5, 0, 5};
+    static const char *const tb[] = {"a", "bc", "a", "bc"};
+    CHECK("bpe_ignore_merges.json", "abcabc", b, tb);
+    static const uint32_t c[] = {2, 3};
+    static const char *const tc[] = {"c", "ab"};
+    CHECK("bpe_ignore_merges.json", "cab", c, tc);
+}
+END_TEST
+
+START_TEST(byte_fallback_and_chunks)
+{
+    /* whole-sequence BPE (no pre-tokenizer): chunked, same result */
+    static const uint32_t a[] = {292, 259, 229, 155, 134, 300};
+    static const char *const ta[] = {"\xE2\x96\x81the", "\xE2\x96\x81", "<0xE2>", "<0x98>", "<0x83>",
+                                     "\xE2\x96\x81hat"};
+    CHECK("full_llama.json", "the \xE2\x98\x83 hat", a, ta);
+    static const uint32_t b[] = {302, 292};
+    static const char *const tb[] = {"\xE2\x96\x81\xE2\x96\x81", "\xE2\x96\x81the"};
+    CHECK("full_llama.json", "  the", b, tb);
+}
+END_TEST
+
+START_TEST(lookups)
+{
+    la_err err;
+    cJSON *j = cJSON_Parse("{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"<0x41>\":3},"
+                           "\"merges\":[[\"a\",\"b\"]],\"byte_fallback\":true}");
+    tk_bpe *m = tk_bpe_from_json(j, &err);
+    cJSON_Delete(j);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_int_eq(tk_bpe_token_to_id(m, "ab", 2), 2);
+    ck_assert_int_eq(tk_bpe_token_to_id(m, "ba", 2), -1);
+    size_t len;
+    ck_assert_str_eq(tk_bpe_id_to_token(m, 3, &len), "<0x41>");
+    ck_assert_ptr_null(tk_bpe_id_to_token(m, 4, &len));
+    ck_assert_int_eq(tk_bpe_byte_fallback(m), 1);
+    ck_assert_uint_eq(tk_bpe_vocab_size(m), 4);
+    tk_bpe_free(m);
+}
+END_TEST
+
+/* Loads JSON text as a tokenizer file; returns the status. */
+static int load_text(const char *json, la_err *err)
+{
+    char path[] = "/tmp/la_tok_bpe_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+    close(fd);
+    la_tokenizer *t = la_tokenizer_load(path, err);
+    unlink(path);
+    int rc = t ? LA_OK : (strcmp(err->code, "unsupported") == 0 ? LA_EUNSUP : LA_EDATA);
+    la_tokenizer_free(t);
+    return rc;
+}
+
+START_TEST(bad_files)
+{
+    la_err err;
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"Unigram\",\"vocab\":[]}}", &err), LA_EUNSUP);
+    ck_assert_str_eq(err.msg, "tokenizer: model: unsupported type \"Unigram\"");
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[],\"dropout\":0.1}}", &err),
+                     LA_EUNSUP);
+    ck_assert_int_eq(load_text("not json", &err), LA_EDATA);
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merg", &err), LA_EDATA);
+    ck_assert_int_eq(load_text("[]", &err), LA_EDATA);
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"x\"},\"merges\":[]}}", &err), LA_EDATA);
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-1},\"merges\":[]}}", &err), LA_EDATA);
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":[],\"merges\":[]}}", &err), LA_EDATA);
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a b\"]}}", &err), LA_EDATA);
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a\"]}}", &err), LA_EDATA);
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[[1,2]]}}", &err), LA_EDATA);
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":7}}", &err), LA_EDATA);
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},\"decoder\":{\"type\":\"Nope\"}}", &err),
+                     LA_EUNSUP);
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},\"added_tokens\":[{\"id\":\"x\"}]}", &err),
+                     LA_EDATA);
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", &err), LA_OK);
+    la_tokenizer *t = la_tokenizer_load("tests/fixtures/tok/no-such-file.json", &err);
+    ck_assert_ptr_null(t);
+    ck_assert_str_eq(err.code, "cannot_open");
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("tok_bpe");
+    TCase *tc = tcase_create("bpe");
+    tcase_add_test(tc, merges_by_rank);
+    tcase_add_test(tc, unk_fused_or_not);
+    tcase_add_test(tc, prefix_and_suffix);
+    tcase_add_test(tc, ignore_merges);
+    tcase_add_test(tc, byte_fallback_and_chunks);
+    tcase_add_test(tc, lookups);
+    tcase_add_test(tc, bad_files);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(suite());
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
