@@ -207,12 +207,12 @@ START_TEST(test_reuse)
     la_err err = {{0}, {0}};
     la_buf out = {0};
     tk_normalizer *n = make("{\"type\":\"NFKC\"}");
-    size_t big = 100000;
+    size_t big = 99999;
     char *s = malloc(big);
     ck_assert_ptr_nonnull(s);
-    for (size_t i = 0; i < big; i += 3)
+    for (size_t i = 0; i + 3 <= big; i += 3)
         memcpy(s + i, "\xEF\xAC\x81", 3);     /* U+FB01, "fi" */
-    ck_assert_int_eq(n->apply(n, s, big - big % 3, &out, w, 0, &err), 0);
+    ck_assert_int_eq(n->apply(n, s, big, &out, w, 0, &err), 0);
     ck_assert_uint_eq(out.len, 2 * (big / 3));
     ck_assert_int_eq(n->apply(n, "\xEF\xAC\x81", 3, &out, w, 0, &err), 0);
     ck_assert_str_eq(out.data, "fi");
