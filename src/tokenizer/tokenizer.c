@@ -232,18 +232,22 @@ int la_tokenizer_encode(const la_tokenizer *t, la_tok_work *w, const char *text,
 
 /* ---- decoding ------------------------------------------------------------------ */
 
-/* Runs the decoder chain over toks (or nothing) and appends the joined
- * strings to out. */
-static int decode_tokens(const la_tokenizer *t, la_tok_work *w, la_tokens *toks, la_buf *out,
-                         la_err *err)
+/* Runs the decoder chain over toks and appends the joined strings to
+ * out. Without a decoder the strings are joined with sep: "" for
+ * previews (as the oracle joins them), " " for decoding ids (as
+ * HuggingFace's Tokenizer::decode does). */
+static int decode_tokens(const la_tokenizer *t, la_tok_work *w, la_tokens *toks, const char *sep,
+                         la_buf *out, la_err *err)
 {
     if (t->decoder) {
         int rc = t->decoder->chain(t->decoder, toks, w, err);
         if (rc != LA_OK)
             return rc;
+        sep = "";
     }
     for (size_t i = 0; i < toks->n; i++)
-        if (la_buf_append(out, toks->strs.data + toks->str_off[i], tk_tokens_len(toks, i)))
+        if ((i && la_buf_append(out, sep, strlen(sep))) ||
+            la_buf_append(out, toks->strs.data + toks->str_off[i], tk_tokens_len(toks, i)))
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     return LA_OK;
 }
@@ -264,7 +268,7 @@ int la_tokenizer_decode(const la_tokenizer *t, la_tok_work *w, const uint32_t *i
         if (s && tk_tokens_push(&w->toks, ids[i], s, len))
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     }
-    return decode_tokens(t, w, &w->toks, out, err);
+    return decode_tokens(t, w, &w->toks, " ", out, err);
 }
 
 /* ---- previews ------------------------------------------------------------------- */
@@ -364,5 +368,5 @@ int la_tokenizer_preview(const la_tokenizer *t, la_tok_work *w, const char *text
         info->extended = mu > m;
     }
     tokens_truncate(&w->toks, mu);
-    return decode_tokens(t, w, &w->toks, out, err);
+    return decode_tokens(t, w, &w->toks, "", out, err);
 }
