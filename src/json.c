@@ -3,6 +3,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Byte classes inside a string: 0 = ordinary ASCII (copied through by
  * the fast loop), 1 = '"', 2 = '\\', 3 = control, 4 = UTF-8 lead/other. */
@@ -78,14 +81,44 @@ static inline uint64_t load8(const unsigned char *s)
     return w;
 }
 
+#ifdef __SSE2__
+/* Index of the first byte in s[0..16) that is a control character, '"',
+ * '\\' or non-ASCII, or 16 when there is none. One signed compare
+ * catches both control and non-ASCII bytes. */
+static inline unsigned first_special16(const unsigned char *s)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)s);
+    __m128i sp = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                              _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                           _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    unsigned mask = (unsigned)_mm_movemask_epi8(sp);
+    return mask ? (unsigned)__builtin_ctz(mask) : 16;
+}
+#endif
+
+/* Skips ordinary string bytes from i; strings are most of a record, so
+ * this runs 16 (SSE2) or 8 bytes at a time. */
+static inline size_t skip_plain(const unsigned char *u, size_t n, size_t i)
+{
+#ifdef __SSE2__
+    while (i + 16 <= n) {
+        unsigned k = first_special16(u + i);
+        i += k;
+        if (k < 16)
+            return i;
+    }
+#endif
+    while (i + 8 <= n && !word_special(load8(u + i)))
+        i += 8;
+    return i;
+}
+
 static int scan_string(const char *p, size_t n, size_t pos, size_t *end, la_err *err)
 {
     const unsigned char *u = (const unsigned char *)p;
     size_t i = pos + 1;
     for (;;) {
-        /* eight ordinary bytes at a time: strings are most of a record */
-        while (i + 8 <= n && !word_special(load8(u + i)))
-            i += 8;
+        i = skip_plain(u, n, i);
         while (i < n && str_class[u[i]] == 0)
             i++;
         if (i >= n)
@@ -588,9 +621,7 @@ int la_json_escape(const char *s, size_t n, la_buf *out)
         return LA_ENOMEM;
     size_t i = 0;
     while (i < n) {
-        size_t j = i;
-        while (j + 8 <= n && !word_special(load8((const unsigned char *)s + j)))
-            j += 8;
+        size_t j = skip_plain((const unsigned char *)s, n, i);
         while (j < n && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\')
             j++;
         if (la_buf_append(out, s + i, j - i) != LA_OK)
