@@ -80,3 +80,6 @@ conformance: $(B)/lookahead
 
 bench: $(B)/lookahead
 	@sh bench/run.sh $(B)/lookahead
+
+# Fuzzing and sanitizer targets live with the fuzz targets.
+-include tests/fuzz/fuzz.mk
