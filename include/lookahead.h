@@ -55,8 +55,29 @@ typedef struct {
 } la_buf;
 
 int la_buf_reserve(la_buf *b, size_t extra);          /* room for extra+1 */
-int la_buf_append(la_buf *b, const void *p, size_t n);
-int la_buf_putc(la_buf *b, char c);
+int la_buf_append_slow(la_buf *b, const void *p, size_t n);
+int la_buf_putc_slow(la_buf *b, char c);
+/* Appends n bytes; inline because records are built from many short
+ * pieces. Returns LA_OK or LA_ENOMEM. */
+static inline int la_buf_append(la_buf *b, const void *p, size_t n)
+{
+    if (n < b->cap - b->len && b->data) {
+        __builtin_memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = 0;
+        return 0;
+    }
+    return la_buf_append_slow(b, p, n);
+}
+static inline int la_buf_putc(la_buf *b, char c)
+{
+    if (b->len + 1 < b->cap) {
+        b->data[b->len++] = c;
+        b->data[b->len] = 0;
+        return 0;
+    }
+    return la_buf_putc_slow(b, c);
+}
 int la_buf_printf(la_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void la_buf_free(la_buf *b);
 static inline void la_buf_clear(la_buf *b) { b->len = 0; if (b->data) b->data[0] = 0; }
@@ -216,7 +237,14 @@ void la_reader_free(la_reader *r);
 typedef struct la_writer la_writer;
 la_writer *la_writer_new(int fd, int format /* LA_IO_JSONL or LA_IO_JSON */, la_err *err);
 int la_writer_record(la_writer *w, const char *rec, size_t len, la_err *err);
-/* Closes the array (JSON) and flushes; does not close fd. */
+/* JSONL only: writes nrecords finished lines (each record followed by
+ * '\n', none spanning lines) as one block. */
+int la_writer_lines(la_writer *w, const char *lines, size_t len, size_t nrecords, la_err *err);
+/* Compresses what the writer writes: LA_Z_GZIP or LA_Z_ZSTD (call
+ * before the first record). */
+enum { LA_Z_NONE, LA_Z_GZIP, LA_Z_ZSTD };
+int la_writer_compress(la_writer *w, int kind, la_err *err);
+/* Closes the array (JSON), flushes and ends compression; does not close fd. */
 int la_writer_finish(la_writer *w, la_err *err);
 uint64_t la_writer_bytes(const la_writer *w);
 void la_writer_free(la_writer *w);

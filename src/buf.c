@@ -26,7 +26,7 @@ int la_buf_reserve(la_buf *b, size_t extra)
     return LA_OK;
 }
 
-int la_buf_append(la_buf *b, const void *p, size_t n)
+int la_buf_append_slow(la_buf *b, const void *p, size_t n)
 {
     if (la_buf_reserve(b, n) != LA_OK)
         return LA_ENOMEM;
@@ -37,7 +37,7 @@ int la_buf_append(la_buf *b, const void *p, size_t n)
     return LA_OK;
 }
 
-int la_buf_putc(la_buf *b, char c)
+int la_buf_putc_slow(la_buf *b, char c)
 {
     if (b->len + 1 >= b->cap && la_buf_reserve(b, 1) != LA_OK)
         return LA_ENOMEM;

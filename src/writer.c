@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #define WRITE_BLOCK (1u << 20)
 
@@ -14,7 +16,11 @@ struct la_writer {
     la_buf buf;
     la_buf line;     /* a record made single-line for JSONL */
     uint64_t records;
-    uint64_t bytes;
+    uint64_t bytes;      /* bytes written to fd */
+    int compress;        /* LA_Z_* */
+    z_stream gz;
+    ZSTD_CCtx *zs;
+    unsigned char *zbuf; /* compressed output block */
 };
 
 int la_write_all(int fd, const void *p, size_t n, la_err *err)
@@ -48,10 +54,69 @@ la_writer *la_writer_new(int fd, int format, la_err *err)
     return w;
 }
 
-static int flush(la_writer *w, la_err *err)
+int la_writer_compress(la_writer *w, int kind, la_err *err)
 {
-    int rc = la_write_all(w->fd, w->buf.data, w->buf.len, err);
-    w->bytes += w->buf.len;
+    if (kind == LA_Z_NONE)
+        return LA_OK;
+    if (!(w->zbuf = malloc(WRITE_BLOCK)))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
+    if (kind == LA_Z_GZIP) {
+        /* level 6, zlib's default: what gzip users expect of the size */
+        if (deflateInit2(&w->gz, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "gzip: cannot start the encoder");
+    } else {
+        if (!(w->zs = ZSTD_createCCtx()))
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "zstd: cannot start the encoder");
+        ZSTD_CCtx_setParameter(w->zs, ZSTD_c_compressionLevel, 3);
+    }
+    w->compress = kind;
+    return LA_OK;
+}
+
+/* Sends bytes to fd, through the compressor when there is one; `last`
+ * ends the compressed stream. */
+static int sink(la_writer *w, const char *p, size_t n, int last, la_err *err)
+{
+    if (w->compress == LA_Z_NONE) {
+        w->bytes += n;
+        return la_write_all(w->fd, p, n, err);
+    }
+    if (w->compress == LA_Z_GZIP) {
+        w->gz.next_in = (unsigned char *)p;
+        w->gz.avail_in = (uInt)n;
+        int z;
+        do {
+            w->gz.next_out = w->zbuf;
+            w->gz.avail_out = WRITE_BLOCK;
+            z = deflate(&w->gz, last ? Z_FINISH : Z_NO_FLUSH);
+            if (z == Z_STREAM_ERROR)
+                return la_err_set(err, LA_EIO, "write_error", "gzip: compression failed");
+            size_t k = WRITE_BLOCK - w->gz.avail_out;
+            w->bytes += k;
+            int rc = la_write_all(w->fd, w->zbuf, k, err);
+            if (rc)
+                return rc;
+        } while (w->gz.avail_out == 0 || (last && z != Z_STREAM_END));
+        return LA_OK;
+    }
+    ZSTD_inBuffer in = {p, n, 0};
+    size_t left;
+    do {
+        ZSTD_outBuffer out = {w->zbuf, WRITE_BLOCK, 0};
+        left = ZSTD_compressStream2(w->zs, &out, &in, last ? ZSTD_e_end : ZSTD_e_continue);
+        if (ZSTD_isError(left))
+            return la_err_set(err, LA_EIO, "write_error", "zstd: %s", ZSTD_getErrorName(left));
+        w->bytes += out.pos;
+        int rc = la_write_all(w->fd, w->zbuf, out.pos, err);
+        if (rc)
+            return rc;
+    } while (in.pos < in.size || (last && left != 0));
+    return LA_OK;
+}
+
+static int flush(la_writer *w, int last, la_err *err)
+{
+    int rc = sink(w, w->buf.data, w->buf.len, last, err);
     la_buf_clear(&w->buf);
     return rc;
 }
@@ -98,17 +163,16 @@ int la_writer_record(la_writer *w, const char *rec, size_t len, la_err *err)
     const char *sep = w->format == LA_IO_JSONL ? "" : w->records ? ",\n" : "[\n";
     size_t sl = strlen(sep);
     if (w->buf.len + sl + len + 1 > WRITE_BLOCK && w->buf.len) {
-        int rc = flush(w, err);
+        int rc = flush(w, 0, err);
         if (rc)
             return rc;
     }
     if (len + sl + 1 > WRITE_BLOCK) {   /* a huge record: write it straight through */
-        int rc = la_write_all(w->fd, sep, sl, err);
+        int rc = sink(w, sep, sl, 0, err);
         if (!rc)
-            rc = la_write_all(w->fd, rec, len, err);
+            rc = sink(w, rec, len, 0, err);
         if (!rc && w->format == LA_IO_JSONL)
-            rc = la_write_all(w->fd, "\n", 1, err);
-        w->bytes += sl + len + (w->format == LA_IO_JSONL);
+            rc = sink(w, "\n", 1, 0, err);
         w->records++;
         return rc;
     }
@@ -119,6 +183,19 @@ int la_writer_record(la_writer *w, const char *rec, size_t len, la_err *err)
     return LA_OK;
 }
 
+int la_writer_lines(la_writer *w, const char *lines, size_t len, size_t nrecords, la_err *err)
+{
+    if (w->buf.len + len > WRITE_BLOCK && w->buf.len) {
+        int rc = flush(w, 0, err);
+        if (rc)
+            return rc;
+    }
+    w->records += nrecords;
+    if (w->buf.len == 0 || len > WRITE_BLOCK / 2)   /* no copy: straight to fd */
+        return sink(w, lines, len, 0, err);
+    return la_buf_append(&w->buf, lines, len) ? la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory") : LA_OK;
+}
+
 int la_writer_finish(la_writer *w, la_err *err)
 {
     if (w->format == LA_IO_JSON) {
@@ -126,7 +203,7 @@ int la_writer_finish(la_writer *w, la_err *err)
         if (la_buf_append(&w->buf, tail, strlen(tail)))
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
     }
-    return flush(w, err);
+    return flush(w, 1, err);
 }
 
 uint64_t la_writer_bytes(const la_writer *w) { return w->bytes + w->buf.len; }
@@ -137,5 +214,9 @@ void la_writer_free(la_writer *w)
         return;
     la_buf_free(&w->buf);
     la_buf_free(&w->line);
+    if (w->compress == LA_Z_GZIP)
+        deflateEnd(&w->gz);
+    ZSTD_freeCCtx(w->zs);
+    free(w->zbuf);
     free(w);
 }

@@ -278,6 +278,8 @@ int main(int argc, char **argv)
     cli_opts o;
     memset(&o, 0, sizeof o);
     la_config_defaults(&o.cfg);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o.threads = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
     int unit_given = 0, c, idx;
     char **extra = NULL;
     size_t nextra = 0;

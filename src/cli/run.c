@@ -4,6 +4,7 @@
  * (atomically, by rename) when the run succeeds.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -37,13 +38,49 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+#define BATCH_BYTES (512u << 10)
+#define BATCH_RECORDS 4096
+
+/* One record of a batch: where its bytes are, and what became of it. */
 typedef struct {
+    size_t off, len;          /* in batch.in */
+    uint64_t line;
+    size_t out_off, out_len;  /* in batch.out, when accepted */
+    int err;                  /* -1 accepted, else index in batch.errs */
+} batch_rec;
+
+/* Records are copied into batches that workers process while the main
+ * thread reads ahead and writes finished batches in input order. */
+typedef struct {
+    la_buf in, out;
+    batch_rec *recs;
+    size_t n, cap;
+    la_err *errs;
+    size_t nerrs, errs_cap;
+    la_stats st;
+    const char *name;         /* the input, for messages */
+    int state;                /* B_FREE, B_QUEUED, B_BUSY, B_DONE */
+    int fatal;                /* out of memory while processing */
+    int lines;                /* out holds finished JSONL lines, ready to write as one block */
+} batch;
+
+enum { B_FREE, B_QUEUED, B_BUSY, B_DONE };
+
+typedef struct run_state run_state;
+typedef struct {
+    run_state *s;
+    la_proc *proc;
+    pthread_t tid;
+} worker;
+
+struct run_state {
     cli_opts *o;
     la_proc *proc;
     la_writer *w;
     int out_fd;
     int rej_fd;
-    la_buf rec_out;
+    int compress;             /* LA_Z_* for -o FILE.gz / FILE.zst */
+    int jsonl_out;            /* output format is JSONL */
     la_stats st;
     uint64_t shown;           /* rejects reported on stderr */
     uint64_t index;           /* records seen, for --shard */
@@ -52,8 +89,18 @@ typedef struct {
     double t0, next_progress;
     int show_progress;
     int progress_shown;
-    const char *tok_path;
-} run_state;
+    /* batches and workers */
+    batch *slots;
+    size_t nslots;
+    uint64_t seq_fill, seq_write;  /* batch being filled; next batch to write */
+    worker *workers;
+    int nworkers;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    int quit;
+    const char *cur_name;
+    la_reader *cur_reader;
+};
 
 static const char *display_name(const char *path) { return strcmp(path, "-") == 0 ? "-" : path; }
 
@@ -124,6 +171,11 @@ static int open_output(run_state *s)
     umask(mask);
     fchmod(fd, stat(out, &sb) == 0 ? (sb.st_mode & 07777) : (0666 & ~mask));
     s->out_fd = fd;
+    size_t n = strlen(out);
+    if (n > 3 && strcmp(out + n - 3, ".gz") == 0)
+        s->compress = LA_Z_GZIP;
+    else if (n > 4 && strcmp(out + n - 4, ".zst") == 0)
+        s->compress = LA_Z_ZSTD;
     return 0;
 }
 
@@ -189,8 +241,195 @@ static int reject(run_state *s, const char *name, uint64_t line, const char *rec
     return 0;
 }
 
-/* Processes every record of one input. */
-static int run_input(run_state *s, const char *path, int first)
+/* Processes every record of batch b with proc (a worker's, or the main
+ * thread's when there are no workers). */
+static void process_batch(la_proc *proc, batch *b, int jsonl)
+{
+    la_buf_clear(&b->out);
+    b->lines = jsonl;
+    memset(&b->st, 0, sizeof b->st);
+    b->nerrs = 0;
+    b->fatal = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        batch_rec *r = &b->recs[i];
+        r->out_off = b->out.len;
+        la_err e;
+        if (la_proc_record(proc, b->in.data + r->off, r->len, &b->out, &b->st, &e) == LA_OK) {
+            r->out_len = b->out.len - r->out_off;
+            r->err = -1;
+            /* JSONL lines are finished here, off the main thread, unless a
+             * record spans lines and must be compacted by the writer */
+            if (b->lines && (memchr(b->out.data + r->out_off, '\n', r->out_len) ||
+                             memchr(b->out.data + r->out_off, '\r', r->out_len) || la_buf_putc(&b->out, '\n')))
+                b->lines = 0;
+            continue;
+        }
+        if (b->nerrs == b->errs_cap) {
+            size_t nc = b->errs_cap ? b->errs_cap * 2 : 16;
+            la_err *ne = realloc(b->errs, nc * sizeof *ne);
+            if (!ne) {
+                b->fatal = 1;
+                return;
+            }
+            b->errs = ne;
+            b->errs_cap = nc;
+        }
+        if (strcmp(e.code, "out_of_memory") == 0)
+            b->fatal = 1;
+        b->errs[b->nerrs] = e;
+        r->err = (int)b->nerrs++;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker *wk = arg;
+    run_state *s = wk->s;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        batch *b = NULL;
+        /* the oldest queued batch first, so the writer waits least */
+        for (uint64_t q = s->seq_write; q < s->seq_fill && !b; q++)
+            if (s->slots[q % s->nslots].state == B_QUEUED)
+                b = &s->slots[q % s->nslots];
+        if (!b) {
+            if (s->quit)
+                break;
+            pthread_cond_wait(&s->work_cv, &s->mu);
+            continue;
+        }
+        b->state = B_BUSY;
+        pthread_mutex_unlock(&s->mu);
+        process_batch(wk->proc, b, s->jsonl_out);
+        pthread_mutex_lock(&s->mu);
+        b->state = B_DONE;
+        pthread_cond_broadcast(&s->done_cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Writes a finished batch: accepted records to the output, refused ones
+ * to the rejects, in order. With --on-error fail the first refused record
+ * ends the run: the statistics then count exactly the records up to it. */
+static int write_batch(run_state *s, batch *b)
+{
+    la_err e;
+    if (b->fatal) {
+        cli_msg("%s: out of memory", b->name);
+        return EXIT_IOERR;
+    }
+    if (b->lines && b->nerrs == 0) {   /* the common case: one write for the batch */
+        if (la_writer_lines(s->w, b->out.data, b->out.len, b->n, &e))
+            return write_failed(s, &e);
+        la_stats_merge(&s->st, &b->st);
+        return 0;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        batch_rec *r = &b->recs[i];
+        if (r->err < 0) {
+            if (la_writer_record(s->w, b->out.data + r->out_off, r->out_len, &e))
+                return write_failed(s, &e);
+            continue;
+        }
+        int rc = reject(s, b->name, r->line, b->in.data + r->off, r->len, &b->errs[r->err]);
+        if (rc) {
+            if (rc == EXIT_DATA) {   /* recount this batch up to the failing record */
+                la_buf scratch = {0};
+                for (size_t j = 0; j <= i; j++) {
+                    la_buf_clear(&scratch);
+                    la_proc_record(s->proc, b->in.data + b->recs[j].off, b->recs[j].len, &scratch, &s->st, &e);
+                }
+                la_buf_free(&scratch);
+            }
+            return rc;
+        }
+    }
+    la_stats_merge(&s->st, &b->st);
+    return 0;
+}
+
+/* Waits for the oldest batch in flight, writes it and frees its slot. */
+static int retire_oldest(run_state *s)
+{
+    batch *b = &s->slots[s->seq_write % s->nslots];
+    if (s->nworkers) {
+        pthread_mutex_lock(&s->mu);
+        while (b->state != B_DONE)
+            pthread_cond_wait(&s->done_cv, &s->mu);
+        pthread_mutex_unlock(&s->mu);
+    }
+    int rc = write_batch(s, b);
+    b->state = B_FREE;
+    s->seq_write++;
+    if (s->show_progress && s->cur_reader)
+        progress(s, la_reader_bytes(s->cur_reader), 0);
+    return rc;
+}
+
+/* Hands the batch being filled to the workers (or processes it here),
+ * then makes the next slot ready, writing the oldest batch if it holds
+ * one. */
+static int submit(run_state *s)
+{
+    batch *b = &s->slots[s->seq_fill % s->nslots];
+    if (b->n == 0)
+        return 0;
+    if (s->nworkers) {
+        pthread_mutex_lock(&s->mu);
+        b->state = B_QUEUED;
+        s->seq_fill++;
+        pthread_cond_signal(&s->work_cv);
+        pthread_mutex_unlock(&s->mu);
+    } else {
+        process_batch(s->proc, b, s->jsonl_out);
+        b->state = B_DONE;
+        s->seq_fill++;
+    }
+    while (s->seq_fill - s->seq_write >= s->nslots || (!s->nworkers && s->seq_write < s->seq_fill)) {
+        int rc = retire_oldest(s);
+        if (rc)
+            return rc;
+    }
+    batch *nb = &s->slots[s->seq_fill % s->nslots];
+    nb->n = 0;
+    la_buf_clear(&nb->in);
+    return 0;
+}
+
+/* Copies one record into the batch being filled. */
+static int add_record(run_state *s, const char *name, const char *rec, size_t len, uint64_t line)
+{
+    batch *b = &s->slots[s->seq_fill % s->nslots];
+    if (b->n > 0 && (b->in.len + len > BATCH_BYTES || b->n == BATCH_RECORDS || b->name != name)) {
+        int rc = submit(s);
+        if (rc)
+            return rc;
+        b = &s->slots[s->seq_fill % s->nslots];
+    }
+    if (b->n == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 256;
+        batch_rec *nr = realloc(b->recs, nc * sizeof *nr);
+        if (!nr)
+            goto oom;
+        b->recs = nr;
+        b->cap = nc;
+    }
+    b->name = name;
+    b->recs[b->n].off = b->in.len;
+    b->recs[b->n].len = len;
+    b->recs[b->n].line = line;
+    if (la_buf_append(&b->in, rec, len))
+        goto oom;
+    b->n++;
+    return 0;
+oom:
+    cli_msg("%s:%llu: out of memory", name, (unsigned long long)line);
+    return EXIT_IOERR;
+}
+
+/* Reads every record of one input into batches. */
+static int run_input(run_state *s, const char *path)
 {
     int fd, rc = open_input(path, &fd);
     if (rc)
@@ -204,15 +443,16 @@ static int run_input(run_state *s, const char *path, int first)
             close(fd);
         return EXIT_IOERR;
     }
+    s->cur_reader = r;
     const char *rec;
     size_t len;
-    uint64_t line;
+    uint64_t line = 0;
     int got;
     while ((got = la_reader_next(r, &rec, &len, &line, &e)) == 1 || (got == 0 && !s->w)) {
         if (!s->w) {   /* the first input's format decides the output's */
             int fmt = s->o->output_format ? s->o->output_format : la_reader_format(r);
-            (void)first;
-            if (!(s->w = la_writer_new(s->out_fd, fmt, &e))) {
+            s->jsonl_out = fmt != LA_IO_JSON;
+            if (!(s->w = la_writer_new(s->out_fd, fmt, &e)) || la_writer_compress(s->w, s->compress, &e)) {
                 rc = EXIT_IOERR;
                 cli_msg("%s", e.msg);
                 break;
@@ -222,29 +462,16 @@ static int run_input(run_state *s, const char *path, int first)
         }
         if (s->o->shard_n && s->index++ % s->o->shard_n != s->o->shard_k)
             continue;
-        la_buf_clear(&s->rec_out);
-        if (la_proc_record(s->proc, rec, len, &s->rec_out, &s->st, &e) != LA_OK) {
-            if (strcmp(e.code, "out_of_memory") == 0) {
-                cli_msg("%s:%llu: out of memory", name, (unsigned long long)line);
-                rc = EXIT_IOERR;
-                break;
-            }
-            if ((rc = reject(s, name, line, rec, len, &e)))
-                break;
-            continue;
-        }
-        if (la_writer_record(s->w, s->rec_out.data, s->rec_out.len, &e)) {
-            rc = write_failed(s, &e);
+        if ((rc = add_record(s, name, rec, len, line)))
             break;
-        }
-        if (s->show_progress && (s->st.records_in & 255) == 0)
-            progress(s, la_reader_bytes(r), 0);
     }
+    /* records framed before a framing error are still written */
+    if (!rc)
+        rc = submit(s);
+    while (!rc && s->seq_write < s->seq_fill)
+        rc = retire_oldest(s);
     if (got < 0 && !rc) {
-        if (e.code[0] && strcmp(e.code, "read_error") == 0) {
-            cli_msg("%s: %s", name, e.msg);
-            rc = EXIT_IOERR;
-        } else if (strcmp(e.code, "out_of_memory") == 0) {
+        if (strcmp(e.code, "read_error") == 0 || strcmp(e.code, "out_of_memory") == 0) {
             cli_msg("%s: %s", name, e.msg);
             rc = EXIT_IOERR;
         } else {
@@ -252,12 +479,64 @@ static int run_input(run_state *s, const char *path, int first)
             rc = EXIT_DATA;
         }
     }
+    s->cur_reader = NULL;
     s->done_bytes += la_reader_bytes(r);
     s->st.bytes_in += la_reader_bytes(r);
     la_reader_free(r);
     if (fd > 0)
         close(fd);
     return rc;
+}
+
+/* Starts the batch slots and, with more than one thread, the workers. */
+static int start_workers(run_state *s, int threads, const la_config *cfg)
+{
+    s->nworkers = threads > 1 ? threads : 0;
+    s->nslots = s->nworkers ? 2 * (size_t)s->nworkers + 1 : 1;
+    s->slots = calloc(s->nslots, sizeof *s->slots);
+    s->workers = s->nworkers ? calloc((size_t)s->nworkers, sizeof *s->workers) : NULL;
+    if (!s->slots || (s->nworkers && !s->workers))
+        return -1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->work_cv, NULL);
+    pthread_cond_init(&s->done_cv, NULL);
+    for (int i = 0; i < s->nworkers; i++) {
+        la_err e;
+        worker *wk = &s->workers[i];
+        wk->s = s;
+        if (!(wk->proc = la_proc_new(cfg, &e)) || pthread_create(&wk->tid, NULL, worker_main, wk)) {
+            la_proc_free(wk->proc);
+            wk->proc = NULL;
+            s->nworkers = i;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void stop_workers(run_state *s)
+{
+    if (!s->slots)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->quit = 1;
+    pthread_cond_broadcast(&s->work_cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->nworkers; i++) {
+        pthread_join(s->workers[i].tid, NULL);
+        la_proc_free(s->workers[i].proc);
+    }
+    for (size_t i = 0; i < s->nslots && s->slots; i++) {
+        la_buf_free(&s->slots[i].in);
+        la_buf_free(&s->slots[i].out);
+        free(s->slots[i].recs);
+        free(s->slots[i].errs);
+    }
+    free(s->slots);
+    free(s->workers);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->work_cv);
+    pthread_cond_destroy(&s->done_cv);
 }
 
 static int write_stats(run_state *s, double seconds)
@@ -374,10 +653,18 @@ int cli_run(cli_opts *o)
     s.show_progress = !o->quiet && (o->progress || isatty(2));
     if (s.show_progress)
         s.total_bytes = total_size(o);
+    if (!rc && start_workers(&s, o->threads, &o->cfg)) {
+        cli_msg("cannot start %d threads", o->threads);
+        rc = EXIT_IOERR;
+    }
     for (size_t i = 0; i < o->ninputs && !rc; i++)
-        rc = run_input(&s, o->inputs[i], i == 0);
-    if (!rc && la_writer_finish(s.w, &e))
-        rc = write_failed(&s, &e);
+        rc = run_input(&s, o->inputs[i]);
+    stop_workers(&s);
+    /* records written before a bad one still reach standard output */
+    if ((!rc || (rc == EXIT_DATA && !o->output)) && s.w && la_writer_finish(s.w, &e)) {
+        int wrc = write_failed(&s, &e);
+        rc = rc ? rc : wrc;
+    }
     if (s.w)
         s.st.bytes_out = la_writer_bytes(s.w);
     if (!rc)
@@ -399,7 +686,6 @@ int cli_run(cli_opts *o)
     if (!o->quiet && rc != -1)
         summary(&s, secs);
     la_writer_free(s.w);
-    la_buf_free(&s.rec_out);
     la_proc_free(s.proc);
     la_tokenizer_free(tok);
     return rc == -1 ? 0 : rc;
