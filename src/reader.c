@@ -11,6 +11,7 @@
 #include "lookahead.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,6 +19,8 @@
 #include <zstd.h>
 
 #define READ_BLOCK (1u << 20)
+#define ZBLOCKS 3
+#define ZBLOCK (256u << 10)
 
 enum { SRC_PLAIN, SRC_GZIP, SRC_ZSTD };
 enum { J_START, J_FIRST, J_ELEM, J_AFTER, J_DONE };
@@ -39,6 +42,17 @@ struct la_reader {
     z_stream gz;
     int gz_init, gz_end;
     ZSTD_DStream *zs;
+    /* decompression runs in its own thread, a few blocks ahead */
+    int zthread;        /* started */
+    pthread_t zth;
+    pthread_mutex_t zmu;
+    pthread_cond_t zcv;
+    char *zblk[ZBLOCKS];
+    size_t zlen[ZBLOCKS];
+    int zend[ZBLOCKS];  /* 1: end of stream after this block; -1: error */
+    la_err zerr;
+    unsigned zhead, zcount;
+    int zstop;
     /* JSON array state */
     int jstate;
     size_t scan;        /* element scanner position, relative to start */
@@ -52,7 +66,7 @@ static int raw_read(la_reader *r, void *dst, size_t cap, size_t *got, la_err *er
         ssize_t k = read(r->fd, dst, cap);
         if (k >= 0) {
             *got = (size_t)k;
-            r->bytes += (size_t)k;
+            __atomic_add_fetch(&r->bytes, (uint64_t)k, __ATOMIC_RELAXED);   /* read by progress */
             return LA_OK;
         }
         if (errno != EINTR)
@@ -183,6 +197,17 @@ void la_reader_free(la_reader *r)
 {
     if (!r)
         return;
+    if (r->zthread) {
+        pthread_mutex_lock(&r->zmu);
+        r->zstop = 1;
+        pthread_cond_broadcast(&r->zcv);
+        pthread_mutex_unlock(&r->zmu);
+        pthread_join(r->zth, NULL);
+        pthread_mutex_destroy(&r->zmu);
+        pthread_cond_destroy(&r->zcv);
+    }
+    for (int i = 0; i < ZBLOCKS; i++)
+        free(r->zblk[i]);
     if (r->gz_init)
         inflateEnd(&r->gz);
     ZSTD_freeDStream(r->zs);
@@ -192,7 +217,82 @@ void la_reader_free(la_reader *r)
 }
 
 int la_reader_format(const la_reader *r) { return r->format; }
-uint64_t la_reader_bytes(const la_reader *r) { return r->bytes; }
+uint64_t la_reader_bytes(const la_reader *r) { return __atomic_load_n(&r->bytes, __ATOMIC_RELAXED); }
+
+/* The decompression thread: fills free blocks in turn until the stream
+ * ends, fails, or the reader is freed. Running it beside the parser is
+ * what makes reading FILE.zst as fast as `zstd -dc FILE.zst |`. */
+static void *decompress_main(void *arg)
+{
+    la_reader *r = arg;
+    unsigned slot = 0;
+    for (;;) {
+        pthread_mutex_lock(&r->zmu);
+        while (r->zcount == ZBLOCKS && !r->zstop)
+            pthread_cond_wait(&r->zcv, &r->zmu);
+        int stop = r->zstop;
+        pthread_mutex_unlock(&r->zmu);
+        if (stop)
+            return NULL;
+        size_t got = 0;
+        la_err e;
+        int rc = r->src == SRC_GZIP ? gz_read(r, r->zblk[slot], ZBLOCK, &got, &e)
+                                    : zstd_read(r, r->zblk[slot], ZBLOCK, &got, &e);
+        pthread_mutex_lock(&r->zmu);
+        r->zlen[slot] = got;
+        r->zend[slot] = rc ? -1 : got == 0;
+        if (rc)
+            r->zerr = e;
+        r->zcount++;
+        pthread_cond_broadcast(&r->zcv);
+        pthread_mutex_unlock(&r->zmu);
+        if (rc || got == 0)
+            return NULL;
+        slot = (slot + 1) % ZBLOCKS;
+    }
+}
+
+static int start_decompressor(la_reader *r, la_err *err)
+{
+    for (int i = 0; i < ZBLOCKS; i++)
+        if (!(r->zblk[i] = malloc(ZBLOCK)))
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
+    pthread_mutex_init(&r->zmu, NULL);
+    pthread_cond_init(&r->zcv, NULL);
+    if (pthread_create(&r->zth, NULL, decompress_main, r)) {
+        pthread_mutex_destroy(&r->zmu);
+        pthread_cond_destroy(&r->zcv);
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "cannot start the decompression thread");
+    }
+    r->zthread = 1;
+    return LA_OK;
+}
+
+/* Takes the next decompressed block into dst (cap >= ZBLOCK). */
+static int take_block(la_reader *r, char *dst, size_t *got, la_err *err)
+{
+    pthread_mutex_lock(&r->zmu);
+    while (r->zcount == 0)
+        pthread_cond_wait(&r->zcv, &r->zmu);
+    unsigned h = r->zhead;
+    pthread_mutex_unlock(&r->zmu);
+    int end = r->zend[h];
+    if (end < 0) {
+        if (err)
+            *err = r->zerr;
+        return LA_EIO;
+    }
+    memcpy(dst, r->zblk[h], r->zlen[h]);
+    *got = r->zlen[h];
+    pthread_mutex_lock(&r->zmu);
+    if (!end) {   /* the final block stays, so later calls see the end again */
+        r->zhead = (h + 1) % ZBLOCKS;
+        r->zcount--;
+        pthread_cond_broadcast(&r->zcv);
+    }
+    pthread_mutex_unlock(&r->zmu);
+    return LA_OK;
+}
 
 /* Reads more data after buf[end], first moving unconsumed bytes to the
  * front and growing the buffer when one record fills it. */
@@ -217,9 +317,13 @@ static int fill(la_reader *r, la_err *err)
         r->cap = nc;
     }
     size_t got;
-    int rc = r->src == SRC_GZIP ? gz_read(r, r->buf + r->end, r->cap - r->end, &got, err)
-           : r->src == SRC_ZSTD ? zstd_read(r, r->buf + r->end, r->cap - r->end, &got, err)
-                                : raw_read(r, r->buf + r->end, r->cap - r->end, &got, err);
+    int rc;
+    if (r->src == SRC_PLAIN)
+        rc = raw_read(r, r->buf + r->end, r->cap - r->end, &got, err);
+    else if (!r->zthread && (rc = start_decompressor(r, err)))
+        return rc;
+    else
+        rc = take_block(r, r->buf + r->end, &got, err);
     if (rc)
         return rc;
     r->end += got;
