@@ -481,7 +481,10 @@ static int run_input(run_state *s, const char *path)
     }
     s->cur_reader = NULL;
     s->done_bytes += la_reader_bytes(r);
-    s->st.bytes_in += la_reader_bytes(r);
+    /* every shard reads all the input; shard 0 alone counts it, so that
+     * merged shard statistics equal a single run's */
+    if (!s->o->shard_n || s->o->shard_k == 0)
+        s->st.bytes_in += la_reader_bytes(r);
     la_reader_free(r);
     if (fd > 0)
         close(fd);
