@@ -601,6 +601,10 @@ static uint64_t total_size(const cli_opts *o)
 static int check_inputs(const cli_opts *o)
 {
     for (size_t i = 0; i < o->ninputs; i++) {
+        struct stat sb;
+        /* a FIFO is not opened twice: its writer would see the first close */
+        if (strcmp(o->inputs[i], "-") != 0 && stat(o->inputs[i], &sb) == 0 && S_ISFIFO(sb.st_mode))
+            continue;
         int fd, rc = open_input(o->inputs[i], &fd);
         if (rc)
             return rc;
@@ -615,7 +619,8 @@ static la_tokenizer *load_tokenizer(const char *path, int *rc)
     la_err e = {{0}, {0}};
     la_tokenizer *t = la_tokenizer_load(path, &e);
     if (!t) {
-        cli_msg("%s: %s", path, e.msg);
+        /* always "PATH: tokenizer: reason", whichever component said it */
+        cli_msg("%s: %s%s", path, strncmp(e.msg, "tokenizer:", 10) ? "tokenizer: " : "", e.msg);
         *rc = strcmp(e.code, "cannot_open") == 0 ? EXIT_NOINPUT : EXIT_DATA;
     }
     return t;

@@ -133,14 +133,21 @@ static int parse_args(tok_cmd *c, int argc, char **argv)
         { "partial-chars", required_argument, 0, 'p' },
         { "partial_chars", required_argument, 0, 'p' },
         { "json", no_argument, 0, 'j' },
+        { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
     int o;
     optind = 1;
     opterr = 0;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end;
         switch (o) {
+        case 'h':
+            printf("usage: lookahead tokenize --tokenizer PATH [--m N] [--partial-chars complete|replace] [--json] [TEXT | -]\n"
+                   "Prints {\"ids\": [...], \"tokens\": [...]} for TEXT, or for each line of standard input\n"
+                   "(--json: each line is a JSON string), as HuggingFace's encode without special tokens;\n"
+                   "with --m, also the \"preview\" of the first m tokens that real mode would use.\n");
+            return 0;
         case 't': c->path = optarg; break;
         case 'j': c->json = 1; break;
         case 'm':
