@@ -424,8 +424,14 @@ size_t la_json_skip(const char *p, size_t n, size_t pos)
 static int key_equals(const char *p, la_span k, const char *key, size_t keylen)
 {
     size_t rawlen = k.end - k.start - 2;
+    /* an escape is always longer than what it stands for: a raw key no
+     * longer than the wanted one can only match byte for byte */
+    if (rawlen < keylen)
+        return 0;
+    if (rawlen == keylen)
+        return memcmp(p + k.start + 1, key, keylen) == 0 && !memchr(key, '\\', keylen);
     if (memchr(p + k.start + 1, '\\', rawlen) == NULL)
-        return rawlen == keylen && memcmp(p + k.start + 1, key, keylen) == 0;
+        return 0;
     la_buf b = {0};   /* rare path: escaped keys */
     int eq = 0;
     if (la_json_unescape(p, k, &b, NULL) == LA_OK)
@@ -569,14 +575,31 @@ static size_t escape_of(unsigned char c, char *e)
     }
 }
 
+/* Offset of the first backslash in s[i..n), or n. Runs between escapes
+ * are short (a line of text), where memchr's setup costs more than this. */
+static inline size_t find_backslash(const char *s, size_t i, size_t n)
+{
+#ifdef __SSE2__
+    const __m128i bs = _mm_set1_epi8('\\');
+    while (i + 16 <= n) {
+        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), bs));
+        if (mask)
+            return i + (unsigned)__builtin_ctz(mask);
+        i += 16;
+    }
+#endif
+    while (i < n && s[i] != '\\')
+        i++;
+    return i;
+}
+
 int la_json_reescape(const char *p, la_span s, la_buf *out, la_err *err)
 {
     size_t i = s.start + 1, end = s.end - 1;
     if (la_buf_reserve(out, end - i))
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
     while (i < end) {
-        const char *bs = memchr(p + i, '\\', end - i);
-        size_t run = bs ? (size_t)(bs - p) - i : end - i;
+        size_t run = find_backslash(p, i, end) - i;
         if (la_buf_append(out, p + i, run))
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
         i += run;
