@@ -19,6 +19,14 @@ typedef struct {
     int normalized;      /* the set it belongs to */
 } added_pattern;
 
+/* A trie node: the byte leading to it, its first child and next
+ * sibling, and the pattern ending here (-1: none). */
+typedef struct {
+    uint32_t child, sibling;
+    int32_t pat;
+    unsigned char byte;
+} trie_node;
+
 /* One entry of the JSON array, before ids are known. */
 typedef struct {
     char *content;
@@ -33,6 +41,15 @@ struct tk_added {
     size_t npats;
     uint32_t *bucket[256];  /* pattern indices by first byte, longest first */
     size_t nbucket[256];
+    /* Matching: a byte trie per set (normalized or not), built from the
+     * buckets in their order, so that the deepest pattern on the path is
+     * the one the buckets would pick (longest, then first). */
+    trie_node *nodes;       /* nodes[0] unused: 0 means none */
+    uint32_t nnodes;
+    uint32_t root[2][256];  /* first byte -> node */
+    size_t npats_set[2];    /* patterns in each set */
+    int first_byte[2];      /* the only first byte of a set, -1 if several */
+    int any_lstrip;
     uint32_t vocab_count;
     json_token *pending;    /* parsed entries, until tk_added_prepare */
     size_t npending;
@@ -186,6 +203,63 @@ static int add_pattern(tk_added *a, const char *s, size_t len, uint32_t id, int 
 }
 
 /* Builds the first-byte buckets of all patterns. */
+/* Child of node n (0 = a set's root level) reached by byte c, 0 if none. */
+static uint32_t trie_child(const tk_added *a, int set, uint32_t n, unsigned char c)
+{
+    if (n == 0)
+        return a->root[set][c];
+    for (uint32_t k = a->nodes[n].child; k; k = a->nodes[k].sibling)
+        if (a->nodes[k].byte == c)
+            return k;
+    return 0;
+}
+
+/* Builds the two tries from the sorted buckets. */
+static int build_tries(tk_added *a)
+{
+    size_t total = 1;
+    for (size_t p = 0; p < a->npats; p++)
+        total += a->pats[p].len;
+    a->nodes = calloc(total, sizeof *a->nodes);
+    if (!a->nodes)
+        return LA_ENOMEM;
+    a->nnodes = 1;
+    for (int set = 0; set < 2; set++) {
+        a->first_byte[set] = -2;
+        a->npats_set[set] = 0;
+    }
+    for (int b = 0; b < 256; b++)
+        for (size_t k = 0; k < a->nbucket[b]; k++) {
+            uint32_t p = a->bucket[b][k];
+            const added_pattern *pat = &a->pats[p];
+            int set = pat->normalized ? 1 : 0;
+            a->npats_set[set]++;
+            a->first_byte[set] = a->first_byte[set] == -2 || a->first_byte[set] == b ? b : -1;
+            uint32_t n = 0;
+            for (size_t i = 0; i < pat->len; i++) {
+                unsigned char c = (unsigned char)pat->text[i];
+                uint32_t next = trie_child(a, set, n, c);
+                if (!next) {
+                    next = a->nnodes++;
+                    a->nodes[next] = (trie_node){0, 0, -1, c};
+                    if (n == 0) {
+                        a->root[set][c] = next;
+                    } else {
+                        a->nodes[next].sibling = a->nodes[n].child;
+                        a->nodes[n].child = next;
+                    }
+                }
+                n = next;
+            }
+            if (a->nodes[n].pat < 0)
+                a->nodes[n].pat = (int32_t)p;
+        }
+    for (size_t i = 0; i < a->ntoks; i++)
+        if (a->toks[i].lstrip)
+            a->any_lstrip = 1;
+    return LA_OK;
+}
+
 static int build_buckets(tk_added *a)
 {
     for (size_t p = 0; p < a->npats; p++)
@@ -217,7 +291,7 @@ static int build_buckets(tk_added *a)
             v[j] = x;
         }
     }
-    return LA_OK;
+    return build_tries(a);
 }
 
 /* Normalizes content with the tokenizer's normalizer (for the
@@ -318,6 +392,7 @@ void tk_added_free(tk_added *a)
     free(a->pats);
     for (int b = 0; b < 256; b++)
         free(a->bucket[b]);
+    free(a->nodes);
     free(a);
 }
 
@@ -384,26 +459,48 @@ static int32_t cp_at(const char *s, size_t len, size_t i, size_t *k)
     return c;
 }
 
-/* Longest pattern of the wanted set matching at s[i]: its index or -1. */
+/* Longest pattern of the wanted set matching at s[i]: its index or -1
+ * (the first of equal ones in bucket order). */
 static long match_at(const tk_added *a, int want_normalized, const char *s, size_t len, size_t i)
 {
-    unsigned char b = (unsigned char)s[i];
-    for (size_t k = 0; k < a->nbucket[b]; k++) {
-        const added_pattern *p = &a->pats[a->bucket[b][k]];
-        if (p->normalized == want_normalized && p->len <= len - i && memcmp(s + i, p->text, p->len) == 0)
-            return (long)a->bucket[b][k];
+    int set = want_normalized ? 1 : 0;
+    uint32_t n = a->root[set][(unsigned char)s[i]];
+    long best = -1;
+    for (size_t j = i + 1; n; j++) {
+        if (a->nodes[n].pat >= 0)
+            best = a->nodes[n].pat;
+        if (j == len)
+            break;
+        n = trie_child(a, set, n, (unsigned char)s[j]);
     }
-    return -1;
+    return best;
 }
 
 int tk_added_next(const tk_added *a, int want_normalized, const char *s, size_t len, size_t from,
                   size_t *mstart, size_t *mend, const tk_added_token **tok)
 {
-    if (!a)
+    return tk_added_next_before(a, want_normalized, s, len, from, len, mstart, mend, tok);
+}
+
+int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, size_t len,
+                         size_t from, size_t limit, size_t *mstart, size_t *mend,
+                         const tk_added_token **tok)
+{
+    int set = want_normalized ? 1 : 0;
+    if (!a || !a->npats_set[set])
         return 0;
+    if (limit > len)
+        limit = len;
+    const uint32_t *root = a->root[set];
+    int fb = a->first_byte[set];
     size_t i = from;
-    while (i < len) {
-        if (!a->nbucket[(unsigned char)s[i]]) {
+    while (i < limit) {
+        if (fb >= 0) {
+            const char *q = memchr(s + i, fb, limit - i);
+            if (!q)
+                break;
+            i = (size_t)(q - s);
+        } else if (!root[(unsigned char)s[i]]) {
             i++;
             continue;
         }
@@ -441,6 +538,16 @@ int tk_added_next(const tk_added *a, int want_normalized, const char *s, size_t 
         return 1;
     }
     return 0;
+}
+
+size_t tk_added_count(const tk_added *a, int normalized)
+{
+    return a ? a->npats_set[normalized ? 1 : 0] : 0;
+}
+
+int tk_added_any_lstrip(const tk_added *a)
+{
+    return a ? a->any_lstrip : 0;
 }
 
 const tk_added_token *tk_added_by_id(const tk_added *a, uint32_t id)

@@ -907,3 +907,28 @@ int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sin
     }
     return 0;
 }
+
+int tk_bpe_can_cut(const tk_bpe *m)
+{
+    return m->pmask != 0;
+}
+
+int tk_bpe_tokenize_prefix(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
+                           la_tok_work *w, la_err *err)
+{
+    if (!m->pmask || (m->ignore_merges && len <= m->max_token_len))
+        return 2;
+    bpe_work *bw = get_work(w);
+    if (!bw)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    for (size_t from = 0; from < len;) {
+        size_t end = bpe_chunk_end(m, piece, len, from);
+        if (end == len)
+            break;            /* the last chunk may go on past the window */
+        int rc = bpe_word(m, bw, piece + from, end - from, sink, err);
+        if (rc != 0)
+            return rc;
+        from = end;
+    }
+    return 2;
+}

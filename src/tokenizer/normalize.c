@@ -607,7 +607,48 @@ typedef struct {
     tk_regex *re;
     char *content;
     size_t len;
+    char *lit;               /* a {"String": s} pattern's s, NULL for a regex */
+    size_t lit_len;
 } replace_norm;
+
+/* First occurrence of needle[0..m) (m >= 1) in hay[0..n), NULL if none
+ * (memmem is not in C11 or POSIX). */
+static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m)
+{
+    const char *end = hay + n;
+    while ((size_t)(end - hay) >= m) {
+        const char *q = memchr(hay, needle[0], (size_t)(end - hay) - m + 1);
+        if (!q)
+            return NULL;
+        if (memcmp(q + 1, needle + 1, m - 1) == 0)
+            return q;
+        hay = q + 1;
+    }
+    return NULL;
+}
+
+/* A non-empty literal pattern: its matches are the leftmost
+ * non-overlapping occurrences (what the regex finds on UTF-8 text),
+ * found with memchr/memmem instead of Oniguruma. */
+static int replace_literal(const replace_norm *r, const char *in, size_t len, la_buf *out,
+                           la_err *err)
+{
+    size_t prev = 0;
+    while (prev < len) {
+        const char *q = r->lit_len == 1 ? memchr(in + prev, r->lit[0], len - prev)
+                                        : find_bytes(in + prev, len - prev, r->lit, r->lit_len);
+        if (!q)
+            break;
+        size_t ms = (size_t)(q - in);
+        if (la_buf_append(out, in + prev, ms - prev) != LA_OK ||
+            la_buf_append(out, r->content, r->len) != LA_OK)
+            return oom(err);
+        prev = ms + r->lit_len;
+    }
+    if (la_buf_append(out, in + prev, len - prev) != LA_OK)
+        return oom(err);
+    return LA_OK;
+}
 
 /* Replaces every match (the reference's find_matches, empty matches
  * included) by the literal content; an empty string stays empty. */
@@ -619,6 +660,8 @@ static int replace_apply(const tk_normalizer *n, const char *in, size_t len, la_
     la_buf_clear(out);
     if (len == 0)
         return LA_OK;
+    if (r->lit)
+        return replace_literal(r, in, len, out, err);
     tk_regex_iter it = {0, 0};
     size_t prev = 0, ms, me;
     int rc;
@@ -640,6 +683,7 @@ static void replace_free(tk_normalizer *n)
     replace_norm *r = (replace_norm *)n;
     tk_regex_free(r->re);
     free(r->content);
+    free(r->lit);
     free(r);
 }
 
@@ -840,6 +884,7 @@ typedef struct {
     tk_normalizer base;
     tk_normalizer **items;   /* flattened: never a Sequence */
     size_t n;
+    int strict;              /* windowing with long literal patterns (seq_window) */
 } seq_norm;
 
 /* A scratch buffer distinct from out and not holding in: w->norm[0],
@@ -888,6 +933,90 @@ static void seq_free(tk_normalizer *n)
         s->items[i]->free(s->items[i]);
     free(s->items);
     free(s);
+}
+
+/* ---- windowing (cut_ok) ---------------------------------------------------- */
+
+/* Character-local normalizers (each character is mapped on its own) and
+ * Prepend (which only looks at whether the text is empty) can be cut at
+ * any character boundary. */
+static int cut_anywhere(const tk_normalizer *n, const char *s, size_t len, size_t c)
+{
+    (void)n, (void)s, (void)len, (void)c;
+    return 1;
+}
+
+/* The character ending at s[c) and the one starting there. */
+static void chars_around(const char *s, size_t len, size_t c, size_t *a, size_t *b)
+{
+    *a = c - 1;
+    while (*a > 0 && c - *a < 4 && ((unsigned char)s[*a] & 0xC0) == 0x80)
+        (*a)--;
+    size_t k = tk_utf8_len((const unsigned char *)s + c, len - c);
+    *b = c + (k ? k : 1);
+}
+
+/* A literal Replace: a cut is safe unless an occurrence could span it,
+ * which needs the pattern to hold the characters on both sides (literal
+ * occurrences in UTF-8 text start and end on character boundaries). */
+static int replace_cut_strict(const tk_normalizer *n, const char *s, size_t len, size_t c)
+{
+    const replace_norm *r = (const replace_norm *)n;
+    size_t a, b;
+    chars_around(s, len, c, &a, &b);
+    return !find_bytes(r->lit, r->lit_len, s + a, c - a) &&
+           !find_bytes(r->lit, r->lit_len, s + c, b - c);
+}
+
+/* On its own, a one-character pattern never spans a boundary. */
+static int replace_cut_ok(const tk_normalizer *n, const char *s, size_t len, size_t c)
+{
+    const replace_norm *r = (const replace_norm *)n;
+    if (tk_utf8_len((const unsigned char *)r->lit, r->lit_len) == r->lit_len)
+        return 1;
+    return replace_cut_strict(n, s, len, c);
+}
+
+/* A Sequence: every item must be cuttable there. With a literal Replace
+ * pattern longer than one character, the check looks at the raw text,
+ * which is what the item sees around the cut only if the items before
+ * leave the characters there untouched; so then the items must all be
+ * Prepend or literal Replace, and the two characters around the cut must
+ * be in no pattern at all: never replaced, they stay side by side at
+ * every step and keep every match off the cut. */
+static int seq_cut_ok(const tk_normalizer *n, const char *s, size_t len, size_t c)
+{
+    const seq_norm *q = (const seq_norm *)n;
+    for (size_t i = 0; i < q->n; i++) {
+        const tk_normalizer *x = q->items[i];
+        int ok = q->strict && x->cut_ok == replace_cut_ok ? replace_cut_strict(x, s, len, c)
+                                                           : x->cut_ok(x, s, len, c);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* Sets a Sequence's cut_ok once its items are known. */
+static void seq_window(seq_norm *q)
+{
+    int long_lit = 0, only_literal = 1;
+    for (size_t i = 0; i < q->n; i++) {
+        const tk_normalizer *x = q->items[i];
+        if (!x->cut_ok)
+            return;
+        if (x->cut_ok == replace_cut_ok) {
+            const replace_norm *r = (const replace_norm *)x;
+            if (tk_utf8_len((const unsigned char *)r->lit, r->lit_len) != r->lit_len)
+                long_lit = 1;
+        } else if (x->apply != prepend_apply) {
+            only_literal = 0;
+        }
+    }
+    if (long_lit && !only_literal)
+        return;
+    q->strict = long_lit;
+    q->base.cut_ok = seq_cut_ok;
 }
 
 /* ---- construction from JSON -------------------------------------------------- */
@@ -952,6 +1081,14 @@ static int get_string(const cJSON *j, const char *type, const char *name, char *
 
 typedef tk_normalizer *(*norm_ctor)(const cJSON *j, const char *type, la_err *err);
 
+/* Marks a character-local normalizer (or Prepend) as cuttable anywhere. */
+static tk_normalizer *local(tk_normalizer *n)
+{
+    if (n)
+        n->cut_ok = cut_anywhere;
+    return n;
+}
+
 static tk_normalizer *make_nf(utf8proc_option_t opts, la_err *err)
 {
     nf_norm *f = new_component(sizeof *f, nf_apply, plain_free, err);
@@ -992,21 +1129,21 @@ static tk_normalizer *new_lowercase(const cJSON *j, const char *type, la_err *er
 {
     (void)j;
     (void)type;
-    return new_component(sizeof(tk_normalizer), lower_apply, plain_free, err);
+    return local(new_component(sizeof(tk_normalizer), lower_apply, plain_free, err));
 }
 
 static tk_normalizer *new_nmt(const cJSON *j, const char *type, la_err *err)
 {
     (void)j;
     (void)type;
-    return new_component(sizeof(tk_normalizer), nmt_apply, plain_free, err);
+    return local(new_component(sizeof(tk_normalizer), nmt_apply, plain_free, err));
 }
 
 static tk_normalizer *new_strip_accents(const cJSON *j, const char *type, la_err *err)
 {
     (void)j;
     (void)type;
-    return new_component(sizeof(tk_normalizer), strip_accents_apply, plain_free, err);
+    return local(new_component(sizeof(tk_normalizer), strip_accents_apply, plain_free, err));
 }
 
 static tk_normalizer *new_byte_level(const cJSON *j, const char *type, la_err *err)
@@ -1016,7 +1153,7 @@ static tk_normalizer *new_byte_level(const cJSON *j, const char *type, la_err *e
     byte_level_norm *b = new_component(sizeof *b, byte_level_apply, plain_free, err);
     if (b)
         byte_level_table(b->enc, b->enc_len);
-    return (tk_normalizer *)b;
+    return local((tk_normalizer *)b);
 }
 
 static tk_normalizer *new_strip(const cJSON *j, const char *type, la_err *err)
@@ -1045,7 +1182,7 @@ static tk_normalizer *new_prepend(const cJSON *j, const char *type, la_err *err)
     }
     p->text = text;
     p->len = len;
-    return (tk_normalizer *)p;
+    return local((tk_normalizer *)p);
 }
 
 /* Appends s with every character Rust's regex::escape escapes preceded
@@ -1112,6 +1249,20 @@ static tk_normalizer *new_replace(const cJSON *j, const char *type, la_err *err)
     r->re = re;
     r->content = content;
     r->len = len;
+    const cJSON *pat = cJSON_GetObjectItemCaseSensitive(j, "pattern");
+    const cJSON *str = cJSON_GetObjectItemCaseSensitive(pat, "String");
+    size_t lit_len = str ? strlen(str->valuestring) : 0;
+    if (lit_len) {
+        r->lit = malloc(lit_len + 1);
+        if (!r->lit) {
+            replace_free(&r->base);
+            oom(err);
+            return NULL;
+        }
+        memcpy(r->lit, str->valuestring, lit_len + 1);
+        r->lit_len = lit_len;
+        r->base.cut_ok = replace_cut_ok;
+    }
     return (tk_normalizer *)r;
 }
 
@@ -1131,6 +1282,8 @@ static tk_normalizer *new_bert(const cJSON *j, const char *type, la_err *err)
         b->chinese = chinese;
         b->lowercase = lower;
         b->strip_accents = strip < 0 ? lower : strip;   /* null: follows lowercase */
+        if (!b->strip_accents)   /* NFD reorders marks: not character-local */
+            b->base.cut_ok = cut_anywhere;
     }
     return (tk_normalizer *)b;
 }
@@ -1196,6 +1349,7 @@ static tk_normalizer *new_sequence(const cJSON *j, const char *type, la_err *err
             return NULL;
         }
     }
+    seq_window(s);
     return (tk_normalizer *)s;
 }
 

@@ -46,6 +46,12 @@ struct tk_normalizer {
     int (*apply)(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
                  la_tok_work *w, int depth, la_err *err);
     void (*free)(tk_normalizer *n);
+    /* Windowing (NULL: this normalizer must see whole segments). For a
+     * character boundary 0 < c < len of s[0..len), 1 if the
+     * normalization of s[0..c) is a prefix of that of s[0..len) -
+     * whatever follows s[len) - so that a long segment can be normalized
+     * a window at a time. Checks only the text around c. */
+    int (*cut_ok)(const tk_normalizer *n, const char *s, size_t len, size_t c);
 };
 /* Builds a normalizer from its JSON object; NULL with err set on error. */
 tk_normalizer *tk_normalizer_from_json(const cJSON *j, la_err *err);
@@ -127,6 +133,16 @@ uint32_t tk_bpe_vocab_count(const tk_bpe *m);
  * no pre-tokenizer); without it tk_bpe_tokenize treats a piece as one
  * word. Done once at load time. */
 int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err);
+/* 1 when long pieces can be cut (tk_bpe_prepare_chunking succeeded). */
+int tk_bpe_can_cut(const tk_bpe *m);
+/* Tokenizes piece[0..len) known only to be a prefix of the real piece
+ * (a window): pushes the tokens of the chunks that end at a cut inside
+ * it - the same as the whole piece's first tokens, since a cut depends
+ * only on the two characters around it - and returns 2 when the sink
+ * has not stopped before the last chunk (more text is needed), 1 when
+ * it stopped, negative on error. */
+int tk_bpe_tokenize_prefix(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
+                           la_tok_work *w, la_err *err);
 /* Frees bpe.c's scratch in la_tok_work->bpe. */
 void tk_bpe_work_free(void *bpe_work);
 
@@ -178,6 +194,16 @@ void tk_added_free(tk_added *a);
  * stripped white space) and the token, 0 when none. */
 int tk_added_next(const tk_added *a, int want_normalized, const char *s, size_t len,
                   size_t from, size_t *mstart, size_t *mend, const tk_added_token **tok);
+/* The same, considering only matches found scanning from positions
+ * before `limit` (the match itself may extend past it): 0 then means
+ * none starts before limit (with lstrip, a match at or after limit may
+ * still widen back before it). The scan reads no further than needed. */
+int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, size_t len,
+                         size_t from, size_t limit, size_t *mstart, size_t *mend,
+                         const tk_added_token **tok);
+/* Number of patterns in a set; whether any token strips on its left. */
+size_t tk_added_count(const tk_added *a, int normalized);
+int tk_added_any_lstrip(const tk_added *a);
 const tk_added_token *tk_added_by_id(const tk_added *a, uint32_t id);
 const tk_added_token *tk_added_by_content(const tk_added *a, const char *s, size_t len);
 
@@ -189,6 +215,10 @@ struct la_tokenizer {
     tk_bpe *model;
     tk_decoder *decoder;      /* may be NULL */
     int byte_level;           /* a ByteLevel pre-tokenizer or decoder is present */
+    /* for tests: previews encode whole segments (no_window), or start
+     * with a window of first_window bytes (0: the usual size) */
+    int no_window;
+    size_t first_window;
     char *path;               /* for messages */
 };
 

@@ -163,18 +163,59 @@ static int push_added(enc_ctx *c, const tk_added_token *tok, const char *s, size
     return enough(c);
 }
 
+/* 1 when this pipeline can encode a window of a long text: a normalizer
+ * that can be cut (or none), no pre-tokenizer (the whole segment is one
+ * piece, which BPE cuts where no merge can cross), no added tokens matched
+ * after normalization and none that strip white space on their left (so
+ * a segment known up to a point is the same text up to that point). */
+static int windowable(const la_tokenizer *t)
+{
+    return !t->no_window && !t->pretok && (!t->normalizer || t->normalizer->cut_ok) && tk_bpe_can_cut(t->model) &&
+           tk_added_count(t->added, 1) == 0 && !tk_added_any_lstrip(t->added);
+}
+
+/* The largest character boundary c <= at, 0 < c, where the normalizer
+ * can cut raw[0..avail) (0 when none is near). */
+static size_t window_cut(const la_tokenizer *t, const char *raw, size_t avail, size_t at)
+{
+    size_t lo = at > 64 ? at - 64 : 0;
+    for (size_t c = at; c > lo; c--) {
+        if (((unsigned char)raw[c] & 0xC0) == 0x80)
+            continue;
+        if (!t->normalizer || t->normalizer->cut_ok(t->normalizer, raw, avail, c))
+            return c;
+    }
+    return 0;
+}
+
 /* A raw segment between raw-matched added tokens: normalize it, then
- * split out normalized added tokens, then encode the rest. */
-static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, int at_start)
+ * split out normalized added tokens, then encode the rest. With
+ * partial, raw[0..rawlen) is only the start of a longer segment (which
+ * goes on in raw[rawlen..avail)): only its first tokens that cannot
+ * depend on the rest are pushed, and 2 is returned when they are not
+ * enough. */
+static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t avail, int at_start,
+                          int partial)
 {
     const char *s = raw;
     size_t n = rawlen;
+    if (partial) {
+        rawlen = window_cut(c->t, raw, avail, rawlen);
+        if (rawlen == 0)
+            return 2;
+    }
     if (c->t->normalizer) {
         int rc = c->t->normalizer->apply(c->t->normalizer, raw, rawlen, &c->w->seg, c->w, 0, c->err);
         if (rc < 0)
             return rc;
         s = c->w->seg.data ? c->w->seg.data : "";
         n = c->w->seg.len;
+    } else {
+        n = rawlen;
+    }
+    if (partial) {
+        int rc = tk_bpe_tokenize_prefix(c->t->model, s, n, &c->sink, c->w, c->err);
+        return c->status < 0 ? c->status : rc;
     }
     size_t pos = 0, ms, me;
     const tk_added_token *tok;
@@ -193,24 +234,41 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, int at_sta
 }
 
 /* Encodes text into out, stopping once out has max tokens (0: never).
- * *ended tells whether the whole text was encoded. */
+ * *ended tells whether the whole text was encoded. With win > 0 (a
+ * windowable pipeline) only text[0..win) is looked at - added tokens
+ * starting there, and the start of the segment that runs past it -
+ * and *short_win is set when that was not enough for max tokens; the
+ * tokens out holds are then the first ones of the whole encoding. */
 static int encode_text(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len,
-                       size_t max, la_tokens *out, int *ended, la_err *err)
+                       size_t max, la_tokens *out, int *ended, size_t win, int *short_win,
+                       la_err *err)
 {
     enc_ctx c = { { sink_push }, t, w, out, max, err, 0 };
     tk_tokens_clear(out);
     *ended = 0;
+    *short_win = 0;
+    size_t limit = win && win < len ? win : len;
     size_t pos = 0, ms, me;
     const tk_added_token *tok;
     while (pos < len) {
-        int found = tk_added_next(t->added, 0, text, len, pos, &ms, &me, &tok);
+        if (pos >= limit) {
+            *short_win = 1;
+            return LA_OK;
+        }
+        int found = tk_added_next_before(t->added, 0, text, len, pos, limit, &ms, &me, &tok);
+        int partial = !found && limit < len;
+        size_t end = found ? ms : partial ? limit : len;
         int rc = 0;
-        if ((found ? ms : len) > pos)
-            rc = encode_segment(&c, text + pos, (found ? ms : len) - pos, pos == 0);
+        if (end > pos || partial)
+            rc = encode_segment(&c, text + pos, end - pos, len - pos, pos == 0, partial);
         if (rc == 0 && found)
             rc = push_added(&c, tok, text + ms, me - ms);
         if (rc < 0)
             return rc;
+        if (rc == 2) {
+            *short_win = 1;
+            return LA_OK;
+        }
         if (rc > 0)
             return LA_OK;        /* stopped early: enough tokens */
         if (!found)
@@ -224,10 +282,10 @@ static int encode_text(const la_tokenizer *t, la_tok_work *w, const char *text, 
 int la_tokenizer_encode(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len,
                         size_t max_tokens, la_tokens *out, la_err *err)
 {
-    int ended;
+    int ended, short_win;
     if (!t || !w || !out || (!text && len))
         return la_err_set(err, LA_EARG, "bad_argument", "tokenizer: bad argument");
-    return encode_text(t, w, text ? text : "", len, max_tokens, out, &ended, err);
+    return encode_text(t, w, text ? text : "", len, max_tokens, out, &ended, 0, &short_win, err);
 }
 
 /* ---- decoding ------------------------------------------------------------------ */
@@ -348,12 +406,19 @@ int la_tokenizer_preview(const la_tokenizer *t, la_tok_work *w, const char *text
         return la_err_set(err, LA_EARG, "bad_argument", "tokenizer: bad argument");
     text = text ? text : "";
     size_t want = m + 1, mu;
-    int ended;
+    int ended, short_win;
+    /* a window of the text that usually holds the tokens wanted, doubled
+     * when it does not (0: the whole text at once) */
+    size_t win = !windowable(t) ? 0 : t->first_window ? t->first_window : 64 + 8 * want;
     for (;;) {
         /* one token more than the preview needs tells whether it is whole */
-        int rc = encode_text(t, w, text, len, want, &w->toks, &ended, err);
+        int rc = encode_text(t, w, text, len, want, &w->toks, &ended, win, &short_win, err);
         if (rc != LA_OK)
             return rc;
+        if (short_win) {
+            win = win > len / 2 ? len : win * 2;
+            continue;
+        }
         int ran_out, oom;
         mu = preview_units(t, &w->toks, m, complete, &w->dec, &ran_out, &oom);
         if (oom)

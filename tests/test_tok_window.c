@@ -1,0 +1,176 @@
+/* test_tok_window.c - previews computed on a window of the text (grown
+ * while the tokens need more) equal previews of the whole text: random
+ * texts over what the fixtures know, short and long, for every kind of
+ * normalizer chain that is windowed (none; Prepend + one-character
+ * Replace; with Lowercase; with longer literal patterns) and for the
+ * pipelines that are not (a pre-tokenizer), m from 1 to 80, both ways
+ * of handling partial characters. */
+#include "tokenizer/tk.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIX "tests/fixtures/tok/"
+
+static la_tokenizer *load(const char *path)
+{
+    la_err err = {{0}, {0}};
+    la_tokenizer *t = la_tokenizer_load(path, &err);
+    ck_assert_msg(t != NULL, "%s: %s", path, err.msg);
+    return t;
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15u;
+
+static uint32_t rnd(uint32_t n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state % n);
+}
+
+/* Words, white space, added tokens, characters the vocabularies lack
+ * (byte fallback, several bytes long), the metaspace itself and the
+ * pieces of the patterns the window fixtures replace. */
+static const char *const atoms[] = {
+    "the", "cat", "and", "hat", "The", "HAT", "T", "H", " ", " ", " ", "  ", "   ", ".", ",",
+    "a", "t", "at", "att", "\n", "\t", "\xC3\xA9", "\xE6\x97\xA5\xE6\x9C\xAC",
+    "\xF0\x9F\x98\x80", "\xE2\x96\x81", "\xE2\x96\x81\xE2\x96\x81", "<s>", "</s>", "<unk>",
+    "<|end|>", "<", "|", "on", "in", "123", "'s",
+};
+
+/* A random text of about n bytes in buf (NUL-terminated); its length. */
+static size_t random_text(char *buf, size_t n)
+{
+    size_t len = 0;
+    /* some texts are one long run of a single atom */
+    const char *only = rnd(8) == 0 ? atoms[rnd(sizeof atoms / sizeof atoms[0])] : NULL;
+    while (len < n) {
+        const char *a = only ? only : atoms[rnd(sizeof atoms / sizeof atoms[0])];
+        size_t k = strlen(a);
+        memcpy(buf + len, a, k);
+        len += k;
+    }
+    buf[len] = 0;
+    return len;
+}
+
+/* The preview with windows against the one from whole segments. */
+static void same_preview(la_tokenizer *t, la_tok_work *w, const char *text, size_t len, size_t m,
+                         int complete)
+{
+    la_err err;
+    la_buf a = {0}, b = {0};
+    la_preview_info ia, ib;
+    t->no_window = 1;
+    int ra = la_tokenizer_preview(t, w, text, len, m, complete, &a, &ia, &err);
+    t->no_window = 0;
+    /* small first windows put their edges everywhere */
+    t->first_window = 1 + rnd(len / 4 + 8);
+    int rb = la_tokenizer_preview(t, w, text, len, m, complete, &b, &ib, &err);
+    t->first_window = 0;
+    ck_assert_int_eq(ra, rb);
+    if (ra == LA_OK) {
+        ck_assert_msg(a.len == b.len && memcmp(a.data ? a.data : "", b.data ? b.data : "", a.len) == 0,
+                      "m=%zu complete=%d len=%zu: \"%.*s\" vs \"%.*s\" for \"%.200s\"", m, complete,
+                      len, (int)a.len, a.data ? a.data : "", (int)b.len, b.data ? b.data : "", text);
+        ck_assert_uint_eq(ia.units, ib.units);
+        ck_assert_int_eq(ia.whole, ib.whole);
+        ck_assert_int_eq(ia.extended, ib.extended);
+    }
+    la_buf_free(&a);
+    la_buf_free(&b);
+}
+
+static const char *const fixtures[] = {
+    FIX "full_llama.json", FIX "window_plain.json", FIX "window_lower.json",
+    FIX "window_multi.json", FIX "full_bytelevel.json",
+};
+#define NFIX (sizeof fixtures / sizeof fixtures[0])
+
+START_TEST(window_equals_whole)
+{
+    static const size_t ms[] = {1, 2, 6, 17, 80};
+    static const size_t sizes[] = {0, 1, 5, 20, 60, 130, 300, 700, 1500, 5000};
+    char *buf = malloc(8192);
+    ck_assert_ptr_nonnull(buf);
+    la_tokenizer *t = load(fixtures[_i]);
+    la_tok_work *w = la_tok_work_new();
+    for (int round = 0; round < 60; round++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            size_t len = random_text(buf, sizes[s]);
+            for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++)
+                for (int complete = 0; complete < 2; complete++)
+                    same_preview(t, w, buf, len, ms[k], complete);
+        }
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+    free(buf);
+}
+END_TEST
+
+/* A long answer (~60 KB) with added tokens far in, and one with an added
+ * token right at a window's edge, give the same previews. */
+START_TEST(window_long_answers)
+{
+    size_t n = 60000;
+    char *buf = malloc(n + 64);
+    ck_assert_ptr_nonnull(buf);
+    for (size_t f = 0; f < NFIX; f++) {
+        la_tokenizer *t = load(fixtures[f]);
+        la_tok_work *w = la_tok_work_new();
+        static const char unit[] = "The cat and the hat. the hat and the cat in the hat. ";
+        size_t len = 0;
+        while (len + sizeof unit - 1 <= n) {
+            memcpy(buf + len, unit, sizeof unit - 1);
+            len += sizeof unit - 1;
+        }
+        buf[len] = 0;
+        for (size_t at = 1; at < 300; at += 7) {
+            char keep[8];
+            memcpy(keep, buf + at, 4);
+            memcpy(buf + at, "</s>", 4);
+            for (size_t m = 1; m < 90; m += 11)
+                same_preview(t, w, buf, len, m, 1);
+            memcpy(buf + at, keep, 4);
+        }
+        same_preview(t, w, buf, len, 6, 1);
+        same_preview(t, w, buf, len, 500, 0);
+        la_tok_work_free(w);
+        la_tokenizer_free(t);
+    }
+    free(buf);
+}
+END_TEST
+
+/* Which fixtures are windowed: the previews above must test the windows,
+ * not compare the whole-segment path with itself. */
+START_TEST(window_is_used)
+{
+    static const int want[NFIX] = {1, 1, 1, 1, 0};
+    for (size_t f = 0; f < NFIX; f++) {
+        la_tokenizer *t = load(fixtures[f]);
+        int on = !t->pretok && (!t->normalizer || t->normalizer->cut_ok) && tk_bpe_can_cut(t->model);
+        ck_assert_msg(on == want[f], "%s", fixtures[f]);
+        la_tokenizer_free(t);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("tok_window");
+    TCase *tc = tcase_create("window");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, window_equals_whole, 0, NFIX);
+    tcase_add_test(tc, window_long_answers);
+    tcase_add_test(tc, window_is_used);
+    suite_add_tcase(s, tc);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
