@@ -1,0 +1,139 @@
+/* fuzz_tokenize.c - tokenizing arbitrary text with the fixture tokenizers
+ * (la_tokenizer_encode, la_tokenizer_preview, la_tokenizer_decode).
+ *
+ * Input: one option byte (tokenizer, m, partial-chars mode), then the
+ * text; texts that are not valid UTF-8 are skipped (the library is given
+ * validated UTF-8 only). Checked, from the API's contracts:
+ *  - encoding with max_tokens = k gives at least k tokens (or all), and
+ *    they equal the first tokens of the full encoding;
+ *  - the preview with complete = 0 is decode(first m ids of the full
+ *    encoding) (a tokenizer without a decoder: the token strings joined
+ *    with "" where decode joins them with " "); with complete = 1 it is decode(first info.units ids),
+ *    info.units >= m unless the answer is whole, and info.extended says
+ *    whether more than m were taken;
+ *  - info.whole is 1 exactly when the text has no more tokens than were
+ *    previewed. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz_common.h"
+
+#define MAXTOK 64
+static la_tokenizer *toks[MAXTOK];
+static size_t ntoks;
+static la_tok_work *work;
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    const char *dir = fuzz_fixture_dir();
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "fuzz_tokenize: cannot open %s (set LA_FUZZ_FIXTURES)\n", dir);
+        exit(1);
+    }
+    char *names[MAXTOK];
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < MAXTOK) {
+        size_t l = strlen(de->d_name);
+        if (l > 5 && strcmp(de->d_name + l - 5, ".json") == 0)
+            names[n++] = strdup(de->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, by_name);   /* the option byte means the same tokenizer every run */
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        la_err e = {{0}, {0}};
+        la_tokenizer *t = la_tokenizer_load(path, &e);
+        if (!t) {
+            fprintf(stderr, "fuzz_tokenize: %s: %s\n", path, e.msg);
+            exit(1);
+        }
+        toks[ntoks++] = t;
+        free(names[i]);
+    }
+    if (!ntoks) {
+        fprintf(stderr, "fuzz_tokenize: no tokenizer fixtures in %s\n", dir);
+        exit(1);
+    }
+    work = la_tok_work_new();
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1 || !fuzz_utf8_valid(data + 1, size - 1))
+        return 0;
+    const la_tokenizer *t = toks[(data[0] & 31) % ntoks];
+    size_t m = 1 + ((data[0] >> 5) & 3) * 3;   /* 1, 4, 7, 10 */
+    int complete = (data[0] >> 7) & 1;
+    const char *text = (const char *)data + 1;
+    size_t len = size - 1;
+
+    la_err e = {{0}, {0}};
+    la_tokens all = {0}, few = {0};
+    int rc = la_tokenizer_encode(t, work, text, len, 0, &all, &e);
+    if (rc) {
+        /* a tokenizer without an unknown token may refuse a text */
+        FUZZ_CHECK(rc == LA_EDATA && e.code[0] && e.msg[0], "encode status %d (%s)", rc, e.msg);
+        la_buf out = {0};
+        la_preview_info info;
+        (void)la_tokenizer_preview(t, work, text, len, m, complete, &out, &info, &e);
+        la_buf_free(&out);
+        la_tokens_free(&all);
+        return 0;
+    }
+    rc = la_tokenizer_encode(t, work, text, len, m, &few, &e);
+    FUZZ_CHECK(rc == LA_OK, "encode with max_tokens %zu failed: %s", m, e.msg);
+    FUZZ_CHECK(few.n >= m || few.n == all.n, "max_tokens %zu gave %zu of %zu tokens", m, few.n, all.n);
+    FUZZ_CHECK(few.n <= all.n, "max_tokens gave more tokens (%zu) than the full encoding (%zu)", few.n, all.n);
+    for (size_t i = 0; i < few.n; i++)
+        FUZZ_CHECK(few.ids[i] == all.ids[i], "token %zu: %u with max_tokens, %u in full", i, few.ids[i], all.ids[i]);
+
+    la_buf prev = {0}, want = {0};
+    la_preview_info info;
+    rc = la_tokenizer_preview(t, work, text, len, m, complete, &prev, &info, &e);
+    FUZZ_CHECK(rc == LA_OK, "preview failed: %s", e.msg);
+    size_t k = info.units;
+    FUZZ_CHECK(k <= all.n, "preview took %zu of %zu tokens", k, all.n);
+    if (complete)
+        FUZZ_CHECK(k >= m || k == all.n, "preview took %zu < m = %zu tokens of %zu", k, m, all.n);
+    else
+        FUZZ_CHECK(k == (all.n < m ? all.n : m), "preview took %zu tokens, m = %zu, %zu in all", k, m, all.n);
+    FUZZ_CHECK(info.extended == (k > m), "extended %d with %zu tokens for m = %zu", info.extended, k, m);
+    FUZZ_CHECK(info.whole == (k == all.n), "whole %d with %zu of %zu tokens", info.whole, k, all.n);
+    rc = la_tokenizer_decode(t, work, all.ids, k, &want, &e);
+    FUZZ_CHECK(rc == LA_OK, "decode failed: %s", e.msg);
+    int equal = prev.len == want.len && (prev.len == 0 || memcmp(prev.data, want.data, prev.len) == 0);
+    if (!equal) {
+        /* without a decoder, decode joins token strings with " " (as
+         * HuggingFace's decode) and previews join them with "" */
+        la_buf spaced = {0}, joined = {0};
+        for (size_t i = 0; i < k; i++) {
+            const char *s = all.strs.data + all.str_off[i];
+            size_t sl = (i + 1 < all.n ? all.str_off[i + 1] : all.strs.len) - all.str_off[i] - 1;
+            if (i)
+                la_buf_putc(&spaced, ' ');
+            la_buf_append(&spaced, s, sl);
+            la_buf_append(&joined, s, sl);
+        }
+        equal = spaced.len == want.len && (want.len == 0 || memcmp(spaced.data, want.data, want.len) == 0) &&
+                joined.len == prev.len && (prev.len == 0 || memcmp(joined.data, prev.data, prev.len) == 0);
+        la_buf_free(&spaced);
+        la_buf_free(&joined);
+    }
+    FUZZ_CHECK(equal, "preview \"%.*s\" != decode of its %zu tokens \"%.*s\"", (int)prev.len,
+               prev.data ? prev.data : "", k, (int)want.len, want.data ? want.data : "");
+    la_buf_free(&prev);
+    la_buf_free(&want);
+    la_tokens_free(&all);
+    la_tokens_free(&few);
+    return 0;
+}
