@@ -460,6 +460,8 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
     /* The preview goes to p->text after the answer; keep offsets, since
      * the buffer may move. */
     size_t pv = p->text.len;
+    if (la_buf_reserve(&p->text, len))   /* a word or char preview appends part of p->text to itself */
+        return LA_ENOMEM;
     la_preview_info info = {0, 0, 0};
     rc = p->unit->preview(p->unit, p->text.data + off, len, c->m, &p->text, &info, err);
     if (rc)
