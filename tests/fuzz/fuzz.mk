@@ -66,3 +66,6 @@ test-valgrind: $(B)/lookahead
 
 test-big: $(B)/lookahead
 	@sh tests/fuzz/big.sh $(B)/lookahead
+
+# test_hostile_cli runs the CLI built next to it
+$(B)/tests/test_hostile_cli: $(B)/lookahead

@@ -1,0 +1,208 @@
+/* test_hostile_cli.c - random byte damage to real records (the data files)
+ * through the CLI with --on-error skip: every record is classified here
+ * with la_proc_record under the same options, and the CLI must write
+ * exactly the accepted ones (as la_proc_record edits them) to its output
+ * and exactly the rejected ones, byte for byte and in order, to
+ * --rejects; its statistics must say records in = out + rejected.
+ * The CLI is the lookahead next to this test's build folder (or
+ * $LOOKAHEAD). */
+#include <check.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lookahead.h"
+
+static char cli[4096];
+
+static uint64_t rng = 0x243F6A8885A308D3ull;
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 11);
+}
+
+static void slurp(const char *path, la_buf *b)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    char tmp[65536];
+    size_t k;
+    while ((k = fread(tmp, 1, sizeof tmp, f)) > 0)
+        la_buf_append(b, tmp, k);
+    fclose(f);
+}
+
+/* Damages rec (no newline in it) into out; the result holds no '\n' or
+ * '\r' (those frame lines) and is not blank. Returns its length. */
+static size_t damage(const char *rec, size_t n, char *out)
+{
+    static const char special[] = "\"\\{}[],: \x00\x01\x7f\xc3\xa9\xed\xa0\x80\xff";
+    memcpy(out, rec, n);
+    int hits = 1 + (int)(rnd() % 3);
+    for (int h = 0; h < hits && n > 1; h++) {
+        size_t at = rnd() % n;
+        switch (rnd() % 5) {
+        case 0: out[at] ^= (char)(1u << (rnd() % 8)); break;
+        case 1: memmove(out + at, out + at + 1, n - at - 1); n--; break;
+        case 2: memmove(out + at + 1, out + at, n - at); out[at] = special[rnd() % (sizeof special - 1)]; n++; break;
+        case 3: out[at] = special[rnd() % (sizeof special - 1)]; break;
+        default: out[at] = (char)rnd(); break;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (out[i] == '\n' || out[i] == '\r')
+            out[i] = 'x';
+    out[0] = out[0] == ' ' || out[0] == '\t' ? 'x' : out[0];
+    return n;
+}
+
+static uint64_t stat_field(const char *json, const char *key)
+{
+    const char *p = strstr(json, key);
+    ck_assert_msg(p != NULL, "%s missing from the statistics", key);
+    return strtoull(p + strlen(key) + 2, NULL, 10);
+}
+
+static void run_damaged(const char *data, const char *opts, const la_config *cfg, int copies)
+{
+    la_buf src = {0}, in = {0}, want_out = {0}, want_rej = {0};
+    slurp(data, &src);
+    la_err e;
+    la_proc *p = la_proc_new(cfg, &e);
+    ck_assert_ptr_nonnull(p);
+    la_stats st = {0};
+    char *buf = malloc(src.len + 16);
+    for (int c = 0; c < copies; c++) {
+        const char *line = src.data;
+        while (line < src.data + src.len) {
+            const char *nl = memchr(line, '\n', (size_t)(src.data + src.len - line));
+            size_t n = nl ? (size_t)(nl - line) : (size_t)(src.data + src.len - line);
+            if (n > 0) {
+                size_t k = rnd() % 4 ? damage(line, n, buf) : (memcpy(buf, line, n), n);
+                if (in.len == 0 && k >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+                    buf[0] = 'x';   /* a BOM would be taken off */
+                la_buf_append(&in, buf, k);
+                la_buf_putc(&in, '\n');
+                if (la_proc_record(p, buf, k, &want_out, &st, &e) == LA_OK)
+                    la_buf_putc(&want_out, '\n');
+                else {
+                    la_buf_append(&want_rej, buf, k);
+                    la_buf_putc(&want_rej, '\n');
+                }
+            }
+            line += n + 1;
+        }
+    }
+    free(buf);
+    la_proc_free(p);
+
+    char dir[] = "/tmp/la-hostile-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char inpath[256], cmd[8192];
+    snprintf(inpath, sizeof inpath, "%s/in.jsonl", dir);
+    FILE *f = fopen(inpath, "wb");
+    ck_assert_uint_eq(fwrite(in.data, 1, in.len, f), in.len);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "'%s' -q --output-format jsonl --threads 3 --on-error skip %s --rejects %s/rej.jsonl --stats %s/stats.json "
+             "-o %s/out.jsonl %s 2>/dev/null",
+             cli, opts, dir, dir, dir, inpath);
+    int rc = system(cmd);
+    ck_assert_msg(rc == 0, "%s: exit status %d", cmd, rc);
+    la_buf out = {0}, rej = {0}, stats = {0};
+    char path[256];
+    snprintf(path, sizeof path, "%s/out.jsonl", dir);
+    slurp(path, &out);
+    snprintf(path, sizeof path, "%s/rej.jsonl", dir);
+    slurp(path, &rej);
+    snprintf(path, sizeof path, "%s/stats.json", dir);
+    slurp(path, &stats);
+    ck_assert_msg(rej.len == want_rej.len && memcmp(rej.data, want_rej.data, rej.len) == 0,
+                  "%s: --rejects is not the rejected records byte for byte (%zu bytes, want %zu)", data, rej.len,
+                  want_rej.len);
+    ck_assert_msg(out.len == want_out.len && memcmp(out.data, want_out.data, out.len) == 0,
+                  "%s: output differs from la_proc_record's (%zu bytes, want %zu)", data, out.len, want_out.len);
+    uint64_t rin = stat_field(stats.data, "\"records_in\""), rout = stat_field(stats.data, "\"records_out\""),
+             rrej = stat_field(stats.data, "\"records_rejected\"");
+    ck_assert_uint_eq(rin, st.records_in);
+    ck_assert_uint_eq(rout, st.records_out);
+    ck_assert_uint_eq(rrej, st.records_rejected);
+    ck_assert_uint_eq(rin, rout + rrej);
+    ck_assert_uint_gt(rout, 0);
+    ck_assert_uint_gt(rrej, 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    la_buf_free(&src);
+    la_buf_free(&in);
+    la_buf_free(&want_out);
+    la_buf_free(&want_rej);
+    la_buf_free(&out);
+    la_buf_free(&rej);
+    la_buf_free(&stats);
+}
+
+START_TEST(damaged_sample_virtual)
+{
+    la_config c;
+    la_config_defaults(&c);
+    c.mode = LA_MODE_VIRTUAL;
+    c.input_field = "question";
+    c.output_field = "answer";
+    c.fields_given = 1;
+    run_damaged("data/sample.jsonl", "--mode virtual --input-field question --output-field answer", &c, 300);
+}
+END_TEST
+
+START_TEST(damaged_chat_real_word)
+{
+    la_config c;
+    la_config_defaults(&c);
+    run_damaged("data/chat.jsonl", "--mode real --unit word --m 6", &c, 300);
+}
+END_TEST
+
+START_TEST(damaged_chat_real_char)
+{
+    la_config c;
+    la_config_defaults(&c);
+    c.unit = LA_UNIT_CHAR;
+    c.m = 4;
+    c.turns = LA_TURNS_LAST;
+    run_damaged("data/chat.jsonl", "--mode real --unit char --m 4 --turns last", &c, 300);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    const char *env = getenv("LOOKAHEAD");
+    if (env && *env) {
+        snprintf(cli, sizeof cli, "%s", env);
+    } else {
+        /* build/tests/test_hostile_cli -> build/lookahead */
+        char self[4096];
+        snprintf(self, sizeof self, "%s", argv[0]);
+        snprintf(cli, sizeof cli, "%s/../lookahead", dirname(self));
+    }
+    if (access(cli, X_OK) != 0) {
+        fprintf(stderr, "test_hostile_cli: %s is not there: build the CLI first (or set LOOKAHEAD)\n", cli);
+        return EXIT_FAILURE;
+    }
+    Suite *s = suite_create("hostile_cli");
+    TCase *tc = tcase_create("damage");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, damaged_sample_virtual);
+    tcase_add_test(tc, damaged_chat_real_word);
+    tcase_add_test(tc, damaged_chat_real_char);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
