@@ -341,6 +341,31 @@ START_TEST(nul_bytes)
 }
 END_TEST
 
+/* Fuzzing (fuzz_tokload) found tokenizer files that make loading read
+ * outside its tables: tests/fuzz/regress/tokload-*.json. Each must load,
+ * or fail with a reason, and a loaded one must encode; under make
+ * test-sanitize or test-valgrind a bad read fails the test. */
+START_TEST(tokenizer_files_found_by_fuzzing)
+{
+    static const char *const files[] = {"tests/fuzz/regress/tokload-added-tokens-overflow.json"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        la_err e = {{0}, {0}};
+        la_tokenizer *t = la_tokenizer_load(files[i], &e);
+        if (!t) {
+            ck_assert_msg(e.msg[0] != 0, "%s: failed without a reason", files[i]);
+            continue;
+        }
+        la_tok_work *w = la_tok_work_new();
+        la_tokens out = {0};
+        const char *text = "yes <sep> [MASK] <se yesterday x";
+        ck_assert_int_eq(la_tokenizer_encode(t, w, text, strlen(text), 0, &out, &e), LA_OK);
+        la_tokens_free(&out);
+        la_tok_work_free(w);
+        la_tokenizer_free(t);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hostile");
@@ -351,6 +376,7 @@ int main(void)
     tcase_add_test(tc, random_damage);
     tcase_add_test(tc, deep_nesting);
     tcase_add_test(tc, nul_bytes);
+    tcase_add_test(tc, tokenizer_files_found_by_fuzzing);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
