@@ -153,34 +153,61 @@ static int same_token(const json_token *t, const tk_added_token *r)
            r->normalized == t->normalized && r->special == t->special;
 }
 
+/* HuggingFace's added_tokens_map (content -> id), kept apart from the
+ * id -> token entries (added_tokens_map_r, a->toks): a later token given
+ * the id of an earlier content replaces that id's entry, while the
+ * earlier content still maps to the id. Contents point into the parsed
+ * entries; only tk_added_prepare uses it. */
+typedef struct {
+    const char **content;
+    size_t *len;
+    uint32_t *id;
+    size_t n;
+} content_map;
+
+/* Index of content s in the map, or -1. */
+static long map_find(const content_map *cm, const char *s, size_t len)
+{
+    for (size_t i = 0; i < cm->n; i++)
+        if (cm->len[i] == len && memcmp(cm->content[i], s, len) == 0)
+            return (long)i;
+    return -1;
+}
+
 /* The id add_tokens gives a new content: the added one, else the model's,
  * else one past the largest added id (or the vocabulary size). */
-static uint32_t new_id_for(const tk_added *a, const tk_bpe *model, const json_token *t)
+static uint32_t new_id_for(const tk_added *a, const content_map *cm, const tk_bpe *model,
+                           const json_token *t)
 {
-    long k = find_content(a, t->content, t->len);
+    long k = map_find(cm, t->content, t->len);
     if (k >= 0)
-        return a->toks[k].id;
+        return cm->id[k];
     int64_t mid = model ? tk_bpe_token_to_id(model, t->content, t->len) : -1;
     if (mid >= 0)
         return (uint32_t)mid;
     uint32_t vs = a->vocab_count;
-    if (a->ntoks == 0)
+    if (cm->n == 0)
         return vs;
     uint32_t max = 0;
-    for (size_t i = 0; i < a->ntoks; i++)
-        if (a->toks[i].id > max)
-            max = a->toks[i].id;
+    for (size_t i = 0; i < cm->n; i++)
+        if (cm->id[i] > max)
+            max = cm->id[i];
     return (max >= vs || vs == 0) ? max + 1 : vs;
 }
 
 /* Registers token t under id (added_tokens_map and _map_r). The content
  * pointer is shared with the JSON entry list, owned by the pattern list
  * afterwards. */
-static void register_token(tk_added *a, const json_token *t, uint32_t id)
+static void register_token(tk_added *a, content_map *cm, const json_token *t, uint32_t id)
 {
-    long k = find_content(a, t->content, t->len);
-    if (k >= 0)
-        a->toks[k].id = id;            /* map: content -> new id */
+    long k = map_find(cm, t->content, t->len);
+    if (k >= 0) {
+        cm->id[k] = id;                /* map: content -> new id */
+    } else {
+        cm->content[cm->n] = t->content;
+        cm->len[cm->n] = t->len;
+        cm->id[cm->n++] = id;
+    }
     long r = find_id(a, id);
     tk_added_token nt = { id, t->content, t->len, t->single_word, t->lstrip, t->rstrip,
                           t->normalized, t->special };
@@ -321,8 +348,10 @@ int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm
     /* special_tokens then added_tokens, as refresh_added_tokens chains them */
     size_t *special = calloc(n ? n : 1, sizeof *special), *classic = calloc(n ? n : 1, sizeof *classic);
     size_t nspecial = 0, nclassic = 0;
+    content_map cm = { calloc(n ? n : 1, sizeof *cm.content), calloc(n ? n : 1, sizeof *cm.len),
+                       calloc(n ? n : 1, sizeof *cm.id), 0 };
     int rc = LA_OK;
-    if (!a->toks || !a->pats || !special || !classic)
+    if (!a->toks || !a->pats || !special || !classic || !cm.content || !cm.len || !cm.id)
         rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
     for (size_t i = 0; rc == LA_OK && i < n; i++) {
         const json_token *t = &jt[i];
@@ -339,15 +368,14 @@ int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm
             seen = same_token(t, &a->toks[k]);
         if (!t->len || seen)
             continue;
-        register_token(a, t, new_id_for(a, model, t));
+        register_token(a, &cm, t, new_id_for(a, &cm, model, t));
         if (!in_special)
             classic[nclassic++] = i;
     }
     la_buf norm_buf = {0};
     for (size_t k = 0; rc == LA_OK && k < nspecial + nclassic; k++) {
         const json_token *t = &jt[k < nspecial ? special[k] : classic[k - nspecial]];
-        long r = find_content(a, t->content, t->len);
-        uint32_t id = a->toks[r].id;
+        uint32_t id = cm.id[map_find(&cm, t->content, t->len)];
         if (!t->normalized) {
             rc = add_pattern(a, t->content, t->len, id, 0);
         } else if ((rc = normalize_content(norm, t->content, t->len, &norm_buf, w, err)) == LA_OK) {
@@ -375,6 +403,9 @@ int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm
         rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
     free(special);
     free(classic);
+    free(cm.content);
+    free(cm.len);
+    free(cm.id);
     free_json_tokens(jt, n);
     return rc;
 }
