@@ -159,6 +159,92 @@ START_TEST(window_is_used)
 }
 END_TEST
 
+/* Token ids and strings of the whole encoding of text. */
+static void encode_all(la_tokenizer *t, la_tok_work *w, const char *text, size_t len, la_tokens *out)
+{
+    la_err err;
+    int rc = la_tokenizer_encode(t, w, text, len, 0, out, &err);
+    ck_assert_msg(rc == LA_OK, "%s", err.msg);
+}
+
+static void same_tokens(const la_tokens *a, const la_tokens *b, const char *text)
+{
+    ck_assert_msg(a->n == b->n, "%zu vs %zu tokens for \"%.200s\"", a->n, b->n, text);
+    for (size_t i = 0; i < a->n; i++)
+        ck_assert_msg(a->ids[i] == b->ids[i], "token %zu: %u vs %u for \"%.200s\"", i, a->ids[i],
+                      b->ids[i], text);
+    ck_assert(a->strs.len == b->strs.len && memcmp(a->strs.data, b->strs.data, a->strs.len) == 0);
+}
+
+/* The word cache and the cutting tables give the tokens of the plain
+ * path: random texts encoded twice with them (the second time from the
+ * cache) and once without, and previews the same way. */
+START_TEST(fast_equals_plain)
+{
+    static const size_t sizes[] = {1, 5, 20, 60, 130, 300, 1500};
+    char *buf = malloc(4096);
+    ck_assert_ptr_nonnull(buf);
+    la_tokenizer *t = load(fixtures[_i]);
+    la_tok_work *fast = la_tok_work_new(), *plain = la_tok_work_new();
+    la_tokens a = {0}, b = {0};
+    la_buf pa = {0}, pb = {0};
+    la_err err;
+    for (int round = 0; round < 80; round++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            size_t len = random_text(buf, sizes[s]);
+            for (int again = 0; again < 2; again++) {
+                tk_bpe_set_fast(t->model, 1);
+                encode_all(t, fast, buf, len, &a);
+                tk_bpe_set_fast(t->model, 0);
+                encode_all(t, plain, buf, len, &b);
+                same_tokens(&a, &b, buf);
+                size_t m = 1 + rnd(20);
+                la_buf_clear(&pa);
+                la_buf_clear(&pb);
+                tk_bpe_set_fast(t->model, 1);
+                ck_assert_int_eq(la_tokenizer_preview(t, fast, buf, len, m, 1, &pa, NULL, &err), LA_OK);
+                tk_bpe_set_fast(t->model, 0);
+                ck_assert_int_eq(la_tokenizer_preview(t, plain, buf, len, m, 1, &pb, NULL, &err), LA_OK);
+                ck_assert(pa.len == pb.len && memcmp(pa.data, pb.data, pa.len) == 0);
+            }
+        }
+    la_tokens_free(&a);
+    la_tokens_free(&b);
+    la_buf_free(&pa);
+    la_buf_free(&pb);
+    la_tok_work_free(fast);
+    la_tok_work_free(plain);
+    la_tokenizer_free(t);
+    free(buf);
+}
+END_TEST
+
+/* One scratch shared by two tokenizers that give the same words other
+ * ids (the second numbers the vocabulary backwards): the word cache of
+ * one is never read for the other. */
+START_TEST(cache_per_model)
+{
+    la_tokenizer *t1 = load(FIX "full_llama.json"), *t2 = load(FIX "full_llama_renumbered.json");
+    la_tok_work *shared = la_tok_work_new(), *w1 = la_tok_work_new(), *w2 = la_tok_work_new();
+    la_tokens a = {0}, b = {0};
+    char buf[512];
+    for (int round = 0; round < 200; round++) {
+        size_t len = random_text(buf, 1 + rnd(200));
+        la_tokenizer *t = round % 2 ? t1 : t2;
+        encode_all(t, shared, buf, len, &a);
+        encode_all(t, round % 2 ? w1 : w2, buf, len, &b);
+        same_tokens(&a, &b, buf);
+    }
+    la_tokens_free(&a);
+    la_tokens_free(&b);
+    la_tok_work_free(shared);
+    la_tok_work_free(w1);
+    la_tok_work_free(w2);
+    la_tokenizer_free(t1);
+    la_tokenizer_free(t2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tok_window");
@@ -167,6 +253,8 @@ int main(void)
     tcase_add_loop_test(tc, window_equals_whole, 0, NFIX);
     tcase_add_test(tc, window_long_answers);
     tcase_add_test(tc, window_is_used);
+    tcase_add_loop_test(tc, fast_equals_plain, 0, NFIX);
+    tcase_add_test(tc, cache_per_model);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

@@ -16,8 +16,18 @@
 #include "tokenizer/tk.h"
 #include "json.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Characters with table entries for cutting: ASCII and U+2581. */
+#define SMALL_N 129
+
+/* Word cache (per thread): words of up to CACHE_KEY bytes and up to
+ * CACHE_IDS tokens, direct-mapped on the word's hash. */
+#define CACHE_SLOTS 16384
+#define CACHE_KEY 26
+#define CACHE_IDS 8
 
 /* One vocabulary entry: the token string lives in the arena. */
 typedef struct {
@@ -58,6 +68,14 @@ struct tk_bpe {
 
     uint64_t *pairs;             /* code-point pairs inside tokens, for cutting */
     uint32_t pmask;              /* 0: chunking disabled */
+    /* The same facts for the common characters (ASCII and the metaspace,
+     * see small_index), as tables: whether each is a token by itself and
+     * a bit per pair that occurs inside a token. */
+    uint8_t small_known[SMALL_N];
+    uint64_t small_pair[SMALL_N][(SMALL_N + 63) / 64];
+    int small_ready;
+    int no_fast;                 /* tests: no tables, no word cache */
+    uint64_t serial;             /* tells models apart in a word cache */
 };
 
 /* Per-thread scratch: the symbols of the word being merged and the heap. */
@@ -70,9 +88,20 @@ typedef struct {
     uint32_t rank, pos, new_id;
 } bpe_merge;
 
+typedef struct {                 /* 64 bytes, one cache line */
+    uint32_t hash;               /* the word's hash, high half */
+    uint8_t klen;                /* key length + 1; 0: empty */
+    uint8_t nids;
+    char key[CACHE_KEY];
+    uint32_t ids[CACHE_IDS];
+} cache_entry;
+_Static_assert(sizeof(cache_entry) == 64, "a cache entry is one cache line");
+
 typedef struct {
     bpe_sym *sym;
     size_t nsym, symcap;
+    cache_entry *cache;          /* CACHE_SLOTS entries, allocated once */
+    uint64_t cache_serial;       /* the model the entries belong to */
     bpe_merge *heap;
     size_t nheap, heapcap;
     uint32_t *ids;               /* ids of the finished word */
@@ -536,7 +565,14 @@ tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, 
         return NULL;
     }
     load_byte_ids(m);
+    static atomic_uint_fast64_t next_serial = 1;
+    m->serial = (uint64_t)atomic_fetch_add(&next_serial, 1);
     return m;
+}
+
+void tk_bpe_set_fast(tk_bpe *m, int on)
+{
+    m->no_fast = !on;
 }
 
 /* The cJSON route (small models, tests): serializes vocab and merges
@@ -576,6 +612,24 @@ void tk_bpe_free(tk_bpe *m)
 }
 
 /* ---- cutting long pieces ---------------------------------------------- */
+
+/* The code point of table index a (see small_index). */
+static int32_t small_cp(int a) { return a < 128 ? a : 0x2581; }
+
+/* Table index of the character at s[0..avail) with its length in *k,
+ * or -1 when it has none (then the hash tables answer). */
+static inline int small_index(const unsigned char *s, size_t avail, size_t *k)
+{
+    if (s[0] < 0x80) {
+        *k = 1;
+        return s[0];
+    }
+    if (s[0] == 0xE2 && avail >= 3 && s[1] == 0x96 && s[2] == 0x81) {
+        *k = 3;
+        return 128;
+    }
+    return -1;
+}
 
 /* Code-point pair key. */
 static uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t)(uint32_t)a << 32 | (uint32_t)b; }
@@ -637,6 +691,15 @@ int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err)
             i += k;
         }
     }
+    for (int a = 0; a < SMALL_N; a++) {
+        char s[4];
+        size_t k = tk_utf8_encode(small_cp(a), s);
+        m->small_known[a] = vocab_find(m, s, k) != UINT32_MAX;
+        for (int b = 0; b < SMALL_N; b++)
+            if (pair_has(m, pair_key(small_cp(a), small_cp(b))))
+                m->small_pair[a][b >> 6] |= (uint64_t)1 << (b & 63);
+    }
+    m->small_ready = 1;
     return LA_OK;
 }
 
@@ -650,7 +713,7 @@ static int known_char(const tk_bpe *m, const char *s, size_t k)
 /* End of the chunk starting at `from`: the first position p > from where
  * the code points a|b around p are both single-token characters and "ab"
  * occurs in no token, or len. */
-static size_t bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from)
+static size_t bpe_chunk_end_slow(const tk_bpe *m, const char *s, size_t len, size_t from)
 {
     size_t i = from;
     int32_t a;
@@ -669,6 +732,33 @@ static size_t bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t f
             return i;
         a = b;
         a_known = b_known;
+        i += kb;
+    }
+    return len;
+}
+
+/* The same, with the tables while the characters have entries there
+ * (a boundary between a table character and another one is judged
+ * by bpe_chunk_end_slow from that character on). */
+static size_t bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from)
+{
+    if (!m->small_ready || m->no_fast)
+        return bpe_chunk_end_slow(m, s, len, from);
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = from, ka;
+    int a = small_index(u + i, len - i, &ka);
+    if (a < 0)
+        return bpe_chunk_end_slow(m, s, len, from);
+    i += ka;
+    while (i < len) {
+        size_t kb;
+        int b = small_index(u + i, len - i, &kb);
+        if (b < 0)
+            return bpe_chunk_end_slow(m, s, len, i - ka);
+        if (m->small_known[a] && m->small_known[b] && !(m->small_pair[a][b >> 6] >> (b & 63) & 1))
+            return i;
+        a = b;
+        ka = kb;
         i += kb;
     }
     return len;
@@ -707,6 +797,7 @@ void tk_bpe_work_free(void *p)
     free(bw->sym);
     free(bw->heap);
     free(bw->ids);
+    free(bw->cache);
     la_buf_free(&bw->tmp);
     free(bw);
 }
@@ -859,6 +950,26 @@ static int word_symbols(const tk_bpe *m, bpe_work *bw, const char *s, size_t len
     return LA_OK;
 }
 
+/* Passes a word's ids on to the real sink, keeping a copy in a cache
+ * entry when they fit. */
+typedef struct {
+    tk_sink sink;
+    tk_sink *next;
+    cache_entry *e;
+    int fits;
+} cache_sink;
+
+static int cache_push(tk_sink *s, const uint32_t *ids, size_t n)
+{
+    cache_sink *c = (cache_sink *)s;
+    c->fits = n <= CACHE_IDS;
+    if (c->fits) {
+        memcpy(c->e->ids, ids, n * sizeof *ids);
+        c->e->nids = (uint8_t)n;
+    }
+    return c->next->push(c->next, ids, n);
+}
+
 /* BPE of one word, pushing its ids to the sink. */
 static int bpe_word(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk_sink *sink,
                     la_err *err)
@@ -881,6 +992,37 @@ static int bpe_word(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk
     return n && sink->push(sink, bw->ids, n) ? 1 : 0;
 }
 
+/* bpe_word through this thread's word cache: a word's tokens depend on
+ * the model and the word alone. The cache is allocated on first use and
+ * never grows; a word met again replaces what shares its slot. */
+static int bpe_word_cached(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk_sink *sink,
+                           la_err *err)
+{
+    if (m->no_fast || len > CACHE_KEY)
+        return bpe_word(m, bw, s, len, sink, err);
+    if (!bw->cache || bw->cache_serial != m->serial) {
+        if (!bw->cache && !(bw->cache = malloc(CACHE_SLOTS * sizeof *bw->cache)))
+            return bpe_word(m, bw, s, len, sink, err);
+        for (size_t i = 0; i < CACHE_SLOTS; i++)
+            bw->cache[i].klen = 0;
+        bw->cache_serial = m->serial;
+    }
+    uint64_t h = hash_bytes(s, len);
+    cache_entry *e = &bw->cache[h & (CACHE_SLOTS - 1)];
+    if (e->klen == len + 1 && e->hash == (uint32_t)(h >> 32) && same_bytes(e->key, s, len))
+        return e->nids && sink->push(sink, e->ids, e->nids) ? 1 : 0;
+    /* computed by bpe_word, with a sink that keeps the ids */
+    cache_sink cs = { { cache_push }, sink, e, 0 };
+    e->klen = 0;
+    int rc = bpe_word(m, bw, s, len, &cs.sink, err);
+    if (rc >= 0 && cs.fits) {
+        e->hash = (uint32_t)(h >> 32);
+        e->klen = (uint8_t)(len + 1);
+        memcpy(e->key, s, len);
+    }
+    return rc;
+}
+
 int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
                     la_tok_work *w, la_err *err)
 {
@@ -897,10 +1039,10 @@ int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sin
         }
     }
     if (!m->pairs)
-        return bpe_word(m, bw, piece, len, sink, err);
+        return bpe_word_cached(m, bw, piece, len, sink, err);
     for (size_t from = 0; from < len;) {
         size_t end = bpe_chunk_end(m, piece, len, from);
-        int rc = bpe_word(m, bw, piece + from, end - from, sink, err);
+        int rc = bpe_word_cached(m, bw, piece + from, end - from, sink, err);
         if (rc != 0)
             return rc;
         from = end;
@@ -925,7 +1067,7 @@ int tk_bpe_tokenize_prefix(const tk_bpe *m, const char *piece, size_t len, tk_si
         size_t end = bpe_chunk_end(m, piece, len, from);
         if (end == len)
             break;            /* the last chunk may go on past the window */
-        int rc = bpe_word(m, bw, piece + from, end - from, sink, err);
+        int rc = bpe_word_cached(m, bw, piece + from, end - from, sink, err);
         if (rc != 0)
             return rc;
         from = end;

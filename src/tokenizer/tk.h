@@ -143,6 +143,9 @@ int tk_bpe_can_cut(const tk_bpe *m);
  * it stopped, negative on error. */
 int tk_bpe_tokenize_prefix(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
                            la_tok_work *w, la_err *err);
+/* For tests: 0 turns off the shortcuts that must give the same tokens
+ * as the plain path (the per-thread word cache, the cutting tables). */
+void tk_bpe_set_fast(tk_bpe *m, int on);
 /* Frees bpe.c's scratch in la_tok_work->bpe. */
 void tk_bpe_work_free(void *bpe_work);
 
@@ -158,6 +161,9 @@ struct tk_decoder {
 tk_decoder *tk_decoder_from_json(const cJSON *j, la_err *err);
 /* Appends token (id, s[0..len)) to t; LA_ENOMEM on failure. */
 int tk_tokens_push(la_tokens *t, uint32_t id, const char *s, size_t len);
+/* Appends a token whose string was appended to t->strs from offset at
+ * on (its NUL is added here); LA_ENOMEM on failure. */
+int tk_tokens_push_tail(la_tokens *t, uint32_t id, size_t at);
 /* Empties t, keeping its memory. */
 void tk_tokens_clear(la_tokens *t);
 /* Appends the bytes behind a byte-level token (GPT-2 alphabet inverted;
