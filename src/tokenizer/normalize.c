@@ -633,6 +633,24 @@ static const char *find_bytes(const char *hay, size_t n, const char *needle, siz
 static int replace_literal(const replace_norm *r, const char *in, size_t len, la_buf *out,
                            la_err *err)
 {
+    if (r->lit_len == 1 && r->len <= 8) {
+        /* one byte for another short string: one pass, no calls */
+        if (la_buf_reserve(out, len * (r->len > 1 ? r->len : 1)) != LA_OK)
+            return oom(err);
+        char *o = out->data + out->len, c = r->lit[0];
+        for (size_t i = 0; i < len; i++) {
+            if (in[i] != c) {
+                *o++ = in[i];
+            } else {
+                for (size_t k = 0; k < r->len; k++)
+                    o[k] = r->content[k];
+                o += r->len;
+            }
+        }
+        out->len = (size_t)(o - out->data);
+        out->data[out->len] = 0;
+        return LA_OK;
+    }
     size_t prev = 0;
     while (prev < len) {
         const char *q = r->lit_len == 1 ? memchr(in + prev, r->lit[0], len - prev)

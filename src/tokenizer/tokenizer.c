@@ -16,7 +16,8 @@
 
 /* ---- token lists ------------------------------------------------------------ */
 
-int tk_tokens_push(la_tokens *t, uint32_t id, const char *s, size_t len)
+/* Room for one more id and offset. */
+static int tokens_room(la_tokens *t)
 {
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
@@ -34,13 +35,27 @@ int tk_tokens_push(la_tokens *t, uint32_t id, const char *s, size_t len)
         t->str_off = off;
         t->str_cap = cap;
     }
-    size_t at = t->strs.len;
-    if (la_buf_append(&t->strs, s, len) || la_buf_putc(&t->strs, 0))
+    return LA_OK;
+}
+
+int tk_tokens_push_tail(la_tokens *t, uint32_t id, size_t at)
+{
+    if ((t->n >= t->cap || t->n >= t->str_cap) && tokens_room(t))
+        return LA_ENOMEM;
+    if (la_buf_putc(&t->strs, 0))
         return LA_ENOMEM;
     t->ids[t->n] = id;
     t->str_off[t->n] = at;
     t->n++;
     return LA_OK;
+}
+
+int tk_tokens_push(la_tokens *t, uint32_t id, const char *s, size_t len)
+{
+    size_t at = t->strs.len;
+    if (la_buf_append(&t->strs, s, len))
+        return LA_ENOMEM;
+    return tk_tokens_push_tail(t, id, at);
 }
 
 void tk_tokens_clear(la_tokens *t)
@@ -409,7 +424,7 @@ int la_tokenizer_preview(const la_tokenizer *t, la_tok_work *w, const char *text
     int ended, short_win;
     /* a window of the text that usually holds the tokens wanted, doubled
      * when it does not (0: the whole text at once) */
-    size_t win = !windowable(t) ? 0 : t->first_window ? t->first_window : 64 + 8 * want;
+    size_t win = !windowable(t) ? 0 : t->first_window ? t->first_window : 16 + 4 * want;
     for (;;) {
         /* one token more than the preview needs tells whether it is whole */
         int rc = encode_text(t, w, text, len, want, &w->toks, &ended, win, &short_win, err);
