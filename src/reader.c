@@ -79,10 +79,15 @@ static int zin_fill(la_reader *r, la_err *err)
 {
     if (r->zin_pos < r->zin_len || r->zin_eof)
         return LA_OK;
-    size_t got;
-    int rc = raw_read(r, r->zin, READ_BLOCK, &got, err);
-    if (rc)
-        return rc;
+    /* a pipe may deliver fewer bytes than the magic numbers: read on
+     * until there are four, or the input ends */
+    size_t got = 0, k = 1;
+    while (got < 4 && k > 0) {
+        int rc = raw_read(r, r->zin + got, READ_BLOCK - got, &k, err);
+        if (rc)
+            return rc;
+        got += k;
+    }
     r->zin_len = got;
     r->zin_pos = 0;
     r->zin_eof = got == 0;
@@ -148,10 +153,15 @@ static int zstd_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *e
  * get a decoder, anything else is read as it is. */
 static int detect_source(la_reader *r, la_err *err)
 {
-    size_t got;
-    int rc = raw_read(r, r->zin, READ_BLOCK, &got, err);
-    if (rc)
-        return rc;
+    /* a pipe may deliver fewer bytes than the magic numbers: read on
+     * until there are four, or the input ends */
+    size_t got = 0, k = 1;
+    while (got < 4 && k > 0) {
+        int rc = raw_read(r, r->zin + got, READ_BLOCK - got, &k, err);
+        if (rc)
+            return rc;
+        got += k;
+    }
     r->zin_len = got;
     r->zin_pos = 0;
     r->zin_eof = got == 0;

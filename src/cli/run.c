@@ -38,7 +38,7 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-#define BATCH_BYTES (512u << 10)
+#define BATCH_BYTES (256u << 10)
 #define BATCH_RECORDS 4096
 
 /* One record of a batch: where its bytes are, and what became of it. */
@@ -495,7 +495,9 @@ static int run_input(run_state *s, const char *path)
 static int start_workers(run_state *s, int threads, const la_config *cfg)
 {
     s->nworkers = threads > 1 ? threads : 0;
-    s->nslots = s->nworkers ? 2 * (size_t)s->nworkers + 1 : 1;
+    /* one batch per worker in flight, one being filled, one being written:
+     * memory stays flat, a few hundred KB a thread */
+    s->nslots = s->nworkers ? (size_t)s->nworkers + 2 : 1;
     s->slots = calloc(s->nslots, sizeof *s->slots);
     s->workers = s->nworkers ? calloc((size_t)s->nworkers, sizeof *s->workers) : NULL;
     if (!s->slots || (s->nworkers && !s->workers))
