@@ -8,6 +8,7 @@
  */
 #include "tokenizer/tk.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,7 +54,7 @@ static int replace_all(la_buf *out, const char *s, size_t n, const char *pat, si
 {
     size_t i = 0, done = 0;
     while (pl && i + pl <= n) {
-        if (memcmp(s + i, pat, pl) == 0) {
+        if (s[i] == pat[0] && memcmp(s + i + 1, pat + 1, pl - 1) == 0) {
             if (la_buf_append(out, s + done, i - done) || la_buf_append(out, rep, rl))
                 return LA_ENOMEM;
             i += pl;
@@ -68,7 +69,7 @@ static int replace_all(la_buf *out, const char *s, size_t n, const char *pat, si
 /* ---- ByteLevel ------------------------------------------------------------ */
 
 /* The GPT-2 byte alphabet inverse: code point -> byte, -1 if not in it. */
-static int byte_of_char(int32_t c)
+static int byte_of_char_slow(int32_t c)
 {
     if ((c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF))
         return c;
@@ -83,6 +84,22 @@ static int byte_of_char(int32_t c)
             return b;
     }
     return -1;
+}
+
+/* The same from a table (filled on first use: racing threads write the
+ * same values). */
+static int byte_of_char(int32_t c)
+{
+    static _Atomic int16_t table[0x144];
+    static _Atomic int ready;
+    if (c < 0 || c > 0x143)
+        return -1;
+    if (!atomic_load_explicit(&ready, memory_order_acquire)) {
+        for (int32_t x = 0; x < 0x144; x++)
+            atomic_store_explicit(&table[x], (int16_t)byte_of_char_slow(x), memory_order_relaxed);
+        atomic_store_explicit(&ready, 1, memory_order_release);
+    }
+    return atomic_load_explicit(&table[c], memory_order_relaxed);
 }
 
 int tk_byte_level_bytes(const char *s, size_t n, la_buf *out)
@@ -243,7 +260,7 @@ static int map_strip(const dec *d, const char *s, size_t n, la_buf *out)
         a += d->l1;
     /* the stop count is bounded by the characters left after the start cut */
     size_t chars_left = 0;
-    for (size_t i = a; i < n; i += k ? k : 1, chars_left++)
+    for (size_t i = a; d->stop && i < n; i += k ? k : 1, chars_left++)
         k = tk_utf8_len((const unsigned char *)s + i, n - i);
     for (size_t c = 0; c < d->stop && c < chars_left && b >= a + d->l1 &&
                        memcmp(s + b - d->l1, d->s1, d->l1) == 0; c++)
@@ -330,29 +347,30 @@ static int map_replace(const dec *d, const char *s, size_t n, la_buf *out, la_to
     return la_buf_append(out, s + done, n - done) ? oom(err) : LA_OK;
 }
 
-/* Runs a per-token mapping over the list. */
+/* Runs a per-token mapping over the list, each result written straight
+ * into the output list's strings. */
 static int chain_map(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
 {
-    tk_tokens_clear(&w->dtoks);
+    la_tokens *o = &w->dtoks;
+    tk_tokens_clear(o);
     for (size_t i = 0; i < t->n; i++) {
         const char *s = tok_str(t, i);
-        size_t n = tk_tokens_len(t, i);
-        la_buf_clear(&w->dec);
+        size_t n = tk_tokens_len(t, i), at = o->strs.len;
         int rc;
         switch (d->kind) {
-        case DEC_METASPACE: rc = map_metaspace(d, i, s, n, &w->dec); break;
-        case DEC_STRIP: rc = map_strip(d, s, n, &w->dec); break;
-        case DEC_WORDPIECE: rc = map_wordpiece(d, i, s, n, &w->dec, &w->dec2); break;
+        case DEC_METASPACE: rc = map_metaspace(d, i, s, n, &o->strs); break;
+        case DEC_STRIP: rc = map_strip(d, s, n, &o->strs); break;
+        case DEC_WORDPIECE: rc = map_wordpiece(d, i, s, n, &o->strs, &w->dec2); break;
         case DEC_BPE:
-            rc = replace_all(&w->dec, s, n, d->s1, d->l1, " ", i + 1 == t->n ? 0 : 1);
+            rc = replace_all(&o->strs, s, n, d->s1, d->l1, " ", i + 1 == t->n ? 0 : 1);
             break;
-        default: rc = map_replace(d, s, n, &w->dec, w, err); break;
+        default: rc = map_replace(d, s, n, &o->strs, w, err); break;
         }
         if (rc == LA_ENOMEM)
             return oom(err);
         if (rc != LA_OK)
             return rc;
-        if (tk_tokens_push(&w->dtoks, 0, w->dec.data ? w->dec.data : "", w->dec.len))
+        if (tk_tokens_push_tail(o, 0, at))
             return oom(err);
     }
     swap_out(t, w);
@@ -364,12 +382,12 @@ static int chain_map(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
 static int chain_fuse(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
 {
     (void)d;
-    la_buf_clear(&w->dec);
+    la_tokens *o = &w->dtoks;
+    tk_tokens_clear(o);
     for (size_t i = 0; i < t->n; i++)
-        if (la_buf_append(&w->dec, tok_str(t, i), tk_tokens_len(t, i)))
+        if (la_buf_append(&o->strs, tok_str(t, i), tk_tokens_len(t, i)))
             return oom(err);
-    tk_tokens_clear(&w->dtoks);
-    if (tk_tokens_push(&w->dtoks, 0, w->dec.data ? w->dec.data : "", w->dec.len))
+    if (tk_tokens_push_tail(o, 0, 0))
         return oom(err);
     swap_out(t, w);
     return LA_OK;
