@@ -34,6 +34,11 @@ typedef struct {
     uint32_t off, len, id;
 } vocab_entry;
 
+/* id -> token string, one load away. */
+typedef struct {
+    uint32_t off, len;
+} id_slot;
+
 /* A vocabulary hash slot: the string's hash tag saves most compares. */
 typedef struct {
     uint32_t tag, ent;           /* ent: entry index + 1, 0 = empty */
@@ -52,7 +57,7 @@ struct tk_bpe {
     uint32_t n_ents, ents_cap;
     vocab_slot *vslot;           /* hash slots; ent 0 = empty */
     uint32_t vmask;
-    uint32_t *by_id;             /* id -> entry index, UINT32_MAX if none */
+    id_slot *by_id;              /* id -> its string in the arena; len UINT32_MAX: none */
     uint32_t id_count;           /* max id + 1 */
 
     merge_slot *merges;          /* key (left id << 32 | right id); UINT64_MAX: empty */
@@ -192,12 +197,11 @@ int64_t tk_bpe_token_to_id(const tk_bpe *m, const char *s, size_t len)
 
 const char *tk_bpe_id_to_token(const tk_bpe *m, uint32_t id, size_t *len)
 {
-    if (id >= m->id_count || m->by_id[id] == UINT32_MAX)
+    if (id >= m->id_count || m->by_id[id].len == UINT32_MAX)
         return NULL;
-    const vocab_entry *v = &m->ents[m->by_id[id]];
     if (len)
-        *len = v->len;
-    return m->arena + v->off;
+        *len = m->by_id[id].len;
+    return m->arena + m->by_id[id].off;
 }
 
 int tk_bpe_byte_fallback(const tk_bpe *m) { return m->byte_fallback; }
@@ -345,7 +349,7 @@ static int load_vocab(tk_bpe *m, const char *p, size_t n, la_err *err)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     memset(m->by_id, 0xff, (m->id_count ? m->id_count : 1) * sizeof *m->by_id);
     for (uint32_t e = 0; e < m->n_ents; e++)
-        m->by_id[m->ents[e].id] = e;
+        m->by_id[m->ents[e].id] = (id_slot){ m->ents[e].off, m->ents[e].len };
     return LA_OK;
 }
 

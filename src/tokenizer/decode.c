@@ -48,22 +48,32 @@ static void swap_out(la_tokens *toks, la_tok_work *w)
     w->dtoks = tmp;
 }
 
-/* Appends s with every occurrence of pat (non-empty) replaced by rep. */
+/* Appends s with every occurrence of pat (non-empty) replaced by rep,
+ * in one pass into room reserved beforehand. */
 static int replace_all(la_buf *out, const char *s, size_t n, const char *pat, size_t pl,
                        const char *rep, size_t rl)
 {
-    size_t i = 0, done = 0;
-    while (pl && i + pl <= n) {
+    if (!pl || n < pl)
+        return la_buf_append(out, s, n);
+    size_t most = n / pl * (rl > pl ? rl - pl : 0) + n;
+    if (la_buf_reserve(out, most) != LA_OK)
+        return LA_ENOMEM;
+    char *o = out->data + out->len;
+    size_t i = 0;
+    while (i + pl <= n) {
         if (s[i] == pat[0] && memcmp(s + i + 1, pat + 1, pl - 1) == 0) {
-            if (la_buf_append(out, s + done, i - done) || la_buf_append(out, rep, rl))
-                return LA_ENOMEM;
+            memcpy(o, rep, rl);
+            o += rl;
             i += pl;
-            done = i;
         } else {
-            i++;
+            *o++ = s[i++];
         }
     }
-    return la_buf_append(out, s + done, n - done);
+    while (i < n)
+        *o++ = s[i++];
+    out->len = (size_t)(o - out->data);
+    out->data[out->len] = 0;
+    return LA_OK;
 }
 
 /* ---- ByteLevel ------------------------------------------------------------ */
@@ -224,6 +234,11 @@ static int flush_bytes(la_buf *bytes, la_tokens *out)
 static int chain_bytefallback(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
 {
     (void)d;
+    size_t first = 0;
+    while (first < t->n && fallback_byte(tok_str(t, first), tk_tokens_len(t, first)) < 0)
+        first++;
+    if (first == t->n)
+        return LA_OK;            /* no byte token: every string stays as it is */
     tk_tokens_clear(&w->dtoks);
     la_buf_clear(&w->dec);
     for (size_t i = 0; i < t->n; i++) {
@@ -382,6 +397,8 @@ static int chain_map(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
 static int chain_fuse(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
 {
     (void)d;
+    if (t->n == 1)
+        return LA_OK;            /* one string: already fused */
     la_tokens *o = &w->dtoks;
     tk_tokens_clear(o);
     for (size_t i = 0; i < t->n; i++)
