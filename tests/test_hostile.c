@@ -5,6 +5,8 @@
  * LA_EDATA with a reason, a rejected record leaves the output as it was,
  * an accepted one is valid JSON, and records in = out + rejected. */
 #include <check.h>
+
+#include "check_run.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,9 +380,6 @@ int main(void)
     tcase_add_test(tc, nul_bytes);
     tcase_add_test(tc, tokenizer_files_found_by_fuzzing);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = la_check_run(s);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -7,6 +7,8 @@
  * The CLI is the lookahead next to this test's build folder (or
  * $LOOKAHEAD). */
 #include <check.h>
+
+#include "check_run.h"
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,9 +202,6 @@ int main(int argc, char **argv)
     tcase_add_test(tc, damaged_chat_real_word);
     tcase_add_test(tc, damaged_chat_real_char);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = la_check_run(s);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

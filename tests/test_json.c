@@ -1,5 +1,7 @@
 /* test_json.c - strict validation, location, escaping. */
 #include <check.h>
+
+#include "check_run.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,9 +125,6 @@ int main(void)
     tcase_add_test(t, array_iteration);
     tcase_add_test(t, unescape_and_escape);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
+    int failed = la_check_run(s);
     return failed ? 1 : 0;
 }

@@ -1,5 +1,7 @@
 /* test_reader.c - framing records from streams. */
 #include <check.h>
+
+#include "check_run.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,9 +160,6 @@ int main(void)
     tcase_add_test(t, gzip_and_zstd_input);
     tcase_add_test(t, empty_inputs);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
+    int failed = la_check_run(s);
     return failed ? 1 : 0;
 }

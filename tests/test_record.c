@@ -1,6 +1,8 @@
 /* test_record.c - processing one record: transforms, units, formats,
  * splicing, statistics. */
 #include <check.h>
+
+#include "check_run.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,10 +210,7 @@ int main(void)
     tcase_add_test(t, sharegpt_roles);
     tcase_add_test(t, stats_merge_and_round_trip);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
+    int failed = la_check_run(s);
     la_buf_free(&out);
     return failed ? 1 : 0;
 }

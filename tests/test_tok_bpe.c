@@ -4,6 +4,8 @@
 #include "tokenizer/tk.h"
 
 #include <check.h>
+
+#include "check_run.h"
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -184,9 +186,6 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
+    int failed = la_check_run(suite());
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -7,6 +7,8 @@
  * marks, full-width forms, ligatures, odd white space, controls, NUL).
  */
 #include <check.h>
+
+#include "check_run.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -322,9 +324,6 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
+    int failed = la_check_run(suite());
     return failed != 0;
 }
