@@ -573,10 +573,14 @@ static void summary(run_state *s, double seconds)
             (unsigned long long)st->records_in, (unsigned long long)st->records_out,
             (unsigned long long)st->records_rejected, mbi, mbo, seconds, seconds > 0 ? mbi / seconds : 0.0);
     if (st->previews) {
-        fprintf(stderr, "lookahead: previewed %s %s: min %llu, mean %.2f, max %llu; %llu answer%s fully previewed\n",
-                la_unit_name(s->o->cfg.unit), "units", (unsigned long long)st->preview_min,
+        static const char *const plural[] = {"words", "characters", "tokens"};
+        fprintf(stderr, "lookahead: preview length in %s: min %llu, mean %.2f, max %llu; %llu answer%s fully previewed\n",
+                plural[s->o->cfg.unit], (unsigned long long)st->preview_min,
                 (double)st->preview_sum / (double)st->previews, (unsigned long long)st->preview_max,
                 (unsigned long long)st->fully_previewed, st->fully_previewed == 1 ? "" : "s");
+        if (st->extended)
+            fprintf(stderr, "lookahead: %llu preview%s took more than m tokens to end on a whole character\n",
+                    (unsigned long long)st->extended, st->extended == 1 ? "" : "s");
     }
     if (s->shown > SHOWN_REJECTS)
         fprintf(stderr, "lookahead: %llu more rejected records not shown\n",
