@@ -113,7 +113,7 @@ static inline size_t skip_plain(const unsigned char *u, size_t n, size_t i)
     return i;
 }
 
-static int scan_string(const char *p, size_t n, size_t pos, size_t *end, la_err *err)
+static int scan_string(const char *p, size_t n, size_t pos, size_t *end, int *noncanon, la_err *err)
 {
     const unsigned char *u = (const unsigned char *)p;
     size_t i = pos + 1;
@@ -132,10 +132,15 @@ static int scan_string(const char *p, size_t n, size_t pos, size_t *end, la_err 
             if (i + 1 >= n)
                 return la_err_set(err, LA_EDATA, "invalid_json", "unterminated string at byte %zu", pos + 1);
             switch (p[i + 1]) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            case '"': case '\\': case 'b': case 'f': case 'n': case 'r': case 't':
+                i += 2;
+                break;
+            case '/':
+                *noncanon = 1;
                 i += 2;
                 break;
             case 'u':
+                *noncanon = 1;
                 if (i + 6 > n || hexval(u[i + 2]) < 0 || hexval(u[i + 3]) < 0 ||
                     hexval(u[i + 4]) < 0 || hexval(u[i + 5]) < 0)
                     return la_err_set(err, LA_EDATA, "invalid_json", "bad \\u escape at byte %zu", i + 1);
@@ -229,7 +234,7 @@ int la_json_validate(const char *p, size_t n, la_span *value, la_err *err)
 }
 
 /* Records a top-level member; -1 when out of memory. */
-static int add_member(la_members *top, la_span key, la_span val)
+static int add_member(la_members *top, la_span key, la_span val, int canonical)
 {
     if (top->n == top->cap) {
         size_t nc = top->cap ? top->cap * 2 : 16;
@@ -241,6 +246,7 @@ static int add_member(la_members *top, la_span key, la_span val)
     }
     top->m[top->n].key = key;
     top->m[top->n].val = val;
+    top->m[top->n].canonical = canonical;
     top->n++;
     return 0;
 }
@@ -251,6 +257,7 @@ int la_json_validate_top(const char *p, size_t n, la_span *value, la_members *to
     size_t depth = 0, pos = la_json_ws(p, n, 0), end;
     int rc;
     la_span key = {0, 0}, val = {0, 0};
+    int noncanon = 0;
     if (top)
         top->n = 0;
     if (pos >= n)
@@ -285,7 +292,8 @@ value:
         goto value;
     }
     case '"':
-        rc = scan_string(p, n, pos, &end, err);
+        noncanon = 0;
+        rc = scan_string(p, n, pos, &end, &noncanon, err);
         break;
     case 't': case 'f': case 'n':
         rc = scan_literal(p, n, pos, &end, err);
@@ -303,7 +311,7 @@ value:
 after:
     if (track && depth == 1 && val.start) {
         val.end = pos;
-        if (add_member(top, key, val))
+        if (add_member(top, key, val, p[val.start] == '"' && !noncanon))
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
         val.start = 0;
     }
@@ -341,7 +349,7 @@ after:
 key:
     if (pos >= n || p[pos] != '"')
         return unexpected(p, n, pos, "a string key", err);
-    if ((rc = scan_string(p, n, pos, &end, err)))
+    if ((rc = scan_string(p, n, pos, &end, &noncanon, err)))
         return rc;
     if (depth == 1) {
         key.start = pos;

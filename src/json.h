@@ -33,6 +33,8 @@ int la_json_validate(const char *p, size_t n, la_span *value, la_err *err);
  * so that finding a field does not scan the record again. */
 typedef struct {
     la_span key, val;
+    int canonical;   /* a string value without \\u or \\/ escapes: its bytes are
+                      * already what la_json_reescape would write */
 } la_member;
 typedef struct {
     la_member *m;

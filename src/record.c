@@ -21,10 +21,11 @@ typedef struct {
 } turn;
 
 /* A replacement of one string value by prefix + its text + suffix;
- * prefix and suffix live in proc->add. */
+ * prefix and suffix live in proc->add, escaped. */
 typedef struct {
     la_span span;
     size_t pre_off, pre_len, suf_off, suf_len;
+    int canonical;   /* the value's bytes are already in re-escaped form */
 } edit;
 
 /* A dot path into nested objects. */
@@ -49,7 +50,8 @@ struct la_proc {
     la_members top;      /* the record's top-level members, from validation */
     size_t top_start;    /* where the top-level object starts */
     la_buf text;   /* decoded string values */
-    la_buf add;    /* edit prefixes and suffixes */
+    la_buf add;    /* edit prefixes and suffixes, escaped */
+    la_buf esc_conn, esc_P, esc_conn_P;   /* connector, P, connector + P, escaped once */
 };
 
 void la_config_defaults(la_config *cfg)
@@ -129,6 +131,14 @@ la_proc *la_proc_new(const la_config *cfg, la_err *err)
         la_proc_free(p);
         return NULL;
     }
+    if (la_json_escape(cfg->connector, p->connector_len, &p->esc_conn) ||
+        la_json_escape(cfg->P, p->P_len, &p->esc_P) ||
+        la_json_escape(cfg->connector, p->connector_len, &p->esc_conn_P) ||
+        la_json_escape(cfg->P, p->P_len, &p->esc_conn_P)) {
+        la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
+        la_proc_free(p);
+        return NULL;
+    }
     if (cfg->mode == LA_MODE_REAL) {
         p->unit = la_unit_new(cfg->unit, cfg->tokenizer, cfg->partial_complete, err);
         if (!p->unit) {
@@ -153,6 +163,9 @@ void la_proc_free(la_proc *p)
     free(p->top.m);
     la_buf_free(&p->text);
     la_buf_free(&p->add);
+    la_buf_free(&p->esc_conn);
+    la_buf_free(&p->esc_P);
+    la_buf_free(&p->esc_conn_P);
     free(p);
 }
 
@@ -401,18 +414,22 @@ static edit *edit_for(la_proc *p, la_span s)
     edit *e = &p->edits[p->nedits++];
     memset(e, 0, sizeof *e);
     e->span = s;
+    for (size_t i = 0; i < p->top.n; i++)   /* top-level values: validation knows their form */
+        if (p->top.m[i].val.start == s.start) {
+            e->canonical = p->top.m[i].canonical;
+            break;
+        }
     return e;
 }
 
-/* Appends text to p->add as a new suffix (or prefix) of e. Only one of
- * each per value: a second suffix on the same value is appended to the
- * first, which is contiguous because edits are built turn by turn. */
-static int add_text(la_proc *p, size_t *off, size_t *len, const char *a, size_t alen, const char *b,
-                    size_t blen)
+/* Makes the text at *off (length *len) the tail of p->add, so that the
+ * caller can extend it by appending: a value edited by two turns gets
+ * both texts. Texts in p->add are already JSON-escaped. */
+static int text_to_tail(la_proc *p, size_t *off, size_t *len)
 {
     if (*len == 0)
         *off = p->add.len;
-    else if (*off + *len != p->add.len) {   /* not contiguous: move the old text to the end */
+    else if (*off + *len != p->add.len) {   /* not the tail: move it there */
         size_t old = *off;
         if (la_buf_reserve(&p->add, *len))
             return LA_ENOMEM;
@@ -420,9 +437,15 @@ static int add_text(la_proc *p, size_t *off, size_t *len, const char *a, size_t 
         memmove(p->add.data + p->add.len, p->add.data + old, *len);
         p->add.len += *len;
     }
-    if (la_buf_append(&p->add, a, alen) || la_buf_append(&p->add, b, blen))
+    return LA_OK;
+}
+
+/* Appends escaped bytes to the text at *off. */
+static int add_escaped(la_proc *p, size_t *off, size_t *len, const la_buf *esc)
+{
+    if (text_to_tail(p, off, len) || la_buf_append(&p->add, esc->data, esc->len))
         return LA_ENOMEM;
-    *len += alen + blen;
+    *len = p->add.len - *off;
     return LA_OK;
 }
 
@@ -448,8 +471,8 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
     if (c->mode == LA_MODE_VIRTUAL) {
         edit *ae = edit_for(p, t->answer);
         pe = &p->edits[pe - p->edits];   /* edit_for may have moved the array */
-        if (!ae || add_text(p, &pe->suf_off, &pe->suf_len, c->connector, p->connector_len, c->P, p->P_len) ||
-            add_text(p, &ae->pre_off, &ae->pre_len, c->P, p->P_len, "", 0))
+        if (!ae || add_escaped(p, &pe->suf_off, &pe->suf_len, &p->esc_conn_P) ||
+            add_escaped(p, &ae->pre_off, &ae->pre_len, &p->esc_P))
             return LA_ENOMEM;
         return LA_OK;
     }
@@ -467,22 +490,28 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
     if (rc)
         return rc;
     la_stats_preview(st, &info);
-    return add_text(p, &pe->suf_off, &pe->suf_len, c->connector, p->connector_len, p->text.data + pv,
-                    p->text.len - pv);
+    if (add_escaped(p, &pe->suf_off, &pe->suf_len, &p->esc_conn) ||
+        la_json_escape(p->text.data + pv, p->text.len - pv, &p->add))
+        return LA_ENOMEM;
+    pe->suf_len = p->add.len - pe->suf_off;
+    return LA_OK;
 }
 
 /* ---- splice: edits -> output --------------------------------------------- */
 
-/* Writes one edited string value: prefix + text + suffix, re-escaped
- * (a lone surrogate in the value makes the record bad). */
+/* Writes one edited string value: prefix + text + suffix, the text
+ * re-escaped (a lone surrogate in it makes the record bad) unless
+ * validation found it already canonical. */
 static int splice_value(la_proc *p, const char *r, const edit *e, la_buf *out, la_err *err)
 {
-    int rc = la_buf_putc(out, '"') || la_json_escape(p->add.data + e->pre_off, e->pre_len, out);
+    int rc = la_buf_putc(out, '"') || la_buf_append(out, p->add.data + e->pre_off, e->pre_len);
     if (rc)
         return LA_ENOMEM;
-    if ((rc = la_json_reescape(r, e->span, out, err)))
+    if (e->canonical)
+        rc = la_buf_append(out, r + e->span.start + 1, e->span.end - e->span.start - 2);
+    else if ((rc = la_json_reescape(r, e->span, out, err)))
         return rc;
-    if (la_json_escape(p->add.data + e->suf_off, e->suf_len, out) || la_buf_putc(out, '"'))
+    if (rc || la_buf_append(out, p->add.data + e->suf_off, e->suf_len) || la_buf_putc(out, '"'))
         return LA_ENOMEM;
     return LA_OK;
 }
