@@ -553,7 +553,13 @@ static int process(la_proc *p, const char *r, size_t n, la_buf *out, la_stats *s
     la_buf_clear(&p->text);
     la_buf_clear(&p->add);
     int fmt = p->cfg.format == LA_FMT_AUTO ? detect_format(p, r, n, v.start) : p->cfg.format;
-    la_stats local = {0};   /* skipped-turn reasons land here until the record is accepted */
+    /* this record's previews and skipped turns count only once it is
+     * accepted; only those fields of `local` are set and folded (the
+     * whole struct is large, and this runs for every record) */
+    la_stats local;
+    local.previews = local.preview_min = local.preview_max = local.preview_sum = 0;
+    local.fully_previewed = local.extended = 0;
+    local.n_skipped_reasons = 0;
     switch (fmt) {
     case LA_FMT_ALPACA: rc = adapt_alpaca(p, r, n, v.start, err); break;
     case LA_FMT_MESSAGES:
@@ -582,8 +588,18 @@ static int process(la_proc *p, const char *r, size_t n, la_buf *out, la_stats *s
     st->turns_edited += count;
     if (p->nturns == 0)
         st->records_without_turn++;
-    local.records_in = local.records_out = 0;
-    la_stats_merge(st, &local);
+    for (size_t i = 0; i < local.n_skipped_reasons; i++)
+        la_stats_count(st->skipped, &st->n_skipped_reasons, 8, local.skipped[i].code, local.skipped[i].count);
+    if (local.previews) {
+        if (st->previews == 0 || local.preview_min < st->preview_min)
+            st->preview_min = local.preview_min;
+        if (local.preview_max > st->preview_max)
+            st->preview_max = local.preview_max;
+        st->previews += local.previews;
+        st->preview_sum += local.preview_sum;
+        st->fully_previewed += local.fully_previewed;
+        st->extended += local.extended;
+    }
     return LA_OK;
 }
 
