@@ -18,8 +18,8 @@
 static const char *const extra[] = {
     "{\"input\":\"\\u00e9\\ud83d\\ude00 \\\"x\\\" \\/\",\"output\":\"one two\\tthree \\u2028 four five six seven\"}",
     "{\"instruction\":\"Do it\",\"input\":\"\",\"output\":\"Done, \\\\ ok\",\"n\":[1.0E+2,-0,true,null,{}]}",
-    "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":[{\"type\":\"text\","
-    "\"text\":\"one\"},{\"type\":\"text\",\"text\":\" two\"}]}]}",
+    ("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":[{\"type\":\"text\","
+     "\"text\":\"one\"},{\"type\":\"text\",\"text\":\" two\"}]}]}"),
     "{\"conversations\":[{\"from\":\"human\",\"value\":\"q\"},{\"from\":\"gpt\",\"value\":\"a b c\"}]}",
     "{\"input\":\"a\",\"output\":\"b\",\"input\":\"c\"}",
     "{\"input\":\"x\\u0000y\",\"output\":\"\\u0000 z\"}",
