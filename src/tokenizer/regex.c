@@ -18,6 +18,8 @@
 
 struct tk_regex {
     regex_t *re;
+    int fast;                /* a known pattern matched by regex_fast.c (TK_FAST_*) */
+    int fast_on;             /* 0: Oniguruma only (tests) */
 };
 
 /* ---- Unicode classes of the reference ------------------------------------
@@ -1180,6 +1182,32 @@ static int rewrite_classes(const char *p, size_t len, la_buf *o)
     return changed;
 }
 
+/* Oniguruma's own ranges of property `name` (its Unicode tables). */
+static int onig_prop_ranges(const char *name, size_t len, tk_range_fn add, void *ctx);
+
+int tk_regex_class_ranges(const char *name, tk_range_fn add, void *ctx)
+{
+    size_t len = strlen(name);
+    if (strcmp(name, "\\s") == 0)          /* \s is the Space ctype */
+        return onig_prop_ranges("Space", 5, add, ctx);
+    int cls = class_lookup(name, len);
+    if (cls < 0)
+        return onig_prop_ranges(name, len, add, ctx);
+    for (int k = 0; k < 7; k++) {
+        const class_part *pt = &class_parts[cls][k];
+        for (size_t i = 0; i < pt->n; i++)
+            add(ctx, pt->r[i].lo, pt->r[i].hi);
+        /* literal parts: a run of \p{X} items, left to Oniguruma */
+        for (const char *l = pt->lit; l && (l = strstr(l, "\\p{")) != NULL;) {
+            const char *close = strchr(l, '}');
+            if (!close || onig_prop_ranges(l + 3, (size_t)(close - l - 3), add, ctx) != 0)
+                return -1;
+            l = close + 1;
+        }
+    }
+    return 0;
+}
+
 /* Oniguruma's one-time library set-up is not thread-safe, and the Rust
  * binding serialises onig_new with a lock; we do the same, so loading
  * tokenizers from several threads at once is safe. Both objects are
@@ -1192,6 +1220,23 @@ static void onig_init_once(void)
 {
     OnigEncoding enc = ONIG_ENCODING_UTF8;
     onig_initialize(&enc, 1);
+}
+
+static int onig_prop_ranges(const char *name, size_t len, tk_range_fn add, void *ctx)
+{
+    pthread_once(&onig_once, onig_init_once);
+    OnigEncoding enc = ONIG_ENCODING_UTF8;
+    const OnigUChar *p = (const OnigUChar *)name;
+    int ctype = ONIGENC_PROPERTY_NAME_TO_CTYPE(enc, (OnigUChar *)p, (OnigUChar *)p + len);
+    if (ctype < 0)
+        return -1;
+    OnigCodePoint sb;
+    const OnigCodePoint *r;
+    if (ONIGENC_GET_CTYPE_CODE_RANGE(enc, (OnigCtype)ctype, &sb, &r) != 0)
+        return -1;
+    for (OnigCodePoint i = 0; i < r[0]; i++)
+        add(ctx, (int32_t)r[1 + 2 * i], (int32_t)r[2 + 2 * i]);
+    return 0;
 }
 
 /* Compiles pattern[0..len) (with the classes above spelled out).
@@ -1224,7 +1269,19 @@ tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err)
         free(r);
         return NULL;
     }
+    r->fast = tk_fast_kind(pattern, len);
+    r->fast_on = 1;
     return r;
+}
+
+void tk_regex_set_fast(tk_regex *re, int on)
+{
+    re->fast_on = on;
+}
+
+int tk_regex_fast_kind(const tk_regex *re)
+{
+    return re->fast;
 }
 
 void tk_regex_free(tk_regex *re)
@@ -1255,6 +1312,19 @@ int tk_regex_next(const tk_regex *re, const char *s, size_t len, size_t from,
 {
     if (from > len)
         return 0;
+    if (re->fast && re->fast_on) {
+        /* none of these patterns matches the empty string, and one of
+         * their branches matches at every character */
+        if (from == len)
+            return 0;
+        long end = tk_fast_match(re->fast, s, len, from);
+        if (end > 0) {
+            *mstart = from;
+            *mend = (size_t)end;
+            return 1;
+        }
+        /* an invalid sequence was met: Oniguruma decides */
+    }
     OnigRegion *region = work_region(w);
     if (!region)
         return la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");

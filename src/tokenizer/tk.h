@@ -85,6 +85,30 @@ tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err);
 int tk_regex_next(const tk_regex *re, const char *s, size_t len, size_t from,
                   size_t *mstart, size_t *mend, la_tok_work *w, la_err *err);
 void tk_regex_free(tk_regex *re);
+/* For tests: 0 makes a pattern run on Oniguruma even when regex_fast.c
+ * knows it; the kind (TK_FAST_*) selected for it, 0 for none. */
+void tk_regex_set_fast(tk_regex *re, int on);
+int tk_regex_fast_kind(const tk_regex *re);
+/* Calls add(ctx, lo, hi) for each code point range of \p{name} as the
+ * patterns see it (the classes regex.c rewrites, Oniguruma's own tables
+ * for the others), or of \s for name "\\s". 0, or -1 when unknown. */
+typedef void (*tk_range_fn)(void *ctx, int32_t lo, int32_t hi);
+int tk_regex_class_ranges(const char *name, tk_range_fn add, void *ctx);
+
+/* ---- hand-written matchers of known Split patterns (regex_fast.c) ------ */
+/* The Split patterns of GPT-2 (ByteLevel), Llama-3 (cl100k) and GPT-4o
+ * (o200k), recognised by their exact text, are matched without
+ * Oniguruma, with the same results (the classes come from
+ * tk_regex_class_ranges). */
+enum { TK_FAST_NONE, TK_FAST_GPT2, TK_FAST_CL100K, TK_FAST_O200K };
+int tk_fast_kind(const char *pattern, size_t len);
+/* End of the match starting at `from` (< len; these patterns match at
+ * every character), or -1 when an invalid UTF-8 sequence was read (or
+ * the class tables could not be built): the caller uses Oniguruma. */
+long tk_fast_match(int kind, const char *s, size_t len, size_t from);
+/* For tests: the class bits (TK_FC_*) of a code point. */
+enum { TK_FC_L = 1, TK_FC_N = 2, TK_FC_S = 4, TK_FC_UP = 8, TK_FC_LO = 16 };
+unsigned tk_fast_class(int32_t cp);
 /* Iterates matches as HuggingFace's find_matches does (the Rust onig
  * binding's find_iter): zero-initialise, then call until it returns 0.
  * An empty match advances one character; an empty match right after a

@@ -1,0 +1,445 @@
+/*
+ * regex_fast.c - hand-written matchers for the Split patterns of the
+ * byte-level BPE families, which Oniguruma would otherwise run for
+ * every piece:
+ *
+ *   GPT-2    's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+
+ *            |\s+(?!\S)|\s+
+ *   cl100k   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+
+ *   (Llama-3) |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ *   o200k    [^\r\n\p{L}\p{N}]?UP*LO+C?|[^\r\n\p{L}\p{N}]?UP+LO*C?
+ *   (GPT-4o) |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ *            with UP = [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}],
+ *            LO = [\p{Ll}\p{Lm}\p{Lo}\p{M}], C = (?i:'s|'t|...|'d)
+ *
+ * A pattern is handled here only when its text is exactly one of these
+ * (tk_fast_kind); the result must be Oniguruma's, backtracking order
+ * included. Each function below follows the alternatives in order and
+ * says how Oniguruma's backtracking resolves them. Every character is a
+ * letter, a number, white space (\s) or none of these ("other"), and
+ * some branch matches each kind, so a match always starts where the
+ * search starts and is never empty.
+ *
+ * Classes are those Oniguruma sees after regex.c rewrites the pattern
+ * (HuggingFace's Unicode tables, Oniguruma's own for \p{Lt}, \p{Nl},
+ * \p{Me} and \s), read once through tk_regex_class_ranges into a table
+ * of class bits per code point. Case-insensitive contractions: under
+ * Oniguruma's case folding only U+017F (long s) joins the ASCII letters,
+ * for 's' (checked over all code points by the unit test).
+ *
+ * Invalid UTF-8 is left to Oniguruma: the matcher reports it (-1) when
+ * it reads any.
+ */
+#include "tokenizer/tk.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- pattern texts (as tokenizer.json spells them) --------------------- */
+static const char pat_gpt2[] =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+static const char pat_cl100k[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char pat_o200k[] =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+"
+    "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+int tk_fast_kind(const char *pattern, size_t len)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        int kind;
+    } known[] = {
+        {pat_gpt2, sizeof pat_gpt2 - 1, TK_FAST_GPT2},
+        {pat_cl100k, sizeof pat_cl100k - 1, TK_FAST_CL100K},
+        {pat_o200k, sizeof pat_o200k - 1, TK_FAST_O200K},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (len == known[i].len && memcmp(pattern, known[i].text, len) == 0)
+            return known[i].kind;
+    return TK_FAST_NONE;
+}
+
+/* ---- class table ---------------------------------------------------------- */
+/* Bits per code point: a byte per BMP code point, runs of equal bits
+ * (by first code point) above it. Built once per process. */
+#define SUP_MAX 8192
+static uint8_t bmp_bits[0x10000];
+static struct {
+    int32_t lo;
+    uint8_t bits;
+} sup_runs[SUP_MAX];
+static size_t n_sup;
+static int table_ok;
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+typedef struct {
+    uint8_t *all;
+    uint8_t bit;
+} paint_ctx;
+
+static void paint(void *c, int32_t lo, int32_t hi)
+{
+    paint_ctx *p = c;
+    if (lo < 0)
+        lo = 0;
+    if (hi > 0x10FFFF)
+        hi = 0x10FFFF;
+    for (int32_t cp = lo; cp <= hi; cp++)
+        p->all[cp] |= p->bit;
+}
+
+static void build_table(void)
+{
+    static const struct {
+        const char *name;
+        uint8_t bit;
+    } parts[] = {
+        {"L", TK_FC_L},   {"N", TK_FC_N},   {"\\s", TK_FC_S}, {"Lu", TK_FC_UP},
+        {"Lt", TK_FC_UP}, {"Lm", TK_FC_UP | TK_FC_LO},         {"Lo", TK_FC_UP | TK_FC_LO},
+        {"M", TK_FC_UP | TK_FC_LO},         {"Ll", TK_FC_LO},
+    };
+    uint8_t *all = calloc(0x110000, 1);
+    if (!all)
+        return;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        paint_ctx p = {all, parts[i].bit};
+        if (tk_regex_class_ranges(parts[i].name, paint, &p) != 0) {
+            free(all);
+            return;
+        }
+    }
+    memcpy(bmp_bits, all, sizeof bmp_bits);
+    size_t n = 0;
+    for (int32_t cp = 0x10000; cp < 0x110000; cp++) {
+        if (n && sup_runs[n - 1].bits == all[cp])
+            continue;
+        if (n == SUP_MAX) {
+            free(all);
+            return;
+        }
+        sup_runs[n].lo = cp;
+        sup_runs[n].bits = all[cp];
+        n++;
+    }
+    free(all);
+    n_sup = n;
+    table_ok = 1;
+}
+
+static unsigned sup_class(int32_t cp)
+{
+    size_t lo = 0, hi = n_sup;  /* sup_runs[0].lo == 0x10000 <= cp */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sup_runs[mid].lo <= cp)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return sup_runs[lo].bits;
+}
+
+static int table_ready(void)
+{
+    pthread_once(&table_once, build_table);
+    return table_ok;
+}
+
+unsigned tk_fast_class(int32_t cp)
+{
+    if (!table_ready() || cp < 0 || cp > 0x10FFFF)
+        return 0;
+    return cp < 0x10000 ? bmp_bits[cp] : sup_class(cp);
+}
+
+/* ---- scanning --------------------------------------------------------------- */
+
+#define C_LN (TK_FC_L | TK_FC_N)
+#define C_LNS (TK_FC_L | TK_FC_N | TK_FC_S)
+
+typedef struct {
+    const unsigned char *s;
+    size_t len;
+    int bad;                 /* an invalid sequence was read */
+} scan;
+
+/* Class bits of the character at i (< len), its length in *n and code
+ * point in *cp. An invalid sequence sets bad (length 1, no bits). */
+static inline unsigned char_at(scan *m, size_t i, size_t *n, int32_t *cp)
+{
+    unsigned c = m->s[i];
+    if (c < 0x80) {
+        *n = 1;
+        *cp = (int32_t)c;
+        return bmp_bits[c];
+    }
+    size_t k = tk_utf8_decode(m->s + i, m->len - i, cp);
+    if (!k) {
+        m->bad = 1;
+        *n = 1;
+        *cp = -1;
+        return 0;
+    }
+    *n = k;
+    return *cp < 0x10000 ? bmp_bits[*cp] : sup_class(*cp);
+}
+
+/* Bits of the character at i, or 0 at the end (*n = 0). */
+static inline unsigned bits_at(scan *m, size_t i, size_t *n, int32_t *cp)
+{
+    if (i >= m->len) {
+        *n = 0;
+        *cp = -1;
+        return 0;
+    }
+    return char_at(m, i, n, cp);
+}
+
+/* Is the character at i "other" ([^\s\p{L}\p{N}])? */
+static inline int other_at(scan *m, size_t i, size_t *n)
+{
+    int32_t cp;
+    unsigned b = bits_at(m, i, n, &cp);
+    return *n && cp >= 0 && !(b & C_LNS);
+}
+
+/* End of the run of characters having a bit of mask, from i. */
+static size_t run_in(scan *m, size_t i, unsigned mask)
+{
+    while (i < m->len) {
+        size_t n;
+        int32_t cp;
+        if (!(char_at(m, i, &n, &cp) & mask))
+            break;
+        i += n;
+    }
+    return i;
+}
+
+/* End of the run of "other" characters from i. */
+static size_t run_other(scan *m, size_t i)
+{
+    while (i < m->len) {
+        size_t n;
+        int32_t cp;
+        unsigned b = char_at(m, i, &n, &cp);
+        if ((b & C_LNS) || cp < 0)
+            break;
+        i += n;
+    }
+    return i;
+}
+
+/* End of up to `max` characters having a bit of mask, from i. */
+static size_t run_in_max(scan *m, size_t i, unsigned mask, int max)
+{
+    for (int k = 0; k < max && i < m->len; k++) {
+        size_t n;
+        int32_t cp;
+        if (!(char_at(m, i, &n, &cp) & mask))
+            break;
+        i += n;
+    }
+    return i;
+}
+
+/* End of the run of bytes in set (ASCII), from i. */
+static size_t run_bytes(const scan *m, size_t i, const char *set)
+{
+    while (i < m->len && m->s[i] && strchr(set, m->s[i]))
+        i++;
+    return i;
+}
+
+/* Length of a contraction ('s 't 're 've 'm 'll 'd) at i, 0 if none;
+ * icase: (?i:...), where Oniguruma folds ASCII case and U+017F to s. */
+static size_t contraction(const scan *m, size_t i, int icase)
+{
+    const unsigned char *s = m->s;
+    if (i + 1 >= m->len || s[i] != '\'')
+        return 0;
+    unsigned c = s[i + 1];
+    if (icase) {
+        if (c == 0xC5 && i + 2 < m->len && s[i + 2] == 0xBF)
+            return 3;
+        if (c >= 'A' && c <= 'Z')
+            c += 32;
+    }
+    switch (c) {
+    case 's': case 't': case 'm': case 'd':
+        return 2;
+    case 'r': case 'v': case 'l': {
+        if (i + 2 >= m->len)
+            return 0;
+        unsigned d = s[i + 2];
+        if (icase && d >= 'A' && d <= 'Z')
+            d += 32;
+        return d == (c == 'l' ? 'l' : 'e') ? 3 : 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* The white space branches from i (a \s character):
+ *   crlf: \s*[\r\n]+  - \s* backs off from the end of the run to its
+ *         last \r or \n, and the match ends just after it;
+ *   \s+(?!\S)         - the whole run at the end of the text, else the
+ *         run less its last character when that leaves one;
+ *   \s+               - else the whole run (one character). */
+static size_t white_space(scan *m, size_t i, int crlf)
+{
+    size_t j = i, last = i, nl = 0;
+    int has_nl = 0;
+    while (j < m->len) {
+        size_t n;
+        int32_t cp;
+        if (!(char_at(m, j, &n, &cp) & TK_FC_S))
+            break;
+        if (crlf && (cp == '\r' || cp == '\n'))
+            nl = j, has_nl = 1;
+        last = j;
+        j += n;
+    }
+    if (has_nl)
+        return nl + 1;
+    if (j == m->len)
+        return j;
+    return last > i ? last : j;
+}
+
+/* ---- the patterns --------------------------------------------------------- */
+
+/* GPT-2: a contraction; else an optional space and a run of letters,
+ * of numbers or of "other" characters (the space is taken when the run
+ * can follow it); else white space. */
+static size_t match_gpt2(scan *m, size_t i)
+{
+    size_t k = contraction(m, i, 0), n0, n1;
+    if (k)
+        return i + k;
+    int32_t c0, c1;
+    unsigned b0 = char_at(m, i, &n0, &c0);
+    if (c0 == ' ') {
+        unsigned b1 = bits_at(m, i + 1, &n1, &c1);
+        if (b1 & TK_FC_L)
+            return run_in(m, i + 1, TK_FC_L);
+        if (b1 & TK_FC_N)
+            return run_in(m, i + 1, TK_FC_N);
+        if (other_at(m, i + 1, &n1))
+            return run_other(m, i + 1);
+    }
+    if (b0 & TK_FC_L)
+        return run_in(m, i, TK_FC_L);
+    if (b0 & TK_FC_N)
+        return run_in(m, i, TK_FC_N);
+    if (!(b0 & TK_FC_S))
+        return run_other(m, i);
+    return white_space(m, i, 0);
+}
+
+/* [^\r\n\p{L}\p{N}]: a valid character that is none of these. */
+static inline int lead_ok(unsigned b, int32_t cp)
+{
+    return cp >= 0 && cp != '\r' && cp != '\n' && !(b & C_LN);
+}
+
+/* Llama-3 / cl100k. */
+static size_t match_cl100k(scan *m, size_t i)
+{
+    size_t k = contraction(m, i, 1), n0, n1;
+    if (k)
+        return i + k;
+    int32_t c0, c1;
+    unsigned b0 = char_at(m, i, &n0, &c0);
+    /* [^\r\n\p{L}\p{N}]?\p{L}+: the optional character is taken when a
+     * letter follows; otherwise the run must start at i */
+    if (lead_ok(b0, c0) && (bits_at(m, i + n0, &n1, &c1) & TK_FC_L))
+        return run_in(m, i + n0, TK_FC_L);
+    if (b0 & TK_FC_L)
+        return run_in(m, i, TK_FC_L);
+    if (b0 & TK_FC_N)
+        return run_in_max(m, i, TK_FC_N, 3);
+    /*  ?[^\s\p{L}\p{N}]+[\r\n]* */
+    if (c0 == ' ' && other_at(m, i + 1, &n1))
+        return run_bytes(m, run_other(m, i + 1), "\r\n");
+    if (!(b0 & TK_FC_S))
+        return run_bytes(m, run_other(m, i), "\r\n");
+    return white_space(m, i, 1);
+}
+
+/* UP*LO+ from a: UP* takes the whole run of UP characters, then LO+
+ * the LO run after it when one follows; else UP* backs off to the last
+ * character of its run that is also LO (M, Lm, Lo), which LO+ takes
+ * alone. 0 when neither works. */
+static size_t up_lo_plus(scan *m, size_t a)
+{
+    size_t j = a, last_lo = 0, n;
+    int has_lo = 0;
+    int32_t cp;
+    while (j < m->len) {
+        unsigned b = char_at(m, j, &n, &cp);
+        if (!(b & TK_FC_UP))
+            break;
+        if (b & TK_FC_LO)
+            last_lo = j + n, has_lo = 1;
+        j += n;
+    }
+    if (bits_at(m, j, &n, &cp) & TK_FC_LO)
+        return run_in(m, j, TK_FC_LO);
+    return has_lo ? last_lo : 0;
+}
+
+/* UP+LO* from a: both runs whole; 0 when no UP character is at a. */
+static size_t up_plus_lo(scan *m, size_t a)
+{
+    size_t n;
+    int32_t cp;
+    if (!(bits_at(m, a, &n, &cp) & TK_FC_UP))
+        return 0;
+    return run_in(m, run_in(m, a, TK_FC_UP), TK_FC_LO);
+}
+
+/* GPT-4o / o200k. The two word branches are tried in order, each first
+ * with the optional leading character taken, then without it. */
+static size_t match_o200k(scan *m, size_t i)
+{
+    size_t n0, n1, e;
+    int32_t c0;
+    unsigned b0 = char_at(m, i, &n0, &c0);
+    int lead = lead_ok(b0, c0);
+    if ((lead && (e = up_lo_plus(m, i + n0))) || (e = up_lo_plus(m, i)) ||
+        (lead && (e = up_plus_lo(m, i + n0))) || (e = up_plus_lo(m, i)))
+        return e + contraction(m, e, 1);
+    if (b0 & TK_FC_N)
+        return run_in_max(m, i, TK_FC_N, 3);
+    /*  ?[^\s\p{L}\p{N}]+[\r\n/]* */
+    if (c0 == ' ' && other_at(m, i + 1, &n1))
+        return run_bytes(m, run_other(m, i + 1), "\r\n/");
+    if (!(b0 & TK_FC_S))
+        return run_bytes(m, run_other(m, i), "\r\n/");
+    return white_space(m, i, 1);
+}
+
+long tk_fast_match(int kind, const char *s, size_t len, size_t from)
+{
+    if (from >= len || !table_ready())
+        return -1;
+    scan m = {(const unsigned char *)s, len, 0};
+    size_t end;
+    switch (kind) {
+    case TK_FAST_GPT2: end = match_gpt2(&m, from); break;
+    case TK_FAST_CL100K: end = match_cl100k(&m, from); break;
+    case TK_FAST_O200K: end = match_o200k(&m, from); break;
+    default: return -1;
+    }
+    if (m.bad || end <= from)
+        return -1;
+    return (long)end;
+}
