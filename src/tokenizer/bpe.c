@@ -171,10 +171,9 @@ static uint32_t table_size(size_t n)
 
 /* ---- vocabulary ------------------------------------------------------ */
 
-/* Entry index of token s, or UINT32_MAX. */
-static uint32_t vocab_find(const tk_bpe *m, const char *s, size_t n)
+/* Entry index of token s (whose hash_bytes is h), or UINT32_MAX. */
+static uint32_t vocab_find_h(const tk_bpe *m, const char *s, size_t n, uint64_t h)
 {
-    uint64_t h = hash_bytes(s, n);
     uint32_t tag = (uint32_t)(h >> 32), i = (uint32_t)h & m->vmask;
     for (;;) {
         const vocab_slot *sl = &m->vslot[i];
@@ -187,6 +186,12 @@ static uint32_t vocab_find(const tk_bpe *m, const char *s, size_t n)
         }
         i = (i + 1) & m->vmask;
     }
+}
+
+/* Entry index of token s, or UINT32_MAX. */
+static uint32_t vocab_find(const tk_bpe *m, const char *s, size_t n)
+{
+    return vocab_find_h(m, s, n, hash_bytes(s, n));
 }
 
 int64_t tk_bpe_token_to_id(const tk_bpe *m, const char *s, size_t len)
@@ -375,32 +380,68 @@ static int merge_get(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t *rank, ui
     return 1;
 }
 
-/* Adds merge number `rank` of strings a and b; the merged token is
- * a + b without b's continuing_subword_prefix bytes, as HuggingFace
- * builds it. Every part must be in the vocabulary. */
-static int add_merge(tk_bpe *m, const char *a, size_t alen, const char *b, size_t blen,
-                     uint32_t rank, la_buf *tmp, la_err *err)
+/* Merges are read in batches: the three vocabulary lookups of every
+ * merge of a batch (left, right, merged string) are hashed and their
+ * slots prefetched before any is resolved, and the pair slots likewise
+ * before the inserts, so that the cache misses of a batch overlap. */
+#define MERGE_BATCH 32
+
+typedef struct {
+    size_t off[3], len[3];       /* a, b, merged string in the batch store */
+    uint64_t h[3];
+    uint32_t rank;
+    int short_b;                 /* b shorter than continuing_subword_prefix */
+    uint64_t key;
+    uint32_t new_id;
+} pending_merge;
+
+/* Resolves and inserts merges q[0..n) in order; the first failing one
+ * sets the error (as one-by-one reading would: earlier merges do not
+ * change the vocabulary). */
+static int add_merges(tk_bpe *m, pending_merge *q, size_t n, const la_buf *store, la_err *err)
 {
-    uint32_t ea = vocab_find(m, a, alen), eb = vocab_find(m, b, blen);
-    if (ea == UINT32_MAX || eb == UINT32_MAX)
-        return la_err_set(err, LA_EDATA, "bad_tokenizer",
-                          "tokenizer: model: merge token \"%.*s\" is not in the vocabulary",
-                          (int)(ea == UINT32_MAX ? (alen > 40 ? 40 : alen) : (blen > 40 ? 40 : blen)),
-                          ea == UINT32_MAX ? a : b);
-    if (blen < m->prefix_len)
-        return la_err_set(err, LA_EDATA, "bad_tokenizer",
-                          "tokenizer: model: merge part shorter than continuing_subword_prefix");
-    la_buf_clear(tmp);
-    if (la_buf_append(tmp, a, alen) || la_buf_append(tmp, b + m->prefix_len, blen - m->prefix_len))
-        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
-    uint32_t en = vocab_find(m, tmp->data, tmp->len);
-    if (en == UINT32_MAX)
-        return la_err_set(err, LA_EDATA, "bad_tokenizer",
-                          "tokenizer: model: merged token \"%.40s\" is not in the vocabulary", tmp->data);
-    uint64_t k = (uint64_t)m->ents[ea].id << 32 | m->ents[eb].id;
+    const char *base = store->data;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 3; k++) {
+            if (k == 2 && q[i].short_b)
+                continue;
+            q[i].h[k] = hash_bytes(base + q[i].off[k], q[i].len[k]);
+            __builtin_prefetch(&m->vslot[(uint32_t)q[i].h[k] & m->vmask]);
+        }
+    for (size_t i = 0; i < n; i++) {
+        pending_merge *e = &q[i];
+        const char *a = base + e->off[0], *b = base + e->off[1];
+        size_t alen = e->len[0], blen = e->len[1];
+        uint32_t ea = vocab_find_h(m, a, alen, e->h[0]), eb = vocab_find_h(m, b, blen, e->h[1]);
+        if (ea == UINT32_MAX || eb == UINT32_MAX)
+            return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                              "tokenizer: model: merge token \"%.*s\" is not in the vocabulary",
+                              (int)(ea == UINT32_MAX ? (alen > 40 ? 40 : alen) : (blen > 40 ? 40 : blen)),
+                              ea == UINT32_MAX ? a : b);
+        if (e->short_b)
+            return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                              "tokenizer: model: merge part shorter than continuing_subword_prefix");
+        uint32_t en = vocab_find_h(m, base + e->off[2], e->len[2], e->h[2]);
+        if (en == UINT32_MAX)
+            return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                              "tokenizer: model: merged token \"%.40s\" is not in the vocabulary",
+                              base + e->off[2]);
+        e->key = (uint64_t)m->ents[ea].id << 32 | m->ents[eb].id;
+        e->new_id = m->ents[en].id;
+        __builtin_prefetch(&m->merges[(uint32_t)hash_u64(e->key) & m->mmask]);
+    }
     /* a repeated pair keeps the later rank, as a HashMap collect would */
-    *merge_find(m, k) = (merge_slot){ k, rank, m->ents[en].id };
+    for (size_t i = 0; i < n; i++)
+        *merge_find(m, q[i].key) = (merge_slot){ q[i].key, q[i].rank, q[i].new_id };
     return LA_OK;
+}
+
+/* Appends s[0..n) to the batch store, recording where. */
+static int store_put(la_buf *store, const char *s, size_t n, size_t *off, size_t *len)
+{
+    *off = store->len;
+    *len = n;
+    return la_buf_append(store, s, n) != LA_OK || la_buf_putc(store, 0) != LA_OK ? LA_ENOMEM : LA_OK;
 }
 
 /* One merge element at span e: "a b" (one space exactly) or [a, b].
@@ -458,23 +499,51 @@ static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
     for (uint32_t i = 0; i < cap; i++)
         m->merges[i].key = UINT64_MAX;
     m->mmask = cap - 1;
-    la_buf ta = {0}, tb = {0}, tmp = {0};
+    la_buf ta = {0}, tb = {0}, store = {0};
+    pending_merge q[MERGE_BATCH];
+    size_t nq = 0;
     uint32_t rank = 0;
-    int rc = LA_OK;
+    int rc = LA_OK, more = 1;
     it = 0;
-    while (rc == LA_OK && la_json_array_next(p, n, arr, &it, &e)) {
-        const char *a = NULL, *b = NULL;
-        size_t al = 0, bl = 0;
-        int skip;
-        if (merge_parts(p, e, &ta, &tb, &a, &al, &b, &bl, &skip) != LA_OK)
-            rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
-                            "tokenizer: model: merge %u is neither \"a b\" nor [a, b]", rank + 1);
-        else if (!skip)
-            rc = add_merge(m, a, al, b, bl, rank++, &tmp, err);
+    while (rc == LA_OK && more) {
+        more = la_json_array_next(p, n, arr, &it, &e);
+        if (more) {
+            const char *a = NULL, *b = NULL;
+            size_t al = 0, bl = 0;
+            int skip;
+            if (merge_parts(p, e, &ta, &tb, &a, &al, &b, &bl, &skip) != LA_OK) {
+                /* the merges before it are checked first */
+                rc = add_merges(m, q, nq, &store, err);
+                if (rc == LA_OK)
+                    rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
+                                    "tokenizer: model: merge %u is neither \"a b\" nor [a, b]",
+                                    rank + 1);
+                break;
+            }
+            if (skip)
+                continue;
+            pending_merge *x = &q[nq++];
+            x->rank = rank++;
+            x->short_b = bl < m->prefix_len;
+            if (store_put(&store, a, al, &x->off[0], &x->len[0]) ||
+                store_put(&store, b, bl, &x->off[1], &x->len[1]) ||
+                (x->off[2] = store.len, x->len[2] = x->short_b ? 0 : al + bl - m->prefix_len,
+                 la_buf_append(&store, a, al)) ||
+                (!x->short_b && la_buf_append(&store, b + m->prefix_len, bl - m->prefix_len)) ||
+                la_buf_putc(&store, 0)) {
+                rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+                break;
+            }
+        }
+        if (nq == MERGE_BATCH || (!more && nq)) {
+            rc = add_merges(m, q, nq, &store, err);
+            nq = 0;
+            la_buf_clear(&store);
+        }
     }
     la_buf_free(&ta);
     la_buf_free(&tb);
-    la_buf_free(&tmp);
+    la_buf_free(&store);
     return rc;
 }
 
