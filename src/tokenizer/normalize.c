@@ -1387,23 +1387,12 @@ static const struct {
 
 tk_normalizer *tk_normalizer_from_json(const cJSON *j, la_err *err)
 {
-    if (!cJSON_IsObject(j)) {
-        la_err_set(err, LA_EDATA, "tokenizer", "normalizer: must be an object");
+    const char *type = tk_component_type(j, "normalizer", err);
+    if (!type)
         return NULL;
-    }
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
-    if (!t) {
-        la_err_set(err, LA_EDATA, "tokenizer", "normalizer: missing field \"type\"");
-        return NULL;
-    }
-    if (!cJSON_IsString(t) || !t->valuestring) {
-        la_err_set(err, LA_EDATA, "tokenizer", "normalizer: field \"type\" must be a string");
-        return NULL;
-    }
     for (size_t i = 0; i < sizeof norm_types / sizeof norm_types[0]; i++)
-        if (strcmp(norm_types[i].type, t->valuestring) == 0)
+        if (strcmp(norm_types[i].type, type) == 0)
             return norm_types[i].make(j, norm_types[i].type, err);
-    la_err_set(err, LA_EUNSUP, "tokenizer", "normalizer: unsupported type \"%.64s\"",
-               t->valuestring);
+    la_err_set(err, LA_EUNSUP, "tokenizer", "normalizer: unsupported type \"%.64s\"", type);
     return NULL;
 }

@@ -1268,23 +1268,12 @@ static const struct {
 
 tk_pretok *tk_pretok_from_json(const cJSON *j, la_err *err)
 {
-    if (!cJSON_IsObject(j)) {
-        la_err_set(err, LA_EDATA, "tokenizer", "pre-tokenizer: must be an object");
+    const char *type = tk_component_type(j, "pre-tokenizer", err);
+    if (!type)
         return NULL;
-    }
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
-    if (!t) {
-        la_err_set(err, LA_EDATA, "tokenizer", "pre-tokenizer: missing field \"type\"");
-        return NULL;
-    }
-    if (!cJSON_IsString(t) || !t->valuestring) {
-        la_err_set(err, LA_EDATA, "tokenizer", "pre-tokenizer: field \"type\" must be a string");
-        return NULL;
-    }
     for (size_t i = 0; i < sizeof pre_types / sizeof pre_types[0]; i++)
-        if (strcmp(pre_types[i].type, t->valuestring) == 0)
+        if (strcmp(pre_types[i].type, type) == 0)
             return pre_types[i].make(j, pre_types[i].type, err);
-    la_err_set(err, LA_EUNSUP, "tokenizer", "pre-tokenizer: unsupported type \"%.64s\"",
-               t->valuestring);
+    la_err_set(err, LA_EUNSUP, "tokenizer", "pre-tokenizer: unsupported type \"%.64s\"", type);
     return NULL;
 }

@@ -252,6 +252,10 @@ struct la_tokenizer {
     char *path;               /* for messages */
 };
 
+/* The "type" tag of a component object (what: "normalizer", ...), or NULL
+ * with err set when j is no object or has no string "type". */
+const char *tk_component_type(const cJSON *j, const char *what, la_err *err);
+
 /* Shared helpers (utf8.c in this folder) */
 /* Length of the UTF-8 sequence starting at s[0] (1..4), or 0 if invalid. */
 size_t tk_utf8_len(const unsigned char *s, size_t avail);

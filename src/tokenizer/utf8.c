@@ -58,3 +58,21 @@ size_t tk_utf8_encode(int32_t cp, char *out)
     o[3] = (unsigned char)(0x80 | (cp & 0x3F));
     return 4;
 }
+
+const char *tk_component_type(const cJSON *j, const char *what, la_err *err)
+{
+    if (!cJSON_IsObject(j)) {
+        la_err_set(err, LA_EDATA, "tokenizer", "%s: must be an object", what);
+        return NULL;
+    }
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
+    if (!t) {
+        la_err_set(err, LA_EDATA, "tokenizer", "%s: missing field \"type\"", what);
+        return NULL;
+    }
+    if (!cJSON_IsString(t) || !t->valuestring) {
+        la_err_set(err, LA_EDATA, "tokenizer", "%s: field \"type\" must be a string", what);
+        return NULL;
+    }
+    return t->valuestring;
+}
