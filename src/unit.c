@@ -6,18 +6,6 @@
 
 #include "tokenizer/tk.h"
 
-/* Unicode's White_Space property (PropList.txt). utf8proc exposes
- * categories but not this property, and the list is small and stable. */
-static int is_white_space(int32_t c)
-{
-    if (c <= 0x20)
-        return c == 0x20 || (c >= 0x09 && c <= 0x0D);
-    if (c < 0x85)
-        return 0;
-    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
-           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
 /* Decodes the code point at text[i]; the text is valid UTF-8. */
 static size_t next_cp(const char *text, size_t len, size_t i, int32_t *cp)
 {
@@ -36,7 +24,7 @@ size_t la_words_prefix(const char *text, size_t len, size_t m, size_t *words, in
     while (i < len) {
         int32_t cp;
         size_t k = next_cp(text, len, i, &cp);
-        int ws = is_white_space(cp);
+        int ws = tk_is_white_space(cp);
         if (!ws && !in_word) {
             if (n == m) {             /* an (m+1)-th word exists */
                 *words = n;

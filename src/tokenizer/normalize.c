@@ -28,9 +28,6 @@
 #include <string.h>
 #include <utf8proc.h>
 
-typedef struct {
-    int32_t lo, hi;
-} tk_range;
 
 typedef struct {
     int32_t lo, hi;
@@ -260,31 +257,9 @@ static const tk_range combining_mark[] = {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* Is cp in the sorted, disjoint range table? */
-static int in_ranges(const tk_range *t, size_t n, int32_t cp)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cp < t[mid].lo)
-            hi = mid;
-        else if (cp > t[mid].hi)
-            lo = mid + 1;
-        else
-            return 1;
-    }
-    return 0;
-}
-#define IN_TABLE(t, cp) in_ranges((t), sizeof(t) / sizeof((t)[0]), (cp))
+#define IN_TABLE(t, cp) tk_in_ranges((t), sizeof(t) / sizeof((t)[0]), (cp))
 
-/* Rust's char::is_whitespace (the White_Space property). */
-static int rust_is_whitespace(int32_t c)
-{
-    if (c < 0x80)
-        return c == ' ' || (c >= 0x09 && c <= 0x0D);
-    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
-}
+#define rust_is_whitespace tk_is_white_space   /* Rust's char::is_whitespace */
 
 /* Rust's char::to_lowercase as UTF-8 into o (room for 8 bytes); returns
  * the byte count. */

@@ -256,6 +256,16 @@ struct la_tokenizer {
  * with err set when j is no object or has no string "type". */
 const char *tk_component_type(const cJSON *j, const char *what, la_err *err);
 
+/* A range of code points, inclusive, in sorted disjoint tables. */
+typedef struct {
+    int32_t lo, hi;
+} tk_range;
+
+/* Is cp in the sorted, disjoint range table t[0..n)? (utf8.c) */
+int tk_in_ranges(const tk_range *t, size_t n, int32_t cp);
+/* Unicode's White_Space property, as Rust's char::is_whitespace. */
+int tk_is_white_space(int32_t c);
+
 /* Shared helpers (utf8.c in this folder) */
 /* Length of the UTF-8 sequence starting at s[0] (1..4), or 0 if invalid. */
 size_t tk_utf8_len(const unsigned char *s, size_t avail);

@@ -76,3 +76,28 @@ const char *tk_component_type(const cJSON *j, const char *what, la_err *err)
     }
     return t->valuestring;
 }
+
+int tk_in_ranges(const tk_range *t, size_t n, int32_t cp)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cp < t[mid].lo)
+            hi = mid;
+        else if (cp > t[mid].hi)
+            lo = mid + 1;
+        else
+            return 1;
+    }
+    return 0;
+}
+
+/* The White_Space list is short and stable (PropList.txt); Rust's
+ * char::is_whitespace is exactly this set. */
+int tk_is_white_space(int32_t c)
+{
+    if (c < 0x80)
+        return c == ' ' || (c >= 0x09 && c <= 0x0D);
+    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
