@@ -290,23 +290,7 @@ static size_t rust_lower(int32_t c, char *o)
     return tk_utf8_encode(c, o);
 }
 
-/* Decodes the character at s[i] (i < len). Invalid bytes, which
- * validated input never has, are taken one at a time as U+FFFD-like
- * opaque units: *cp = -1 and 1 is returned. */
-static size_t next_char(const char *s, size_t len, size_t i, int32_t *cp)
-{
-    unsigned char c = (unsigned char)s[i];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t n = tk_utf8_decode((const unsigned char *)s + i, len - i, cp);
-    if (!n) {
-        *cp = -1;
-        return 1;
-    }
-    return n;
-}
+#define next_char tk_next_char
 
 /* Ensures out has room for n more bytes (plus the NUL). */
 static int room(la_buf *out, size_t n)

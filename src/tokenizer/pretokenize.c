@@ -331,22 +331,7 @@ static int is_word(int32_t c)
     return IN_TABLE(word_chars, c);
 }
 
-/* Decodes the character at s[i] (i < len); a byte that starts no valid
- * sequence (validated input has none) is one opaque unit, cp = -1. */
-static size_t next_char(const char *s, size_t len, size_t i, int32_t *cp)
-{
-    unsigned char c = (unsigned char)s[i];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t n = tk_utf8_decode((const unsigned char *)s + i, len - i, cp);
-    if (!n) {
-        *cp = -1;
-        return 1;
-    }
-    return n;
-}
+#define next_char tk_next_char
 
 static int oom(la_err *err)
 {

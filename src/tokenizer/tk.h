@@ -274,4 +274,22 @@ size_t tk_utf8_decode(const unsigned char *s, size_t avail, int32_t *cp);
 /* Encodes cp, returns bytes written (1..4) into out[4]. */
 size_t tk_utf8_encode(int32_t cp, char *out);
 
+/* Decodes the character at s[i] (i < len) and returns its length; a byte
+ * that starts no valid sequence (validated input has none) is one opaque
+ * unit with *cp = -1. Inline: the stages call it per character. */
+static inline size_t tk_next_char(const char *s, size_t len, size_t i, int32_t *cp)
+{
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t n = tk_utf8_decode((const unsigned char *)s + i, len - i, cp);
+    if (!n) {
+        *cp = -1;
+        return 1;
+    }
+    return n;
+}
+
 #endif
