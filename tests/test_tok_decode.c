@@ -28,6 +28,17 @@ static void check_decode(const char *fixture, const char *const *toks, size_t n,
         la_buf_append(&out, list.strs.data + list.str_off[i], tk_tokens_len(&list, i));
     ck_assert_msg(out.len == strlen(want) && memcmp(out.data ? out.data : "", want, out.len) == 0,
                   "%s: got \"%s\", want \"%s\"", fixture, out.data ? out.data : "", want);
+    /* previews decode by a plan taken from the chain: the same text
+     * (only the chains it covers; the others run the chain) */
+    w->pl.n = 0;
+    la_buf_clear(&w->pl.strs);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(tk_plist_push_added(&w->pl, 0, toks[i], strlen(toks[i])), LA_OK);
+    la_buf_clear(&out);
+    ck_assert_int_eq(tk_preview_decode(t, w, n, &out, &err), LA_OK);
+    ck_assert_msg(out.len == strlen(want) && memcmp(out.data ? out.data : "", want, out.len) == 0,
+                  "%s (plan %d): got \"%s\", want \"%s\"", fixture, tk_decoder_join(t->decoder),
+                  out.data ? out.data : "", want);
     la_buf_free(&out);
     la_tokens_free(&list);
     la_tok_work_free(w);
@@ -82,6 +93,17 @@ START_TEST(bytes)
     static const char *const c[] = {"Hello", "\xC4\xA0w", "\xC3\x83\xC2\xA4", "\xC3\xA2\xC4\xBA", "\xC4\xA0",
                                     "[PA D]", "\xC3\x83"};
     CHECK("dec_bytelevel.json", c, "Hello w\xC3\xA4" FFFD " [PA D]" FFFD);
+    /* Llama-2's order: Replace, then ByteFallback, Fuse, Strip */
+    static const char *const d[] = {SP "a", "<0xE2>", "<0x98>", "<0x83>", "<0xE2>", SP "b", "<0xff>"};
+    CHECK("dec_llama.json", d, "a" FFFD FFFD FFFD FFFD " b" FFFD);
+    static const char *const e[] = {SP SP "a", "<0xE2>", "<0x98>", "<0x83>", "x" SP};
+    CHECK("dec_llama.json", e, " a\xE2\x98\x83x ");
+    static const char *const f[] = {"<0x41>", SP "b"};
+    CHECK("dec_llama.json", f, "A b");
+    /* per-token Strip before ByteLevel; Replace and Strip after it */
+    static const char *const g[] = {"aHelloa", "\xC4\xA0w", "\xC3\x83\xC2\xA4", "\xC3\xA2\xC4\xBA", "\xC4\xA0",
+                                    "[PA D]", "\xC3\x83"};
+    CHECK("dec_bytelevel_seq.json", g, "Hell0 w\xC3\xA4" FFFD " [PA D]" FFFD);
 }
 END_TEST
 

@@ -65,8 +65,10 @@ static void same_preview(la_tokenizer *t, la_tok_work *w, const char *text, size
     la_buf a = {0}, b = {0};
     la_preview_info ia, ib;
     t->no_window = 1;
+    t->no_plan = 1;            /* and decoded by the chain itself, not the plan */
     int ra = la_tokenizer_preview(t, w, text, len, m, complete, &a, &ia, &err);
     t->no_window = 0;
+    t->no_plan = 0;
     /* small first windows put their edges everywhere */
     t->first_window = 1 + rnd(len / 4 + 8);
     int rb = la_tokenizer_preview(t, w, text, len, m, complete, &b, &ib, &err);

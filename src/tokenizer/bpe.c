@@ -24,8 +24,8 @@
 #define SMALL_N 129
 
 /* Word cache (per thread): words of up to CACHE_KEY bytes and up to
- * CACHE_IDS tokens, direct-mapped on the word's hash. */
-#define CACHE_SLOTS 16384
+ * CACHE_IDS tokens, in sets of two entries chosen by the word's hash. */
+#define CACHE_SLOTS 32768
 #define CACHE_KEY 26
 #define CACHE_IDS 8
 
@@ -210,6 +210,7 @@ const char *tk_bpe_id_to_token(const tk_bpe *m, uint32_t id, size_t *len)
 }
 
 int tk_bpe_byte_fallback(const tk_bpe *m) { return m->byte_fallback; }
+uint64_t tk_bpe_serial(const tk_bpe *m) { return m->serial; }
 uint32_t tk_bpe_vocab_size(const tk_bpe *m) { return m->id_count; }
 uint32_t tk_bpe_vocab_count(const tk_bpe *m) { return m->n_ents; }
 
@@ -1067,7 +1068,9 @@ static int bpe_word(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk
 
 /* bpe_word through this thread's word cache: a word's tokens depend on
  * the model and the word alone. The cache is allocated on first use and
- * never grows; a word met again replaces what shares its slot. */
+ * never grows. It is two-way set-associative: a word goes to the first
+ * way of its set and the older one moves to the second, so two frequent
+ * words that share a set do not evict each other. */
 static int bpe_word_cached(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk_sink *sink,
                            la_err *err)
 {
@@ -1081,15 +1084,18 @@ static int bpe_word_cached(const tk_bpe *m, bpe_work *bw, const char *s, size_t 
         bw->cache_serial = m->serial;
     }
     uint64_t h = hash_bytes(s, len);
-    cache_entry *e = &bw->cache[h & (CACHE_SLOTS - 1)];
-    if (e->klen == len + 1 && e->hash == (uint32_t)(h >> 32) && same_bytes(e->key, s, len))
-        return e->nids && sink->push(sink, e->ids, e->nids) ? 1 : 0;
+    uint32_t tag = (uint32_t)(h >> 32);
+    cache_entry *e = &bw->cache[h & (CACHE_SLOTS - 2)];
+    for (int way = 0; way < 2; way++)
+        if (e[way].klen == len + 1 && e[way].hash == tag && same_bytes(e[way].key, s, len))
+            return e[way].nids && sink->push(sink, e[way].ids, e[way].nids) ? 1 : 0;
     /* computed by bpe_word, with a sink that keeps the ids */
+    e[1] = e[0];
     cache_sink cs = { { cache_push }, sink, e, 0 };
     e->klen = 0;
     int rc = bpe_word(m, bw, s, len, &cs.sink, err);
     if (rc >= 0 && cs.fits) {
-        e->hash = (uint32_t)(h >> 32);
+        e->hash = tag;
         e->klen = (uint8_t)(len + 1);
         memcpy(e->key, s, len);
     }

@@ -30,6 +30,12 @@ typedef struct dec {
     int prepend;             /* Metaspace: prepend_scheme is not "never" */
     int cleanup;             /* WordPiece, CTC */
     size_t start, stop;      /* Strip */
+    /* The root's plan for previews (see tk_decoder_join): the leaves in
+     * order, how many lead as per-token maps, the joining stage, and
+     * where the stages that see the joined string begin. */
+    struct dec **flat;
+    size_t nflat, nlocal, rest;
+    int join;
 } dec;
 
 static int oom(la_err *err)
@@ -164,14 +170,36 @@ static size_t utf8_chunk(const unsigned char *s, size_t n, int *valid)
 
 int tk_utf8_lossy(const char *s, size_t n, la_buf *out)
 {
+    size_t run = 0;              /* start of the valid run not yet copied */
     for (size_t i = 0; i < n;) {
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
         int valid;
         size_t k = utf8_chunk((const unsigned char *)s + i, n - i, &valid);
-        if (valid ? la_buf_append(out, s + i, k) : la_buf_append(out, "\xEF\xBF\xBD", 3))
+        if (!valid && (la_buf_append(out, s + run, i - run) || la_buf_append(out, "\xEF\xBF\xBD", 3)))
             return LA_ENOMEM;
         i += k;
+        if (!valid)
+            run = i;
     }
-    return LA_OK;
+    return la_buf_append(out, s + run, n - run);
+}
+
+int tk_utf8_valid(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        int valid;
+        i += utf8_chunk((const unsigned char *)s + i, n - i, &valid);
+        if (!valid)
+            return 0;
+    }
+    return 1;
 }
 
 /* All tokens' bytes through the alphabet, then one lossy UTF-8 string. */
@@ -193,8 +221,7 @@ static int chain_bytelevel(const dec *d, la_tokens *t, la_tok_work *w, la_err *e
 
 /* ---- ByteFallback ----------------------------------------------------------- */
 
-/* The byte of a "<0xNN>" token, -1 otherwise. */
-static int fallback_byte(const char *s, size_t n)
+int tk_fallback_byte(const char *s, size_t n)
 {
     if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>')
         return -1;
@@ -215,14 +242,8 @@ static int flush_bytes(la_buf *bytes, la_tokens *out)
 {
     if (!bytes->len)
         return LA_OK;
-    size_t i = 0;
-    int valid = 1;
-    while (valid && i < bytes->len) {
-        size_t k = utf8_chunk((const unsigned char *)bytes->data + i, bytes->len - i, &valid);
-        i += k;
-    }
     int rc = LA_OK;
-    if (valid)
+    if (tk_utf8_valid(bytes->data, bytes->len))
         rc = tk_tokens_push(out, 0, bytes->data, bytes->len);
     else
         for (size_t k = 0; k < bytes->len && rc == LA_OK; k++)
@@ -235,14 +256,14 @@ static int chain_bytefallback(const dec *d, la_tokens *t, la_tok_work *w, la_err
 {
     (void)d;
     size_t first = 0;
-    while (first < t->n && fallback_byte(tok_str(t, first), tk_tokens_len(t, first)) < 0)
+    while (first < t->n && tk_fallback_byte(tok_str(t, first), tk_tokens_len(t, first)) < 0)
         first++;
     if (first == t->n)
         return LA_OK;            /* no byte token: every string stays as it is */
     tk_tokens_clear(&w->dtoks);
     la_buf_clear(&w->dec);
     for (size_t i = 0; i < t->n; i++) {
-        int b = fallback_byte(tok_str(t, i), tk_tokens_len(t, i));
+        int b = tk_fallback_byte(tok_str(t, i), tk_tokens_len(t, i));
         if (b >= 0) {
             if (la_buf_putc(&w->dec, (char)b))
                 return oom(err);
@@ -467,11 +488,119 @@ static int chain_any(const tk_decoder *base, la_tokens *t, la_tok_work *w, la_er
 
 /* ---- construction ---------------------------------------------------------- */
 
+/* ---- previews: the plan ------------------------------------------------------- */
+
+/* Stages whose output for a token depends on that token's string alone. */
+static int per_token(const dec *d)
+{
+    return d->kind == DEC_REPLACE || d->kind == DEC_STRIP;
+}
+
+/* Appends the leaves of d (Sequences opened) to root->flat. */
+static int flatten(dec *root, dec *d)
+{
+    if (d->kind == DEC_SEQUENCE) {
+        for (size_t i = 0; i < d->nsubs; i++)
+            if (flatten(root, d->subs[i]))
+                return LA_ENOMEM;
+        return LA_OK;
+    }
+    dec **f = realloc(root->flat, (root->nflat + 1) * sizeof *f);
+    if (!f)
+        return LA_ENOMEM;
+    root->flat = f;
+    root->flat[root->nflat++] = d;
+    return LA_OK;
+}
+
+/* Finds the plan: per-token maps, then a stage that joins the list into
+ * one string (the end of the chain also does: previews join the final
+ * list), then whatever sees that one string. */
+static int make_plan(dec *root)
+{
+    if (flatten(root, root))
+        return LA_ENOMEM;
+    size_t k = 0;
+    while (k < root->nflat && per_token(root->flat[k]))
+        k++;
+    root->nlocal = k;
+    root->join = TK_JOIN_NONE;
+    if (k == root->nflat) {
+        root->join = TK_JOIN_CONCAT;
+        root->rest = k;
+    } else if (root->flat[k]->kind == DEC_FUSE) {
+        root->join = TK_JOIN_CONCAT;
+        root->rest = k + 1;
+    } else if (root->flat[k]->kind == DEC_BYTELEVEL) {
+        root->join = TK_JOIN_BYTELEVEL;
+        root->rest = k + 1;
+    } else if (root->flat[k]->kind == DEC_BYTEFALLBACK &&
+               (k + 1 == root->nflat || root->flat[k + 1]->kind == DEC_FUSE)) {
+        root->join = TK_JOIN_BYTEFALLBACK;
+        root->rest = k + 1 < root->nflat ? k + 2 : k + 1;
+    }
+    return LA_OK;
+}
+
+int tk_decoder_join(const tk_decoder *base)
+{
+    return base ? ((const dec *)base)->join : TK_JOIN_CONCAT;
+}
+
+int tk_decoder_map(const tk_decoder *base, const char *s, size_t n, la_buf *out, la_tok_work *w,
+                   la_err *err)
+{
+    const dec *root = (const dec *)base;
+    size_t nlocal = root ? root->nlocal : 0;
+    int bytes = root && root->join == TK_JOIN_BYTELEVEL;
+    if (nlocal == 0 && !bytes)
+        return la_buf_append(out, s, n) ? oom(err) : LA_OK;
+    /* each stage reads the previous one's result from one buffer and
+     * writes the other; the last writes out */
+    int cur = 0;
+    for (size_t k = 0; k < nlocal; k++) {
+        const dec *d = root->flat[k];
+        la_buf *dst = (k + 1 == nlocal && !bytes) ? out : &w->mt[cur];
+        if (dst != out)
+            la_buf_clear(dst);
+        int rc = d->kind == DEC_STRIP ? (map_strip(d, s, n, dst) ? oom(err) : LA_OK)
+                                      : map_replace(d, s, n, dst, w, err);
+        if (rc != LA_OK)
+            return rc;
+        s = dst->data ? dst->data : "";
+        n = dst->len;
+        cur ^= 1;
+    }
+    return bytes && tk_byte_level_bytes(s, n, out) ? oom(err) : LA_OK;
+}
+
+int tk_decoder_finish(const tk_decoder *base, la_buf *s, la_tok_work *w, la_err *err)
+{
+    const dec *root = (const dec *)base;
+    if (!root || root->rest == root->nflat)
+        return LA_OK;
+    la_tokens *t = &w->ftoks;
+    tk_tokens_clear(t);
+    if (tk_tokens_push(t, 0, s->data ? s->data : "", s->len))
+        return oom(err);
+    for (size_t k = root->rest; k < root->nflat; k++) {
+        int rc = chain_any(&root->flat[k]->base, t, w, err);
+        if (rc != LA_OK)
+            return rc;
+    }
+    la_buf_clear(s);
+    for (size_t i = 0; i < t->n; i++)
+        if (la_buf_append(s, tok_str(t, i), tk_tokens_len(t, i)))
+            return oom(err);
+    return LA_OK;
+}
+
 static void dec_free(tk_decoder *base)
 {
     dec *d = (dec *)base;
     if (!d)
         return;
+    free(d->flat);
     for (size_t i = 0; i < d->nsubs; i++)
         dec_free(&d->subs[i]->base);
     free(d->subs);
@@ -692,5 +821,10 @@ static dec *build(const cJSON *j, int depth, la_err *err)
 tk_decoder *tk_decoder_from_json(const cJSON *j, la_err *err)
 {
     dec *d = build(j, 0, err);
+    if (d && make_plan(d) != LA_OK) {
+        dec_free(&d->base);
+        oom(err);
+        return NULL;
+    }
     return d ? &d->base : NULL;
 }

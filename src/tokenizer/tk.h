@@ -25,6 +25,19 @@
 
 #define TK_MAX_DEPTH 16   /* nesting of Sequence components, scratch slots */
 
+/* The tokens of a preview: model tokens are ids alone (their strings
+ * are the vocabulary's); added tokens keep the text they matched. */
+typedef struct {
+    uint32_t *ids;
+    uint32_t *off, *len;         /* off UINT32_MAX: a model token */
+    size_t n, cap;
+    la_buf strs;
+} tk_plist;
+
+/* Appends a token with its own string to a preview list (added tokens;
+ * tests). */
+int tk_plist_push_added(tk_plist *p, uint32_t id, const char *s, size_t n);
+
 /* Per-thread scratch. la_tok_work (public) is this struct. */
 struct la_tok_work {
     la_buf norm[2];              /* normalizer ping-pong buffers */
@@ -36,6 +49,11 @@ struct la_tok_work {
     la_buf dec;                  /* decoder scratch */
     la_buf dec2;
     la_tokens dtoks;             /* a decoder's output list, swapped with its input */
+    la_buf mt[2];                /* tk_decoder_map's stages */
+    la_tokens ftoks;             /* tk_decoder_finish's one-string list */
+    tk_plist pl;                 /* a preview's tokens */
+    la_buf fast, fast2;          /* a preview's bytes and text (tokenizer.c) */
+    void *idc;                   /* per-id strings of previews (tokenizer.c) */
 };
 
 /* ---- normalizers ------------------------------------------------------ */
@@ -149,6 +167,8 @@ int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sin
 const char *tk_bpe_id_to_token(const tk_bpe *m, uint32_t id, size_t *len);
 int64_t tk_bpe_token_to_id(const tk_bpe *m, const char *s, size_t len);
 int tk_bpe_byte_fallback(const tk_bpe *m);
+/* A number no other model loaded in this process has. */
+uint64_t tk_bpe_serial(const tk_bpe *m);
 uint32_t tk_bpe_vocab_size(const tk_bpe *m);   /* max id + 1 */
 /* Number of distinct vocabulary strings (HuggingFace's get_vocab_size,
  * which numbers added tokens missing from the vocabulary). */
@@ -183,6 +203,30 @@ struct tk_decoder {
     void (*free)(tk_decoder *d);
 };
 tk_decoder *tk_decoder_from_json(const cJSON *j, la_err *err);
+/* Previews decode a few tokens per record, so the chain is taken apart
+ * once: most are per-token maps (Replace, Strip), then one stage that
+ * joins the list into one string, then stages that see that string.
+ * tk_decoder_join tells the joining stage (d NULL: previews concatenate):
+ *   TK_JOIN_CONCAT        Fuse, or the end of the chain;
+ *   TK_JOIN_BYTEFALLBACK  ByteFallback (then Fuse or the end);
+ *   TK_JOIN_BYTELEVEL     ByteLevel: bytes joined, then lossy UTF-8;
+ *   TK_JOIN_NONE          anything else: run the chain itself.
+ * tk_decoder_map appends a token's string after the per-token maps (and,
+ * for ByteLevel, its bytes); it depends on the string alone, so callers
+ * may keep it per vocabulary id. tk_decoder_finish runs the stages after
+ * the join on the joined string s, in place. */
+enum { TK_JOIN_NONE, TK_JOIN_CONCAT, TK_JOIN_BYTEFALLBACK, TK_JOIN_BYTELEVEL };
+int tk_decoder_join(const tk_decoder *d);
+int tk_decoder_map(const tk_decoder *d, const char *s, size_t n, la_buf *out, la_tok_work *w,
+                   la_err *err);
+int tk_decoder_finish(const tk_decoder *d, la_buf *s, la_tok_work *w, la_err *err);
+/* Decodes the first n tokens of w->pl as a preview (joined with ""),
+ * appending to out: by the plan above, or by the chain itself. */
+int tk_preview_decode(const la_tokenizer *t, la_tok_work *w, size_t n, la_buf *out, la_err *err);
+/* The byte of a "<0xNN>" token string, -1 otherwise. */
+int tk_fallback_byte(const char *s, size_t n);
+/* 1 if s[0..n) is valid UTF-8. */
+int tk_utf8_valid(const char *s, size_t n);
 /* Appends token (id, s[0..len)) to t; LA_ENOMEM on failure. */
 int tk_tokens_push(la_tokens *t, uint32_t id, const char *s, size_t len);
 /* Appends a token whose string was appended to t->strs from offset at
@@ -249,6 +293,7 @@ struct la_tokenizer {
      * with a window of first_window bytes (0: the usual size) */
     int no_window;
     size_t first_window;
+    int no_plan;              /* for tests: previews decode by the chain itself */
     char *path;               /* for messages */
 };
 

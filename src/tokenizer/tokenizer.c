@@ -64,15 +64,6 @@ void tk_tokens_clear(la_tokens *t)
     la_buf_clear(&t->strs);
 }
 
-/* Keeps the first n tokens. */
-static void tokens_truncate(la_tokens *t, size_t n)
-{
-    if (n < t->n) {
-        t->strs.len = t->str_off[n];
-        t->n = n;
-    }
-}
-
 void la_tokens_free(la_tokens *t)
 {
     if (!t)
@@ -81,6 +72,174 @@ void la_tokens_free(la_tokens *t)
     free(t->str_off);
     la_buf_free(&t->strs);
     memset(t, 0, sizeof *t);
+}
+
+/* ---- preview token lists ------------------------------------------------------- */
+
+/* Room for `more` tokens. */
+static int plist_room(tk_plist *p, size_t more)
+{
+    if (p->n + more <= p->cap)
+        return LA_OK;
+    size_t cap = p->cap ? p->cap : 32;
+    while (cap < p->n + more)
+        cap *= 2;
+    uint32_t *ids = realloc(p->ids, cap * sizeof *ids);
+    if (ids)
+        p->ids = ids;
+    uint32_t *off = realloc(p->off, cap * sizeof *off);
+    if (off)
+        p->off = off;
+    uint32_t *len = realloc(p->len, cap * sizeof *len);
+    if (len)
+        p->len = len;
+    if (!ids || !off || !len)
+        return LA_ENOMEM;
+    p->cap = cap;
+    return LA_OK;
+}
+
+static int plist_push_model(tk_plist *p, const uint32_t *ids, size_t n)
+{
+    if (plist_room(p, n))
+        return LA_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        p->ids[p->n] = ids[i];
+        p->off[p->n] = UINT32_MAX;
+        p->len[p->n++] = 0;
+    }
+    return LA_OK;
+}
+
+int tk_plist_push_added(tk_plist *p, uint32_t id, const char *s, size_t n)
+{
+    if (p->strs.len + n >= UINT32_MAX || plist_room(p, 1) || la_buf_append(&p->strs, s, n))
+        return LA_ENOMEM;
+    p->ids[p->n] = id;
+    p->off[p->n] = (uint32_t)(p->strs.len - n);
+    p->len[p->n++] = (uint32_t)n;
+    return LA_OK;
+}
+
+static void plist_clear(tk_plist *p)
+{
+    p->n = 0;
+    la_buf_clear(&p->strs);
+}
+
+/* ---- per-id strings of previews ---------------------------------------------------- */
+
+/* A preview needs two strings per token: its bytes (whether the preview
+ * ends on a whole character) and its string after the decoder's per-token
+ * stages. For model tokens both depend on the id alone, so each thread
+ * keeps them per id, computed on first use: a record then costs a few
+ * loads per token instead of a pass of every decoder stage. */
+typedef struct {
+    uint32_t off;                /* in the arena: mapped string, then bytes */
+    uint16_t dlen, blen;
+    int16_t fb;                  /* the mapped string's "<0xNN>" byte, or -1 */
+    uint8_t ready;               /* 1: filled; 2: too long, not kept */
+} idc_ent;
+
+typedef struct {
+    uint64_t serial;             /* the model the entries belong to */
+    idc_ent *e;
+    uint32_t n;
+    la_buf arena;
+} idc_t;
+
+static void idc_free(void *p)
+{
+    idc_t *c = p;
+    if (!c)
+        return;
+    free(c->e);
+    la_buf_free(&c->arena);
+    free(c);
+}
+
+/* Appends the bytes a token string stands for (the oracle's tokenBytes):
+ * a "<0xNN>" token is its byte when the model falls back on bytes; with a
+ * ByteLevel stage, the alphabet's bytes; else the string's own UTF-8. */
+static int string_bytes(const la_tokenizer *t, const char *s, size_t n, la_buf *out)
+{
+    if (tk_bpe_byte_fallback(t->model)) {
+        int b = tk_fallback_byte(s, n);
+        if (b >= 0)
+            return la_buf_putc(out, (char)b);
+    }
+    if (t->byte_level)
+        return tk_byte_level_bytes(s, n, out);
+    return la_buf_append(out, s, n);
+}
+
+/* This thread's entry for model id (NULL with *rc set on failure, or
+ * when the id has no entry: then *rc is LA_OK and the caller computes). */
+static const idc_ent *idc_get(const la_tokenizer *t, la_tok_work *w, uint32_t id, int *rc,
+                              la_err *err)
+{
+    idc_t *c = w->idc;
+    *rc = LA_OK;
+    if (!c || c->serial != tk_bpe_serial(t->model)) {
+        if (!c && !(c = w->idc = calloc(1, sizeof *c)))
+            return NULL;
+        uint32_t n = tk_bpe_vocab_size(t->model);
+        free(c->e);
+        la_buf_clear(&c->arena);
+        /* calloc: pages of ids never met are never touched */
+        if (!(c->e = calloc(n ? n : 1, sizeof *c->e))) {
+            c->n = 0;
+            c->serial = 0;
+            return NULL;
+        }
+        c->n = n;
+        c->serial = tk_bpe_serial(t->model);
+    }
+    if (id >= c->n)
+        return NULL;
+    idc_ent *e = &c->e[id];
+    if (e->ready)
+        return e->ready == 1 ? e : NULL;
+    size_t len = 0;
+    const char *s = tk_bpe_id_to_token(t->model, id, &len);
+    if (!s)
+        s = "";
+    size_t at = c->arena.len;
+    if ((*rc = tk_decoder_map(t->decoder, s, len, &c->arena, w, err)) != LA_OK)
+        return NULL;
+    size_t dlen = c->arena.len - at;
+    if (string_bytes(t, s, len, &c->arena)) {
+        *rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        return NULL;
+    }
+    size_t blen = c->arena.len - at - dlen;
+    if (dlen > UINT16_MAX || blen > UINT16_MAX || c->arena.len >= UINT32_MAX) {
+        c->arena.len = at;
+        e->ready = 2;
+        return NULL;
+    }
+    e->off = (uint32_t)at;
+    e->dlen = (uint16_t)dlen;
+    e->blen = (uint16_t)blen;
+    e->fb = (int16_t)(tk_decoder_join(t->decoder) == TK_JOIN_BYTEFALLBACK
+                          ? tk_fallback_byte(c->arena.data + at, dlen) : -1);
+    e->ready = 1;
+    return e;
+}
+
+/* Token i's string as the model or the matched text gives it. */
+static const char *plist_str(const la_tokenizer *t, const tk_plist *p, size_t i, size_t *len)
+{
+    if (p->off[i] != UINT32_MAX) {
+        *len = p->len[i];
+        return p->strs.data + p->off[i];
+    }
+    const char *s = tk_bpe_id_to_token(t->model, p->ids[i], len);
+    if (!s) {
+        *len = 0;
+        s = "";
+    }
+    return s;
 }
 
 /* ---- scratch ------------------------------------------------------------------ */
@@ -105,6 +264,16 @@ void la_tok_work_free(la_tok_work *w)
     la_buf_free(&w->dec);
     la_buf_free(&w->dec2);
     la_tokens_free(&w->dtoks);
+    la_buf_free(&w->mt[0]);
+    la_buf_free(&w->mt[1]);
+    la_tokens_free(&w->ftoks);
+    free(w->pl.ids);
+    free(w->pl.off);
+    free(w->pl.len);
+    la_buf_free(&w->pl.strs);
+    la_buf_free(&w->fast);
+    la_buf_free(&w->fast2);
+    idc_free(w->idc);
     free(w);
 }
 
@@ -115,7 +284,8 @@ typedef struct {
     tk_sink sink;                /* first: the model sees a tk_sink */
     const la_tokenizer *t;
     la_tok_work *w;
-    la_tokens *out;
+    la_tokens *out;              /* tokens with their strings, or */
+    tk_plist *pl;                /* (previews) ids, strings only for added tokens */
     size_t max;                  /* 0: all */
     la_err *err;
     int status;                  /* an error met inside a callback */
@@ -124,13 +294,20 @@ typedef struct {
 /* 1 when the caller has enough tokens. */
 static int enough(const enc_ctx *c)
 {
-    return c->max && c->out->n >= c->max;
+    return c->max && (c->pl ? c->pl->n : c->out->n) >= c->max;
 }
 
 /* Model ids in: each id with its vocabulary string goes to the output. */
 static int sink_push(tk_sink *s, const uint32_t *ids, size_t n)
 {
     enc_ctx *c = (enc_ctx *)s;
+    if (c->pl) {
+        if (plist_push_model(c->pl, ids, n)) {
+            c->status = la_err_set(c->err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+            return 1;
+        }
+        return enough(c);
+    }
     for (size_t i = 0; i < n; i++) {
         size_t len = 0;
         const char *str = tk_bpe_id_to_token(c->t->model, ids[i], &len);
@@ -173,7 +350,7 @@ static int encode_piece(enc_ctx *c, const char *s, size_t n, int at_start)
  * matched, stripped white space included, as HuggingFace's). */
 static int push_added(enc_ctx *c, const tk_added_token *tok, const char *s, size_t n)
 {
-    if (tk_tokens_push(c->out, tok->id, s, n))
+    if (c->pl ? tk_plist_push_added(c->pl, tok->id, s, n) : tk_tokens_push(c->out, tok->id, s, n))
         return la_err_set(c->err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     return enough(c);
 }
@@ -255,11 +432,14 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t ava
  * and *short_win is set when that was not enough for max tokens; the
  * tokens out holds are then the first ones of the whole encoding. */
 static int encode_text(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len,
-                       size_t max, la_tokens *out, int *ended, size_t win, int *short_win,
-                       la_err *err)
+                       size_t max, la_tokens *out, tk_plist *pl, int *ended, size_t win,
+                       int *short_win, la_err *err)
 {
-    enc_ctx c = { { sink_push }, t, w, out, max, err, 0 };
-    tk_tokens_clear(out);
+    enc_ctx c = { { sink_push }, t, w, out, pl, max, err, 0 };
+    if (pl)
+        plist_clear(pl);
+    else
+        tk_tokens_clear(out);
     *ended = 0;
     *short_win = 0;
     size_t limit = win && win < len ? win : len;
@@ -300,7 +480,7 @@ int la_tokenizer_encode(const la_tokenizer *t, la_tok_work *w, const char *text,
     int ended, short_win;
     if (!t || !w || !out || (!text && len))
         return la_err_set(err, LA_EARG, "bad_argument", "tokenizer: bad argument");
-    return encode_text(t, w, text ? text : "", len, max_tokens, out, &ended, 0, &short_win, err);
+    return encode_text(t, w, text ? text : "", len, max_tokens, out, NULL, &ended, 0, &short_win, err);
 }
 
 /* ---- decoding ------------------------------------------------------------------ */
@@ -346,28 +526,6 @@ int la_tokenizer_decode(const la_tokenizer *t, la_tok_work *w, const uint32_t *i
 
 /* ---- previews ------------------------------------------------------------------- */
 
-/* Value of a hex digit, -1 if it is none. */
-static int hex_digit(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Appends the bytes token i stands for (the oracle's tokenBytes): a
- * "<0xNN>" token is its byte when the model falls back on bytes; with a
- * ByteLevel stage, the alphabet's bytes; else the string's own UTF-8. */
-static int token_bytes(const la_tokenizer *t, const la_tokens *toks, size_t i, la_buf *out)
-{
-    const char *s = toks->strs.data + toks->str_off[i];
-    size_t n = tk_tokens_len(toks, i);
-    if (tk_bpe_byte_fallback(t->model) && n == 6 && memcmp(s, "<0x", 3) == 0 && s[5] == '>' &&
-        hex_digit(s[3]) >= 0 && hex_digit(s[4]) >= 0)
-        return la_buf_putc(out, (char)(hex_digit(s[3]) * 16 + hex_digit(s[4])));
-    if (t->byte_level)
-        return tk_byte_level_bytes(s, n, out);
-    return la_buf_append(out, s, n);
-}
-
 /* 1 if the bytes end on a whole UTF-8 character (the oracle's
  * endsOnCharBoundary, including its view of stray bytes). */
 static int ends_on_char(const la_buf *b)
@@ -386,32 +544,148 @@ static int ends_on_char(const la_buf *b)
     return cont >= need;
 }
 
+/* This thread's per-id entry of preview token i, when it is a model
+ * token that has one (else *e is NULL), and where its strings are. */
+static int token_entry(const la_tokenizer *t, la_tok_work *w, size_t i, const idc_ent **e,
+                       const char **at, la_err *err)
+{
+    int rc = LA_OK;
+    *e = w->pl.off[i] == UINT32_MAX ? idc_get(t, w, w->pl.ids[i], &rc, err) : NULL;
+    *at = *e ? ((const idc_t *)w->idc)->arena.data + (*e)->off : NULL;
+    return rc;
+}
+
+/* Appends the bytes of preview token i. */
+static int token_bytes(const la_tokenizer *t, la_tok_work *w, size_t i, la_buf *out, la_err *err)
+{
+    const idc_ent *e;
+    const char *at;
+    int rc = token_entry(t, w, i, &e, &at, err);
+    if (rc != LA_OK || e)
+        return rc != LA_OK ? rc : la_buf_append(out, at + e->dlen, e->blen) ? LA_ENOMEM : LA_OK;
+    size_t n;
+    const char *s = plist_str(t, &w->pl, i, &n);
+    return string_bytes(t, s, n, out) ? LA_ENOMEM : LA_OK;
+}
+
 /* How many tokens the preview takes: m (or all there are), then with
  * complete, more until the bytes end on a whole character or the tokens
- * run out. Returns the count; *ran_out is set when toks ran out before
- * the condition held (more tokens may exist beyond them). */
-static size_t preview_units(const la_tokenizer *t, const la_tokens *toks, size_t m, int complete,
-                            la_buf *bytes, int *ran_out, int *oom)
+ * run out. Sets *mu; *ran_out is set when the tokens ran out before the
+ * condition held (more tokens may exist beyond them). */
+static int preview_units(const la_tokenizer *t, la_tok_work *w, size_t m, int complete,
+                         size_t *mu_out, int *ran_out, la_err *err)
 {
-    size_t mu = m < toks->n ? m : toks->n;
+    const tk_plist *p = &w->pl;
+    size_t mu = m < p->n ? m : p->n;
+    int rc = LA_OK;
     *ran_out = 0;
-    *oom = 0;
+    *mu_out = mu;
     if (!complete)
-        return mu;
+        return LA_OK;
+    la_buf *bytes = &w->fast;
     la_buf_clear(bytes);
-    for (size_t j = 0; j < mu; j++)
-        if (token_bytes(t, toks, j, bytes))
-            return *oom = 1, mu;
-    while (!ends_on_char(bytes)) {
-        if (mu == toks->n) {
+    for (size_t j = 0; j < mu && rc == LA_OK; j++)
+        rc = token_bytes(t, w, j, bytes, err);
+    while (rc == LA_OK && !ends_on_char(bytes)) {
+        if (mu == p->n) {
             *ran_out = 1;
             break;
         }
-        if (token_bytes(t, toks, mu, bytes))
-            return *oom = 1, mu;
-        mu++;
+        rc = token_bytes(t, w, mu++, bytes, err);
     }
-    return mu;
+    *mu_out = mu;
+    if (rc == LA_ENOMEM)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    return rc;
+}
+
+/* Preview token i's string after the decoder's per-token stages (and
+ * the byte of a "<0xNN>" one in *fb, else -1): kept per id for model
+ * tokens, made in w->dec for added ones. */
+static int mapped_string(const la_tokenizer *t, la_tok_work *w, size_t i, const char **str,
+                         size_t *len, int *fb, la_err *err)
+{
+    const idc_ent *e;
+    int rc = token_entry(t, w, i, &e, str, err);
+    if (rc != LA_OK)
+        return rc;
+    if (e) {
+        *len = e->dlen;
+        *fb = e->fb;
+        return LA_OK;
+    }
+    size_t n;
+    const char *s = plist_str(t, &w->pl, i, &n);
+    la_buf_clear(&w->dec);
+    rc = tk_decoder_map(t->decoder, s, n, &w->dec, w, err);
+    *str = w->dec.data ? w->dec.data : "";
+    *len = w->dec.len;
+    *fb = rc == LA_OK && tk_decoder_join(t->decoder) == TK_JOIN_BYTEFALLBACK ? tk_fallback_byte(*str, *len)
+                                                                            : -1;
+    return rc;
+}
+
+/* Gathered "<0xNN>" bytes join the text: as they are if they make valid
+ * UTF-8, else one U+FFFD each (ByteFallback's rule). */
+static int flush_fallback(la_buf *bytes, la_buf *text)
+{
+    int rc = LA_OK;
+    if (tk_utf8_valid(bytes->data, bytes->len))
+        rc = la_buf_append(text, bytes->data, bytes->len);
+    else
+        for (size_t k = 0; k < bytes->len && rc == LA_OK; k++)
+            rc = la_buf_append(text, "\xEF\xBF\xBD", 3);
+    la_buf_clear(bytes);
+    return rc;
+}
+
+/* Decodes the first mu preview tokens, appending to out: by the decoder's
+ * plan with per-id strings, or (for chains the plan does not cover) by
+ * the chain itself over the tokens' strings. */
+int tk_preview_decode(const la_tokenizer *t, la_tok_work *w, size_t mu, la_buf *out, la_err *err)
+{
+    const tk_plist *p = &w->pl;
+    int join = tk_decoder_join(t->decoder), rc = LA_OK, fb;
+    if (join == TK_JOIN_NONE || t->no_plan) {
+        tk_tokens_clear(&w->toks);
+        for (size_t i = 0; i < mu && rc == LA_OK; i++) {
+            size_t n;
+            const char *s = plist_str(t, p, i, &n);
+            rc = tk_tokens_push(&w->toks, p->ids[i], s, n);
+        }
+        if (rc != LA_OK)
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        return decode_tokens(t, w, &w->toks, "", out, err);
+    }
+    la_buf *text = &w->fast, *bytes = &w->fast2;
+    la_buf_clear(text);
+    la_buf_clear(bytes);
+    for (size_t i = 0; i < mu && rc == LA_OK; i++) {
+        const char *str;
+        size_t n;
+        if ((rc = mapped_string(t, w, i, &str, &n, &fb, err)) != LA_OK)
+            break;
+        if (join == TK_JOIN_BYTEFALLBACK) {
+            if (fb >= 0) {
+                rc = la_buf_putc(bytes, (char)fb);
+                continue;
+            }
+            if (bytes->len && (rc = flush_fallback(bytes, text)) != LA_OK)
+                break;
+        }
+        /* ByteLevel: the mapped strings are bytes, made text below */
+        rc = la_buf_append(join == TK_JOIN_BYTELEVEL ? bytes : text, str, n);
+    }
+    if (rc == LA_OK)
+        rc = join == TK_JOIN_BYTELEVEL ? tk_utf8_lossy(bytes->data, bytes->len, text)
+                                       : flush_fallback(bytes, text);
+    if (rc == LA_ENOMEM)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    if (rc == LA_OK)
+        rc = tk_decoder_finish(t->decoder, text, w, err);
+    if (rc == LA_OK && la_buf_append(out, text->data, text->len))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    return rc;
 }
 
 int la_tokenizer_preview(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len,
@@ -427,26 +701,24 @@ int la_tokenizer_preview(const la_tokenizer *t, la_tok_work *w, const char *text
     size_t win = !windowable(t) ? 0 : t->first_window ? t->first_window : 16 + 4 * want;
     for (;;) {
         /* one token more than the preview needs tells whether it is whole */
-        int rc = encode_text(t, w, text, len, want, &w->toks, &ended, win, &short_win, err);
+        int rc = encode_text(t, w, text, len, want, NULL, &w->pl, &ended, win, &short_win, err);
         if (rc != LA_OK)
             return rc;
         if (short_win) {
             win = win > len / 2 ? len : win * 2;
             continue;
         }
-        int ran_out, oom;
-        mu = preview_units(t, &w->toks, m, complete, &w->dec, &ran_out, &oom);
-        if (oom)
-            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
-        if (ended || (!ran_out && mu < w->toks.n))
+        int ran_out;
+        if ((rc = preview_units(t, w, m, complete, &mu, &ran_out, err)) != LA_OK)
+            return rc;
+        if (ended || (!ran_out && mu < w->pl.n))
             break;
-        want = w->toks.n * 2 + 1;  /* the tokens ran out mid-character: pull more */
+        want = w->pl.n * 2 + 1;  /* the tokens ran out mid-character: pull more */
     }
     if (info) {
         info->units = mu;
-        info->whole = ended && w->toks.n <= mu;
+        info->whole = ended && w->pl.n <= mu;
         info->extended = mu > m;
     }
-    tokens_truncate(&w->toks, mu);
-    return decode_tokens(t, w, &w->toks, "", out, err);
+    return tk_preview_decode(t, w, mu, out, err);
 }
