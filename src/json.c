@@ -61,8 +61,6 @@ static size_t utf8_seq(const unsigned char *s, size_t avail)
     return 4;
 }
 
-/* Scans a string starting at p[pos] == '"'; on success *end is just past
- * the closing quote. */
 /* True when one of the 8 bytes of w is a control character, '"', '\\'
  * or non-ASCII: the word cannot be skipped by the fast loop. */
 static inline int word_special(uint64_t w)
@@ -82,30 +80,29 @@ static inline uint64_t load8(const unsigned char *s)
 }
 
 #ifdef __SSE2__
-/* Index of the first byte in s[0..16) that is a control character, '"',
- * '\\' or non-ASCII, or 16 when there is none. One signed compare
- * catches both control and non-ASCII bytes. */
-static inline unsigned first_special16(const unsigned char *s)
+/* Bit k set when byte k of s[0..16) is a control character, '"', '\\'
+ * or non-ASCII. One signed compare catches both control and non-ASCII
+ * bytes. */
+static inline unsigned specials16_sse2(const unsigned char *s)
 {
     __m128i v = _mm_loadu_si128((const __m128i *)s);
     __m128i sp = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
                               _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
                                            _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-    unsigned mask = (unsigned)_mm_movemask_epi8(sp);
-    return mask ? (unsigned)__builtin_ctz(mask) : 16;
+    return (unsigned)_mm_movemask_epi8(sp);
 }
 #endif
 
-/* Skips ordinary string bytes from i; strings are most of a record, so
- * this runs 16 (SSE2) or 8 bytes at a time. */
+/* Skips ordinary string bytes from i (for la_json_escape, whose texts
+ * are short): 16 (SSE2) or 8 bytes at a time. */
 static inline size_t skip_plain(const unsigned char *u, size_t n, size_t i)
 {
 #ifdef __SSE2__
     while (i + 16 <= n) {
-        unsigned k = first_special16(u + i);
-        i += k;
-        if (k < 16)
-            return i;
+        unsigned mask = specials16_sse2(u + i);
+        if (mask)
+            return i + (unsigned)__builtin_ctz(mask);
+        i += 16;
     }
 #endif
     while (i + 8 <= n && !word_special(load8(u + i)))
@@ -113,56 +110,228 @@ static inline size_t skip_plain(const unsigned char *u, size_t n, size_t i)
     return i;
 }
 
-static int scan_string(const char *p, size_t n, size_t pos, size_t *end, int *noncanon, la_err *err)
+/* ---- 32-byte blocks ------------------------------------------------------
+ * String scanning and re-escaping look at 32 bytes at a time and get a bit
+ * mask of the bytes that need attention, so that several escapes in one
+ * block cost one load. Three implementations of the same masks: plain C
+ * (any machine), SSE2 (x86-64 baseline) and AVX2, picked at run time. */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define LA_HAVE_AVX2 1
+#include <immintrin.h>
+#endif
+
+enum { SIMD_PLAIN, SIMD_SSE2, SIMD_AVX2 };
+
+/* Bit k: byte k of s[0..32) is special inside a string (str_class != 0). */
+static inline uint32_t specials32_plain(const unsigned char *s)
+{
+    uint32_t m = 0;
+    for (unsigned k = 0; k < 32; k++)
+        m |= (uint32_t)(str_class[s[k]] != 0) << k;
+    return m;
+}
+
+/* Bit k: byte k of s[0..32) is a backslash. */
+static inline uint32_t backslashes32_plain(const unsigned char *s)
+{
+    uint32_t m = 0;
+    for (unsigned k = 0; k < 32; k++)
+        m |= (uint32_t)(s[k] == '\\') << k;
+    return m;
+}
+
+#ifdef __SSE2__
+static inline uint32_t specials32_sse2(const unsigned char *s)
+{
+    return specials16_sse2(s) | specials16_sse2(s + 16) << 16;
+}
+
+static inline uint32_t backslashes32_sse2(const unsigned char *s)
+{
+    const __m128i bs = _mm_set1_epi8('\\');
+    unsigned lo = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)s), bs));
+    unsigned hi = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + 16)), bs));
+    return lo | hi << 16;
+}
+#endif
+
+#ifdef LA_HAVE_AVX2
+__attribute__((target("avx2"))) static inline uint32_t specials32_avx2(const unsigned char *s)
+{
+    __m256i v = _mm256_loadu_si256((const __m256i *)s);
+    __m256i sp = _mm256_or_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v),
+                                 _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('"')),
+                                                 _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'))));
+    return (uint32_t)_mm256_movemask_epi8(sp);
+}
+
+__attribute__((target("avx2"))) static inline uint32_t backslashes32_avx2(const unsigned char *s)
+{
+    __m256i v = _mm256_loadu_si256((const __m256i *)s);
+    return (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\')));
+}
+#endif
+
+enum { MASK_SPECIAL, MASK_BACKSLASH };
+
+/* The mask `which` of s[0..32) at a level; `level` and `which` are
+ * constants wherever this is inlined, so each instantiation keeps one
+ * branch. */
+static inline __attribute__((always_inline)) uint32_t mask32(const unsigned char *s, int level, int which)
+{
+#ifdef LA_HAVE_AVX2
+    if (level == SIMD_AVX2)
+        return which == MASK_SPECIAL ? specials32_avx2(s) : backslashes32_avx2(s);
+#endif
+#ifdef __SSE2__
+    if (level == SIMD_SSE2)
+        return which == MASK_SPECIAL ? specials32_sse2(s) : backslashes32_sse2(s);
+#endif
+    (void)level;
+    return which == MASK_SPECIAL ? specials32_plain(s) : backslashes32_plain(s);
+}
+
+/* Instantiates CALL(level) (an always-inline body) once per level as
+ * NAME_plain, NAME_sse2 and NAME_avx2 (the last compiled for AVX2), and
+ * NAME_at[level], the table the public functions call through. */
+#ifdef __SSE2__
+#define SSE2_VARIANT(ret, name, params, call) \
+    static ret name##_sse2 params { return call(SIMD_SSE2); }
+#define SSE2_OR_PLAIN(name) name##_sse2
+#else
+#define SSE2_VARIANT(ret, name, params, call)
+#define SSE2_OR_PLAIN(name) name##_plain
+#endif
+#ifdef LA_HAVE_AVX2
+#define AVX2_VARIANT(ret, name, params, call) \
+    __attribute__((target("avx2"))) static ret name##_avx2 params { return call(SIMD_AVX2); }
+#define AVX2_OR_LESS(name) name##_avx2
+#else
+#define AVX2_VARIANT(ret, name, params, call)
+#define AVX2_OR_LESS(name) SSE2_OR_PLAIN(name)
+#endif
+#define SIMD_VARIANTS(ret, name, params, call)                     \
+    static ret name##_plain params { return call(SIMD_PLAIN); }    \
+    SSE2_VARIANT(ret, name, params, call)                          \
+    AVX2_VARIANT(ret, name, params, call)                          \
+    static ret (*const name##_at[3]) params = {name##_plain, SSE2_OR_PLAIN(name), AVX2_OR_LESS(name)};
+
+/* The best level this machine runs, found once; la_json_set_simd lowers
+ * it for tests. Relaxed atomics: every thread computes the same value. */
+static int simd_level = -1;
+
+static int detect_simd(void)
+{
+#ifdef LA_HAVE_AVX2
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2"))
+        return SIMD_AVX2;
+#endif
+#ifdef __SSE2__
+    return SIMD_SSE2;
+#else
+    return SIMD_PLAIN;
+#endif
+}
+
+static inline int simd(void)
+{
+    int l = __atomic_load_n(&simd_level, __ATOMIC_RELAXED);
+    if (l < 0) {
+        l = detect_simd();
+        __atomic_store_n(&simd_level, l, __ATOMIC_RELAXED);
+    }
+    return l;
+}
+
+int la_json_set_simd(int level)
+{
+    int best = detect_simd();
+    int l = level < 0 || level > best ? best : level;
+    __atomic_store_n(&simd_level, l, __ATOMIC_RELAXED);
+    return l;
+}
+
+/* The mask of the block at u[i..i+32): straight from the input when 32
+ * bytes remain before n, else from a copy padded with zero bytes (which
+ * show as control characters: the caller treats any bit at or past n as
+ * the end of the input). */
+static inline __attribute__((always_inline)) uint32_t block_specials(const unsigned char *u, size_t n, size_t i,
+                                                                    int level)
+{
+    if (i + 32 <= n)
+        return mask32(u + i, level, MASK_SPECIAL);
+    unsigned char t[32] = {0};
+    memcpy(t, u + i, n - i);
+    return mask32(t, level, MASK_SPECIAL);
+}
+
+/* Scans a string starting at p[pos] == '"'; on success *end is just past
+ * the closing quote. Strings are most of a record: ordinary bytes are
+ * skipped a block at a time, and only the special ones are looked at. */
+static inline __attribute__((always_inline)) int scan_string_body(const char *p, size_t n, size_t pos, size_t *end,
+                                                                int *noncanon, la_err *err, int level)
 {
     const unsigned char *u = (const unsigned char *)p;
-    size_t i = pos + 1;
+    size_t i = pos + 1;   /* the block being looked at starts here */
     for (;;) {
-        i = skip_plain(u, n, i);
-        while (i < n && str_class[u[i]] == 0)
-            i++;
         if (i >= n)
-            return la_err_set(err, LA_EDATA, "invalid_json",
-                              "unterminated string starting at byte %zu", pos + 1);
-        switch (str_class[u[i]]) {
-        case 1:
-            *end = i + 1;
-            return LA_OK;
-        case 2:
-            if (i + 1 >= n)
-                return la_err_set(err, LA_EDATA, "invalid_json", "unterminated string at byte %zu", pos + 1);
-            switch (p[i + 1]) {
-            case '"': case '\\': case 'b': case 'f': case 'n': case 'r': case 't':
-                i += 2;
-                break;
-            case '/':
-                *noncanon = 1;
-                i += 2;
-                break;
-            case 'u':
-                *noncanon = 1;
-                if (i + 6 > n || hexval(u[i + 2]) < 0 || hexval(u[i + 3]) < 0 ||
-                    hexval(u[i + 4]) < 0 || hexval(u[i + 5]) < 0)
-                    return la_err_set(err, LA_EDATA, "invalid_json", "bad \\u escape at byte %zu", i + 1);
-                i += 6;
-                break;
-            default:
-                return la_err_set(err, LA_EDATA, "invalid_json", "bad escape '\\%c' at byte %zu",
-                                  (u[i + 1] >= 0x20 && u[i + 1] < 0x7f) ? p[i + 1] : '?', i + 1);
+            return la_err_set(err, LA_EDATA, "invalid_json", "unterminated string starting at byte %zu", pos + 1);
+        uint32_t m = block_specials(u, n, i, level);
+        size_t j = i + 32;   /* the first byte not yet accepted */
+        while (m) {
+            j = i + (unsigned)__builtin_ctz(m);
+            if (j >= n)
+                return la_err_set(err, LA_EDATA, "invalid_json", "unterminated string starting at byte %zu",
+                                  pos + 1);
+            unsigned char c = u[j];
+            if (c == '"') {
+                *end = j + 1;
+                return LA_OK;
             }
-            break;
-        case 3:
-            return la_err_set(err, LA_EDATA, "control_character",
-                              "raw control character U+%04X in a string at byte %zu", u[i], i + 1);
-        default: {
-            size_t k = utf8_seq(u + i, n - i);
-            if (!k)
-                return la_err_set(err, LA_EDATA, "invalid_utf8", "invalid UTF-8 at byte %zu", i + 1);
-            i += k;
+            if (c == '\\') {
+                if (j + 1 >= n)
+                    return la_err_set(err, LA_EDATA, "invalid_json", "unterminated string at byte %zu", pos + 1);
+                switch (u[j + 1]) {
+                case '"': case '\\': case 'b': case 'f': case 'n': case 'r': case 't':
+                    j += 2;
+                    break;
+                case '/':
+                    *noncanon = 1;
+                    j += 2;
+                    break;
+                case 'u':
+                    *noncanon = 1;
+                    if (j + 6 > n || hexval(u[j + 2]) < 0 || hexval(u[j + 3]) < 0 || hexval(u[j + 4]) < 0 ||
+                        hexval(u[j + 5]) < 0)
+                        return la_err_set(err, LA_EDATA, "invalid_json", "bad \\u escape at byte %zu", j + 1);
+                    j += 6;
+                    break;
+                default:
+                    return la_err_set(err, LA_EDATA, "invalid_json", "bad escape '\\%c' at byte %zu",
+                                      (u[j + 1] >= 0x20 && u[j + 1] < 0x7f) ? p[j + 1] : '?', j + 1);
+                }
+            } else if (c < 0x20) {
+                return la_err_set(err, LA_EDATA, "control_character",
+                                  "raw control character U+%04X in a string at byte %zu", c, j + 1);
+            } else {
+                size_t k = utf8_seq(u + j, n - j);
+                if (!k)
+                    return la_err_set(err, LA_EDATA, "invalid_utf8", "invalid UTF-8 at byte %zu", j + 1);
+                j += k;
+            }
+            if (j >= i + 32)
+                break;
+            m &= ~0u << (j - i);   /* bits of the bytes just consumed */
         }
-        }
+        i = j > i + 32 ? j : i + 32;
     }
 }
+
+#define SCAN_STRING(level) scan_string_body(p, n, pos, end, noncanon, err, level)
+SIMD_VARIANTS(int, scan_string, (const char *p, size_t n, size_t pos, size_t *end, int *noncanon, la_err *err),
+              SCAN_STRING)
 
 /* Scans a number per RFC 8259's grammar; *end just past it. */
 static int scan_number(const char *p, size_t n, size_t pos, size_t *end, la_err *err)
@@ -257,7 +426,7 @@ int la_json_validate_top(const char *p, size_t n, la_span *value, la_members *to
     size_t depth = 0, pos = la_json_ws(p, n, 0), end;
     int rc;
     la_span key = {0, 0}, val = {0, 0};
-    int noncanon = 0;
+    int noncanon = 0, level = simd();
     if (top)
         top->n = 0;
     if (pos >= n)
@@ -293,7 +462,7 @@ value:
     }
     case '"':
         noncanon = 0;
-        rc = scan_string(p, n, pos, &end, &noncanon, err);
+        rc = scan_string_at[level](p, n, pos, &end, &noncanon, err);
         break;
     case 't': case 'f': case 'n':
         rc = scan_literal(p, n, pos, &end, err);
@@ -349,7 +518,7 @@ after:
 key:
     if (pos >= n || p[pos] != '"')
         return unexpected(p, n, pos, "a string key", err);
-    if ((rc = scan_string(p, n, pos, &end, &noncanon, err)))
+    if ((rc = scan_string_at[level](p, n, pos, &end, &noncanon, err)))
         return rc;
     if (depth == 1) {
         key.start = pos;
@@ -518,6 +687,24 @@ static unsigned hex4(const char *q)
                       hexval((unsigned char)q[2]) << 4 | hexval((unsigned char)q[3]));
 }
 
+/* Decodes the \u escape at p[i] into *cp, joining a surrogate pair
+ * whose second half ends by `end`. Returns the bytes used (6 or 12), 0
+ * for a lone surrogate. */
+static size_t decode_u(const char *p, size_t i, size_t end, unsigned *cp)
+{
+    unsigned c = hex4(p + i + 2);
+    size_t used = 6;
+    if (c >= 0xD800 && c <= 0xDBFF && i + 12 <= end && p[i + 6] == '\\' && p[i + 7] == 'u') {
+        unsigned lo = hex4(p + i + 8);
+        if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00);
+            used = 12;
+        }
+    }
+    *cp = c;
+    return c >= 0xD800 && c <= 0xDFFF ? 0 : used;
+}
+
 int la_json_unescape(const char *p, la_span s, la_buf *out, la_err *err)
 {
     size_t i = s.start + 1, end = s.end - 1;
@@ -539,16 +726,9 @@ int la_json_unescape(const char *p, la_span s, la_buf *out, la_err *err)
         case 'r': ch = '\r'; break;
         case 't': ch = '\t'; break;
         case 'u': {
-            unsigned cp = hex4(p + i + 2);
-            size_t used = 6;
-            if (cp >= 0xD800 && cp <= 0xDBFF && i + 12 <= end && p[i + 6] == '\\' && p[i + 7] == 'u') {
-                unsigned lo = hex4(p + i + 8);
-                if (lo >= 0xDC00 && lo <= 0xDFFF) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    used = 12;
-                }
-            }
-            if (cp >= 0xD800 && cp <= 0xDFFF)
+            unsigned cp;
+            size_t used = decode_u(p, i, end, &cp);
+            if (!used)
                 return la_err_set(err, LA_EDATA, "lone_surrogate", "lone surrogate \\u%.4s", p + i + 2);
             out->len += put_utf8(cp, out->data + out->len);
             i += used;
@@ -583,67 +763,78 @@ static size_t escape_of(unsigned char c, char *e)
     }
 }
 
-/* Offset of the first backslash in s[i..n), or n. Runs between escapes
- * are short (a line of text), where memchr's setup costs more than this. */
-static inline size_t find_backslash(const char *s, size_t i, size_t n)
+/* What la_json_escape writes for the \u escape at p[i] (decoded by
+ * decode_u), at o. Returns the input bytes used (6 or 12), 0 for a lone
+ * surrogate; *ol gets the output length, never more than the input used. */
+static size_t reescape_u(const char *p, size_t i, size_t end, char *o, size_t *ol)
 {
-#ifdef __SSE2__
-    const __m128i bs = _mm_set1_epi8('\\');
-    while (i + 16 <= n) {
-        unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), bs));
-        if (mask)
-            return i + (unsigned)__builtin_ctz(mask);
-        i += 16;
-    }
-#endif
-    while (i < n && s[i] != '\\')
-        i++;
-    return i;
+    unsigned cp;
+    size_t used = decode_u(p, i, end, &cp);
+    if (used)
+        *ol = (cp < 0x20 || cp == '"' || cp == '\\') ? escape_of((unsigned char)cp, o) : put_utf8(cp, o);
+    return used;
 }
+
+/* The re-escaped form is never longer than the escaped one (\/ becomes
+ * /, a \u escape 6 bytes or fewer), so the output is reserved once, with
+ * a block of slack: each block is stored whole before its first
+ * backslash is looked for, and the output pointer only moves past the
+ * bytes that are kept. */
+static inline __attribute__((always_inline)) int reescape_body(const char *p, la_span s, la_buf *out, la_err *err,
+                                                             int level)
+{
+    size_t i = s.start + 1, end = s.end - 1;
+    if (la_buf_reserve(out, end - i + 32))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
+    char *o = out->data + out->len;
+    while (i < end) {
+        size_t avail = end - i, run;
+        uint32_t m;
+        if (avail >= 32) {
+            memcpy(o, p + i, 32);
+            m = mask32((const unsigned char *)p + i, level, MASK_BACKSLASH);
+            run = m ? (unsigned)__builtin_ctz(m) : 32;
+        } else {
+            unsigned char t[32] = {0};
+            memcpy(t, p + i, avail);
+            memcpy(o, t, 32);
+            m = mask32(t, level, MASK_BACKSLASH);
+            run = m ? (unsigned)__builtin_ctz(m) : avail;
+        }
+        o += run;
+        i += run;
+        if (!m)
+            continue;
+        char c = p[i + 1];   /* valid input: a backslash starts an escape */
+        if (c == '/') {
+            *o++ = '/';
+            i += 2;
+        } else if (c != 'u') {   /* \" \\ \b \f \n \r \t: already canonical */
+            o[0] = '\\';
+            o[1] = c;
+            o += 2;
+            i += 2;
+        } else {
+            size_t ol, used = reescape_u(p, i, end, o, &ol);
+            if (!used) {
+                out->data[out->len] = 0;   /* the blocks stored past it */
+                return la_err_set(err, LA_EDATA, "lone_surrogate", "lone surrogate \\u%.4s", p + i + 2);
+            }
+            o += ol;
+            i += used;
+        }
+    }
+    out->len = (size_t)(o - out->data);
+    out->data[out->len] = 0;
+    return LA_OK;
+}
+
+#define REESCAPE(level) reescape_body(p, s, out, err, level)
+SIMD_VARIANTS(int, reescape, (const char *p, la_span s, la_buf *out, la_err *err), REESCAPE)
 
 int la_json_reescape(const char *p, la_span s, la_buf *out, la_err *err)
 {
-    size_t i = s.start + 1, end = s.end - 1;
-    if (la_buf_reserve(out, end - i))
-        return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
-    while (i < end) {
-        size_t run = find_backslash(p, i, end) - i;
-        if (la_buf_append(out, p + i, run))
-            return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
-        i += run;
-        if (i >= end)
-            break;
-        char c = p[i + 1];
-        if (c != 'u' && c != '/') {   /* \" \\ \b \f \n \r \t: already canonical */
-            if (la_buf_append(out, p + i, 2))
-                return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
-            i += 2;
-            continue;
-        }
-        char e[8];
-        size_t el, used = 2;
-        if (c == '/') {
-            e[0] = '/';
-            el = 1;
-        } else {
-            unsigned cp = hex4(p + i + 2);
-            used = 6;
-            if (cp >= 0xD800 && cp <= 0xDBFF && i + 12 <= end && p[i + 6] == '\\' && p[i + 7] == 'u') {
-                unsigned lo = hex4(p + i + 8);
-                if (lo >= 0xDC00 && lo <= 0xDFFF) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    used = 12;
-                }
-            }
-            if (cp >= 0xD800 && cp <= 0xDFFF)
-                return la_err_set(err, LA_EDATA, "lone_surrogate", "lone surrogate \\u%.4s", p + i + 2);
-            el = (cp < 0x20 || cp == '"' || cp == '\\') ? escape_of((unsigned char)cp, e) : put_utf8(cp, e);
-        }
-        if (la_buf_append(out, e, el))
-            return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
-        i += used;
-    }
-    return LA_OK;
+    return reescape_at[simd()](p, s, out, err);
 }
 
 int la_json_escape(const char *s, size_t n, la_buf *out)

@@ -54,6 +54,13 @@ int la_json_members_get(const la_members *top, const char *p, const char *key, s
  * /. LA_EDATA (code lone_surrogate) for an escaped lone surrogate. */
 int la_json_reescape(const char *p, la_span s, la_buf *out, la_err *err);
 
+/* String scanning and re-escaping run on 32-byte blocks with AVX2 when
+ * the CPU has it, else SSE2 on x86-64, else plain C. Sets the level
+ * (0 plain, 1 SSE2, 2 AVX2; -1 or more than the machine has: the best it
+ * has) and returns the one in use. For tests, which run every path; not
+ * to be changed while other threads validate. */
+int la_json_set_simd(int level);
+
 /* Kind of the valid value starting at p[0]. */
 la_jtype la_json_type(char c);
 const char *la_json_type_name(la_jtype t);

@@ -114,6 +114,110 @@ START_TEST(unescape_and_escape)
 }
 END_TEST
 
+/* Random string bodies built from pieces that exercise every branch of
+ * the string scanner: plain runs of any length (block boundaries),
+ * escapes, UTF-8 good and bad, control bytes, quotes. */
+static size_t random_body(char *o, size_t cap, unsigned *seed)
+{
+    static const char *const pieces[] = {
+        "a", "hello world, ", "0123456789abcdefghijklmnopqrstuvwxyz", "\\/", "\\n", "\\\"", "\\\\",
+        "\\u00e9", "\\u0001", "\\u0022", "\\ud83d\\ude00", "\\ud800", "\\udc00x", "\\u12", "\\x", "caf\xc3\xa9",
+        "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff", "\xc0\xaf", "\xed\xa0\x80", "\x01", "\t", "\"", "\\",
+        "<<48\\/2=24>>", " ",
+    };
+    size_t n = 0, want = (size_t)rand_r(seed) % 120;
+    while (n < want) {
+        int r = rand_r(seed) % 100;
+        /* mostly valid text, sometimes a bad piece */
+        size_t k = r < 60 ? (size_t)(r % 3) + 1 : r < 97 ? (size_t)(r % 18) : (size_t)(18 + r % 9);
+        const char *pc = pieces[k % (sizeof pieces / sizeof *pieces)];
+        size_t l = strlen(pc);
+        if (n + l >= cap)
+            break;
+        memcpy(o + n, pc, l);
+        n += l;
+    }
+    return n;
+}
+
+/* Validates s[0..n) from an exact-size copy (so that a sanitizer sees
+ * any read past the end) at the current SIMD level. */
+static int validate_copy(const char *s, size_t n, la_span *v, la_err *e)
+{
+    char *c = malloc(n ? n : 1);
+    memcpy(c, s, n);
+    memset(e, 0, sizeof *e);
+    int rc = la_json_validate(c, n, v, e);
+    free(c);
+    return rc;
+}
+
+/* Every SIMD level (plain C, SSE2, AVX2, as far as this machine has them)
+ * gives the same verdict, message and span as the plain path, on whole
+ * records and on every truncation of them; re-escaping gives what
+ * escaping the decoded text gives. */
+START_TEST(simd_levels_agree)
+{
+    int best = la_json_set_simd(-1);
+    unsigned seed = 12345;
+    char body[400], rec[512];
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t bl = random_body(body, sizeof body, &seed);
+        int wrap = iter % 3;   /* a bare string, an object member, a string then more */
+        int rl = wrap == 0   ? snprintf(rec, sizeof rec, "\"%.*s\"", (int)bl, body)
+                 : wrap == 1 ? snprintf(rec, sizeof rec, "{\"k\":\"%.*s\"}", (int)bl, body)
+                             : snprintf(rec, sizeof rec, "[\"%.*s\",\"%.*s\"]", (int)bl, body, (int)(bl / 2), body);
+        for (size_t cut = (size_t)rl; cut + 40 >= (size_t)rl && cut > 0; cut--) {
+            la_span v0 = {0, 0};
+            la_err e0;
+            la_json_set_simd(0);
+            int rc0 = validate_copy(rec, cut, &v0, &e0);
+            for (int level = 1; level <= best; level++) {
+                la_span v = {0, 0};
+                la_err e;
+                ck_assert_int_eq(la_json_set_simd(level), level);
+                int rc = validate_copy(rec, cut, &v, &e);
+                ck_assert_int_eq(rc, rc0);
+                ck_assert_str_eq(e.code, e0.code);
+                ck_assert_str_eq(e.msg, e0.msg);
+                ck_assert_uint_eq(v.start, v0.start);
+                ck_assert_uint_eq(v.end, v0.end);
+            }
+            if (rc0 != LA_OK || wrap != 0)
+                continue;
+            /* a valid bare string: re-escaping at each level equals
+             * escaping its decoded text */
+            la_buf dec = {0}, want = {0};
+            la_err ue;
+            int urc = la_json_unescape(rec, v0, &dec, &ue);
+            if (urc == LA_OK)
+                la_json_escape(dec.data, dec.len, &want);
+            for (int level = 0; level <= best; level++) {
+                la_buf got = {0};
+                la_err re;
+                la_json_set_simd(level);
+                char *c = malloc(cut);
+                memcpy(c, rec, cut);
+                la_buf_append(&got, "pre", 3);
+                int rrc = la_json_reescape(c, v0, &got, &re);
+                free(c);
+                ck_assert_int_eq(rrc, urc);
+                if (urc == LA_OK) {
+                    ck_assert_uint_eq(got.len, 3 + want.len);
+                    ck_assert(memcmp(got.data + 3, want.data, want.len) == 0);
+                    ck_assert_int_eq(got.data[got.len], 0);
+                } else
+                    ck_assert_str_eq(re.code, "lone_surrogate");
+                la_buf_free(&got);
+            }
+            la_buf_free(&dec);
+            la_buf_free(&want);
+        }
+    }
+    la_json_set_simd(-1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("json");
@@ -124,6 +228,7 @@ int main(void)
     tcase_add_test(t, object_get_last_duplicate_and_escaped_keys);
     tcase_add_test(t, array_iteration);
     tcase_add_test(t, unescape_and_escape);
+    tcase_add_test(t, simd_levels_agree);
     suite_add_tcase(s, t);
     int failed = la_check_run(s);
     return failed ? 1 : 0;
