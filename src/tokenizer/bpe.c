@@ -74,10 +74,9 @@ struct tk_bpe {
     uint64_t *pairs;             /* code-point pairs inside tokens, for cutting */
     uint32_t pmask;              /* 0: chunking disabled */
     /* The same facts for the common characters (ASCII and the metaspace,
-     * see small_index), as tables: whether each is a token by itself and
-     * a bit per pair that occurs inside a token. */
-    uint8_t small_known[SMALL_N];
-    uint64_t small_pair[SMALL_N][(SMALL_N + 63) / 64];
+     * see small_index), as one bit per pair: both characters are tokens
+     * by themselves and the pair occurs inside no token (a cut). */
+    uint64_t small_cut[SMALL_N][(SMALL_N + 63) / 64];
     int small_ready;
     int no_fast;                 /* tests: no tables, no word cache */
     uint64_t serial;             /* tells models apart in a word cache */
@@ -116,23 +115,49 @@ typedef struct {
 
 /* ---- hashing -------------------------------------------------------- */
 
+static inline uint64_t load64(const char *s)
+{
+    uint64_t x;
+    memcpy(&x, s, 8);
+    return x;
+}
+
+static inline uint64_t load32(const char *s)
+{
+    uint32_t x;
+    memcpy(&x, s, 4);
+    return x;
+}
+
+/* The last (up to) eight bytes of s[0..n), n > 0, as one word: loads
+ * that overlap rather than a loop over the tail. */
+static inline uint64_t tail_word(const char *s, size_t n)
+{
+    if (n >= 8)
+        return load64(s + n - 8);
+    if (n >= 4)
+        return load32(s) | load32(s + n - 4) << 32;
+    return (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << 8 |
+           (uint64_t)(unsigned char)s[n - 1] << 16;
+}
+
 /* Hash of a token string, eight bytes at a time (loading builds the
- * tables from a million strings, so this is on the load-time path). */
+ * tables from a million strings, and every word-cache lookup hashes a
+ * word, so both ends are hot). The length is mixed in, so the tail's
+ * overlapping loads cannot make two strings of different lengths alike. */
 static uint64_t hash_bytes(const char *s, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0xff51afd7ed558ccdULL);
-    while (n >= 8) {
-        uint64_t x;
-        memcpy(&x, s, 8);
-        h = (h ^ x) * 0xff51afd7ed558ccdULL;
+    if (n == 0)
+        return h;
+    size_t len = n;
+    while (n > 8) {
+        h = (h ^ load64(s)) * 0xff51afd7ed558ccdULL;
         h ^= h >> 32;
         s += 8;
         n -= 8;
     }
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; i++)
-        x |= (uint64_t)(unsigned char)s[i] << (8 * i);
-    h = (h ^ x) * 0xc4ceb93fe53e2ac9ULL;
+    h = (h ^ tail_word(s - (len - n), len) ) * 0xc4ceb93fe53e2ac9ULL;
     h ^= h >> 29;
     h *= 0x94d049bb133111ebULL;
     return h ^ (h >> 32);
@@ -143,10 +168,11 @@ static int same_bytes(const char *a, const char *b, size_t n)
 {
     if (n > 16)
         return memcmp(a, b, n) == 0;
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return 0;
-    return 1;
+    if (n == 0)
+        return 1;
+    if (n > 8)
+        return load64(a) == load64(b) && load64(a + n - 8) == load64(b + n - 8);
+    return tail_word(a, n) == tail_word(b, n);
 }
 
 /* Mixes a 64-bit key (a merge pair, a code-point pair) into a slot hash. */
@@ -765,14 +791,21 @@ int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err)
             i += k;
         }
     }
+    uint8_t known[SMALL_N];
+    uint64_t pair[SMALL_N][(SMALL_N + 63) / 64];
+    memset(pair, 0, sizeof pair);
     for (int a = 0; a < SMALL_N; a++) {
         char s[4];
         size_t k = tk_utf8_encode(small_cp(a), s);
-        m->small_known[a] = vocab_find(m, s, k) != UINT32_MAX;
+        known[a] = vocab_find(m, s, k) != UINT32_MAX;
         for (int b = 0; b < SMALL_N; b++)
             if (pair_has(m, pair_key(small_cp(a), small_cp(b))))
-                m->small_pair[a][b >> 6] |= (uint64_t)1 << (b & 63);
+                pair[a][b >> 6] |= (uint64_t)1 << (b & 63);
     }
+    for (int a = 0; a < SMALL_N; a++)
+        for (int b = 0; b < SMALL_N; b++)
+            if (known[a] && known[b] && !(pair[a][b >> 6] >> (b & 63) & 1))
+                m->small_cut[a][b >> 6] |= (uint64_t)1 << (b & 63);
     m->small_ready = 1;
     return LA_OK;
 }
@@ -829,7 +862,7 @@ static size_t bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t f
         int b = small_index(u + i, len - i, &kb);
         if (b < 0)
             return bpe_chunk_end_slow(m, s, len, i - ka);
-        if (m->small_known[a] && m->small_known[b] && !(m->small_pair[a][b >> 6] >> (b & 63) & 1))
+        if (m->small_cut[a][b >> 6] >> (b & 63) & 1)
             return i;
         a = b;
         ka = kb;

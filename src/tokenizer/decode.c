@@ -547,20 +547,17 @@ int tk_decoder_join(const tk_decoder *base)
     return base ? ((const dec *)base)->join : TK_JOIN_CONCAT;
 }
 
-int tk_decoder_map(const tk_decoder *base, const char *s, size_t n, la_buf *out, la_tok_work *w,
-                   la_err *err)
+/* Runs per-token stages root->flat[from..to) over one string, appending
+ * the result to out (not one of w->mt[0..1], which hold the steps). */
+static int map_stages(const dec *root, size_t from, size_t to, const char *s, size_t n, la_buf *out,
+                      la_tok_work *w, la_err *err)
 {
-    const dec *root = (const dec *)base;
-    size_t nlocal = root ? root->nlocal : 0;
-    int bytes = root && root->join == TK_JOIN_BYTELEVEL;
-    if (nlocal == 0 && !bytes)
+    if (from == to)
         return la_buf_append(out, s, n) ? oom(err) : LA_OK;
-    /* each stage reads the previous one's result from one buffer and
-     * writes the other; the last writes out */
     int cur = 0;
-    for (size_t k = 0; k < nlocal; k++) {
+    for (size_t k = from; k < to; k++) {
         const dec *d = root->flat[k];
-        la_buf *dst = (k + 1 == nlocal && !bytes) ? out : &w->mt[cur];
+        la_buf *dst = k + 1 == to ? out : &w->mt[cur];
         if (dst != out)
             la_buf_clear(dst);
         int rc = d->kind == DEC_STRIP ? (map_strip(d, s, n, dst) ? oom(err) : LA_OK)
@@ -571,7 +568,20 @@ int tk_decoder_map(const tk_decoder *base, const char *s, size_t n, la_buf *out,
         n = dst->len;
         cur ^= 1;
     }
-    return bytes && tk_byte_level_bytes(s, n, out) ? oom(err) : LA_OK;
+    return LA_OK;
+}
+
+int tk_decoder_map(const tk_decoder *base, const char *s, size_t n, la_buf *out, la_tok_work *w,
+                   la_err *err)
+{
+    const dec *root = (const dec *)base;
+    if (!root || root->join != TK_JOIN_BYTELEVEL)
+        return map_stages(root, 0, root ? root->nlocal : 0, s, n, out, w, err);
+    la_buf_clear(&w->mt[2]);
+    int rc = map_stages(root, 0, root->nlocal, s, n, &w->mt[2], w, err);
+    if (rc == LA_OK && tk_byte_level_bytes(w->mt[2].data ? w->mt[2].data : "", w->mt[2].len, out))
+        rc = oom(err);
+    return rc;
 }
 
 int tk_decoder_finish(const tk_decoder *base, la_buf *s, la_tok_work *w, la_err *err)
@@ -579,11 +589,23 @@ int tk_decoder_finish(const tk_decoder *base, la_buf *s, la_tok_work *w, la_err 
     const dec *root = (const dec *)base;
     if (!root || root->rest == root->nflat)
         return LA_OK;
+    size_t k = root->rest;
+    while (k < root->nflat && per_token(root->flat[k]))
+        k++;
+    if (k == root->nflat) {
+        /* per-token stages alone: one string is one token */
+        la_buf_clear(&w->mt[2]);
+        int rc = map_stages(root, root->rest, k, s->data ? s->data : "", s->len, &w->mt[2], w, err);
+        la_buf tmp = *s;
+        *s = w->mt[2];
+        w->mt[2] = tmp;
+        return rc;
+    }
     la_tokens *t = &w->ftoks;
     tk_tokens_clear(t);
     if (tk_tokens_push(t, 0, s->data ? s->data : "", s->len))
         return oom(err);
-    for (size_t k = root->rest; k < root->nflat; k++) {
+    for (k = root->rest; k < root->nflat; k++) {
         int rc = chain_any(&root->flat[k]->base, t, w, err);
         if (rc != LA_OK)
             return rc;

@@ -568,6 +568,7 @@ typedef struct {
     size_t len;
     char *lit;               /* a {"String": s} pattern's s, NULL for a regex */
     size_t lit_len;
+    char content8[8];        /* content, zero-padded, when it fits */
 } replace_norm;
 
 /* First occurrence of needle[0..m) (m >= 1) in hay[0..n), NULL if none
@@ -593,16 +594,19 @@ static int replace_literal(const replace_norm *r, const char *in, size_t len, la
                            la_err *err)
 {
     if (r->lit_len == 1 && r->len <= 8) {
-        /* one byte for another short string: one pass, no calls */
-        if (la_buf_reserve(out, len * (r->len > 1 ? r->len : 1)) != LA_OK)
+        /* one byte for another short string: one pass, no calls; the
+         * content is stored as eight bytes, so a match is one store
+         * (the room reserved has eight bytes of slack for the last) */
+        if (la_buf_reserve(out, len * (r->len > 1 ? r->len : 1) + 8) != LA_OK)
             return oom(err);
         char *o = out->data + out->len, c = r->lit[0];
+        uint64_t rep;
+        memcpy(&rep, r->content8, 8);
         for (size_t i = 0; i < len; i++) {
             if (in[i] != c) {
                 *o++ = in[i];
             } else {
-                for (size_t k = 0; k < r->len; k++)
-                    o[k] = r->content[k];
+                memcpy(o, &rep, 8);
                 o += r->len;
             }
         }
@@ -1226,6 +1230,7 @@ static tk_normalizer *new_replace(const cJSON *j, const char *type, la_err *err)
     r->re = re;
     r->content = content;
     r->len = len;
+    memcpy(r->content8, content, len < 8 ? len : 8);   /* new_component zeroed the rest */
     const cJSON *pat = cJSON_GetObjectItemCaseSensitive(j, "pattern");
     const cJSON *str = cJSON_GetObjectItemCaseSensitive(pat, "String");
     size_t lit_len = str ? strlen(str->valuestring) : 0;

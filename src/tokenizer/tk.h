@@ -49,7 +49,7 @@ struct la_tok_work {
     la_buf dec;                  /* decoder scratch */
     la_buf dec2;
     la_tokens dtoks;             /* a decoder's output list, swapped with its input */
-    la_buf mt[2];                /* tk_decoder_map's stages */
+    la_buf mt[3];                /* per-token decoder stages, their result */
     la_tokens ftoks;             /* tk_decoder_finish's one-string list */
     tk_plist pl;                 /* a preview's tokens */
     la_buf fast, fast2;          /* a preview's bytes and text (tokenizer.c) */

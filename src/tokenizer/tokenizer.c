@@ -101,13 +101,13 @@ static int plist_room(tk_plist *p, size_t more)
 
 static int plist_push_model(tk_plist *p, const uint32_t *ids, size_t n)
 {
-    if (plist_room(p, n))
+    if (p->n + n > p->cap && plist_room(p, n))
         return LA_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        p->ids[p->n] = ids[i];
-        p->off[p->n] = UINT32_MAX;
-        p->len[p->n++] = 0;
+    for (size_t i = 0; i < n; i++) {   /* a word's few ids: no library calls */
+        p->ids[p->n + i] = ids[i];
+        p->off[p->n + i] = UINT32_MAX;  /* a model token */
     }
+    p->n += n;
     return LA_OK;
 }
 
@@ -139,6 +139,7 @@ typedef struct {
     uint16_t dlen, blen;
     int16_t fb;                  /* the mapped string's "<0xNN>" byte, or -1 */
     uint8_t ready;               /* 1: filled; 2: too long, not kept */
+    int8_t ends;                 /* see bytes_end */
 } idc_ent;
 
 typedef struct {
@@ -171,6 +172,36 @@ static int string_bytes(const la_tokenizer *t, const char *s, size_t n, la_buf *
     if (t->byte_level)
         return tk_byte_level_bytes(s, n, out);
     return la_buf_append(out, s, n);
+}
+
+/* 1 if the bytes end on a whole UTF-8 character (the oracle's
+ * endsOnCharBoundary, including its view of stray bytes). */
+static int ends_on_char(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = n, cont = 0;
+    while (i > 0 && (p[i - 1] & 0xC0) == 0x80) {
+        i--;
+        cont++;
+    }
+    if (i == 0)
+        return cont == 0;
+    unsigned c = p[i - 1];
+    size_t need = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
+                : (c & 0xF8) == 0xF0 ? 3 : cont;
+    return cont >= need;
+}
+
+/* Whether a preview that ends with a token of these bytes ends on a whole
+ * character: 1 or 0 when the bytes alone decide (they hold a byte that
+ * starts a character, and ends_on_char looks back no further than it),
+ * -1 when earlier tokens' bytes count too. */
+static int bytes_end(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80)
+            return ends_on_char(s, n);
+    return -1;
 }
 
 /* This thread's entry for model id (NULL with *rc set on failure, or
@@ -223,6 +254,7 @@ static const idc_ent *idc_get(const la_tokenizer *t, la_tok_work *w, uint32_t id
     e->blen = (uint16_t)blen;
     e->fb = (int16_t)(tk_decoder_join(t->decoder) == TK_JOIN_BYTEFALLBACK
                           ? tk_fallback_byte(c->arena.data + at, dlen) : -1);
+    e->ends = (int8_t)bytes_end(c->arena.data + at + dlen, blen);
     e->ready = 1;
     return e;
 }
@@ -264,8 +296,8 @@ void la_tok_work_free(la_tok_work *w)
     la_buf_free(&w->dec);
     la_buf_free(&w->dec2);
     la_tokens_free(&w->dtoks);
-    la_buf_free(&w->mt[0]);
-    la_buf_free(&w->mt[1]);
+    for (int i = 0; i < 3; i++)
+        la_buf_free(&w->mt[i]);
     la_tokens_free(&w->ftoks);
     free(w->pl.ids);
     free(w->pl.off);
@@ -526,23 +558,6 @@ int la_tokenizer_decode(const la_tokenizer *t, la_tok_work *w, const uint32_t *i
 
 /* ---- previews ------------------------------------------------------------------- */
 
-/* 1 if the bytes end on a whole UTF-8 character (the oracle's
- * endsOnCharBoundary, including its view of stray bytes). */
-static int ends_on_char(const la_buf *b)
-{
-    const unsigned char *p = (const unsigned char *)b->data;
-    size_t i = b->len, cont = 0;
-    while (i > 0 && (p[i - 1] & 0xC0) == 0x80) {
-        i--;
-        cont++;
-    }
-    if (i == 0)
-        return cont == 0;
-    unsigned c = p[i - 1];
-    size_t need = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
-                : (c & 0xF8) == 0xF0 ? 3 : cont;
-    return cont >= need;
-}
 
 /* This thread's per-id entry of preview token i, when it is a model
  * token that has one (else *e is NULL), and where its strings are. */
@@ -568,6 +583,32 @@ static int token_bytes(const la_tokenizer *t, la_tok_work *w, size_t i, la_buf *
     return string_bytes(t, s, n, out) ? LA_ENOMEM : LA_OK;
 }
 
+/* Whether the bytes of preview tokens 0..n-1 end on a whole character:
+ * mostly the last token alone tells (bytes_end); else all are joined. */
+static int tokens_end_on_char(const la_tokenizer *t, la_tok_work *w, size_t n, int *ok, la_err *err)
+{
+    if (n == 0) {
+        *ok = 1;
+        return LA_OK;
+    }
+    const idc_ent *e;
+    const char *at;
+    int rc = token_entry(t, w, n - 1, &e, &at, err);
+    if (rc != LA_OK)
+        return rc;
+    *ok = e ? e->ends : -1;
+    if (*ok >= 0)
+        return LA_OK;
+    la_buf *bytes = &w->fast;
+    la_buf_clear(bytes);
+    for (size_t j = 0; j < n && rc == LA_OK; j++)
+        rc = token_bytes(t, w, j, bytes, err);
+    if (rc == LA_ENOMEM)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    *ok = ends_on_char(bytes->data, bytes->len);
+    return rc;
+}
+
 /* How many tokens the preview takes: m (or all there are), then with
  * complete, more until the bytes end on a whole character or the tokens
  * run out. Sets *mu; *ran_out is set when the tokens ran out before the
@@ -575,27 +616,17 @@ static int token_bytes(const la_tokenizer *t, la_tok_work *w, size_t i, la_buf *
 static int preview_units(const la_tokenizer *t, la_tok_work *w, size_t m, int complete,
                          size_t *mu_out, int *ran_out, la_err *err)
 {
-    const tk_plist *p = &w->pl;
-    size_t mu = m < p->n ? m : p->n;
-    int rc = LA_OK;
+    size_t n = w->pl.n, mu = m < n ? m : n;
+    int rc = LA_OK, ok = 1;
     *ran_out = 0;
-    *mu_out = mu;
-    if (!complete)
-        return LA_OK;
-    la_buf *bytes = &w->fast;
-    la_buf_clear(bytes);
-    for (size_t j = 0; j < mu && rc == LA_OK; j++)
-        rc = token_bytes(t, w, j, bytes, err);
-    while (rc == LA_OK && !ends_on_char(bytes)) {
-        if (mu == p->n) {
+    while (complete && (rc = tokens_end_on_char(t, w, mu, &ok, err)) == LA_OK && !ok) {
+        if (mu == n) {
             *ran_out = 1;
             break;
         }
-        rc = token_bytes(t, w, mu++, bytes, err);
+        mu++;
     }
     *mu_out = mu;
-    if (rc == LA_ENOMEM)
-        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     return rc;
 }
 
