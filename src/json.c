@@ -298,11 +298,11 @@ static inline __attribute__((always_inline)) int scan_string_body(const char *p,
                     j += 2;
                     break;
                 case '/':
-                    *noncanon = 1;
+                    *noncanon |= 1;
                     j += 2;
                     break;
                 case 'u':
-                    *noncanon = 1;
+                    *noncanon |= 3;     /* bit 2: a \u escape */
                     if (j + 6 > n || hexval(u[j + 2]) < 0 || hexval(u[j + 3]) < 0 || hexval(u[j + 4]) < 0 ||
                         hexval(u[j + 5]) < 0)
                         return la_err_set(err, LA_EDATA, "invalid_json", "bad \\u escape at byte %zu", j + 1);
@@ -403,7 +403,7 @@ int la_json_validate(const char *p, size_t n, la_span *value, la_err *err)
 }
 
 /* Records a top-level member; -1 when out of memory. */
-static int add_member(la_members *top, la_span key, la_span val, int canonical)
+static int add_member(la_members *top, la_span key, la_span val, int canonical, int has_u)
 {
     if (top->n == top->cap) {
         size_t nc = top->cap ? top->cap * 2 : 16;
@@ -416,6 +416,7 @@ static int add_member(la_members *top, la_span key, la_span val, int canonical)
     top->m[top->n].key = key;
     top->m[top->n].val = val;
     top->m[top->n].canonical = canonical;
+    top->m[top->n].has_u = has_u;
     top->n++;
     return 0;
 }
@@ -480,7 +481,7 @@ value:
 after:
     if (track && depth == 1 && val.start) {
         val.end = pos;
-        if (add_member(top, key, val, p[val.start] == '"' && !noncanon))
+        if (add_member(top, key, val, p[val.start] == '"' && !noncanon, p[val.start] != '"' || (noncanon & 2)))
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
         val.start = 0;
     }
@@ -740,6 +741,87 @@ int la_json_unescape(const char *p, la_span s, la_buf *out, la_err *err)
         i += 2;
     }
     out->data[out->len] = 0;
+    return LA_OK;
+}
+
+/* Length of the escape at p[i] (a backslash) inside a string ending at
+ * `end`: a \\u surrogate pair counts as one. */
+static size_t escape_len(const char *p, size_t i, size_t end)
+{
+    unsigned cp;
+    size_t used;
+    if (p[i + 1] != 'u')
+        return 2;
+    used = decode_u(p, i, end, &cp);
+    return used ? used : 6;
+}
+
+/* Offset of the first backslash in p[i..n), or n. */
+static size_t next_backslash(const char *p, size_t i, size_t n)
+{
+    const char *q = i < n ? memchr(p + i, '\\', n - i) : NULL;
+    return q ? (size_t)(q - p) : n;
+}
+
+size_t la_json_cut(const char *p, size_t from, size_t to, size_t want)
+{
+    if (to - from <= want)
+        return to;
+    size_t target = from + want, i = from;
+    for (;;) {
+        size_t j = next_backslash(p, i, to);
+        if (j >= target)
+            return target;
+        size_t k = escape_len(p, j, to);
+        if (j + k > target)
+            return j;            /* the escape spans the target: cut before it */
+        i = j + k;
+    }
+}
+
+/* Offset of the first "\\u" in p[i..n) that is a \\u escape (not the
+ * end of an escaped backslash), or n. Only these can be lone
+ * surrogates; long texts have many other escapes (\\n, \\/), so the
+ * pairs are found 16 bytes at a time rather than escape by escape. */
+static size_t next_u_escape(const char *p, size_t i, size_t n)
+{
+    for (;;) {
+#ifdef __SSE2__
+        const __m128i bs = _mm_set1_epi8('\\'), u = _mm_set1_epi8('u');
+        while (i + 17 <= n) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(p + i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(p + i + 1));
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, bs), _mm_cmpeq_epi8(b, u)));
+            if (m) {
+                i += (unsigned)__builtin_ctz(m);
+                break;
+            }
+            i += 16;
+        }
+#endif
+        while (i + 1 < n && !(p[i] == '\\' && p[i + 1] == 'u'))
+            i++;
+        if (i + 1 >= n)
+            return n;
+        /* an odd run of backslashes before it makes it "\\\\" + "u" */
+        size_t k = i;
+        while (k > 0 && p[k - 1] == '\\')
+            k--;
+        if ((i - k) % 2 == 0)
+            return i;
+        i++;
+    }
+}
+
+int la_json_check_escapes(const char *p, size_t from, size_t to, la_err *err)
+{
+    for (size_t i = next_u_escape(p, from, to); i < to; i = next_u_escape(p, i, to)) {
+        unsigned cp;
+        size_t used = decode_u(p, i, to, &cp);
+        if (!used)
+            return la_err_set(err, LA_EDATA, "lone_surrogate", "lone surrogate \\u%.4s", p + i + 2);
+        i += used;
+    }
     return LA_OK;
 }
 

@@ -35,6 +35,7 @@ typedef struct {
     la_span key, val;
     int canonical;   /* a string value without \\u or \\/ escapes: its bytes are
                       * already what la_json_reescape would write */
+    int has_u;       /* not a string value without \\u escapes */
 } la_member;
 typedef struct {
     la_member *m;
@@ -87,6 +88,16 @@ int la_json_array_next(const char *p, size_t n, size_t arr, size_t *it, la_span 
  * appending to out. Returns LA_EDATA (code lone_surrogate) when an escape
  * encodes a lone UTF-16 surrogate, which has no UTF-8 form. */
 int la_json_unescape(const char *p, la_span s, la_buf *out, la_err *err);
+
+/* For decoding only the start of a long string: the offset in the inside
+ * p[from..to) of a string, as close to from + want as possible without
+ * cutting an escape or a surrogate pair (to when the string is shorter). */
+size_t la_json_cut(const char *p, size_t from, size_t to, size_t want);
+
+/* What la_json_unescape would reject in p[from..to) (the inside of a
+ * string, from at an escape boundary) - a lone surrogate - without
+ * decoding: LA_EDATA with the same error, else LA_OK. */
+int la_json_check_escapes(const char *p, size_t from, size_t to, la_err *err);
 
 /* True when the string value p[s..] holds no escape, so its bytes between
  * the quotes are its UTF-8 text. */

@@ -462,6 +462,36 @@ static int answer_text(la_proc *p, const char *r, const turn *t, size_t *off, si
     return LA_OK;
 }
 
+/* Answers longer than this many bytes (escaped) are decoded only in part
+ * at first: a preview needs a few tokens, and decoding kilobytes for
+ * them would cost more than the preview itself. */
+#define ANSWER_START 768
+
+/* The answer text of a turn, or (*more = 1) only its start when it is
+ * long: the rest is still checked for what decoding it would reject. */
+static int answer_start(la_proc *p, const char *r, const turn *t, size_t *off, size_t *len, int *more,
+                        la_err *err)
+{
+    *more = 0;
+    if (t->nparts != 1)
+        return answer_text(p, r, t, off, len, err);
+    la_span s = p->parts[t->parts_off];
+    size_t cut = la_json_cut(r, s.start + 1, s.end - 1, ANSWER_START);
+    if (cut + 1 >= s.end)
+        return answer_text(p, r, t, off, len, err);
+    *off = p->text.len;
+    int rc = la_json_unescape(r, (la_span){ s.start, cut + 1 }, &p->text, err);
+    int has_u = 1;
+    for (size_t i = 0; i < p->top.n; i++)   /* top-level values: validation saw their escapes */
+        if (p->top.m[i].val.start == s.start)
+            has_u = p->top.m[i].has_u;
+    if (rc == LA_OK && has_u)
+        rc = la_json_check_escapes(r, cut, s.end - 1, err);
+    *len = p->text.len - *off;
+    *more = 1;
+    return rc;
+}
+
 static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st, la_err *err)
 {
     edit *pe = edit_for(p, t->prompt);
@@ -477,16 +507,25 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
         return LA_OK;
     }
     size_t off, len;
-    int rc = answer_text(p, r, t, &off, &len, err);
+    int more;
+    int rc = answer_start(p, r, t, &off, &len, &more, err);
     if (rc)
         return rc;
     /* The preview goes to p->text after the answer; keep offsets, since
      * the buffer may move. */
-    size_t pv = p->text.len;
-    if (la_buf_reserve(&p->text, len))   /* a word or char preview appends part of p->text to itself */
-        return LA_ENOMEM;
     la_preview_info info = {0, 0, 0};
-    rc = p->unit->preview(p->unit, p->text.data + off, len, c->m, &p->text, &info, err);
+    for (;;) {
+        if (la_buf_reserve(&p->text, len))   /* a word or char preview appends part of p->text to itself */
+            return LA_ENOMEM;
+        rc = p->unit->preview(p->unit, p->text.data + off, len, more, c->m, &p->text, &info, err);
+        if (rc != LA_UNIT_MORE)
+            break;
+        p->text.len = off;                  /* the start was not enough: all of it */
+        more = 0;
+        if ((rc = answer_text(p, r, t, &off, &len, err)))
+            return rc;
+    }
+    size_t pv = off + len;
     if (rc)
         return rc;
     la_stats_preview(st, &info);

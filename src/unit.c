@@ -71,12 +71,14 @@ typedef struct {
     size_t (*prefix)(const char *, size_t, size_t, size_t *, int *);
 } prefix_unit;
 
-static int prefix_preview(la_unit *u, const char *text, size_t len, size_t m, la_buf *out,
+static int prefix_preview(la_unit *u, const char *text, size_t len, int more, size_t m, la_buf *out,
                           la_preview_info *info, la_err *err)
 {
     prefix_unit *pu = (prefix_unit *)u;
     int whole;
     size_t units;
+    if (more)
+        return LA_UNIT_MORE;     /* words and graphemes are counted on the whole text */
     size_t n = pu->prefix(text, len, m, &units, &whole);
     info->units = units;
     info->whole = whole;
@@ -95,11 +97,12 @@ typedef struct {
     int complete;
 } token_unit;
 
-static int token_preview(la_unit *u, const char *text, size_t len, size_t m, la_buf *out,
+static int token_preview(la_unit *u, const char *text, size_t len, int more, size_t m, la_buf *out,
                          la_preview_info *info, la_err *err)
 {
     token_unit *tu = (token_unit *)u;
-    return la_tokenizer_preview(tu->tok, tu->work, text, len, m, tu->complete, out, info, err);
+    int rc = tk_preview_text(tu->tok, tu->work, text, len, more, m, tu->complete, out, info, err);
+    return rc == TK_MORE ? LA_UNIT_MORE : rc;
 }
 
 static void token_free(la_unit *u)

@@ -9,10 +9,14 @@
 
 #include "lookahead.h"
 
+#define LA_UNIT_MORE 1
+
 typedef struct la_unit la_unit;
 struct la_unit {
-    /* Appends the preview of text[0..len) holding m units to out. */
-    int (*preview)(la_unit *u, const char *text, size_t len, size_t m, la_buf *out,
+    /* Appends the preview of text[0..len) holding m units to out. With
+     * more = 1, text is only the start of the answer: LA_UNIT_MORE
+     * (nothing appended) asks for the whole of it. */
+    int (*preview)(la_unit *u, const char *text, size_t len, int more, size_t m, la_buf *out,
                    la_preview_info *info, la_err *err);
     void (*free)(la_unit *u);
 };

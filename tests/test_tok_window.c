@@ -57,7 +57,11 @@ static size_t random_text(char *buf, size_t n)
     return len;
 }
 
-/* The preview with windows against the one from whole segments. */
+/* Previews found from the start of a text alone (not TK_MORE). */
+static size_t starts_enough;
+
+/* The preview with windows against the one from whole segments, and
+ * against the one from a random start of the text. */
 static void same_preview(la_tokenizer *t, la_tok_work *w, const char *text, size_t len, size_t m,
                          int complete)
 {
@@ -74,6 +78,25 @@ static void same_preview(la_tokenizer *t, la_tok_work *w, const char *text, size
     int rb = la_tokenizer_preview(t, w, text, len, m, complete, &b, &ib, &err);
     t->first_window = 0;
     ck_assert_int_eq(ra, rb);
+    /* only the text's start, known to go on: the same preview, or a
+     * request for the whole text */
+    la_buf c = {0};
+    la_preview_info ic;
+    size_t cut = len ? rnd((uint32_t)len) : 0;
+    int rc = tk_preview_text(t, w, text, cut, 1, m, complete, &c, &ic, &err);
+    if (rc == TK_MORE) {
+        ck_assert_uint_eq(c.len, 0);
+    } else {
+        starts_enough++;
+        ck_assert_int_eq(rc, ra);
+        ck_assert_msg(ra != LA_OK || (a.len == c.len && memcmp(a.data ? a.data : "", c.data ? c.data : "", a.len) == 0),
+                      "start of %zu bytes of %zu: \"%.*s\" vs \"%.*s\"", cut, len, (int)c.len,
+                      c.data ? c.data : "", (int)a.len, a.data ? a.data : "");
+        ck_assert_uint_eq(ic.units, ia.units);
+        ck_assert_int_eq(ic.whole, ia.whole);
+        ck_assert_int_eq(ic.extended, ia.extended);
+    }
+    la_buf_free(&c);
     if (ra == LA_OK) {
         ck_assert_msg(a.len == b.len && memcmp(a.data ? a.data : "", b.data ? b.data : "", a.len) == 0,
                       "m=%zu complete=%d len=%zu: \"%.*s\" vs \"%.*s\" for \"%.200s\"", m, complete,
@@ -140,6 +163,21 @@ START_TEST(window_long_answers)
         }
         same_preview(t, w, buf, len, 6, 1);
         same_preview(t, w, buf, len, 500, 0);
+        /* windowed pipelines find short previews in the first 2 KB */
+        la_buf a = {0}, b = {0};
+        la_preview_info ia, ib;
+        la_err err;
+        int ra = la_tokenizer_preview(t, w, buf, len, 6, 1, &a, &ia, &err);
+        int rb = tk_preview_text(t, w, buf, 2048, 1, 6, 1, &b, &ib, &err);
+        if (strstr(fixtures[f], "bytelevel")) {
+            ck_assert_int_eq(rb, TK_MORE);     /* a pre-tokenizer needs the whole segment */
+        } else {
+            ck_assert_int_eq(ra, LA_OK);
+            ck_assert_int_eq(rb, LA_OK);
+            ck_assert(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+        }
+        la_buf_free(&a);
+        la_buf_free(&b);
         la_tok_work_free(w);
         la_tokenizer_free(t);
     }
@@ -247,6 +285,24 @@ START_TEST(cache_per_model)
 }
 END_TEST
 
+/* Comparisons of starts are not all requests for more: with a windowed
+ * pipeline, most random starts of 3 KB texts are enough. */
+START_TEST(starts_were_enough)
+{
+    la_tokenizer *t = load(fixtures[0]);
+    la_tok_work *w = la_tok_work_new();
+    char buf[4096];
+    starts_enough = 0;
+    for (int i = 0; i < 200; i++) {
+        size_t len = random_text(buf, 3000);
+        same_preview(t, w, buf, len, 6, 1);
+    }
+    ck_assert_uint_gt(starts_enough, 50);
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tok_window");
@@ -257,6 +313,7 @@ int main(void)
     tcase_add_test(tc, window_is_used);
     tcase_add_loop_test(tc, fast_equals_plain, 0, NFIX);
     tcase_add_test(tc, cache_per_model);
+    tcase_add_test(tc, starts_were_enough);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

@@ -581,6 +581,20 @@ int tk_added_any_lstrip(const tk_added *a)
     return a ? a->any_lstrip : 0;
 }
 
+size_t tk_added_reach(const tk_added *a)
+{
+    size_t most = 0;
+    for (size_t p = 0; a && p < a->npats; p++) {
+        const tk_added_token *t = tk_added_by_id(a, a->pats[p].id);
+        if (t && t->rstrip)
+            return SIZE_MAX;
+        /* a character after the match (single_word) is at most 4 bytes */
+        if (a->pats[p].len + 4 > most)
+            most = a->pats[p].len + 4;
+    }
+    return most;
+}
+
 const tk_added_token *tk_added_by_id(const tk_added *a, uint32_t id)
 {
     if (!a || !a->pats)

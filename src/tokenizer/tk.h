@@ -223,6 +223,14 @@ int tk_decoder_finish(const tk_decoder *d, la_buf *s, la_tok_work *w, la_err *er
 /* Decodes the first n tokens of w->pl as a preview (joined with ""),
  * appending to out: by the plan above, or by the chain itself. */
 int tk_preview_decode(const la_tokenizer *t, la_tok_work *w, size_t n, la_buf *out, la_err *err);
+
+/* la_tokenizer_preview of a text known only up to len (more = 1: the
+ * real text goes on past it) returns TK_MORE when the preview might
+ * depend on what follows - a pipeline that is not windowed, or windows
+ * that come near len - and the caller must give the whole text. */
+#define TK_MORE 1
+int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len, int more,
+                    size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err);
 /* The byte of a "<0xNN>" token string, -1 otherwise. */
 int tk_fallback_byte(const char *s, size_t n);
 /* 1 if s[0..n) is valid UTF-8. */
@@ -278,6 +286,9 @@ int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, 
 /* Number of patterns in a set; whether any token strips on its left. */
 size_t tk_added_count(const tk_added *a, int normalized);
 int tk_added_any_lstrip(const tk_added *a);
+/* How far past the start of a match finding added tokens may read
+ * (SIZE_MAX when an rstrip token makes it unbounded). */
+size_t tk_added_reach(const tk_added *a);
 const tk_added_token *tk_added_by_id(const tk_added *a, uint32_t id);
 const tk_added_token *tk_added_by_content(const tk_added *a, const char *s, size_t len);
 
@@ -294,6 +305,7 @@ struct la_tokenizer {
     int no_window;
     size_t first_window;
     int no_plan;              /* for tests: previews decode by the chain itself */
+    size_t added_reach;       /* tk_added_reach of added */
     char *path;               /* for messages */
 };
 

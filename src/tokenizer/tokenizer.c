@@ -719,8 +719,12 @@ int tk_preview_decode(const la_tokenizer *t, la_tok_work *w, size_t mu, la_buf *
     return rc;
 }
 
-int la_tokenizer_preview(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len,
-                         size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err)
+/* Room a window keeps from the end of a text known only in part: what
+ * the normalizer's cut test and the added tokens' matching read past it. */
+#define MORE_MARGIN 256
+
+int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len, int more,
+                    size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err)
 {
     if (!t || !w || !out || (!text && len))
         return la_err_set(err, LA_EARG, "bad_argument", "tokenizer: bad argument");
@@ -730,7 +734,12 @@ int la_tokenizer_preview(const la_tokenizer *t, la_tok_work *w, const char *text
     /* a window of the text that usually holds the tokens wanted, doubled
      * when it does not (0: the whole text at once) */
     size_t win = !windowable(t) ? 0 : t->first_window ? t->first_window : 16 + 4 * want;
+    size_t margin = MORE_MARGIN + (t->added_reach < SIZE_MAX - MORE_MARGIN ? t->added_reach : 0);
+    if (more && (win == 0 || t->added_reach > MORE_MARGIN))
+        return TK_MORE;
     for (;;) {
+        if (more && (win >= len || len - win < margin))
+            return TK_MORE;
         /* one token more than the preview needs tells whether it is whole */
         int rc = encode_text(t, w, text, len, want, NULL, &w->pl, &ended, win, &short_win, err);
         if (rc != LA_OK)
@@ -746,10 +755,18 @@ int la_tokenizer_preview(const la_tokenizer *t, la_tok_work *w, const char *text
             break;
         want = w->pl.n * 2 + 1;  /* the tokens ran out mid-character: pull more */
     }
+    if (more && ended)
+        return TK_MORE;          /* cannot happen: windows stop short of len */
     if (info) {
         info->units = mu;
         info->whole = ended && w->pl.n <= mu;
         info->extended = mu > m;
     }
     return tk_preview_decode(t, w, mu, out, err);
+}
+
+int la_tokenizer_preview(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len,
+                         size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err)
+{
+    return tk_preview_text(t, w, text, len, 0, m, complete, out, info, err);
 }
