@@ -228,6 +228,13 @@ la_reader *la_reader_new(int fd, int format /* LA_IO_* */, la_err *err);
  * 1-based line it starts on, 0 at the end, or a negative status (LA_EIO:
  * a read failed; LA_EDATA: the stream cannot be framed further). */
 int la_reader_next(la_reader *r, const char **rec, size_t *len, uint64_t *line, la_err *err);
+/* For callers that split JSONL lines themselves (the CLI, in its worker
+ * threads): la_reader_begin decides the format, reading the first bytes
+ * and dropping a UTF-8 BOM; when it is LA_IO_JSONL, la_reader_read gives
+ * the rest of the (decompressed) input as it comes, up to cap bytes a
+ * call, *got == 0 at the end. Not to be mixed with la_reader_next. */
+int la_reader_begin(la_reader *r, la_err *err);
+int la_reader_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err);
 int la_reader_format(const la_reader *r);     /* LA_IO_JSONL or LA_IO_JSON once known */
 uint64_t la_reader_bytes(const la_reader *r); /* bytes consumed from fd */
 void la_reader_free(la_reader *r);

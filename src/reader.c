@@ -52,6 +52,7 @@ struct la_reader {
     int zend[ZBLOCKS];  /* 1: end of stream after this block; -1: error */
     la_err zerr;
     unsigned zhead, zcount;
+    size_t zoff;        /* bytes of the head block already taken */
     int zstop;
     /* JSON array state */
     int jstate;
@@ -278,8 +279,9 @@ static int start_decompressor(la_reader *r, la_err *err)
     return LA_OK;
 }
 
-/* Takes the next decompressed block into dst (cap >= ZBLOCK). */
-static int take_block(la_reader *r, char *dst, size_t *got, la_err *err)
+/* Takes up to cap bytes of the decompressed blocks into dst; a block is
+ * released once all of it has been taken. */
+static int take_block(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err)
 {
     pthread_mutex_lock(&r->zmu);
     while (r->zcount == 0)
@@ -292,11 +294,18 @@ static int take_block(la_reader *r, char *dst, size_t *got, la_err *err)
             *err = r->zerr;
         return LA_EIO;
     }
-    memcpy(dst, r->zblk[h], r->zlen[h]);
-    *got = r->zlen[h];
+    size_t k = r->zlen[h] - r->zoff;
+    if (k > cap)
+        k = cap;
+    memcpy(dst, r->zblk[h] + r->zoff, k);
+    *got = k;
+    r->zoff += k;
+    if (r->zoff < r->zlen[h])
+        return LA_OK;
     pthread_mutex_lock(&r->zmu);
     if (!end) {   /* the final block stays, so later calls see the end again */
         r->zhead = (h + 1) % ZBLOCKS;
+        r->zoff = 0;
         r->zcount--;
         pthread_cond_broadcast(&r->zcv);
     }
@@ -333,7 +342,7 @@ static int fill(la_reader *r, la_err *err)
     else if (!r->zthread && (rc = start_decompressor(r, err)))
         return rc;
     else
-        rc = take_block(r, r->buf + r->end, &got, err);
+        rc = take_block(r, r->buf + r->end, r->cap - r->end, &got, err);
     if (rc)
         return rc;
     r->end += got;
@@ -567,6 +576,37 @@ static int next_element(la_reader *r, const char **rec, size_t *len, uint64_t *l
             return 0;
         }
     }
+}
+
+int la_reader_begin(la_reader *r, la_err *err)
+{
+    return r->begun ? LA_OK : begin(r, err);
+}
+
+int la_reader_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err)
+{
+    int rc = la_reader_begin(r, err);
+    if (rc)
+        return rc;
+    *got = 0;
+    if (r->start < r->end) {   /* what begin() read ahead */
+        size_t k = r->end - r->start < cap ? r->end - r->start : cap;
+        memcpy(dst, r->buf + r->start, k);
+        r->start += k;
+        *got = k;
+        return LA_OK;
+    }
+    if (r->eof || cap == 0)
+        return LA_OK;
+    if (r->src == SRC_PLAIN)
+        rc = raw_read(r, dst, cap, got, err);
+    else if (!r->zthread && (rc = start_decompressor(r, err)))
+        return rc;
+    else
+        rc = take_block(r, dst, cap, got, err);
+    if (!rc && *got == 0)
+        r->eof = 1;
+    return rc;
 }
 
 int la_reader_next(la_reader *r, const char **rec, size_t *len, uint64_t *line, la_err *err)

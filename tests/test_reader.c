@@ -135,6 +135,83 @@ START_TEST(gzip_and_zstd_input)
 }
 END_TEST
 
+/* Reads the raw bytes of an input with la_reader_read, cap bytes a call. */
+static int read_raw(const void *data, size_t n, size_t cap, la_buf *out, la_err *err)
+{
+    int fd = temp_fd(data, n);
+    la_reader *r = la_reader_new(fd, LA_IO_AUTO, err);
+    int rc = la_reader_begin(r, err);
+    ck_assert_int_eq(la_reader_format(r), LA_IO_JSONL);
+    char *chunk = malloc(cap);
+    size_t got = 1;
+    while (!rc && got > 0) {
+        rc = la_reader_read(r, chunk, cap, &got, err);
+        if (!rc)
+            la_buf_append(out, chunk, got);
+    }
+    if (!rc)   /* the end stays the end */
+        ck_assert_int_eq(la_reader_read(r, chunk, cap, &got, err) == LA_OK && got == 0, 1);
+    free(chunk);
+    la_reader_free(r);
+    close(fd);
+    return rc;
+}
+
+/* The raw bytes after the BOM, whatever the compression and the size of
+ * the reads (decompressed blocks taken in pieces). */
+START_TEST(raw_reads_plain_gzip_zstd)
+{
+    size_t n = 3u << 20;   /* several decompressed blocks */
+    char *plain = malloc(n + 3);
+    memcpy(plain, "\xef\xbb\xbf", 3);
+    for (size_t i = 0; i < n; i++)
+        plain[3 + i] = i % 61 == 60 ? '\n' : (char)('a' + (i * 7 + i / 61) % 26);
+    size_t zcap = ZSTD_compressBound(n + 3);
+    unsigned char *zs = malloc(zcap);
+    size_t zsn = ZSTD_compress(zs, zcap, plain, n + 3, 3);
+    ck_assert(!ZSTD_isError(zsn));
+    uLongf gzcap = compressBound(n + 3) + 64;
+    unsigned char *gz = malloc(gzcap);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    ck_assert_int_eq(deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (unsigned char *)plain;
+    z.avail_in = (uInt)(n + 3);
+    z.next_out = gz;
+    z.avail_out = (uInt)gzcap;
+    ck_assert_int_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t gzn = gzcap - z.avail_out;
+    deflateEnd(&z);
+    size_t caps[] = {1000, 65536 + 7, 1u << 20};
+    for (size_t c = 0; c < 3; c++) {
+        la_buf a = {0}, b = {0}, d = {0};
+        la_err e;
+        ck_assert_int_eq(read_raw(plain, n + 3, caps[c], &a, &e), LA_OK);
+        ck_assert_int_eq(read_raw(gz, gzn, caps[c], &b, &e), LA_OK);
+        ck_assert_int_eq(read_raw(zs, zsn, caps[c], &d, &e), LA_OK);
+        ck_assert_uint_eq(a.len, n);
+        ck_assert(memcmp(a.data, plain + 3, n) == 0);
+        ck_assert_uint_eq(b.len, n);
+        ck_assert(memcmp(b.data, plain + 3, n) == 0);
+        ck_assert_uint_eq(d.len, n);
+        ck_assert(memcmp(d.data, plain + 3, n) == 0);
+        la_buf_free(&a);
+        la_buf_free(&b);
+        la_buf_free(&d);
+    }
+    /* truncated: an error after the bytes that could be decoded */
+    la_buf t = {0};
+    la_err e;
+    ck_assert_int_eq(read_raw(zs, zsn - 3, 4096, &t, &e), LA_EIO);
+    ck_assert_uint_le(t.len, n);
+    ck_assert(t.len == 0 || memcmp(t.data, plain + 3, t.len) == 0);
+    la_buf_free(&t);
+    free(plain);
+    free(zs);
+    free(gz);
+}
+END_TEST
+
 START_TEST(empty_inputs)
 {
     la_buf recs = {0}, lines = {0};
@@ -159,6 +236,7 @@ int main(void)
     tcase_add_test(t, records_larger_than_the_buffer);
     tcase_add_test(t, gzip_and_zstd_input);
     tcase_add_test(t, empty_inputs);
+    tcase_add_test(t, raw_reads_plain_gzip_zstd);
     suite_add_tcase(s, t);
     int failed = la_check_run(s);
     return failed ? 1 : 0;

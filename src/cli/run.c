@@ -49,10 +49,17 @@ typedef struct {
     int err;                  /* -1 accepted, else index in batch.errs */
 } batch_rec;
 
-/* Records are copied into batches that workers process while the main
- * thread reads ahead and writes finished batches in input order. */
+/* Batches are processed by workers while the main thread reads ahead and
+ * writes finished batches in input order. A JSONL batch is raw input
+ * read straight into `in` (whole lines; the cut last line moves to the
+ * next batch), and the worker splits it into records; otherwise (JSON
+ * arrays, --shard) the main thread frames records and copies them in. */
 typedef struct {
     la_buf in, out;
+    size_t raw_len;           /* raw batch: in[0..raw_len) holds whole lines; 0: framed records */
+    size_t next_off;          /* raw batch: where splitting resumes */
+    uint64_t next_line;       /* raw batch: lines before next_off */
+    int new_input;            /* raw batch: the first of its input (its lines count from 1) */
     batch_rec *recs;
     size_t n, cap;
     la_err *errs;
@@ -100,6 +107,7 @@ struct run_state {
     int quit;
     const char *cur_name;
     la_reader *cur_reader;
+    uint64_t line_base;       /* line number of the first line of the raw batch being written */
 };
 
 static const char *display_name(const char *path) { return strcmp(path, "-") == 0 ? "-" : path; }
@@ -241,8 +249,89 @@ static int reject(run_state *s, const char *name, uint64_t line, const char *rec
     return 0;
 }
 
-/* Processes every record of batch b with proc (a worker's, or the main
- * thread's when there are no workers). */
+/* Makes room in *arr (cap elements of size sz, `first` at first) for
+ * element n: 0, or -1 when out of memory. */
+static int room_for(void **arr, size_t *cap, size_t n, size_t sz, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : first;
+    void *na = realloc(*arr, nc * sz);
+    if (!na)
+        return -1;
+    *arr = na;
+    *cap = nc;
+    return 0;
+}
+
+/* Processes the record rec[0..len) as b->recs[b->n] (a worker's proc, or
+ * the main thread's when there are no workers); `check` says whether its
+ * output may span lines. 0, or -1 when out of memory. */
+static int process_one(la_proc *proc, batch *b, size_t off, size_t len, uint64_t line, int check)
+{
+    if (room_for((void **)&b->recs, &b->cap, b->n, sizeof *b->recs, 256))
+        return -1;
+    batch_rec *r = &b->recs[b->n++];
+    r->off = off;
+    r->len = len;
+    r->line = line;
+    r->out_off = b->out.len;
+    la_err e;
+    if (la_proc_record(proc, b->in.data + off, len, &b->out, &b->st, &e) == LA_OK) {
+        r->out_len = b->out.len - r->out_off;
+        r->err = -1;
+        /* JSONL lines are finished here, off the main thread, unless a
+         * record spans lines and must be compacted by the writer */
+        if (b->lines && ((check && (memchr(b->out.data + r->out_off, '\n', r->out_len) ||
+                                    memchr(b->out.data + r->out_off, '\r', r->out_len))) ||
+                         la_buf_putc(&b->out, '\n')))
+            b->lines = 0;
+        return 0;
+    }
+    if (room_for((void **)&b->errs, &b->errs_cap, b->nerrs, sizeof *b->errs, 16))
+        return -1;
+    if (strcmp(e.code, "out_of_memory") == 0)
+        b->fatal = 1;
+    b->errs[b->nerrs] = e;
+    r->err = (int)b->nerrs++;
+    return 0;
+}
+
+static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* Splits the lines of a raw batch from next_off into records, as the
+ * reader does (CR LF, blank lines skipped), up to BATCH_RECORDS of them,
+ * so that a batch of tiny lines keeps its bookkeeping small; the writer
+ * has the rest processed afterwards. Line numbers are relative to the
+ * batch. */
+static void process_lines(la_proc *proc, batch *b)
+{
+    const char *d = b->in.data;
+    size_t a = b->next_off, len = b->raw_len;
+    uint64_t line = b->next_line;
+    /* a line holds no line feed, so without any carriage return no output
+     * line needs the check for line breaks */
+    int check = memchr(d + a, '\r', len - a) != NULL;
+    while (a < len && b->n < BATCH_RECORDS) {
+        const char *nl = memchr(d + a, '\n', len - a);
+        size_t stop = nl ? (size_t)(nl - d) : len, e = stop, k = a;
+        if (e > a && d[e - 1] == '\r')
+            e--;
+        while (k < e && is_ws(d[k]))
+            k++;
+        if (k < e && process_one(proc, b, a, e - a, line, check)) {
+            b->fatal = 1;
+            return;
+        }
+        line++;
+        a = stop + 1;
+    }
+    b->next_off = a < len ? a : len;
+    b->next_line = line;
+}
+
+/* Processes every record of batch b (or, for a raw batch, its next
+ * BATCH_RECORDS) with proc. */
 static void process_batch(la_proc *proc, batch *b, int jsonl)
 {
     la_buf_clear(&b->out);
@@ -250,35 +339,18 @@ static void process_batch(la_proc *proc, batch *b, int jsonl)
     memset(&b->st, 0, sizeof b->st);
     b->nerrs = 0;
     b->fatal = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        batch_rec *r = &b->recs[i];
-        r->out_off = b->out.len;
-        la_err e;
-        if (la_proc_record(proc, b->in.data + r->off, r->len, &b->out, &b->st, &e) == LA_OK) {
-            r->out_len = b->out.len - r->out_off;
-            r->err = -1;
-            /* JSONL lines are finished here, off the main thread, unless a
-             * record spans lines and must be compacted by the writer */
-            if (b->lines && (memchr(b->out.data + r->out_off, '\n', r->out_len) ||
-                             memchr(b->out.data + r->out_off, '\r', r->out_len) || la_buf_putc(&b->out, '\n')))
-                b->lines = 0;
-            continue;
-        }
-        if (b->nerrs == b->errs_cap) {
-            size_t nc = b->errs_cap ? b->errs_cap * 2 : 16;
-            la_err *ne = realloc(b->errs, nc * sizeof *ne);
-            if (!ne) {
-                b->fatal = 1;
-                return;
-            }
-            b->errs = ne;
-            b->errs_cap = nc;
-        }
-        if (strcmp(e.code, "out_of_memory") == 0)
-            b->fatal = 1;
-        b->errs[b->nerrs] = e;
-        r->err = (int)b->nerrs++;
+    if (b->raw_len) {
+        b->n = 0;
+        process_lines(proc, b);
+        return;
     }
+    size_t n = b->n;
+    b->n = 0;
+    for (size_t i = 0; i < n; i++)
+        if (process_one(proc, b, b->recs[i].off, b->recs[i].len, b->recs[i].line, 1)) {
+            b->fatal = 1;
+            return;
+        }
 }
 
 static void *worker_main(void *arg)
@@ -309,10 +381,11 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Writes a finished batch: accepted records to the output, refused ones
- * to the rejects, in order. With --on-error fail the first refused record
- * ends the run: the statistics then count exactly the records up to it. */
-static int write_batch(run_state *s, batch *b)
+/* Writes the processed records of a batch: accepted records to the
+ * output, refused ones to the rejects, in order; base + a record's line
+ * is its line number. With --on-error fail the first refused record ends
+ * the run: the statistics then count exactly the records up to it. */
+static int write_part(run_state *s, batch *b, uint64_t base)
 {
     la_err e;
     if (b->fatal) {
@@ -332,7 +405,7 @@ static int write_batch(run_state *s, batch *b)
                 return write_failed(s, &e);
             continue;
         }
-        int rc = reject(s, b->name, r->line, b->in.data + r->off, r->len, &b->errs[r->err]);
+        int rc = reject(s, b->name, base + r->line, b->in.data + r->off, r->len, &b->errs[r->err]);
         if (rc) {
             if (rc == EXIT_DATA) {   /* recount this batch up to the failing record */
                 la_buf scratch = {0};
@@ -347,6 +420,21 @@ static int write_batch(run_state *s, batch *b)
     }
     la_stats_merge(&s->st, &b->st);
     return 0;
+}
+
+/* Writes a finished batch; the records of a raw batch that its worker
+ * left (past BATCH_RECORDS) are processed here, in order. */
+static int write_batch(run_state *s, batch *b)
+{
+    if (!b->raw_len)
+        return write_part(s, b, 0);
+    if (b->new_input)
+        s->line_base = 1;
+    int rc;
+    while (!(rc = write_part(s, b, s->line_base)) && b->next_off < b->raw_len)
+        process_batch(s->proc, b, s->jsonl_out);
+    s->line_base += b->next_line;
+    return rc;
 }
 
 /* Waits for the oldest batch in flight, writes it and frees its slot. */
@@ -373,7 +461,7 @@ static int retire_oldest(run_state *s)
 static int submit(run_state *s)
 {
     batch *b = &s->slots[s->seq_fill % s->nslots];
-    if (b->n == 0)
+    if (b->n == 0 && !b->raw_len)
         return 0;
     if (s->nworkers) {
         pthread_mutex_lock(&s->mu);
@@ -393,6 +481,9 @@ static int submit(run_state *s)
     }
     batch *nb = &s->slots[s->seq_fill % s->nslots];
     nb->n = 0;
+    nb->raw_len = nb->next_off = 0;
+    nb->next_line = 0;
+    nb->new_input = 0;
     la_buf_clear(&nb->in);
     return 0;
 }
@@ -407,14 +498,8 @@ static int add_record(run_state *s, const char *name, const char *rec, size_t le
             return rc;
         b = &s->slots[s->seq_fill % s->nslots];
     }
-    if (b->n == b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 256;
-        batch_rec *nr = realloc(b->recs, nc * sizeof *nr);
-        if (!nr)
-            goto oom;
-        b->recs = nr;
-        b->cap = nc;
-    }
+    if (room_for((void **)&b->recs, &b->cap, b->n, sizeof *b->recs, 256))
+        goto oom;
     b->name = name;
     b->recs[b->n].off = b->in.len;
     b->recs[b->n].len = len;
@@ -426,6 +511,97 @@ static int add_record(run_state *s, const char *name, const char *rec, size_t le
 oom:
     cli_msg("%s:%llu: out of memory", name, (unsigned long long)line);
     return EXIT_IOERR;
+}
+
+/* The last line break in b->in, plus one; 0 when there is none. */
+static size_t whole_lines(const batch *b)
+{
+    size_t k = b->in.len;
+    while (k > 0 && b->in.data[k - 1] != '\n')
+        k--;
+    return k;
+}
+
+/* Hands the whole lines of the batch being filled, in[0..cut), to the
+ * workers, and carries the rest, the start of a line, over to the next
+ * batch. */
+static int submit_lines(run_state *s, const char *name, size_t cut, int *first)
+{
+    batch *b = &s->slots[s->seq_fill % s->nslots];
+    if (cut) {
+        b->raw_len = cut;
+        b->new_input = *first;
+        b->name = name;
+        *first = 0;
+    }
+    size_t tail = b->in.len - cut;
+    int rc = submit(s);
+    if (rc || !tail)
+        return rc;
+    batch *nb = &s->slots[s->seq_fill % s->nslots];
+    if (nb == b) {   /* one slot: it has been written already */
+        memmove(b->in.data, b->in.data + cut, tail);
+    } else {         /* b is only read by its worker, and only below cut */
+        if (la_buf_reserve(&nb->in, tail)) {
+            cli_msg("%s: out of memory", name);
+            return EXIT_IOERR;
+        }
+        memcpy(nb->in.data, b->in.data + cut, tail);
+    }
+    nb->in.len = tail;
+    return 0;
+}
+
+/* Reads a JSONL input straight into batches, BATCH_BYTES at a time (more
+ * when one line is longer); the workers split the lines. Returns 0 or an
+ * exit code; *got < 0 with *e set when reading failed, after the whole
+ * lines read until then were submitted. */
+static int read_lines(run_state *s, la_reader *r, const char *name, int *got, la_err *e)
+{
+    int first = 1;
+    *got = 0;
+    for (;;) {
+        batch *b = &s->slots[s->seq_fill % s->nslots];
+        size_t limit = BATCH_BYTES, cut = 0, n = 0;
+        for (;;) {
+            if (b->in.len >= limit) {
+                if ((cut = whole_lines(b)) > 0)
+                    break;
+                limit = b->in.len * 2;   /* one line fills the batch: read on */
+            }
+            if (la_buf_reserve(&b->in, limit - b->in.len)) {
+                la_err_set(e, LA_ENOMEM, "out_of_memory", "out of memory for a record of %zu bytes", b->in.len);
+                *got = LA_ENOMEM;
+                return 0;
+            }
+            int rc = la_reader_read(r, b->in.data + b->in.len, limit - b->in.len, &n, e);
+            if (rc) {   /* the cut line is no record */
+                *got = rc;
+                b->in.len = whole_lines(b);
+                return submit_lines(s, name, b->in.len, &first);
+            }
+            if (n == 0) {
+                cut = b->in.len;
+                break;
+            }
+            b->in.len += n;
+        }
+        int rc = submit_lines(s, name, cut, &first);
+        if (rc || n == 0)
+            return rc;
+    }
+}
+
+/* Creates the writer: the first input's format decides the output's. */
+static int make_writer(run_state *s, la_reader *r, la_err *e)
+{
+    int fmt = s->o->output_format ? s->o->output_format : la_reader_format(r);
+    s->jsonl_out = fmt != LA_IO_JSON;
+    if (!(s->w = la_writer_new(s->out_fd, fmt, e)) || la_writer_compress(s->w, s->compress, e)) {
+        cli_msg("%s", e->msg);
+        return EXIT_IOERR;
+    }
+    return 0;
 }
 
 /* Reads every record of one input into batches. */
@@ -447,16 +623,18 @@ static int run_input(run_state *s, const char *path)
     const char *rec;
     size_t len;
     uint64_t line = 0;
-    int got;
-    while ((got = la_reader_next(r, &rec, &len, &line, &e)) == 1 || (got == 0 && !s->w)) {
-        if (!s->w) {   /* the first input's format decides the output's */
-            int fmt = s->o->output_format ? s->o->output_format : la_reader_format(r);
-            s->jsonl_out = fmt != LA_IO_JSON;
-            if (!(s->w = la_writer_new(s->out_fd, fmt, &e)) || la_writer_compress(s->w, s->compress, &e)) {
-                rc = EXIT_IOERR;
-                cli_msg("%s", e.msg);
+    int got = la_reader_begin(r, &e);
+    if (got == LA_OK && la_reader_format(r) == LA_IO_JSONL && !s->o->shard_n) {
+        /* JSONL without --shard: the main thread only moves bytes */
+        if (!(rc = s->w ? 0 : make_writer(s, r, &e)))
+            rc = read_lines(s, r, name, &got, &e);
+    } else if (got == LA_OK) {
+        got = 1;
+    }
+    while (got == 1 && ((got = la_reader_next(r, &rec, &len, &line, &e)) == 1 || (got == 0 && !s->w))) {
+        if (!s->w) {
+            if ((rc = make_writer(s, r, &e)))
                 break;
-            }
             if (got == 0)
                 break;
         }
