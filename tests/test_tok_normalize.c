@@ -156,6 +156,44 @@ END_TEST
 
 /* NUL is a character like any other (BertNormalizer's clean_text drops
  * it), and lengths, not terminators, delimit the text. */
+/* A one-byte String pattern is replaced 16 bytes at a time: the same
+ * text as the Regex path (Oniguruma) for matches at every offset of the
+ * blocks, runs of them, and contents of 0 to 8 bytes. */
+START_TEST(test_replace_byte_blocks)
+{
+    static const char *const contents[] = {"", "_", "\u2581", "12345678"};
+    la_tok_work *w = work_new();
+    char in[200];
+    for (size_t c = 0; c < sizeof contents / sizeof contents[0]; c++) {
+        char a[200], b[200];
+        snprintf(a, sizeof a, "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"%s\"}",
+                 contents[c]);
+        snprintf(b, sizeof b, "{\"type\":\"Replace\",\"pattern\":{\"Regex\":\" \"},\"content\":\"%s\"}",
+                 contents[c]);
+        tk_normalizer *lit = make(a), *re = make(b);
+        uint64_t x = 88172645463325252ull;
+        for (int round = 0; round < 400; round++) {
+            size_t len = (size_t)(round % 67);
+            for (size_t k = 0; k < len; k++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                in[k] = (x % 5 == 0 || (round % 7 == 0 && k > 20)) ? ' ' : (char)('a' + x % 26);
+            }
+            la_buf o1 = {0}, o2 = {0};
+            la_err err;
+            ck_assert_int_eq(lit->apply(lit, in, len, &o1, w, 0, &err), LA_OK);
+            ck_assert_int_eq(re->apply(re, in, len, &o2, w, 0, &err), LA_OK);
+            ck_assert_msg(o1.len == o2.len && memcmp(o1.data ? o1.data : "", o2.data ? o2.data : "", o1.len) == 0,
+                          "content %zu, \"%.*s\"", c, (int)len, in);
+            la_buf_free(&o1);
+            la_buf_free(&o2);
+        }
+        lit->free(lit);
+        re->free(re);
+    }
+    work_free(w);
+}
+END_TEST
+
 START_TEST(test_nul)
 {
     la_tok_work *w = work_new();
@@ -313,6 +351,7 @@ static Suite *suite(void)
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_reference_cases);
     tcase_add_test(t, test_spot_checks);
+    tcase_add_test(t, test_replace_byte_blocks);
     tcase_add_test(t, test_nul);
     tcase_add_test(t, test_sequence_buffers);
     tcase_add_test(t, test_reuse);

@@ -164,7 +164,7 @@ static uint64_t hash_bytes(const char *s, size_t n)
 }
 
 /* Equality of two short byte strings without a call for the common case. */
-static int same_bytes(const char *a, const char *b, size_t n)
+static inline int same_bytes(const char *a, const char *b, size_t n)
 {
     if (n > 16)
         return memcmp(a, b, n) == 0;

@@ -26,6 +26,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <utf8proc.h>
 
 
@@ -595,14 +598,34 @@ static int replace_literal(const replace_norm *r, const char *in, size_t len, la
 {
     if (r->lit_len == 1 && r->len <= 8) {
         /* one byte for another short string: one pass, no calls; the
-         * content is stored as eight bytes, so a match is one store
-         * (the room reserved has eight bytes of slack for the last) */
-        if (la_buf_reserve(out, len * (r->len > 1 ? r->len : 1) + 8) != LA_OK)
+         * content is stored as eight bytes, so a match is one store, and
+         * text is copied 16 bytes at a time up to the next match (the
+         * room reserved has 16 bytes of slack for these stores) */
+        if (la_buf_reserve(out, len * (r->len > 1 ? r->len : 1) + 16) != LA_OK)
             return oom(err);
         char *o = out->data + out->len, c = r->lit[0];
         uint64_t rep;
         memcpy(&rep, r->content8, 8);
-        for (size_t i = 0; i < len; i++) {
+        size_t i = 0;
+#ifdef __SSE2__
+        const __m128i cv = _mm_set1_epi8(c);
+        while (i + 16 <= len) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(in + i));
+            unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, cv));
+            _mm_storeu_si128((__m128i *)o, v);
+            if (!mask) {
+                o += 16;
+                i += 16;
+                continue;
+            }
+            unsigned k = (unsigned)__builtin_ctz(mask);
+            o += k;
+            memcpy(o, &rep, 8);
+            o += r->len;
+            i += k + 1;
+        }
+#endif
+        for (; i < len; i++) {
             if (in[i] != c) {
                 *o++ = in[i];
             } else {
