@@ -463,9 +463,10 @@ static int answer_text(la_proc *p, const char *r, const turn *t, size_t *off, si
 }
 
 /* Answers longer than this many bytes (escaped) are decoded only in part
- * at first: a preview needs a few tokens, and decoding kilobytes for
+ * at first: a preview needs a few tokens (a first window of some 50
+ * bytes, doubled twice if need be, fits), and decoding kilobytes for
  * them would cost more than the preview itself. */
-#define ANSWER_START 768
+#define ANSWER_START 256
 
 /* The answer text of a turn, or (*more = 1) only its start when it is
  * long: the rest is still checked for what decoding it would reject. */

@@ -205,6 +205,7 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     int rc = tk_added_prepare(t->added, t->model, t->normalizer, w, err);
     t->added_reach = tk_added_reach(t->added);
+    t->serial = tk_bpe_serial(t->model);
     la_tok_work_free(w);
     if (rc != LA_OK)
         return rc;

@@ -306,6 +306,7 @@ struct la_tokenizer {
     size_t first_window;
     int no_plan;              /* for tests: previews decode by the chain itself */
     size_t added_reach;       /* tk_added_reach of added */
+    uint64_t serial;          /* tk_bpe_serial of model */
     char *path;               /* for messages */
 };
 

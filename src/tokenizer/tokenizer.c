@@ -211,7 +211,7 @@ static const idc_ent *idc_get(const la_tokenizer *t, la_tok_work *w, uint32_t id
 {
     idc_t *c = w->idc;
     *rc = LA_OK;
-    if (!c || c->serial != tk_bpe_serial(t->model)) {
+    if (!c || c->serial != t->serial) {
         if (!c && !(c = w->idc = calloc(1, sizeof *c)))
             return NULL;
         uint32_t n = tk_bpe_vocab_size(t->model);
@@ -224,7 +224,7 @@ static const idc_ent *idc_get(const la_tokenizer *t, la_tok_work *w, uint32_t id
             return NULL;
         }
         c->n = n;
-        c->serial = tk_bpe_serial(t->model);
+        c->serial = t->serial;
     }
     if (id >= c->n)
         return NULL;
@@ -561,12 +561,21 @@ int la_tokenizer_decode(const la_tokenizer *t, la_tok_work *w, const uint32_t *i
 
 /* This thread's per-id entry of preview token i, when it is a model
  * token that has one (else *e is NULL), and where its strings are. */
-static int token_entry(const la_tokenizer *t, la_tok_work *w, size_t i, const idc_ent **e,
-                       const char **at, la_err *err)
+static inline int token_entry(const la_tokenizer *t, la_tok_work *w, size_t i, const idc_ent **e,
+                              const char **at, la_err *err)
 {
     int rc = LA_OK;
-    *e = w->pl.off[i] == UINT32_MAX ? idc_get(t, w, w->pl.ids[i], &rc, err) : NULL;
-    *at = *e ? ((const idc_t *)w->idc)->arena.data + (*e)->off : NULL;
+    const idc_t *c = w->idc;
+    uint32_t id = w->pl.ids[i];
+    if (w->pl.off[i] != UINT32_MAX) {
+        *e = NULL;
+    } else if (c && c->serial == t->serial && id < c->n && c->e[id].ready == 1) {
+        *e = &c->e[id];          /* the usual case, without a call */
+    } else {
+        *e = idc_get(t, w, id, &rc, err);
+        c = w->idc;
+    }
+    *at = *e ? c->arena.data + (*e)->off : NULL;
     return rc;
 }
 
@@ -719,9 +728,10 @@ int tk_preview_decode(const la_tokenizer *t, la_tok_work *w, size_t mu, la_buf *
     return rc;
 }
 
-/* Room a window keeps from the end of a text known only in part: what
- * the normalizer's cut test and the added tokens' matching read past it. */
-#define MORE_MARGIN 256
+/* Room a window keeps from the end of a text known only in part, on top
+ * of the added tokens' reach: the normalizer's cut test reads one
+ * character past a cut (this is more, for safety). */
+#define MORE_MARGIN 16
 
 int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len, int more,
                     size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err)
@@ -735,7 +745,7 @@ int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, siz
      * when it does not (0: the whole text at once) */
     size_t win = !windowable(t) ? 0 : t->first_window ? t->first_window : 16 + 4 * want;
     size_t margin = MORE_MARGIN + (t->added_reach < SIZE_MAX - MORE_MARGIN ? t->added_reach : 0);
-    if (more && (win == 0 || t->added_reach > MORE_MARGIN))
+    if (more && (win == 0 || t->added_reach == SIZE_MAX))
         return TK_MORE;
     for (;;) {
         if (more && (win >= len || len - win < margin))
