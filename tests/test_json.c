@@ -141,13 +141,19 @@ static size_t random_body(char *o, size_t cap, unsigned *seed)
 }
 
 /* Validates s[0..n) from an exact-size copy (so that a sanitizer sees
- * any read past the end) at the current SIMD level. */
-static int validate_copy(const char *s, size_t n, la_span *v, la_err *e)
+ * any read past the end) at the current SIMD level; *canon gets a bit
+ * per top-level member whose value is canonical. */
+static int validate_copy(const char *s, size_t n, la_span *v, la_err *e, unsigned *canon)
 {
     char *c = malloc(n ? n : 1);
+    la_members top = {0};
     memcpy(c, s, n);
     memset(e, 0, sizeof *e);
-    int rc = la_json_validate(c, n, v, e);
+    int rc = la_json_validate_top(c, n, v, &top, e);
+    *canon = 0;
+    for (size_t i = 0; rc == LA_OK && i < top.n && i < 32; i++)
+        *canon |= (unsigned)top.m[i].canonical << i;
+    free(top.m);
     free(c);
     return rc;
 }
@@ -161,27 +167,40 @@ START_TEST(simd_levels_agree)
     int best = la_json_set_simd(-1);
     unsigned seed = 12345;
     char body[400], rec[512];
-    for (int iter = 0; iter < 3000; iter++) {
-        size_t bl = random_body(body, sizeof body, &seed);
+    for (int iter = 0; iter < 1500 + 7 * 20 * 4; iter++) {
+        size_t bl;
+        if (iter < 1500)
+            bl = random_body(body, sizeof body, &seed);
+        else {   /* runs of backslashes around the 64-byte blocks */
+            int k = (iter - 1500) % 7, o = 50 + (iter - 1500) / 7 % 20, after = (iter - 1500) / 140;
+            memset(body, 'a', (size_t)o);
+            memset(body + o, '\\', (size_t)k);
+            body[o + k] = "\"n/u"[after];
+            memset(body + o + k + 1, 'x', 80);
+            bl = (size_t)(o + k + 81);
+        }
         int wrap = iter % 3;   /* a bare string, an object member, a string then more */
         int rl = wrap == 0   ? snprintf(rec, sizeof rec, "\"%.*s\"", (int)bl, body)
                  : wrap == 1 ? snprintf(rec, sizeof rec, "{\"k\":\"%.*s\"}", (int)bl, body)
                              : snprintf(rec, sizeof rec, "[\"%.*s\",\"%.*s\"]", (int)bl, body, (int)(bl / 2), body);
-        for (size_t cut = (size_t)rl; cut + 40 >= (size_t)rl && cut > 0; cut--) {
+        for (size_t cut = (size_t)rl; cut + 24 >= (size_t)rl && cut > 0; cut--) {
             la_span v0 = {0, 0};
             la_err e0;
             la_json_set_simd(0);
-            int rc0 = validate_copy(rec, cut, &v0, &e0);
+            unsigned c0;
+            int rc0 = validate_copy(rec, cut, &v0, &e0, &c0);
             for (int level = 1; level <= best; level++) {
                 la_span v = {0, 0};
                 la_err e;
                 ck_assert_int_eq(la_json_set_simd(level), level);
-                int rc = validate_copy(rec, cut, &v, &e);
+                unsigned c;
+                int rc = validate_copy(rec, cut, &v, &e, &c);
                 ck_assert_int_eq(rc, rc0);
                 ck_assert_str_eq(e.code, e0.code);
                 ck_assert_str_eq(e.msg, e0.msg);
                 ck_assert_uint_eq(v.start, v0.start);
                 ck_assert_uint_eq(v.end, v0.end);
+                ck_assert_uint_eq(c, c0);
             }
             if (rc0 != LA_OK || wrap != 0)
                 continue;
@@ -229,6 +248,7 @@ int main(void)
     tcase_add_test(t, array_iteration);
     tcase_add_test(t, unescape_and_escape);
     tcase_add_test(t, simd_levels_agree);
+    tcase_set_timeout(t, 60);   /* many small validations: slow under sanitizers */
     suite_add_tcase(s, t);
     int failed = la_check_run(s);
     return failed ? 1 : 0;
