@@ -184,7 +184,7 @@ int tk_utf8_lossy(const char *s, size_t n, la_buf *out)
         if (!valid)
             run = i;
     }
-    return la_buf_append(out, s + run, n - run);
+    return run < n ? la_buf_append(out, s + run, n - run) : LA_OK;
 }
 
 int tk_utf8_valid(const char *s, size_t n)
