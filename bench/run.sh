@@ -1,7 +1,9 @@
 #!/bin/sh
 # Benchmark: runs every command ROUNDS times, interleaved (side by side in
 # one run, so machine noise hits all alike), and prints a markdown table
-# of medians (seconds, MB/s of input, peak RSS) with ratios to `cat`.
+# of medians (seconds, CPU seconds, MB/s of input, peak RSS) with ratios
+# to `cat`. CPU seconds (user + system, all threads) are steadier than
+# wall time when other jobs share the machine.
 # usage: bench/run.sh [path/to/lookahead]     env: ROUNDS (3), QUICK=1 skips jq and HuggingFace
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,26 +54,34 @@ res=$(mktemp)
 r=1
 while [ $r -le "$rounds" ]; do
   while IFS='|' read -r name file cmd; do
-    /usr/bin/time -f "%e %M" -o "$res.t" sh -c "$cmd > $out/bench.out" 2>/dev/null || true
-    echo "$name|$file|$(cat "$res.t" | tail -n 1)" >> "$res"
+    # wall time from the nanosecond clock (time's %e has 10 ms steps)
+    t0=$(date +%s%N)
+    /usr/bin/time -f "%M %U %S" -o "$res.t" sh -c "$cmd > $out/bench.out" 2>/dev/null || true
+    t1=$(date +%s%N)
+    echo "$name|$file|$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }') $(tail -n 1 "$res.t")" >> "$res"
   done < "$cmds"
   r=$((r + 1))
 done
 rm -f "$out/bench.out"
 
-echo "| command | median s | MB/s | peak RSS MB | x cat (same corpus) |"
-echo "| --- | ---: | ---: | ---: | ---: |"
+echo "| command | median s | CPU s | MB/s | peak RSS MB | x cat (same corpus) | x virtual (same corpus) |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 awk -F'|' '
-  { split($3, a, " "); n = $1; f[n] = $2; t[n, ++k[n]] = a[1]; m[n] = (a[2] > m[n] ? a[2] : m[n]); if (!(n in seen)) { seen[n] = 1; order[++o] = n } }
-  function median(n,   i, j, x, c, v) { c = k[n]; for (i = 1; i <= c; i++) v[i] = t[n, i];
+  { split($3, a, " "); n = $1; f[n] = $2; t[n, ++k[n]] = a[1]; u[n, k[n]] = a[3] + a[4]   # wall, RSS, user, sys
+    m[n] = (a[2] > m[n] ? a[2] : m[n]); if (!(n in seen)) { seen[n] = 1; order[++o] = n } }
+  function median(arr, n,   i, j, x, c, v) { c = k[n]; for (i = 1; i <= c; i++) v[i] = arr[n, i];
       for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
       return c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2 }
   END {
-    for (i = 1; i <= o; i++) { n = order[i]; md[n] = median(n) }
+    for (i = 1; i <= o; i++) { n = order[i]; md[n] = median(t, n); cm[n] = median(u, n) }
     for (i = 1; i <= o; i++) { n = order[i]; cmd = "stat -c %s " f[n]; size = 0
       if (f[n] != "-") { cmd | getline size; close(cmd) }
-      base = (f[n] ~ /long/) ? md["cat long"] : md["cat gsm8k"]
-      printf "| %s | %.3f | %s | %.1f | %s |\n", n, md[n], size ? sprintf("%.0f", size / 1e6 / md[n]) : "", m[n] / 1024,
-             (f[n] != "-" && base > 0) ? sprintf("%.2f", md[n] / base) : "" }
+      long = f[n] ~ /long/
+      base = long ? md["cat long"] : md["cat gsm8k"]
+      virt = long ? md["virtual long"] : md["virtual gsm8k"]
+      printf "| %s | %.3f | %.2f | %s | %.1f | %s | %s |\n", n, md[n], cm[n],
+             size ? sprintf("%.0f", size / 1e6 / md[n]) : "", m[n] / 1024,
+             (f[n] != "-" && base > 0) ? sprintf("%.2f", md[n] / base) : "",
+             (n ~ /^real/ && virt > 0) ? sprintf("%.2f", md[n] / virt) : "" }
   }' "$res"
 rm -f "$res" "$res.t" "$cmds"
