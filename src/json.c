@@ -1011,13 +1011,13 @@ static inline __attribute__((always_inline)) int reescape_body(const char *p, la
         if (!m)
             continue;
         char c = p[i + 1];   /* valid input: a backslash starts an escape */
-        if (c == '/') {
-            *o++ = '/';
-            i += 2;
-        } else if (c != 'u') {   /* \" \\ \b \f \n \r \t: already canonical */
-            o[0] = '\\';
+        if (c != 'u') {
+            /* \/ becomes /, the others (\" \\ \b \f \n \r \t) stay: without
+             * a branch, as both are common and mixed */
+            int slash = c == '/';
+            o[0] = slash ? '/' : '\\';
             o[1] = c;
-            o += 2;
+            o += 2 - slash;
             i += 2;
         } else {
             size_t ol, used = reescape_u(p, i, end, o, &ol);
