@@ -675,20 +675,40 @@ const char *la_json_type_name(la_jtype t)
 }
 
 /* End of a valid string at p[pos] == '"'. */
+/* Bits of the 16 bytes at s equal to a, b, c or d (SSE2) - the
+ * structural bytes skipping looks for. */
+#ifdef __SSE2__
+static inline unsigned eq_mask4(const char *s, char a, char b, char c, char d)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)s);
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(a)), _mm_cmpeq_epi8(v, _mm_set1_epi8(b))),
+                             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(c)), _mm_cmpeq_epi8(v, _mm_set1_epi8(d))));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/* End of the valid string at p[pos] (a quote). Tokenizer files have
+ * hundreds of thousands of short strings, so quotes and backslashes are
+ * found 16 bytes at a time rather than by a call per string. */
 static size_t skip_string(const char *p, size_t n, size_t pos)
 {
-    const unsigned char *u = (const unsigned char *)p;
     size_t i = pos + 1;
-    for (;;) {
-        const char *q = memchr(p + i, '"', n - i);   /* valid input: a closing quote exists */
-        size_t j = (size_t)(q - p);
-        size_t bs = 0;
-        while (j - bs > i - 1 && u[j - 1 - bs] == '\\')
-            bs++;
-        if (!(bs & 1))
-            return j + 1;
-        i = j + 1;
+#ifdef __SSE2__
+    while (i + 16 <= n) {
+        unsigned m = eq_mask4(p + i, '"', '\\', '"', '\\');
+        if (!m) {
+            i += 16;
+            continue;
+        }
+        size_t k = i + (unsigned)__builtin_ctz(m);
+        if (p[k] == '"')
+            return k + 1;
+        i = k + 2;               /* a backslash escapes the next byte */
     }
+#endif
+    while (i < n && p[i] != '"')
+        i += p[i] == '\\' ? 2 : 1;
+    return i + 1;
 }
 
 size_t la_json_skip(const char *p, size_t n, size_t pos)
@@ -703,8 +723,20 @@ size_t la_json_skip(const char *p, size_t n, size_t pos)
             i++;
         return i;
     }
+    /* a container: brackets are counted outside strings; the input is
+     * valid, so brackets of either kind match */
     size_t depth = 0, i = pos;
     for (;;) {
+#ifdef __SSE2__
+        while (i + 16 <= n) {
+            unsigned m = eq_mask4(p + i, '"', '[', ']', '"') | eq_mask4(p + i, '{', '}', '{', '}');
+            if (m)
+                break;
+            i += 16;
+        }
+        if (i + 16 <= n)
+            i += (unsigned)__builtin_ctz(eq_mask4(p + i, '"', '[', ']', '"') | eq_mask4(p + i, '{', '}', '{', '}'));
+#endif
         char d = p[i];
         if (d == '"') {
             i = skip_string(p, n, i);

@@ -1,4 +1,6 @@
-/* test_json_start.c - decoding only the start of a long string value:
+/* test_json_start.c - skipping over valid values (16 bytes at a time)
+ * ends where validation does; and decoding only the start of a long
+ * string value:
  * la_json_cut never splits an escape or a surrogate pair, and
  * la_json_check_escapes rejects exactly what la_json_unescape would
  * (lone surrogates) in the rest, wherever the escapes fall relative to
@@ -89,12 +91,78 @@ START_TEST(check_agrees_with_unescape)
 }
 END_TEST
 
+/* Random JSON: strings with escapes (\\", \\\\ before a quote) at every
+ * offset of the 16-byte blocks, nested containers, numbers, literals. */
+static uint64_t rs = 0x2545F4914F6CDD1Dull;
+static unsigned rnd(unsigned n)
+{
+    rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+    return (unsigned)(rs % n);
+}
+
+static void gen(la_buf *b, int depth)
+{
+    static const char *const atoms[] = {"a", "\\\"", "\\\\", "\\n", "[", "]", "{", "}", ",", ":", "xyz",
+                                        "\\u00e9", "\xc3\xa9", " "};
+    unsigned k = depth > 4 ? rnd(3) : rnd(6);
+    if (k == 0) {
+        la_buf_putc(b, '"');
+        for (unsigned i = rnd(40); i > 0; i--) {
+            const char *a = atoms[rnd(sizeof atoms / sizeof atoms[0])];
+            la_buf_append(b, a, strlen(a));
+        }
+        la_buf_putc(b, '"');
+    } else if (k == 1) {
+        la_buf_append(b, "-12.5e+3", 8);
+    } else if (k == 2) {
+        la_buf_append(b, "true", 4);
+    } else if (k < 5) {
+        la_buf_append(b, "[ ", 2);
+        for (unsigned i = rnd(5); i > 0; i--) {
+            gen(b, depth + 1);
+            if (i > 1)
+                la_buf_putc(b, ',');
+        }
+        la_buf_putc(b, ']');
+    } else {
+        la_buf_putc(b, '{');
+        for (unsigned i = rnd(5); i > 0; i--) {
+            la_buf_append(b, "\"k\\\"{\": ", 8);
+            gen(b, depth + 1);
+            if (i > 1)
+                la_buf_append(b, ", ", 2);
+        }
+        la_buf_putc(b, '}');
+    }
+}
+
+START_TEST(skip_finds_the_end)
+{
+    la_buf b = {0};
+    for (int round = 0; round < 3000; round++) {
+        la_buf_clear(&b);
+        for (unsigned pad = rnd(17); pad > 0; pad--)
+            la_buf_putc(&b, ' ');
+        size_t start = b.len;
+        gen(&b, 0);
+        size_t end = b.len;
+        la_buf_append(&b, " ,1]", 4);   /* what follows must not be read as part of it */
+        la_span v;
+        la_err err;
+        ck_assert_msg(la_json_validate(b.data + start, end - start, &v, &err) == LA_OK, "%s: %s", b.data, err.msg);
+        ck_assert_uint_eq(la_json_skip(b.data, b.len, start), end);
+    }
+    la_buf_free(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("json_start");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, cut_keeps_escapes_whole);
     tcase_add_test(tc, check_agrees_with_unescape);
+    tcase_add_test(tc, skip_finds_the_end);
     suite_add_tcase(s, tc);
     return la_check_run(s);
 }
