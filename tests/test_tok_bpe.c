@@ -126,8 +126,8 @@ START_TEST(lookups)
 }
 END_TEST
 
-/* Loads JSON text as a tokenizer file; returns the status. */
-static int load_text(const char *json, la_err *err)
+/* Loads JSON text as a tokenizer file. */
+static la_tokenizer *load_json(const char *json, la_err *err)
 {
     char path[] = "/tmp/la_tok_bpe_XXXXXX";
     int fd = mkstemp(path);
@@ -136,6 +136,13 @@ static int load_text(const char *json, la_err *err)
     close(fd);
     la_tokenizer *t = la_tokenizer_load(path, err);
     unlink(path);
+    return t;
+}
+
+/* The same, returning the status. */
+static int load_text(const char *json, la_err *err)
+{
+    la_tokenizer *t = load_json(json, err);
     int rc = t ? LA_OK : (strcmp(err->code, "unsupported") == 0 ? LA_EUNSUP : LA_EDATA);
     la_tokenizer_free(t);
     return rc;
@@ -169,6 +176,66 @@ START_TEST(bad_files)
 }
 END_TEST
 
+/* Loads a model (vocabulary a b c ab bc abc) whose merges are spelled
+ * `merges`; NULL with err set when it does not load. */
+static la_tokenizer *load_merges_text(const char *merges, la_err *err)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"c\":2,\"ab\":3,\"bc\":4,\"abc\":5},"
+             "\"merges\":%s}}", merges);
+    return load_json(json, err);
+}
+
+/* Merges are read by a one-pass path for plain strings and pairs, and by
+ * the general one for escapes and the rest: every spelling of the same
+ * merges gives the same ranks, and bad elements are named alike. */
+START_TEST(merge_spellings)
+{
+    static const char *const same[] = {
+        "[\"a b\",\"ab c\"]",
+        "[ \"a b\" ,\n  \"ab c\"\n]",
+        "[\"#version: 0.2\",\"a b\",\"ab c\"]",
+        "[[\"a\",\"b\"],[\"ab\",\"c\"]]",
+        "[ [ \"a\" , \"b\" ] ,\n [\"\\u0061b\", \"c\"] ]",
+        "[\"\\u0061 b\",\"ab\\u0020c\"]",
+        "[[\"a\",\"b\"],\"ab c\"]",
+    };
+    for (size_t k = 0; k < sizeof same / sizeof same[0]; k++) {
+        la_err err;
+        la_tokenizer *t = load_merges_text(same[k], &err);
+        ck_assert_msg(t != NULL, "%s: %s", same[k], err.msg);
+        la_tok_work *w = la_tok_work_new();
+        la_tokens out = {0};
+        /* ab first (rank 0), then ab+c (rank 1): "abc" is one token, and
+         * "bc" stays two (no b c merge) */
+        ck_assert_int_eq(la_tokenizer_encode(t, w, "abc", 3, 0, &out, &err), LA_OK);
+        ck_assert_msg(out.n == 1 && out.ids[0] == 5, "%s: %zu tokens", same[k], out.n);
+        ck_assert_int_eq(la_tokenizer_encode(t, w, "bc", 2, 0, &out, &err), LA_OK);
+        ck_assert_msg(out.n == 2 && out.ids[0] == 1 && out.ids[1] == 2, "%s", same[k]);
+        la_tokens_free(&out);
+        la_tok_work_free(w);
+        la_tokenizer_free(t);
+    }
+    static const struct {
+        const char *merges, *msg;
+    } bad[] = {
+        {"[\"a b\",\"ab  c\"]", "tokenizer: model: merge 2 is neither \"a b\" nor [a, b]"},
+        {"[\"a b\",\"abc\"]", "tokenizer: model: merge 2 is neither \"a b\" nor [a, b]"},
+        {"[[\"a\",\"b\",\"c\"]]", "tokenizer: model: merge 1 is neither \"a b\" nor [a, b]"},
+        {"[[\"a\"]]", "tokenizer: model: merge 1 is neither \"a b\" nor [a, b]"},
+        {"[\"a b\",[\"x\",\"c\"]]", "tokenizer: model: merge token \"x\" is not in the vocabulary"},
+        {"[\"b c\",\"a x\"]", "tokenizer: model: merge token \"x\" is not in the vocabulary"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        la_err err;
+        la_tokenizer *t = load_merges_text(bad[k].merges, &err);
+        ck_assert_msg(t == NULL, "%s loaded", bad[k].merges);
+        ck_assert_msg(strstr(err.msg, bad[k].msg) != NULL, "%s: %s", bad[k].merges, err.msg);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_bpe");
@@ -180,6 +247,7 @@ static Suite *suite(void)
     tcase_add_test(tc, byte_fallback_and_chunks);
     tcase_add_test(tc, lookups);
     tcase_add_test(tc, bad_files);
+    tcase_add_test(tc, merge_spellings);
     suite_add_tcase(s, tc);
     return s;
 }

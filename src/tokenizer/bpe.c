@@ -19,6 +19,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* Characters with table entries for cutting: ASCII and U+2581. */
 #define SMALL_N 129
@@ -281,20 +284,36 @@ static int vocab_put(tk_bpe *m, const char *s, size_t n, uint32_t id)
     return LA_OK;
 }
 
+/* Index of the first byte at or after i that is not JSON white space. */
+static inline size_t skip_ws(const char *p, size_t n, size_t i)
+{
+    while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+        i++;
+    return i;
+}
+
 /* Walks the members of the valid object p[0..n): each call gives the
  * next key and value spans, 0 at the end. *pos starts at 0. */
 static int next_member(const char *p, size_t n, size_t *pos, la_span *key, la_span *val)
 {
-    size_t i = *pos ? *pos : la_json_ws(p, n, 0) + 1;
+    size_t i = *pos ? *pos : skip_ws(p, n, 0) + 1;
     while (i < n && (p[i] == ',' || p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
         i++;
     if (i >= n || p[i] != '"')
         return 0;
     key->start = i;
     key->end = la_json_skip(p, n, i);
-    i = la_json_ws(p, n, key->end) + 1;        /* past ':' */
-    val->start = la_json_ws(p, n, i);
-    val->end = la_json_skip(p, n, val->start);
+    i = skip_ws(p, n, key->end) + 1;           /* past ':' */
+    val->start = skip_ws(p, n, i);
+    /* a vocabulary value is a run of digits; anything else is skipped
+     * as JSON (and refused by the caller) */
+    size_t j = val->start;
+    while (j < n && p[j] >= '0' && p[j] <= '9')
+        j++;
+    if (j == val->start || (j < n && p[j] != ',' && p[j] != '}' && p[j] != ' ' && p[j] != '\n' &&
+                            p[j] != '\r' && p[j] != '\t'))
+        j = la_json_skip(p, n, val->start);
+    val->end = j;
     *pos = val->end;
     return 1;
 }
@@ -507,16 +526,93 @@ static int merge_parts(const char *p, la_span e, la_buf *ta, la_buf *tb, const c
     return LA_OK;
 }
 
+/* Occurrences of byte c in s[0..n), 16 bytes at a time. */
+static size_t count_byte(const char *s, size_t n, char c)
+{
+    size_t k = 0, i = 0;
+#ifdef __SSE2__
+    const __m128i cv = _mm_set1_epi8(c);
+    for (; i + 16 <= n; i += 16)
+        k += (size_t)__builtin_popcount((unsigned)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), cv)));
+#endif
+    for (; i < n; i++)
+        k += s[i] == c;
+    return k;
+}
+
+/* The string at p[i] (a quote) when it is plain - no escape: sets *end
+ * just past it, and the last space in it and the number of spaces. */
+static int plain_string(const char *p, size_t n, size_t i, size_t *end, size_t *space, int *nspace)
+{
+    *nspace = 0;
+    for (size_t j = i + 1; j < n; j++) {
+        char c = p[j];
+        if (c == '"') {
+            *end = j + 1;
+            return 1;
+        }
+        if (c == '\\')
+            return 0;
+        if (c == ' ')
+            *space = j, (*nspace)++;
+    }
+    return 0;
+}
+
+/* The usual merge element at p[i], read in one pass: a plain "a b"
+ * string (one space, not "#version") or [a, b] of plain strings. Sets the
+ * parts and *end (just past the element); 0 leaves it to merge_parts. */
+static int merge_fast(const char *p, size_t n, size_t i, const char **a, size_t *al, const char **b,
+                      size_t *bl, size_t *end)
+{
+    size_t e, sp;
+    int ns;
+    if (p[i] == '"') {
+        if (!plain_string(p, n, i, &e, &sp, &ns) || ns != 1 ||
+            (e - i - 2 >= 8 && memcmp(p + i + 1, "#version", 8) == 0))
+            return 0;
+        *a = p + i + 1;
+        *al = sp - i - 1;
+        *b = p + sp + 1;
+        *bl = e - sp - 2;
+        *end = e;
+        return 1;
+    }
+    if (p[i] != '[')
+        return 0;
+    size_t j = skip_ws(p, n, i + 1);
+    if (p[j] != '"' || !plain_string(p, n, j, &e, &sp, &ns))
+        return 0;
+    *a = p + j + 1;
+    *al = e - j - 2;
+    j = skip_ws(p, n, e);
+    if (p[j] != ',')
+        return 0;
+    j = skip_ws(p, n, j + 1);
+    if (p[j] != '"' || !plain_string(p, n, j, &e, &sp, &ns))
+        return 0;
+    *b = p + j + 1;
+    *bl = e - j - 2;
+    j = skip_ws(p, n, e);
+    if (p[j] != ']')
+        return 0;
+    *end = j + 1;
+    return 1;
+}
+
 /* Reads "merges" p[0..n): "a b" strings ("#version" lines skipped) or
  * [a, b] pairs, ranked by position. */
 static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
 {
-    size_t arr = n ? la_json_ws(p, n, 0) : 0, it = 0, count = 0;
-    la_span e;
+    size_t arr = n ? skip_ws(p, n, 0) : 0;
     if (n == 0 || p[arr] != '[')
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"merges\" is not an array");
-    while (la_json_array_next(p, n, arr, &it, &e))
-        count++;
+    /* the table is sized from the quotes: at least two per merge ("a b"),
+     * four per pair - an upper bound that costs one pass without calls */
+    size_t quotes = count_byte(p + arr, n - arr, '"');
+    size_t first = skip_ws(p, n, arr + 1);
+    size_t count = quotes / (p[first] == '[' ? 4 : 2) + 1;
     uint32_t cap = 16;
     while (cap < count + count / 2 + 1)          /* load factor <= 2/3 */
         cap *= 2;
@@ -528,25 +624,33 @@ static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
     m->mmask = cap - 1;
     la_buf ta = {0}, tb = {0}, store = {0};
     pending_merge q[MERGE_BATCH];
-    size_t nq = 0;
+    size_t nq = 0, i = arr + 1;
     uint32_t rank = 0;
     int rc = LA_OK, more = 1;
-    it = 0;
     while (rc == LA_OK && more) {
-        more = la_json_array_next(p, n, arr, &it, &e);
+        /* the array is valid JSON: elements separated by commas */
+        i = skip_ws(p, n, i);
+        if (p[i] == ',')
+            i = skip_ws(p, n, i + 1);
+        more = p[i] != ']';
         if (more) {
             const char *a = NULL, *b = NULL;
-            size_t al = 0, bl = 0;
-            int skip;
-            if (merge_parts(p, e, &ta, &tb, &a, &al, &b, &bl, &skip) != LA_OK) {
-                /* the merges before it are checked first */
-                rc = add_merges(m, q, nq, &store, err);
-                if (rc == LA_OK)
-                    rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
-                                    "tokenizer: model: merge %u is neither \"a b\" nor [a, b]",
-                                    rank + 1);
-                break;
+            size_t al = 0, bl = 0, end;
+            int skip = 0;
+            if (!merge_fast(p, n, i, &a, &al, &b, &bl, &end)) {
+                la_span e = { i, la_json_skip(p, n, i) };
+                end = e.end;
+                if (merge_parts(p, e, &ta, &tb, &a, &al, &b, &bl, &skip) != LA_OK) {
+                    /* the merges before it are checked first */
+                    rc = add_merges(m, q, nq, &store, err);
+                    if (rc == LA_OK)
+                        rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
+                                        "tokenizer: model: merge %u is neither \"a b\" nor [a, b]",
+                                        rank + 1);
+                    break;
+                }
             }
+            i = end;
             if (skip)
                 continue;
             pending_merge *x = &q[nq++];
