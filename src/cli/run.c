@@ -50,7 +50,8 @@ typedef struct {
 } batch_rec;
 
 /* Batches are processed by workers while the main thread reads ahead and
- * writes finished batches in input order. A JSONL batch is raw input
+ * a writer thread writes finished batches in input order (with one
+ * thread, the main thread does all three). A JSONL batch is raw input
  * read straight into `in` (whole lines; the cut last line moves to the
  * next batch), and the worker splits it into records; otherwise (JSON
  * arrays, --shard) the main thread frames records and copies them in. */
@@ -103,8 +104,14 @@ struct run_state {
     worker *workers;
     int nworkers;
     pthread_mutex_t mu;
-    pthread_cond_t work_cv, done_cv;
+    pthread_cond_t work_cv, done_cv, free_cv;
     int quit;
+    /* the writer thread (only with workers): it alone writes batches, so
+     * the main thread's reads overlap its writes */
+    pthread_t wtid;
+    int writer_on;            /* started and not yet joined */
+    int wquit;                /* stop before the next batch */
+    int wrc;                  /* the writer's first error; it then stops */
     const char *cur_name;
     la_reader *cur_reader;
     uint64_t line_base;       /* line number of the first line of the raw batch being written */
@@ -437,45 +444,100 @@ static int write_batch(run_state *s, batch *b)
     return rc;
 }
 
-/* Waits for the oldest batch in flight, writes it and frees its slot. */
-static int retire_oldest(run_state *s)
+/* Writes the oldest batch and reports progress. cur_reader is only set
+ * and cleared by the main thread while no batch of that input is in
+ * flight, and the mutex orders those stores before and after this. */
+static int retire(run_state *s, batch *b)
 {
-    batch *b = &s->slots[s->seq_write % s->nslots];
-    if (s->nworkers) {
-        pthread_mutex_lock(&s->mu);
-        while (b->state != B_DONE)
-            pthread_cond_wait(&s->done_cv, &s->mu);
-        pthread_mutex_unlock(&s->mu);
-    }
     int rc = write_batch(s, b);
-    b->state = B_FREE;
-    s->seq_write++;
     if (s->show_progress && s->cur_reader)
         progress(s, la_reader_bytes(s->cur_reader), 0);
     return rc;
 }
 
-/* Hands the batch being filled to the workers (or processes it here),
- * then makes the next slot ready, writing the oldest batch if it holds
- * one. */
+/* The writer thread: writes finished batches in input order and frees
+ * their slots. On the first error it records the exit code and stops;
+ * the main thread sees it when it next waits for a slot or drains. */
+static void *writer_main(void *arg)
+{
+    run_state *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        batch *b = &s->slots[s->seq_write % s->nslots];
+        if (s->wquit)
+            break;
+        if (s->seq_write == s->seq_fill || b->state != B_DONE) {
+            pthread_cond_wait(&s->done_cv, &s->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&s->mu);
+        int rc = retire(s, b);
+        pthread_mutex_lock(&s->mu);
+        b->state = B_FREE;
+        s->seq_write++;
+        pthread_cond_signal(&s->free_cv);
+        if (rc) {
+            s->wrc = rc;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Stops the writer thread after the batch it is writing, if any: once a
+ * run fails on the main thread's side, no further batch is written. */
+static void stop_writer(run_state *s)
+{
+    if (!s->writer_on)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->wquit = 1;
+    pthread_cond_signal(&s->done_cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->wtid, NULL);
+    s->writer_on = 0;
+}
+
+/* Waits until every submitted batch is written, or the writer failed:
+ * 0, or the writer's exit code. */
+static int drain(run_state *s)
+{
+    if (!s->nworkers)
+        return 0;   /* batches were written as they were submitted */
+    pthread_mutex_lock(&s->mu);
+    while (!s->wrc && s->seq_write < s->seq_fill)
+        pthread_cond_wait(&s->free_cv, &s->mu);
+    int rc = s->wrc;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Hands the batch being filled to the workers (or processes and writes
+ * it here), then makes the next slot ready, waiting for the writer to
+ * free it when every slot is in flight. */
 static int submit(run_state *s)
 {
     batch *b = &s->slots[s->seq_fill % s->nslots];
     if (b->n == 0 && !b->raw_len)
         return 0;
     if (s->nworkers) {
+        /* wait for the next slot to be written and freed */
         pthread_mutex_lock(&s->mu);
         b->state = B_QUEUED;
         s->seq_fill++;
         pthread_cond_signal(&s->work_cv);
+        while (!s->wrc && s->seq_fill - s->seq_write >= s->nslots)
+            pthread_cond_wait(&s->free_cv, &s->mu);
+        int rc = s->wrc;
         pthread_mutex_unlock(&s->mu);
+        if (rc)
+            return rc;
     } else {
         process_batch(s->proc, b, s->jsonl_out);
-        b->state = B_DONE;
         s->seq_fill++;
-    }
-    while (s->seq_fill - s->seq_write >= s->nslots || (!s->nworkers && s->seq_write < s->seq_fill)) {
-        int rc = retire_oldest(s);
+        int rc = retire(s, b);
+        s->seq_write++;
         if (rc)
             return rc;
     }
@@ -646,8 +708,12 @@ static int run_input(run_state *s, const char *path)
     /* records framed before a framing error are still written */
     if (!rc)
         rc = submit(s);
-    while (!rc && s->seq_write < s->seq_fill)
-        rc = retire_oldest(s);
+    if (!rc)
+        rc = drain(s);
+    /* after any failure no further batch is written, and the writer is
+     * done with this input's reader before it is freed */
+    if (rc)
+        stop_writer(s);
     if (got < 0 && !rc) {
         if (strcmp(e.code, "read_error") == 0 || strcmp(e.code, "out_of_memory") == 0) {
             cli_msg("%s: %s", name, e.msg);
@@ -673,9 +739,11 @@ static int run_input(run_state *s, const char *path)
 static int start_workers(run_state *s, int threads, const la_config *cfg)
 {
     s->nworkers = threads > 1 ? threads : 0;
-    /* one batch per worker in flight, one being filled, one being written:
-     * memory stays flat, a few hundred KB a thread */
-    s->nslots = s->nworkers ? (size_t)s->nworkers + 2 : 1;
+    /* one batch per worker in flight, one being filled, one being written
+     * and one finished, so that the reader need not wait for the writer
+     * whenever a write takes longer than a read: memory stays flat, a few
+     * hundred KB a thread */
+    s->nslots = s->nworkers ? (size_t)s->nworkers + 3 : 1;
     s->slots = calloc(s->nslots, sizeof *s->slots);
     s->workers = s->nworkers ? calloc((size_t)s->nworkers, sizeof *s->workers) : NULL;
     if (!s->slots || (s->nworkers && !s->workers))
@@ -683,6 +751,14 @@ static int start_workers(run_state *s, int threads, const la_config *cfg)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->work_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
+    pthread_cond_init(&s->free_cv, NULL);
+    if (s->nworkers) {
+        if (pthread_create(&s->wtid, NULL, writer_main, s)) {
+            s->nworkers = 0;
+            return -1;
+        }
+        s->writer_on = 1;
+    }
     for (int i = 0; i < s->nworkers; i++) {
         la_err e;
         worker *wk = &s->workers[i];
@@ -701,6 +777,7 @@ static void stop_workers(run_state *s)
 {
     if (!s->slots)
         return;
+    stop_writer(s);
     pthread_mutex_lock(&s->mu);
     s->quit = 1;
     pthread_cond_broadcast(&s->work_cv);
@@ -720,6 +797,7 @@ static void stop_workers(run_state *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->work_cv);
     pthread_cond_destroy(&s->done_cv);
+    pthread_cond_destroy(&s->free_cv);
 }
 
 static int write_stats(run_state *s, double seconds)
