@@ -51,11 +51,11 @@ static void check_decode(const char *fixture, const char *const *toks, size_t n,
 
 START_TEST(metaspace)
 {
-    static const char *const a[] = {SP "Hey", SP "friend", SP SP "x"};
+    static const char *const a[] = {(SP "Hey"), (SP "friend"), (SP SP "x")};
     CHECK("dec_metaspace.json", a, "Hey friend  x");
-    static const char *const b[] = {"Hey" SP SP, SP "friend"};
+    static const char *const b[] = {("Hey" SP SP), (SP "friend")};
     CHECK("dec_metaspace.json", b, "Hey friend");
-    static const char *const c[] = {SP "Hey", SP "friend"};
+    static const char *const c[] = {(SP "Hey"), (SP "friend")};
     CHECK("dec_metaspace_never.json", c, " Hey friend");
     static const char *const d[] = {"_Hey", "_friend"};
     CHECK("dec_metaspace_legacy.json", d, "Hey friend");
@@ -85,20 +85,20 @@ END_TEST
 START_TEST(bytes)
 {
     /* byte fallback is all or nothing per run of byte tokens */
-    static const char *const a[] = {SP "a", "<0xE2>", "<0x98>", "<0x83>", "<0xE2>", SP "b", "<0xff>"};
+    static const char *const a[] = {(SP "a"), "<0xE2>", "<0x98>", "<0x83>", "<0xE2>", (SP "b"), "<0xff>"};
     CHECK("dec_sequence.json", a, "a" FFFD FFFD FFFD FFFD " b" FFFD);
-    static const char *const b[] = {SP "a", "<0xE2>", "<0x98>", "<0x83>"};
+    static const char *const b[] = {(SP "a"), "<0xE2>", "<0x98>", "<0x83>"};
     CHECK("dec_sequence.json", b, "a\xE2\x98\x83");
     /* byte level: lossy UTF-8 over all bytes, foreign tokens as they are */
     static const char *const c[] = {"Hello", "\xC4\xA0w", "\xC3\x83\xC2\xA4", "\xC3\xA2\xC4\xBA", "\xC4\xA0",
                                     "[PA D]", "\xC3\x83"};
     CHECK("dec_bytelevel.json", c, "Hello w\xC3\xA4" FFFD " [PA D]" FFFD);
     /* Llama-2's order: Replace, then ByteFallback, Fuse, Strip */
-    static const char *const d[] = {SP "a", "<0xE2>", "<0x98>", "<0x83>", "<0xE2>", SP "b", "<0xff>"};
+    static const char *const d[] = {(SP "a"), "<0xE2>", "<0x98>", "<0x83>", "<0xE2>", (SP "b"), "<0xff>"};
     CHECK("dec_llama.json", d, "a" FFFD FFFD FFFD FFFD " b" FFFD);
-    static const char *const e[] = {SP SP "a", "<0xE2>", "<0x98>", "<0x83>", "x" SP};
+    static const char *const e[] = {(SP SP "a"), "<0xE2>", "<0x98>", "<0x83>", ("x" SP)};
     CHECK("dec_llama.json", e, " a\xE2\x98\x83x ");
-    static const char *const f[] = {"<0x41>", SP "b"};
+    static const char *const f[] = {"<0x41>", (SP "b")};
     CHECK("dec_llama.json", f, "A b");
     /* per-token Strip before ByteLevel; Replace and Strip after it */
     static const char *const g[] = {"aHelloa", "\xC4\xA0w", "\xC3\x83\xC2\xA4", "\xC3\xA2\xC4\xBA", "\xC4\xA0",

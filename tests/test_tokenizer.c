@@ -124,7 +124,7 @@ static char *long_text(size_t *len)
  * encoding), for both kinds of pipeline. */
 START_TEST(lazy_preview_is_exact)
 {
-    static const char *const fixtures[] = {FIX "full_llama.json", FIX "full_bytelevel.json"};
+    static const char *const fixtures[] = {(FIX "full_llama.json"), (FIX "full_bytelevel.json")};
     size_t len;
     char *text = long_text(&len);
     for (size_t f = 0; f < 2; f++) {
