@@ -462,22 +462,20 @@ static int answer_text(la_proc *p, const char *r, const turn *t, size_t *off, si
     return LA_OK;
 }
 
-/* Answers longer than this many bytes (escaped) are decoded only in part
- * at first: a preview needs a few tokens (a first window of some 50
- * bytes, doubled twice if need be, fits), and decoding kilobytes for
- * them would cost more than the preview itself. */
-#define ANSWER_START 256
-
 /* The answer text of a turn, or (*more = 1) only its start when it is
- * long: the rest is still checked for what decoding it would reject. */
+ * longer than what the unit needs first (a token preview of m = 6 needs
+ * about 100 bytes: decoding kilobytes for it would cost more than the
+ * preview itself); the rest is still checked for what decoding it would
+ * reject. */
 static int answer_start(la_proc *p, const char *r, const turn *t, size_t *off, size_t *len, int *more,
                         la_err *err)
 {
     *more = 0;
-    if (t->nparts != 1)
+    size_t start = p->unit->start ? p->unit->start(p->unit, p->cfg.m) : 0;
+    if (t->nparts != 1 || start == 0)
         return answer_text(p, r, t, off, len, err);
     la_span s = p->parts[t->parts_off];
-    size_t cut = la_json_cut(r, s.start + 1, s.end - 1, ANSWER_START);
+    size_t cut = la_json_cut(r, s.start + 1, s.end - 1, start);
     if (cut + 1 >= s.end)
         return answer_text(p, r, t, off, len, err);
     *off = p->text.len;

@@ -95,6 +95,8 @@ typedef struct {
     const la_tokenizer *tok;
     la_tok_work *work;
     int complete;
+    int start_known;
+    size_t start_m, start;
 } token_unit;
 
 static int token_preview(la_unit *u, const char *text, size_t len, int more, size_t m, la_buf *out,
@@ -103,6 +105,17 @@ static int token_preview(la_unit *u, const char *text, size_t len, int more, siz
     token_unit *tu = (token_unit *)u;
     int rc = tk_preview_text(tu->tok, tu->work, text, len, more, m, tu->complete, out, info, err);
     return rc == TK_MORE ? LA_UNIT_MORE : rc;
+}
+
+static size_t token_start(la_unit *u, size_t m)
+{
+    token_unit *tu = (token_unit *)u;
+    if (!tu->start_known || tu->start_m != m) {   /* the same m for every record: once */
+        tu->start = tk_preview_start(tu->tok, m);
+        tu->start_m = m;
+        tu->start_known = 1;
+    }
+    return tu->start;
 }
 
 static void token_free(la_unit *u)
@@ -127,6 +140,7 @@ la_unit *la_unit_new(int kind, const la_tokenizer *tok, int complete, la_err *er
         }
         tu->base.preview = token_preview;
         tu->base.free = token_free;
+        tu->base.start = token_start;
         tu->tok = tok;
         tu->complete = complete;
         return &tu->base;

@@ -18,6 +18,9 @@ struct la_unit {
      * (nothing appended) asks for the whole of it. */
     int (*preview)(la_unit *u, const char *text, size_t len, int more, size_t m, la_buf *out,
                    la_preview_info *info, la_err *err);
+    /* How many (escaped) bytes of a long answer's start are worth
+     * decoding first for m units; NULL or 0: the whole answer. */
+    size_t (*start)(la_unit *u, size_t m);
     void (*free)(la_unit *u);
 };
 

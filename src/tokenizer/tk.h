@@ -231,6 +231,10 @@ int tk_preview_decode(const la_tokenizer *t, la_tok_work *w, size_t n, la_buf *o
 #define TK_MORE 1
 int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len, int more,
                     size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err);
+/* How many bytes of a long text's start tk_preview_text usually needs
+ * for m tokens when given only that start (more = 1); 0 when it always
+ * needs the whole text. */
+size_t tk_preview_start(const la_tokenizer *t, size_t m);
 /* The byte of a "<0xNN>" token string, -1 otherwise. */
 int tk_fallback_byte(const char *s, size_t n);
 /* 1 if s[0..n) is valid UTF-8. */

@@ -733,6 +733,30 @@ int tk_preview_decode(const la_tokenizer *t, la_tok_work *w, size_t mu, la_buf *
  * character past a cut (this is more, for safety). */
 #define MORE_MARGIN 16
 
+/* The first window for a preview of m tokens (0: the whole text). */
+static size_t first_window(const la_tokenizer *t, size_t m)
+{
+    return !windowable(t) ? 0 : t->first_window ? t->first_window : 16 + 4 * (m + 1);
+}
+
+/* What a window keeps from the end of a text known only in part. */
+static size_t window_margin(const la_tokenizer *t)
+{
+    return MORE_MARGIN + (t->added_reach < SIZE_MAX - MORE_MARGIN ? t->added_reach : 0);
+}
+
+size_t tk_preview_start(const la_tokenizer *t, size_t m)
+{
+    size_t win = t ? first_window(t, m) : 0;
+    if (win == 0 || t->added_reach == SIZE_MAX || m > SIZE_MAX / 8)
+        return 0;
+    /* the first window and the margin, with 32 bytes to spare (measured
+     * on GSM8K: less falls back to the whole answer too often, more
+     * decodes bytes no preview looks at) */
+    size_t n = win + window_margin(t) + 32;
+    return n < win ? 0 : n;
+}
+
 int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len, int more,
                     size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err)
 {
@@ -743,8 +767,8 @@ int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, siz
     int ended, short_win;
     /* a window of the text that usually holds the tokens wanted, doubled
      * when it does not (0: the whole text at once) */
-    size_t win = !windowable(t) ? 0 : t->first_window ? t->first_window : 16 + 4 * want;
-    size_t margin = MORE_MARGIN + (t->added_reach < SIZE_MAX - MORE_MARGIN ? t->added_reach : 0);
+    size_t win = first_window(t, m);
+    size_t margin = window_margin(t);
     if (more && (win == 0 || t->added_reach == SIZE_MAX))
         return TK_MORE;
     for (;;) {
