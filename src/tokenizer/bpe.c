@@ -77,9 +77,10 @@ struct tk_bpe {
     uint64_t *pairs;             /* code-point pairs inside tokens, for cutting */
     uint32_t pmask;              /* 0: chunking disabled */
     /* The same facts for the common characters (ASCII and the metaspace,
-     * see small_index), as one bit per pair: both characters are tokens
-     * by themselves and the pair occurs inside no token (a cut). */
-    uint64_t small_cut[SMALL_N][(SMALL_N + 63) / 64];
+     * see small_index), one byte per pair (bits cost more instructions
+     * a character): 1 when both characters are tokens by themselves and
+     * the pair occurs inside no token (a cut). */
+    uint8_t small_cut[SMALL_N][SMALL_N];
     int small_ready;
     int no_fast;                 /* tests: no tables, no word cache */
     uint64_t serial;             /* tells models apart in a word cache */
@@ -908,8 +909,7 @@ int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err)
     }
     for (int a = 0; a < SMALL_N; a++)
         for (int b = 0; b < SMALL_N; b++)
-            if (known[a] && known[b] && !(pair[a][b >> 6] >> (b & 63) & 1))
-                m->small_cut[a][b >> 6] |= (uint64_t)1 << (b & 63);
+            m->small_cut[a][b] = known[a] && known[b] && !(pair[a][b >> 6] >> (b & 63) & 1);
     m->small_ready = 1;
     return LA_OK;
 }
@@ -962,11 +962,18 @@ static size_t bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t f
         return bpe_chunk_end_slow(m, s, len, from);
     i += ka;
     while (i < len) {
-        size_t kb;
-        int b = small_index(u + i, len - i, &kb);
-        if (b < 0)
+        unsigned c = u[i];
+        int b;
+        size_t kb = 1;
+        if (c < 0x80) {
+            b = (int)c;
+        } else if (c == 0xE2 && len - i >= 3 && u[i + 1] == 0x96 && u[i + 2] == 0x81) {
+            b = 128;
+            kb = 3;
+        } else {
             return bpe_chunk_end_slow(m, s, len, i - ka);
-        if (m->small_cut[a][b >> 6] >> (b & 63) & 1)
+        }
+        if (m->small_cut[a][b])
             return i;
         a = b;
         ka = kb;
