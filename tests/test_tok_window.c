@@ -303,6 +303,44 @@ START_TEST(starts_were_enough)
 }
 END_TEST
 
+/* The start a long answer gets first (tk_preview_start): none for
+ * pipelines that need the whole text, and for windowed ones a start
+ * that is usually enough, giving the whole text's preview. */
+START_TEST(start_hint)
+{
+    static const int windowed[NFIX] = {1, 1, 1, 1, 0};
+    char buf[4096];
+    for (size_t f = 0; f < NFIX; f++) {
+        la_tokenizer *t = load(fixtures[f]);
+        la_tok_work *w = la_tok_work_new();
+        size_t start = tk_preview_start(t, 6), enough = 0;
+        ck_assert_msg((start != 0) == windowed[f], "%s: %zu", fixtures[f], start);
+        ck_assert_uint_lt(start, 200);
+        ck_assert(!start || tk_preview_start(t, 17) > start);
+        for (int i = 0; i < 200 && start; i++) {
+            size_t len = random_text(buf, 3000);
+            la_err err;
+            la_buf a = {0}, c = {0};
+            ck_assert_int_eq(la_tokenizer_preview(t, w, buf, len, 6, 1, &a, NULL, &err), LA_OK);
+            size_t cut = start < len ? start : len;
+            while (cut > 0 && ((unsigned char)buf[cut] & 0xC0) == 0x80)
+                cut--;           /* a decoded start ends on a character */
+            int rc = tk_preview_text(t, w, buf, cut, 1, 6, 1, &c, NULL, &err);
+            if (rc != TK_MORE) {
+                enough++;
+                ck_assert_int_eq(rc, LA_OK);
+                ck_assert(a.len == c.len && memcmp(a.data, c.data, a.len) == 0);
+            }
+            la_buf_free(&a);
+            la_buf_free(&c);
+        }
+        ck_assert_msg(!start || enough > 150, "%s: %zu of 200 starts were enough", fixtures[f], enough);
+        la_tok_work_free(w);
+        la_tokenizer_free(t);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tok_window");
@@ -314,6 +352,7 @@ int main(void)
     tcase_add_loop_test(tc, fast_equals_plain, 0, NFIX);
     tcase_add_test(tc, cache_per_model);
     tcase_add_test(tc, starts_were_enough);
+    tcase_add_test(tc, start_hint);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
