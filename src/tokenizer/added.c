@@ -17,6 +17,7 @@ typedef struct {
     size_t len;
     uint32_t id;
     int normalized;      /* the set it belongs to */
+    int32_t tok;         /* index of the id's entry in toks, -1: none */
 } added_pattern;
 
 /* A trie node: the byte leading to it, its first child and next
@@ -33,6 +34,15 @@ typedef struct {
     size_t len;
     int single_word, lstrip, rstrip, normalized, special;
 } json_token;
+
+/* Open addressing over array indices (stored + 1; 0 is an empty slot),
+ * at most half full: lookups by content or id in constant time, so that
+ * tokenizers with thousands of added tokens load in linear time. What a
+ * slot's index means, and when it equals a key, the caller says. */
+typedef struct {
+    uint32_t *slot;
+    size_t mask;
+} ix_table;
 
 struct tk_added {
     tk_added_token *toks;   /* id -> token (added_tokens_map_r), one per id */
@@ -53,7 +63,71 @@ struct tk_added {
     uint32_t vocab_count;
     json_token *pending;    /* parsed entries, until tk_added_prepare */
     size_t npending;
+    ix_table by_id;         /* id -> toks index */
+    ix_table by_content;    /* content -> first toks index with it */
 };
+
+/* ---- index tables --------------------------------------------------------- */
+
+static int ix_init(ix_table *t, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n + 2)
+        cap <<= 1;
+    t->slot = calloc(cap, sizeof *t->slot);
+    t->mask = cap - 1;
+    return t->slot ? LA_OK : LA_ENOMEM;
+}
+
+static void ix_free(ix_table *t)
+{
+    free(t->slot);
+    t->slot = NULL;
+    t->mask = 0;
+}
+
+static uint64_t hash_mem(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;           /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h ^ h >> 29;
+}
+
+static uint64_t hash_u32(uint32_t x)
+{
+    uint64_t h = x * 0x9E3779B97F4A7C15ULL;
+    return h ^ h >> 31;
+}
+
+/* First slot of h's probe sequence holding an index eq() accepts, or an
+ * empty one. */
+static uint32_t *ix_probe(const ix_table *t, uint64_t h, int (*eq)(const void *ctx, uint32_t i, const void *key),
+                          const void *ctx, const void *key)
+{
+    size_t i = (size_t)h & t->mask;
+    while (t->slot[i] && !eq(ctx, t->slot[i] - 1, key))
+        i = (i + 1) & t->mask;
+    return &t->slot[i];
+}
+
+/* A content as a key. */
+typedef struct {
+    const char *s;
+    size_t len;
+} mem_key;
+
+static int tok_has_id(const void *ctx, uint32_t i, const void *key)
+{
+    return ((const tk_added_token *)ctx)[i].id == *(const uint32_t *)key;
+}
+
+static int tok_has_content(const void *ctx, uint32_t i, const void *key)
+{
+    const tk_added_token *t = &((const tk_added_token *)ctx)[i];
+    const mem_key *k = key;
+    return t->len == k->len && memcmp(t->content, k->s, k->len) == 0;
+}
 
 /* ---- building ----------------------------------------------------------- */
 
@@ -79,22 +153,24 @@ static void free_json_tokens(json_token *jt, size_t n)
     free(jt);
 }
 
-/* Index of the token registered for content, or -1. */
+/* Index of the first token registered for content, or -1 (once
+ * tk_added_prepare has built the table). */
 static long find_content(const tk_added *a, const char *s, size_t len)
 {
-    for (size_t i = 0; i < a->ntoks; i++)
-        if (a->toks[i].len == len && memcmp(a->toks[i].content, s, len) == 0)
-            return (long)i;
-    return -1;
+    if (!a->by_content.slot)
+        return -1;
+    mem_key k = { s, len };
+    uint32_t *slot = ix_probe(&a->by_content, hash_mem(s, len), tok_has_content, a->toks, &k);
+    return (long)*slot - 1;
 }
 
 /* Index of the token with this id, or -1. */
 static long find_id(const tk_added *a, uint32_t id)
 {
-    for (size_t i = 0; i < a->ntoks; i++)
-        if (a->toks[i].id == id)
-            return (long)i;
-    return -1;
+    if (!a->by_id.slot)
+        return -1;
+    uint32_t *slot = ix_probe(&a->by_id, hash_u32(id), tok_has_id, a->toks, &id);
+    return (long)*slot - 1;
 }
 
 tk_added *tk_added_from_json(const cJSON *arr, la_err *err)
@@ -145,12 +221,45 @@ tk_added *tk_added_from_json(const cJSON *arr, la_err *err)
     return a;
 }
 
-/* 1 if token t (its flags) equals the registered entry r. */
-static int same_token(const json_token *t, const tk_added_token *r)
+/* 1 if the two entries are the same token: content and flags. */
+static int same_token(const tk_added_token *t, const tk_added_token *r)
 {
     return r->len == t->len && memcmp(r->content, t->content, t->len) == 0 &&
            r->single_word == t->single_word && r->lstrip == t->lstrip && r->rstrip == t->rstrip &&
            r->normalized == t->normalized && r->special == t->special;
+}
+
+static uint64_t token_hash(const tk_added_token *t)
+{
+    return hash_mem(t->content, t->len) ^
+           (uint64_t)(t->single_word | t->lstrip << 1 | t->rstrip << 2 | t->normalized << 3 | t->special << 4);
+}
+
+/* How many registered entries (added_tokens_map_r) hold each distinct
+ * token, so that "is this token registered already?" is one lookup. */
+typedef struct {
+    tk_added_token *tok;         /* distinct tokens met */
+    size_t *count;
+    size_t n;
+    ix_table ix;
+} token_counts;
+
+static int counts_same(const void *ctx, uint32_t i, const void *key)
+{
+    return same_token(&((const token_counts *)ctx)->tok[i], key);
+}
+
+static size_t *token_count(token_counts *tc, const tk_added_token *t, int add)
+{
+    uint32_t *slot = ix_probe(&tc->ix, token_hash(t), counts_same, tc, t);
+    if (!*slot) {
+        if (!add)
+            return NULL;
+        tc->tok[tc->n] = *t;
+        tc->count[tc->n] = 0;
+        *slot = (uint32_t)++tc->n;
+    }
+    return &tc->count[*slot - 1];
 }
 
 /* HuggingFace's added_tokens_map (content -> id), kept apart from the
@@ -163,15 +272,28 @@ typedef struct {
     size_t *len;
     uint32_t *id;
     size_t n;
+    uint32_t max;                /* the largest id, when n > 0 */
+    ix_table ix;
 } content_map;
+
+static int map_has(const void *ctx, uint32_t i, const void *key)
+{
+    const content_map *cm = ctx;
+    const mem_key *k = key;
+    return cm->len[i] == k->len && memcmp(cm->content[i], k->s, k->len) == 0;
+}
+
+/* The map's slot for content s (empty if s is not in the map). */
+static uint32_t *map_slot(const content_map *cm, const char *s, size_t len)
+{
+    mem_key k = { s, len };
+    return ix_probe(&cm->ix, hash_mem(s, len), map_has, cm, &k);
+}
 
 /* Index of content s in the map, or -1. */
 static long map_find(const content_map *cm, const char *s, size_t len)
 {
-    for (size_t i = 0; i < cm->n; i++)
-        if (cm->len[i] == len && memcmp(cm->content[i], s, len) == 0)
-            return (long)i;
-    return -1;
+    return (long)*map_slot(cm, s, len) - 1;
 }
 
 /* The id add_tokens gives a new content: the added one, else the model's,
@@ -188,33 +310,41 @@ static uint32_t new_id_for(const tk_added *a, const content_map *cm, const tk_bp
     uint32_t vs = a->vocab_count;
     if (cm->n == 0)
         return vs;
-    uint32_t max = 0;
-    for (size_t i = 0; i < cm->n; i++)
-        if (cm->id[i] > max)
-            max = cm->id[i];
-    return (max >= vs || vs == 0) ? max + 1 : vs;
+    return (cm->max >= vs || vs == 0) ? cm->max + 1 : vs;
 }
 
 /* Registers token t under id (added_tokens_map and _map_r). The content
  * pointer is shared with the JSON entry list, owned by the pattern list
  * afterwards. */
-static void register_token(tk_added *a, content_map *cm, const json_token *t, uint32_t id)
+static void register_token(tk_added *a, content_map *cm, token_counts *tc, const tk_added_token *nt)
 {
-    long k = map_find(cm, t->content, t->len);
-    if (k >= 0) {
-        cm->id[k] = id;                /* map: content -> new id */
+    uint32_t id = nt->id, *slot = map_slot(cm, nt->content, nt->len);
+    if (*slot) {
+        uint32_t old = cm->id[*slot - 1];
+        cm->id[*slot - 1] = id;        /* map: content -> new id */
+        if (id > cm->max) {
+            cm->max = id;
+        } else if (old == cm->max && id < old) {
+            cm->max = 0;               /* the largest went down: look again */
+            for (size_t i = 0; i < cm->n; i++)
+                cm->max = cm->id[i] > cm->max ? cm->id[i] : cm->max;
+        }
     } else {
-        cm->content[cm->n] = t->content;
-        cm->len[cm->n] = t->len;
-        cm->id[cm->n++] = id;
+        cm->content[cm->n] = nt->content;
+        cm->len[cm->n] = nt->len;
+        cm->id[cm->n] = id;
+        cm->max = cm->n == 0 || id > cm->max ? id : cm->max;
+        *slot = (uint32_t)++cm->n;
     }
-    long r = find_id(a, id);
-    tk_added_token nt = { id, t->content, t->len, t->single_word, t->lstrip, t->rstrip,
-                          t->normalized, t->special };
-    if (r >= 0)
-        a->toks[r] = nt;               /* map_r: id -> latest token */
-    else
-        a->toks[a->ntoks++] = nt;
+    uint32_t *r = ix_probe(&a->by_id, hash_u32(id), tok_has_id, a->toks, &id);
+    if (*r) {
+        --*token_count(tc, &a->toks[*r - 1], 0);
+        a->toks[*r - 1] = *nt;         /* map_r: id -> latest token */
+    } else {
+        a->toks[a->ntoks] = *nt;
+        *r = (uint32_t)++a->ntoks;
+    }
+    ++*token_count(tc, nt, 1);
 }
 
 /* Appends a pattern; the text is a new copy. */
@@ -225,7 +355,7 @@ static int add_pattern(tk_added *a, const char *s, size_t len, uint32_t id, int 
         return LA_ENOMEM;
     memcpy(p, s, len);
     p[len] = 0;
-    a->pats[a->npats++] = (added_pattern){ p, len, id, normalized };
+    a->pats[a->npats++] = (added_pattern){ p, len, id, normalized, (int32_t)find_id(a, id) };
     return LA_OK;
 }
 
@@ -334,6 +464,13 @@ static int normalize_content(const tk_normalizer *norm, const char *s, size_t le
     return norm->apply(norm, s, len, out, w, 0, err);
 }
 
+static int special_has(const void *ctx, uint32_t i, const void *key)
+{
+    const json_token *t = &((const json_token *)ctx)[i];
+    const mem_key *k = key;
+    return t->len == k->len && memcmp(t->content, k->s, k->len) == 0;
+}
+
 int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm, la_tok_work *w,
                      la_err *err)
 {
@@ -348,27 +485,32 @@ int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm
     /* special_tokens then added_tokens, as refresh_added_tokens chains them */
     size_t *special = calloc(n ? n : 1, sizeof *special), *classic = calloc(n ? n : 1, sizeof *classic);
     size_t nspecial = 0, nclassic = 0;
+    ix_table special_ix = {0};
     content_map cm = { calloc(n ? n : 1, sizeof *cm.content), calloc(n ? n : 1, sizeof *cm.len),
-                       calloc(n ? n : 1, sizeof *cm.id), 0 };
+                       calloc(n ? n : 1, sizeof *cm.id), 0, 0, {0} };
+    token_counts tc = { calloc(n ? n : 1, sizeof *tc.tok), calloc(n ? n : 1, sizeof *tc.count), 0, {0} };
     int rc = LA_OK;
-    if (!a->toks || !a->pats || !special || !classic || !cm.content || !cm.len || !cm.id)
+    if (!a->toks || !a->pats || !special || !classic || !cm.content || !cm.len || !cm.id || !tc.tok ||
+        !tc.count || n > UINT32_MAX / 4 || ix_init(&special_ix, n) || ix_init(&cm.ix, n) ||
+        ix_init(&tc.ix, n) || ix_init(&a->by_id, n))
         rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
     for (size_t i = 0; rc == LA_OK && i < n; i++) {
         const json_token *t = &jt[i];
-        int in_special = 0;
-        for (size_t k = 0; k < nspecial; k++)
-            if (jt[special[k]].len == t->len && memcmp(jt[special[k]].content, t->content, t->len) == 0)
-                in_special = 1;
+        mem_key key = { t->content, t->len };
+        uint32_t *sp = ix_probe(&special_ix, hash_mem(t->content, t->len), special_has, jt, &key);
+        int in_special = *sp != 0;
         if (t->special && t->len && !in_special) {
             special[nspecial++] = i;
+            *sp = (uint32_t)i + 1;
             in_special = 1;
         }
-        int seen = 0;
-        for (size_t k = 0; k < a->ntoks && !seen; k++)
-            seen = same_token(t, &a->toks[k]);
-        if (!t->len || seen)
+        tk_added_token nt = { 0, t->content, t->len, t->single_word, t->lstrip, t->rstrip,
+                              t->normalized, t->special };
+        const size_t *seen = token_count(&tc, &nt, 0);
+        if (!t->len || (seen && *seen))
             continue;
-        register_token(a, &cm, t, new_id_for(a, &cm, model, t));
+        nt.id = new_id_for(a, &cm, model, t);
+        register_token(a, &cm, &tc, &nt);
         if (!in_special)
             classic[nclassic++] = i;
     }
@@ -399,13 +541,28 @@ int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm
     }
     for (size_t k = copied; k < a->ntoks; k++)
         a->toks[k].content = NULL;
+    if (rc == LA_OK && ix_init(&a->by_content, a->ntoks) == LA_OK) {
+        for (size_t i = 0; i < a->ntoks; i++) {
+            mem_key k = { a->toks[i].content, a->toks[i].len };
+            uint32_t *slot = ix_probe(&a->by_content, hash_mem(k.s, k.len), tok_has_content, a->toks, &k);
+            if (!*slot)
+                *slot = (uint32_t)i + 1;   /* the first entry with a content answers for it */
+        }
+    } else if (rc == LA_OK) {
+        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
+    }
     if (rc == LA_OK && build_buckets(a) != LA_OK)
         rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
     free(special);
     free(classic);
+    ix_free(&special_ix);
     free(cm.content);
     free(cm.len);
     free(cm.id);
+    ix_free(&cm.ix);
+    free(tc.tok);
+    free(tc.count);
+    ix_free(&tc.ix);
     free_json_tokens(jt, n);
     return rc;
 }
@@ -424,6 +581,8 @@ void tk_added_free(tk_added *a)
     for (int b = 0; b < 256; b++)
         free(a->bucket[b]);
     free(a->nodes);
+    ix_free(&a->by_id);
+    ix_free(&a->by_content);
     free(a);
 }
 
@@ -541,7 +700,7 @@ int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, 
             continue;
         }
         size_t start = i, stop = i + a->pats[p].len;
-        const tk_added_token *t = tk_added_by_id(a, a->pats[p].id);
+        const tk_added_token *t = a->pats[p].tok >= 0 ? &a->toks[a->pats[p].tok] : NULL;
         if (t && t->single_word) {
             size_t k;
             int32_t before = cp_before(s, start, NULL), after = cp_at(s, len, stop, &k);
@@ -585,7 +744,7 @@ size_t tk_added_reach(const tk_added *a)
 {
     size_t most = 0;
     for (size_t p = 0; a && p < a->npats; p++) {
-        const tk_added_token *t = tk_added_by_id(a, a->pats[p].id);
+        const tk_added_token *t = a->pats[p].tok >= 0 ? &a->toks[a->pats[p].tok] : NULL;
         if (t && t->rstrip)
             return SIZE_MAX;
         /* a character after the match (single_word) is at most 4 bytes */
