@@ -417,6 +417,19 @@ static int build_tries(tk_added *a)
     return LA_OK;
 }
 
+typedef struct {
+    size_t len;
+    uint32_t index;
+} len_index;
+
+static int longer_first(const void *x, const void *y)
+{
+    const len_index *a = x, *b = y;
+    if (a->len != b->len)
+        return a->len > b->len ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
 static int build_buckets(tk_added *a)
 {
     for (size_t p = 0; p < a->npats; p++)
@@ -435,19 +448,23 @@ static int build_buckets(tk_added *a)
             unsigned char b = (unsigned char)a->pats[p].text[0];
             a->bucket[b][a->nbucket[b]++] = (uint32_t)p;
         }
+    /* each bucket by length descending, then pattern index (a bucket can
+     * hold thousands: Gemma-3 has 6,415 added tokens, nearly all "<...") */
+    size_t most = 0;
+    for (int b = 0; b < 256; b++)
+        most = a->nbucket[b] > most ? a->nbucket[b] : most;
+    len_index *tmp = malloc((most ? most : 1) * sizeof *tmp);
+    if (!tmp)
+        return LA_ENOMEM;
     for (int b = 0; b < 256; b++) {
-        /* insertion sort by length descending, stable on pattern index */
         uint32_t *v = a->bucket[b];
-        for (size_t i = 1; i < a->nbucket[b]; i++) {
-            uint32_t x = v[i];
-            size_t j = i;
-            while (j > 0 && a->pats[v[j - 1]].len < a->pats[x].len) {
-                v[j] = v[j - 1];
-                j--;
-            }
-            v[j] = x;
-        }
+        for (size_t i = 0; i < a->nbucket[b]; i++)
+            tmp[i] = (len_index){ a->pats[v[i]].len, v[i] };
+        qsort(tmp, a->nbucket[b], sizeof *tmp, longer_first);
+        for (size_t i = 0; i < a->nbucket[b]; i++)
+            v[i] = tmp[i].index;
     }
+    free(tmp);
     return build_tries(a);
 }
 
