@@ -8,8 +8,10 @@
 #include <check.h>
 
 #include "check_run.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FIX "tests/fixtures/tok/added_flags.json"
 
@@ -118,6 +120,51 @@ START_TEST(decode_ids)
 }
 END_TEST
 
+/* Thousands of added tokens (Gemma-3 has 6,415): ids numbered from the
+ * vocabulary's size in order, an exact repeat registered once, a
+ * vocabulary string keeping its id, and every one matched (the ids are
+ * HuggingFace's for the same file). */
+START_TEST(many_tokens)
+{
+    char path[] = "/tmp/lookahead-added-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"version\":\"1.0\",\"added_tokens\":[", f);
+    const char *flags = "\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,"
+                        "\"special\":true}";
+    for (int i = 0; i < 5000; i++)
+        fprintf(f, "{\"id\":%d,\"content\":\"<t%d>\",%s,", i, i, flags);
+    fprintf(f, "{\"id\":0,\"content\":\"<t7>\",%s,", flags);
+    fprintf(f, "{\"id\":0,\"content\":\"b\",%s,", flags);
+    fprintf(f, "{\"id\":0,\"content\":\"<new>\",%s],", flags);
+    fputs("\"normalizer\":null,\"pre_tokenizer\":null,\"post_processor\":null,\"decoder\":null,"
+          "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"x\":2},\"merges\":[]}}", f);
+    ck_assert_int_eq(fclose(f), 0);
+    la_err err = {{0}, {0}};
+    la_tokenizer *t = la_tokenizer_load(path, &err);
+    unlink(path);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    la_tok_work *w = la_tok_work_new();
+    la_tokens out = {0};
+    const char *text = "a<t0>b<t4999><t7><t2500><new>x<t5000>";
+    ck_assert_int_eq(la_tokenizer_encode(t, w, text, strlen(text), 0, &out, &err), LA_OK);
+    static const uint32_t want[] = {0, 3, 1, 5002, 10, 2503, 5003, 2};
+    ck_assert_uint_eq(out.n, 8);        /* "<t5000>": no vocabulary, no unk: nothing */
+    for (size_t i = 0; i < 8; i++)
+        ck_assert_uint_eq(out.ids[i], want[i]);
+    ck_assert_str_eq(out.strs.data + out.str_off[6], "<new>");
+    ck_assert_ptr_nonnull(tk_added_by_content(t->added, "<t4999>", 7));
+    ck_assert_uint_eq(tk_added_by_content(t->added, "<t4999>", 7)->id, 5002);
+    ck_assert_uint_eq(tk_added_by_id(t->added, 2503)->len, 7);
+    ck_assert_ptr_null(tk_added_by_id(t->added, 5004));
+    la_tokens_free(&out);
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_added");
@@ -128,6 +175,7 @@ static Suite *suite(void)
     tcase_add_test(tc, normalized_tokens);
     tcase_add_test(tc, longest_and_ids);
     tcase_add_test(tc, decode_ids);
+    tcase_add_test(tc, many_tokens);
     suite_add_tcase(s, tc);
     return s;
 }
