@@ -3,7 +3,8 @@
 # one run, so machine noise hits all alike), and prints a markdown table
 # of medians (seconds, CPU seconds, MB/s of input, peak RSS) with ratios
 # to `cat`. CPU seconds (user + system, all threads) are steadier than
-# wall time when other jobs share the machine.
+# wall time when other jobs share the machine. Then tokenizer loading
+# against HuggingFace's (bench/load.sh).
 # usage: bench/run.sh [path/to/lookahead]     env: ROUNDS (3), QUICK=1 skips jq and HuggingFace
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,13 +41,6 @@ echo "virtual long|$L|$bin -q --mode virtual $F $L"
 if [ "${QUICK:-0}" != 1 ]; then
   command -v jq >/dev/null 2>&1 && echo "jq virtual gsm8k|$G|jq -c --arg p \"$P\" --arg c \"$C\" '.question += \$c + \$p | .answer = \$p + .answer' $G"
   [ $have_oracle = 1 ] && echo "HuggingFace real llama2 gsm8k (oracle, replace)|$G|NODE_PATH=$oracle_dir/node_modules node $top/../shared/oracle/lookahead_oracle.js --mode real --partial-chars replace --tokenizer $(tok llama2) --input-field question --output-field answer --in $G --out /dev/stdout"
-fi
-if [ $have_oracle = 1 ]; then
-  for t in llama2 llama3 gpt4o; do
-    echo "load $t: lookahead|-|$bin -q --tokenizer $(tok $t) </dev/null"
-    echo "load $t: HuggingFace|-|NODE_PATH=$oracle_dir/node_modules node -e \"require('tokenizers').Tokenizer.fromFile('$(tok $t)')\""
-  done
-  echo "node startup (subtract from HuggingFace loads)|-|node -e 0"
 fi
 } > "$cmds"
 
@@ -85,3 +79,7 @@ awk -F'|' '
              (n ~ /^real/ && virt > 0) ? sprintf("%.2f", md[n] / virt) : "" }
   }' "$res"
 rm -f "$res" "$res.t" "$cmds"
+if [ $have_oracle = 1 ]; then
+  echo
+  ROUNDS=${LOAD_ROUNDS:-15} sh "$here/load.sh" "$bin"
+fi

