@@ -48,9 +48,11 @@ res=$(mktemp)
 r=1
 while [ $r -le "$rounds" ]; do
   while IFS='|' read -r name file cmd; do
-    # the previous output is removed untimed: truncating a file of 200 MB
-    # in the page cache costs about 0.1 s, which would pad every command
+    # the previous output is removed untimed (truncating a file of 200 MB
+    # in the page cache costs about 0.1 s, which would pad every command),
+    # and pending write-back is flushed, so no command pays for another's
     rm -f "$out/bench.out"
+    sync
     # wall time from the nanosecond clock (time's %e has 10 ms steps)
     t0=$(date +%s%N)
     /usr/bin/time -f "%M %U %S" -o "$res.t" sh -c "$cmd > $out/bench.out" 2>/dev/null || true

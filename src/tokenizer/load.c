@@ -125,7 +125,7 @@ static int add_parsed(cJSON *obj, const char *p, la_span k, la_span v, la_buf *t
 
 /* Builds the model from its span p[mv]: BPE (its small options through
  * cJSON, vocab and merges raw), or an "unsupported" error naming the type. */
-static tk_bpe *build_model(const char *p, la_span mv, la_err *err)
+static tk_bpe *build_model(const char *p, la_span mv, int chunking, la_err *err)
 {
     if (mv.end == 0 || p[mv.start] != '{') {
         la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: missing or not an object");
@@ -167,7 +167,7 @@ static tk_bpe *build_model(const char *p, la_span mv, la_err *err)
             la_err_set(err, LA_EUNSUP, "unsupported", "tokenizer: model: unsupported model (no type, no merges)");
         else
             m = tk_bpe_from_raw(opts, vocab.end ? p + vocab.start : NULL, vocab.end - vocab.start,
-                                merges.end ? p + merges.start : NULL, merges.end - merges.start, err);
+                                merges.end ? p + merges.start : NULL, merges.end - merges.start, chunking, err);
     }
     la_buf_free(&tmp);
     cJSON_Delete(opts);
@@ -196,7 +196,9 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
         return LA_EDATA;
     if ((c = component(root, "decoder")) && !(t->decoder = tk_decoder_from_json(c, err)))
         return LA_EDATA;
-    if (!(t->model = build_model(p, model, err)))
+    /* without a pre-tokenizer the whole text is one piece, cut where no
+     * token can span */
+    if (!(t->model = build_model(p, model, !t->pretok, err)))
         return LA_EDATA;
     if (!(t->added = tk_added_from_json(cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err)))
         return LA_EDATA;
@@ -208,8 +210,6 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
     t->serial = tk_bpe_serial(t->model);
     la_tok_work_free(w);
     if (rc != LA_OK)
-        return rc;
-    if (!t->pretok && (rc = tk_bpe_prepare_chunking(t->model, err)) != LA_OK)
         return rc;
     t->byte_level = mentions_byte_level(component(root, "pre_tokenizer"), 0) ||
                     mentions_byte_level(component(root, "decoder"), 0);

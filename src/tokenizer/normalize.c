@@ -889,6 +889,10 @@ typedef struct {
     tk_normalizer **items;   /* flattened: never a Sequence */
     size_t n;
     int strict;              /* windowing with long literal patterns (seq_window) */
+    /* [Prepend p, Replace of one byte] (SentencePiece's pair): the
+     * replaced p, then the replaced text in one pass (seq_fuse) */
+    la_buf fused_pre;
+    int fused;
 } seq_norm;
 
 /* A scratch buffer distinct from out and not holding in: w->norm[0],
@@ -914,6 +918,14 @@ static int seq_apply(const tk_normalizer *n, const char *in, size_t len, la_buf 
     const seq_norm *s = (const seq_norm *)n;
     if (s->n == 0)
         return copy_to(out, in, len, err);
+    if (s->fused) {
+        la_buf_clear(out);
+        if (len == 0)
+            return LA_OK;    /* Prepend leaves an empty text empty */
+        if (la_buf_append(out, s->fused_pre.data, s->fused_pre.len) != LA_OK)
+            return oom(err);
+        return replace_literal((const replace_norm *)s->items[1], in, len, out, err);
+    }
     la_buf *tmp = s->n > 1 ? seq_scratch(w, out, in) : NULL;
     if (s->n > 1 && !tmp)
         return la_err_set(err, LA_EARG, "tokenizer", "normalizer: no scratch buffer");
@@ -936,6 +948,7 @@ static void seq_free(tk_normalizer *n)
     for (size_t i = 0; i < s->n; i++)
         s->items[i]->free(s->items[i]);
     free(s->items);
+    la_buf_free(&s->fused_pre);
     free(s);
 }
 
@@ -1327,6 +1340,24 @@ static int seq_add(seq_norm *s, size_t *cap, tk_normalizer *x)
     return LA_OK;
 }
 
+/* Fuses [Prepend p, Replace of a one-byte literal]: a one-byte match
+ * cannot span the join of p and the text, so the result is replace(p)
+ * followed by replace(text), one pass instead of two. LA_OK or LA_ENOMEM. */
+static int seq_fuse(seq_norm *s)
+{
+    if (s->n != 2 || s->items[0]->apply != prepend_apply || s->items[1]->apply != replace_apply)
+        return LA_OK;
+    const prepend_norm *p = (const prepend_norm *)s->items[0];
+    const replace_norm *r = (const replace_norm *)s->items[1];
+    if (!r->lit || r->lit_len != 1 || p->len == 0)
+        return LA_OK;
+    la_err e;
+    if (replace_literal(r, p->text, p->len, &s->fused_pre, &e) != LA_OK)
+        return LA_ENOMEM;
+    s->fused = 1;
+    return LA_OK;
+}
+
 static tk_normalizer *new_sequence(const cJSON *j, const char *type, la_err *err)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "normalizers");
@@ -1355,6 +1386,11 @@ static tk_normalizer *new_sequence(const cJSON *j, const char *type, la_err *err
         }
     }
     seq_window(s);
+    if (seq_fuse(s)) {
+        oom(err);
+        seq_free(&s->base);
+        return NULL;
+    }
     return (tk_normalizer *)s;
 }
 

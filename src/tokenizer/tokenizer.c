@@ -329,17 +329,32 @@ static int enough(const enc_ctx *c)
     return c->max && (c->pl ? c->pl->n : c->out->n) >= c->max;
 }
 
-/* Model ids in: each id with its vocabulary string goes to the output. */
+static int sink_push_tokens(enc_ctx *c, const uint32_t *ids, size_t n);
+
+/* Model ids in: a preview keeps the ids alone (a leaf function: the
+ * common case, once per word); else each id with its vocabulary string
+ * goes to the output. */
 static int sink_push(tk_sink *s, const uint32_t *ids, size_t n)
 {
     enc_ctx *c = (enc_ctx *)s;
-    if (c->pl) {
-        if (plist_push_model(c->pl, ids, n)) {
-            c->status = la_err_set(c->err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
-            return 1;
+    tk_plist *p = c->pl;
+    if (!p)
+        return sink_push_tokens(c, ids, n);
+    if (p->n + n <= p->cap) {
+        for (size_t i = 0; i < n; i++) {
+            p->ids[p->n + i] = ids[i];
+            p->off[p->n + i] = UINT32_MAX;  /* a model token */
         }
-        return enough(c);
+        p->n += n;
+    } else if (plist_push_model(p, ids, n)) {
+        c->status = la_err_set(c->err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        return 1;
     }
+    return c->max && p->n >= c->max;
+}
+
+static __attribute__((noinline)) int sink_push_tokens(enc_ctx *c, const uint32_t *ids, size_t n)
+{
     for (size_t i = 0; i < n; i++) {
         size_t len = 0;
         const char *str = tk_bpe_id_to_token(c->t->model, ids[i], &len);
@@ -716,7 +731,7 @@ int tk_preview_decode(const la_tokenizer *t, la_tok_work *w, size_t mu, la_buf *
         /* ByteLevel: the mapped strings are bytes, made text below */
         rc = la_buf_append(join == TK_JOIN_BYTELEVEL ? bytes : text, str, n);
     }
-    if (rc == LA_OK)
+    if (rc == LA_OK && bytes->len)
         rc = join == TK_JOIN_BYTELEVEL ? tk_utf8_lossy(bytes->data, bytes->len, text)
                                        : flush_fallback(bytes, text);
     if (rc == LA_ENOMEM)
