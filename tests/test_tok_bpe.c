@@ -236,6 +236,86 @@ START_TEST(merge_spellings)
 }
 END_TEST
 
+/* A model of 100 CJK characters and their 10,000 pairs, one merge per
+ * pair in order; bad_at > 0 spoils merge bad_at (1-based) with `bad`. */
+static char *many_merges_json(size_t bad_at, const char *bad)
+{
+    la_buf j = {0};
+    char c[4], d[4];
+    static const char head[] = "{\"model\":{\"type\":\"BPE\",\"vocab\":{", mid[] = "},\"merges\":[";
+    ck_assert_int_eq(la_buf_append(&j, head, strlen(head)), LA_OK);
+    for (int a = 0; a < 100; a++) {
+        tk_utf8_encode(0x4E00 + a, c);
+        char e[32];
+        int n = snprintf(e, sizeof e, "%s\"%.3s\":%d", a ? "," : "", c, a);
+        ck_assert_int_eq(la_buf_append(&j, e, (size_t)n), LA_OK);
+    }
+    for (int a = 0; a < 100; a++)
+        for (int b = 0; b < 100; b++) {
+            tk_utf8_encode(0x4E00 + a, c);
+            tk_utf8_encode(0x4E00 + b, d);
+            char e[32];
+            int n = snprintf(e, sizeof e, ",\"%.3s%.3s\":%d", c, d, 100 + a * 100 + b);
+            ck_assert_int_eq(la_buf_append(&j, e, (size_t)n), LA_OK);
+        }
+    ck_assert_int_eq(la_buf_append(&j, mid, strlen(mid)), LA_OK);
+    for (int a = 0; a < 100; a++)
+        for (int b = 0; b < 100; b++) {
+            size_t k = (size_t)(a * 100 + b) + 1;
+            tk_utf8_encode(0x4E00 + a, c);
+            tk_utf8_encode(0x4E00 + b, d);
+            char e[64];
+            int n = k == bad_at ? snprintf(e, sizeof e, "%s%s", k > 1 ? "," : "", bad)
+                                : snprintf(e, sizeof e, "%s\"%.3s %.3s\"", k > 1 ? "," : "", c, d);
+            ck_assert_int_eq(la_buf_append(&j, e, (size_t)n), LA_OK);
+        }
+    ck_assert_int_eq(la_buf_append(&j, "]}}", 3), LA_OK);
+    return j.data;
+}
+
+/* Large merge lists are read by two threads (parsing, resolving) through
+ * a ring of chunks: every merge arrives, in order, and errors are the
+ * ones a single pass finds first. */
+START_TEST(many_merges)
+{
+    la_err err;
+    char *json = many_merges_json(0, NULL);
+    la_tokenizer *t = load_json(json, &err);
+    free(json);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    la_tok_work *w = la_tok_work_new();
+    la_tokens out = {0};
+    for (int a = 0; a < 100; a++)
+        for (int b = 0; b < 100; b++) {
+            char s[8];
+            size_t n = tk_utf8_encode(0x4E00 + a, s);
+            n += tk_utf8_encode(0x4E00 + b, s + n);
+            ck_assert_int_eq(la_tokenizer_encode(t, w, s, n, 0, &out, &err), LA_OK);
+            ck_assert_msg(out.n == 1 && out.ids[0] == (uint32_t)(100 + a * 100 + b), "pair %d %d: %zu tokens", a,
+                          b, out.n);
+        }
+    la_tokens_free(&out);
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+
+    /* an unknown part late in the list (the ring has wrapped) */
+    json = many_merges_json(9000, "\"\u4e00 x\"");
+    ck_assert_ptr_null(load_json(json, &err));
+    free(json);
+    ck_assert_str_eq(err.msg, "tokenizer: model: merge token \"x\" is not in the vocabulary");
+    /* an unreadable element: the merges before it were all good */
+    json = many_merges_json(9500, "\"a b c\"");
+    ck_assert_ptr_null(load_json(json, &err));
+    free(json);
+    ck_assert_str_eq(err.msg, "tokenizer: model: merge 9500 is neither \"a b\" nor [a, b]");
+    /* the first element */
+    json = many_merges_json(1, "7");
+    ck_assert_ptr_null(load_json(json, &err));
+    free(json);
+    ck_assert_str_eq(err.msg, "tokenizer: model: merge 1 is neither \"a b\" nor [a, b]");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_bpe");
@@ -248,6 +328,7 @@ static Suite *suite(void)
     tcase_add_test(tc, lookups);
     tcase_add_test(tc, bad_files);
     tcase_add_test(tc, merge_spellings);
+    tcase_add_test(tc, many_merges);
     suite_add_tcase(s, tc);
     return s;
 }

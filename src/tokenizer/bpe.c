@@ -623,6 +623,160 @@ static int merge_fast(const char *p, size_t n, size_t i, const char **a, size_t 
     return 1;
 }
 
+/* Merges are read by two threads for a large file: this one parses the
+ * elements into chunks of pending merges, a second resolves and inserts
+ * them in order (add_merges), each about half of the work. Chunks go
+ * round a ring; a small file is resolved chunk by chunk on this thread.
+ * Errors come out as one thread would find them: the first failing
+ * merge, the merges before an unreadable element being checked first. */
+#define MERGE_CHUNK 1024
+#define MERGE_RING 4
+#define MERGE_THREADED 8192      /* merges (estimated) from which a second thread pays */
+
+typedef struct {
+    pending_merge q[MERGE_CHUNK];
+    size_t n;
+    la_buf store;                /* the chunk's strings */
+} merge_chunk;
+
+typedef struct {
+    tk_bpe *m;
+    merge_chunk *ring;           /* MERGE_RING chunks */
+    size_t produced, consumed;   /* chunks handed over, chunks resolved */
+    int done;                    /* the parser has handed over its last chunk */
+    int failed;                  /* a chunk failed to resolve: frc and err say why */
+    int frc;
+    int threaded;
+    size_t nring;
+    la_err err;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} merge_pipe;
+
+/* Resolves and inserts one chunk. */
+static int resolve_chunk(merge_pipe *pp, merge_chunk *c)
+{
+    int rc = LA_OK;
+    for (size_t i = 0; i < c->n && rc == LA_OK; i += MERGE_BATCH)
+        rc = add_merges(pp->m, c->q + i, c->n - i < MERGE_BATCH ? c->n - i : MERGE_BATCH, &c->store, &pp->err);
+    return rc;
+}
+
+static void *merge_resolver(void *arg)
+{
+    merge_pipe *pp = arg;
+    pthread_mutex_lock(&pp->mu);
+    for (;;) {
+        while (pp->consumed == pp->produced && !pp->done)
+            pthread_cond_wait(&pp->cv, &pp->mu);
+        if (pp->consumed == pp->produced)
+            break;
+        merge_chunk *c = &pp->ring[pp->consumed % pp->nring];
+        pthread_mutex_unlock(&pp->mu);
+        int rc = resolve_chunk(pp, c);
+        pthread_mutex_lock(&pp->mu);
+        pp->consumed++;
+        if (rc != LA_OK) {
+            pp->failed = 1;
+            pp->frc = rc;
+        }
+        pthread_cond_broadcast(&pp->cv);
+        if (rc != LA_OK)
+            break;
+    }
+    pthread_mutex_unlock(&pp->mu);
+    return NULL;
+}
+
+/* Hands the chunk being filled over (resolving it here when single
+ * threaded) and returns the next one to fill, or NULL once resolving has
+ * failed. */
+static merge_chunk *hand_over(merge_pipe *pp)
+{
+    merge_chunk *c = &pp->ring[pp->produced % pp->nring];
+    if (!pp->threaded) {
+        pp->produced++;
+        pp->consumed++;
+        int rc = resolve_chunk(pp, c);
+        if (rc != LA_OK) {
+            pp->failed = 1;
+            pp->frc = rc;
+            return NULL;
+        }
+    } else {
+        pthread_mutex_lock(&pp->mu);
+        pp->produced++;
+        pthread_cond_broadcast(&pp->cv);
+        while (pp->produced - pp->consumed >= pp->nring && !pp->failed)
+            pthread_cond_wait(&pp->cv, &pp->mu);
+        int failed = pp->failed;
+        pthread_mutex_unlock(&pp->mu);
+        if (failed)
+            return NULL;
+    }
+    c = &pp->ring[pp->produced % pp->nring];
+    c->n = 0;
+    la_buf_clear(&c->store);
+    return c;
+}
+
+/* Parses the merge elements of p[0..n) from i (past the '[') into
+ * chunks. Returns LA_OK, or a parse or memory error (set in err); a
+ * resolving failure just ends it early (pp->failed). */
+static int parse_merges(merge_pipe *pp, const char *p, size_t n, size_t i, la_err *err)
+{
+    tk_bpe *m = pp->m;
+    la_buf ta = {0}, tb = {0};
+    merge_chunk *c = &pp->ring[0];
+    uint32_t rank = 0;
+    int rc = LA_OK, more = 1;
+    while (rc == LA_OK && more) {
+        /* the array is valid JSON: elements separated by commas */
+        i = skip_ws(p, n, i);
+        if (p[i] == ',')
+            i = skip_ws(p, n, i + 1);
+        more = p[i] != ']';
+        if (!more)
+            break;
+        const char *a = NULL, *b = NULL;
+        size_t al = 0, bl = 0, end;
+        int skip = 0;
+        if (!merge_fast(p, n, i, &a, &al, &b, &bl, &end)) {
+            la_span e = { i, la_json_skip(p, n, i) };
+            end = e.end;
+            if (merge_parts(p, e, &ta, &tb, &a, &al, &b, &bl, &skip) != LA_OK) {
+                rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
+                                "tokenizer: model: merge %u is neither \"a b\" nor [a, b]", rank + 1);
+                break;
+            }
+        }
+        i = end;
+        if (skip)
+            continue;
+        pending_merge *x = &c->q[c->n++];
+        x->rank = rank++;
+        x->short_b = bl < m->prefix_len;
+        la_buf *store = &c->store;
+        if (store_put(store, a, al, &x->off[0], &x->len[0]) ||
+            store_put(store, b, bl, &x->off[1], &x->len[1]) ||
+            (x->off[2] = store->len, x->len[2] = x->short_b ? 0 : al + bl - m->prefix_len,
+             la_buf_append(store, a, al)) ||
+            (!x->short_b && la_buf_append(store, b + m->prefix_len, bl - m->prefix_len)) ||
+            la_buf_putc(store, 0)) {
+            rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+            break;
+        }
+        if (c->n == MERGE_CHUNK && !(c = hand_over(pp)))
+            break;
+    }
+    /* the merges read before the end (or before an error) are resolved */
+    if (c && c->n && !pp->failed)
+        hand_over(pp);
+    la_buf_free(&ta);
+    la_buf_free(&tb);
+    return rc;
+}
+
 /* Reads "merges" p[0..n): "a b" strings ("#version" lines skipped) or
  * [a, b] pairs, ranked by position. */
 static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
@@ -644,59 +798,41 @@ static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
     for (uint32_t i = 0; i < cap; i++)
         m->merges[i].key = UINT64_MAX;
     m->mmask = cap - 1;
-    la_buf ta = {0}, tb = {0}, store = {0};
-    pending_merge q[MERGE_BATCH];
-    size_t nq = 0, i = arr + 1;
-    uint32_t rank = 0;
-    int rc = LA_OK, more = 1;
-    while (rc == LA_OK && more) {
-        /* the array is valid JSON: elements separated by commas */
-        i = skip_ws(p, n, i);
-        if (p[i] == ',')
-            i = skip_ws(p, n, i + 1);
-        more = p[i] != ']';
-        if (more) {
-            const char *a = NULL, *b = NULL;
-            size_t al = 0, bl = 0, end;
-            int skip = 0;
-            if (!merge_fast(p, n, i, &a, &al, &b, &bl, &end)) {
-                la_span e = { i, la_json_skip(p, n, i) };
-                end = e.end;
-                if (merge_parts(p, e, &ta, &tb, &a, &al, &b, &bl, &skip) != LA_OK) {
-                    /* the merges before it are checked first */
-                    rc = add_merges(m, q, nq, &store, err);
-                    if (rc == LA_OK)
-                        rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
-                                        "tokenizer: model: merge %u is neither \"a b\" nor [a, b]",
-                                        rank + 1);
-                    break;
-                }
-            }
-            i = end;
-            if (skip)
-                continue;
-            pending_merge *x = &q[nq++];
-            x->rank = rank++;
-            x->short_b = bl < m->prefix_len;
-            if (store_put(&store, a, al, &x->off[0], &x->len[0]) ||
-                store_put(&store, b, bl, &x->off[1], &x->len[1]) ||
-                (x->off[2] = store.len, x->len[2] = x->short_b ? 0 : al + bl - m->prefix_len,
-                 la_buf_append(&store, a, al)) ||
-                (!x->short_b && la_buf_append(&store, b + m->prefix_len, bl - m->prefix_len)) ||
-                la_buf_putc(&store, 0)) {
-                rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
-                break;
-            }
+
+    merge_pipe pp;
+    memset(&pp, 0, sizeof pp);
+    pp.m = m;
+    size_t nring = count >= MERGE_THREADED ? MERGE_RING : 1;
+    pp.nring = nring;
+    if (!(pp.ring = calloc(nring, sizeof *pp.ring)))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+    pthread_t tid;
+    if (nring == MERGE_RING && pthread_mutex_init(&pp.mu, NULL) == 0) {
+        if (pthread_cond_init(&pp.cv, NULL) == 0) {
+            pp.threaded = pthread_create(&tid, NULL, merge_resolver, &pp) == 0;
+            if (!pp.threaded)
+                pthread_cond_destroy(&pp.cv);
         }
-        if (nq == MERGE_BATCH || (!more && nq)) {
-            rc = add_merges(m, q, nq, &store, err);
-            nq = 0;
-            la_buf_clear(&store);
-        }
+        if (!pp.threaded)
+            pthread_mutex_destroy(&pp.mu);
     }
-    la_buf_free(&ta);
-    la_buf_free(&tb);
-    la_buf_free(&store);
+    int rc = parse_merges(&pp, p, n, arr + 1, err);
+    if (pp.threaded) {
+        pthread_mutex_lock(&pp.mu);
+        pp.done = 1;
+        pthread_cond_broadcast(&pp.cv);
+        pthread_mutex_unlock(&pp.mu);
+        pthread_join(tid, NULL);
+        pthread_cond_destroy(&pp.cv);
+        pthread_mutex_destroy(&pp.mu);
+    }
+    if (pp.failed) {           /* an earlier merge failed first */
+        *err = pp.err;
+        rc = pp.frc;
+    }
+    for (size_t k = 0; k < nring; k++)
+        la_buf_free(&pp.ring[k].store);
+    free(pp.ring);
     return rc;
 }
 
