@@ -1403,6 +1403,20 @@ static int bpe_word(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk
     return n && sink->push(sink, bw->ids, n) ? 1 : 0;
 }
 
+/* This thread's word cache for model m, emptied when it held another
+ * model's words; NULL when it cannot be allocated. */
+static cache_entry *cache_ready(const tk_bpe *m, bpe_work *bw)
+{
+    if (!bw->cache || bw->cache_serial != m->serial) {
+        if (!bw->cache && !(bw->cache = malloc(CACHE_SLOTS * sizeof *bw->cache)))
+            return NULL;
+        for (size_t i = 0; i < CACHE_SLOTS; i++)
+            bw->cache[i].klen = 0;
+        bw->cache_serial = m->serial;
+    }
+    return bw->cache;
+}
+
 /* bpe_word through this thread's word cache: a word's tokens depend on
  * the model and the word alone. The cache is allocated on first use and
  * never grows. It is two-way set-associative: a word goes to the first
@@ -1411,15 +1425,8 @@ static int bpe_word(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk
 static int bpe_word_cached(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk_sink *sink,
                            la_err *err)
 {
-    if (m->no_fast || len > CACHE_KEY)
+    if (m->no_fast || len > CACHE_KEY || !cache_ready(m, bw))
         return bpe_word(m, bw, s, len, sink, err);
-    if (!bw->cache || bw->cache_serial != m->serial) {
-        if (!bw->cache && !(bw->cache = malloc(CACHE_SLOTS * sizeof *bw->cache)))
-            return bpe_word(m, bw, s, len, sink, err);
-        for (size_t i = 0; i < CACHE_SLOTS; i++)
-            bw->cache[i].klen = 0;
-        bw->cache_serial = m->serial;
-    }
     uint64_t h = word_hash(s, len);
     uint32_t tag = (uint32_t)(h >> 32);
     cache_entry *e = &bw->cache[h & (CACHE_SLOTS - 2)];
@@ -1464,6 +1471,134 @@ int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sin
         from = end;
     }
     return 0;
+}
+
+/* A sink appending to a preview list (the fused path's word-cache
+ * misses and long words). */
+typedef struct {
+    tk_sink sink;
+    tk_plist *pl;
+    int oom;
+} plist_sink;
+
+static int plist_sink_push(tk_sink *s, const uint32_t *ids, size_t n)
+{
+    plist_sink *ps = (plist_sink *)s;
+    if (tk_plist_push_model(ps->pl, ids, n)) {
+        ps->oom = 1;
+        return 1;
+    }
+    return 0;
+}
+
+int tk_bpe_prefix_ids(const tk_bpe *m, const char *piece, size_t len, tk_plist *pl, size_t max,
+                      la_tok_work *w, la_err *err)
+{
+    if (!m->pmask || (m->ignore_merges && len <= m->max_token_len))
+        return 2;
+    if (!m->small_ready || m->no_fast)
+        return 3;
+    bpe_work *bw = get_work(w);
+    cache_entry *cache = bw ? cache_ready(m, bw) : NULL;
+    if (!cache)
+        return 3;
+    const unsigned char *u = (const unsigned char *)piece;
+    for (size_t from = 0; from < len;) {
+        /* the chunk's end, as bpe_chunk_end finds it */
+        size_t i = from, pa = from, end;
+        unsigned c = u[i];
+        const uint8_t *row;
+        if (c < 0x80) {
+            row = m->small_cut[c];
+            i++;
+        } else if (c == 0xE2 && len - i >= 3 && u[i + 1] == 0x96 && u[i + 2] == 0x81) {
+            row = m->small_cut[128];
+            i += 3;
+        } else {
+            row = NULL;
+        }
+        if (!row) {
+            end = bpe_chunk_end_slow(m, piece, len, from);
+        } else {
+            for (;;) {
+                if (i >= len) {
+                    end = len;
+                    break;
+                }
+                c = u[i];
+                if (c < 0x80) {
+                    if (row[c]) {
+                        end = i;
+                        break;
+                    }
+                    row = m->small_cut[c];
+                    pa = i++;
+                } else if (c == 0xE2 && len - i >= 3 && u[i + 1] == 0x96 && u[i + 2] == 0x81) {
+                    if (row[128]) {
+                        end = i;
+                        break;
+                    }
+                    row = m->small_cut[128];
+                    pa = i;
+                    i += 3;
+                } else {
+                    end = bpe_chunk_end_slow(m, piece, len, pa);
+                    break;
+                }
+            }
+        }
+        if (end == len)
+            return 2;            /* the last chunk may go on past the window */
+        /* its ids: a one-character token, a word-cache hit, or BPE */
+        size_t k = end - from;
+        const uint32_t *ids = NULL;
+        size_t nids = 0;
+        uint32_t one;
+        int32_t sid = -1;
+        if (k == 1 && u[from] < 0x80)
+            sid = m->small_id[u[from]];
+        else if (k == 3 && u[from] == 0xE2 && u[from + 1] == 0x96 && u[from + 2] == 0x81)
+            sid = m->small_id[128];
+        if (sid >= 0) {
+            one = (uint32_t)sid;
+            ids = &one;
+            nids = 1;
+        } else if (k <= CACHE_KEY) {
+            uint64_t h = word_hash(piece + from, k);
+            uint32_t tag = (uint32_t)(h >> 32);
+            const cache_entry *e = &cache[h & (CACHE_SLOTS - 2)];
+            for (int way = 0; way < 2 && !ids; way++)
+                if (e[way].klen == k + 1 && e[way].hash == tag && same_bytes(e[way].key, piece + from, k)) {
+                    ids = e[way].ids;
+                    nids = e[way].nids;
+                }
+        }
+        if (ids) {
+            if (nids) {
+                if (pl->n + nids > pl->cap && tk_plist_reserve(pl, nids))
+                    return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+                for (size_t j = 0; j < nids; j++) {
+                    pl->ids[pl->n + j] = ids[j];
+                    pl->off[pl->n + j] = UINT32_MAX;   /* a model token */
+                }
+                pl->n += nids;
+                if (max && pl->n >= max)
+                    return 1;
+            }
+        } else {
+            size_t before = pl->n;
+            plist_sink ps = { { plist_sink_push }, pl, 0 };
+            int rc = bpe_word_cached(m, bw, piece + from, k, &ps.sink, err);
+            if (ps.oom)
+                return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+            if (rc < 0)
+                return rc;
+            if (pl->n > before && max && pl->n >= max)
+                return 1;
+        }
+        from = end;
+    }
+    return 2;
 }
 
 int tk_bpe_can_cut(const tk_bpe *m)

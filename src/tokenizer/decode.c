@@ -293,6 +293,13 @@ static int map_metaspace(const dec *d, size_t i, const char *s, size_t n, la_buf
 static void strip_cut(const dec *d, const char *s, size_t n, size_t *from, size_t *to)
 {
     size_t a = 0, b = n, k;
+    if (d->l1 == 1 && d->stop == 0) {    /* the usual one: leading spaces */
+        for (size_t c = 0; c < d->start && a < n && s[a] == d->s1[0]; c++)
+            a++;
+        *from = a;
+        *to = n;
+        return;
+    }
     for (size_t c = 0; c < d->start && a + d->l1 <= n && memcmp(s + a, d->s1, d->l1) == 0; c++)
         a += d->l1;
     /* the stop count is bounded by the characters left after the start cut */
@@ -591,6 +598,20 @@ int tk_decoder_map(const tk_decoder *base, const char *s, size_t n, la_buf *out,
     if (rc == LA_OK && tk_byte_level_bytes(w->mt[2].data ? w->mt[2].data : "", w->mt[2].len, out))
         rc = oom(err);
     return rc;
+}
+
+int tk_decoder_finish_cut(const tk_decoder *base, const char *s, size_t n, size_t *from, size_t *to)
+{
+    const dec *root = (const dec *)base;
+    if (!root || root->rest == root->nflat) {
+        *from = 0;
+        *to = n;
+        return 1;
+    }
+    if (root->rest + 1 != root->nflat || root->flat[root->rest]->kind != DEC_STRIP)
+        return 0;
+    strip_cut(root->flat[root->rest], s, n, from, to);
+    return 1;
 }
 
 int tk_decoder_finish(const tk_decoder *base, la_buf *s, la_tok_work *w, la_err *err)

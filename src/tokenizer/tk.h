@@ -37,6 +37,9 @@ typedef struct {
 /* Appends a token with its own string to a preview list (added tokens;
  * tests). */
 int tk_plist_push_added(tk_plist *p, uint32_t id, const char *s, size_t n);
+/* Appends model ids; makes room for `more` further tokens. */
+int tk_plist_push_model(tk_plist *p, const uint32_t *ids, size_t n);
+int tk_plist_reserve(tk_plist *p, size_t more);
 
 /* Per-thread scratch. la_tok_work (public) is this struct. */
 struct la_tok_work {
@@ -189,6 +192,13 @@ int tk_bpe_can_cut(const tk_bpe *m);
  * it stopped, negative on error. */
 int tk_bpe_tokenize_prefix(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
                            la_tok_work *w, la_err *err);
+/* The same straight into a preview list, stopping once it holds max ids
+ * (0: never): 1 when it does, 2 when the window ran out first, 3 when
+ * this model needs the general path (tk_bpe_tokenize_prefix with a
+ * sink), or negative with err set. The hot path of a preview: the chunk
+ * cut, the one-character tokens and the word cache in one loop. */
+int tk_bpe_prefix_ids(const tk_bpe *m, const char *piece, size_t len, tk_plist *pl, size_t max,
+                      la_tok_work *w, la_err *err);
 /* For tests: 0 turns off the shortcuts that must give the same tokens
  * as the plain path (the per-thread word cache, the cutting tables). */
 void tk_bpe_set_fast(tk_bpe *m, int on);
@@ -222,6 +232,10 @@ int tk_decoder_join(const tk_decoder *d);
 int tk_decoder_map(const tk_decoder *d, const char *s, size_t n, la_buf *out, la_tok_work *w,
                    la_err *err);
 int tk_decoder_finish(const tk_decoder *d, la_buf *s, la_tok_work *w, la_err *err);
+/* When the stages after the join only cut the joined string s[0..n)
+ * (one Strip), sets the part kept, s[*from..*to), and returns 1; else 0
+ * (then tk_decoder_finish does the work). */
+int tk_decoder_finish_cut(const tk_decoder *d, const char *s, size_t n, size_t *from, size_t *to);
 /* Decodes the first n tokens of w->pl as a preview (joined with ""),
  * appending to out: by the plan above, or by the chain itself. */
 int tk_preview_decode(const la_tokenizer *t, la_tok_work *w, size_t n, la_buf *out, la_err *err);

@@ -99,7 +99,12 @@ static int plist_room(tk_plist *p, size_t more)
     return LA_OK;
 }
 
-static int plist_push_model(tk_plist *p, const uint32_t *ids, size_t n)
+int tk_plist_reserve(tk_plist *p, size_t more)
+{
+    return plist_room(p, more);
+}
+
+int tk_plist_push_model(tk_plist *p, const uint32_t *ids, size_t n)
 {
     if (p->n + n > p->cap && plist_room(p, n))
         return LA_ENOMEM;
@@ -346,7 +351,7 @@ static int sink_push(tk_sink *s, const uint32_t *ids, size_t n)
             p->off[p->n + i] = UINT32_MAX;  /* a model token */
         }
         p->n += n;
-    } else if (plist_push_model(p, ids, n)) {
+    } else if (tk_plist_push_model(p, ids, n)) {
         c->status = la_err_set(c->err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
         return 1;
     }
@@ -453,7 +458,9 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t ava
         n = rawlen;
     }
     if (partial) {
-        int rc = tk_bpe_tokenize_prefix(c->t->model, s, n, &c->sink, c->w, c->err);
+        int rc = c->pl ? tk_bpe_prefix_ids(c->t->model, s, n, c->pl, c->max, c->w, c->err) : 3;
+        if (rc == 3)
+            rc = tk_bpe_tokenize_prefix(c->t->model, s, n, &c->sink, c->w, c->err);
         return c->status < 0 ? c->status : rc;
     }
     size_t pos = 0, ms, me;
@@ -694,6 +701,29 @@ static int flush_fallback(la_buf *bytes, la_buf *text)
     return rc;
 }
 
+/* Appends the short string s[0..n) (a token's text, a few bytes) with
+ * overlapping fixed-size copies rather than a call. */
+static inline int append_short(la_buf *b, const char *s, size_t n)
+{
+    if (n > 16 || !b->data || n >= b->cap - b->len)
+        return la_buf_append(b, s, n);
+    char *d = b->data + b->len;
+    if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n > 0) {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+    b->len += n;
+    d[n] = 0;
+    return 0;
+}
+
 /* Decodes the first mu preview tokens, appending to out: by the decoder's
  * plan with per-id strings, or (for chains the plan does not cover) by
  * the chain itself over the tokens' strings. */
@@ -729,16 +759,19 @@ int tk_preview_decode(const la_tokenizer *t, la_tok_work *w, size_t mu, la_buf *
                 break;
         }
         /* ByteLevel: the mapped strings are bytes, made text below */
-        rc = la_buf_append(join == TK_JOIN_BYTELEVEL ? bytes : text, str, n);
+        rc = append_short(join == TK_JOIN_BYTELEVEL ? bytes : text, str, n);
     }
     if (rc == LA_OK && bytes->len)
         rc = join == TK_JOIN_BYTELEVEL ? tk_utf8_lossy(bytes->data, bytes->len, text)
                                        : flush_fallback(bytes, text);
     if (rc == LA_ENOMEM)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
-    if (rc == LA_OK)
+    size_t from = 0, to = text->len;
+    if (rc == LA_OK && !tk_decoder_finish_cut(t->decoder, text->data ? text->data : "", text->len, &from, &to)) {
         rc = tk_decoder_finish(t->decoder, text, w, err);
-    if (rc == LA_OK && la_buf_append(out, text->data, text->len))
+        to = text->len;
+    }
+    if (rc == LA_OK && la_buf_append(out, (text->data ? text->data : "") + from, to - from))
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     return rc;
 }
