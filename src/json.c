@@ -348,7 +348,7 @@ static inline uint64_t escaped_bits(uint64_t bs, uint64_t *carry)
  * above 0x7F (block_masks); and, for blocks with escapes, the bytes that
  * are no escape letter (bad), '/' and 'u' (escape_masks). */
 typedef struct {
-    uint64_t quote, bs, special, bad, slash, u;
+    uint64_t quote, bs, special, hi, bad, slash, u;
 } masks64;
 
 __attribute__((target("avx2"))) static inline uint64_t movemask64(__m256i a, __m256i b)
@@ -363,6 +363,7 @@ __attribute__((target("avx2"))) static inline void block_masks(const unsigned ch
     m->quote = movemask64(_mm256_cmpeq_epi8(a, q), _mm256_cmpeq_epi8(b, q));
     m->bs = movemask64(_mm256_cmpeq_epi8(a, bs), _mm256_cmpeq_epi8(b, bs));
     m->special = movemask64(_mm256_cmpgt_epi8(sp, a), _mm256_cmpgt_epi8(sp, b));
+    m->hi = movemask64(a, b);   /* bytes above 0x7F (part of special) */
 }
 
 /* Classes of escape letters by nibble: 0x01 " and /, 0x02 \\, 0x04 b f n,
@@ -388,16 +389,20 @@ __attribute__((target("avx2"))) static inline void escape_masks(const unsigned c
     m->u = movemask64(_mm256_cmpeq_epi8(_mm256_and_si256(c[0], u), u), _mm256_cmpeq_epi8(_mm256_and_si256(c[1], u), u));
 }
 
-/* The common string (ASCII, escapes other than \\u) in 64-byte blocks
- * with no branch per escape. Anything else - a control byte, non-ASCII,
- * a \\u escape, a bad escape, the end of the input - goes to the general
- * scanner from the start of that block, which also words every error. */
+/* The common string (escapes other than \\u) in 64-byte blocks with no
+ * branch per escape; non-ASCII characters are checked one sequence at a
+ * time (tokenizer files are full of them). Anything else - a control
+ * byte, invalid UTF-8, a \\u escape, a bad escape, the end of the input -
+ * goes to the general scanner from the start of that block (or of the
+ * character running into it), which also words every error. */
 __attribute__((target("avx2"))) static int scan_string_fast(const char *p, size_t n, size_t pos, size_t *end,
                                                            int *noncanon, la_err *err)
 {
     const unsigned char *u = (const unsigned char *)p;
     size_t i = pos + 1;
     uint64_t carry = 0, carry_in = 0;   /* carry_in: the block at i starts escaped */
+    uint64_t spill = 0;                 /* the block's first bytes end a character begun before it */
+    size_t lead = 0;                    /* where that character begins */
     int nc = 0;
     unsigned char t[64];
     while (i < n) {
@@ -412,6 +417,8 @@ __attribute__((target("avx2"))) static int scan_string_fast(const char *p, size_
         }
         masks64 m;
         block_masks(b, &m);
+        m.special &= ~spill;
+        m.hi &= ~spill;
         uint64_t first_quote = m.quote & -m.quote;
         if (first_quote && !carry && !((first_quote - 1) & (m.bs | m.special))) {
             /* the string ends in this block with nothing to look at before
@@ -423,8 +430,26 @@ __attribute__((target("avx2"))) static int scan_string_fast(const char *p, size_
         carry_in = carry;
         uint64_t esc = escaped_bits(m.bs, &carry), uq = m.quote & ~esc;
         uint64_t region = uq ? (uq & -uq) - 1 : ~0ull;   /* the bytes before the closing quote */
-        if (m.special & region)
-            break;
+        uint64_t sp = m.special & region, next_spill = 0;
+        size_t next_lead = 0;
+        if (sp) {
+            if (sp & ~m.hi)
+                break;             /* a control byte, or the padding past the input */
+            /* non-ASCII: each sequence from its lead byte (a quote or a
+             * backslash is ASCII, so none is inside one) */
+            while (sp) {
+                unsigned at = (unsigned)__builtin_ctzll(sp);
+                size_t k = utf8_seq(u + i + at, n - i - at);
+                if (!k)
+                    goto general;  /* invalid: the general scanner says where */
+                if (at + k >= 64) {
+                    next_spill = ((uint64_t)1 << (at + k - 64)) - 1;
+                    next_lead = i + at;
+                    break;
+                }
+                sp &= ~((((uint64_t)1 << k) - 1) << at);
+            }
+        }
         uint64_t e = esc & region;
         if (e) {
             escape_masks(b, &m);
@@ -439,10 +464,14 @@ __attribute__((target("avx2"))) static int scan_string_fast(const char *p, size_
         }
         i += 64;
         carry_in = carry;
+        spill = next_spill;
+        lead = next_lead;
     }
+general:
     *noncanon |= nc;
-    /* a block that starts escaped is rescanned from its backslash */
-    return scan_string_body(p, n, pos, carry_in ? i - 1 : i, end, noncanon, err, SIMD_AVX2);
+    /* a block that starts escaped is rescanned from its backslash, one
+     * that starts inside a character from that character */
+    return scan_string_body(p, n, pos, spill ? lead : carry_in ? i - 1 : i, end, noncanon, err, SIMD_AVX2);
 }
 #endif
 

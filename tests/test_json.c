@@ -167,11 +167,22 @@ START_TEST(simd_levels_agree)
     int best = la_json_set_simd(-1);
     unsigned seed = 12345;
     char body[400], rec[512];
-    for (int iter = 0; iter < 1500 + 7 * 20 * 4; iter++) {
+    /* characters of 2 to 4 bytes, valid or not, across the 64-byte blocks */
+    static const char *const chars[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xe2\x96\x81\xe2\x96\x81",
+                                        "\xe2\x82", "\xf0\x9f\x98", "\xed\xa0\x80", "\xc3\xa9\x80"};
+    const int nchars = (int)(sizeof chars / sizeof *chars), nstraddle = nchars * 24;
+    for (int iter = 0; iter < 1500 + 7 * 20 * 4 + nstraddle; iter++) {
         size_t bl;
         if (iter < 1500)
             bl = random_body(body, sizeof body, &seed);
-        else {   /* runs of backslashes around the 64-byte blocks */
+        else if (iter >= 1500 + 7 * 20 * 4) {
+            int j = iter - 1500 - 7 * 20 * 4, o = 50 + j / nchars;
+            const char *ch = chars[j % nchars];
+            memset(body, 'a', (size_t)o);
+            memcpy(body + o, ch, strlen(ch));
+            memset(body + o + strlen(ch), 'x', 80);
+            bl = (size_t)o + strlen(ch) + 80;
+        } else {   /* runs of backslashes around the 64-byte blocks */
             int k = (iter - 1500) % 7, o = 50 + (iter - 1500) / 7 % 20, after = (iter - 1500) / 140;
             memset(body, 'a', (size_t)o);
             memset(body + o, '\\', (size_t)k);
