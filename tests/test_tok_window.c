@@ -4,7 +4,10 @@
  * normalizer chain that is windowed (none; Prepend + one-character
  * Replace; with Lowercase; with longer literal patterns) and for the
  * pipelines that are not (a pre-tokenizer), m from 1 to 80, both ways
- * of handling partial characters. */
+ * of handling partial characters. The whole-segment previews also go
+ * through the pre-tokenizer itself, the others through the piece cache
+ * of Split + ByteLevel pre-tokenizers (Isolated, and Removed inverted as
+ * GPT-4o's). */
 #include "tokenizer/tk.h"
 
 #include <check.h>
@@ -68,11 +71,14 @@ static void same_preview(la_tokenizer *t, la_tok_work *w, const char *text, size
     la_err err;
     la_buf a = {0}, b = {0};
     la_preview_info ia, ib;
+    int split_bytes = t->split_bytes;
     t->no_window = 1;
     t->no_plan = 1;            /* and decoded by the chain itself, not the plan */
+    t->split_bytes = 0;        /* pieces through the pre-tokenizer, not the piece cache */
     int ra = la_tokenizer_preview(t, w, text, len, m, complete, &a, &ia, &err);
     t->no_window = 0;
     t->no_plan = 0;
+    t->split_bytes = split_bytes;
     /* small first windows put their edges everywhere */
     t->first_window = 1 + rnd(len / 4 + 8);
     int rb = la_tokenizer_preview(t, w, text, len, m, complete, &b, &ib, &err);
@@ -111,7 +117,7 @@ static void same_preview(la_tokenizer *t, la_tok_work *w, const char *text, size
 
 static const char *const fixtures[] = {
     FIX "full_llama.json", FIX "window_plain.json", FIX "window_lower.json",
-    FIX "window_multi.json", FIX "full_bytelevel.json",
+    FIX "window_multi.json", FIX "full_bytelevel.json", FIX "full_bytelevel_removed.json",
 };
 #define NFIX (sizeof fixtures / sizeof fixtures[0])
 

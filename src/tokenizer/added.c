@@ -59,6 +59,7 @@ struct tk_added {
     uint32_t root[2][256];  /* first byte -> node */
     size_t npats_set[2];    /* patterns in each set */
     int first_byte[2];      /* the only first byte of a set, -1 if several */
+    int second_byte[2];     /* the only second byte (every pattern has one), else -1 */
     int any_lstrip;
     uint32_t vocab_count;
     json_token *pending;    /* parsed entries, until tk_added_prepare */
@@ -383,6 +384,7 @@ static int build_tries(tk_added *a)
     a->nnodes = 1;
     for (int set = 0; set < 2; set++) {
         a->first_byte[set] = -2;
+        a->second_byte[set] = -2;
         a->npats_set[set] = 0;
     }
     for (int b = 0; b < 256; b++)
@@ -392,6 +394,8 @@ static int build_tries(tk_added *a)
             int set = pat->normalized ? 1 : 0;
             a->npats_set[set]++;
             a->first_byte[set] = a->first_byte[set] == -2 || a->first_byte[set] == b ? b : -1;
+            int b2 = pat->len >= 2 ? (unsigned char)pat->text[1] : -1;
+            a->second_byte[set] = b2 >= 0 && (a->second_byte[set] == -2 || a->second_byte[set] == b2) ? b2 : -1;
             uint32_t n = 0;
             for (size_t i = 0; i < pat->len; i++) {
                 unsigned char c = (unsigned char)pat->text[i];
@@ -699,7 +703,7 @@ int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, 
     if (limit > len)
         limit = len;
     const uint32_t *root = a->root[set];
-    int fb = a->first_byte[set];
+    int fb = a->first_byte[set], sb = fb >= 0 ? a->second_byte[set] : -1;
     size_t i = from;
     while (i < limit) {
         if (fb >= 0) {
@@ -707,6 +711,13 @@ int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, 
             if (!q)
                 break;
             i = (size_t)(q - s);
+            /* every pattern also shares its second byte ("<|" of Llama-3's
+             * and GPT-4o's): text such as "<<48/2=24>>" is passed over
+             * without walking the trie */
+            if (sb >= 0 && (i + 1 >= len || (unsigned char)s[i + 1] != sb)) {
+                i++;
+                continue;
+            }
         } else if (!root[(unsigned char)s[i]]) {
             i++;
             continue;

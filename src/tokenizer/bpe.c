@@ -113,6 +113,8 @@ typedef struct {
     size_t nsym, symcap;
     cache_entry *cache;          /* CACHE_SLOTS entries, allocated once */
     uint64_t cache_serial;       /* the model the entries belong to */
+    cache_entry *pcache;         /* the callers' piece cache, the same way */
+    uint64_t pcache_serial;
     bpe_merge *heap;
     size_t nheap, heapcap;
     uint32_t *ids;               /* ids of the finished word */
@@ -1241,6 +1243,7 @@ void tk_bpe_work_free(void *p)
     free(bw->heap);
     free(bw->ids);
     free(bw->cache);
+    free(bw->pcache);
     la_buf_free(&bw->tmp);
     free(bw);
 }
@@ -1447,6 +1450,61 @@ static cache_entry *cache_ready(const tk_bpe *m, bpe_work *bw)
         bw->cache_serial = m->serial;
     }
     return bw->cache;
+}
+
+/* The piece cache of this thread for model m (see tk_bpe_piece_get),
+ * NULL when it cannot be had. */
+static cache_entry *piece_cache(const tk_bpe *m, la_tok_work *w)
+{
+    bpe_work *bw = get_work(w);
+    if (!bw || m->no_fast)
+        return NULL;
+    if (!bw->pcache || bw->pcache_serial != m->serial) {
+        if (!bw->pcache && !(bw->pcache = malloc(CACHE_SLOTS * sizeof *bw->pcache)))
+            return NULL;
+        for (size_t i = 0; i < CACHE_SLOTS; i++)
+            bw->pcache[i].klen = 0;
+        bw->pcache_serial = m->serial;
+    }
+    return bw->pcache;
+}
+
+int tk_bpe_piece_get(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, const uint32_t **ids,
+                     size_t *nids)
+{
+    if (n == 0 || n > CACHE_KEY)
+        return 0;
+    const cache_entry *c = piece_cache(m, w);
+    if (!c)
+        return 0;
+    uint64_t h = word_hash(s, n);
+    uint32_t tag = (uint32_t)(h >> 32);
+    const cache_entry *e = &c[h & (CACHE_SLOTS - 2)];
+    for (int way = 0; way < 2; way++)
+        if (e[way].klen == n + 1 && e[way].hash == tag && same_bytes(e[way].key, s, n)) {
+            *ids = e[way].ids;
+            *nids = e[way].nids;
+            return 1;
+        }
+    return 0;
+}
+
+void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, const uint32_t *ids,
+                      size_t nids)
+{
+    if (n == 0 || n > CACHE_KEY || nids > CACHE_IDS)
+        return;
+    cache_entry *c = piece_cache(m, w);
+    if (!c)
+        return;
+    uint64_t h = word_hash(s, n);
+    cache_entry *e = &c[h & (CACHE_SLOTS - 2)];
+    e[1] = e[0];             /* the newer word in the first way, as bpe_word_cached */
+    e->hash = (uint32_t)(h >> 32);
+    e->klen = (uint8_t)(n + 1);
+    e->nids = (uint8_t)nids;
+    memcpy(e->key, s, n);
+    memcpy(e->ids, ids, nids * sizeof *ids);
 }
 
 /* bpe_word through this thread's word cache: a word's tokens depend on

@@ -211,6 +211,7 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
     la_tok_work_free(w);
     if (rc != LA_OK)
         return rc;
+    t->split_bytes = tk_pretok_split_bytes(t->pretok, &t->sb);
     t->byte_level = mentions_byte_level(component(root, "pre_tokenizer"), 0) ||
                     mentions_byte_level(component(root, "decoder"), 0);
     return LA_OK;

@@ -926,6 +926,33 @@ static int seq_split(const tk_pretok *p, const char *s, size_t len, int at_start
     return status ? status : rc;
 }
 
+int tk_pretok_split_bytes(const tk_pretok *p, tk_split_bytes *out)
+{
+    if (!p || p->split != seq_split)
+        return 0;
+    const seq_pre *sq = (const seq_pre *)p;
+    if (sq->n != 2 || sq->items[0]->split != split_split || sq->items[1]->split != byte_level_split)
+        return 0;
+    const split_pre *sp = (const split_pre *)sq->items[0];
+    const byte_level_pre *bl = (const byte_level_pre *)sq->items[1];
+    if (bl->re || bl->add_prefix_space)
+        return 0;
+    if (sp->behavior == B_ISOLATED)
+        out->gaps = out->matches = 1;
+    else if (sp->behavior == B_REMOVED)
+        out->gaps = !sp->invert, out->matches = sp->invert;   /* what is not a "match" stays */
+    else
+        return 0;
+    out->re = sp->re;
+    out->map = bl;
+    return 1;
+}
+
+int tk_split_bytes_map(const tk_split_bytes *sb, const char *s, size_t n, la_buf *out)
+{
+    return map_bytes((const byte_level_pre *)sb->map, s, n, out);
+}
+
 static void seq_free(tk_pretok *p)
 {
     seq_pre *sq = (seq_pre *)p;

@@ -57,6 +57,7 @@ struct la_tok_work {
     tk_plist pl;                 /* a preview's tokens */
     la_buf fast, fast2;          /* a preview's bytes and text (tokenizer.c) */
     void *idc;                   /* per-id strings of previews (tokenizer.c) */
+    la_buf mapped;               /* a piece in ByteLevel's characters (tokenizer.c) */
 };
 
 /* ---- normalizers ------------------------------------------------------ */
@@ -97,8 +98,22 @@ struct tk_pretok {
 };
 tk_pretok *tk_pretok_from_json(const cJSON *j, la_err *err);
 
-/* ---- regular expressions (Oniguruma, as HuggingFace) ------------------ */
+/* The shape of most byte-level models' pre-tokenizer (Llama-3, GPT-4o,
+ * Qwen): Sequence[Split(regex, Isolated or Removed), ByteLevel without
+ * its own regex or prefix space]. Each piece's tokens then depend on the
+ * piece's raw bytes alone, so previews cache them by those bytes. */
 typedef struct tk_regex tk_regex;
+typedef struct {
+    const tk_regex *re;
+    int gaps, matches;       /* which elements of the split are pieces */
+    const void *map;         /* the ByteLevel stage */
+} tk_split_bytes;
+/* 1 and *out set when p has that shape. */
+int tk_pretok_split_bytes(const tk_pretok *p, tk_split_bytes *out);
+/* Appends ByteLevel's characters for bytes s[0..n); LA_OK or LA_ENOMEM. */
+int tk_split_bytes_map(const tk_split_bytes *sb, const char *s, size_t n, la_buf *out);
+
+/* ---- regular expressions (Oniguruma, as HuggingFace) ------------------ */
 tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err);
 /* Finds the first match at or after `from` in s[0..len): returns 1 and sets
  * [*mstart, *mend), 0 when none, negative on error. Searching is lazy: it
@@ -199,6 +214,13 @@ int tk_bpe_tokenize_prefix(const tk_bpe *m, const char *piece, size_t len, tk_si
  * cut, the one-character tokens and the word cache in one loop. */
 int tk_bpe_prefix_ids(const tk_bpe *m, const char *piece, size_t len, tk_plist *pl, size_t max,
                       la_tok_work *w, la_err *err);
+/* A second per-thread word cache, for the caller's own keys (the raw
+ * bytes of pre-tokenized pieces): 1 with the ids when key s[0..n) is
+ * there; put keeps ids for it (when key and ids fit). */
+int tk_bpe_piece_get(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, const uint32_t **ids,
+                     size_t *nids);
+void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, const uint32_t *ids,
+                      size_t nids);
 /* For tests: 0 turns off the shortcuts that must give the same tokens
  * as the plain path (the per-thread word cache, the cutting tables). */
 void tk_bpe_set_fast(tk_bpe *m, int on);
@@ -327,6 +349,8 @@ struct la_tokenizer {
     int no_plan;              /* for tests: previews decode by the chain itself */
     size_t added_reach;       /* tk_added_reach of added */
     uint64_t serial;          /* tk_bpe_serial of model */
+    int split_bytes;          /* pretok has the tk_split_bytes shape (in sb) */
+    tk_split_bytes sb;
     char *path;               /* for messages */
 };
 

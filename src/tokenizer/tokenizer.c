@@ -311,6 +311,7 @@ void la_tok_work_free(la_tok_work *w)
     la_buf_free(&w->fast);
     la_buf_free(&w->fast2);
     idc_free(w->idc);
+    la_buf_free(&w->mapped);
     free(w);
 }
 
@@ -384,12 +385,62 @@ static int piece_in(void *ctx, const char *piece, size_t len, int at_start)
     return rc;
 }
 
+/* One piece of a tk_split_bytes pre-tokenizer, raw: its ids from this
+ * thread's piece cache, else mapped to ByteLevel's characters and
+ * encoded (then kept when they fit). A preview's pieces are mostly
+ * words met before, so most cost one lookup instead of the map and the
+ * model's own lookups. */
+static int cached_piece(enc_ctx *c, const char *raw, size_t k)
+{
+    const uint32_t *ids;
+    size_t nids;
+    if (tk_bpe_piece_get(c->t->model, c->w, raw, k, &ids, &nids))
+        return nids ? c->sink.push(&c->sink, ids, nids) : 0;
+    la_buf *b = &c->w->mapped;
+    la_buf_clear(b);
+    if (tk_split_bytes_map(&c->t->sb, raw, k, b) != LA_OK)
+        return la_err_set(c->err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    size_t before = c->pl->n;
+    int rc = piece_in(c, b->data, b->len, 0);
+    if (c->status < 0)
+        return c->status;
+    /* piece_in pushes model ids alone */
+    tk_bpe_piece_put(c->t->model, c->w, raw, k, c->pl->ids + before, c->pl->n - before);
+    return rc;
+}
+
+/* The pieces of s[0..n) under a tk_split_bytes pre-tokenizer, as its
+ * Split gives them (Isolated: gaps and matches; Removed: one kind). */
+static int encode_split_bytes(enc_ctx *c, const char *s, size_t n)
+{
+    const tk_split_bytes *sb = &c->t->sb;
+    tk_regex_iter it = {0, 0};
+    size_t prev = 0, ms, me;
+    int rc;
+    while ((rc = tk_regex_iter_next(sb->re, s, n, &it, &ms, &me, c->w, c->err)) == 1) {
+        if (sb->gaps && prev != ms && (rc = cached_piece(c, s + prev, ms - prev)) != 0)
+            return rc;
+        if (sb->matches && ms != me && (rc = cached_piece(c, s + ms, me - ms)) != 0)
+            return rc;
+        prev = me;
+    }
+    if (rc < 0)
+        return rc;
+    if (sb->gaps && prev != n)
+        return cached_piece(c, s + prev, n - prev);
+    return 0;
+}
+
 /* Pre-tokenizes (or not) a normalized piece with no added token in it.
  * Returns 0, 1 to stop, or a negative status. */
 static int encode_piece(enc_ctx *c, const char *s, size_t n, int at_start)
 {
     if (n == 0)
         return 0;
+    if (c->pl && c->t->split_bytes) {
+        int rc = encode_split_bytes(c, s, n);
+        return c->status < 0 ? c->status : rc;
+    }
     int rc = c->t->pretok
                  ? c->t->pretok->split(c->t->pretok, s, n, at_start, piece_in, c, c->w, 0, c->err)
                  : piece_in(c, s, n, at_start);
