@@ -1438,18 +1438,25 @@ static int bpe_word(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk
     return n && sink->push(sink, bw->ids, n) ? 1 : 0;
 }
 
-/* This thread's word cache for model m, emptied when it held another
- * model's words; NULL when it cannot be allocated. */
-static cache_entry *cache_ready(const tk_bpe *m, bpe_work *bw)
+/* A per-thread cache (*c, allocated on first use) ready for model m:
+ * emptied when it held another model's words; NULL when it cannot be
+ * allocated. */
+static cache_entry *cache_for(const tk_bpe *m, cache_entry **c, uint64_t *serial)
 {
-    if (!bw->cache || bw->cache_serial != m->serial) {
-        if (!bw->cache && !(bw->cache = malloc(CACHE_SLOTS * sizeof *bw->cache)))
+    if (!*c || *serial != m->serial) {
+        if (!*c && !(*c = malloc(CACHE_SLOTS * sizeof **c)))
             return NULL;
         for (size_t i = 0; i < CACHE_SLOTS; i++)
-            bw->cache[i].klen = 0;
-        bw->cache_serial = m->serial;
+            (*c)[i].klen = 0;
+        *serial = m->serial;
     }
-    return bw->cache;
+    return *c;
+}
+
+/* This thread's word cache for model m. */
+static cache_entry *cache_ready(const tk_bpe *m, bpe_work *bw)
+{
+    return cache_for(m, &bw->cache, &bw->cache_serial);
 }
 
 /* The piece cache of this thread for model m (see tk_bpe_piece_get),
@@ -1459,14 +1466,7 @@ static cache_entry *piece_cache(const tk_bpe *m, la_tok_work *w)
     bpe_work *bw = get_work(w);
     if (!bw || m->no_fast)
         return NULL;
-    if (!bw->pcache || bw->pcache_serial != m->serial) {
-        if (!bw->pcache && !(bw->pcache = malloc(CACHE_SLOTS * sizeof *bw->pcache)))
-            return NULL;
-        for (size_t i = 0; i < CACHE_SLOTS; i++)
-            bw->pcache[i].klen = 0;
-        bw->pcache_serial = m->serial;
-    }
-    return bw->pcache;
+    return cache_for(m, &bw->pcache, &bw->pcache_serial);
 }
 
 int tk_bpe_piece_get(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, const uint32_t **ids,
