@@ -643,7 +643,7 @@ typedef struct {
 
 typedef struct {
     tk_bpe *m;
-    merge_chunk *ring;           /* MERGE_RING chunks */
+    merge_chunk *ring;           /* nring chunks: MERGE_RING, or 1 on this thread alone */
     size_t produced, consumed;   /* chunks handed over, chunks resolved */
     int done;                    /* the parser has handed over its last chunk */
     int failed;                  /* a chunk failed to resolve: frc and err say why */
@@ -731,14 +731,13 @@ static int parse_merges(merge_pipe *pp, const char *p, size_t n, size_t i, la_er
     la_buf ta = {0}, tb = {0};
     merge_chunk *c = &pp->ring[0];
     uint32_t rank = 0;
-    int rc = LA_OK, more = 1;
-    while (rc == LA_OK && more) {
+    int rc = LA_OK;
+    for (;;) {
         /* the array is valid JSON: elements separated by commas */
         i = skip_ws(p, n, i);
         if (p[i] == ',')
             i = skip_ws(p, n, i + 1);
-        more = p[i] != ']';
-        if (!more)
+        if (p[i] == ']')
             break;
         const char *a = NULL, *b = NULL;
         size_t al = 0, bl = 0, end;
@@ -1175,10 +1174,11 @@ static size_t bpe_chunk_end_slow(const tk_bpe *m, const char *s, size_t len, siz
 /* The same, with the tables while the characters have entries there
  * (a boundary between a table character and another one is judged
  * by bpe_chunk_end_slow from that character on). */
-static size_t bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from)
+/* The end of the chunk at `from` by the tables (small_ready), falling
+ * back on bpe_chunk_end_slow from the first other character. */
+static inline __attribute__((always_inline)) size_t chunk_end_table(const tk_bpe *m, const char *s, size_t len,
+                                                                   size_t from)
 {
-    if (!m->small_ready || m->no_fast)
-        return bpe_chunk_end_slow(m, s, len, from);
     const unsigned char *u = (const unsigned char *)s;
     size_t i = from, ka;
     int a = small_index(u + i, len - i, &ka);
@@ -1207,6 +1207,25 @@ static size_t bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t f
         }
     }
     return len;
+}
+
+static size_t bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from)
+{
+    if (!m->small_ready || m->no_fast)
+        return bpe_chunk_end_slow(m, s, len, from);
+    return chunk_end_table(m, s, len, from);
+}
+
+/* The id of chunk u[0..k) when it is one table character that is a
+ * token by itself (a digit, a punctuation mark, the metaspace: a fifth of
+ * the chunks of GSM8K's answers), with no merge to look up; else -1. */
+static inline int32_t chunk_small_id(const tk_bpe *m, const unsigned char *u, size_t k)
+{
+    if (k == 1 && u[0] < 0x80)
+        return m->small_id[u[0]];
+    if (k == 3 && u[0] == 0xE2 && u[1] == 0x96 && u[2] == 0x81)
+        return m->small_id[128];
+    return -1;
 }
 
 /* ---- merging ------------------------------------------------------------ */
@@ -1594,49 +1613,7 @@ int tk_bpe_prefix_ids(const tk_bpe *m, const char *piece, size_t len, tk_plist *
         return 3;
     const unsigned char *u = (const unsigned char *)piece;
     for (size_t from = 0; from < len;) {
-        /* the chunk's end, as bpe_chunk_end finds it */
-        size_t i = from, pa = from, end;
-        unsigned c = u[i];
-        const uint8_t *row;
-        if (c < 0x80) {
-            row = m->small_cut[c];
-            i++;
-        } else if (c == 0xE2 && len - i >= 3 && u[i + 1] == 0x96 && u[i + 2] == 0x81) {
-            row = m->small_cut[128];
-            i += 3;
-        } else {
-            row = NULL;
-        }
-        if (!row) {
-            end = bpe_chunk_end_slow(m, piece, len, from);
-        } else {
-            for (;;) {
-                if (i >= len) {
-                    end = len;
-                    break;
-                }
-                c = u[i];
-                if (c < 0x80) {
-                    if (row[c]) {
-                        end = i;
-                        break;
-                    }
-                    row = m->small_cut[c];
-                    pa = i++;
-                } else if (c == 0xE2 && len - i >= 3 && u[i + 1] == 0x96 && u[i + 2] == 0x81) {
-                    if (row[128]) {
-                        end = i;
-                        break;
-                    }
-                    row = m->small_cut[128];
-                    pa = i;
-                    i += 3;
-                } else {
-                    end = bpe_chunk_end_slow(m, piece, len, pa);
-                    break;
-                }
-            }
-        }
+        size_t end = chunk_end_table(m, piece, len, from);
         if (end == len)
             return 2;            /* the last chunk may go on past the window */
         /* its ids: a one-character token, a word-cache hit, or BPE */
@@ -1644,11 +1621,7 @@ int tk_bpe_prefix_ids(const tk_bpe *m, const char *piece, size_t len, tk_plist *
         const uint32_t *ids = NULL;
         size_t nids = 0;
         uint32_t one;
-        int32_t sid = -1;
-        if (k == 1 && u[from] < 0x80)
-            sid = m->small_id[u[from]];
-        else if (k == 3 && u[from] == 0xE2 && u[from + 1] == 0x96 && u[from + 2] == 0x81)
-            sid = m->small_id[128];
+        int32_t sid = chunk_small_id(m, u + from, k);
         if (sid >= 0) {
             one = (uint32_t)sid;
             ids = &one;
@@ -1709,16 +1682,8 @@ int tk_bpe_tokenize_prefix(const tk_bpe *m, const char *piece, size_t len, tk_si
         size_t end = bpe_chunk_end(m, piece, len, from);
         if (end == len)
             break;            /* the last chunk may go on past the window */
-        /* a chunk of one table character that is a token (a digit, a
-         * punctuation mark, the metaspace: a fifth of the chunks of
-         * GSM8K's answers) is that token, with no merge to look up */
-        const unsigned char *u = (const unsigned char *)piece + from;
         size_t k = end - from;
-        int32_t id = -1;
-        if (small && k == 1 && u[0] < 0x80)
-            id = m->small_id[u[0]];
-        else if (small && k == 3 && u[0] == 0xE2 && u[1] == 0x96 && u[2] == 0x81)
-            id = m->small_id[128];
+        int32_t id = small ? chunk_small_id(m, (const unsigned char *)piece + from, k) : -1;
         int rc;
         if (id >= 0) {
             uint32_t x = (uint32_t)id;
