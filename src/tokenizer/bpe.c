@@ -1638,13 +1638,8 @@ int tk_bpe_prefix_ids(const tk_bpe *m, const char *piece, size_t len, tk_plist *
         }
         if (ids) {
             if (nids) {
-                if (pl->n + nids > pl->cap && tk_plist_reserve(pl, nids))
+                if (tk_plist_push_model(pl, ids, nids))
                     return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
-                for (size_t j = 0; j < nids; j++) {
-                    pl->ids[pl->n + j] = ids[j];
-                    pl->off[pl->n + j] = UINT32_MAX;   /* a model token */
-                }
-                pl->n += nids;
                 if (max && pl->n >= max)
                     return 1;
             }

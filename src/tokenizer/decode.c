@@ -288,8 +288,8 @@ static int map_metaspace(const dec *d, size_t i, const char *s, size_t n, la_buf
     return replace_all(out, s, n, d->s1, d->l1, " ", (i == 0 && d->prepend) ? 0 : 1);
 }
 
-/* Strip: up to `start` leading and `stop` trailing content characters. */
-/* Strip's cut of one token s[0..n): it keeps s[*from..*to). */
+/* Strip: up to `start` leading and `stop` trailing content characters;
+ * of token s[0..n) it keeps s[*from..*to). */
 static void strip_cut(const dec *d, const char *s, size_t n, size_t *from, size_t *to)
 {
     size_t a = 0, b = n, k;
@@ -620,17 +620,6 @@ int tk_decoder_finish(const tk_decoder *base, la_buf *s, la_tok_work *w, la_err 
     if (!root || root->rest == root->nflat)
         return LA_OK;
     size_t k = root->rest;
-    if (k + 1 == root->nflat && root->flat[k]->kind == DEC_STRIP) {
-        /* one Strip (SentencePiece's leading space): cut in place */
-        size_t a, b;
-        strip_cut(root->flat[k], s->data ? s->data : "", s->len, &a, &b);
-        if (s->data) {
-            memmove(s->data, s->data + a, b - a);
-            s->len = b - a;
-            s->data[s->len] = 0;
-        }
-        return LA_OK;
-    }
     while (k < root->nflat && per_token(root->flat[k]))
         k++;
     if (k == root->nflat) {

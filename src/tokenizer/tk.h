@@ -37,9 +37,20 @@ typedef struct {
 /* Appends a token with its own string to a preview list (added tokens;
  * tests). */
 int tk_plist_push_added(tk_plist *p, uint32_t id, const char *s, size_t n);
-/* Appends model ids; makes room for `more` further tokens. */
-int tk_plist_push_model(tk_plist *p, const uint32_t *ids, size_t n);
+/* Makes room for `more` further tokens; LA_OK or LA_ENOMEM. */
 int tk_plist_reserve(tk_plist *p, size_t more);
+/* Appends model ids (inline: once per word of a preview). */
+static inline int tk_plist_push_model(tk_plist *p, const uint32_t *ids, size_t n)
+{
+    if (p->n + n > p->cap && tk_plist_reserve(p, n))
+        return LA_ENOMEM;
+    for (size_t i = 0; i < n; i++) {   /* a word's few ids: no library calls */
+        p->ids[p->n + i] = ids[i];
+        p->off[p->n + i] = UINT32_MAX;  /* a model token */
+    }
+    p->n += n;
+    return LA_OK;
+}
 
 /* Per-thread scratch. la_tok_work (public) is this struct. */
 struct la_tok_work {

@@ -104,18 +104,6 @@ int tk_plist_reserve(tk_plist *p, size_t more)
     return plist_room(p, more);
 }
 
-int tk_plist_push_model(tk_plist *p, const uint32_t *ids, size_t n)
-{
-    if (p->n + n > p->cap && plist_room(p, n))
-        return LA_ENOMEM;
-    for (size_t i = 0; i < n; i++) {   /* a word's few ids: no library calls */
-        p->ids[p->n + i] = ids[i];
-        p->off[p->n + i] = UINT32_MAX;  /* a model token */
-    }
-    p->n += n;
-    return LA_OK;
-}
-
 int tk_plist_push_added(tk_plist *p, uint32_t id, const char *s, size_t n)
 {
     if (p->strs.len + n >= UINT32_MAX || plist_room(p, 1) || la_buf_append(&p->strs, s, n))
@@ -346,13 +334,7 @@ static int sink_push(tk_sink *s, const uint32_t *ids, size_t n)
     tk_plist *p = c->pl;
     if (!p)
         return sink_push_tokens(c, ids, n);
-    if (p->n + n <= p->cap) {
-        for (size_t i = 0; i < n; i++) {
-            p->ids[p->n + i] = ids[i];
-            p->off[p->n + i] = UINT32_MAX;  /* a model token */
-        }
-        p->n += n;
-    } else if (tk_plist_push_model(p, ids, n)) {
+    if (tk_plist_push_model(p, ids, n)) {
         c->status = la_err_set(c->err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
         return 1;
     }
