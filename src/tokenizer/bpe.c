@@ -1457,6 +1457,22 @@ static int bpe_word(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk
     return n && sink->push(sink, bw->ids, n) ? 1 : 0;
 }
 
+/* The set of a cache for a word of hash h, and the entry holding word
+ * s[0..n) in it (NULL when absent). */
+static inline cache_entry *cache_set(cache_entry *c, uint64_t h)
+{
+    return &c[h & (CACHE_SLOTS - 2)];
+}
+
+static inline const cache_entry *cache_find(const cache_entry *set, uint64_t h, const char *s, size_t n)
+{
+    uint32_t tag = (uint32_t)(h >> 32);
+    for (int way = 0; way < 2; way++)
+        if (set[way].klen == n + 1 && set[way].hash == tag && same_bytes(set[way].key, s, n))
+            return &set[way];
+    return NULL;
+}
+
 /* A per-thread cache (*c, allocated on first use) ready for model m:
  * emptied when it held another model's words; NULL when it cannot be
  * allocated. */
@@ -1493,19 +1509,16 @@ int tk_bpe_piece_get(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, c
 {
     if (n == 0 || n > CACHE_KEY)
         return 0;
-    const cache_entry *c = piece_cache(m, w);
+    cache_entry *c = piece_cache(m, w);
     if (!c)
         return 0;
     uint64_t h = word_hash(s, n);
-    uint32_t tag = (uint32_t)(h >> 32);
-    const cache_entry *e = &c[h & (CACHE_SLOTS - 2)];
-    for (int way = 0; way < 2; way++)
-        if (e[way].klen == n + 1 && e[way].hash == tag && same_bytes(e[way].key, s, n)) {
-            *ids = e[way].ids;
-            *nids = e[way].nids;
-            return 1;
-        }
-    return 0;
+    const cache_entry *e = cache_find(cache_set(c, h), h, s, n);
+    if (!e)
+        return 0;
+    *ids = e->ids;
+    *nids = e->nids;
+    return 1;
 }
 
 void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, const uint32_t *ids,
@@ -1517,7 +1530,7 @@ void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, 
     if (!c)
         return;
     uint64_t h = word_hash(s, n);
-    cache_entry *e = &c[h & (CACHE_SLOTS - 2)];
+    cache_entry *e = cache_set(c, h);
     e[1] = e[0];             /* the newer word in the first way, as bpe_word_cached */
     e->hash = (uint32_t)(h >> 32);
     e->klen = (uint8_t)(n + 1);
@@ -1537,18 +1550,17 @@ static int bpe_word_cached(const tk_bpe *m, bpe_work *bw, const char *s, size_t 
     if (m->no_fast || len > CACHE_KEY || !cache_ready(m, bw))
         return bpe_word(m, bw, s, len, sink, err);
     uint64_t h = word_hash(s, len);
-    uint32_t tag = (uint32_t)(h >> 32);
-    cache_entry *e = &bw->cache[h & (CACHE_SLOTS - 2)];
-    for (int way = 0; way < 2; way++)
-        if (e[way].klen == len + 1 && e[way].hash == tag && same_bytes(e[way].key, s, len))
-            return e[way].nids && sink->push(sink, e[way].ids, e[way].nids) ? 1 : 0;
+    cache_entry *e = cache_set(bw->cache, h);
+    const cache_entry *hit = cache_find(e, h, s, len);
+    if (hit)
+        return hit->nids && sink->push(sink, hit->ids, hit->nids) ? 1 : 0;
     /* computed by bpe_word, with a sink that keeps the ids */
     e[1] = e[0];
     cache_sink cs = { { cache_push }, sink, e, 0 };
     e->klen = 0;
     int rc = bpe_word(m, bw, s, len, &cs.sink, err);
     if (rc >= 0 && cs.fits) {
-        e->hash = tag;
+        e->hash = (uint32_t)(h >> 32);
         e->klen = (uint8_t)(len + 1);
         memcpy(e->key, s, len);
     }
@@ -1628,13 +1640,11 @@ int tk_bpe_prefix_ids(const tk_bpe *m, const char *piece, size_t len, tk_plist *
             nids = 1;
         } else if (k <= CACHE_KEY) {
             uint64_t h = word_hash(piece + from, k);
-            uint32_t tag = (uint32_t)(h >> 32);
-            const cache_entry *e = &cache[h & (CACHE_SLOTS - 2)];
-            for (int way = 0; way < 2 && !ids; way++)
-                if (e[way].klen == k + 1 && e[way].hash == tag && same_bytes(e[way].key, piece + from, k)) {
-                    ids = e[way].ids;
-                    nids = e[way].nids;
-                }
+            const cache_entry *hit = cache_find(cache_set(cache, h), h, piece + from, k);
+            if (hit) {
+                ids = hit->ids;
+                nids = hit->nids;
+            }
         }
         if (ids) {
             if (nids) {
