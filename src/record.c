@@ -462,6 +462,16 @@ static int answer_text(la_proc *p, const char *r, const turn *t, size_t *off, si
     return LA_OK;
 }
 
+/* Whether a top-level string value at start may hold \u escapes (the
+ * validation of top-level values tells; nested ones may). */
+static int may_have_u(const la_proc *p, size_t start)
+{
+    for (size_t i = 0; i < p->top.n; i++)
+        if (p->top.m[i].val.start == start)
+            return p->top.m[i].has_u;
+    return 1;
+}
+
 /* The answer text of a turn, or (*more = 1) only its start when it is
  * longer than what the unit needs first (a token preview of m = 6 needs
  * about 100 bytes: decoding kilobytes for it would cost more than the
@@ -480,15 +490,39 @@ static int answer_start(la_proc *p, const char *r, const turn *t, size_t *off, s
         return answer_text(p, r, t, off, len, err);
     *off = p->text.len;
     int rc = la_json_unescape(r, (la_span){ s.start, cut + 1 }, &p->text, err);
-    int has_u = 1;
-    for (size_t i = 0; i < p->top.n; i++)   /* top-level values: validation saw their escapes */
-        if (p->top.m[i].val.start == s.start)
-            has_u = p->top.m[i].has_u;
-    if (rc == LA_OK && has_u)
+    if (rc == LA_OK && may_have_u(p, s.start))
         rc = la_json_check_escapes(r, cut, s.end - 1, err);
     *len = p->text.len - *off;
     *more = 1;
     return rc;
+}
+
+/* The connector, then the preview of a one-part answer taken from its
+ * JSON body as it is, when the unit can (escapes where the preview
+ * looks make it decode the answer instead): 1 when done, the connector
+ * and the preview added to the prompt's suffix; 0 when not, with
+ * *conn set when the connector is there already; < 0 on error. A bad
+ * \u escape anywhere in the answer still makes the record bad. */
+static int raw_preview(la_proc *p, const char *r, const turn *t, edit *pe, la_stats *st, int *conn,
+                       la_err *err)
+{
+    *conn = 0;
+    if (t->nparts != 1 || !p->unit->preview_raw)
+        return 0;
+    la_span s = p->parts[t->parts_off];
+    int rc;
+    if (may_have_u(p, s.start) && (rc = la_json_check_escapes(r, s.start + 1, s.end - 1, err)))
+        return rc;
+    if (add_escaped(p, &pe->suf_off, &pe->suf_len, &p->esc_conn))
+        return LA_ENOMEM;
+    *conn = 1;
+    la_preview_info info = {0, 0, 0};
+    rc = p->unit->preview_raw(p->unit, r + s.start + 1, s.end - s.start - 2, p->cfg.m, &p->add, &info, err);
+    if (rc <= 0)
+        return rc;
+    la_stats_preview(st, &info);
+    pe->suf_len = p->add.len - pe->suf_off;
+    return 1;
 }
 
 static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st, la_err *err)
@@ -505,9 +539,13 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
             return LA_ENOMEM;
         return LA_OK;
     }
+    int conn;
+    int rc = raw_preview(p, r, t, pe, st, &conn, err);
+    if (rc)
+        return rc < 0 ? rc : LA_OK;
     size_t off, len;
     int more;
-    int rc = answer_start(p, r, t, &off, &len, &more, err);
+    rc = answer_start(p, r, t, &off, &len, &more, err);
     if (rc)
         return rc;
     /* The preview goes to p->text after the answer; keep offsets, since
@@ -528,7 +566,7 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
     if (rc)
         return rc;
     la_stats_preview(st, &info);
-    if (add_escaped(p, &pe->suf_off, &pe->suf_len, &p->esc_conn) ||
+    if ((!conn && add_escaped(p, &pe->suf_off, &pe->suf_len, &p->esc_conn)) ||
         la_json_escape(p->text.data + pv, p->text.len - pv, &p->add))
         return LA_ENOMEM;
     pe->suf_len = p->add.len - pe->suf_off;

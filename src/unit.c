@@ -107,6 +107,13 @@ static int token_preview(la_unit *u, const char *text, size_t len, int more, siz
     return rc == TK_MORE ? LA_UNIT_MORE : rc;
 }
 
+static int token_preview_raw(la_unit *u, const char *raw, size_t len, size_t m, la_buf *out,
+                             la_preview_info *info, la_err *err)
+{
+    token_unit *tu = (token_unit *)u;
+    return tk_preview_raw(tu->tok, tu->work, raw, len, m, tu->complete, out, info, err);
+}
+
 static size_t token_start(la_unit *u, size_t m)
 {
     token_unit *tu = (token_unit *)u;
@@ -141,6 +148,7 @@ la_unit *la_unit_new(int kind, const la_tokenizer *tok, int complete, la_err *er
         tu->base.preview = token_preview;
         tu->base.free = token_free;
         tu->base.start = token_start;
+        tu->base.preview_raw = tok->direct ? token_preview_raw : NULL;
         tu->tok = tok;
         tu->complete = complete;
         return &tu->base;

@@ -21,6 +21,12 @@ struct la_unit {
     /* How many (escaped) bytes of a long answer's start are worth
      * decoding first for m units; NULL or 0: the whole answer. */
     size_t (*start)(la_unit *u, size_t m);
+    /* NULL, or the preview straight from an answer's JSON string body
+     * raw[0..len) (between the quotes, escapes as they are): 1 when it
+     * could be made so (then appended to out, escaped, as escaping the
+     * preview would give), 0 when preview must make it, < 0 on error. */
+    int (*preview_raw)(la_unit *u, const char *raw, size_t len, size_t m, la_buf *out,
+                       la_preview_info *info, la_err *err);
     void (*free)(la_unit *u);
 };
 

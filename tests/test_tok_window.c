@@ -8,6 +8,7 @@
  * through the pre-tokenizer itself, the others through the piece cache
  * of Split + ByteLevel pre-tokenizers (Isolated, and Removed inverted as
  * GPT-4o's). */
+#include "json.h"
 #include "tokenizer/tk.h"
 
 #include <check.h>
@@ -347,6 +348,134 @@ START_TEST(start_hint)
 }
 END_TEST
 
+/* Direct previews (SentencePiece-style pipelines: word by word, the
+ * text itself up to the m-th token's end) against the general path, for
+ * texts with everything that must make them step aside: added tokens,
+ * two spaces, the metaspace itself, characters that fall back on bytes,
+ * partial characters. From JSON bodies too: with escapes the body's
+ * preview is either not made (0, nothing appended) or the escaped text
+ * preview. */
+static void same_direct(la_tokenizer *t, la_tok_work *w, const char *text, size_t len, size_t m,
+                        int complete, size_t *raw_done)
+{
+    la_err err;
+    la_buf a = {0}, b = {0}, esc = {0}, want = {0}, c = {0};
+    la_preview_info ia, ib, ic;
+    t->no_direct = 1;
+    ck_assert_int_eq(la_tokenizer_preview(t, w, text, len, m, complete, &a, &ia, &err), LA_OK);
+    t->no_direct = 0;
+    ck_assert_int_eq(la_tokenizer_preview(t, w, text, len, m, complete, &b, &ib, &err), LA_OK);
+    ck_assert_msg(a.len == b.len && memcmp(a.data ? a.data : "", b.data ? b.data : "", a.len) == 0,
+                  "m=%zu complete=%d: \"%.*s\" vs \"%.*s\" for \"%s\"", m, complete, (int)a.len,
+                  a.data ? a.data : "", (int)b.len, b.data ? b.data : "", text);
+    ck_assert_uint_eq(ia.units, ib.units);
+    ck_assert_int_eq(ia.whole, ib.whole);
+    ck_assert_int_eq(ia.extended, ib.extended);
+    ck_assert_int_eq(la_json_escape(text, len, &esc), LA_OK);
+    ck_assert_int_eq(la_json_escape(a.data ? a.data : "", a.len, &want), LA_OK);
+    int rc = tk_preview_raw(t, w, esc.data ? esc.data : "", esc.len, m, complete, &c, &ic, &err);
+    ck_assert(rc == 0 || rc == 1);
+    if (rc == 1) {
+        ++*raw_done;
+        ck_assert_msg(c.len == want.len && memcmp(c.data, want.data, c.len) == 0,
+                      "raw m=%zu: \"%.*s\" vs \"%.*s\"", m, (int)c.len, c.data, (int)want.len,
+                      want.data ? want.data : "");
+        ck_assert_uint_eq(ic.units, ia.units);
+        ck_assert_int_eq(ic.whole, ia.whole);
+        ck_assert_int_eq(ic.extended, ia.extended);
+    } else {
+        ck_assert_uint_eq(c.len, 0);
+    }
+    la_buf_free(&a);
+    la_buf_free(&b);
+    la_buf_free(&esc);
+    la_buf_free(&want);
+    la_buf_free(&c);
+}
+
+START_TEST(direct_equals_general)
+{
+    static const size_t ms[] = {1, 2, 3, 6, 17};
+    static const size_t sizes[] = {1, 5, 20, 60, 130, 300};
+    char buf[512];
+    la_tokenizer *t = load(FIX "full_llama.json");
+    ck_assert_int_eq(t->direct, 1);
+    la_tok_work *w = la_tok_work_new();
+    size_t raw_done = 0;
+    for (int round = 0; round < 80; round++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            size_t len = random_text(buf, sizes[s]);
+            for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++)
+                for (int complete = 0; complete < 2; complete++)
+                    same_direct(t, w, buf, len, ms[k], complete, &raw_done);
+        }
+    ck_assert_uint_gt(raw_done, 100);   /* some texts start with plain words */
+    /* plain words between single spaces: always direct, from the body too
+     * (the fixture's ".\u2581" token keeps "." off word ends, and a word
+     * ending in a character it lacks, like "3", steps aside) */
+    static const char *const words[] = {"the", "cat", "and", "hat", "The", "a", "at", "on", "in",
+                                        "attatt", "\xC3\xA9t", "cat,", "'s"};
+    for (int round = 0; round < 300; round++) {
+        size_t len = 0, n = 1 + rnd(12);
+        for (size_t i = 0; i < n; i++) {
+            const char *x = words[rnd(sizeof words / sizeof words[0])];
+            if (i)
+                buf[len++] = ' ';
+            memcpy(buf + len, x, strlen(x));
+            len += strlen(x);
+        }
+        buf[len] = 0;
+        for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) {
+            size_t before = raw_done;
+            same_direct(t, w, buf, len, ms[k], 1, &raw_done);
+            ck_assert_msg(raw_done == before + 1, "not direct: \"%s\" m=%zu", buf, ms[k]);
+        }
+    }
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
+/* Words whose tokens decode to other text of the same length (five
+ * unknown characters fused into one "<unk>") are not the text: such
+ * words step aside, and the previews stay the model's. */
+START_TEST(direct_checks_decoding)
+{
+    static const char *const texts[] = {"cat ##### hat", "##### cat", "the cat@@@@@", "a %%%%% b"};
+    la_tokenizer *t = load(FIX "full_llama_unk.json");
+    ck_assert_int_eq(t->direct, 1);
+    la_tok_work *w = la_tok_work_new();
+    size_t raw_done = 0;
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        for (size_t m = 1; m <= 5; m++)
+            same_direct(t, w, texts[i], strlen(texts[i]), m, 1, &raw_done);
+    ck_assert_uint_gt(raw_done, 0);     /* the words before them do go direct */
+    la_err err;
+    la_buf b = {0};
+    ck_assert_int_eq(la_tokenizer_preview(t, w, "cat ##### hat", 13, 3, 1, &b, NULL, &err), LA_OK);
+    ck_assert_str_eq(b.data, "cat <unk>");
+    la_buf_free(&b);
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
+/* Pipelines of other shapes never go direct. */
+START_TEST(direct_only_for_its_shape)
+{
+    static const char *const others[] = {
+        FIX "window_plain.json", FIX "window_lower.json", FIX "window_multi.json",
+        FIX "full_bytelevel.json", FIX "full_bytelevel_removed.json", FIX "dec_llama.json",
+        FIX "full_llama_norm_added.json",   /* an added token matched after normalizing */
+    };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        la_tokenizer *t = load(others[i]);
+        ck_assert_msg(t->direct == 0, "%s", others[i]);
+        la_tokenizer_free(t);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tok_window");
@@ -359,6 +488,9 @@ int main(void)
     tcase_add_test(tc, cache_per_model);
     tcase_add_test(tc, starts_were_enough);
     tcase_add_test(tc, start_hint);
+    tcase_add_test(tc, direct_equals_general);
+    tcase_add_test(tc, direct_checks_decoding);
+    tcase_add_test(tc, direct_only_for_its_shape);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

@@ -360,7 +360,28 @@ static int add_pattern(tk_added *a, const char *s, size_t len, uint32_t id, int 
     return LA_OK;
 }
 
-/* Builds the first-byte buckets of all patterns. */
+static uint32_t trie_child(const tk_added *a, int set, uint32_t n, unsigned char c);
+
+int tk_added_may_start(const tk_added *a, int normalized, const char *s, size_t len, size_t pos)
+{
+    uint32_t n = 0;
+    for (size_t i = pos;; i++) {
+        if (n && a->nodes[n].pat >= 0)
+            return 1;
+        if (i == len)
+            return n != 0;      /* a pattern may go on past the end */
+        if (!(n = trie_child(a, normalized ? 1 : 0, n, (unsigned char)s[i])))
+            return 0;
+    }
+}
+
+void tk_added_mark_first_bytes(const tk_added *a, int normalized, uint8_t mark[256], uint8_t v)
+{
+    for (int b = 0; a && b < 256; b++)
+        if (a->root[normalized ? 1 : 0][b])
+            mark[b] = v;
+}
+
 /* Child of node n (0 = a set's root level) reached by byte c, 0 if none. */
 static uint32_t trie_child(const tk_added *a, int set, uint32_t n, unsigned char c)
 {

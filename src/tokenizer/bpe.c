@@ -32,7 +32,7 @@
 #define CACHE_SLOTS 32768
 #define CACHE_KEY 26
 #define CACHE_IDS 8
-_Static_assert(CACHE_KEY <= 32, "word_hash reads at most 32 bytes");
+_Static_assert(CACHE_KEY <= 32, "tk_word_hash reads at most 32 bytes");
 
 /* One vocabulary entry: the token string lives in the arena. */
 typedef struct {
@@ -124,32 +124,6 @@ typedef struct {
 
 /* ---- hashing -------------------------------------------------------- */
 
-static inline uint64_t load64(const char *s)
-{
-    uint64_t x;
-    memcpy(&x, s, 8);
-    return x;
-}
-
-static inline uint64_t load32(const char *s)
-{
-    uint32_t x;
-    memcpy(&x, s, 4);
-    return x;
-}
-
-/* The last (up to) eight bytes of s[0..n), n > 0, as one word: loads
- * that overlap rather than a loop over the tail. */
-static inline uint64_t tail_word(const char *s, size_t n)
-{
-    if (n >= 8)
-        return load64(s + n - 8);
-    if (n >= 4)
-        return load32(s) | load32(s + n - 4) << 32;
-    return (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << 8 |
-           (uint64_t)(unsigned char)s[n - 1] << 16;
-}
-
 /* Hash of a token string, eight bytes at a time (loading builds the
  * tables from a million strings, and every word-cache lookup hashes a
  * word, so both ends are hot). The length is mixed in, so the tail's
@@ -161,45 +135,15 @@ static uint64_t hash_bytes(const char *s, size_t n)
         return h;
     size_t len = n;
     while (n > 8) {
-        h = (h ^ load64(s)) * 0xff51afd7ed558ccdULL;
+        h = (h ^ tk_load64(s)) * 0xff51afd7ed558ccdULL;
         h ^= h >> 32;
         s += 8;
         n -= 8;
     }
-    h = (h ^ tail_word(s - (len - n), len) ) * 0xc4ceb93fe53e2ac9ULL;
+    h = (h ^ tk_tail_word(s - (len - n), len) ) * 0xc4ceb93fe53e2ac9ULL;
     h ^= h >> 29;
     h *= 0x94d049bb133111ebULL;
     return h ^ (h >> 32);
-}
-
-/* Hash of a word-cache key (0 < n <= 32): the word's bytes in at most
- * four overlapping loads and one multiply per eight bytes, cheaper
- * than hash_bytes for the short words a preview looks up. */
-static inline uint64_t word_hash(const char *s, size_t n)
-{
-    uint64_t h = tail_word(s, n) ^ (uint64_t)n << 58;
-    if (n > 8) {
-        h = (h ^ load64(s)) * 0x9E3779B97F4A7C15ULL;
-        if (n > 16)
-            h = (h ^ (h >> 29) ^ load64(s + 8)) * 0xff51afd7ed558ccdULL;
-        if (n > 24)
-            h = (h ^ (h >> 29) ^ load64(s + 16)) * 0xff51afd7ed558ccdULL;
-    }
-    h ^= h >> 31;
-    h *= 0xc4ceb93fe53e2ac9ULL;
-    return h ^ (h >> 29);
-}
-
-/* Equality of two short byte strings without a call for the common case. */
-static inline int same_bytes(const char *a, const char *b, size_t n)
-{
-    if (n > 16)
-        return memcmp(a, b, n) == 0;
-    if (n == 0)
-        return 1;
-    if (n > 8)
-        return load64(a) == load64(b) && load64(a + n - 8) == load64(b + n - 8);
-    return tail_word(a, n) == tail_word(b, n);
 }
 
 /* Mixes a 64-bit key (a merge pair, a code-point pair) into a slot hash. */
@@ -234,7 +178,7 @@ static uint32_t vocab_find_h(const tk_bpe *m, const char *s, size_t n, uint64_t 
             return UINT32_MAX;
         if (sl->tag == tag) {
             const vocab_entry *v = &m->ents[sl->ent - 1];
-            if (v->len == n && same_bytes(m->arena + v->off, s, n))
+            if (v->len == n && tk_same_bytes(m->arena + v->off, s, n))
                 return sl->ent - 1;
         }
         i = (i + 1) & m->vmask;
@@ -1468,7 +1412,7 @@ static inline const cache_entry *cache_find(const cache_entry *set, uint64_t h, 
 {
     uint32_t tag = (uint32_t)(h >> 32);
     for (int way = 0; way < 2; way++)
-        if (set[way].klen == n + 1 && set[way].hash == tag && same_bytes(set[way].key, s, n))
+        if (set[way].klen == n + 1 && set[way].hash == tag && tk_same_bytes(set[way].key, s, n))
             return &set[way];
     return NULL;
 }
@@ -1512,7 +1456,7 @@ int tk_bpe_piece_get(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, c
     cache_entry *c = piece_cache(m, w);
     if (!c)
         return 0;
-    uint64_t h = word_hash(s, n);
+    uint64_t h = tk_word_hash(s, n);
     const cache_entry *e = cache_find(cache_set(c, h), h, s, n);
     if (!e)
         return 0;
@@ -1529,7 +1473,7 @@ void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, 
     cache_entry *c = piece_cache(m, w);
     if (!c)
         return;
-    uint64_t h = word_hash(s, n);
+    uint64_t h = tk_word_hash(s, n);
     cache_entry *e = cache_set(c, h);
     e[1] = e[0];             /* the newer word in the first way, as bpe_word_cached */
     e->hash = (uint32_t)(h >> 32);
@@ -1549,7 +1493,7 @@ static int bpe_word_cached(const tk_bpe *m, bpe_work *bw, const char *s, size_t 
 {
     if (m->no_fast || len > CACHE_KEY || !cache_ready(m, bw))
         return bpe_word(m, bw, s, len, sink, err);
-    uint64_t h = word_hash(s, len);
+    uint64_t h = tk_word_hash(s, len);
     cache_entry *e = cache_set(bw->cache, h);
     const cache_entry *hit = cache_find(e, h, s, len);
     if (hit)
@@ -1639,7 +1583,7 @@ int tk_bpe_prefix_ids(const tk_bpe *m, const char *piece, size_t len, tk_plist *
             ids = &one;
             nids = 1;
         } else if (k <= CACHE_KEY) {
-            uint64_t h = word_hash(piece + from, k);
+            uint64_t h = tk_word_hash(piece + from, k);
             const cache_entry *hit = cache_find(cache_set(cache, h), h, piece + from, k);
             if (hit) {
                 ids = hit->ids;
@@ -1672,6 +1616,18 @@ int tk_bpe_prefix_ids(const tk_bpe *m, const char *piece, size_t len, tk_plist *
 int tk_bpe_can_cut(const tk_bpe *m)
 {
     return m->pmask != 0;
+}
+
+int tk_bpe_ignores_merges(const tk_bpe *m) { return m->ignore_merges; }
+
+int tk_bpe_cut_between(const tk_bpe *m, const char *a, size_t na, const char *b, size_t nb)
+{
+    char s[8];
+    if (!m->pmask || na == 0 || nb == 0 || na > 4 || nb > 4)
+        return 0;
+    memcpy(s, a, na);
+    memcpy(s + na, b, nb);
+    return bpe_chunk_end_slow(m, s, na + nb, 0) == na;
 }
 
 int tk_bpe_tokenize_prefix(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,

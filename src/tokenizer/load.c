@@ -212,6 +212,7 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
     if (rc != LA_OK)
         return rc;
     t->split_bytes = tk_pretok_split_bytes(t->pretok, &t->sb);
+    tk_direct_prepare(t);
     t->byte_level = mentions_byte_level(component(root, "pre_tokenizer"), 0) ||
                     mentions_byte_level(component(root, "decoder"), 0);
     return LA_OK;

@@ -1358,6 +1358,22 @@ static int seq_fuse(seq_norm *s)
     return LA_OK;
 }
 
+int tk_normalizer_spaces(const tk_normalizer *n, char *c, const char **s, size_t *slen)
+{
+    if (!n || n->apply != seq_apply || !((const seq_norm *)n)->fused)
+        return 0;
+    const seq_norm *q = (const seq_norm *)n;
+    const prepend_norm *p = (const prepend_norm *)q->items[0];
+    const replace_norm *r = (const replace_norm *)q->items[1];
+    /* the prepended text, unchanged by the Replace, is its content */
+    if (p->len != r->len || memcmp(p->text, r->content, r->len) != 0 || memchr(p->text, r->lit[0], p->len))
+        return 0;
+    *c = r->lit[0];
+    *s = r->content;
+    *slen = r->len;
+    return 1;
+}
+
 static tk_normalizer *new_sequence(const cJSON *j, const char *type, la_err *err)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "normalizers");

@@ -22,6 +22,7 @@
 #include "lookahead.h"
 #include <cjson/cJSON.h>
 #include <stdint.h>
+#include <string.h>
 
 #define TK_MAX_DEPTH 16   /* nesting of Sequence components, scratch slots */
 
@@ -69,7 +70,66 @@ struct la_tok_work {
     la_buf fast, fast2;          /* a preview's bytes and text (tokenizer.c) */
     void *idc;                   /* per-id strings of previews (tokenizer.c) */
     la_buf mapped;               /* a piece in ByteLevel's characters (tokenizer.c) */
+    void *dw;                    /* words of direct previews (tokenizer.c) */
 };
+
+/* ---- short strings: hashing and comparing ---------------------------- */
+
+static inline uint64_t tk_load64(const char *s)
+{
+    uint64_t x;
+    memcpy(&x, s, 8);
+    return x;
+}
+
+static inline uint64_t tk_load32(const char *s)
+{
+    uint32_t x;
+    memcpy(&x, s, 4);
+    return x;
+}
+
+/* The last (up to) eight bytes of s[0..n), n > 0, as one word: loads
+ * that overlap rather than a loop over the tail. */
+static inline uint64_t tk_tail_word(const char *s, size_t n)
+{
+    if (n >= 8)
+        return tk_load64(s + n - 8);
+    if (n >= 4)
+        return tk_load32(s) | tk_load32(s + n - 4) << 32;
+    return (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << 8 |
+           (uint64_t)(unsigned char)s[n - 1] << 16;
+}
+
+/* Hash of a word-cache key (0 < n <= 32): the word's bytes in at most
+ * four overlapping loads and one multiply per eight bytes, cheaper
+ * than hash_bytes for the short words a preview looks up. */
+static inline uint64_t tk_word_hash(const char *s, size_t n)
+{
+    uint64_t h = tk_tail_word(s, n) ^ (uint64_t)n << 58;
+    if (n > 8) {
+        h = (h ^ tk_load64(s)) * 0x9E3779B97F4A7C15ULL;
+        if (n > 16)
+            h = (h ^ (h >> 29) ^ tk_load64(s + 8)) * 0xff51afd7ed558ccdULL;
+        if (n > 24)
+            h = (h ^ (h >> 29) ^ tk_load64(s + 16)) * 0xff51afd7ed558ccdULL;
+    }
+    h ^= h >> 31;
+    h *= 0xc4ceb93fe53e2ac9ULL;
+    return h ^ (h >> 29);
+}
+
+/* Equality of two short byte strings without a call for the common case. */
+static inline int tk_same_bytes(const char *a, const char *b, size_t n)
+{
+    if (n > 16)
+        return memcmp(a, b, n) == 0;
+    if (n == 0)
+        return 1;
+    if (n > 8)
+        return tk_load64(a) == tk_load64(b) && tk_load64(a + n - 8) == tk_load64(b + n - 8);
+    return tk_tail_word(a, n) == tk_tail_word(b, n);
+}
 
 /* ---- normalizers ------------------------------------------------------ */
 /* Whole-string transform of `in` into `out` (out is cleared first; in and
@@ -88,6 +148,10 @@ struct tk_normalizer {
 };
 /* Builds a normalizer from its JSON object; NULL with err set on error. */
 tk_normalizer *tk_normalizer_from_json(const cJSON *j, la_err *err);
+/* 1 when n is SentencePiece's pair [Prepend s, Replace of the one byte
+ * *c by s] (the normalized text is then s followed by the text with each
+ * *c made s), with s[0..*slen) (s not holding *c); else 0. */
+int tk_normalizer_spaces(const tk_normalizer *n, char *c, const char **s, size_t *slen);
 
 /* ---- pre-tokenizers --------------------------------------------------- */
 /* Pieces are pushed to a sink, in order; the sink returns nonzero to stop
@@ -210,6 +274,11 @@ uint32_t tk_bpe_vocab_count(const tk_bpe *m);
 int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err);
 /* 1 when long pieces can be cut (tk_bpe_prepare_chunking succeeded). */
 int tk_bpe_can_cut(const tk_bpe *m);
+/* 1 when a cut between the character at a[0..na) and the one at
+ * b[0..nb) never changes the tokens (see tk_bpe_prepare_chunking). */
+int tk_bpe_cut_between(const tk_bpe *m, const char *a, size_t na, const char *b, size_t nb);
+/* 1 when ignore_merges is set. */
+int tk_bpe_ignores_merges(const tk_bpe *m);
 /* Tokenizes piece[0..len) known only to be a prefix of the real piece
  * (a window): pushes the tokens of the chunks that end at a cut inside
  * it - the same as the whole piece's first tokens, since a cut depends
@@ -284,6 +353,15 @@ int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, siz
  * for m tokens when given only that start (more = 1); 0 when it always
  * needs the whole text. */
 size_t tk_preview_start(const la_tokenizer *t, size_t m);
+/* Readies direct previews when the pipeline allows them (at load). */
+void tk_direct_prepare(la_tokenizer *t);
+/* With direct previews (t->direct), the preview of the text a JSON
+ * string body raw[0..len) stands for, made from raw itself: 1 when done
+ * (appended to out as la_json_escape would write it), 0 when the body
+ * needs decoding first (an escape where the preview looks), < 0 on
+ * error. */
+int tk_preview_raw(const la_tokenizer *t, la_tok_work *w, const char *raw, size_t len, size_t m,
+                   int complete, la_buf *out, la_preview_info *info, la_err *err);
 /* The byte of a "<0xNN>" token string, -1 otherwise. */
 int tk_fallback_byte(const char *s, size_t n);
 /* 1 if s[0..n) is valid UTF-8. */
@@ -339,6 +417,11 @@ int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, 
 /* Number of patterns in a set; whether any token strips on its left. */
 size_t tk_added_count(const tk_added *a, int normalized);
 int tk_added_any_lstrip(const tk_added *a);
+/* Sets mark[b] to v for every byte b that starts a pattern of a set. */
+/* 1 when a pattern of a set matches at s[pos..len), or may (the text
+ * ends inside one); 0 when none can start at pos. */
+int tk_added_may_start(const tk_added *a, int normalized, const char *s, size_t len, size_t pos);
+void tk_added_mark_first_bytes(const tk_added *a, int normalized, uint8_t mark[256], uint8_t v);
 /* How far past the start of a match finding added tokens may read
  * (SIZE_MAX when an rstrip token makes it unbounded). */
 size_t tk_added_reach(const tk_added *a);
@@ -362,6 +445,18 @@ struct la_tokenizer {
     uint64_t serial;          /* tk_bpe_serial of model */
     int split_bytes;          /* pretok has the tk_split_bytes shape (in sb) */
     tk_split_bytes sb;
+    /* Direct previews (tokenizer.c, tk_direct_prepare): the space byte
+     * sp_c that the normalizer makes sp_s, and per byte of raw text 1
+     * for sp_c, 2 where an added token may start, else 0. */
+    int direct;
+    int no_direct;            /* for tests: previews never go direct */
+    char sp_c;
+    const char *sp_s;
+    size_t sp_slen;
+    uint8_t sp_cls[256];
+    uint8_t sp_cls_raw[256];  /* the same for JSON string bodies: 3 for '\\' */
+    int sp_nstop;             /* bytes of class > 0 in sp_cls_raw, if at most 4, else 0 */
+    char sp_stop[4];
     char *path;               /* for messages */
 };
 

@@ -13,6 +13,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ---- token lists ------------------------------------------------------------ */
 
@@ -300,6 +303,7 @@ void la_tok_work_free(la_tok_work *w)
     la_buf_free(&w->fast2);
     idc_free(w->idc);
     la_buf_free(&w->mapped);
+    free(w->dw);
     free(w);
 }
 
@@ -838,12 +842,321 @@ size_t tk_preview_start(const la_tokenizer *t, size_t m)
     return n < win ? 0 : n;
 }
 
+/* ---- direct previews ------------------------------------------------------------ */
+
+/* SentencePiece-style pipelines (Llama-2, Mistral and their kin) make a
+ * text s + the text with each space an s (s = U+2581), and with no
+ * pre-tokenizer the model cuts it wherever no token spans the two
+ * characters around a point. Where such a cut lies before the s of each
+ * space, the tokens of a text are those of s + w for its space-separated
+ * words w in turn. When the decoder turns the tokens of s + w back into
+ * " " + w, and its last stage strips the first space (the prepended s),
+ * the preview of m tokens is the text itself up to where the m-th token
+ * ends. So a preview needs, per word, only how many tokens s + w makes
+ * and where each ends; each thread keeps that per word, made the first
+ * time the word is met by the model itself, and checked against the
+ * decoder's own strings. A record whose first words are not all such
+ * (an added token may start in them, two spaces in a row, a word too
+ * long to keep, a cut that does not hold, a decoding that is not the
+ * text) takes the general path: the result is the same, only slower. */
+
+#define DW_SLOTS 32768            /* sets of two entries: 1.5 MiB a thread */
+#define DW_KEY 24                 /* longest word kept */
+#define DW_TOK 14                 /* most tokens of a word kept */
+
+typedef struct {
+    uint32_t tag;                 /* hash bits the set index leaves out */
+    uint8_t klen;                 /* key length + 1; 0: empty */
+    uint8_t ntok;                 /* tokens of s + word; 0: not direct */
+    uint8_t cut;                  /* a cut holds between the word and an s after it */
+    uint8_t pad;
+    uint16_t whole;               /* bit j: token j ends on a whole character */
+    uint8_t end[DW_TOK];          /* where token j ends, in bytes from the word's space */
+    char key[DW_KEY];
+} dw_entry;
+
+typedef struct {
+    uint64_t serial;              /* the model the words belong to */
+    dw_entry e[DW_SLOTS];
+} dw_cache;
+
+_Static_assert(DW_TOK <= 16, "dw_entry.whole has 16 bits");
+
+void tk_direct_prepare(la_tokenizer *t)
+{
+    char c;
+    const char *s;
+    size_t slen, from, to;
+    t->direct = 0;
+    if (!t->model || !windowable(t) || tk_bpe_ignores_merges(t->model) ||
+        !tk_normalizer_spaces(t->normalizer, &c, &s, &slen) || c != ' ' ||
+        tk_decoder_join(t->decoder) != TK_JOIN_BYTEFALLBACK)
+        return;
+    /* the decoder's last stage takes one leading space, nothing else */
+    if (!tk_decoder_finish_cut(t->decoder, " a", 2, &from, &to) || from != 1 || to != 2 ||
+        !tk_decoder_finish_cut(t->decoder, "  a ", 4, &from, &to) || from != 1 || to != 4)
+        return;
+    memset(t->sp_cls, 0, sizeof t->sp_cls);
+    tk_added_mark_first_bytes(t->added, 0, t->sp_cls, 2);
+    if (t->sp_cls[(unsigned char)c])
+        return;
+    t->sp_cls[(unsigned char)c] = 1;
+    memcpy(t->sp_cls_raw, t->sp_cls, sizeof t->sp_cls);
+    if (t->sp_cls_raw['\\'])
+        return;
+    t->sp_cls_raw['\\'] = 3;  /* an escape: the text differs from the body there */
+    t->sp_nstop = 0;
+    for (int b = 0; b < 256; b++)
+        if (t->sp_cls_raw[b] && t->sp_nstop >= 0)
+            t->sp_nstop = t->sp_nstop < 4 ? t->sp_nstop + 1 : -1;
+    if (t->sp_nstop < 0)
+        t->sp_nstop = 0;
+    for (int b = 0, k = 0; t->sp_nstop && b < 256; b++)
+        if (t->sp_cls_raw[b])
+            t->sp_stop[k++] = (char)b;
+    t->sp_c = c;
+    t->sp_s = s;
+    t->sp_slen = slen;
+    t->direct = 1;
+}
+
+/* Collects the ids of one word, noting when there are too many. */
+typedef struct {
+    tk_sink sink;
+    uint32_t ids[DW_TOK];
+    size_t n;
+    int over;
+} dw_sink;
+
+static int dw_push(tk_sink *s, const uint32_t *ids, size_t n)
+{
+    dw_sink *d = (dw_sink *)s;
+    if (n > DW_TOK - d->n) {
+        d->over = 1;
+        return 1;
+    }
+    memcpy(d->ids + d->n, ids, n * sizeof *ids);
+    d->n += n;
+    return 0;
+}
+
+/* Fills d for word w[0..n): tokenizes s + w with the model, then walks
+ * the tokens' decoded strings along " " + w; ntok stays 0 unless they
+ * spell it exactly. */
+static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const char *word, size_t n,
+                   la_err *err)
+{
+    d->ntok = 0;
+    d->cut = 0;
+    d->whole = 0;
+    if (!tk_utf8_valid(word, n))
+        return LA_OK;
+    la_buf *b = &w->dec2;
+    la_buf_clear(b);
+    if (la_buf_append(b, t->sp_s, t->sp_slen) || la_buf_append(b, word, n))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    dw_sink k = { { dw_push }, { 0 }, 0, 0 };
+    int rc = tk_bpe_tokenize(t->model, b->data, b->len, &k.sink, w, err);
+    if (rc < 0)
+        return rc;
+    if (k.over || k.n == 0)
+        return LA_OK;
+    size_t at = 0;                /* in " " + word: byte i is word[i - 1] */
+    for (size_t j = 0; j < k.n; j++) {
+        const idc_ent *e = idc_get(t, w, k.ids[j], &rc, err);
+        if (!e)
+            return rc;
+        const char *str = ((idc_t *)w->idc)->arena.data + e->off;
+        char one = (char)e->fb;
+        size_t len = e->fb >= 0 ? 1 : e->dlen;
+        if (e->fb >= 0)
+            str = &one;
+        for (size_t i = 0; i < len; i++, at++)
+            if (at > n || str[i] != (at ? word[at - 1] : t->sp_c))
+                return LA_OK;
+        d->end[j] = (uint8_t)at;
+        if (at == n + 1 || ((unsigned char)word[at - 1] & 0xC0) != 0x80)
+            d->whole |= (uint16_t)(1u << j);
+    }
+    if (at != n + 1)
+        return LA_OK;
+    size_t last = n;              /* the word's last character */
+    while (last > 0 && ((unsigned char)word[last - 1] & 0xC0) == 0x80)
+        last--;
+    last = last ? last - 1 : 0;
+    d->cut = (uint8_t)tk_bpe_cut_between(t->model, word + last, n - last, t->sp_s, t->sp_slen);
+    d->ntok = (uint8_t)k.n;
+    return LA_OK;
+}
+
+/* This thread's entry for word[0..n), 0 < n <= DW_KEY (made when
+ * missing); NULL with *rc set when it cannot be had. */
+static const dw_entry *dw_word(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const char *word,
+                               size_t n, int *rc, la_err *err)
+{
+    uint64_t h = tk_word_hash(word, n);
+    uint32_t tag = (uint32_t)(h >> 32);
+    dw_entry *set = &dc->e[h & (DW_SLOTS - 2)];
+    if (set[0].klen == n + 1 && set[0].tag == tag && tk_same_bytes(set[0].key, word, n))
+        return &set[0];
+    if (set[1].klen == n + 1 && set[1].tag == tag && tk_same_bytes(set[1].key, word, n))
+        return &set[1];
+    set[1] = set[0];              /* the newer word stays, the older goes */
+    set[0].klen = 0;
+    if ((*rc = dw_fill(t, w, &set[0], word, n, err)) != LA_OK)
+        return NULL;
+    memcpy(set[0].key, word, n);
+    set[0].tag = tag;
+    set[0].klen = (uint8_t)(n + 1);
+    return &set[0];
+}
+
+/* This thread's word table for t, emptied when it held another model's
+ * words; NULL when it cannot be allocated. */
+static dw_cache *dw_ready(const la_tokenizer *t, la_tok_work *w)
+{
+    dw_cache *dc = w->dw;
+    if (dc && dc->serial == t->serial)
+        return dc;
+    if (!dc && !(dc = w->dw = malloc(sizeof *dc)))
+        return NULL;
+    for (size_t i = 0; i < DW_SLOTS; i++)
+        dc->e[i].klen = 0;
+    dc->serial = t->serial;
+    return dc;
+}
+
+/* The stop bytes of a direct preview's scan, as vectors. */
+typedef struct {
+    int n;
+#ifdef __SSE2__
+    __m128i s0, s1, s2, s3;
+#endif
+} dw_stops;
+
+static inline void dw_stops_init(const la_tokenizer *t, dw_stops *v)
+{
+    v->n = t->sp_nstop;
+#ifdef __SSE2__
+    const char *b = t->sp_stop;
+    int n = v->n ? v->n : 1;
+    v->s0 = _mm_set1_epi8(b[0]);
+    v->s1 = _mm_set1_epi8(b[n > 1 ? 1 : 0]);
+    v->s2 = _mm_set1_epi8(b[n > 2 ? 2 : 0]);
+    v->s3 = _mm_set1_epi8(b[n > 3 ? 3 : 0]);
+#endif
+}
+
+/* The first position at or after e where text[0..len) has a byte of a
+ * class other than 0 in cls, or len: 16 bytes a step against the few
+ * such bytes (most words take one step), where they are few. */
+static inline __attribute__((always_inline)) size_t dw_scan(const dw_stops *v, const uint8_t *cls,
+                                                           const char *text, size_t e, size_t len)
+{
+#ifdef __SSE2__
+    while (v->n && len - e >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(text + e));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, v->s0), _mm_cmpeq_epi8(x, v->s1)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, v->s2), _mm_cmpeq_epi8(x, v->s3)));
+        unsigned bits = (unsigned)_mm_movemask_epi8(hit);
+        if (!bits) {
+            e += 16;
+            continue;
+        }
+        e += (size_t)__builtin_ctz(bits);
+        if (cls[(unsigned char)text[e]])
+            return e;
+        e++;                      /* a byte only the other table stops at */
+    }
+#endif
+    while (e < len && !cls[(unsigned char)text[e]])
+        e++;
+    return e;
+}
+
+/* The preview of text[0..len) by its words: 1 when done (appended to out,
+ * info set), 0 when the general path must do it, < 0 on error. */
+static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *cls, const char *text,
+                          size_t len, int more, size_t m, int complete, la_buf *out,
+                          la_preview_info *info, la_err *err)
+{
+    dw_cache *dc = dw_ready(t, w);
+    if (!dc || m == 0)
+        return 0;
+    dw_stops stops;
+    dw_stops_init(t, &stops);
+    size_t pos = 0, count = 0, end = 0, units = 0;
+    for (;;) {
+        size_t e = pos;
+        for (;;) {
+            e = dw_scan(&stops, cls, text, e, len);
+            if (e == len || cls[(unsigned char)text[e]] == 1)
+                break;
+            if (cls[(unsigned char)text[e]] == 3 || tk_added_may_start(t->added, 0, text, len, e))
+                return 0;         /* an added token: the general path splits it out */
+            e++;
+        }
+        if (e == len && more)
+            return 0;             /* the word may go on past the window */
+        size_t n = e - pos;
+        if (n == 0 || n > DW_KEY)
+            return 0;
+        int rc = LA_OK;
+        const dw_entry *d = dw_word(t, w, dc, text + pos, n, &rc, err);
+        if (!d)
+            return rc;
+        if (!d->ntok || (e < len && !d->cut))
+            return 0;
+        if (count + d->ntok >= m) {
+            size_t j = m - count - 1;
+            if (complete)
+                while (!(d->whole >> j & 1))
+                    j++;          /* the last token ends the word: whole */
+            else if (!(d->whole >> j & 1))
+                return 0;
+            units = count + j + 1;
+            end = pos + d->end[j] - 1;   /* the space before the word is text[pos - 1] */
+            break;
+        }
+        count += d->ntok;
+        if (e == len) {           /* fewer than m tokens in all */
+            units = count;
+            end = len;
+            break;
+        }
+        pos = e + 1;
+    }
+    if (info) {
+        info->units = units;
+        info->whole = !more && end == len;
+        info->extended = units > m;
+    }
+    if (la_buf_append(out, text, end))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    return 1;
+}
+
+int tk_preview_raw(const la_tokenizer *t, la_tok_work *w, const char *raw, size_t len, size_t m,
+                   int complete, la_buf *out, la_preview_info *info, la_err *err)
+{
+    if (!t || !w || !out || !raw || !t->direct || t->no_direct || t->no_window || t->no_plan || !len)
+        return 0;
+    /* a body without escapes is its text, and that text escapes to itself
+     * (it holds no '"', no control character) */
+    return direct_preview(t, w, t->sp_cls_raw, raw, len, 0, m, complete, out, info, err);
+}
+
 int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len, int more,
                     size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err)
 {
     if (!t || !w || !out || (!text && len))
         return la_err_set(err, LA_EARG, "bad_argument", "tokenizer: bad argument");
     text = text ? text : "";
+    if (t->direct && !t->no_direct && !t->no_window && !t->no_plan && len) {
+        int rc = direct_preview(t, w, t->sp_cls, text, len, more, m, complete, out, info, err);
+        if (rc != 0)
+            return rc < 0 ? rc : LA_OK;
+    }
     size_t want = m + 1, mu;
     int ended, short_win;
     /* a window of the text that usually holds the tokens wanted, doubled
