@@ -93,6 +93,11 @@ typedef struct la_tok_work la_tok_work;
  * ("tokenizer: <component>: reason"). */
 la_tokenizer *la_tokenizer_load(const char *path, la_err *err);
 void la_tokenizer_free(la_tokenizer *t);
+/* Whether la_tokenizer_load keeps loaded models in the cache folder
+ * ($LOOKAHEAD_CACHE_DIR, else $XDG_CACHE_HOME/lookahead, else
+ * ~/.cache/lookahead) and reads them back for a file with the same
+ * bytes. Off until turned on. */
+void la_tokenizer_use_cache(int on);
 
 /* New scratch space for one thread; NULL when out of memory. */
 la_tok_work *la_tok_work_new(void);

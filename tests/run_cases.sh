@@ -17,6 +17,10 @@ bin=$1; shift
 case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 export LOOKAHEAD="$bin" DATA="$top/data"
+# a tokenizer cache of the run's own: the first case with a tokenizer
+# fills it, later ones load from it (and the user's cache is left alone)
+LOOKAHEAD_CACHE_DIR=$(mktemp -d); export LOOKAHEAD_CACHE_DIR
+trap 'rm -rf "$LOOKAHEAD_CACHE_DIR"' EXIT
 pass=0; fail=0; failed=""
 if [ $# -gt 0 ]; then list="$*"; else list=$(ls "$top/tests/cases"); fi
 for name in $list; do

@@ -20,6 +20,7 @@ typedef struct {
     int output_format;        /* LA_IO_*; AUTO = the first input's */
     int skip_bad;             /* --on-error skip */
     int quiet;
+    int no_cache;             /* --no-cache: no tokenizer cache */
     int progress;             /* 1 forced, 0 when stderr is a terminal */
     int threads;
     uint64_t shard_k, shard_n;

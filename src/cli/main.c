@@ -31,6 +31,8 @@ static const char usage_text[] =
     "  --unit word|char|token     what m counts in real mode (default: token\n"
     "                             with --tokenizer, else word)\n"
     "  --tokenizer PATH           tokenizer.json, or a model folder holding one\n"
+    "  --no-cache                 load the tokenizer from its file, not from the\n"
+    "                             tokenizer cache, and keep nothing there\n"
     "  --partial-chars complete|replace\n"
     "                             a token preview that ends inside a character:\n"
     "                             take more tokens (complete, default) or keep\n"
@@ -114,7 +116,7 @@ static int parse_count(const char *s, uint64_t *out)
 
 enum {
     O_MODE = 256, O_M, O_UNIT, O_TOKENIZER, O_PARTIAL, O_P, O_CONNECTOR, O_FORMAT, O_TURNS, O_INFIELD,
-    O_OUTFIELD, O_INFMT, O_OUTFMT, O_INFILE, O_ONERROR, O_REJECTS, O_STATS, O_PROGRESS, O_THREADS, O_SHARD
+    O_OUTFIELD, O_INFMT, O_OUTFMT, O_INFILE, O_ONERROR, O_REJECTS, O_STATS, O_PROGRESS, O_THREADS, O_SHARD, O_NOCACHE
 };
 
 static const struct option long_opts[] = {
@@ -123,6 +125,7 @@ static const struct option long_opts[] = {
     {"unit", required_argument, 0, O_UNIT},
     {"tokenizer", required_argument, 0, O_TOKENIZER},
     {"tokenizer_path", required_argument, 0, O_TOKENIZER},
+    {"no-cache", no_argument, 0, O_NOCACHE},
     {"partial-chars", required_argument, 0, O_PARTIAL},
     {"P", required_argument, 0, O_P},
     {"connector", required_argument, 0, O_CONNECTOR},
@@ -235,6 +238,7 @@ static int set_option(cli_opts *o, int c, const char *arg, const char *name, int
     case O_STATS: o->stats = arg; break;
     case 'q': o->quiet = 1; break;
     case O_PROGRESS: o->progress = 1; break;
+    case O_NOCACHE: o->no_cache = 1; break;
     case O_THREADS:
         if (parse_count(arg, &v) || v > 256)
             return usage_error("--threads: expected a number from 1 to 256, got '%s'", arg);
@@ -331,6 +335,7 @@ int main(int argc, char **argv)
     if (o.ninputs == 0)
         o.inputs[o.ninputs++] = "-";
     free(extra);
+    la_tokenizer_use_cache(!o.no_cache);
     rc = cli_run(&o);
     free(o.inputs);
     return rc;

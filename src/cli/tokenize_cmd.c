@@ -23,6 +23,7 @@ typedef struct {
     size_t m;                /* 0: no preview */
     int complete;
     int json;                /* stdin lines are JSON strings */
+    int no_cache;            /* --no-cache */
     la_tokenizer *tok;
     la_tok_work *w;
     la_tokens toks;
@@ -133,6 +134,7 @@ static int parse_args(tok_cmd *c, int argc, char **argv)
         { "partial-chars", required_argument, 0, 'p' },
         { "partial_chars", required_argument, 0, 'p' },
         { "json", no_argument, 0, 'j' },
+        { "no-cache", no_argument, 0, 'n' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -143,13 +145,15 @@ static int parse_args(tok_cmd *c, int argc, char **argv)
         char *end;
         switch (o) {
         case 'h':
-            printf("usage: lookahead tokenize --tokenizer PATH [--m N] [--partial-chars complete|replace] [--json] [TEXT | -]\n"
+            printf("usage: lookahead tokenize --tokenizer PATH [--m N] [--partial-chars complete|replace] [--json]\n"
+                   "                          [--no-cache] [TEXT | -]\n"
                    "Prints {\"ids\": [...], \"tokens\": [...]} for TEXT, or for each line of standard input\n"
                    "(--json: each line is a JSON string), as HuggingFace's encode without special tokens;\n"
                    "with --m, also the \"preview\" of the first m tokens that real mode would use.\n");
             return 0;
         case 't': c->path = optarg; break;
         case 'j': c->json = 1; break;
+        case 'n': c->no_cache = 1; break;
         case 'm':
             errno = 0;
             unsigned long long v = strtoull(optarg, &end, 10);
@@ -182,6 +186,7 @@ int la_cli_tokenize(int argc, char **argv)
     if (rc >= 0)
         return rc;
     la_err err = {{0}, {0}};
+    la_tokenizer_use_cache(!c.no_cache);
     c.tok = la_tokenizer_load(c.path, &err);
     if (!c.tok) {
         fprintf(stderr, "lookahead: %s: %s\n", c.path, err.msg);

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -87,6 +88,8 @@ struct tk_bpe {
     int small_ready;
     int no_fast;                 /* tests: no tables, no word cache */
     uint64_t serial;             /* tells models apart in a word cache */
+    void *map;                   /* a mapped image the tables live in (tk_bpe_from_image) */
+    size_t map_len;
 };
 
 /* Per-thread scratch: the symbols of the word being merged and the heap. */
@@ -869,6 +872,14 @@ static void *chunk_main(void *arg)
     return NULL;
 }
 
+/* A number no other model in this process has (word caches tell models
+ * apart by it). */
+static uint64_t next_serial(void)
+{
+    static atomic_uint_fast64_t serial = 1;
+    return (uint64_t)atomic_fetch_add(&serial, 1);
+}
+
 tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, const char *merges,
                         size_t merges_len, int chunking, la_err *err)
 {
@@ -903,8 +914,7 @@ tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, 
         return NULL;
     }
     load_byte_ids(m);
-    static atomic_uint_fast64_t next_serial = 1;
-    m->serial = (uint64_t)atomic_fetch_add(&next_serial, 1);
+    m->serial = next_serial();
     return m;
 }
 
@@ -938,15 +948,167 @@ void tk_bpe_free(tk_bpe *m)
 {
     if (!m)
         return;
-    free(m->arena);
-    free(m->ents);
-    free(m->vslot);
-    free(m->by_id);
-    free(m->merges);
+    if (m->map) {
+        munmap(m->map, m->map_len);
+    } else {
+        free(m->arena);
+        free(m->ents);
+        free(m->vslot);
+        free(m->by_id);
+        free(m->merges);
+        free(m->pairs);
+    }
     free(m->prefix);
     free(m->suffix);
-    free(m->pairs);
     free(m);
+}
+
+/* ---- images: a loaded model as bytes, for the tokenizer cache ---------- */
+
+/* The fixed part of an image; the arrays follow in this order, each
+ * padded to 8 bytes: arena, ents, vslot, by_id, merges, pairs, prefix,
+ * suffix. */
+typedef struct {
+    uint64_t arena_len, max_token_len, prefix_len, suffix_len;
+    int64_t unk_id;
+    int64_t byte_id[256];
+    uint32_t n_ents, vmask, id_count, mmask, pmask;
+    int32_t has_unk, fuse_unk, byte_fallback, ignore_merges, small_ready;
+    int32_t small_id[SMALL_N];
+    uint8_t small_cut[SMALL_N][SMALL_N];
+} bpe_image_head;
+
+static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* The arrays of an image: where each is in m, and its size in bytes. */
+static void image_parts(tk_bpe *m, void ***where, size_t *size)
+{
+    where[0] = (void **)&m->arena, size[0] = m->arena_len;
+    where[1] = (void **)&m->ents, size[1] = (size_t)m->n_ents * sizeof *m->ents;
+    where[2] = (void **)&m->vslot, size[2] = ((size_t)m->vmask + 1) * sizeof *m->vslot;
+    where[3] = (void **)&m->by_id, size[3] = (size_t)m->id_count * sizeof *m->by_id;
+    where[4] = (void **)&m->merges, size[4] = ((size_t)m->mmask + 1) * sizeof *m->merges;
+    where[5] = (void **)&m->pairs, size[5] = m->pairs ? ((size_t)m->pmask + 1) * sizeof *m->pairs : 0;
+    where[6] = (void **)&m->prefix, size[6] = m->prefix ? m->prefix_len : 0;
+    where[7] = (void **)&m->suffix, size[7] = m->suffix ? m->suffix_len : 0;
+}
+#define IMAGE_PARTS 8
+
+int tk_bpe_image(const tk_bpe *m, la_buf *out)
+{
+    bpe_image_head h;
+    memset(&h, 0, sizeof h);
+    h.arena_len = m->arena_len;
+    h.max_token_len = m->max_token_len;
+    h.prefix_len = m->prefix ? m->prefix_len : 0;
+    h.suffix_len = m->suffix ? m->suffix_len : 0;
+    h.unk_id = m->unk_id;
+    memcpy(h.byte_id, m->byte_id, sizeof h.byte_id);
+    h.n_ents = m->n_ents;
+    h.vmask = m->vmask;
+    h.id_count = m->id_count;
+    h.mmask = m->mmask;
+    h.pmask = m->pairs ? m->pmask : 0;
+    h.has_unk = m->has_unk;
+    h.fuse_unk = m->fuse_unk;
+    h.byte_fallback = m->byte_fallback;
+    h.ignore_merges = m->ignore_merges;
+    h.small_ready = m->small_ready;
+    memcpy(h.small_id, m->small_id, sizeof h.small_id);
+    memcpy(h.small_cut, m->small_cut, sizeof h.small_cut);
+    void **where[IMAGE_PARTS];
+    size_t size[IMAGE_PARTS];
+    image_parts((tk_bpe *)m, where, size);
+    static const char zero[8] = {0};
+    if (la_buf_append(out, (const char *)&h, sizeof h))
+        return LA_ENOMEM;
+    for (int i = 0; i < IMAGE_PARTS; i++)
+        if ((size[i] && la_buf_append(out, (const char *)*where[i], size[i])) ||
+            la_buf_append(out, zero, pad8(size[i]) - size[i]))
+            return LA_ENOMEM;
+    return LA_OK;
+}
+
+tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la_err *err)
+{
+    bpe_image_head h;
+    tk_bpe *m = n >= sizeof h && ((uintptr_t)p & 7) == 0 ? calloc(1, sizeof *m) : NULL;
+    if (!m) {
+        if (map)
+            munmap(map, map_len);
+        if (n < sizeof h || ((uintptr_t)p & 7) != 0)
+            la_err_set(err, LA_EDATA, "bad_cache", "tokenizer cache: image too short");
+        else
+            la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        return NULL;
+    }
+    m->map = map;
+    m->map_len = map_len;
+    memcpy(&h, p, sizeof h);
+    /* the sizes first: powers of two where masks, each part inside n */
+    int ok = h.arena_len < ((uint64_t)1 << 40) && h.prefix_len < 4096 && h.suffix_len < 4096 &&
+             ((h.vmask + 1) & h.vmask) == 0 && ((h.mmask + 1) & h.mmask) == 0 &&
+             ((h.pmask + 1) & h.pmask) == 0 && h.arena_len > 0;
+    m->arena_len = m->arena_cap = (size_t)h.arena_len;
+    m->n_ents = m->ents_cap = h.n_ents;
+    m->vmask = h.vmask;
+    m->id_count = h.id_count;
+    m->mmask = h.mmask;
+    m->pmask = h.pmask;
+    m->prefix_len = (size_t)h.prefix_len;
+    m->suffix_len = (size_t)h.suffix_len;
+    /* pairs, prefix and suffix are present only when they were */
+    m->pairs = h.pmask ? (uint64_t *)1 : NULL;
+    m->prefix = h.prefix_len ? (char *)1 : NULL;
+    m->suffix = h.suffix_len ? (char *)1 : NULL;
+    void **where[IMAGE_PARTS];
+    size_t size[IMAGE_PARTS], at = sizeof h;
+    image_parts(m, where, size);
+    for (int i = 0; i < IMAGE_PARTS; i++)
+        *where[i] = NULL;
+    for (int i = 0; ok == 1 && i < IMAGE_PARTS; i++) {
+        if (size[i] > n - at || pad8(size[i]) > n - at) {
+            ok = 0;
+            break;
+        }
+        if (size[i] && map && i < 6) {
+            *where[i] = (void *)(uintptr_t)(p + at);   /* read only: never written */
+        } else if (size[i]) {
+            /* strings get a NUL after them, as when built */
+            char *a = malloc(size[i] + 1);
+            if (!a) {
+                ok = -1;
+                break;
+            }
+            memcpy(a, p + at, size[i]);
+            a[size[i]] = 0;
+            *where[i] = a;
+        }
+        at += pad8(size[i]);
+    }
+    if (ok == 1 && (at != n || !m->arena || m->arena[m->arena_len - 1] != 0 || !m->vslot || !m->merges ||
+                    (h.id_count && !m->by_id)))
+        ok = 0;
+    if (ok != 1) {
+        if (ok < 0)
+            la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        else
+            la_err_set(err, LA_EDATA, "bad_cache", "tokenizer cache: image does not hold together");
+        tk_bpe_free(m);
+        return NULL;
+    }
+    m->max_token_len = (size_t)h.max_token_len;
+    m->unk_id = h.unk_id;
+    memcpy(m->byte_id, h.byte_id, sizeof m->byte_id);
+    m->has_unk = h.has_unk;
+    m->fuse_unk = h.fuse_unk;
+    m->byte_fallback = h.byte_fallback;
+    m->ignore_merges = h.ignore_merges;
+    m->small_ready = h.small_ready;
+    memcpy(m->small_id, h.small_id, sizeof m->small_id);
+    memcpy(m->small_cut, h.small_cut, sizeof m->small_cut);
+    m->serial = next_serial();
+    return m;
 }
 
 /* ---- cutting long pieces ---------------------------------------------- */

@@ -12,8 +12,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,6 +70,18 @@ static int read_file(const char *path, char **data, size_t *len, la_err *err)
     return LA_OK;
 }
 
+/* a followed by b, a new string (NULL when out of memory). */
+static char *joined(const char *a, const char *b)
+{
+    size_t n = strlen(a), k = strlen(b);
+    char *p = malloc(n + k + 1);
+    if (p) {
+        memcpy(p, a, n);
+        memcpy(p + n, b, k + 1);
+    }
+    return p;
+}
+
 /* PATH itself, or PATH/tokenizer.json when PATH is a folder; new string. */
 static char *resolve_path(const char *path)
 {
@@ -75,13 +89,7 @@ static char *resolve_path(const char *path)
     const char *suffix = "";
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         suffix = path[0] && path[strlen(path) - 1] == '/' ? "tokenizer.json" : "/tokenizer.json";
-    size_t n = strlen(path), k = strlen(suffix);
-    char *p = malloc(n + k + 1);
-    if (p) {
-        memcpy(p, path, n);
-        memcpy(p + n, suffix, k + 1);
-    }
-    return p;
+    return joined(path, suffix);
 }
 
 /* 1 if j (a component's JSON) holds "ByteLevel" as a key or a string,
@@ -184,7 +192,7 @@ static const cJSON *component(const cJSON *root, const char *key)
 /* Builds every stage from the parsed root object (all but the model)
  * and the model's span in p into t. */
 static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_span model,
-                          la_err *err)
+                          tk_bpe *prebuilt, la_err *err)
 {
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (version && (!cJSON_IsString(version) || strcmp(version->valuestring, "1.0") != 0))
@@ -198,7 +206,9 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
         return LA_EDATA;
     /* without a pre-tokenizer the whole text is one piece, cut where no
      * token can span */
-    if (!(t->model = build_model(p, model, !t->pretok, err)))
+    if (prebuilt)
+        t->model = prebuilt;
+    else if (!(t->model = build_model(p, model, !t->pretok, err)))
         return LA_EDATA;
     if (!(t->added = tk_added_from_json(cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err)))
         return LA_EDATA;
@@ -218,6 +228,319 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
     return LA_OK;
 }
 
+/* The members of the top-level object data[0..len) into root, all but
+ * "model" (its value's span in *model, the last one if several); the
+ * other members' text in *rest as an object of its own when rest is not
+ * NULL. */
+static int parse_top(const char *data, size_t len, cJSON **root, la_span *model, la_buf *rest,
+                     la_err *err)
+{
+    la_span value;
+    la_members top = {0};
+    la_err jerr = {{0}, {0}};
+    int rc = LA_OK;
+    *root = NULL;
+    if (la_json_validate_top(data, len, &value, &top, &jerr) != LA_OK)
+        rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: not valid JSON: %.200s", jerr.msg);
+    else if (data[value.start] != '{')
+        rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: not a JSON object");
+    else if (!(*root = cJSON_CreateObject()))
+        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    la_buf key = {0};
+    if (rest && rc == LA_OK && la_buf_putc(rest, '{'))
+        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    for (size_t i = 0; rc == LA_OK && i < top.n; i++) {
+        la_buf_clear(&key);
+        la_span k = top.m[i].key, v = top.m[i].val;
+        if (la_json_unescape(data, k, &key, NULL) == LA_OK && key.len == 5 && memcmp(key.data, "model", 5) == 0) {
+            *model = v;
+            continue;
+        }
+        rc = add_parsed(*root, data, k, v, &key, err);
+        if (rc == LA_OK && rest &&
+            ((rest->len > 1 && la_buf_putc(rest, ',')) || la_buf_append(rest, data + k.start, k.end - k.start) ||
+             la_buf_putc(rest, ':') || la_buf_append(rest, data + v.start, v.end - v.start)))
+            rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    }
+    if (rest && rc == LA_OK && la_buf_putc(rest, '}'))
+        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    la_buf_free(&key);
+    free(top.m);
+    return rc;
+}
+
+/* ---- the tokenizer cache ------------------------------------------------------ */
+
+/* Loading Llama-2's tokenizer.json takes 20 ms, Llama-3's 90 ms: parsing
+ * and hashing a vocabulary and its merges. A run that starts many
+ * processes (GNU parallel --pipe, a job array) pays that in each. So a
+ * loaded model is kept as bytes (tk_bpe_image) in a cache folder, with
+ * the text of the file's other members, under the file's identity
+ * (device, inode, size, modification and change times, to the
+ * nanosecond: what a changed or replaced file changes); a later load of
+ * the same file maps that entry instead of parsing. An entry also holds
+ * this build's stamp and a check of its own bytes: one that does not
+ * match in every field is ignored (and replaced), never trusted. Entries
+ * are written whole under a temporary name and renamed, so that readers
+ * never see half of one. */
+
+static int cache_enabled;
+
+void la_tokenizer_use_cache(int on) { cache_enabled = on; }
+
+#define CACHE_MAGIC "LATKCACH"
+#define CACHE_VERSION 1u          /* bump when loading a file gives other tables */
+
+/* What identifies the source file. */
+typedef struct {
+    uint64_t dev, ino, size;
+    int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
+} cache_key;
+
+typedef struct {
+    char magic[8];
+    uint32_t version, head_size;
+    char build[32];               /* this build: entries of other builds do not match */
+    cache_key key;
+    uint64_t rest_len, image_off, image_len, check;
+} cache_head;
+
+/* This build's stamp: the format, and the size and time of the running
+ * program (a rebuilt program may load files differently); 0 when it
+ * cannot be had (then no cache). */
+static int cache_build(char out[32])
+{
+    struct stat st;
+    memset(out, 0, 32);
+    if (stat("/proc/self/exe", &st) != 0)
+        return 0;
+    snprintf(out, 32, "%u %zu %lld.%ld %lld", CACHE_VERSION, sizeof(cache_head), (long long)st.st_mtim.tv_sec,
+             (long)st.st_mtim.tv_nsec, (long long)st.st_size);
+    return 1;
+}
+
+/* A check of n bytes (n a multiple of 8): four lanes, so that it runs
+ * near memory speed; it catches a damaged entry, not an adversary (the
+ * folder is the user's own). */
+static uint64_t bytes_check(const char *p, size_t n)
+{
+    uint64_t a = 0x243F6A8885A308D3ULL, b = 0x13198A2E03707344ULL, c = 0xA4093822299F31D0ULL,
+             d = 0x082EFA98EC4E6C89ULL;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a = (a ^ tk_load64(p + i)) * 0xff51afd7ed558ccdULL;
+        b = (b ^ tk_load64(p + i + 8)) * 0xc4ceb93fe53e2ac9ULL;
+        c = (c ^ tk_load64(p + i + 16)) * 0x9E3779B97F4A7C15ULL;
+        d = (d ^ tk_load64(p + i + 24)) * 0x94d049bb133111ebULL;
+        a ^= a >> 29, b ^= b >> 31, c ^= c >> 30, d ^= d >> 28;
+    }
+    for (; i + 8 <= n; i += 8)
+        a = (a ^ tk_load64(p + i)) * 0xff51afd7ed558ccdULL, a ^= a >> 29;
+    uint64_t h = a ^ (b * 3) ^ (c * 5) ^ (d * 7) ^ n;
+    h = (h ^ (h >> 31)) * 0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 29);
+}
+
+static void key_of(const struct stat *st, cache_key *k)
+{
+    memset(k, 0, sizeof *k);
+    k->dev = (uint64_t)st->st_dev;
+    k->ino = (uint64_t)st->st_ino;
+    k->size = (uint64_t)st->st_size;
+    k->mtime_s = (int64_t)st->st_mtim.tv_sec;
+    k->mtime_ns = (int64_t)st->st_mtim.tv_nsec;
+    k->ctime_s = (int64_t)st->st_ctim.tv_sec;
+    k->ctime_ns = (int64_t)st->st_ctim.tv_nsec;
+}
+
+/* The cache folder: $LOOKAHEAD_CACHE_DIR (empty: no cache), else
+ * $XDG_CACHE_HOME/lookahead, else $HOME/.cache/lookahead; NULL when
+ * none (or out of memory). */
+static char *cache_dir(void)
+{
+    const char *d = getenv("LOOKAHEAD_CACHE_DIR"), *base, *tail;
+    if (d)
+        return d[0] ? strdup(d) : NULL;
+    if ((base = getenv("XDG_CACHE_HOME")) && base[0] == '/')
+        tail = "/lookahead";
+    else if ((base = getenv("HOME")) && base[0] == '/')
+        tail = "/.cache/lookahead";
+    else
+        return NULL;
+    return joined(base, tail);
+}
+
+/* The entry's path for a key (NULL without a cache folder); the folder
+ * in *dir_out when asked for. */
+static char *cache_path(const cache_key *k, char **dir_out)
+{
+    char *dir = cache_dir();
+    if (!dir)
+        return NULL;
+    uint64_t h = bytes_check((const char *)k, sizeof *k);
+    size_t n = strlen(dir) + 40;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%016llx-%llx.tok", dir, (unsigned long long)h, (unsigned long long)k->ino);
+    if (dir_out)
+        *dir_out = dir;
+    else
+        free(dir);
+    return p;
+}
+
+/* Maps the entry for the source with key k: LA_OK with *map (of
+ * *map_len bytes) and *rest, *image inside it when it is there and
+ * whole. */
+static int cache_map(const cache_key *k, void **map, size_t *map_len, const char **rest, size_t *rest_len,
+                     const char **image, size_t *image_len)
+{
+    char *path = cache_path(k, NULL);
+    if (!path)
+        return LA_EIO;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    free(path);
+    if (fd < 0)
+        return LA_EIO;
+    struct stat st;
+    cache_head h;
+    char build[32];
+    void *p = MAP_FAILED;
+    size_t n = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+        (uint64_t)st.st_size >= sizeof h && (uint64_t)st.st_size < ((uint64_t)1 << 36) && cache_build(build)) {
+        n = (size_t)st.st_size;
+        p = mmap(NULL, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    }
+    close(fd);
+    if (p == MAP_FAILED)
+        return LA_EIO;
+    memcpy(&h, p, sizeof h);
+    const char *b = p;
+    if (memcmp(h.magic, CACHE_MAGIC, 8) == 0 && h.version == CACHE_VERSION && h.head_size == sizeof h &&
+        memcmp(h.build, build, 32) == 0 && memcmp(&h.key, k, sizeof *k) == 0 &&
+        h.rest_len <= n - sizeof h && h.image_off == ((sizeof h + h.rest_len + 7) & ~(uint64_t)7) &&
+        h.image_off <= n && h.image_len == n - h.image_off && n % 8 == 0 &&
+        bytes_check(b + sizeof h, n - sizeof h) == h.check) {
+        *map = p;
+        *map_len = n;
+        *rest = b + sizeof h;
+        *rest_len = (size_t)h.rest_len;
+        *image = b + h.image_off;
+        *image_len = (size_t)h.image_len;
+        return LA_OK;
+    }
+    munmap(p, n);
+    return LA_EIO;
+}
+
+/* Writes the entry (quietly: a cache that cannot be written is only not
+ * there next time). */
+static void cache_write(const cache_key *k, const la_buf *rest, const tk_bpe *m)
+{
+    char *dir = NULL, *path = cache_path(k, &dir), *tmp = NULL;
+    la_buf b = {0};
+    cache_head h;
+    memset(&h, 0, sizeof h);
+    static const char zero[8] = {0};
+    size_t pad = (8 - (sizeof h + rest->len) % 8) % 8;
+    if (!path || la_buf_append(&b, (const char *)&h, sizeof h) ||
+        la_buf_append(&b, rest->data ? rest->data : "", rest->len) || la_buf_append(&b, zero, pad) ||
+        tk_bpe_image(m, &b) != LA_OK || !cache_build(h.build))
+        goto done;
+    memcpy(h.magic, CACHE_MAGIC, 8);
+    h.version = CACHE_VERSION;
+    h.head_size = sizeof h;
+    h.key = *k;
+    h.rest_len = rest->len;
+    h.image_off = sizeof h + rest->len + pad;
+    h.image_len = b.len - h.image_off;
+    h.check = bytes_check(b.data + sizeof h, b.len - sizeof h);
+    memcpy(b.data, &h, sizeof h);
+    /* the folder and its parent (~/.cache) when missing, private */
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = 0;
+        mkdir(dir, 0700);
+        *slash = '/';
+    }
+    mkdir(dir, 0700);
+    size_t n = strlen(path) + 32;
+    if (!(tmp = malloc(n)))
+        goto done;
+    snprintf(tmp, n, "%s.%ld.tmp", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        goto done;
+    size_t off = 0;
+    while (off < b.len) {
+        ssize_t w = write(fd, b.data + off, b.len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    if (close(fd) != 0 || off != b.len || rename(tmp, path) != 0)
+        unlink(tmp);
+done:
+    free(tmp);
+    free(path);
+    free(dir);
+    la_buf_free(&b);
+}
+
+/* Frees t's stages, leaving t empty but for its path (a failed cached
+ * load leaves the file's own to do). */
+static void clear_stages(la_tokenizer *t)
+{
+    char *path = t->path;
+    tk_added_free(t->added);
+    if (t->normalizer)
+        t->normalizer->free(t->normalizer);
+    if (t->pretok)
+        t->pretok->free(t->pretok);
+    tk_bpe_free(t->model);
+    if (t->decoder)
+        t->decoder->free(t->decoder);
+    memset(t, 0, sizeof *t);
+    t->path = path;
+}
+
+/* Builds t from the cache entry for key k, if there is a good one. */
+static int load_cached(la_tokenizer *t, const cache_key *k)
+{
+    void *map;
+    size_t map_len, rest_len, image_len;
+    const char *rest, *image;
+    if (cache_map(k, &map, &map_len, &rest, &rest_len, &image, &image_len) != LA_OK)
+        return 0;
+    la_err e = {{0}, {0}};
+    cJSON *root = NULL;
+    la_span model = {0, 0};
+    /* the rest first: the model's tables own the mapping once made */
+    char *text = malloc(rest_len + 1);
+    tk_bpe *m = NULL;
+    int rc = LA_ENOMEM;
+    if (text) {
+        memcpy(text, rest, rest_len);
+        text[rest_len] = 0;
+        m = tk_bpe_from_image(image, image_len, map, map_len, &e);
+        rc = m ? parse_top(text, rest_len, &root, &model, NULL, &e) : LA_EDATA;
+    } else {
+        munmap(map, map_len);
+    }
+    if (rc == LA_OK)
+        rc = build_pipeline(t, root, NULL, model, m, &e);
+    if (rc != LA_OK && t->model != m)
+        tk_bpe_free(m);           /* not handed over */
+    cJSON_Delete(root);
+    free(text);
+    if (rc != LA_OK)
+        clear_stages(t);
+    return rc == LA_OK;
+}
+
 la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
 {
     if (!path) {
@@ -233,38 +556,39 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
         return NULL;
     }
     t->path = file;
+    cache_key key;
+    struct stat st;
+    int use_cache = cache_enabled && stat(file, &st) == 0 && S_ISREG(st.st_mode);
+    if (use_cache) {
+        key_of(&st, &key);
+        if (load_cached(t, &key)) {
+            t->from_cache = 1;
+            return t;
+        }
+    }
     char *data = NULL;
     size_t len = 0;
     if (read_file(file, &data, &len, err) != LA_OK) {
         la_tokenizer_free(t);
         return NULL;
     }
-    la_span value, model = {0, 0};
-    la_members top = {0};
+    la_span model = {0, 0};
     cJSON *root = NULL;
-    la_err jerr = {{0}, {0}};
-    int rc = LA_OK;
-    if (la_json_validate_top(data, len, &value, &top, &jerr) != LA_OK)
-        rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: not valid JSON: %.200s", jerr.msg);
-    else if (data[value.start] != '{')
-        rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: not a JSON object");
-    else if (!(root = cJSON_CreateObject()))
-        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
-    la_buf key = {0};
-    for (size_t i = 0; rc == LA_OK && i < top.n; i++) {
-        la_buf_clear(&key);
-        if (la_json_unescape(data, top.m[i].key, &key, NULL) == LA_OK && key.len == 5 &&
-            memcmp(key.data, "model", 5) == 0)
-            model = top.m[i].val;
-        else
-            rc = add_parsed(root, data, top.m[i].key, top.m[i].val, &key, err);
-    }
-    la_buf_free(&key);
-    free(top.m);
+    la_buf rest = {0};
+    int rc = parse_top(data, len, &root, &model, use_cache ? &rest : NULL, err);
     if (rc == LA_OK)
-        rc = build_pipeline(t, root, data, model, err);
+        rc = build_pipeline(t, root, data, model, NULL, err);
     cJSON_Delete(root);
     free(data);
+    /* the file as read is the one the key names only if it did not change meanwhile */
+    struct stat now;
+    if (rc == LA_OK && use_cache && stat(file, &now) == 0) {
+        cache_key after;
+        key_of(&now, &after);
+        if (memcmp(&after, &key, sizeof key) == 0 && (uint64_t)len == key.size)
+            cache_write(&key, &rest, t->model);
+    }
+    la_buf_free(&rest);
     if (rc != LA_OK) {
         la_tokenizer_free(t);
         return NULL;
@@ -276,14 +600,7 @@ void la_tokenizer_free(la_tokenizer *t)
 {
     if (!t)
         return;
-    tk_added_free(t->added);
-    if (t->normalizer)
-        t->normalizer->free(t->normalizer);
-    if (t->pretok)
-        t->pretok->free(t->pretok);
-    tk_bpe_free(t->model);
-    if (t->decoder)
-        t->decoder->free(t->decoder);
+    clear_stages(t);
     free(t->path);
     free(t);
 }

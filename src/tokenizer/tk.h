@@ -277,6 +277,13 @@ int tk_bpe_can_cut(const tk_bpe *m);
 /* 1 when a cut between the character at a[0..na) and the one at
  * b[0..nb) never changes the tokens (see tk_bpe_prepare_chunking). */
 int tk_bpe_cut_between(const tk_bpe *m, const char *a, size_t na, const char *b, size_t nb);
+/* The model as bytes (appended to out, a multiple of 8 long): LA_OK or
+ * LA_ENOMEM. And a model made from such bytes p[0..n), 8-aligned (NULL
+ * with err set when they do not hold together): with map, a mapping
+ * (map_len bytes) that holds p, the model's tables stay there and the
+ * model unmaps it when freed (also on failure); else they are copied. */
+int tk_bpe_image(const tk_bpe *m, la_buf *out);
+tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la_err *err);
 /* 1 when ignore_merges is set. */
 int tk_bpe_ignores_merges(const tk_bpe *m);
 /* Tokenizes piece[0..len) known only to be a prefix of the real piece
@@ -450,6 +457,7 @@ struct la_tokenizer {
      * for sp_c, 2 where an added token may start, else 0. */
     int direct;
     int no_direct;            /* for tests: previews never go direct */
+    int from_cache;           /* loaded from the tokenizer cache (load.c) */
     char sp_c;
     const char *sp_s;
     size_t sp_slen;

@@ -1,0 +1,265 @@
+/* test_tok_cache.c - the tokenizer cache: a second load of the same file
+ * comes from the cache and tokenizes exactly as the file does, for every
+ * kind of model the fixtures have; entries that are damaged, cut short,
+ * of another file or of a changed file are never used (and are made
+ * again); a file that fails to load leaves no entry; an empty
+ * LOOKAHEAD_CACHE_DIR turns the cache off. */
+#define _GNU_SOURCE
+#include "check_run.h"
+#include "tokenizer/tk.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FIX "tests/fixtures/tok/"
+
+static char dir[64];
+
+/* A fresh cache folder for each test. */
+static void setup(void)
+{
+    strcpy(dir, "/tmp/la-cache-test.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    setenv("LOOKAHEAD_CACHE_DIR", dir, 1);
+    la_tokenizer_use_cache(1);
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    la_tokenizer_use_cache(0);
+}
+
+/* The entries in the cache folder: how many, and the path of the last. */
+static int entries(char *last, size_t n)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            count++;
+            if (last)
+                snprintf(last, n, "%s/%s", dir, e->d_name);
+        }
+    closedir(d);
+    return count;
+}
+
+static la_tokenizer *load(const char *path, int want_cached)
+{
+    la_err err = {{0}, {0}};
+    la_tokenizer *t = la_tokenizer_load(path, &err);
+    ck_assert_msg(t != NULL, "%s: %s", path, err.msg);
+    ck_assert_msg(t->from_cache == want_cached, "%s: from_cache %d", path, t->from_cache);
+    return t;
+}
+
+static const char *const texts[] = {
+    "", "the cat", " the  hat\tand\n<s>the cat</s>", "\xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80 caf\xC3\xA9" "!",
+    "\xE2\x96\x81\xE2\x96\x81" "at <unk> 123 <|end|> THE HAT", "attatt at tat ta a t", "'s 's 're",
+};
+
+/* Two tokenizers agree on ids, strings and previews of every text. */
+static void same_tokenizers(la_tokenizer *a, la_tokenizer *b)
+{
+    la_tok_work *w = la_tok_work_new();
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        la_err err;
+        la_tokens ta = {0}, tb = {0};
+        size_t n = strlen(texts[i]);
+        ck_assert_int_eq(la_tokenizer_encode(a, w, texts[i], n, 0, &ta, &err), LA_OK);
+        ck_assert_int_eq(la_tokenizer_encode(b, w, texts[i], n, 0, &tb, &err), LA_OK);
+        ck_assert_uint_eq(ta.n, tb.n);
+        for (size_t k = 0; k < ta.n; k++) {
+            ck_assert_uint_eq(ta.ids[k], tb.ids[k]);
+            ck_assert_uint_eq(tk_tokens_len(&ta, k), tk_tokens_len(&tb, k));
+            ck_assert(memcmp(ta.strs.data + ta.str_off[k], tb.strs.data + tb.str_off[k], tk_tokens_len(&ta, k)) == 0);
+        }
+        for (size_t m = 1; m < 8; m++) {
+            la_buf pa = {0}, pb = {0};
+            ck_assert_int_eq(la_tokenizer_preview(a, w, texts[i], n, m, 1, &pa, NULL, &err), LA_OK);
+            ck_assert_int_eq(la_tokenizer_preview(b, w, texts[i], n, m, 1, &pb, NULL, &err), LA_OK);
+            ck_assert(pa.len == pb.len && memcmp(pa.data ? pa.data : "", pb.data ? pb.data : "", pa.len) == 0);
+            la_buf_free(&pa);
+            la_buf_free(&pb);
+        }
+        la_tokens_free(&ta);
+        la_tokens_free(&tb);
+    }
+    la_tok_work_free(w);
+}
+
+static const char *const fixtures[] = {
+    FIX "full_llama.json",    FIX "full_bytelevel.json",   FIX "full_bytelevel_removed.json",
+    FIX "bpe_prefix.json",    FIX "bpe_ignore_merges.json", FIX "window_lower.json",
+    FIX "full_llama_unk.json", FIX "added_flags.json",
+};
+#define NFIX (sizeof fixtures / sizeof fixtures[0])
+
+START_TEST(second_load_from_cache)
+{
+    la_tokenizer *a = load(fixtures[_i], 0);
+    ck_assert_int_eq(entries(NULL, 0), 1);
+    la_tokenizer *b = load(fixtures[_i], 1);
+    la_tokenizer_use_cache(0);
+    la_tokenizer *c = load(fixtures[_i], 0);
+    la_tokenizer_use_cache(1);
+    ck_assert_int_eq(b->direct, c->direct);
+    ck_assert_int_eq(b->split_bytes, c->split_bytes);
+    same_tokenizers(b, c);
+    same_tokenizers(a, b);
+    la_tokenizer_free(a);
+    la_tokenizer_free(b);
+    la_tokenizer_free(c);
+}
+END_TEST
+
+/* Overwrites the entry with its first n bytes, one byte changed at
+ * flip (n: none cut; flip past n: none changed). */
+static void damage(const char *path, long n, long flip)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)len);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    if (n < 0 || n > len)
+        n = len;
+    if (flip >= 0 && flip < n)
+        buf[flip] ^= 0x20;
+    f = fopen(path, "wb");
+    ck_assert_uint_eq(fwrite(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    free(buf);
+}
+
+START_TEST(damaged_entries_are_not_used)
+{
+    char path[512];
+    la_tokenizer_free(load(FIX "full_llama.json", 0));
+    ck_assert_int_eq(entries(path, sizeof path), 1);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    long len = (long)st.st_size;
+    /* a byte of the head, of the other members' text, of the tables; cut short; empty */
+    long flips[] = {2, 130, len / 2, len - 3, -1, -1};
+    long cuts[] = {-1, -1, -1, -1, len - 8, 0};
+    for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
+        damage(path, cuts[i], flips[i]);
+        la_tokenizer *t = load(FIX "full_llama.json", 0);    /* not from the damaged entry */
+        la_tokenizer_use_cache(0);
+        la_tokenizer *f = load(FIX "full_llama.json", 0);
+        la_tokenizer_use_cache(1);
+        same_tokenizers(t, f);
+        la_tokenizer_free(t);
+        la_tokenizer_free(f);
+        la_tokenizer_free(load(FIX "full_llama.json", 1));  /* and it was made again */
+    }
+}
+END_TEST
+
+/* Copies fixture src to dst. */
+static void copy_file(const char *src, const char *dst)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", src, dst);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(changed_file_is_loaded_again)
+{
+    char file[128];
+    snprintf(file, sizeof file, "%s/tokenizer.json", dir);
+    copy_file(FIX "full_llama.json", file);
+    la_tokenizer_free(load(file, 0));
+    la_tokenizer_free(load(file, 1));
+    char first[512], second[512], saved[600];
+    ck_assert_int_eq(entries(first, sizeof first), 2);        /* tokenizer.json and its entry */
+    snprintf(saved, sizeof saved, "%s.saved", first);
+    copy_file(first, saved);
+    /* the same path, other content: the other file's tokens */
+    copy_file(FIX "full_bytelevel.json", file);
+    la_tokenizer_free(load(file, 0));
+    /* an entry under the new file's name that holds the old file's
+     * tables (its head names the old file) is not used either */
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    second[0] = 0;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".tok") && !strstr(e->d_name, ".saved") &&
+            strcmp(strrchr(first, '/') + 1, e->d_name) != 0)
+            snprintf(second, sizeof second, "%s/%s", dir, e->d_name);
+    closedir(d);
+    ck_assert_msg(second[0], "no entry for the changed file");
+    copy_file(saved, second);
+    la_tokenizer *t = load(file, 0);
+    la_tokenizer_use_cache(0);
+    la_tokenizer *f = load(FIX "full_bytelevel.json", 0);
+    la_tokenizer_use_cache(1);
+    same_tokenizers(t, f);
+    la_tokenizer_free(t);
+    la_tokenizer_free(f);
+    /* the same bytes, touched: loaded again too */
+    la_tokenizer_free(load(file, 1));
+    struct timespec ts[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+    ts[1].tv_sec = time(NULL) - 100;
+    ts[1].tv_nsec = 0;
+    ck_assert_int_eq(utimensat(AT_FDCWD, file, ts, 0), 0);
+    la_tokenizer_free(load(file, 0));
+}
+END_TEST
+
+START_TEST(failed_loads_leave_nothing)
+{
+    char file[128];
+    snprintf(file, sizeof file, "%s/bad.json", dir);
+    FILE *f = fopen(file, "w");
+    fputs("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b\"]}}", f);
+    fclose(f);
+    for (int i = 0; i < 2; i++) {
+        la_err err = {{0}, {0}};
+        ck_assert_ptr_null(la_tokenizer_load(file, &err));
+        ck_assert_msg(strstr(err.msg, "merge") != NULL, "%s", err.msg);
+    }
+    ck_assert_int_eq(entries(NULL, 0), 1);   /* bad.json alone */
+}
+END_TEST
+
+START_TEST(empty_dir_turns_it_off)
+{
+    setenv("LOOKAHEAD_CACHE_DIR", "", 1);
+    la_tokenizer_free(load(FIX "full_llama.json", 0));
+    la_tokenizer_free(load(FIX "full_llama.json", 0));
+    setenv("LOOKAHEAD_CACHE_DIR", dir, 1);
+    ck_assert_int_eq(entries(NULL, 0), 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("tok_cache");
+    TCase *tc = tcase_create("cache");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, second_load_from_cache, 0, NFIX);
+    tcase_add_test(tc, damaged_entries_are_not_used);
+    tcase_add_test(tc, changed_file_is_loaded_again);
+    tcase_add_test(tc, failed_loads_leave_nothing);
+    tcase_add_test(tc, empty_dir_turns_it_off);
+    suite_add_tcase(s, tc);
+    return la_check_run(s);
+}
