@@ -32,17 +32,29 @@ echo "virtual gsm8k.zst|$G|$bin -q --mode virtual $F $Z"
 echo "zstd -dc gsm8k.zst, piped to virtual|$G|zstd -q -dc $Z | $bin -q --mode virtual $F"
 if [ $have_oracle = 1 ]; then
   echo "real llama2 gsm8k|$G|$bin -q --tokenizer $(tok llama2) $F $G"
+  echo "real llama2 gsm8k, --no-cache|$G|$bin -q --no-cache --tokenizer $(tok llama2) $F $G"
   echo "real llama3 gsm8k|$G|$bin -q --tokenizer $(tok llama3) $F $G"
   echo "real gpt4o gsm8k|$G|$bin -q --tokenizer $(tok gpt4o) $F $G"
 fi
 echo "cat long|$L|cat $L"
 echo "virtual long|$L|$bin -q --mode virtual $F $L"
-[ $have_oracle = 1 ] && echo "real llama2 long|$L|$bin -q --tokenizer $(tok llama2) $F $L"
+if [ $have_oracle = 1 ]; then
+  echo "real llama2 long|$L|$bin -q --tokenizer $(tok llama2) $F $L"
+  echo "real llama2 long, --no-cache|$L|$bin -q --no-cache --tokenizer $(tok llama2) $F $L"
+fi
 if [ "${QUICK:-0}" != 1 ]; then
   command -v jq >/dev/null 2>&1 && echo "jq virtual gsm8k|$G|jq -c --arg p \"$P\" --arg c \"$C\" '.question += \$c + \$p | .answer = \$p + .answer' $G"
   [ $have_oracle = 1 ] && echo "HuggingFace real llama2 gsm8k (oracle, replace)|$G|NODE_PATH=$oracle_dir/node_modules node $top/../shared/oracle/lookahead_oracle.js --mode real --partial-chars replace --tokenizer $(tok llama2) --input-field question --output-field answer --in $G --out /dev/stdout"
 fi
 } > "$cmds"
+
+# real mode loads its tokenizer from a cache of the benchmark's own,
+# filled here (as any run after a tokenizer's first one finds it);
+# the --no-cache rows parse the file every time
+LOOKAHEAD_CACHE_DIR=$out/cache; export LOOKAHEAD_CACHE_DIR
+if [ $have_oracle = 1 ]; then
+  for t in llama2 llama3 gpt4o; do "$bin" -q --tokenizer "$(tok $t)" $F </dev/null >/dev/null; done
+fi
 
 res=$(mktemp)
 r=1

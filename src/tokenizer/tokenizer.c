@@ -860,27 +860,27 @@ size_t tk_preview_start(const la_tokenizer *t, size_t m)
  * long to keep, a cut that does not hold, a decoding that is not the
  * text) takes the general path: the result is the same, only slower. */
 
-#define DW_SLOTS 32768            /* sets of two entries: 1.5 MiB a thread */
-#define DW_KEY 24                 /* longest word kept */
-#define DW_TOK 14                 /* most tokens of a word kept */
+#define DW_SLOTS 32768            /* sets of two entries, one cache line: 1 MiB a thread */
+#define DW_KEY 16                 /* longest word kept */
+#define DW_TOK 8                  /* most tokens of a word kept */
+#define DW_BATCH 4                /* words found and fetched at once */
 
 typedef struct {
     uint32_t tag;                 /* hash bits the set index leaves out */
     uint8_t klen;                 /* key length + 1; 0: empty */
     uint8_t ntok;                 /* tokens of s + word; 0: not direct */
     uint8_t cut;                  /* a cut holds between the word and an s after it */
-    uint8_t pad;
-    uint16_t whole;               /* bit j: token j ends on a whole character */
+    uint8_t whole;                /* bit j: token j ends on a whole character */
     uint8_t end[DW_TOK];          /* where token j ends, in bytes from the word's space */
     char key[DW_KEY];
 } dw_entry;
 
 typedef struct {
+    dw_entry e[DW_SLOTS];         /* first: sets start on cache lines */
     uint64_t serial;              /* the model the words belong to */
-    dw_entry e[DW_SLOTS];
 } dw_cache;
 
-_Static_assert(DW_TOK <= 16, "dw_entry.whole has 16 bits");
+_Static_assert(sizeof(dw_entry) == 32, "two entries to a cache line");
 
 void tk_direct_prepare(la_tokenizer *t)
 {
@@ -976,7 +976,7 @@ static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const cha
                 return LA_OK;
         d->end[j] = (uint8_t)at;
         if (at == n + 1 || ((unsigned char)word[at - 1] & 0xC0) != 0x80)
-            d->whole |= (uint16_t)(1u << j);
+            d->whole |= (uint8_t)(1u << j);
     }
     if (at != n + 1)
         return LA_OK;
@@ -989,12 +989,11 @@ static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const cha
     return LA_OK;
 }
 
-/* This thread's entry for word[0..n), 0 < n <= DW_KEY (made when
- * missing); NULL with *rc set when it cannot be had. */
+/* This thread's entry for word[0..n), 0 < n <= DW_KEY, of hash h (made
+ * when missing); NULL with *rc set when it cannot be had. */
 static const dw_entry *dw_word(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const char *word,
-                               size_t n, int *rc, la_err *err)
+                               size_t n, uint64_t h, int *rc, la_err *err)
 {
-    uint64_t h = tk_word_hash(word, n);
     uint32_t tag = (uint32_t)(h >> 32);
     dw_entry *set = &dc->e[h & (DW_SLOTS - 2)];
     if (set[0].klen == n + 1 && set[0].tag == tag && tk_same_bytes(set[0].key, word, n))
@@ -1018,7 +1017,7 @@ static dw_cache *dw_ready(const la_tokenizer *t, la_tok_work *w)
     dw_cache *dc = w->dw;
     if (dc && dc->serial == t->serial)
         return dc;
-    if (!dc && !(dc = w->dw = malloc(sizeof *dc)))
+    if (!dc && !(dc = w->dw = aligned_alloc(64, sizeof *dc)))
         return NULL;
     for (size_t i = 0; i < DW_SLOTS; i++)
         dc->e[i].klen = 0;
@@ -1086,46 +1085,75 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
     dw_stops stops;
     dw_stops_init(t, &stops);
     size_t pos = 0, count = 0, end = 0, units = 0;
+    /* Words are found a few at a time (no more than the tokens still
+     * wanted: each word makes one at least) and their table sets fetched
+     * together, then looked up: the table is bigger than the nearer
+     * caches, and the lookups' misses then overlap instead of coming one
+     * after the other (a third of the preview's time before). */
+    struct {
+        size_t pos, n;
+        uint64_t h;
+    } wv[DW_BATCH];
     for (;;) {
-        size_t e = pos;
-        for (;;) {
-            e = dw_scan(&stops, cls, text, e, len);
-            if (e == len || cls[(unsigned char)text[e]] == 1)
+        size_t k = 0, want = m - count < DW_BATCH ? m - count : DW_BATCH, p = pos;
+        int blocked = 0;          /* the word after the gathered ones must go the general way */
+        while (k < want) {
+            size_t e = p;
+            for (;;) {
+                e = dw_scan(&stops, cls, text, e, len);
+                if (e == len || cls[(unsigned char)text[e]] == 1)
+                    break;
+                if (cls[(unsigned char)text[e]] == 3 || tk_added_may_start(t->added, 0, text, len, e)) {
+                    blocked = 1;  /* an added token: the general path splits it out */
+                    break;
+                }
+                e++;
+            }
+            /* the word may go on past the window; or none, or too long */
+            if (blocked || (e == len && more) || e == p || e - p > DW_KEY) {
+                blocked = 1;
                 break;
-            if (cls[(unsigned char)text[e]] == 3 || tk_added_may_start(t->added, 0, text, len, e))
-                return 0;         /* an added token: the general path splits it out */
-            e++;
+            }
+            uint64_t h = tk_word_hash(text + p, e - p);
+            __builtin_prefetch(&dc->e[h & (DW_SLOTS - 2)]);
+            wv[k].pos = p;
+            wv[k].n = e - p;
+            wv[k++].h = h;
+            if (e == len)
+                break;
+            p = e + 1;
         }
-        if (e == len && more)
-            return 0;             /* the word may go on past the window */
-        size_t n = e - pos;
-        if (n == 0 || n > DW_KEY)
-            return 0;
-        int rc = LA_OK;
-        const dw_entry *d = dw_word(t, w, dc, text + pos, n, &rc, err);
-        if (!d)
-            return rc;
-        if (!d->ntok || (e < len && !d->cut))
-            return 0;
-        if (count + d->ntok >= m) {
-            size_t j = m - count - 1;
-            if (complete)
-                while (!(d->whole >> j & 1))
-                    j++;          /* the last token ends the word: whole */
-            else if (!(d->whole >> j & 1))
+        for (size_t i = 0; i < k; i++) {
+            size_t at = wv[i].pos, n = wv[i].n, e = at + n;
+            int rc = LA_OK;
+            const dw_entry *d = dw_word(t, w, dc, text + at, n, wv[i].h, &rc, err);
+            if (!d)
+                return rc;
+            if (!d->ntok || (e < len && !d->cut))
                 return 0;
-            units = count + j + 1;
-            end = pos + d->end[j] - 1;   /* the space before the word is text[pos - 1] */
-            break;
+            if (count + d->ntok >= m) {
+                size_t j = m - count - 1;
+                if (complete)
+                    while (!(d->whole >> j & 1))
+                        j++;      /* the last token ends the word: whole */
+                else if (!(d->whole >> j & 1))
+                    return 0;
+                units = count + j + 1;
+                end = at + d->end[j] - 1;   /* the space before the word is text[at - 1] */
+                goto done;
+            }
+            count += d->ntok;
+            if (e == len) {       /* fewer than m tokens in all */
+                units = count;
+                end = len;
+                goto done;
+            }
+            pos = e + 1;
         }
-        count += d->ntok;
-        if (e == len) {           /* fewer than m tokens in all */
-            units = count;
-            end = len;
-            break;
-        }
-        pos = e + 1;
+        if (blocked || k == 0)
+            return 0;
     }
+done:
     if (info) {
         info->units = units;
         info->whole = !more && end == len;
