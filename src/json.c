@@ -892,7 +892,12 @@ static size_t decode_u(const char *p, size_t i, size_t end, unsigned *cp)
 
 int la_json_unescape(const char *p, la_span s, la_buf *out, la_err *err)
 {
-    size_t i = s.start + 1, end = s.end - 1;
+    return la_json_unescape_body(p + s.start + 1, s.end - s.start - 2, out, err);
+}
+
+int la_json_unescape_body(const char *p, size_t n, la_buf *out, la_err *err)
+{
+    size_t i = 0, end = n;
     if (la_buf_reserve(out, end - i) != LA_OK)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
     while (i < end) {
@@ -938,6 +943,11 @@ static size_t escape_len(const char *p, size_t i, size_t end)
         return 2;
     used = decode_u(p, i, end, &cp);
     return used ? used : 6;
+}
+
+size_t la_json_escape_len(const char *p, size_t i, size_t end)
+{
+    return i + 1 < end ? escape_len(p, i, end) : 0;
 }
 
 /* Offset of the first backslash in p[i..n), or n. */

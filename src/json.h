@@ -88,6 +88,11 @@ int la_json_array_next(const char *p, size_t n, size_t arr, size_t *it, la_span 
  * appending to out. Returns LA_EDATA (code lone_surrogate) when an escape
  * encodes a lone UTF-16 surrogate, which has no UTF-8 form. */
 int la_json_unescape(const char *p, la_span s, la_buf *out, la_err *err);
+/* The same for the inside of a string, p[0..n) (between the quotes). */
+int la_json_unescape_body(const char *p, size_t n, la_buf *out, la_err *err);
+/* Length of the escape at p[i] (a backslash) of a string's inside that
+ * ends at `end` (a \u surrogate pair counts as one), 0 if none fits. */
+size_t la_json_escape_len(const char *p, size_t i, size_t end);
 
 /* For decoding only the start of a long string: the offset in the inside
  * p[from..to) of a string, as close to from + want as possible without

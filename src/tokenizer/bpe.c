@@ -1782,6 +1782,11 @@ int tk_bpe_can_cut(const tk_bpe *m)
 
 int tk_bpe_ignores_merges(const tk_bpe *m) { return m->ignore_merges; }
 
+size_t tk_bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from)
+{
+    return m->pmask ? bpe_chunk_end(m, s, len, from) : len;
+}
+
 int tk_bpe_cut_between(const tk_bpe *m, const char *a, size_t na, const char *b, size_t nb)
 {
     char s[8];

@@ -284,6 +284,9 @@ int tk_bpe_cut_between(const tk_bpe *m, const char *a, size_t na, const char *b,
  * model unmaps it when freed (also on failure); else they are copied. */
 int tk_bpe_image(const tk_bpe *m, la_buf *out);
 tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la_err *err);
+/* The first point after from where s[0..len) can be cut (no merge
+ * crosses it), or len. */
+size_t tk_bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from);
 /* 1 when ignore_merges is set. */
 int tk_bpe_ignores_merges(const tk_bpe *m);
 /* Tokenizes piece[0..len) known only to be a prefix of the real piece

@@ -10,6 +10,7 @@
  * as soon as enough tokens exist.
  */
 #include "tokenizer/tk.h"
+#include "json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -864,12 +865,15 @@ size_t tk_preview_start(const la_tokenizer *t, size_t m)
 #define DW_KEY 16                 /* longest word kept */
 #define DW_TOK 8                  /* most tokens of a word kept */
 #define DW_BATCH 4                /* words found and fetched at once */
+#define DW_CUT 1                  /* a cut holds between the piece and an s after it */
+#define DW_BIG 2                  /* more than DW_TOK tokens: to be taken in pieces */
+#define DW_MID 0x9E3779B97F4A7C15ULL   /* hashes a piece inside a word apart */
 
 typedef struct {
     uint32_t tag;                 /* hash bits the set index leaves out */
     uint8_t klen;                 /* key length + 1; 0: empty */
     uint8_t ntok;                 /* tokens of s + word; 0: not direct */
-    uint8_t cut;                  /* a cut holds between the word and an s after it */
+    uint8_t flags;                /* DW_CUT, DW_BIG */
     uint8_t whole;                /* bit j: token j ends on a whole character */
     uint8_t end[DW_TOK];          /* where token j ends, in bytes from the word's space */
     char key[DW_KEY];
@@ -940,28 +944,32 @@ static int dw_push(tk_sink *s, const uint32_t *ids, size_t n)
     return 0;
 }
 
-/* Fills d for word w[0..n): tokenizes s + w with the model, then walks
- * the tokens' decoded strings along " " + w; ntok stays 0 unless they
- * spell it exactly. */
+/* Fills d for the piece word[0..n): a word's first piece (lead: the s of
+ * the space before it, then the piece) or a later one (the piece alone,
+ * cut from the rest of its word where no merge crosses). Tokenizes it
+ * with the model, then walks the tokens' decoded strings along " " +
+ * piece (or the piece); ntok stays 0 unless they spell it exactly. */
 static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const char *word, size_t n,
-                   la_err *err)
+                   int lead, la_err *err)
 {
     d->ntok = 0;
-    d->cut = 0;
+    d->flags = 0;
     d->whole = 0;
     if (!tk_utf8_valid(word, n))
         return LA_OK;
     la_buf *b = &w->dec2;
     la_buf_clear(b);
-    if (la_buf_append(b, t->sp_s, t->sp_slen) || la_buf_append(b, word, n))
+    if ((lead && la_buf_append(b, t->sp_s, t->sp_slen)) || la_buf_append(b, word, n))
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     dw_sink k = { { dw_push }, { 0 }, 0, 0 };
     int rc = tk_bpe_tokenize(t->model, b->data, b->len, &k.sink, w, err);
     if (rc < 0)
         return rc;
+    if (k.over)
+        d->flags = DW_BIG;
     if (k.over || k.n == 0)
         return LA_OK;
-    size_t at = 0;                /* in " " + word: byte i is word[i - 1] */
+    size_t off = lead ? 1 : 0, total = n + off, at = 0;   /* byte i is word[i - off] */
     for (size_t j = 0; j < k.n; j++) {
         const idc_ent *e = idc_get(t, w, k.ids[j], &rc, err);
         if (!e)
@@ -972,42 +980,96 @@ static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const cha
         if (e->fb >= 0)
             str = &one;
         for (size_t i = 0; i < len; i++, at++)
-            if (at > n || str[i] != (at ? word[at - 1] : t->sp_c))
+            if (at >= total || str[i] != (at < off ? t->sp_c : word[at - off]))
                 return LA_OK;
         d->end[j] = (uint8_t)at;
-        if (at == n + 1 || ((unsigned char)word[at - 1] & 0xC0) != 0x80)
+        if (at == total || ((unsigned char)word[at - off] & 0xC0) != 0x80)
             d->whole |= (uint8_t)(1u << j);
     }
-    if (at != n + 1)
+    if (at != total)
         return LA_OK;
-    size_t last = n;              /* the word's last character */
+    size_t last = n;              /* the piece's last character */
     while (last > 0 && ((unsigned char)word[last - 1] & 0xC0) == 0x80)
         last--;
     last = last ? last - 1 : 0;
-    d->cut = (uint8_t)tk_bpe_cut_between(t->model, word + last, n - last, t->sp_s, t->sp_slen);
+    if (tk_bpe_cut_between(t->model, word + last, n - last, t->sp_s, t->sp_slen))
+        d->flags |= DW_CUT;
     d->ntok = (uint8_t)k.n;
     return LA_OK;
 }
 
-/* This thread's entry for word[0..n), 0 < n <= DW_KEY, of hash h (made
- * when missing); NULL with *rc set when it cannot be had. */
+/* This thread's entry for the piece word[0..n), 0 < n <= DW_KEY (lead:
+ * a word's first), of hash h (made when missing); NULL with *rc set
+ * when it cannot be had. */
 static const dw_entry *dw_word(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const char *word,
-                               size_t n, uint64_t h, int *rc, la_err *err)
+                               size_t n, uint64_t h, int lead, int *rc, la_err *err)
 {
     uint32_t tag = (uint32_t)(h >> 32);
+    uint8_t klen = (uint8_t)(n + 1 + (lead ? 0 : 32));
     dw_entry *set = &dc->e[h & (DW_SLOTS - 2)];
-    if (set[0].klen == n + 1 && set[0].tag == tag && tk_same_bytes(set[0].key, word, n))
+    if (set[0].klen == klen && set[0].tag == tag && tk_same_bytes(set[0].key, word, n))
         return &set[0];
-    if (set[1].klen == n + 1 && set[1].tag == tag && tk_same_bytes(set[1].key, word, n))
+    if (set[1].klen == klen && set[1].tag == tag && tk_same_bytes(set[1].key, word, n))
         return &set[1];
     set[1] = set[0];              /* the newer word stays, the older goes */
     set[0].klen = 0;
-    if ((*rc = dw_fill(t, w, &set[0], word, n, err)) != LA_OK)
+    if ((*rc = dw_fill(t, w, &set[0], word, n, lead, err)) != LA_OK)
         return NULL;
     memcpy(set[0].key, word, n);
     set[0].tag = tag;
-    set[0].klen = (uint8_t)(n + 1);
+    set[0].klen = klen;
     return &set[0];
+}
+
+/* Takes piece d (at text offset at; lead: with the space before it) into
+ * a preview of m tokens that has *count so far: 1 when the m-th token is
+ * in it (*units and *end set), 0 when it was taken whole, -1 when the
+ * preview would end inside a character (replace: the general path). */
+static int dw_take(const dw_entry *d, size_t at, int lead, size_t m, int complete, size_t *count,
+                   size_t *units, size_t *end)
+{
+    if (*count + d->ntok < m) {
+        *count += d->ntok;
+        return 0;
+    }
+    size_t j = m - *count - 1;
+    if (complete)
+        while (!(d->whole >> j & 1))
+            j++;                  /* the last token ends the piece: whole */
+    else if (!(d->whole >> j & 1))
+        return -1;
+    *units = *count + j + 1;
+    *end = at + d->end[j] - (lead ? 1 : 0);   /* a lead piece counts the space before it */
+    return 1;
+}
+
+/* A word of more than DW_KEY bytes or DW_TOK tokens, text[at..at+n), in
+ * pieces cut where the model never merges across (GSM8K's
+ * "3*2=<<3*2=6>>6", whose digits are tokens of their own): as dw_take,
+ * with -1 also for a piece that must go the general way, and < -1 (*rc)
+ * on error. */
+static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const char *text, size_t at,
+                     size_t n, int space_after, size_t m, int complete, size_t *count, size_t *units,
+                     size_t *end, int *rc, la_err *err)
+{
+    const char *word = text + at;
+    for (size_t from = 0; from < n;) {
+        size_t to = tk_bpe_chunk_end(t->model, word, n, from), pn = to - from;
+        int lead = from == 0;
+        if (pn > DW_KEY)
+            return -1;
+        uint64_t h = tk_word_hash(word + from, pn) ^ (lead ? 0 : DW_MID);
+        const dw_entry *d = dw_word(t, w, dc, word + from, pn, h, lead, rc, err);
+        if (!d)
+            return -2;
+        if (!d->ntok || (to == n && space_after && !(d->flags & DW_CUT)))
+            return -1;
+        int r = dw_take(d, at + from, lead, m, complete, count, units, end);
+        if (r != 0)
+            return r;
+        from = to;
+    }
+    return 0;
 }
 
 /* This thread's word table for t, emptied when it held another model's
@@ -1073,8 +1135,49 @@ static inline __attribute__((always_inline)) size_t dw_scan(const dw_stops *v, c
     return e;
 }
 
+/* The text of a JSON string body's word raw[0..n), which holds escapes,
+ * into buf (DW_KEY bytes): its length, or 0 when it does not fit, or
+ * holds a byte the word scan stops at (an escaped space, say). */
+static size_t dw_unescape(const la_tokenizer *t, const char *raw, size_t n, char *buf)
+{
+    /* room for the whole body's bytes (its text is no longer), so that
+     * the buffer is never grown */
+    char tmp[6 * DW_KEY + 8];
+    la_buf b = { tmp, 0, sizeof tmp };
+    if (n > 6 * DW_KEY || la_json_unescape_body(raw, n, &b, NULL) != LA_OK || b.len > DW_KEY)
+        return 0;
+    for (size_t i = 0; i < b.len; i++)
+        if (t->sp_cls[(unsigned char)tmp[i]])
+            return 0;
+    memcpy(buf, tmp, b.len);
+    return b.len;
+}
+
+/* The offset in a body's word raw[0..n) where its text's first k bytes
+ * end, or SIZE_MAX when that is inside an escape's character. */
+static size_t dw_raw_offset(const char *raw, size_t n, size_t k)
+{
+    size_t i = 0, done = 0;
+    char tmp[16];                 /* an escape is at most 12 bytes: never grown */
+    while (done < k && i < n) {
+        if (raw[i] != '\\') {
+            i++, done++;
+            continue;
+        }
+        size_t e = la_json_escape_len(raw, i, n);
+        la_buf b = { tmp, 0, sizeof tmp };
+        if (!e || e > 12 || la_json_unescape_body(raw + i, e, &b, NULL) != LA_OK)
+            return SIZE_MAX;
+        i += e, done += b.len;
+    }
+    return done == k ? i : SIZE_MAX;
+}
+
 /* The preview of text[0..len) by its words: 1 when done (appended to out,
- * info set), 0 when the general path must do it, < 0 on error. */
+ * info set), 0 when the general path must do it, < 0 on error. With
+ * cls = t->sp_cls_raw, text is a JSON string body: a word with escapes
+ * is looked up by its text, and the preview is escaped as la_json_escape
+ * would (the body's bytes themselves when it holds no escape). */
 static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *cls, const char *text,
                           size_t len, int more, size_t m, int complete, la_buf *out,
                           la_preview_info *info, la_err *err)
@@ -1085,39 +1188,69 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
     dw_stops stops;
     dw_stops_init(t, &stops);
     size_t pos = 0, count = 0, end = 0, units = 0;
+    int escaped = 0;              /* the preview holds an escape */
     /* Words are found a few at a time (no more than the tokens still
      * wanted: each word makes one at least) and their table sets fetched
      * together, then looked up: the table is bigger than the nearer
      * caches, and the lookups' misses then overlap instead of coming one
      * after the other (a third of the preview's time before). */
     struct {
-        size_t pos, n;
+        size_t pos, n, tn;
+        const char *txt;          /* the word's text: in text, or in wt */
         uint64_t h;
     } wv[DW_BATCH];
+    char wt[DW_BATCH][DW_KEY];
     for (;;) {
         size_t k = 0, want = m - count < DW_BATCH ? m - count : DW_BATCH, p = pos;
         int blocked = 0;          /* the word after the gathered ones must go the general way */
         while (k < want) {
             size_t e = p;
+            int esc = 0;
             for (;;) {
                 e = dw_scan(&stops, cls, text, e, len);
                 if (e == len || cls[(unsigned char)text[e]] == 1)
                     break;
-                if (cls[(unsigned char)text[e]] == 3 || tk_added_may_start(t->added, 0, text, len, e)) {
+                if (cls[(unsigned char)text[e]] == 3) {
+                    size_t el = la_json_escape_len(text, e, len);
+                    if (!el) {
+                        blocked = 1;
+                        break;
+                    }
+                    esc = 1;
+                    e += el;
+                    continue;
+                }
+                if (tk_added_may_start(t->added, 0, text, len, e)) {
                     blocked = 1;  /* an added token: the general path splits it out */
                     break;
                 }
                 e++;
             }
-            /* the word may go on past the window; or none, or too long */
-            if (blocked || (e == len && more) || e == p || e - p > DW_KEY) {
+            /* the word may go on past the window; or none */
+            if (blocked || (e == len && more) || e == p) {
                 blocked = 1;
                 break;
             }
-            uint64_t h = tk_word_hash(text + p, e - p);
-            __builtin_prefetch(&dc->e[h & (DW_SLOTS - 2)]);
             wv[k].pos = p;
             wv[k].n = e - p;
+            wv[k].txt = text + p;
+            wv[k].tn = e - p;
+            if (!esc && e - p > DW_KEY) {
+                wv[k++].tn = 0;   /* in pieces, when it comes to it */
+                if (e == len)
+                    break;
+                p = e + 1;
+                continue;
+            }
+            if (esc) {
+                wv[k].txt = wt[k];
+                if (!(wv[k].tn = dw_unescape(t, text + p, e - p, wt[k]))) {
+                    blocked = 1;
+                    break;
+                }
+            }
+            uint64_t h = tk_word_hash(wv[k].txt, wv[k].tn);
+            __builtin_prefetch(&dc->e[h & (DW_SLOTS - 2)]);
             wv[k++].h = h;
             if (e == len)
                 break;
@@ -1125,24 +1258,34 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
         }
         for (size_t i = 0; i < k; i++) {
             size_t at = wv[i].pos, n = wv[i].n, e = at + n;
-            int rc = LA_OK;
-            const dw_entry *d = dw_word(t, w, dc, text + at, n, wv[i].h, &rc, err);
-            if (!d)
+            int rc = LA_OK, esc = wv[i].txt != text + at, r;
+            const dw_entry *d = NULL;
+            if (wv[i].tn && !(d = dw_word(t, w, dc, wv[i].txt, wv[i].tn, wv[i].h, 1, &rc, err)))
                 return rc;
-            if (!d->ntok || (e < len && !d->cut))
-                return 0;
-            if (count + d->ntok >= m) {
-                size_t j = m - count - 1;
-                if (complete)
-                    while (!(d->whole >> j & 1))
-                        j++;      /* the last token ends the word: whole */
-                else if (!(d->whole >> j & 1))
+            if (d && d->ntok) {
+                if (e < len && !(d->flags & DW_CUT))
                     return 0;
-                units = count + j + 1;
-                end = at + d->end[j] - 1;   /* the space before the word is text[at - 1] */
-                goto done;
+                r = dw_take(d, at, 1, m, complete, &count, &units, &end);
+                if (r < 0)
+                    return 0;
+                if (r > 0 && esc) {   /* the text offset, back in the body */
+                    size_t off = dw_raw_offset(text + at, n, end - at);
+                    if (off == SIZE_MAX)
+                        return 0;
+                    end = at + off;
+                }
+            } else if (!esc && (!d || (d->flags & DW_BIG))) {
+                r = dw_pieces(t, w, dc, text, at, n, e < len, m, complete, &count, &units, &end, &rc, err);
+                if (r < -1)
+                    return rc;
+                if (r < 0)
+                    return 0;
+            } else {
+                return 0;
             }
-            count += d->ntok;
+            escaped |= esc;
+            if (r > 0)
+                goto done;
             if (e == len) {       /* fewer than m tokens in all */
                 units = count;
                 end = len;
@@ -1159,9 +1302,17 @@ done:
         info->whole = !more && end == len;
         info->extended = units > m;
     }
-    if (la_buf_append(out, text, end))
-        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
-    return 1;
+    if (!escaped) {
+        if (la_buf_append(out, text, end))
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        return 1;
+    }
+    la_buf *b = &w->fast;         /* the preview's text, escaped the one way */
+    la_buf_clear(b);
+    int rc = la_json_unescape_body(text, end, b, err);
+    if (rc == LA_OK && la_json_escape(b->data ? b->data : "", b->len, out))
+        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    return rc == LA_OK ? 1 : rc;
 }
 
 int tk_preview_raw(const la_tokenizer *t, la_tok_work *w, const char *raw, size_t len, size_t m,
