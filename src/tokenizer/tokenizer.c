@@ -1092,7 +1092,8 @@ static dw_cache *dw_ready(const la_tokenizer *t, la_tok_work *w)
     dw_cache *dc = w->dw;
     if (dc && dc->serial == t->serial)
         return dc;
-    if (!dc && !(dc = w->dw = aligned_alloc(64, sizeof *dc)))
+    /* aligned_alloc wants a size that is a multiple of the alignment */
+    if (!dc && !(dc = w->dw = aligned_alloc(64, (sizeof *dc + 63) & ~(size_t)63)))
         return NULL;
     for (size_t i = 0; i < DW_SLOTS; i++)
         dc->e[i].klen = 0;
