@@ -743,8 +743,8 @@ static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
     m->merges = malloc((size_t)cap * sizeof *m->merges);
     if (!m->merges)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
-    for (uint32_t i = 0; i < cap; i++)
-        m->merges[i].key = UINT64_MAX;
+    for (uint32_t i = 0; i < cap; i++)     /* whole slots: the tokenizer cache writes them out */
+        m->merges[i] = (merge_slot){ UINT64_MAX, 0, 0 };
     m->mmask = cap - 1;
 
     merge_pipe pp;
