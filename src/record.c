@@ -497,25 +497,19 @@ static int answer_start(la_proc *p, const char *r, const turn *t, size_t *off, s
     return rc;
 }
 
-/* The connector, then the preview of a one-part answer taken from its
- * JSON body as it is, when the unit can (escapes where the preview
- * looks make it decode the answer instead): 1 when done, the connector
- * and the preview added to the prompt's suffix; 0 when not, with
- * *conn set when the connector is there already; < 0 on error. A bad
- * \u escape anywhere in the answer still makes the record bad. */
-static int raw_preview(la_proc *p, const char *r, const turn *t, edit *pe, la_stats *st, int *conn,
-                       la_err *err)
+/* The preview of a one-part answer taken from its JSON body as it is,
+ * when the unit can (escapes where the preview looks make it decode the
+ * answer instead): 1 when done, the preview added to the prompt's
+ * suffix (after the connector); 0 when not; < 0 on error. A bad \u
+ * escape anywhere in the answer still makes the record bad. */
+static int raw_preview(la_proc *p, const char *r, const turn *t, edit *pe, la_stats *st, la_err *err)
 {
-    *conn = 0;
     if (t->nparts != 1 || !p->unit->preview_raw)
         return 0;
     la_span s = p->parts[t->parts_off];
     int rc;
     if (may_have_u(p, s.start) && (rc = la_json_check_escapes(r, s.start + 1, s.end - 1, err)))
         return rc;
-    if (add_escaped(p, &pe->suf_off, &pe->suf_len, &p->esc_conn))
-        return LA_ENOMEM;
-    *conn = 1;
     la_preview_info info = {0, 0, 0};
     rc = p->unit->preview_raw(p->unit, r + s.start + 1, s.end - s.start - 2, p->cfg.m, &p->add, &info, err);
     if (rc <= 0)
@@ -539,8 +533,11 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
             return LA_ENOMEM;
         return LA_OK;
     }
-    int conn;
-    int rc = raw_preview(p, r, t, pe, st, &conn, err);
+    /* the connector first: the preview follows it, by either path (only
+     * p->add holds escaped text, so nothing comes between them) */
+    if (add_escaped(p, &pe->suf_off, &pe->suf_len, &p->esc_conn))
+        return LA_ENOMEM;
+    int rc = raw_preview(p, r, t, pe, st, err);
     if (rc)
         return rc < 0 ? rc : LA_OK;
     size_t off, len;
@@ -566,8 +563,7 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
     if (rc)
         return rc;
     la_stats_preview(st, &info);
-    if ((!conn && add_escaped(p, &pe->suf_off, &pe->suf_len, &p->esc_conn)) ||
-        la_json_escape(p->text.data + pv, p->text.len - pv, &p->add))
+    if (la_json_escape(p->text.data + pv, p->text.len - pv, &p->add))
         return LA_ENOMEM;
     pe->suf_len = p->add.len - pe->suf_off;
     return LA_OK;

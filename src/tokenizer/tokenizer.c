@@ -1331,10 +1331,17 @@ done:
     return rc == LA_OK ? 1 : rc;
 }
 
+/* Direct previews are on: the pipeline allows them and no test turned
+ * them (or what they stand on) off. */
+static int direct_on(const la_tokenizer *t)
+{
+    return t->direct && !t->no_direct && !t->no_window && !t->no_plan;
+}
+
 int tk_preview_raw(const la_tokenizer *t, la_tok_work *w, const char *raw, size_t len, size_t m,
                    int complete, la_buf *out, la_preview_info *info, la_err *err)
 {
-    if (!t || !w || !out || !raw || !t->direct || t->no_direct || t->no_window || t->no_plan || !len)
+    if (!t || !w || !out || !raw || !direct_on(t) || !len)
         return 0;
     /* a body without escapes is its text, and that text escapes to itself
      * (it holds no '"', no control character) */
@@ -1347,7 +1354,7 @@ int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, siz
     if (!t || !w || !out || (!text && len))
         return la_err_set(err, LA_EARG, "bad_argument", "tokenizer: bad argument");
     text = text ? text : "";
-    if (t->direct && !t->no_direct && !t->no_window && !t->no_plan && len) {
+    if (direct_on(t) && len) {
         int rc = direct_preview(t, w, t->sp_cls, text, len, more, m, complete, out, info, err);
         if (rc != 0)
             return rc < 0 ? rc : LA_OK;
