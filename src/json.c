@@ -1113,6 +1113,12 @@ int la_json_reescape(const char *p, la_span s, la_buf *out, la_err *err)
     return reescape_at[simd()](p, s, out, err);
 }
 
+int la_json_reescape_body(const char *p, size_t n, la_buf *out, la_err *err)
+{
+    /* the span's quotes are never read: only the bytes between them */
+    return reescape_at[simd()](p - 1, (la_span){ 0, n + 2 }, out, err);
+}
+
 int la_json_escape(const char *s, size_t n, la_buf *out)
 {
     if (la_buf_reserve(out, n) != LA_OK)

@@ -55,6 +55,10 @@ int la_json_members_get(const la_members *top, const char *p, const char *key, s
  * /. LA_EDATA (code lone_surrogate) for an escaped lone surrogate. */
 int la_json_reescape(const char *p, la_span s, la_buf *out, la_err *err);
 
+/* The same for the inside of a string, p[0..n) (between the quotes),
+ * which holds only whole escapes. */
+int la_json_reescape_body(const char *p, size_t n, la_buf *out, la_err *err);
+
 /* String scanning and re-escaping run on 32-byte blocks with AVX2 when
  * the CPU has it, else SSE2 on x86-64, else plain C. Sets the level
  * (0 plain, 1 SSE2, 2 AVX2; -1 or more than the machine has: the best it

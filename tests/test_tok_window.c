@@ -379,6 +379,22 @@ static void escape_otherwise(const char *text, size_t len, la_buf *out, int keep
     }
 }
 
+/* n words drawn from words[0..nw), one space between each, into buf
+ * (NUL-terminated): its length. */
+static size_t random_words(char *buf, const char *const *words, size_t nw, size_t n)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *x = words[rnd(nw)];
+        if (i)
+            buf[len++] = ' ';
+        memcpy(buf + len, x, strlen(x));
+        len += strlen(x);
+    }
+    buf[len] = 0;
+    return len;
+}
+
 /* Direct previews (SentencePiece-style pipelines: word by word, the
  * text itself up to the m-th token's end) against the general path, for
  * texts with everything that must make them step aside: added tokens,
@@ -450,21 +466,68 @@ START_TEST(direct_equals_general)
     static const char *const words[] = {"the", "cat", "and", "hat", "The", "a", "at", "on", "in",
                                         "attatt", "\xC3\xA9t", "cat,", "'s"};
     for (int round = 0; round < 300; round++) {
-        size_t len = 0, n = 1 + rnd(12);
-        for (size_t i = 0; i < n; i++) {
-            const char *x = words[rnd(sizeof words / sizeof words[0])];
-            if (i)
-                buf[len++] = ' ';
-            memcpy(buf + len, x, strlen(x));
-            len += strlen(x);
-        }
-        buf[len] = 0;
+        size_t len = random_words(buf, words, sizeof words / sizeof words[0], 1 + rnd(12));
         for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) {
             size_t before = raw_done;
             same_direct(t, w, buf, len, ms[k], 1, 1, &raw_done);
             ck_assert_msg(raw_done == before + 1, "not direct: \"%s\" m=%zu", buf, ms[k]);
         }
     }
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
+/* Words with two-byte escapes in the body (\/ \" \\ \n \t) go direct
+ * too, by their text, on both sides of the first 64 bytes; the preview
+ * comes out escaped as la_json_escape would (\/ as /). */
+START_TEST(direct_takes_short_escapes)
+{
+    /* (each ends in a letter: the fixture lacks the others, and a word
+     * ending in a character the model lacks steps aside; "inn" is what
+     * "i\nn" would be looked up as if its escape were misread) */
+    static const char *const words[] = {"the", "cat", "a", "1/a", "\"hi\"t", "a\\b", "x\ny", "t\tb",
+                                        "//a", "at/c", "i\nn", "inn", "h\\e", "attatt", "\xC3\xA9t", "hat"};
+    static const size_t ms[] = {1, 2, 3, 6, 17};
+    char buf[512];
+    la_tokenizer *t = load(FIX "full_llama.json");
+    la_tok_work *w = la_tok_work_new();
+    size_t direct = 0, tries = 0;
+    for (int round = 0; round < 400; round++) {
+        size_t len = random_words(buf, words, sizeof words / sizeof words[0], 1 + rnd(30));
+        la_buf body = {0};
+        for (size_t i = 0; i < len; i++) {   /* every '/' escaped too */
+            const char *e = buf[i] == '/' ? "\\/" : buf[i] == '"' ? "\\\"" : buf[i] == '\\' ? "\\\\"
+                          : buf[i] == '\n' ? "\\n" : buf[i] == '\t' ? "\\t" : NULL;
+            la_buf_append(&body, e ? e : buf + i, e ? 2 : 1);
+        }
+        for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) {
+            la_err err;
+            la_buf a = {0}, want = {0}, c = {0};
+            la_preview_info ia, ic;
+            t->no_direct = 1;
+            ck_assert_int_eq(la_tokenizer_preview(t, w, buf, len, ms[k], 1, &a, &ia, &err), LA_OK);
+            t->no_direct = 0;
+            ck_assert_int_eq(la_json_escape(a.data ? a.data : "", a.len, &want), LA_OK);
+            int rc = tk_preview_raw(t, w, body.data, body.len, ms[k], 1, &c, &ic, &err);
+            tries++;
+            ck_assert(rc == 0 || rc == 1);
+            if (rc == 1) {
+                direct++;
+                ck_assert_msg(c.len == want.len && memcmp(c.data, want.data, c.len) == 0,
+                              "m=%zu: \"%.*s\" vs \"%.*s\" for \"%s\"", ms[k], (int)c.len, c.data,
+                              (int)want.len, want.data ? want.data : "", body.data);
+                ck_assert_uint_eq(ic.units, ia.units);
+                ck_assert_int_eq(ic.whole, ia.whole);
+                ck_assert_int_eq(ic.extended, ia.extended);
+            }
+            la_buf_free(&a);
+            la_buf_free(&want);
+            la_buf_free(&c);
+        }
+        la_buf_free(&body);
+    }
+    ck_assert_uint_eq(direct, tries);
     la_tok_work_free(w);
     la_tokenizer_free(t);
 }
@@ -531,6 +594,7 @@ int main(void)
     tcase_add_test(tc, starts_were_enough);
     tcase_add_test(tc, start_hint);
     tcase_add_test(tc, direct_equals_general);
+    tcase_add_test(tc, direct_takes_short_escapes);
     tcase_add_test(tc, direct_checks_decoding);
     tcase_add_test(tc, direct_only_for_its_shape);
     suite_add_tcase(s, tc);

@@ -868,7 +868,6 @@ size_t tk_preview_start(const la_tokenizer *t, size_t m)
 #define DW_BATCH 4                /* words found and fetched at once */
 #define DW_CUT 1                  /* a cut holds between the piece and an s after it */
 #define DW_BIG 2                  /* more than DW_TOK tokens: to be taken in pieces */
-#define DW_MID 0x9E3779B97F4A7C15ULL   /* hashes a piece inside a word apart */
 
 typedef struct {
     uint32_t tag;                 /* hash bits the set index leaves out */
@@ -880,13 +879,85 @@ typedef struct {
     char key[DW_KEY];
 } dw_entry;
 
+
+_Static_assert(sizeof(dw_entry) == 32, "two entries to a cache line");
+_Static_assert((DW_SLOTS & (DW_SLOTS - 1)) == 0 && DW_SLOTS % DW_WAYS == 0, "whole sets");
+_Static_assert(DW_KEY == 16, "a key is two 64-bit words");
+
+/* A piece's key: its bytes zero-padded to DW_KEY, as two words, its klen
+ * (length + 1, + 32 for a piece inside a word, which has no space
+ * before it) and hash. Keys are made from the bytes under a mask where
+ * 16 bytes can be read, so no loop or branch depends on the length. */
+typedef struct {
+    uint64_t a, b, h;
+    uint8_t klen;
+} dw_k;
+
+/* n bytes of 0xFF, then zeros: the mask of a piece of n bytes is read
+ * at dw_ones + 16 - n. */
+static const unsigned char dw_ones[32] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+};
+
+static inline uint64_t dw_hash(uint64_t a, uint64_t b, uint8_t klen)
+{
+    uint64_t h = a * 0x9E3779B97F4A7C15ULL ^ (b + klen) * 0xC2B2AE3D27D4EB4FULL;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    return h ^ (h >> 32);
+}
+
+/* The key of p[0..n), 0 < n <= DW_KEY, where p[0..16) can be read. */
+static inline __attribute__((always_inline)) void dw_key_at(const char *p, size_t n, uint8_t klen, dw_k *k)
+{
+    const char *mask = (const char *)dw_ones + 16 - n;
+    k->a = tk_load64(p) & tk_load64(mask);
+    k->b = tk_load64(p + 8) & tk_load64(mask + 8);
+    k->klen = klen;
+    k->h = dw_hash(k->a, k->b, klen);
+}
+
+/* The key of word[0..n), 0 < n <= DW_KEY, wherever it lies. */
+static inline void dw_key_of(const char *word, size_t n, int lead, dw_k *k)
+{
+    char pad[DW_KEY] = { 0 };
+    memcpy(pad, word, n);
+    dw_key_at(pad, n, (uint8_t)(n + 1 + (lead ? 0 : 32)), k);
+}
+
+#define DW_GATHER 8               /* plain words found ahead of their lookups */
+
+/* The plain words (no escape, no added token, 1 to DW_KEY bytes, a space
+ * after each but maybe the last) that a body's first 64 bytes start
+ * with: word i ends at end[i], the next starts after its space. */
+typedef struct {
+    size_t n;
+    unsigned esc;                 /* bit i: word i holds escapes (its key is of its text) */
+    size_t end[DW_GATHER];
+    dw_k k[DW_GATHER];
+} dw_words;
+
 typedef struct {
     dw_entry e[DW_SLOTS];         /* first: sets start on cache lines */
     uint64_t serial;              /* the model the words belong to */
 } dw_cache;
 
-_Static_assert(sizeof(dw_entry) == 32, "two entries to a cache line");
-_Static_assert((DW_SLOTS & (DW_SLOTS - 1)) == 0 && DW_SLOTS % DW_WAYS == 0, "whole sets");
+static inline const dw_entry *dw_set(const dw_cache *dc, const dw_k *k)
+{
+    return &dc->e[k->h & (DW_SLOTS - DW_WAYS)];
+}
+
+/* The entry of key k in its set, or NULL (klen first: only it is set in
+ * empty entries). */
+static inline __attribute__((always_inline)) const dw_entry *dw_find(const dw_entry *set, const dw_k *k)
+{
+    uint32_t tag = (uint32_t)(k->h >> 32);
+    for (int i = 0; i < DW_WAYS; i++)
+        if (set[i].klen == k->klen && set[i].tag == tag && tk_load64(set[i].key) == k->a &&
+            tk_load64(set[i].key + 8) == k->b)
+            return &set[i];
+    return NULL;
+}
 
 void tk_direct_prepare(la_tokenizer *t)
 {
@@ -1004,42 +1075,39 @@ static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const cha
  * move down a way, the last one out. */
 static __attribute__((noinline)) const dw_entry *dw_miss(const la_tokenizer *t, la_tok_work *w,
                                                         dw_entry *set, const char *word, size_t n,
-                                                        uint32_t tag, uint8_t klen, int lead, int *rc,
-                                                        la_err *err)
+                                                        const dw_k *k, int lead, int *rc, la_err *err)
 {
     memmove(&set[1], &set[0], (DW_WAYS - 1) * sizeof *set);
     set[0].klen = 0;
     if ((*rc = dw_fill(t, w, &set[0], word, n, lead, err)) != LA_OK)
         return NULL;
-    memcpy(set[0].key, word, n);
-    set[0].tag = tag;
-    set[0].klen = klen;
+    memcpy(set[0].key, &k->a, 8);
+    memcpy(set[0].key + 8, &k->b, 8);
+    set[0].tag = (uint32_t)(k->h >> 32);
+    set[0].klen = k->klen;
     return &set[0];
 }
 
-/* This thread's entry for the piece word[0..n), 0 < n <= DW_KEY (lead:
- * a word's first), of hash h (made when missing); NULL with *rc set
- * when it cannot be had. */
+/* This thread's entry for the piece word[0..n), 0 < n <= DW_KEY, of key
+ * k (lead: a word's first), made when missing; NULL with *rc set when it
+ * cannot be had. */
 static inline __attribute__((always_inline)) const dw_entry *dw_word(const la_tokenizer *t, la_tok_work *w,
                                                                     dw_cache *dc, const char *word,
-                                                                    size_t n, uint64_t h, int lead,
+                                                                    size_t n, const dw_k *k, int lead,
                                                                     int *rc, la_err *err)
 {
-    uint32_t tag = (uint32_t)(h >> 32);
-    uint8_t klen = (uint8_t)(n + 1 + (lead ? 0 : 32));
-    dw_entry *set = &dc->e[h & (DW_SLOTS - DW_WAYS)];
-    for (int i = 0; i < DW_WAYS; i++)
-        if (set[i].klen == klen && set[i].tag == tag && tk_same_bytes(set[i].key, word, n))
-            return &set[i];
-    return dw_miss(t, w, set, word, n, tag, klen, lead, rc, err);
+    dw_entry *set = &dc->e[k->h & (DW_SLOTS - DW_WAYS)];
+    const dw_entry *d = dw_find(set, k);
+    return d ? d : dw_miss(t, w, set, word, n, k, lead, rc, err);
 }
 
 /* Takes piece d (at text offset at; lead: with the space before it) into
  * a preview of m tokens that has *count so far: 1 when the m-th token is
  * in it (*units and *end set), 0 when it was taken whole, -1 when the
  * preview would end inside a character (replace: the general path). */
-static int dw_take(const dw_entry *d, size_t at, int lead, size_t m, int complete, size_t *count,
-                   size_t *units, size_t *end)
+static inline __attribute__((always_inline)) int dw_take(const dw_entry *d, size_t at, int lead, size_t m,
+                                                        int complete, size_t *count, size_t *units,
+                                                        size_t *end)
 {
     if (*count + d->ntok < m) {
         *count += d->ntok;
@@ -1071,8 +1139,9 @@ static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const 
         int lead = from == 0;
         if (pn > DW_KEY)
             return -1;
-        uint64_t h = tk_word_hash(word + from, pn) ^ (lead ? 0 : DW_MID);
-        const dw_entry *d = dw_word(t, w, dc, word + from, pn, h, lead, rc, err);
+        dw_k k;
+        dw_key_of(word + from, pn, lead, &k);
+        const dw_entry *d = dw_word(t, w, dc, word + from, pn, &k, lead, rc, err);
         if (!d)
             return -2;
         if (!d->ntok || (to == n && space_after && !(d->flags & DW_CUT)))
@@ -1092,6 +1161,7 @@ static dw_cache *dw_ready(const la_tokenizer *t, la_tok_work *w)
     dw_cache *dc = w->dw;
     if (dc && dc->serial == t->serial)
         return dc;
+    /* aligned_alloc wants a size that is a multiple of the alignment */
     /* aligned_alloc wants a size that is a multiple of the alignment */
     if (!dc && !(dc = w->dw = aligned_alloc(64, (sizeof *dc + 63) & ~(size_t)63)))
         return NULL;
@@ -1149,6 +1219,118 @@ static inline __attribute__((always_inline)) size_t dw_scan(const dw_stops *v, c
     return e;
 }
 
+#ifdef __SSE2__
+/* Bit i set when byte i of b[0..64) is one the scan stops at. */
+static inline __attribute__((always_inline)) uint64_t dw_stop_mask(const dw_stops *v, const char *b)
+{
+    uint64_t m = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, v->s0), _mm_cmpeq_epi8(x, v->s1)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, v->s2), _mm_cmpeq_epi8(x, v->s3)));
+        m |= (uint64_t)(unsigned)_mm_movemask_epi8(hit) << (16 * i);
+    }
+    return m;
+}
+#endif
+
+/* The text of the word of JSON string body raw[0..len) that starts at
+ * pos and holds a two-byte escape (\/ \n \" ...), into buf (DW_KEY
+ * bytes), its end in raw at *end: its length, or 0 when it cannot be
+ * taken so (longer than DW_KEY, a \u escape, or a byte that an added
+ * token may start with). */
+static size_t dw_escaped_word(const la_tokenizer *t, const char *raw, size_t len, size_t pos, size_t *end,
+                              char *buf)
+{
+    size_t n = 0;
+    for (size_t i = pos; i < len;) {
+        unsigned char c = (unsigned char)raw[i];
+        uint8_t k = t->sp_cls_raw[c];
+        if (k == 1) {
+            *end = i;
+            return n;
+        }
+        if (k == 3) {             /* both tables stop at nothing these stand for */
+            static const char from[] = "/nt\"rbf\\", to[] = "/\n\t\"\r\b\f\\";
+            const char *at = i + 1 < len ? memchr(from, raw[i + 1], sizeof from - 1) : NULL;
+            if (!at)
+                return 0;
+            c = (unsigned char)to[at - from];
+            i++;
+        }
+        if (t->sp_cls[c] || n == DW_KEY)
+            return 0;             /* an added token may start with it: the general way */
+        buf[n++] = (char)c;
+        i++;
+    }
+    *end = len;
+    return n;
+}
+
+/* Finds the words text[0..len) starts with (a JSON string body; at most
+ * want, or DW_GATHER) into g, with their keys, and has their table sets
+ * fetched: a preview's lookups then find them in the nearer caches, and
+ * their misses overlap instead of coming one by one. Words in the first
+ * 64 bytes without escapes are cut by one mask of the bytes the scan
+ * stops at and keyed by masked loads; words with two-byte escapes by
+ * their text. Stops at the first word that is neither (long, empty, an
+ * added token, a \u escape). */
+static void dw_gather(const la_tokenizer *t, const dw_cache *dc, const dw_stops *stops, const char *text,
+                      size_t len, size_t want, dw_words *g)
+{
+    g->n = 0;
+    g->esc = 0;
+#ifdef __SSE2__
+    char pad[96];
+    const char *b = text;
+    if (len < 80) {               /* a key reads 16 bytes wherever a word starts */
+        memset(pad, 0, sizeof pad);
+        memcpy(pad, text, len);
+        b = pad;
+    }
+    uint64_t stop = dw_stop_mask(stops, b);
+    if (len < 64)
+        stop &= ((uint64_t)1 << len) - 1;
+    if (want > DW_GATHER)
+        want = DW_GATHER;
+    const uint8_t *cls = t->sp_cls_raw;
+    size_t pos = 0;
+    while (g->n < want && pos < 64 && pos < len) {
+        uint64_t rest = stop >> pos;
+        if (!rest && len > 64)
+            return;               /* the word may go on past the mask */
+        size_t e = rest ? pos + (size_t)__builtin_ctzll(rest) : len;
+        dw_k *k = &g->k[g->n];
+        if (e < len && cls[(unsigned char)b[e]] != 1) {
+            if (cls[(unsigned char)b[e]] == 2) {
+                if (tk_added_may_start(t->added, 0, text, len, e))
+                    return;
+                stop &= ~((uint64_t)1 << e);   /* no added token starts there */
+                continue;
+            }
+            char w[DW_KEY];
+            size_t n = dw_escaped_word(t, text, len, pos, &e, w);
+            if (!n)
+                return;
+            dw_key_of(w, n, 1, k);
+            g->esc |= 1u << g->n;
+        } else {
+            size_t n = e - pos;
+            if (n - 1 >= DW_KEY)
+                return;
+            dw_key_at(b + pos, n, (uint8_t)(n + 1), k);
+        }
+        const dw_entry *set = dw_set(dc, k);
+        __builtin_prefetch(set);
+        __builtin_prefetch(set + 2);
+        g->end[g->n++] = e;
+        pos = e + 1;
+    }
+#else
+    (void)t, (void)dc, (void)stops, (void)want;
+#endif
+}
+
 /* The text of a JSON string body's word raw[0..n), which holds escapes,
  * into buf (DW_KEY bytes): its length, or 0 when it does not fit, or
  * holds a byte the word scan stops at (an escaped space, say). */
@@ -1187,6 +1369,18 @@ static size_t dw_raw_offset(const char *raw, size_t n, size_t k)
     return done == k ? i : SIZE_MAX;
 }
 
+/* A preview's end *end, a text offset in the word of a body that holds
+ * escapes and spans text[at..e), made the offset in the body: 0 when it
+ * falls inside an escape's character. */
+static int dw_end_in_body(const char *text, size_t at, size_t e, size_t *end)
+{
+    size_t off = dw_raw_offset(text + at, e - at, *end - at);
+    if (off == SIZE_MAX)
+        return 0;
+    *end = at + off;
+    return 1;
+}
+
 /* The preview of text[0..len) by its words: 1 when done (appended to out,
  * info set), 0 when the general path must do it, < 0 on error. With
  * cls = t->sp_cls_raw, text is a JSON string body: a word with escapes
@@ -1203,6 +1397,33 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
     dw_stops_init(t, &stops);
     size_t pos = 0, count = 0, end = 0, units = 0;
     int escaped = 0;              /* the preview holds an escape */
+    /* Most words are plain and in the table: those dw_gather finds are
+     * taken here, in few instructions; from the first that is not (or
+     * after the last one found) the loop below goes on, which handles
+     * every case. */
+    if (cls == t->sp_cls_raw && !more && stops.n) {
+        dw_words now, *g = &now;
+        dw_gather(t, dc, &stops, text, len, m, g);
+        for (size_t i = 0; i < g->n; i++) {
+            const dw_entry *d = dw_find(dw_set(dc, &g->k[i]), &g->k[i]);
+            if (!d || !d->ntok)
+                break;
+            size_t e = g->end[i];
+            if (e < len && !(d->flags & DW_CUT))
+                return 0;
+            int r = dw_take(d, pos, 1, m, complete, &count, &units, &end), esc = g->esc >> i & 1;
+            if (r < 0)
+                return 0;
+            escaped |= esc;
+            if (r > 0 && esc && !dw_end_in_body(text, pos, e, &end))
+                return 0;
+            if (r > 0)
+                goto done;
+            if (e == len)
+                goto all_taken;
+            pos = e + 1;
+        }
+    }
     /* Words are found a few at a time (no more than the tokens still
      * wanted: each word makes one at least) and their table sets fetched
      * together, then looked up: the table is bigger than the nearer
@@ -1211,7 +1432,7 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
     struct {
         size_t pos, n, tn;
         const char *txt;          /* the word's text: in text, or in wt */
-        uint64_t h;
+        dw_k k;
     } wv[DW_BATCH];
     char wt[DW_BATCH][DW_KEY];
     for (;;) {
@@ -1263,11 +1484,11 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
                     break;
                 }
             }
-            uint64_t h = tk_word_hash(wv[k].txt, wv[k].tn);
-            const dw_entry *set = &dc->e[h & (DW_SLOTS - DW_WAYS)];
+            dw_key_of(wv[k].txt, wv[k].tn, 1, &wv[k].k);
+            const dw_entry *set = dw_set(dc, &wv[k].k);
             __builtin_prefetch(set);
             __builtin_prefetch(set + 2);
-            wv[k++].h = h;
+            k++;
             if (e == len)
                 break;
             p = e + 1;
@@ -1276,7 +1497,7 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
             size_t at = wv[i].pos, n = wv[i].n, e = at + n;
             int rc = LA_OK, esc = wv[i].txt != text + at, r;
             const dw_entry *d = NULL;
-            if (wv[i].tn && !(d = dw_word(t, w, dc, wv[i].txt, wv[i].tn, wv[i].h, 1, &rc, err)))
+            if (wv[i].tn && !(d = dw_word(t, w, dc, wv[i].txt, wv[i].tn, &wv[i].k, 1, &rc, err)))
                 return rc;
             if (d && d->ntok) {
                 if (e < len && !(d->flags & DW_CUT))
@@ -1284,12 +1505,8 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
                 r = dw_take(d, at, 1, m, complete, &count, &units, &end);
                 if (r < 0)
                     return 0;
-                if (r > 0 && esc) {   /* the text offset, back in the body */
-                    size_t off = dw_raw_offset(text + at, n, end - at);
-                    if (off == SIZE_MAX)
-                        return 0;
-                    end = at + off;
-                }
+                if (r > 0 && esc && !dw_end_in_body(text, at, e, &end))
+                    return 0;
             } else if (!esc && (!d || (d->flags & DW_BIG))) {
                 r = dw_pieces(t, w, dc, text, at, n, e < len, m, complete, &count, &units, &end, &rc, err);
                 if (r < -1)
@@ -1302,16 +1519,16 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
             escaped |= esc;
             if (r > 0)
                 goto done;
-            if (e == len) {       /* fewer than m tokens in all */
-                units = count;
-                end = len;
-                goto done;
-            }
+            if (e == len)
+                goto all_taken;
             pos = e + 1;
         }
         if (blocked || k == 0)
             return 0;
     }
+all_taken:                        /* fewer than m tokens in all */
+    units = count;
+    end = len;
 done:
     if (info) {
         info->units = units;
@@ -1323,11 +1540,7 @@ done:
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
         return 1;
     }
-    la_buf *b = &w->fast;         /* the preview's text, escaped the one way */
-    la_buf_clear(b);
-    int rc = la_json_unescape_body(text, end, b, err);
-    if (rc == LA_OK && la_json_escape(b->data ? b->data : "", b->len, out))
-        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    int rc = la_json_reescape_body(text, end, out, err);   /* escaped the one way */
     return rc == LA_OK ? 1 : rc;
 }
 
