@@ -861,8 +861,9 @@ size_t tk_preview_start(const la_tokenizer *t, size_t m)
  * long to keep, a cut that does not hold, a decoding that is not the
  * text) takes the general path: the result is the same, only slower. */
 
-#define DW_SLOTS 32768            /* sets of four entries, two cache lines: 1 MiB a thread */
+#define DW_SET_BITS 13
 #define DW_WAYS 4                 /* (two ways lost 4% of a GSM8K copy's words to conflicts) */
+#define DW_SLOTS (DW_WAYS << DW_SET_BITS)   /* sets of four entries, two cache lines: 1 MiB a thread */
 #define DW_KEY 16                 /* longest word kept */
 #define DW_TOK 8                  /* most tokens of a word kept */
 #define DW_BATCH 4                /* words found and fetched at once */
@@ -870,15 +871,14 @@ size_t tk_preview_start(const la_tokenizer *t, size_t m)
 #define DW_BIG 2                  /* more than DW_TOK tokens: to be taken in pieces */
 
 typedef struct {
-    uint32_t tag;                 /* hash bits the set index leaves out */
-    uint8_t klen;                 /* key length + 1; 0: empty */
+    char key[DW_KEY];             /* the piece's bytes, zero-padded */
+    uint8_t klen;                 /* key length + 1 (+ 32 inside a word); 0: empty */
     uint8_t ntok;                 /* tokens of s + word; 0: not direct */
     uint8_t flags;                /* DW_CUT, DW_BIG */
     uint8_t whole;                /* bit j: token j ends on a whole character */
     uint8_t end[DW_TOK];          /* where token j ends, in bytes from the word's space */
-    char key[DW_KEY];
+    uint8_t unused[4];
 } dw_entry;
-
 
 _Static_assert(sizeof(dw_entry) == 32, "two entries to a cache line");
 _Static_assert((DW_SLOTS & (DW_SLOTS - 1)) == 0 && DW_SLOTS % DW_WAYS == 0, "whole sets");
@@ -886,10 +886,12 @@ _Static_assert(DW_KEY == 16, "a key is two 64-bit words");
 
 /* A piece's key: its bytes zero-padded to DW_KEY, as two words, its klen
  * (length + 1, + 32 for a piece inside a word, which has no space
- * before it) and hash. Keys are made from the bytes under a mask where
- * 16 bytes can be read, so no loop or branch depends on the length. */
+ * before it) and the first entry of its set. Keys are made from the
+ * bytes under a mask where 16 bytes can be read, so no loop or branch
+ * depends on the length. */
 typedef struct {
-    uint64_t a, b, h;
+    uint64_t a, b;
+    size_t set;
     uint8_t klen;
 } dw_k;
 
@@ -899,12 +901,12 @@ static const unsigned char dw_ones[32] = {
     0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
 };
 
-static inline uint64_t dw_hash(uint64_t a, uint64_t b, uint8_t klen)
+/* The set of a key: the top bits of a product of each word, which all
+ * of the key's bits reach (two independent multiplies, no more). */
+static inline size_t dw_set_of(uint64_t a, uint64_t b, uint8_t klen)
 {
-    uint64_t h = a * 0x9E3779B97F4A7C15ULL ^ (b + klen) * 0xC2B2AE3D27D4EB4FULL;
-    h ^= h >> 29;
-    h *= 0xBF58476D1CE4E5B9ULL;
-    return h ^ (h >> 32);
+    uint64_t h = (a + klen) * 0x9E3779B97F4A7C15ULL ^ b * 0xC2B2AE3D27D4EB4FULL;
+    return (size_t)(h >> (64 - DW_SET_BITS)) * DW_WAYS;
 }
 
 /* The key of p[0..n), 0 < n <= DW_KEY, where p[0..16) can be read. */
@@ -914,7 +916,7 @@ static inline __attribute__((always_inline)) void dw_key_at(const char *p, size_
     k->a = tk_load64(p) & tk_load64(mask);
     k->b = tk_load64(p + 8) & tk_load64(mask + 8);
     k->klen = klen;
-    k->h = dw_hash(k->a, k->b, klen);
+    k->set = dw_set_of(k->a, k->b, klen);
 }
 
 /* The key of word[0..n), 0 < n <= DW_KEY, wherever it lies. */
@@ -927,9 +929,10 @@ static inline void dw_key_of(const char *word, size_t n, int lead, dw_k *k)
 
 #define DW_GATHER 8               /* plain words found ahead of their lookups */
 
-/* The plain words (no escape, no added token, 1 to DW_KEY bytes, a space
- * after each but maybe the last) that a body's first 64 bytes start
- * with: word i ends at end[i], the next starts after its space. */
+/* The words a body starts with that are looked up as they come (1 to
+ * DW_KEY bytes of text, no added token, no escape but two-byte ones, a
+ * space after each but maybe the last): word i ends at end[i], the next
+ * starts after its space. */
 typedef struct {
     size_t n;
     unsigned esc;                 /* bit i: word i holds escapes (its key is of its text) */
@@ -944,17 +947,15 @@ typedef struct {
 
 static inline const dw_entry *dw_set(const dw_cache *dc, const dw_k *k)
 {
-    return &dc->e[k->h & (DW_SLOTS - DW_WAYS)];
+    return &dc->e[k->set];
 }
 
 /* The entry of key k in its set, or NULL (klen first: only it is set in
  * empty entries). */
 static inline __attribute__((always_inline)) const dw_entry *dw_find(const dw_entry *set, const dw_k *k)
 {
-    uint32_t tag = (uint32_t)(k->h >> 32);
     for (int i = 0; i < DW_WAYS; i++)
-        if (set[i].klen == k->klen && set[i].tag == tag && tk_load64(set[i].key) == k->a &&
-            tk_load64(set[i].key + 8) == k->b)
+        if (set[i].klen == k->klen && tk_load64(set[i].key) == k->a && tk_load64(set[i].key + 8) == k->b)
             return &set[i];
     return NULL;
 }
@@ -1083,7 +1084,6 @@ static __attribute__((noinline)) const dw_entry *dw_miss(const la_tokenizer *t, 
         return NULL;
     memcpy(set[0].key, &k->a, 8);
     memcpy(set[0].key + 8, &k->b, 8);
-    set[0].tag = (uint32_t)(k->h >> 32);
     set[0].klen = k->klen;
     return &set[0];
 }
@@ -1096,7 +1096,7 @@ static inline __attribute__((always_inline)) const dw_entry *dw_word(const la_to
                                                                     size_t n, const dw_k *k, int lead,
                                                                     int *rc, la_err *err)
 {
-    dw_entry *set = &dc->e[k->h & (DW_SLOTS - DW_WAYS)];
+    dw_entry *set = &dc->e[k->set];
     const dw_entry *d = dw_find(set, k);
     return d ? d : dw_miss(t, w, set, word, n, k, lead, rc, err);
 }
