@@ -1162,7 +1162,6 @@ static dw_cache *dw_ready(const la_tokenizer *t, la_tok_work *w)
     if (dc && dc->serial == t->serial)
         return dc;
     /* aligned_alloc wants a size that is a multiple of the alignment */
-    /* aligned_alloc wants a size that is a multiple of the alignment */
     if (!dc && !(dc = w->dw = aligned_alloc(64, (sizeof *dc + 63) & ~(size_t)63)))
         return NULL;
     for (size_t i = 0; i < DW_SLOTS; i++)
@@ -1250,7 +1249,7 @@ static size_t dw_escaped_word(const la_tokenizer *t, const char *raw, size_t len
             *end = i;
             return n;
         }
-        if (k == 3) {             /* both tables stop at nothing these stand for */
+        if (k == 3) {             /* a two-byte escape: the byte it stands for */
             static const char from[] = "/nt\"rbf\\", to[] = "/\n\t\"\r\b\f\\";
             const char *at = i + 1 < len ? memchr(from, raw[i + 1], sizeof from - 1) : NULL;
             if (!at)

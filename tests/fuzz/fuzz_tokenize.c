@@ -12,13 +12,18 @@
  *    info.units >= m unless the answer is whole, and info.extended says
  *    whether more than m were taken;
  *  - info.whole is 1 exactly when the text has no more tokens than were
- *    previewed. */
+ *    previewed;
+ *  - the preview made straight from the text's JSON string body (direct
+ *    previews, with '/' written both ways) is none, or the text's
+ *    preview escaped as la_json_escape writes it, with the same info. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "json.h"
+#include "tokenizer/tk.h"
 
 #define MAXTOK 64
 static la_tokenizer *toks[MAXTOK];
@@ -131,6 +136,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_CHECK(equal, "preview \"%.*s\" != decode of its %zu tokens \"%.*s\"", (int)prev.len,
                prev.data ? prev.data : "", k, (int)want.len, want.data ? want.data : "");
+    la_buf body = {0}, esc = {0};
+    FUZZ_CHECK(la_json_escape(text, len, &body) == LA_OK && la_json_escape(prev.data ? prev.data : "", prev.len, &esc) == LA_OK,
+               "escape failed");
+    for (int slash = 0; slash < 2; slash++) {
+        la_buf b = {0}, raw = {0};
+        for (size_t i = 0; i < body.len; i++) {   /* the second time "/" as "\/" */
+            if (slash && body.data[i] == '/')
+                la_buf_putc(&b, '\\');
+            la_buf_putc(&b, body.data[i]);
+        }
+        la_preview_info ri = {0, 0, 0};
+        rc = tk_preview_raw(t, work, b.data ? b.data : "", b.len, m, complete, &raw, &ri, &e);
+        FUZZ_CHECK(rc == 0 || rc == 1, "raw preview status %d (%s)", rc, e.msg);
+        if (rc == 1)
+            FUZZ_CHECK(raw.len == esc.len && (raw.len == 0 || memcmp(raw.data, esc.data, raw.len) == 0) &&
+                           ri.units == info.units && ri.whole == info.whole && ri.extended == info.extended,
+                       "raw preview \"%.*s\" != \"%.*s\" escaped", (int)raw.len, raw.data ? raw.data : "",
+                       (int)esc.len, esc.data ? esc.data : "");
+        else
+            FUZZ_CHECK(raw.len == 0, "raw preview declined but appended %zu bytes", raw.len);
+        la_buf_free(&b);
+        la_buf_free(&raw);
+    }
+    la_buf_free(&body);
+    la_buf_free(&esc);
     la_buf_free(&prev);
     la_buf_free(&want);
     la_tokens_free(&all);
