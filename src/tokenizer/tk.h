@@ -312,7 +312,8 @@ int tk_bpe_piece_get(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, c
 void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, const uint32_t *ids,
                       size_t nids);
 /* For tests: 0 turns off the shortcuts that must give the same tokens
- * as the plain path (the per-thread word cache, the cutting tables). */
+ * as the plain path (the per-thread word cache, the cutting tables,
+ * merging short words by scanning instead of with the heap). */
 void tk_bpe_set_fast(tk_bpe *m, int on);
 /* Frees bpe.c's scratch in la_tok_work->bpe. */
 void tk_bpe_work_free(void *bpe_work);
