@@ -1115,8 +1115,9 @@ int la_json_reescape(const char *p, la_span s, la_buf *out, la_err *err)
 
 int la_json_reescape_body(const char *p, size_t n, la_buf *out, la_err *err)
 {
-    /* the span's quotes are never read: only the bytes between them */
-    return reescape_at[simd()](p - 1, (la_span){ 0, n + 2 }, out, err);
+    /* a span whose quotes would be at p[-1] and p[n]: only the bytes
+     * between them are read (start + 1 wraps to 0, unsigned) */
+    return reescape_at[simd()](p, (la_span){ SIZE_MAX, n + 1 }, out, err);
 }
 
 int la_json_escape(const char *s, size_t n, la_buf *out)
