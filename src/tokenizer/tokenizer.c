@@ -930,9 +930,9 @@ static inline void dw_key_of(const char *word, size_t n, int lead, dw_k *k)
 #define DW_GATHER 8               /* plain words found ahead of their lookups */
 
 /* The words a body starts with that are looked up as they come (1 to
- * DW_KEY bytes of text, no added token, no escape but two-byte ones, a
- * space after each but maybe the last): word i ends at end[i], the next
- * starts after its space. */
+ * DW_KEY bytes of text, no added token, a space after each but maybe the
+ * last): word i ends at end[i] in the body, the next starts after its
+ * space. */
 typedef struct {
     size_t n;
     unsigned esc;                 /* bit i: word i holds escapes (its key is of its text) */
@@ -1233,103 +1233,6 @@ static inline __attribute__((always_inline)) uint64_t dw_stop_mask(const dw_stop
 }
 #endif
 
-/* The text of the word of JSON string body raw[0..len) that starts at
- * pos and holds a two-byte escape (\/ \n \" ...), into buf (DW_KEY
- * bytes), its end in raw at *end: its length, or 0 when it cannot be
- * taken so (longer than DW_KEY, a \u escape, or a byte that an added
- * token may start with). */
-static size_t dw_escaped_word(const la_tokenizer *t, const char *raw, size_t len, size_t pos, size_t *end,
-                              char *buf)
-{
-    size_t n = 0;
-    for (size_t i = pos; i < len;) {
-        unsigned char c = (unsigned char)raw[i];
-        uint8_t k = t->sp_cls_raw[c];
-        if (k == 1) {
-            *end = i;
-            return n;
-        }
-        if (k == 3) {             /* a two-byte escape: the byte it stands for */
-            static const char from[] = "/nt\"rbf\\", to[] = "/\n\t\"\r\b\f\\";
-            const char *at = i + 1 < len ? memchr(from, raw[i + 1], sizeof from - 1) : NULL;
-            if (!at)
-                return 0;
-            c = (unsigned char)to[at - from];
-            i++;
-        }
-        if (t->sp_cls[c] || n == DW_KEY)
-            return 0;             /* an added token may start with it: the general way */
-        buf[n++] = (char)c;
-        i++;
-    }
-    *end = len;
-    return n;
-}
-
-/* Finds the words text[0..len) starts with (a JSON string body; at most
- * want, or DW_GATHER) into g, with their keys, and has their table sets
- * fetched: a preview's lookups then find them in the nearer caches, and
- * their misses overlap instead of coming one by one. Words in the first
- * 64 bytes without escapes are cut by one mask of the bytes the scan
- * stops at and keyed by masked loads; words with two-byte escapes by
- * their text. Stops at the first word that is neither (long, empty, an
- * added token, a \u escape). */
-static void dw_gather(const la_tokenizer *t, const dw_cache *dc, const dw_stops *stops, const char *text,
-                      size_t len, size_t want, dw_words *g)
-{
-    g->n = 0;
-    g->esc = 0;
-#ifdef __SSE2__
-    char pad[96];
-    const char *b = text;
-    if (len < 80) {               /* a key reads 16 bytes wherever a word starts */
-        memset(pad, 0, sizeof pad);
-        memcpy(pad, text, len);
-        b = pad;
-    }
-    uint64_t stop = dw_stop_mask(stops, b);
-    if (len < 64)
-        stop &= ((uint64_t)1 << len) - 1;
-    if (want > DW_GATHER)
-        want = DW_GATHER;
-    const uint8_t *cls = t->sp_cls_raw;
-    size_t pos = 0;
-    while (g->n < want && pos < 64 && pos < len) {
-        uint64_t rest = stop >> pos;
-        if (!rest && len > 64)
-            return;               /* the word may go on past the mask */
-        size_t e = rest ? pos + (size_t)__builtin_ctzll(rest) : len;
-        dw_k *k = &g->k[g->n];
-        if (e < len && cls[(unsigned char)b[e]] != 1) {
-            if (cls[(unsigned char)b[e]] == 2) {
-                if (tk_added_may_start(t->added, 0, text, len, e))
-                    return;
-                stop &= ~((uint64_t)1 << e);   /* no added token starts there */
-                continue;
-            }
-            char w[DW_KEY];
-            size_t n = dw_escaped_word(t, text, len, pos, &e, w);
-            if (!n)
-                return;
-            dw_key_of(w, n, 1, k);
-            g->esc |= 1u << g->n;
-        } else {
-            size_t n = e - pos;
-            if (n - 1 >= DW_KEY)
-                return;
-            dw_key_at(b + pos, n, (uint8_t)(n + 1), k);
-        }
-        const dw_entry *set = dw_set(dc, k);
-        __builtin_prefetch(set);
-        __builtin_prefetch(set + 2);
-        g->end[g->n++] = e;
-        pos = e + 1;
-    }
-#else
-    (void)t, (void)dc, (void)stops, (void)want;
-#endif
-}
-
 /* The text of a JSON string body's word raw[0..n), which holds escapes,
  * into buf (DW_KEY bytes): its length, or 0 when it does not fit, or
  * holds a byte the word scan stops at (an escaped space, say). */
@@ -1378,6 +1281,72 @@ static int dw_end_in_body(const char *text, size_t at, size_t e, size_t *end)
         return 0;
     *end = at + off;
     return 1;
+}
+
+/* Finds the words text[0..len) starts with (a JSON string body; at most
+ * want, or DW_GATHER) into g, with their keys, and has their table sets
+ * fetched: a preview's lookups then find them in the nearer caches, and
+ * their misses overlap instead of coming one by one. Words in the first
+ * 64 bytes without escapes are cut by one mask of the bytes the scan
+ * stops at and keyed by masked loads; words with escapes by their text.
+ * Stops at the first word that is neither (long, empty, an added token
+ * in it). */
+static void dw_gather(const la_tokenizer *t, const dw_cache *dc, const dw_stops *stops, const char *text,
+                      size_t len, size_t want, dw_words *g)
+{
+    g->n = 0;
+    g->esc = 0;
+#ifdef __SSE2__
+    char pad[96];
+    const char *b = text;
+    if (len < 80) {               /* a key reads 16 bytes wherever a word starts */
+        memset(pad, 0, sizeof pad);
+        memcpy(pad, text, len);
+        b = pad;
+    }
+    uint64_t stop = dw_stop_mask(stops, b);
+    if (len < 64)
+        stop &= ((uint64_t)1 << len) - 1;
+    if (want > DW_GATHER)
+        want = DW_GATHER;
+    const uint8_t *cls = t->sp_cls_raw;
+    size_t pos = 0;
+    while (g->n < want && pos < 64 && pos < len) {
+        uint64_t rest = stop >> pos;
+        if (!rest && len > 64)
+            return;               /* the word may go on past the mask */
+        size_t e = rest ? pos + (size_t)__builtin_ctzll(rest) : len;
+        dw_k *k = &g->k[g->n];
+        if (e < len && cls[(unsigned char)b[e]] != 1) {
+            if (cls[(unsigned char)b[e]] == 2) {
+                if (tk_added_may_start(t->added, 0, text, len, e))
+                    return;
+                stop &= ~((uint64_t)1 << e);   /* no added token starts there */
+                continue;
+            }
+            const char *sp = memchr(text + pos, t->sp_c, len - pos);
+            char w[DW_KEY];
+            e = sp ? (size_t)(sp - text) : len;
+            size_t n = dw_unescape(t, text + pos, e - pos, w);
+            if (!n)
+                return;
+            dw_key_of(w, n, 1, k);
+            g->esc |= 1u << g->n;
+        } else {
+            size_t n = e - pos;
+            if (n - 1 >= DW_KEY)
+                return;
+            dw_key_at(b + pos, n, (uint8_t)(n + 1), k);
+        }
+        const dw_entry *set = dw_set(dc, k);
+        __builtin_prefetch(set);
+        __builtin_prefetch(set + 2);
+        g->end[g->n++] = e;
+        pos = e + 1;
+    }
+#else
+    (void)t, (void)dc, (void)stops, (void)want;
+#endif
 }
 
 /* The preview of text[0..len) by its words: 1 when done (appended to out,
