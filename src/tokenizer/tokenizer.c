@@ -866,7 +866,7 @@ size_t tk_preview_start(const la_tokenizer *t, size_t m)
 #define DW_SLOTS (DW_WAYS << DW_SET_BITS)   /* sets of four entries, two cache lines: 1 MiB a thread */
 #define DW_KEY 16                 /* longest word kept */
 #define DW_TOK 8                  /* most tokens of a word kept */
-#define DW_BATCH 4                /* words found and fetched at once */
+#define DW_BATCH 4                /* words found and fetched at once by the word-by-word loop */
 #define DW_CUT 1                  /* a cut holds between the piece and an s after it */
 #define DW_BIG 2                  /* more than DW_TOK tokens: to be taken in pieces */
 
@@ -927,7 +927,7 @@ static inline void dw_key_of(const char *word, size_t n, int lead, dw_k *k)
     dw_key_at(pad, n, (uint8_t)(n + 1 + (lead ? 0 : 32)), k);
 }
 
-#define DW_GATHER 8               /* plain words found ahead of their lookups */
+#define DW_GATHER 8               /* first words found and fetched before any lookup */
 
 /* The words a body starts with that are looked up as they come (1 to
  * DW_KEY bytes of text, no added token, a space after each but maybe the
