@@ -12,6 +12,7 @@
 #include "tokenizer/tk.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,9 +250,12 @@ START_TEST(fast_equals_plain)
                 size_t m = 1 + rnd(20);
                 la_buf_clear(&pa);
                 la_buf_clear(&pb);
+                /* the word table is the tokenizer's: each way fills its own */
                 tk_bpe_set_fast(t->model, 1);
+                tk_direct_clear(t);
                 ck_assert_int_eq(la_tokenizer_preview(t, fast, buf, len, m, 1, &pa, NULL, &err), LA_OK);
                 tk_bpe_set_fast(t->model, 0);
+                tk_direct_clear(t);
                 ck_assert_int_eq(la_tokenizer_preview(t, plain, buf, len, m, 1, &pb, NULL, &err), LA_OK);
                 ck_assert(pa.len == pb.len && memcmp(pa.data, pb.data, pa.len) == 0);
             }
@@ -533,6 +537,88 @@ START_TEST(direct_takes_short_escapes)
 }
 END_TEST
 
+/* The word table is the tokenizer's, read and written by every thread
+ * that previews with it: threads that meet the same new words at the
+ * same time (more words than the table holds, so sets are rewritten all
+ * along) each get the previews the general path gives. */
+#define SHARED_TEXTS 3000
+#define SHARED_THREADS 4
+
+typedef struct {
+    la_tokenizer *t;
+    char (*texts)[128];
+    la_buf *want;
+    size_t start, failures, direct;
+} shared_job;
+
+static void *shared_worker(void *arg)
+{
+    shared_job *j = arg;
+    la_tok_work *w = la_tok_work_new();
+    la_buf got = {0};
+    la_err err;
+    for (size_t k = 0; k < SHARED_TEXTS; k++) {
+        size_t i = (j->start + k * 7) % SHARED_TEXTS;   /* each thread its own order */
+        size_t len = strlen(j->texts[i]);
+        la_buf_clear(&got);
+        int rc = tk_preview_raw(j->t, w, j->texts[i], len, 6, 1, &got, NULL, &err);
+        j->direct += rc == 1;
+        if (rc != 1 || got.len != j->want[i].len || memcmp(got.data, j->want[i].data, got.len) != 0)
+            j->failures++;
+    }
+    la_buf_free(&got);
+    la_tok_work_free(w);
+    return NULL;
+}
+
+START_TEST(direct_shared_by_threads)
+{
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyz";
+    la_tokenizer *t = load(FIX "full_llama.json");
+    ck_assert_int_eq(t->direct, 1);
+    char (*texts)[128] = malloc(SHARED_TEXTS * sizeof *texts);
+    la_buf *want = calloc(SHARED_TEXTS, sizeof *want);
+    ck_assert(texts && want);
+    /* texts of 1 to 8 words of 2 to 9 letters: some 20,000 words, of
+     * which most are new when met */
+    la_tok_work *w = la_tok_work_new();
+    la_err err;
+    t->no_direct = 1;
+    for (size_t i = 0; i < SHARED_TEXTS; i++) {
+        size_t len = 0, nw = 1 + rnd(8);
+        for (size_t k = 0; k < nw; k++) {
+            if (k)
+                texts[i][len++] = ' ';
+            for (size_t n = 2 + rnd(8); n > 0; n--)
+                texts[i][len++] = letters[rnd(26)];
+        }
+        texts[i][len] = 0;
+        ck_assert_int_eq(la_tokenizer_preview(t, w, texts[i], len, 6, 1, &want[i], NULL, &err), LA_OK);
+    }
+    t->no_direct = 0;
+    for (int round = 0; round < 4; round++) {
+        tk_direct_clear(t);   /* every round starts with no word kept */
+        pthread_t tid[SHARED_THREADS];
+        shared_job jobs[SHARED_THREADS];
+        for (int k = 0; k < SHARED_THREADS; k++) {
+            jobs[k] = (shared_job){ t, texts, want, (size_t)k * 13 + (size_t)round, 0, 0 };
+            ck_assert_int_eq(pthread_create(&tid[k], NULL, shared_worker, &jobs[k]), 0);
+        }
+        for (int k = 0; k < SHARED_THREADS; k++) {
+            pthread_join(tid[k], NULL);
+            ck_assert_uint_eq(jobs[k].failures, 0);
+            ck_assert_uint_eq(jobs[k].direct, SHARED_TEXTS);
+        }
+    }
+    for (size_t i = 0; i < SHARED_TEXTS; i++)
+        la_buf_free(&want[i]);
+    free(want);
+    free(texts);
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
 /* Words whose tokens decode to other text of the same length (five
  * unknown characters fused into one "<unk>") are not the text: such
  * words step aside, and the previews stay the model's. So do the pieces
@@ -595,6 +681,7 @@ int main(void)
     tcase_add_test(tc, start_hint);
     tcase_add_test(tc, direct_equals_general);
     tcase_add_test(tc, direct_takes_short_escapes);
+    tcase_add_test(tc, direct_shared_by_threads);
     tcase_add_test(tc, direct_checks_decoding);
     tcase_add_test(tc, direct_only_for_its_shape);
     suite_add_tcase(s, tc);

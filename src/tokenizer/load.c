@@ -495,6 +495,7 @@ done:
 static void clear_stages(la_tokenizer *t)
 {
     char *path = t->path;
+    tk_direct_free(t);
     tk_added_free(t->added);
     if (t->normalizer)
         t->normalizer->free(t->normalizer);

@@ -70,7 +70,6 @@ struct la_tok_work {
     la_buf fast, fast2;          /* a preview's bytes and text (tokenizer.c) */
     void *idc;                   /* per-id strings of previews (tokenizer.c) */
     la_buf mapped;               /* a piece in ByteLevel's characters (tokenizer.c) */
-    void *dw;                    /* words of direct previews (tokenizer.c) */
 };
 
 /* ---- short strings: hashing and comparing ---------------------------- */
@@ -366,6 +365,11 @@ int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, siz
 size_t tk_preview_start(const la_tokenizer *t, size_t m);
 /* Readies direct previews when the pipeline allows them (at load). */
 void tk_direct_prepare(la_tokenizer *t);
+/* Frees what tk_direct_prepare made. */
+void tk_direct_free(la_tokenizer *t);
+/* For tests that change how the model tokenizes: forgets the words
+ * direct previews have kept (no thread may be previewing). */
+void tk_direct_clear(la_tokenizer *t);
 /* With direct previews (t->direct), the preview of the text a JSON
  * string body raw[0..len) stands for, made from raw itself: 1 when done
  * (appended to out as la_json_escape would write it), 0 when the body
@@ -460,6 +464,7 @@ struct la_tokenizer {
      * sp_c that the normalizer makes sp_s, and per byte of raw text 1
      * for sp_c, 2 where an added token may start, else 0. */
     int direct;
+    void *dw;                 /* the words of direct previews, shared by threads (tokenizer.c) */
     int no_direct;            /* for tests: previews never go direct */
     int from_cache;           /* loaded from the tokenizer cache (load.c) */
     char sp_c;

@@ -12,8 +12,10 @@
 #include "tokenizer/tk.h"
 #include "json.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -304,7 +306,6 @@ void la_tok_work_free(la_tok_work *w)
     la_buf_free(&w->fast2);
     idc_free(w->idc);
     la_buf_free(&w->mapped);
-    free(w->dw);
     free(w);
 }
 
@@ -877,10 +878,17 @@ typedef struct {
     uint8_t flags;                /* DW_CUT, DW_BIG */
     uint8_t whole;                /* bit j: token j ends on a whole character */
     uint8_t end[DW_TOK];          /* where token j ends, in bytes from the word's space */
-    uint8_t unused[4];
+    uint32_t seq;                 /* in a set's first entry: the set's sequence number */
 } dw_entry;
 
-_Static_assert(sizeof(dw_entry) == 32, "two entries to a cache line");
+/* The table holds entries as words that threads read and write
+ * atomically (dw_read, dw_insert); an entry is looked at through a copy. */
+typedef struct {
+    uint64_t w[4];
+} dw_slot;
+
+_Static_assert(sizeof(dw_entry) == 32 && sizeof(dw_slot) == 32, "two entries to a cache line");
+_Static_assert(offsetof(dw_entry, klen) == 16 && offsetof(dw_entry, seq) == 28, "klen in word 2, seq in word 3");
 _Static_assert((DW_SLOTS & (DW_SLOTS - 1)) == 0 && DW_SLOTS % DW_WAYS == 0, "whole sets");
 _Static_assert(DW_KEY == 16, "a key is two 64-bit words");
 
@@ -940,24 +948,99 @@ typedef struct {
     dw_k k[DW_GATHER];
 } dw_words;
 
+/* One table of words for all the threads that preview with a tokenizer
+ * (a word met by one is known to all, and the caches hold one copy). A
+ * set's readers never wait: each set has a sequence number, odd while a
+ * thread rewrites the set, and a reader that sees it change while it
+ * copied an entry reads again (a seqlock, as Boehm describes it for
+ * C11). Writers take a set by making its number odd, or leave it: a
+ * word that finds its set taken is tokenized and not kept. */
 typedef struct {
-    dw_entry e[DW_SLOTS];         /* first: sets start on cache lines */
-    uint64_t serial;              /* the model the words belong to */
+    dw_slot e[DW_SLOTS];          /* sets start on cache lines (the table is page-aligned) */
 } dw_cache;
 
-static inline const dw_entry *dw_set(const dw_cache *dc, const dw_k *k)
+static inline const dw_slot *dw_set(const dw_cache *dc, const dw_k *k)
 {
     return &dc->e[k->set];
 }
 
-/* The entry of key k in its set, or NULL (klen first: only it is set in
- * empty entries). */
-static inline __attribute__((always_inline)) const dw_entry *dw_find(const dw_entry *set, const dw_k *k)
+static inline uint64_t dw_ld(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void dw_st(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+
+/* The sequence number in a set's first entry's last word. */
+static inline uint32_t dw_seq_of(uint64_t w3)
 {
-    for (int i = 0; i < DW_WAYS; i++)
-        if (set[i].klen == k->klen && tk_load64(set[i].key) == k->a && tk_load64(set[i].key + 8) == k->b)
-            return &set[i];
-    return NULL;
+    dw_entry e;
+    memcpy((char *)&e + 24, &w3, 8);
+    return e.seq;
+}
+
+static inline uint64_t dw_with_seq(uint64_t w3, uint32_t seq)
+{
+    dw_entry e;
+    memcpy((char *)&e + 24, &w3, 8);
+    e.seq = seq;
+    memcpy(&w3, (char *)&e + 24, 8);
+    return w3;
+}
+
+#define DW_TRIES 64               /* reads of a set being rewritten before it counts as a miss */
+
+/* Copies the entry of key k in set to *out: 1, or 0 when the set has
+ * none (klen first: only it is set in empty entries) or stays busy. */
+static inline __attribute__((always_inline)) int dw_read(const dw_slot *set, const dw_k *k, dw_entry *out)
+{
+    for (int tries = 0; tries < DW_TRIES; tries++) {
+        uint32_t s1 = dw_seq_of(__atomic_load_n(&set[0].w[3], __ATOMIC_ACQUIRE));
+        int i = 0;
+        uint64_t w2 = 0, w3 = 0;
+        for (; i < DW_WAYS; i++) {
+            w2 = dw_ld(&set[i].w[2]);
+            uint8_t klen;
+            memcpy(&klen, &w2, 1);
+            if (klen == k->klen && dw_ld(&set[i].w[0]) == k->a && dw_ld(&set[i].w[1]) == k->b) {
+                w3 = dw_ld(&set[i].w[3]);
+                break;
+            }
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        uint32_t s2 = dw_seq_of(dw_ld(&set[0].w[3]));
+        if (s1 != s2 || (s1 & 1))
+            continue;             /* rewritten meanwhile */
+        if (i == DW_WAYS)
+            return 0;
+        uint64_t v[4] = { k->a, k->b, w2, w3 };
+        memcpy(out, v, sizeof v);
+        return 1;
+    }
+    return 0;
+}
+
+/* Puts entry e (its key set) first in set, the others a way down and the
+ * last one out, unless the set is being rewritten or holds e's key. */
+static void dw_insert(dw_slot *set, const dw_entry *e)
+{
+    uint64_t w3 = dw_ld(&set[0].w[3]);
+    uint32_t seq = dw_seq_of(w3);
+    if ((seq & 1) ||
+        !__atomic_compare_exchange_n(&set[0].w[3], &w3, dw_with_seq(w3, seq + 1), 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return;
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    uint64_t v[4];
+    memcpy(v, e, sizeof v);
+    int have = 0;
+    for (int i = 0; i < DW_WAYS && !have; i++)
+        have = dw_ld(&set[i].w[2]) == v[2] && dw_ld(&set[i].w[0]) == v[0] && dw_ld(&set[i].w[1]) == v[1];
+    if (!have) {
+        for (int i = DW_WAYS - 1; i > 0; i--)
+            for (int j = 0; j < 4; j++)
+                dw_st(&set[i].w[j], dw_ld(&set[i - 1].w[j]));
+        for (int j = 0; j < 3; j++)
+            dw_st(&set[0].w[j], v[j]);
+    }
+    uint64_t last = have ? dw_ld(&set[0].w[3]) : v[3];
+    __atomic_store_n(&set[0].w[3], dw_with_seq(last, seq + 2), __ATOMIC_RELEASE);
 }
 
 void tk_direct_prepare(la_tokenizer *t)
@@ -995,7 +1078,27 @@ void tk_direct_prepare(la_tokenizer *t)
     t->sp_c = c;
     t->sp_s = s;
     t->sp_slen = slen;
+    if (!t->dw) {                 /* zeroed pages, page-aligned: empty sets on cache lines */
+        void *p = mmap(NULL, sizeof(dw_cache), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return;               /* no table, no direct previews */
+        t->dw = p;
+    }
     t->direct = 1;
+}
+
+void tk_direct_clear(la_tokenizer *t)
+{
+    if (t->dw)
+        memset(t->dw, 0, sizeof(dw_cache));
+}
+
+void tk_direct_free(la_tokenizer *t)
+{
+    if (t->dw)
+        munmap(t->dw, sizeof(dw_cache));
+    t->dw = NULL;
+    t->direct = 0;
 }
 
 /* Collects the ids of one word, noting when there are too many. */
@@ -1072,33 +1175,30 @@ static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const cha
     return LA_OK;
 }
 
-/* A miss in set (DW_WAYS entries): the piece goes first, the others
- * move down a way, the last one out. */
-static __attribute__((noinline)) const dw_entry *dw_miss(const la_tokenizer *t, la_tok_work *w,
-                                                        dw_entry *set, const char *word, size_t n,
-                                                        const dw_k *k, int lead, int *rc, la_err *err)
+/* A miss: the piece's entry is made into *d and kept in set. */
+static __attribute__((noinline)) int dw_miss(const la_tokenizer *t, la_tok_work *w, dw_slot *set,
+                                             const char *word, size_t n, const dw_k *k, int lead, dw_entry *d,
+                                             la_err *err)
 {
-    memmove(&set[1], &set[0], (DW_WAYS - 1) * sizeof *set);
-    set[0].klen = 0;
-    if ((*rc = dw_fill(t, w, &set[0], word, n, lead, err)) != LA_OK)
-        return NULL;
-    memcpy(set[0].key, &k->a, 8);
-    memcpy(set[0].key + 8, &k->b, 8);
-    set[0].klen = k->klen;
-    return &set[0];
+    memset(d, 0, sizeof *d);
+    int rc = dw_fill(t, w, d, word, n, lead, err);
+    if (rc != LA_OK)
+        return rc;
+    memcpy(d->key, &k->a, 8);
+    memcpy(d->key + 8, &k->b, 8);
+    d->klen = k->klen;
+    dw_insert(set, d);
+    return LA_OK;
 }
 
-/* This thread's entry for the piece word[0..n), 0 < n <= DW_KEY, of key
- * k (lead: a word's first), made when missing; NULL with *rc set when it
- * cannot be had. */
-static inline __attribute__((always_inline)) const dw_entry *dw_word(const la_tokenizer *t, la_tok_work *w,
-                                                                    dw_cache *dc, const char *word,
-                                                                    size_t n, const dw_k *k, int lead,
-                                                                    int *rc, la_err *err)
+/* The entry for the piece word[0..n), 0 < n <= DW_KEY, of key k (lead:
+ * a word's first) into *d, made when missing: LA_OK or an error. */
+static inline __attribute__((always_inline)) int dw_word(const la_tokenizer *t, la_tok_work *w, dw_cache *dc,
+                                                        const char *word, size_t n, const dw_k *k, int lead,
+                                                        dw_entry *d, la_err *err)
 {
-    dw_entry *set = &dc->e[k->set];
-    const dw_entry *d = dw_find(set, k);
-    return d ? d : dw_miss(t, w, set, word, n, k, lead, rc, err);
+    dw_slot *set = &dc->e[k->set];
+    return dw_read(set, k, d) ? LA_OK : dw_miss(t, w, set, word, n, k, lead, d, err);
 }
 
 /* Takes piece d (at text offset at; lead: with the space before it) into
@@ -1141,8 +1241,8 @@ static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const 
             return -1;
         dw_k k;
         dw_key_of(word + from, pn, lead, &k);
-        const dw_entry *d = dw_word(t, w, dc, word + from, pn, &k, lead, rc, err);
-        if (!d)
+        dw_entry de, *d = &de;
+        if ((*rc = dw_word(t, w, dc, word + from, pn, &k, lead, d, err)) != LA_OK)
             return -2;
         if (!d->ntok || (to == n && space_after && !(d->flags & DW_CUT)))
             return -1;
@@ -1154,20 +1254,10 @@ static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const 
     return 0;
 }
 
-/* This thread's word table for t, emptied when it held another model's
- * words; NULL when it cannot be allocated. */
-static dw_cache *dw_ready(const la_tokenizer *t, la_tok_work *w)
+/* t's word table, or NULL. */
+static dw_cache *dw_ready(const la_tokenizer *t)
 {
-    dw_cache *dc = w->dw;
-    if (dc && dc->serial == t->serial)
-        return dc;
-    /* aligned_alloc wants a size that is a multiple of the alignment */
-    if (!dc && !(dc = w->dw = aligned_alloc(64, (sizeof *dc + 63) & ~(size_t)63)))
-        return NULL;
-    for (size_t i = 0; i < DW_SLOTS; i++)
-        dc->e[i].klen = 0;
-    dc->serial = t->serial;
-    return dc;
+    return t->dw;
 }
 
 /* The stop bytes of a direct preview's scan, as vectors. */
@@ -1338,7 +1428,7 @@ static void dw_gather(const la_tokenizer *t, const dw_cache *dc, const dw_stops 
                 return;
             dw_key_at(b + pos, n, (uint8_t)(n + 1), k);
         }
-        const dw_entry *set = dw_set(dc, k);
+        const dw_slot *set = dw_set(dc, k);
         __builtin_prefetch(set);
         __builtin_prefetch(set + 2);
         g->end[g->n++] = e;
@@ -1358,7 +1448,7 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
                           size_t len, int more, size_t m, int complete, la_buf *out,
                           la_preview_info *info, la_err *err)
 {
-    dw_cache *dc = dw_ready(t, w);
+    dw_cache *dc = dw_ready(t);
     if (!dc || m == 0)
         return 0;
     dw_stops stops;
@@ -1373,8 +1463,8 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
         dw_words now, *g = &now;
         dw_gather(t, dc, &stops, text, len, m, g);
         for (size_t i = 0; i < g->n; i++) {
-            const dw_entry *d = dw_find(dw_set(dc, &g->k[i]), &g->k[i]);
-            if (!d || !d->ntok)
+            dw_entry de, *d = &de;
+            if (!dw_read(dw_set(dc, &g->k[i]), &g->k[i], d) || !d->ntok)
                 break;
             size_t e = g->end[i];
             if (e < len && !(d->flags & DW_CUT))
@@ -1453,7 +1543,7 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
                 }
             }
             dw_key_of(wv[k].txt, wv[k].tn, 1, &wv[k].k);
-            const dw_entry *set = dw_set(dc, &wv[k].k);
+            const dw_slot *set = dw_set(dc, &wv[k].k);
             __builtin_prefetch(set);
             __builtin_prefetch(set + 2);
             k++;
@@ -1464,8 +1554,8 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
         for (size_t i = 0; i < k; i++) {
             size_t at = wv[i].pos, n = wv[i].n, e = at + n;
             int rc = LA_OK, esc = wv[i].txt != text + at, r;
-            const dw_entry *d = NULL;
-            if (wv[i].tn && !(d = dw_word(t, w, dc, wv[i].txt, wv[i].tn, &wv[i].k, 1, &rc, err)))
+            dw_entry de, *d = NULL;
+            if (wv[i].tn && (rc = dw_word(t, w, dc, wv[i].txt, wv[i].tn, &wv[i].k, 1, d = &de, err)) != LA_OK)
                 return rc;
             if (d && d->ntok) {
                 if (e < len && !(d->flags & DW_CUT))
