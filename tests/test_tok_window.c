@@ -619,6 +619,44 @@ START_TEST(direct_shared_by_threads)
 }
 END_TEST
 
+/* A set that another thread keeps rewriting is read DW_TRIES times, then
+ * its word is tokenized and not kept: the previews are the same, and
+ * the table holds none of the words met meanwhile. */
+START_TEST(direct_busy_sets)
+{
+    static const char *const words[] = {"the", "cat", "and", "hat", "The", "a", "at", "on", "in",
+                                        "attatt", "\xC3\xA9t", "cat,", "'s"};
+    char buf[512];
+    la_tokenizer *t = load(FIX "full_llama.json");
+    la_tok_work *w = la_tok_work_new();
+    la_err err;
+    for (int busy = 1; busy >= 0; busy--) {
+        tk_direct_clear(t);
+        tk_direct_set_busy(t, busy);
+        for (int round = 0; round < 100; round++) {
+            size_t len = random_words(buf, words, sizeof words / sizeof words[0], 1 + rnd(12));
+            la_buf a = {0}, b = {0};
+            t->no_direct = 1;
+            ck_assert_int_eq(la_tokenizer_preview(t, w, buf, len, 6, 1, &a, NULL, &err), LA_OK);
+            t->no_direct = 0;
+            ck_assert_int_eq(tk_preview_raw(t, w, buf, len, 6, 1, &b, NULL, &err), 1);
+            ck_assert_msg(a.len == b.len && memcmp(a.data, b.data, a.len) == 0, "\"%s\"", buf);
+            la_buf_free(&a);
+            la_buf_free(&b);
+        }
+        la_buf c = {0};
+        ck_assert_int_eq(tk_preview_raw(t, w, "the cat", 7, 1, 1, &c, NULL, &err), 1);
+        ck_assert_str_eq(c.data, "the");
+        la_buf_free(&c);
+        tk_direct_set_busy(t, 0);
+        /* kept only when the sets were free */
+        ck_assert_int_eq(tk_direct_kept(t, "the"), !busy);
+    }
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
 /* Words whose tokens decode to other text of the same length (five
  * unknown characters fused into one "<unk>") are not the text: such
  * words step aside, and the previews stay the model's. So do the pieces
@@ -682,6 +720,7 @@ int main(void)
     tcase_add_test(tc, direct_equals_general);
     tcase_add_test(tc, direct_takes_short_escapes);
     tcase_add_test(tc, direct_shared_by_threads);
+    tcase_add_test(tc, direct_busy_sets);
     tcase_add_test(tc, direct_checks_decoding);
     tcase_add_test(tc, direct_only_for_its_shape);
     suite_add_tcase(s, tc);

@@ -370,6 +370,12 @@ void tk_direct_free(la_tokenizer *t);
 /* For tests that change how the model tokenizes: forgets the words
  * direct previews have kept (no thread may be previewing). */
 void tk_direct_clear(la_tokenizer *t);
+/* For tests: every set of the word table looks rewritten by another
+ * thread (busy = 1), as long as the test wants, or free again (no thread
+ * may be previewing). */
+void tk_direct_set_busy(la_tokenizer *t, int busy);
+/* For tests: 1 when the word table holds word (met first in a text). */
+int tk_direct_kept(const la_tokenizer *t, const char *word);
 /* With direct previews (t->direct), the preview of the text a JSON
  * string body raw[0..len) stands for, made from raw itself: 1 when done
  * (appended to out as la_json_escape would write it), 0 when the body

@@ -1112,6 +1112,26 @@ void tk_direct_clear(la_tokenizer *t)
         memset(t->dw, 0, sizeof(dw_cache));
 }
 
+void tk_direct_set_busy(la_tokenizer *t, int busy)
+{
+    dw_cache *dc = t->dw;
+    if (!dc)
+        return;
+    for (size_t i = 0; i < DW_SLOTS; i += DW_WAYS)
+        dw_st(&dc->e[i].w[3], dw_with_seq(dw_ld(&dc->e[i].w[3]), busy ? 1 : 0));
+}
+
+int tk_direct_kept(const la_tokenizer *t, const char *word)
+{
+    size_t n = strlen(word);
+    dw_entry e;
+    dw_k k;
+    if (!t->dw || n == 0 || n > DW_KEY)
+        return 0;
+    dw_key_of(word, n, 1, &k);
+    return dw_read(dw_set(t->dw, &k), &k, &e);
+}
+
 void tk_direct_free(la_tokenizer *t)
 {
     if (t->dw)
