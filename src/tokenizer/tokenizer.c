@@ -1293,12 +1293,6 @@ static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const 
     return 0;
 }
 
-/* t's word table, or NULL. */
-static dw_cache *dw_ready(const la_tokenizer *t)
-{
-    return t->dw;
-}
-
 /* The stop bytes of a direct preview's scan, as vectors. */
 typedef struct {
     int n;
@@ -1487,7 +1481,7 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
                           size_t len, int more, size_t m, int complete, la_buf *out,
                           la_preview_info *info, la_err *err)
 {
-    dw_cache *dc = dw_ready(t);
+    dw_cache *dc = t->dw;
     if (!dc || m == 0)
         return 0;
     dw_stops stops;
