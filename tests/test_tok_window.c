@@ -657,6 +657,19 @@ START_TEST(direct_busy_sets)
 }
 END_TEST
 
+/* same_direct over texts for m = 1..mmax, with --partial-chars complete
+ * (and replace too when both); returns how many went direct raw. */
+static size_t same_direct_texts(la_tokenizer *t, la_tok_work *w, const char *const *texts, size_t n,
+                                size_t mmax, int both)
+{
+    size_t raw_done = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t m = 1; m <= mmax; m++)
+            for (int complete = 1; complete >= (both ? 0 : 1); complete--)
+                same_direct(t, w, texts[i], strlen(texts[i]), m, complete, 0, &raw_done);
+    return raw_done;
+}
+
 /* Words whose tokens decode to other text of the same length (five
  * unknown characters fused into one "<unk>") are not the text: such
  * words step aside, and the previews stay the model's. So do the pieces
@@ -667,10 +680,7 @@ START_TEST(direct_checks_decoding)
     la_tokenizer *t = load(FIX "full_llama_unk.json");
     ck_assert_int_eq(t->direct, 1);
     la_tok_work *w = la_tok_work_new();
-    size_t raw_done = 0;
-    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
-        for (size_t m = 1; m <= 5; m++)
-            same_direct(t, w, texts[i], strlen(texts[i]), m, 1, 0, &raw_done);
+    size_t raw_done = same_direct_texts(t, w, texts, sizeof texts / sizeof texts[0], 5, 0);
     ck_assert_uint_gt(raw_done, 0);     /* the words before them do go direct */
     /* long words go in pieces; one that ends in "." before a space does
      * not (the fixture has a ".\u2581" token) */
@@ -684,6 +694,33 @@ START_TEST(direct_checks_decoding)
     ck_assert_int_eq(la_tokenizer_preview(t, w, "cat ##### hat", 13, 3, 1, &b, NULL, &err), LA_OK);
     ck_assert_str_eq(b.data, "cat <unk>");
     la_buf_free(&b);
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
+/* Tokens that decode to nothing (a decoder that deletes them) spell no
+ * text: a word with such a token steps aside, whether the token is the
+ * word's first (the metaspace and all) or inside it, and the previews
+ * stay the general path's. */
+START_TEST(direct_empty_tokens)
+{
+    static const char *const texts[] = {"cat", "the cat", "cat hat", "hhh the", "a h cat",
+                                        "that hat", " cat", "at cat the"};
+    la_tokenizer *t = load(FIX "full_llama_empty.json");
+    ck_assert_int_eq(t->direct, 1);
+    la_tok_work *w = la_tok_work_new();
+    ck_assert_uint_gt(same_direct_texts(t, w, texts, sizeof texts / sizeof texts[0], 6, 1), 0);
+    /* HuggingFace's previews (the fixture's decoder also deletes "h") */
+    static const char *const want[][2] = {{"the cat", "te"}, {"cat hat", "at"}, {"hhh the", ""}};
+    for (size_t i = 0; i < 3; i++) {
+        la_err err;
+        la_buf b = {0};
+        ck_assert_int_eq(la_tokenizer_preview(t, w, want[i][0], strlen(want[i][0]), 2, 1, &b, NULL, &err),
+                         LA_OK);
+        ck_assert_str_eq(b.data ? b.data : "", want[i][1]);
+        la_buf_free(&b);
+    }
     la_tok_work_free(w);
     la_tokenizer_free(t);
 }
@@ -722,6 +759,7 @@ int main(void)
     tcase_add_test(tc, direct_shared_by_threads);
     tcase_add_test(tc, direct_busy_sets);
     tcase_add_test(tc, direct_checks_decoding);
+    tcase_add_test(tc, direct_empty_tokens);
     tcase_add_test(tc, direct_only_for_its_shape);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);

@@ -1195,6 +1195,8 @@ static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const cha
         size_t len = e->fb >= 0 ? 1 : e->dlen;
         if (e->fb >= 0)
             str = &one;
+        if (len == 0)             /* decodes to nothing (a decoder deleted it) */
+            return LA_OK;
         for (size_t i = 0; i < len; i++, at++)
             if (at >= total || str[i] != (at < off ? t->sp_c : word[at - off]))
                 return LA_OK;

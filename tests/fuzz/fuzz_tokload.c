@@ -4,7 +4,8 @@
  * as a file would be. A load either fails with a reason (code and
  * message) or gives a tokenizer that can encode, decode and preview a
  * few texts without error or crash; encoding with a token limit gives
- * the first tokens of the full encoding. */
+ * the first tokens of the full encoding, and previews are the same with
+ * every shortcut off. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
+#include "tokenizer/tk.h"
 
 static const char *const samples[] = {
     "Hello world, 12345!",
@@ -47,10 +49,26 @@ static void exercise(const la_tokenizer *t)
         FUZZ_CHECK(rc == LA_OK || e.msg[0], "decode failed without a reason");
         la_buf_free(&out);
         for (int complete = 0; complete < 2; complete++) {
-            la_preview_info info;
+            la_preview_info info, slow_info;
+            la_buf slow = {0};
             rc = la_tokenizer_preview(t, w, s, n, 2, complete, &out, &info, &e);
             FUZZ_CHECK(rc == LA_OK || e.msg[0], "preview failed without a reason");
+            /* the same preview with every shortcut off (windows, decode
+             * plans, direct previews) */
+            la_tokenizer *u = (la_tokenizer *)t;
+            u->no_window = u->no_plan = u->no_direct = 1;
+            int slow_rc = la_tokenizer_preview(t, w, s, n, 2, complete, &slow, &slow_info, &e);
+            u->no_window = u->no_plan = u->no_direct = 0;
+            FUZZ_CHECK(slow_rc == rc, "preview status %d, %d without shortcuts", rc, slow_rc);
+            if (rc == LA_OK)
+                FUZZ_CHECK(out.len == slow.len && (out.len == 0 || memcmp(out.data, slow.data, out.len) == 0) &&
+                               info.units == slow_info.units && info.whole == slow_info.whole &&
+                               info.extended == slow_info.extended,
+                           "preview \"%.*s\" (%zu tokens), \"%.*s\" (%zu) without shortcuts", (int)out.len,
+                           out.data ? out.data : "", info.units, (int)slow.len, slow.data ? slow.data : "",
+                           slow_info.units);
             la_buf_free(&out);
+            la_buf_free(&slow);
         }
         la_tokens_free(&all);
         la_tokens_free(&few);
