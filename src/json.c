@@ -908,14 +908,8 @@ int la_json_unescape_body(const char *p, size_t n, la_buf *out, la_err *err)
         i += run;
         if (i >= end)
             break;
-        char c = p[i + 1], ch;
-        switch (c) {
-        case 'b': ch = '\b'; break;
-        case 'f': ch = '\f'; break;
-        case 'n': ch = '\n'; break;
-        case 'r': ch = '\r'; break;
-        case 't': ch = '\t'; break;
-        case 'u': {
+        char c = p[i + 1];
+        if (c == 'u') {
             unsigned cp;
             size_t used = decode_u(p, i, end, &cp);
             if (!used)
@@ -924,9 +918,8 @@ int la_json_unescape_body(const char *p, size_t n, la_buf *out, la_err *err)
             i += used;
             continue;
         }
-        default: ch = c; break;   /* '"', '\\', '/' */
-        }
-        out->data[out->len++] = ch;
+        int ch = la_json_short_escape(c);
+        out->data[out->len++] = (char)(ch >= 0 ? ch : c);   /* validated: ch < 0 does not occur */
         i += 2;
     }
     out->data[out->len] = 0;

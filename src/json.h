@@ -94,6 +94,20 @@ int la_json_array_next(const char *p, size_t n, size_t arr, size_t *it, la_span 
 int la_json_unescape(const char *p, la_span s, la_buf *out, la_err *err);
 /* The same for the inside of a string, p[0..n) (between the quotes). */
 int la_json_unescape_body(const char *p, size_t n, la_buf *out, la_err *err);
+/* The character the two-byte escape \c stands for (\n, \", \/, ...), or
+ * -1 when there is none (\u takes more bytes). */
+static inline int la_json_short_escape(char c)
+{
+    switch (c) {
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    case '"': case '\\': case '/': return c;
+    default: return -1;
+    }
+}
 /* Length of the escape at p[i] (a backslash) of a string's inside that
  * ends at `end` (a \u surrogate pair counts as one), 0 if none fits. */
 size_t la_json_escape_len(const char *p, size_t i, size_t end);

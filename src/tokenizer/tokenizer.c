@@ -1370,18 +1370,11 @@ static size_t dw_unescape(const la_tokenizer *t, const char *raw, size_t n, char
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         char c = raw[i];
-        if (c == '\\' && i + 1 < n) {
-            switch (raw[++i]) {
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'n': c = '\n'; break;
-            case 'r': c = '\r'; break;
-            case 't': c = '\t'; break;
-            case '"': case '\\': case '/': c = raw[i]; break;
-            default: goto slow;
-            }
-        } else if (c == '\\') {
-            goto slow;
+        if (c == '\\') {
+            int ch = i + 1 < n ? la_json_short_escape(raw[++i]) : -1;
+            if (ch < 0)
+                goto slow;
+            c = (char)ch;
         }
         if (o == DW_KEY || t->sp_cls[(unsigned char)c])
             return 0;
