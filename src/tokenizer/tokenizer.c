@@ -937,17 +937,6 @@ static inline void dw_key_of(const char *word, size_t n, int lead, dw_k *k)
 
 #define DW_GATHER 8               /* first words found and fetched before any lookup */
 
-/* The words a body starts with that are looked up as they come (1 to
- * DW_KEY bytes of text, no added token, a space after each but maybe the
- * last): word i ends at end[i] in the body, the next starts after its
- * space. */
-typedef struct {
-    size_t n;
-    unsigned esc;                 /* bit i: word i holds escapes (its key is of its text) */
-    size_t end[DW_GATHER];
-    dw_k k[DW_GATHER];
-} dw_words;
-
 /* One table of words for all the threads that preview with a tokenizer
  * (a word met by one is known to all, and the caches hold one copy). A
  * set's readers never wait: each set has a sequence number, odd while a
@@ -1343,20 +1332,6 @@ static inline __attribute__((always_inline)) size_t dw_scan(const dw_stops *v, c
     return e;
 }
 
-#ifdef __SSE2__
-/* Bit i set when byte i of b[0..64) is one the scan stops at. */
-static inline __attribute__((always_inline)) uint64_t dw_stop_mask(const dw_stops *v, const char *b)
-{
-    uint64_t m = 0;
-    for (int i = 0; i < 4; i++) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * i));
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, v->s0), _mm_cmpeq_epi8(x, v->s1)),
-                                   _mm_or_si128(_mm_cmpeq_epi8(x, v->s2), _mm_cmpeq_epi8(x, v->s3)));
-        m |= (uint64_t)(unsigned)_mm_movemask_epi8(hit) << (16 * i);
-    }
-    return m;
-}
-#endif
 
 /* The text of a JSON string body's word raw[0..n), which holds escapes,
  * into buf (DW_KEY bytes): its length, or 0 when it does not fit, or
@@ -1427,19 +1402,36 @@ static int dw_end_in_body(const char *text, size_t at, size_t e, size_t *end)
     return 1;
 }
 
-/* Finds the words text[0..len) starts with (a JSON string body; at most
- * want, or DW_GATHER) into g, with their keys, and has their table sets
- * fetched: a preview's lookups then find them in the nearer caches, and
- * their misses overlap instead of coming one by one. Words in the first
- * 64 bytes without escapes are cut by one mask of the bytes the scan
- * stops at and keyed by masked loads; words with escapes by their text.
- * Stops at the first word that is neither (long, empty, an added token
- * in it). */
-static void dw_gather(const la_tokenizer *t, const dw_cache *dc, const dw_stops *stops, const char *text,
-                      size_t len, size_t want, dw_words *g)
+#ifdef __SSE2__
+/* Bits of b[0..64): in *stop the bytes the word scan stops at, in the
+ * result the space (sp_c) among them. */
+static inline __attribute__((always_inline)) uint64_t dw_masks(const dw_stops *v, __m128i sp, const char *b,
+                                                              uint64_t *stop)
 {
-    g->n = 0;
-    g->esc = 0;
+    uint64_t m = 0, s = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, v->s0), _mm_cmpeq_epi8(x, v->s1)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, v->s2), _mm_cmpeq_epi8(x, v->s3)));
+        m |= (uint64_t)(unsigned)_mm_movemask_epi8(hit) << (16 * i);
+        s |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, sp)) << (16 * i);
+    }
+    *stop = m;
+    return s;
+}
+#endif
+
+/* The first words of a JSON string body text[0..len), the common case of
+ * direct_preview, in few instructions: words of 1 to DW_KEY bytes, one
+ * space after each, within the first 64 bytes and before any other byte
+ * the scan stops at (an escape, where an added token may start), all in
+ * the table. Their sets are fetched together, then read in turn. Returns
+ * 1 when the m-th token is in them (*units and *end set), 2 when the
+ * text ran out first, -1 when the general path must make the preview,
+ * and 0 when the caller goes on from *pos, *count tokens taken. */
+static int dw_fast(const la_tokenizer *t, const dw_cache *dc, const dw_stops *stops, const char *text,
+                   size_t len, size_t m, int complete, size_t *pos, size_t *count, size_t *units, size_t *end)
+{
 #ifdef __SSE2__
     char pad[96];
     const char *b = text;
@@ -1448,49 +1440,59 @@ static void dw_gather(const la_tokenizer *t, const dw_cache *dc, const dw_stops 
         memcpy(pad, text, len);
         b = pad;
     }
-    uint64_t stop = dw_stop_mask(stops, b);
-    if (len < 64)
-        stop &= ((uint64_t)1 << len) - 1;
-    if (want > DW_GATHER)
-        want = DW_GATHER;
-    const uint8_t *cls = t->sp_cls_raw;
-    size_t pos = 0;
-    while (g->n < want && pos < 64 && pos < len) {
-        uint64_t rest = stop >> pos;
-        if (!rest && len > 64)
-            return;               /* the word may go on past the mask */
-        size_t e = rest ? pos + (size_t)__builtin_ctzll(rest) : len;
-        dw_k *k = &g->k[g->n];
-        if (e < len && cls[(unsigned char)b[e]] != 1) {
-            if (cls[(unsigned char)b[e]] == 2) {
-                if (tk_added_may_start(t->added, 0, text, len, e))
-                    return;
-                stop &= ~((uint64_t)1 << e);   /* no added token starts there */
-                continue;
-            }
-            const char *sp = memchr(text + pos, t->sp_c, len - pos);
-            char w[DW_KEY];
-            e = sp ? (size_t)(sp - text) : len;
-            size_t n = dw_unescape(t, text + pos, e - pos, w);
-            if (!n)
-                return;
-            dw_key_of(w, n, 1, k);
-            g->esc |= 1u << g->n;
+    uint64_t stop, sp = dw_masks(stops, _mm_set1_epi8(t->sp_c), b, &stop);
+    uint64_t in = len < 64 ? ((uint64_t)1 << len) - 1 : ~(uint64_t)0;
+    uint64_t other = stop & ~sp & in;
+    /* the words end before the first other stop byte, or the text's end
+     * when it comes first inside the 64 bytes */
+    size_t limit = other ? (size_t)__builtin_ctzll(other) : len < 64 ? len : 64;
+    sp &= in & (limit < 64 ? ((uint64_t)1 << limit) - 1 : ~(uint64_t)0);
+    size_t want = m < DW_GATHER ? m : DW_GATHER, n = 0, p = 0;
+    size_t ends[DW_GATHER];
+    dw_k k[DW_GATHER];
+    while (n < want) {
+        size_t e;
+        if (sp) {
+            e = (size_t)__builtin_ctzll(sp);
+            sp &= sp - 1;
+        } else if (limit == len) {
+            e = len;              /* the last word */
         } else {
-            size_t n = e - pos;
-            if (n - 1 >= DW_KEY)
-                return;
-            dw_key_at(b + pos, n, (uint8_t)(n + 1), k);
+            break;
         }
-        const dw_slot *set = dw_set(dc, k);
+        size_t wl = e - p;
+        if (wl - 1 >= DW_KEY)     /* empty (two spaces) or long */
+            break;
+        dw_key_at(b + p, wl, (uint8_t)(wl + 1), &k[n]);
+        const dw_slot *set = dw_set(dc, &k[n]);
         __builtin_prefetch(set);
         __builtin_prefetch(set + 2);
-        g->end[g->n++] = e;
-        pos = e + 1;
+        ends[n++] = e;
+        if (e == len)
+            break;
+        p = e + 1;
     }
+    p = 0;
+    for (size_t i = 0; i < n; i++) {
+        dw_entry d;
+        if (!dw_read(dw_set(dc, &k[i]), &k[i], &d) || !d.ntok)
+            break;
+        size_t e = ends[i];
+        if (e < len && !(d.flags & DW_CUT))
+            return -1;
+        int r = dw_take(&d, p, 1, m, complete, count, units, end);
+        if (r)
+            return r;
+        if (e == len)
+            return 2;
+        p = e + 1;
+    }
+    *pos = p;
 #else
-    (void)t, (void)dc, (void)stops, (void)want;
+    (void)t, (void)dc, (void)stops, (void)text, (void)len, (void)m, (void)complete, (void)pos, (void)count;
+    (void)units, (void)end;
 #endif
+    return 0;
 }
 
 /* The preview of text[0..len) by its words: 1 when done (appended to out,
@@ -1509,32 +1511,17 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
     dw_stops_init(t, &stops);
     size_t pos = 0, count = 0, end = 0, units = 0;
     int escaped = 0;              /* the preview holds an escape */
-    /* Most words are plain and in the table: those dw_gather finds are
-     * taken here, in few instructions; from the first that is not (or
-     * after the last one found) the loop below goes on, which handles
-     * every case. */
+    /* Most words are plain and in the table: dw_fast takes those, in few
+     * instructions; from the first that is not (or after the last one it
+     * looked at) the loop below goes on, which handles every case. */
     if (cls == t->sp_cls_raw && !more && stops.n) {
-        dw_words now, *g = &now;
-        dw_gather(t, dc, &stops, text, len, m, g);
-        for (size_t i = 0; i < g->n; i++) {
-            dw_entry de, *d = &de;
-            if (!dw_read(dw_set(dc, &g->k[i]), &g->k[i], d) || !d->ntok)
-                break;
-            size_t e = g->end[i];
-            if (e < len && !(d->flags & DW_CUT))
-                return 0;
-            int r = dw_take(d, pos, 1, m, complete, &count, &units, &end), esc = g->esc >> i & 1;
-            if (r < 0)
-                return 0;
-            escaped |= esc;
-            if (r > 0 && esc && !dw_end_in_body(text, pos, e, &end))
-                return 0;
-            if (r > 0)
-                goto done;
-            if (e == len)
-                goto all_taken;
-            pos = e + 1;
-        }
+        int r = dw_fast(t, dc, &stops, text, len, m, complete, &pos, &count, &units, &end);
+        if (r < 0)
+            return 0;
+        if (r == 1)
+            goto done;
+        if (r == 2)
+            goto all_taken;
     }
     /* Words are found a few at a time (no more than the tokens still
      * wanted: each word makes one at least) and their table sets fetched
