@@ -657,6 +657,44 @@ START_TEST(direct_busy_sets)
 }
 END_TEST
 
+/* A word the table keeps is found again, whichever of its set's ways it
+ * went to: 2,000 words over the 8,192 sets put two or more in some 200
+ * sets and five in almost none (Poisson), so every word met stays. */
+START_TEST(direct_finds_kept_words)
+{
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyz";
+    enum { NWORDS = 2000 };
+    char (*words)[12] = malloc(NWORDS * sizeof *words);
+    ck_assert_ptr_nonnull(words);
+    la_tokenizer *t = load(FIX "full_llama.json");
+    la_tok_work *w = la_tok_work_new();
+    la_err err;
+    tk_direct_clear(t);
+    for (size_t i = 0; i < NWORDS; i++) {
+        size_t n = 0;
+        /* "q" + a number in letters + letters: distinct words */
+        words[i][n++] = 'q';
+        for (size_t v = i; v; v /= 26)
+            words[i][n++] = letters[v % 26];
+        while (n < 4 + i % 4)
+            words[i][n++] = letters[rnd(26)];
+        words[i][n] = 0;
+        la_buf b = {0};
+        ck_assert_int_eq(tk_preview_raw(t, w, words[i], n, 17, 1, &b, NULL, &err), 1);
+        ck_assert_str_eq(b.data, words[i]);
+        la_buf_free(&b);
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < NWORDS; i++)
+        kept += (size_t)tk_direct_kept(t, words[i]);
+    ck_assert_uint_eq(kept, NWORDS);
+    ck_assert_int_eq(tk_direct_kept(t, "zzzzzzzzz"), 0);   /* never met */
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+    free(words);
+}
+END_TEST
+
 /* same_direct over texts for m = 1..mmax, with --partial-chars complete
  * (and replace too when both); returns how many went direct raw. */
 static size_t same_direct_texts(la_tokenizer *t, la_tok_work *w, const char *const *texts, size_t n,
@@ -758,6 +796,7 @@ int main(void)
     tcase_add_test(tc, direct_takes_short_escapes);
     tcase_add_test(tc, direct_shared_by_threads);
     tcase_add_test(tc, direct_busy_sets);
+    tcase_add_test(tc, direct_finds_kept_words);
     tcase_add_test(tc, direct_checks_decoding);
     tcase_add_test(tc, direct_empty_tokens);
     tcase_add_test(tc, direct_only_for_its_shape);
