@@ -479,9 +479,8 @@ struct la_tokenizer {
     uint8_t sp_cls[256];
     uint8_t sp_cls_raw[256];  /* the same for JSON string bodies: 3 for '\\' */
     int sp_nstop;             /* bytes of class > 0 in sp_cls_raw, if at most 4, else 0 */
-    char sp_stop[4];
-    /* the bytes of dw_fast's compares, 16 of each: sp_c, then the other
-     * stop bytes (the last repeated when fewer than three) */
+    /* with sp_nstop, those bytes as the scans compare them, 16 of each:
+     * sp_c, then the others (the last repeated when fewer than three) */
     unsigned char sp_vec[4][16];
     char *path;               /* for messages */
 };

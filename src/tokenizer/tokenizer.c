@@ -1099,14 +1099,11 @@ void tk_direct_prepare(la_tokenizer *t)
             t->sp_nstop = t->sp_nstop < 4 ? t->sp_nstop + 1 : -1;
     if (t->sp_nstop < 0)
         t->sp_nstop = 0;
-    for (int b = 0, k = 0; t->sp_nstop && b < 256; b++)
-        if (t->sp_cls_raw[b])
-            t->sp_stop[k++] = (char)b;
     memset(t->sp_vec, (unsigned char)c, sizeof t->sp_vec);
-    for (int i = 0, k = 1; i < t->sp_nstop; i++)
-        if (t->sp_stop[i] != c) {
+    for (int b = 0, k = 1; t->sp_nstop && b < 256; b++)
+        if (t->sp_cls_raw[b] && b != (unsigned char)c) {
             for (int j = k; j < 4; j++)
-                memset(t->sp_vec[j], (unsigned char)t->sp_stop[i], 16);
+                memset(t->sp_vec[j], b, 16);
             k++;
         }
     t->sp_c = c;
@@ -1306,38 +1303,20 @@ static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const 
     return 0;
 }
 
-/* The stop bytes of a direct preview's scan, as vectors. */
-typedef struct {
-    int n;
-#ifdef __SSE2__
-    __m128i s0, s1, s2, s3;
-#endif
-} dw_stops;
-
-static inline void dw_stops_init(const la_tokenizer *t, dw_stops *v)
-{
-    v->n = t->sp_nstop;
-#ifdef __SSE2__
-    const char *b = t->sp_stop;
-    int n = v->n ? v->n : 1;
-    v->s0 = _mm_set1_epi8(b[0]);
-    v->s1 = _mm_set1_epi8(b[n > 1 ? 1 : 0]);
-    v->s2 = _mm_set1_epi8(b[n > 2 ? 2 : 0]);
-    v->s3 = _mm_set1_epi8(b[n > 3 ? 3 : 0]);
-#endif
-}
-
 /* The first position at or after e where text[0..len) has a byte of a
  * class other than 0 in cls, or len: 16 bytes a step against the few
  * such bytes (most words take one step), where they are few. */
-static inline __attribute__((always_inline)) size_t dw_scan(const dw_stops *v, const uint8_t *cls,
+static inline __attribute__((always_inline)) size_t dw_scan(const la_tokenizer *t, const uint8_t *cls,
                                                            const char *text, size_t e, size_t len)
 {
 #ifdef __SSE2__
-    while (v->n && len - e >= 16) {
+    const __m128i *v = (const __m128i *)(const void *)t->sp_vec;
+    __m128i s0 = _mm_loadu_si128(v), s1 = _mm_loadu_si128(v + 1), s2 = _mm_loadu_si128(v + 2),
+            s3 = _mm_loadu_si128(v + 3);
+    while (t->sp_nstop && len - e >= 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(text + e));
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, v->s0), _mm_cmpeq_epi8(x, v->s1)),
-                                   _mm_or_si128(_mm_cmpeq_epi8(x, v->s2), _mm_cmpeq_epi8(x, v->s3)));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, s0), _mm_cmpeq_epi8(x, s1)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, s2), _mm_cmpeq_epi8(x, s3)));
         unsigned bits = (unsigned)_mm_movemask_epi8(hit);
         if (!bits) {
             e += 16;
@@ -1532,14 +1511,12 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
     dw_cache *dc = t->dw;
     if (!dc || m == 0)
         return 0;
-    dw_stops stops;
-    dw_stops_init(t, &stops);
     size_t pos = 0, count = 0, end = 0, units = 0;
     int escaped = 0;              /* the preview holds an escape */
     /* Most words are plain and in the table: dw_fast takes those, in few
      * instructions; from the first that is not (or after the last one it
      * looked at) the loop below goes on, which handles every case. */
-    if (cls == t->sp_cls_raw && !more && stops.n) {
+    if (cls == t->sp_cls_raw && !more && t->sp_nstop) {
         int r = dw_fast(t, dc, text, len, m, complete, &pos, &count, &units, &end);
         if (r < 0)
             return 0;
@@ -1566,7 +1543,7 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
             size_t e = p;
             int esc = 0;
             for (;;) {
-                e = dw_scan(&stops, cls, text, e, len);
+                e = dw_scan(t, cls, text, e, len);
                 if (e == len || cls[(unsigned char)text[e]] == 1)
                     break;
                 if (cls[(unsigned char)text[e]] == 3) {
