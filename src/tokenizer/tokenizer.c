@@ -980,7 +980,7 @@ static inline uint64_t dw_with_seq(uint64_t w3, uint32_t seq)
 #define DW_TRIES 64               /* reads of a set being rewritten before it counts as a miss */
 
 /* Copies the entry of key k in set to *out: 1, or 0 when the set has
- * none (klen first: only it is set in empty entries) or stays busy. */
+ * none (an empty way's tag is 0, never a key's) or stays busy. */
 static inline __attribute__((always_inline)) int dw_read(const dw_slot *set, const dw_k *k, dw_entry *out)
 {
     _Static_assert(DW_WAYS == 4, "a byte of the tags per way");
@@ -1332,7 +1332,6 @@ static inline __attribute__((always_inline)) size_t dw_scan(const la_tokenizer *
         e++;
     return e;
 }
-
 
 /* The text of a JSON string body's word raw[0..n), which holds escapes,
  * into buf (DW_KEY bytes): its length, or 0 when it does not fit, or
