@@ -271,6 +271,62 @@ START_TEST(fast_equals_plain)
 }
 END_TEST
 
+/* The word cache starts small and is remade big (and empty) once it has
+ * taken its share of words: words met before and after that give the
+ * plain path's tokens, in whole encodings (a pre-tokenizer's words) and
+ * in windowed previews (chunks cut where no merge crosses: here each
+ * CJK character, which the vocabulary lacks). */
+START_TEST(word_cache_grows)
+{
+    static const char *const fix[] = {FIX "full_bytelevel.json", FIX "window_plain.json"};
+    for (size_t f = 0; f < 2; f++) {
+        la_tokenizer *t = load(fix[f]);
+        la_tok_work *fast = la_tok_work_new(), *plain = la_tok_work_new();
+        la_tokens a = {0}, b = {0};
+        la_err err;
+        ck_assert_uint_eq(tk_bpe_cache_slots(fast), 0);
+        size_t first = 0;
+        for (uint32_t i = 0; i < 1500; i++) {
+            /* two new words and two new characters a text */
+            char buf[128];
+            size_t len = 0;
+            for (uint32_t k = 2 * i; k < 2 * i + 2; k++) {
+                buf[len++] = ' ';
+                for (uint32_t d = k, n = 0; n < 4; n++, d /= 26)
+                    buf[len++] = (char)('a' + d % 26);
+                uint32_t cp = 0x4E00 + k;  /* three bytes of UTF-8 */
+                buf[len++] = ' ';
+                buf[len++] = (char)(0xE0 | cp >> 12);
+                buf[len++] = (char)(0x80 | (cp >> 6 & 0x3F));
+                buf[len++] = (char)(0x80 | (cp & 0x3F));
+            }
+            buf[len] = 0;
+            tk_bpe_set_fast(t->model, 1);
+            encode_all(t, fast, buf, len, &a);
+            la_buf pa = {0}, pb = {0};
+            size_t m = 1 + rnd(12);
+            ck_assert_int_eq(la_tokenizer_preview(t, fast, buf, len, m, 1, &pa, NULL, &err), LA_OK);
+            tk_bpe_set_fast(t->model, 0);
+            encode_all(t, plain, buf, len, &b);
+            ck_assert_int_eq(la_tokenizer_preview(t, plain, buf, len, m, 1, &pb, NULL, &err), LA_OK);
+            same_tokens(&a, &b, buf);
+            ck_assert(pa.len == pb.len && memcmp(pa.data, pb.data, pa.len) == 0);
+            la_buf_free(&pa);
+            la_buf_free(&pb);
+            if (i == 0)
+                first = tk_bpe_cache_slots(fast);
+        }
+        ck_assert_msg(first == 2048 && tk_bpe_cache_slots(fast) == 32768, "%s: %zu, then %zu entries",
+                      fix[f], first, tk_bpe_cache_slots(fast));
+        la_tokens_free(&a);
+        la_tokens_free(&b);
+        la_tok_work_free(fast);
+        la_tok_work_free(plain);
+        la_tokenizer_free(t);
+    }
+}
+END_TEST
+
 /* One scratch shared by two tokenizers that give the same words other
  * ids (the second numbers the vocabulary backwards): the word cache of
  * one is never read for the other. */
@@ -790,6 +846,7 @@ int main(void)
     tcase_add_test(tc, window_is_used);
     tcase_add_loop_test(tc, fast_equals_plain, 0, NFIX);
     tcase_add_test(tc, cache_per_model);
+    tcase_add_test(tc, word_cache_grows);
     tcase_add_test(tc, starts_were_enough);
     tcase_add_test(tc, start_hint);
     tcase_add_test(tc, direct_equals_general);

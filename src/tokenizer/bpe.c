@@ -29,7 +29,13 @@
 #define SMALL_N 129
 
 /* Word cache (per thread): words of up to CACHE_KEY bytes and up to
- * CACHE_IDS tokens, in sets of two entries chosen by the word's hash. */
+ * CACHE_IDS tokens, in sets of two entries chosen by the word's hash.
+ * It starts at CACHE_FIRST entries and is made CACHE_SLOTS big (empty)
+ * once it has taken CACHE_FIRST / 2 words: a run that tokenizes few
+ * words with it (direct previews keep their words in a table of their
+ * own) touches 128 KiB instead of 2 MiB of new pages, which cost 5% of
+ * a single pass over GSM8K with Llama-2 (perf, page faults). */
+#define CACHE_FIRST 2048
 #define CACHE_SLOTS 32768
 #define CACHE_KEY 26
 #define CACHE_IDS 8
@@ -112,12 +118,17 @@ typedef struct {                 /* 64 bytes, one cache line */
 _Static_assert(sizeof(cache_entry) == 64, "a cache entry is one cache line");
 
 typedef struct {
+    cache_entry *e;              /* slots entries; NULL until first use */
+    uint32_t slots;
+    uint32_t taken;              /* words put in since it was made */
+    uint64_t serial;             /* the model the entries belong to */
+} word_cache;
+
+typedef struct {
     bpe_sym *sym;
     size_t nsym, symcap;
-    cache_entry *cache;          /* CACHE_SLOTS entries, allocated once */
-    uint64_t cache_serial;       /* the model the entries belong to */
-    cache_entry *pcache;         /* the callers' piece cache, the same way */
-    uint64_t pcache_serial;
+    word_cache cache;            /* words tokenized here */
+    word_cache pcache;           /* the callers' piece cache, the same way */
     bpe_merge *heap;
     size_t nheap, heapcap;
     uint32_t *ids;               /* ids of the finished word */
@@ -1367,8 +1378,8 @@ void tk_bpe_work_free(void *p)
     free(bw->sym);
     free(bw->heap);
     free(bw->ids);
-    free(bw->cache);
-    free(bw->pcache);
+    free(bw->cache.e);
+    free(bw->pcache.e);
     la_buf_free(&bw->tmp);
     free(bw);
 }
@@ -1524,6 +1535,20 @@ static int word_symbols(const tk_bpe *m, bpe_work *bw, const char *s, size_t len
             k = 1;
         const char *cs = s + i;
         size_t cl = k;
+        if (m->small_ready && !m->no_fast) {
+            /* ASCII and the metaspace from the table (no prefix or
+             * suffix then): no hashing for most characters of a word */
+            size_t sk;
+            int a = small_index((const unsigned char *)s + i, len - i, &sk);
+            if (a >= 0 && sk == k && m->small_id[a] >= 0) {
+                if (unk >= 0)
+                    sym_add(bw, (uint32_t)unk, unk_len);
+                unk = -1;
+                sym_add(bw, (uint32_t)m->small_id[a], (uint32_t)k);
+                i += k;
+                continue;
+            }
+        }
         if ((m->prefix && i > 0) || (m->suffix && i + k == len)) {
             la_buf_clear(tmp);
             if ((m->prefix && i > 0 && la_buf_append(tmp, m->prefix, m->prefix_len)) ||
@@ -1611,9 +1636,9 @@ static int bpe_word(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk
 
 /* The set of a cache for a word of hash h, and the entry holding word
  * s[0..n) in it (NULL when absent). */
-static inline cache_entry *cache_set(cache_entry *c, uint64_t h)
+static inline cache_entry *cache_set(const word_cache *c, uint64_t h)
 {
-    return &c[h & (CACHE_SLOTS - 2)];
+    return &c->e[h & (c->slots - 2)];
 }
 
 static inline const cache_entry *cache_find(const cache_entry *set, uint64_t h, const char *s, size_t n)
@@ -1625,35 +1650,57 @@ static inline const cache_entry *cache_find(const cache_entry *set, uint64_t h, 
     return NULL;
 }
 
-/* A per-thread cache (*c, allocated on first use) ready for model m:
- * emptied when it held another model's words; NULL when it cannot be
- * allocated. */
-static cache_entry *cache_for(const tk_bpe *m, cache_entry **c, uint64_t *serial)
+/* Makes c an empty cache of n entries: 0, or -1 (c left empty) when
+ * they cannot be allocated. */
+static int cache_make(word_cache *c, uint32_t n)
 {
-    if (!*c || *serial != m->serial) {
-        if (!*c && !(*c = malloc(CACHE_SLOTS * sizeof **c)))
+    free(c->e);
+    c->slots = 0;
+    c->taken = 0;
+    if (!(c->e = malloc(n * sizeof *c->e)))
+        return -1;
+    for (uint32_t i = 0; i < n; i++)
+        c->e[i].klen = 0;
+    c->slots = n;
+    return 0;
+}
+
+/* A per-thread cache c ready for model m (emptied when it held another
+ * model's words) and for one more word (grown when the first size has
+ * taken its share): c, or NULL when it cannot be allocated. */
+static word_cache *cache_for(const tk_bpe *m, word_cache *c)
+{
+    if (!c->e || c->serial != m->serial) {
+        if (cache_make(c, CACHE_FIRST))
             return NULL;
-        for (size_t i = 0; i < CACHE_SLOTS; i++)
-            (*c)[i].klen = 0;
-        *serial = m->serial;
+        c->serial = m->serial;
+    } else if (c->slots < CACHE_SLOTS && c->taken >= CACHE_FIRST / 2) {
+        if (cache_make(c, CACHE_SLOTS))
+            return NULL;
     }
-    return *c;
+    return c;
+}
+
+size_t tk_bpe_cache_slots(la_tok_work *w)
+{
+    const bpe_work *bw = w->bpe;
+    return bw ? bw->cache.slots : 0;
 }
 
 /* This thread's word cache for model m. */
-static cache_entry *cache_ready(const tk_bpe *m, bpe_work *bw)
+static word_cache *cache_ready(const tk_bpe *m, bpe_work *bw)
 {
-    return cache_for(m, &bw->cache, &bw->cache_serial);
+    return cache_for(m, &bw->cache);
 }
 
 /* The piece cache of this thread for model m (see tk_bpe_piece_get),
  * NULL when it cannot be had. */
-static cache_entry *piece_cache(const tk_bpe *m, la_tok_work *w)
+static word_cache *piece_cache(const tk_bpe *m, la_tok_work *w)
 {
     bpe_work *bw = get_work(w);
     if (!bw || m->no_fast)
         return NULL;
-    return cache_for(m, &bw->pcache, &bw->pcache_serial);
+    return cache_for(m, &bw->pcache);
 }
 
 int tk_bpe_piece_get(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, const uint32_t **ids,
@@ -1661,7 +1708,7 @@ int tk_bpe_piece_get(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, c
 {
     if (n == 0 || n > CACHE_KEY)
         return 0;
-    cache_entry *c = piece_cache(m, w);
+    word_cache *c = piece_cache(m, w);
     if (!c)
         return 0;
     uint64_t h = tk_word_hash(s, n);
@@ -1678,11 +1725,12 @@ void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, 
 {
     if (n == 0 || n > CACHE_KEY || nids > CACHE_IDS)
         return;
-    cache_entry *c = piece_cache(m, w);
+    word_cache *c = piece_cache(m, w);
     if (!c)
         return;
     uint64_t h = tk_word_hash(s, n);
     cache_entry *e = cache_set(c, h);
+    c->taken++;
     e[1] = e[0];             /* the newer word in the first way, as bpe_word_cached */
     e->hash = (uint32_t)(h >> 32);
     e->klen = (uint8_t)(n + 1);
@@ -1693,7 +1741,7 @@ void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, 
 
 /* bpe_word through this thread's word cache: a word's tokens depend on
  * the model and the word alone. The cache is allocated on first use and
- * never grows. It is two-way set-associative: a word goes to the first
+ * grows once (cache_for). It is two-way set-associative: a word goes to the first
  * way of its set and the older one moves to the second, so two frequent
  * words that share a set do not evict each other. */
 static int bpe_word_cached(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk_sink *sink,
@@ -1702,7 +1750,7 @@ static int bpe_word_cached(const tk_bpe *m, bpe_work *bw, const char *s, size_t 
     if (m->no_fast || len > CACHE_KEY || !cache_ready(m, bw))
         return bpe_word(m, bw, s, len, sink, err);
     uint64_t h = tk_word_hash(s, len);
-    cache_entry *e = cache_set(bw->cache, h);
+    cache_entry *e = cache_set(&bw->cache, h);
     const cache_entry *hit = cache_find(e, h, s, len);
     if (hit)
         return hit->nids && sink->push(sink, hit->ids, hit->nids) ? 1 : 0;
@@ -1712,6 +1760,7 @@ static int bpe_word_cached(const tk_bpe *m, bpe_work *bw, const char *s, size_t 
     e->klen = 0;
     int rc = bpe_word(m, bw, s, len, &cs.sink, err);
     if (rc >= 0 && cs.fits) {
+        bw->cache.taken++;
         e->hash = (uint32_t)(h >> 32);
         e->klen = (uint8_t)(len + 1);
         memcpy(e->key, s, len);
@@ -1719,8 +1768,10 @@ static int bpe_word_cached(const tk_bpe *m, bpe_work *bw, const char *s, size_t 
     return rc;
 }
 
-int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
-                    la_tok_work *w, la_err *err)
+/* tk_bpe_tokenize and tk_bpe_tokenize_once: words through this
+ * thread's word cache, or not. */
+static int tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink, la_tok_work *w,
+                    int cached, la_err *err)
 {
     if (len == 0)
         return 0;
@@ -1734,16 +1785,27 @@ int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sin
             return sink->push(sink, &id, 1) ? 1 : 0;
         }
     }
-    if (!m->pairs)
-        return bpe_word_cached(m, bw, piece, len, sink, err);
     for (size_t from = 0; from < len;) {
-        size_t end = bpe_chunk_end(m, piece, len, from);
-        int rc = bpe_word_cached(m, bw, piece + from, end - from, sink, err);
+        size_t end = m->pairs ? bpe_chunk_end(m, piece, len, from) : len;
+        int rc = cached ? bpe_word_cached(m, bw, piece + from, end - from, sink, err)
+                        : bpe_word(m, bw, piece + from, end - from, sink, err);
         if (rc != 0)
             return rc;
         from = end;
     }
     return 0;
+}
+
+int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
+                    la_tok_work *w, la_err *err)
+{
+    return tokenize(m, piece, len, sink, w, 1, err);
+}
+
+int tk_bpe_tokenize_once(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
+                         la_tok_work *w, la_err *err)
+{
+    return tokenize(m, piece, len, sink, w, 0, err);
 }
 
 /* A sink appending to a preview list (the fused path's word-cache
@@ -1772,7 +1834,8 @@ int tk_bpe_prefix_ids(const tk_bpe *m, const char *piece, size_t len, tk_plist *
     if (!m->small_ready || m->no_fast)
         return 3;
     bpe_work *bw = get_work(w);
-    cache_entry *cache = bw ? cache_ready(m, bw) : NULL;
+    /* the cache as a whole: bpe_word_cached may grow it (new entries) */
+    word_cache *cache = bw ? cache_ready(m, bw) : NULL;
     if (!cache)
         return 3;
     const unsigned char *u = (const unsigned char *)piece;

@@ -70,6 +70,7 @@ struct la_tok_work {
     la_buf fast, fast2;          /* a preview's bytes and text (tokenizer.c) */
     void *idc;                   /* per-id strings of previews (tokenizer.c) */
     la_buf mapped;               /* a piece in ByteLevel's characters (tokenizer.c) */
+    la_buf dwtok;                /* a token's decoded string (tokenizer.c, dw_fill) */
 };
 
 /* ---- short strings: hashing and comparing ---------------------------- */
@@ -257,6 +258,15 @@ void tk_bpe_free(tk_bpe *m);
  * early. Returns 0, 1 when the sink stopped, or negative with err set. */
 int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
                     la_tok_work *w, la_err *err);
+/* The same without this thread's word cache, for callers that keep what
+ * they need of the result themselves (the direct previews' word table):
+ * a second copy of each word would cost a cache line and, on a first
+ * pass, the faults of a table that is only written. */
+int tk_bpe_tokenize_once(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
+                         la_tok_work *w, la_err *err);
+/* The entries of this thread's word cache (0 before its first use), for
+ * tests of its growth. */
+size_t tk_bpe_cache_slots(la_tok_work *w);
 /* id -> token string (NULL if unknown id); string -> id (-1 if absent). */
 const char *tk_bpe_id_to_token(const tk_bpe *m, uint32_t id, size_t *len);
 int64_t tk_bpe_token_to_id(const tk_bpe *m, const char *s, size_t len);

@@ -294,6 +294,7 @@ void la_tok_work_free(la_tok_work *w)
     la_tokens_free(&w->toks);
     la_buf_free(&w->dec);
     la_buf_free(&w->dec2);
+    la_buf_free(&w->dwtok);
     la_tokens_free(&w->dtoks);
     for (int i = 0; i < 3; i++)
         la_buf_free(&w->mt[i]);
@@ -1186,7 +1187,7 @@ static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const cha
     if ((lead && la_buf_append(b, t->sp_s, t->sp_slen)) || la_buf_append(b, word, n))
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     dw_sink k = { { dw_push }, { 0 }, 0, 0 };
-    int rc = tk_bpe_tokenize(t->model, b->data, b->len, &k.sink, w, err);
+    int rc = tk_bpe_tokenize_once(t->model, b->data, b->len, &k.sink, w, err);
     if (rc < 0)
         return rc;
     if (k.over)
@@ -1194,15 +1195,26 @@ static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const cha
     if (k.over || k.n == 0)
         return LA_OK;
     size_t off = lead ? 1 : 0, total = n + off, at = 0;   /* byte i is word[i - off] */
+    int fallback = tk_decoder_join(t->decoder) == TK_JOIN_BYTEFALLBACK;
+    la_buf *tok = &w->dwtok;
     for (size_t j = 0; j < k.n; j++) {
-        const idc_ent *e = idc_get(t, w, k.ids[j], &rc, err);
-        if (!e)
+        /* the token's string after the decoder's per-token stages, made
+         * here rather than taken from the per-id strings (idc_get): a
+         * word is filled once, and on a first pass that table's pages,
+         * touched for the first time, cost more than the decoding */
+        size_t slen = 0;
+        const char *s = tk_bpe_id_to_token(t->model, k.ids[j], &slen);
+        la_buf_clear(tok);
+        if ((rc = tk_decoder_map(t->decoder, s ? s : "", s ? slen : 0, tok, w, err)) != LA_OK)
             return rc;
-        const char *str = ((idc_t *)w->idc)->arena.data + e->off;
-        char one = (char)e->fb;
-        size_t len = e->fb >= 0 ? 1 : e->dlen;
-        if (e->fb >= 0)
+        const char *str = tok->data;
+        size_t len = tok->len;
+        int fb = fallback ? tk_fallback_byte(str, len) : -1;
+        char one = (char)fb;
+        if (fb >= 0) {
             str = &one;
+            len = 1;
+        }
         if (len == 0)             /* decodes to nothing (a decoder deleted it) */
             return LA_OK;
         for (size_t i = 0; i < len; i++, at++)
