@@ -1741,9 +1741,9 @@ void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, 
 
 /* bpe_word through this thread's word cache: a word's tokens depend on
  * the model and the word alone. The cache is allocated on first use and
- * grows once (cache_for). It is two-way set-associative: a word goes to the first
- * way of its set and the older one moves to the second, so two frequent
- * words that share a set do not evict each other. */
+ * grows once (cache_for). It is two-way set-associative: a word goes to
+ * the first way of its set and the older one moves to the second, so two
+ * frequent words that share a set do not evict each other. */
 static int bpe_word_cached(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk_sink *sink,
                            la_err *err)
 {
