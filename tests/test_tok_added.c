@@ -120,6 +120,29 @@ START_TEST(decode_ids)
 }
 END_TEST
 
+/* Without a decoder a preview is its tokens' strings joined with ""
+ * (HuggingFace's tokens, as the oracle joins them), and the string of a
+ * token that strips white space holds that space; decoding the same ids
+ * gives the vocabulary's strings joined with " " (HuggingFace's decode):
+ * the oracle's prefix for "a<sep>  b c" with m = 2 is "a<sep>  ". */
+START_TEST(preview_keeps_stripped_space)
+{
+    la_err err;
+    la_buf prev = {0}, dec = {0};
+    la_preview_info info;
+    const char *text = "a<sep>  b c";
+    ck_assert_int_eq(la_tokenizer_preview(tok, work, text, strlen(text), 2, 1, &prev, &info, &err), LA_OK);
+    ck_assert_uint_eq(info.units, 2);
+    ck_assert_uint_eq(prev.len, 8);
+    ck_assert(memcmp(prev.data, "a<sep>  ", 8) == 0);
+    static const uint32_t ids[] = {1, 62};
+    ck_assert_int_eq(la_tokenizer_decode(tok, work, ids, 2, &dec, &err), LA_OK);
+    ck_assert_str_eq(dec.data, "a <sep>");
+    la_buf_free(&prev);
+    la_buf_free(&dec);
+}
+END_TEST
+
 /* Thousands of added tokens (Gemma-3 has 6,415): ids numbered from the
  * vocabulary's size in order, an exact repeat registered once, a
  * vocabulary string keeping its id, and every one matched (the ids are
@@ -175,6 +198,7 @@ static Suite *suite(void)
     tcase_add_test(tc, normalized_tokens);
     tcase_add_test(tc, longest_and_ids);
     tcase_add_test(tc, decode_ids);
+    tcase_add_test(tc, preview_keeps_stripped_space);
     tcase_add_test(tc, many_tokens);
     suite_add_tcase(s, tc);
     return s;
