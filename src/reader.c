@@ -19,6 +19,11 @@
 #include <zstd.h>
 
 #define READ_BLOCK (1u << 20)
+/* The first read, which tells plain from compressed input: small, since
+ * a JSONL input's bytes then go straight into the batches, and each page
+ * of a block first touched costs a fault (a whole block here used to be
+ * 2.7 ms of a 16 ms run over GSM8K's 4 MB) */
+#define SNIFF_BLOCK (64u << 10)
 #define ZBLOCKS 3
 #define ZBLOCK (256u << 10)
 
@@ -84,7 +89,7 @@ static int zin_fill(la_reader *r, la_err *err)
      * until there are four, or the input ends */
     size_t got = 0, k = 1;
     while (got < 4 && k > 0) {
-        int rc = raw_read(r, r->zin + got, READ_BLOCK - got, &k, err);
+        int rc = raw_read(r, r->zin + got, SNIFF_BLOCK - got, &k, err);
         if (rc)
             return rc;
         got += k;
@@ -158,7 +163,7 @@ static int detect_source(la_reader *r, la_err *err)
      * until there are four, or the input ends */
     size_t got = 0, k = 1;
     while (got < 4 && k > 0) {
-        int rc = raw_read(r, r->zin + got, READ_BLOCK - got, &k, err);
+        int rc = raw_read(r, r->zin + got, SNIFF_BLOCK - got, &k, err);
         if (rc)
             return rc;
         got += k;

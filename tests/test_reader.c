@@ -212,6 +212,40 @@ START_TEST(raw_reads_plain_gzip_zstd)
 }
 END_TEST
 
+/* Telling plain input from compressed reads a small block: a JSONL
+ * input's bytes then go straight into the caller's buffers, instead of
+ * a megabyte being read (and its pages faulted in) twice over before the
+ * first record; what was read ahead still comes out first, in order. */
+START_TEST(first_read_is_small)
+{
+    size_t n = 3u << 20;
+    char *plain = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        plain[i] = i % 100 == 99 ? '\n' : (char)('0' + i % 10);
+    int fd = temp_fd(plain, n);
+    la_err e;
+    la_reader *r = la_reader_new(fd, LA_IO_AUTO, &e);
+    ck_assert_int_eq(la_reader_begin(r, &e), LA_OK);
+    ck_assert_int_eq(la_reader_format(r), LA_IO_JSONL);
+    ck_assert_uint_gt(la_reader_bytes(r), 0);
+    ck_assert_uint_le(la_reader_bytes(r), 64u << 10);
+    char *dst = malloc(256u << 10);
+    size_t got = 0, at = 0;
+    do {
+        ck_assert_int_eq(la_reader_read(r, dst, 256u << 10, &got, &e), LA_OK);
+        ck_assert_uint_le(at + got, n);
+        ck_assert(memcmp(dst, plain + at, got) == 0);
+        at += got;
+    } while (got > 0);
+    ck_assert_uint_eq(at, n);
+    ck_assert_uint_eq(la_reader_bytes(r), n);
+    la_reader_free(r);
+    close(fd);
+    free(dst);
+    free(plain);
+}
+END_TEST
+
 START_TEST(empty_inputs)
 {
     la_buf recs = {0}, lines = {0};
@@ -237,6 +271,7 @@ int main(void)
     tcase_add_test(t, gzip_and_zstd_input);
     tcase_add_test(t, empty_inputs);
     tcase_add_test(t, raw_reads_plain_gzip_zstd);
+    tcase_add_test(t, first_read_is_small);
     suite_add_tcase(s, t);
     int failed = la_check_run(s);
     return failed ? 1 : 0;
