@@ -249,6 +249,95 @@ START_TEST(empty_dir_turns_it_off)
 }
 END_TEST
 
+/* A file in the cache folder with the given size (sparse) and age. */
+static void put_file(const char *name, off_t size, time_t age)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, size), 0);
+    struct timespec ts[2] = {{time(NULL) - age, 0}, {time(NULL) - age, 0}};
+    ck_assert_int_eq(futimens(fd, ts), 0);
+    close(fd);
+}
+
+static int present(const char *name)
+{
+    char path[256];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &st) == 0;
+}
+
+/* The folder stays bounded: writing an entry removes the entries of the
+ * same file's earlier versions, temporary files of writers dead for an
+ * hour, and the least recently used entries past the budget
+ * (LOOKAHEAD_CACHE_MAX_MB); a used entry counts as recent; files that
+ * are not entries stay. */
+START_TEST(folder_stays_bounded)
+{
+    char file[128];
+    snprintf(file, sizeof file, "%s/tokenizer.json", dir);
+    copy_file(FIX "full_llama.json", file);
+    la_tokenizer_free(load(file, 0));
+    ck_assert_int_eq(entries(NULL, 0), 2);
+    /* changed in place (cp keeps the inode): the old entry goes */
+    copy_file(FIX "full_bytelevel.json", file);
+    la_tokenizer_free(load(file, 0));
+    ck_assert_int_eq(entries(NULL, 0), 2);
+    la_tokenizer_free(load(file, 1));
+
+    /* an old and a newer stand-in entry of 600 KB each, a dead and a live
+     * writer's temporary files, a file of the user's */
+    put_file("00000000000000aa-1.tok", 600 << 10, 3 * 3600);
+    put_file("00000000000000bb-2.tok", 600 << 10, 2 * 3600);
+    put_file("00000000000000cc-3.tok.77.tmp", 10, 2 * 3600);
+    put_file("00000000000000dd-4.tok.78.tmp", 10, 0);
+    put_file("notes.txt", 600 << 10, 5 * 3600);
+    /* used two hours after it was made: its time is refreshed */
+    char entry[512];
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    entry[0] = 0;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, "00000000000000", 14) != 0 && strstr(e->d_name, ".tok"))
+            snprintf(entry, sizeof entry, "%s/%s", dir, e->d_name);
+    closedir(d);
+    ck_assert(entry[0]);
+    struct timespec old[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+    ck_assert_int_eq(utimensat(AT_FDCWD, entry, old, 0), 0);
+    la_tokenizer_free(load(file, 1));
+    struct stat st;
+    ck_assert_int_eq(stat(entry, &st), 0);
+    ck_assert_int_ge(st.st_mtim.tv_sec, time(NULL) - 60);
+
+    /* a new entry with 1 MB allowed: the oldest stand-in goes, and the
+     * dead writer's file; the rest stays */
+    setenv("LOOKAHEAD_CACHE_MAX_MB", "1", 1);
+    la_tokenizer_free(load(FIX "bpe_prefix.json", 0));
+    ck_assert(!present("00000000000000aa-1.tok"));
+    ck_assert(present("00000000000000bb-2.tok"));
+    ck_assert(!present("00000000000000cc-3.tok.77.tmp"));
+    ck_assert(present("00000000000000dd-4.tok.78.tmp"));
+    ck_assert(present("notes.txt"));
+    ck_assert_int_eq(stat(entry, &st), 0);
+    la_tokenizer_free(load(FIX "bpe_prefix.json", 1));
+    la_tokenizer_free(load(file, 1));
+
+    /* nothing allowed: a new entry is kept alone */
+    setenv("LOOKAHEAD_CACHE_MAX_MB", "0", 1);
+    la_tokenizer_free(load(FIX "window_lower.json", 0));
+    ck_assert(!present("00000000000000bb-2.tok"));
+    ck_assert_int_ne(stat(entry, &st), 0);
+    la_tokenizer_free(load(FIX "window_lower.json", 1));
+    la_tokenizer_free(load(file, 0));   /* its entry was removed: made again */
+    unsetenv("LOOKAHEAD_CACHE_MAX_MB");
+    /* tokenizer.json, notes.txt, the live writer's file and file's entry */
+    ck_assert_int_eq(entries(NULL, 0), 4);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tok_cache");
@@ -260,6 +349,7 @@ int main(void)
     tcase_add_test(tc, changed_file_is_loaded_again);
     tcase_add_test(tc, failed_loads_leave_nothing);
     tcase_add_test(tc, empty_dir_turns_it_off);
+    tcase_add_test(tc, folder_stays_bounded);
     suite_add_tcase(s, tc);
     return la_check_run(s);
 }

@@ -66,6 +66,10 @@ static const char usage_text[] =
     "Aliases of the original script: --input_file, --output_file, --input_format,\n"
     "--output_format, --input_field, --output_field, --tokenizer_path.\n"
     "\n"
+    "Environment: LOOKAHEAD_CACHE_DIR, the tokenizer cache's folder (default\n"
+    "$XDG_CACHE_HOME/lookahead or ~/.cache/lookahead; empty: no cache);\n"
+    "LOOKAHEAD_CACHE_MAX_MB, what its entries may take (default 512).\n"
+    "\n"
     "Exit codes: 0 success, 2 usage, 65 bad data or tokenizer, 66 an input\n"
     "cannot be opened, 73 the output cannot be created, 74 I/O error.\n";
 

@@ -10,6 +10,7 @@
 #include "tokenizer/tk.h"
 #include "json.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Largest tokenizer.json accepted (the biggest real ones are ~20 MB). */
@@ -412,9 +414,10 @@ static int cache_map(const cache_key *k, void **map, size_t *map_len, const char
         n = (size_t)st.st_size;
         p = mmap(NULL, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     }
-    close(fd);
-    if (p == MAP_FAILED)
+    if (p == MAP_FAILED) {
+        close(fd);
         return LA_EIO;
+    }
     memcpy(&h, p, sizeof h);
     const char *b = p;
     if (memcmp(h.magic, CACHE_MAGIC, 8) == 0 && h.version == CACHE_VERSION && h.head_size == sizeof h &&
@@ -428,10 +431,145 @@ static int cache_map(const cache_key *k, void **map, size_t *map_len, const char
         *rest_len = (size_t)h.rest_len;
         *image = b + h.image_off;
         *image_len = (size_t)h.image_len;
+        /* used: its time says so, at most once an hour (cache_prune
+         * removes the least recently used entries first) */
+        if (st.st_mtim.tv_sec + 3600 <= time(NULL))
+            futimens(fd, NULL);
+        close(fd);
         return LA_OK;
     }
+    close(fd);
     munmap(p, n);
     return LA_EIO;
+}
+
+/* The folder's budget: $LOOKAHEAD_CACHE_MAX_MB, else 512 MB (Llama-3's
+ * entry is 28 MB). */
+static uint64_t cache_budget(void)
+{
+    const char *s = getenv("LOOKAHEAD_CACHE_MAX_MB");
+    char *end;
+    if (s && s[0] >= '0' && s[0] <= '9') {
+        unsigned long long mb = strtoull(s, &end, 10);
+        if (*end == 0 && mb < ((uint64_t)1 << 40))
+            return (uint64_t)mb << 20;
+    }
+    return (uint64_t)512 << 20;
+}
+
+/* An entry's file name: 16 hex digits, '-', hex digits, ".tok"; a
+ * temporary one has ".PID.tmp" after that. Sets *tmp for the latter. */
+static int entry_name(const char *n, int *tmp)
+{
+    size_t i = 0;
+    while (i < 16 && ((n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f')))
+        i++;
+    if (i != 16 || n[i++] != '-')
+        return 0;
+    size_t j = i;
+    while ((n[j] >= '0' && n[j] <= '9') || (n[j] >= 'a' && n[j] <= 'f'))
+        j++;
+    if (j == i || strncmp(n + j, ".tok", 4) != 0)
+        return 0;
+    *tmp = n[j + 4] != 0;
+    if (!*tmp)
+        return 1;
+    const char *t = n + j + 4;
+    if (*t++ != '.' || !(*t >= '0' && *t <= '9'))
+        return 0;
+    while (*t >= '0' && *t <= '9')
+        t++;
+    return strcmp(t, ".tmp") == 0;
+}
+
+typedef struct {
+    char *name;
+    uint64_t size;
+    struct timespec mtime;
+} cache_file;
+
+static int older_first(const void *a, const void *b)
+{
+    const cache_file *x = a, *y = b;
+    if (x->mtime.tv_sec != y->mtime.tv_sec)
+        return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+    if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+        return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* After entry keep (for source key k) was written: removes the entries
+ * of earlier versions of the same file (same device and inode, another
+ * key: the file changed in place, so they can never match again),
+ * temporary files left by writers that died an hour or more ago, and
+ * then the least recently used entries (an entry's time is refreshed
+ * when it is used, see cache_map) until the folder's entries fit the
+ * budget. Files that are not entries are never touched; a file another
+ * run removed first is simply gone. */
+static void cache_prune(const char *dir, const char *keep, const cache_key *k)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return;
+    }
+    cache_file *f = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t total = 0;
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int tmp;
+        struct stat st;
+        if (!entry_name(e->d_name, &tmp) || strcmp(e->d_name, keep) == 0 ||
+            fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (tmp) {
+            if (st.st_mtim.tv_sec + 3600 <= now)
+                unlinkat(dfd, e->d_name, 0);
+            continue;
+        }
+        cache_head h;
+        int efd = openat(dfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        int stale = efd >= 0 && pread(efd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
+                    memcmp(h.magic, CACHE_MAGIC, 8) == 0 && h.key.dev == k->dev && h.key.ino == k->ino &&
+                    memcmp(&h.key, k, sizeof *k) != 0;
+        if (efd >= 0)
+            close(efd);
+        if (stale) {
+            unlinkat(dfd, e->d_name, 0);
+            continue;
+        }
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 32;
+            cache_file *g = realloc(f, nc * sizeof *f);
+            if (!g)
+                break;
+            f = g;
+            cap = nc;
+        }
+        if (!(f[n].name = strdup(e->d_name)))
+            break;
+        f[n].size = (uint64_t)st.st_size;
+        f[n].mtime = st.st_mtim;
+        total += f[n].size;
+        n++;
+    }
+    struct stat ks;
+    if (fstatat(dfd, keep, &ks, 0) == 0)
+        total += (uint64_t)ks.st_size;
+    uint64_t budget = cache_budget();
+    if (n)
+        qsort(f, n, sizeof *f, older_first);
+    for (size_t i = 0; i < n && total > budget; i++)
+        if (unlinkat(dfd, f[i].name, 0) == 0 || errno == ENOENT)
+            total -= f[i].size;
+    for (size_t i = 0; i < n; i++)
+        free(f[i].name);
+    free(f);
+    closedir(d);
 }
 
 /* Writes the entry (quietly: a cache that cannot be written is only not
@@ -483,6 +621,8 @@ static void cache_write(const cache_key *k, const la_buf *rest, const tk_bpe *m)
     }
     if (close(fd) != 0 || off != b.len || rename(tmp, path) != 0)
         unlink(tmp);
+    else
+        cache_prune(dir, strrchr(path, '/') + 1, k);
 done:
     free(tmp);
     free(path);
