@@ -504,8 +504,9 @@ static int older_first(const void *a, const void *b)
  * temporary files left by writers that died an hour or more ago, and
  * then the least recently used entries (an entry's time is refreshed
  * when it is used, see cache_map) until the folder's entries fit the
- * budget. Files that are not entries are never touched; a file another
- * run removed first is simply gone. */
+ * budget. Files that are not entries, or are another user's (a shared
+ * folder), are never touched; a file another run removed first is
+ * simply gone. */
 static void cache_prune(const char *dir, const char *keep, const cache_key *k)
 {
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -524,7 +525,8 @@ static void cache_prune(const char *dir, const char *keep, const cache_key *k)
         int tmp;
         struct stat st;
         if (!entry_name(e->d_name, &tmp) || strcmp(e->d_name, keep) == 0 ||
-            fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_uid != geteuid())
             continue;
         if (tmp) {
             if (st.st_mtim.tv_sec + 3600 <= now)
