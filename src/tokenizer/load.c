@@ -712,6 +712,20 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
     char *data = NULL;
     size_t len = 0;
     if (read_file(file, &data, &len, err) != LA_OK) {
+        struct stat ds, fs;
+        if (strcmp(file, path) != 0 && stat(path, &ds) == 0 && S_ISDIR(ds.st_mode) && stat(file, &fs) != 0 &&
+            errno == ENOENT) {
+            /* a model folder without the file: say so, and what may be there instead */
+            size_t n = strlen(path) + sizeof "/tokenizer.model";
+            char *spm = malloc(n);
+            struct stat ms;
+            int has_spm = spm && snprintf(spm, n, "%s/tokenizer.model", path) > 0 && stat(spm, &ms) == 0;
+            free(spm);
+            la_err_set(err, LA_EIO, "cannot_open", "tokenizer: the folder has no tokenizer.json%s",
+                       has_spm ? " (it has tokenizer.model, a SentencePiece file: saving the model's fast "
+                                 "tokenizer with transformers, save_pretrained, writes tokenizer.json)"
+                               : "");
+        }
         la_tokenizer_free(t);
         return NULL;
     }
