@@ -84,13 +84,80 @@ static char *joined(const char *a, const char *b)
     return p;
 }
 
-/* PATH itself, or PATH/tokenizer.json when PATH is a folder; new string. */
+/* A model id "ORG/NAME" (letters, digits, '-', '_', '.'; one slash;
+ * neither part "." or ".."; not a file name ending in ".json"). */
+static int model_id(const char *p)
+{
+    const char *slash = strchr(p, '/');
+    size_t n = strlen(p);
+    if (!slash || slash == p || !slash[1] || strchr(slash + 1, '/') || (n >= 5 && strcmp(p + n - 5, ".json") == 0))
+        return 0;
+    for (const char *c = p; *c; c++)
+        if (c != slash && !((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                            *c == '-' || *c == '_' || *c == '.'))
+            return 0;
+    return strncmp(p, "./", 2) && strncmp(p, "../", 3) && strcmp(slash, "/.") && strcmp(slash, "/..");
+}
+
+/* The HuggingFace hub cache's tokenizer.json of model id ORG/NAME at the
+ * revision refs/main names (what transformers' from_pretrained uses
+ * offline): $HF_HUB_CACHE, else $HF_HOME/hub, else
+ * $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub; then
+ * models--ORG--NAME/snapshots/REV/tokenizer.json. NULL when not there. */
+static char *hub_file(const char *id)
+{
+    const char *e;
+    char hub[4096], ref[128], path[8192];
+    if ((e = getenv("HF_HUB_CACHE")) && e[0])
+        snprintf(hub, sizeof hub, "%s", e);
+    else if ((e = getenv("HF_HOME")) && e[0])
+        snprintf(hub, sizeof hub, "%s/hub", e);
+    else if ((e = getenv("XDG_CACHE_HOME")) && e[0] == '/')
+        snprintf(hub, sizeof hub, "%s/huggingface/hub", e);
+    else if ((e = getenv("HOME")) && e[0] == '/')
+        snprintf(hub, sizeof hub, "%s/.cache/huggingface/hub", e);
+    else
+        return NULL;
+    const char *slash = strchr(id, '/');
+    int n = snprintf(path, sizeof path, "%s/models--%.*s--%s/refs/main", hub, (int)(slash - id), id, slash + 1);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return NULL;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t k = fread(ref, 1, sizeof ref - 1, f);
+    fclose(f);
+    while (k > 0 && (ref[k - 1] == '\n' || ref[k - 1] == '\r' || ref[k - 1] == ' '))
+        k--;
+    ref[k] = 0;
+    for (size_t i = 0; i < k; i++)      /* a commit hash */
+        if (!((ref[i] >= '0' && ref[i] <= '9') || (ref[i] >= 'a' && ref[i] <= 'f')))
+            return NULL;
+    if (k == 0)
+        return NULL;
+    n = snprintf(path, sizeof path, "%s/models--%.*s--%s/snapshots/%s/tokenizer.json", hub, (int)(slash - id), id,
+                 slash + 1, ref);
+    struct stat st;
+    if (n < 0 || (size_t)n >= sizeof path || stat(path, &st) != 0)
+        return NULL;
+    return strdup(path);
+}
+
+/* PATH itself, or PATH/tokenizer.json when PATH is a folder, or, when
+ * PATH is not there and reads as a model id, the hub cache's file (see
+ * hub_file); new string. */
 static char *resolve_path(const char *path)
 {
     struct stat st;
     const char *suffix = "";
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        suffix = path[0] && path[strlen(path) - 1] == '/' ? "tokenizer.json" : "/tokenizer.json";
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            suffix = path[0] && path[strlen(path) - 1] == '/' ? "tokenizer.json" : "/tokenizer.json";
+    } else if (errno == ENOENT && model_id(path)) {
+        char *hub = hub_file(path);
+        if (hub)
+            return hub;
+    }
     return joined(path, suffix);
 }
 
@@ -713,7 +780,12 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
     size_t len = 0;
     if (read_file(file, &data, &len, err) != LA_OK) {
         struct stat ds, fs;
-        if (strcmp(file, path) != 0 && stat(path, &ds) == 0 && S_ISDIR(ds.st_mode) && stat(file, &fs) != 0 &&
+        if (strcmp(file, path) == 0 && model_id(path) && stat(path, &fs) != 0 && errno == ENOENT)
+            la_err_set(err, LA_EIO, "cannot_open",
+                       "tokenizer: no such file or folder, nor model %s in the HuggingFace hub cache ($HF_HUB_CACHE, "
+                       "else $HF_HOME/hub, else ~/.cache/huggingface/hub; models--ORG--NAME, revision refs/main)",
+                       path);
+        else if (strcmp(file, path) != 0 && stat(path, &ds) == 0 && S_ISDIR(ds.st_mode) && stat(file, &fs) != 0 &&
             errno == ENOENT) {
             /* a model folder without the file: say so, and what may be there instead */
             size_t n = strlen(path) + sizeof "/tokenizer.model";
