@@ -101,14 +101,15 @@ static int model_id(const char *p)
 
 /* The HuggingFace hub cache's tokenizer.json of model id ORG/NAME at the
  * revision refs/main names (what transformers' from_pretrained uses
- * offline): $HF_HUB_CACHE, else $HF_HOME/hub, else
+ * offline): $HF_HUB_CACHE (or its older name $HUGGINGFACE_HUB_CACHE),
+ * else $HF_HOME/hub, else
  * $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub; then
  * models--ORG--NAME/snapshots/REV/tokenizer.json. NULL when not there. */
 static char *hub_file(const char *id)
 {
     const char *e;
     char hub[4096], ref[128], path[8192];
-    if ((e = getenv("HF_HUB_CACHE")) && e[0])
+    if (((e = getenv("HF_HUB_CACHE")) && e[0]) || ((e = getenv("HUGGINGFACE_HUB_CACHE")) && e[0]))
         snprintf(hub, sizeof hub, "%s", e);
     else if ((e = getenv("HF_HOME")) && e[0])
         snprintf(hub, sizeof hub, "%s/hub", e);
