@@ -146,6 +146,16 @@ START_TEST(test_spot_checks)
               "(l)l", "$1l");
     check_one("{\"type\":\"NFC\"}", "\xF0\x91\xA4\xB5\xF0\x91\xA4\xB0", "\xF0\x91\xA4\xB5\xF0\x91\xA4\xB0");
     check_one("{\"type\":\"NFKC\"}", "\xEF\xAC\x81", "fi");
+    /* U+11A7 after an LV syllable stays (HuggingFace: "\uB0B4\u11A7");
+     * a true trailing jamo, U+11A8, composes */
+    static const char *const nf[] = {"{\"type\":\"NFC\"}", "{\"type\":\"NFKC\"}"};
+    for (int i = 0; i < 2; i++) {
+        check_one(nf[i], "\xE1\x84\x82\xE1\x85\xA2\xE1\x86\xA7", "\xEB\x82\xB4\xE1\x86\xA7");
+        check_one(nf[i], "\xEB\x82\xB4\xE1\x86\xA7", "\xEB\x82\xB4\xE1\x86\xA7");
+        check_one(nf[i], "\xEA\xB0\x80\xE1\x86\xA7\xCC\x81 x", "\xEA\xB0\x80\xE1\x86\xA7\xCC\x81 x");
+        check_one(nf[i], "\xE1\x84\x82\xE1\x85\xA2\xE1\x86\xA8", "\xEB\x82\xB5");
+    }
+    check_one("{\"type\":\"NFD\"}", "\xEB\x82\xB4\xE1\x86\xA7", "\xE1\x84\x82\xE1\x85\xA2\xE1\x86\xA7");
     check_one("{\"type\":\"BertNormalizer\",\"clean_text\":false,\"handle_chinese_chars\":false,"
               "\"lowercase\":true}",
               "\xC3\x89t\xC3\xA9", "ete");

@@ -385,6 +385,14 @@ static int nf_run(utf8proc_option_t opts, int drop_mn, src_ref src, size_t a, si
     }
 }
 
+/* U+11A7 is the base the trailing jamo count from, not a trailing jamo:
+ * composition must leave it after an LV syllable (UAX #15; HuggingFace's
+ * crate does), but utf8proc composes it away (<U+B0B4 U+11A7> comes out
+ * as U+B0B4 in Debian 12's 2.8; fixed upstream in late 2025). It is a
+ * starter that combines with nothing, so it is taken as inert: copied
+ * through, with the text on either side normalized on its own. */
+#define HANGUL_T_BASE 0x11A7
+
 /* Appends the normalization of src[0..len) to out: runs between inert
  * characters go through utf8proc, inert characters and pure-ASCII runs
  * are copied. */
@@ -399,7 +407,7 @@ static int nf_append(utf8proc_option_t opts, int drop_mn, src_ref src, size_t le
         int inert = 0;
         if (i < len) {
             n = next_char(src_ptr(src, out), len, i, &cp);
-            inert = cp >= 0x7FD && IN_TABLE(nf_inert, cp);
+            inert = cp >= 0x7FD && (IN_TABLE(nf_inert, cp) || cp == HANGUL_T_BASE);
         }
         if (i == len || inert) {
             if (run < i) {
