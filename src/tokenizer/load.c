@@ -105,19 +105,26 @@ static int model_id(const char *p)
  * else $HF_HOME/hub, else
  * $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub; then
  * models--ORG--NAME/snapshots/REV/tokenizer.json. NULL when not there. */
-static char *hub_file(const char *id)
+static int hub_dir(char *hub, size_t cap)
 {
     const char *e;
-    char hub[4096], ref[128], path[8192];
     if (((e = getenv("HF_HUB_CACHE")) && e[0]) || ((e = getenv("HUGGINGFACE_HUB_CACHE")) && e[0]))
-        snprintf(hub, sizeof hub, "%s", e);
+        snprintf(hub, cap, "%s", e);
     else if ((e = getenv("HF_HOME")) && e[0])
-        snprintf(hub, sizeof hub, "%s/hub", e);
+        snprintf(hub, cap, "%s/hub", e);
     else if ((e = getenv("XDG_CACHE_HOME")) && e[0] == '/')
-        snprintf(hub, sizeof hub, "%s/huggingface/hub", e);
+        snprintf(hub, cap, "%s/huggingface/hub", e);
     else if ((e = getenv("HOME")) && e[0] == '/')
-        snprintf(hub, sizeof hub, "%s/.cache/huggingface/hub", e);
+        snprintf(hub, cap, "%s/.cache/huggingface/hub", e);
     else
+        return 0;
+    return 1;
+}
+
+static char *hub_file(const char *id)
+{
+    char hub[4096], ref[128], path[8192];
+    if (!hub_dir(hub, sizeof hub))
         return NULL;
     const char *slash = strchr(id, '/');
     int n = snprintf(path, sizeof path, "%s/models--%.*s--%s/refs/main", hub, (int)(slash - id), id, slash + 1);
@@ -781,11 +788,12 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
     size_t len = 0;
     if (read_file(file, &data, &len, err) != LA_OK) {
         struct stat ds, fs;
+        char hub[4096];
         if (strcmp(file, path) == 0 && model_id(path) && stat(path, &fs) != 0 && errno == ENOENT)
             la_err_set(err, LA_EIO, "cannot_open",
-                       "tokenizer: no such file or folder, nor model %s in the HuggingFace hub cache ($HF_HUB_CACHE, "
-                       "else $HF_HOME/hub, else ~/.cache/huggingface/hub; models--ORG--NAME, revision refs/main)",
-                       path);
+                       "tokenizer: no such file or folder, nor model %s in the HuggingFace hub cache (%s: "
+                       "models--ORG--NAME with tokenizer.json at refs/main)",
+                       path, hub_dir(hub, sizeof hub) ? hub : "no HOME");
         else if (strcmp(file, path) != 0 && stat(path, &ds) == 0 && S_ISDIR(ds.st_mode) && stat(file, &fs) != 0 &&
             errno == ENOENT) {
             /* a model folder without the file: say so, and what may be there instead */
