@@ -123,13 +123,14 @@ static int hub_dir(char *hub, size_t cap)
 
 static char *hub_file(const char *id)
 {
-    char hub[4096], ref[128], path[8192];
+    char hub[4096], ref[128], dir[6144], path[8192];
     if (!hub_dir(hub, sizeof hub))
         return NULL;
     const char *slash = strchr(id, '/');
-    int n = snprintf(path, sizeof path, "%s/models--%.*s--%s/refs/main", hub, (int)(slash - id), id, slash + 1);
-    if (n < 0 || (size_t)n >= sizeof path)
+    int n = snprintf(dir, sizeof dir, "%s/models--%.*s--%s", hub, (int)(slash - id), id, slash + 1);
+    if (n < 0 || (size_t)n >= sizeof dir)
         return NULL;
+    snprintf(path, sizeof path, "%s/refs/main", dir);
     FILE *f = fopen(path, "r");
     if (!f)
         return NULL;
@@ -143,10 +144,9 @@ static char *hub_file(const char *id)
             return NULL;
     if (k == 0)
         return NULL;
-    n = snprintf(path, sizeof path, "%s/models--%.*s--%s/snapshots/%s/tokenizer.json", hub, (int)(slash - id), id,
-                 slash + 1, ref);
+    snprintf(path, sizeof path, "%s/snapshots/%s/tokenizer.json", dir, ref);
     struct stat st;
-    if (n < 0 || (size_t)n >= sizeof path || stat(path, &st) != 0)
+    if (stat(path, &st) != 0)
         return NULL;
     return strdup(path);
 }
