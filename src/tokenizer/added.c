@@ -709,14 +709,14 @@ static long match_at(const tk_added *a, int want_normalized, const char *s, size
 }
 
 int tk_added_next(const tk_added *a, int want_normalized, const char *s, size_t len, size_t from,
-                  size_t *mstart, size_t *mend, const tk_added_token **tok)
+                  size_t floor, size_t *mstart, size_t *mend, size_t *raw_end, const tk_added_token **tok)
 {
-    return tk_added_next_before(a, want_normalized, s, len, from, len, mstart, mend, tok);
+    return tk_added_next_before(a, want_normalized, s, len, from, floor, len, mstart, mend, raw_end, tok);
 }
 
 int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, size_t len,
-                         size_t from, size_t limit, size_t *mstart, size_t *mend,
-                         const tk_added_token **tok)
+                         size_t from, size_t floor, size_t limit, size_t *mstart, size_t *mend,
+                         size_t *raw_end, const tk_added_token **tok)
 {
     int set = want_normalized ? 1 : 0;
     if (!a || !a->npats_set[set])
@@ -759,11 +759,13 @@ int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, 
             }
         }
         if (t && t->lstrip) {
+            /* never back over the previous match's span (floor), though a
+             * match after a widened one may start inside it */
             size_t j = start, cs;
             int32_t c;
             while ((c = cp_before(s, j, &cs)) >= 0 && is_space_char(c))
                 j = cs;
-            start = j > from ? j : from;
+            start = j > floor ? j : floor;
         }
         if (t && t->rstrip) {
             size_t k;
@@ -773,6 +775,7 @@ int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, 
         }
         *mstart = start;
         *mend = stop;
+        *raw_end = i + a->pats[p].len;
         *tok = t;
         return 1;
     }

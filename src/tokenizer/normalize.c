@@ -309,6 +309,24 @@ static int oom(la_err *err)
 }
 
 /* Sets out to exactly in[0..len). */
+/* Characters in s[0..n) (bytes that do not continue one). */
+static size_t count_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+/* A stage dropped the first d characters of its text: those of them
+ * that stemmed from the original's first character are gone (see
+ * la_tok_work.lead0). */
+static void lead_drop(la_tok_work *w, size_t d)
+{
+    if (w && d)
+        w->lead0 = d >= w->lead0 ? 0 : w->lead0 - d;
+}
+
 static int copy_to(la_buf *out, const char *in, size_t len, la_err *err)
 {
     la_buf_clear(out);
@@ -519,17 +537,19 @@ static size_t char_start_before(const char *s, size_t end)
 static int strip_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
                        la_tok_work *w, int depth, la_err *err)
 {
-    (void)w;
     (void)depth;
     const strip_norm *s = (const strip_norm *)n;
     size_t a = 0, b = len;
+    size_t dropped = 0;
     while (s->left && a < b) {
         int32_t cp;
         size_t k = next_char(in, b, a, &cp);
         if (!rust_is_whitespace(cp))
             break;
         a += k;
+        dropped++;
     }
+    lead_drop(w, dropped);
     while (s->right && b > a) {
         size_t st = char_start_before(in, b);
         int32_t cp;
@@ -552,12 +572,13 @@ typedef struct {
 static int prepend_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
                          la_tok_work *w, int depth, la_err *err)
 {
-    (void)w;
     (void)depth;
     const prepend_norm *p = (const prepend_norm *)n;
     la_buf_clear(out);
     if (len == 0)
         return LA_OK;
+    if (w && w->lead0)           /* what it prepends stems from the first character */
+        w->lead0 += count_chars(p->text, p->len);
     if (la_buf_append(out, p->text, p->len) != LA_OK || la_buf_append(out, in, len) != LA_OK)
         return oom(err);
     return LA_OK;
@@ -662,6 +683,37 @@ static int replace_literal(const replace_norm *r, const char *in, size_t len, la
     return LA_OK;
 }
 
+/* The front of a text through Replace (see la_tok_work.lead0): its
+ * replacement takes the alignment of the last character it replaces, so
+ * it stems from the original's first character when all the characters
+ * it replaces do. Matches are fed in turn while they follow one another
+ * from the start of the text. */
+typedef struct {
+    size_t in;                   /* leading characters of the input still from the first */
+    size_t out;                  /* leading characters of the output from it so far */
+    int cut;                     /* a replacement from elsewhere came first: no more */
+    int pad;
+} lead_run;
+
+static void lead_match(lead_run *lr, const replace_norm *r, size_t k)
+{
+    if (lr->cut)
+        return;
+    if (k <= lr->in) {
+        lr->in -= k;
+        lr->out += count_chars(r->content, r->len);
+    } else {
+        lr->in = 0;
+        lr->cut = 1;
+    }
+}
+
+static void lead_end(const lead_run *lr, la_tok_work *w)
+{
+    if (w && w->lead0)
+        w->lead0 = lr->out + (lr->cut ? 0 : lr->in);
+}
+
 /* Replaces every match (the reference's find_matches, empty matches
  * included) by the literal content; an empty string stays empty. */
 static int replace_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
@@ -672,12 +724,22 @@ static int replace_apply(const tk_normalizer *n, const char *in, size_t len, la_
     la_buf_clear(out);
     if (len == 0)
         return LA_OK;
-    if (r->lit)
+    lead_run lr = { w && w->lead0 ? w->lead0 : 0, 0, 0, 0 };
+    if (r->lit) {
+        for (size_t at = 0; lr.in && at + r->lit_len <= len && memcmp(in + at, r->lit, r->lit_len) == 0;
+             at += r->lit_len)
+            lead_match(&lr, r, count_chars(r->lit, r->lit_len));
+        lead_end(&lr, w);
         return replace_literal(r, in, len, out, err);
+    }
     tk_regex_iter it = {0, 0};
-    size_t prev = 0, ms, me;
+    size_t prev = 0, ms, me, front = 0;
     int rc;
     while ((rc = tk_regex_iter_next(r->re, in, len, &it, &ms, &me, w, err)) == 1) {
+        if (lr.in && ms == front) {
+            lead_match(&lr, r, count_chars(in + ms, me - ms));
+            front = me;
+        }
         if (la_buf_append(out, in + prev, ms - prev) != LA_OK ||
             la_buf_append(out, r->content, r->len) != LA_OK)
             return oom(err);
@@ -685,6 +747,7 @@ static int replace_apply(const tk_normalizer *n, const char *in, size_t len, la_
     }
     if (rc < 0)
         return rc;
+    lead_end(&lr, w);
     if (la_buf_append(out, in + prev, len - prev) != LA_OK)
         return oom(err);
     return LA_OK;
@@ -715,12 +778,30 @@ static int is_chinese(int32_t c)
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 
+/* How many characters at the front of s[0..len) decompose (NFD) into
+ * non-spacing marks alone, which strip_accents drops. */
+static size_t leading_marks(const char *s, size_t len)
+{
+    size_t d = 0;
+    for (size_t i = 0; i < len;) {
+        int32_t cp, dec[8];
+        size_t k = next_char(s, len, i, &cp);
+        int last;
+        utf8proc_ssize_t m = cp < 0 ? 0 : utf8proc_decompose_char(cp, dec, 8, UTF8PROC_DECOMPOSE, &last);
+        if (m < 1 || m > 8 || !IN_TABLE(mark_nonspacing, dec[0]))
+            break;
+        d++;
+        i += k;
+    }
+    return d;
+}
+
 /* First BERT steps, character by character: clean_text drops NUL,
  * U+FFFD and control characters (tab, LF and CR excepted) and turns
  * white space into ' '; handle_chinese_chars puts spaces around CJK
  * ideographs. */
 static int bert_clean(const bert_norm *b, const char *in, size_t len, la_buf *out,
-                      la_err *err)
+                      size_t *lead, la_err *err)
 {
     for (size_t i = 0; i < len;) {
         int32_t cp;
@@ -731,6 +812,8 @@ static int bert_clean(const bert_norm *b, const char *in, size_t len, la_buf *ou
         if (b->clean_text && cp >= 0) {
             int keep_ws = cp == '\t' || cp == '\n' || cp == '\r';
             if (cp == 0 || cp == 0xFFFD || (!keep_ws && IN_TABLE(bert_control, cp))) {
+                if (out->len == 0)
+                    ++*lead;
                 i += n;
                 continue;
             }
@@ -763,18 +846,20 @@ static int bert_clean(const bert_norm *b, const char *in, size_t len, la_buf *ou
 static int bert_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
                       la_tok_work *w, int depth, la_err *err)
 {
-    (void)w;
     (void)depth;
     const bert_norm *b = (const bert_norm *)n;
     la_buf_clear(out);
     int rc;
+    size_t lead = 0;
     if (b->clean_text || b->chinese)
-        rc = bert_clean(b, in, len, out, err);
+        rc = bert_clean(b, in, len, out, &lead, err);
     else
         rc = la_buf_append(out, in, len) != LA_OK ? oom(err) : LA_OK;
     if (rc)
         return rc;
+    lead_drop(w, lead);
     if (b->strip_accents) {
+        lead_drop(w, leading_marks(out->data, out->len));
         size_t mid = out->len;
         src_ref src = {NULL, 0};
         rc = nf_append(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE, 1, src, mid, out, err);
@@ -800,16 +885,18 @@ static int nmt_apply(const tk_normalizer *n, const char *in, size_t len, la_buf 
                      la_tok_work *w, int depth, la_err *err)
 {
     (void)n;
-    (void)w;
     (void)depth;
     la_buf_clear(out);
     if (la_buf_reserve(out, len) != LA_OK)
         return oom(err);
+    size_t lead = 0;              /* characters dropped before the first kept */
     for (size_t i = 0; i < len;) {
         int32_t c;
         size_t k = next_char(in, len, i, &c);
         int drop = (c >= 0x01 && c <= 0x08) || c == 0x0B || (c >= 0x0E && c <= 0x1F) ||
                    c == 0x7F || c == 0x8F || c == 0x9F;
+        if (drop && out->len == 0)
+            lead++;
         int space = c == 0x09 || c == 0x0A || c == 0x0C || c == 0x0D || c == 0x1680 ||
                     (c >= 0x200B && c <= 0x200F) || c == 0x2028 || c == 0x2029 ||
                     c == 0x2581 || c == 0xFEFF || c == 0xFFFD;
@@ -822,6 +909,7 @@ static int nmt_apply(const tk_normalizer *n, const char *in, size_t len, la_buf 
         i += k;
     }
     out->data[out->len] = 0;
+    lead_drop(w, lead);
     return LA_OK;
 }
 
@@ -830,21 +918,24 @@ static int strip_accents_apply(const tk_normalizer *n, const char *in, size_t le
                                la_buf *out, la_tok_work *w, int depth, la_err *err)
 {
     (void)n;
-    (void)w;
     (void)depth;
     la_buf_clear(out);
     if (la_buf_reserve(out, len) != LA_OK)
         return oom(err);
+    size_t lead = 0;
     for (size_t i = 0; i < len;) {
         int32_t c;
         size_t k = next_char(in, len, i, &c);
         if (!(c >= 0x300 && IN_TABLE(combining_mark, c))) {
             memcpy(out->data + out->len, in + i, k);
             out->len += k;
+        } else if (out->len == 0) {
+            lead++;
         }
         i += k;
     }
     out->data[out->len] = 0;
+    lead_drop(w, lead);
     return LA_OK;
 }
 
@@ -932,6 +1023,8 @@ static int seq_apply(const tk_normalizer *n, const char *in, size_t len, la_buf 
             return LA_OK;    /* Prepend leaves an empty text empty */
         if (la_buf_append(out, s->fused_pre.data, s->fused_pre.len) != LA_OK)
             return oom(err);
+        if (w && w->lead0)
+            w->lead0 += count_chars(s->fused_pre.data, s->fused_pre.len);
         return replace_literal((const replace_norm *)s->items[1], in, len, out, err);
     }
     la_buf *tmp = s->n > 1 ? seq_scratch(w, out, in) : NULL;

@@ -71,6 +71,12 @@ struct la_tok_work {
     void *idc;                   /* per-id strings of previews (tokenizer.c) */
     la_buf mapped;               /* a piece in ByteLevel's characters (tokenizer.c) */
     la_buf dwtok;                /* a token's decoded string (tokenizer.c, dw_fill) */
+    /* How many characters at the front of the text being normalized stem
+     * from the original text's first one (HuggingFace's alignments, for
+     * Metaspace's prepend_scheme "first", which only prepends to a piece
+     * that starts the original text): 1 before normalizing; stages that
+     * drop leading characters take from it, Prepend adds to it. */
+    size_t lead0;
 };
 
 /* ---- short strings: hashing and comparing ---------------------------- */
@@ -432,19 +438,23 @@ tk_added *tk_added_from_json(const cJSON *arr, la_err *err);
 int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm, la_tok_work *w,
                      la_err *err);
 void tk_added_free(tk_added *a);
-/* Finds the next added token (normalized == want_normalized) in s from
- * `from`, HuggingFace's rules (leftmost-longest, single_word, lstrip and
- * rstrip widening the match). Returns 1 with the match span (including
- * stripped white space) and the token, 0 when none. */
-int tk_added_next(const tk_added *a, int want_normalized, const char *s, size_t len,
-                  size_t from, size_t *mstart, size_t *mend, const tk_added_token **tok);
+/* Finds the next added token (normalized == want_normalized) in s,
+ * scanning from `from`, by HuggingFace's find_matches: leftmost-longest,
+ * single_word, and lstrip and rstrip widening the match, lstrip never
+ * before `floor` (where the previous match's span ended). Returns 1 with
+ * the span (stripped white space included), the end of the match itself
+ * (*raw_end: the next scan starts there, as HuggingFace's matcher goes on
+ * from the match, not from the widened span, so the next span may start
+ * inside this one) and the token; 0 when none. */
+int tk_added_next(const tk_added *a, int want_normalized, const char *s, size_t len, size_t from,
+                  size_t floor, size_t *mstart, size_t *mend, size_t *raw_end, const tk_added_token **tok);
 /* The same, considering only matches found scanning from positions
  * before `limit` (the match itself may extend past it): 0 then means
  * none starts before limit (with lstrip, a match at or after limit may
  * still widen back before it). The scan reads no further than needed. */
 int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, size_t len,
-                         size_t from, size_t limit, size_t *mstart, size_t *mend,
-                         const tk_added_token **tok);
+                         size_t from, size_t floor, size_t limit, size_t *mstart, size_t *mend,
+                         size_t *raw_end, const tk_added_token **tok);
 /* Number of patterns in a set; whether any token strips on its left. */
 size_t tk_added_count(const tk_added *a, int normalized);
 int tk_added_any_lstrip(const tk_added *a);

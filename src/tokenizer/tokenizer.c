@@ -489,9 +489,15 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t ava
             return 2;
     }
     if (c->t->normalizer) {
+        c->w->lead0 = 1;
         int rc = c->t->normalizer->apply(c->t->normalizer, raw, rawlen, &c->w->seg, c->w, 0, c->err);
         if (rc < 0)
             return rc;
+        /* the normalized text no longer starts with the original's first
+         * character (a control character dropped, say): it does not start
+         * the text, for Metaspace's prepend_scheme "first" */
+        if (!c->w->lead0)
+            at_start = 0;
         s = c->w->seg.data ? c->w->seg.data : "";
         n = c->w->seg.len;
     } else {
@@ -503,20 +509,27 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t ava
             rc = tk_bpe_tokenize_prefix(c->t->model, s, n, &c->sink, c->w, c->err);
         return c->status < 0 ? c->status : rc;
     }
-    size_t pos = 0, ms, me;
+    /* done: where the last match's span ended (the text before the next
+     * one is encoded from there); scan: where its match ended (the next
+     * is looked for from there: a match can start inside the white space
+     * the last one took with rstrip, and HuggingFace then gives both
+     * spans, the white space twice) */
+    size_t done = 0, scan = 0, ms, me, re;
     const tk_added_token *tok;
-    while (pos < n) {
-        int found = tk_added_next(c->t->added, 1, s, n, pos, &ms, &me, &tok);
-        int rc = encode_piece(c, s + pos, (found ? ms : n) - pos, at_start && pos == 0);
-        if (rc == 0 && found)
-            rc = push_added(c, tok, s + ms, me - ms);
+    while (scan < n) {
+        if (!tk_added_next(c->t->added, 1, s, n, scan, done, &ms, &me, &re, &tok))
+            break;
+        int rc = 0;
+        if (ms > done)
+            rc = encode_piece(c, s + done, ms - done, at_start && done == 0);
+        if (rc == 0)
+            rc = push_added(c, tok, s + ms, me > ms ? me - ms : 0);
         if (rc != 0)
             return rc;
-        if (!found)
-            break;
-        pos = me;
+        done = me;                /* as HuggingFace: even when that is back before done */
+        scan = re;
     }
-    return 0;
+    return done < n ? encode_piece(c, s + done, n - done, at_start && done == 0) : 0;
 }
 
 /* Encodes text into out, stopping once out has max tokens (0: never).
@@ -537,21 +550,25 @@ static int encode_text(const la_tokenizer *t, la_tok_work *w, const char *text, 
     *ended = 0;
     *short_win = 0;
     size_t limit = win && win < len ? win : len;
-    size_t pos = 0, ms, me;
+    /* done and scan as in encode_segment */
+    size_t done = 0, scan = 0, ms, me, re;
     const tk_added_token *tok;
-    while (pos < len) {
-        if (pos >= limit) {
+    for (;;) {
+        if (scan < len && (scan >= limit || done >= limit)) {
             *short_win = 1;
             return LA_OK;
         }
-        int found = tk_added_next_before(t->added, 0, text, len, pos, limit, &ms, &me, &tok);
+        int found = scan < len && tk_added_next_before(t->added, 0, text, len, scan, done, limit, &ms, &me,
+                                                       &re, &tok);
+        if (!found && done >= len)
+            break;
         int partial = !found && limit < len;
         size_t end = found ? ms : partial ? limit : len;
         int rc = 0;
-        if (end > pos || partial)
-            rc = encode_segment(&c, text + pos, end - pos, len - pos, pos == 0, partial);
+        if (end > done || partial)
+            rc = encode_segment(&c, text + done, end - done, len - done, done == 0, partial);
         if (rc == 0 && found)
-            rc = push_added(&c, tok, text + ms, me - ms);
+            rc = push_added(&c, tok, text + ms, me > ms ? me - ms : 0);
         if (rc < 0)
             return rc;
         if (rc == 2) {
@@ -562,7 +579,8 @@ static int encode_text(const la_tokenizer *t, la_tok_work *w, const char *text, 
             return LA_OK;        /* stopped early: enough tokens */
         if (!found)
             break;
-        pos = me;
+        done = me;
+        scan = re;
     }
     *ended = 1;
     return LA_OK;
