@@ -554,7 +554,7 @@ static int encode_text(const la_tokenizer *t, la_tok_work *w, const char *text, 
     size_t done = 0, scan = 0, ms, me, re;
     const tk_added_token *tok;
     for (;;) {
-        if (scan < len && (scan >= limit || done >= limit)) {
+        if (limit < len && (scan >= limit || done >= limit)) {
             *short_win = 1;
             return LA_OK;
         }
