@@ -144,6 +144,16 @@ START_TEST(preview_keeps_stripped_space)
     static const uint32_t ids[] = {1, 62};
     ck_assert_int_eq(la_tokenizer_decode(tok, work, ids, 2, &dec, &err), LA_OK);
     ck_assert_str_eq(dec.data, "a <sep>");
+    /* the stripped white space runs to the end of the text: the preview
+     * ends there (it once asked for ever more of a text it had whole) */
+    const char *end = "a<sep>  ";
+    la_buf_clear(&prev);
+    ck_assert_int_eq(la_tokenizer_preview(tok, work, end, strlen(end), 1, 1, &prev, &info, &err), LA_OK);
+    ck_assert_uint_eq(prev.len, 1);
+    la_buf_clear(&prev);
+    ck_assert_int_eq(la_tokenizer_preview(tok, work, end, strlen(end), 6, 1, &prev, &info, &err), LA_OK);
+    ck_assert_uint_eq(info.units, 2);
+    ck_assert_uint_eq(prev.len, 8);
     la_buf_free(&prev);
     la_buf_free(&dec);
 }
