@@ -25,7 +25,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 HDRS     := $(wildcard include/*.h src/*.h src/tokenizer/*.h src/cli/*.h)
 
-.PHONY: all deps demo test unit cases install uninstall clean conformance conformance-families bench
+.PHONY: all deps demo test unit cases install uninstall clean conformance conformance-families conformance-pipelines bench
 all: $(B)/lookahead
 
 # Installs missing Debian packages (apt-get), then builds in a second make
@@ -87,6 +87,17 @@ FAMILIES_MORE ?= gemma gemma2 gemma3 gemini qwen1_5 qwen2_5 qwen3 deepseek_v3 mi
 M_VALUES_MORE ?= 6
 conformance-families: $(B)/lookahead
 	@FAMILIES='$(FAMILIES_MORE)' M_VALUES='$(M_VALUES_MORE)' RANDOM_TEXTS='$(RANDOM_TEXTS)' \
+		sh tests/conformance.sh $(B)/lookahead
+
+# The same for random tokenizer.json pipelines (tests/pipelines.js), on
+# hostile and random texts: PIPELINES of them, seed PIPELINE_SEED.
+PIPELINES ?= 12
+PIPELINE_SEED ?= 7
+M_VALUES_PIPELINES ?= 1 6
+RANDOM_TEXTS_PIPELINES ?= 300
+conformance-pipelines: $(B)/lookahead
+	@PIPELINES='$(PIPELINES)' PIPELINE_SEED='$(PIPELINE_SEED)' M_VALUES='$(M_VALUES_PIPELINES)' \
+		RANDOM_TEXTS='$(RANDOM_TEXTS_PIPELINES)' \
 		sh tests/conformance.sh $(B)/lookahead
 
 bench: $(B)/lookahead

@@ -13,7 +13,11 @@
 # which Unicode composition can go wrong. Your own: DATA="FILE INPUT_FIELD
 # OUTPUT_FIELD; ..." checks those records instead of the shared data (the
 # hostile texts stay), TOKENIZER="PATH ..." those tokenizer.json files
-# (or model folders) instead of the npm families.
+# (or model folders) instead of the npm families. PIPELINES=N checks N
+# random tokenizer.json pipelines instead (tests/pipelines.js: small BPE
+# models in the pipelines of the model families' styles, every component
+# and flag drawn at random; PIPELINE_SEED picks them) on the hostile and
+# random texts (RANDOM_TEXTS, 300 unless set) unless DATA is given.
 #
 # usage: [FAMILIES="..."] [M_VALUES="..."] tests/conformance.sh path/to/lookahead
 # Prints the mismatch counts; exits 1 on any mismatch, 0 when all agree
@@ -65,6 +69,24 @@ done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lookahead-conf.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
+
+# PIPELINES=N: N random pipelines, trained on the hostile and random texts
+if [ "${PIPELINES:-0}" -gt 0 ] 2>/dev/null; then
+    : "${RANDOM_TEXTS:=300}"
+    # trained on other random texts than the ones checked
+    node "$top/tests/random_texts.js" "$((${RANDOM_SEED:-20250611} + 1))" "$RANDOM_TEXTS" >"$tmp/train.jsonl" || exit 1
+    node "$top/tests/pipelines.js" "$tmp/pipes" "${PIPELINE_SEED:-7}" "$PIPELINES" "$tmp/train.jsonl" \
+        >"$tmp/pipes.txt" || exit 1
+    families=""
+    i=0
+    for t in "$tmp"/pipes/pipe*.json; do
+        i=$((i + 1))
+        eval "path_pipe$i=\$t"
+        families="$families pipe$i"
+    done
+    sed 's/^pipe0*\([0-9]*\)\.json /conformance: pipe\1 is /' "$tmp/pipes.txt"
+    [ -n "${DATA:-}" ] || skip_shared=1
+fi
 
 # answers.js FILE FIELD: each record's FIELD as one JSON string per line.
 cat >"$tmp/answers.js" <<'EOF'
@@ -157,6 +179,8 @@ $own
 EOF
     sets="$own
 $sets"
+elif [ "${skip_shared:-0}" = 1 ]; then
+    :
 elif [ -f "$shared/data/gsm8k_test.jsonl" ] && [ -f "$shared/data/samsum_test.json" ]; then
     sets="$shared/data/gsm8k_test.jsonl question answer
 $shared/data/samsum_test.json dialogue summary

@@ -16,14 +16,7 @@
 const SEED = parseInt(process.argv[2] || '20250611', 10) >>> 0;
 const COUNT = parseInt(process.argv[3] || '3000', 10);
 
-let s = SEED;
-function rand() {                       // mulberry32
-  s = (s + 0x6D2B79F5) >>> 0;
-  let t = s;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = require('./prng')(SEED);
 const ri = n => Math.floor(rand() * n);            // 0..n-1
 const rr = (a, b) => a + ri(b - a + 1);            // a..b
 const pick = a => a[ri(a.length)];
