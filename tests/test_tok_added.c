@@ -210,8 +210,8 @@ END_TEST
  * on from the end of a match, not of the span rstrip widened, so a second
  * match inside the taken white space gives a second, overlapping token;
  * and a text whose first character the normalizer drops no longer starts
- * at the original's start, so "first" prepends nothing. Ids from
- * HuggingFace tokenizers 0.23.2. */
+ * at the original's start, so "first" prepends nothing; and "\v\v", raw,
+ * with lstrip and rstrip. Ids from HuggingFace tokenizers 0.23.2. */
 START_TEST(rstrip_overlap_and_dropped_start)
 {
     la_err err = {{0}, {0}};
@@ -232,6 +232,12 @@ START_TEST(rstrip_overlap_and_dropped_start)
     static const char *const sd[] = {"\u2581hi"};
     check_with(t, w, "hi", d, sd, 1);
     check_with(t, w, "\x01\x02 hi", d, sd, 1);   /* the space becomes the metaspace */
+    /* "\v\v" with lstrip and rstrip: the second match, inside the first
+     * one's span, is held back to its end by lstrip and left empty, and
+     * HuggingFace drops empty splits */
+    static const uint32_t e[] = {11};
+    static const char *const se[] = {"\v\v\v\v"};
+    check_with(t, w, "\v\v\v\v", e, se, 1);
     la_tok_work_free(w);
     la_tokenizer_free(t);
 }

@@ -522,8 +522,8 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t ava
         int rc = 0;
         if (ms > done)
             rc = encode_piece(c, s + done, ms - done, at_start && done == 0);
-        if (rc == 0)
-            rc = push_added(c, tok, s + ms, me > ms ? me - ms : 0);
+        if (rc == 0 && me > ms)   /* an empty span (lstrip held back by the last one) is dropped, as HuggingFace drops empty splits */
+            rc = push_added(c, tok, s + ms, me - ms);
         if (rc != 0)
             return rc;
         done = me;                /* as HuggingFace: even when that is back before done */
@@ -567,8 +567,8 @@ static int encode_text(const la_tokenizer *t, la_tok_work *w, const char *text, 
         int rc = 0;
         if (end > done || partial)
             rc = encode_segment(&c, text + done, end - done, len - done, done == 0, partial);
-        if (rc == 0 && found)
-            rc = push_added(&c, tok, text + ms, me > ms ? me - ms : 0);
+        if (rc == 0 && found && me > ms)
+            rc = push_added(&c, tok, text + ms, me - ms);
         if (rc < 0)
             return rc;
         if (rc == 2) {
