@@ -171,6 +171,11 @@ const decSeq = list => (list.length === 0 ? null : list.length === 1 && chance(0
   : { type: 'Sequence', decoders: list });
 
 function metaspacePre(schemes) {
+  if (chance(0.2)) {                     // the older form: add_prefix_space instead of prepend_scheme
+    const add = chance(0.7);
+    return [{ type: 'Metaspace', replacement: SP, add_prefix_space: add },
+            { type: 'Metaspace', replacement: SP, add_prefix_space: add }];
+  }
   const scheme = pick(schemes);
   const split = chance(0.5);
   return [{ type: 'Metaspace', replacement: SP, prepend_scheme: scheme, split },
@@ -266,6 +271,7 @@ function build(style) {
     ])();
     decoder = prefix ? { type: 'WordPiece', prefix: '##', cleanup: chance(0.5) }
       : { type: 'BPEDecoder', suffix: '</w>' };
+    if (chance(0.15)) decoder = { type: 'CTC', pad_token: '<pad>', word_delimiter_token: pick(['|', '##', 'a']), cleanup: chance(0.5) };
     if (chance(0.2)) decoder = decSeq([decoder, { type: 'Strip', content: ' ', start: 1, stop: 0 }]);
   }
   desc.push(JSON.stringify(normalizer && (normalizer.type === 'Sequence' ? normalizer.normalizers.map(n => n.type) : normalizer.type)));
