@@ -692,7 +692,6 @@ typedef struct {
     size_t in;                   /* leading characters of the input still from the first */
     size_t out;                  /* leading characters of the output from it so far */
     int cut;                     /* a replacement from elsewhere came first: no more */
-    int pad;
 } lead_run;
 
 static void lead_match(lead_run *lr, const replace_norm *r, size_t k)
@@ -724,7 +723,7 @@ static int replace_apply(const tk_normalizer *n, const char *in, size_t len, la_
     la_buf_clear(out);
     if (len == 0)
         return LA_OK;
-    lead_run lr = { w && w->lead0 ? w->lead0 : 0, 0, 0, 0 };
+    lead_run lr = { w && w->lead0 ? w->lead0 : 0, 0, 0 };
     if (r->lit) {
         for (size_t at = 0; lr.in && at + r->lit_len <= len && memcmp(in + at, r->lit, r->lit_len) == 0;
              at += r->lit_len)
