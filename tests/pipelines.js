@@ -246,12 +246,18 @@ function build(style) {
       bl.use_regex = false;
       const stages = [];
       if (chance(0.3)) stages.push({ type: 'Digits', individual_digits: chance(0.5) });
-      stages.push({ type: 'Split', pattern: { Regex: pick(splitRegexes) }, behavior: pick(behaviors), invert: chance(0.15) });
+      stages.push(chance(0.8)
+        ? { type: 'Split', pattern: { Regex: pick(splitRegexes) }, behavior: pick(behaviors), invert: chance(0.15) }
+        : { type: 'Split', pattern: { String: pick([' ', '\n', '.']) }, behavior: pick(behaviors), invert: false });
       if (chance(0.2)) stages.push({ type: 'Punctuation', behavior: pick(behaviors) });
       stages.push(bl);
       pre = preSeq(stages);
     } else pre = bl;
     decoder = { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true };
+    if (chance(0.2)) {                       // the text mapped to bytes by the normalizer instead
+      normalizer = normSeq([...(chance(0.5) ? [{ type: 'NFC' }] : []), { type: 'ByteLevel' }]);
+      pre = chance(0.5) ? null : { type: 'Split', pattern: { String: '\u0120' }, behavior: 'MergedWithNext', invert: false };
+    }
   } else {                                   // wordpiece-style BPE
     normalizer = pick([
       () => ({ type: 'BertNormalizer', clean_text: chance(0.8), handle_chinese_chars: chance(0.7),
@@ -281,13 +287,17 @@ function build(style) {
   const added = [];
   let next = vocabList.length;
   if (unk) added.push({ id: vocab[unk], content: unk, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
-  const candidates = ['<s>', '</s>', '<|eot_id|>', '<|im_start|>', '[MASK]', '<mask>', 'the', ' and', 'ing', '{{', '\n\n', '<pad>'];
+  const candidates = ['<s>', '</s>', '<s', '<|eot_id|>', '<|im_start|>', '<|endoftext|>', '[MASK]', '[Mask]', '<mask>',
+                      'the', ' and', 'ing', '\u2581the', 'É', '$', '{{', '\n\n', '  ', '<pad>'];
   for (const c of candidates) {
     if (!chance(0.4)) continue;
     const special = chance(0.5);
     const existing = vocab[c];
+    // (no lstrip on a token that starts with white space: matched inside the white space an rstrip token
+    // took, HuggingFace's find_matches makes a span that ends before it starts and panics)
     added.push({ id: existing !== undefined ? existing : next++, content: c, single_word: chance(0.3),
-                 lstrip: chance(0.3), rstrip: chance(0.3), normalized: special ? chance(0.2) : chance(0.7), special });
+                 lstrip: !/^\s/u.test(c) && chance(0.3), rstrip: chance(0.3),
+                 normalized: special ? chance(0.2) : chance(0.7), special });
   }
   desc.push(`added ${added.length}`);
   return {
