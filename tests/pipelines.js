@@ -186,7 +186,8 @@ function build(style) {
   const desc = [style];
   let prefix = null, suffix = null;
   if (style === 'wordpiece') {
-    if (chance(0.5)) prefix = '##'; else suffix = '</w>';
+    if (chance(0.1)) { prefix = '##'; suffix = '</w>'; }
+    else if (chance(0.5)) prefix = '##'; else suffix = '</w>';
   }
   const key = [style, prefix, suffix, 1 + ri(3)].join('|');
   if (!trained.has(key)) trained.set(key, train(trainingWords(style, prefix, suffix), 1000, +key.split('|')[3], prefix));
@@ -195,7 +196,8 @@ function build(style) {
   const merges = full.merges.slice(0, 100 + ri(full.merges.length - 99));
   const learned = full.vocab.slice(0, full.sizes[merges.length - 1]);
   const byteFallback = (style === 'sp_normalizer' || style === 'sp_pretokenizer') && chance(0.7);
-  const unk = style === 'bytelevel' ? (chance(0.3) ? '<unk>' : null) : pick(['<unk>', '[UNK]']);
+  // (no unk_token: characters the vocabulary lacks are left out)
+  const unk = style === 'bytelevel' ? (chance(0.3) ? '<unk>' : null) : chance(0.1) ? null : pick(['<unk>', '[UNK]']);
   const specials = [];
   if (unk) specials.push(unk);
   const vocabList = [];
@@ -248,7 +250,7 @@ function build(style) {
       if (chance(0.3)) stages.push({ type: 'Digits', individual_digits: chance(0.5) });
       stages.push(chance(0.8)
         ? { type: 'Split', pattern: { Regex: pick(splitRegexes) }, behavior: pick(behaviors), invert: chance(0.15) }
-        : { type: 'Split', pattern: { String: pick([' ', '\n', '.']) }, behavior: pick(behaviors), invert: false });
+        : { type: 'Split', pattern: { String: pick([' ', '\n', '.']) }, behavior: pick(behaviors), invert: chance(0.3) });
       if (chance(0.2)) stages.push({ type: 'Punctuation', behavior: pick(behaviors) });
       stages.push(bl);
       pre = preSeq(stages);
@@ -279,6 +281,7 @@ function build(style) {
       : { type: 'BPEDecoder', suffix: '</w>' };
     if (chance(0.15)) decoder = { type: 'CTC', pad_token: '<pad>', word_delimiter_token: pick(['|', '##', 'a']), cleanup: chance(0.5) };
     if (chance(0.2)) decoder = decSeq([decoder, { type: 'Strip', content: ' ', start: 1, stop: 0 }]);
+    if (chance(0.1)) decoder = decSeq([{ type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' }, decoder]);
   }
   desc.push(JSON.stringify(normalizer && (normalizer.type === 'Sequence' ? normalizer.normalizers.map(n => n.type) : normalizer.type)));
   desc.push(JSON.stringify(pre && (pre.type === 'Sequence' ? pre.pretokenizers.map(n => n.type) : pre.type)));
@@ -297,7 +300,8 @@ function build(style) {
     // took, HuggingFace's find_matches makes a span that ends before it starts and panics)
     added.push({ id: existing !== undefined ? existing : next++, content: c, single_word: chance(0.3),
                  lstrip: !/^\s/u.test(c) && chance(0.3), rstrip: chance(0.3),
-                 normalized: special ? chance(0.2) : chance(0.7), special });
+                 // (nor normalized white space, which a Strip can make empty: an empty pattern makes it panic too)
+                 normalized: !/^\s*$/u.test(c) && (special ? chance(0.2) : chance(0.7)), special });
   }
   desc.push(`added ${added.length}`);
   return {
