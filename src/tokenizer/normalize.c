@@ -687,30 +687,26 @@ static int replace_literal(const replace_norm *r, const char *in, size_t len, la
  * replacement takes the alignment of the last character it replaces, so
  * it stems from the original's first character when all the characters
  * it replaces do. Matches are fed in turn while they follow one another
- * from the start of the text. */
+ * from the start of the text and in is not 0. */
 typedef struct {
     size_t in;                   /* leading characters of the input still from the first */
     size_t out;                  /* leading characters of the output from it so far */
-    int cut;                     /* a replacement from elsewhere came first: no more */
 } lead_run;
 
 static void lead_match(lead_run *lr, const replace_norm *r, size_t k)
 {
-    if (lr->cut)
-        return;
     if (k <= lr->in) {
         lr->in -= k;
         lr->out += count_chars(r->content, r->len);
     } else {
-        lr->in = 0;
-        lr->cut = 1;
+        lr->in = 0;              /* a replacement from elsewhere: nothing after it counts */
     }
 }
 
 static void lead_end(const lead_run *lr, la_tok_work *w)
 {
     if (w && w->lead0)
-        w->lead0 = lr->out + (lr->cut ? 0 : lr->in);
+        w->lead0 = lr->out + lr->in;
 }
 
 /* Replaces every match (the reference's find_matches, empty matches
@@ -723,7 +719,7 @@ static int replace_apply(const tk_normalizer *n, const char *in, size_t len, la_
     la_buf_clear(out);
     if (len == 0)
         return LA_OK;
-    lead_run lr = { w && w->lead0 ? w->lead0 : 0, 0, 0 };
+    lead_run lr = { w && w->lead0 ? w->lead0 : 0, 0 };
     if (r->lit) {
         for (size_t at = 0; lr.in && at + r->lit_len <= len && memcmp(in + at, r->lit, r->lit_len) == 0;
              at += r->lit_len)

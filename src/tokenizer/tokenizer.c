@@ -522,7 +522,9 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t ava
         int rc = 0;
         if (ms > done)
             rc = encode_piece(c, s + done, ms - done, at_start && done == 0);
-        if (rc == 0 && me > ms)   /* an empty span (lstrip held back by the last one) is dropped, as HuggingFace drops empty splits */
+        /* an empty span (lstrip held back by the last one) is dropped, as
+         * HuggingFace drops empty splits */
+        if (rc == 0 && me > ms)
             rc = push_added(c, tok, s + ms, me - ms);
         if (rc != 0)
             return rc;
