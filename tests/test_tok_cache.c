@@ -338,6 +338,62 @@ START_TEST(folder_stays_bounded)
 }
 END_TEST
 
+/* The entry's check: plain C, SSE2 and AVX2 (where the processor has
+ * it) give one value for every length, and any changed byte changes it. */
+START_TEST(check_same_on_every_path)
+{
+    char buf[1024];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (char)(x >> 16);
+    }
+    for (size_t n = 0; n <= 200; n += 8) {
+        uint64_t plain = tk_cache_check(buf, n, 0);
+        ck_assert_uint_eq(tk_cache_check(buf, n, 1), plain);
+        ck_assert_uint_eq(tk_cache_check(buf, n, 2), plain);
+        ck_assert_uint_eq(tk_cache_check(buf, n, -1), plain);
+        for (size_t i = 0; i < n; i += 7) {
+            buf[i] ^= 0x01;
+            ck_assert_uint_ne(tk_cache_check(buf, n, -1), plain);
+            ck_assert_uint_ne(tk_cache_check(buf, n, 0), plain);
+            buf[i] ^= 0x01;
+        }
+    }
+    /* lengths differ: the same zero bytes do not check alike */
+    memset(buf, 0, sizeof buf);
+    ck_assert_uint_ne(tk_cache_check(buf, 64, -1), tk_cache_check(buf, 72, -1));
+}
+END_TEST
+
+/* An entry keeps the vocabulary's words for direct previews: a load from
+ * it knows "the" and "cat" (tokens "\u2581the", "\u2581cat") before any
+ * text, a load of the file without the cache does not, and previews of
+ * both, and of the one that made the entry, agree. */
+START_TEST(entry_keeps_vocabulary_words)
+{
+    la_tokenizer *a = load(FIX "full_llama.json", 0);
+    la_tokenizer *b = load(FIX "full_llama.json", 1);
+    la_tokenizer_use_cache(0);
+    la_tokenizer *c = load(FIX "full_llama.json", 0);
+    la_tokenizer_use_cache(1);
+    ck_assert(b->direct && c->direct);
+    ck_assert_int_eq(tk_direct_kept(a, "the"), 1);
+    ck_assert_int_eq(tk_direct_kept(b, "the"), 1);
+    ck_assert_int_eq(tk_direct_kept(b, "cat"), 1);
+    ck_assert_int_eq(tk_direct_kept(b, "hat"), 1);
+    ck_assert_int_eq(tk_direct_kept(b, "tac"), 0);   /* no token "\u2581tac" */
+    ck_assert_int_eq(tk_direct_kept(c, "the"), 0);
+    same_tokenizers(b, c);
+    same_tokenizers(a, c);
+    tk_direct_clear(b);
+    ck_assert_int_eq(tk_direct_kept(b, "the"), 0);
+    la_tokenizer_free(a);
+    la_tokenizer_free(b);
+    la_tokenizer_free(c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tok_cache");
@@ -350,6 +406,8 @@ int main(void)
     tcase_add_test(tc, failed_loads_leave_nothing);
     tcase_add_test(tc, empty_dir_turns_it_off);
     tcase_add_test(tc, folder_stays_bounded);
+    tcase_add_test(tc, check_same_on_every_path);
+    tcase_add_test(tc, entry_keeps_vocabulary_words);
     suite_add_tcase(s, tc);
     return la_check_run(s);
 }

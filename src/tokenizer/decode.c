@@ -600,6 +600,17 @@ int tk_decoder_map(const tk_decoder *base, const char *s, size_t n, la_buf *out,
     return rc;
 }
 
+int tk_decoder_map_is_replace(const tk_decoder *base, const char *pat, size_t pl, const char *content,
+                              size_t cl)
+{
+    const dec *root = (const dec *)base;
+    if (!root || root->join == TK_JOIN_BYTELEVEL || root->nlocal != 1)
+        return 0;
+    const dec *d = root->flat[0];
+    return d->kind == DEC_REPLACE && !d->re && d->l1 == pl && pl > 0 && memcmp(d->s1, pat, pl) == 0 &&
+           d->l2 == cl && memcmp(d->s2, content, cl) == 0;
+}
+
 int tk_decoder_finish_cut(const tk_decoder *base, const char *s, size_t n, size_t *from, size_t *to)
 {
     const dec *root = (const dec *)base;

@@ -360,6 +360,11 @@ int tk_decoder_join(const tk_decoder *d);
 int tk_decoder_map(const tk_decoder *d, const char *s, size_t n, la_buf *out, la_tok_work *w,
                    la_err *err);
 int tk_decoder_finish(const tk_decoder *d, la_buf *s, la_tok_work *w, la_err *err);
+/* 1 when the per-token maps are one Replace of the String pat[0..pl) by
+ * content[0..cl) (SentencePiece's decoders turning the metaspace back
+ * into a space), so that a caller may make them itself; else 0. */
+int tk_decoder_map_is_replace(const tk_decoder *d, const char *pat, size_t pl, const char *content,
+                              size_t cl);
 /* When the stages after the join only cut the joined string s[0..n)
  * (one Strip), sets the part kept, s[*from..*to), and returns 1; else 0
  * (then tk_decoder_finish does the work). */
@@ -392,6 +397,20 @@ void tk_direct_clear(la_tokenizer *t);
 void tk_direct_set_busy(la_tokenizer *t, int busy);
 /* For tests: 1 when the word table holds word (met first in a text). */
 int tk_direct_kept(const la_tokenizer *t, const char *word);
+/* Puts the vocabulary's own words (s + w for each token s + w) in the
+ * word table, as the first text to hold them would: done once, when a
+ * tokenizer cache entry is made, whose copy of the table then spares
+ * every later run those words' first tokenization. LA_OK, or an error. */
+int tk_direct_prefill(la_tokenizer *t, la_err *err);
+/* The tokenizer cache's check of p[0..n), n a multiple of 8 (load.c);
+ * simd: -1 the best the processor has, 0 plain C, 1 SSE2, 2 AVX2 (for
+ * tests: all give the same value). */
+uint64_t tk_cache_check(const char *p, size_t n, int simd);
+/* The word table's bytes, to keep in a cache entry (NULL, 0: none). */
+const void *tk_direct_table(const la_tokenizer *t, size_t *len);
+/* Takes the word table from kept bytes p[0..len): 1, or 0 when they are
+ * not a table of this build (then the table stays as it was). */
+int tk_direct_table_set(la_tokenizer *t, const void *p, size_t len);
 /* With direct previews (t->direct), the preview of the text a JSON
  * string body raw[0..len) stands for, made from raw itself: 1 when done
  * (appended to out as la_json_escape would write it), 0 when the body
@@ -496,6 +515,7 @@ struct la_tokenizer {
     char sp_c;
     const char *sp_s;
     size_t sp_slen;
+    int sp_dec;               /* the decoder's per-token maps turn each sp_s into sp_c, nothing else */
     uint8_t sp_cls[256];
     uint8_t sp_cls_raw[256];  /* the same for JSON string bodies: 3 for '\\' */
     int sp_nstop;             /* bytes of class > 0 in sp_cls_raw, if at most 4, else 0 */

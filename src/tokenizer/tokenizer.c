@@ -1130,6 +1130,7 @@ void tk_direct_prepare(la_tokenizer *t)
     t->sp_c = c;
     t->sp_s = s;
     t->sp_slen = slen;
+    t->sp_dec = tk_decoder_map_is_replace(t->decoder, s, slen, &c, 1);
     if (!t->dw && !(t->dw = dw_map()))
         return;                   /* no table, no direct previews */
     t->direct = 1;
@@ -1225,8 +1226,26 @@ static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const cha
         size_t slen = 0;
         const char *s = tk_bpe_id_to_token(t->model, k.ids[j], &slen);
         la_buf_clear(tok);
-        if ((rc = tk_decoder_map(t->decoder, s ? s : "", s ? slen : 0, tok, w, err)) != LA_OK)
+        if (!s)
+            s = "", slen = 0;
+        if (t->sp_dec) {
+            /* the decoder's one Replace, made here: a fifth of a new
+             * word's instructions went to the general maps */
+            if (la_buf_reserve(tok, slen))
+                return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+            size_t o = 0;
+            for (size_t i = 0; i < slen;) {
+                if (s[i] == t->sp_s[0] && slen - i >= t->sp_slen && memcmp(s + i, t->sp_s, t->sp_slen) == 0) {
+                    tok->data[o++] = t->sp_c;
+                    i += t->sp_slen;
+                } else {
+                    tok->data[o++] = s[i++];
+                }
+            }
+            tok->len = o;
+        } else if ((rc = tk_decoder_map(t->decoder, s, slen, tok, w, err)) != LA_OK) {
             return rc;
+        }
         const char *str = tok->data;
         size_t len = tok->len;
         int fb = fallback ? tk_fallback_byte(str, len) : -1;
@@ -1280,6 +1299,62 @@ static inline __attribute__((always_inline)) int dw_word(const la_tokenizer *t, 
 {
     dw_slot *set = &dc->e[k->set];
     return dw_read(set, k, d) ? LA_OK : dw_miss(t, w, set, word, n, k, lead, d, err);
+}
+
+/* The vocabulary's words, lowest ids first (SentencePiece numbers its
+ * pieces by score, so the common words come first): each token s + w
+ * whose w could be a text's word is tokenized by the model as a miss
+ * would, and its entry kept while its set has a free way. On GSM8K
+ * train's answers 39% of the first words met for the first time are
+ * such words. At most DW_SLOTS words are tokenized, whatever the
+ * vocabulary's size. */
+int tk_direct_prefill(la_tokenizer *t, la_err *err)
+{
+    dw_cache *dc = t->dw;
+    if (!t->direct || !dc)
+        return LA_OK;
+    la_tok_work *w = la_tok_work_new();
+    if (!w)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    uint32_t ids = tk_bpe_vocab_size(t->model);
+    size_t tried = 0;
+    int rc = LA_OK;
+    for (uint32_t id = 0; id < ids && tried < DW_SLOTS && rc == LA_OK; id++) {
+        size_t len = 0;
+        const char *s = tk_bpe_id_to_token(t->model, id, &len);
+        if (!s || len <= t->sp_slen || len - t->sp_slen > DW_KEY || memcmp(s, t->sp_s, t->sp_slen) != 0)
+            continue;
+        const char *word = s + t->sp_slen;
+        size_t n = len - t->sp_slen, i = 0;
+        while (i < n && !t->sp_cls[(unsigned char)word[i]])
+            i++;
+        if (i < n)
+            continue;             /* never a word of a text: it holds a space or an added token's start */
+        dw_k k;
+        dw_key_of(word, n, 1, &k);
+        dw_slot *set = &dc->e[k.set];
+        dw_entry d;
+        if ((uint8_t)set[DW_WAYS - 1].w[2] != 0 || dw_read(set, &k, &d))
+            continue;             /* the set is full (of more common words), or has it */
+        tried++;
+        rc = dw_miss(t, w, set, word, n, &k, 1, &d, err);
+    }
+    la_tok_work_free(w);
+    return rc;
+}
+
+const void *tk_direct_table(const la_tokenizer *t, size_t *len)
+{
+    *len = t->direct && t->dw ? sizeof(dw_cache) : 0;
+    return *len ? t->dw : NULL;
+}
+
+int tk_direct_table_set(la_tokenizer *t, const void *p, size_t len)
+{
+    if (!t->direct || !t->dw || len != sizeof(dw_cache))
+        return 0;
+    memcpy(t->dw, p, len);
+    return 1;
 }
 
 /* Takes piece d (at text offset at; lead: with the space before it) into
