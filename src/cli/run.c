@@ -39,6 +39,7 @@ static double now(void)
 }
 
 #define BATCH_BYTES (256u << 10)
+#define BATCH_FIRST (32u << 10)
 #define BATCH_RECORDS 4096
 
 /* One record of a batch: where its bytes are, and what became of it. */
@@ -614,17 +615,40 @@ static int submit_lines(run_state *s, const char *name, size_t cut, int *first)
     return 0;
 }
 
-/* Reads a JSONL input straight into batches, BATCH_BYTES at a time (more
- * when one line is longer); the workers split the lines. Returns 0 or an
- * exit code; *got < 0 with *e set when reading failed, after the whole
- * lines read until then were submitted. */
-static int read_lines(run_state *s, la_reader *r, const char *name, int *got, la_err *e)
+/* The size of batch k of an input, done bytes of size (0: not known)
+ * read: small at first, so that the workers start soon after the first
+ * bytes came in, then doubling up to BATCH_BYTES; near the end of a file
+ * of known size, a share of what is left, so that the workers run out
+ * of work together rather than one of them finishing a whole batch
+ * alone (for compressed input the share is of the compressed bytes:
+ * smaller batches, never below BATCH_FIRST). Small inputs also touch
+ * less fresh memory. */
+static size_t batch_limit(const run_state *s, uint64_t k, uint64_t done, uint64_t size)
+{
+    size_t limit = BATCH_FIRST << (k < 8 ? k : 8);
+    if (limit > BATCH_BYTES)
+        limit = BATCH_BYTES;
+    if (size > done && s->nworkers > 1) {
+        uint64_t share = (size - done) / (2 * (uint64_t)s->nworkers);
+        if (share < limit)
+            limit = share > BATCH_FIRST ? (size_t)share : BATCH_FIRST;
+    }
+    return limit;
+}
+
+/* Reads a JSONL input straight into batches of batch_limit bytes (more
+ * when one line is longer); the workers split the lines. size: the
+ * file's, 0 when not known. Returns 0 or an exit code; *got < 0 with *e
+ * set when reading failed, after the whole lines read until then were
+ * submitted. */
+static int read_lines(run_state *s, la_reader *r, const char *name, uint64_t size, int *got, la_err *e)
 {
     int first = 1;
+    uint64_t k = 0;
     *got = 0;
     for (;;) {
         batch *b = &s->slots[s->seq_fill % s->nslots];
-        size_t limit = BATCH_BYTES, cut = 0, n = 0;
+        size_t limit = batch_limit(s, k++, la_reader_bytes(r), size), cut = 0, n = 0;
         for (;;) {
             if (b->in.len >= limit) {
                 if ((cut = whole_lines(b)) > 0)
@@ -688,8 +712,10 @@ static int run_input(run_state *s, const char *path)
     int got = la_reader_begin(r, &e);
     if (got == LA_OK && la_reader_format(r) == LA_IO_JSONL && !s->o->shard_n) {
         /* JSONL without --shard: the main thread only moves bytes */
+        struct stat sb;
+        uint64_t size = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
         if (!(rc = s->w ? 0 : make_writer(s, r, &e)))
-            rc = read_lines(s, r, name, &got, &e);
+            rc = read_lines(s, r, name, size, &got, &e);
     } else if (got == LA_OK) {
         got = 1;
     }
