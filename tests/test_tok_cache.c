@@ -368,8 +368,9 @@ END_TEST
 
 /* An entry keeps the vocabulary's words for direct previews: a load from
  * it knows "the" and "cat" (tokens "\u2581the", "\u2581cat") before any
- * text, a load of the file without the cache does not, and previews of
- * both, and of the one that made the entry, agree. */
+ * text, whether it looks them up in the entry or has them copied in, a
+ * load of the file without the cache does not, and previews of all, and
+ * of the one that made the entry, agree. */
 START_TEST(entry_keeps_vocabulary_words)
 {
     la_tokenizer *a = load(FIX "full_llama.json", 0);
@@ -386,11 +387,20 @@ START_TEST(entry_keeps_vocabulary_words)
     ck_assert_int_eq(tk_direct_kept(c, "the"), 0);
     same_tokenizers(b, c);
     same_tokenizers(a, c);
+    /* read from the entry on a miss (b), or copied in at once (d) */
+    la_tokenizer *d = load(FIX "full_llama.json", 1);
+    ck_assert_ptr_nonnull(d->dw_base);
+    la_tokenizer_warm(d);
+    ck_assert_ptr_null(d->dw_base);
+    ck_assert_int_eq(tk_direct_kept(d, "the"), 1);
+    ck_assert_int_eq(tk_direct_kept(d, "cat"), 1);
+    same_tokenizers(d, c);
     tk_direct_clear(b);
     ck_assert_int_eq(tk_direct_kept(b, "the"), 0);
     la_tokenizer_free(a);
     la_tokenizer_free(b);
     la_tokenizer_free(c);
+    la_tokenizer_free(d);
 }
 END_TEST
 

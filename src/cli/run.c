@@ -929,6 +929,11 @@ int cli_run(cli_opts *o)
     if (o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_TOKEN) {
         if (!(tok = load_tokenizer(o->tokenizer_path, &rc)))
             return rc;
+        /* from 1 MB of input (or an unknown amount) the words the cache
+         * keeps are copied in at once: their lookups one by one cost more */
+        uint64_t size = total_size(o);
+        if (size == 0 || size >= ((uint64_t)1 << 20))
+            la_tokenizer_warm(tok);
         o->cfg.tokenizer = tok;
     }
     la_err e;

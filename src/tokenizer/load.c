@@ -580,7 +580,8 @@ static int cache_map(const cache_key *k, void **map, size_t *map_len, const char
     if (memcmp(h.magic, CACHE_MAGIC, 8) == 0 && h.version == CACHE_VERSION && h.head_size == sizeof h &&
         memcmp(h.build, build, 32) == 0 && memcmp(&h.key, k, sizeof *k) == 0 &&
         h.rest_len <= n - sizeof h && h.image_off == ((sizeof h + h.rest_len + 7) & ~(uint64_t)7) &&
-        h.image_off <= n && h.image_len <= n - h.image_off && h.words_off == h.image_off + h.image_len &&
+        h.image_off <= n && h.image_len <= n - h.image_off && h.words_off % 64 == 0 &&
+        h.words_off >= h.image_off + h.image_len && h.words_off - (h.image_off + h.image_len) < 64 &&
         h.words_len == n - h.words_off && n % 8 == 0 && bytes_check(b + sizeof h, n - sizeof h) == h.check) {
         *map = p;
         *map_len = n;
@@ -747,10 +748,15 @@ static void cache_write(const cache_key *k, const la_buf *rest, const la_tokeniz
         la_buf_append(&b, rest->data ? rest->data : "", rest->len) || la_buf_append(&b, zero, pad) ||
         tk_bpe_image(t->model, &b) != LA_OK || !cache_build(h.build))
         goto done;
-    /* the word table last (the image's length is a multiple of 8) */
-    size_t words_off = b.len, words_len;
+    /* the word table last, on a 64-byte boundary (read in place, by sets
+     * of two cache lines) */
+    size_t image_end = b.len, words_len;
+    static const char zero64[64] = {0};
     const void *words = tk_direct_table(t, &words_len);
-    if (b.len % 8 != 0 || (words_len && la_buf_append(&b, words, words_len)))
+    if (b.len % 8 != 0 || la_buf_append(&b, zero64, (64 - b.len % 64) % 64))
+        goto done;
+    size_t words_off = b.len;
+    if (words_len && la_buf_append(&b, words, words_len))
         goto done;
     memcpy(h.magic, CACHE_MAGIC, 8);
     h.version = CACHE_VERSION;
@@ -758,7 +764,7 @@ static void cache_write(const cache_key *k, const la_buf *rest, const la_tokeniz
     h.key = *k;
     h.rest_len = rest->len;
     h.image_off = sizeof h + rest->len + pad;
-    h.image_len = words_off - h.image_off;
+    h.image_len = image_end - h.image_off;
     h.words_off = words_off;
     h.words_len = words_len;
     h.check = bytes_check(b.data + sizeof h, b.len - sizeof h);

@@ -408,8 +408,9 @@ int tk_direct_prefill(la_tokenizer *t, la_err *err);
 uint64_t tk_cache_check(const char *p, size_t n, int simd);
 /* The word table's bytes, to keep in a cache entry (NULL, 0: none). */
 const void *tk_direct_table(const la_tokenizer *t, size_t *len);
-/* Takes the word table from kept bytes p[0..len): 1, or 0 when they are
- * not a table of this build (then the table stays as it was). */
+/* Takes kept bytes p[0..len) (64-byte aligned, to stay as long as t's
+ * model) as the words a miss looks up before tokenizing: 1, or 0 when
+ * they are not a table of this build. */
 int tk_direct_table_set(la_tokenizer *t, const void *p, size_t len);
 /* With direct previews (t->direct), the preview of the text a JSON
  * string body raw[0..len) stands for, made from raw itself: 1 when done
@@ -510,6 +511,7 @@ struct la_tokenizer {
      * for sp_c, 2 where an added token may start, else 0. */
     int direct;
     void *dw;                 /* the words of direct previews, shared by threads (tokenizer.c) */
+    const void *dw_base;      /* the vocabulary's words, kept in the cache entry: read on a miss */
     int no_direct;            /* for tests: previews never go direct */
     int from_cache;           /* loaded from the tokenizer cache (load.c) */
     char sp_c;
