@@ -884,6 +884,25 @@ static uint64_t total_size(const cli_opts *o)
     return t;
 }
 
+/* Whether the inputs may hold 1 MB or more: files that do, or a pipe
+ * (a terminal or a device such as /dev/null does not count). From there
+ * the words the tokenizer cache keeps are copied in at once, since their
+ * lookups one by one would cost more. */
+static int large_input(const cli_opts *o)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < o->ninputs; i++) {
+        struct stat sb;
+        if (strcmp(o->inputs[i], "-") == 0 ? fstat(0, &sb) : stat(o->inputs[i], &sb))
+            continue;
+        if (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode))
+            return 1;
+        if (S_ISREG(sb.st_mode))
+            t += (uint64_t)sb.st_size;
+    }
+    return t >= ((uint64_t)1 << 20);
+}
+
 /* Checks up front that every input can be opened, so that a typo in the
  * last name does not cost a long run. */
 static int check_inputs(const cli_opts *o)
@@ -929,10 +948,7 @@ int cli_run(cli_opts *o)
     if (o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_TOKEN) {
         if (!(tok = load_tokenizer(o->tokenizer_path, &rc)))
             return rc;
-        /* from 1 MB of input (or an unknown amount) the words the cache
-         * keeps are copied in at once: their lookups one by one cost more */
-        uint64_t size = total_size(o);
-        if (size == 0 || size >= ((uint64_t)1 << 20))
+        if (large_input(o))
             la_tokenizer_warm(tok);
         o->cfg.tokenizer = tok;
     }
