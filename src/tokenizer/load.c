@@ -580,7 +580,7 @@ static int cache_map(const cache_key *k, void **map, size_t *map_len, const char
     if (memcmp(h.magic, CACHE_MAGIC, 8) == 0 && h.version == CACHE_VERSION && h.head_size == sizeof h &&
         memcmp(h.build, build, 32) == 0 && memcmp(&h.key, k, sizeof *k) == 0 &&
         h.rest_len <= n - sizeof h && h.image_off == ((sizeof h + h.rest_len + 7) & ~(uint64_t)7) &&
-        h.image_off <= n && h.image_len <= n - h.image_off && h.words_off % 64 == 0 &&
+        h.image_off <= n && h.image_len <= n - h.image_off && h.words_off <= n && h.words_off % 64 == 0 &&
         h.words_off >= h.image_off + h.image_len && h.words_off - (h.image_off + h.image_len) < 64 &&
         h.words_len == n - h.words_off && n % 8 == 0 && bytes_check(b + sizeof h, n - sizeof h) == h.check) {
         *map = p;
