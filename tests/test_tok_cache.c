@@ -404,6 +404,26 @@ START_TEST(entry_keeps_vocabulary_words)
 }
 END_TEST
 
+/* A cache folder that cannot be made: no entry, and no time spent on the
+ * vocabulary's words for one (the word table stays empty). */
+START_TEST(unwritable_folder_skips_vocabulary_words)
+{
+    char file[128], sub[160];
+    snprintf(file, sizeof file, "%s/not-a-folder", dir);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    snprintf(sub, sizeof sub, "%s/cache", file);
+    setenv("LOOKAHEAD_CACHE_DIR", sub, 1);
+    la_tokenizer *t = load(FIX "full_llama.json", 0);
+    ck_assert(t->direct);
+    ck_assert_int_eq(tk_direct_kept(t, "the"), 0);
+    la_tokenizer_free(t);
+    ck_assert_int_eq(entries(NULL, 0), 1);   /* not-a-folder alone */
+    setenv("LOOKAHEAD_CACHE_DIR", dir, 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tok_cache");
@@ -418,6 +438,7 @@ int main(void)
     tcase_add_test(tc, folder_stays_bounded);
     tcase_add_test(tc, check_same_on_every_path);
     tcase_add_test(tc, entry_keeps_vocabulary_words);
+    tcase_add_test(tc, unwritable_folder_skips_vocabulary_words);
     suite_add_tcase(s, tc);
     return la_check_run(s);
 }

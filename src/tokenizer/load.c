@@ -735,16 +735,36 @@ static void cache_prune(const char *dir, const char *keep, const cache_key *k)
 }
 
 /* Writes the entry (quietly: a cache that cannot be written is only not
- * there next time). */
-static void cache_write(const cache_key *k, const la_buf *rest, const la_tokenizer *t)
+ * there next time). The vocabulary's words are put in t's word table
+ * first (tk_direct_prefill), once the entry's file could be made: a
+ * folder that cannot be written costs no more than the parse. */
+static void cache_write(const cache_key *k, const la_buf *rest, la_tokenizer *t)
 {
     char *dir = NULL, *path = cache_path(k, &dir), *tmp = NULL;
     la_buf b = {0};
+    int fd = -1, ok = 0;
+    if (!path)
+        goto done;
+    /* the folder and its parent (~/.cache) when missing, private */
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = 0;
+        mkdir(dir, 0700);
+        *slash = '/';
+    }
+    mkdir(dir, 0700);
+    size_t n = strlen(path) + 32;
+    if (!(tmp = malloc(n)))
+        goto done;
+    snprintf(tmp, n, "%s.%ld.tmp", path, (long)getpid());
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+        goto done;
+    la_err perr = {{0}, {0}};
     cache_head h;
     memset(&h, 0, sizeof h);
     static const char zero[8] = {0};
     size_t pad = (8 - (sizeof h + rest->len) % 8) % 8;
-    if (!path || la_buf_append(&b, (const char *)&h, sizeof h) ||
+    if (tk_direct_prefill(t, &perr) != LA_OK || la_buf_append(&b, (const char *)&h, sizeof h) ||
         la_buf_append(&b, rest->data ? rest->data : "", rest->len) || la_buf_append(&b, zero, pad) ||
         tk_bpe_image(t->model, &b) != LA_OK || !cache_build(h.build))
         goto done;
@@ -769,21 +789,6 @@ static void cache_write(const cache_key *k, const la_buf *rest, const la_tokeniz
     h.words_len = words_len;
     h.check = bytes_check(b.data + sizeof h, b.len - sizeof h);
     memcpy(b.data, &h, sizeof h);
-    /* the folder and its parent (~/.cache) when missing, private */
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = 0;
-        mkdir(dir, 0700);
-        *slash = '/';
-    }
-    mkdir(dir, 0700);
-    size_t n = strlen(path) + 32;
-    if (!(tmp = malloc(n)))
-        goto done;
-    snprintf(tmp, n, "%s.%ld.tmp", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        goto done;
     size_t off = 0;
     while (off < b.len) {
         ssize_t w = write(fd, b.data + off, b.len - off);
@@ -793,11 +798,14 @@ static void cache_write(const cache_key *k, const la_buf *rest, const la_tokeniz
             break;
         off += (size_t)w;
     }
-    if (close(fd) != 0 || off != b.len || rename(tmp, path) != 0)
-        unlink(tmp);
-    else
-        cache_prune(dir, strrchr(path, '/') + 1, k);
+    ok = off == b.len;
 done:
+    if (fd >= 0) {
+        if (close(fd) != 0 || !ok || rename(tmp, path) != 0)
+            unlink(tmp);
+        else
+            cache_prune(dir, strrchr(path, '/') + 1, k);
+    }
     free(tmp);
     free(path);
     free(dir);
@@ -922,8 +930,7 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
     if (rc == LA_OK && use_cache && stat(file, &now) == 0) {
         cache_key after;
         key_of(&now, &after);
-        if (memcmp(&after, &key, sizeof key) == 0 && (uint64_t)len == key.size &&
-            tk_direct_prefill(t, err) == LA_OK)
+        if (memcmp(&after, &key, sizeof key) == 0 && (uint64_t)len == key.size)
             cache_write(&key, &rest, t);
     }
     la_buf_free(&rest);
