@@ -6,6 +6,7 @@
 #include <check.h>
 
 #include "check_run.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -318,6 +319,83 @@ START_TEST(many_merges)
 }
 END_TEST
 
+/* The compact merge table (16-bit ids) against the merge table, with
+ * the compact one as full as it can be: 7,000 merges of random pairs of
+ * 256 characters in 1,024 buckets of eight, so that many keys sit past
+ * their own bucket; random texts give the same tokens either way, and
+ * each merged pair gives its token. */
+START_TEST(compact_merges_full)
+{
+    la_buf j = {0};
+    static const char head[] = "{\"model\":{\"type\":\"BPE\",\"vocab\":{", mid[] = "},\"merges\":[";
+    ck_assert_int_eq(la_buf_append(&j, head, strlen(head)), LA_OK);
+    char c[4], d[4], e[64];
+    for (int a = 0; a < 256; a++) {
+        tk_utf8_encode(0x4E00 + a, c);
+        int n = snprintf(e, sizeof e, "%s\"%.3s\":%d", a ? "," : "", c, a);
+        ck_assert_int_eq(la_buf_append(&j, e, (size_t)n), LA_OK);
+    }
+    static uint8_t used[256][256];
+    uint16_t pa[7000], pb[7000];
+    uint32_t x = 2463534242u;
+    for (int k = 0; k < 7000;) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        int a = (int)(x & 255), b = (int)(x >> 8 & 255);
+        if (used[a][b])
+            continue;
+        used[a][b] = 1;
+        pa[k] = (uint16_t)a, pb[k] = (uint16_t)b;
+        tk_utf8_encode(0x4E00 + a, c);
+        tk_utf8_encode(0x4E00 + b, d);
+        int n = snprintf(e, sizeof e, ",\"%.3s%.3s\":%d", c, d, 256 + k);
+        ck_assert_int_eq(la_buf_append(&j, e, (size_t)n), LA_OK);
+        k++;
+    }
+    ck_assert_int_eq(la_buf_append(&j, mid, strlen(mid)), LA_OK);
+    for (int k = 0; k < 7000; k++) {
+        tk_utf8_encode(0x4E00 + pa[k], c);
+        tk_utf8_encode(0x4E00 + pb[k], d);
+        int n = snprintf(e, sizeof e, "%s\"%.3s %.3s\"", k ? "," : "", c, d);
+        ck_assert_int_eq(la_buf_append(&j, e, (size_t)n), LA_OK);
+    }
+    ck_assert_int_eq(la_buf_append(&j, "]}}", 3), LA_OK);
+    la_err err;
+    la_tokenizer *t = load_json(j.data, &err);
+    la_buf_free(&j);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    ck_assert_int_gt(tk_bpe_compact_tight(t->model), 100);
+    la_tok_work *w = la_tok_work_new();
+    la_tokens fast = {0}, plain = {0};
+    for (int k = 0; k < 7000; k++) {
+        char s[8];
+        size_t n = tk_utf8_encode(0x4E00 + pa[k], s);
+        n += tk_utf8_encode(0x4E00 + pb[k], s + n);
+        ck_assert_int_eq(la_tokenizer_encode(t, w, s, n, 0, &fast, &err), LA_OK);
+        ck_assert_msg(fast.n == 1 && fast.ids[0] == (uint32_t)(256 + k), "pair %d", k);
+    }
+    for (int r = 0; r < 3000; r++) {
+        char s[64];
+        size_t n = 0;
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        for (uint32_t i = 0, len = 2 + x % 12; i < len; i++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            n += tk_utf8_encode(0x4E00 + (x & 255), s + n);
+        }
+        tk_bpe_set_fast(t->model, 1);
+        ck_assert_int_eq(la_tokenizer_encode(t, w, s, n, 0, &fast, &err), LA_OK);
+        tk_bpe_set_fast(t->model, 0);
+        ck_assert_int_eq(la_tokenizer_encode(t, w, s, n, 0, &plain, &err), LA_OK);
+        ck_assert_uint_eq(fast.n, plain.n);
+        for (size_t i = 0; i < fast.n; i++)
+            ck_assert_uint_eq(fast.ids[i], plain.ids[i]);
+    }
+    la_tokens_free(&fast);
+    la_tokens_free(&plain);
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_bpe");
@@ -331,6 +409,7 @@ static Suite *suite(void)
     tcase_add_test(tc, bad_files);
     tcase_add_test(tc, merge_spellings);
     tcase_add_test(tc, many_merges);
+    tcase_add_test(tc, compact_merges_full);
     suite_add_tcase(s, tc);
     return s;
 }

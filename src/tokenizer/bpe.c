@@ -74,6 +74,12 @@ struct tk_bpe {
 
     merge_slot *merges;          /* key (left id << 32 | right id); UINT64_MAX: empty */
     uint32_t mmask;
+    /* The same merges in half the room when ids and ranks take 16 bits
+     * (Llama-2, Mistral and their kin): buckets of one cache line, eight
+     * keys (left << 16 | right; all ones: empty) then eight values (rank
+     * << 16 | new id), filled in order; NULL otherwise. */
+    uint32_t *cm;
+    uint32_t cmask;              /* buckets - 1 */
 
     int64_t unk_id;              /* -1: no unk_token, or it is not in the vocab */
     int has_unk;                 /* an unk_token was given */
@@ -397,9 +403,113 @@ static merge_slot *merge_find(const tk_bpe *m, uint64_t k)
     return &m->merges[i];
 }
 
+#define CM_EMPTY 0xFFFFFFFFu
+
+static inline uint32_t cm_bucket(const tk_bpe *m, uint32_t k)
+{
+    return (uint32_t)((k * 0x9E3779B97F4A7C15ULL) >> 40) & m->cmask;
+}
+
+/* The compact table's lookup: one cache line for nearly every pair (the
+ * table is at most half full), its eight keys compared at once. */
+static inline int cm_get(const tk_bpe *m, uint32_t k, uint32_t *rank, uint32_t *new_id)
+{
+    uint32_t bi = cm_bucket(m, k);
+    for (;;) {
+        const uint32_t *bk = m->cm + (size_t)bi * 16;
+#ifdef __SSE2__
+        __m128i kk = _mm_set1_epi32((int)k);
+        __m128i k0 = _mm_loadu_si128((const __m128i *)(const void *)bk);
+        __m128i k1 = _mm_loadu_si128((const __m128i *)(const void *)(bk + 4));
+        unsigned hit = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k0, kk))) |
+                       (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k1, kk))) << 4;
+        if (hit) {
+            uint32_t v = bk[8 + __builtin_ctz(hit)];
+            *rank = v >> 16;
+            *new_id = v & 0xFFFF;
+            return 1;
+        }
+#else
+        for (int j = 0; j < 8; j++)
+            if (bk[j] == k) {
+                *rank = bk[8 + j] >> 16;
+                *new_id = bk[8 + j] & 0xFFFF;
+                return 1;
+            }
+#endif
+        if (bk[7] == CM_EMPTY)     /* filled in order: a free slot ends the search */
+            return 0;
+        bi = (bi + 1) & m->cmask;
+    }
+}
+
+/* Makes the compact table from the merge table when every id and rank
+ * takes 16 bits (LA_OK also when not); the tokenizer cache then keeps it
+ * instead (1 MB for Llama-2's merges, not 2: GSM8K train read once spent
+ * a tenth of its time waiting on the larger table's slots). */
+static int cm_build(tk_bpe *m, unsigned per_bucket)
+{
+    if (m->id_count > 0xFFFF || !m->merges)
+        return LA_OK;
+    size_t n = 0;
+    for (uint32_t i = 0; i <= m->mmask; i++)
+        if (m->merges[i].key != UINT64_MAX) {
+            if (m->merges[i].rank > 0xFFFF)
+                return LA_OK;
+            n++;
+        }
+    uint32_t nb = 16;
+    while ((size_t)nb * per_bucket < n + (per_bucket == 8))
+        nb *= 2;
+    uint32_t *cm = aligned_alloc(64, (size_t)nb * 64);
+    if (!cm)
+        return LA_ENOMEM;
+    memset(cm, 0xFF, (size_t)nb * 64);
+    m->cm = cm;
+    m->cmask = nb - 1;
+    for (uint32_t i = 0; i <= m->mmask; i++) {
+        const merge_slot *sl = &m->merges[i];
+        if (sl->key == UINT64_MAX)
+            continue;
+        uint32_t k = (uint32_t)(sl->key >> 32) << 16 | (uint32_t)(sl->key & 0xFFFF);
+        for (uint32_t bi = cm_bucket(m, k);; bi = (bi + 1) & m->cmask) {
+            uint32_t *bk = cm + (size_t)bi * 16;
+            int j = 0;
+            while (j < 8 && bk[j] != CM_EMPTY)
+                j++;
+            if (j < 8) {
+                bk[j] = k;
+                bk[8 + j] = sl->rank << 16 | sl->new_id;
+                break;
+            }
+        }
+    }
+    return LA_OK;
+}
+
+int tk_bpe_compact_tight(tk_bpe *m)
+{
+    if (!m->cm || m->map)
+        return 0;
+    free(m->cm);
+    m->cm = NULL;
+    if (cm_build(m, 8) != LA_OK || !m->cm)
+        return 0;
+    int spilled = 0;
+    for (uint32_t bi = 0; bi <= m->cmask; bi++)
+        for (int j = 0; j < 8; j++) {
+            uint32_t k = m->cm[(size_t)bi * 16 + (size_t)j];
+            spilled += k != CM_EMPTY && cm_bucket(m, k) != bi;
+        }
+    return spilled;
+}
+
 /* Looks a pair up: 1 with rank and new id, 0 when no merge exists. */
 static int merge_get(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t *rank, uint32_t *new_id)
 {
+    /* (tests turn shortcuts off: the merge table then, when there is one) */
+    if (m->cm && (!m->no_fast || !m->merges))
+        return cm_get(m, a << 16 | b, rank, new_id);
     const merge_slot *sl = merge_find(m, (uint64_t)a << 32 | b);
     if (sl->key == UINT64_MAX)
         return 0;
@@ -920,6 +1030,8 @@ tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, 
             *err = job.err;
         }
     }
+    if (rc == LA_OK && (rc = cm_build(m, 4)) != LA_OK)
+        la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     if (rc != LA_OK) {
         tk_bpe_free(m);
         return NULL;
@@ -968,6 +1080,7 @@ void tk_bpe_free(tk_bpe *m)
         free(m->by_id);
         free(m->merges);
         free(m->pairs);
+        free(m->cm);
     }
     free(m->prefix);
     free(m->suffix);
@@ -978,12 +1091,15 @@ void tk_bpe_free(tk_bpe *m)
 
 /* The fixed part of an image; the arrays follow in this order, each
  * padded to 8 bytes: arena, ents, vslot, by_id, merges, pairs, prefix,
- * suffix. */
+ * suffix, then the compact merges after cm_pad more bytes (so that its
+ * buckets start on cache lines where the image is put where it was
+ * made). With the compact merges the merge table is not kept (its part
+ * is empty, mmask 0). */
 typedef struct {
     uint64_t arena_len, max_token_len, prefix_len, suffix_len;
     int64_t unk_id;
     int64_t byte_id[256];
-    uint32_t n_ents, vmask, id_count, mmask, pmask;
+    uint32_t n_ents, vmask, id_count, mmask, pmask, cmask, cm_pad;
     int32_t has_unk, fuse_unk, byte_fallback, ignore_merges, small_ready;
     int32_t small_id[SMALL_N];
     uint8_t small_cut[SMALL_N][SMALL_N];
@@ -998,12 +1114,13 @@ static void image_parts(tk_bpe *m, void ***where, size_t *size)
     where[1] = (void **)&m->ents, size[1] = (size_t)m->n_ents * sizeof *m->ents;
     where[2] = (void **)&m->vslot, size[2] = ((size_t)m->vmask + 1) * sizeof *m->vslot;
     where[3] = (void **)&m->by_id, size[3] = (size_t)m->id_count * sizeof *m->by_id;
-    where[4] = (void **)&m->merges, size[4] = ((size_t)m->mmask + 1) * sizeof *m->merges;
+    where[4] = (void **)&m->merges, size[4] = m->merges ? ((size_t)m->mmask + 1) * sizeof *m->merges : 0;
     where[5] = (void **)&m->pairs, size[5] = m->pairs ? ((size_t)m->pmask + 1) * sizeof *m->pairs : 0;
     where[6] = (void **)&m->prefix, size[6] = m->prefix ? m->prefix_len : 0;
     where[7] = (void **)&m->suffix, size[7] = m->suffix ? m->suffix_len : 0;
+    where[8] = (void **)&m->cm, size[8] = m->cm ? ((size_t)m->cmask + 1) * 64 : 0;
 }
-#define IMAGE_PARTS 8
+#define IMAGE_PARTS 9
 
 int tk_bpe_image(const tk_bpe *m, la_buf *out)
 {
@@ -1018,8 +1135,9 @@ int tk_bpe_image(const tk_bpe *m, la_buf *out)
     h.n_ents = m->n_ents;
     h.vmask = m->vmask;
     h.id_count = m->id_count;
-    h.mmask = m->mmask;
+    h.mmask = m->cm ? 0 : m->mmask;
     h.pmask = m->pairs ? m->pmask : 0;
+    h.cmask = m->cm ? m->cmask : 0;
     h.has_unk = m->has_unk;
     h.fuse_unk = m->fuse_unk;
     h.byte_fallback = m->byte_fallback;
@@ -1027,14 +1145,22 @@ int tk_bpe_image(const tk_bpe *m, la_buf *out)
     h.small_ready = m->small_ready;
     memcpy(h.small_id, m->small_id, sizeof h.small_id);
     memcpy(h.small_cut, m->small_cut, sizeof h.small_cut);
+    tk_bpe parts = *m;
+    if (m->cm)
+        parts.merges = NULL;      /* the compact merges alone */
     void **where[IMAGE_PARTS];
     size_t size[IMAGE_PARTS];
-    image_parts((tk_bpe *)m, where, size);
-    static const char zero[8] = {0};
+    image_parts(&parts, where, size);
+    size_t end = out->len + sizeof h;
+    for (int i = 0; i < IMAGE_PARTS - 1; i++)
+        end += pad8(size[i]);
+    h.cm_pad = m->cm ? (uint32_t)((64 - end % 64) % 64) : 0;
+    static const char zero[64] = {0};
     if (la_buf_append(out, (const char *)&h, sizeof h))
         return LA_ENOMEM;
     for (int i = 0; i < IMAGE_PARTS; i++)
-        if ((size[i] && la_buf_append(out, (const char *)*where[i], size[i])) ||
+        if ((i == IMAGE_PARTS - 1 && la_buf_append(out, zero, h.cm_pad)) ||
+            (size[i] && la_buf_append(out, (const char *)*where[i], size[i])) ||
             la_buf_append(out, zero, pad8(size[i]) - size[i]))
             return LA_ENOMEM;
     return LA_OK;
@@ -1059,7 +1185,8 @@ tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la
     /* the sizes first: powers of two where masks, each part inside n */
     int ok = h.arena_len < ((uint64_t)1 << 40) && h.prefix_len < 4096 && h.suffix_len < 4096 &&
              ((h.vmask + 1) & h.vmask) == 0 && ((h.mmask + 1) & h.mmask) == 0 &&
-             ((h.pmask + 1) & h.pmask) == 0 && h.arena_len > 0;
+             ((h.pmask + 1) & h.pmask) == 0 && h.arena_len > 0 && h.cm_pad < 64 &&
+             ((h.cmask + 1) & h.cmask) == 0 && (!h.cmask || (h.cmask >= 15 && h.id_count <= 0xFFFF));
     m->arena_len = m->arena_cap = (size_t)h.arena_len;
     m->n_ents = m->ents_cap = h.n_ents;
     m->vmask = h.vmask;
@@ -1072,17 +1199,27 @@ tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la
     m->pairs = h.pmask ? (uint64_t *)1 : NULL;
     m->prefix = h.prefix_len ? (char *)1 : NULL;
     m->suffix = h.suffix_len ? (char *)1 : NULL;
+    m->merges = h.cmask ? NULL : (merge_slot *)1;
+    m->cm = h.cmask ? (uint32_t *)1 : NULL;
+    m->cmask = h.cmask;
     void **where[IMAGE_PARTS];
     size_t size[IMAGE_PARTS], at = sizeof h;
     image_parts(m, where, size);
     for (int i = 0; i < IMAGE_PARTS; i++)
         *where[i] = NULL;
     for (int i = 0; ok == 1 && i < IMAGE_PARTS; i++) {
+        if (i == IMAGE_PARTS - 1) {
+            if (h.cm_pad > n - at) {
+                ok = 0;
+                break;
+            }
+            at += h.cm_pad;
+        }
         if (size[i] > n - at || pad8(size[i]) > n - at) {
             ok = 0;
             break;
         }
-        if (size[i] && map && i < 6) {
+        if (size[i] && map && (i < 6 || i == IMAGE_PARTS - 1)) {
             *where[i] = (void *)(uintptr_t)(p + at);   /* read only: never written */
         } else if (size[i]) {
             /* strings get a NUL after them, as when built */
@@ -1097,8 +1234,8 @@ tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la
         }
         at += pad8(size[i]);
     }
-    if (ok == 1 && (at != n || !m->arena || m->arena[m->arena_len - 1] != 0 || !m->vslot || !m->merges ||
-                    (h.id_count && !m->by_id)))
+    if (ok == 1 && (at != n || !m->arena || m->arena[m->arena_len - 1] != 0 || !m->vslot ||
+                    (!m->merges && !m->cm) || (h.id_count && !m->by_id)))
         ok = 0;
     if (ok != 1) {
         if (ok < 0)

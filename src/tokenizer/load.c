@@ -369,7 +369,7 @@ static int cache_enabled;
 void la_tokenizer_use_cache(int on) { cache_enabled = on; }
 
 #define CACHE_MAGIC "LATKCACH"
-#define CACHE_VERSION 2u          /* bump when loading a file gives other tables */
+#define CACHE_VERSION 3u          /* bump when loading a file gives other tables */
 
 /* What identifies the source file. */
 typedef struct {

@@ -298,6 +298,10 @@ int tk_bpe_cut_between(const tk_bpe *m, const char *a, size_t na, const char *b,
  * (map_len bytes) that holds p, the model's tables stay there and the
  * model unmaps it when freed (also on failure); else they are copied. */
 int tk_bpe_image(const tk_bpe *m, la_buf *out);
+/* For tests: remakes the compact merge table as full as it can be (the
+ * fewest buckets with a free slot left), so that keys go past their own
+ * bucket; the number that did, or 0 when the model has no compact table. */
+int tk_bpe_compact_tight(tk_bpe *m);
 tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la_err *err);
 /* The first point after from where s[0..len) can be cut (no merge
  * crosses it), or len. */
