@@ -243,6 +243,48 @@ START_TEST(rstrip_overlap_and_dropped_start)
 }
 END_TEST
 
+/* Metaspace's prepend_scheme "first" prepends to every piece that starts
+ * at the original's offset 0, and a normalizer can make several
+ * characters of the first: NFD and NFKD decompose it (é, ½), NFKC too
+ * (½ -> 1, U+2044, 2), Lowercase makes two of U+0130; a Split between
+ * them gives pieces that all start the text. Marks put before the first
+ * character's own (é + U+0316 under NFD) are aligned, by HuggingFace's
+ * counting, to the next character and start nothing. Ids from
+ * HuggingFace tokenizers 0.23.2 on tests/fixtures/tok/lead_*.json (each
+ * fails with the first character's front taken as one character). */
+START_TEST(first_character_made_several)
+{
+    static const char *const norms[] = {"nfd", "nfkd", "nfkc", "lowercase"};
+    static const char *const texts[] = {"\u00e9x", "\u00e9\u0316x", "e\u0301x", "\u00bd", "\u0130x", "\ufb01x"};
+    static const uint32_t want[4][6][5] = {
+        {{3, 14, 6}, {3, 5, 4, 6}, {3, 4, 6}, {1, 0}, {1, 0, 1, 8, 6}, {1, 0, 6}},
+        {{3, 14, 6}, {3, 5, 4, 6}, {3, 4, 6}, {17, 15, 16}, {1, 0, 1, 8, 6}, {19, 7, 6}},
+        {{1, 0, 6}, {1, 0, 5, 6}, {1, 0, 6}, {17, 15, 16}, {1, 0, 6}, {19, 7, 6}},
+        {{1, 0, 6}, {1, 0, 5, 6}, {3, 4, 6}, {1, 0}, {13, 1, 8, 6}, {1, 0, 6}},
+    };
+    static const size_t len[4][6] = {{3, 4, 3, 2, 5, 3}, {3, 4, 3, 3, 5, 3}, {3, 4, 3, 3, 3, 3}, {3, 4, 3, 2, 4, 3}};
+    for (size_t i = 0; i < 4; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "tests/fixtures/tok/lead_%s.json", norms[i]);
+        la_err err = {{0}, {0}};
+        la_tokenizer *t = la_tokenizer_load(path, &err);
+        ck_assert_msg(t != NULL, "%s: %s", path, err.msg);
+        la_tok_work *w = la_tok_work_new();
+        for (size_t k = 0; k < 6; k++) {
+            la_tokens out = {0};
+            ck_assert_int_eq(la_tokenizer_encode(t, w, texts[k], strlen(texts[k]), 0, &out, &err), LA_OK);
+            ck_assert_msg(out.n == len[i][k], "%s, text %zu: %zu tokens, want %zu", norms[i], k, out.n, len[i][k]);
+            for (size_t j = 0; j < out.n; j++)
+                ck_assert_msg(out.ids[j] == want[i][k][j], "%s, text %zu, token %zu: %u, want %u", norms[i], k, j,
+                              out.ids[j], want[i][k][j]);
+            la_tokens_free(&out);
+        }
+        la_tok_work_free(w);
+        la_tokenizer_free(t);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_added");
@@ -256,6 +298,7 @@ static Suite *suite(void)
     tcase_add_test(tc, preview_keeps_stripped_space);
     tcase_add_test(tc, many_tokens);
     tcase_add_test(tc, rstrip_overlap_and_dropped_start);
+    tcase_add_test(tc, first_character_made_several);
     suite_add_tcase(s, tc);
     return s;
 }

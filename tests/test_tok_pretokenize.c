@@ -142,13 +142,15 @@ START_TEST(test_metaspace_first)
     check_one("{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"WhitespaceSplit\"},"
               "{\"type\":\"Metaspace\",\"replacement\":\"_\",\"prepend_scheme\":\"first\"}]}",
               "a b", 1, "_a\001b", 2);
-    /* at_start flags of the pieces pushed */
+    /* at_start of the pieces pushed: the bytes at their front that stem
+     * from the text's first character, here the replacement prepended
+     * and "a" */
     la_tok_work *w = work_new();
     tk_pretok *p = make(first);
     collector c = {{0}, 0, 0, {0}};
     run(p, "a b c", 5, 1, &c, w);
     ck_assert_uint_eq(c.n, 3);
-    ck_assert_int_eq(c.starts[0], 1);
+    ck_assert_int_eq(c.starts[0], 4);
     ck_assert_int_eq(c.starts[1], 0);
     ck_assert_int_eq(c.starts[2], 0);
     p->free(p);

@@ -465,14 +465,81 @@ typedef struct {
     utf8proc_option_t opts;
 } nf_norm;
 
+#define NF_LEAD_MAX 32              /* characters of the front looked at (more: the front ends there) */
+
+/* How many characters at the front of the normal form of in[0..len)
+ * stem from its first lead ones (see la_tok_work.lead0), as HuggingFace
+ * aligns them: its normalization crate tags each character it makes, a
+ * decomposition's first character 0 (it stands where its source stood)
+ * and the others 1 (inserted after it), and reordering marks carries the
+ * tags along, so that characters are aligned by counting: a 0 takes the
+ * next source character, a 1 that of the character before it. A
+ * decomposition form is followed that way over the front and the marks
+ * after it; a composing form counts the form of the first lead
+ * characters alone (a composite stands where its starter stood). */
+static size_t nf_lead(utf8proc_option_t opts, const char *in, size_t len, size_t lead)
+{
+    size_t i = 0, chars = 0;
+    while (chars < lead && chars < NF_LEAD_MAX && i < len) {
+        int32_t cp;
+        i += next_char(in, len, i, &cp);
+        chars++;
+    }
+    if (opts & UTF8PROC_COMPOSE) {
+        utf8proc_uint8_t *o = NULL;
+        utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)in, (utf8proc_ssize_t)i, &o, opts);
+        size_t c = n > 0 ? count_chars((const char *)o, (size_t)n) : chars;
+        free(o);
+        return c;
+    }
+    /* the front, then the characters after it whose decomposition starts
+     * with a mark (which can be put before the front's own marks) */
+    struct {
+        int32_t cp;
+        int tag, ccc;
+    } seq[4 * NF_LEAD_MAX + 64];
+    size_t n = 0, from = 0;
+    for (size_t k = 0; from < len && n + 18 <= sizeof seq / sizeof seq[0]; k++) {
+        int32_t cp, dec[18];
+        size_t step = next_char(in, len, from, &cp);
+        int last = 0;
+        utf8proc_ssize_t m = cp < 0 ? 0 : utf8proc_decompose_char(cp, dec, 18, opts, &last);
+        if (m < 1 || m > 18)
+            break;
+        int ccc0 = utf8proc_get_property(dec[0])->combining_class;
+        if (k >= chars && ccc0 == 0)
+            break;
+        for (utf8proc_ssize_t j = 0; j < m; j++)
+            seq[n].cp = dec[j], seq[n].tag = j > 0, seq[n++].ccc = utf8proc_get_property(dec[j])->combining_class;
+        from += step;
+    }
+    /* canonical order: each run of marks sorted by class, stably */
+    for (size_t a = 1; a < n; a++)
+        for (size_t b = a; b > 0 && seq[b].ccc != 0 && seq[b - 1].ccc > seq[b].ccc; b--) {
+            __typeof__(seq[0]) t = seq[b];
+            seq[b] = seq[b - 1];
+            seq[b - 1] = t;
+        }
+    size_t taken = 0, out = 0;
+    for (size_t a = 0; a < n; a++) {
+        if (seq[a].tag == 0)
+            taken++;              /* aligned to source character taken - 1 */
+        if (taken == 0 || taken > lead)
+            break;
+        out++;
+    }
+    return out;
+}
+
 static int nf_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
                     la_tok_work *w, int depth, la_err *err)
 {
-    (void)w;
     (void)depth;
     const nf_norm *f = (const nf_norm *)n;
     la_buf_clear(out);
     src_ref src = {in, 0};
+    if (w && w->lead0)
+        w->lead0 = nf_lead(f->opts, in, len, w->lead0);
     return nf_append(f->opts, 0, src, len, out, err);
 }
 
@@ -511,9 +578,19 @@ static int lower_apply(const tk_normalizer *n, const char *in, size_t len, la_bu
                        la_tok_work *w, int depth, la_err *err)
 {
     (void)n;
-    (void)w;
     (void)depth;
     la_buf_clear(out);
+    /* U+0130 lowercases to two characters, the second inserted after the
+     * first: both stem from it (la_tok_work.lead0) */
+    if (w && w->lead0) {
+        size_t add = 0, i = 0;
+        for (size_t k = 0; k < w->lead0 && i < len; k++) {
+            int32_t cp;
+            i += next_char(in, len, i, &cp);
+            add += cp == 0x130;
+        }
+        w->lead0 += add;
+    }
     src_ref src = {in, 0};
     return lower_append(src, len, out, err);
 }

@@ -351,13 +351,20 @@ static const char *const behavior_names[] = {"Removed", "Isolated", "MergedWithP
 typedef struct {
     int behavior;
     const char *s;
-    int at_start;            /* s begins the original text */
+    int at_start;            /* bytes at s's start that stem from the original's first character */
     tk_piece_fn fn;
     void *ctx;
     size_t pa, pb;           /* pending piece */
     int pending;
     int prev_match;          /* kind of the previous element */
 } grouper;
+
+/* The at_start of a piece that starts at offset a of one whose at_start
+ * is lead. */
+static int lead_after(int lead, size_t a)
+{
+    return lead > 0 && (size_t)lead > a ? lead - (int)a : 0;
+}
 
 static void grouper_init(grouper *g, int behavior, const char *s, int at_start, tk_piece_fn fn,
                          void *ctx)
@@ -375,7 +382,7 @@ static int emit(grouper *g, size_t a, size_t b)
 {
     if (a == b)
         return 0;
-    return g->fn(g->ctx, g->s + a, b - a, g->at_start && a == 0) ? 1 : 0;
+    return g->fn(g->ctx, g->s + a, b - a, lead_after(g->at_start, a)) ? 1 : 0;
 }
 
 /* Emits the pending piece, if any. */
@@ -687,10 +694,11 @@ static int metaspace_split(const tk_pretok *p, const char *s, size_t len, int at
     int32_t first;
     next_char(s, len, 0, &first);
     int starts = first == ' ' || first == m->rep;
-    if (!starts && (m->prepend == PREPEND_ALWAYS || (m->prepend == PREPEND_FIRST && at_start)))
-        if (la_buf_append(buf, m->rep_utf8, m->rep_len) != LA_OK)
-            return oom(err);
-    int piece_at_start = at_start;
+    int prepends = !starts && (m->prepend == PREPEND_ALWAYS || (m->prepend == PREPEND_FIRST && at_start > 0));
+    if (prepends && la_buf_append(buf, m->rep_utf8, m->rep_len) != LA_OK)
+        return oom(err);
+    /* (what it prepends stems from the piece's first character) */
+    int piece_at_start = at_start > 0 && prepends ? at_start + (int)m->rep_len : at_start;
     for (size_t i = 0; i < len;) {
         int32_t cp;
         size_t n = next_char(s, len, i, &cp);
@@ -699,7 +707,7 @@ static int metaspace_split(const tk_pretok *p, const char *s, size_t len, int at
             if (fn(ctx, buf->data, buf->len, piece_at_start))
                 return 1;
             la_buf_clear(buf);
-            piece_at_start = 0;
+            piece_at_start = lead_after(at_start, i);
         }
         int rc = is_rep ? la_buf_append(buf, m->rep_utf8, m->rep_len)
                         : la_buf_append(buf, s + i, n);

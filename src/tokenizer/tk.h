@@ -164,8 +164,12 @@ int tk_normalizer_spaces(const tk_normalizer *n, char *c, const char **s, size_t
  * early (the pipeline has enough tokens), which the pre-tokenizer must
  * pass back up at once without scanning further: that is what keeps the
  * cost independent of the answer's length. */
-/* at_start: the piece begins at offset 0 of the original text (what
- * Metaspace's prepend_scheme "first" asks). */
+/* at_start: how many bytes at the piece's start stem from the original
+ * text's first character, 0 when none: a piece that starts there has
+ * HuggingFace's original offset 0, which Metaspace's prepend_scheme
+ * "first" asks (a normalizer that decomposes or prepends makes several
+ * characters stem from the first, and a split between them makes two
+ * pieces that both start the original text). */
 typedef int (*tk_piece_fn)(void *ctx, const char *piece, size_t len, int at_start);
 
 typedef struct tk_pretok tk_pretok;

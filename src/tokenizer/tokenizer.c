@@ -12,6 +12,7 @@
 #include "tokenizer/tk.h"
 #include "json.h"
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -493,15 +494,23 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t ava
         int rc = c->t->normalizer->apply(c->t->normalizer, raw, rawlen, &c->w->seg, c->w, 0, c->err);
         if (rc < 0)
             return rc;
-        /* the normalized text no longer starts with the original's first
-         * character (a control character dropped, say): it does not start
-         * the text, for Metaspace's prepend_scheme "first" */
-        if (!c->w->lead0)
-            at_start = 0;
         s = c->w->seg.data ? c->w->seg.data : "";
         n = c->w->seg.len;
     } else {
         n = rawlen;
+    }
+    /* the bytes at the front that stem from the original's first
+     * character (see tk_piece_fn): none when the normalizer dropped it
+     * (a control character, say), several when it decomposed it or
+     * prepended to it */
+    int lead = 0;
+    if (at_start) {
+        size_t chars = c->t->normalizer ? c->w->lead0 : 1, b = 0;
+        for (size_t k = 0; k < chars && b < n; k++) {
+            size_t l = tk_utf8_len((const unsigned char *)s + b, n - b);
+            b += l ? l : 1;
+        }
+        lead = b < (size_t)INT_MAX ? (int)b : INT_MAX;
     }
     if (partial) {
         int rc = c->pl ? tk_bpe_prefix_ids(c->t->model, s, n, c->pl, c->max, c->w, c->err) : 3;
@@ -521,7 +530,7 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t ava
             break;
         int rc = 0;
         if (ms > done)
-            rc = encode_piece(c, s + done, ms - done, at_start && done == 0);
+            rc = encode_piece(c, s + done, ms - done, lead > 0 && (size_t)lead > done ? lead - (int)done : 0);
         /* an empty span (lstrip held back by the last one) is dropped, as
          * HuggingFace drops empty splits */
         if (rc == 0 && me > ms)
@@ -531,7 +540,8 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t ava
         done = me;                /* as HuggingFace: even when that is back before done */
         scan = re;
     }
-    return done < n ? encode_piece(c, s + done, n - done, at_start && done == 0) : 0;
+    return done < n ? encode_piece(c, s + done, n - done, lead > 0 && (size_t)lead > done ? lead - (int)done : 0)
+                    : 0;
 }
 
 /* Encodes text into out, stopping once out has max tokens (0: never).
