@@ -869,38 +869,43 @@ static void summary(run_state *s, double seconds)
                 (unsigned long long)(s->shown - SHOWN_REJECTS));
 }
 
-/* Sums the sizes of regular-file inputs for the progress percentage. */
-static uint64_t total_size(const cli_opts *o)
+/* The sum of the sizes of the inputs that are regular files; *files:
+ * whether all are, *piped: whether one is a pipe or a socket (a terminal
+ * or a device such as /dev/null is neither). */
+static uint64_t input_sizes(const cli_opts *o, int *files, int *piped)
 {
     uint64_t t = 0;
+    *files = 1;
+    *piped = 0;
     for (size_t i = 0; i < o->ninputs; i++) {
         struct stat sb;
-        if (strcmp(o->inputs[i], "-") == 0 ? fstat(0, &sb) : stat(o->inputs[i], &sb))
-            return 0;
-        if (!S_ISREG(sb.st_mode))
-            return 0;
-        t += (uint64_t)sb.st_size;
+        int bad = strcmp(o->inputs[i], "-") == 0 ? fstat(0, &sb) : stat(o->inputs[i], &sb);
+        if (!bad && (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode)))
+            *piped = 1;
+        if (!bad && S_ISREG(sb.st_mode))
+            t += (uint64_t)sb.st_size;
+        else
+            *files = 0;
     }
     return t;
 }
 
-/* Whether the inputs may hold 1 MB or more: files that do, or a pipe
- * (a terminal or a device such as /dev/null does not count). From there
- * the words the tokenizer cache keeps are copied in at once, since their
- * lookups one by one would cost more. */
+/* The inputs' total size for the progress percentage (0: not known). */
+static uint64_t total_size(const cli_opts *o)
+{
+    int files, piped;
+    uint64_t t = input_sizes(o, &files, &piped);
+    return files ? t : 0;
+}
+
+/* Whether the inputs may hold 1 MB or more: files that do, or a pipe.
+ * From there the words the tokenizer cache keeps are copied in at once,
+ * since their lookups one by one would cost more. */
 static int large_input(const cli_opts *o)
 {
-    uint64_t t = 0;
-    for (size_t i = 0; i < o->ninputs; i++) {
-        struct stat sb;
-        if (strcmp(o->inputs[i], "-") == 0 ? fstat(0, &sb) : stat(o->inputs[i], &sb))
-            continue;
-        if (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode))
-            return 1;
-        if (S_ISREG(sb.st_mode))
-            t += (uint64_t)sb.st_size;
-    }
-    return t >= ((uint64_t)1 << 20);
+    int files, piped;
+    uint64_t t = input_sizes(o, &files, &piped);
+    return piped || t >= ((uint64_t)1 << 20);
 }
 
 /* Checks up front that every input can be opened, so that a typo in the
