@@ -359,13 +359,6 @@ typedef struct {
     int prev_match;          /* kind of the previous element */
 } grouper;
 
-/* The at_start of a piece that starts at offset a of one whose at_start
- * is lead. */
-static int lead_after(int lead, size_t a)
-{
-    return lead > 0 && (size_t)lead > a ? lead - (int)a : 0;
-}
-
 static void grouper_init(grouper *g, int behavior, const char *s, int at_start, tk_piece_fn fn,
                          void *ctx)
 {
@@ -382,7 +375,7 @@ static int emit(grouper *g, size_t a, size_t b)
 {
     if (a == b)
         return 0;
-    return g->fn(g->ctx, g->s + a, b - a, lead_after(g->at_start, a)) ? 1 : 0;
+    return g->fn(g->ctx, g->s + a, b - a, tk_lead_after(g->at_start, a)) ? 1 : 0;
 }
 
 /* Emits the pending piece, if any. */
@@ -707,7 +700,7 @@ static int metaspace_split(const tk_pretok *p, const char *s, size_t len, int at
             if (fn(ctx, buf->data, buf->len, piece_at_start))
                 return 1;
             la_buf_clear(buf);
-            piece_at_start = lead_after(at_start, i);
+            piece_at_start = tk_lead_after(at_start, i);
         }
         int rc = is_rep ? la_buf_append(buf, m->rep_utf8, m->rep_len)
                         : la_buf_append(buf, s + i, n);

@@ -172,6 +172,13 @@ int tk_normalizer_spaces(const tk_normalizer *n, char *c, const char **s, size_t
  * pieces that both start the original text). */
 typedef int (*tk_piece_fn)(void *ctx, const char *piece, size_t len, int at_start);
 
+/* The at_start of a piece that starts at offset a of one whose at_start
+ * is lead. */
+static inline int tk_lead_after(int lead, size_t a)
+{
+    return lead > 0 && (size_t)lead > a ? lead - (int)a : 0;
+}
+
 typedef struct tk_pretok tk_pretok;
 struct tk_pretok {
     /* Splits s into pieces (possibly transformed, e.g. ByteLevel maps

@@ -530,7 +530,7 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t ava
             break;
         int rc = 0;
         if (ms > done)
-            rc = encode_piece(c, s + done, ms - done, lead > 0 && (size_t)lead > done ? lead - (int)done : 0);
+            rc = encode_piece(c, s + done, ms - done, tk_lead_after(lead, done));
         /* an empty span (lstrip held back by the last one) is dropped, as
          * HuggingFace drops empty splits */
         if (rc == 0 && me > ms)
@@ -540,8 +540,7 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t ava
         done = me;                /* as HuggingFace: even when that is back before done */
         scan = re;
     }
-    return done < n ? encode_piece(c, s + done, n - done, lead > 0 && (size_t)lead > done ? lead - (int)done : 0)
-                    : 0;
+    return done < n ? encode_piece(c, s + done, n - done, tk_lead_after(lead, done)) : 0;
 }
 
 /* Encodes text into out, stopping once out has max tokens (0: never).
@@ -1329,9 +1328,9 @@ static inline __attribute__((always_inline)) int dw_word(const la_tokenizer *t, 
 /* The vocabulary's words, lowest ids first (SentencePiece numbers its
  * pieces by score, so the common words come first): each token s + w
  * whose w could be a text's word is tokenized by the model as a miss
- * would, and its entry kept while its set has a free way. On GSM8K
- * train's answers 39% of the first words met for the first time are
- * such words. At most DW_SLOTS words are tokenized, whatever the
+ * would, and its entry kept while its set has a free way. Of GSM8K
+ * train's answers' first words met for the first time, 2,052 of 5,671
+ * are such words. At most DW_SLOTS words are tokenized, whatever the
  * vocabulary's size. */
 int tk_direct_prefill(la_tokenizer *t, la_err *err)
 {
