@@ -459,7 +459,7 @@ static int cm_build(tk_bpe *m, unsigned per_bucket)
             n++;
         }
     uint32_t nb = 16;
-    while ((size_t)nb * per_bucket < n + (per_bucket == 8))
+    while ((size_t)nb * per_bucket <= n)   /* a free slot left, whatever the fill */
         nb *= 2;
     uint32_t *cm = aligned_alloc(64, (size_t)nb * 64);
     if (!cm)
