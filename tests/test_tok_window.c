@@ -793,6 +793,46 @@ START_TEST(direct_checks_decoding)
 }
 END_TEST
 
+/* A new word's token ends are taken from the bytes its tokens cover
+ * when each token's string is those bytes. Where it is not, the word
+ * steps aside: a token that ByteFallback decodes as one byte although
+ * merges made it from text ("<0x41>", "<0x4a>": "A", "J"), and a token
+ * merged from byte-fallback tokens ("<0xC3><0xA9>" for "\u00e9",
+ * decoded as those twelve characters). Previews against HuggingFace's
+ * (tokenizers 0.20 on the fixture) and the general path's. */
+START_TEST(direct_spans_only_where_exact)
+{
+    static const char *const texts[] = {"the <0x41> cat", "<0x4a>b cat", "cat \xC3\xA9 the", "\xC3\xA9",
+                                        "a <0x41>", "<0x41>the cat"};
+    static const struct {
+        const char *text;
+        size_t m;
+        const char *want;
+    } hf[] = {
+        {"the <0x41> cat", 3, "the A"},       {"the <0x41> cat", 4, "the A cat"},
+        {"<0x4a>b cat", 2, "J"},              {"<0x4a>b cat", 3, "Jb"},
+        {"cat \xC3\xA9 the", 3, "cat <0xC3><0xA9>"}, {"\xC3\xA9", 2, "<0xC3><0xA9>"},
+    };
+    la_tokenizer *t = load(FIX "full_llama_bytes.json");
+    ck_assert_int_eq(t->direct, 1);
+    la_tok_work *w = la_tok_work_new();
+    for (int pass = 0; pass < 2; pass++) {   /* words met for the first time, then kept */
+        same_direct_texts(t, w, texts, sizeof texts / sizeof texts[0], 6, 1);
+        for (size_t i = 0; i < sizeof hf / sizeof hf[0]; i++) {
+            la_err err;
+            la_buf b = {0};
+            ck_assert_int_eq(la_tokenizer_preview(t, w, hf[i].text, strlen(hf[i].text), hf[i].m, 1, &b, NULL, &err),
+                             LA_OK);
+            ck_assert_str_eq(b.data ? b.data : "", hf[i].want);
+            la_buf_free(&b);
+        }
+    }
+    ck_assert_int_eq(tk_direct_kept(t, "cat"), 1);    /* plain words still go direct */
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
 /* Tokens that decode to nothing (a decoder that deletes them) spell no
  * text: a word with such a token steps aside, whether the token is the
  * word's first (the metaspace and all) or inside it, and the previews
@@ -855,6 +895,7 @@ int main(void)
     tcase_add_test(tc, direct_busy_sets);
     tcase_add_test(tc, direct_finds_kept_words);
     tcase_add_test(tc, direct_checks_decoding);
+    tcase_add_test(tc, direct_spans_only_where_exact);
     tcase_add_test(tc, direct_empty_tokens);
     tcase_add_test(tc, direct_only_for_its_shape);
     suite_add_tcase(s, tc);

@@ -1933,6 +1933,47 @@ static int tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sin
     return 0;
 }
 
+int tk_bpe_word_spans(const tk_bpe *m, la_tok_work *w, const char *s, size_t len, uint32_t *ids,
+                      uint32_t *lens, size_t max, size_t *n, la_err *err)
+{
+    *n = 0;
+    if (len == 0 || m->prefix || m->suffix || m->ignore_merges)
+        return 0;
+    bpe_work *bw = get_work(w);
+    size_t need = len * 4 + 8;
+    if (!bw || work_grow((void **)&bw->sym, &bw->symcap, need, sizeof *bw->sym) ||
+        work_grow((void **)&bw->heap, &bw->heapcap, 3 * need, sizeof *bw->heap))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    int rc = word_symbols(m, bw, s, len, &bw->tmp, err);
+    if (rc != LA_OK)
+        return rc;
+    /* each symbol a character's own token: not a byte of byte fallback
+     * (the only one-byte symbol of a character of several bytes, or the
+     * id of "<0xNN>" for an ASCII one), not unk */
+    size_t at = 0;
+    for (size_t i = 0; i < bw->nsym; i++) {
+        const bpe_sym *y = &bw->sym[i];
+        unsigned char b = (unsigned char)s[at];
+        if ((y->len == 1 && (b >= 0x80 || (m->byte_id[b] >= 0 && y->id == (uint64_t)m->byte_id[b]))) ||
+            (m->unk_id >= 0 && y->id == (uint64_t)m->unk_id))
+            return 0;
+        at += y->len;
+    }
+    if (at != len)
+        return 0;
+    /* the whole word at once: a cut between chunks is where no token
+     * spans, so no merge crosses it and the tokens are the chunks' */
+    merge_all(m, bw);
+    for (size_t i = 0; i < bw->nsym; i++)
+        if (bw->sym[i].len) {
+            if (*n == max)
+                return 0;
+            ids[*n] = bw->sym[i].id;
+            lens[(*n)++] = bw->sym[i].len;
+        }
+    return 1;
+}
+
 int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
                     la_tok_work *w, la_err *err)
 {

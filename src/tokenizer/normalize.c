@@ -680,22 +680,6 @@ typedef struct {
     char content8[8];        /* content, zero-padded, when it fits */
 } replace_norm;
 
-/* First occurrence of needle[0..m) (m >= 1) in hay[0..n), NULL if none
- * (memmem is not in C11 or POSIX). */
-static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m)
-{
-    const char *end = hay + n;
-    while ((size_t)(end - hay) >= m) {
-        const char *q = memchr(hay, needle[0], (size_t)(end - hay) - m + 1);
-        if (!q)
-            return NULL;
-        if (memcmp(q + 1, needle + 1, m - 1) == 0)
-            return q;
-        hay = q + 1;
-    }
-    return NULL;
-}
-
 /* A non-empty literal pattern: its matches are the leftmost
  * non-overlapping occurrences (what the regex finds on UTF-8 text),
  * found with memchr/memmem instead of Oniguruma. */
@@ -746,7 +730,7 @@ static int replace_literal(const replace_norm *r, const char *in, size_t len, la
     size_t prev = 0;
     while (prev < len) {
         const char *q = r->lit_len == 1 ? memchr(in + prev, r->lit[0], len - prev)
-                                        : find_bytes(in + prev, len - prev, r->lit, r->lit_len);
+                                        : tk_find_bytes(in + prev, len - prev, r->lit, r->lit_len);
         if (!q)
             break;
         size_t ms = (size_t)(q - in);
@@ -1154,8 +1138,8 @@ static int replace_cut_strict(const tk_normalizer *n, const char *s, size_t len,
     const replace_norm *r = (const replace_norm *)n;
     size_t a, b;
     chars_around(s, len, c, &a, &b);
-    return !find_bytes(r->lit, r->lit_len, s + a, c - a) &&
-           !find_bytes(r->lit, r->lit_len, s + c, b - c);
+    return !tk_find_bytes(r->lit, r->lit_len, s + a, c - a) &&
+           !tk_find_bytes(r->lit, r->lit_len, s + c, b - c);
 }
 
 /* On its own, a one-character pattern never spans a boundary. */

@@ -172,6 +172,22 @@ int tk_normalizer_spaces(const tk_normalizer *n, char *c, const char **s, size_t
  * pieces that both start the original text). */
 typedef int (*tk_piece_fn)(void *ctx, const char *piece, size_t len, int at_start);
 
+/* First occurrence of needle[0..m) (m >= 1) in hay[0..n), NULL if none
+ * (memmem is not in C11 or POSIX). */
+static inline const char *tk_find_bytes(const char *hay, size_t n, const char *needle, size_t m)
+{
+    const char *end = hay + n;
+    while ((size_t)(end - hay) >= m) {
+        const char *q = memchr(hay, needle[0], (size_t)(end - hay) - m + 1);
+        if (!q)
+            return NULL;
+        if (memcmp(q + 1, needle + 1, m - 1) == 0)
+            return q;
+        hay = q + 1;
+    }
+    return NULL;
+}
+
 /* The at_start of a piece that starts at offset a of one whose at_start
  * is lead. */
 static inline int tk_lead_after(int lead, size_t a)
@@ -281,6 +297,14 @@ int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sin
  * pass, the faults of a table that is only written. */
 int tk_bpe_tokenize_once(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
                          la_tok_work *w, la_err *err);
+/* The tokens of one short word s[0..len) with the bytes each covers
+ * (ids and lens, room for max), for callers that take a token's string
+ * to be those bytes: 1 with *n set when that holds (no prefix or
+ * suffix, and every character a token of its own: no byte fallback, no
+ * unk), 0 when it may not or more than max tokens (nothing kept), < 0
+ * on error. The same tokens as tk_bpe_tokenize_once. */
+int tk_bpe_word_spans(const tk_bpe *m, la_tok_work *w, const char *s, size_t len, uint32_t *ids,
+                      uint32_t *lens, size_t max, size_t *n, la_err *err);
 /* The entries of this thread's word cache (0 before its first use), for
  * tests of its growth. */
 size_t tk_bpe_cache_slots(la_tok_work *w);
