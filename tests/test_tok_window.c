@@ -833,6 +833,40 @@ START_TEST(direct_spans_only_where_exact)
 }
 END_TEST
 
+/* A new word of several chunks (cut where no token spans: "cat," is
+ * "cat" and ",") is made from its chunks' entries, which are kept too;
+ * its previews stay the general path's, also when the chunks make more
+ * tokens than an entry holds ("a,b,c,d,e,f,g,h,") or one of them does
+ * not spell its text (the unknown "#####"). */
+START_TEST(direct_composes_chunks)
+{
+    static const char *const texts[] = {"cat,hat, the", "the. cat", "a,b,c,d,e,f,g,h, cat", "hat,the,cat,",
+                                        "cat,\xC3\xA9 the", "cat.the and"};
+    la_tokenizer *t = load(FIX "full_llama.json");
+    ck_assert_int_eq(t->direct, 1);
+    la_tok_work *w = la_tok_work_new();
+    tk_direct_clear(t);
+    la_err err;
+    la_buf b = {0};
+    ck_assert_int_eq(la_tokenizer_preview(t, w, "cat,hat, the", 12, 4, 1, &b, NULL, &err), LA_OK);
+    ck_assert_str_eq(b.data, "cat,hat");
+    ck_assert_int_eq(tk_direct_kept(t, "cat,hat,"), 1);
+    ck_assert_int_eq(tk_direct_kept(t, "cat"), 1);   /* its first chunk, kept on the way */
+    la_buf_free(&b);
+    tk_direct_clear(t);
+    for (int pass = 0; pass < 2; pass++)   /* words met for the first time, then kept */
+        same_direct_texts(t, w, texts, sizeof texts / sizeof texts[0], 12, 1);
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+    t = load(FIX "full_llama_unk.json");
+    w = la_tok_work_new();
+    static const char *const unk[] = {"cat,##### hat", "hat.#####, cat", "the,cat#####"};
+    same_direct_texts(t, w, unk, sizeof unk / sizeof unk[0], 8, 1);
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
 /* Tokens that decode to nothing (a decoder that deletes them) spell no
  * text: a word with such a token steps aside, whether the token is the
  * word's first (the metaspace and all) or inside it, and the previews
@@ -896,6 +930,7 @@ int main(void)
     tcase_add_test(tc, direct_finds_kept_words);
     tcase_add_test(tc, direct_checks_decoding);
     tcase_add_test(tc, direct_spans_only_where_exact);
+    tcase_add_test(tc, direct_composes_chunks);
     tcase_add_test(tc, direct_empty_tokens);
     tcase_add_test(tc, direct_only_for_its_shape);
     suite_add_tcase(s, tc);

@@ -1330,6 +1330,50 @@ cut:;
     return LA_OK;
 }
 
+static inline int dw_word(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const char *word, size_t n,
+                          const dw_k *k, int lead, dw_entry *d, la_err *err);
+
+/* The entry of a piece of several chunks (cut where no token spans:
+ * "7000", "cakes,", "Alex's", "4*9=<<4*9=36>>36"), made from its chunks'
+ * entries, each found in the table or made and kept there: the tokens
+ * of a text are its chunks' in turn, so the entry is the one the model
+ * would make of the whole piece. 1 when made, 0 when the piece is one
+ * chunk or a chunk's entry does not spell its text (the piece is then
+ * tokenized whole), < 0 on error. */
+static int dw_compose(const la_tokenizer *t, la_tok_work *w, const char *word, size_t n, int lead,
+                      dw_entry *d, la_err *err)
+{
+    size_t to = tk_bpe_chunk_end(t->model, word, n, 0);
+    if (to >= n)
+        return 0;
+    size_t off = lead ? 1 : 0, ntok = 0;
+    for (size_t from = 0; from < n;) {
+        int plead = lead && from == 0;
+        dw_k k;
+        dw_entry pe;
+        dw_key_of(word + from, to - from, plead, &k);
+        int rc = dw_word(t, w, (dw_cache *)t->dw, word + from, to - from, &k, plead, &pe, err);
+        if (rc != LA_OK)
+            return rc;
+        if (!pe.ntok || (pe.flags & DW_BIG) || ntok + pe.ntok > DW_TOK)
+            return 0;
+        /* a chunk's ends count from its start (a lead chunk's from its space) */
+        size_t base = plead ? 0 : off + from;
+        for (size_t j = 0; j < pe.ntok; j++) {
+            d->end[ntok + j] = (uint8_t)(base + pe.end[j]);
+            if (pe.whole >> j & 1)
+                d->whole |= (uint8_t)(1u << (ntok + j));
+        }
+        ntok += pe.ntok;
+        d->flags = pe.flags & DW_CUT;   /* the last chunk's: the piece ends with its last character */
+        from = to;
+        if (from < n)
+            to = tk_bpe_chunk_end(t->model, word, n, from);
+    }
+    d->ntok = (uint8_t)ntok;
+    return 1;
+}
+
 /* A miss: the piece's entry is made into *d and kept in set. */
 static __attribute__((noinline)) int dw_miss(const la_tokenizer *t, la_tok_work *w, dw_slot *set,
                                              const char *word, size_t n, const dw_k *k, int lead, dw_entry *d,
@@ -1341,7 +1385,13 @@ static __attribute__((noinline)) int dw_miss(const la_tokenizer *t, la_tok_work 
         return LA_OK;
     }
     memset(d, 0, sizeof *d);
-    int rc = dw_fill(t, w, d, word, n, lead, err);
+    int rc = dw_compose(t, w, word, n, lead, d, err);
+    if (rc == 0) {
+        memset(d, 0, sizeof *d);
+        rc = dw_fill(t, w, d, word, n, lead, err);
+    } else if (rc == 1) {
+        rc = LA_OK;
+    }
     if (rc != LA_OK)
         return rc;
     memcpy(d->key, &k->a, 8);
