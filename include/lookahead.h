@@ -105,6 +105,11 @@ void la_tokenizer_use_cache(int on);
  * a huge page), rather than each looked up in the entry the first time
  * it is met (0.2 us). */
 void la_tokenizer_warm(la_tokenizer *t);
+/* Whether la_tokenizer_load, reading a cache entry, makes that copy
+ * itself, on a thread of its own while the entry is checked and the
+ * pipeline built, instead of leaving it to la_tokenizer_warm (which then
+ * has nothing to do). Off until turned on. */
+void la_tokenizer_preload_words(int on);
 
 /* New scratch space for one thread; NULL when out of memory. */
 la_tok_work *la_tok_work_new(void);

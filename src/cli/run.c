@@ -951,10 +951,14 @@ int cli_run(cli_opts *o)
         return rc;
     la_tokenizer *tok = NULL;
     if (o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_TOKEN) {
+        /* for a large input the cache entry's words are copied in at
+         * once, during the load (a small one looks them up as met) */
+        int large = large_input(o);
+        la_tokenizer_preload_words(large);
         if (!(tok = load_tokenizer(o->tokenizer_path, &rc)))
             return rc;
-        if (large_input(o))
-            la_tokenizer_warm(tok);
+        if (large)
+            la_tokenizer_warm(tok);   /* when the load could not */
         o->cfg.tokenizer = tok;
     }
     la_err e;

@@ -454,6 +454,17 @@ const void *tk_direct_table(const la_tokenizer *t, size_t *len);
  * model) as the words a miss looks up before tokenizing: 1, or 0 when
  * they are not a table of this build. */
 int tk_direct_table_set(la_tokenizer *t, const void *p, size_t len);
+/* A new, empty word table (on a huge page where the system gives one)
+ * for len kept bytes to be copied into: NULL when len is not a table's
+ * size in this build or there is no memory. Any thread may make one. */
+void *tk_direct_table_empty(size_t len);
+/* Frees a table from tk_direct_table_empty that no tokenizer took. */
+void tk_direct_table_drop(void *table);
+/* After a load that set t->dw_later: takes table (filled from
+ * tk_direct_table_empty, or NULL) as t's word table. Without one, t gets
+ * an empty table of its own, or no direct previews when there is no
+ * memory for it; a table t cannot use is dropped. */
+void tk_direct_take(la_tokenizer *t, void *table);
 /* With direct previews (t->direct), the preview of the text a JSON
  * string body raw[0..len) stands for, made from raw itself: 1 when done
  * (appended to out as la_json_escape would write it), 0 when the body
@@ -554,6 +565,7 @@ struct la_tokenizer {
     int direct;
     void *dw;                 /* the words of direct previews, shared by threads (tokenizer.c) */
     const void *dw_base;      /* the vocabulary's words, kept in the cache entry: read on a miss */
+    int dw_later;             /* load.c: a copy of the entry's table is on its way (tk_direct_take) */
     int no_direct;            /* for tests: previews never go direct */
     int from_cache;           /* loaded from the tokenizer cache (load.c) */
     char sp_c;

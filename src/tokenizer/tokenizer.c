@@ -1140,9 +1140,38 @@ void tk_direct_prepare(la_tokenizer *t)
     t->sp_s = s;
     t->sp_slen = slen;
     t->sp_dec = tk_decoder_map_is_replace(t->decoder, s, slen, &c, 1);
-    if (!t->dw && !(t->dw = dw_map()))
+    /* (a copy of a cache entry's table may be on its way: tk_direct_take) */
+    if (!t->dw && !t->dw_later && !(t->dw = dw_map()))
         return;                   /* no table, no direct previews */
     t->direct = 1;
+}
+
+void *tk_direct_table_empty(size_t len)
+{
+    return len == sizeof(dw_cache) ? dw_map() : NULL;
+}
+
+void tk_direct_table_drop(void *table)
+{
+    if (table)
+        munmap(table, DW_MAP);
+}
+
+void tk_direct_take(la_tokenizer *t, void *table)
+{
+    t->dw_later = 0;
+    if (!t->direct) {
+        tk_direct_table_drop(table);
+        return;
+    }
+    if (table) {
+        if (t->dw)
+            munmap(t->dw, DW_MAP);
+        t->dw = table;
+        t->dw_base = NULL;
+    } else if (!t->dw && !(t->dw = dw_map())) {
+        t->direct = 0;            /* no table, no direct previews */
+    }
 }
 
 void la_tokenizer_warm(la_tokenizer *t)
