@@ -1953,6 +1953,8 @@ int tk_bpe_word_spans(const tk_bpe *m, la_tok_work *w, const char *s, size_t len
     size_t at = 0;
     for (size_t i = 0; i < bw->nsym; i++) {
         const bpe_sym *y = &bw->sym[i];
+        if (at >= len)
+            return 0;
         unsigned char b = (unsigned char)s[at];
         if ((y->len == 1 && (b >= 0x80 || (m->byte_id[b] >= 0 && y->id == (uint64_t)m->byte_id[b]))) ||
             (m->unk_id >= 0 && y->id == (uint64_t)m->unk_id))
