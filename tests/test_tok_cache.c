@@ -103,7 +103,7 @@ static void same_tokenizers(la_tokenizer *a, la_tokenizer *b)
 static const char *const fixtures[] = {
     FIX "full_llama.json",    FIX "full_bytelevel.json",   FIX "full_bytelevel_removed.json",
     FIX "bpe_prefix.json",    FIX "bpe_ignore_merges.json", FIX "window_lower.json",
-    FIX "full_llama_unk.json", FIX "added_flags.json",
+    FIX "full_llama_unk.json", FIX "added_flags.json",  FIX "full_llama_shared_id.json",
 };
 #define NFIX (sizeof fixtures / sizeof fixtures[0])
 

@@ -833,6 +833,24 @@ START_TEST(direct_spans_only_where_exact)
 }
 END_TEST
 
+/* Where two vocabulary strings share an id ("at" and "nd" here), the id
+ * stands for one of them only (the last here; HuggingFace's pick varies
+ * from run to run), so a token's string need not be the bytes it
+ * covers: new words take the general way, and the previews stay the
+ * general path's. */
+START_TEST(direct_shared_ids)
+{
+    static const char *const texts[] = {"at cat", "cat at", "hat and at", "the at"};
+    la_tokenizer *t = load(FIX "full_llama_shared_id.json");
+    ck_assert_int_eq(t->direct, 1);
+    la_tok_work *w = la_tok_work_new();
+    for (int pass = 0; pass < 2; pass++)
+        same_direct_texts(t, w, texts, sizeof texts / sizeof texts[0], 6, 1);
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
 /* A new word of several chunks (cut where no token spans: "cat," is
  * "cat" and ",") is made from its chunks' entries, which are kept too;
  * its previews stay the general path's, also when the chunks make more
@@ -931,6 +949,7 @@ int main(void)
     tcase_add_test(tc, direct_checks_decoding);
     tcase_add_test(tc, direct_spans_only_where_exact);
     tcase_add_test(tc, direct_composes_chunks);
+    tcase_add_test(tc, direct_shared_ids);
     tcase_add_test(tc, direct_empty_tokens);
     tcase_add_test(tc, direct_only_for_its_shape);
     suite_add_tcase(s, tc);

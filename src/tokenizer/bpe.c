@@ -98,6 +98,7 @@ struct tk_bpe {
     uint8_t small_cut[SMALL_N][SMALL_N];
     int32_t small_id[SMALL_N];   /* the id of the character as a token, or -1 */
     int small_ready;
+    int ids_shared;              /* two vocabulary strings have one id (its string is the last one's) */
     int no_fast;                 /* tests: no tables, no word cache, only the heap */
     uint64_t serial;             /* tells models apart in a word cache */
     void *map;                   /* a mapped image the tables live in (tk_bpe_from_image) */
@@ -387,8 +388,10 @@ static int load_vocab(tk_bpe *m, const char *p, size_t n, la_err *err)
     if (!m->by_id)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     memset(m->by_id, 0xff, (m->id_count ? m->id_count : 1) * sizeof *m->by_id);
-    for (uint32_t e = 0; e < m->n_ents; e++)
+    for (uint32_t e = 0; e < m->n_ents; e++) {
+        m->ids_shared |= m->by_id[m->ents[e].id].len != UINT32_MAX;
         m->by_id[m->ents[e].id] = (id_slot){ m->ents[e].off, m->ents[e].len };
+    }
     return LA_OK;
 }
 
@@ -1100,7 +1103,7 @@ typedef struct {
     int64_t unk_id;
     int64_t byte_id[256];
     uint32_t n_ents, vmask, id_count, mmask, pmask, cmask, cm_pad;
-    int32_t has_unk, fuse_unk, byte_fallback, ignore_merges, small_ready;
+    int32_t has_unk, fuse_unk, byte_fallback, ignore_merges, small_ready, ids_shared;
     int32_t small_id[SMALL_N];
     uint8_t small_cut[SMALL_N][SMALL_N];
 } bpe_image_head;
@@ -1143,6 +1146,7 @@ int tk_bpe_image(const tk_bpe *m, la_buf *out)
     h.byte_fallback = m->byte_fallback;
     h.ignore_merges = m->ignore_merges;
     h.small_ready = m->small_ready;
+    h.ids_shared = m->ids_shared;
     memcpy(h.small_id, m->small_id, sizeof h.small_id);
     memcpy(h.small_cut, m->small_cut, sizeof h.small_cut);
     tk_bpe parts = *m;
@@ -1253,6 +1257,7 @@ tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la
     m->byte_fallback = h.byte_fallback;
     m->ignore_merges = h.ignore_merges;
     m->small_ready = h.small_ready;
+    m->ids_shared = h.ids_shared != 0;
     memcpy(m->small_id, h.small_id, sizeof m->small_id);
     memcpy(m->small_cut, h.small_cut, sizeof m->small_cut);
     m->serial = next_serial();
@@ -1937,7 +1942,9 @@ int tk_bpe_word_spans(const tk_bpe *m, la_tok_work *w, const char *s, size_t len
                       uint32_t *lens, size_t max, size_t *n, la_err *err)
 {
     *n = 0;
-    if (len == 0 || m->prefix || m->suffix || m->ignore_merges)
+    /* (a token's string is the one its id maps back to: with ids shared
+     * by several strings, the id may stand for another) */
+    if (len == 0 || m->prefix || m->suffix || m->ignore_merges || m->ids_shared)
         return 0;
     bpe_work *bw = get_work(w);
     size_t need = len * 4 + 8;

@@ -418,7 +418,7 @@ static void *words_copy_wait(words_copy *c)
 }
 
 #define CACHE_MAGIC "LATKCACH"
-#define CACHE_VERSION 3u          /* bump when loading a file gives other tables */
+#define CACHE_VERSION 4u          /* bump when loading a file gives other tables */
 
 /* What identifies the source file. */
 typedef struct {

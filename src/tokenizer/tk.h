@@ -300,9 +300,10 @@ int tk_bpe_tokenize_once(const tk_bpe *m, const char *piece, size_t len, tk_sink
 /* The tokens of one short word s[0..len) with the bytes each covers
  * (ids and lens, room for max), for callers that take a token's string
  * to be those bytes: 1 with *n set when that holds (no prefix or
- * suffix, and every character a token of its own: no byte fallback, no
- * unk), 0 when it may not or more than max tokens (nothing kept), < 0
- * on error. The same tokens as tk_bpe_tokenize_once. */
+ * suffix, no id shared by two strings, and every character a token of
+ * its own: no byte fallback, no unk), 0 when it may not or more than
+ * max tokens (nothing kept), < 0 on error. The same tokens as
+ * tk_bpe_tokenize_once. */
 int tk_bpe_word_spans(const tk_bpe *m, la_tok_work *w, const char *s, size_t len, uint32_t *ids,
                       uint32_t *lens, size_t max, size_t *n, la_err *err);
 /* The entries of this thread's word cache (0 before its first use), for
