@@ -344,12 +344,14 @@ START_TEST(nul_bytes)
 END_TEST
 
 /* Fuzzing (fuzz_tokload) found tokenizer files that make loading read
- * outside its tables: tests/fuzz/regress/tokload-*.json. Each must load,
- * or fail with a reason, and a loaded one must encode; under make
- * test-sanitize or test-valgrind a bad read fails the test. */
+ * outside its tables, or a preview offset a null pointer (a first piece
+ * of no tokens): tests/fuzz/regress/tokload-*.json. Each must load, or
+ * fail with a reason, and a loaded one must encode and preview; under
+ * make test-sanitize or test-valgrind a bad read fails the test. */
 START_TEST(tokenizer_files_found_by_fuzzing)
 {
-    static const char *const files[] = {"tests/fuzz/regress/tokload-added-tokens-overflow.json"};
+    static const char *const files[] = {"tests/fuzz/regress/tokload-added-tokens-overflow.json",
+                                        "tests/fuzz/regress/tokload-empty-piece-ids.json"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         la_err e = {{0}, {0}};
         la_tokenizer *t = la_tokenizer_load(files[i], &e);
@@ -362,6 +364,12 @@ START_TEST(tokenizer_files_found_by_fuzzing)
         const char *text = "yes <sep> [MASK] <se yesterday x";
         ck_assert_int_eq(la_tokenizer_encode(t, w, text, strlen(text), 0, &out, &e), LA_OK);
         la_tokens_free(&out);
+        const char *const previews[] = {"Hello world, 12345!", " the  cat\n<s> \xc3\xa9t\xc3\xa9", text};
+        for (size_t k = 0; k < sizeof previews / sizeof *previews; k++) {
+            la_buf b = {0};
+            ck_assert_int_eq(la_tokenizer_preview(t, w, previews[k], strlen(previews[k]), 2, 1, &b, NULL, &e), LA_OK);
+            la_buf_free(&b);
+        }
         la_tok_work_free(w);
         la_tokenizer_free(t);
     }

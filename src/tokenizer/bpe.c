@@ -1878,7 +1878,8 @@ void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, 
     e->klen = (uint8_t)(n + 1);
     e->nids = (uint8_t)nids;
     memcpy(e->key, s, n);
-    memcpy(e->ids, ids, nids * sizeof *ids);
+    if (nids)
+        memcpy(e->ids, ids, nids * sizeof *ids);
 }
 
 /* bpe_word through this thread's word cache: a word's tokens depend on

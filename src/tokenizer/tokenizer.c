@@ -394,8 +394,10 @@ static int cached_piece(enc_ctx *c, const char *raw, size_t k)
     int rc = piece_in(c, b->data, b->len, 0);
     if (c->status < 0)
         return c->status;
-    /* piece_in pushes model ids alone */
-    tk_bpe_piece_put(c->t->model, c->w, raw, k, c->pl->ids + before, c->pl->n - before);
+    /* piece_in pushes model ids alone (none yet: the list may have no
+     * array) */
+    size_t got = c->pl->n - before;
+    tk_bpe_piece_put(c->t->model, c->w, raw, k, got ? c->pl->ids + before : NULL, got);
     return rc;
 }
 
