@@ -5,8 +5,9 @@
 # stamped with the program that wrote it, so two builds sharing one cache
 # would rewrite it in turn and parse the tokenizer file on every run,
 # which is not what either costs. Prints, per build and mode, the
-# minimum, first quartile and median of wall and CPU seconds (user +
-# system, all threads), and each build's real / virtual of the medians.
+# minimum, first quartile and median of wall milliseconds and of CPU
+# seconds (user + system, all threads, in the 10 ms steps time(1) has),
+# and each build's real / virtual of the medians.
 # usage: bench/ab.sh path/to/lookahead-A path/to/lookahead-B [corpus.jsonl]
 # env: ROUNDS (15), THREADS (the program's default when unset)
 set -eu
@@ -46,7 +47,7 @@ while [ "$r" -le "$rounds" ]; do
             LOOKAHEAD_CACHE_DIR=$work/cache$side /usr/bin/time -f "%U %S" -o "$work/t" \
                 "$bin" -q $args $F "$corpus" > "$work/out"
             t1=$(date +%s%N)
-            echo "$side $mode $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }') $(tail -n 1 "$work/t")" >> "$work/res"
+            echo "$side $mode $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }') $(tail -n 1 "$work/t")" >> "$work/res"
         done
     done
     r=$((r + 1))
@@ -56,7 +57,7 @@ echo "A: $1"
 echo "B: $2"
 echo "corpus: $corpus, $rounds rounds"
 echo
-echo "| build | mode | wall min | wall q1 | wall median | CPU min | CPU q1 | CPU median |"
+echo "| build | mode | wall min ms | wall q1 ms | wall median ms | CPU min s | CPU q1 s | CPU median s |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 awk '
   { k = $1 " " $2; n[k]++; w[k, n[k]] = $3; c[k, n[k]] = $4 + $5; if (!(k in seen)) { seen[k] = 1; order[++o] = k } }
@@ -65,8 +66,8 @@ awk '
       return v[int(f * (m - 1)) + 1] }
   END {
     for (i = 1; i <= o; i++) { k = order[i]; split(k, p, " ")
-      printf "| %s | %s | %.3f | %.3f | %.3f | %.2f | %.2f | %.2f |\n", p[1], p[2], q(w, k, 0), q(w, k, 0.25),
-             q(w, k, 0.5), q(c, k, 0), q(c, k, 0.25), q(c, k, 0.5) }
+      printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", p[1], p[2], 1000 * q(w, k, 0), 1000 * q(w, k, 0.25),
+             1000 * q(w, k, 0.5), q(c, k, 0), q(c, k, 0.25), q(c, k, 0.5) }
     printf "\n"
     for (s = 0; s < 2; s++) { b = s ? "B" : "A"
       printf "%s: real / virtual %.2f in time, %.2f in CPU (medians)\n", b,
