@@ -6,8 +6,9 @@
 # would rewrite it in turn and parse the tokenizer file on every run,
 # which is not what either costs. Prints, per build and mode, the
 # minimum, first quartile and median of wall milliseconds and of CPU
-# seconds (user + system, all threads, in the 10 ms steps time(1) has),
-# and each build's real / virtual of the medians.
+# milliseconds (user + system, all threads), and each build's real /
+# virtual of the medians. bench/runner.c times each run from fork to
+# exit, with no shell or time(1) start-up in the figures.
 # usage: bench/ab.sh path/to/lookahead-A path/to/lookahead-B [corpus.jsonl]
 # env: ROUNDS (15), THREADS (the program's default when unset)
 set -eu
@@ -27,6 +28,7 @@ F="--input-field question --output-field answer"
 [ -n "${THREADS:-}" ] && F="$F --threads $THREADS"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+${CC:-cc} -O2 -o "$work/runner" "$here/runner.c"
 
 # each build's cache, filled before timing
 for side in A B; do
@@ -41,13 +43,11 @@ while [ "$r" -le "$rounds" ]; do
         if [ $side = A ]; then bin=$1; else bin=$2; fi
         for mode in virtual real; do
             if [ $mode = virtual ]; then args="--mode virtual"; else args="--tokenizer $tok"; fi
-            rm -f "$work/out"
+            rm -f "$work/out" "$work/t"
             sync
-            t0=$(date +%s%N)
-            LOOKAHEAD_CACHE_DIR=$work/cache$side /usr/bin/time -f "%U %S" -o "$work/t" \
-                "$bin" -q $args $F "$corpus" > "$work/out"
-            t1=$(date +%s%N)
-            echo "$side $mode $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }') $(tail -n 1 "$work/t")" >> "$work/res"
+            LOOKAHEAD_CACHE_DIR=$work/cache$side "$work/runner" "$work/out" "$work/t" \
+                "$bin" -q $args $F "$corpus"
+            echo "$side $mode $(cat "$work/t")" >> "$work/res"   # wall, RSS, user, sys
         done
     done
     r=$((r + 1))
@@ -57,17 +57,17 @@ echo "A: $1"
 echo "B: $2"
 echo "corpus: $corpus, $rounds rounds"
 echo
-echo "| build | mode | wall min ms | wall q1 ms | wall median ms | CPU min s | CPU q1 s | CPU median s |"
+echo "| build | mode | wall min ms | wall q1 ms | wall median ms | CPU min ms | CPU q1 ms | CPU median ms |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 awk '
-  { k = $1 " " $2; n[k]++; w[k, n[k]] = $3; c[k, n[k]] = $4 + $5; if (!(k in seen)) { seen[k] = 1; order[++o] = k } }
+  { k = $1 " " $2; n[k]++; w[k, n[k]] = $3; c[k, n[k]] = $5 + $6; if (!(k in seen)) { seen[k] = 1; order[++o] = k } }
   function q(arr, k, f,   i, j, x, m, v) { m = n[k]; for (i = 1; i <= m; i++) v[i] = arr[k, i];
       for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
       return v[int(f * (m - 1)) + 1] }
   END {
     for (i = 1; i <= o; i++) { k = order[i]; split(k, p, " ")
       printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", p[1], p[2], 1000 * q(w, k, 0), 1000 * q(w, k, 0.25),
-             1000 * q(w, k, 0.5), q(c, k, 0), q(c, k, 0.25), q(c, k, 0.5) }
+             1000 * q(w, k, 0.5), 1000 * q(c, k, 0), 1000 * q(c, k, 0.25), 1000 * q(c, k, 0.5) }
     printf "\n"
     for (s = 0; s < 2; s++) { b = s ? "B" : "A"
       printf "%s: real / virtual %.2f in time, %.2f in CPU (medians)\n", b,
