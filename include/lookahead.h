@@ -98,18 +98,6 @@ void la_tokenizer_free(la_tokenizer *t);
  * ~/.cache/lookahead) and reads them back for a file with the same
  * bytes. Off until turned on. */
 void la_tokenizer_use_cache(int on);
-/* Readies a tokenizer loaded from the cache for a large input, before
- * any preview and with no other thread using it: the vocabulary's words
- * that the cache entry keeps for direct previews are copied into the
- * table previews look in first (0.4 ms here, mostly the kernel clearing
- * a huge page), rather than each looked up in the entry the first time
- * it is met (0.2 us). */
-void la_tokenizer_warm(la_tokenizer *t);
-/* Whether la_tokenizer_load, reading a cache entry, makes that copy
- * itself, on a thread of its own while the entry is checked and the
- * pipeline built, instead of leaving it to la_tokenizer_warm (which then
- * has nothing to do). Off until turned on. */
-void la_tokenizer_preload_words(int on);
 
 /* New scratch space for one thread; NULL when out of memory. */
 la_tok_work *la_tok_work_new(void);

@@ -898,16 +898,6 @@ static uint64_t total_size(const cli_opts *o)
     return files ? t : 0;
 }
 
-/* Whether the inputs may hold 1 MB or more: files that do, or a pipe.
- * From there the words the tokenizer cache keeps are copied in at once,
- * since their lookups one by one would cost more. */
-static int large_input(const cli_opts *o)
-{
-    int files, piped;
-    uint64_t t = input_sizes(o, &files, &piped);
-    return piped || t >= ((uint64_t)1 << 20);
-}
-
 /* Checks up front that every input can be opened, so that a typo in the
  * last name does not cost a long run. */
 static int check_inputs(const cli_opts *o)
@@ -951,14 +941,8 @@ int cli_run(cli_opts *o)
         return rc;
     la_tokenizer *tok = NULL;
     if (o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_TOKEN) {
-        /* for a large input the cache entry's words are copied in at
-         * once, during the load (a small one looks them up as met) */
-        int large = large_input(o);
-        la_tokenizer_preload_words(large);
         if (!(tok = load_tokenizer(o->tokenizer_path, &rc)))
             return rc;
-        if (large)
-            la_tokenizer_warm(tok);   /* when the load could not */
         o->cfg.tokenizer = tok;
     }
     la_err e;

@@ -365,57 +365,9 @@ static int parse_top(const char *data, size_t len, cJSON **root, la_span *model,
  * are written whole under a temporary name and renamed, so that readers
  * never see half of one. */
 
-static int cache_enabled, preload_words;
+static int cache_enabled;
 
 void la_tokenizer_use_cache(int on) { cache_enabled = on; }
-void la_tokenizer_preload_words(int on) { preload_words = on; }
-
-/* The copy of an entry's word table that a thread makes while the entry
- * is checked and the pipeline built (la_tokenizer_preload_words): the
- * kernel's clearing of its huge page and the copy, 0.35-0.45 ms of
- * Llama-2's load, then take no time of the loading thread's own. */
-typedef struct {
-    int fd;                       /* the entry's file, a descriptor of the thread's own */
-    uint64_t off;
-    size_t len;
-    void *table;
-    pthread_t tid;
-    int on;
-} words_copy;
-
-/* Read from the file rather than the mapping, which a failed load may
- * unmap before the copy ends. */
-static void *words_copy_main(void *arg)
-{
-    words_copy *c = arg;
-    void *table = tk_direct_table_empty(c->len);
-    size_t got = 0;
-    while (table && got < c->len) {
-        ssize_t r = pread(c->fd, (char *)table + got, c->len - got, (off_t)(c->off + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    if (got < c->len) {
-        tk_direct_table_drop(table);
-        table = NULL;
-    }
-    c->table = table;
-    close(c->fd);
-    return NULL;
-}
-
-/* The copy's table, once made (NULL when none was started or made). */
-static void *words_copy_wait(words_copy *c)
-{
-    if (!c->on)
-        return NULL;
-    pthread_join(c->tid, NULL);
-    c->on = 0;
-    return c->table;
-}
 
 #define CACHE_MAGIC "LATKCACH"
 #define CACHE_VERSION 4u          /* bump when loading a file gives other tables */
@@ -652,9 +604,52 @@ static char *cache_path(const cache_key *k, char **dir_out)
 /* Maps the entry for the source with key k: LA_OK with *map (of
  * *map_len bytes) and *rest, *image inside it when it is there and
  * whole. */
+#define ENTRY_PAGE ((size_t)2 << 20)   /* a huge page */
+
+/* The n bytes of an entry's file, read into private memory of its own,
+ * on huge pages where the system gives them: MAP_FAILED when it cannot
+ * be had or read. *len: the mapping's length. Not a mapping of the
+ * file: on a virtual machine the first touch of each 4 KiB page of one
+ * cost about 2 us, 1.7 ms for Llama-2's 3.6 MB entry (which its check
+ * reads whole), against 0.5-0.7 ms for reading it into two huge pages,
+ * whose check then costs 0.1 ms; and the word table in it is written in
+ * place (tk_direct_table_use), without the copy onto a huge page of its
+ * own that a read-only mapping needed (0.35-0.45 ms of a thread). The
+ * rest is only read. */
+static void *entry_read(int fd, size_t n, size_t *len)
+{
+    size_t want = (n + ENTRY_PAGE - 1) & ~(ENTRY_PAGE - 1);
+    char *p = mmap(NULL, want + ENTRY_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return MAP_FAILED;
+    /* aligned on a huge page, the rest given back */
+    char *a = (char *)(((uintptr_t)p + ENTRY_PAGE - 1) & ~(uintptr_t)(ENTRY_PAGE - 1));
+    if (a > p)
+        munmap(p, (size_t)(a - p));
+    if (a + want < p + want + ENTRY_PAGE)
+        munmap(a + want, (size_t)(p + want + ENTRY_PAGE - (a + want)));
+#ifdef MADV_HUGEPAGE
+    madvise(a, want, MADV_HUGEPAGE);   /* a hint: without it, ordinary pages */
+#endif
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, a + got, n - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    if (got < n) {
+        munmap(a, want);
+        return MAP_FAILED;
+    }
+    *len = want;
+    return a;
+}
+
 static int cache_map(const cache_key *k, void **map, size_t *map_len, const char **rest, size_t *rest_len,
-                     const char **image, size_t *image_len, const char **words, size_t *words_len,
-                     words_copy *copy)
+                     const char **image, size_t *image_len, char **words, size_t *words_len)
 {
     char *path = cache_path(k, NULL);
     if (!path)
@@ -667,11 +662,11 @@ static int cache_map(const cache_key *k, void **map, size_t *map_len, const char
     cache_head h;
     char build[32];
     void *p = MAP_FAILED;
-    size_t n = 0;
+    size_t n = 0, len = 0;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
         (uint64_t)st.st_size >= sizeof h && (uint64_t)st.st_size < ((uint64_t)1 << 36) && cache_build(build)) {
         n = (size_t)st.st_size;
-        p = mmap(NULL, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        p = entry_read(fd, n, &len);
     }
     if (p == MAP_FAILED) {
         close(fd);
@@ -686,24 +681,14 @@ static int cache_map(const cache_key *k, void **map, size_t *map_len, const char
         h.image_off <= n && h.image_len <= n - h.image_off && h.words_off <= n && h.words_off % 64 == 0 &&
         h.words_off >= h.image_off + h.image_len && h.words_off - (h.image_off + h.image_len) < 64 &&
         h.words_len == n - h.words_off && n % 8 == 0;
-    /* the word table's copy starts now; it is dropped if the check fails */
-    copy->on = 0;
-    if (whole && preload_words && h.words_len && (copy->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
-        copy->off = h.words_off;
-        copy->len = (size_t)h.words_len;
-        copy->table = NULL;
-        copy->on = pthread_create(&copy->tid, NULL, words_copy_main, copy) == 0;
-        if (!copy->on)
-            close(copy->fd);
-    }
     if (whole && bytes_check(b + sizeof h, n - sizeof h) == h.check) {
         *map = p;
-        *map_len = n;
+        *map_len = len;
         *rest = b + sizeof h;
         *rest_len = (size_t)h.rest_len;
         *image = b + h.image_off;
         *image_len = (size_t)h.image_len;
-        *words = b + h.words_off;
+        *words = (char *)p + h.words_off;
         *words_len = (size_t)h.words_len;
         /* used: its time says so, at most once an hour (cache_prune
          * removes the least recently used entries first) */
@@ -712,9 +697,8 @@ static int cache_map(const cache_key *k, void **map, size_t *map_len, const char
         close(fd);
         return LA_OK;
     }
-    tk_direct_table_drop(words_copy_wait(copy));
     close(fd);
-    munmap(p, n);
+    munmap(p, len);
     return LA_EIO;
 }
 
@@ -950,11 +934,11 @@ static int load_cached(la_tokenizer *t, const cache_key *k)
 {
     void *map;
     size_t map_len, rest_len, image_len, words_len;
-    const char *rest, *image, *words;
-    words_copy copy;
-    if (cache_map(k, &map, &map_len, &rest, &rest_len, &image, &image_len, &words, &words_len, &copy) != LA_OK)
+    const char *rest, *image;
+    char *words;
+    if (cache_map(k, &map, &map_len, &rest, &rest_len, &image, &image_len, &words, &words_len) != LA_OK)
         return 0;
-    t->dw_later = copy.on;
+    t->dw_later = words_len > 0;  /* the entry's table, taken once the pipeline is built */
     la_err e = {{0}, {0}};
     cJSON *root = NULL;
     la_span model = {0, 0};
@@ -972,14 +956,10 @@ static int load_cached(la_tokenizer *t, const cache_key *k)
     }
     if (rc == LA_OK)
         rc = build_pipeline(t, root, NULL, model, m, &e);
-    void *table = words_copy_wait(&copy);
-    if (rc == LA_OK && t->dw_later)
-        tk_direct_take(t, table);
-    else
-        tk_direct_table_drop(table);
+    /* the vocabulary's words for direct previews, in the entry's memory */
+    if (rc == LA_OK && t->dw_later && !tk_direct_table_use(t, words, words_len))
+        tk_direct_take(t);
     t->dw_later = 0;
-    if (rc == LA_OK && words_len && !table)
-        tk_direct_table_set(t, words, words_len);
     if (rc != LA_OK && t->model != m)
         tk_bpe_free(m);           /* not handed over */
     cJSON_Delete(root);

@@ -451,21 +451,14 @@ uint64_t tk_cache_check(const char *p, size_t n, int simd);
 uint64_t tk_cache_check_threads(const char *p, size_t n, int simd, int threads);
 /* The word table's bytes, to keep in a cache entry (NULL, 0: none). */
 const void *tk_direct_table(const la_tokenizer *t, size_t *len);
-/* Takes kept bytes p[0..len) (64-byte aligned, to stay as long as t's
- * model) as the words a miss looks up before tokenizing: 1, or 0 when
- * they are not a table of this build. */
-int tk_direct_table_set(la_tokenizer *t, const void *p, size_t len);
-/* A new, empty word table (on a huge page where the system gives one)
- * for len kept bytes to be copied into: NULL when len is not a table's
- * size in this build or there is no memory. Any thread may make one. */
-void *tk_direct_table_empty(size_t len);
-/* Frees a table from tk_direct_table_empty that no tokenizer took. */
-void tk_direct_table_drop(void *table);
-/* After a load that set t->dw_later: takes table (filled from
- * tk_direct_table_empty, or NULL) as t's word table. Without one, t gets
- * an empty table of its own, or no direct previews when there is no
- * memory for it; a table t cannot use is dropped. */
-void tk_direct_take(la_tokenizer *t, void *table);
+/* Takes kept bytes p[0..len) (64-byte aligned, writable, in memory that
+ * t's model frees: a cache entry's) as t's word table itself, written in
+ * place as words are met: 1, or 0 (nothing taken) when t makes no direct
+ * previews or they are not a table of this build. */
+int tk_direct_table_use(la_tokenizer *t, void *p, size_t len);
+/* After a load that set t->dw_later and took no table: an empty one of
+ * t's own, or no direct previews when there is no memory for it. */
+void tk_direct_take(la_tokenizer *t);
 /* With direct previews (t->direct), the preview of the text a JSON
  * string body raw[0..len) stands for, made from raw itself: 1 when done
  * (appended to out as la_json_escape would write it), 0 when the body
@@ -565,8 +558,8 @@ struct la_tokenizer {
      * for sp_c, 2 where an added token may start, else 0. */
     int direct;
     void *dw;                 /* the words of direct previews, shared by threads (tokenizer.c) */
-    const void *dw_base;      /* the vocabulary's words, kept in the cache entry: read on a miss */
-    int dw_later;             /* load.c: a copy of the entry's table is on its way (tk_direct_take) */
+    int dw_later;             /* load.c: the cache entry's table is to be taken (tk_direct_table_use) */
+    int dw_in_entry;          /* dw lies in the cache entry's memory, which the model frees */
     int no_direct;            /* for tests: previews never go direct */
     int from_cache;           /* loaded from the tokenizer cache (load.c) */
     char sp_c;

@@ -1142,53 +1142,25 @@ void tk_direct_prepare(la_tokenizer *t)
     t->sp_s = s;
     t->sp_slen = slen;
     t->sp_dec = tk_decoder_map_is_replace(t->decoder, s, slen, &c, 1);
-    /* (a copy of a cache entry's table may be on its way: tk_direct_take) */
+    /* (a cache entry's table may be taken instead: tk_direct_table_use) */
     if (!t->dw && !t->dw_later && !(t->dw = dw_map()))
         return;                   /* no table, no direct previews */
     t->direct = 1;
 }
 
-void *tk_direct_table_empty(size_t len)
-{
-    return len == sizeof(dw_cache) ? dw_map() : NULL;
-}
-
-void tk_direct_table_drop(void *table)
-{
-    if (table)
-        munmap(table, DW_MAP);
-}
-
-void tk_direct_take(la_tokenizer *t, void *table)
+/* After a load that set t->dw_later and found no table for t: an empty
+ * one, or no direct previews when it cannot be had. */
+void tk_direct_take(la_tokenizer *t)
 {
     t->dw_later = 0;
-    if (!t->direct) {
-        tk_direct_table_drop(table);
-        return;
-    }
-    if (table) {
-        if (t->dw)
-            munmap(t->dw, DW_MAP);
-        t->dw = table;
-        t->dw_base = NULL;
-    } else if (!t->dw && !(t->dw = dw_map())) {
-        t->direct = 0;            /* no table, no direct previews */
-    }
-}
-
-void la_tokenizer_warm(la_tokenizer *t)
-{
-    if (t && t->dw && t->dw_base) {
-        memcpy(t->dw, t->dw_base, sizeof(dw_cache));
-        t->dw_base = NULL;
-    }
+    if (t->direct && !t->dw && !(t->dw = dw_map()))
+        t->direct = 0;
 }
 
 void tk_direct_clear(la_tokenizer *t)
 {
     if (t->dw)
         memset(t->dw, 0, sizeof(dw_cache));
-    t->dw_base = NULL;
 }
 
 void tk_direct_set_busy(la_tokenizer *t, int busy)
@@ -1208,15 +1180,15 @@ int tk_direct_kept(const la_tokenizer *t, const char *word)
     if (!t->dw || n == 0 || n > DW_KEY)
         return 0;
     dw_key_of(word, n, 1, &k);
-    return dw_read(dw_set(t->dw, &k), &k, &e) ||
-           (t->dw_base && dw_read(dw_set(t->dw_base, &k), &k, &e));
+    return dw_read(dw_set(t->dw, &k), &k, &e);
 }
 
 void tk_direct_free(la_tokenizer *t)
 {
-    if (t->dw)
+    if (t->dw && !t->dw_in_entry)
         munmap(t->dw, DW_MAP);
     t->dw = NULL;
+    t->dw_in_entry = 0;
     t->direct = 0;
 }
 
@@ -1410,11 +1382,6 @@ static __attribute__((noinline)) int dw_miss(const la_tokenizer *t, la_tok_work 
                                              const char *word, size_t n, const dw_k *k, int lead, dw_entry *d,
                                              la_err *err)
 {
-    /* a word of the vocabulary's own, from the cache entry's table */
-    if (t->dw_base && dw_read(&((const dw_cache *)t->dw_base)->e[k->set], k, d)) {
-        dw_insert(set, d, (uint8_t)k->tags);
-        return LA_OK;
-    }
     memset(d, 0, sizeof *d);
     int rc = dw_compose(t, w, word, n, lead, d, err);
     if (rc == 0) {
@@ -1490,14 +1457,15 @@ const void *tk_direct_table(const la_tokenizer *t, size_t *len)
     return *len ? t->dw : NULL;
 }
 
-int tk_direct_table_set(la_tokenizer *t, const void *p, size_t len)
+int tk_direct_table_use(la_tokenizer *t, void *p, size_t len)
 {
-    if (!t->direct || !t->dw || len != sizeof(dw_cache) || ((uintptr_t)p & 63) != 0)
+    t->dw_later = 0;
+    if (!t->direct || len != sizeof(dw_cache) || ((uintptr_t)p & 63) != 0)
         return 0;
-    /* consulted on a miss, not copied: the copy's huge page fault and
-     * 1 MB took 0.4 ms of every load, more than a small input's words
-     * gain */
-    t->dw_base = p;
+    if (t->dw && !t->dw_in_entry)
+        munmap(t->dw, DW_MAP);
+    t->dw = p;
+    t->dw_in_entry = 1;
     return 1;
 }
 
