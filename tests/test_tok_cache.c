@@ -361,27 +361,6 @@ START_TEST(check_same_on_every_path)
             buf[i] ^= 0x01;
         }
     }
-    /* two threads, each with half of the blocks, around the sizes where
-     * tk_cache_check takes them, and every tail length */
-    size_t big = ((size_t)1 << 20) + 256;
-    char *mb = malloc(big);
-    ck_assert_ptr_nonnull(mb);
-    for (size_t i = 0; i < big; i++) {
-        x = x * 1103515245u + 12345u;
-        mb[i] = (char)(x >> 16);
-    }
-    static const size_t lens[] = {128, 136, 192, 200, 248, ((size_t)1 << 20) - 8, (size_t)1 << 20,
-                                  ((size_t)1 << 20) + 8, ((size_t)1 << 20) + 120, ((size_t)1 << 20) + 256};
-    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++)
-        for (int simd = 0; simd <= 2; simd++) {
-            uint64_t one = tk_cache_check_threads(mb, lens[k], simd, 1);
-            ck_assert_uint_eq(tk_cache_check_threads(mb, lens[k], simd, 2), one);
-            ck_assert_uint_eq(tk_cache_check(mb, lens[k], simd), one);
-            mb[lens[k] - 1] ^= 0x10;     /* the last byte counts, in the second half */
-            ck_assert_uint_ne(tk_cache_check_threads(mb, lens[k], simd, 2), one);
-            mb[lens[k] - 1] ^= 0x10;
-        }
-    free(mb);
     /* lengths differ: the same zero bytes do not check alike */
     memset(buf, 0, sizeof buf);
     ck_assert_uint_ne(tk_cache_check(buf, 64, -1), tk_cache_check(buf, 72, -1));

@@ -446,9 +446,6 @@ int tk_direct_prefill(la_tokenizer *t, la_err *err);
  * simd: -1 the best the processor has, 0 plain C, 1 SSE2, 2 AVX2 (for
  * tests: all give the same value). */
 uint64_t tk_cache_check(const char *p, size_t n, int simd);
-/* The same by one thread or two (for tests: the value is the same;
- * tk_cache_check takes two for a megabyte or more). */
-uint64_t tk_cache_check_threads(const char *p, size_t n, int simd, int threads);
 /* The word table's bytes, to keep in a cache entry (NULL, 0: none). */
 const void *tk_direct_table(const la_tokenizer *t, size_t *len);
 /* Takes kept bytes p[0..len) (64-byte aligned, writable, in memory that
