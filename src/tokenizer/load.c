@@ -559,9 +559,6 @@ static char *cache_path(const cache_key *k, char **dir_out)
     return p;
 }
 
-/* Maps the entry for the source with key k: LA_OK with *map (of
- * *map_len bytes) and *rest, *image inside it when it is there and
- * whole. */
 #define ENTRY_PAGE ((size_t)2 << 20)   /* a huge page */
 
 /* The n bytes of an entry's file, read into private memory of its own,
@@ -606,6 +603,9 @@ static void *entry_read(int fd, size_t n, size_t *len)
     return a;
 }
 
+/* Reads the entry for the source with key k (entry_read): LA_OK with
+ * *map (of *map_len bytes) and *rest, *image and *words inside it when
+ * it is there and whole. */
 static int cache_map(const cache_key *k, void **map, size_t *map_len, const char **rest, size_t *rest_len,
                      const char **image, size_t *image_len, char **words, size_t *words_len)
 {
