@@ -661,7 +661,7 @@ static int cache_map(const cache_key *k, void **map, size_t *map_len, const char
 }
 
 /* The folder's budget: $LOOKAHEAD_CACHE_MAX_MB, else 512 MB (Llama-3's
- * entry is 28 MB). */
+ * entry is 14 MB). */
 static uint64_t cache_budget(void)
 {
     const char *s = getenv("LOOKAHEAD_CACHE_MAX_MB");
