@@ -559,8 +559,6 @@ static char *cache_path(const cache_key *k, char **dir_out)
     return p;
 }
 
-#define ENTRY_PAGE ((size_t)2 << 20)   /* a huge page */
-
 /* The n bytes of an entry's file, read into private memory of its own,
  * on huge pages where the system gives them: MAP_FAILED when it cannot
  * be had or read. *len: the mapping's length. Not a mapping of the
@@ -573,19 +571,10 @@ static char *cache_path(const cache_key *k, char **dir_out)
  * rest is only read. */
 static void *entry_read(int fd, size_t n, size_t *len)
 {
-    size_t want = (n + ENTRY_PAGE - 1) & ~(ENTRY_PAGE - 1);
-    char *p = mmap(NULL, want + ENTRY_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
+    size_t want = n;
+    char *a = tk_map_huge(&want);
+    if (!a)
         return MAP_FAILED;
-    /* aligned on a huge page, the rest given back */
-    char *a = (char *)(((uintptr_t)p + ENTRY_PAGE - 1) & ~(uintptr_t)(ENTRY_PAGE - 1));
-    if (a > p)
-        munmap(p, (size_t)(a - p));
-    if (a + want < p + want + ENTRY_PAGE)
-        munmap(a + want, (size_t)(p + want + ENTRY_PAGE - (a + want)));
-#ifdef MADV_HUGEPAGE
-    madvise(a, want, MADV_HUGEPAGE);   /* a hint: without it, ordinary pages */
-#endif
     size_t got = 0;
     while (got < n) {
         ssize_t r = pread(fd, a + got, n - got, (off_t)got);

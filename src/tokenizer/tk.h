@@ -446,6 +446,12 @@ int tk_direct_prefill(la_tokenizer *t, la_err *err);
  * simd: -1 the best the processor has, 0 plain C, 1 SSE2, 2 AVX2 (for
  * tests: all give the same value). */
 uint64_t tk_cache_check(const char *p, size_t n, int simd);
+/* Zeroed private memory of at least *len bytes (*len set to the length
+ * mapped, a multiple of TK_HUGE_PAGE) on huge pages where the system
+ * gives them (a hint), aligned on one; NULL when none can be mapped.
+ * munmap(p, *len) frees it. (tokenizer.c) */
+#define TK_HUGE_PAGE ((size_t)2 << 20)
+void *tk_map_huge(size_t *len);
 /* The word table's bytes, to keep in a cache entry (NULL, 0: none). */
 const void *tk_direct_table(const la_tokenizer *t, size_t *len);
 /* Takes kept bytes p[0..len) (64-byte aligned, writable, in memory that

@@ -1079,27 +1079,36 @@ static void dw_insert(dw_slot *set, const dw_entry *e, uint8_t tag)
     __atomic_store_n(&set[0].w[3], dw_with_seq(last, seq + 2), __ATOMIC_RELEASE);
 }
 
-#define DW_MAP ((size_t)2 << 20)   /* the table's mapping: one huge page where the system has them */
+#define DW_MAP TK_HUGE_PAGE       /* the table's mapping: one huge page where the system has them */
 _Static_assert(sizeof(dw_cache) <= DW_MAP, "the table fits its mapping");
 
-/* A new, empty table: zeroed pages, aligned on DW_MAP, so that a huge
- * page can hold it all (one TLB entry for its random reads: GSM8K x40
- * with Llama-2 took 4% less time, 2 threads, 21 interleaved rounds);
- * NULL when no memory can be mapped. */
-static dw_cache *dw_map(void)
+void *tk_map_huge(size_t *len)
 {
-    char *p = mmap(NULL, 2 * DW_MAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t want = (*len + TK_HUGE_PAGE - 1) & ~(TK_HUGE_PAGE - 1);
+    char *p = mmap(NULL, want + TK_HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
-    char *a = (char *)(((uintptr_t)p + DW_MAP - 1) & ~(uintptr_t)(DW_MAP - 1));
+    /* aligned on a huge page, the rest given back */
+    char *a = (char *)(((uintptr_t)p + TK_HUGE_PAGE - 1) & ~(uintptr_t)(TK_HUGE_PAGE - 1));
     if (a > p)
         munmap(p, (size_t)(a - p));
-    if (a + DW_MAP < p + 2 * DW_MAP)
-        munmap(a + DW_MAP, (size_t)(p + 2 * DW_MAP - (a + DW_MAP)));
+    if (a + want < p + want + TK_HUGE_PAGE)
+        munmap(a + want, (size_t)(p + want + TK_HUGE_PAGE - (a + want)));
 #ifdef MADV_HUGEPAGE
-    madvise(a, DW_MAP, MADV_HUGEPAGE);   /* a hint: without it, ordinary pages */
+    madvise(a, want, MADV_HUGEPAGE);   /* a hint: without it, ordinary pages */
 #endif
-    return (dw_cache *)a;
+    *len = want;
+    return a;
+}
+
+/* A new, empty table: zeroed pages on one huge page where the system has
+ * them (one TLB entry for its random reads: GSM8K x40 with Llama-2 took
+ * 4% less time, 2 threads, 21 interleaved rounds); NULL when no memory
+ * can be mapped. */
+static dw_cache *dw_map(void)
+{
+    size_t len = DW_MAP;
+    return tk_map_huge(&len);
 }
 
 void tk_direct_prepare(la_tokenizer *t)
