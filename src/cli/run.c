@@ -869,33 +869,19 @@ static void summary(run_state *s, double seconds)
                 (unsigned long long)(s->shown - SHOWN_REJECTS));
 }
 
-/* The sum of the sizes of the inputs that are regular files; *files:
- * whether all are, *piped: whether one is a pipe or a socket (a terminal
- * or a device such as /dev/null is neither). */
-static uint64_t input_sizes(const cli_opts *o, int *files, int *piped)
+/* The inputs' total size for the progress percentage: 0 (not known)
+ * unless every input is a regular file. */
+static uint64_t total_size(const cli_opts *o)
 {
     uint64_t t = 0;
-    *files = 1;
-    *piped = 0;
     for (size_t i = 0; i < o->ninputs; i++) {
         struct stat sb;
         int bad = strcmp(o->inputs[i], "-") == 0 ? fstat(0, &sb) : stat(o->inputs[i], &sb);
-        if (!bad && (S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode)))
-            *piped = 1;
-        if (!bad && S_ISREG(sb.st_mode))
-            t += (uint64_t)sb.st_size;
-        else
-            *files = 0;
+        if (bad || !S_ISREG(sb.st_mode))
+            return 0;
+        t += (uint64_t)sb.st_size;
     }
     return t;
-}
-
-/* The inputs' total size for the progress percentage (0: not known). */
-static uint64_t total_size(const cli_opts *o)
-{
-    int files, piped;
-    uint64_t t = input_sizes(o, &files, &piped);
-    return files ? t : 0;
 }
 
 /* Checks up front that every input can be opened, so that a typo in the
