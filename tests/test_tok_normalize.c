@@ -354,6 +354,104 @@ START_TEST(test_error_status)
 }
 END_TEST
 
+/* A Sequence of k copies of the normalizer item (JSON text). */
+static tk_normalizer *chain_of(const char *item, int k)
+{
+    la_buf j = {0};
+    ck_assert_int_eq(la_buf_printf(&j, "{\"type\":\"Sequence\",\"normalizers\":["), 0);
+    for (int i = 0; i < k; i++)
+        ck_assert_int_eq(la_buf_printf(&j, "%s%s", i ? "," : "", item), 0);
+    ck_assert_int_eq(la_buf_printf(&j, "]}"), 0);
+    tk_normalizer *n = make(j.data);
+    la_buf_free(&j);
+    return n;
+}
+
+/* Normalizes in[0..len) with n (as the pipeline does when armed is 1:
+ * within the budget of a call on that text); returns the status, the
+ * error code in code. */
+static int norm_status(tk_normalizer *n, const char *in, size_t len, int armed, la_buf *out,
+                       char code[32])
+{
+    la_tok_work *w = work_new();
+    la_err err = {{0}, {0}};
+    if (armed)
+        tk_budget_begin(w, len);
+    int rc = n->apply(n, in, len, out, w, 0, &err);
+    snprintf(code, 32, "%s", err.code);
+    work_free(w);
+    return rc;
+}
+
+/* The growth bound: whatever a chain of normalizers does, no text passes
+ * 64 times its input plus 4 KiB; the normalizer that would pass it fails
+ * with "tokenizer_budget" before reserving, so that memory stays near
+ * the bound (a chain of twenty Replace "a" -> "aa" would make a million
+ * bytes of one). Each growing normalizer is checked, at the bound
+ * exactly, and so are legitimate expansions far past a few times. */
+START_TEST(test_growth_bound)
+{
+    char code[32];
+    la_buf out = {0};
+    /* each chain ends far past the bound (and within memory without it) */
+    const struct {
+        const char *item;
+        int k;
+    } growing[] = {
+        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":\"aa\"}", 20},
+        {"{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"a\"},\"content\":\"aa\"}", 20},
+        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":\"aaaaaaaaaaaa\"}", 5},
+        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\"\"},\"content\":\"a\"}", 20},
+        {"{\"type\":\"Prepend\",\"prepend\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}", 200},
+        {"{\"type\":\"ByteLevel\"}", 20},
+        {"{\"type\":\"BertNormalizer\",\"clean_text\":false,\"handle_chinese_chars\":true,"
+         "\"strip_accents\":false,\"lowercase\":false}", 3000},
+    };
+    for (size_t g = 0; g < sizeof growing / sizeof growing[0]; g++) {
+        tk_normalizer *n = chain_of(growing[g].item, growing[g].k);
+        for (int armed = 0; armed < 2; armed++) {
+            la_buf_clear(&out);
+            int rc = norm_status(n, "a\xe4\xb8\x80", 4, armed, &out, code);
+            ck_assert_msg(rc == LA_EDATA && strcmp(code, "tokenizer_budget") == 0, "%s: %d %s", growing[g].item,
+                          rc, code);
+            ck_assert_uint_le(out.cap, 4 * tk_grow_max(4));
+        }
+        n->free(n);
+    }
+    /* at the bound exactly: 100 bytes may become 64 * 100 + 4096 */
+    char in[101], item[200];
+    memset(in, 'a', 100);
+    in[100] = 0;
+    for (int extra = 0; extra < 2; extra++) {
+        snprintf(item, sizeof item, "{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":\"%0*d\"}",
+                 104 + extra, 0);
+        tk_normalizer *n = make(item);
+        la_buf_clear(&out);
+        int rc = norm_status(n, in, 100, 1, &out, code);
+        ck_assert_int_eq(rc, extra ? LA_EDATA : LA_OK);
+        if (!extra)
+            ck_assert_uint_eq(out.len, 10400);
+        n->free(n);
+    }
+    /* NFKC makes 18 characters of U+FDFA; with SentencePiece's Replace
+     * and Prepend after it, a text of them grows 13 times */
+    la_buf fdfa = {0};
+    for (int i = 0; i < 2000; i++)
+        ck_assert_int_eq(la_buf_append(&fdfa, "\xef\xb7\xba", 3), 0);
+    tk_normalizer *n = make("{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFKC\"},{\"type\":\"Replace\","
+                            "\"pattern\":{\"String\":\" \"},\"content\":\"\xe2\x96\x81\"},"
+                            "{\"type\":\"Prepend\",\"prepend\":\"\xe2\x96\x81\"}]}");
+    for (int armed = 0; armed < 2; armed++) {
+        la_buf_clear(&out);
+        ck_assert_int_eq(norm_status(n, fdfa.data, fdfa.len, armed, &out, code), LA_OK);
+        ck_assert_uint_gt(out.len, 12 * fdfa.len);
+    }
+    n->free(n);
+    la_buf_free(&fdfa);
+    la_buf_free(&out);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_normalize");
@@ -367,6 +465,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_reuse);
     tcase_add_test(t, test_errors);
     tcase_add_test(t, test_error_status);
+    tcase_add_test(t, test_growth_bound);
     suite_add_tcase(s, t);
     return s;
 }

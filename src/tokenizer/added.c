@@ -692,21 +692,39 @@ static int32_t cp_at(const char *s, size_t len, size_t i, size_t *k)
 }
 
 /* Longest pattern of the wanted set matching at s[i]: its index or -1
- * (the first of equal ones in bucket order). */
-static long match_at(const tk_added *a, int want_normalized, const char *s, size_t len, size_t i)
+ * (the first of equal ones in bucket order). Adds the trie steps taken
+ * to *steps. */
+static long match_at(const tk_added *a, int want_normalized, const char *s, size_t len, size_t i,
+                     size_t *steps)
 {
     int set = want_normalized ? 1 : 0;
     uint32_t n = a->root[set][(unsigned char)s[i]];
     long best = -1;
-    for (size_t j = i + 1; n; j++) {
+    size_t j0 = i + 1;
+    for (size_t j = j0;; j++) {
+        if (!n) {
+            *steps += j - j0;
+            break;
+        }
         if (a->nodes[n].pat >= 0)
             best = a->nodes[n].pat;
-        if (j == len)
+        if (j == len) {
+            *steps += j - j0 + 1;
             break;
+        }
         n = trie_child(a, set, n, (unsigned char)s[j]);
     }
     return best;
 }
+
+/* The trie steps a scan may take (the work budget, tk.h): the trie is
+ * walked from every position that starts a pattern, as deep as the text
+ * follows one, so text that follows a long pattern but for its end
+ * (patterns "aa...ab", text "aa...a") would cost the pattern's length
+ * at every byte. Real added tokens are short, and walks mostly end in a
+ * match that the scan then jumps over. */
+#define ADDED_STEPS_PER_BYTE 64
+#define ADDED_STEPS_BASE 65536
 
 int tk_added_next(const tk_added *a, int want_normalized, const char *s, size_t len, size_t from,
                   size_t floor, size_t *mstart, size_t *mend, size_t *raw_end, const tk_added_token **tok)
@@ -725,7 +743,7 @@ int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, 
         limit = len;
     const uint32_t *root = a->root[set];
     int fb = a->first_byte[set], sb = fb >= 0 ? a->second_byte[set] : -1;
-    size_t i = from;
+    size_t i = from, steps = 0;
     while (i < limit) {
         if (fb >= 0) {
             const char *q = memchr(s + i, fb, limit - i);
@@ -743,7 +761,9 @@ int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, 
             i++;
             continue;
         }
-        long p = match_at(a, want_normalized, s, len, i);
+        long p = match_at(a, want_normalized, s, len, i, &steps);
+        if (steps / ADDED_STEPS_PER_BYTE > i - from + ADDED_STEPS_BASE / ADDED_STEPS_PER_BYTE)
+            return -1;
         if (p < 0) {
             i++;
             continue;

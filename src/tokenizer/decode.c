@@ -43,6 +43,33 @@ static int oom(la_err *err)
     return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: decoder: out of memory");
 }
 
+/* The growth bound (tk.h): Replace is the one decoder whose output can
+ * outgrow its input (a longer content; or an empty pattern, matched
+ * before every character), and a chain of them can multiply it, so it
+ * checks before it appends that the text stays within the bound of the
+ * call (or of the chain's input, for a chain run on its own). */
+static int over(la_err *err)
+{
+    return tk_budget_error(err, "decoder Replace");
+}
+
+/* Whether have + more bytes pass w's growth bound. */
+static int past(const la_tok_work *w, size_t have, size_t more)
+{
+    size_t lim = tk_budget_grow(w, 0);
+    return have > lim || more > lim - have;
+}
+
+/* Sets w's growth bound from the n bytes a chain starts from when no API
+ * call has set it: 1 when it did (the caller clears it after). */
+static int own_bound(la_tok_work *w, size_t n)
+{
+    if (w->budget.grow_max)
+        return 0;
+    w->budget.grow_max = tk_grow_max(n);
+    return 1;
+}
+
 /* Token i's string. */
 static const char *tok_str(const la_tokens *t, size_t i) { return t->strs.data + t->str_off[i]; }
 
@@ -369,8 +396,9 @@ static int map_wordpiece(const dec *d, size_t i, const char *s, size_t n, la_buf
     return rc;
 }
 
-/* Replace: every match of the pattern becomes the content. */
-static int map_replace(const dec *d, const char *s, size_t n, la_buf *out, la_tok_work *w,
+/* Replace: every match of the pattern becomes the content. The text it
+ * makes starts at out->data + base (for the growth bound). */
+static int map_replace(const dec *d, const char *s, size_t n, la_buf *out, size_t base, la_tok_work *w,
                        la_err *err)
 {
     if (!d->re) {
@@ -378,24 +406,35 @@ static int map_replace(const dec *d, const char *s, size_t n, la_buf *out, la_to
             for (size_t i = 0; i < n;) {
                 size_t k = tk_utf8_len((const unsigned char *)s + i, n - i);
                 k = k ? k : 1;
+                if (past(w, out->len - base, d->l2 + k))
+                    return over(err);
                 if (la_buf_append(out, d->s2, d->l2) || la_buf_append(out, s + i, k))
                     return oom(err);
                 i += k;
             }
+            if (past(w, out->len - base, d->l2))
+                return over(err);
             return la_buf_append(out, d->s2, d->l2) ? oom(err) : LA_OK;
         }
+        /* what replace_all reserves: every byte a match */
+        if (d->l2 > d->l1 && past(w, out->len - base, n / d->l1 * (d->l2 - d->l1) + n))
+            return over(err);
         return replace_all(out, s, n, d->s1, d->l1, d->s2, d->l2) ? oom(err) : LA_OK;
     }
     tk_regex_iter it = {0};
     size_t ms, me, done = 0;
     int rc;
     while ((rc = tk_regex_iter_next(d->re, s, n, &it, &ms, &me, w, err)) == 1) {
+        if (past(w, out->len - base, ms - done + d->l2))
+            return over(err);
         if (la_buf_append(out, s + done, ms - done) || la_buf_append(out, d->s2, d->l2))
             return oom(err);
         done = me;
     }
     if (rc < 0)
         return rc;
+    if (past(w, out->len - base, n - done))
+        return over(err);
     return la_buf_append(out, s + done, n - done) ? oom(err) : LA_OK;
 }
 
@@ -416,7 +455,7 @@ static int chain_map(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
         case DEC_BPE:
             rc = replace_all(&o->strs, s, n, d->s1, d->l1, " ", i + 1 == t->n ? 0 : 1);
             break;
-        default: rc = map_replace(d, s, n, &o->strs, w, err); break;
+        default: rc = map_replace(d, s, n, &o->strs, 0, w, err); break;
         }
         if (rc == LA_ENOMEM)
             return oom(err);
@@ -486,6 +525,16 @@ static int chain_sequence(const dec *d, la_tokens *t, la_tok_work *w, la_err *er
             return rc;
     }
     return LA_OK;
+}
+
+/* The whole chain, within the growth bound (own_bound). */
+static int chain_root(const tk_decoder *base, la_tokens *t, la_tok_work *w, la_err *err)
+{
+    int own = own_bound(w, t->strs.len);
+    int rc = chain_any(base, t, w, err);
+    if (own)
+        w->budget.grow_max = 0;
+    return rc;
 }
 
 /* Dispatches on the decoder's kind. */
@@ -570,21 +619,22 @@ static int map_stages(const dec *root, size_t from, size_t to, const char *s, si
 {
     if (from == to)
         return la_buf_append(out, s, n) ? oom(err) : LA_OK;
-    int cur = 0;
-    for (size_t k = from; k < to; k++) {
+    int cur = 0, own = own_bound(w, n), rc = LA_OK;
+    size_t start = out->len;
+    for (size_t k = from; k < to && rc == LA_OK; k++) {
         const dec *d = root->flat[k];
         la_buf *dst = k + 1 == to ? out : &w->mt[cur];
         if (dst != out)
             la_buf_clear(dst);
-        int rc = d->kind == DEC_STRIP ? (map_strip(d, s, n, dst) ? oom(err) : LA_OK)
-                                      : map_replace(d, s, n, dst, w, err);
-        if (rc != LA_OK)
-            return rc;
+        rc = d->kind == DEC_STRIP ? (map_strip(d, s, n, dst) ? oom(err) : LA_OK)
+                                  : map_replace(d, s, n, dst, dst == out ? start : 0, w, err);
         s = dst->data ? dst->data : "";
         n = dst->len;
         cur ^= 1;
     }
-    return LA_OK;
+    if (own)
+        w->budget.grow_max = 0;
+    return rc;
 }
 
 int tk_decoder_map(const tk_decoder *base, const char *s, size_t n, la_buf *out, la_tok_work *w,
@@ -646,11 +696,13 @@ int tk_decoder_finish(const tk_decoder *base, la_buf *s, la_tok_work *w, la_err 
     tk_tokens_clear(t);
     if (tk_tokens_push(t, 0, s->data ? s->data : "", s->len))
         return oom(err);
-    for (k = root->rest; k < root->nflat; k++) {
-        int rc = chain_any(&root->flat[k]->base, t, w, err);
-        if (rc != LA_OK)
-            return rc;
-    }
+    int own = own_bound(w, s->len), rc = LA_OK;
+    for (k = root->rest; k < root->nflat && rc == LA_OK; k++)
+        rc = chain_any(&root->flat[k]->base, t, w, err);
+    if (own)
+        w->budget.grow_max = 0;
+    if (rc != LA_OK)
+        return rc;
     la_buf_clear(s);
     for (size_t i = 0; i < t->n; i++)
         if (la_buf_append(s, tok_str(t, i), tk_tokens_len(t, i)))
@@ -871,7 +923,7 @@ static dec *build(const cJSON *j, int depth, la_err *err)
         oom(err);
         return NULL;
     }
-    d->base.chain = chain_any;
+    d->base.chain = chain_root;
     d->base.free = dec_free;
     d->kind = dec_types[k].kind;
     if (build_params(d, j, depth, err) != LA_OK) {

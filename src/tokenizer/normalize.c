@@ -308,6 +308,23 @@ static int oom(la_err *err)
     return la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");
 }
 
+/* The growth bound (tk.h): a stage's output may not pass lim bytes, and
+ * each stage checks before it reserves, so that normalizers that each
+ * multiply the text (Replace "a" by "aa", forty times) stop at the bound
+ * instead of taking all memory. The budget error names the stage. */
+static int over(la_err *err, const char *type)
+{
+    char what[48];
+    snprintf(what, sizeof what, "normalizer %s", type);
+    return tk_budget_error(err, what);
+}
+
+/* Whether have + more bytes pass lim (without overflowing). */
+static int past(size_t have, size_t more, size_t lim)
+{
+    return have > lim || more > lim - have;
+}
+
 /* Sets out to exactly in[0..len). */
 /* Characters in s[0..n) (bytes that do not continue one). */
 static size_t count_chars(const char *s, size_t n)
@@ -364,7 +381,7 @@ static const char *src_ptr(src_ref r, const la_buf *out)
  * drop_mn, non-spacing marks (BertNormalizer's strip_accents) are left
  * out. */
 static int nf_run(utf8proc_option_t opts, int drop_mn, src_ref src, size_t a, size_t b,
-                  la_buf *out, la_err *err)
+                  la_buf *out, size_t lim, la_err *err)
 {
     size_t cap = (b - a) + 16;
     for (;;) {
@@ -379,6 +396,8 @@ static int nf_run(utf8proc_option_t opts, int drop_mn, src_ref src, size_t a, si
         if (n < 0)
             return la_err_set(err, LA_EDATA, "tokenizer", "normalizer: %s",
                               utf8proc_errmsg(n));
+        if (past(out->len, (size_t)n, lim))   /* each code point takes a byte at least */
+            return over(err, "(a Unicode normal form)");
         if ((size_t)n > cap) {
             cap = (size_t)n;
             continue;
@@ -399,7 +418,7 @@ static int nf_run(utf8proc_option_t opts, int drop_mn, src_ref src, size_t a, si
         }
         out->len = (size_t)(o - out->data);
         out->data[out->len] = 0;
-        return LA_OK;
+        return out->len > lim ? over(err, "(a Unicode normal form)") : LA_OK;
     }
 }
 
@@ -415,7 +434,7 @@ static int nf_run(utf8proc_option_t opts, int drop_mn, src_ref src, size_t a, si
  * characters go through utf8proc, inert characters and pure-ASCII runs
  * are copied. */
 static int nf_append(utf8proc_option_t opts, int drop_mn, src_ref src, size_t len,
-                     la_buf *out, la_err *err)
+                     la_buf *out, size_t lim, la_err *err)
 {
     size_t i = 0, run = 0;
     int ascii = 1;
@@ -436,7 +455,7 @@ static int nf_append(utf8proc_option_t opts, int drop_mn, src_ref src, size_t le
                     out->len += i - run;
                     out->data[out->len] = 0;
                 } else {
-                    int rc = nf_run(opts, drop_mn, src, run, i, out, err);
+                    int rc = nf_run(opts, drop_mn, src, run, i, out, lim, err);
                     if (rc)
                         return rc;
                 }
@@ -540,7 +559,7 @@ static int nf_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *
     src_ref src = {in, 0};
     if (w && w->lead0)
         w->lead0 = nf_lead(f->opts, in, len, w->lead0);
-    return nf_append(f->opts, 0, src, len, out, err);
+    return nf_append(f->opts, 0, src, len, out, tk_budget_grow(w, len), err);
 }
 
 /* ---- Lowercase ---------------------------------------------------------- */
@@ -548,9 +567,11 @@ static int nf_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *
 /* Appends the lowercase of src[0..len) to out. At most doubles the size
  * (U+0130 is 2 bytes and becomes 3), so one reservation suffices and an
  * in-buffer source stays put. */
-static int lower_append(src_ref src, size_t len, la_buf *out, la_err *err)
+static int lower_append(src_ref src, size_t len, la_buf *out, size_t lim, la_err *err)
 {
-    if (len > (SIZE_MAX - 16) / 2 || la_buf_reserve(out, 2 * len + 8) != LA_OK)
+    if (len > (SIZE_MAX - 16) / 2 || past(out->len, 2 * len, lim))
+        return over(err, "Lowercase");
+    if (la_buf_reserve(out, 2 * len + 8) != LA_OK)
         return oom(err);
     const char *s = src_ptr(src, out);
     char *o = out->data + out->len;
@@ -592,7 +613,7 @@ static int lower_apply(const tk_normalizer *n, const char *in, size_t len, la_bu
         w->lead0 += add;
     }
     src_ref src = {in, 0};
-    return lower_append(src, len, out, err);
+    return lower_append(src, len, out, tk_budget_grow(w, len), err);
 }
 
 /* ---- Strip ---------------------------------------------------------------- */
@@ -654,6 +675,8 @@ static int prepend_apply(const tk_normalizer *n, const char *in, size_t len, la_
     la_buf_clear(out);
     if (len == 0)
         return LA_OK;
+    if (past(p->len, len, tk_budget_grow(w, len)))
+        return over(err, "Prepend");
     if (w && w->lead0)           /* what it prepends stems from the first character */
         w->lead0 += count_chars(p->text, p->len);
     if (la_buf_append(out, p->text, p->len) != LA_OK || la_buf_append(out, in, len) != LA_OK)
@@ -684,9 +707,10 @@ typedef struct {
  * non-overlapping occurrences (what the regex finds on UTF-8 text),
  * found with memchr/memmem instead of Oniguruma. */
 static int replace_literal(const replace_norm *r, const char *in, size_t len, la_buf *out,
-                           la_err *err)
+                           size_t lim, la_err *err)
 {
-    if (r->lit_len == 1 && r->len <= 8) {
+    /* the one-pass way reserves for every byte matching */
+    if (r->lit_len == 1 && r->len <= 8 && !past(out->len, len * (r->len > 1 ? r->len : 1), lim)) {
         /* one byte for another short string: one pass, no calls; the
          * content is stored as eight bytes, so a match is one store, and
          * text is copied 16 bytes at a time up to the next match (the
@@ -734,11 +758,15 @@ static int replace_literal(const replace_norm *r, const char *in, size_t len, la
         if (!q)
             break;
         size_t ms = (size_t)(q - in);
+        if (past(out->len, ms - prev + r->len, lim))
+            return over(err, "Replace");
         if (la_buf_append(out, in + prev, ms - prev) != LA_OK ||
             la_buf_append(out, r->content, r->len) != LA_OK)
             return oom(err);
         prev = ms + r->lit_len;
     }
+    if (past(out->len, len - prev, lim))
+        return over(err, "Replace");
     if (la_buf_append(out, in + prev, len - prev) != LA_OK)
         return oom(err);
     return LA_OK;
@@ -786,16 +814,18 @@ static int replace_apply(const tk_normalizer *n, const char *in, size_t len, la_
              at += r->lit_len)
             lead_match(&lr, r, count_chars(r->lit, r->lit_len));
         lead_end(&lr, w);
-        return replace_literal(r, in, len, out, err);
+        return replace_literal(r, in, len, out, tk_budget_grow(w, len), err);
     }
     tk_regex_iter it = {0, 0};
-    size_t prev = 0, ms, me, front = 0;
+    size_t prev = 0, ms, me, front = 0, lim = tk_budget_grow(w, len);
     int rc;
     while ((rc = tk_regex_iter_next(r->re, in, len, &it, &ms, &me, w, err)) == 1) {
         if (lr.in && ms == front) {
             lead_match(&lr, r, count_chars(in + ms, me - ms));
             front = me;
         }
+        if (past(out->len, ms - prev + r->len, lim))
+            return over(err, "Replace");
         if (la_buf_append(out, in + prev, ms - prev) != LA_OK ||
             la_buf_append(out, r->content, r->len) != LA_OK)
             return oom(err);
@@ -804,6 +834,8 @@ static int replace_apply(const tk_normalizer *n, const char *in, size_t len, la_
     if (rc < 0)
         return rc;
     lead_end(&lr, w);
+    if (past(out->len, len - prev, lim))
+        return over(err, "Replace");
     if (la_buf_append(out, in + prev, len - prev) != LA_OK)
         return oom(err);
     return LA_OK;
@@ -857,11 +889,13 @@ static size_t leading_marks(const char *s, size_t len)
  * white space into ' '; handle_chinese_chars puts spaces around CJK
  * ideographs. */
 static int bert_clean(const bert_norm *b, const char *in, size_t len, la_buf *out,
-                      size_t *lead, la_err *err)
+                      size_t *lead, size_t lim, la_err *err)
 {
     for (size_t i = 0; i < len;) {
         int32_t cp;
         size_t n = next_char(in, len, i, &cp);
+        if (past(out->len, n + 2, lim))
+            return over(err, "BertNormalizer");
         if (room(out, n + 2) != LA_OK)
             return oom(err);
         char *o = out->data + out->len;
@@ -906,9 +940,9 @@ static int bert_apply(const tk_normalizer *n, const char *in, size_t len, la_buf
     const bert_norm *b = (const bert_norm *)n;
     la_buf_clear(out);
     int rc;
-    size_t lead = 0;
+    size_t lead = 0, lim = tk_budget_grow(w, len);
     if (b->clean_text || b->chinese)
-        rc = bert_clean(b, in, len, out, &lead, err);
+        rc = bert_clean(b, in, len, out, &lead, lim, err);
     else
         rc = la_buf_append(out, in, len) != LA_OK ? oom(err) : LA_OK;
     if (rc)
@@ -918,7 +952,7 @@ static int bert_apply(const tk_normalizer *n, const char *in, size_t len, la_buf
         lead_drop(w, leading_marks(out->data, out->len));
         size_t mid = out->len;
         src_ref src = {NULL, 0};
-        rc = nf_append(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE, 1, src, mid, out, err);
+        rc = nf_append(UTF8PROC_STABLE | UTF8PROC_DECOMPOSE, 1, src, mid, out, mid + lim, err);
         if (rc)
             return rc;
         drop_front(out, mid);
@@ -926,7 +960,7 @@ static int bert_apply(const tk_normalizer *n, const char *in, size_t len, la_buf
     if (b->lowercase) {
         size_t mid = out->len;
         src_ref src = {NULL, 0};
-        rc = lower_append(src, mid, out, err);
+        rc = lower_append(src, mid, out, mid + lim, err);
         if (rc)
             return rc;
         drop_front(out, mid);
@@ -1020,11 +1054,12 @@ static void byte_level_table(char enc[256][2], unsigned char enc_len[256])
 static int byte_level_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
                             la_tok_work *w, int depth, la_err *err)
 {
-    (void)w;
     (void)depth;
     const byte_level_norm *b = (const byte_level_norm *)n;
     la_buf_clear(out);
-    if (len > SIZE_MAX / 2 - 1 || la_buf_reserve(out, 2 * len) != LA_OK)
+    if (len > SIZE_MAX / 2 - 1 || 2 * len > tk_budget_grow(w, len))
+        return over(err, "ByteLevel");
+    if (la_buf_reserve(out, 2 * len) != LA_OK)
         return oom(err);
     char *o = out->data;
     for (size_t i = 0; i < len; i++) {
@@ -1077,26 +1112,35 @@ static int seq_apply(const tk_normalizer *n, const char *in, size_t len, la_buf 
         la_buf_clear(out);
         if (len == 0)
             return LA_OK;    /* Prepend leaves an empty text empty */
+        size_t lim = tk_budget_grow(w, len);
+        if (past(0, s->fused_pre.len, lim))
+            return over(err, "Prepend");
         if (la_buf_append(out, s->fused_pre.data, s->fused_pre.len) != LA_OK)
             return oom(err);
         if (w && w->lead0)
             w->lead0 += count_chars(s->fused_pre.data, s->fused_pre.len);
-        return replace_literal((const replace_norm *)s->items[1], in, len, out, err);
+        return replace_literal((const replace_norm *)s->items[1], in, len, out, lim, err);
     }
     la_buf *tmp = s->n > 1 ? seq_scratch(w, out, in) : NULL;
     if (s->n > 1 && !tmp)
         return la_err_set(err, LA_EARG, "tokenizer", "normalizer: no scratch buffer");
+    /* called on its own (no API call set the growth bound): the bound is
+     * that of the sequence's input, for every item, not of each item's */
+    int own_bound = w && !w->budget.grow_max;
+    if (own_bound)
+        w->budget.grow_max = tk_grow_max(len);
     const char *src = in;
     size_t slen = len;
-    for (size_t i = 0; i < s->n; i++) {
+    int rc = LA_OK;
+    for (size_t i = 0; i < s->n && rc == LA_OK; i++) {
         la_buf *dst = ((s->n - 1 - i) % 2 == 0) ? out : tmp;
-        int rc = s->items[i]->apply(s->items[i], src, slen, dst, w, depth + 1, err);
-        if (rc)
-            return rc;
+        rc = s->items[i]->apply(s->items[i], src, slen, dst, w, depth + 1, err);
         src = dst->data ? dst->data : "";
         slen = dst->len;
     }
-    return LA_OK;
+    if (own_bound)
+        w->budget.grow_max = 0;
+    return rc;
 }
 
 static void seq_free(tk_normalizer *n)
@@ -1516,7 +1560,7 @@ static int seq_fuse(seq_norm *s)
     if (!r->lit || r->lit_len != 1 || p->len == 0)
         return LA_OK;
     la_err e;
-    if (replace_literal(r, p->text, p->len, &s->fused_pre, &e) != LA_OK)
+    if (replace_literal(r, p->text, p->len, &s->fused_pre, SIZE_MAX, &e) != LA_OK)
         return LA_ENOMEM;
     s->fused = 1;
     return LA_OK;

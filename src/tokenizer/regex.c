@@ -15,11 +15,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct tk_regex {
     regex_t *re;
     int fast;                /* a known pattern matched by regex_fast.c (TK_FAST_*) */
     int fast_on;             /* 0: Oniguruma only (tests) */
+    char name[48];           /* "regex /<the pattern's start>/", for messages */
 };
 
 /* ---- Unicode classes of the reference ------------------------------------
@@ -1271,6 +1273,8 @@ tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err)
     }
     r->fast = tk_fast_kind(pattern, len);
     r->fast_on = 1;
+    snprintf(r->name, sizeof r->name, "regex /%.*s%s/", len > 24 ? 24 : (int)len, pattern,
+             len > 24 ? "..." : "");
     return r;
 }
 
@@ -1292,19 +1296,162 @@ void tk_regex_free(tk_regex *re)
     free(re);
 }
 
-/* The match region lives in the caller's work area, made on first use
- * and reused (Oniguruma only grows it). */
-static OnigRegion *work_region(la_tok_work *w)
+/* This thread's search state, in the caller's work area, made on first
+ * use and reused: the match region (Oniguruma only grows it) and the
+ * match parameters that carry each search's limits. */
+typedef struct {
+    OnigRegion *region;
+    OnigMatchParam *mp;
+} re_work;
+
+void tk_regex_work_free(void *p)
 {
-    if (!w->regex)
-        w->regex = onig_region_new();
-    return w->regex;
+    re_work *rw = p;
+    if (!rw)
+        return;
+    if (rw->region)
+        onig_region_free(rw->region, 1);
+    if (rw->mp)
+        onig_free_match_param(rw->mp);
+    free(rw);
 }
 
-void tk_regex_work_free(void *region)
+static re_work *work_state(la_tok_work *w)
 {
-    if (region)
-        onig_region_free(region, 1);
+    re_work *rw = w->regex;
+    if (rw)
+        return rw;
+    if (!(rw = calloc(1, sizeof *rw)) || !(rw->region = onig_region_new()) ||
+        !(rw->mp = onig_new_match_param())) {
+        tk_regex_work_free(rw);
+        return NULL;
+    }
+    onig_initialize_match_param(rw->mp);
+    w->regex = rw;
+    return rw;
+}
+
+/* ---- the work budget (tk.h) -------------------------------------------------- */
+
+int tk_budget_error(la_err *err, const char *what)
+{
+    return la_err_set(err, LA_EDATA, "tokenizer_budget",
+                      "the tokenizer's %s exceeded its work budget on this record; real models' "
+                      "tokenizers stay far within it, so the tokenizer file is likely broken or hostile",
+                      what);
+}
+
+void tk_budget_begin(la_tok_work *w, size_t len)
+{
+    tk_budget *b = &w->budget;
+    b->armed = 1;
+    b->grow_max = tk_grow_max(len);
+    b->retries = len > (UINT64_MAX - TK_RETRY_BASE) / TK_RETRY_PER_BYTE
+                     ? UINT64_MAX
+                     : (uint64_t)len * TK_RETRY_PER_BYTE + TK_RETRY_BASE;
+    b->time_ms = TK_TIME_BASE_MS + (uint64_t)(len >> 10) * TK_TIME_PER_MB_MS / 1024;
+    b->deadline_ms = 0;
+}
+
+void tk_budget_end(la_tok_work *w)
+{
+    w->budget.armed = 0;
+    w->budget.grow_max = 0;
+}
+
+/* A clock for the deadline that is cheap to read (a coarse one where
+ * the system has it), in milliseconds. */
+static uint64_t coarse_ms(void)
+{
+    struct timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+#endif
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The CPU time this thread has used, in nanoseconds (0 if unknown). */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Milliseconds of the call's regex time left, 0 when it is spent.
+ * Retries do not count work done without backtracking (a failed start
+ * whose look-ahead reads to the end of the text), so time bounds that:
+ * counted from the call's first search on the cheap clock, and once that
+ * says the time is up, on the thread's CPU time, so that a busy or
+ * suspended machine does not reject a record that did not use it. */
+static uint64_t time_left(tk_budget *b)
+{
+    uint64_t now = coarse_ms();
+    if (!b->deadline_ms) {
+        b->deadline_ms = now + b->time_ms;
+        b->cpu0_ns = thread_cpu_ns();
+    }
+    if (now < b->deadline_ms)
+        return b->deadline_ms - now;
+    uint64_t used = (thread_cpu_ns() - b->cpu0_ns) / 1000000;
+    if (used >= b->time_ms)
+        return 0;
+    b->deadline_ms = now + (b->time_ms - used);
+    return b->time_ms - used;
+}
+
+/* The first limit of a search, and its growth from attempt to attempt
+ * (less when the time left would not cover an attempt that much longer). */
+#define RETRY_FIRST 64
+#define RETRY_GROWTH 8
+/* search()'s answer when the budget ran out (no Oniguruma code). */
+#define RE_BUDGET (-100000)
+
+/* onig_search from `from`, within the budget when one is armed.
+ * Oniguruma does not tell how many retries a search took, only whether
+ * it stayed within a limit; so a search runs with a small limit, then
+ * again with larger ones until it stays within one, and every limit
+ * tried is taken from the budget: at least the work done, at most about
+ * RETRY_GROWTH times it plus RETRY_FIRST. The time left is checked
+ * before each search and each new attempt. A single match never gets
+ * more than Oniguruma's own limit (HuggingFace's has the same). Returns
+ * what onig_search returns, or RE_BUDGET. */
+static int search(const tk_regex *re, const OnigUChar *str, size_t len, size_t from, re_work *rw,
+                  la_tok_work *w)
+{
+    tk_budget *b = &w->budget;
+    unsigned long in_match = onig_get_retry_limit_in_match();
+    if (!b->armed) {
+        onig_set_retry_limit_in_search_of_match_param(rw->mp, onig_get_retry_limit_in_search());
+        onig_set_retry_limit_in_match_of_match_param(rw->mp, in_match);
+        return onig_search_with_param(re->re, str, str + len, str + from, str + len, rw->region,
+                                      ONIG_OPTION_NONE, rw->mp);
+    }
+    uint64_t limit = RETRY_FIRST, left = time_left(b);
+    for (;;) {
+        if (limit > b->retries)
+            limit = b->retries;
+        if (limit == 0 || left == 0)
+            return RE_BUDGET;
+        onig_set_retry_limit_in_search_of_match_param(rw->mp, (unsigned long)limit);
+        onig_set_retry_limit_in_match_of_match_param(rw->mp, limit < in_match ? (unsigned long)limit : in_match);
+        uint64_t t0 = coarse_ms();
+        int r = onig_search_with_param(re->re, str, str + len, str + from, str + len, rw->region,
+                                       ONIG_OPTION_NONE, rw->mp);
+        b->retries -= limit;
+        if (r != ONIGERR_RETRY_LIMIT_IN_SEARCH_OVER && r != ONIGERR_RETRY_LIMIT_IN_MATCH_OVER)
+            return r;
+        if (limit >= in_match)
+            return RE_BUDGET;
+        uint64_t took = coarse_ms() - t0, growth = RETRY_GROWTH;
+        if ((left = time_left(b)) == 0)
+            return RE_BUDGET;
+        if (took && took * RETRY_GROWTH > left)
+            growth = left / took > 2 ? left / took : 2;
+        limit *= growth;
+    }
 }
 
 int tk_regex_next(const tk_regex *re, const char *s, size_t len, size_t from,
@@ -1325,14 +1472,15 @@ int tk_regex_next(const tk_regex *re, const char *s, size_t len, size_t from,
         }
         /* an invalid sequence was met: Oniguruma decides */
     }
-    OnigRegion *region = work_region(w);
-    if (!region)
+    re_work *rw = work_state(w);
+    if (!rw)
         return la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");
-    const OnigUChar *str = (const OnigUChar *)s;
-    int r = onig_search(re->re, str, str + len, str + from, str + len, region,
-                        ONIG_OPTION_NONE);
+    OnigRegion *region = rw->region;
+    int r = search(re, (const OnigUChar *)s, len, from, rw, w);
     if (r == ONIG_MISMATCH)
         return 0;
+    if (r == RE_BUDGET)
+        return tk_budget_error(err, re->name);
     if (r < 0) {
         OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
         onig_error_code_to_str(msg, r);

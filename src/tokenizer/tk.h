@@ -53,13 +53,44 @@ static inline int tk_plist_push_model(tk_plist *p, const uint32_t *ids, size_t n
     return LA_OK;
 }
 
+/* ---- work budget -------------------------------------------------------
+ * A hostile tokenizer.json can make a stage's work or output grow faster
+ * than the text (a Split regex that backtracks over the whole text at
+ * every position, Replace normalizers that each double it). Each call of
+ * the public API (encode, preview, decode) is given a budget from the
+ * length of its text; a stage that would exceed it fails with code
+ * "tokenizer_budget" (LA_EDATA: the record is bad, the run goes on).
+ * Legitimate tokenizers stay far inside it. The bounds: */
+#define TK_GROW_FACTOR 64          /* a normalized or decoded text: at most 64 x its input */
+#define TK_GROW_SLACK 4096         /* ... plus 4 KiB */
+#define TK_RETRY_PER_BYTE 1024     /* Oniguruma backtracking steps per byte of text */
+#define TK_RETRY_BASE ((uint64_t)1 << 20)   /* ... plus about a million */
+#define TK_TIME_BASE_MS 1000       /* regex time: 1 s ... */
+#define TK_TIME_PER_MB_MS 1000     /* ... plus 1 s per MiB of text */
+typedef struct {
+    int armed;                   /* set by tk_budget_begin, cleared by tk_budget_end */
+    size_t grow_max;             /* most bytes a stage's text may reach, 0: not set */
+    uint64_t retries;            /* Oniguruma retries left */
+    uint64_t time_ms;            /* regex time allowed, from the call's first search */
+    uint64_t deadline_ms;        /* on the coarse monotonic clock, 0: no search yet */
+    uint64_t cpu0_ns;            /* the thread's CPU time at the first search */
+} tk_budget;
+/* The most bytes a text grown from len bytes may reach. */
+static inline size_t tk_grow_max(size_t len)
+{
+    return len > (SIZE_MAX - TK_GROW_SLACK) / TK_GROW_FACTOR ? SIZE_MAX : len * TK_GROW_FACTOR + TK_GROW_SLACK;
+}
+/* Fails with code "tokenizer_budget", naming what (e.g. "normalizer
+ * Replace") in the message. */
+int tk_budget_error(la_err *err, const char *what);
+
 /* Per-thread scratch. la_tok_work (public) is this struct. */
 struct la_tok_work {
     la_buf norm[2];              /* normalizer ping-pong buffers */
     la_buf pre[TK_MAX_DEPTH];    /* one per pre-tokenizer nesting depth */
     la_buf seg;                  /* a raw segment between added tokens */
     void *bpe;                   /* bpe.c's own scratch (symbols, heap) */
-    void *regex;                 /* regex.c's own scratch (match region) */
+    void *regex;                 /* regex.c's own scratch (match region, limits) */
     la_tokens toks;              /* tokens gathered by preview */
     la_buf dec;                  /* decoder scratch */
     la_buf dec2;
@@ -77,7 +108,18 @@ struct la_tok_work {
      * that starts the original text): 1 before normalizing; stages that
      * drop leading characters take from it, Prepend adds to it. */
     size_t lead0;
+    tk_budget budget;            /* of the current API call (tokenizer.c) */
 };
+/* Arms w's budget for one API call on a text of len bytes; end disarms
+ * it (components called on their own then bound only themselves). */
+void tk_budget_begin(la_tok_work *w, size_t len);
+void tk_budget_end(la_tok_work *w);
+/* The most bytes a stage of w's call may write; when no call set the
+ * bound, that of the stage's own input of len bytes. */
+static inline size_t tk_budget_grow(const la_tok_work *w, size_t len)
+{
+    return w && w->budget.grow_max ? w->budget.grow_max : tk_grow_max(len);
+}
 
 /* ---- short strings: hashing and comparing ---------------------------- */
 
@@ -515,7 +557,8 @@ void tk_added_free(tk_added *a);
  * the span (stripped white space included), the end of the match itself
  * (*raw_end: the next scan starts there, as HuggingFace's matcher goes on
  * from the match, not from the widened span, so the next span may start
- * inside this one) and the token; 0 when none. */
+ * inside this one) and the token; 0 when none; -1 when the scan ran past
+ * its work budget (tk.h; the caller reports it with tk_budget_error). */
 int tk_added_next(const tk_added *a, int want_normalized, const char *s, size_t len, size_t from,
                   size_t floor, size_t *mstart, size_t *mend, size_t *raw_end, const tk_added_token **tok);
 /* The same, considering only matches found scanning from positions

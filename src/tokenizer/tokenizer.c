@@ -528,7 +528,10 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t ava
     size_t done = 0, scan = 0, ms, me, re;
     const tk_added_token *tok;
     while (scan < n) {
-        if (!tk_added_next(c->t->added, 1, s, n, scan, done, &ms, &me, &re, &tok))
+        int found = tk_added_next(c->t->added, 1, s, n, scan, done, &ms, &me, &re, &tok);
+        if (found < 0)
+            return tk_budget_error(c->err, "added tokens");
+        if (!found)
             break;
         int rc = 0;
         if (ms > done)
@@ -571,8 +574,11 @@ static int encode_text(const la_tokenizer *t, la_tok_work *w, const char *text, 
             *short_win = 1;
             return LA_OK;
         }
-        int found = scan < len && tk_added_next_before(t->added, 0, text, len, scan, done, limit, &ms, &me,
-                                                       &re, &tok);
+        int found = scan < len ? tk_added_next_before(t->added, 0, text, len, scan, done, limit, &ms, &me,
+                                                      &re, &tok)
+                               : 0;
+        if (found < 0)
+            return tk_budget_error(err, "added tokens");
         if (!found && done >= len)
             break;
         int partial = !found && limit < len;
@@ -605,7 +611,10 @@ int la_tokenizer_encode(const la_tokenizer *t, la_tok_work *w, const char *text,
     int ended, short_win;
     if (!t || !w || !out || (!text && len))
         return la_err_set(err, LA_EARG, "bad_argument", "tokenizer: bad argument");
-    return encode_text(t, w, text ? text : "", len, max_tokens, out, NULL, &ended, 0, &short_win, err);
+    tk_budget_begin(w, len);
+    int rc = encode_text(t, w, text ? text : "", len, max_tokens, out, NULL, &ended, 0, &short_win, err);
+    tk_budget_end(w);
+    return rc;
 }
 
 /* ---- decoding ------------------------------------------------------------------ */
@@ -646,7 +655,10 @@ int la_tokenizer_decode(const la_tokenizer *t, la_tok_work *w, const uint32_t *i
         if (s && tk_tokens_push(&w->toks, ids[i], s, len))
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     }
-    return decode_tokens(t, w, &w->toks, " ", out, err);
+    tk_budget_begin(w, w->toks.strs.len);   /* the decoders' input: the token strings */
+    int rc = decode_tokens(t, w, &w->toks, " ", out, err);
+    tk_budget_end(w);
+    return rc;
 }
 
 /* ---- previews ------------------------------------------------------------------- */
@@ -1886,11 +1898,15 @@ int tk_preview_raw(const la_tokenizer *t, la_tok_work *w, const char *raw, size_
         return 0;
     /* a body without escapes is its text, and that text escapes to itself
      * (it holds no '"', no control character) */
-    return direct_preview(t, w, t->sp_cls_raw, raw, len, 0, m, complete, out, info, err);
+    tk_budget_begin(w, len);
+    int rc = direct_preview(t, w, t->sp_cls_raw, raw, len, 0, m, complete, out, info, err);
+    tk_budget_end(w);
+    return rc;
 }
 
-int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len, int more,
-                    size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err)
+/* tk_preview_text, within the budget its caller armed. */
+static int preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len, int more,
+                        size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err)
 {
     if (!t || !w || !out || (!text && len))
         return la_err_set(err, LA_EARG, "bad_argument", "tokenizer: bad argument");
@@ -1934,6 +1950,17 @@ int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, siz
         info->extended = mu > m;
     }
     return tk_preview_decode(t, w, mu, out, err);
+}
+
+int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len, int more,
+                    size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err)
+{
+    if (!w)
+        return la_err_set(err, LA_EARG, "bad_argument", "tokenizer: bad argument");
+    tk_budget_begin(w, len);
+    int rc = preview_text(t, w, text, len, more, m, complete, out, info, err);
+    tk_budget_end(w);
+    return rc;
 }
 
 int la_tokenizer_preview(const la_tokenizer *t, la_tok_work *w, const char *text, size_t len,
