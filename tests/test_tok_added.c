@@ -285,6 +285,58 @@ START_TEST(first_character_made_several)
 }
 END_TEST
 
+/* Writes a tokenizer.json with one added token (content: k times 'a',
+ * then tail) to a temporary file and loads it. */
+static la_tokenizer *load_long_token(size_t k, const char *tail)
+{
+    char path[] = "/tmp/lookahead-added-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"version\":\"1.0\",\"added_tokens\":[{\"id\":3,\"content\":\"", f);
+    for (size_t i = 0; i < k; i++)
+        fputc('a', f);
+    fprintf(f, "%s\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,"
+               "\"special\":true}],\"normalizer\":null,\"pre_tokenizer\":null,\"decoder\":null,"
+               "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"x\":2},\"merges\":[]}}", tail);
+    ck_assert_int_eq(fclose(f), 0);
+    la_err err = {{0}, {0}};
+    la_tokenizer *t = la_tokenizer_load(path, &err);
+    unlink(path);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    return t;
+}
+
+/* The work budget of the added-token scan: an added token of 20,000
+ * 'a' and a 'b' makes the trie be walked 20,000 deep from every 'a' of a
+ * text of 'a's (400 million steps for 40,000 bytes), which is rejected
+ * with "tokenizer_budget"; the same token without the 'b' matches, and
+ * the scan jumps over it, so that text is tokenized. */
+START_TEST(long_walks_have_a_budget)
+{
+    size_t n = 40000;
+    char *text = malloc(n);
+    ck_assert_ptr_nonnull(text);
+    memset(text, 'a', n);
+    la_tok_work *w = la_tok_work_new();
+    la_tokens out = {0};
+    la_err err = {{0}, {0}};
+    la_tokenizer *t = load_long_token(20000, "b");
+    ck_assert_int_eq(la_tokenizer_encode(t, w, text, n, 0, &out, &err), LA_EDATA);
+    ck_assert_str_eq(err.code, "tokenizer_budget");
+    la_tokenizer_free(t);
+    t = load_long_token(20000, "");
+    ck_assert_int_eq(la_tokenizer_encode(t, w, text, n, 0, &out, &err), LA_OK);
+    ck_assert_uint_eq(out.n, 2);
+    ck_assert_uint_eq(out.ids[0], 3);
+    la_tokenizer_free(t);
+    la_tokens_free(&out);
+    la_tok_work_free(w);
+    free(text);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_added");
@@ -299,6 +351,7 @@ static Suite *suite(void)
     tcase_add_test(tc, many_tokens);
     tcase_add_test(tc, rstrip_overlap_and_dropped_start);
     tcase_add_test(tc, first_character_made_several);
+    tcase_add_test(tc, long_walks_have_a_budget);
     suite_add_tcase(s, tc);
     return s;
 }

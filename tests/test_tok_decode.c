@@ -143,6 +143,61 @@ START_TEST(bad_decoders)
 }
 END_TEST
 
+/* The growth bound in decoders: a chain of twenty Replace "a" -> "aa"
+ * (a million bytes of one "a"), or of Replace with an empty pattern,
+ * fails with "tokenizer_budget" on every path (the chain itself, the
+ * plan previews decode by, decoding ids) with little memory; a Replace
+ * that makes a text of "a" 60 times longer is within the bound. */
+START_TEST(growth_bound)
+{
+    static const struct {
+        const char *item;
+        int k, ok;
+    } chains[] = {
+        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":\"aa\"}", 20, 0},
+        {"{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"a\"},\"content\":\"aa\"}", 20, 0},
+        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\"\"},\"content\":\"a\"}", 20, 0},
+        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":"
+         "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}", 1, 1},
+    };
+    for (size_t c = 0; c < sizeof chains / sizeof chains[0]; c++) {
+        la_buf j = {0};
+        la_buf_printf(&j, "{\"type\":\"Sequence\",\"decoders\":[");
+        for (int i = 0; i < chains[c].k; i++)
+            la_buf_printf(&j, "%s%s", i ? "," : "", chains[c].item);
+        la_buf_printf(&j, "]}");
+        cJSON *js = cJSON_Parse(j.data);
+        la_err err = {{0}, {0}};
+        tk_decoder *d = tk_decoder_from_json(js, &err);
+        cJSON_Delete(js);
+        la_buf_free(&j);
+        ck_assert_msg(d != NULL, "%s", err.msg);
+        la_tok_work *w = la_tok_work_new();
+        la_tokens list = {0};
+        char text[200];
+        memset(text, 'a', sizeof text);
+        ck_assert_int_eq(tk_tokens_push(&list, 0, text, sizeof text), LA_OK);
+        int rc = d->chain(d, &list, w, &err);
+        if (chains[c].ok) {
+            ck_assert_int_eq(rc, LA_OK);
+            ck_assert_uint_eq(tk_tokens_len(&list, 0), 60 * sizeof text);
+        } else {
+            ck_assert_int_eq(rc, LA_EDATA);
+            ck_assert_str_eq(err.code, "tokenizer_budget");
+            ck_assert_uint_le(list.strs.cap + w->dtoks.strs.cap, 4 * tk_grow_max(sizeof text));
+            la_buf out = {0};
+            ck_assert_int_eq(tk_decoder_map(d, text, sizeof text, &out, w, &err), LA_EDATA);
+            ck_assert_str_eq(err.code, "tokenizer_budget");
+            ck_assert_uint_le(out.cap, 4 * tk_grow_max(sizeof text));
+            la_buf_free(&out);
+        }
+        la_tokens_free(&list);
+        la_tok_work_free(w);
+        d->free(d);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_decode");
@@ -153,6 +208,7 @@ static Suite *suite(void)
     tcase_add_test(tc, bytes);
     tcase_add_test(tc, lossy_utf8);
     tcase_add_test(tc, bad_decoders);
+    tcase_add_test(tc, growth_bound);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -387,6 +387,58 @@ START_TEST(test_hostile_fixture)
 }
 END_TEST
 
+/* Counts the matches of re over s[0..n) (find_iter), within the work
+ * budget of a call on that text when armed; the status in *rc. */
+static size_t count_matches(const tk_regex *re, const char *s, size_t n, int armed, int *rc, la_err *err)
+{
+    if (armed)
+        tk_budget_begin(w, n);
+    tk_regex_iter it = {0, 0};
+    size_t a, b, k = 0;
+    while ((*rc = tk_regex_iter_next(re, s, n, &it, &a, &b, w, err)) == 1)
+        k++;
+    tk_budget_end(w);
+    return k;
+}
+
+/* The regex work budget: the three patterns on Oniguruma over long runs
+ * of each kind of character (the longest searches they make) find the
+ * same matches within it; a pattern that backtracks exponentially is
+ * stopped by the retries of the budget ("tokenizer_budget"), where
+ * alone it runs into Oniguruma's own limit after ten million. */
+START_TEST(test_budget)
+{
+    static const char *const runs[] = {" ", "a", "7", "!", "\n", " \n", "\xc3\xa9", "'s"};
+    la_buf text = {0};
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++)
+        for (int i = 0; i < 20000; i++)
+            ck_assert_int_eq(la_buf_append(&text, runs[r], strlen(runs[r])), 0);
+    la_err err = {{0}, {0}};
+    int rc;
+    for (int k = 0; k < 3; k++) {
+        size_t plain = count_matches(onig_re[k], text.data, text.len, 0, &rc, &err);
+        ck_assert_int_eq(rc, 0);
+        ck_assert_uint_eq(count_matches(onig_re[k], text.data, text.len, 1, &rc, &err), plain);
+        ck_assert_msg(rc == 0, "%s", err.msg);
+    }
+    la_buf_free(&text);
+    const char *bad = "(?:a|aa)+b";
+    tk_regex *re = tk_regex_new(bad, strlen(bad), &err);
+    ck_assert_ptr_nonnull(re);
+    char as[61];
+    memset(as, 'a', 60);
+    as[60] = 0;
+    count_matches(re, as, 60, 1, &rc, &err);
+    ck_assert_int_eq(rc, LA_EDATA);
+    ck_assert_str_eq(err.code, "tokenizer_budget");
+    ck_assert_ptr_nonnull(strstr(err.msg, "regex /(?:a|aa)+b/"));
+    count_matches(re, as, 60, 0, &rc, &err);
+    ck_assert_int_eq(rc, LA_EDATA);
+    ck_assert_str_eq(err.code, "tokenizer");
+    tk_regex_free(re);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_regex_fast");
@@ -395,6 +447,7 @@ static Suite *suite(void)
     tcase_set_timeout(t, 300);
     tcase_add_test(t, test_kinds);
     tcase_add_test(t, test_hostile_fixture);
+    tcase_add_test(t, test_budget);
     suite_add_tcase(s, t);
     TCase *c = tcase_create("classes");
     tcase_add_checked_fixture(c, setup, teardown);
