@@ -180,9 +180,14 @@ typedef struct {
     uint64_t count;
 } la_reason_count;
 
+/* How a run ended, in its report: only a complete run's counts cover
+ * the whole input. Ordered: a merge keeps the worst. */
+enum { LA_RUN_COMPLETE, LA_RUN_OUTPUT_CLOSED, LA_RUN_FAILED };
+
 /* Counters that every stage feeds. Zero-initialise; la_stats_merge adds
  * one run's (or one thread's, or one shard's) counters into another. */
 typedef struct {
+    int status;                     /* LA_RUN_*; set by the caller at the end */
     uint64_t records_in, records_out, records_rejected;
     la_reason_count rejected[LA_MAX_REASONS];
     size_t n_rejected_reasons;

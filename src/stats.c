@@ -49,8 +49,12 @@ void la_stats_preview(la_stats *st, const la_preview_info *info)
     st->extended += info->extended ? 1 : 0;
 }
 
+static const char *const status_names[] = {"complete", "output_closed", "failed"};
+
 void la_stats_merge(la_stats *into, const la_stats *f)
 {
+    if (f->status > into->status)
+        into->status = f->status;
     into->records_in += f->records_in;
     into->records_out += f->records_out;
     into->records_rejected += f->records_rejected;
@@ -88,7 +92,9 @@ static void put_counts(la_buf *o, const char *name, const la_reason_count *t, si
 int la_stats_json(const la_stats *st, const la_config *cfg, double seconds, la_buf *o)
 {
     size_t start = o->len;
-    la_buf_printf(o, "{\n  \"records_in\": %llu,\n  \"records_out\": %llu,\n  \"records_rejected\": %llu,\n",
+    int status = st->status >= 0 && st->status <= LA_RUN_FAILED ? st->status : LA_RUN_FAILED;
+    la_buf_printf(o, "{\n  \"status\": \"%s\",\n", status_names[status]);
+    la_buf_printf(o, "  \"records_in\": %llu,\n  \"records_out\": %llu,\n  \"records_rejected\": %llu,\n",
                   (unsigned long long)st->records_in, (unsigned long long)st->records_out,
                   (unsigned long long)st->records_rejected);
     put_counts(o, "rejected_by_reason", st->rejected, st->n_rejected_reasons);
@@ -118,18 +124,41 @@ int la_stats_json(const la_stats *st, const la_config *cfg, double seconds, la_b
     return o->len > start ? LA_OK : LA_ENOMEM;
 }
 
-static uint64_t num(const cJSON *o, const char *k)
+/* A count: a whole number from 0 to 2^53 (what a double holds exactly);
+ * an absent key is 0. Anything else makes *bad the key's name. */
+static uint64_t num(const cJSON *o, const char *k, const char **bad)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)v->valuedouble : 0;
+    if (!v || cJSON_IsNull(v))
+        return 0;
+    double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    if (d < 0 || d > 9007199254740992.0 || d != (double)(uint64_t)d) {
+        if (!*bad)
+            *bad = k;
+        return 0;
+    }
+    return (uint64_t)d;
 }
 
-static void counts(const cJSON *o, const char *k, la_reason_count *tab, size_t *n, size_t max)
+static void counts(const cJSON *o, const char *k, la_reason_count *tab, size_t *n, size_t max, const char **bad)
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, k), *e;
     cJSON_ArrayForEach(e, t)
-        if (cJSON_IsNumber(e) && e->string)
-            la_stats_count(tab, n, max, e->string, (uint64_t)e->valuedouble);
+        if (e->string)
+            la_stats_count(tab, n, max, e->string, num(t, e->string, bad));
+}
+
+/* The report's "status"; reports written before it existed were only
+ * ever written by complete runs. -1 for an unknown value. */
+static int parse_status(const cJSON *o)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "status");
+    if (!v)
+        return LA_RUN_COMPLETE;
+    for (int i = 0; i <= LA_RUN_FAILED; i++)
+        if (cJSON_IsString(v) && strcmp(v->valuestring, status_names[i]) == 0)
+            return i;
+    return -1;
 }
 
 /* cJSON fits here: a small report read once; counts below 2^53 are exact. */
@@ -142,29 +171,40 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
         return la_err_set(err, LA_EDATA, "bad_stats", "not a lookahead statistics report");
     }
     memset(st, 0, sizeof *st);
-    st->records_in = num(o, "records_in");
-    st->records_out = num(o, "records_out");
-    st->records_rejected = num(o, "records_rejected");
-    counts(o, "rejected_by_reason", st->rejected, &st->n_rejected_reasons, LA_MAX_REASONS);
-    st->previews = num(o, "previews");
-    st->preview_sum = num(o, "preview_units_sum");
+    const char *bad = NULL;
+    st->status = parse_status(o);
+    st->records_in = num(o, "records_in", &bad);
+    st->records_out = num(o, "records_out", &bad);
+    st->records_rejected = num(o, "records_rejected", &bad);
+    counts(o, "rejected_by_reason", st->rejected, &st->n_rejected_reasons, LA_MAX_REASONS, &bad);
+    st->previews = num(o, "previews", &bad);
+    st->preview_sum = num(o, "preview_units_sum", &bad);
     const cJSON *pu = cJSON_GetObjectItemCaseSensitive(o, "preview_units");
-    st->preview_min = num(pu, "min");
-    st->preview_max = num(pu, "max");
-    st->fully_previewed = num(o, "answers_fully_previewed");
-    st->extended = num(o, "previews_extended");
-    st->bytes_in = num(o, "bytes_in");
-    st->bytes_out = num(o, "bytes_out");
+    st->preview_min = num(pu, "min", &bad);
+    st->preview_max = num(pu, "max", &bad);
+    st->fully_previewed = num(o, "answers_fully_previewed", &bad);
+    st->extended = num(o, "previews_extended", &bad);
+    st->bytes_in = num(o, "bytes_in", &bad);
+    st->bytes_out = num(o, "bytes_out", &bad);
     const cJSON *bf = cJSON_GetObjectItemCaseSensitive(o, "records_by_format");
     for (int i = LA_FMT_FIELDS; i < LA_FMT_COUNT; i++)
-        st->format_records[i] = num(bf, la_format_name(i));
-    st->turns_edited = num(o, "turns_edited");
-    counts(o, "turns_skipped_by_reason", st->skipped, &st->n_skipped_reasons, 8);
-    st->records_without_turn = num(o, "records_without_turn");
+        st->format_records[i] = num(bf, la_format_name(i), &bad);
+    st->turns_edited = num(o, "turns_edited", &bad);
+    counts(o, "turns_skipped_by_reason", st->skipped, &st->n_skipped_reasons, 8, &bad);
+    st->records_without_turn = num(o, "records_without_turn", &bad);
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "mode"), *un = cJSON_GetObjectItemCaseSensitive(o, "unit");
     snprintf(mode, modelen, "%s", cJSON_IsString(md) ? md->valuestring : "");
     snprintf(unit, unitlen, "%s", cJSON_IsString(un) ? un->valuestring : "");
-    *m = num(o, "m");
+    *m = num(o, "m", &bad);
     cJSON_Delete(o);
+    if (bad)
+        return la_err_set(err, LA_EDATA, "bad_stats", "\"%s\" is not a count (a whole number from 0 to 2^53)", bad);
+    if (st->status < 0)
+        return la_err_set(err, LA_EDATA, "bad_stats", "unknown \"status\" (expected complete, output_closed or failed)");
+    if (st->records_in != st->records_out + st->records_rejected)
+        return la_err_set(err, LA_EDATA, "bad_stats",
+                          "records_in (%llu) is not records_out + records_rejected (%llu + %llu)",
+                          (unsigned long long)st->records_in, (unsigned long long)st->records_out,
+                          (unsigned long long)st->records_rejected);
     return LA_OK;
 }

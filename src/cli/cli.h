@@ -24,6 +24,7 @@ typedef struct {
     int progress;             /* 1 forced, 0 when stderr is a terminal */
     int threads;
     uint64_t shard_k, shard_n;
+    int std_closed[3];        /* descriptors 0-2 were closed at start */
 } cli_opts;
 
 /* Runs the whole job; returns the process exit code. Prints its own

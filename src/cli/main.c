@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/files.h"
 #include "cli/tokenize_cmd.h"
 
 static const char usage_text[] =
@@ -167,6 +168,23 @@ static const char *const io_in[] = {"auto", "jsonl", "json", NULL};
 static const char *const on_error[] = {"fail", "skip", NULL};
 static const char *const partial[] = {"replace", "complete", NULL};
 
+/* Parses K/N: two decimal numbers of digits only (no sign, no space),
+ * 0 <= K < N. */
+static int parse_shard(const char *s, uint64_t *k, uint64_t *n)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash || slash == s || !slash[1] || strspn(s, "0123456789") != (size_t)(slash - s) ||
+        strspn(slash + 1, "0123456789") != strlen(slash + 1))
+        return -1;
+    errno = 0;
+    unsigned long long a = strtoull(s, NULL, 10), b = strtoull(slash + 1, NULL, 10);
+    if (errno || b == 0 || a >= b)
+        return -1;
+    *k = a;
+    *n = b;
+    return 0;
+}
+
 /* Parses one option into o; returns 0 or an exit code. */
 static int set_option(cli_opts *o, int c, const char *arg, const char *name, int *unit_given,
                       char ***extra, size_t *nextra)
@@ -249,15 +267,10 @@ static int set_option(cli_opts *o, int c, const char *arg, const char *name, int
             return usage_error("--threads: expected a number from 1 to 256, got '%s'", arg);
         o->threads = (int)v;
         break;
-    case O_SHARD: {
-        unsigned long long a, b;
-        char tail;
-        if (sscanf(arg, "%llu/%llu%c", &a, &b, &tail) != 2 || b == 0 || a >= b || arg[0] == '-')
+    case O_SHARD:
+        if (parse_shard(arg, &o->shard_k, &o->shard_n))
             return usage_error("--shard: expected K/N with 0 <= K < N, got '%s'", arg);
-        o->shard_k = a;
-        o->shard_n = b;
         break;
-    }
     default: return usage_error("unknown option");
     }
     return 0;
@@ -279,6 +292,13 @@ static int check_options(cli_opts *o, int unit_given)
 
 int main(int argc, char **argv)
 {
+    int closed[3];
+    if (cli_std_fds_open(closed) != 0)
+        return EXIT_IOERR;
+    if (argc > 1 && closed[1] && (strcmp(argv[1], "tokenize") == 0 || strcmp(argv[1], "merge-stats") == 0)) {
+        cli_msg("standard output is closed: run with standard output open");
+        return EXIT_CANTCREAT;
+    }
     if (argc > 1 && strcmp(argv[1], "tokenize") == 0)
         return la_cli_tokenize(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "merge-stats") == 0)
@@ -286,6 +306,7 @@ int main(int argc, char **argv)
 
     cli_opts o;
     memset(&o, 0, sizeof o);
+    memcpy(o.std_closed, closed, sizeof closed);
     la_config_defaults(&o.cfg);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;

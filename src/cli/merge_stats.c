@@ -60,6 +60,12 @@ int cli_merge_stats(int argc, char **argv)
             la_buf_free(&b);
             return EXIT_DATA;
         }
+        if (st.status != LA_RUN_COMPLETE) {
+            cli_msg("%s: the run stopped early (status %s): its counts do not cover its input; merge only complete "
+                    "runs' reports", argv[i], st.status == LA_RUN_FAILED ? "failed" : "output_closed");
+            la_buf_free(&b);
+            return EXIT_DATA;
+        }
         double t = seconds_of(b.data);
         secs = t > secs ? t : secs;
         la_buf_free(&b);

@@ -16,19 +16,41 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/files.h"
 
 #define SHOWN_REJECTS 5
 
-/* The temporary output file, removed by the signal handler: the only
- * mutable global state, and it lives in the CLI. */
+/* The temporary files (output, statistics), removed by the signal
+ * handler: the only mutable global state, and it lives in the CLI. */
 static char tmp_path[PATH_MAX];
+static char stats_tmp[PATH_MAX];
 
 static void on_signal(int sig)
 {
     if (tmp_path[0])
         unlink(tmp_path);
+    if (stats_tmp[0])
+        unlink(stats_tmp);
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+/* Every signal whose default action ends the process, so that none of
+ * them leaves a temporary file behind. SIGPIPE is ignored (a closed pipe
+ * is a write error, handled where it happens) and so is SIGXFSZ (a file
+ * over the size limit is a write error too: EFBIG). */
+static void catch_signals(void)
+{
+    static const int fatal[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2, SIGVTALRM, SIGPROF,
+                                SIGXCPU};
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
+        struct sigaction old;
+        /* a signal ignored by whoever started us (nohup) stays ignored */
+        if (sigaction(fatal[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            signal(fatal[i], on_signal);
+    }
 }
 
 static double now(void)
@@ -114,6 +136,7 @@ struct run_state {
     int wquit;                /* stop before the next batch */
     int wrc;                  /* the writer's first error; it then stops */
     const char *cur_name;
+    char *final_out;          /* the file -o replaces, links followed */
     la_reader *cur_reader;
     uint64_t line_base;       /* line number of the first line of the raw batch being written */
 };
@@ -158,8 +181,44 @@ static int open_input(const char *path, int *fd)
     return 0;
 }
 
-/* Creates the temporary output next to FILE, so that the final rename
- * stays within one file system. */
+/* A temporary file next to final (so that the rename stays within one
+ * file system), named .BASE.tmp-XXXXXX with BASE cut short to fit
+ * NAME_MAX; path gets its name. Returns the descriptor or -1. */
+static int make_temp(const char *final, char *path, size_t cap)
+{
+    const char *slash = strrchr(final, '/');
+    const char *base = slash ? slash + 1 : final;
+    int dirlen = slash ? (int)(slash - final + 1) : 0;
+    int baselen = (int)strlen(base), room = NAME_MAX - (int)sizeof "." ".tmp-XXXXXX" + 1;
+    if (snprintf(path, cap, "%.*s.%.*s.tmp-XXXXXX", dirlen, final, baselen < room ? baselen : room, base) >=
+        (int)cap) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return mkstemp(path);
+}
+
+/* Gives a new file made by mkstemp (mode 0600) what replacing final
+ * should keep: final's permission bits (never setuid or setgid) and, as
+ * far as we may, its owner and group; a new name gets what a plain
+ * create would. */
+static void take_mode(int fd, const char *final)
+{
+    struct stat sb;
+    if (stat(final, &sb) == 0) {
+        if (fchown(fd, sb.st_uid, sb.st_gid) != 0 && fchown(fd, (uid_t)-1, sb.st_gid) != 0) {
+            /* not ours to give away: the new file stays the caller's */
+        }
+        fchmod(fd, sb.st_mode & 0777);
+        return;
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+}
+
+/* Creates the temporary output next to the file -o names (behind its
+ * symbolic links: the target is replaced, not the link). */
 static int open_output(run_state *s)
 {
     const char *out = s->o->output;
@@ -167,25 +226,19 @@ static int open_output(run_state *s)
         s->out_fd = 1;
         return 0;
     }
-    const char *slash = strrchr(out, '/');
-    int dirlen = slash ? (int)(slash - out + 1) : 0;
-    if (snprintf(tmp_path, sizeof tmp_path, "%.*s.%s.tmp-XXXXXX", dirlen, out, slash ? slash + 1 : out) >=
-        (int)sizeof tmp_path) {
-        cli_msg("%s: cannot create: name too long", out);
-        tmp_path[0] = 0;
+    int sys;
+    free(s->final_out);
+    if (!(s->final_out = cli_final_name(out, &sys))) {
+        cli_msg("%s: cannot create: %s", out, strerror(errno));
         return EXIT_CANTCREAT;
     }
-    int fd = mkstemp(tmp_path);
+    int fd = make_temp(s->final_out, tmp_path, sizeof tmp_path);
     if (fd < 0) {
         cli_msg("%s: cannot create: %s", out, strerror(errno));
         tmp_path[0] = 0;
         return EXIT_CANTCREAT;
     }
-    /* mkstemp makes 0600; give the file the mode a plain create would */
-    struct stat sb;
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, stat(out, &sb) == 0 ? (sb.st_mode & 07777) : (0666 & ~mask));
+    take_mode(fd, s->final_out);
     s->out_fd = fd;
     size_t n = strlen(out);
     if (n > 3 && strcmp(out + n - 3, ".gz") == 0)
@@ -221,7 +274,7 @@ static int commit_output(run_state *s)
         return EXIT_IOERR;
     }
     s->out_fd = -1;
-    if (rename(tmp_path, s->o->output) != 0) {
+    if (rename(tmp_path, s->final_out) != 0) {
         cli_msg("%s: cannot create: %s", s->o->output, strerror(errno));
         return EXIT_CANTCREAT;
     }
@@ -753,7 +806,9 @@ static int run_input(run_state *s, const char *path)
     s->done_bytes += la_reader_bytes(r);
     /* every shard reads all the input; shard 0 alone counts it, so that
      * merged shard statistics equal a single run's */
-    if (!s->o->shard_n || s->o->shard_k == 0)
+    /* (a failed input is not counted: how far it was read ahead depends
+     * on the threads) */
+    if (!rc && got >= 0 && (!s->o->shard_n || s->o->shard_k == 0))
         s->st.bytes_in += la_reader_bytes(r);
     la_reader_free(r);
     if (fd > 0)
@@ -826,23 +881,103 @@ static void stop_workers(run_state *s)
     pthread_cond_destroy(&s->free_cv);
 }
 
-static int write_stats(run_state *s, double seconds)
+/* The descriptor a path such as /dev/stdout, /dev/fd/3 or
+ * /proc/self/fd/3 names, or -1. */
+static int fd_path(const char *path)
 {
-    la_buf b = {0};
-    int rc = 0;
-    if (la_stats_json(&s->st, &s->o->cfg, seconds, &b) != LA_OK) {
-        cli_msg("out of memory");
+    static const char *const prefixes[] = {"/dev/fd/", "/proc/self/fd/"};
+    if (strcmp(path, "/dev/stdout") == 0)
+        return 1;
+    if (strcmp(path, "/dev/stderr") == 0)
+        return 2;
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(path, prefixes[i], n) == 0 && path[n] && strspn(path + n, "0123456789") == strlen(path + n) &&
+            strlen(path + n) < 9)
+            return atoi(path + n);
+    }
+    return -1;
+}
+
+/* Opens where --stats goes: a descriptor's name (/dev/stdout) as a copy
+ * of that descriptor, so that a shell's >> keeps appending; a device, a
+ * pipe or another path under /dev or /proc directly,
+ * anything else through a temporary file (stats_tmp) that *final, the
+ * file behind the links, is replaced by. Returns the descriptor or -1. */
+static int open_stats(const char *path, char **final)
+{
+    struct stat sb;
+    int sys = 0, fd = fd_path(path);
+    *final = NULL;
+    if (fd >= 0)
+        return fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    char *name = cli_final_name(path, &sys);
+    if (!name)
+        return -1;
+    if ((stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) || sys) {
+        free(name);
+        return open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    }
+    *final = name;
+    fd = make_temp(*final, stats_tmp, sizeof stats_tmp);
+    if (fd < 0)
+        stats_tmp[0] = 0;
+    else
+        take_mode(fd, *final);
+    return fd;
+}
+
+/* Writes b to the open --stats descriptor and, through a temporary
+ * file, puts it in place of final. Returns 0 or an exit code. */
+static int put_stats(const char *path, int fd, const la_buf *b, const char *final)
+{
+    la_err e;
+    if (la_write_all(fd, b->data, b->len, &e)) {
+        cli_msg("%s: %s", path, e.msg);
+        close(fd);
         return EXIT_IOERR;
     }
-    int fd = open(s->o->stats, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    la_err e;
-    if (fd < 0) {
-        cli_msg("%s: cannot create: %s", s->o->stats, strerror(errno));
-        rc = EXIT_CANTCREAT;
-    } else if (la_write_all(fd, b.data, b.len, &e) || close(fd) != 0) {
-        cli_msg("%s: %s", s->o->stats, e.msg);
-        rc = EXIT_IOERR;
+    if (close(fd) != 0) {
+        cli_msg("%s: %s", path, strerror(errno));
+        return EXIT_IOERR;
     }
+    if (final && rename(stats_tmp, final) != 0) {
+        cli_msg("%s: cannot create: %s", path, strerror(errno));
+        return EXIT_CANTCREAT;
+    }
+    if (final)
+        stats_tmp[0] = 0;
+    return 0;
+}
+
+/* Writes the report to --stats FILE whole or not at all: a reader never
+ * sees half of one, and when it cannot be written an earlier report
+ * there is removed (and said so) rather than left looking current. */
+static int write_stats(run_state *s, double seconds)
+{
+    const char *path = s->o->stats;
+    la_buf b = {0};
+    char *final = NULL;
+    int rc = 0;
+    if (la_stats_json(&s->st, &s->o->cfg, seconds, &b) != LA_OK) {
+        cli_msg("%s: out of memory", path);
+        rc = EXIT_IOERR;
+    } else {
+        int fd = open_stats(path, &final);
+        if (fd < 0) {
+            cli_msg("%s: cannot create: %s", path, strerror(errno));
+            rc = EXIT_CANTCREAT;
+        } else {
+            rc = put_stats(path, fd, &b, final);
+        }
+    }
+    if (stats_tmp[0])
+        unlink(stats_tmp);
+    stats_tmp[0] = 0;
+    struct stat sb;
+    if (rc && final && lstat(final, &sb) == 0 && S_ISREG(sb.st_mode) && unlink(final) == 0)
+        cli_msg("%s: removed the earlier report there, which this run could not replace", path);
+    free(final);
     la_buf_free(&b);
     return rc;
 }
@@ -890,6 +1025,10 @@ static int check_inputs(const cli_opts *o)
 {
     for (size_t i = 0; i < o->ninputs; i++) {
         struct stat sb;
+        if (strcmp(o->inputs[i], "-") == 0 && o->std_closed[0]) {
+            cli_msg("standard input is closed: name the input FILE, or give the input on standard input");
+            return EXIT_NOINPUT;
+        }
         /* a FIFO is not opened twice: its writer would see the first close */
         if (strcmp(o->inputs[i], "-") != 0 && stat(o->inputs[i], &sb) == 0 && S_ISFIFO(sb.st_mode))
             continue;
@@ -914,6 +1053,52 @@ static la_tokenizer *load_tokenizer(const char *path, int *rc)
     return t;
 }
 
+/* Opens --rejects and -o's temporary file, and starts the workers. */
+static int start_run(run_state *s)
+{
+    cli_opts *o = s->o;
+    if (!o->output && o->std_closed[1]) {
+        cli_msg("standard output is closed: give -o FILE, or run with standard output open");
+        return EXIT_CANTCREAT;
+    }
+    if (o->rejects && (s->rej_fd = open(o->rejects, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
+        cli_msg("%s: cannot create: %s", o->rejects, strerror(errno));
+        return EXIT_CANTCREAT;
+    }
+    int rc = open_output(s);
+    if (rc)
+        return rc;
+    s->show_progress = !o->quiet && (o->progress || isatty(2));
+    if (s->show_progress)
+        s->total_bytes = total_size(o);
+    if (start_workers(s, o->threads, &o->cfg)) {
+        cli_msg("cannot start %d threads", o->threads);
+        return EXIT_IOERR;
+    }
+    return 0;
+}
+
+/* Ends the output: the writer's last bytes, then the rename of -o's
+ * temporary file; on failure the temporary file goes. */
+static int finish_output(run_state *s, int rc)
+{
+    la_err e;
+    /* records written before a bad one still reach standard output */
+    if ((!rc || (rc == EXIT_DATA && !s->o->output)) && s->w && la_writer_finish(s->w, &e)) {
+        int wrc = write_failed(s, &e);
+        rc = rc ? rc : wrc;
+    }
+    if (s->w)
+        s->st.bytes_out = la_writer_bytes(s->w);
+    if (!rc)
+        rc = commit_output(s);
+    if (rc)
+        drop_output(s);
+    return rc;
+}
+
+/* Runs the job; rc -1 inside means standard output's reader went away,
+ * which ends the run quietly with exit 0. */
 int cli_run(cli_opts *o)
 {
     run_state s;
@@ -922,67 +1107,46 @@ int cli_run(cli_opts *o)
     s.rej_fd = -1;
     s.out_fd = -1;
     s.t0 = now();
-    int rc = check_inputs(o);
+    /* nothing is opened for writing before this check */
+    int rc = cli_check_files(o);
     if (rc)
         return rc;
     la_tokenizer *tok = NULL;
-    if (o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_TOKEN) {
-        if (!(tok = load_tokenizer(o->tokenizer_path, &rc)))
-            return rc;
-        o->cfg.tokenizer = tok;
-    }
     la_err e;
-    if (!(s.proc = la_proc_new(&o->cfg, &e))) {
+    rc = check_inputs(o);
+    if (!rc && o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_TOKEN && (tok = load_tokenizer(o->tokenizer_path, &rc)))
+        o->cfg.tokenizer = tok;
+    if (!rc && !(s.proc = la_proc_new(&o->cfg, &e))) {
         cli_msg("%s", e.msg);
         la_tokenizer_free(tok);
         return EXIT_USAGE;
     }
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    if (o->rejects && (s.rej_fd = open(o->rejects, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
-        cli_msg("%s: cannot create: %s", o->rejects, strerror(errno));
-        rc = EXIT_CANTCREAT;
-    }
-    if (!rc)
-        rc = open_output(&s);
-    s.show_progress = !o->quiet && (o->progress || isatty(2));
-    if (s.show_progress)
-        s.total_bytes = total_size(o);
-    if (!rc && start_workers(&s, o->threads, &o->cfg)) {
-        cli_msg("cannot start %d threads", o->threads);
-        rc = EXIT_IOERR;
-    }
+    catch_signals();
+    int started = 0;
+    if (!rc && !(rc = start_run(&s)))
+        started = 1;
     for (size_t i = 0; i < o->ninputs && !rc; i++)
         rc = run_input(&s, o->inputs[i]);
     stop_workers(&s);
-    /* records written before a bad one still reach standard output */
-    if ((!rc || (rc == EXIT_DATA && !o->output)) && s.w && la_writer_finish(s.w, &e)) {
-        int wrc = write_failed(&s, &e);
-        rc = rc ? rc : wrc;
-    }
-    if (s.w)
-        s.st.bytes_out = la_writer_bytes(s.w);
-    if (!rc)
-        rc = commit_output(&s);
-    if (rc)
-        drop_output(&s);
+    rc = finish_output(&s, rc);
     double secs = now() - s.t0;
     if (s.show_progress && s.progress_shown)
         progress(&s, 0, 1);
-    if (rc != -1 && o->stats) {
+    s.st.status = rc == 0 ? LA_RUN_COMPLETE : rc == -1 ? LA_RUN_OUTPUT_CLOSED : LA_RUN_FAILED;
+    if (o->stats) {
         int src = write_stats(&s, secs);
-        if (!rc)
+        if (rc <= 0 && src)
             rc = src;
     }
-    if (s.rej_fd >= 0 && close(s.rej_fd) != 0 && !rc) {
+    if (s.rej_fd >= 0 && close(s.rej_fd) != 0 && rc <= 0) {
         cli_msg("%s: %s", o->rejects, strerror(errno));
         rc = EXIT_IOERR;
     }
-    if (!o->quiet && rc != -1)
+    if (!o->quiet && rc != -1 && started)
         summary(&s, secs);
     la_writer_free(s.w);
     la_proc_free(s.proc);
     la_tokenizer_free(tok);
+    free(s.final_out);
     return rc == -1 ? 0 : rc;
 }
