@@ -75,16 +75,6 @@ static const char usage_text[] =
     "Exit codes: 0 success, 2 usage, 65 bad data or tokenizer, 66 an input\n"
     "cannot be opened, 73 the output cannot be created, 74 I/O error.\n";
 
-void cli_msg(const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "lookahead: %s\n", line);
-}
-
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
 {
