@@ -169,6 +169,10 @@ static int check_output_kind(const file_ref *o)
     free(final);
     if ((!o->exists || S_ISREG(o->sb.st_mode)) && !sys)
         return 0;
+    if (o->exists && S_ISDIR(o->sb.st_mode)) {
+        cli_msg("-o %s: is a directory; name the file to write", o->name);
+        return EXIT_USAGE;
+    }
     cli_msg("-o %s: not a regular file; to write to a device or a pipe, leave out -o and redirect standard output "
             "(> %s)", o->name, o->name);
     return EXIT_USAGE;
