@@ -2,7 +2,7 @@
 # Installs the Debian packages the build and the tests need, when
 # pkg-config cannot find them (or a tool is missing). Quiet when all is there.
 set -eu
-pkgs="libcjson libutf8proc oniguruma zlib libzstd check"
+pkgs="libcjson libutf8proc oniguruma zlib libzstd libxxhash check"
 need=""
 command -v pkg-config >/dev/null 2>&1 || need="pkg-config"
 command -v cc >/dev/null 2>&1 || need="$need gcc"
@@ -18,6 +18,7 @@ for p in $pkgs; do
             oniguruma) need="$need libonig-dev" ;;
             zlib) need="$need zlib1g-dev" ;;
             libzstd) need="$need libzstd-dev" ;;
+            libxxhash) need="$need libxxhash-dev" ;;
             check) need="$need check" ;;
         esac
     fi

@@ -100,10 +100,22 @@ static void same_tokenizers(la_tokenizer *a, la_tokenizer *b)
     la_tok_work_free(w);
 }
 
+/* t (then freed) tokenizes as file loaded without the cache does. */
+static void same_as_file(la_tokenizer *t, const char *file)
+{
+    la_tokenizer_use_cache(0);
+    la_tokenizer *f = load(file, 0);
+    la_tokenizer_use_cache(1);
+    same_tokenizers(t, f);
+    la_tokenizer_free(t);
+    la_tokenizer_free(f);
+}
+
 static const char *const fixtures[] = {
     FIX "full_llama.json",    FIX "full_bytelevel.json",   FIX "full_bytelevel_removed.json",
     FIX "bpe_prefix.json",    FIX "bpe_ignore_merges.json", FIX "window_lower.json",
     FIX "full_llama_unk.json", FIX "added_flags.json",  FIX "full_llama_shared_id.json",
+    FIX "bpe_wide_ids.json",
 };
 #define NFIX (sizeof fixtures / sizeof fixtures[0])
 
@@ -161,13 +173,7 @@ START_TEST(damaged_entries_are_not_used)
     long cuts[] = {-1, -1, -1, -1, len - 8, 0};
     for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
         damage(path, cuts[i], flips[i]);
-        la_tokenizer *t = load(FIX "full_llama.json", 0);    /* not from the damaged entry */
-        la_tokenizer_use_cache(0);
-        la_tokenizer *f = load(FIX "full_llama.json", 0);
-        la_tokenizer_use_cache(1);
-        same_tokenizers(t, f);
-        la_tokenizer_free(t);
-        la_tokenizer_free(f);
+        same_as_file(load(FIX "full_llama.json", 0), FIX "full_llama.json");   /* not from the damaged entry */
         la_tokenizer_free(load(FIX "full_llama.json", 1));  /* and it was made again */
     }
 }
@@ -207,20 +213,78 @@ START_TEST(changed_file_is_loaded_again)
     closedir(d);
     ck_assert_msg(second[0], "no entry for the changed file");
     copy_file(saved, second);
-    la_tokenizer *t = load(file, 0);
-    la_tokenizer_use_cache(0);
-    la_tokenizer *f = load(FIX "full_bytelevel.json", 0);
-    la_tokenizer_use_cache(1);
-    same_tokenizers(t, f);
-    la_tokenizer_free(t);
-    la_tokenizer_free(f);
-    /* the same bytes, touched: loaded again too */
+    same_as_file(load(file, 0), FIX "full_bytelevel.json");
+    /* the same bytes, touched: the same entry (only the bytes count) */
     la_tokenizer_free(load(file, 1));
     struct timespec ts[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
     ts[1].tv_sec = time(NULL) - 100;
     ts[1].tv_nsec = 0;
     ck_assert_int_eq(utimensat(AT_FDCWD, file, ts, 0), 0);
-    la_tokenizer_free(load(file, 0));
+    la_tokenizer_free(load(file, 1));
+}
+END_TEST
+
+/* An entry is keyed by the file's bytes, not by what the file system
+ * says of it: a copy elsewhere (another inode, another path) uses the
+ * same entry, and a file rewritten in place with other bytes of the
+ * same size, its times set back to the old ones, does not. */
+START_TEST(entry_follows_the_bytes)
+{
+    char a[128], b[128];
+    snprintf(a, sizeof a, "%s/a.json", dir);
+    snprintf(b, sizeof b, "%s/b.json", dir);
+    copy_file(FIX "full_llama.json", a);
+    la_tokenizer_free(load(a, 0));
+    copy_file(FIX "full_llama.json", b);
+    la_tokenizer_free(load(b, 1));
+    /* full_llama_shared_id.json has full_llama.json's size, not its bytes */
+    struct stat st, st2;
+    ck_assert_int_eq(stat(a, &st), 0);
+    ck_assert_int_eq(stat(FIX "full_llama_shared_id.json", &st2), 0);
+    ck_assert_int_eq(st.st_size, st2.st_size);
+    copy_file(FIX "full_llama_shared_id.json", a);
+    struct timespec ts[2] = {st.st_atim, st.st_mtim};
+    ck_assert_int_eq(utimensat(AT_FDCWD, a, ts, 0), 0);
+    ck_assert_int_eq(stat(a, &st2), 0);
+    ck_assert_int_eq(st2.st_ino, st.st_ino);
+    ck_assert_int_eq(st2.st_mtim.tv_sec, st.st_mtim.tv_sec);
+    same_as_file(load(a, 0), FIX "full_llama_shared_id.json");
+}
+END_TEST
+
+/* Without a build id for the program (its code looked for where no
+ * object is loaded) there is no cache: nothing is read or written. */
+START_TEST(no_build_id_no_cache)
+{
+    la_tokenizer_free(load(FIX "full_llama.json", 0));
+    ck_assert_int_eq(entries(NULL, 0), 1);
+    int here = 0;
+    tk_cache_build_anchor(&here);   /* the stack: in no loaded object */
+    la_tokenizer_free(load(FIX "full_llama.json", 0));
+    la_tokenizer_free(load(FIX "bpe_basic.json", 0));
+    la_tokenizer_free(load(FIX "bpe_basic.json", 0));
+    tk_cache_build_anchor(NULL);
+    ck_assert_int_eq(entries(NULL, 0), 1);
+    la_tokenizer_free(load(FIX "full_llama.json", 1));
+}
+END_TEST
+
+/* LOOKAHEAD_CACHE_MAX_MB bounds every entry: one larger than it is not
+ * kept, nor read (and removed) once the bound is lowered below it. */
+START_TEST(entry_over_the_cap_is_not_kept)
+{
+    char path[512];
+    setenv("LOOKAHEAD_CACHE_MAX_MB", "1", 1);
+    la_tokenizer_free(load(FIX "full_llama.json", 0));   /* its word table alone is 1 MiB */
+    ck_assert_int_eq(entries(NULL, 0), 0);
+    la_tokenizer_free(load(FIX "full_llama.json", 0));
+    unsetenv("LOOKAHEAD_CACHE_MAX_MB");
+    la_tokenizer_free(load(FIX "full_llama.json", 0));
+    ck_assert_int_eq(entries(path, sizeof path), 1);
+    setenv("LOOKAHEAD_CACHE_MAX_MB", "1", 1);
+    la_tokenizer_free(load(FIX "full_llama.json", 0));
+    unsetenv("LOOKAHEAD_CACHE_MAX_MB");
+    ck_assert_int_eq(entries(NULL, 0), 0);
 }
 END_TEST
 
@@ -326,14 +390,15 @@ START_TEST(folder_stays_bounded)
     la_tokenizer_free(load(FIX "bpe_prefix.json", 1));
     la_tokenizer_free(load(file, 1));
 
-    /* nothing allowed: a new entry is kept alone */
+    /* nothing allowed: a new entry is not kept, and the others go */
     setenv("LOOKAHEAD_CACHE_MAX_MB", "0", 1);
     la_tokenizer_free(load(FIX "window_lower.json", 0));
     ck_assert(!present("00000000000000bb-2.tok"));
     ck_assert_int_ne(stat(entry, &st), 0);
-    la_tokenizer_free(load(FIX "window_lower.json", 1));
-    la_tokenizer_free(load(file, 0));   /* its entry was removed: made again */
+    la_tokenizer_free(load(FIX "window_lower.json", 0));
+    la_tokenizer_free(load(file, 0));
     unsetenv("LOOKAHEAD_CACHE_MAX_MB");
+    la_tokenizer_free(load(file, 0));   /* its entry was removed: made again */
     /* tokenizer.json, notes.txt, the live writer's file and file's entry */
     ck_assert_int_eq(entries(NULL, 0), 4);
 }
@@ -424,6 +489,127 @@ START_TEST(unwritable_folder_skips_vocabulary_words)
 }
 END_TEST
 
+/* The whole file at path into a new buffer (*len bytes). */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void spill(const char *path, const char *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Every id of every text below the vocabulary's size. */
+static void ids_in_range(la_tokenizer *t)
+{
+    la_tok_work *w = la_tok_work_new();
+    uint32_t vocab = tk_bpe_vocab_size(t->model);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        la_err err;
+        la_tokens a = {0};
+        if (la_tokenizer_encode(t, w, texts[i], strlen(texts[i]), 0, &a, &err) == LA_OK)
+            for (size_t k = 0; k < a.n; k++)
+                ck_assert_uint_lt(a.ids[k], vocab);
+        la_tokens_free(&a);
+    }
+    la_tok_work_free(w);
+}
+
+/* Entries changed one byte at a time, their check made right again (as
+ * a crafted entry's would be), all through the head, the other members'
+ * text and the model's tables, and in the word table: each is refused
+ * (then removed and made again as it was) or, taken, tokenizes as the
+ * file does, unless the byte is one only the check vouches for (a merge
+ * rank, say: tk_cache_vouched), when its ids stay in range. Refused or
+ * taken, no load crashes or reads outside the entry. */
+START_TEST(resealed_entries_are_checked)
+{
+    static const char *const files[] = { FIX "full_llama.json", FIX "bpe_wide_ids.json", FIX "bpe_prefix.json",
+                                         FIX "full_llama_shared_id.json" };
+    const char *file = files[_i];
+    char path[512];
+    la_tokenizer_free(load(file, 0));
+    ck_assert_int_eq(entries(path, sizeof path), 1);
+    la_tokenizer_use_cache(0);
+    la_tokenizer *ref = load(file, 0);
+    la_tokenizer_use_cache(1);
+    size_t len;
+    char *orig = slurp(path, &len), *b = malloc(len);
+    ck_assert_ptr_nonnull(b);
+    /* the word table, when there is one, is the entry's last MiB */
+    size_t table = len > ((size_t)1 << 20) + 4096 ? (size_t)1 << 20 : 0, core = len - table;
+    size_t step = core / 300 + 1;
+    int taken = 0, refused = 0;
+    for (size_t k = 0; k < 300 + 80; k++) {
+        size_t at = k < 300 ? (k * step + k % 7) % core : core + (table ? (k * 104729) % table : 0);
+        if (at >= len)
+            continue;
+        memcpy(b, orig, len);
+        b[at] ^= (char)(1u << (k % 8));
+        ck_assert(tk_cache_reseal(b, len));
+        spill(path, b, len);
+        la_err err = {{0}, {0}};
+        la_tokenizer *t = la_tokenizer_load(file, &err);
+        ck_assert_msg(t != NULL, "%s, byte %zu: %s", file, at, err.msg);
+        if (t->from_cache) {
+            taken++;
+            ids_in_range(t);
+            if (!tk_cache_vouched(orig, len, at))
+                same_tokenizers(t, ref);
+        } else {
+            refused++;
+            size_t now_len;
+            char *now = slurp(path, &now_len);
+            ck_assert_msg(now_len == len && memcmp(now, orig, len) == 0, "byte %zu: not made again", at);
+            free(now);
+        }
+        la_tokenizer_free(t);
+    }
+    ck_assert_int_gt(refused, 0);
+    ck_assert_int_gt(taken, 0);
+    /* the word table's kept words (ways of 32 bytes: key, klen at 16,
+     * ntok at 17, flags, whole at 19, ends): told no token ends on a
+     * whole character, more tokens than a way holds, another length:
+     * each refused */
+    for (size_t way = 0, hits = 0; table && way < table / 32 && hits < 40; way++) {
+        size_t at = core + way * 32;
+        if (!orig[at + 16] || !orig[at + 17])
+            continue;
+        hits++;
+        for (int how = 0; how < 3; how++) {
+            memcpy(b, orig, len);
+            if (how == 0)
+                b[at + 19] = 0;
+            else if (how == 1)
+                b[at + 17] = 9;
+            else
+                b[at + 16] ^= 0x40;
+            ck_assert(tk_cache_reseal(b, len));
+            spill(path, b, len);
+            la_tokenizer *t = load(file, 0);
+            la_tokenizer_free(t);
+        }
+    }
+    free(orig);
+    free(b);
+    la_tokenizer_free(ref);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tok_cache");
@@ -433,6 +619,9 @@ int main(void)
     tcase_add_loop_test(tc, second_load_from_cache, 0, NFIX);
     tcase_add_test(tc, damaged_entries_are_not_used);
     tcase_add_test(tc, changed_file_is_loaded_again);
+    tcase_add_test(tc, entry_follows_the_bytes);
+    tcase_add_test(tc, no_build_id_no_cache);
+    tcase_add_test(tc, entry_over_the_cap_is_not_kept);
     tcase_add_test(tc, failed_loads_leave_nothing);
     tcase_add_test(tc, empty_dir_turns_it_off);
     tcase_add_test(tc, folder_stays_bounded);
@@ -440,5 +629,11 @@ int main(void)
     tcase_add_test(tc, entry_keeps_vocabulary_words);
     tcase_add_test(tc, unwritable_folder_skips_vocabulary_words);
     suite_add_tcase(s, tc);
+    /* hundreds of loads each (many more seconds under the sanitizers) */
+    TCase *tr = tcase_create("resealed");
+    tcase_add_checked_fixture(tr, setup, teardown);
+    tcase_set_timeout(tr, 900);
+    tcase_add_loop_test(tr, resealed_entries_are_checked, 0, 4);
+    suite_add_tcase(s, tr);
     return la_check_run(s);
 }

@@ -17,6 +17,7 @@
 #include "json.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1170,6 +1171,284 @@ int tk_bpe_image(const tk_bpe *m, la_buf *out)
     return LA_OK;
 }
 
+/* ---- checking an image: nothing in it is trusted ------------------------- */
+
+static int32_t small_cp(int a);
+static uint64_t pair_key(int32_t a, int32_t b);
+static int pair_has(const tk_bpe *m, uint64_t k);
+
+/* The string of id (a valid id) is there: 1 with it in *s, *len. */
+static int id_string(const tk_bpe *m, uint32_t id, const char **s, size_t *len)
+{
+    if (m->by_id[id].len == UINT32_MAX)
+        return 0;
+    *s = m->arena + m->by_id[id].off;
+    *len = m->by_id[id].len;
+    return 1;
+}
+
+/* The vocabulary: every entry's string inside the arena with its NUL
+ * after it, and its id below id_count with a string of its own (the
+ * same one, unless ids are shared); every id's string inside the arena,
+ * as many of them as entries unless shared; max_token_len the longest. */
+static int image_vocab_holds(const tk_bpe *m)
+{
+    size_t longest = 0, named = 0;
+    for (uint32_t id = 0; id < m->id_count; id++) {
+        const id_slot *b = &m->by_id[id];
+        if (b->len == UINT32_MAX)
+            continue;
+        if (b->off >= m->arena_len || b->len >= m->arena_len - b->off || m->arena[b->off + b->len])
+            return 0;
+        named++;
+    }
+    for (uint32_t e = 0; e < m->n_ents; e++) {
+        const vocab_entry *v = &m->ents[e];
+        if (v->off >= m->arena_len || v->len >= m->arena_len - v->off || m->arena[v->off + v->len] ||
+            v->id >= m->id_count || m->by_id[v->id].len == UINT32_MAX ||
+            (!m->ids_shared && (m->by_id[v->id].off != v->off || m->by_id[v->id].len != v->len)))
+            return 0;
+        longest = v->len > longest ? v->len : longest;
+    }
+    return longest == m->max_token_len && (m->ids_shared ? named <= m->n_ents : named == m->n_ents);
+}
+
+/* The vocabulary's hash slots: as many taken as there are entries, an
+ * empty one somewhere (lookups end), and each entry found by a lookup of
+ * its string, under its string's tag: then each entry is in exactly one
+ * slot. The entries are taken in order (their strings lie in order in
+ * the arena), so that only the slots are read at random. */
+static int image_slots_hold(const tk_bpe *m)
+{
+    size_t slots = (size_t)m->vmask + 1, taken = 0;
+    for (size_t i = 0; i < slots; i++) {
+        if (m->vslot[i].ent > m->n_ents)
+            return 0;
+        taken += m->vslot[i].ent != 0;
+    }
+    if (taken != m->n_ents || taken == slots)
+        return 0;
+    for (uint32_t e = 0; e < m->n_ents; e++) {
+        const vocab_entry *v = &m->ents[e];
+        uint64_t h = hash_bytes(m->arena + v->off, v->len);
+        uint32_t i = (uint32_t)h & m->vmask;
+        while (m->vslot[i].ent != e + 1) {
+            if (!m->vslot[i].ent)
+                return 0;         /* not where a lookup looks */
+            i = (i + 1) & m->vmask;
+        }
+        if (m->vslot[i].tag != (uint32_t)(h >> 32))
+            return 0;
+    }
+    return 1;
+}
+
+/* A merge of the pair (a, b) into new_id: all three ids with strings,
+ * the new one a's followed by b's (less the continuing prefix), as the
+ * merges were read (unless ids are shared, when an id's string may be
+ * another one's). */
+static int merge_holds(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t new_id)
+{
+    const char *sa, *sb, *sn;
+    size_t la, lb, ln;
+    if (a >= m->id_count || b >= m->id_count || new_id >= m->id_count || !id_string(m, a, &sa, &la) ||
+        !id_string(m, b, &sb, &lb) || !id_string(m, new_id, &sn, &ln))
+        return 0;
+    if (m->ids_shared)
+        return 1;
+    size_t skip = m->prefix ? m->prefix_len : 0;
+    return lb >= skip && ln == la + lb - skip && memcmp(sn, sa, la) == 0 && memcmp(sn + la, sb + skip, lb - skip) == 0;
+}
+
+/* The merge table: each pair where a lookup from its home slot finds
+ * it, merging as merge_holds says, and an empty slot somewhere. */
+static int image_merges_hold(const tk_bpe *m)
+{
+    size_t slots = (size_t)m->mmask + 1, start = slots;
+    for (size_t i = 0; i < slots && start == slots; i++)
+        if (m->merges[i].key == UINT64_MAX)
+            start = i;
+    if (start == slots)
+        return 0;
+    size_t run = start;
+    for (size_t k = 1; k <= slots; k++) {
+        size_t i = (start + k) & m->mmask;
+        const merge_slot *sl = &m->merges[i];
+        if (sl->key == UINT64_MAX) {
+            run = i;
+            continue;
+        }
+        size_t home = (size_t)hash_u64(sl->key) & m->mmask;
+        if (((i - home) & m->mmask) >= ((i - run) & m->mmask) ||
+            !merge_holds(m, (uint32_t)(sl->key >> 32), (uint32_t)sl->key, sl->new_id))
+            return 0;
+    }
+    return 1;
+}
+
+/* The compact merge table: buckets filled in order, each key where
+ * cm_get finds it from its home bucket (every bucket between full),
+ * merging as merge_holds says, and a bucket with a free way somewhere
+ * (lookups end). */
+static int image_compact_holds(const tk_bpe *m)
+{
+    size_t buckets = (size_t)m->cmask + 1, start = buckets;
+    for (size_t i = 0; i < buckets && start == buckets; i++)
+        if (m->cm[i * 16 + 7] == CM_EMPTY)
+            start = i;
+    if (start == buckets)
+        return 0;
+    size_t run = start;               /* the last bucket with a free way */
+    for (size_t k = 1; k <= buckets; k++) {
+        size_t bi = (start + k) & m->cmask;
+        const uint32_t *bk = m->cm + bi * 16;
+        for (int j = 0; j < 8; j++) {
+            if (bk[j] == CM_EMPTY) {
+                for (int r = j; r < 8; r++)
+                    if (bk[r] != CM_EMPTY || bk[8 + r] != CM_EMPTY)
+                        return 0;
+                break;
+            }
+            size_t home = cm_bucket(m, bk[j]);
+            /* a key met in its home bucket, or after full ones only */
+            if ((home != bi && ((bi - home) & m->cmask) >= ((bi - run) & m->cmask)) ||
+                !merge_holds(m, bk[j] >> 16, bk[j] & 0xFFFF, bk[8 + j] & 0xFFFF))
+                return 0;
+        }
+        if (bk[7] == CM_EMPTY)
+            run = bi;
+    }
+    return 1;
+}
+
+/* The id a string of the vocabulary has (-1: none), for the ids an
+ * image keeps beside the vocabulary. */
+static int64_t image_id_of(const tk_bpe *m, const char *s, size_t n)
+{
+    uint32_t e = vocab_find(m, s, n);
+    return e == UINT32_MAX ? -1 : (int64_t)m->ents[e].id;
+}
+
+/* The ids kept beside the vocabulary: byte_fallback's "<0xNN>" ones and
+ * the one-character ones of the cutting tables, those the vocabulary
+ * gives; unk's an id with a string, or -1; the flags 0 or 1; the
+ * cutting table's facts 0 or 1, its characters' pairs in the pair set
+ * only where a pair makes no cut. */
+static int image_ids_hold(const tk_bpe *m)
+{
+    const int32_t flags[] = { m->has_unk, m->fuse_unk, m->byte_fallback, m->ignore_merges, m->small_ready,
+                              m->ids_shared };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (flags[i] != 0 && flags[i] != 1)
+            return 0;
+    const char *s;
+    size_t len;
+    if (m->unk_id < -1 || (m->unk_id >= 0 && (m->unk_id >= m->id_count || !id_string(m, (uint32_t)m->unk_id, &s, &len))))
+        return 0;
+    for (int b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        if (m->byte_id[b] != image_id_of(m, name, 6))
+            return 0;
+    }
+    if (!m->small_ready) {
+        static const tk_bpe none;
+        return memcmp(m->small_id, none.small_id, sizeof none.small_id) == 0 &&
+               memcmp(m->small_cut, none.small_cut, sizeof none.small_cut) == 0;
+    }
+    int known[SMALL_N];
+    for (int a = 0; a < SMALL_N; a++) {
+        char c[4];
+        size_t k = tk_utf8_encode(small_cp(a), c);
+        int64_t id = image_id_of(m, c, k);
+        known[a] = id >= 0;
+        if (m->small_id[a] != (id >= 0 && id <= INT32_MAX ? (int32_t)id : -1))
+            return 0;
+    }
+    for (int a = 0; a < SMALL_N; a++)
+        for (int b = 0; b < SMALL_N; b++)
+            if (m->small_cut[a][b] !=
+                (known[a] && known[b] && !(m->pairs && pair_has(m, pair_key(small_cp(a), small_cp(b))))))
+                return 0;
+    return 1;
+}
+
+/* The pair set: an empty slot somewhere (lookups end). */
+static int image_pairs_hold(const tk_bpe *m)
+{
+    for (size_t i = 0; i <= m->pmask; i++)
+        if (m->pairs[i] == UINT64_MAX)
+            return 1;
+    return 0;
+}
+
+/* 1 when the model made from an image can be used as it is: every
+ * offset, length, index and id in its parts is checked against the
+ * others (above), so that no lookup reads outside them or runs on
+ * without end, and the tables made from the vocabulary are the ones it
+ * gives. (What the vocabulary, ranks and options themselves say cannot
+ * be checked without the file: an entry's own check and key answer for
+ * those.) */
+static int image_holds(const tk_bpe *m)
+{
+    return (!m->pairs || image_pairs_hold(m)) && image_vocab_holds(m) && image_slots_hold(m) &&
+           (!m->merges || image_merges_hold(m)) && (!m->cm || image_compact_holds(m)) && image_ids_hold(m) &&
+           (!m->small_ready || m->pairs);
+}
+
+/* 1 when byte off of field f (offset fo, size fs) of a struct. */
+static int in_field(size_t off, size_t fo, size_t fs) { return off >= fo && off - fo < fs; }
+
+int tk_bpe_image_vouched(const char *p, size_t n, size_t off)
+{
+    bpe_image_head h;
+    if (n < sizeof h || off >= n)
+        return 0;
+    memcpy(&h, p, sizeof h);
+#define VOUCHED(f) in_field(off, offsetof(bpe_image_head, f), sizeof h.f)
+    if (off < sizeof h)
+        return VOUCHED(unk_id) || VOUCHED(has_unk) || VOUCHED(fuse_unk) || VOUCHED(byte_fallback) ||
+               VOUCHED(ignore_merges) || VOUCHED(ids_shared) || VOUCHED(prefix_len) || VOUCHED(suffix_len);
+#undef VOUCHED
+    tk_bpe m;
+    memset(&m, 0, sizeof m);
+    m.arena_len = (size_t)h.arena_len;
+    m.n_ents = h.n_ents;
+    m.vmask = h.vmask;
+    m.id_count = h.id_count;
+    m.mmask = h.mmask;
+    m.pmask = h.pmask;
+    m.cmask = h.cmask;
+    m.prefix_len = (size_t)h.prefix_len;
+    m.suffix_len = (size_t)h.suffix_len;
+    m.pairs = h.pmask ? (uint64_t *)1 : NULL;
+    m.prefix = h.prefix_len ? (char *)1 : NULL;
+    m.suffix = h.suffix_len ? (char *)1 : NULL;
+    m.merges = h.cmask ? NULL : (merge_slot *)1;
+    m.cm = h.cmask ? (uint32_t *)1 : NULL;
+    void **where[IMAGE_PARTS];
+    size_t size[IMAGE_PARTS], at = sizeof h;
+    image_parts(&m, where, size);
+    for (int i = 0; i < IMAGE_PARTS; i++) {
+        at += i == IMAGE_PARTS - 1 ? h.cm_pad : 0;
+        if (off >= at && off - at < size[i]) {
+            size_t o = off - at;
+            switch (i) {
+            case 4:               /* a merge's rank */
+                return in_field(o % sizeof(merge_slot), offsetof(merge_slot, rank), sizeof(uint32_t));
+            case 5: case 6: case 7:   /* the pair set, prefix, suffix */
+                return 1;
+            case 8:               /* a compact merge's rank: a value's high half */
+                return o % 64 >= 32 && (o % 64 - 32) % 4 >= 2;
+            default:
+                return 0;
+            }
+        }
+        at += pad8(size[i]);
+    }
+    return 0;
+}
+
 tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la_err *err)
 {
     bpe_image_head h;
@@ -1257,9 +1536,14 @@ tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la
     m->byte_fallback = h.byte_fallback;
     m->ignore_merges = h.ignore_merges;
     m->small_ready = h.small_ready;
-    m->ids_shared = h.ids_shared != 0;
+    m->ids_shared = h.ids_shared;
     memcpy(m->small_id, h.small_id, sizeof m->small_id);
     memcpy(m->small_cut, h.small_cut, sizeof m->small_cut);
+    if (!image_holds(m)) {
+        la_err_set(err, LA_EDATA, "bad_cache", "tokenizer cache: image does not hold together");
+        tk_bpe_free(m);
+        return NULL;
+    }
     m->serial = next_serial();
     return m;
 }

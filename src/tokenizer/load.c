@@ -7,12 +7,15 @@
  * Only the BPE model is supported; the post_processor is ignored because
  * no special tokens are added.
  */
+#define _GNU_SOURCE               /* dl_iterate_phdr (the build id) */
 #include "tokenizer/tk.h"
 #include "json.h"
 
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,58 +23,80 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 #ifdef __SSE2__
 #include <immintrin.h>
 #endif
 
-/* Largest tokenizer.json accepted (the biggest real ones are ~20 MB). */
-#define TK_MAX_FILE ((size_t)1 << 30)
+/* Largest tokenizer.json accepted (the biggest real ones are ~20 MB):
+ * checked on the file's size before any byte is read. */
+#define TK_MAX_FILE ((uint64_t)1 << 30)
 
-/* Reads the whole file at path into a new buffer (*data, *len). */
-static int read_file(const char *path, char **data, size_t *len, la_err *err)
+/* What a file that is not a regular file is, for the message. */
+static const char *file_kind(mode_t m)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    return S_ISDIR(m) ? "a folder" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+/* A file's bytes, NUL after them, in memory of their own (tk_map_huge:
+ * on huge pages where the system gives them, as a few page faults
+ * instead of one per 4 KiB page of a fresh buffer, which on a virtual
+ * machine cost more than the read); file_free unmaps them. */
+typedef struct {
+    char *data;
+    size_t len, map_len;
+} file_bytes;
+
+static void file_free(file_bytes *f)
+{
+    if (f->data)
+        munmap(f->data, f->map_len);
+    f->data = NULL;
+}
+
+/* Reads the file at path into *f (its fstat in *st). Only a regular
+ * file is read: it is opened without blocking (a FIFO with no writer
+ * would block open), and its size is checked before reading, so that a
+ * huge (or sparse) file is refused at once. The bytes read are the
+ * file's first st_size (a file that grows meanwhile is read as it was). */
+static int read_file(const char *path, file_bytes *f, struct stat *st, la_err *err)
+{
+    f->data = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return la_err_set(err, LA_EIO, "cannot_open", "tokenizer: cannot open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return la_err_set(err, LA_EIO, "cannot_open", "tokenizer: cannot open: not a regular file");
-    }
-    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
-    }
-    for (;;) {
-        if (n + 1 >= cap) {
-            char *nb = cap >= TK_MAX_FILE ? NULL : realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                close(fd);
-                return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: file too large");
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + n, cap - n - 1);
+    int rc = LA_OK;
+    if (fstat(fd, st) != 0)
+        rc = la_err_set(err, LA_EIO, "cannot_open", "tokenizer: cannot open: %s", strerror(errno));
+    else if (!S_ISREG(st->st_mode))
+        rc = la_err_set(err, LA_EIO, "cannot_open", "tokenizer: cannot open: %s, not a regular file",
+                        file_kind(st->st_mode));
+    else if ((uint64_t)st->st_size > TK_MAX_FILE)
+        rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
+                        "tokenizer: file too large (%lld bytes; the limit is %llu MiB)", (long long)st->st_size,
+                        (unsigned long long)(TK_MAX_FILE >> 20));
+    size_t n = rc == LA_OK ? (size_t)st->st_size : 0, got = 0;
+    f->map_len = n + 1;
+    if (rc == LA_OK && !(f->data = tk_map_huge(&f->map_len)))
+        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    while (rc == LA_OK && got < n) {
+        ssize_t r = read(fd, f->data + got, n - got);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            return la_err_set(err, LA_EIO, "cannot_open", "tokenizer: read failed: %s", strerror(e));
-        }
-        if (r == 0)
+        if (r < 0)
+            rc = la_err_set(err, LA_EIO, "cannot_open", "tokenizer: read failed: %s", strerror(errno));
+        if (r <= 0)
             break;
-        n += (size_t)r;
+        got += (size_t)r;
     }
     close(fd);
-    buf[n] = 0;
-    *data = buf;
-    *len = n;
+    if (rc != LA_OK) {
+        file_free(f);
+        return rc;
+    }
+    f->data[got] = 0;
+    f->len = got;
     return LA_OK;
 }
 
@@ -188,6 +213,24 @@ static int mentions_byte_level(const cJSON *j, int depth)
     return 0;
 }
 
+/* The error for a value p[v] of member key that cJSON could not parse.
+ * The file passed la_json_validate_top, so what cJSON refuses is valid
+ * JSON it cannot take (nesting deeper than CJSON_NESTING_LIMIT): a parse
+ * error, saying where cJSON stopped when it names a place in the value
+ * (cJSON returns NULL alike when out of memory, and says nothing else). */
+static int parse_failed(const char *p, la_span v, const char *key, la_err *err)
+{
+    const char *at = cJSON_GetErrorPtr();
+    if (at && at >= p + v.start && at <= p + v.end)
+        return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                          "tokenizer: \"%.60s\": cannot parse the value (stopped at byte %zu of the file; "
+                          "at most %d levels of nesting are read)",
+                          key, (size_t)(at - p), CJSON_NESTING_LIMIT);
+    return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                      "tokenizer: \"%.60s\": cannot parse the value (at most %d levels of nesting are read)", key,
+                      CJSON_NESTING_LIMIT);
+}
+
 /* Parses the value p[v] into a cJSON item added to obj under key p[k]
  * (a repeated key replaces the earlier value, as serde reads them). */
 static int add_parsed(cJSON *obj, const char *p, la_span k, la_span v, la_buf *tmp, la_err *err)
@@ -197,7 +240,7 @@ static int add_parsed(cJSON *obj, const char *p, la_span k, la_span v, la_buf *t
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: bad member name");
     cJSON *item = cJSON_ParseWithLength(p + v.start, v.end - v.start);
     if (!item)
-        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        return parse_failed(p, v, tmp->data ? tmp->data : "", err);
     const char *key = tmp->data ? tmp->data : "";
     if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
         if (!cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item)) {
@@ -355,48 +398,113 @@ static int parse_top(const char *data, size_t len, cJSON **root, la_span *model,
  * and hashing a vocabulary and its merges. A run that starts many
  * processes (GNU parallel --pipe, a job array) pays that in each. So a
  * loaded model is kept as bytes (tk_bpe_image) in a cache folder, with
- * the text of the file's other members, under the file's identity
- * (device, inode, size, modification and change times, to the
- * nanosecond: what a changed or replaced file changes); a later load of
- * the same file maps that entry instead of parsing. An entry also holds
- * this build's stamp and a check of its own bytes: one that does not
- * match in every field is ignored (and replaced), never trusted. Entries
- * are written whole under a temporary name and renamed, so that readers
- * never see half of one. */
+ * the text of the file's other members, under the file's content (an
+ * XXH3-128 hash of its bytes, which are read anyway, and its length) and
+ * this program's build id; a later load of a file with the same bytes
+ * by the same build reads that entry instead of parsing. No property of
+ * the file but its bytes counts (a file replaced by another of the same
+ * size within the same second is told apart). An entry also holds a
+ * check of its own bytes, and every offset, length, count and index in
+ * it is checked before use (tk_bpe_from_image, tk_direct_table_valid):
+ * an entry that fails anything is removed and the file parsed, never
+ * trusted. Entries are written whole under a temporary name and renamed,
+ * so that readers never see half of one. */
 
 static int cache_enabled;
 
 void la_tokenizer_use_cache(int on) { cache_enabled = on; }
 
 #define CACHE_MAGIC "LATKCACH"
-#define CACHE_VERSION 4u          /* bump when loading a file gives other tables */
+#define CACHE_VERSION 5u          /* bump when loading a file gives other tables */
 
-/* What identifies the source file. */
+/* What identifies the source: its bytes. */
 typedef struct {
-    uint64_t dev, ino, size;
-    int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
+    uint64_t hash[2];             /* XXH3-128 of the file's bytes */
+    uint64_t size;                /* their number */
 } cache_key;
+
+#define BUILD_ID_MAX 32
 
 typedef struct {
     char magic[8];
     uint32_t version, head_size;
-    char build[32];               /* this build: entries of other builds do not match */
+    uint32_t build_len, spare;
+    unsigned char build[BUILD_ID_MAX];   /* this build's id: entries of other builds do not match */
     cache_key key;
+    uint64_t src_dev, src_ino;    /* the file it was made from: only for removing older versions */
     uint64_t rest_len, image_off, image_len, words_off, words_len, check;
 } cache_head;
 
-/* This build's stamp: the format, and the size and time of the running
- * program (a rebuilt program may load files differently); 0 when it
- * cannot be had (then no cache). */
-static int cache_build(char out[32])
+/* Where this build's code is, to find its build id (tests move it to
+ * where no program is: then no build id, so no cache). */
+static const void *build_anchor;
+
+void tk_cache_build_anchor(const void *p) { build_anchor = p; }
+
+typedef struct {
+    const void *anchor;
+    unsigned char id[BUILD_ID_MAX];
+    size_t len;
+} build_search;
+
+/* The GNU build-id note among the notes p[0..n) (align: the segment's),
+ * copied into s: 1 when found. */
+static int build_note(const char *p, size_t n, size_t align, build_search *s)
 {
-    struct stat st;
-    memset(out, 0, 32);
-    if (stat("/proc/self/exe", &st) != 0)
+    size_t at = 0;
+    while (n - at >= sizeof(ElfW(Nhdr))) {
+        ElfW(Nhdr) h;
+        memcpy(&h, p + at, sizeof h);
+        size_t name = (h.n_namesz + align - 1) & ~(align - 1), desc = (h.n_descsz + align - 1) & ~(align - 1);
+        at += sizeof h;
+        if (name > n - at || desc > n - at - name)
+            return 0;
+        if (h.n_type == NT_GNU_BUILD_ID && h.n_namesz == 4 && memcmp(p + at, "GNU", 4) == 0 && h.n_descsz > 0 &&
+            h.n_descsz <= BUILD_ID_MAX) {
+            memcpy(s->id, p + at + name, h.n_descsz);
+            s->len = h.n_descsz;
+            return 1;
+        }
+        at += name + desc;
+    }
+    return 0;
+}
+
+/* dl_iterate_phdr's callback: in the object whose loaded segments hold
+ * s->anchor, its build id (then stops the walk). */
+static int build_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    build_search *s = arg;
+    uintptr_t a = (uintptr_t)s->anchor;
+    int holds = 0;
+    (void)size;
+    for (size_t i = 0; i < info->dlpi_phnum && !holds; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        holds = ph->p_type == PT_LOAD && a >= lo && a - lo < ph->p_memsz;
+    }
+    if (!holds)
         return 0;
-    snprintf(out, 32, "%u %zu %lld.%ld %lld", CACHE_VERSION, sizeof(cache_head), (long long)st.st_mtim.tv_sec,
-             (long)st.st_mtim.tv_nsec, (long long)st.st_size);
+    for (size_t i = 0; i < info->dlpi_phnum && !s->len; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_NOTE)
+            build_note((const char *)(info->dlpi_addr + ph->p_vaddr), ph->p_memsz, ph->p_align == 8 ? 8 : 4, s);
+    }
     return 1;
+}
+
+/* This build's id (the linker's GNU build-id note of the program, or
+ * shared object, holding this code; the Makefile links with
+ * -Wl,--build-id) into out: its length, or 0 when there is none (then no
+ * cache: size and time of a program file would be a guess, and collide
+ * under reproducible builds). */
+static size_t cache_build(unsigned char out[BUILD_ID_MAX])
+{
+    build_search s = { build_anchor ? build_anchor : (const void *)cache_build, { 0 }, 0 };
+    dl_iterate_phdr(build_object, &s);
+    memset(out, 0, BUILD_ID_MAX);
+    memcpy(out, s.id, s.len);
+    return s.len;
 }
 
 /* A check of n bytes (n a multiple of 8), made to catch a damaged entry,
@@ -511,16 +619,39 @@ uint64_t tk_cache_check(const char *p, size_t n, int simd)
 
 static uint64_t bytes_check(const char *p, size_t n) { return tk_cache_check(p, n, -1); }
 
-static void key_of(const struct stat *st, cache_key *k)
+int tk_cache_reseal(char *p, size_t n)
 {
+    cache_head h;
+    if (n < sizeof h || n % 8 != 0)
+        return 0;
+    memcpy(&h, p, sizeof h);
+    h.check = bytes_check(p + sizeof h, n - sizeof h);
+    memcpy(p, &h, sizeof h);
+    return 1;
+}
+
+int tk_cache_vouched(const char *p, size_t n, size_t off)
+{
+    cache_head h;
+    if (n < sizeof h || off >= n || off < sizeof h)
+        return 0;
+    memcpy(&h, p, sizeof h);
+    if (off - sizeof h < h.rest_len)
+        return 1;                 /* the other members' text */
+    if (off >= h.image_off && off - h.image_off < h.image_len)
+        return tk_bpe_image_vouched(p + h.image_off, (size_t)h.image_len, off - (size_t)h.image_off);
+    /* in the word table: what an entry says of its word's tokens */
+    return off >= h.words_off && (off - h.words_off) % 32 >= 17 && (off - h.words_off) % 32 < 28;
+}
+
+/* The key of a file's bytes data[0..len). */
+static void key_of(const char *data, size_t len, cache_key *k)
+{
+    XXH128_hash_t h = XXH3_128bits(data, len);
     memset(k, 0, sizeof *k);
-    k->dev = (uint64_t)st->st_dev;
-    k->ino = (uint64_t)st->st_ino;
-    k->size = (uint64_t)st->st_size;
-    k->mtime_s = (int64_t)st->st_mtim.tv_sec;
-    k->mtime_ns = (int64_t)st->st_mtim.tv_nsec;
-    k->ctime_s = (int64_t)st->st_ctim.tv_sec;
-    k->ctime_ns = (int64_t)st->st_ctim.tv_nsec;
+    k->hash[0] = h.low64;
+    k->hash[1] = h.high64;
+    k->size = (uint64_t)len;
 }
 
 /* The cache folder: $LOOKAHEAD_CACHE_DIR (empty: no cache), else
@@ -540,18 +671,25 @@ static char *cache_dir(void)
     return joined(base, tail);
 }
 
-/* The entry's path for a key (NULL without a cache folder); the folder
- * in *dir_out when asked for. */
-static char *cache_path(const cache_key *k, char **dir_out)
+/* The entry's path for key k made by build (NULL without a cache
+ * folder): its name is a hash of both and of the format's version; the
+ * folder in *dir_out when asked for. */
+static char *cache_path(const cache_key *k, const unsigned char build[BUILD_ID_MAX], char **dir_out)
 {
     char *dir = cache_dir();
     if (!dir)
         return NULL;
-    uint64_t h = bytes_check((const char *)k, sizeof *k);
+    struct {
+        uint32_t version, head_size;
+        cache_key key;
+        unsigned char build[BUILD_ID_MAX];
+    } name = { CACHE_VERSION, (uint32_t)sizeof(cache_head), *k, { 0 } };
+    memcpy(name.build, build, BUILD_ID_MAX);
+    XXH128_hash_t h = XXH3_128bits(&name, sizeof name);
     size_t n = strlen(dir) + 40;
     char *p = malloc(n);
     if (p)
-        snprintf(p, n, "%s/%016llx-%llx.tok", dir, (unsigned long long)h, (unsigned long long)k->ino);
+        snprintf(p, n, "%s/%016llx-%016llx.tok", dir, (unsigned long long)h.high64, (unsigned long long)h.low64);
     if (dir_out)
         *dir_out = dir;
     else
@@ -592,65 +730,8 @@ static void *entry_read(int fd, size_t n, size_t *len)
     return a;
 }
 
-/* Reads the entry for the source with key k (entry_read): LA_OK with
- * *map (of *map_len bytes) and *rest, *image and *words inside it when
- * it is there and whole. */
-static int cache_map(const cache_key *k, void **map, size_t *map_len, const char **rest, size_t *rest_len,
-                     const char **image, size_t *image_len, char **words, size_t *words_len)
-{
-    char *path = cache_path(k, NULL);
-    if (!path)
-        return LA_EIO;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    free(path);
-    if (fd < 0)
-        return LA_EIO;
-    struct stat st;
-    cache_head h;
-    char build[32];
-    void *p = MAP_FAILED;
-    size_t n = 0, len = 0;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-        (uint64_t)st.st_size >= sizeof h && (uint64_t)st.st_size < ((uint64_t)1 << 36) && cache_build(build)) {
-        n = (size_t)st.st_size;
-        p = entry_read(fd, n, &len);
-    }
-    if (p == MAP_FAILED) {
-        close(fd);
-        return LA_EIO;
-    }
-    memcpy(&h, p, sizeof h);
-    const char *b = p;
-    int whole =
-        memcmp(h.magic, CACHE_MAGIC, 8) == 0 && h.version == CACHE_VERSION && h.head_size == sizeof h &&
-        memcmp(h.build, build, 32) == 0 && memcmp(&h.key, k, sizeof *k) == 0 &&
-        h.rest_len <= n - sizeof h && h.image_off == ((sizeof h + h.rest_len + 7) & ~(uint64_t)7) &&
-        h.image_off <= n && h.image_len <= n - h.image_off && h.words_off <= n && h.words_off % 64 == 0 &&
-        h.words_off >= h.image_off + h.image_len && h.words_off - (h.image_off + h.image_len) < 64 &&
-        h.words_len == n - h.words_off && n % 8 == 0;
-    if (whole && bytes_check(b + sizeof h, n - sizeof h) == h.check) {
-        *map = p;
-        *map_len = len;
-        *rest = b + sizeof h;
-        *rest_len = (size_t)h.rest_len;
-        *image = b + h.image_off;
-        *image_len = (size_t)h.image_len;
-        *words = (char *)p + h.words_off;
-        *words_len = (size_t)h.words_len;
-        /* used: its time says so, at most once an hour (cache_prune
-         * removes the least recently used entries first) */
-        if (st.st_mtim.tv_sec + 3600 <= time(NULL))
-            futimens(fd, NULL);
-        close(fd);
-        return LA_OK;
-    }
-    close(fd);
-    munmap(p, len);
-    return LA_EIO;
-}
-
 /* The folder's budget: $LOOKAHEAD_CACHE_MAX_MB, else 512 MB (Llama-3's
- * entry is 14 MB). */
+ * entry is 14 MB); no entry larger than it is kept or read. */
 static uint64_t cache_budget(void)
 {
     const char *s = getenv("LOOKAHEAD_CACHE_MAX_MB");
@@ -661,6 +742,83 @@ static uint64_t cache_budget(void)
             return (uint64_t)mb << 20;
     }
     return (uint64_t)512 << 20;
+}
+
+/* 1 when the head h of an entry of n bytes is of this format, of key k
+ * and build, and its parts lie in order inside the n bytes (the rest,
+ * the image on 8 bytes, the word table on 64 after less than 64 bytes
+ * of padding, up to the end). */
+static int head_holds(const cache_head *h, size_t n, const cache_key *k, const unsigned char *build,
+                      size_t build_len)
+{
+    return memcmp(h->magic, CACHE_MAGIC, 8) == 0 && h->version == CACHE_VERSION && h->head_size == sizeof *h &&
+           h->build_len == build_len && memcmp(h->build, build, BUILD_ID_MAX) == 0 &&
+           memcmp(&h->key, k, sizeof *k) == 0 && n % 8 == 0 && h->rest_len <= n - sizeof *h &&
+           h->image_off == ((sizeof *h + h->rest_len + 7) & ~(uint64_t)7) && h->image_off <= n &&
+           h->image_len <= n - h->image_off && h->words_off <= n && h->words_off % 64 == 0 &&
+           h->words_off >= h->image_off + h->image_len && h->words_off - (h->image_off + h->image_len) < 64 &&
+           h->words_len == n - h->words_off;
+}
+
+/* The parts of an entry read into memory (cache_map); map owns them. */
+typedef struct {
+    void *map;
+    size_t map_len;
+    const char *rest, *image;
+    char *words;
+    size_t rest_len, image_len, words_len;
+} cache_entry;
+
+/* Reads the entry of key k made by build (entry_read) into *e: LA_OK
+ * when it is there, whole, and its check holds; LA_EIO when there is
+ * none (or it cannot be read); LA_EDATA when the file there is not a
+ * good entry of this key (to be removed: *path_out then names it, for
+ * the caller to free). */
+static int cache_map(const cache_key *k, const unsigned char *build, size_t build_len, cache_entry *e,
+                     char **path_out)
+{
+    char *path = cache_path(k, build, NULL);
+    *path_out = NULL;
+    if (!path)
+        return LA_EIO;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        free(path);
+        return LA_EIO;
+    }
+    struct stat st;
+    cache_head h;
+    void *p = MAP_FAILED;
+    size_t n = 0, len = 0;
+    int rc = LA_EDATA;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        rc = LA_EIO;              /* not ours to read, nor to remove */
+    } else if ((uint64_t)st.st_size >= sizeof h && (uint64_t)st.st_size <= cache_budget()) {
+        n = (size_t)st.st_size;
+        p = entry_read(fd, n, &len);
+        rc = p == MAP_FAILED ? LA_EIO : LA_EDATA;
+    }
+    if (p != MAP_FAILED) {
+        memcpy(&h, p, sizeof h);
+        const char *b = p;
+        if (head_holds(&h, n, k, build, build_len) && bytes_check(b + sizeof h, n - sizeof h) == h.check) {
+            *e = (cache_entry){ p, len, b + sizeof h, b + h.image_off, (char *)p + h.words_off,
+                                (size_t)h.rest_len, (size_t)h.image_len, (size_t)h.words_len };
+            /* used: its time says so, at most once an hour (cache_prune
+             * removes the least recently used entries first) */
+            if (st.st_mtim.tv_sec + 3600 <= time(NULL))
+                futimens(fd, NULL);
+            rc = LA_OK;
+        } else {
+            munmap(p, len);
+        }
+    }
+    close(fd);
+    if (rc == LA_EDATA)
+        *path_out = path;
+    else
+        free(path);
+    return rc;
 }
 
 /* An entry's file name: 16 hex digits, '-', hex digits, ".tok"; a
@@ -704,16 +862,17 @@ static int older_first(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* After entry keep (for source key k) was written: removes the entries
- * of earlier versions of the same file (same device and inode, another
- * key: the file changed in place, so they can never match again),
+/* After entry keep (for the bytes of key k, read from the file src
+ * names) was written: removes the entries of earlier versions of the
+ * same file (made from the same device and inode, of other bytes: the
+ * file changed, so they are not likely to match again),
  * temporary files left by writers that died an hour or more ago, and
  * then the least recently used entries (an entry's time is refreshed
  * when it is used, see cache_map) until the folder's entries fit the
  * budget. Files that are not entries, or are another user's (a shared
  * folder), are never touched; a file another run removed first is
  * simply gone. */
-static void cache_prune(const char *dir, const char *keep, const cache_key *k)
+static void cache_prune(const char *dir, const char *keep, const struct stat *src, const cache_key *k)
 {
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
@@ -740,9 +899,10 @@ static void cache_prune(const char *dir, const char *keep, const cache_key *k)
             continue;
         }
         cache_head h;
-        int efd = openat(dfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        int efd = openat(dfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         int stale = efd >= 0 && pread(efd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
-                    memcmp(h.magic, CACHE_MAGIC, 8) == 0 && h.key.dev == k->dev && h.key.ino == k->ino &&
+                    memcmp(h.magic, CACHE_MAGIC, 8) == 0 && h.version == CACHE_VERSION &&
+                    h.src_dev == (uint64_t)src->st_dev && h.src_ino == (uint64_t)src->st_ino &&
                     memcmp(&h.key, k, sizeof *k) != 0;
         if (efd >= 0)
             close(efd);
@@ -784,11 +944,12 @@ static void cache_prune(const char *dir, const char *keep, const cache_key *k)
  * there next time). The vocabulary's words are put in t's word table
  * first (tk_direct_prefill), once the entry's file could be made: a
  * folder that cannot be written costs no more than the parse. */
-static void cache_write(const cache_key *k, const la_buf *rest, la_tokenizer *t)
+static void cache_write(const cache_key *k, const unsigned char *build, size_t build_len, const struct stat *src,
+                        const la_buf *rest, la_tokenizer *t)
 {
-    char *dir = NULL, *path = cache_path(k, &dir), *tmp = NULL;
+    char *dir = NULL, *path = cache_path(k, build, &dir), *tmp = NULL;
     la_buf b = {0};
-    int fd = -1, ok = 0;
+    int fd = -1, ok = 0, too_big = 0;
     if (!path)
         goto done;
     /* the folder and its parent (~/.cache) when missing, private */
@@ -812,7 +973,7 @@ static void cache_write(const cache_key *k, const la_buf *rest, la_tokenizer *t)
     size_t pad = (8 - (sizeof h + rest->len) % 8) % 8;
     if (tk_direct_prefill(t, &perr) != LA_OK || la_buf_append(&b, (const char *)&h, sizeof h) ||
         la_buf_append(&b, rest->data ? rest->data : "", rest->len) || la_buf_append(&b, zero, pad) ||
-        tk_bpe_image(t->model, &b) != LA_OK || !cache_build(h.build))
+        tk_bpe_image(t->model, &b) != LA_OK)
         goto done;
     /* the word table last, on a 64-byte boundary (read in place, by sets
      * of two cache lines) */
@@ -824,10 +985,18 @@ static void cache_write(const cache_key *k, const la_buf *rest, la_tokenizer *t)
     size_t words_off = b.len;
     if (words_len && la_buf_append(&b, words, words_len))
         goto done;
+    if (b.len > cache_budget()) {
+        too_big = 1;              /* not kept; the folder is still brought within the budget */
+        goto done;
+    }
     memcpy(h.magic, CACHE_MAGIC, 8);
     h.version = CACHE_VERSION;
     h.head_size = sizeof h;
+    h.build_len = (uint32_t)build_len;
+    memcpy(h.build, build, BUILD_ID_MAX);
     h.key = *k;
+    h.src_dev = (uint64_t)src->st_dev;
+    h.src_ino = (uint64_t)src->st_ino;
     h.rest_len = rest->len;
     h.image_off = sizeof h + rest->len + pad;
     h.image_len = image_end - h.image_off;
@@ -850,7 +1019,9 @@ done:
         if (close(fd) != 0 || !ok || rename(tmp, path) != 0)
             unlink(tmp);
         else
-            cache_prune(dir, strrchr(path, '/') + 1, k);
+            cache_prune(dir, strrchr(path, '/') + 1, src, k);
+        if (too_big)
+            cache_prune(dir, "", src, k);
     }
     free(tmp);
     free(path);
@@ -876,35 +1047,32 @@ static void clear_stages(la_tokenizer *t)
     t->path = path;
 }
 
-/* Builds t from the cache entry for key k, if there is a good one. */
-static int load_cached(la_tokenizer *t, const cache_key *k)
+/* Builds t from the cache entry e (read by cache_map, which it takes):
+ * 1 when every part of it holds (the model's image, the rest as a
+ * tokenizer.json's members, the word table), else 0 with t empty. */
+static int load_entry(la_tokenizer *t, cache_entry *e)
 {
-    void *map;
-    size_t map_len, rest_len, image_len, words_len;
-    const char *rest, *image;
-    char *words;
-    if (cache_map(k, &map, &map_len, &rest, &rest_len, &image, &image_len, &words, &words_len) != LA_OK)
-        return 0;
-    t->dw_later = words_len > 0;  /* the entry's table, taken once the pipeline is built */
-    la_err e = {{0}, {0}};
+    t->dw_later = e->words_len > 0;  /* the entry's table, taken once the pipeline is built */
+    la_err err = {{0}, {0}};
     cJSON *root = NULL;
     la_span model = {0, 0};
     /* the rest first: the model's tables own the mapping once made */
-    char *text = malloc(rest_len + 1);
+    char *text = malloc(e->rest_len + 1);
     tk_bpe *m = NULL;
     int rc = LA_ENOMEM;
-    if (text) {
-        memcpy(text, rest, rest_len);
-        text[rest_len] = 0;
-        m = tk_bpe_from_image(image, image_len, map, map_len, &e);
-        rc = m ? parse_top(text, rest_len, &root, &model, NULL, &e) : LA_EDATA;
+    if (text && tk_direct_table_valid(e->words, e->words_len)) {
+        memcpy(text, e->rest, e->rest_len);
+        text[e->rest_len] = 0;
+        m = tk_bpe_from_image(e->image, e->image_len, e->map, e->map_len, &err);
+        rc = m ? parse_top(text, e->rest_len, &root, &model, NULL, &err) : LA_EDATA;
     } else {
-        munmap(map, map_len);
+        rc = text ? LA_EDATA : LA_ENOMEM;
+        munmap(e->map, e->map_len);
     }
     if (rc == LA_OK)
-        rc = build_pipeline(t, root, NULL, model, m, &e);
+        rc = build_pipeline(t, root, NULL, model, m, &err);
     /* the vocabulary's words for direct previews, in the entry's memory */
-    if (rc == LA_OK && t->dw_later && !tk_direct_table_use(t, words, words_len))
+    if (rc == LA_OK && t->dw_later && !tk_direct_table_use(t, e->words, e->words_len))
         tk_direct_take(t);
     t->dw_later = 0;
     if (rc != LA_OK && t->model != m)
@@ -914,6 +1082,51 @@ static int load_cached(la_tokenizer *t, const cache_key *k)
     if (rc != LA_OK)
         clear_stages(t);
     return rc == LA_OK;
+}
+
+/* Builds t from the cache entry of key k made by this build, if there
+ * is a good one (1); one that does not hold is removed (0). */
+static int load_cached(la_tokenizer *t, const cache_key *k, const unsigned char *build, size_t build_len)
+{
+    cache_entry e = { 0 };
+    char *bad = NULL;
+    int rc = cache_map(k, build, build_len, &e, &bad);
+    if (rc == LA_OK && !load_entry(t, &e)) {
+        rc = LA_EDATA;
+        bad = cache_path(k, build, NULL);
+    }
+    if (bad)
+        unlink(bad);
+    free(bad);
+    return rc == LA_OK;
+}
+
+/* The error for a tokenizer file path (resolved from the argument arg)
+ * that could not be read: when it is not there, what may be meant
+ * instead (a model id not in the hub cache, a folder without
+ * tokenizer.json); else read_file's own. */
+static void not_read(const char *arg, const char *path, la_err *err)
+{
+    struct stat ds, fs;
+    char hub[4096];
+    if (strcmp(path, arg) == 0 && model_id(arg) && stat(arg, &fs) != 0 && errno == ENOENT)
+        la_err_set(err, LA_EIO, "cannot_open",
+                   "tokenizer: no such file or folder, nor model %s in the HuggingFace hub cache (%s: "
+                   "models--ORG--NAME with tokenizer.json at refs/main)",
+                   arg, hub_dir(hub, sizeof hub) ? hub : "no HOME");
+    else if (strcmp(path, arg) != 0 && stat(arg, &ds) == 0 && S_ISDIR(ds.st_mode) && stat(path, &fs) != 0 &&
+             errno == ENOENT) {
+        /* a model folder without the file: say so, and what may be there instead */
+        size_t n = strlen(arg) + sizeof "/tokenizer.model";
+        char *spm = malloc(n);
+        struct stat ms;
+        int has_spm = spm && snprintf(spm, n, "%s/tokenizer.model", arg) > 0 && stat(spm, &ms) == 0;
+        free(spm);
+        la_err_set(err, LA_EIO, "cannot_open", "tokenizer: the folder has no tokenizer.json%s",
+                   has_spm ? " (it has tokenizer.model, a SentencePiece file: saving the model's fast "
+                             "tokenizer with transformers, save_pretrained, writes tokenizer.json)"
+                           : "");
+    }
 }
 
 la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
@@ -931,58 +1144,35 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
         return NULL;
     }
     t->path = file;
-    cache_key key;
+    file_bytes fb;
     struct stat st;
-    int use_cache = cache_enabled && stat(file, &st) == 0 && S_ISREG(st.st_mode);
-    if (use_cache) {
-        key_of(&st, &key);
-        if (load_cached(t, &key)) {
+    if (read_file(file, &fb, &st, err) != LA_OK) {
+        not_read(path, file, err);
+        la_tokenizer_free(t);
+        return NULL;
+    }
+    /* the cache's entry for these bytes and this build, when there is a build id */
+    cache_key key;
+    unsigned char build[BUILD_ID_MAX];
+    size_t build_len = cache_enabled ? cache_build(build) : 0;
+    if (build_len) {
+        key_of(fb.data, fb.len, &key);
+        if (load_cached(t, &key, build, build_len)) {
+            file_free(&fb);
             t->from_cache = 1;
             return t;
         }
     }
-    char *data = NULL;
-    size_t len = 0;
-    if (read_file(file, &data, &len, err) != LA_OK) {
-        struct stat ds, fs;
-        char hub[4096];
-        if (strcmp(file, path) == 0 && model_id(path) && stat(path, &fs) != 0 && errno == ENOENT)
-            la_err_set(err, LA_EIO, "cannot_open",
-                       "tokenizer: no such file or folder, nor model %s in the HuggingFace hub cache (%s: "
-                       "models--ORG--NAME with tokenizer.json at refs/main)",
-                       path, hub_dir(hub, sizeof hub) ? hub : "no HOME");
-        else if (strcmp(file, path) != 0 && stat(path, &ds) == 0 && S_ISDIR(ds.st_mode) && stat(file, &fs) != 0 &&
-            errno == ENOENT) {
-            /* a model folder without the file: say so, and what may be there instead */
-            size_t n = strlen(path) + sizeof "/tokenizer.model";
-            char *spm = malloc(n);
-            struct stat ms;
-            int has_spm = spm && snprintf(spm, n, "%s/tokenizer.model", path) > 0 && stat(spm, &ms) == 0;
-            free(spm);
-            la_err_set(err, LA_EIO, "cannot_open", "tokenizer: the folder has no tokenizer.json%s",
-                       has_spm ? " (it has tokenizer.model, a SentencePiece file: saving the model's fast "
-                                 "tokenizer with transformers, save_pretrained, writes tokenizer.json)"
-                               : "");
-        }
-        la_tokenizer_free(t);
-        return NULL;
-    }
     la_span model = {0, 0};
     cJSON *root = NULL;
     la_buf rest = {0};
-    int rc = parse_top(data, len, &root, &model, use_cache ? &rest : NULL, err);
+    int rc = parse_top(fb.data, fb.len, &root, &model, build_len ? &rest : NULL, err);
     if (rc == LA_OK)
-        rc = build_pipeline(t, root, data, model, NULL, err);
+        rc = build_pipeline(t, root, fb.data, model, NULL, err);
     cJSON_Delete(root);
-    free(data);
-    /* the file as read is the one the key names only if it did not change meanwhile */
-    struct stat now;
-    if (rc == LA_OK && use_cache && stat(file, &now) == 0) {
-        cache_key after;
-        key_of(&now, &after);
-        if (memcmp(&after, &key, sizeof key) == 0 && (uint64_t)len == key.size)
-            cache_write(&key, &rest, t);
-    }
+    file_free(&fb);
+    if (rc == LA_OK && build_len)
+        cache_write(&key, build, build_len, &st, &rest, t);
     la_buf_free(&rest);
     if (rc != LA_OK) {
         la_tokenizer_free(t);

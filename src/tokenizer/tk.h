@@ -66,14 +66,15 @@ static inline int tk_plist_push_model(tk_plist *p, const uint32_t *ids, size_t n
 #define TK_RETRY_PER_BYTE 1024     /* Oniguruma backtracking steps per byte of text */
 #define TK_RETRY_BASE ((uint64_t)1 << 20)   /* ... plus about a million */
 #define TK_TIME_BASE_MS 1000       /* regex time: 1 s ... */
-#define TK_TIME_PER_MB_MS 1000     /* ... plus 1 s per MiB of text */
+#define TK_TIME_PER_MB_MS 4000     /* ... plus 4 s per MiB of text */
 typedef struct {
     int armed;                   /* set by tk_budget_begin, cleared by tk_budget_end */
     size_t grow_max;             /* most bytes a stage's text may reach, 0: not set */
     uint64_t retries;            /* Oniguruma retries left */
     uint64_t time_ms;            /* regex time allowed, from the call's first search */
     uint64_t deadline_ms;        /* on the coarse monotonic clock, 0: no search yet */
-    uint64_t cpu0_ns;            /* the thread's CPU time at the first search */
+    uint64_t wall0_ms;           /* when the first search began */
+    uint64_t cpu0_ns;            /* the thread's CPU time then, 0: not read yet */
 } tk_budget;
 /* The most bytes a text grown from len bytes may reach. */
 static inline size_t tk_grow_max(size_t len)
@@ -501,6 +502,29 @@ const void *tk_direct_table(const la_tokenizer *t, size_t *len);
  * place as words are met: 1, or 0 (nothing taken) when t makes no direct
  * previews or they are not a table of this build. */
 int tk_direct_table_use(la_tokenizer *t, void *p, size_t len);
+/* 1 when p[0..len) (64-byte aligned) can be a word table of this build
+ * (len 0: none): every entry's length, token count, ends and flags in
+ * range, its tag and set the ones its key gives, every set's sequence
+ * number even (not being rewritten), empty ways all zero. What a table
+ * from a tokenizer cache entry must pass before tk_direct_table_use. */
+int tk_direct_table_valid(const void *p, size_t len);
+/* For tests and fuzzing: sets the check of a tokenizer cache entry
+ * p[0..n) (a whole entry file's bytes) to what its bytes give, so that
+ * a changed entry gets past it to the checks of its parts: 1, or 0 when
+ * p cannot be an entry. (load.c) */
+int tk_cache_reseal(char *p, size_t n);
+/* For fuzzing: 1 when byte off of a good entry p[0..n) holds what only
+ * its check and key vouch for, which the loader cannot tell from
+ * another tokenizer's (the other members' text, merge ranks, the pair
+ * set, unk, prefix, suffix and option flags, what the word table says
+ * of a word's tokens); a change anywhere else is refused or changes no
+ * result. (load.c, bpe.c) */
+int tk_cache_vouched(const char *p, size_t n, size_t off);
+int tk_bpe_image_vouched(const char *p, size_t n, size_t off);
+/* For tests: the address whose program's (or shared object's) build id
+ * keys the tokenizer cache (NULL: this code's own); one in no loaded
+ * object means no build id, and then no cache. (load.c) */
+void tk_cache_build_anchor(const void *p);
 /* After a load that set t->dw_later and took no table: an empty one of
  * t's own, or no direct previews when there is no memory for it. */
 void tk_direct_take(la_tokenizer *t);

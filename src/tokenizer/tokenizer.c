@@ -1478,6 +1478,64 @@ const void *tk_direct_table(const la_tokenizer *t, size_t *len)
     return *len ? t->dw : NULL;
 }
 
+/* 1 when entry d, in the way of tag byte tag of set number set, is
+ * empty (all zero, tag 0) or is one that dw_miss could have made: a
+ * piece of 1 to DW_KEY bytes zero-padded, kept in the set and under the
+ * tag its key gives, with up to DW_TOK tokens whose ends rise to the
+ * piece's end, the last one on a whole character (dw_take's walk stops
+ * there), and no flag but DW_CUT and DW_BIG (DW_BIG: no tokens kept). */
+static int dw_entry_valid(const dw_entry *d, size_t set, uint8_t tag)
+{
+    if (d->klen == 0) {
+        static const char zero[offsetof(dw_entry, seq)];
+        return tag == 0 && memcmp(d, zero, sizeof zero) == 0;
+    }
+    int lead = d->klen < 32;
+    size_t n = (size_t)d->klen - 1 - (lead ? 0 : 32);
+    if (n == 0 || n > DW_KEY)
+        return 0;
+    for (size_t i = n; i < DW_KEY; i++)
+        if (d->key[i])
+            return 0;
+    dw_k k;
+    memcpy(&k.a, d->key, 8);
+    memcpy(&k.b, d->key + 8, 8);
+    k.klen = d->klen;
+    dw_set_of(&k);
+    if (k.set != set * DW_WAYS || (uint8_t)k.tags != tag || (d->flags & ~(DW_CUT | DW_BIG)) ||
+        d->ntok > DW_TOK || ((d->flags & DW_BIG) && d->ntok))
+        return 0;
+    if (!d->ntok)
+        return 1;                 /* not direct: nothing else is read */
+    size_t total = n + (lead ? 1 : 0), prev = 0;
+    for (size_t j = 0; j < d->ntok; j++) {
+        if (d->end[j] <= prev || d->end[j] > total)
+            return 0;
+        prev = d->end[j];
+    }
+    return prev == total && (d->whole >> (d->ntok - 1) & 1) && (d->whole >> d->ntok) == 0;
+}
+
+int tk_direct_table_valid(const void *p, size_t len)
+{
+    if (len == 0)
+        return 1;
+    if (len != sizeof(dw_cache) || ((uintptr_t)p & 63) != 0)
+        return 0;
+    const dw_slot *e = p;
+    for (size_t set = 0; set < DW_SLOTS / DW_WAYS; set++) {
+        const dw_slot *s = e + set * DW_WAYS;
+        dw_entry d[DW_WAYS];
+        memcpy(d, s, sizeof d);
+        if (d[0].seq & 1)
+            return 0;             /* left mid-rewrite: never taken again */
+        for (int j = 0; j < DW_WAYS; j++)
+            if (!dw_entry_valid(&d[j], set, (uint8_t)(d[1].seq >> (8 * j))))
+                return 0;
+    }
+    return 1;
+}
+
 int tk_direct_table_use(la_tokenizer *t, void *p, size_t len)
 {
     t->dw_later = 0;
