@@ -159,32 +159,42 @@ START_TEST(preview_keeps_stripped_space)
 }
 END_TEST
 
+/* Loads the tokenizer.json text in j (freed) from a temporary file. */
+static la_tokenizer *load_text(la_buf *j)
+{
+    ck_assert_ptr_nonnull(j->data);
+    char path[] = "/tmp/lookahead-added-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, j->data, j->len), (ssize_t)j->len);
+    ck_assert_int_eq(close(fd), 0);
+    la_buf_free(j);
+    la_err err = {{0}, {0}};
+    la_tokenizer *t = la_tokenizer_load(path, &err);
+    unlink(path);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    return t;
+}
+
 /* Thousands of added tokens (Gemma-3 has 6,415): ids numbered from the
  * vocabulary's size in order, an exact repeat registered once, a
  * vocabulary string keeping its id, and every one matched (the ids are
  * HuggingFace's for the same file). */
 START_TEST(many_tokens)
 {
-    char path[] = "/tmp/lookahead-added-XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    FILE *f = fdopen(fd, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs("{\"version\":\"1.0\",\"added_tokens\":[", f);
+    la_buf j = {0};
+    la_buf_printf(&j, "{\"version\":\"1.0\",\"added_tokens\":[");
     const char *flags = "\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,"
                         "\"special\":true}";
     for (int i = 0; i < 5000; i++)
-        fprintf(f, "{\"id\":%d,\"content\":\"<t%d>\",%s,", i, i, flags);
-    fprintf(f, "{\"id\":0,\"content\":\"<t7>\",%s,", flags);
-    fprintf(f, "{\"id\":0,\"content\":\"b\",%s,", flags);
-    fprintf(f, "{\"id\":0,\"content\":\"<new>\",%s],", flags);
-    fputs("\"normalizer\":null,\"pre_tokenizer\":null,\"post_processor\":null,\"decoder\":null,"
-          "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"x\":2},\"merges\":[]}}", f);
-    ck_assert_int_eq(fclose(f), 0);
+        la_buf_printf(&j, "{\"id\":%d,\"content\":\"<t%d>\",%s,", i, i, flags);
+    la_buf_printf(&j, "{\"id\":0,\"content\":\"<t7>\",%s,", flags);
+    la_buf_printf(&j, "{\"id\":0,\"content\":\"b\",%s,", flags);
+    la_buf_printf(&j, "{\"id\":0,\"content\":\"<new>\",%s],", flags);
+    la_buf_printf(&j, "\"normalizer\":null,\"pre_tokenizer\":null,\"post_processor\":null,\"decoder\":null,"
+                      "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"x\":2},\"merges\":[]}}");
+    la_tokenizer *t = load_text(&j);
     la_err err = {{0}, {0}};
-    la_tokenizer *t = la_tokenizer_load(path, &err);
-    unlink(path);
-    ck_assert_msg(t != NULL, "%s", err.msg);
     la_tok_work *w = la_tok_work_new();
     la_tokens out = {0};
     const char *text = "a<t0>b<t4999><t7><t2500><new>x<t5000>";
@@ -285,27 +295,17 @@ START_TEST(first_character_made_several)
 }
 END_TEST
 
-/* Writes a tokenizer.json with one added token (content: k times 'a',
- * then tail) to a temporary file and loads it. */
+/* A tokenizer with one added token: k times 'a', then tail. */
 static la_tokenizer *load_long_token(size_t k, const char *tail)
 {
-    char path[] = "/tmp/lookahead-added-XXXXXX";
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    FILE *f = fdopen(fd, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs("{\"version\":\"1.0\",\"added_tokens\":[{\"id\":3,\"content\":\"", f);
+    la_buf j = {0};
+    la_buf_printf(&j, "{\"version\":\"1.0\",\"added_tokens\":[{\"id\":3,\"content\":\"");
     for (size_t i = 0; i < k; i++)
-        fputc('a', f);
-    fprintf(f, "%s\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,"
-               "\"special\":true}],\"normalizer\":null,\"pre_tokenizer\":null,\"decoder\":null,"
-               "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"x\":2},\"merges\":[]}}", tail);
-    ck_assert_int_eq(fclose(f), 0);
-    la_err err = {{0}, {0}};
-    la_tokenizer *t = la_tokenizer_load(path, &err);
-    unlink(path);
-    ck_assert_msg(t != NULL, "%s", err.msg);
-    return t;
+        la_buf_putc(&j, 'a');
+    la_buf_printf(&j, "%s\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,"
+                      "\"special\":true}],\"normalizer\":null,\"pre_tokenizer\":null,\"decoder\":null,"
+                      "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"x\":2},\"merges\":[]}}", tail);
+    return load_text(&j);
 }
 
 /* The work budget of the added-token scan: an added token of 20,000

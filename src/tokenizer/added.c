@@ -564,6 +564,9 @@ int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm
             rc = add_pattern(a, t->content, t->len, id, 0);
         } else if ((rc = normalize_content(norm, t->content, t->len, &norm_buf, w, err)) == LA_OK) {
             rc = add_pattern(a, norm_buf.data ? norm_buf.data : "", norm_buf.len, id, 1);
+        } else if (strcmp(err->code, "tokenizer_budget") == 0) {   /* at load: no record to blame */
+            rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
+                            "tokenizer: added_tokens: normalizing a token's content exceeded the work budget");
         }
         if (rc == LA_ENOMEM)
             la_err_set(err, rc, "out_of_memory", "tokenizer: added_tokens: out of memory");

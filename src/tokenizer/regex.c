@@ -1380,22 +1380,34 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* How long a call runs before its CPU time is looked at (most calls
+ * end before: reading it is a system call). */
+#define CPU_AFTER_MS 8
+
 /* Milliseconds of the call's regex time left, 0 when it is spent.
  * Retries do not count work done without backtracking (a failed start
  * whose look-ahead reads to the end of the text), so time bounds that:
  * counted from the call's first search on the cheap clock, and once that
  * says the time is up, on the thread's CPU time, so that a busy or
- * suspended machine does not reject a record that did not use it. */
+ * suspended machine does not reject a record that did not use it. The
+ * CPU time is first read CPU_AFTER_MS into the call, the time before
+ * taken as all CPU. */
 static uint64_t time_left(tk_budget *b)
 {
     uint64_t now = coarse_ms();
     if (!b->deadline_ms) {
         b->deadline_ms = now + b->time_ms;
-        b->cpu0_ns = thread_cpu_ns();
+        b->wall0_ms = now;
+        b->cpu0_ns = 0;
+    }
+    if (!b->cpu0_ns && now - b->wall0_ms >= CPU_AFTER_MS) {
+        uint64_t before = (now - b->wall0_ms) * 1000000;
+        uint64_t cpu = thread_cpu_ns();
+        b->cpu0_ns = cpu > before ? cpu - before : 1;
     }
     if (now < b->deadline_ms)
         return b->deadline_ms - now;
-    uint64_t used = (thread_cpu_ns() - b->cpu0_ns) / 1000000;
+    uint64_t used = b->cpu0_ns ? (thread_cpu_ns() - b->cpu0_ns) / 1000000 : b->time_ms;
     if (used >= b->time_ms)
         return 0;
     b->deadline_ms = now + (b->time_ms - used);
@@ -1443,8 +1455,8 @@ static int search(const tk_regex *re, const OnigUChar *str, size_t len, size_t f
         b->retries -= limit;
         if (r != ONIGERR_RETRY_LIMIT_IN_SEARCH_OVER && r != ONIGERR_RETRY_LIMIT_IN_MATCH_OVER)
             return r;
-        if (limit >= in_match)
-            return RE_BUDGET;
+        if (r == ONIGERR_RETRY_LIMIT_IN_MATCH_OVER && limit >= in_match)
+            return RE_BUDGET;     /* one match past Oniguruma's own limit */
         uint64_t took = coarse_ms() - t0, growth = RETRY_GROWTH;
         if ((left = time_left(b)) == 0)
             return RE_BUDGET;
