@@ -1257,7 +1257,8 @@ static int merge_holds(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t new_id)
     if (m->ids_shared)
         return 1;
     size_t skip = m->prefix ? m->prefix_len : 0;
-    return lb >= skip && ln == la + lb - skip && memcmp(sn, sa, la) == 0 && memcmp(sn + la, sb + skip, lb - skip) == 0;
+    return lb >= skip && ln == la + lb - skip && tk_same_bytes(sn, sa, la) &&
+           tk_same_bytes(sn + la, sb + skip, lb - skip);
 }
 
 /* The merge table: each pair where a lookup from its home slot finds
