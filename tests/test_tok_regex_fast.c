@@ -405,7 +405,8 @@ static size_t count_matches(const tk_regex *re, const char *s, size_t n, int arm
  * of each kind of character (the longest searches they make) find the
  * same matches within it; a pattern that backtracks exponentially is
  * stopped by the retries of the budget ("tokenizer_budget"), where
- * alone it runs into Oniguruma's own limit after ten million. */
+ * alone it runs into Oniguruma's own limit after ten million; one that
+ * piles up its match stack, by the budget's stack. */
 START_TEST(test_budget)
 {
     static const char *const runs[] = {" ", "a", "7", "!", "\n", " \n", "\xc3\xa9", "'s"};
@@ -435,6 +436,20 @@ START_TEST(test_budget)
     count_matches(re, as, 60, 0, &rc, &err);
     ck_assert_int_eq(rc, LA_EDATA);
     ck_assert_str_eq(err.code, "tokenizer");
+    tk_regex_free(re);
+    /* a look-ahead in a repetition keeps a stack entry per character for
+     * every character it takes, without a retry: 4.5 million entries for
+     * 3,000 bytes, past the budget's stack */
+    const char *deep = "(?:(?=a*)a)+";
+    re = tk_regex_new(deep, strlen(deep), &err);
+    ck_assert_ptr_nonnull(re);
+    char *many = malloc(3000);
+    ck_assert_ptr_nonnull(many);
+    memset(many, 'a', 3000);
+    count_matches(re, many, 3000, 1, &rc, &err);
+    ck_assert_int_eq(rc, LA_EDATA);
+    ck_assert_str_eq(err.code, "tokenizer_budget");
+    free(many);
     tk_regex_free(re);
 }
 END_TEST

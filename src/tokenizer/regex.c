@@ -11,6 +11,7 @@
  */
 #include "tokenizer/tk.h"
 
+#include <limits.h>
 #include <oniguruma.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -1418,6 +1419,13 @@ static uint64_t time_left(tk_budget *b)
  * (less when the time left would not cover an attempt that much longer). */
 #define RETRY_FIRST 64
 #define RETRY_GROWTH 8
+/* The match stack of a search (what it may come back to), in entries
+ * of 32 bytes: the patterns of real tokenizers keep about one per
+ * character of a run they repeat over, while a look-ahead inside a
+ * repetition can keep one per character for every character it takes,
+ * quadratic memory with no retry to count. */
+#define STACK_PER_BYTE 16
+#define STACK_BASE ((uint64_t)1 << 20)
 /* search()'s answer when the budget ran out (no Oniguruma code). */
 #define RE_BUDGET (-100000)
 
@@ -1436,12 +1444,15 @@ static int search(const tk_regex *re, const OnigUChar *str, size_t len, size_t f
     tk_budget *b = &w->budget;
     unsigned long in_match = onig_get_retry_limit_in_match();
     if (!b->armed) {
+        onig_set_match_stack_limit_size_of_match_param(rw->mp, onig_get_match_stack_limit_size());
         onig_set_retry_limit_in_search_of_match_param(rw->mp, onig_get_retry_limit_in_search());
         onig_set_retry_limit_in_match_of_match_param(rw->mp, in_match);
         return onig_search_with_param(re->re, str, str + len, str + from, str + len, rw->region,
                                       ONIG_OPTION_NONE, rw->mp);
     }
     uint64_t limit = RETRY_FIRST, left = time_left(b);
+    uint64_t stack = (uint64_t)(len - from) * STACK_PER_BYTE + STACK_BASE;
+    onig_set_match_stack_limit_size_of_match_param(rw->mp, stack < UINT_MAX ? (unsigned)stack : UINT_MAX);
     for (;;) {
         if (limit > b->retries)
             limit = b->retries;
@@ -1453,6 +1464,8 @@ static int search(const tk_regex *re, const OnigUChar *str, size_t len, size_t f
         int r = onig_search_with_param(re->re, str, str + len, str + from, str + len, rw->region,
                                        ONIG_OPTION_NONE, rw->mp);
         b->retries -= limit;
+        if (r == ONIGERR_MATCH_STACK_LIMIT_OVER)
+            return RE_BUDGET;
         if (r != ONIGERR_RETRY_LIMIT_IN_SEARCH_OVER && r != ONIGERR_RETRY_LIMIT_IN_MATCH_OVER)
             return r;
         if (r == ONIGERR_RETRY_LIMIT_IN_MATCH_OVER && limit >= in_match)
