@@ -1261,6 +1261,50 @@ static int merge_holds(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t new_id)
            tk_same_bytes(sn + la, sb + skip, lb - skip);
 }
 
+/* Merges to check, gathered so that the ids' slots and their strings,
+ * read at random, are fetched for a batch before any is compared. */
+#define CHECK_BATCH 32
+typedef struct {
+    uint32_t a[CHECK_BATCH], b[CHECK_BATCH], new_id[CHECK_BATCH];
+    size_t n;
+} merge_batch;
+
+static void prefetch_string(const tk_bpe *m, uint32_t id)
+{
+    if (id < m->id_count && m->by_id[id].len != UINT32_MAX && m->by_id[id].off < m->arena_len)
+        __builtin_prefetch(m->arena + m->by_id[id].off);
+}
+
+/* merge_holds for every merge of q, which it empties: 1 when all hold. */
+static int batch_holds(const tk_bpe *m, merge_batch *q)
+{
+    const uint32_t *ids[3] = { q->a, q->b, q->new_id };
+    for (int w = 0; w < 3; w++)
+        for (size_t j = 0; j < q->n; j++)
+            if (ids[w][j] < m->id_count)
+                __builtin_prefetch(&m->by_id[ids[w][j]]);
+    for (int w = 0; w < 3; w++)
+        for (size_t j = 0; j < q->n; j++)
+            prefetch_string(m, ids[w][j]);
+    size_t n = q->n;
+    q->n = 0;
+    for (size_t j = 0; j < n; j++)
+        if (!merge_holds(m, q->a[j], q->b[j], q->new_id[j]))
+            return 0;
+    return 1;
+}
+
+/* Adds a merge to q: 0 when q was full and a merge in it does not hold. */
+static int batch_add(const tk_bpe *m, merge_batch *q, uint32_t a, uint32_t b, uint32_t new_id)
+{
+    if (q->n == CHECK_BATCH && !batch_holds(m, q))
+        return 0;
+    q->a[q->n] = a;
+    q->b[q->n] = b;
+    q->new_id[q->n++] = new_id;
+    return 1;
+}
+
 /* The merge table: each pair where a lookup from its home slot finds
  * it, merging as merge_holds says, and an empty slot somewhere. */
 static int image_merges_hold(const tk_bpe *m)
@@ -1272,6 +1316,8 @@ static int image_merges_hold(const tk_bpe *m)
     if (start == slots)
         return 0;
     size_t run = start;
+    merge_batch q;
+    q.n = 0;
     for (size_t k = 1; k <= slots; k++) {
         size_t i = (start + k) & m->mmask;
         const merge_slot *sl = &m->merges[i];
@@ -1281,10 +1327,10 @@ static int image_merges_hold(const tk_bpe *m)
         }
         size_t home = (size_t)hash_u64(sl->key) & m->mmask;
         if (((i - home) & m->mmask) >= ((i - run) & m->mmask) ||
-            !merge_holds(m, (uint32_t)(sl->key >> 32), (uint32_t)sl->key, sl->new_id))
+            !batch_add(m, &q, (uint32_t)(sl->key >> 32), (uint32_t)sl->key, sl->new_id))
             return 0;
     }
-    return 1;
+    return batch_holds(m, &q);
 }
 
 /* The compact merge table: buckets filled in order, each key where
@@ -1300,6 +1346,8 @@ static int image_compact_holds(const tk_bpe *m)
     if (start == buckets)
         return 0;
     size_t run = start;               /* the last bucket with a free way */
+    merge_batch q;
+    q.n = 0;
     for (size_t k = 1; k <= buckets; k++) {
         size_t bi = (start + k) & m->cmask;
         const uint32_t *bk = m->cm + bi * 16;
@@ -1313,13 +1361,13 @@ static int image_compact_holds(const tk_bpe *m)
             size_t home = cm_bucket(m, bk[j]);
             /* a key met in its home bucket, or after full ones only */
             if ((home != bi && ((bi - home) & m->cmask) >= ((bi - run) & m->cmask)) ||
-                !merge_holds(m, bk[j] >> 16, bk[j] & 0xFFFF, bk[8 + j] & 0xFFFF))
+                !batch_add(m, &q, bk[j] >> 16, bk[j] & 0xFFFF, bk[8 + j] & 0xFFFF))
                 return 0;
         }
         if (bk[7] == CM_EMPTY)
             run = bi;
     }
-    return 1;
+    return batch_holds(m, &q);
 }
 
 /* The id a string of the vocabulary has (-1: none), for the ids an
