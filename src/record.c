@@ -47,6 +47,7 @@ struct la_proc {
     size_t nparts, parts_cap;
     edit *edits;
     size_t nedits, edits_cap;
+    int edits_sorted;    /* edits[] in increasing span.start, none twice */
     la_members top;      /* the record's top-level members, from validation */
     size_t top_start;    /* where the top-level object starts */
     la_buf text;   /* decoded string values */
@@ -402,23 +403,46 @@ static int detect_format(const la_proc *p, const char *r, size_t n, size_t obj)
 
 /* ---- transform: turns -> edits ------------------------------------------ */
 
+/* The top-level member whose value starts at `start`, or NULL: a
+ * binary search, since validation gathers members in record order (a
+ * scan for each of a chat record's many nested values would cost the
+ * number of edits times the number of top-level members). */
+static const la_member *top_member(const la_proc *p, size_t start)
+{
+    size_t lo = 0, hi = p->top.n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->top.m[mid].val.start < start)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->top.n && p->top.m[lo].val.start == start ? &p->top.m[lo] : NULL;
+}
+
 /* The edit of span s, created on first use, so that a value touched by
- * two turns is still replaced once. */
+ * two turns is still replaced once. Turns come in record order, so
+ * while the edits are in order a span after the last one is new without
+ * a search: a chat record of N turns then costs N, not N^2. Otherwise
+ * (only the two fields of a fields record can come out of order) the
+ * span is looked for among all the edits. */
 static edit *edit_for(la_proc *p, la_span s)
 {
-    for (size_t i = 0; i < p->nedits; i++)
-        if (p->edits[i].span.start == s.start)
-            return &p->edits[i];
+    size_t n = p->nedits;
+    if (n && (!p->edits_sorted || s.start <= p->edits[n - 1].span.start)) {
+        for (size_t i = n; i-- > 0;)
+            if (p->edits[i].span.start == s.start)
+                return &p->edits[i];
+        p->edits_sorted = 0;
+    }
     if (grow((void **)&p->edits, &p->edits_cap, p->nedits, sizeof *p->edits))
         return NULL;
     edit *e = &p->edits[p->nedits++];
     memset(e, 0, sizeof *e);
     e->span = s;
-    for (size_t i = 0; i < p->top.n; i++)   /* top-level values: validation knows their form */
-        if (p->top.m[i].val.start == s.start) {
-            e->canonical = p->top.m[i].canonical;
-            break;
-        }
+    const la_member *m = top_member(p, s.start);   /* top-level values: validation knows their form */
+    if (m)
+        e->canonical = m->canonical;
     return e;
 }
 
@@ -466,10 +490,8 @@ static int answer_text(la_proc *p, const char *r, const turn *t, size_t *off, si
  * validation of top-level values tells; nested ones may). */
 static int may_have_u(const la_proc *p, size_t start)
 {
-    for (size_t i = 0; i < p->top.n; i++)
-        if (p->top.m[i].val.start == start)
-            return p->top.m[i].has_u;
-    return 1;
+    const la_member *m = top_member(p, start);
+    return m ? m->has_u : 1;
 }
 
 /* The answer text of a turn, or (*more = 1) only its start when it is
@@ -526,8 +548,9 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
         return LA_ENOMEM;
     const la_config *c = &p->cfg;
     if (c->mode == LA_MODE_VIRTUAL) {
+        size_t pi = (size_t)(pe - p->edits);
         edit *ae = edit_for(p, t->answer);
-        pe = &p->edits[pe - p->edits];   /* edit_for may have moved the array */
+        pe = &p->edits[pi];   /* edit_for may have moved the array */
         if (!ae || add_escaped(p, &pe->suf_off, &pe->suf_len, &p->esc_conn_P) ||
             add_escaped(p, &ae->pre_off, &ae->pre_len, &p->esc_P))
             return LA_ENOMEM;
@@ -590,7 +613,8 @@ static int splice_value(la_proc *p, const char *r, const edit *e, la_buf *out, l
 
 static int splice(la_proc *p, const char *r, la_span v, la_buf *out, la_err *err)
 {
-    for (size_t i = 1; i < p->nedits; i++)   /* insertion sort: a handful of edits */
+    /* insertion sort, when edit_for saw a span out of order: a handful of edits */
+    for (size_t i = 1; !p->edits_sorted && i < p->nedits; i++)
         for (size_t j = i; j > 0 && p->edits[j].span.start < p->edits[j - 1].span.start; j--) {
             edit t = p->edits[j];
             p->edits[j] = p->edits[j - 1];
@@ -622,6 +646,7 @@ static int process(la_proc *p, const char *r, size_t n, la_buf *out, la_stats *s
         return la_err_set(err, LA_EDATA, "not_object", "record is %s, not an object",
                           la_json_type_name(la_json_type(r[v.start])));
     p->nturns = p->nparts = p->nedits = 0;
+    p->edits_sorted = 1;
     la_buf_clear(&p->text);
     la_buf_clear(&p->add);
     int fmt = p->cfg.format == LA_FMT_AUTO ? detect_format(p, r, n, v.start) : p->cfg.format;

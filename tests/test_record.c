@@ -196,6 +196,60 @@ START_TEST(stats_merge_and_round_trip)
 }
 END_TEST
 
+/* A chat record of n turns after `keys` other top-level members, as it
+ * comes in (want 0) or as virtual mode (1) or real word mode with m = 2
+ * (2) edit it, with P "P " and connector "|"; "conversations" with
+ * from/value when sharegpt, else "messages" with role/content. */
+static char *chat_record(size_t n, size_t keys, int sharegpt, int want)
+{
+    la_buf b = {0};
+    la_buf_putc(&b, '{');
+    for (size_t i = 0; i < keys; i++)
+        la_buf_printf(&b, "\"k%zu\":\"v\",", i);
+    const char *role = sharegpt ? "from" : "role", *text = sharegpt ? "value" : "content";
+    la_buf_printf(&b, "\"%s\":[{\"%s\":\"system\",\"%s\":\"s\"}", sharegpt ? "conversations" : "messages", role,
+                  text);
+    for (size_t i = 0; i < n; i++) {
+        la_buf_printf(&b, ",{\"%s\":\"%s\",\"%s\":\"q%zu", role, sharegpt ? "human" : "user", text, i);
+        if (want == 1)
+            la_buf_printf(&b, "|P ");
+        else if (want == 2)
+            la_buf_printf(&b, "|a%zu b", i);
+        la_buf_printf(&b, "\"},{\"%s\":\"%s\",\"%s\":\"%sa%zu b c\"}", role, sharegpt ? "gpt" : "assistant", text,
+                      want == 1 ? "P " : "", i);
+    }
+    la_buf_printf(&b, "]}");
+    return b.data;
+}
+
+/* A chat record of 200,000 turns (and 20,000 other members) is edited
+ * whole, in both chat formats and both modes, exactly as a short one:
+ * the work per turn does not grow with the number of turns before it. */
+START_TEST(chat_with_many_turns)
+{
+    const size_t n = 200000, keys = 20000;
+    for (int sharegpt = 0; sharegpt < 2; sharegpt++)
+        for (int want = 1; want <= 2; want++) {
+            la_config c = cfg_mode(want == 1 ? LA_MODE_VIRTUAL : LA_MODE_REAL);
+            c.m = 2;
+            c.P = "P ";
+            c.connector = "|";
+            char *in = chat_record(n, keys, sharegpt, 0), *expect = chat_record(n, keys, sharegpt, want);
+            memset(&st, 0, sizeof st);
+            ck_assert_int_eq(run(&c, in), LA_OK);
+            ck_assert_uint_eq(st.turns_edited, n);
+            ck_assert_uint_eq(st.records_out, 1);
+            ck_assert_uint_eq(out.len, strlen(expect));
+            ck_assert(memcmp(out.data, expect, out.len) == 0);
+            /* a few values spelled out, beside the whole comparison */
+            ck_assert_ptr_nonnull(strstr(out.data, want == 1 ? "\"q0|P \"" : "\"q0|a0 b\""));
+            ck_assert_ptr_nonnull(strstr(out.data, want == 1 ? "\"P a199999 b c\"" : "\"q199999|a199999 b\""));
+            free(in);
+            free(expect);
+        }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("record");
@@ -210,6 +264,12 @@ int main(void)
     tcase_add_test(t, sharegpt_roles);
     tcase_add_test(t, stats_merge_and_round_trip);
     suite_add_tcase(s, t);
+    /* the time limit only guards against a hang: a record of N turns
+     * that cost N^2 would take minutes */
+    TCase *big = tcase_create("many turns");
+    tcase_set_timeout(big, 120);
+    tcase_add_test(big, chat_with_many_turns);
+    suite_add_tcase(s, big);
     int failed = la_check_run(s);
     la_buf_free(&out);
     return failed ? 1 : 0;
