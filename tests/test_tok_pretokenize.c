@@ -349,6 +349,49 @@ START_TEST(test_metaspace_legacy)
 }
 END_TEST
 
+/* The growth bound in pre-tokenizers: each ByteLevel of a Sequence
+ * doubles the bytes above 0x7F, and eight of them (as many as nesting
+ * allows) would make 256 times the text; past 64 times plus 4 KiB the
+ * piece is refused with "tokenizer_budget" before it is made, on its
+ * own and within the budget of a call. Three of them are fine. */
+START_TEST(test_growth_bound)
+{
+    const char *bl = "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":false}";
+    la_buf text = {0};
+    for (int i = 0; i < 4000; i++)
+        ck_assert_int_eq(la_buf_append(&text, "\xc3\xa9", 2), LA_OK);
+    for (int k = 3; k <= 8; k += 5) {
+        la_buf j = {0};
+        la_buf_printf(&j, "{\"type\":\"Sequence\",\"pretokenizers\":[");
+        for (int i = 0; i < k; i++)
+            la_buf_printf(&j, "%s%s", i ? "," : "", bl);
+        la_buf_printf(&j, "]}");
+        tk_pretok *p = make(j.data);
+        la_buf_free(&j);
+        for (int armed = 0; armed < 2; armed++) {
+            la_tok_work *w = work_new();
+            collector c = {{0}, 0, 0, {0}};
+            la_err err = {{0}, {0}};
+            if (armed)
+                tk_budget_begin(w, text.len);
+            int rc = p->split(p, text.data, text.len, 1, collect, &c, w, 0, &err);
+            if (k == 3) {
+                ck_assert_int_eq(rc, 0);
+                ck_assert_uint_eq(c.joined.len, 8 * text.len);
+            } else {
+                ck_assert_int_eq(rc, LA_EDATA);
+                ck_assert_str_eq(err.code, "tokenizer_budget");
+                ck_assert_uint_eq(c.n, 0);
+            }
+            la_buf_free(&c.joined);
+            work_free(w);
+        }
+        p->free(p);
+    }
+    la_buf_free(&text);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_pretokenize");
@@ -362,6 +405,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_sequence_nesting);
     tcase_add_test(t, test_errors);
     tcase_add_test(t, test_metaspace_legacy);
+    tcase_add_test(t, test_growth_bound);
     suite_add_tcase(s, t);
     return s;
 }

@@ -746,13 +746,22 @@ typedef struct {
     la_buf *buf;
     tk_piece_fn fn;
     void *ctx;
-    int failed;
+    size_t lim;              /* the growth bound of the call (tk.h) */
+    int failed;              /* LA_ENOMEM or MAP_OVER */
 } bl_sink;
 
-/* Appends the GPT-2 characters of bytes p[0..len) to b. */
-static int map_bytes(const byte_level_pre *bl, const char *p, size_t len, la_buf *b)
+/* map_bytes's answer when the piece would pass the growth bound: each
+ * ByteLevel in a Sequence doubles the bytes above 0x7F, so a chain of
+ * them multiplies the text (by 512 with as many as nesting allows). */
+#define MAP_OVER 1
+
+/* Appends the GPT-2 characters of bytes p[0..len) to b, unless b would
+ * pass lim bytes (MAP_OVER). */
+static int map_bytes(const byte_level_pre *bl, const char *p, size_t len, la_buf *b, size_t lim)
 {
-    if (len > SIZE_MAX / 2 - 1 || la_buf_reserve(b, 2 * len) != LA_OK)
+    if (len > SIZE_MAX / 2 - 1 || b->len > lim || 2 * len > lim - b->len)
+        return MAP_OVER;
+    if (la_buf_reserve(b, 2 * len) != LA_OK)
         return LA_ENOMEM;
     char *o = b->data + b->len;
     for (size_t i = 0; i < len; i++) {
@@ -770,8 +779,9 @@ static int bl_emit(void *c, const char *piece, size_t len, int at_start)
 {
     bl_sink *k = c;
     la_buf_clear(k->buf);
-    if (map_bytes(k->bl, piece, len, k->buf) != LA_OK) {
-        k->failed = 1;
+    int rc = map_bytes(k->bl, piece, len, k->buf, k->lim);
+    if (rc != LA_OK) {
+        k->failed = rc;
         return 1;
     }
     return k->fn(k->ctx, k->buf->data, k->buf->len, at_start);
@@ -815,6 +825,12 @@ static int bl_prefixed_head(const byte_level_pre *bl, grouper *g, const char *s,
     return 0;
 }
 
+/* The error of a map_bytes that failed with rc. */
+static int bl_failed(int rc, la_err *err)
+{
+    return rc == MAP_OVER ? tk_budget_error(err, "pre-tokenizer ByteLevel") : oom(err);
+}
+
 static int byte_level_split(const tk_pretok *p, const char *s, size_t len, int at_start,
                             tk_piece_fn fn, void *ctx, la_tok_work *w, int depth, la_err *err)
 {
@@ -823,15 +839,16 @@ static int byte_level_split(const tk_pretok *p, const char *s, size_t len, int a
         return LA_EARG;
     if (len == 0)
         return 0;
-    bl_sink k = {bl, &w->pre[depth], fn, ctx, 0};
+    bl_sink k = {bl, &w->pre[depth], fn, ctx, tk_budget_grow(w, len + 1), 0};
     int prefix = bl->add_prefix_space && s[0] != ' ';
     int rc;
     if (!bl->re) {
         /* one piece: the (prefixed) text, mapped */
         la_buf_clear(k.buf);
-        if ((prefix && map_bytes(bl, " ", 1, k.buf) != LA_OK) ||
-            map_bytes(bl, s, len, k.buf) != LA_OK)
-            return oom(err);
+        if ((rc = prefix ? map_bytes(bl, " ", 1, k.buf, k.lim) : LA_OK) == LA_OK)
+            rc = map_bytes(bl, s, len, k.buf, k.lim);
+        if (rc != LA_OK)
+            return bl_failed(rc, err);
         return fn(ctx, k.buf->data, k.buf->len, at_start) ? 1 : 0;
     }
     grouper g;
@@ -840,7 +857,7 @@ static int byte_level_split(const tk_pretok *p, const char *s, size_t len, int a
     if (prefix) {
         rc = bl_prefixed_head(bl, &g, s, len, &w->pre[depth + 1], &from, w, err);
         if (rc || from >= len)
-            return k.failed ? oom(err) : rc;
+            return k.failed ? bl_failed(k.failed, err) : rc;
         g.s = s;
         g.at_start = 0;
     }
@@ -849,13 +866,13 @@ static int byte_level_split(const tk_pretok *p, const char *s, size_t len, int a
     size_t prev = from, ms, me;
     while ((rc = tk_regex_iter_next(bl->re, s, len, &it, &ms, &me, w, err)) == 1) {
         if ((prev != ms && feed(&g, prev, ms, 0)) || feed(&g, ms, me, 1))
-            return k.failed ? oom(err) : 1;
+            return k.failed ? bl_failed(k.failed, err) : 1;
         prev = me;
     }
     if (rc < 0)
         return rc;
     if (prev != len && feed(&g, prev, len, 0))
-        return k.failed ? oom(err) : 1;
+        return k.failed ? bl_failed(k.failed, err) : 1;
     return 0;
 }
 
@@ -921,9 +938,16 @@ static int seq_split(const tk_pretok *p, const char *s, size_t len, int at_start
         return LA_EARG;
     if (sq->n == 1)
         return sq->items[0]->split(sq->items[0], s, len, at_start, fn, ctx, w, depth, err);
+    /* run on its own (no API call set the growth bound): the bound is
+     * that of the sequence's input, for every item */
+    int own_bound = !w->budget.grow_max;
+    if (own_bound)
+        w->budget.grow_max = tk_grow_max(len);
     int status = 0;
     seq_ctx c = {sq, 1, fn, ctx, w, depth, err, &status};
     int rc = sq->items[0]->split(sq->items[0], s, len, at_start, seq_sink, &c, w, depth, err);
+    if (own_bound)
+        w->budget.grow_max = 0;
     return status ? status : rc;
 }
 
@@ -951,7 +975,9 @@ int tk_pretok_split_bytes(const tk_pretok *p, tk_split_bytes *out)
 
 int tk_split_bytes_map(const tk_split_bytes *sb, const char *s, size_t n, la_buf *out)
 {
-    return map_bytes((const byte_level_pre *)sb->map, s, n, out);
+    /* one ByteLevel: twice the bytes at most, no bound needed */
+    int rc = map_bytes((const byte_level_pre *)sb->map, s, n, out, SIZE_MAX);
+    return rc == MAP_OVER ? LA_ENOMEM : rc;
 }
 
 static void seq_free(tk_pretok *p)
