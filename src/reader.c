@@ -7,6 +7,9 @@
  * elements of one top-level array, found by a small resumable scanner
  * (strings, escapes, bracket depth) so that memory follows the largest
  * record, not the file. Full validation happens later, per record.
+ * White space before the first record, and at the start of a line past
+ * its first 64 KiB, is dropped as it comes (line feeds counted), so that
+ * blank input costs neither memory nor a second look.
  */
 #include "lookahead.h"
 
@@ -26,6 +29,10 @@
 #define SNIFF_BLOCK (64u << 10)
 #define ZBLOCKS 3
 #define ZBLOCK (256u << 10)
+/* White space at the start of a line is kept up to this many bytes; the
+ * rest of it, no part of any value, is dropped, so that a blank line of
+ * megabytes of spaces (or such an indent) is never held whole. */
+#define INDENT_KEEP (64u << 10)
 
 enum { SRC_PLAIN, SRC_GZIP, SRC_ZSTD };
 enum { J_START, J_FIRST, J_ELEM, J_AFTER, J_DONE };
@@ -38,6 +45,11 @@ struct la_reader {
     size_t cap, start, end;
     int eof;
     uint64_t line;      /* line number at buf[start] */
+    uint64_t blank_nl;  /* line feeds begin() dropped, for la_reader_read to give back */
+    int indent_seen;    /* next_line: the line begun has shown a byte not white space */
+    size_t indent_ws;   /* next_line: white space known at its start */
+    int line_text;      /* la_reader_read: the line being given has shown a byte not white space */
+    uint64_t indent;    /* la_reader_read: white space given at the start of that line */
     uint64_t bytes;     /* raw bytes read from fd */
     int begun;          /* BOM and format checked */
     /* compressed input */
@@ -369,7 +381,102 @@ static uint64_t count_nl(const char *p, size_t n)
     return k;
 }
 
-/* Skips a UTF-8 BOM and decides the format from the first non-blank byte. */
+#define ONES 0x0101010101010101ull
+#define LOW7 0x7f7f7f7f7f7f7f7full
+
+/* The top bit of each byte of w that equals c, the others 0 (exact:
+ * no carry crosses a byte). */
+static uint64_t bytes_eq(uint64_t w, unsigned char c)
+{
+    w ^= ONES * c;
+    return ~(((w & LOW7) + LOW7) | w) & ~LOW7;
+}
+
+/* Counts the line feeds in p[0..n) eight bytes at a time: white space
+ * may be all line feeds, where a memchr per line feed (count_nl) would
+ * cost a call per byte. */
+static uint64_t count_nl_dense(const char *p, size_t n)
+{
+    uint64_t k = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        k += ((bytes_eq(w, '\n') >> 7) * ONES) >> 56;   /* the bytes' sum */
+    }
+    for (; i < n; i++)
+        k += p[i] == '\n';
+    return k;
+}
+
+/* The first byte of p[i..n) that is not white space (n if none), eight
+ * bytes at a time, for megabytes of blank input. */
+static size_t skip_ws(const char *p, size_t i, size_t n)
+{
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if ((bytes_eq(w, ' ') | bytes_eq(w, '\n') | bytes_eq(w, '\r') | bytes_eq(w, '\t')) != ~LOW7)
+            break;
+    }
+    while (i < n && is_ws(p[i]))
+        i++;
+    return i;
+}
+
+/* The first byte of p[i..n) that is neither a space, a tab nor a
+ * carriage return (n if none): white space within one line. */
+static size_t skip_indent(const char *p, size_t i, size_t n)
+{
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if ((bytes_eq(w, ' ') | bytes_eq(w, '\r') | bytes_eq(w, '\t')) != ~LOW7)
+            break;
+    }
+    while (i < n && (p[i] == ' ' || p[i] == '\r' || p[i] == '\t'))
+        i++;
+    return i;
+}
+
+/* Where the last line of p[0..n) starts: after its last line feed, 0
+ * when there is none. Eight bytes at a time from the end: a read ends
+ * within a record, most often a short way after a line feed. */
+static size_t last_line(const char *p, size_t n)
+{
+    size_t i = n;
+    for (; i >= 8; i -= 8) {
+        uint64_t w;
+        memcpy(&w, p + i - 8, 8);
+        if (bytes_eq(w, '\n'))
+            break;
+    }
+    while (i > 0 && p[i - 1] != '\n')
+        i--;
+    return i;
+}
+
+/* Drops white space before the first value as it comes, so that blank
+ * input ahead of it costs a block of memory and one look at each byte:
+ * whole lines, whose line feeds are counted into the line number and
+ * kept as a count for la_reader_read to give back as blank lines, and of
+ * the line begun, all but its first INDENT_KEEP bytes. buf[start..end)
+ * is all white space. */
+static void drop_blank(la_reader *r)
+{
+    size_t at = r->start + last_line(r->buf + r->start, r->end - r->start);
+    uint64_t k = count_nl_dense(r->buf + r->start, at - r->start);
+    r->line += k;
+    r->blank_nl += k;
+    r->start = at;
+    if (r->end - r->start > INDENT_KEEP)
+        r->end = r->start + INDENT_KEEP;
+}
+
+/* Skips a UTF-8 BOM and the white space before the first value, and
+ * decides the format from the first byte after it. White space in the
+ * block where the value begins stays (an indented first record keeps its
+ * indent); an explicit JSON array's is left to the array scanner. */
 static int begin(la_reader *r, la_err *err)
 {
     while (!r->eof && r->end - r->start < 3) {
@@ -379,26 +486,43 @@ static int begin(la_reader *r, la_err *err)
     }
     if (r->end - r->start >= 3 && memcmp(r->buf + r->start, "\xEF\xBB\xBF", 3) == 0)
         r->start += 3;
-    if (r->format == LA_IO_AUTO) {
-        for (;;) {
-            size_t i = r->start;
-            while (i < r->end && is_ws(r->buf[i]))
-                i++;
-            if (i < r->end) {
-                r->format = r->buf[i] == '[' ? LA_IO_JSON : LA_IO_JSONL;
-                break;
-            }
-            if (r->eof) {
-                r->format = LA_IO_JSONL;
-                break;
-            }
-            int rc = fill(r, err);
-            if (rc)
-                return rc;
+    size_t seen = 0;   /* buf[start..start + seen) is known white space */
+    while (r->format != LA_IO_JSON) {
+        size_t i = skip_ws(r->buf, r->start + seen, r->end);
+        if (i < r->end || r->eof) {
+            if (r->format == LA_IO_AUTO)
+                r->format = i < r->end && r->buf[i] == '[' ? LA_IO_JSON : LA_IO_JSONL;
+            break;
         }
+        drop_blank(r);
+        seen = r->end - r->start;
+        int rc = fill(r, err);
+        if (rc)
+            return rc;
     }
     r->begun = 1;
     return LA_OK;
+}
+
+/* Before reading more of a line that has no line feed yet and fills more
+ * than INDENT_KEEP bytes: white space at its start beyond INDENT_KEEP
+ * bytes is dropped, as next_line would drop it from the record, so that
+ * a blank line of megabytes of spaces never grows the buffer. What is
+ * known to be white space is not looked at again; once the line has
+ * shown other bytes, nothing is. */
+static void drop_indent(la_reader *r)
+{
+    if (r->indent_seen || r->end - r->start <= INDENT_KEEP)
+        return;
+    size_t k = skip_indent(r->buf, r->start + r->indent_ws, r->end);   /* no line feed in the line */
+    r->indent_seen = k < r->end;
+    if (k - r->start > INDENT_KEEP) {
+        size_t keep = r->start + INDENT_KEEP;
+        memmove(r->buf + keep, r->buf + k, r->end - k);
+        r->end -= k - keep;
+        k = keep;
+    }
+    r->indent_ws = k - r->start;
 }
 
 static int next_line(la_reader *r, const char **rec, size_t *len, uint64_t *line, la_err *err)
@@ -412,6 +536,7 @@ static int next_line(la_reader *r, const char **rec, size_t *len, uint64_t *line
         else if (r->eof)
             stop = r->end;
         else {
+            drop_indent(r);
             scanned = r->end - r->start;   /* relative: fill may move data */
             int rc = fill(r, err);
             if (rc)
@@ -425,14 +550,24 @@ static int next_line(la_reader *r, const char **rec, size_t *len, uint64_t *line
         *line = r->line;
         r->start = nl ? stop + 1 : stop;
         r->line++;
+        r->indent_seen = 0;
+        r->indent_ws = 0;
         if (b > a && r->buf[b - 1] == '\r')
             b--;
         size_t k = a;
         while (k < b && is_ws(r->buf[k]))
             k++;
-        if (k == b) {           /* blank line */
+        if (k == b) {           /* blank line; the empty ones after it without a memchr each */
+            while (r->start < r->end && r->buf[r->start] == '\n') {
+                r->start++;
+                r->line++;
+            }
             scanned = r->start;
             continue;
+        }
+        if (k - a > INDENT_KEEP) {   /* an indent's first INDENT_KEEP bytes only */
+            memmove(r->buf + k - INDENT_KEEP, r->buf + a, INDENT_KEEP);
+            a = k - INDENT_KEEP;
         }
         *rec = r->buf + a;
         *len = b - a;
@@ -459,12 +594,11 @@ static int array_token(la_reader *r, la_err *err, int *rc)
     for (;;) {
         if (need(r, 0, err, rc))
             return -1;
-        char c = r->buf[r->start];
-        if (!is_ws(c))
-            return (unsigned char)c;
-        if (c == '\n')
-            r->line++;
-        r->start++;
+        size_t i = skip_ws(r->buf, r->start, r->end);
+        r->line += count_nl_dense(r->buf + r->start, i - r->start);
+        r->start = i;
+        if (i < r->end)
+            return (unsigned char)r->buf[i];
     }
 }
 
@@ -588,13 +722,54 @@ int la_reader_begin(la_reader *r, la_err *err)
     return r->begun ? LA_OK : begin(r, err);
 }
 
-int la_reader_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err)
+/* Counts the white space at dst[at..] into the indent of the line being
+ * given, and drops what goes beyond INDENT_KEEP; returns the new length. */
+static size_t trim_at(la_reader *r, char *dst, size_t n, size_t at)
 {
-    int rc = la_reader_begin(r, err);
-    if (rc)
-        return rc;
+    size_t k = skip_indent(dst, at, n);
+    r->line_text = k < n && dst[k] != '\n';
+    r->indent += k - at;
+    if (r->indent <= INDENT_KEEP)
+        return n;
+    size_t drop = r->indent - INDENT_KEEP < k - at ? (size_t)(r->indent - INDENT_KEEP) : k - at;
+    memmove(dst + k - drop, dst + k, n - k);
+    r->indent -= drop;
+    return n - drop;
+}
+
+/* Drops from the n bytes just given in dst the white space at the start
+ * of a line beyond INDENT_KEEP bytes (never a line feed: line numbers
+ * stay), so that a caller framing lines never holds a blank line of
+ * spaces whole; returns the new length. Only the first line of a read
+ * (which may go on from the last read) and its last (which may go on in
+ * the next) are looked at: the lines between lie whole within this read,
+ * which bounds them, and are given as they are. */
+static size_t trim_indent(la_reader *r, char *dst, size_t n)
+{
+    if (!r->line_text)
+        n = trim_at(r, dst, n, 0);
+    size_t at = last_line(dst, n);
+    if (at > 0) {   /* a new line begins at dst[at] */
+        r->indent = 0;
+        n = trim_at(r, dst, n, at);
+    }
+    return n;
+}
+
+/* The next bytes of the input into dst, as they are: the blank lines
+ * begin() dropped, then what it read ahead, then reads. */
+static int read_some(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err)
+{
+    int rc;
     *got = 0;
-    if (r->start < r->end) {   /* what begin() read ahead */
+    if (r->blank_nl && cap) {
+        size_t k = r->blank_nl < cap ? (size_t)r->blank_nl : cap;
+        memset(dst, '\n', k);
+        r->blank_nl -= k;
+        *got = k;
+        return LA_OK;
+    }
+    if (r->start < r->end) {
         size_t k = r->end - r->start < cap ? r->end - r->start : cap;
         memcpy(dst, r->buf + r->start, k);
         r->start += k;
@@ -611,6 +786,17 @@ int la_reader_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err
         rc = take_block(r, dst, cap, got, err);
     if (!rc && *got == 0)
         r->eof = 1;
+    return rc;
+}
+
+int la_reader_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err)
+{
+    int rc = la_reader_begin(r, err);
+    if (rc)
+        return rc;
+    /* a read that was all dropped white space is no end of input */
+    while ((rc = read_some(r, dst, cap, got, err)) == LA_OK && *got > 0 && (*got = trim_indent(r, dst, *got)) == 0)
+        ;
     return rc;
 }
 

@@ -2,6 +2,8 @@
 #include <check.h>
 
 #include "check_run.h"
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +25,9 @@ static int temp_fd(const void *data, size_t n)
     return fd;
 }
 
-/* Reads all records, joining them with '|' and their lines with ','. */
-static int frame_all(const void *data, size_t n, int fmt, la_buf *recs, la_buf *lines, la_err *err)
+/* Reads all records of r, joining them with '|' and their lines with ','. */
+static int frame_records(la_reader *r, la_buf *recs, la_buf *lines, la_err *err)
 {
-    int fd = temp_fd(data, n);
-    la_reader *r = la_reader_new(fd, fmt, err);
     const char *rec;
     size_t len;
     uint64_t line;
@@ -37,6 +37,15 @@ static int frame_all(const void *data, size_t n, int fmt, la_buf *recs, la_buf *
         la_buf_putc(recs, '|');
         la_buf_printf(lines, "%llu,", (unsigned long long)line);
     }
+    return rc;
+}
+
+/* frame_records on a file holding data[0..n). */
+static int frame_all(const void *data, size_t n, int fmt, la_buf *recs, la_buf *lines, la_err *err)
+{
+    int fd = temp_fd(data, n);
+    la_reader *r = la_reader_new(fd, fmt, err);
+    int rc = frame_records(r, recs, lines, err);
     la_reader_free(r);
     close(fd);
     return rc;
@@ -259,6 +268,358 @@ START_TEST(empty_inputs)
 }
 END_TEST
 
+/* ---- hostile white space, streamed through a pipe -------------------- */
+
+/* A piece of a generated stream: `text` once, or the byte `fill` `count`
+ * times (hundreds of megabytes, never held in memory). */
+typedef struct {
+    const char *text;
+    char fill;
+    uint64_t count;
+} piece;
+
+enum { PLAIN, GZIP, ZSTD };
+
+/* What the writing thread sends into the pipe: the pieces, compressed by
+ * `codec`, in writes of `chunk` bytes (a pipe hands the reader what has
+ * been written, so small writes make many small reads). */
+typedef struct {
+    int fd;
+    int codec;
+    size_t chunk;
+    const piece *pieces;
+    size_t npieces;
+    z_stream gz;
+    ZSTD_CCtx *zs;
+    unsigned char out[1u << 16];
+} stream_job;
+
+/* Writes all of p[0..n) to the pipe; a reader that stopped reading (a
+ * failed test) ends the writer. */
+static void write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t k = write(fd, c, n);
+        if (k <= 0)
+            pthread_exit(NULL);
+        c += k;
+        n -= (size_t)k;
+    }
+}
+
+/* Sends n bytes through the job's compressor (last: the end of the stream). */
+static void emit(stream_job *j, const void *p, size_t n, int last)
+{
+    if (j->codec == PLAIN) {
+        write_all(j->fd, p, n);
+        return;
+    }
+    if (j->codec == GZIP) {
+        j->gz.next_in = (unsigned char *)p;
+        j->gz.avail_in = (uInt)n;
+        int z;
+        do {
+            j->gz.next_out = j->out;
+            j->gz.avail_out = sizeof j->out;
+            z = deflate(&j->gz, last ? Z_FINISH : Z_NO_FLUSH);
+            if (z == Z_STREAM_ERROR)
+                abort();
+            write_all(j->fd, j->out, sizeof j->out - j->gz.avail_out);
+        } while (j->gz.avail_in > 0 || (last && z != Z_STREAM_END));
+        return;
+    }
+    ZSTD_inBuffer in = {p, n, 0};
+    size_t left;
+    do {
+        ZSTD_outBuffer out = {j->out, sizeof j->out, 0};
+        left = ZSTD_compressStream2(j->zs, &out, &in, last ? ZSTD_e_end : ZSTD_e_continue);
+        if (ZSTD_isError(left))
+            abort();
+        write_all(j->fd, j->out, out.pos);
+    } while (in.pos < in.size || (last && left > 0));
+}
+
+/* The writing thread: every piece in order, then the end of the stream. */
+static void *stream_main(void *arg)
+{
+    stream_job *j = arg;
+    static char fill[1u << 16];
+    for (size_t i = 0; i < j->npieces; i++) {
+        const piece *pc = &j->pieces[i];
+        if (pc->text) {
+            emit(j, pc->text, strlen(pc->text), 0);
+            continue;
+        }
+        memset(fill, pc->fill, j->chunk);
+        for (uint64_t left = pc->count; left > 0;) {
+            size_t k = left < j->chunk ? (size_t)left : j->chunk;
+            emit(j, fill, k, 0);
+            left -= k;
+        }
+    }
+    emit(j, "", 0, 1);
+    close(j->fd);
+    return NULL;
+}
+
+/* Starts the writer of a generated stream; returns the pipe's read end. */
+static int stream_start(stream_job *j, pthread_t *th, const piece *pc, size_t n, int codec, size_t chunk)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    memset(j, 0, sizeof *j);
+    j->fd = fds[1];
+    j->codec = codec;
+    j->chunk = chunk;
+    j->pieces = pc;
+    j->npieces = n;
+    if (codec == GZIP)
+        ck_assert_int_eq(deflateInit2(&j->gz, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    if (codec == ZSTD) {
+        ck_assert_ptr_nonnull(j->zs = ZSTD_createCCtx());
+        ck_assert(!ZSTD_isError(ZSTD_CCtx_setParameter(j->zs, ZSTD_c_compressionLevel, 1)));
+    }
+    ck_assert_int_eq(pthread_create(th, NULL, stream_main, j), 0);
+    return fds[0];
+}
+
+static void stream_end(stream_job *j, pthread_t th, int fd)
+{
+    close(fd);
+    pthread_join(th, NULL);
+    if (j->codec == GZIP)
+        deflateEnd(&j->gz);
+    ZSTD_freeCCtx(j->zs);
+}
+
+/* This process's resident memory in KiB. */
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+            break;
+    fclose(f);
+    ck_assert_int_ge(kib, 0);
+    return kib;
+}
+
+/* How much more resident memory than at the start a reader may hold: its
+ * blocks, the decoders' windows and the writer's compressor, far below
+ * the hundreds of megabytes of white space the tests send. */
+#define FLAT_KIB (32L << 10)
+
+/* A reader on a generated stream, and the resident memory before it. */
+typedef struct {
+    stream_job j;
+    pthread_t th;
+    int fd;
+    la_reader *r;
+    long before;
+} streamed;
+
+static la_reader *streamed_open(streamed *s, const piece *pc, size_t n, int codec, size_t chunk, int fmt,
+                                la_err *err)
+{
+    s->before = rss_kib();
+    s->fd = stream_start(&s->j, &s->th, pc, n, codec, chunk);
+    s->r = la_reader_new(s->fd, fmt, err);
+    ck_assert_ptr_nonnull(s->r);
+    return s->r;
+}
+
+/* Checks that the reader, which still holds its buffer, stayed within
+ * FLAT_KIB, then frees it and ends the stream. */
+static void streamed_close(streamed *s)
+{
+    long grown = rss_kib() - s->before;
+    ck_assert_msg(grown < FLAT_KIB, "the reader grew by %ld KiB", grown);
+    la_reader_free(s->r);
+    stream_end(&s->j, s->th, s->fd);
+}
+
+/* Frames a generated stream as frame_all does, with la_reader_next. */
+static int frame_stream(const piece *pc, size_t n, int codec, size_t chunk, int fmt, la_buf *recs, la_buf *lines,
+                        la_err *err)
+{
+    streamed s;
+    int rc = frame_records(streamed_open(&s, pc, n, codec, chunk, fmt, err), recs, lines, err);
+    streamed_close(&s);
+    return rc;
+}
+
+/* Reads a generated JSONL stream with la_reader_read and frames it as the
+ * run loop does (a record a line, blank lines skipped but counted),
+ * joining each record's line number and text with ':' and records with
+ * '|'. */
+static int read_stream(const piece *pc, size_t n, int codec, size_t chunk, la_buf *recs, la_err *err)
+{
+    streamed s;
+    la_reader *r = streamed_open(&s, pc, n, codec, chunk, LA_IO_AUTO, err);
+    int rc = la_reader_begin(r, err);
+    ck_assert_int_eq(rc, LA_OK);
+    ck_assert_int_eq(la_reader_format(r), LA_IO_JSONL);
+    static char dst[1u << 18];
+    uint64_t line = 1;
+    int in_rec = 0;
+    size_t got = 1;
+    while (!rc && got > 0) {
+        rc = la_reader_read(r, dst, sizeof dst, &got, err);
+        for (size_t i = 0; !rc && i < got; i++) {
+            char c = dst[i];
+            if (c == '\n') {
+                if (in_rec)
+                    la_buf_putc(recs, '|');
+                in_rec = 0;
+                line++;
+            } else if (in_rec || (c != ' ' && c != '\t' && c != '\r')) {
+                if (!in_rec)
+                    la_buf_printf(recs, "%llu:", (unsigned long long)line);
+                in_rec = 1;
+                la_buf_putc(recs, c);
+            }
+        }
+    }
+    if (in_rec)
+        la_buf_putc(recs, '|');
+    streamed_close(&s);
+    return rc;
+}
+
+#define MiB (1ull << 20)
+
+/* Frames a generated stream both with the format detected and declared
+ * (`declared`), expecting the records (joined with '|') and their lines
+ * (joined with ','); the record check skips `indent` leading spaces,
+ * which must be there. */
+static void expect_frames(const piece *pc, size_t n, int codec, size_t chunk, int declared, size_t indent,
+                          const char *want_recs, const char *want_lines)
+{
+    const int fmts[] = {LA_IO_AUTO, declared};
+    for (int f = 0; f < 2; f++) {
+        la_buf recs = {0}, lines = {0};
+        la_err e;
+        ck_assert_int_eq(frame_stream(pc, n, codec, chunk, fmts[f], &recs, &lines, &e), 0);
+        ck_assert_uint_eq(recs.len, indent + strlen(want_recs));
+        ck_assert_uint_eq(strspn(recs.data, " "), indent);
+        ck_assert_str_eq(recs.data + indent, want_recs);
+        ck_assert_str_eq(lines.data, want_lines);
+        la_buf_free(&recs);
+        la_buf_free(&lines);
+    }
+}
+
+/* Reads a generated JSONL stream with la_reader_read, expecting what
+ * read_stream frames of it. */
+static void expect_read(const piece *pc, size_t n, int codec, size_t chunk, const char *want)
+{
+    la_buf raw = {0};
+    la_err e;
+    ck_assert_int_eq(read_stream(pc, n, codec, chunk, &raw, &e), LA_OK);
+    ck_assert_str_eq(raw.data, want);
+    la_buf_free(&raw);
+}
+
+/* Blank lines before the first record (and between records), from a
+ * pipe in big and in small writes: skipped in a block of memory, the
+ * records on their right lines, by both ways of reading JSONL, for a
+ * detected and a declared format. */
+START_TEST(leading_blank_lines_in_flat_memory)
+{
+    const piece pc[] = {{NULL, '\n', 256 * MiB}, {"{\"a\":1}\r\n", 0, 0}, {NULL, '\n', 8 * MiB},
+                        {"  \t\r\n{\"b\":2}", 0, 0}};
+    char lines[64], read[96];
+    snprintf(lines, sizeof lines, "%llu,%llu,", 256 * MiB + 1, 264 * MiB + 3);
+    snprintf(read, sizeof read, "%llu:{\"a\":1}\r|%llu:{\"b\":2}|", 256 * MiB + 1, 264 * MiB + 3);
+    expect_frames(pc, 4, PLAIN, 1u << 16, LA_IO_JSONL, 0, "{\"a\":1}|{\"b\":2}|", lines);
+    expect_read(pc, 4, PLAIN, 1u << 16, read);
+    /* many small reads: 32 MiB of line feeds in writes of 4093 bytes */
+    const piece small[] = {{NULL, '\n', 32 * MiB}, {"{\"a\":1}\n", 0, 0}};
+    snprintf(lines, sizeof lines, "%llu,", 32 * MiB + 1);
+    snprintf(read, sizeof read, "%llu:{\"a\":1}|", 32 * MiB + 1);
+    expect_frames(small, 2, PLAIN, 4093, LA_IO_JSONL, 0, "{\"a\":1}|", lines);
+    expect_read(small, 2, PLAIN, 4093, read);
+}
+END_TEST
+
+/* White space without line feeds: a first line of spaces before the first
+ * record, and a blank line of tabs and spaces between records, each
+ * longer than the reader's buffer; a record keeps the first 64 KiB of its
+ * indent, however the reads fall. */
+START_TEST(long_lines_of_spaces_in_flat_memory)
+{
+    const piece pc[] = {{NULL, ' ', 128 * MiB}, {"{\"a\":1}\n", 0, 0}, {NULL, '\t', 64 * MiB},
+                        {NULL, ' ', 64 * MiB},  {"\n{\"b\":2}\n", 0, 0}};
+    expect_frames(pc, 5, PLAIN, 1u << 16, LA_IO_JSONL, 65536, "{\"a\":1}|{\"b\":2}|", "1,3,");
+    expect_read(pc, 5, PLAIN, 1u << 16, "1:{\"a\":1}|3:{\"b\":2}|");
+    /* an indent of 100,000 spaces: from a pipe in small and big writes,
+     * and from a file */
+    const piece ind[] = {{NULL, ' ', 100000}, {"{\"a\":1}\n", 0, 0}};
+    expect_frames(ind, 2, PLAIN, 4093, LA_IO_JSONL, 65536, "{\"a\":1}|", "1,");
+    expect_frames(ind, 2, PLAIN, 1u << 16, LA_IO_JSONL, 65536, "{\"a\":1}|", "1,");
+    char *file = malloc(100016);
+    memcpy(file, "{\"a\":1}\n", 8);
+    memset(file + 8, ' ', 100000);
+    memcpy(file + 100008, "{\"b\":2}\n", 8);
+    la_buf recs = {0}, lines = {0};
+    la_err e;
+    ck_assert_int_eq(frame_all(file, 100016, LA_IO_AUTO, &recs, &lines, &e), 0);
+    ck_assert_uint_eq(recs.len, 8 + 65536 + 8);
+    ck_assert_uint_eq(strspn(recs.data + 8, " "), 65536);
+    ck_assert_str_eq(recs.data + 8 + 65536, "{\"b\":2}|");
+    /* la_reader_read gives the same 64 KiB, in reads of any size */
+    const size_t caps[] = {1000, 1u << 20};
+    for (int c = 0; c < 2; c++) {
+        la_buf raw = {0};
+        ck_assert_int_eq(read_raw(file, 100016, caps[c], &raw, &e), LA_OK);
+        ck_assert_uint_eq(raw.len, 8 + 65536 + 8);
+        ck_assert(memcmp(raw.data, file, 8 + 65536) == 0);
+        ck_assert_str_eq(raw.data + 8 + 65536, "{\"b\":2}\n");
+        la_buf_free(&raw);
+    }
+    free(file);
+    la_buf_free(&recs);
+    la_buf_free(&lines);
+}
+END_TEST
+
+/* A JSON array with white space before '[', between its elements and
+ * after ']': detected or declared, in flat memory, lines counted. */
+START_TEST(json_array_white_space_in_flat_memory)
+{
+    const piece pc[] = {{NULL, '\n', 128 * MiB}, {" [", 0, 0},   {NULL, '\n', 32 * MiB},  {"{\"a\":1}", 0, 0},
+                        {NULL, ' ', 32 * MiB},   {",\n", 0, 0},  {NULL, '\n', 32 * MiB},  {"2]", 0, 0},
+                        {NULL, '\n', 32 * MiB}};
+    char lines[64];
+    snprintf(lines, sizeof lines, "%llu,%llu,", 160 * MiB + 1, 192 * MiB + 2);
+    expect_frames(pc, 9, PLAIN, 1u << 16, LA_IO_JSON, 0, "{\"a\":1}|2|", lines);
+}
+END_TEST
+
+/* The same through gzip and zstd: a few kilobytes that expand to
+ * hundreds of megabytes of white space. */
+START_TEST(compressed_blank_lines_in_flat_memory)
+{
+    const piece pc[] = {{NULL, '\n', 192 * MiB}, {"{\"a\":1}\n", 0, 0}, {NULL, ' ', 64 * MiB},
+                        {"\n\n{\"b\":2}\n", 0, 0}};
+    const piece arr[] = {{NULL, '\n', 128 * MiB}, {"[1,", 0, 0}, {NULL, '\n', 64 * MiB}, {"2]\n", 0, 0}};
+    char lines[64], read[96], arr_lines[64];
+    snprintf(lines, sizeof lines, "%llu,%llu,", 192 * MiB + 1, 192 * MiB + 4);
+    snprintf(read, sizeof read, "%llu:{\"a\":1}|%llu:{\"b\":2}|", 192 * MiB + 1, 192 * MiB + 4);
+    snprintf(arr_lines, sizeof arr_lines, "%llu,%llu,", 128 * MiB + 1, 192 * MiB + 1);
+    const int codecs[] = {GZIP, ZSTD};
+    for (int c = 0; c < 2; c++) {
+        expect_frames(pc, 4, codecs[c], 1u << 16, LA_IO_JSONL, 0, "{\"a\":1}|{\"b\":2}|", lines);
+        expect_read(pc, 4, codecs[c], 1u << 16, read);
+        expect_frames(arr, 4, codecs[c], 1u << 16, LA_IO_JSON, 0, "1|2|", arr_lines);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("reader");
@@ -273,6 +634,15 @@ int main(void)
     tcase_add_test(t, raw_reads_plain_gzip_zstd);
     tcase_add_test(t, first_read_is_small);
     suite_add_tcase(s, t);
+    /* hundreds of megabytes each: the time limit only guards against a
+     * hang, as a reader that rescanned its buffer would take minutes */
+    TCase *h = tcase_create("hostile white space");
+    tcase_set_timeout(h, 120);
+    tcase_add_test(h, leading_blank_lines_in_flat_memory);
+    tcase_add_test(h, long_lines_of_spaces_in_flat_memory);
+    tcase_add_test(h, json_array_white_space_in_flat_memory);
+    tcase_add_test(h, compressed_blank_lines_in_flat_memory);
+    suite_add_tcase(s, h);
     int failed = la_check_run(s);
     return failed ? 1 : 0;
 }
