@@ -8,7 +8,7 @@
  * (strings, escapes, bracket depth) so that memory follows the largest
  * record, not the file. Full validation happens later, per record.
  * White space before the first record, and at the start of a line past
- * its first 64 KiB, is dropped as it comes (line feeds counted), so that
+ * its first MiB, is dropped as it comes (line feeds counted), so that
  * blank input costs neither memory nor a second look.
  */
 #include "lookahead.h"
@@ -31,8 +31,10 @@
 #define ZBLOCK (256u << 10)
 /* White space at the start of a line is kept up to this many bytes; the
  * rest of it, no part of any value, is dropped, so that a blank line of
- * megabytes of spaces (or such an indent) is never held whole. */
-#define INDENT_KEEP (64u << 10)
+ * megabytes of spaces (or such an indent) is never held whole. Every way
+ * of reading drops the same bytes, however the reads fall; a line whole
+ * within one read no longer than this needs no look (la_reader_read). */
+#define INDENT_KEEP (1u << 20)
 
 enum { SRC_PLAIN, SRC_GZIP, SRC_ZSTD };
 enum { J_START, J_FIRST, J_ELEM, J_AFTER, J_DONE };
@@ -740,14 +742,24 @@ static size_t trim_at(la_reader *r, char *dst, size_t n, size_t at)
 /* Drops from the n bytes just given in dst the white space at the start
  * of a line beyond INDENT_KEEP bytes (never a line feed: line numbers
  * stay), so that a caller framing lines never holds a blank line of
- * spaces whole; returns the new length. Only the first line of a read
- * (which may go on from the last read) and its last (which may go on in
- * the next) are looked at: the lines between lie whole within this read,
- * which bounds them, and are given as they are. */
+ * spaces whole; returns the new length. The first line of a read (which
+ * may go on from the last read) and its last (which may go on in the
+ * next) are looked at; the lines between lie whole within this read, so
+ * their indents are shorter than it: only in a read longer than
+ * INDENT_KEEP is each of them looked at. */
 static size_t trim_indent(la_reader *r, char *dst, size_t n)
 {
     if (!r->line_text)
         n = trim_at(r, dst, n, 0);
+    if (n > INDENT_KEEP) {
+        const char *nl;
+        for (size_t at = 0; (nl = memchr(dst + at, '\n', n - at)) != NULL;) {
+            at = (size_t)(nl - dst) + 1;
+            r->indent = 0;
+            n = trim_at(r, dst, n, at);
+        }
+        return n;
+    }
     size_t at = last_line(dst, n);
     if (at > 0) {   /* a new line begins at dst[at] */
         r->indent = 0;

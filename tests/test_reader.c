@@ -546,42 +546,59 @@ START_TEST(leading_blank_lines_in_flat_memory)
 }
 END_TEST
 
+/* What a line keeps of a longer indent (the reader's INDENT_KEEP). */
+#define KEEP (1u << 20)
+
+/* An input of three lines: a record, a long record (so that a reader's
+ * reads fall anywhere) and a record indented by `indent` spaces. Returns
+ * its length. */
+static size_t indented_input(char *p, size_t indent)
+{
+    size_t n = (size_t)sprintf(p, "{\"a\":1}\n{\"p\":\"");
+    memset(p + n, 'p', 200000);
+    n += 200000;
+    n += (size_t)sprintf(p + n, "\"}\n");
+    memset(p + n, ' ', indent);
+    n += indent;
+    return n + (size_t)sprintf(p + n, "{\"b\":2}\n");
+}
+
 /* White space without line feeds: a first line of spaces before the first
  * record, and a blank line of tabs and spaces between records, each
- * longer than the reader's buffer; a record keeps the first 64 KiB of its
- * indent, however the reads fall. */
+ * longer than the reader's buffer; a record keeps the first MiB of its
+ * indent, however the reads fall, by both ways of reading. */
 START_TEST(long_lines_of_spaces_in_flat_memory)
 {
     const piece pc[] = {{NULL, ' ', 128 * MiB}, {"{\"a\":1}\n", 0, 0}, {NULL, '\t', 64 * MiB},
                         {NULL, ' ', 64 * MiB},  {"\n{\"b\":2}\n", 0, 0}};
-    expect_frames(pc, 5, PLAIN, 1u << 16, LA_IO_JSONL, 65536, "{\"a\":1}|{\"b\":2}|", "1,3,");
+    expect_frames(pc, 5, PLAIN, 1u << 16, LA_IO_JSONL, KEEP, "{\"a\":1}|{\"b\":2}|", "1,3,");
     expect_read(pc, 5, PLAIN, 1u << 16, "1:{\"a\":1}|3:{\"b\":2}|");
-    /* an indent of 100,000 spaces: from a pipe in small and big writes,
-     * and from a file */
-    const piece ind[] = {{NULL, ' ', 100000}, {"{\"a\":1}\n", 0, 0}};
-    expect_frames(ind, 2, PLAIN, 4093, LA_IO_JSONL, 65536, "{\"a\":1}|", "1,");
-    expect_frames(ind, 2, PLAIN, 1u << 16, LA_IO_JSONL, 65536, "{\"a\":1}|", "1,");
-    char *file = malloc(100016);
-    memcpy(file, "{\"a\":1}\n", 8);
-    memset(file + 8, ' ', 100000);
-    memcpy(file + 100008, "{\"b\":2}\n", 8);
-    la_buf recs = {0}, lines = {0};
-    la_err e;
-    ck_assert_int_eq(frame_all(file, 100016, LA_IO_AUTO, &recs, &lines, &e), 0);
-    ck_assert_uint_eq(recs.len, 8 + 65536 + 8);
-    ck_assert_uint_eq(strspn(recs.data + 8, " "), 65536);
-    ck_assert_str_eq(recs.data + 8 + 65536, "{\"b\":2}|");
-    /* la_reader_read gives the same 64 KiB, in reads of any size */
-    const size_t caps[] = {1000, 1u << 20};
-    for (int c = 0; c < 2; c++) {
+    /* an indent of 1.5 MiB from a pipe, in small and big writes */
+    const piece ind[] = {{NULL, ' ', 3 * KEEP / 2}, {"{\"a\":1}\n", 0, 0}};
+    expect_frames(ind, 2, PLAIN, 4093, LA_IO_JSONL, KEEP, "{\"a\":1}|", "1,");
+    expect_frames(ind, 2, PLAIN, 1u << 16, LA_IO_JSONL, KEEP, "{\"a\":1}|", "1,");
+    /* and from a file, after a long line: la_reader_read in reads small
+     * and large (the indented line whole within one read), and
+     * la_reader_next, all give the first MiB of the indent */
+    char *file = malloc(3 * KEEP), *want = malloc(3 * KEEP);
+    size_t n = indented_input(file, 3 * KEEP / 2), wn = indented_input(want, KEEP);
+    const size_t caps[] = {1000, 65536 + 7, 4 * KEEP};
+    for (int c = 0; c < 3; c++) {
         la_buf raw = {0};
-        ck_assert_int_eq(read_raw(file, 100016, caps[c], &raw, &e), LA_OK);
-        ck_assert_uint_eq(raw.len, 8 + 65536 + 8);
-        ck_assert(memcmp(raw.data, file, 8 + 65536) == 0);
-        ck_assert_str_eq(raw.data + 8 + 65536, "{\"b\":2}\n");
+        la_err e;
+        ck_assert_int_eq(read_raw(file, n, caps[c], &raw, &e), LA_OK);
+        ck_assert_uint_eq(raw.len, wn);
+        ck_assert(memcmp(raw.data, want, wn) == 0);
         la_buf_free(&raw);
     }
+    la_buf recs = {0}, lines = {0};
+    la_err e;
+    ck_assert_int_eq(frame_all(file, n, LA_IO_AUTO, &recs, &lines, &e), 0);
+    ck_assert_uint_eq(recs.len, wn);   /* a '|' for each '\n' */
+    ck_assert_str_eq(lines.data, "1,2,3,");
+    ck_assert_uint_eq(strspn(recs.data + wn - 8 - KEEP, " "), KEEP);
     free(file);
+    free(want);
     la_buf_free(&recs);
     la_buf_free(&lines);
 }
