@@ -752,7 +752,7 @@ typedef struct {
 
 /* map_bytes's answer when the piece would pass the growth bound: each
  * ByteLevel in a Sequence doubles the bytes above 0x7F, so a chain of
- * them multiplies the text (by 512 with as many as nesting allows). */
+ * them multiplies the text. */
 #define MAP_OVER 1
 
 /* Appends the GPT-2 characters of bytes p[0..len) to b, unless b would

@@ -1274,8 +1274,10 @@ tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err)
     }
     r->fast = tk_fast_kind(pattern, len);
     r->fast_on = 1;
-    snprintf(r->name, sizeof r->name, "regex /%.*s%s/", len > 24 ? 24 : (int)len, pattern,
-             len > 24 ? "..." : "");
+    size_t shown = len > 24 ? 24 : len;
+    while (shown < len && shown > 0 && ((unsigned char)pattern[shown] & 0xC0) == 0x80)
+        shown--;                 /* cut between characters */
+    snprintf(r->name, sizeof r->name, "regex /%.*s%s/", (int)shown, pattern, shown < len ? "..." : "");
     return r;
 }
 
@@ -1415,8 +1417,7 @@ static uint64_t time_left(tk_budget *b)
     return b->time_ms - used;
 }
 
-/* The first limit of a search, and its growth from attempt to attempt
- * (less when the time left would not cover an attempt that much longer). */
+/* The first limit of a search, and its growth from attempt to attempt. */
 #define RETRY_FIRST 64
 #define RETRY_GROWTH 8
 /* The match stack of a search (what it may come back to), in entries
@@ -1429,27 +1430,30 @@ static uint64_t time_left(tk_budget *b)
 /* search()'s answer when the budget ran out (no Oniguruma code). */
 #define RE_BUDGET (-100000)
 
-/* onig_search from `from`, within the budget when one is armed.
- * Oniguruma does not tell how many retries a search took, only whether
- * it stayed within a limit; so a search runs with a small limit, then
- * again with larger ones until it stays within one, and every limit
- * tried is taken from the budget: at least the work done, at most about
- * RETRY_GROWTH times it plus RETRY_FIRST. The time left is checked
- * before each search and each new attempt. A single match never gets
- * more than Oniguruma's own limit (HuggingFace's has the same). Returns
- * what onig_search returns, or RE_BUDGET. */
-static int search(const tk_regex *re, const OnigUChar *str, size_t len, size_t from, re_work *rw,
-                  la_tok_work *w)
+/* The limit of a search's next attempt after one with `limit` that took
+ * `took` ms, `left` ms being left: RETRY_GROWTH times more, or less when
+ * the time left would not cover an attempt that much longer. */
+static uint64_t next_limit(uint64_t limit, uint64_t took, uint64_t left)
 {
-    tk_budget *b = &w->budget;
+    uint64_t growth = RETRY_GROWTH;
+    if (took && took * RETRY_GROWTH > left)
+        growth = left / took > 2 ? left / took : 2;
+    return limit > UINT64_MAX / growth ? UINT64_MAX : limit * growth;
+}
+
+/* onig_search from `from` within the armed budget. Oniguruma does not
+ * tell how many retries a search took, only whether it stayed within a
+ * limit; so a search runs with a small limit, then again with larger
+ * ones until it stays within one, and every limit tried is taken from
+ * the budget: at least the work done, at most about RETRY_GROWTH times
+ * it plus RETRY_FIRST. The time left is checked before each search and
+ * each new attempt. A single match never gets more than Oniguruma's own
+ * limit (HuggingFace's has the same). Returns what onig_search returns,
+ * or RE_BUDGET. */
+static int search_budgeted(const tk_regex *re, const OnigUChar *str, size_t len, size_t from,
+                           re_work *rw, tk_budget *b)
+{
     unsigned long in_match = onig_get_retry_limit_in_match();
-    if (!b->armed) {
-        onig_set_match_stack_limit_size_of_match_param(rw->mp, onig_get_match_stack_limit_size());
-        onig_set_retry_limit_in_search_of_match_param(rw->mp, onig_get_retry_limit_in_search());
-        onig_set_retry_limit_in_match_of_match_param(rw->mp, in_match);
-        return onig_search_with_param(re->re, str, str + len, str + from, str + len, rw->region,
-                                      ONIG_OPTION_NONE, rw->mp);
-    }
     uint64_t limit = RETRY_FIRST, left = time_left(b);
     uint64_t stack = (uint64_t)(len - from) * STACK_PER_BYTE + STACK_BASE;
     onig_set_match_stack_limit_size_of_match_param(rw->mp, stack < UINT_MAX ? (unsigned)stack : UINT_MAX);
@@ -1470,13 +1474,25 @@ static int search(const tk_regex *re, const OnigUChar *str, size_t len, size_t f
             return r;
         if (r == ONIGERR_RETRY_LIMIT_IN_MATCH_OVER && limit >= in_match)
             return RE_BUDGET;     /* one match past Oniguruma's own limit */
-        uint64_t took = coarse_ms() - t0, growth = RETRY_GROWTH;
+        uint64_t took = coarse_ms() - t0;
         if ((left = time_left(b)) == 0)
             return RE_BUDGET;
-        if (took && took * RETRY_GROWTH > left)
-            growth = left / took > 2 ? left / took : 2;
-        limit *= growth;
+        limit = next_limit(limit, took, left);
     }
+}
+
+/* onig_search from `from`: within w's budget when a call armed it, else
+ * with Oniguruma's own limits, as HuggingFace searches. */
+static int search(const tk_regex *re, const OnigUChar *str, size_t len, size_t from, re_work *rw,
+                  la_tok_work *w)
+{
+    if (w->budget.armed)
+        return search_budgeted(re, str, len, from, rw, &w->budget);
+    onig_set_match_stack_limit_size_of_match_param(rw->mp, onig_get_match_stack_limit_size());
+    onig_set_retry_limit_in_search_of_match_param(rw->mp, onig_get_retry_limit_in_search());
+    onig_set_retry_limit_in_match_of_match_param(rw->mp, onig_get_retry_limit_in_match());
+    return onig_search_with_param(re->re, str, str + len, str + from, str + len, rw->region,
+                                  ONIG_OPTION_NONE, rw->mp);
 }
 
 int tk_regex_next(const tk_regex *re, const char *s, size_t len, size_t from,
