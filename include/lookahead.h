@@ -92,6 +92,10 @@ typedef struct la_tok_work la_tok_work;
  * new tokenizer (free with la_tokenizer_free) or NULL with err filled
  * ("tokenizer: <component>: reason"). */
 la_tokenizer *la_tokenizer_load(const char *path, la_err *err);
+/* The file la_tokenizer_load(path) reads: PATH, PATH/tokenizer.json for a
+ * model folder, or the HuggingFace hub cache's file for a model id. New
+ * string (free), NULL when out of memory. */
+char *la_tokenizer_file(const char *path);
 void la_tokenizer_free(la_tokenizer *t);
 /* Whether la_tokenizer_load keeps loaded models in the cache folder
  * ($LOOKAHEAD_CACHE_DIR, else $XDG_CACHE_HOME/lookahead, else

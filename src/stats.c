@@ -196,9 +196,17 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
     snprintf(mode, modelen, "%s", cJSON_IsString(md) ? md->valuestring : "");
     snprintf(unit, unitlen, "%s", cJSON_IsString(un) ? un->valuestring : "");
     *m = num(o, "m", &bad);
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
+    int bad_seconds = sec && !(cJSON_IsNumber(sec) && sec->valuedouble >= 0 && sec->valuedouble <= 1e12);
+    char bad_key[32] = "";
+    if (bad)   /* the key lives in the tree deleted below */
+        snprintf(bad_key, sizeof bad_key, "%s", bad);
     cJSON_Delete(o);
     if (bad)
-        return la_err_set(err, LA_EDATA, "bad_stats", "\"%s\" is not a count (a whole number from 0 to 2^53)", bad);
+        return la_err_set(err, LA_EDATA, "bad_stats", "\"%s\" is not a count (a whole number from 0 to 2^53)",
+                          bad_key);
+    if (bad_seconds)
+        return la_err_set(err, LA_EDATA, "bad_stats", "\"seconds\" is not a number of seconds from 0 to 10^12");
     if (st->status < 0)
         return la_err_set(err, LA_EDATA, "bad_stats", "unknown \"status\" (expected complete, output_closed or failed)");
     if (st->records_in != st->records_out + st->records_rejected)

@@ -11,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/files.h"
+
+#define PROC_SUPER_MAGIC 0x9fa0   /* statfs f_type of /proc (linux/magic.h) */
 
 int cli_std_fds_open(int was_closed[3])
 {
@@ -34,100 +37,115 @@ int cli_std_fds_open(int was_closed[3])
     return 0;
 }
 
-int cli_is_system_path(const char *path)
-{
-    return strncmp(path, "/dev/", 5) == 0 || strncmp(path, "/proc/", 6) == 0;
-}
-
-/* One file the run touches: what the user called it, and what it is. */
-typedef struct {
-    const char *what;         /* "-o", "--rejects", "input", ... */
-    const char *name;         /* as given, for messages */
-    int exists;
-    struct stat sb;
-    char *resolved;           /* absolute, links followed; new string */
-} file_ref;
-
-/* PATH's directory resolved, plus its last component: the name a file
- * that does not exist yet would get. New string, NULL if the directory
- * cannot be resolved (the open will then fail with its own reason). */
-static char *resolve_new(const char *path)
+/* The directory part of path ("." when it has none) into buf. */
+static void dir_of(const char *path, char *buf, size_t cap)
 {
     const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path + 1)) : strdup(".");
-    if (!dir)
-        return NULL;
-    char *rdir = realpath(dir, NULL);
-    free(dir);
-    if (!rdir)
-        return NULL;
-    const char *base = slash ? slash + 1 : path;
-    size_t n = strlen(rdir) + strlen(base) + 2;
-    char *out = malloc(n);
-    if (out)
-        snprintf(out, n, "%s/%s", strcmp(rdir, "/") == 0 ? "" : rdir, base);
-    free(rdir);
-    return out;
+    if (!slash)
+        snprintf(buf, cap, ".");
+    else if (slash == path)
+        snprintf(buf, cap, "/");
+    else
+        snprintf(buf, cap, "%.*s", (int)(slash - path), path);
 }
 
-char *cli_final_name(const char *path, int *via_system)
+/* Looks at one name on the way to a file: whether its directory is on
+ * /proc, and which of our descriptors it names (/proc/PID/fd/N, reached
+ * as /dev/stdout, /dev/fd/N or any link to those folders), or -1. */
+static void look_at_hop(const char *cur, cli_target *t)
+{
+    char dir[PATH_MAX], mine[64];
+    struct statfs fs;
+    dir_of(cur, dir, sizeof dir);
+    if (statfs(dir, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC)
+        t->via_proc = 1;
+    if (t->fd >= 0 || !t->via_proc)
+        return;
+    char *real = realpath(dir, NULL);
+    snprintf(mine, sizeof mine, "/proc/%ld/fd", (long)getpid());
+    const char *base = strrchr(cur, '/') ? strrchr(cur, '/') + 1 : cur;
+    if (real && strcmp(real, mine) == 0 && *base && strspn(base, "0123456789") == strlen(base) && strlen(base) < 9)
+        t->fd = atoi(base);
+    free(real);
+}
+
+int cli_target_of(const char *path, cli_target *t)
 {
     char cur[PATH_MAX], link[PATH_MAX];
-    if (snprintf(cur, sizeof cur, "%s", path) >= (int)sizeof cur)
-        return NULL;
-    *via_system = cli_is_system_path(cur);
+    memset(t, 0, sizeof *t);
+    t->fd = -1;
+    if (snprintf(cur, sizeof cur, "%s", path) >= (int)sizeof cur) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     /* follow the links by hand: the last one may point at a name that
      * does not exist yet, which realpath would refuse */
     for (int hops = 0; hops < 40; hops++) {
         struct stat sb;
-        if (lstat(cur, &sb) != 0 || !S_ISLNK(sb.st_mode))
-            return strdup(cur);
-        ssize_t k = readlink(cur, link, sizeof link - 1);
-        if (k < 0)
-            return strdup(cur);
+        look_at_hop(cur, t);
+        ssize_t k;
+        if (lstat(cur, &sb) != 0 || !S_ISLNK(sb.st_mode) || (k = readlink(cur, link, sizeof link - 1)) < 0) {
+            t->final = strdup(cur);
+            return t->final ? 0 : -1;
+        }
         link[k] = 0;
         char *slash = strrchr(cur, '/');
         if (link[0] == '/' || !slash) {
             memcpy(cur, link, (size_t)k + 1);
         } else {
             size_t dirlen = (size_t)(slash - cur + 1);
-            if (dirlen + (size_t)k >= sizeof cur)
-                return NULL;
+            if (dirlen + (size_t)k >= sizeof cur) {
+                errno = ENAMETOOLONG;
+                return -1;
+            }
             memcpy(cur + dirlen, link, (size_t)k + 1);
         }
-        *via_system |= cli_is_system_path(cur);
     }
     errno = ELOOP;
-    return NULL;
+    return -1;
 }
 
+/* One file the run touches: what the user called it, and what it is. */
+typedef struct {
+    const char *what;         /* "-o", "--rejects", "input", ... */
+    const char *name;         /* as given, for messages; NULL for a descriptor */
+    int exists;
+    struct stat sb;           /* the file, when it exists */
+    int parent_ok;            /* a new name: its folder, and the name in it */
+    struct stat parent;
+    const char *base;
+    cli_target t;
+} file_ref;
+
+/* Fills r for NAME, or for descriptor fd when fd >= 0. */
 static void ref_init(file_ref *r, const char *what, const char *name, int fd)
 {
     memset(r, 0, sizeof *r);
     r->what = what;
     r->name = name;
+    r->t.fd = -1;
     if (fd >= 0) {
         r->exists = fstat(fd, &r->sb) == 0;
         return;
     }
     r->exists = stat(name, &r->sb) == 0;
-    if (r->exists) {
-        r->resolved = realpath(name, NULL);
-    } else {
-        int sys;
-        char *final = cli_final_name(name, &sys);
-        r->resolved = final ? resolve_new(final) : NULL;
-        free(final);
-    }
+    if (cli_target_of(name, &r->t) != 0 || r->exists)
+        return;
+    char dir[PATH_MAX];
+    dir_of(r->t.final, dir, sizeof dir);
+    r->parent_ok = stat(dir, &r->parent) == 0;
+    r->base = strrchr(r->t.final, '/') ? strrchr(r->t.final, '/') + 1 : r->t.final;
 }
 
 /* Two references to one file: the same inode, or (for names that do not
- * exist yet) the same resolved path. */
+ * exist yet) the same name in the same folder, however reached (links,
+ * bind mounts). */
 static int same_file(const file_ref *a, const file_ref *b)
 {
     if (a->exists && b->exists)
         return a->sb.st_dev == b->sb.st_dev && a->sb.st_ino == b->sb.st_ino;
-    return !a->exists && !b->exists && a->resolved && b->resolved && strcmp(a->resolved, b->resolved) == 0;
+    return !a->exists && !b->exists && a->parent_ok && b->parent_ok && a->parent.st_dev == b->parent.st_dev &&
+           a->parent.st_ino == b->parent.st_ino && strcmp(a->base, b->base) == 0;
 }
 
 /* Terminals and /dev/null may be shared: nothing written there is a file
@@ -160,37 +178,71 @@ static int refuse(const file_ref *w, const file_ref *other)
 }
 
 /* -o must be a regular file or a new name: renaming over a device, a
- * FIFO or a socket would replace the node itself, and /dev/stdout
- * onto a redirected file would replace the shell's file. */
+ * FIFO or a socket would replace the node itself, and a name reached
+ * through /proc (/dev/stdout onto a redirected file) would replace the
+ * shell's file. */
 static int check_output_kind(const file_ref *o)
 {
-    int sys = 0;
-    char *final = cli_final_name(o->name, &sys);
-    free(final);
-    if ((!o->exists || S_ISREG(o->sb.st_mode)) && !sys)
-        return 0;
-    if (o->exists && S_ISDIR(o->sb.st_mode)) {
-        cli_msg("-o %s: is a directory; name the file to write", o->name);
+    if (!*o->name) {
+        cli_msg("-o: the file name is empty");
         return EXIT_USAGE;
     }
-    cli_msg("-o %s: not a regular file; to write to a device or a pipe, leave out -o and redirect standard output "
-            "(> %s)", o->name, o->name);
+    if ((!o->exists || S_ISREG(o->sb.st_mode)) && !o->t.via_proc)
+        return 0;
+    if (o->exists && S_ISDIR(o->sb.st_mode))
+        cli_msg("-o %s: is a directory; name the file to write", o->name);
+    else
+        cli_msg("-o %s: not a regular file; to write to a device, a pipe or standard output, leave out -o and "
+                "redirect standard output", o->name);
     return EXIT_USAGE;
 }
 
-/* The tokenizer file a --tokenizer PATH reads, when PATH is a file or a
- * model folder (a model id in the hub cache is nobody's output). */
+/* --rejects and --stats: a descriptor they name (/dev/fd/3, /dev/stdout)
+ * must have been open when the run started, and a file they name must be
+ * one that can be written (not a folder, in a folder that exists), so
+ * that nothing fails only after the whole run. */
+static int check_side_file(const file_ref *r, const int std_closed[3])
+{
+    int fd = r->t.fd;
+    if (!*r->name) {
+        cli_msg("%s: the file name is empty", r->what);
+        return EXIT_USAGE;
+    }
+    if (fd >= 0 && ((fd < 3 && std_closed[fd]) || (fd >= 3 && !r->exists))) {
+        cli_msg("%s %s: descriptor %d was not open when the run started", r->what, r->name, fd);
+        return EXIT_USAGE;
+    }
+    if (r->exists && S_ISDIR(r->sb.st_mode)) {
+        cli_msg("%s %s: cannot create: Is a directory", r->what, r->name);
+        return EXIT_CANTCREAT;
+    }
+    if (!r->exists && !r->parent_ok) {
+        cli_msg("%s: cannot create: %s", r->name, strerror(ENOENT));
+        return EXIT_CANTCREAT;
+    }
+    return 0;
+}
+
+/* The tokenizer file --tokenizer PATH reads (a file, a model folder's
+ * tokenizer.json, or a model id's file in the hub cache). */
 static void tokenizer_ref(file_ref *r, const char *path)
 {
-    struct stat sb;
-    char buf[PATH_MAX];
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) &&
-        snprintf(buf, sizeof buf, "%s/tokenizer.json", path) < (int)sizeof buf) {
-        ref_init(r, "--tokenizer", path, -1);
-        r->exists = stat(buf, &r->sb) == 0;
-        return;
-    }
+    char *file = la_tokenizer_file(path);
     ref_init(r, "--tokenizer", path, -1);
+    if (file) {
+        r->exists = stat(file, &r->sb) == 0;
+        free(file);
+    }
+}
+
+/* A name that reads standard input while it is closed: /dev/stdin and
+ * its like. */
+static int closed_input(const file_ref *r, const int std_closed[3])
+{
+    if (r->t.fd != 0 || !std_closed[0])
+        return 0;
+    cli_msg("%s: standard input is closed: name the input FILE, or give the input on standard input", r->name);
+    return EXIT_NOINPUT;
 }
 
 int cli_check_files(const cli_opts *o)
@@ -201,30 +253,37 @@ int cli_check_files(const cli_opts *o)
         cli_msg("out of memory");
         return EXIT_IOERR;
     }
+    int rc = 0;
     /* the written files first: refs[0..nw) */
     if (o->output)
         ref_init(&refs[k++], "-o", o->output, -1);
     else
         ref_init(&refs[k++], "standard output", NULL, 1);
-    if (o->rejects)
-        ref_init(&refs[k++], "--rejects", o->rejects, -1);
-    if (o->stats)
-        ref_init(&refs[k++], "--stats", o->stats, -1);
+    if (o->output)
+        rc = check_output_kind(&refs[0]);
+    if (o->rejects) {
+        ref_init(&refs[k], "--rejects", o->rejects, -1);
+        rc = rc ? rc : check_side_file(&refs[k++], o->std_closed);
+    }
+    if (o->stats) {
+        ref_init(&refs[k], "--stats", o->stats, -1);
+        rc = rc ? rc : check_side_file(&refs[k++], o->std_closed);
+    }
     nw = k;
     for (size_t i = 0; i < o->ninputs; i++) {
         int std_in = strcmp(o->inputs[i], "-") == 0;
-        ref_init(&refs[k++], std_in ? "standard input" : "input", std_in ? NULL : o->inputs[i], std_in ? 0 : -1);
+        ref_init(&refs[k], std_in ? "standard input" : "input", std_in ? NULL : o->inputs[i], std_in ? 0 : -1);
+        rc = rc ? rc : closed_input(&refs[k], o->std_closed);
+        k++;
     }
     if (o->tokenizer_path && o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_TOKEN)
         tokenizer_ref(&refs[k++], o->tokenizer_path);
-    int rc = o->output ? check_output_kind(&refs[0]) : 0;
     for (size_t i = 0; i < nw && !rc; i++)
-        for (size_t j = i + 1; j < k && !rc; j++) {
+        for (size_t j = i + 1; j < k && !rc; j++)
             if (same_file(&refs[i], &refs[j]) && !shareable(&refs[i]))
                 rc = refuse(&refs[i], &refs[j]);
-        }
     for (size_t i = 0; i < k; i++)
-        free(refs[i].resolved);
+        free(refs[i].t.final);
     free(refs);
     return rc;
 }

@@ -18,15 +18,19 @@ int cli_std_fds_open(int was_closed[3]);
  * nothing for writing. */
 int cli_check_files(const cli_opts *o);
 
-/* The name a write to PATH should replace: PATH with symbolic links
- * followed, the last of which may name a file that does not exist yet.
- * *via_system: PATH or a link on the way is under /dev or /proc (such
- * a file is written in place or refused, never replaced). New string,
- * or NULL (errno set) for a loop or a name too long. */
-char *cli_final_name(const char *path, int *via_system);
+/* Where a write to a name goes. */
+typedef struct {
+    char *final;              /* the name with symbolic links followed (the
+                               * last may name a file not there yet); new
+                               * string */
+    int via_proc;             /* the name or a link on the way is in /proc
+                               * (/dev/stdout, /dev/fd/N): written in place
+                               * or refused, never replaced by a rename */
+    int fd;                   /* the descriptor of ours it names, or -1 */
+} cli_target;
 
-/* PATH is under /dev or /proc (/dev/stdout, /dev/fd/3, /proc/self/fd/1):
- * a name for an open descriptor or a device. */
-int cli_is_system_path(const char *path);
+/* Follows PATH's links into *t. 0, or -1 with errno set (a loop, a name
+ * too long, out of memory). */
+int cli_target_of(const char *path, cli_target *t);
 
 #endif

@@ -99,7 +99,7 @@ static int choice(const char *arg, const char *const *names)
 /* Parses a positive decimal integer that fits in size_t. */
 static int parse_count(const char *s, uint64_t *out)
 {
-    if (!*s || *s == '-' || *s == '+')
+    if (*s < '0' || *s > '9')   /* no sign, no space: strtoull takes both */
         return -1;
     char *end;
     errno = 0;
@@ -283,8 +283,10 @@ static int check_options(cli_opts *o, int unit_given)
 int main(int argc, char **argv)
 {
     int closed[3];
-    if (cli_std_fds_open(closed) != 0)
+    if (cli_std_fds_open(closed) != 0) {
+        cli_msg("a closed standard descriptor (0, 1 or 2) cannot be put on /dev/null: %s", strerror(errno));
         return EXIT_IOERR;
+    }
     if (argc > 1 && closed[1] && (strcmp(argv[1], "tokenize") == 0 || strcmp(argv[1], "merge-stats") == 0)) {
         cli_msg("standard output is closed: run with standard output open");
         return EXIT_CANTCREAT;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli/cli.h"
 
 static int read_file(const char *path, la_buf *b)
@@ -25,10 +27,15 @@ static int read_file(const char *path, la_buf *b)
     return bad ? -1 : 0;
 }
 
-static double seconds_of(const char *json)
+/* The report's "seconds" (la_stats_parse has checked it is a number
+ * from 0 to 10^12 when present); 0 when absent. */
+static double seconds_of(const la_buf *b)
 {
-    const char *s = strstr(json, "\"seconds\":");
-    return s ? atof(s + 10) : 0.0;
+    cJSON *o = cJSON_ParseWithLength(b->data, b->len);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "seconds");
+    double t = cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+    cJSON_Delete(o);
+    return t;
 }
 
 int cli_merge_stats(int argc, char **argv)
@@ -66,7 +73,7 @@ int cli_merge_stats(int argc, char **argv)
             la_buf_free(&b);
             return EXIT_DATA;
         }
-        double t = seconds_of(b.data);
+        double t = seconds_of(&b);
         secs = t > secs ? t : secs;
         la_buf_free(&b);
         if (i == 1) {

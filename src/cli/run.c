@@ -21,9 +21,12 @@
 #define SHOWN_REJECTS 5
 
 /* The temporary files (output, statistics), removed by the signal
- * handler: the only mutable global state, and it lives in the CLI. */
+ * handler, and the --stats file an interrupted run removes so that an
+ * earlier report is not left looking like this run's: the only mutable
+ * global state, and it lives in the CLI. */
 static char tmp_path[PATH_MAX];
 static char stats_tmp[PATH_MAX];
+static char stats_final[PATH_MAX];
 
 static void on_signal(int sig)
 {
@@ -31,25 +34,39 @@ static void on_signal(int sig)
         unlink(tmp_path);
     if (stats_tmp[0])
         unlink(stats_tmp);
+    if (stats_final[0])
+        unlink(stats_final);
     signal(sig, SIG_DFL);
     raise(sig);
 }
 
-/* Every signal whose default action ends the process, so that none of
- * them leaves a temporary file behind. SIGPIPE is ignored (a closed pipe
- * is a write error, handled where it happens) and so is SIGXFSZ (a file
- * over the size limit is a write error too: EFBIG). */
+/* Whether a signal's default action ends the process (the others stop,
+ * continue or are ignored, and cannot end a run). */
+static int ends_process(int sig)
+{
+    static const int harmless[] = {SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGWINCH, SIGKILL};
+    for (size_t i = 0; i < sizeof harmless / sizeof harmless[0]; i++)
+        if (sig == harmless[i])
+            return 0;
+    return 1;
+}
+
+/* Every signal whose default action ends the process, real-time ones and
+ * crashes included, removes the temporary files first. SIGPIPE is
+ * ignored (a closed pipe is a write error, handled where it happens) and
+ * so is SIGXFSZ (a file over the size limit is a write error too: EFBIG).
+ * A signal ignored by whoever started us (nohup, a shell's background
+ * job) stays ignored. */
 static void catch_signals(void)
 {
-    static const int fatal[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2, SIGVTALRM, SIGPROF,
-                                SIGXCPU};
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);
-    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) {
+    for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction old;
-        /* a signal ignored by whoever started us (nohup) stays ignored */
-        if (sigaction(fatal[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
-            signal(fatal[i], on_signal);
+        if (sig == SIGPIPE || sig == SIGXFSZ || !ends_process(sig) || sigaction(sig, NULL, &old) != 0 ||
+            old.sa_handler == SIG_IGN)
+            continue;
+        signal(sig, on_signal);   /* fails harmlessly on the C library's own signals */
     }
 }
 
@@ -226,12 +243,14 @@ static int open_output(run_state *s)
         s->out_fd = 1;
         return 0;
     }
-    int sys;
+    cli_target t;
     free(s->final_out);
-    if (!(s->final_out = cli_final_name(out, &sys))) {
+    s->final_out = NULL;
+    if (cli_target_of(out, &t) != 0) {
         cli_msg("%s: cannot create: %s", out, strerror(errno));
         return EXIT_CANTCREAT;
     }
+    s->final_out = t.final;
     int fd = make_temp(s->final_out, tmp_path, sizeof tmp_path);
     if (fd < 0) {
         cli_msg("%s: cannot create: %s", out, strerror(errno));
@@ -881,49 +900,59 @@ static void stop_workers(run_state *s)
     pthread_cond_destroy(&s->free_cv);
 }
 
-/* The descriptor a path such as /dev/stdout, /dev/fd/3 or
- * /proc/self/fd/3 names, or -1. */
-static int fd_path(const char *path)
+/* Opens a side file (--stats, --rejects) to be written in place: a
+ * descriptor's name (/dev/stdout, /dev/fd/3) as a copy of that
+ * descriptor, so that a shell's >> keeps appending; a device, a FIFO or
+ * another name in /proc as it is (a FIFO without a reader is an error,
+ * not a wait); anything else with O_CREAT | O_TRUNC. Returns the
+ * descriptor or -1 with errno set. */
+static int open_in_place(const char *path, const cli_target *t)
 {
-    static const char *const prefixes[] = {"/dev/fd/", "/proc/self/fd/"};
-    if (strcmp(path, "/dev/stdout") == 0)
-        return 1;
-    if (strcmp(path, "/dev/stderr") == 0)
-        return 2;
-    for (size_t i = 0; i < 2; i++) {
-        size_t n = strlen(prefixes[i]);
-        if (strncmp(path, prefixes[i], n) == 0 && path[n] && strspn(path + n, "0123456789") == strlen(path + n) &&
-            strlen(path + n) < 9)
-            return atoi(path + n);
+    if (t->fd >= 0)
+        return fcntl(t->fd, F_DUPFD_CLOEXEC, 3);
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISFIFO(sb.st_mode)) {
+        int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0)
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        return fd;
     }
-    return -1;
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 }
 
-/* Opens where --stats goes: a descriptor's name (/dev/stdout) as a copy
- * of that descriptor, so that a shell's >> keeps appending; a device, a
- * pipe or another path under /dev or /proc directly,
- * anything else through a temporary file (stats_tmp) that *final, the
- * file behind the links, is replaced by. Returns the descriptor or -1. */
+/* Opens where --stats goes: in place (open_in_place) for a descriptor's
+ * name, anything that is not a regular file, or a name in /proc; else a
+ * temporary file (stats_tmp) that *final, the file behind the links, is
+ * replaced by. Returns the descriptor or -1. */
 static int open_stats(const char *path, char **final)
 {
     struct stat sb;
-    int sys = 0, fd = fd_path(path);
+    cli_target t;
     *final = NULL;
-    if (fd >= 0)
-        return fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    char *name = cli_final_name(path, &sys);
-    if (!name)
+    if (cli_target_of(path, &t) != 0)
         return -1;
-    if ((stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) || sys) {
-        free(name);
-        return open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (t.fd >= 0 || t.via_proc || (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))) {
+        int fd = open_in_place(path, &t);
+        free(t.final);
+        return fd;
     }
-    *final = name;
-    fd = make_temp(*final, stats_tmp, sizeof stats_tmp);
+    *final = t.final;
+    int fd = make_temp(*final, stats_tmp, sizeof stats_tmp);
     if (fd < 0)
         stats_tmp[0] = 0;
     else
         take_mode(fd, *final);
+    return fd;
+}
+
+/* Opens --rejects (in place, as open_in_place). */
+static int open_rejects(const char *path)
+{
+    cli_target t;
+    if (cli_target_of(path, &t) != 0)
+        return -1;
+    int fd = open_in_place(path, &t);
+    free(t.final);
     return fd;
 }
 
@@ -975,8 +1004,13 @@ static int write_stats(run_state *s, double seconds)
         unlink(stats_tmp);
     stats_tmp[0] = 0;
     struct stat sb;
-    if (rc && final && lstat(final, &sb) == 0 && S_ISREG(sb.st_mode) && unlink(final) == 0)
-        cli_msg("%s: removed the earlier report there, which this run could not replace", path);
+    if (rc && final && lstat(final, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        if (unlink(final) == 0)
+            cli_msg("%s: removed the earlier report there, which this run could not replace", path);
+        else
+            cli_msg("%s: the earlier report there could not be replaced nor removed (%s): it is not this run's",
+                    path, strerror(errno));
+    }
     free(final);
     la_buf_free(&b);
     return rc;
@@ -1053,6 +1087,21 @@ static la_tokenizer *load_tokenizer(const char *path, int *rc)
     return t;
 }
 
+/* Remembers the regular file (or new name) --stats replaces, for the
+ * signal handler: a run killed before its report is written removes the
+ * earlier one. Descriptors, devices and names in /proc are left alone. */
+static void note_stats_file(const char *path)
+{
+    cli_target t;
+    struct stat sb;
+    stats_final[0] = 0;
+    if (!path || cli_target_of(path, &t) != 0)
+        return;
+    if (t.fd < 0 && !t.via_proc && (stat(t.final, &sb) != 0 || S_ISREG(sb.st_mode)))
+        snprintf(stats_final, sizeof stats_final, "%s", t.final);
+    free(t.final);
+}
+
 /* Opens --rejects and -o's temporary file, and starts the workers. */
 static int start_run(run_state *s)
 {
@@ -1061,13 +1110,14 @@ static int start_run(run_state *s)
         cli_msg("standard output is closed: give -o FILE, or run with standard output open");
         return EXIT_CANTCREAT;
     }
-    if (o->rejects && (s->rej_fd = open(o->rejects, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
+    if (o->rejects && (s->rej_fd = open_rejects(o->rejects)) < 0) {
         cli_msg("%s: cannot create: %s", o->rejects, strerror(errno));
         return EXIT_CANTCREAT;
     }
     int rc = open_output(s);
     if (rc)
         return rc;
+    note_stats_file(o->stats);
     s->show_progress = !o->quiet && (o->progress || isatty(2));
     if (s->show_progress)
         s->total_bytes = total_size(o);
@@ -1133,6 +1183,7 @@ int cli_run(cli_opts *o)
     if (s.show_progress && s.progress_shown)
         progress(&s, 0, 1);
     s.st.status = rc == 0 ? LA_RUN_COMPLETE : rc == -1 ? LA_RUN_OUTPUT_CLOSED : LA_RUN_FAILED;
+    stats_final[0] = 0;   /* from here the report is written or removed */
     if (o->stats) {
         int src = write_stats(&s, secs);
         if (rc <= 0 && src)

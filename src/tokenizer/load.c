@@ -182,7 +182,7 @@ static char *hub_file(const char *id)
 /* PATH itself, or PATH/tokenizer.json when PATH is a folder, or, when
  * PATH is not there and reads as a model id, the hub cache's file (see
  * hub_file); new string. */
-static char *resolve_path(const char *path)
+char *la_tokenizer_file(const char *path)
 {
     struct stat st;
     const char *suffix = "";
@@ -1136,7 +1136,7 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
         return NULL;
     }
     la_tokenizer *t = calloc(1, sizeof *t);
-    char *file = resolve_path(path);
+    char *file = la_tokenizer_file(path);
     if (!t || !file) {
         free(t);
         free(file);
