@@ -246,7 +246,10 @@ int la_reader_next(la_reader *r, const char **rec, size_t *len, uint64_t *line, 
  * threads): la_reader_begin decides the format, reading the first bytes
  * and dropping a UTF-8 BOM; when it is LA_IO_JSONL, la_reader_read gives
  * the rest of the (decompressed) input as it comes, up to cap bytes a
- * call, *got == 0 at the end. Not to be mixed with la_reader_next. */
+ * call, *got == 0 at the end, except blank lines before the first record,
+ * which come as bare line feeds (line numbers stay right), and white
+ * space at the start of a line past its first MiB, which is dropped. Not
+ * to be mixed with la_reader_next. */
 int la_reader_begin(la_reader *r, la_err *err);
 int la_reader_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err);
 int la_reader_format(const la_reader *r);     /* LA_IO_JSONL or LA_IO_JSON once known */

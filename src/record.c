@@ -55,34 +55,6 @@ struct la_proc {
     la_buf esc_conn, esc_P, esc_conn_P;   /* connector, P, connector + P, escaped once */
 };
 
-void la_config_defaults(la_config *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    cfg->mode = LA_MODE_REAL;
-    cfg->m = 6;
-    cfg->unit = LA_UNIT_WORD;
-    cfg->P = "Let's solve this problem. ";
-    cfg->connector = " The answer begins with: ";
-    cfg->input_field = "input";
-    cfg->output_field = "output";
-    cfg->format = LA_FMT_AUTO;
-    cfg->turns = LA_TURNS_ALL;
-    cfg->partial_complete = 1;
-}
-
-const char *la_mode_name(int mode) { return mode == LA_MODE_VIRTUAL ? "virtual" : "real"; }
-
-const char *la_unit_name(int unit)
-{
-    return unit == LA_UNIT_CHAR ? "char" : unit == LA_UNIT_TOKEN ? "token" : "word";
-}
-
-const char *la_format_name(int format)
-{
-    static const char *const names[] = {"auto", "fields", "alpaca", "messages", "sharegpt"};
-    return format >= 0 && format < LA_FMT_COUNT ? names[format] : "?";
-}
-
 /* Grows *arr (of elements of size sz) to hold one more; 0 on success. */
 static int grow(void **arr, size_t *cap, size_t n, size_t sz)
 {
