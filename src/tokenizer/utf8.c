@@ -102,3 +102,68 @@ int tk_is_white_space(int32_t c)
            c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
+/* Length of the maximal valid-or-invalid chunk at s[0] (Rust's
+ * Utf8Chunks): sets *valid. Each invalid chunk becomes one U+FFFD. */
+static size_t utf8_chunk(const unsigned char *s, size_t n, int *valid)
+{
+    unsigned c = s[0];
+    *valid = 0;
+    if (c < 0x80) {
+        *valid = 1;
+        return 1;
+    }
+    size_t need;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) need = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else
+        return 1;
+    if (n < 2 || s[1] < lo || s[1] > hi)
+        return 1;
+    for (size_t i = 2; i < need; i++)
+        if (i >= n || (s[i] & 0xC0) != 0x80)
+            return i;
+    *valid = 1;
+    return need;
+}
+
+int tk_utf8_lossy(const char *s, size_t n, la_buf *out)
+{
+    size_t run = 0;              /* start of the valid run not yet copied */
+    for (size_t i = 0; i < n;) {
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        int valid;
+        size_t k = utf8_chunk((const unsigned char *)s + i, n - i, &valid);
+        if (!valid && (la_buf_append(out, s + run, i - run) || la_buf_append(out, "\xEF\xBF\xBD", 3)))
+            return LA_ENOMEM;
+        i += k;
+        if (!valid)
+            run = i;
+    }
+    return run < n ? la_buf_append(out, s + run, n - run) : LA_OK;
+}
+
+int tk_utf8_valid(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        int valid;
+        i += utf8_chunk((const unsigned char *)s + i, n - i, &valid);
+        if (!valid)
+            return 0;
+    }
+    return 1;
+}
