@@ -25,7 +25,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 HDRS     := $(wildcard include/*.h src/*.h src/tokenizer/*.h src/cli/*.h)
 
-.PHONY: all deps demo test unit cases install uninstall clean conformance conformance-families conformance-pipelines bench
+.PHONY: all deps demo test unit cases cycles install uninstall clean conformance conformance-families conformance-pipelines bench
 all: $(B)/lookahead
 
 # Installs missing Debian packages (apt-get), then builds in a second make
@@ -53,9 +53,14 @@ $(B)/tests/%: tests/%.c $(B)/liblookahead.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $< $(B)/liblookahead.a $(LDFLAGS) $(CHECK_LIBS) $(ALL_LIBS) -o $@
 
-# make test: set up, then every Check suite and every golden CLI case.
+# make test: set up, then every Check suite, every golden CLI case, and
+# the check that no source files use each other in a circle.
 test: deps
-	@$(MAKE) --no-print-directory unit cases
+	@$(MAKE) --no-print-directory unit cases cycles
+
+# Which source file uses which (from the objects' symbols); fails on a circle.
+cycles: $(B)/liblookahead.a $(CLI_OBJ)
+	@sh tests/lint/cycles.sh $(B)
 
 unit: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; CK_FORK=yes $$t; done

@@ -281,6 +281,12 @@ int tk_regex_fast_kind(const tk_regex *re);
  * for the others), or of \s for name "\\s". 0, or -1 when unknown. */
 typedef void (*tk_range_fn)(void *ctx, int32_t lo, int32_t hi);
 int tk_regex_class_ranges(const char *name, tk_range_fn add, void *ctx);
+/* Copies pattern p[0..len) to o with the classes whose members the
+ * reference sees otherwise spelled out as ranges (regex_classes.c): 1
+ * when something was rewritten, 0 when not, LA_ENOMEM. */
+int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o);
+/* Sets Oniguruma up for UTF-8, once per process (any thread). */
+void tk_onig_init(void);
 
 /* ---- hand-written matchers of known Split patterns (regex_fast.c) ------ */
 /* The Split patterns of GPT-2 (ByteLevel), Llama-3 (cl100k) and GPT-4o
