@@ -214,9 +214,11 @@ void la_stats_merge(la_stats *into, const la_stats *from);
 /* Writes the JSON report (schema in README.md) to out. */
 int la_stats_json(const la_stats *st, const la_config *cfg, double seconds, la_buf *out);
 /* Reads a report written by la_stats_json back (for merge-stats); fills
- * st, and the mode/unit/m it names into the strings given. */
+ * st, the mode/unit/m it names into the strings given, and its seconds
+ * (0 when absent). Refuses counts that are not whole numbers from 0 to
+ * 2^53, unbalanced records and an unknown status. */
 int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_t modelen,
-                   char *unit, size_t unitlen, uint64_t *m, la_err *err);
+                   char *unit, size_t unitlen, uint64_t *m, double *seconds, la_err *err);
 
 /* ---- records ----------------------------------------------------------- */
 /* A processor edits records under one configuration. It owns scratch

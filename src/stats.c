@@ -124,11 +124,11 @@ int la_stats_json(const la_stats *st, const la_config *cfg, double seconds, la_b
     return o->len > start ? LA_OK : LA_ENOMEM;
 }
 
-/* A count: a whole number from 0 to 2^53 (what a double holds exactly);
- * an absent key is 0. Anything else makes *bad the key's name. */
-static uint64_t num(const cJSON *o, const char *k, const char **bad)
+/* A count: value v of key k, a whole number from 0 to 2^53 (what a
+ * double holds exactly); absent or null is 0. Anything else makes *bad
+ * the key's name. */
+static uint64_t count_of(const cJSON *v, const char *k, const char **bad)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     if (!v || cJSON_IsNull(v))
         return 0;
     double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
@@ -140,12 +140,18 @@ static uint64_t num(const cJSON *o, const char *k, const char **bad)
     return (uint64_t)d;
 }
 
+/* The count under key k of object o (count_of). */
+static uint64_t num(const cJSON *o, const char *k, const char **bad)
+{
+    return count_of(cJSON_GetObjectItemCaseSensitive(o, k), k, bad);
+}
+
 static void counts(const cJSON *o, const char *k, la_reason_count *tab, size_t *n, size_t max, const char **bad)
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, k), *e;
     cJSON_ArrayForEach(e, t)
         if (e->string)
-            la_stats_count(tab, n, max, e->string, num(t, e->string, bad));
+            la_stats_count(tab, n, max, e->string, count_of(e, e->string, bad));
 }
 
 /* The report's "status"; reports written before it existed were only
@@ -163,7 +169,7 @@ static int parse_status(const cJSON *o)
 
 /* cJSON fits here: a small report read once; counts below 2^53 are exact. */
 int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_t modelen, char *unit,
-                   size_t unitlen, uint64_t *m, la_err *err)
+                   size_t unitlen, uint64_t *m, double *seconds, la_err *err)
 {
     cJSON *o = cJSON_ParseWithLength(json, len);
     if (!o || !cJSON_IsObject(o) || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, "records_in"))) {
@@ -198,6 +204,7 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
     *m = num(o, "m", &bad);
     const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
     int bad_seconds = sec && !(cJSON_IsNumber(sec) && sec->valuedouble >= 0 && sec->valuedouble <= 1e12);
+    *seconds = sec && !bad_seconds ? sec->valuedouble : 0.0;
     char bad_key[32] = "";
     if (bad)   /* the key lives in the tree deleted below */
         snprintf(bad_key, sizeof bad_key, "%s", bad);

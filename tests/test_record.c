@@ -184,7 +184,9 @@ START_TEST(stats_merge_and_round_trip)
     la_stats back;
     char mode[16], unit[16];
     uint64_t m;
-    ck_assert_int_eq(la_stats_parse(j.data, j.len, &back, mode, sizeof mode, unit, sizeof unit, &m, &err), LA_OK);
+    double secs;
+    ck_assert_int_eq(la_stats_parse(j.data, j.len, &back, mode, sizeof mode, unit, sizeof unit, &m, &secs, &err), LA_OK);
+    ck_assert(secs == 1.5);
     ck_assert_str_eq(mode, "real");
     ck_assert_str_eq(unit, "word");
     ck_assert_uint_eq(m, 6);

@@ -235,13 +235,16 @@ static void tokenizer_ref(file_ref *r, const char *path)
     }
 }
 
-/* A name that reads standard input while it is closed: /dev/stdin and
- * its like. */
+/* An input that reads standard input while it was closed at start: -
+ * (the descriptor itself), or /dev/stdin and its like. */
 static int closed_input(const file_ref *r, const int std_closed[3])
 {
-    if (r->t.fd != 0 || !std_closed[0])
+    if (!std_closed[0] || (r->name && r->t.fd != 0))
         return 0;
-    cli_msg("%s: standard input is closed: name the input FILE, or give the input on standard input", r->name);
+    if (r->name)
+        cli_msg("%s: standard input is closed: name the input FILE, or give the input on standard input", r->name);
+    else
+        cli_msg("standard input is closed: name the input FILE, or give the input on standard input");
     return EXIT_NOINPUT;
 }
 
@@ -254,12 +257,16 @@ int cli_check_files(const cli_opts *o)
         return EXIT_IOERR;
     }
     int rc = 0;
+    if (!o->output && o->std_closed[1]) {
+        cli_msg("standard output is closed: give -o FILE, or run with standard output open");
+        rc = EXIT_CANTCREAT;
+    }
     /* the written files first: refs[0..nw) */
     if (o->output)
         ref_init(&refs[k++], "-o", o->output, -1);
     else
         ref_init(&refs[k++], "standard output", NULL, 1);
-    if (o->output)
+    if (o->output && !rc)
         rc = check_output_kind(&refs[0]);
     if (o->rejects) {
         ref_init(&refs[k], "--rejects", o->rejects, -1);

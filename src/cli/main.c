@@ -83,7 +83,8 @@ static int usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "lookahead: %s\nTry 'lookahead --help' for more information.\n", line);
+    cli_msg("%s", line);
+    fputs("Try 'lookahead --help' for more information.\n", stderr);
     return EXIT_USAGE;
 }
 

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
-
 #include "cli/cli.h"
 
 static int read_file(const char *path, la_buf *b)
@@ -27,16 +25,6 @@ static int read_file(const char *path, la_buf *b)
     return bad ? -1 : 0;
 }
 
-/* The report's "seconds" (la_stats_parse has checked it is a number
- * from 0 to 10^12 when present); 0 when absent. */
-static double seconds_of(const la_buf *b)
-{
-    cJSON *o = cJSON_ParseWithLength(b->data, b->len);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "seconds");
-    double t = cJSON_IsNumber(v) ? v->valuedouble : 0.0;
-    cJSON_Delete(o);
-    return t;
-}
 
 int cli_merge_stats(int argc, char **argv)
 {
@@ -61,8 +49,9 @@ int cli_merge_stats(int argc, char **argv)
         la_stats st;
         char mode[16], unit[16];
         uint64_t m;
+        double t;
         la_err e;
-        if (la_stats_parse(b.data ? b.data : "", b.len, &st, mode, sizeof mode, unit, sizeof unit, &m, &e)) {
+        if (la_stats_parse(b.data ? b.data : "", b.len, &st, mode, sizeof mode, unit, sizeof unit, &m, &t, &e)) {
             cli_msg("%s: %s", argv[i], e.msg);
             la_buf_free(&b);
             return EXIT_DATA;
@@ -73,7 +62,6 @@ int cli_merge_stats(int argc, char **argv)
             la_buf_free(&b);
             return EXIT_DATA;
         }
-        double t = seconds_of(&b);
         secs = t > secs ? t : secs;
         la_buf_free(&b);
         if (i == 1) {

@@ -1059,10 +1059,6 @@ static int check_inputs(const cli_opts *o)
 {
     for (size_t i = 0; i < o->ninputs; i++) {
         struct stat sb;
-        if (strcmp(o->inputs[i], "-") == 0 && o->std_closed[0]) {
-            cli_msg("standard input is closed: name the input FILE, or give the input on standard input");
-            return EXIT_NOINPUT;
-        }
         /* a FIFO is not opened twice: its writer would see the first close */
         if (strcmp(o->inputs[i], "-") != 0 && stat(o->inputs[i], &sb) == 0 && S_ISFIFO(sb.st_mode))
             continue;
@@ -1106,10 +1102,6 @@ static void note_stats_file(const char *path)
 static int start_run(run_state *s)
 {
     cli_opts *o = s->o;
-    if (!o->output && o->std_closed[1]) {
-        cli_msg("standard output is closed: give -o FILE, or run with standard output open");
-        return EXIT_CANTCREAT;
-    }
     if (o->rejects && (s->rej_fd = open_rejects(o->rejects)) < 0) {
         cli_msg("%s: cannot create: %s", o->rejects, strerror(errno));
         return EXIT_CANTCREAT;
