@@ -270,11 +270,13 @@ int cli_check_files(const cli_opts *o)
         rc = check_output_kind(&refs[0]);
     if (o->rejects) {
         ref_init(&refs[k], "--rejects", o->rejects, -1);
-        rc = rc ? rc : check_side_file(&refs[k++], o->std_closed);
+        rc = rc ? rc : check_side_file(&refs[k], o->std_closed);
+        k++;
     }
     if (o->stats) {
         ref_init(&refs[k], "--stats", o->stats, -1);
-        rc = rc ? rc : check_side_file(&refs[k++], o->std_closed);
+        rc = rc ? rc : check_side_file(&refs[k], o->std_closed);
+        k++;
     }
     nw = k;
     for (size_t i = 0; i < o->ninputs; i++) {
