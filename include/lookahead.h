@@ -220,6 +220,21 @@ int la_stats_json(const la_stats *st, const la_config *cfg, double seconds, la_b
 int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_t modelen,
                    char *unit, size_t unitlen, uint64_t *m, double *seconds, la_err *err);
 
+/* A --max-rejects limit: at most `count` rejected records, or (percent)
+ * at most per10k / 100 percent of the records in. */
+typedef struct {
+    int set;          /* 0: no limit */
+    int percent;      /* 1: per10k counts, else count */
+    uint64_t count;
+    uint32_t per10k;  /* 0..10000: hundredths of a percent */
+} la_reject_limit;
+/* Parses N (digits, 0 allowed) or P% (0 to 100, at most two decimals):
+ * LA_OK or LA_EARG. */
+int la_reject_limit_parse(const char *s, la_reject_limit *l);
+/* Whether `rejected` of `in` records breaks the limit (exact integer
+ * arithmetic; never with no limit set). */
+int la_reject_limit_exceeded(const la_reject_limit *l, uint64_t rejected, uint64_t in);
+
 /* ---- records ----------------------------------------------------------- */
 /* A processor edits records under one configuration. It owns scratch
  * space reused between records (no per-record allocation once warm), so

@@ -223,3 +223,55 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
                           (unsigned long long)st->records_rejected);
     return LA_OK;
 }
+
+int la_reject_limit_parse(const char *s, la_reject_limit *l)
+{
+    memset(l, 0, sizeof *l);
+    size_t n = strlen(s), digits = strspn(s, "0123456789");
+    if (digits == 0 || digits > 19)
+        return LA_EARG;
+    if (n > 0 && s[n - 1] == '%') {
+        /* P%: whole percent, then at most two decimals, 0 to 100 */
+        uint64_t whole = 0, frac = 0;
+        for (size_t i = 0; i < digits; i++)
+            whole = whole * 10 + (uint64_t)(s[i] - '0');
+        size_t i = digits, nd = 0;
+        if (s[i] == '.') {
+            i++;
+            while (s[i] >= '0' && s[i] <= '9' && nd < 2) {
+                frac = frac * 10 + (uint64_t)(s[i++] - '0');
+                nd++;
+            }
+            if (nd == 0)
+                return LA_EARG;
+            if (nd == 1)
+                frac *= 10;
+        }
+        if (i != n - 1 || whole > 100 || (whole == 100 && frac))
+            return LA_EARG;
+        l->percent = 1;
+        l->per10k = (uint32_t)(whole * 100 + frac);
+    } else {
+        if (digits != n)
+            return LA_EARG;
+        uint64_t v = 0;
+        for (size_t i = 0; i < digits; i++) {
+            if (v > (UINT64_MAX - 9) / 10)
+                return LA_EARG;
+            v = v * 10 + (uint64_t)(s[i] - '0');
+        }
+        l->count = v;
+    }
+    l->set = 1;
+    return LA_OK;
+}
+
+int la_reject_limit_exceeded(const la_reject_limit *l, uint64_t rejected, uint64_t in)
+{
+    if (!l->set)
+        return 0;
+    if (!l->percent)
+        return rejected > l->count;
+    /* rejected / in > per10k / 10000, without division or overflow */
+    return (unsigned __int128)rejected * 10000u > (unsigned __int128)in * l->per10k;
+}

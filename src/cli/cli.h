@@ -25,6 +25,9 @@ typedef struct {
     int threads;
     uint64_t shard_k, shard_n;
     int std_closed[3];        /* descriptors 0-2 were closed at start */
+    /* guard rails (README "Guard rails") */
+    la_reject_limit max_rejects;  /* --max-rejects N|P% */
+    int allow_empty;          /* --allow-empty: no record out is no failure */
 } cli_opts;
 
 /* Runs the whole job; returns the process exit code. Prints its own

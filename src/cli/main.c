@@ -58,6 +58,9 @@ static const char usage_text[] =
     "                             is set aside (skip)\n"
     "  --rejects FILE             with skip: rejected records, byte for byte\n"
     "  --stats FILE               JSON statistics\n"
+    "  --max-rejects N|P%         with skip: more than N rejected records, or more\n"
+    "                             than P% of the records in, fails the run (exit 65)\n"
+    "  --allow-empty              no record out of a non-empty input is no failure\n"
     "  -q, --quiet                no summary, no progress\n"
     "  --progress                 progress on stderr even when not a terminal\n"
     "  --threads N                worker threads (default: the cores available)\n"
@@ -113,7 +116,8 @@ static int parse_count(const char *s, uint64_t *out)
 
 enum {
     O_MODE = 256, O_M, O_UNIT, O_TOKENIZER, O_PARTIAL, O_P, O_CONNECTOR, O_FORMAT, O_TURNS, O_INFIELD,
-    O_OUTFIELD, O_INFMT, O_OUTFMT, O_INFILE, O_ONERROR, O_REJECTS, O_STATS, O_PROGRESS, O_THREADS, O_SHARD, O_NOCACHE
+    O_OUTFIELD, O_INFMT, O_OUTFMT, O_INFILE, O_ONERROR, O_REJECTS, O_STATS, O_PROGRESS, O_THREADS, O_SHARD, O_NOCACHE,
+    O_MAXREJ, O_ALLOWEMPTY
 };
 
 static const struct option long_opts[] = {
@@ -146,6 +150,8 @@ static const struct option long_opts[] = {
     {"progress", no_argument, 0, O_PROGRESS},
     {"threads", required_argument, 0, O_THREADS},
     {"shard", required_argument, 0, O_SHARD},
+    {"max-rejects", required_argument, 0, O_MAXREJ},
+    {"allow-empty", no_argument, 0, O_ALLOWEMPTY},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'},
     {0, 0, 0, 0},
@@ -262,6 +268,12 @@ static int set_option(cli_opts *o, int c, const char *arg, const char *name, int
         if (parse_shard(arg, &o->shard_k, &o->shard_n))
             return usage_error("--shard: expected K/N with 0 <= K < N, got '%s'", arg);
         break;
+    case O_MAXREJ:
+        if (la_reject_limit_parse(arg, &o->max_rejects))
+            return usage_error("--max-rejects: expected a count (N) or a percentage from 0%% to 100%% (P%%), got '%s'",
+                               arg);
+        break;
+    case O_ALLOWEMPTY: o->allow_empty = 1; break;
     default: return usage_error("unknown option");
     }
     return 0;
@@ -276,6 +288,8 @@ static int check_options(cli_opts *o, int unit_given)
         return usage_error("--unit token needs --tokenizer PATH (a tokenizer.json or a model folder)");
     if (o->rejects && !o->skip_bad)
         return usage_error("--rejects needs --on-error skip");
+    if (o->max_rejects.set && !o->skip_bad)
+        return usage_error("--max-rejects needs --on-error skip (with fail, the first bad record stops the run)");
     if (strcmp(o->cfg.input_field, o->cfg.output_field) == 0)
         return usage_error("--input-field and --output-field must differ (both are '%s')", o->cfg.input_field);
     return 0;

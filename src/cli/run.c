@@ -156,6 +156,7 @@ struct run_state {
     char *final_out;          /* the file -o replaces, links followed */
     la_reader *cur_reader;
     uint64_t line_base;       /* line number of the first line of the raw batch being written */
+    int limit_hit;            /* --max-rejects N was passed (the run stopped there) */
 };
 
 static const char *display_name(const char *path) { return strcmp(path, "-") == 0 ? "-" : path; }
@@ -317,8 +318,19 @@ static int reject(run_state *s, const char *name, uint64_t line, const char *rec
         cli_msg("%s:%llu: %s", name, (unsigned long long)line, e->msg);
         return EXIT_DATA;
     }
-    if (s->shown++ < SHOWN_REJECTS)
+    /* --max-rejects N stops at the record past it (which still goes to
+     * --rejects and is counted, so that in = out + rejected holds); a
+     * percentage is only known at the end (guard_rails) */
+    const la_reject_limit *lim = &s->o->max_rejects;
+    if (lim->set && !lim->percent && la_reject_limit_exceeded(lim, s->shown + 1, 0)) {
+        cli_msg("%s:%llu: %s (rejected record %llu, more than --max-rejects %llu allows: the run stops)", name,
+                (unsigned long long)line, e->msg, (unsigned long long)(s->shown + 1),
+                (unsigned long long)lim->count);
+        s->limit_hit = 1;
+    } else if (s->shown < SHOWN_REJECTS) {
         cli_msg("%s:%llu: %s (skipped)", name, (unsigned long long)line, e->msg);
+    }
+    s->shown++;
     if (s->rej_fd >= 0) {
         la_err we;
         if (la_write_all(s->rej_fd, rec, len, &we) || la_write_all(s->rej_fd, "\n", 1, &we)) {
@@ -326,7 +338,7 @@ static int reject(run_state *s, const char *name, uint64_t line, const char *rec
             return EXIT_IOERR;
         }
     }
-    return 0;
+    return s->limit_hit ? EXIT_DATA : 0;
 }
 
 /* Makes room in *arr (cap elements of size sz, `first` at first) for
@@ -1038,6 +1050,63 @@ static void summary(run_state *s, double seconds)
                 (unsigned long long)(s->shown - SHOWN_REJECTS));
 }
 
+/* The three most frequent reasons in st's reject table, as
+ * "reason count, ..." into buf. */
+static void top_reasons(const la_stats *st, char *buf, size_t cap)
+{
+    int used[LA_MAX_REASONS] = {0};
+    size_t len = 0;
+    buf[0] = 0;
+    for (int k = 0; k < 3; k++) {
+        size_t best = st->n_rejected_reasons;
+        for (size_t i = 0; i < st->n_rejected_reasons; i++)
+            if (!used[i] && (best == st->n_rejected_reasons || st->rejected[i].count > st->rejected[best].count))
+                best = i;
+        if (best == st->n_rejected_reasons)
+            break;
+        used[best] = 1;
+        int n = snprintf(buf + len, cap - len, "%s%s %llu", k ? ", " : "", st->rejected[best].code,
+                         (unsigned long long)st->rejected[best].count);
+        if (n < 0 || (size_t)n >= cap - len)
+            break;
+        len += (size_t)n;
+    }
+}
+
+/* The checks of a run that read all its input (README "Guard rails"):
+ * a share of rejects past --max-rejects P%, and no record out of a
+ * non-empty input without --allow-empty, fail it (exit 65) so that a CI
+ * step does not carry on with a broken dataset. Also reports a stop at
+ * --max-rejects N (rc already 65). */
+static int guard_rails(run_state *s, int rc)
+{
+    const la_stats *st = &s->st;
+    const la_reject_limit *lim = &s->o->max_rejects;
+    char why[256];
+    top_reasons(st, why, sizeof why);
+    if (s->limit_hit) {
+        cli_msg("stopped after %llu rejected records of %llu read (top reasons: %s); raise --max-rejects or fix the "
+                "input", (unsigned long long)st->records_rejected, (unsigned long long)st->records_in, why);
+        return rc;
+    }
+    if (rc)
+        return rc;
+    if (lim->set && lim->percent && la_reject_limit_exceeded(lim, st->records_rejected, st->records_in)) {
+        cli_msg("%llu of %llu records rejected (%.2f%%), more than --max-rejects %u.%02u%% allows (top reasons: %s)",
+                (unsigned long long)st->records_rejected, (unsigned long long)st->records_in,
+                100.0 * (double)st->records_rejected / (double)st->records_in, lim->per10k / 100, lim->per10k % 100,
+                why);
+        return EXIT_DATA;
+    }
+    if (!s->o->allow_empty && st->records_in > 0 && st->records_out == 0) {
+        cli_msg("no record came out: all %llu records in were rejected (top reasons: %s); check --format and the "
+                "field options, or give --allow-empty to accept an empty output",
+                (unsigned long long)st->records_in, why);
+        return EXIT_DATA;
+    }
+    return 0;
+}
+
 /* The inputs' total size for the progress percentage: 0 (not known)
  * unless every input is a regular file. */
 static uint64_t total_size(const cli_opts *o)
@@ -1170,6 +1239,8 @@ int cli_run(cli_opts *o)
     for (size_t i = 0; i < o->ninputs && !rc; i++)
         rc = run_input(&s, o->inputs[i]);
     stop_workers(&s);
+    if (started)
+        rc = guard_rails(&s, rc);
     rc = finish_output(&s, rc);
     double secs = now() - s.t0;
     if (s.show_progress && s.progress_shown)
