@@ -38,7 +38,7 @@ enum {
  * is a short stable identifier for counting (e.g. "invalid_json"). */
 typedef struct {
     char code[32];
-    char msg[256];
+    char msg[384];
 } la_err;
 
 /* Fills err (if non-NULL) and returns status; printf-style message. */
@@ -151,9 +151,21 @@ int la_tokenizer_preview(const la_tokenizer *t, la_tok_work *w, const char *text
 /* ---- configuration ---------------------------------------------------- */
 enum { LA_MODE_REAL, LA_MODE_VIRTUAL };
 enum { LA_UNIT_WORD, LA_UNIT_CHAR, LA_UNIT_TOKEN };
-enum { LA_FMT_AUTO, LA_FMT_FIELDS, LA_FMT_ALPACA, LA_FMT_MESSAGES, LA_FMT_SHAREGPT, LA_FMT_COUNT };
+enum { LA_FMT_AUTO, LA_FMT_FIELDS, LA_FMT_ALPACA, LA_FMT_MESSAGES, LA_FMT_SHAREGPT, LA_FMT_PROMPT_COMPLETION,
+       LA_FMT_COUNT };
 enum { LA_TURNS_ALL, LA_TURNS_FIRST, LA_TURNS_LAST };
 enum { LA_IO_AUTO, LA_IO_JSONL, LA_IO_JSON };
+
+/* A dataset's layout as LLaMA-Factory's dataset_info.json names it: the
+ * columns (alpaca) and tags (sharegpt) that edits depend on; NULL where
+ * the layout has none. With `given` set, every record is read with it,
+ * in the format of cfg.format (LA_FMT_ALPACA or LA_FMT_SHAREGPT). */
+typedef struct {
+    int given;
+    const char *prompt, *query, *response, *history;   /* alpaca columns */
+    const char *messages;                               /* sharegpt column */
+    const char *role_tag, *content_tag, *user_tag, *assistant_tag;
+} la_layout;
 
 /* What to do to each record. Strings are borrowed (must outlive users). */
 typedef struct {
@@ -167,6 +179,7 @@ typedef struct {
     int format;                /* LA_FMT_* */
     int turns;                 /* LA_TURNS_* */
     int fields_given;          /* auto format: a field option was given => fields */
+    la_layout layout;          /* --dataset-info, --columns, --tags */
     int partial_complete;      /* tokens: complete cut characters (1) or not (0) */
     const la_tokenizer *tokenizer;
 } la_config;

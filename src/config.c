@@ -29,6 +29,6 @@ const char *la_unit_name(int unit)
 
 const char *la_format_name(int format)
 {
-    static const char *const names[] = {"auto", "fields", "alpaca", "messages", "sharegpt"};
+    static const char *const names[] = {"auto", "fields", "alpaca", "messages", "sharegpt", "prompt_completion"};
     return format >= 0 && format < LA_FMT_COUNT ? names[format] : "?";
 }

@@ -28,7 +28,9 @@ typedef struct {
     int canonical;   /* the value's bytes are already in re-escaped form */
 } edit;
 
-/* A dot path into nested objects. */
+/* A field name or dot path. A component of digits indexes an array (a
+ * leading minus counts from the end: -1 is the last element); in an
+ * object every component is a key, so a key "0" still works. */
 typedef struct {
     const char *whole;   /* the name as given */
     size_t whole_len;
@@ -36,10 +38,19 @@ typedef struct {
     size_t ncomp;
 } path;
 
+/* How one record is read: the names its layout gives, resolved once. */
+typedef struct {
+    path prompt, query, response, history;   /* alpaca; copy NULL: not in the layout */
+    path list;                               /* chat: the messages; copy NULL: found by auto */
+    const char *role, *content;              /* chat keys; NULL: by the messages' shape */
+    const char *users[2], *assts[2];         /* the layout's tags */
+} layout_spec;
+
 struct la_proc {
     la_config cfg;
     la_unit *unit;
     path in_path, out_path;
+    layout_spec lay;
     size_t P_len, connector_len;
     turn *turns;
     size_t nturns, turns_cap;
@@ -69,8 +80,12 @@ static int grow(void **arr, size_t *cap, size_t n, size_t sz)
     return 0;
 }
 
+/* Fills pt for name; a NULL name leaves it empty (not in the layout). */
 static int path_init(path *pt, const char *name)
 {
+    memset(pt, 0, sizeof *pt);
+    if (!name)
+        return 0;
     pt->whole = name;
     pt->whole_len = strlen(name);
     pt->copy = strdup(name);
@@ -85,10 +100,40 @@ static int path_init(path *pt, const char *name)
     return 0;
 }
 
+static void path_free(path *pt) { free(pt->copy); }
+
+static int layout_init(la_proc *p)
+{
+    const la_layout *l = &p->cfg.layout;
+    layout_spec *s = &p->lay;
+    if (!l->given)
+        return path_init(&s->prompt, "instruction") || path_init(&s->query, "input") ||
+               path_init(&s->response, "output") || path_init(&s->history, "history");
+    s->role = l->role_tag;
+    s->content = l->content_tag;
+    s->users[0] = l->user_tag;
+    s->assts[0] = l->assistant_tag;
+    return path_init(&s->prompt, l->prompt) || path_init(&s->query, l->query) ||
+           path_init(&s->response, l->response) || path_init(&s->history, l->history) ||
+           path_init(&s->list, l->messages);
+}
+
 la_proc *la_proc_new(const la_config *cfg, la_err *err)
 {
     if (cfg->m < 1) {
         la_err_set(err, LA_EARG, "usage", "m must be at least 1");
+        return NULL;
+    }
+    const la_layout *l = &cfg->layout;
+    const char *bad = !l->given ? NULL
+                      : cfg->format == LA_FMT_ALPACA ? (l->response ? NULL : "the layout has no response column")
+                      : cfg->format != LA_FMT_SHAREGPT ? "a layout reads alpaca or sharegpt records"
+                      : !l->messages ? "the layout has no messages column"
+                      : !l->role_tag || !l->content_tag ? "the layout has no role_tag or content_tag"
+                      : !l->user_tag || !l->assistant_tag ? "the layout has no user_tag or assistant_tag"
+                      : NULL;
+    if (bad) {
+        la_err_set(err, LA_EARG, "usage", "%s", bad);
         return NULL;
     }
     la_proc *p = calloc(1, sizeof *p);
@@ -99,7 +144,8 @@ la_proc *la_proc_new(const la_config *cfg, la_err *err)
     p->cfg = *cfg;
     p->P_len = strlen(cfg->P);
     p->connector_len = strlen(cfg->connector);
-    if (path_init(&p->in_path, cfg->input_field) || path_init(&p->out_path, cfg->output_field)) {
+    if (path_init(&p->in_path, cfg->input_field) || path_init(&p->out_path, cfg->output_field) ||
+        layout_init(p)) {
         la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
         la_proc_free(p);
         return NULL;
@@ -128,8 +174,10 @@ void la_proc_free(la_proc *p)
         return;
     if (p->unit)
         p->unit->free(p->unit);
-    free(p->in_path.copy);
-    free(p->out_path.copy);
+    path *paths[] = {&p->in_path, &p->out_path, &p->lay.prompt, &p->lay.query, &p->lay.response,
+                     &p->lay.history, &p->lay.list};
+    for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+        path_free(paths[i]);
     free(p->turns);
     free(p->parts);
     free(p->edits);
@@ -154,8 +202,37 @@ static int obj_get(const la_proc *p, const char *r, size_t n, size_t obj, const 
     return la_json_object_get(r, n, obj, key, keylen, val);
 }
 
+/* The element of the array at r[arr] that index c names ("0", "-1"):
+ * 1 found, 0 not (out of range, or c is no index). */
+static int array_at(const char *r, size_t n, size_t arr, const char *c, la_span *val)
+{
+    int from_end = *c == '-';
+    const char *d = c + from_end;
+    if (!*d || strspn(d, "0123456789") != strlen(d) || strlen(d) > 18)
+        return 0;
+    unsigned long long want = strtoull(d, NULL, 10), count = 0;
+    size_t it = 0;
+    la_span e;
+    if (from_end) {   /* counted from the end: the length first */
+        if (want == 0)
+            return 0;
+        while (la_json_array_next(r, n, arr, &it, &e))
+            count++;
+        if (want > count)
+            return 0;
+        want = count - want;
+        it = 0;
+    }
+    for (unsigned long long i = 0; la_json_array_next(r, n, arr, &it, &e); i++)
+        if (i == want) {
+            *val = e;
+            return 1;
+        }
+    return 0;
+}
+
 /* Finds a field by name: the whole name first, then as a dot path
- * through nested objects. Returns 1 found, 0 missing. */
+ * through nested objects and arrays. Returns 1 found, 0 missing. */
 static int path_get(const la_proc *p, const char *r, size_t n, size_t obj, const path *pt, la_span *val)
 {
     if (obj_get(p, r, n, obj, pt->whole, pt->whole_len, val))
@@ -165,9 +242,14 @@ static int path_get(const la_proc *p, const char *r, size_t n, size_t obj, const
     const char *c = pt->copy;
     la_span cur = {obj, 0};
     for (size_t i = 0; i < pt->ncomp; i++) {
-        if (r[cur.start] != '{' || !obj_get(p, r, n, cur.start, c, strlen(c), &cur))
+        size_t cl = strlen(c);
+        if (r[cur.start] == '{') {
+            if (!obj_get(p, r, n, cur.start, c, cl, &cur))
+                return 0;
+        } else if (r[cur.start] != '[' || !array_at(r, n, cur.start, c, &cur)) {
             return 0;
-        c += strlen(c) + 1;
+        }
+        c += cl + 1;
     }
     *val = cur;
     return 1;
@@ -187,11 +269,59 @@ static int string_is(la_proc *p, const char *r, la_span s, const char *lit)
     return eq;
 }
 
-static int bad_field(la_err *err, const char *r, const char *what, const char *name, la_span v)
+/* Is s (a string value) one of the names in list (NULL-terminated)? */
+static int string_in(la_proc *p, const char *r, la_span s, const char *const *list)
+{
+    for (; *list; list++)
+        if (string_is(p, r, s, *list))
+            return 1;
+    return 0;
+}
+
+static int ascii_ieq(const char *a, size_t al, const char *b, size_t bl)
+{
+    if (al != bl)
+        return 0;
+    for (size_t i = 0; i < al; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if ((x >= 'A' && x <= 'Z' ? x + 32 : x) != (y >= 'A' && y <= 'Z' ? y + 32 : y))
+            return 0;
+    }
+    return 1;
+}
+
+/* A missing field: which layout looked for it, the record's top-level
+ * keys, and a key that differs from the name (its first component, for
+ * a path) only in case. */
+static int missing_field(const la_proc *p, const char *r, const char *layout, const char *name, la_err *err)
+{
+    char keys[200], hint[120];
+    size_t kl = 0, first = strcspn(name, ".");
+    keys[0] = hint[0] = 0;
+    for (size_t i = 0; i < p->top.n; i++) {
+        la_span k = p->top.m[i].key;
+        const char *kb = r + k.start + 1;
+        size_t klen = k.end - k.start - 2;
+        if (!hint[0] && ascii_ieq(kb, klen, name, first) && memcmp(kb, name, first) != 0)
+            snprintf(hint, sizeof hint, "; did you mean \"%.*s%s\"?", (int)klen, kb, name + first);
+        if (kl + klen + 8 >= sizeof keys) {
+            snprintf(keys + kl, sizeof keys - kl, ", ...");
+            kl = sizeof keys;
+        }
+        if (kl < sizeof keys)
+            kl += (size_t)snprintf(keys + kl, sizeof keys - kl, "%s%.*s", kl ? ", " : "", (int)klen, kb);
+    }
+    return la_err_set(err, LA_EDATA, "missing_field", "missing field \"%s\" (layout: %s; the record has: %s%s)",
+                      name, layout, p->top.n ? keys : "no keys", hint);
+}
+
+/* A field that is missing or not a string. */
+static int bad_field(const la_proc *p, const char *r, const char *layout, const char *name, la_span v,
+                     la_err *err)
 {
     if (v.end == 0)
-        return la_err_set(err, LA_EDATA, "missing_field", "missing field \"%s\"", name);
-    return la_err_set(err, LA_EDATA, "not_string", "%s \"%s\" is %s, not a string", what, name,
+        return missing_field(p, r, layout, name, err);
+    return la_err_set(err, LA_EDATA, "not_string", "field \"%s\" is %s, not a string", name,
                       la_json_type_name(la_json_type(r[v.start])));
 }
 
@@ -219,38 +349,71 @@ static int adapt_fields(la_proc *p, const char *r, size_t n, size_t obj, la_err 
     la_span in = {0, 0}, out = {0, 0};
     path_get(p, r, n, obj, &p->in_path, &in);
     if (in.end == 0 || r[in.start] != '"')
-        return bad_field(err, r, "field", p->in_path.whole, in);
+        return bad_field(p, r, "fields", p->in_path.whole, in, err);
     path_get(p, r, n, obj, &p->out_path, &out);
     if (out.end == 0 || r[out.start] != '"')
-        return bad_field(err, r, "field", p->out_path.whole, out);
+        return bad_field(p, r, "fields", p->out_path.whole, out, err);
     return add_turn(p, in, out, &out, 1);
 }
 
+/* Alpaca's history: [query, answer] pairs, each a turn, before the
+ * record's own. Absent or null: none. */
+static int alpaca_history(la_proc *p, const char *r, size_t n, size_t obj, la_err *err)
+{
+    const path *h = &p->lay.history;
+    la_span list = {0, 0}, pair, q, a;
+    if (!h->copy || !path_get(p, r, n, obj, h, &list) || r[list.start] == 'n')
+        return LA_OK;
+    if (r[list.start] != '[')
+        return la_err_set(err, LA_EDATA, "bad_history", "\"%s\" is %s, not a list of [query, answer] pairs",
+                          h->whole, la_json_type_name(la_json_type(r[list.start])));
+    size_t it = 0;
+    for (size_t i = 0; la_json_array_next(r, n, list.start, &it, &pair); i++) {
+        size_t pit = 0;
+        int ok = r[pair.start] == '[' && la_json_array_next(r, n, pair.start, &pit, &q) && r[q.start] == '"' &&
+                 la_json_array_next(r, n, pair.start, &pit, &a) && r[a.start] == '"' &&
+                 !la_json_array_next(r, n, pair.start, &pit, &pair);
+        if (!ok)
+            return la_err_set(err, LA_EDATA, "bad_history", "%s[%zu] is not a [query, answer] pair of strings",
+                              h->whole, i);
+        int rc = add_turn(p, q, a, &a, 1);
+        if (rc)
+            return rc;
+    }
+    return LA_OK;
+}
+
+/* Alpaca: the preview goes at the end of the query column when it is a
+ * non-empty string, else at the end of the prompt column (LLaMA-Factory
+ * joins them as prompt + "\n" + query, so either way it ends the user's
+ * message); P goes in front of the response. */
 static int adapt_alpaca(la_proc *p, const char *r, size_t n, size_t obj, la_err *err)
 {
+    const layout_spec *l = &p->lay;
     la_span ins = {0, 0}, inp = {0, 0}, out = {0, 0};
-    obj_get(p, r, n, obj, "instruction", 11, &ins);
-    if (ins.end == 0 || r[ins.start] != '"')
-        return bad_field(err, r, "field", "instruction", ins);
-    obj_get(p, r, n, obj, "output", 6, &out);
-    if (out.end == 0 || r[out.start] != '"')
-        return bad_field(err, r, "field", "output", out);
-    int has_input = obj_get(p, r, n, obj, "input", 5, &inp);
+    int rc = alpaca_history(p, r, n, obj, err);
+    if (rc)
+        return rc;
+    int has_input = l->query.copy && path_get(p, r, n, obj, &l->query, &inp);
     if (has_input && r[inp.start] != '"' && r[inp.start] != 'n')
-        return bad_field(err, r, "field", "input", inp);
+        return bad_field(p, r, "alpaca", l->query.whole, inp, err);
     int input_text = has_input && r[inp.start] == '"' && inp.end - inp.start > 2;
-    return add_turn(p, input_text ? inp : ins, out, &out, 1);
+    if (l->prompt.copy) {
+        path_get(p, r, n, obj, &l->prompt, &ins);
+        if (ins.end == 0 || r[ins.start] != '"')
+            return bad_field(p, r, "alpaca", l->prompt.whole, ins, err);
+    } else if (!has_input || r[inp.start] != '"') {
+        return bad_field(p, r, "alpaca", l->query.copy ? l->query.whole : "(no prompt column)", inp, err);
+    }
+    path_get(p, r, n, obj, &l->response, &out);
+    if (out.end == 0 || r[out.start] != '"')
+        return bad_field(p, r, "alpaca", l->response.whole, out, err);
+    return add_turn(p, input_text || !l->prompt.copy ? inp : ins, out, &out, 1);
 }
 
 /* The text-bearing strings of a chat message's content: the string
- * itself, or the "text" of each {"type": "text"} part. Returns the number
- * found (0 for null content or no text parts), negative on malformed
- * content. Spans go to *first.. in p->parts scratch order. */
-typedef struct {
-    la_span role;
-    la_span content;   /* end == 0: absent */
-} chat_msg;
-
+ * itself, or the "text" of each {"type": "text"} part. Sets *count to
+ * the number found (0 for null content or no text parts). */
 static int chat_texts(la_proc *p, const char *r, size_t n, la_span content, la_span *buf,
                       size_t max, size_t *count, la_err *err)
 {
@@ -285,50 +448,88 @@ static int chat_texts(la_proc *p, const char *r, size_t n, la_span content, la_s
 
 #define MAX_PARTS 256
 
-/* Shared by messages and sharegpt: `list` is the array of messages,
- * role_key/content_key their field names, user/assistant the role
- * names that make a turn. */
-static int adapt_chat(la_proc *p, const char *r, size_t n, size_t obj, const char *list_key,
-                      const char *role_key, const char *content_key, const char *const *users,
-                      const char *const *assistants, int parts_allowed, la_stats *st, la_err *err)
-{
+/* How a list of chat messages is read: its name (for messages), the
+ * array, the keys of role and content, and the roles that make a turn. */
+typedef struct {
+    const char *name;
     la_span list;
-    if (!obj_get(p, r, n, obj, list_key, strlen(list_key), &list))
-        return la_err_set(err, LA_EDATA, "bad_chat", "missing field \"%s\"", list_key);
-    if (r[list.start] != '[')
-        return la_err_set(err, LA_EDATA, "bad_chat", "\"%s\" is %s, not an array", list_key,
-                          la_json_type_name(la_json_type(r[list.start])));
+    const char *role, *content;
+    const char *const *users, *const *assts;
+} chat_keys;
+
+static const char *const msg_users[] = {"user", NULL};
+static const char *const msg_assts[] = {"assistant", NULL};
+static const char *const sg_users[] = {"human", "user", NULL};
+static const char *const sg_assts[] = {"gpt", "assistant", NULL};
+
+/* Keys by shape: role/content (OpenAI) or from/value (ShareGPT), as the
+ * first message holding either key says; sharegpt_default otherwise
+ * (an empty list, or no message with either key). */
+static void keys_by_shape(const char *r, size_t n, chat_keys *k, int sharegpt_default)
+{
+    int sg = sharegpt_default;
+    size_t it = 0;
+    la_span msg, v;
+    while (r[k->list.start] == '[' && la_json_array_next(r, n, k->list.start, &it, &msg)) {
+        if (r[msg.start] != '{')
+            continue;
+        if (la_json_object_get(r, n, msg.start, "role", 4, &v)) {
+            sg = 0;
+            break;
+        }
+        if (la_json_object_get(r, n, msg.start, "from", 4, &v)) {
+            sg = 1;
+            break;
+        }
+    }
+    k->role = sg ? "from" : "role";
+    k->content = sg ? "value" : "content";
+    k->users = sg ? sg_users : msg_users;
+    k->assts = sg ? sg_assts : msg_assts;
+}
+
+/* One message of a chat list, checked: its role (a string) and content
+ * (a string, an array of parts, null, or absent: end == 0). */
+static int chat_message(const char *r, size_t n, const chat_keys *k, la_span msg, size_t idx, la_span *role,
+                        la_span *content, la_err *err)
+{
+    if (r[msg.start] != '{')
+        return la_err_set(err, LA_EDATA, "bad_chat", "%s[%zu] is %s, not an object", k->name, idx,
+                          la_json_type_name(la_json_type(r[msg.start])));
+    *role = *content = (la_span){0, 0};
+    if (!la_json_object_get(r, n, msg.start, k->role, strlen(k->role), role) || r[role->start] != '"')
+        return role->end ? la_err_set(err, LA_EDATA, "bad_chat", "%s[%zu].%s is %s, not a string", k->name, idx,
+                                      k->role, la_json_type_name(la_json_type(r[role->start])))
+                         : la_err_set(err, LA_EDATA, "bad_chat", "%s[%zu] has no \"%s\"", k->name, idx, k->role);
+    la_json_object_get(r, n, msg.start, k->content, strlen(k->content), content);
+    if (content->end && r[content->start] != '"' && r[content->start] != 'n' && r[content->start] != '[')
+        return la_err_set(err, LA_EDATA, "bad_chat", "%s[%zu].%s is %s, not a string, array or null", k->name,
+                          idx, k->content, la_json_type_name(la_json_type(r[content->start])));
+    return LA_OK;
+}
+
+/* A chat list: a turn is a message with an assistant role right after
+ * one with a user role; the preview goes at the end of the user's (last
+ * text part), P at the start of the assistant's (first text part). */
+static int adapt_chat(la_proc *p, const char *r, size_t n, const chat_keys *k, la_stats *st, la_err *err)
+{
+    if (r[k->list.start] != '[')
+        return la_err_set(err, LA_EDATA, "bad_chat", "\"%s\" is %s, not an array", k->name,
+                          la_json_type_name(la_json_type(r[k->list.start])));
     size_t it = 0;
     la_span msg;
     int prev_user = 0;
     la_span prev_content = {0, 0};
     la_span ubuf[MAX_PARTS], abuf[MAX_PARTS];
-    size_t idx = 0;
-    while (la_json_array_next(r, n, list.start, &it, &msg)) {
-        idx++;
-        if (r[msg.start] != '{')
-            return la_err_set(err, LA_EDATA, "bad_chat", "%s[%zu] is %s, not an object", list_key, idx - 1,
-                              la_json_type_name(la_json_type(r[msg.start])));
-        la_span role = {0, 0}, content = {0, 0};
-        if (!la_json_object_get(r, n, msg.start, role_key, strlen(role_key), &role) || r[role.start] != '"')
-            return role.end ? la_err_set(err, LA_EDATA, "bad_chat", "%s[%zu].%s is %s, not a string", list_key,
-                                         idx - 1, role_key, la_json_type_name(la_json_type(r[role.start])))
-                            : la_err_set(err, LA_EDATA, "bad_chat", "%s[%zu] has no \"%s\"", list_key, idx - 1,
-                                         role_key);
-        la_json_object_get(r, n, msg.start, content_key, strlen(content_key), &content);
-        if (content.end && r[content.start] != '"' && r[content.start] != 'n' &&
-            !(parts_allowed && r[content.start] == '['))
-            return la_err_set(err, LA_EDATA, "bad_chat", "%s[%zu].%s is %s, not a string%s", list_key, idx - 1,
-                              content_key, la_json_type_name(la_json_type(r[content.start])),
-                              parts_allowed ? ", array or null" : "");
-        int is_user = 0, is_asst = 0;
-        for (const char *const *u = users; *u; u++)
-            is_user |= string_is(p, r, role, *u);
-        for (const char *const *a = assistants; *a; a++)
-            is_asst |= string_is(p, r, role, *a);
+    for (size_t idx = 0; la_json_array_next(r, n, k->list.start, &it, &msg); idx++) {
+        la_span role, content;
+        int rc = chat_message(r, n, k, msg, idx, &role, &content, err);
+        if (rc)
+            return rc;
+        int is_user = string_in(p, r, role, k->users), is_asst = string_in(p, r, role, k->assts);
         if (is_asst && prev_user) {
             size_t nu, na;
-            int rc = chat_texts(p, r, n, prev_content, ubuf, MAX_PARTS, &nu, err);
+            rc = chat_texts(p, r, n, prev_content, ubuf, MAX_PARTS, &nu, err);
             if (!rc)
                 rc = chat_texts(p, r, n, content, abuf, MAX_PARTS, &na, err);
             if (rc)
@@ -339,9 +540,8 @@ static int adapt_chat(la_proc *p, const char *r, size_t n, size_t obj, const cha
             else if ((rc = add_turn(p, ubuf[nu - 1], abuf[0], abuf, na)))
                 return rc;
         } else if (content.end && r[content.start] == '[') {
-            size_t k;   /* validate parts of messages that are not in a turn too */
-            int rc = chat_texts(p, r, n, content, abuf, MAX_PARTS, &k, err);
-            if (rc)
+            size_t cnt;   /* validate parts of messages that are not in a turn too */
+            if ((rc = chat_texts(p, r, n, content, abuf, MAX_PARTS, &cnt, err)))
                 return rc;
         }
         prev_user = is_user;
@@ -350,27 +550,131 @@ static int adapt_chat(la_proc *p, const char *r, size_t n, size_t obj, const cha
     return LA_OK;
 }
 
-static const char *const msg_users[] = {"user", NULL};
-static const char *const msg_assts[] = {"assistant", NULL};
-static const char *const sg_users[] = {"human", "user", NULL};
-static const char *const sg_assts[] = {"gpt", "assistant", NULL};
+/* One side of a prompt-completion record: a string, or a list of
+ * messages of which the last user one (prompt) or the first assistant
+ * one (completion) is taken. Fills buf with its text strings. */
+static int pc_side(la_proc *p, const char *r, size_t n, const char *name, la_span v, int completion, la_span *buf,
+                   size_t *count, la_err *err)
+{
+    *count = 0;
+    if (r[v.start] == '"') {
+        buf[(*count)++] = v;
+        return LA_OK;
+    }
+    if (r[v.start] != '[')
+        return la_err_set(err, LA_EDATA, "not_string", "field \"%s\" is %s, not a string or a list of messages",
+                          name, la_json_type_name(la_json_type(r[v.start])));
+    chat_keys k = {name, v, NULL, NULL, NULL, NULL};
+    keys_by_shape(r, n, &k, 0);
+    size_t it = 0;
+    la_span msg, pick = {0, 0};
+    for (size_t idx = 0; la_json_array_next(r, n, v.start, &it, &msg); idx++) {
+        la_span role, content;
+        int rc = chat_message(r, n, &k, msg, idx, &role, &content, err);
+        if (rc)
+            return rc;
+        if (string_in(p, r, role, completion ? k.assts : k.users)) {
+            pick = content;
+            if (completion)
+                break;
+        }
+    }
+    return chat_texts(p, r, n, pick, buf, MAX_PARTS, count, err);
+}
 
-/* Which format a record is in, for --format auto: a messages key means
- * messages, conversations sharegpt, instruction with output alpaca. */
-static int detect_format(const la_proc *p, const char *r, size_t n, size_t obj)
+/* TRL's prompt-completion: "prompt" with "completion" (or "response"). */
+static int adapt_prompt_completion(la_proc *p, const char *r, size_t n, size_t obj, la_stats *st, la_err *err)
+{
+    la_span pr = {0, 0}, an = {0, 0};
+    la_span ubuf[MAX_PARTS], abuf[MAX_PARTS];
+    size_t nu, na;
+    const char *aname = "completion";
+    obj_get(p, r, n, obj, "prompt", 6, &pr);
+    if (!obj_get(p, r, n, obj, "completion", 10, &an) && obj_get(p, r, n, obj, "response", 8, &an))
+        aname = "response";
+    if (pr.end == 0)
+        return missing_field(p, r, "prompt_completion", "prompt", err);
+    if (an.end == 0)
+        return missing_field(p, r, "prompt_completion", "completion", err);
+    int rc = pc_side(p, r, n, "prompt", pr, 0, ubuf, &nu, err);
+    if (!rc)
+        rc = pc_side(p, r, n, aname, an, 1, abuf, &na, err);
+    if (rc)
+        return rc;
+    if (nu == 0 || na == 0) {
+        la_stats_count(st->skipped, &st->n_skipped_reasons, 8, nu == 0 ? "no_user_text" : "no_assistant_text", 1);
+        return LA_OK;
+    }
+    return add_turn(p, ubuf[nu - 1], abuf[0], abuf, na);
+}
+
+/* The chat list of a record read by --format messages or sharegpt, or by
+ * the layout options. Returns 1 found (k filled), 0 not. */
+static int chat_of_layout(la_proc *p, const char *r, size_t n, size_t obj, int fmt, chat_keys *k)
+{
+    const layout_spec *l = &p->lay;
+    if (p->cfg.layout.given) {
+        k->name = l->list.whole;
+        k->role = l->role;
+        k->content = l->content;
+        k->users = l->users;
+        k->assts = l->assts;
+        return path_get(p, r, n, obj, &l->list, &k->list);
+    }
+    k->name = fmt == LA_FMT_MESSAGES ? "messages" : "conversations";
+    if (!obj_get(p, r, n, obj, k->name, strlen(k->name), &k->list))
+        return 0;
+    k->role = fmt == LA_FMT_MESSAGES ? "role" : "from";
+    k->content = fmt == LA_FMT_MESSAGES ? "content" : "value";
+    k->users = fmt == LA_FMT_MESSAGES ? msg_users : sg_users;
+    k->assts = fmt == LA_FMT_MESSAGES ? msg_assts : sg_assts;
+    return 1;
+}
+
+static const char *const chat_lists[] = {"messages", "conversations", "conversation", NULL};
+
+/* Which format a record is in, for --format auto, by its shape: a list
+ * under messages, conversations or conversation is chat (messages or
+ * sharegpt by the keys its messages use; the key alone decides, so that
+ * a malformed chat record is reported as such); instruction with output
+ * alpaca; prompt with completion or response prompt_completion; anything
+ * else fields. A chat list found is left in *k. */
+static int detect_format(la_proc *p, const char *r, size_t n, size_t obj, chat_keys *k)
 {
     la_span v;
     if (p->cfg.fields_given)
         return LA_FMT_FIELDS;
-    /* The key alone decides, so that a malformed chat record is reported
-     * as such rather than as a record missing "input". */
-    if (obj_get(p, r, n, obj, "messages", 8, &v))
-        return LA_FMT_MESSAGES;
-    if (obj_get(p, r, n, obj, "conversations", 13, &v))
-        return LA_FMT_SHAREGPT;
+    for (int i = 0; chat_lists[i]; i++)
+        if (obj_get(p, r, n, obj, chat_lists[i], strlen(chat_lists[i]), &k->list)) {
+            k->name = chat_lists[i];
+            keys_by_shape(r, n, k, i == 1);
+            return k->users == sg_users ? LA_FMT_SHAREGPT : LA_FMT_MESSAGES;
+        }
     if (obj_get(p, r, n, obj, "instruction", 11, &v) && obj_get(p, r, n, obj, "output", 6, &v))
         return LA_FMT_ALPACA;
+    if (obj_get(p, r, n, obj, "prompt", 6, &v) &&
+        (obj_get(p, r, n, obj, "completion", 10, &v) || obj_get(p, r, n, obj, "response", 8, &v)))
+        return LA_FMT_PROMPT_COMPLETION;
     return LA_FMT_FIELDS;
+}
+
+/* Reads the record's turns in its format; *fmt: the format found. */
+static int adapt(la_proc *p, const char *r, size_t n, size_t obj, int *fmt, la_stats *st, la_err *err)
+{
+    chat_keys k = {NULL, {0, 0}, NULL, NULL, NULL, NULL};
+    int f = p->cfg.format;
+    if (f == LA_FMT_AUTO)
+        f = detect_format(p, r, n, obj, &k);
+    else if ((f == LA_FMT_MESSAGES || f == LA_FMT_SHAREGPT) && !chat_of_layout(p, r, n, obj, f, &k))
+        return missing_field(p, r, la_format_name(f), k.name, err);
+    *fmt = f;
+    switch (f) {
+    case LA_FMT_ALPACA: return adapt_alpaca(p, r, n, obj, err);
+    case LA_FMT_MESSAGES:
+    case LA_FMT_SHAREGPT: return adapt_chat(p, r, n, &k, st, err);
+    case LA_FMT_PROMPT_COMPLETION: return adapt_prompt_completion(p, r, n, obj, st, err);
+    default: return adapt_fields(p, r, n, obj, err);
+    }
 }
 
 /* ---- transform: turns -> edits ------------------------------------------ */
@@ -621,7 +925,6 @@ static int process(la_proc *p, const char *r, size_t n, la_buf *out, la_stats *s
     p->edits_sorted = 1;
     la_buf_clear(&p->text);
     la_buf_clear(&p->add);
-    int fmt = p->cfg.format == LA_FMT_AUTO ? detect_format(p, r, n, v.start) : p->cfg.format;
     /* this record's previews and skipped turns count only once it is
      * accepted; only those fields of `local` are set and folded (the
      * whole struct is large, and this runs for every record) */
@@ -629,16 +932,8 @@ static int process(la_proc *p, const char *r, size_t n, la_buf *out, la_stats *s
     local.previews = local.preview_min = local.preview_max = local.preview_sum = 0;
     local.fully_previewed = local.extended = 0;
     local.n_skipped_reasons = 0;
-    switch (fmt) {
-    case LA_FMT_ALPACA: rc = adapt_alpaca(p, r, n, v.start, err); break;
-    case LA_FMT_MESSAGES:
-        rc = adapt_chat(p, r, n, v.start, "messages", "role", "content", msg_users, msg_assts, 1, &local, err);
-        break;
-    case LA_FMT_SHAREGPT:
-        rc = adapt_chat(p, r, n, v.start, "conversations", "from", "value", sg_users, sg_assts, 0, &local, err);
-        break;
-    default: rc = adapt_fields(p, r, n, v.start, err); break;
-    }
+    int fmt = LA_FMT_FIELDS;
+    rc = adapt(p, r, n, v.start, &fmt, &local, err);
     if (rc)
         return rc == LA_ENOMEM ? la_err_set(err, rc, "out_of_memory", "out of memory") : rc;
     size_t first = 0, count = p->nturns;

@@ -9,20 +9,7 @@
 #include "lookahead.h"
 #include "unit.h"
 
-static la_buf out;
-static la_stats st;
-static la_err err;
-
-/* Runs one record through a processor made from cfg; returns status. */
-static int run(const la_config *cfg, const char *rec)
-{
-    la_proc *p = la_proc_new(cfg, &err);
-    ck_assert_ptr_nonnull(p);
-    la_buf_clear(&out);
-    int rc = la_proc_record(p, rec, strlen(rec), &out, &st, &err);
-    la_proc_free(p);
-    return rc;
-}
+#include "proc_run.h"
 
 static la_config cfg_mode(int mode)
 {
