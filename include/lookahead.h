@@ -218,6 +218,10 @@ typedef struct {
     la_reason_count skipped[8];     /* turns skipped, by reason */
     size_t n_skipped_reasons;
     uint64_t records_without_turn;
+    /* the output's format (LA_IO_JSONL or LA_IO_JSON, 0 unknown) and
+     * compression (LA_Z_*), for merge-stats: a JSON array's brackets
+     * and commas are a single run's, not one set per shard */
+    int out_format, out_compress;
 } la_stats;
 
 void la_stats_count(la_reason_count *tab, size_t *n, size_t max, const char *code, uint64_t k);
@@ -247,6 +251,15 @@ int la_reject_limit_parse(const char *s, la_reject_limit *l);
 /* Whether `rejected` of `in` records breaks the limit (exact integer
  * arithmetic; never with no limit set). */
 int la_reject_limit_exceeded(const la_reject_limit *l, uint64_t rejected, uint64_t in);
+
+/* merge-stats: adds one report (from la_stats_parse) into `into`
+ * (zeroed before the first); reports whose output format or compression
+ * differs from the first's are refused (LA_EDATA). la_stats_merge_end
+ * then makes bytes_out what one run over all of them writes: a JSON
+ * array's framing once (uncompressed output; compressed sizes add up,
+ * as concatenated streams do). */
+int la_stats_merge_report(la_stats *into, const la_stats *from, int first, la_err *err);
+void la_stats_merge_end(la_stats *into);
 
 /* ---- records ----------------------------------------------------------- */
 /* A processor edits records under one configuration. It owns scratch

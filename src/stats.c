@@ -50,6 +50,9 @@ void la_stats_preview(la_stats *st, const la_preview_info *info)
 }
 
 static const char *const status_names[] = {"complete", "output_closed", "failed"};
+static const char *const out_format_names[] = {NULL, "jsonl", "json"};
+static const char *const compress_names[] = {"none", "gzip", "zstd"};
+#define N_COMPRESS (sizeof compress_names / sizeof compress_names[0])
 
 void la_stats_merge(la_stats *into, const la_stats *f)
 {
@@ -117,10 +120,13 @@ int la_stats_json(const la_stats *st, const la_config *cfg, double seconds, la_b
                       (unsigned long long)st->format_records[i]);
     la_buf_printf(o, "},\n  \"turns_edited\": %llu,\n", (unsigned long long)st->turns_edited);
     put_counts(o, "turns_skipped_by_reason", st->skipped, st->n_skipped_reasons);
-    la_buf_printf(o, "  \"records_without_turn\": %llu,\n  \"bytes_in\": %llu,\n  \"bytes_out\": %llu,\n"
-                  "  \"seconds\": %.3f\n}\n",
+    la_buf_printf(o, "  \"records_without_turn\": %llu,\n  \"bytes_in\": %llu,\n  \"bytes_out\": %llu,\n",
                   (unsigned long long)st->records_without_turn, (unsigned long long)st->bytes_in,
-                  (unsigned long long)st->bytes_out, seconds);
+                  (unsigned long long)st->bytes_out);
+    int of = st->out_format == LA_IO_JSONL || st->out_format == LA_IO_JSON ? st->out_format : 0;
+    int oc = st->out_compress >= 0 && (size_t)st->out_compress < N_COMPRESS ? st->out_compress : 0;
+    la_buf_printf(o, "  \"output_format\": %s%s%s,\n  \"output_compression\": \"%s\",\n  \"seconds\": %.3f\n}\n",
+                  of ? "\"" : "", of ? out_format_names[of] : "null", of ? "\"" : "", compress_names[oc], seconds);
     return o->len > start ? LA_OK : LA_ENOMEM;
 }
 
@@ -167,6 +173,59 @@ static int parse_status(const cJSON *o)
     return -1;
 }
 
+/* The index of string value v of key k of o in names[0..n) (NULL
+ * entries skipped); absent or null: dflt; anything else: -1. */
+static int name_of(const cJSON *o, const char *k, const char *const *names, size_t n, int dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!v || cJSON_IsNull(v))
+        return dflt;
+    for (size_t i = 0; i < n; i++)
+        if (names[i] && cJSON_IsString(v) && strcmp(v->valuestring, names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The sum of a reason table's counts (they cannot pass 2^64: each is
+ * below 2^53 and there are at most LA_MAX_REASONS). */
+static uint64_t table_sum(const la_reason_count *t, size_t n)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += t[i].count;
+    return sum;
+}
+
+/* Counts of one report that cannot all be true of a run: the reason
+ * table, the records per format and the previews must agree with the
+ * totals (tables and keys a report does not have are not checked).
+ * LA_OK or LA_EDATA with err. */
+static int check_balance(const cJSON *o, const la_stats *st, la_err *err)
+{
+    if (cJSON_GetObjectItemCaseSensitive(o, "rejected_by_reason") &&
+        table_sum(st->rejected, st->n_rejected_reasons) != st->records_rejected)
+        return la_err_set(err, LA_EDATA, "bad_stats", "rejected_by_reason adds up to %llu, not records_rejected (%llu)",
+                          (unsigned long long)table_sum(st->rejected, st->n_rejected_reasons),
+                          (unsigned long long)st->records_rejected);
+    uint64_t by_format = 0;
+    for (int i = LA_FMT_FIELDS; i < LA_FMT_COUNT; i++)
+        by_format += st->format_records[i];
+    if (cJSON_GetObjectItemCaseSensitive(o, "records_by_format") && by_format != st->records_out)
+        return la_err_set(err, LA_EDATA, "bad_stats", "records_by_format adds up to %llu, not records_out (%llu)",
+                          (unsigned long long)by_format, (unsigned long long)st->records_out);
+    if (st->fully_previewed > st->previews || st->extended > st->previews)
+        return la_err_set(err, LA_EDATA, "bad_stats",
+                          "more answers_fully_previewed or previews_extended than previews (%llu)",
+                          (unsigned long long)st->previews);
+    if (st->previews && (st->preview_min > st->preview_max ||
+                         (unsigned __int128)st->preview_min * st->previews > st->preview_sum ||
+                         (unsigned __int128)st->preview_max * st->previews < st->preview_sum))
+        return la_err_set(err, LA_EDATA, "bad_stats",
+                          "preview_units_sum (%llu) is not between previews x min and previews x max",
+                          (unsigned long long)st->preview_sum);
+    return LA_OK;
+}
+
 /* cJSON fits here: a small report read once; counts below 2^53 are exact. */
 int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_t modelen, char *unit,
                    size_t unitlen, uint64_t *m, double *seconds, la_err *err)
@@ -202,6 +261,9 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
     snprintf(mode, modelen, "%s", cJSON_IsString(md) ? md->valuestring : "");
     snprintf(unit, unitlen, "%s", cJSON_IsString(un) ? un->valuestring : "");
     *m = num(o, "m", &bad);
+    st->out_format = name_of(o, "output_format", out_format_names, 3, 0);
+    st->out_compress = name_of(o, "output_compression", compress_names, N_COMPRESS, LA_Z_NONE);
+    int balance = check_balance(o, st, err);
     const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
     int bad_seconds = sec && !(cJSON_IsNumber(sec) && sec->valuedouble >= 0 && sec->valuedouble <= 1e12);
     *seconds = sec && !bad_seconds ? sec->valuedouble : 0.0;
@@ -216,12 +278,54 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
         return la_err_set(err, LA_EDATA, "bad_stats", "\"seconds\" is not a number of seconds from 0 to 10^12");
     if (st->status < 0)
         return la_err_set(err, LA_EDATA, "bad_stats", "unknown \"status\" (expected complete, output_closed or failed)");
+    if (st->out_format < 0 || st->out_compress < 0)
+        return la_err_set(err, LA_EDATA, "bad_stats",
+                          "unknown \"output_format\" or \"output_compression\" (expected jsonl or json; none, gzip "
+                          "or zstd)");
     if (st->records_in != st->records_out + st->records_rejected)
         return la_err_set(err, LA_EDATA, "bad_stats",
                           "records_in (%llu) is not records_out + records_rejected (%llu + %llu)",
                           (unsigned long long)st->records_in, (unsigned long long)st->records_out,
                           (unsigned long long)st->records_rejected);
+    return balance;
+}
+
+/* The bytes a JSON array of n records takes besides them: "[\n", ",\n"
+ * between records and "\n]\n", or "[]\n" (la_writer_finish). */
+static uint64_t array_framing(uint64_t n) { return n ? 2 * n + 3 : 3; }
+
+static int plain_array(const la_stats *st) { return st->out_format == LA_IO_JSON && st->out_compress == LA_Z_NONE; }
+
+int la_stats_merge_report(la_stats *into, const la_stats *from, int first, la_err *err)
+{
+    if (first) {
+        into->out_format = from->out_format;
+        into->out_compress = from->out_compress;
+    } else if (from->out_format != into->out_format || from->out_compress != into->out_compress) {
+        return la_err_set(err, LA_EDATA, "bad_stats", "output written as %s (%s), not as %s (%s) like the first report's",
+                          from->out_format ? out_format_names[from->out_format] : "unknown",
+                          compress_names[from->out_compress],
+                          into->out_format ? out_format_names[into->out_format] : "unknown",
+                          compress_names[into->out_compress]);
+    }
+    la_stats f = *from;
+    if (plain_array(&f)) {   /* the records' bytes alone; la_stats_merge_end adds one framing */
+        uint64_t fr = array_framing(f.records_out);
+        if (f.bytes_out < fr)
+            return la_err_set(err, LA_EDATA, "bad_stats",
+                              "bytes_out (%llu) is less than a JSON array of %llu records takes (%llu)",
+                              (unsigned long long)f.bytes_out, (unsigned long long)f.records_out,
+                              (unsigned long long)fr);
+        f.bytes_out -= fr;
+    }
+    la_stats_merge(into, &f);
     return LA_OK;
+}
+
+void la_stats_merge_end(la_stats *into)
+{
+    if (plain_array(into))
+        into->bytes_out += array_framing(into->records_out);
 }
 
 int la_reject_limit_parse(const char *s, la_reject_limit *l)

@@ -73,8 +73,12 @@ int cli_merge_stats(int argc, char **argv)
                     unit[0] ? unit : "none", (unsigned long long)m, argv[1]);
             return EXIT_DATA;
         }
-        la_stats_merge(&total, &st);
+        if (la_stats_merge_report(&total, &st, i == 1, &e)) {
+            cli_msg("%s: %s", argv[i], e.msg);
+            return EXIT_DATA;
+        }
     }
+    la_stats_merge_end(&total);
     cfg.mode = strcmp(mode0, "virtual") == 0 ? LA_MODE_VIRTUAL : LA_MODE_REAL;
     cfg.unit = strcmp(unit0, "char") == 0 ? LA_UNIT_CHAR : strcmp(unit0, "token") == 0 ? LA_UNIT_TOKEN : LA_UNIT_WORD;
     cfg.m = (size_t)m0;

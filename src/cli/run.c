@@ -767,6 +767,8 @@ static int make_writer(run_state *s, la_reader *r, la_err *e)
 {
     int fmt = s->o->output_format ? s->o->output_format : la_reader_format(r);
     s->jsonl_out = fmt != LA_IO_JSON;
+    s->st.out_format = fmt == LA_IO_JSON ? LA_IO_JSON : LA_IO_JSONL;
+    s->st.out_compress = s->compress;
     if (!(s->w = la_writer_new(s->out_fd, fmt, e)) || la_writer_compress(s->w, s->compress, e)) {
         cli_msg("%s", e->msg);
         return EXIT_IOERR;
