@@ -10,6 +10,7 @@ command -v make >/dev/null 2>&1 || need="$need make"
 command -v parallel >/dev/null 2>&1 || need="$need parallel"   # the scale-out test
 command -v zstd >/dev/null 2>&1 || need="$need zstd"           # compressed I/O tests
 command -v gzip >/dev/null 2>&1 || need="$need gzip"
+command -v python3 >/dev/null 2>&1 || need="$need python3"     # the layout test's independent check
 for p in $pkgs; do
     if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists "$p" 2>/dev/null; then
         case $p in

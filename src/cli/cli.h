@@ -16,6 +16,7 @@ typedef struct {
     const char *rejects;
     const char *stats;
     const char *tokenizer_path;
+    const char *dataset_info;  /* the dataset_info.json read, an input too */
     int input_format;         /* LA_IO_* */
     int output_format;        /* LA_IO_*; AUTO = the first input's */
     int skip_bad;             /* --on-error skip */

@@ -250,7 +250,7 @@ static int closed_input(const file_ref *r, const int std_closed[3])
 
 int cli_check_files(const cli_opts *o)
 {
-    size_t n = o->ninputs + 5, k = 0, nw;
+    size_t n = o->ninputs + 6, k = 0, nw;
     file_ref *refs = calloc(n, sizeof *refs);
     if (!refs) {
         cli_msg("out of memory");
@@ -285,6 +285,8 @@ int cli_check_files(const cli_opts *o)
         rc = rc ? rc : closed_input(&refs[k], o->std_closed);
         k++;
     }
+    if (o->dataset_info)
+        ref_init(&refs[k++], "--dataset-info", o->dataset_info, -1);
     if (o->tokenizer_path && o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_TOKEN)
         tokenizer_ref(&refs[k++], o->tokenizer_path);
     for (size_t i = 0; i < nw && !rc; i++)

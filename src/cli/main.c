@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "cli/files.h"
+#include "cli/layout.h"
 #include "cli/tokenize_cmd.h"
 
 static const char usage_text[] =
@@ -43,10 +44,17 @@ static const char usage_text[] =
     "  --connector TEXT           joins instruction and preview\n"
     "                             (default: \" The answer begins with: \")\n"
     "Records:\n"
-    "  --format auto|fields|alpaca|messages|sharegpt\n"
+    "  --format auto|fields|alpaca|messages|sharegpt|prompt-completion\n"
     "                             record layout (default: auto, per record)\n"
-    "  --turns all|first|last     chat turns to edit (default: all)\n"
-    "  --input-field NAME         instruction field, or dot path (default: input)\n"
+    "  --dataset-info FILE --dataset NAME\n"
+    "                             the layout of entry NAME of LLaMA-Factory's\n"
+    "                             dataset_info.json (and its file, without FILE)\n"
+    "  --columns NAME=COLUMN,...  LLaMA-Factory columns: prompt, query, response,\n"
+    "                             history, messages, ...\n"
+    "  --tags NAME=TAG,...        LLaMA-Factory tags: role_tag, content_tag,\n"
+    "                             user_tag, assistant_tag, ...\n"    "  --turns all|first|last     chat turns to edit (default: all)\n"
+    "  --input-field NAME         instruction field, or dot path; a number\n"
+    "                             indexes an array (default: input)\n"
     "  --output-field NAME        answer field, or dot path (default: output)\n"
     "  --input-format auto|jsonl|json\n"
     "                             json: one top-level array (default: auto)\n"
@@ -117,7 +125,7 @@ static int parse_count(const char *s, uint64_t *out)
 enum {
     O_MODE = 256, O_M, O_UNIT, O_TOKENIZER, O_PARTIAL, O_P, O_CONNECTOR, O_FORMAT, O_TURNS, O_INFIELD,
     O_OUTFIELD, O_INFMT, O_OUTFMT, O_INFILE, O_ONERROR, O_REJECTS, O_STATS, O_PROGRESS, O_THREADS, O_SHARD, O_NOCACHE,
-    O_MAXREJ, O_ALLOWEMPTY
+    O_MAXREJ, O_ALLOWEMPTY, O_DSINFO, O_DATASET, O_COLUMNS, O_TAGS
 };
 
 static const struct option long_opts[] = {
@@ -152,6 +160,10 @@ static const struct option long_opts[] = {
     {"shard", required_argument, 0, O_SHARD},
     {"max-rejects", required_argument, 0, O_MAXREJ},
     {"allow-empty", no_argument, 0, O_ALLOWEMPTY},
+    {"dataset-info", required_argument, 0, O_DSINFO},
+    {"dataset", required_argument, 0, O_DATASET},
+    {"columns", required_argument, 0, O_COLUMNS},
+    {"tags", required_argument, 0, O_TAGS},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'},
     {0, 0, 0, 0},
@@ -159,7 +171,8 @@ static const struct option long_opts[] = {
 
 static const char *const modes[] = {"real", "virtual", NULL};
 static const char *const units[] = {"word", "char", "token", NULL};
-static const char *const formats[] = {"auto", "fields", "alpaca", "messages", "sharegpt", NULL};
+static const char *const formats[] = {"auto", "fields", "alpaca", "messages", "sharegpt", "prompt-completion",
+                                      "prompt_completion", NULL};
 static const char *const turn_names[] = {"all", "first", "last", NULL};
 static const char *const io_in[] = {"auto", "jsonl", "json", NULL};
 static const char *const on_error[] = {"fail", "skip", NULL};
@@ -183,7 +196,7 @@ static int parse_shard(const char *s, uint64_t *k, uint64_t *n)
 }
 
 /* Parses one option into o; returns 0 or an exit code. */
-static int set_option(cli_opts *o, int c, const char *arg, const char *name, int *unit_given,
+static int set_option(cli_opts *o, cli_layout *L, int c, const char *arg, const char *name, int *unit_given,
                       char ***extra, size_t *nextra)
 {
     int k;
@@ -215,8 +228,9 @@ static int set_option(cli_opts *o, int c, const char *arg, const char *name, int
     case O_CONNECTOR: o->cfg.connector = arg; break;
     case O_FORMAT:
         if ((k = choice(arg, formats)) < 0)
-            return usage_error("--format: expected auto, fields, alpaca, messages or sharegpt, got '%s'", arg);
-        o->cfg.format = k;
+            return usage_error("--format: expected auto, fields, alpaca, messages, sharegpt or prompt-completion, "
+                               "got '%s'", arg);
+        o->cfg.format = k < LA_FMT_COUNT ? k : LA_FMT_PROMPT_COMPLETION;
         break;
     case O_TURNS:
         if ((k = choice(arg, turn_names)) < 0)
@@ -274,6 +288,10 @@ static int set_option(cli_opts *o, int c, const char *arg, const char *name, int
                                arg);
         break;
     case O_ALLOWEMPTY: o->allow_empty = 1; break;
+    case O_DSINFO: L->info = arg; break;
+    case O_DATASET: L->dataset = arg; break;
+    case O_COLUMNS: L->columns = arg; break;
+    case O_TAGS: L->tags = arg; break;
     default: return usage_error("unknown option");
     }
     return 0;
@@ -312,7 +330,9 @@ int main(int argc, char **argv)
         return cli_merge_stats(argc - 1, argv + 1);
 
     cli_opts o;
+    cli_layout L;
     memset(&o, 0, sizeof o);
+    memset(&L, 0, sizeof L);
     memcpy(o.std_closed, closed, sizeof closed);
     la_config_defaults(&o.cfg);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -342,34 +362,42 @@ int main(int argc, char **argv)
             return usage_error("unknown option '%s'", bad);
         }
         const char *name = c < 256 ? "-o" : long_opts[idx].name;
-        int rc = set_option(&o, c, optarg, name, &unit_given, &extra, &nextra);
+        int rc = set_option(&o, &L, c, optarg, name, &unit_given, &extra, &nextra);
         if (rc) {
             free(extra);
             return rc;
         }
     }
+    size_t npos = (size_t)(argc - optind);
+    L.format_given = o.cfg.format != LA_FMT_AUTO;
     int rc = check_options(&o, unit_given);
+    if (!rc)
+        rc = cli_layout_resolve(&L, &o, nextra + npos > 0);
+    /* inputs: --input_file values, then positional FILEs, else the
+     * dataset entry's files */
+    o.inputs = rc ? NULL : calloc(nextra + npos + L.nfiles + 2, sizeof *o.inputs);
+    if (!rc && !o.inputs) {
+        cli_msg("out of memory");
+        rc = EXIT_IOERR;
+    }
     if (rc) {
         free(extra);
+        cli_layout_free(&L);
         return rc;
-    }
-    /* inputs: --input_file values, then positional FILEs */
-    size_t npos = (size_t)(argc - optind);
-    o.inputs = calloc(nextra + npos + 2, sizeof *o.inputs);
-    if (!o.inputs) {
-        free(extra);
-        cli_msg("out of memory");
-        return EXIT_IOERR;
     }
     for (size_t i = 0; i < nextra; i++)
         o.inputs[o.ninputs++] = extra[i];
     for (int i = optind; i < argc; i++)
         o.inputs[o.ninputs++] = argv[i];
     if (o.ninputs == 0)
+        for (size_t i = 0; i < L.nfiles; i++)
+            o.inputs[o.ninputs++] = L.files[i];
+    if (o.ninputs == 0)
         o.inputs[o.ninputs++] = "-";
     free(extra);
     la_tokenizer_use_cache(!o.no_cache);
     rc = cli_run(&o);
     free(o.inputs);
+    cli_layout_free(&L);
     return rc;
 }
