@@ -271,7 +271,7 @@ static inline __attribute__((always_inline)) uint32_t block_specials(const unsig
  * the closing quote. Strings are most of a record: ordinary bytes are
  * skipped a block at a time, and only the special ones are looked at. */
 static inline __attribute__((always_inline)) int scan_string_body(const char *p, size_t n, size_t pos, size_t from,
-                                                                size_t *end, int *noncanon, la_err *err, int level)
+                                                                size_t *end, int *has_u, la_err *err, int level)
 {
     const unsigned char *u = (const unsigned char *)p;
     size_t i = from;   /* the block being looked at starts here; from is at an escape boundary */
@@ -294,15 +294,11 @@ static inline __attribute__((always_inline)) int scan_string_body(const char *p,
                 if (j + 1 >= n)
                     return la_err_set(err, LA_EDATA, "invalid_json", "unterminated string at byte %zu", pos + 1);
                 switch (u[j + 1]) {
-                case '"': case '\\': case 'b': case 'f': case 'n': case 'r': case 't':
-                    j += 2;
-                    break;
-                case '/':
-                    *noncanon |= 1;
+                case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
                     j += 2;
                     break;
                 case 'u':
-                    *noncanon |= 3;     /* bit 2: a \u escape */
+                    *has_u = 1;
                     if (j + 6 > n || hexval(u[j + 2]) < 0 || hexval(u[j + 3]) < 0 || hexval(u[j + 4]) < 0 ||
                         hexval(u[j + 5]) < 0)
                         return la_err_set(err, LA_EDATA, "invalid_json", "bad \\u escape at byte %zu", j + 1);
@@ -346,9 +342,9 @@ static inline uint64_t escaped_bits(uint64_t bs, uint64_t *carry)
 
 /* 64-byte masks of a block: quotes, backslashes, bytes below 0x20 or
  * above 0x7F (block_masks); and, for blocks with escapes, the bytes that
- * are no escape letter (bad), '/' and 'u' (escape_masks). */
+ * are no escape letter (bad) and 'u' (escape_masks). */
 typedef struct {
-    uint64_t quote, bs, special, hi, bad, slash, u;
+    uint64_t quote, bs, special, hi, bad, u;
 } masks64;
 
 __attribute__((target("avx2"))) static inline uint64_t movemask64(__m256i a, __m256i b)
@@ -376,7 +372,7 @@ __attribute__((target("avx2"))) static inline void escape_masks(const unsigned c
     const __m256i hi_tbl = _mm256_setr_epi8(0, 0, 0x21, 0, 0, 0x02, 0x04, 0x18, 0, 0, 0, 0, 0, 0, 0, 0,
                                             0, 0, 0x21, 0, 0, 0x02, 0x04, 0x18, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m256i nib = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
-    const __m256i slash = _mm256_set1_epi8(0x20), u = _mm256_set1_epi8(0x10);
+    const __m256i u = _mm256_set1_epi8(0x10);
     __m256i c[2];
     for (int h = 0; h < 2; h++) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(s + 32 * h));
@@ -384,8 +380,6 @@ __attribute__((target("avx2"))) static inline void escape_masks(const unsigned c
                                 _mm256_shuffle_epi8(hi_tbl, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib)));
     }
     m->bad = movemask64(_mm256_cmpeq_epi8(c[0], zero), _mm256_cmpeq_epi8(c[1], zero));
-    m->slash = movemask64(_mm256_cmpeq_epi8(_mm256_and_si256(c[0], slash), slash),
-                          _mm256_cmpeq_epi8(_mm256_and_si256(c[1], slash), slash));
     m->u = movemask64(_mm256_cmpeq_epi8(_mm256_and_si256(c[0], u), u), _mm256_cmpeq_epi8(_mm256_and_si256(c[1], u), u));
 }
 
@@ -396,14 +390,13 @@ __attribute__((target("avx2"))) static inline void escape_masks(const unsigned c
  * goes to the general scanner from the start of that block (or of the
  * character running into it), which also words every error. */
 __attribute__((target("avx2"))) static int scan_string_fast(const char *p, size_t n, size_t pos, size_t *end,
-                                                           int *noncanon, la_err *err)
+                                                           int *has_u, la_err *err)
 {
     const unsigned char *u = (const unsigned char *)p;
     size_t i = pos + 1;
     uint64_t carry = 0, carry_in = 0;   /* carry_in: the block at i starts escaped */
     uint64_t spill = 0;                 /* the block's first bytes end a character begun before it */
     size_t lead = 0;                    /* where that character begins */
-    int nc = 0;
     unsigned char t[64];
     while (i < n) {
         /* the last block of the input is scanned from a copy padded with
@@ -423,7 +416,6 @@ __attribute__((target("avx2"))) static int scan_string_fast(const char *p, size_
         if (first_quote && !carry && !((first_quote - 1) & (m.bs | m.special))) {
             /* the string ends in this block with nothing to look at before
              * its quote: keys and short values */
-            *noncanon |= nc;
             *end = i + (size_t)__builtin_ctzll(first_quote) + 1;
             return LA_OK;
         }
@@ -455,10 +447,8 @@ __attribute__((target("avx2"))) static int scan_string_fast(const char *p, size_
             escape_masks(b, &m);
             if (e & (m.bad | m.u))
                 break;
-            nc |= (e & m.slash) != 0;
         }
         if (uq) {
-            *noncanon |= nc;
             *end = i + (size_t)__builtin_ctzll(uq) + 1;
             return LA_OK;
         }
@@ -468,21 +458,20 @@ __attribute__((target("avx2"))) static int scan_string_fast(const char *p, size_
         lead = next_lead;
     }
 general:
-    *noncanon |= nc;
     /* a block that starts escaped is rescanned from its backslash, one
      * that starts inside a character from that character */
-    return scan_string_body(p, n, pos, spill ? lead : carry_in ? i - 1 : i, end, noncanon, err, SIMD_AVX2);
+    return scan_string_body(p, n, pos, spill ? lead : carry_in ? i - 1 : i, end, has_u, err, SIMD_AVX2);
 }
 #endif
 
 #ifdef LA_HAVE_AVX2
 #define SCAN_STRING(level)                                                                   \
-    ((level) == SIMD_AVX2 ? scan_string_fast(p, n, pos, end, noncanon, err)                  \
-                          : scan_string_body(p, n, pos, pos + 1, end, noncanon, err, level))
+    ((level) == SIMD_AVX2 ? scan_string_fast(p, n, pos, end, has_u, err)                     \
+                          : scan_string_body(p, n, pos, pos + 1, end, has_u, err, level))
 #else
-#define SCAN_STRING(level) scan_string_body(p, n, pos, pos + 1, end, noncanon, err, level)
+#define SCAN_STRING(level) scan_string_body(p, n, pos, pos + 1, end, has_u, err, level)
 #endif
-SIMD_VARIANTS(int, scan_string, (const char *p, size_t n, size_t pos, size_t *end, int *noncanon, la_err *err),
+SIMD_VARIANTS(int, scan_string, (const char *p, size_t n, size_t pos, size_t *end, int *has_u, la_err *err),
               SCAN_STRING)
 
 /* Scans a number per RFC 8259's grammar; *end just past it. */
@@ -555,7 +544,7 @@ int la_json_validate(const char *p, size_t n, la_span *value, la_err *err)
 }
 
 /* Records a top-level member; -1 when out of memory. */
-static int add_member(la_members *top, la_span key, la_span val, int canonical, int has_u)
+static int add_member(la_members *top, la_span key, la_span val, int has_u)
 {
     if (top->n == top->cap) {
         size_t nc = top->cap ? top->cap * 2 : 16;
@@ -567,7 +556,6 @@ static int add_member(la_members *top, la_span key, la_span val, int canonical, 
     }
     top->m[top->n].key = key;
     top->m[top->n].val = val;
-    top->m[top->n].canonical = canonical;
     top->m[top->n].has_u = has_u;
     top->n++;
     return 0;
@@ -579,7 +567,7 @@ int la_json_validate_top(const char *p, size_t n, la_span *value, la_members *to
     size_t depth = 0, pos = la_json_ws(p, n, 0), end;
     int rc;
     la_span key = {0, 0}, val = {0, 0};
-    int noncanon = 0, level = simd();
+    int has_u = 0, level = simd();
     if (top)
         top->n = 0;
     if (pos >= n)
@@ -614,8 +602,8 @@ value:
         goto value;
     }
     case '"':
-        noncanon = 0;
-        rc = scan_string_at[level](p, n, pos, &end, &noncanon, err);
+        has_u = 0;
+        rc = scan_string_at[level](p, n, pos, &end, &has_u, err);
         break;
     case 't': case 'f': case 'n':
         rc = scan_literal(p, n, pos, &end, err);
@@ -633,7 +621,7 @@ value:
 after:
     if (track && depth == 1 && val.start) {
         val.end = pos;
-        if (add_member(top, key, val, p[val.start] == '"' && !noncanon, p[val.start] != '"' || (noncanon & 2)))
+        if (add_member(top, key, val, p[val.start] != '"' || has_u))
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
         val.start = 0;
     }
@@ -671,7 +659,7 @@ after:
 key:
     if (pos >= n || p[pos] != '"')
         return unexpected(p, n, pos, "a string key", err);
-    if ((rc = scan_string_at[level](p, n, pos, &end, &noncanon, err)))
+    if ((rc = scan_string_at[level](p, n, pos, &end, &has_u, err)))
         return rc;
     if (depth == 1) {
         key.start = pos;
@@ -1000,16 +988,48 @@ static size_t next_u_escape(const char *p, size_t i, size_t n)
     }
 }
 
-int la_json_check_escapes(const char *p, size_t from, size_t to, la_err *err)
+/* The \\u escapes of p[from..to), counted in *count; LA_EDATA for the
+ * first lone surrogate among them. */
+static int u_escapes(const char *p, size_t from, size_t to, size_t *count, la_err *err)
 {
+    *count = 0;
     for (size_t i = next_u_escape(p, from, to); i < to; i = next_u_escape(p, i, to)) {
         unsigned cp;
         size_t used = decode_u(p, i, to, &cp);
         if (!used)
             return la_err_set(err, LA_EDATA, "lone_surrogate", "lone surrogate \\u%.4s", p + i + 2);
         i += used;
+        (*count)++;
     }
     return LA_OK;
+}
+
+int la_json_check_escapes(const char *p, size_t from, size_t to, la_err *err)
+{
+    size_t count;
+    return u_escapes(p, from, to, &count, err);
+}
+
+/* True when p[from..to) has no byte above 0x7F: 8 bytes at a time. */
+static int all_ascii(const char *p, size_t from, size_t to)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    size_t i = from;
+    for (; i + 8 <= to; i += 8)
+        if (load8(u + i) & 0x8080808080808080ull)
+            return 0;
+    for (; i < to; i++)
+        if (u[i] & 0x80)
+            return 0;
+    return 1;
+}
+
+int la_json_escape_style(const char *p, size_t from, size_t to, int *ascii, la_err *err)
+{
+    size_t count;
+    int rc = u_escapes(p, from, to, &count, err);
+    *ascii = rc == LA_OK && count && all_ascii(p, from, to);
+    return rc;
 }
 
 /* The escape la_json_escape writes for an ASCII byte that needs one;
@@ -1049,10 +1069,10 @@ static size_t reescape_u(const char *p, size_t i, size_t end, char *o, size_t *o
  * a block of slack: each block is stored whole before its first
  * backslash is looked for, and the output pointer only moves past the
  * bytes that are kept. */
-static inline __attribute__((always_inline)) int reescape_body(const char *p, la_span s, la_buf *out, la_err *err,
+static inline __attribute__((always_inline)) int reescape_body(const char *p, size_t n, la_buf *out, la_err *err,
                                                              int level)
 {
-    size_t i = s.start + 1, end = s.end - 1;
+    size_t i = 0, end = n;
     if (la_buf_reserve(out, end - i + 32))
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
     char *o = out->data + out->len;
@@ -1098,19 +1118,63 @@ static inline __attribute__((always_inline)) int reescape_body(const char *p, la
     return LA_OK;
 }
 
-#define REESCAPE(level) reescape_body(p, s, out, err, level)
-SIMD_VARIANTS(int, reescape, (const char *p, la_span s, la_buf *out, la_err *err), REESCAPE)
-
-int la_json_reescape(const char *p, la_span s, la_buf *out, la_err *err)
-{
-    return reescape_at[simd()](p, s, out, err);
-}
+#define REESCAPE(level) reescape_body(p, n, out, err, level)
+SIMD_VARIANTS(int, reescape, (const char *p, size_t n, la_buf *out, la_err *err), REESCAPE)
 
 int la_json_reescape_body(const char *p, size_t n, la_buf *out, la_err *err)
 {
-    /* a span whose quotes would be at p[-1] and p[n]: only the bytes
-     * between them are read (start + 1 wraps to 0, unsigned) */
-    return reescape_at[simd()](p, (la_span){ SIZE_MAX, n + 1 }, out, err);
+    return reescape_at[simd()](p, n, out, err);
+}
+
+/* Writes \\uXXXX for code unit u at o. */
+static void put_u(unsigned u, char *o)
+{
+    static const char hex[] = "0123456789abcdef";
+    o[0] = '\\';
+    o[1] = 'u';
+    o[2] = hex[u >> 12 & 15];
+    o[3] = hex[u >> 8 & 15];
+    o[4] = hex[u >> 4 & 15];
+    o[5] = hex[u & 15];
+}
+
+int la_json_ascii_escape(const char *s, size_t n, la_buf *out)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && u[j] < 0x80)
+            j++;
+        if (la_buf_append(out, s + i, j - i) != LA_OK)
+            return LA_ENOMEM;
+        if (j >= n)
+            break;
+        size_t k = utf8_seq(u + j, n - j);
+        if (!k) {   /* not UTF-8 (the caller's contract excludes it): kept as it is */
+            if (la_buf_putc(out, s[j]) != LA_OK)
+                return LA_ENOMEM;
+            i = j + 1;
+            continue;
+        }
+        unsigned cp = k == 2 ? (u[j] & 0x1Fu) << 6 | (u[j + 1] & 0x3Fu)
+                    : k == 3 ? (u[j] & 0x0Fu) << 12 | (u[j + 1] & 0x3Fu) << 6 | (u[j + 2] & 0x3Fu)
+                             : (u[j] & 0x07u) << 18 | (u[j + 1] & 0x3Fu) << 12 | (u[j + 2] & 0x3Fu) << 6 |
+                                   (u[j + 3] & 0x3Fu);
+        char e[12];
+        size_t el = 6;
+        if (cp < 0x10000)
+            put_u(cp, e);
+        else {   /* a UTF-16 surrogate pair */
+            put_u(0xD800 + ((cp - 0x10000) >> 10), e);
+            put_u(0xDC00 + ((cp - 0x10000) & 0x3FF), e + 6);
+            el = 12;
+        }
+        if (la_buf_append(out, e, el) != LA_OK)
+            return LA_ENOMEM;
+        i = j + k;
+    }
+    return LA_OK;
 }
 
 int la_json_escape(const char *s, size_t n, la_buf *out)

@@ -33,8 +33,6 @@ int la_json_validate(const char *p, size_t n, la_span *value, la_err *err);
  * so that finding a field does not scan the record again. */
 typedef struct {
     la_span key, val;
-    int canonical;   /* a string value without \\u or \\/ escapes: its bytes are
-                      * already what la_json_reescape would write */
     int has_u;       /* not a string value without \\u escapes */
 } la_member;
 typedef struct {
@@ -49,14 +47,11 @@ int la_json_validate_top(const char *p, size_t n, la_span *value, la_members *to
 /* Finds key among members (the last duplicate wins). 1 found, 0 not. */
 int la_json_members_get(const la_members *top, const char *p, const char *key, size_t keylen, la_span *val);
 
-/* Appends the string value p[s] (quotes excluded) in the form
- * la_json_escape gives its decoded text, in one pass over the escaped
- * bytes: \u escapes of printable characters become raw UTF-8, \/ becomes
- * /. LA_EDATA (code lone_surrogate) for an escaped lone surrogate. */
-int la_json_reescape(const char *p, la_span s, la_buf *out, la_err *err);
-
-/* The same for the inside of a string, p[0..n) (between the quotes),
- * which holds only whole escapes. */
+/* Appends the inside of a string, p[0..n) (between the quotes, only
+ * whole escapes), in the form la_json_escape gives its decoded text, in
+ * one pass over the escaped bytes: \u escapes of printable characters
+ * become raw UTF-8, \/ becomes /. LA_EDATA (code lone_surrogate) for an
+ * escaped lone surrogate. */
 int la_json_reescape_body(const char *p, size_t n, la_buf *out, la_err *err);
 
 /* String scanning and re-escaping run on 32-byte blocks with AVX2 when
@@ -122,6 +117,13 @@ size_t la_json_cut(const char *p, size_t from, size_t to, size_t want);
  * decoding: LA_EDATA with the same error, else LA_OK. */
 int la_json_check_escapes(const char *p, size_t from, size_t to, la_err *err);
 
+/* The escaping style of the inside p[from..to) of a string, for text
+ * added to it: *ascii = 1 when it is pure ASCII and holds a \u escape
+ * (as JSON writers that escape all non-ASCII make it), else 0. Checks
+ * the escapes as la_json_check_escapes does (LA_EDATA, *ascii 0, for a
+ * lone surrogate). */
+int la_json_escape_style(const char *p, size_t from, size_t to, int *ascii, la_err *err);
+
 /* True when the string value p[s..] holds no escape, so its bytes between
  * the quotes are its UTF-8 text. */
 int la_json_string_is_plain(const char *p, la_span s);
@@ -129,5 +131,10 @@ int la_json_string_is_plain(const char *p, la_span s);
 /* Appends text as the inside of a JSON string: only '"', '\\' and control
  * characters are escaped; everything else stays raw UTF-8. */
 int la_json_escape(const char *s, size_t n, la_buf *out);
+
+/* Appends s[0..n), text in the form la_json_escape writes (UTF-8), with
+ * each non-ASCII character as \uXXXX (lower-case hex; a UTF-16 surrogate
+ * pair above U+FFFF): the same string, in pure ASCII. */
+int la_json_ascii_escape(const char *s, size_t n, la_buf *out);
 
 #endif

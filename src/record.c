@@ -20,12 +20,11 @@ typedef struct {
     size_t parts_off, nparts;   /* into proc->parts */
 } turn;
 
-/* A replacement of one string value by prefix + its text + suffix;
- * prefix and suffix live in proc->add, escaped. */
+/* A replacement of one string value by prefix + its bytes + suffix;
+ * prefix and suffix live in proc->add, escaped as la_json_escape does. */
 typedef struct {
     la_span span;
     size_t pre_off, pre_len, suf_off, suf_len;
-    int canonical;   /* the value's bytes are already in re-escaped form */
 } edit;
 
 /* A field name or dot path. A component of digits indexes an array (a
@@ -716,9 +715,6 @@ static edit *edit_for(la_proc *p, la_span s)
     edit *e = &p->edits[p->nedits++];
     memset(e, 0, sizeof *e);
     e->span = s;
-    const la_member *m = top_member(p, s.start);   /* top-level values: validation knows their form */
-    if (m)
-        e->canonical = m->canonical;
     return e;
 }
 
@@ -870,19 +866,34 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
 
 /* ---- splice: edits -> output --------------------------------------------- */
 
-/* Writes one edited string value: prefix + text + suffix, the text
- * re-escaped (a lone surrogate in it makes the record bad) unless
- * validation found it already canonical. */
+/* Appends added text (in p->add, escaped as la_json_escape does) in the
+ * style of the value it joins: as it is, or all ASCII. */
+static int put_added(la_proc *p, size_t off, size_t len, int ascii, la_buf *out)
+{
+    if (ascii)
+        return la_json_ascii_escape(p->add.data + off, len, out);
+    return la_buf_append(out, p->add.data + off, len);
+}
+
+/* Writes one edited string value: prefix + the value's own bytes, as
+ * they are + suffix. Nothing of the value is decoded; a lone surrogate
+ * escape in it still makes the record bad, as decoding it would. The
+ * added text follows the value's style: a pure ASCII value with \u
+ * escapes (as Python's json.dumps writes) gets non-ASCII characters as
+ * \u escapes, so that it stays pure ASCII; any other value gets them as
+ * UTF-8. */
 static int splice_value(la_proc *p, const char *r, const edit *e, la_buf *out, la_err *err)
 {
-    int rc = la_buf_putc(out, '"') || la_buf_append(out, p->add.data + e->pre_off, e->pre_len);
-    if (rc)
-        return LA_ENOMEM;
-    if (e->canonical)
-        rc = la_buf_append(out, r + e->span.start + 1, e->span.end - e->span.start - 2);
-    else if ((rc = la_json_reescape(r, e->span, out, err)))
-        return rc;
-    if (rc || la_buf_append(out, p->add.data + e->suf_off, e->suf_len) || la_buf_putc(out, '"'))
+    size_t from = e->span.start + 1, to = e->span.end - 1;
+    int ascii = 0;
+    if (may_have_u(p, e->span.start)) {
+        int rc = la_json_escape_style(r, from, to, &ascii, err);
+        if (rc)
+            return rc;
+    }
+    if (la_buf_putc(out, '"') || put_added(p, e->pre_off, e->pre_len, ascii, out) ||
+        la_buf_append(out, r + from, to - from) || put_added(p, e->suf_off, e->suf_len, ascii, out) ||
+        la_buf_putc(out, '"'))
         return LA_ENOMEM;
     return LA_OK;
 }

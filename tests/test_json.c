@@ -114,6 +114,82 @@ START_TEST(unescape_and_escape)
 }
 END_TEST
 
+/* The style of a string's inside, for text added to it: pure ASCII with
+ * a \u escape, or anything else; lone surrogates are still found. */
+START_TEST(escape_style)
+{
+    static const struct {
+        const char *body;
+        int rc, ascii;
+    } cases[] = {
+        {"", LA_OK, 0},
+        {"plain \\/ \\n \\\"", LA_OK, 0},
+        {"caf\\u00e9", LA_OK, 1},
+        {"\\ud83d\\ude00", LA_OK, 1},
+        {"\\u0001 tab", LA_OK, 1},
+        {"caf\xc3\xa9 \\u00e9", LA_OK, 0},      /* UTF-8 beside the escape */
+        {"back\\\\u00e9", LA_OK, 0},            /* an escaped backslash, then "u00e9" */
+        {"x \\ud800 y", LA_EDATA, 0},
+        {"\\u0041\\udc00", LA_EDATA, 0},
+        {"\\ud83d\\u0041", LA_EDATA, 0},        /* a high half without its low half */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        la_err e;
+        int ascii = -1;
+        const char *b = cases[i].body;
+        int rc = la_json_escape_style(b, 0, strlen(b), &ascii, &e);
+        ck_assert_msg(rc == cases[i].rc && ascii == cases[i].ascii, "%s: rc %d ascii %d", b, rc, ascii);
+        if (rc)
+            ck_assert_str_eq(e.code, "lone_surrogate");
+    }
+    /* only the given range is looked at */
+    la_err e;
+    int ascii;
+    ck_assert_int_eq(la_json_escape_style("\xc3\xa9\\u00e9\xc3\xa9", 2, 8, &ascii, &e), LA_OK);
+    ck_assert_int_eq(ascii, 1);
+}
+END_TEST
+
+/* Text escaped by la_json_escape, rewritten all in ASCII: non-ASCII
+ * characters become \u escapes (surrogate pairs above U+FFFF), the rest
+ * is kept; decoded, it is the same text. */
+START_TEST(ascii_escape_round_trip)
+{
+    la_buf e = {0}, a = {0}, d = {0};
+    la_err err;
+    const char *t = "a\"\\/\n\x01\x7f\xc3\xa9\xe2\x82\xac\xe2\x80\xa8\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\xef\xbf\xbd";
+    ck_assert_int_eq(la_json_escape(t, strlen(t), &e), LA_OK);
+    ck_assert_int_eq(la_json_ascii_escape(e.data, e.len, &a), LA_OK);
+    ck_assert_int_eq(la_buf_putc(&a, 0), LA_OK);
+    ck_assert_str_eq(a.data, "a\\\"\\\\/\\n\\u0001\x7f\\u00e9\\u20ac\\u2028\\ud83d\\ude00\\udbff\\udfff\\ufffd");
+    /* random texts of characters of every length, and specials */
+    static const char *const chars[] = {"a", " ", "\"", "\\", "/", "\n", "\x1f", "\x7f", "\xc2\x80", "\xdf\xbf",
+                                        "\xe0\xa0\x80", "\xed\x9f\xbf", "\xee\x80\x80", "\xef\xbf\xbf",
+                                        "\xf0\x90\x80\x80", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf"};
+    unsigned seed = 7;
+    char text[512];
+    for (int iter = 0; iter < 2000; iter++) {
+        size_t n = 0, want = (size_t)rand_r(&seed) % 60;
+        for (size_t k = 0; k < want; k++) {
+            const char *c = chars[(size_t)rand_r(&seed) % (sizeof chars / sizeof *chars)];
+            memcpy(text + n, c, strlen(c));
+            n += strlen(c);
+        }
+        e.len = a.len = d.len = 0;
+        ck_assert_int_eq(la_json_escape(text, n, &e), LA_OK);
+        ck_assert_int_eq(la_json_ascii_escape(e.data, e.len, &a), LA_OK);
+        for (size_t i = 0; i < a.len; i++)
+            ck_assert_uint_lt((unsigned char)a.data[i], 0x80);
+        ck_assert_int_eq(la_json_unescape_body(a.data, a.len, &d, &err), LA_OK);
+        ck_assert_uint_eq(d.len, n);
+        ck_assert(memcmp(d.data, text, n) == 0);
+    }
+    la_buf_free(&e);
+    la_buf_free(&a);
+    la_buf_free(&d);
+}
+END_TEST
+
 /* Random string bodies built from pieces that exercise every branch of
  * the string scanner: plain runs of any length (block boundaries),
  * escapes, UTF-8 good and bad, control bytes, quotes. */
@@ -141,18 +217,18 @@ static size_t random_body(char *o, size_t cap, unsigned *seed)
 }
 
 /* Validates s[0..n) from an exact-size copy (so that a sanitizer sees
- * any read past the end) at the current SIMD level; *canon gets a bit
- * per top-level member whose value is canonical. */
-static int validate_copy(const char *s, size_t n, la_span *v, la_err *e, unsigned *canon)
+ * any read past the end) at the current SIMD level; *has_u gets a bit
+ * per top-level member whose value may hold \\u escapes. */
+static int validate_copy(const char *s, size_t n, la_span *v, la_err *e, unsigned *has_u)
 {
     char *c = malloc(n ? n : 1);
     la_members top = {0};
     memcpy(c, s, n);
     memset(e, 0, sizeof *e);
     int rc = la_json_validate_top(c, n, v, &top, e);
-    *canon = 0;
+    *has_u = 0;
     for (size_t i = 0; rc == LA_OK && i < top.n && i < 32; i++)
-        *canon |= (unsigned)top.m[i].canonical << i;
+        *has_u |= (unsigned)top.m[i].has_u << i;
     free(top.m);
     free(c);
     return rc;
@@ -229,7 +305,7 @@ START_TEST(simd_levels_agree)
                 char *c = malloc(cut);
                 memcpy(c, rec, cut);
                 la_buf_append(&got, "pre", 3);
-                int rrc = la_json_reescape(c, v0, &got, &re);
+                int rrc = la_json_reescape_body(c + v0.start + 1, v0.end - v0.start - 2, &got, &re);
                 free(c);
                 ck_assert_int_eq(rrc, urc);
                 if (urc == LA_OK) {
@@ -258,6 +334,8 @@ int main(void)
     tcase_add_test(t, object_get_last_duplicate_and_escaped_keys);
     tcase_add_test(t, array_iteration);
     tcase_add_test(t, unescape_and_escape);
+    tcase_add_test(t, escape_style);
+    tcase_add_test(t, ascii_escape_round_trip);
     tcase_add_test(t, simd_levels_agree);
     tcase_set_timeout(t, 60);   /* many small validations: slow under sanitizers */
     suite_add_tcase(s, t);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "lookahead.h"
 #include "unit.h"
 
@@ -25,7 +27,7 @@ START_TEST(virtual_edits_both_fields_and_keeps_everything_else)
     c.P = "P! ";
     c.connector = " | ";
     ck_assert_int_eq(run(&c, "{ \"n\" : 1.0E+2 , \"output\":\"b\\/c\", \"input\" :\"a\"}"), LA_OK);
-    ck_assert_str_eq(out.data, "{ \"n\" : 1.0E+2 , \"output\":\"P! b/c\", \"input\" :\"a | P! \"}");
+    ck_assert_str_eq(out.data, "{ \"n\" : 1.0E+2 , \"output\":\"P! b\\/c\", \"input\" :\"a | P! \"}");
 }
 END_TEST
 
@@ -213,6 +215,132 @@ static char *chat_record(size_t n, size_t keys, int sharegpt, int want)
     return b.data;
 }
 
+/* The string at a '/'-separated path of keys and array indices in a
+ * parsed record, or NULL. */
+static const char *string_at(const cJSON *j, const char *path)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *save = NULL, *k = strtok_r(buf, "/", &save); k && j; k = strtok_r(NULL, "/", &save))
+        j = cJSON_IsArray(j) ? cJSON_GetArrayItem(j, atoi(k)) : cJSON_GetObjectItemCaseSensitive(j, k);
+    return cJSON_IsString(j) ? j->valuestring : NULL;
+}
+
+/* Replaces the first "<P>" and "<A>" of tmpl by p and a. */
+static char *fill(const char *tmpl, const char *p, const char *a)
+{
+    size_t n = strlen(tmpl) + strlen(p) + strlen(a) + 1;
+    char *o = malloc(n), *w = o;
+    for (const char *t = tmpl; *t;) {
+        const char *put = strncmp(t, "<P>", 3) == 0 ? p : strncmp(t, "<A>", 3) == 0 ? a : NULL;
+        if (put) {
+            w += sprintf(w, "%s", put);
+            t += 3;
+        } else
+            *w++ = *t++;
+    }
+    *w = 0;
+    return o;
+}
+
+static int pure_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return 0;
+    return 1;
+}
+
+/* Edited values keep their own bytes in every format and mode: the
+ * original inside of the prompt is followed by the added text, that of
+ * the answer preceded by it; parsed, the values are the decoded
+ * original plus the added text; the added text is written in the
+ * value's style (\u escapes in a pure ASCII value that has them, UTF-8
+ * otherwise), so that an all-ASCII record stays all ASCII. */
+START_TEST(edited_values_keep_their_bytes)
+{
+    static const struct {
+        const char *tmpl, *prompt_path, *answer_path;
+    } formats[] = {
+        {"{\"input\":\"<P>\",\"output\":\"<A>\"}", "input", "output"},
+        {"{\"instruction\":\"I\",\"input\":\"<P>\",\"output\":\"<A>\"}", "input", "output"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"<P>\"},{\"role\":\"assistant\",\"content\":\"<A>\"}]}",
+         "messages/0/content", "messages/1/content"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"<P>\"}]},"
+         "{\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"<A>\"}]}]}",
+         "messages/0/content/0/text", "messages/1/content/0/text"},
+        {"{\"conversations\":[{\"from\":\"human\",\"value\":\"<P>\"},{\"from\":\"gpt\",\"value\":\"<A>\"}]}",
+         "conversations/0/value", "conversations/1/value"},
+    };
+    /* the insides of prompts and answers, and their decoded texts */
+    static const struct {
+        const char *raw, *text;
+        int ascii;   /* pure ASCII with \u escapes */
+    } prompts[] = {
+        {"Caf\\u00e9 \\/ \\ud83d\\ude00 \\\"q\\\"\\n", "Caf\xc3\xa9 / \xf0\x9f\x98\x80 \"q\"\n", 1},
+        {"Caf\xc3\xa9 \\/ \\u00e9", "Caf\xc3\xa9 / \xc3\xa9", 0},
+        {"plain \\/ \\\\u00e9", "plain / \\u00e9", 0},
+    }, answers[] = {
+        {"R\\u00e9sum\\u00e9 \\ud83d\\ude00 end", "R\xc3\xa9sum\xc3\xa9 \xf0\x9f\x98\x80 end", 1},
+        {"R\xc3\xa9sum\xc3\xa9 \xf0\x9f\x98\x80 end", "R\xc3\xa9sum\xc3\xa9 \xf0\x9f\x98\x80 end", 0},
+    };
+    const char *preview = "R\xc3\xa9sum\xc3\xa9 \xf0\x9f\x98\x80";   /* the answers' first two words */
+    const char *P = "P\xc3\xa9 ", *conn = " \xe2\x86\x92 ";
+    for (size_t f = 0; f < sizeof formats / sizeof *formats; f++)
+        for (size_t pi = 0; pi < sizeof prompts / sizeof *prompts; pi++)
+            for (size_t ai = 0; ai < sizeof answers / sizeof *answers; ai++)
+                for (int mode = 0; mode < 2; mode++) {
+                    la_config c = cfg_mode(mode ? LA_MODE_VIRTUAL : LA_MODE_REAL);
+                    c.unit = LA_UNIT_WORD;
+                    c.m = 2;
+                    c.P = P;
+                    c.connector = conn;
+                    char *rec = fill(formats[f].tmpl, prompts[pi].raw, answers[ai].raw);
+                    ck_assert_msg(run(&c, rec) == LA_OK, "%s: %s", rec, err.msg);
+                    /* the original insides, in place */
+                    char *pq = fill("\"<P>", prompts[pi].raw, ""), *aq = fill("<A>\"", "", answers[ai].raw);
+                    ck_assert_msg(strstr(out.data, pq) != NULL, "prompt bytes lost: %s", out.data);
+                    ck_assert_msg(strstr(out.data, aq) != NULL, "answer bytes lost: %s", out.data);
+                    /* the added text in the value's style */
+                    int all_ascii = pure_ascii(rec) && prompts[pi].ascii && (mode == 0 || answers[ai].ascii);
+                    ck_assert_msg(pure_ascii(out.data) == all_ascii, "%s -> %s", rec, out.data);
+                    /* parsed: the decoded original plus the added text */
+                    cJSON *j = cJSON_Parse(out.data);
+                    ck_assert_ptr_nonnull(j);
+                    char want_p[256], want_a[256];
+                    snprintf(want_p, sizeof want_p, "%s%s%s", prompts[pi].text, conn, mode ? P : preview);
+                    snprintf(want_a, sizeof want_a, "%s%s", mode ? P : "", answers[ai].text);
+                    const char *got_p = string_at(j, formats[f].prompt_path), *got_a = string_at(j, formats[f].answer_path);
+                    ck_assert_ptr_nonnull(got_p);
+                    ck_assert_ptr_nonnull(got_a);
+                    ck_assert_str_eq(got_p, want_p);
+                    ck_assert_str_eq(got_a, want_a);
+                    cJSON_Delete(j);
+                    free(pq);
+                    free(aq);
+                    free(rec);
+                }
+}
+END_TEST
+
+/* An edited value whose bytes hold a lone surrogate escape is a bad
+ * record, as when it was decoded; a value that is not edited keeps it. */
+START_TEST(edited_lone_surrogate_is_rejected)
+{
+    la_config c = cfg_mode(LA_MODE_VIRTUAL);
+    const char *bad[] = {"{\"input\":\"a \\ud800\",\"output\":\"b\"}", "{\"input\":\"a\",\"output\":\"\\udc00 b\"}",
+                         "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"\\ud83d\"}]},"
+                         "{\"role\":\"assistant\",\"content\":\"b\"}]}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_int_eq(run(&c, bad[i]), LA_EDATA);
+        ck_assert_str_eq(err.code, "lone_surrogate");
+        ck_assert_uint_eq(out.len, 0);
+    }
+    ck_assert_int_eq(run(&c, "{\"input\":\"a\",\"output\":\"b\",\"x\":\"\\ud800\"}"), LA_OK);
+    ck_assert_ptr_nonnull(strstr(out.data, ",\"x\":\"\\ud800\"}"));
+}
+END_TEST
+
 /* A chat record of 200,000 turns (and 20,000 other members) is edited
  * whole, in both chat formats and both modes, exactly as a short one:
  * the work per turn does not grow with the number of turns before it. */
@@ -254,6 +382,8 @@ int main(void)
     tcase_add_test(t, messages_turns_and_parts);
     tcase_add_test(t, sharegpt_roles);
     tcase_add_test(t, stats_merge_and_round_trip);
+    tcase_add_test(t, edited_values_keep_their_bytes);
+    tcase_add_test(t, edited_lone_surrogate_is_rejected);
     suite_add_tcase(s, t);
     /* the time limit only guards against a hang: a record of N turns
      * that cost N^2 would take minutes */
