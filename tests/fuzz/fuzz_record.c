@@ -12,6 +12,14 @@
  *    top-level keys are the input's, in order, and whose values are
  *    byte-identical except for edited strings and the containers
  *    holding them;
+ *  - every edited value keeps its own bytes: the input's inside of it
+ *    appears, in place, in the output's, and the text added around it
+ *    is in the value's style (pure ASCII for a pure ASCII value with \u
+ *    escapes, else UTF-8 escaped as la_json_escape does);
+ *  - the output parses to the same value as the decoded-and-re-escaped
+ *    computation: the same record with every string value decoded and
+ *    re-escaped first gives the same status, and an output equal to
+ *    this one once both have their string values re-escaped;
  *  - a processor reused across records (warm scratch) gives the same
  *    bytes and status as a fresh one. */
 #include <stdlib.h>
@@ -86,6 +94,131 @@ static void check_shape(const char *rec, size_t len, const char *o, size_t olen)
     free(m2.m);
 }
 
+/* Appends p[from..to) (valid JSON) with every string value that is not
+ * a key decoded and re-escaped as la_json_escape writes it; a value with
+ * a lone surrogate, which has no such form, is kept as it is. */
+static void reescaped(const char *p, size_t from, size_t to, la_buf *out)
+{
+    size_t i = from, run = from;
+    while (i < to) {
+        if (p[i] != '"') {
+            i++;
+            continue;
+        }
+        size_t e = la_json_skip(p, to, i), k = la_json_ws(p, to, e);
+        if (k < to && p[k] == ':') {   /* a key */
+            i = e;
+            continue;
+        }
+        la_buf_append(out, p + run, i + 1 - run);
+        size_t mark = out->len;
+        la_err err;
+        if (la_json_reescape_body(p + i + 1, e - i - 2, out, &err) != LA_OK) {
+            out->len = mark;
+            la_buf_append(out, p + i + 1, e - i - 2);
+        }
+        run = e - 1;
+        i = e;
+    }
+    la_buf_append(out, p + run, to - run);
+}
+
+/* Text added to an edited value, s[0..n): whole escapes, and in the
+ * value's style. */
+static int added_ok(const char *s, size_t n, int ascii)
+{
+    la_buf q = {0}, d = {0}, e = {0};
+    la_err err;
+    la_span v;
+    la_buf_putc(&q, '"');
+    la_buf_append(&q, s, n);
+    la_buf_putc(&q, '"');
+    int ok = la_json_validate(q.data, q.len, &v, &err) == LA_OK && la_json_unescape_body(s, n, &d, &err) == LA_OK;
+    if (ok && ascii) {
+        for (size_t i = 0; i < n; i++)
+            ok &= (unsigned char)s[i] < 0x80;
+    } else if (ok) {
+        la_json_escape(d.data, d.len, &e);
+        ok = e.len == n && (n == 0 || memcmp(e.data, s, n) == 0);
+    }
+    la_buf_free(&q);
+    la_buf_free(&d);
+    la_buf_free(&e);
+    return ok;
+}
+
+/* An edited value: the inside of the input's, raw[0..rn), must appear in
+ * the output's, val[0..vn), with added text in its style around it. */
+static void check_edited(const char *raw, size_t rn, const char *val, size_t vn)
+{
+    int ascii;
+    la_err e;
+    FUZZ_CHECK(la_json_escape_style(raw, 0, rn, &ascii, &e) == LA_OK, "an edited value with a lone surrogate kept");
+    for (size_t k = 0; k + rn <= vn; k++)
+        if ((rn == 0 || memcmp(val + k, raw, rn) == 0) && added_ok(val, k, ascii) &&
+            added_ok(val + k + rn, vn - k - rn, ascii))
+            return;
+    FUZZ_CHECK(0, "an edited value's bytes are not in place (%s style): \"%.*s\" -> \"%.*s\"",
+               ascii ? "ASCII" : "UTF-8", (int)(rn < 300 ? rn : 300), raw, (int)(vn < 300 ? vn : 300), val);
+}
+
+/* The input value rec[from..to) and the output o[0..olen) side by side:
+ * every byte outside strings and every string but edited values is the
+ * same; each edited value passes check_edited. */
+static void check_in_place(const char *rec, size_t from, size_t to, const char *o, size_t olen)
+{
+    size_t i = from, j = 0;
+    while (i < to) {
+        FUZZ_CHECK(j < olen && (rec[i] == '"') == (o[j] == '"'), "output shorter or out of step at input byte %zu", i);
+        if (rec[i] != '"') {
+            FUZZ_CHECK(rec[i] == o[j], "input byte %zu changed", i);
+            i++;
+            j++;
+            continue;
+        }
+        size_t ie = la_json_skip(rec, to, i), je = la_json_skip(o, olen, j);
+        if (ie - i != je - j || memcmp(rec + i, o + j, ie - i) != 0)
+            check_edited(rec + i + 1, ie - i - 2, o + j + 1, je - j - 2);
+        i = ie;
+        j = je;
+    }
+    FUZZ_CHECK(j == olen, "output longer than the input's value");
+}
+
+/* The record with every string value decoded and re-escaped first goes
+ * through cfg with the same status and, values re-escaped, the same
+ * output (o[0..olen), when accepted). */
+static void check_reescaped_record(const la_config *cfg, const char *rec, size_t len, int rc, const char *code,
+                                   const char *o, size_t olen)
+{
+    la_span v;
+    la_err e;
+    if (la_json_validate(rec, len, &v, &e) != LA_OK)
+        return;   /* nothing to re-escape */
+    la_buf r2 = {0}, o2 = {0}, c1 = {0}, c2 = {0};
+    reescaped(rec, 0, len, &r2);
+    la_proc *p = la_proc_new(cfg, &e);
+    FUZZ_CHECK(p != NULL, "la_proc_new: %s", e.msg);
+    la_stats st = {0};
+    la_err e2 = {{0}, {0}};
+    int rc2 = la_proc_record(p, r2.data, r2.len, &o2, &st, &e2);
+    FUZZ_CHECK(rc2 == rc, "re-escaped record: status %d, %d as given (%s / %s)", rc2, rc, e2.code, code);
+    if (rc)
+        FUZZ_CHECK(strcmp(e2.code, code) == 0, "re-escaped record rejected as %s, as given as %s", e2.code, code);
+    else {
+        reescaped(o, 0, olen, &c1);
+        reescaped(o2.data, 0, o2.len, &c2);
+        FUZZ_CHECK(c1.len == c2.len && memcmp(c1.data, c2.data, c1.len) == 0,
+                   "output differs, parsed, from the re-escaped record's: %.*s | %.*s", (int)(c1.len < 400 ? c1.len : 400),
+                   c1.data, (int)(c2.len < 400 ? c2.len : 400), c2.data);
+    }
+    la_proc_free(p);
+    la_buf_free(&r2);
+    la_buf_free(&o2);
+    la_buf_free(&c1);
+    la_buf_free(&c2);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
@@ -142,9 +275,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(rc == LA_OK || rc == LA_EDATA, "status %d (%s)", rc, e.msg);
     FUZZ_CHECK(st.records_in == 1 && st.records_out + st.records_rejected == 1, "counts");
     FUZZ_CHECK(memcmp(out.data, before, sizeof before - 1) == 0, "earlier output changed");
+    const char *o = out.data + sizeof before - 1;
+    size_t olen = out.len - (sizeof before - 1);
     if (rc == LA_OK) {
         FUZZ_CHECK(st.records_out == 1, "accepted but not counted");
-        check_shape(rec, len, out.data + sizeof before - 1, out.len - (sizeof before - 1));
+        check_shape(rec, len, o, olen);
+        la_span v;
+        FUZZ_CHECK(la_json_validate(rec, len, &v, &e) == LA_OK, "accepted input does not validate");
+        check_in_place(rec, v.start, v.end, o, olen);
     } else {
         FUZZ_CHECK(out.len == sizeof before - 1, "rejected record left %zu bytes", out.len - (sizeof before - 1));
         FUZZ_CHECK(e.code[0] && e.msg[0], "rejection without a reason");
@@ -152,6 +290,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        strcmp(st.rejected[0].code, e.code) == 0,
                    "rejection counted under another reason");
     }
+    check_reescaped_record(&cfg, rec, len, rc, e.code, o, olen);
 
     /* the warm processor, with the same configuration as fresh */
     la_proc_free(fresh);
