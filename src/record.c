@@ -941,7 +941,7 @@ static int process(la_proc *p, const char *r, size_t n, la_buf *out, la_stats *s
      * whole struct is large, and this runs for every record) */
     la_stats local;
     local.previews = local.preview_min = local.preview_max = local.preview_sum = 0;
-    local.fully_previewed = local.extended = 0;
+    local.fully_previewed = local.extended = local.empty_answers = 0;
     local.n_skipped_reasons = 0;
     int fmt = LA_FMT_FIELDS;
     rc = adapt(p, r, n, v.start, &fmt, &local, err);
@@ -974,6 +974,7 @@ static int process(la_proc *p, const char *r, size_t n, la_buf *out, la_stats *s
         st->preview_sum += local.preview_sum;
         st->fully_previewed += local.fully_previewed;
         st->extended += local.extended;
+        st->empty_answers += local.empty_answers;
     }
     return LA_OK;
 }

@@ -46,6 +46,7 @@ void la_stats_preview(la_stats *st, const la_preview_info *info)
     st->previews++;
     st->preview_sum += u;
     st->fully_previewed += info->whole ? 1 : 0;
+    st->empty_answers += u == 0;
     st->extended += info->extended ? 1 : 0;
 }
 
@@ -82,6 +83,19 @@ void la_stats_merge(la_stats *into, const la_stats *f)
     for (size_t i = 0; i < f->n_skipped_reasons; i++)
         la_stats_count(into->skipped, &into->n_skipped_reasons, 8, f->skipped[i].code, f->skipped[i].count);
     into->records_without_turn += f->records_without_turn;
+    into->empty_answers += f->empty_answers;
+    into->warnings |= f->warnings;
+}
+
+static const char *const warning_names[LA_WARN_COUNT] = {
+    "no_tokenizer", "many_full_previews", "empty_answers", "no_turn_edited", "tokenizer_unused", "turns_unused",
+};
+
+const char *la_warning_name(int w) { return w >= 0 && w < LA_WARN_COUNT ? warning_names[w] : "unknown"; }
+
+int la_stats_many_full(const la_stats *st)
+{
+    return st->previews && (unsigned __int128)st->fully_previewed * 10 > st->previews;
 }
 
 static void put_counts(la_buf *o, const char *name, const la_reason_count *t, size_t n)
@@ -101,6 +115,11 @@ int la_stats_json(const la_stats *st, const la_config *cfg, double seconds, la_b
                   (unsigned long long)st->records_in, (unsigned long long)st->records_out,
                   (unsigned long long)st->records_rejected);
     put_counts(o, "rejected_by_reason", st->rejected, st->n_rejected_reasons);
+    la_buf_printf(o, "  \"warnings\": [");
+    for (int i = 0, k = 0; i < LA_WARN_COUNT; i++)
+        if (st->warnings & (1u << i))
+            la_buf_printf(o, "%s\"%s\"", k++ ? ", " : "", warning_names[i]);
+    la_buf_printf(o, "],\n");
     la_buf_printf(o, "  \"mode\": \"%s\",\n  \"unit\": %s%s%s,\n  \"m\": %zu,\n", la_mode_name(cfg->mode),
                   cfg->mode == LA_MODE_REAL ? "\"" : "", cfg->mode == LA_MODE_REAL ? la_unit_name(cfg->unit) : "null",
                   cfg->mode == LA_MODE_REAL ? "\"" : "", cfg->m);
@@ -111,9 +130,10 @@ int la_stats_json(const la_stats *st, const la_config *cfg, double seconds, la_b
     else
         la_buf_printf(o, "  \"preview_units\": {\"min\": null, \"max\": null, \"mean\": null},\n");
     la_buf_printf(o, "  \"previews\": %llu,\n  \"preview_units_sum\": %llu,\n  \"answers_fully_previewed\": %llu,\n"
-                  "  \"previews_extended\": %llu,\n",
+                  "  \"previews_extended\": %llu,\n  \"empty_answers\": %llu,\n",
                   (unsigned long long)st->previews, (unsigned long long)st->preview_sum,
-                  (unsigned long long)st->fully_previewed, (unsigned long long)st->extended);
+                  (unsigned long long)st->fully_previewed, (unsigned long long)st->extended,
+                  (unsigned long long)st->empty_answers);
     la_buf_printf(o, "  \"records_by_format\": {");
     for (int i = LA_FMT_FIELDS; i < LA_FMT_COUNT; i++)
         la_buf_printf(o, "%s\"%s\": %llu", i > LA_FMT_FIELDS ? ", " : "", la_format_name(i),
@@ -213,9 +233,9 @@ static int check_balance(const cJSON *o, const la_stats *st, la_err *err)
     if (cJSON_GetObjectItemCaseSensitive(o, "records_by_format") && by_format != st->records_out)
         return la_err_set(err, LA_EDATA, "bad_stats", "records_by_format adds up to %llu, not records_out (%llu)",
                           (unsigned long long)by_format, (unsigned long long)st->records_out);
-    if (st->fully_previewed > st->previews || st->extended > st->previews)
+    if (st->fully_previewed > st->previews || st->extended > st->previews || st->empty_answers > st->previews)
         return la_err_set(err, LA_EDATA, "bad_stats",
-                          "more answers_fully_previewed or previews_extended than previews (%llu)",
+                          "more answers_fully_previewed, previews_extended or empty_answers than previews (%llu)",
                           (unsigned long long)st->previews);
     if (st->previews && (st->preview_min > st->preview_max ||
                          (unsigned __int128)st->preview_min * st->previews > st->preview_sum ||
@@ -224,6 +244,27 @@ static int check_balance(const cJSON *o, const la_stats *st, la_err *err)
                           "preview_units_sum (%llu) is not between previews x min and previews x max",
                           (unsigned long long)st->preview_sum);
     return LA_OK;
+}
+
+/* The report's "warnings", a list of names, into bits: 0, or -1 for
+ * anything but a list of known names (absent: none). */
+static int parse_warnings(const cJSON *o, unsigned *bits)
+{
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "warnings"), *e;
+    *bits = 0;
+    if (!w)
+        return 0;
+    if (!cJSON_IsArray(w))
+        return -1;
+    cJSON_ArrayForEach(e, w) {
+        int k = 0;
+        while (k < LA_WARN_COUNT && !(cJSON_IsString(e) && strcmp(e->valuestring, warning_names[k]) == 0))
+            k++;
+        if (k == LA_WARN_COUNT)
+            return -1;
+        *bits |= 1u << k;
+    }
+    return 0;
 }
 
 /* cJSON fits here: a small report read once; counts below 2^53 are exact. */
@@ -249,6 +290,8 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
     st->preview_max = num(pu, "max", &bad);
     st->fully_previewed = num(o, "answers_fully_previewed", &bad);
     st->extended = num(o, "previews_extended", &bad);
+    st->empty_answers = num(o, "empty_answers", &bad);
+    int bad_warning = parse_warnings(o, &st->warnings);
     st->bytes_in = num(o, "bytes_in", &bad);
     st->bytes_out = num(o, "bytes_out", &bad);
     const cJSON *bf = cJSON_GetObjectItemCaseSensitive(o, "records_by_format");
@@ -278,6 +321,8 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
         return la_err_set(err, LA_EDATA, "bad_stats", "\"seconds\" is not a number of seconds from 0 to 10^12");
     if (st->status < 0)
         return la_err_set(err, LA_EDATA, "bad_stats", "unknown \"status\" (expected complete, output_closed or failed)");
+    if (bad_warning)
+        return la_err_set(err, LA_EDATA, "bad_stats", "\"warnings\" is not a list of known warning names");
     if (st->out_format < 0 || st->out_compress < 0)
         return la_err_set(err, LA_EDATA, "bad_stats",
                           "unknown \"output_format\" or \"output_compression\" (expected jsonl or json; none, gzip "
@@ -324,6 +369,10 @@ int la_stats_merge_report(la_stats *into, const la_stats *from, int first, la_er
 
 void la_stats_merge_end(la_stats *into)
 {
+    /* the one warning that depends on a share, not on any shard's count */
+    into->warnings &= ~(1u << LA_WARN_FULL_PREVIEWS);
+    if (la_stats_many_full(into))
+        into->warnings |= 1u << LA_WARN_FULL_PREVIEWS;
     if (plain_array(into))
         into->bytes_out += array_framing(into->records_out);
 }

@@ -175,12 +175,52 @@ START_TEST(parse_refuses_inconsistent_reports)
         {"\"output_compression\": \"none\"", "\"output_compression\": \"lz4\""},
         {"\"status\": \"complete\"", "\"status\": \"done\""},
         {"\"seconds\": 1", "\"seconds\": -1"},
+        {"\"m\": 6", "\"m\": 6, \"warnings\": [\"no_such_warning\"]"},
+        {"\"m\": 6", "\"m\": 6, \"warnings\": \"empty_answers\""},
+        {"\"m\": 6", "\"m\": 6, \"empty_answers\": 3"},   /* more than previews */
     };
     for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
         memset(&e, 0, sizeof e);
         ck_assert_msg(parse_edited(edits[i][0], edits[i][1], &e) == LA_EDATA, "%s accepted", edits[i][1]);
         ck_assert_str_eq(e.code, "bad_stats");
     }
+}
+END_TEST
+
+START_TEST(merged_warnings_are_a_single_runs)
+{
+    /* shard A: 2 of 10 answers whole (20%, warned), shard B: 0 of 30;
+     * together 2 of 40 (5%): a single run gives no such warning, while
+     * the other warnings any shard gave stay */
+    la_stats a, b, total;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    memset(&total, 0, sizeof total);
+    la_preview_info whole = {1, 1, 0}, part = {6, 0, 0};
+    for (int i = 0; i < 10; i++)
+        la_stats_preview(&a, i < 2 ? &whole : &part);
+    for (int i = 0; i < 30; i++)
+        la_stats_preview(&b, &part);
+    ck_assert(la_stats_many_full(&a));
+    ck_assert(!la_stats_many_full(&b));
+    a.warnings = 1u << LA_WARN_FULL_PREVIEWS | 1u << LA_WARN_NO_TOKENIZER;
+    b.warnings = 1u << LA_WARN_NO_TOKENIZER | 1u << LA_WARN_EMPTY_ANSWERS;
+    la_err e;
+    ck_assert_int_eq(la_stats_merge_report(&total, &a, 1, &e), LA_OK);
+    ck_assert_int_eq(la_stats_merge_report(&total, &b, 0, &e), LA_OK);
+    la_stats_merge_end(&total);
+    ck_assert_uint_eq(total.warnings, 1u << LA_WARN_NO_TOKENIZER | 1u << LA_WARN_EMPTY_ANSWERS);
+    /* exactly 10% is not more than 10% */
+    memset(&a, 0, sizeof a);
+    for (int i = 0; i < 10; i++)
+        la_stats_preview(&a, i < 1 ? &whole : &part);
+    ck_assert(!la_stats_many_full(&a));
+    la_stats_preview(&a, &whole);
+    ck_assert(la_stats_many_full(&a));
+    /* an answer with nothing to preview is counted as empty */
+    la_preview_info none = {0, 1, 0};
+    la_stats_preview(&a, &none);
+    ck_assert_uint_eq(a.empty_answers, 1);
 }
 END_TEST
 
@@ -194,6 +234,7 @@ int main(void)
     TCase *mt = tcase_create("merge-stats");
     tcase_add_test(mt, merge_of_json_arrays_frames_once);
     tcase_add_test(mt, parse_refuses_inconsistent_reports);
+    tcase_add_test(mt, merged_warnings_are_a_single_runs);
     suite_add_tcase(s, mt);
     return la_check_run(s);
 }

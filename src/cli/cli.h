@@ -29,6 +29,8 @@ typedef struct {
     /* guard rails (README "Guard rails") */
     la_reject_limit max_rejects;  /* --max-rejects N|P% */
     int allow_empty;          /* --allow-empty: no record out is no failure */
+    int strict;               /* --strict: every warning is an error */
+    int unit_given, turns_given;  /* --unit, --turns were given (for warnings) */
 } cli_opts;
 
 /* Runs the whole job; returns the process exit code. Prints its own

@@ -69,6 +69,7 @@ static const char usage_text[] =
     "  --max-rejects N|P%         with skip: more than N rejected records, or more\n"
     "                             than P% of the records in, fails the run (exit 65)\n"
     "  --allow-empty              no record out of a non-empty input is no failure\n"
+    "  --strict                   every warning is an error (exit 65), for CI\n"
     "  -q, --quiet                no summary, no progress\n"
     "  --progress                 progress on stderr even when not a terminal\n"
     "  --threads N                worker threads (default: the cores available)\n"
@@ -125,7 +126,7 @@ static int parse_count(const char *s, uint64_t *out)
 enum {
     O_MODE = 256, O_M, O_UNIT, O_TOKENIZER, O_PARTIAL, O_P, O_CONNECTOR, O_FORMAT, O_TURNS, O_INFIELD,
     O_OUTFIELD, O_INFMT, O_OUTFMT, O_INFILE, O_ONERROR, O_REJECTS, O_STATS, O_PROGRESS, O_THREADS, O_SHARD, O_NOCACHE,
-    O_MAXREJ, O_ALLOWEMPTY, O_DSINFO, O_DATASET, O_COLUMNS, O_TAGS
+    O_MAXREJ, O_ALLOWEMPTY, O_DSINFO, O_DATASET, O_COLUMNS, O_TAGS, O_STRICT
 };
 
 static const struct option long_opts[] = {
@@ -164,6 +165,7 @@ static const struct option long_opts[] = {
     {"dataset", required_argument, 0, O_DATASET},
     {"columns", required_argument, 0, O_COLUMNS},
     {"tags", required_argument, 0, O_TAGS},
+    {"strict", no_argument, 0, O_STRICT},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, 'V'},
     {0, 0, 0, 0},
@@ -236,6 +238,7 @@ static int set_option(cli_opts *o, cli_layout *L, int c, const char *arg, const 
         if ((k = choice(arg, turn_names)) < 0)
             return usage_error("--turns: expected all, first or last, got '%s'", arg);
         o->cfg.turns = k;
+        o->turns_given = 1;
         break;
     case O_INFIELD:
     case O_OUTFIELD:
@@ -292,6 +295,7 @@ static int set_option(cli_opts *o, cli_layout *L, int c, const char *arg, const 
     case O_DATASET: L->dataset = arg; break;
     case O_COLUMNS: L->columns = arg; break;
     case O_TAGS: L->tags = arg; break;
+    case O_STRICT: o->strict = 1; break;
     default: return usage_error("unknown option");
     }
     return 0;
@@ -300,6 +304,7 @@ static int set_option(cli_opts *o, cli_layout *L, int c, const char *arg, const 
 /* Checks option combinations after parsing. */
 static int check_options(cli_opts *o, int unit_given)
 {
+    o->unit_given = unit_given;
     if (o->cfg.mode == LA_MODE_REAL && !unit_given)
         o->cfg.unit = o->tokenizer_path ? LA_UNIT_TOKEN : LA_UNIT_WORD;
     if (o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_TOKEN && !o->tokenizer_path)

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1034,9 +1035,13 @@ static void summary(run_state *s, double seconds)
 {
     const la_stats *st = &s->st;
     double mbi = (double)st->bytes_in / 1e6, mbo = (double)st->bytes_out / 1e6;
-    fprintf(stderr, "lookahead: %llu records in, %llu out, %llu rejected; %.1f MB -> %.1f MB in %.2f s (%.1f MB/s)\n",
+    int nw = __builtin_popcount(st->warnings);
+    fprintf(stderr, "lookahead: %llu records in, %llu out, %llu rejected; %.1f MB -> %.1f MB in %.2f s (%.1f MB/s)",
             (unsigned long long)st->records_in, (unsigned long long)st->records_out,
             (unsigned long long)st->records_rejected, mbi, mbo, seconds, seconds > 0 ? mbi / seconds : 0.0);
+    if (nw)
+        fprintf(stderr, "; %d warning%s", nw, nw == 1 ? "" : "s");
+    fputc('\n', stderr);
     if (st->previews) {
         static const char *const plural[] = {"words", "characters", "tokens"};
         fprintf(stderr, "lookahead: preview length in %s: min %llu, mean %.2f, max %llu; %llu answer%s fully previewed\n",
@@ -1107,6 +1112,76 @@ static int guard_rails(run_state *s, int rc)
         return EXIT_DATA;
     }
     return 0;
+}
+
+/* Gives warning `kind` (README "Warnings"): counted in the report, one
+ * line on stderr unless -q; with --strict an error (always shown).
+ * Returns EXIT_DATA with --strict, else 0. */
+static int warn(run_state *s, int kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int warn(run_state *s, int kind, const char *fmt, ...)
+{
+    char line[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    s->st.warnings |= 1u << kind;
+    if (s->o->strict) {
+        cli_msg("error (--strict): %s", line);
+        return EXIT_DATA;
+    }
+    if (!s->o->quiet)
+        cli_msg("warning: %s", line);
+    return 0;
+}
+
+/* Warnings about the options, before any input is read. */
+static int start_warnings(run_state *s)
+{
+    const cli_opts *o = s->o;
+    int rc = 0;
+    if (o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_WORD && !o->unit_given && !o->tokenizer_path)
+        rc |= warn(s, LA_WARN_NO_TOKENIZER,
+                   "no --tokenizer: real mode counts words (runs of non-space characters), not the model's tokens "
+                   "as the paper does; text without spaces (Chinese, Japanese) makes whole answers one word. Give "
+                   "--tokenizer PATH (tokenizer.json, model folder or model id), or --unit word to mean words");
+    if (o->tokenizer_path && (o->cfg.mode == LA_MODE_VIRTUAL || o->cfg.unit != LA_UNIT_TOKEN))
+        rc |= warn(s, LA_WARN_TOKENIZER_UNUSED, "--tokenizer has no effect %s",
+                   o->cfg.mode == LA_MODE_VIRTUAL ? "in virtual mode (nothing is previewed)"
+                                                  : o->cfg.unit == LA_UNIT_WORD ? "with --unit word"
+                                                                                : "with --unit char");
+    return rc ? EXIT_DATA : 0;
+}
+
+/* Warnings about what the run's records showed, after a complete run. */
+static int end_warnings(run_state *s)
+{
+    static const char *const plural[] = {"words", "characters", "tokens"};
+    const la_stats *st = &s->st;
+    const cli_opts *o = s->o;
+    int rc = 0;
+    if (la_stats_many_full(st))
+        rc |= warn(s, LA_WARN_FULL_PREVIEWS,
+                   "%llu of %llu answers (%.1f%%) were copied whole into the instruction (m = %zu %s): such a "
+                   "preview gives the answer away; a smaller --m%s previews less",
+                   (unsigned long long)st->fully_previewed, (unsigned long long)st->previews,
+                   100.0 * (double)st->fully_previewed / (double)st->previews, o->cfg.m, plural[o->cfg.unit],
+                   o->cfg.unit == LA_UNIT_WORD ? ", or --tokenizer," : "");
+    if (st->empty_answers)
+        rc |= warn(s, LA_WARN_EMPTY_ANSWERS,
+                   "%llu answer%s had nothing to preview (empty%s): the instruction ends with the connector alone "
+                   "(counted in empty_answers)",
+                   (unsigned long long)st->empty_answers, st->empty_answers == 1 ? "" : "s",
+                   o->cfg.unit == LA_UNIT_WORD ? " or only white space" : "");
+    if (st->records_without_turn)
+        rc |= warn(s, LA_WARN_NO_TURN,
+                   "%llu chat record%s had no turn to edit (no assistant answer right after a user message) and "
+                   "passed through unchanged (counted in records_without_turn)",
+                   (unsigned long long)st->records_without_turn, st->records_without_turn == 1 ? "" : "s");
+    if (o->turns_given && st->records_out && st->format_records[LA_FMT_FIELDS] == st->records_out)
+        rc |= warn(s, LA_WARN_TURNS_UNUSED,
+                   "--turns has no effect: every record was in the fields format (one instruction, one answer)");
+    return rc ? EXIT_DATA : 0;
 }
 
 /* The inputs' total size for the progress percentage: 0 (not known)
@@ -1235,6 +1310,8 @@ int cli_run(cli_opts *o)
         return EXIT_USAGE;
     }
     catch_signals();
+    if (!rc)
+        rc = start_warnings(&s);
     int started = 0;
     if (!rc && !(rc = start_run(&s)))
         started = 1;
@@ -1243,6 +1320,8 @@ int cli_run(cli_opts *o)
     stop_workers(&s);
     if (started)
         rc = guard_rails(&s, rc);
+    if (started && !rc)
+        rc = end_warnings(&s);
     rc = finish_output(&s, rc);
     double secs = now() - s.t0;
     if (s.show_progress && s.progress_shown)
