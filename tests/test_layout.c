@@ -83,6 +83,10 @@ START_TEST(chat_lists_found_by_shape)
     ck_assert_uint_eq(st.format_records[LA_FMT_MESSAGES], 1);
     expect(&c, "{\"conversation\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":\"a\"}]}",
            "{\"conversation\":[{\"role\":\"user\",\"content\":\"q|P \"},{\"role\":\"assistant\",\"content\":\"P a\"}]}");
+    /* keys spelled with escapes are found too */
+    expect(&c, "{\"mess\\u0061ges\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":\"a\"}]}",
+           "{\"mess\\u0061ges\":[{\"role\":\"user\",\"content\":\"q|P \"},{\"role\":\"assistant\",\"content\":\"P a\"}]}");
+    expect(&c, "{\"pr\\u006fmpt\":\"q\",\"completion\":\"a\"}", "{\"pr\\u006fmpt\":\"q|P \",\"completion\":\"P a\"}");
     /* an empty list: by its key (conversations: from/value) */
     expect(&c, "{\"conversations\":[]}", "{\"conversations\":[]}");
     ck_assert_uint_eq(st.format_records[LA_FMT_SHAREGPT], 1);
