@@ -179,6 +179,25 @@ START_TEST(damaged_entries_are_not_used)
 }
 END_TEST
 
+/* An entry that others may write (group or world write permission) is
+ * not trusted: it is removed and made again, private. */
+START_TEST(entries_others_may_write_are_not_used)
+{
+    char path[512];
+    struct stat st;
+    la_tokenizer_free(load(FIX "full_llama.json", 0));
+    ck_assert_int_eq(entries(path, sizeof path), 1);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(chmod(path, i ? 0602 : 0620), 0);
+        same_as_file(load(FIX "full_llama.json", 0), FIX "full_llama.json");
+        ck_assert_int_eq(entries(path, sizeof path), 1);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_int_eq(st.st_mode & 077, 0);
+        la_tokenizer_free(load(FIX "full_llama.json", 1));
+    }
+}
+END_TEST
+
 /* Copies fixture src to dst. */
 static void copy_file(const char *src, const char *dst)
 {
@@ -618,6 +637,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, second_load_from_cache, 0, NFIX);
     tcase_add_test(tc, damaged_entries_are_not_used);
+    tcase_add_test(tc, entries_others_may_write_are_not_used);
     tcase_add_test(tc, changed_file_is_loaded_again);
     tcase_add_test(tc, entry_follows_the_bytes);
     tcase_add_test(tc, no_build_id_no_cache);

@@ -793,6 +793,8 @@ static int cache_map(const cache_key *k, const unsigned char *build, size_t buil
     int rc = LA_EDATA;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
         rc = LA_EIO;              /* not ours to read, nor to remove */
+    } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        rc = LA_EDATA;            /* others could have written it: made again */
     } else if ((uint64_t)st.st_size >= sizeof h && (uint64_t)st.st_size <= cache_budget()) {
         n = (size_t)st.st_size;
         p = entry_read(fd, n, &len);
