@@ -6,7 +6,7 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 PREFIX   ?= /usr/local
 DESTDIR  ?=
-PKGS     := libcjson libutf8proc oniguruma zlib libzstd libxxhash
+PKGS     := libcjson libutf8proc oniguruma zlib libzstd libxxhash liblzma
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
@@ -14,7 +14,8 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
 WARN     := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra $(if $(WERROR),-Werror)
 ALL_CFLAGS := $(WARN) -Iinclude -Isrc $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
-ALL_LIBS   := $(PKG_LIBS) -lm -lpthread -Wl,--build-id
+# libbz2 has no pkg-config file on Debian
+ALL_LIBS   := $(PKG_LIBS) -lbz2 -lm -lpthread -Wl,--build-id
 
 B        := build
 LIB_SRC  := $(wildcard src/*.c src/tokenizer/*.c)

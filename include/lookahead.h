@@ -294,7 +294,8 @@ int la_proc_record(la_proc *p, const char *rec, size_t len, la_buf *out, la_stat
 /* ---- reading ------------------------------------------------------------ */
 /* Frames records from a byte stream: JSONL lines, or the elements of one
  * top-level JSON array, reading in large blocks; memory grows only with
- * the largest record. gzip and zstd streams are decompressed on the fly. */
+ * the largest record. gzip, zstd, xz and bzip2 streams are decompressed
+ * on the fly. */
 typedef struct la_reader la_reader;
 la_reader *la_reader_new(int fd, int format /* LA_IO_* */, la_err *err);
 /* Next record: returns 1 with rec/len (valid until the next call) and the
@@ -323,9 +324,9 @@ int la_writer_record(la_writer *w, const char *rec, size_t len, la_err *err);
 /* JSONL only: writes nrecords finished lines (each record followed by
  * '\n', none spanning lines) as one block. */
 int la_writer_lines(la_writer *w, const char *lines, size_t len, size_t nrecords, la_err *err);
-/* Compresses what the writer writes: LA_Z_GZIP or LA_Z_ZSTD (call
- * before the first record). */
-enum { LA_Z_NONE, LA_Z_GZIP, LA_Z_ZSTD };
+/* Compresses what the writer writes: LA_Z_GZIP, LA_Z_ZSTD, LA_Z_XZ or
+ * LA_Z_BZIP2 (call before the first record). */
+enum { LA_Z_NONE, LA_Z_GZIP, LA_Z_ZSTD, LA_Z_XZ, LA_Z_BZIP2 };
 int la_writer_compress(la_writer *w, int kind, la_err *err);
 /* Closes the array (JSON), flushes and ends compression; does not close fd. */
 int la_writer_finish(la_writer *w, la_err *err);

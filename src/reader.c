@@ -17,6 +17,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <bzlib.h>
+#include <lzma.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -36,7 +38,7 @@
  * within one read no longer than this needs no look (la_reader_read). */
 #define INDENT_KEEP (1u << 20)
 
-enum { SRC_PLAIN, SRC_GZIP, SRC_ZSTD };
+enum { SRC_PLAIN, SRC_GZIP, SRC_ZSTD, SRC_XZ, SRC_BZIP2 };
 enum { J_START, J_FIRST, J_ELEM, J_AFTER, J_DONE };
 
 struct la_reader {
@@ -61,6 +63,10 @@ struct la_reader {
     z_stream gz;
     int gz_init, gz_end;
     ZSTD_DStream *zs;
+    lzma_stream xz;
+    int xz_init;
+    bz_stream bz;
+    int bz_init;
     /* decompression runs in its own thread, a few blocks ahead */
     int zthread;        /* started */
     pthread_t zth;
@@ -169,14 +175,94 @@ static int zstd_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *e
     return LA_OK;
 }
 
-/* Looks at the first bytes: gzip (1f 8b) and zstd (28 b5 2f fd) streams
- * get a decoder, anything else is read as it is. */
+/* xz: streams one after another (xz -c a b) decode as one, the end of
+ * the input told to the decoder so that a cut stream is an error. */
+static int xz_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err)
+{
+    *got = 0;
+    while (*got == 0) {
+        int rc = zin_fill(r, err);
+        if (rc)
+            return rc;
+        if (r->gz_end)
+            return LA_OK;
+        r->xz.next_in = r->zin + r->zin_pos;
+        r->xz.avail_in = r->zin_len - r->zin_pos;
+        r->xz.next_out = (uint8_t *)dst;
+        r->xz.avail_out = cap;
+        lzma_ret z = lzma_code(&r->xz, r->zin_eof ? LZMA_FINISH : LZMA_RUN);
+        r->zin_pos = r->zin_len - r->xz.avail_in;
+        *got = cap - r->xz.avail_out;
+        if (z == LZMA_STREAM_END)
+            r->gz_end = 1;
+        else if (z == LZMA_BUF_ERROR && r->zin_eof)
+            return la_err_set(err, LA_EIO, "read_error", "xz: truncated input");
+        else if (z != LZMA_OK && z != LZMA_BUF_ERROR)
+            return la_err_set(err, LA_EIO, "read_error", "xz: %s",
+                              z == LZMA_MEM_ERROR ? "out of memory" : z == LZMA_FORMAT_ERROR ? "not an xz stream"
+                                                                                           : "corrupt input");
+    }
+    return LA_OK;
+}
+
+/* bzip2: streams one after another (bzip2 -c a b, pbzip2) decode as one. */
+static int bz_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err)
+{
+    *got = 0;
+    while (*got == 0) {
+        int rc = zin_fill(r, err);
+        if (rc)
+            return rc;
+        if (r->gz_end) {   /* another stream may follow */
+            if (r->zin_pos >= r->zin_len)
+                return LA_OK;
+            BZ2_bzDecompressEnd(&r->bz);
+            memset(&r->bz, 0, sizeof r->bz);
+            if (BZ2_bzDecompressInit(&r->bz, 0, 0) != BZ_OK) {
+                r->bz_init = 0;
+                return la_err_set(err, LA_ENOMEM, "out_of_memory", "bzip2: cannot restart the decoder");
+            }
+            r->gz_end = 0;
+        }
+        if (r->zin_pos >= r->zin_len)
+            return la_err_set(err, LA_EIO, "read_error", "bzip2: truncated input");
+        r->bz.next_in = (char *)r->zin + r->zin_pos;
+        r->bz.avail_in = (unsigned)(r->zin_len - r->zin_pos);
+        r->bz.next_out = dst;
+        r->bz.avail_out = cap > (1u << 30) ? (1u << 30) : (unsigned)cap;
+        unsigned room = r->bz.avail_out;
+        int z = BZ2_bzDecompress(&r->bz);
+        r->zin_pos = r->zin_len - r->bz.avail_in;
+        *got = room - r->bz.avail_out;
+        if (z == BZ_STREAM_END)
+            r->gz_end = 1;
+        else if (z != BZ_OK)
+            return la_err_set(err, LA_EIO, "read_error", "bzip2: %s",
+                              z == BZ_MEM_ERROR ? "out of memory" : "corrupt input");
+    }
+    return LA_OK;
+}
+
+/* Decompressed bytes from whichever decoder the input has. */
+static int z_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err)
+{
+    switch (r->src) {
+    case SRC_GZIP: return gz_read(r, dst, cap, got, err);
+    case SRC_XZ: return xz_read(r, dst, cap, got, err);
+    case SRC_BZIP2: return bz_read(r, dst, cap, got, err);
+    default: return zstd_read(r, dst, cap, got, err);
+    }
+}
+
+/* Looks at the first bytes: gzip (1f 8b), zstd (28 b5 2f fd), xz
+ * (fd 37 7a 58 5a 00) and bzip2 ("BZh" and a digit) streams get a
+ * decoder, anything else is read as it is. */
 static int detect_source(la_reader *r, la_err *err)
 {
     /* a pipe may deliver fewer bytes than the magic numbers: read on
-     * until there are four, or the input ends */
+     * until there are six, or the input ends */
     size_t got = 0, k = 1;
-    while (got < 4 && k > 0) {
+    while (got < 6 && k > 0) {
         int rc = raw_read(r, r->zin + got, SNIFF_BLOCK - got, &k, err);
         if (rc)
             return rc;
@@ -186,6 +272,23 @@ static int detect_source(la_reader *r, la_err *err)
     r->zin_pos = 0;
     r->zin_eof = got == 0;
     const unsigned char *z = r->zin;
+    static const unsigned char xz_magic[6] = {0xfd, '7', 'z', 'X', 'Z', 0};
+    if (got >= 6 && memcmp(z, xz_magic, 6) == 0) {
+        lzma_stream init = LZMA_STREAM_INIT;
+        r->xz = init;
+        if (lzma_stream_decoder(&r->xz, UINT64_MAX, LZMA_CONCATENATED) != LZMA_OK)
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "xz: cannot start the decoder");
+        r->xz_init = 1;
+        r->src = SRC_XZ;
+        return LA_OK;
+    }
+    if (got >= 4 && z[0] == 'B' && z[1] == 'Z' && z[2] == 'h' && z[3] >= '1' && z[3] <= '9') {
+        if (BZ2_bzDecompressInit(&r->bz, 0, 0) != BZ_OK)
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "bzip2: cannot start the decoder");
+        r->bz_init = 1;
+        r->src = SRC_BZIP2;
+        return LA_OK;
+    }
     if (got >= 2 && z[0] == 0x1f && z[1] == 0x8b) {
         if (inflateInit2(&r->gz, 15 + 16) != Z_OK)
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "gzip: cannot start the decoder");
@@ -241,6 +344,10 @@ void la_reader_free(la_reader *r)
     if (r->gz_init)
         inflateEnd(&r->gz);
     ZSTD_freeDStream(r->zs);
+    if (r->xz_init)
+        lzma_end(&r->xz);
+    if (r->bz_init)
+        BZ2_bzDecompressEnd(&r->bz);
     free(r->zin);
     free(r->buf);
     free(r);
@@ -266,8 +373,7 @@ static void *decompress_main(void *arg)
             return NULL;
         size_t got = 0;
         la_err e;
-        int rc = r->src == SRC_GZIP ? gz_read(r, r->zblk[slot], ZBLOCK, &got, &e)
-                                    : zstd_read(r, r->zblk[slot], ZBLOCK, &got, &e);
+        int rc = z_read(r, r->zblk[slot], ZBLOCK, &got, &e);
         pthread_mutex_lock(&r->zmu);
         r->zlen[slot] = got;
         r->zend[slot] = rc ? -1 : got == 0;

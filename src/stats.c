@@ -52,7 +52,7 @@ void la_stats_preview(la_stats *st, const la_preview_info *info)
 
 static const char *const status_names[] = {"complete", "output_closed", "failed"};
 static const char *const out_format_names[] = {NULL, "jsonl", "json"};
-static const char *const compress_names[] = {"none", "gzip", "zstd"};
+static const char *const compress_names[] = {"none", "gzip", "zstd", "xz", "bzip2"};
 #define N_COMPRESS (sizeof compress_names / sizeof compress_names[0])
 
 void la_stats_merge(la_stats *into, const la_stats *f)
@@ -325,8 +325,8 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
         return la_err_set(err, LA_EDATA, "bad_stats", "\"warnings\" is not a list of known warning names");
     if (st->out_format < 0 || st->out_compress < 0)
         return la_err_set(err, LA_EDATA, "bad_stats",
-                          "unknown \"output_format\" or \"output_compression\" (expected jsonl or json; none, gzip "
-                          "or zstd)");
+                          "unknown \"output_format\" or \"output_compression\" (expected jsonl or json; none, gzip, "
+                          "zstd, xz or bzip2)");
     if (st->records_in != st->records_out + st->records_rejected)
         return la_err_set(err, LA_EDATA, "bad_stats",
                           "records_in (%llu) is not records_out + records_rejected (%llu + %llu)",

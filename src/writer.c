@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <bzlib.h>
+#include <lzma.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -20,6 +22,10 @@ struct la_writer {
     int compress;        /* LA_Z_* */
     z_stream gz;
     ZSTD_CCtx *zs;
+    lzma_stream xz;
+    int xz_init;
+    bz_stream bz;
+    int bz_init;
     unsigned char *zbuf; /* compressed output block */
 };
 
@@ -64,12 +70,81 @@ int la_writer_compress(la_writer *w, int kind, la_err *err)
         /* level 6, zlib's default: what gzip users expect of the size */
         if (deflateInit2(&w->gz, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "gzip: cannot start the encoder");
+    } else if (kind == LA_Z_XZ) {
+        /* preset 6 with a CRC64 check, what the xz tool makes by default */
+        lzma_stream init = LZMA_STREAM_INIT;
+        w->xz = init;
+        if (lzma_easy_encoder(&w->xz, 6, LZMA_CHECK_CRC64) != LZMA_OK)
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "xz: cannot start the encoder");
+        w->xz_init = 1;
+    } else if (kind == LA_Z_BZIP2) {
+        /* blocks of 900 kB, what the bzip2 tool makes by default */
+        if (BZ2_bzCompressInit(&w->bz, 9, 0, 0) != BZ_OK)
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "bzip2: cannot start the encoder");
+        w->bz_init = 1;
     } else {
         if (!(w->zs = ZSTD_createCCtx()))
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "zstd: cannot start the encoder");
         ZSTD_CCtx_setParameter(w->zs, ZSTD_c_compressionLevel, 3);
     }
     w->compress = kind;
+    return LA_OK;
+}
+
+/* Writes the compressed bytes of the block zbuf[0..k) to fd. */
+static int put_block(la_writer *w, size_t k, la_err *err)
+{
+    w->bytes += k;
+    return la_write_all(w->fd, w->zbuf, k, err);
+}
+
+/* sink through xz: like gzip's, until the encoder has taken all of p
+ * (and, when last, ended the stream). */
+static int xz_sink(la_writer *w, const char *p, size_t n, int last, la_err *err)
+{
+    if (n == 0 && !last)
+        return LA_OK;   /* no progress to make: liblzma would call it an error */
+    w->xz.next_in = (const uint8_t *)p;
+    w->xz.avail_in = n;
+    lzma_ret z;
+    do {
+        w->xz.next_out = w->zbuf;
+        w->xz.avail_out = WRITE_BLOCK;
+        z = lzma_code(&w->xz, last ? LZMA_FINISH : LZMA_RUN);
+        if (z != LZMA_OK && z != LZMA_STREAM_END)
+            return la_err_set(err, z == LZMA_MEM_ERROR ? LA_ENOMEM : LA_EIO, "write_error",
+                              "xz: compression failed (liblzma error %d)", (int)z);
+        int rc = put_block(w, WRITE_BLOCK - w->xz.avail_out, err);
+        if (rc)
+            return rc;
+    } while (w->xz.avail_in > 0 || w->xz.avail_out == 0 || (last && z != LZMA_STREAM_END));
+    return LA_OK;
+}
+
+/* sink through bzip2 (its counts are unsigned int: p is fed in parts). */
+static int bz_sink(la_writer *w, const char *p, size_t n, int last, la_err *err)
+{
+    if (n == 0 && !last)
+        return LA_OK;   /* no progress to make: libbz2 would call it an error */
+    do {
+        size_t part = n > (1u << 30) ? (1u << 30) : n;
+        int end = last && part == n;
+        w->bz.next_in = (char *)p;
+        w->bz.avail_in = (unsigned)part;
+        int z;
+        do {
+            w->bz.next_out = (char *)w->zbuf;
+            w->bz.avail_out = WRITE_BLOCK;
+            z = BZ2_bzCompress(&w->bz, end ? BZ_FINISH : BZ_RUN);
+            if (z != BZ_RUN_OK && z != BZ_FINISH_OK && z != BZ_STREAM_END)
+                return la_err_set(err, LA_EIO, "write_error", "bzip2: compression failed (libbz2 error %d)", z);
+            int rc = put_block(w, WRITE_BLOCK - w->bz.avail_out, err);
+            if (rc)
+                return rc;
+        } while (w->bz.avail_in > 0 || (end && z != BZ_STREAM_END));
+        p += part;
+        n -= part;
+    } while (n > 0);
     return LA_OK;
 }
 
@@ -99,6 +174,10 @@ static int sink(la_writer *w, const char *p, size_t n, int last, la_err *err)
         } while (w->gz.avail_out == 0 || (last && z != Z_STREAM_END));
         return LA_OK;
     }
+    if (w->compress == LA_Z_XZ)
+        return xz_sink(w, p, n, last, err);
+    if (w->compress == LA_Z_BZIP2)
+        return bz_sink(w, p, n, last, err);
     ZSTD_inBuffer in = {p, n, 0};
     size_t left;
     do {
@@ -217,6 +296,10 @@ void la_writer_free(la_writer *w)
     if (w->compress == LA_Z_GZIP)
         deflateEnd(&w->gz);
     ZSTD_freeCCtx(w->zs);
+    if (w->xz_init)
+        lzma_end(&w->xz);
+    if (w->bz_init)
+        BZ2_bzCompressEnd(&w->bz);
     free(w->zbuf);
     free(w);
 }

@@ -37,6 +37,10 @@ typedef struct {
  * messages ("lookahead: ..."). */
 int cli_run(cli_opts *o);
 
+/* What a file name's extension says of compression: LA_Z_* (LA_Z_NONE
+ * for none), or -1 for a compressor whose format is not written. */
+int cli_compression_of(const char *name);
+
 /* Prints "lookahead: " + message + newline on stderr. */
 void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

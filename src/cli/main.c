@@ -22,8 +22,8 @@ static const char usage_text[] =
     "\n"
     "Prepares fine-tuning data with LookAhead Tuning: previews the first tokens\n"
     "of each answer in its instruction. Reads JSONL or a JSON array from the\n"
-    "FILEs (gzip and zstd too), or standard input when there are none or a FILE\n"
-    "is -, and writes standard output unless -o is given.\n"
+    "FILEs (gzip, zstd, xz and bzip2 too), or standard input when there are\n"
+    "none or a FILE is -, and writes standard output unless -o is given.\n"
     "\n"
     "Transform:\n"
     "  --mode real|virtual        real: instruction += connector + first m units\n"
@@ -61,7 +61,7 @@ static const char usage_text[] =
     "  --output-format jsonl|json (default: the input's)\n"
     "Output and errors:\n"
     "  -o, --output FILE          write FILE (atomically) instead of stdout;\n"
-    "                             .gz or .zst compresses\n"
+    "                             .gz, .zst, .xz or .bz2 compresses\n"
     "  --on-error fail|skip       a bad record stops the run (fail, default) or\n"
     "                             is set aside (skip)\n"
     "  --rejects FILE             with skip: rejected records, byte for byte\n"
@@ -311,6 +311,14 @@ static int check_options(cli_opts *o, int unit_given)
         return usage_error("--unit token needs --tokenizer PATH (a tokenizer.json or a model folder)");
     if (o->rejects && !o->skip_bad)
         return usage_error("--rejects needs --on-error skip");
+    if (o->output && cli_compression_of(o->output) < 0)
+        return usage_error("-o %s: that compressor's format is not written (.gz, .zst, .xz and .bz2 are); pick one of "
+                           "those, or write plain and compress with its tool", o->output);
+    const char *side[] = {o->rejects, o->stats};
+    for (int i = 0; i < 2; i++)
+        if (side[i] && cli_compression_of(side[i]) != LA_Z_NONE)
+            return usage_error("%s %s: written plain, never compressed: give a name without a compressor's extension",
+                               i ? "--stats" : "--rejects", side[i]);
     if (o->max_rejects.set && !o->skip_bad)
         return usage_error("--max-rejects needs --on-error skip (with fail, the first bad record stops the run)");
     if (strcmp(o->cfg.input_field, o->cfg.output_field) == 0)

@@ -179,6 +179,29 @@ static void progress(run_state *s, uint64_t cur_bytes, int final)
     s->progress_shown = 1;
 }
 
+int cli_compression_of(const char *name)
+{
+    /* what a name ending in each means; the tools that write them and
+     * that we do not (lz4, lzip, lzma, lzop, compress, brotli, snappy,
+     * zip, 7-Zip, and tar shorthands) are refused, not written plain */
+    static const struct {
+        const char *ext;
+        int kind;
+    } exts[] = {
+        {".gz", LA_Z_GZIP}, {".zst", LA_Z_ZSTD}, {".xz", LA_Z_XZ}, {".bz2", LA_Z_BZIP2},
+        {".lz4", -1}, {".lz", -1}, {".lzma", -1}, {".lzo", -1}, {".Z", -1}, {".br", -1}, {".sz", -1},
+        {".snappy", -1}, {".zip", -1}, {".7z", -1}, {".bz", -1}, {".tgz", -1}, {".tbz2", -1}, {".txz", -1},
+        {".zstd", -1}, {".gzip", -1}, {".bzip2", -1},
+    };
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        size_t k = strlen(exts[i].ext);
+        if (n > k && strcmp(name + n - k, exts[i].ext) == 0)
+            return exts[i].kind;
+    }
+    return LA_Z_NONE;
+}
+
 /* Opens an input for reading: 66 with a message when it cannot be. */
 static int open_input(const char *path, int *fd)
 {
@@ -261,11 +284,8 @@ static int open_output(run_state *s)
     }
     take_mode(fd, s->final_out);
     s->out_fd = fd;
-    size_t n = strlen(out);
-    if (n > 3 && strcmp(out + n - 3, ".gz") == 0)
-        s->compress = LA_Z_GZIP;
-    else if (n > 4 && strcmp(out + n - 4, ".zst") == 0)
-        s->compress = LA_Z_ZSTD;
+    int z = cli_compression_of(out);
+    s->compress = z > 0 ? z : LA_Z_NONE;   /* other compressors' names were refused by main */
     return 0;
 }
 
