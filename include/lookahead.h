@@ -162,6 +162,8 @@ enum { LA_IO_AUTO, LA_IO_JSONL, LA_IO_JSON };
  * in the format of cfg.format (LA_FMT_ALPACA or LA_FMT_SHAREGPT). */
 typedef struct {
     int given;
+    int openai;          /* formatting "openai": an assistant message with
+                          * tool_calls is a function call, not an answer */
     const char *prompt, *query, *response, *history;   /* alpaca columns */
     const char *messages;                               /* sharegpt column */
     const char *role_tag, *content_tag, *user_tag, *assistant_tag;

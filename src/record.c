@@ -454,6 +454,7 @@ typedef struct {
     la_span list;
     const char *role, *content;
     const char *const *users, *const *assts;
+    int tool_calls_not_answers;   /* LLaMA-Factory's openai formatting */
 } chat_keys;
 
 static const char *const msg_users[] = {"user", NULL};
@@ -526,6 +527,11 @@ static int adapt_chat(la_proc *p, const char *r, size_t n, const chat_keys *k, l
         if (rc)
             return rc;
         int is_user = string_in(p, r, role, k->users), is_asst = string_in(p, r, role, k->assts);
+        la_span calls;
+        if (is_asst && k->tool_calls_not_answers &&
+            la_json_object_get(r, n, msg.start, "tool_calls", 10, &calls) && r[calls.start] == '[' &&
+            la_json_array_next(r, n, calls.start, &(size_t){0}, &calls))
+            is_asst = 0;   /* LLaMA-Factory trains on the calls, as a function message */
         if (is_asst && prev_user) {
             size_t nu, na;
             rc = chat_texts(p, r, n, prev_content, ubuf, MAX_PARTS, &nu, err);
@@ -563,7 +569,7 @@ static int pc_side(la_proc *p, const char *r, size_t n, const char *name, la_spa
     if (r[v.start] != '[')
         return la_err_set(err, LA_EDATA, "not_string", "field \"%s\" is %s, not a string or a list of messages",
                           name, la_json_type_name(la_json_type(r[v.start])));
-    chat_keys k = {name, v, NULL, NULL, NULL, NULL};
+    chat_keys k = {name, v, NULL, NULL, NULL, NULL, 0};
     keys_by_shape(r, n, &k, 0);
     size_t it = 0;
     la_span msg, pick = {0, 0};
@@ -618,6 +624,7 @@ static int chat_of_layout(la_proc *p, const char *r, size_t n, size_t obj, int f
         k->content = l->content;
         k->users = l->users;
         k->assts = l->assts;
+        k->tool_calls_not_answers = p->cfg.layout.openai;
         return path_get(p, r, n, obj, &l->list, &k->list);
     }
     k->name = fmt == LA_FMT_MESSAGES ? "messages" : "conversations";
@@ -690,7 +697,7 @@ static int detect_format(la_proc *p, const char *r, size_t n, size_t obj, chat_k
 /* Reads the record's turns in its format; *fmt: the format found. */
 static int adapt(la_proc *p, const char *r, size_t n, size_t obj, int *fmt, la_stats *st, la_err *err)
 {
-    chat_keys k = {NULL, {0, 0}, NULL, NULL, NULL, NULL};
+    chat_keys k = {NULL, {0, 0}, NULL, NULL, NULL, NULL, 0};
     int f = p->cfg.format;
     if (f == LA_FMT_AUTO)
         f = detect_format(p, r, n, obj, &k);

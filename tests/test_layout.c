@@ -204,6 +204,16 @@ START_TEST(layout_tags_sharegpt)
                        "{\"from\":\"observation\",\"value\":\"o\"},{\"from\":\"gpt\",\"value\":\"a\"}]}";
     expect(&c, tool, tool);
     expect_bad(&c, "{\"messages\":[]}", "missing_field");
+    /* openai formatting: an assistant message with tool calls is a function call */
+    c.layout.openai = 1;
+    const char *calls = "{\"conversations\":[{\"from\":\"human\",\"value\":\"q\"},"
+                        "{\"from\":\"gpt\",\"value\":\"a\",\"tool_calls\":[{\"id\":1}]}]}";
+    expect(&c, calls, calls);
+    expect(&c, "{\"conversations\":[{\"from\":\"human\",\"value\":\"q\"},{\"from\":\"gpt\",\"value\":\"a\",\"tool_calls\":[]}]}",
+           "{\"conversations\":[{\"from\":\"human\",\"value\":\"q|P \"},{\"from\":\"gpt\",\"value\":\"P a\",\"tool_calls\":[]}]}");
+    c.layout.openai = 0;
+    expect(&c, calls, "{\"conversations\":[{\"from\":\"human\",\"value\":\"q|P \"},"
+                      "{\"from\":\"gpt\",\"value\":\"P a\",\"tool_calls\":[{\"id\":1}]}]}");
     c.layout.user_tag = NULL;
     ck_assert_ptr_null(la_proc_new(&c, &err));
     c.layout.user_tag = "human";

@@ -153,6 +153,7 @@ static int apply(const names *nm, cli_opts *o, const origin *from)
     l->user_tag = tag[T_USER];
     l->assistant_tag = tag[T_ASSISTANT];
     o->cfg.format = chat ? LA_FMT_SHAREGPT : LA_FMT_ALPACA;
+    l->openai = strcmp(nm->format, "openai") == 0;
     if (!chat && !l->response) {
         cli_msg("%s: no response column (%s): without answers (pre-training text, prompts only) there is "
                 "nothing for LookAhead Tuning to preview",

@@ -52,8 +52,14 @@ def turns(rec, fmt, cols, tags):
         return out
     msgs = rec[cols["messages"]]
     role, content = tags["role_tag"], tags["content_tag"]
+    def answers(msg):
+        # openai formatting: an assistant message with tool calls becomes a
+        # function call message (its content replaced by the calls)
+        if fmt == "openai" and msg.get("tool_calls"):
+            return False
+        return msg[role] == tags["assistant_tag"]
     for i in range(1, len(msgs)):
-        if msgs[i][role] == tags["assistant_tag"] and msgs[i - 1][role] == tags["user_tag"]:
+        if answers(msgs[i]) and msgs[i - 1][role] == tags["user_tag"]:
             out.append(((msgs[i - 1], content), (msgs[i], content)))
     return out
 
