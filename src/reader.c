@@ -585,8 +585,154 @@ static void drop_blank(la_reader *r)
  * decides the format from the first byte after it. White space in the
  * block where the value begins stays (an indented first record keeps its
  * indent); an explicit JSON array's is left to the array scanner. */
+/* ---- input shapes that are not JSONL nor a JSON array of objects ---- */
+
+/* What the first bytes say the input is when it is another format:
+ * Parquet, or a compressor's stream that is not read. NULL when none. */
+static const char *foreign_magic(const unsigned char *p, size_t n)
+{
+    static const struct {
+        const char *magic;
+        size_t len;
+        const char *what;
+    } known[] = {
+        {"PAR1", 4, "a Parquet file (magic PAR1), not JSON: convert it to JSONL first, e.g. duckdb -c \"COPY "
+                    "(FROM 'FILE') TO 'FILE.jsonl' (FORMAT json)\" or pandas' to_json(orient='records', lines=True)"},
+        {"\x04\x22\x4d\x18", 4, "lz4-compressed, which is not read: lz4 -dc FILE | lookahead ... (gzip, zstd, xz "
+                                "and bzip2 are read as they are)"},
+        {"\x02\x21\x4c\x18", 4, "lz4-compressed (legacy frame), which is not read: lz4 -dc FILE | lookahead ..."},
+        {"LZIP", 4, "lzip-compressed, which is not read: lzip -dc FILE | lookahead ..."},
+        {"PK\x03\x04", 4, "a zip archive, which is not read: unzip -p FILE | lookahead ..."},
+        {"7z\xbc\xaf\x27\x1c", 6, "a 7-Zip archive, which is not read: 7z x -so FILE | lookahead ..."},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (n >= known[i].len && memcmp(p, known[i].magic, known[i].len) == 0)
+            return known[i].what;
+    return NULL;
+}
+
+/* Walks JSON text p[0..n) from its first byte (an opening bracket) with
+ * strings and depth, stopping where the value closes: the index after
+ * it, or n when it does not close in p. *nl: the first line feed outside
+ * strings before that (n if none); *eol_last: the last byte not white
+ * space before *nl; *key: the first member name of the top level whose
+ * value is an array (up to keycap - 1 bytes, "" if none). */
+static size_t walk_value(const char *p, size_t n, size_t *nl, char *eol_last, char *key, size_t keycap)
+{
+    size_t depth = 0, str_at = 0, str_end = 0;
+    int in_str = 0, esc = 0;
+    char last = 0;
+    *nl = n;
+    *eol_last = 0;
+    key[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (in_str) {
+            if (esc)
+                esc = 0;
+            else if (c == '\\')
+                esc = 1;
+            else if (c == '"') {
+                in_str = 0;
+                str_end = i;
+                last = c;
+            }
+            continue;
+        }
+        if (c == '\n' && *nl == n) {
+            *nl = i;
+            *eol_last = last;
+        }
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+            continue;
+        if (c == '"') {
+            in_str = 1;
+            str_at = i + 1;
+        } else if (c == '{' || c == '[') {
+            if (c == '[' && depth == 1 && last == ':' && !key[0] && str_end >= str_at) {
+                size_t k = str_end - str_at < keycap - 1 ? str_end - str_at : keycap - 1;
+                memcpy(key, p + str_at, k);
+                key[k] = 0;
+            }
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth <= 1)
+                return i + 1;
+            depth--;
+        }
+        last = c;
+    }
+    return n;
+}
+
+/* Looks at what begin() has buffered, buf[i..end) from the first byte
+ * that is not white space, for shapes that are certainly not what was
+ * asked (auto: the format was told by that byte), and fails naming the
+ * shape and the way out (code "input_shape"). Only what is buffered is
+ * looked at: a shape it cannot tell there is read as before. */
+static int check_shape(la_reader *r, size_t i, int auto_format, la_err *err)
+{
+    const char *p = r->buf + i;
+    size_t n = r->end - i;
+    const char *what = foreign_magic((const unsigned char *)r->buf + r->start, r->end - r->start);
+    if (what)
+        return la_err_set(err, LA_EDATA, "input_shape", "%s", what);
+    if (!auto_format || n == 0)
+        return LA_OK;
+    const char *nl = memchr(p, '\n', n);
+    size_t line1 = nl ? (size_t)(nl - p) : r->eof ? n : 0;
+    if (p[0] != '{' && p[0] != '[') {
+        /* a header line of names and separators, no JSON object on it; a
+         * quoted first name is followed by a separator (a line that is one
+         * JSON string is a record, rejected as not an object) */
+        size_t q = 1;
+        while (p[0] == '"' && q < line1 && p[q] != '"')
+            q += p[q] == '\\' ? 2 : 1;
+        int quoted_name = p[0] == '"' && q + 1 < line1 && (p[q + 1] == ',' || p[q + 1] == '\t');
+        if (line1 && !memchr(p, '{', line1) && (memchr(p, ',', line1) || memchr(p, '\t', line1)) &&
+            (quoted_name || (p[0] >= '0' && p[0] <= '9') || ((p[0] | 0x20) >= 'a' && (p[0] | 0x20) <= 'z')))
+            return la_err_set(err, LA_EDATA, "input_shape",
+                              "line 1 looks like a CSV header (%.*s), not JSON: convert it to JSONL first, e.g. "
+                              "python3 -c 'import csv,json,sys; [print(json.dumps(r)) for r in csv.DictReader(sys.stdin)]'",
+                              (int)(line1 < 40 ? line1 : 40), p);
+        return LA_OK;
+    }
+    size_t first_nl;
+    char eol_last, key[48];
+    size_t close = walk_value(p, n, &first_nl, &eol_last, key, sizeof key);
+    size_t after = skip_ws(p, close, n);
+    if (p[0] == '[') {
+        /* a whole array on line 1, another on line 2: JSONL of arrays */
+        if (close < n && first_nl >= close && after < n && p[after] == '[')
+            return la_err_set(err, LA_EDATA, "input_shape",
+                              "lines 1 and 2 each hold a JSON array: JSONL whose lines are arrays, not one JSON "
+                              "array; records must be objects (jq -c '.[]' flattens arrays of objects), or give "
+                              "--input-format jsonl to read each line as a record");
+        return LA_OK;
+    }
+    /* '{' not closed on line 1, the line ending where a pretty-printer
+     * breaks it (a truncated record ends inside a string or a value) */
+    if (first_nl >= close || (eol_last != '{' && eol_last != '[' && eol_last != ',' && eol_last != ':'))
+        return LA_OK;
+    if (close < n && after < n && p[after] == '{')
+        return la_err_set(err, LA_EDATA, "input_shape",
+                          "line 1 starts a JSON object spread over several lines and another follows: pretty-printed "
+                          "objects, not JSONL (one object a line); convert with jq -c . FILE > FILE.jsonl");
+    if (key[0])
+        return la_err_set(err, LA_EDATA, "input_shape",
+                          "the input is one JSON object over several lines, not JSONL nor a JSON array of records; "
+                          "take its records out with jq -c '.%s[]' FILE > FILE.jsonl",
+                          key);
+    if (close < n && after == n)
+        return la_err_set(err, LA_EDATA, "input_shape",
+                          "the input is one JSON object over several lines, not JSONL (one object a line); convert "
+                          "with jq -c . FILE > FILE.jsonl");
+    return LA_OK;
+}
+
 static int begin(la_reader *r, la_err *err)
 {
+    int auto_format = r->format == LA_IO_AUTO;
     while (!r->eof && r->end - r->start < 3) {
         int rc = fill(r, err);
         if (rc)
@@ -600,6 +746,9 @@ static int begin(la_reader *r, la_err *err)
         if (i < r->end || r->eof) {
             if (r->format == LA_IO_AUTO)
                 r->format = i < r->end && r->buf[i] == '[' ? LA_IO_JSON : LA_IO_JSONL;
+            int rc = check_shape(r, i, auto_format, err);
+            if (rc)
+                return rc;
             break;
         }
         drop_blank(r);

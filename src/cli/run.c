@@ -851,6 +851,9 @@ static int run_input(run_state *s, const char *path)
         if (strcmp(e.code, "read_error") == 0 || strcmp(e.code, "out_of_memory") == 0) {
             cli_msg("%s: %s", name, e.msg);
             rc = EXIT_IOERR;
+        } else if (strcmp(e.code, "input_shape") == 0) {   /* the message says where */
+            cli_msg("%s: %s", name, e.msg);
+            rc = EXIT_DATA;
         } else {
             cli_msg("%s:%llu: %s", name, (unsigned long long)line, e.msg);
             rc = EXIT_DATA;
