@@ -329,8 +329,8 @@ START_TEST(edited_lone_surrogate_is_rejected)
 {
     la_config c = cfg_mode(LA_MODE_VIRTUAL);
     const char *bad[] = {"{\"input\":\"a \\ud800\",\"output\":\"b\"}", "{\"input\":\"a\",\"output\":\"\\udc00 b\"}",
-                         "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"\\ud83d\"}]},"
-                         "{\"role\":\"assistant\",\"content\":\"b\"}]}"};
+                         ("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"\\ud83d\"}]},"
+                          "{\"role\":\"assistant\",\"content\":\"b\"}]}")};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ck_assert_int_eq(run(&c, bad[i]), LA_EDATA);
         ck_assert_str_eq(err.code, "lone_surrogate");
