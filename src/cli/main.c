@@ -84,6 +84,18 @@ static const char usage_text[] =
     "$XDG_CACHE_HOME/lookahead or ~/.cache/lookahead; empty: no cache);\n"
     "LOOKAHEAD_CACHE_MAX_MB, what its entries may take (default 512).\n"
     "\n"
+    "Examples:\n"
+    "  # the paper's two runs: virtual, and real with the model's first 6 tokens\n"
+    "  lookahead --mode virtual --input-field question --output-field answer \\\n"
+    "      train.jsonl > virtual.jsonl\n"
+    "  lookahead --tokenizer meta-llama/Llama-2-7b-chat-hf --m 6 \\\n"
+    "      --input-field question --output-field answer -o real.jsonl train.jsonl\n"
+    "  # a chat dataset (messages or sharegpt), the last turn of each record\n"
+    "  lookahead --tokenizer ./model --turns last chat.jsonl.zst -o chat_la.jsonl.zst\n"
+    "  # in CI: fail on more than 1% bad records or any warning, keep the report\n"
+    "  lookahead --tokenizer ./model --on-error skip --max-rejects 1% --strict \\\n"
+    "      --rejects bad.jsonl --stats stats.json -o train_la.jsonl train.jsonl\n"
+    "\n"
     "Exit codes: 0 success, 2 usage, 65 bad data or tokenizer, 66 an input\n"
     "cannot be opened, 73 the output cannot be created, 74 I/O error.\n";
 
@@ -405,6 +417,17 @@ int main(int argc, char **argv)
     if (o.ninputs == 0)
         for (size_t i = 0; i < L.nfiles; i++)
             o.inputs[o.ninputs++] = L.files[i];
+    if (o.ninputs == 0 && isatty(0)) {
+        /* as zstd and jq do: a bare run on a terminal would wait, silent,
+         * for records typed in */
+        cli_msg("no input: give a FILE, or pipe data in (standard input is a terminal; '-' reads it anyway)");
+        fwrite(usage_text, 1, (size_t)(strstr(usage_text, "\n\n") + 1 - usage_text), stderr);
+        fputs("Try 'lookahead --help' for more information.\n", stderr);
+        free(extra);
+        free(o.inputs);
+        cli_layout_free(&L);
+        return EXIT_USAGE;
+    }
     if (o.ninputs == 0)
         o.inputs[o.ninputs++] = "-";
     free(extra);
