@@ -316,6 +316,9 @@ int la_reader_begin(la_reader *r, la_err *err);
 int la_reader_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err);
 int la_reader_format(const la_reader *r);     /* LA_IO_JSONL or LA_IO_JSON once known */
 uint64_t la_reader_bytes(const la_reader *r); /* bytes consumed from fd */
+/* Bytes of data read so far: decompressed for compressed input (safe to
+ * call from another thread, for progress). */
+uint64_t la_reader_data_bytes(const la_reader *r);
 void la_reader_free(la_reader *r);
 
 /* ---- writing ------------------------------------------------------------ */

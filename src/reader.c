@@ -55,6 +55,7 @@ struct la_reader {
     int line_text;      /* la_reader_read: the line being given has shown a byte not white space */
     uint64_t indent;    /* la_reader_read: white space given at the start of that line */
     uint64_t bytes;     /* raw bytes read from fd */
+    uint64_t zbytes;    /* decompressed bytes taken (compressed input) */
     int begun;          /* BOM and format checked */
     /* compressed input */
     unsigned char *zin;
@@ -355,6 +356,10 @@ void la_reader_free(la_reader *r)
 
 int la_reader_format(const la_reader *r) { return r->format; }
 uint64_t la_reader_bytes(const la_reader *r) { return __atomic_load_n(&r->bytes, __ATOMIC_RELAXED); }
+uint64_t la_reader_data_bytes(const la_reader *r)
+{
+    return r->src == SRC_PLAIN || r->src < 0 ? la_reader_bytes(r) : __atomic_load_n(&r->zbytes, __ATOMIC_RELAXED);
+}
 
 /* The decompression thread: fills free blocks in turn until the stream
  * ends, fails, or the reader is freed. Running it beside the parser is
@@ -424,6 +429,7 @@ static int take_block(la_reader *r, char *dst, size_t cap, size_t *got, la_err *
         k = cap;
     memcpy(dst, r->zblk[h] + r->zoff, k);
     *got = k;
+    __atomic_add_fetch(&r->zbytes, (uint64_t)k, __ATOMIC_RELAXED);   /* read by progress */
     r->zoff += k;
     if (r->zoff < r->zlen[h])
         return LA_OK;

@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/files.h"
+#include "progress.h"
 
 #define SHOWN_REJECTS 5
 
@@ -135,6 +137,8 @@ struct run_state {
     uint64_t index;           /* records seen, for --shard */
     uint64_t total_bytes;     /* input size when known, else 0 */
     uint64_t done_bytes;      /* bytes of finished inputs */
+    uint64_t done_data;       /* the same, decompressed */
+    size_t progress_len;      /* length of the progress line on screen, 0 when none */
     double t0, next_progress;
     int show_progress;
     int progress_shown;
@@ -162,21 +166,46 @@ struct run_state {
 
 static const char *display_name(const char *path) { return strcmp(path, "-") == 0 ? "-" : path; }
 
-static void progress(run_state *s, uint64_t cur_bytes, int final)
+/* The terminal's width for the progress line: stderr's, else $COLUMNS,
+ * else 80 (asked at each update: the window may be resized). */
+static size_t term_width(void)
+{
+    struct winsize ws;
+    if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    long v = c ? strtol(c, NULL, 10) : 0;
+    return v > 0 && v < 10000 ? (size_t)v : 80;
+}
+
+/* Rewrites the progress line in place (four times a second, or the
+ * final one, which ends with a line feed): at most the terminal's width
+ * less one, so that it never wraps, and what is left of a longer earlier
+ * line blanked. cur: the input being read, if any. */
+static void progress(run_state *s, const la_reader *cur, int final)
 {
     double t = now();
     if (!final && t < s->next_progress)
         return;
     s->next_progress = t + 0.25;
-    double mb = (double)(s->done_bytes + cur_bytes) / 1e6, dt = t - s->t0;
-    char pct[16] = "";
-    if (s->total_bytes)
-        snprintf(pct, sizeof pct, "  %3.0f%%", 100.0 * (double)(s->done_bytes + cur_bytes) / (double)s->total_bytes);
-    fprintf(stderr, "\rlookahead: %llu records  %.1f MB  %.1f MB/s%s ", (unsigned long long)s->st.records_in, mb,
-            dt > 0 ? mb / dt : 0.0, pct);
-    if (final)
-        fputc('\n', stderr);
+    la_progress p = {t - s->t0, s->st.records_in, s->done_data + (cur ? la_reader_data_bytes(cur) : 0),
+                     s->done_bytes + (cur ? la_reader_bytes(cur) : 0), s->total_bytes};
+    char line[512];
+    size_t width = term_width();
+    size_t n = la_progress_line(&p, width < sizeof line ? width : sizeof line, line, sizeof line);
+    int pad = s->progress_len > n ? (int)(s->progress_len - n) : 0;
+    fprintf(stderr, "\r%s%*s%s", line, pad, "", final ? "\n" : "");
+    s->progress_len = final ? 0 : n;
     s->progress_shown = 1;
+}
+
+/* Blanks the progress line before a message, which then starts at the
+ * left edge; the next update draws the line again below it. */
+static void progress_clear(run_state *s)
+{
+    if (s->progress_len)
+        fprintf(stderr, "\r%*s\r", (int)s->progress_len, "");
+    s->progress_len = 0;
 }
 
 int cli_compression_of(const char *name)
@@ -343,6 +372,8 @@ static int reject(run_state *s, const char *name, uint64_t line, const char *rec
      * --rejects and is counted, so that in = out + rejected holds); a
      * percentage is only known at the end (guard_rails) */
     const la_reject_limit *lim = &s->o->max_rejects;
+    if (s->shown < SHOWN_REJECTS || (lim->set && !lim->percent))
+        progress_clear(s);
     if (lim->set && !lim->percent && la_reject_limit_exceeded(lim, s->shown + 1, 0)) {
         cli_msg("%s:%llu: %s (rejected record %llu, more than --max-rejects %llu allows: the run stops)", name,
                 (unsigned long long)line, e->msg, (unsigned long long)(s->shown + 1),
@@ -557,7 +588,7 @@ static int retire(run_state *s, batch *b)
 {
     int rc = write_batch(s, b);
     if (s->show_progress && s->cur_reader)
-        progress(s, la_reader_bytes(s->cur_reader), 0);
+        progress(s, s->cur_reader, 0);
     return rc;
 }
 
@@ -861,6 +892,7 @@ static int run_input(run_state *s, const char *path)
     }
     s->cur_reader = NULL;
     s->done_bytes += la_reader_bytes(r);
+    s->done_data += la_reader_data_bytes(r);
     /* every shard reads all the input; shard 0 alone counts it, so that
      * merged shard statistics equal a single run's */
     /* (a failed input is not counted: how far it was read ahead depends
@@ -1341,14 +1373,15 @@ int cli_run(cli_opts *o)
     for (size_t i = 0; i < o->ninputs && !rc; i++)
         rc = run_input(&s, o->inputs[i]);
     stop_workers(&s);
+    /* the last progress line before any end message */
+    if (s.show_progress && s.progress_shown)
+        progress(&s, NULL, 1);
     if (started)
         rc = guard_rails(&s, rc);
     if (started && !rc)
         rc = end_warnings(&s);
     rc = finish_output(&s, rc);
     double secs = now() - s.t0;
-    if (s.show_progress && s.progress_shown)
-        progress(&s, 0, 1);
     s.st.status = rc == 0 ? LA_RUN_COMPLETE : rc == -1 ? LA_RUN_OUTPUT_CLOSED : LA_RUN_FAILED;
     stats_final[0] = 0;   /* from here the report is written or removed */
     if (o->stats) {
