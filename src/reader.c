@@ -593,6 +593,9 @@ static void drop_blank(la_reader *r)
  * indent); an explicit JSON array's is left to the array scanner. */
 /* ---- input shapes that are not JSONL nor a JSON array of objects ---- */
 
+/* How much of the input, from its first value, the shape is judged on. */
+#define SHAPE_LOOK ((size_t)64 << 10)
+
 /* What the first bytes say the input is when it is another format:
  * Parquet, or a compressor's stream that is not read. NULL when none. */
 static const char *foreign_magic(const unsigned char *p, size_t n)
@@ -678,15 +681,18 @@ static size_t walk_value(const char *p, size_t n, size_t *nl, char *eol_last, ch
  * looked at: a shape it cannot tell there is read as before. */
 static int check_shape(la_reader *r, size_t i, int auto_format, la_err *err)
 {
+    /* the same bytes whatever the reads brought: at most SHAPE_LOOK from
+     * the first value (begin() has read that much, or to the end) */
     const char *p = r->buf + i;
-    size_t n = r->end - i;
-    const char *what = foreign_magic((const unsigned char *)r->buf + r->start, r->end - r->start);
+    size_t n = r->end - i < SHAPE_LOOK ? r->end - i : SHAPE_LOOK;
+    int at_end = r->eof && r->end - i <= SHAPE_LOOK;
+    const char *what = foreign_magic((const unsigned char *)r->buf + r->start, i + n - r->start);
     if (what)
         return la_err_set(err, LA_EDATA, "input_shape", "%s", what);
     if (!auto_format || n == 0)
         return LA_OK;
     const char *nl = memchr(p, '\n', n);
-    size_t line1 = nl ? (size_t)(nl - p) : r->eof ? n : 0;
+    size_t line1 = nl ? (size_t)(nl - p) : at_end ? n : 0;
     if (p[0] != '{' && p[0] != '[') {
         /* a header line of names and separators, no JSON object on it; a
          * quoted first name is followed by a separator (a line that is one
@@ -752,6 +758,15 @@ static int begin(la_reader *r, la_err *err)
         if (i < r->end || r->eof) {
             if (r->format == LA_IO_AUTO)
                 r->format = i < r->end && r->buf[i] == '[' ? LA_IO_JSON : LA_IO_JSONL;
+            /* the shape is judged on SHAPE_LOOK bytes (or all there is),
+             * so that a pipe giving a byte at a time is judged as a file;
+             * a read that fails here fails again when the records need
+             * it, after those before it */
+            size_t off = i - r->start;
+            la_err later;
+            while (!r->eof && r->end - r->start - off < SHAPE_LOOK && fill(r, &later) == LA_OK)
+                ;
+            i = r->start + off;
             int rc = check_shape(r, i, auto_format, err);
             if (rc)
                 return rc;
