@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 #include "cli/cli.h"
 #include "cli/files.h"
@@ -313,9 +314,29 @@ static int set_option(cli_opts *o, cli_layout *L, int c, const char *arg, const 
     return 0;
 }
 
+/* Whether s is UTF-8 (JSON text must be: P and the connector are
+ * written into the records as they are). */
+static int valid_utf8(const char *s)
+{
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    utf8proc_ssize_t n = (utf8proc_ssize_t)strlen(s);
+    while (n > 0) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate(p, n, &cp);
+        if (k < 0)
+            return 0;
+        p += k;
+        n -= k;
+    }
+    return 1;
+}
+
 /* Checks option combinations after parsing. */
 static int check_options(cli_opts *o, int unit_given)
 {
+    if (!valid_utf8(o->cfg.P) || !valid_utf8(o->cfg.connector))
+        return usage_error("%s is not valid UTF-8: records are JSON text, which must be",
+                           valid_utf8(o->cfg.P) ? "--connector" : "--P");
     o->unit_given = unit_given;
     if (o->cfg.mode == LA_MODE_REAL && !unit_given)
         o->cfg.unit = o->tokenizer_path ? LA_UNIT_TOKEN : LA_UNIT_WORD;
