@@ -26,8 +26,10 @@ FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN)
 SAN_B      ?= build-san
 SAN_CC     ?= clang
 SAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# Check's time limits guard against hangs; the sanitizers make every case
+# several times slower, so they are scaled here
 SAN_ENV    := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
-              UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+              UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 CK_TIMEOUT_MULTIPLIER=5
 
 .PHONY: fuzz fuzz-build fuzz-bins test-sanitize test-valgrind test-big
 
