@@ -57,6 +57,8 @@ struct la_reader {
     uint64_t bytes;     /* raw bytes read from fd */
     uint64_t zbytes;    /* decompressed bytes taken (compressed input) */
     int begun;          /* BOM and format checked */
+    int pend_rc;        /* a read that failed while begin() looked ahead: */
+    la_err pend_err;    /* given after the bytes read before it */
     /* compressed input */
     unsigned char *zin;
     size_t zin_len, zin_pos;
@@ -446,8 +448,20 @@ static int take_block(la_reader *r, char *dst, size_t cap, size_t *got, la_err *
 
 /* Reads more data after buf[end], first moving unconsumed bytes to the
  * front and growing the buffer when one record fills it. */
+/* The failure begin() met while looking ahead, once. */
+static int pending(la_reader *r, la_err *err)
+{
+    int rc = r->pend_rc;
+    r->pend_rc = 0;
+    if (err)
+        *err = r->pend_err;
+    return rc;
+}
+
 static int fill(la_reader *r, la_err *err)
 {
+    if (r->pend_rc)
+        return pending(r, err);
     if (r->src < 0) {
         int rc = detect_source(r, err);
         if (rc || r->src == SRC_PLAIN)
@@ -763,8 +777,8 @@ static int begin(la_reader *r, la_err *err)
              * a read that fails here fails again when the records need
              * it, after those before it */
             size_t off = i - r->start;
-            la_err later;
-            while (!r->eof && r->end - r->start - off < SHAPE_LOOK && fill(r, &later) == LA_OK)
+            while (!r->eof && r->end - r->start - off < SHAPE_LOOK &&
+                   (r->pend_rc = fill(r, &r->pend_err)) == LA_OK)
                 ;
             i = r->start + off;
             int rc = check_shape(r, i, auto_format, err);
@@ -1064,6 +1078,8 @@ static int read_some(la_reader *r, char *dst, size_t cap, size_t *got, la_err *e
         *got = k;
         return LA_OK;
     }
+    if (r->pend_rc)
+        return pending(r, err);
     if (r->eof || cap == 0)
         return LA_OK;
     if (r->src == SRC_PLAIN)

@@ -189,8 +189,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(fd);
     if (plain.rc == 0)
         FUZZ_CHECK(plain.bytes == n, "%llu bytes counted of %zu", (unsigned long long)plain.bytes, n);
+    /* input the reader decompresses (gzip, zstd, xz, bzip2) is framed
+     * plain only: wrapped in gzip it would be read as text */
     int compressed = (n >= 2 && p[0] == 0x1f && p[1] == 0x8b) ||
-                     (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd);
+                     (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd) ||
+                     (n >= 6 && memcmp(p, "\xfd" "7zXZ\0", 6) == 0) ||
+                     (n >= 4 && p[0] == 'B' && p[1] == 'Z' && p[2] == 'h' && p[3] >= '1' && p[3] <= '9');
     if (!compressed) {
         frame_chunked(p, n, fmt, seed, &other);
         same(&plain, &other, "chunked");
