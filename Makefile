@@ -26,7 +26,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 HDRS     := $(wildcard include/*.h src/*.h src/tokenizer/*.h src/cli/*.h)
 
-.PHONY: all deps demo test unit cases cycles install uninstall clean conformance conformance-families conformance-pipelines bench
+.PHONY: all deps demo test unit cases cycles install uninstall clean conformance conformance-families conformance-pipelines conformance-models bench
 all: $(B)/lookahead
 
 # Installs missing Debian packages (apt-get), then builds in a second make
@@ -105,6 +105,13 @@ conformance-pipelines: $(B)/lookahead
 	@PIPELINES='$(PIPELINES)' PIPELINE_SEED='$(PIPELINE_SEED)' M_VALUES='$(M_VALUES_PIPELINES)' \
 		RANDOM_TEXTS='$(RANDOM_TEXTS_PIPELINES)' \
 		sh tests/conformance.sh $(B)/lookahead
+
+# The same for WordLevel, WordPiece and Unigram tokenizers trained on the
+# spot (tests/models.js: several pipelines each, Precompiled charsmaps
+# when Python's sentencepiece module is there), m = M_VALUES_MODELS.
+M_VALUES_MODELS ?= 1 6 17
+conformance-models: $(B)/lookahead
+	@MODELS=1 M_VALUES='$(M_VALUES_MODELS)' RANDOM_TEXTS='$(RANDOM_TEXTS)' sh tests/conformance.sh $(B)/lookahead
 
 bench: $(B)/lookahead
 	@sh bench/run.sh $(B)/lookahead

@@ -70,6 +70,18 @@ done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lookahead-conf.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
+# use_files NAME DIR: the files DIR/NAME*.json, in name order, are the
+# tokenizers checked, named NAME1, NAME2, ...
+use_files() {
+    families=""
+    i=0
+    for t in "$2/$1"*.json; do
+        i=$((i + 1))
+        eval "path_$1$i=\$t"
+        families="$families $1$i"
+    done
+}
+
 # PIPELINES=N: N random pipelines, trained on the hostile and random texts
 if [ "${PIPELINES:-0}" -gt 0 ] 2>/dev/null; then
     : "${RANDOM_TEXTS:=300}"
@@ -77,15 +89,49 @@ if [ "${PIPELINES:-0}" -gt 0 ] 2>/dev/null; then
     node "$top/tests/random_texts.js" "$((${RANDOM_SEED:-20250611} + 1))" "$RANDOM_TEXTS" >"$tmp/train.jsonl" || exit 1
     node "$top/tests/pipelines.js" "$tmp/pipes" "${PIPELINE_SEED:-7}" "$PIPELINES" "$tmp/train.jsonl" \
         >"$tmp/pipes.txt" || exit 1
-    families=""
-    i=0
-    for t in "$tmp"/pipes/pipe*.json; do
-        i=$((i + 1))
-        eval "path_pipe$i=\$t"
-        families="$families pipe$i"
-    done
+    use_files pipe "$tmp/pipes"
     sed 's/^pipe0*\([0-9]*\)\.json /conformance: pipe\1 is /' "$tmp/pipes.txt"
     [ -n "${DATA:-}" ] || skip_shared=1
+fi
+
+# MODELS=1: WordLevel, WordPiece and Unigram tokenizers instead, trained
+# here (tests/models.js) on GSM8K train (read in place) and random texts
+# of another seed, in several pipelines each; with SentencePiece's Python
+# module at hand, Unigram models with a real Precompiled charsmap too
+if [ "${MODELS:-0}" = 1 ]; then
+    : "${RANDOM_TEXTS:=1000}"
+    node "$top/tests/random_texts.js" "$((${RANDOM_SEED:-20250611} + 2))" 400 >"$tmp/mtrain.jsonl" || exit 1
+    node -e '
+const fs = require("fs");
+const out = [];
+for (const f of process.argv.slice(2)) {
+  if (!fs.existsSync(f)) continue;
+  for (const l of fs.readFileSync(f, "utf8").split("\n")) {
+    if (!l.trim()) continue;
+    const o = JSON.parse(l);
+    out.push(o.question !== undefined ? o.question + "\n" + o.answer : o.q + "\n" + o.a);
+  }
+}
+fs.writeFileSync(process.argv[1], out.join("\n") + "\n");
+' "$tmp/mtrain.txt" "$tmp/mtrain.jsonl" "$shared/data/gsm8k_train.jsonl" || exit 1
+    if [ -z "${PRECOMPILED_CHARSMAPS:-}" ]; then
+        # the system's Python: Debian's python3-sentencepiece is installed for it
+        py=python3
+        [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+        if "$py" -c 'import sentencepiece' 2>/dev/null; then
+            for rule in nmt_nfkc nfkc_cf; do
+                "$py" "$top/tests/spm_charsmap.py" "$tmp/mtrain.txt" "$tmp/spm" "$rule" >"$tmp/$rule.b64" 2>/dev/null &&
+                    PRECOMPILED_CHARSMAPS="${PRECOMPILED_CHARSMAPS:-} $tmp/$rule.b64"
+            done
+        else
+            echo "conformance: no sentencepiece Python module (Debian: python3-sentencepiece): no Precompiled models"
+        fi
+        export PRECOMPILED_CHARSMAPS
+    fi
+    node "$top/tests/models.js" "$tmp/models" "$tmp/mtrain.txt" >"$tmp/models.txt" 2>"$tmp/models.err" ||
+        { cat "$tmp/models.err" >&2; exit 1; }
+    use_files model "$tmp/models"
+    grep '^model' "$tmp/models.txt" | sed 's/^model0*\([0-9]*\)\.json /conformance: model\1 is /'
 fi
 
 # answers.js FILE FIELD: each record's FIELD as one JSON string per line.
@@ -179,7 +225,7 @@ $own
 EOF
     sets="$own
 $sets"
-elif [ "${skip_shared:-0}" = 1 ]; then
+elif [ "${skip_shared:-0}" = 1 ] || [ "${SHARED:-1}" = 0 ]; then
     :
 elif [ -f "$shared/data/gsm8k_test.jsonl" ] && [ -f "$shared/data/samsum_test.json" ]; then
     sets="$shared/data/gsm8k_test.jsonl question answer

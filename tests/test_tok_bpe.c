@@ -152,8 +152,8 @@ static int load_text(const char *json, la_err *err)
 START_TEST(bad_files)
 {
     la_err err;
-    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"Unigram\",\"vocab\":[]}}", &err), LA_EUNSUP);
-    ck_assert_str_eq(err.msg, "tokenizer: model: unsupported type \"Unigram\"");
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"Piecewise\",\"vocab\":[]}}", &err), LA_EUNSUP);
+    ck_assert_str_eq(err.msg, "tokenizer: model: unsupported type \"Piecewise\"");
     ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[],\"dropout\":0.1}}", &err),
                      LA_EUNSUP);
     ck_assert_int_eq(load_text("not json", &err), LA_EDATA);

@@ -278,8 +278,18 @@ START_TEST(test_errors)
     la_err err = {{0}, {0}};
     ck_assert_int_ne(build_status("{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"\"}", &err),
                      0);
-    expect_error("{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"\"}", LA_EUNSUP,
-                 "normalizer: unsupported type \"Precompiled\"");
+    expect_error("{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"\"}", LA_EDATA,
+                 "cannot parse precompiled_charsmap");
+    expect_error("{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"AAAA\"}", LA_EDATA,
+                 "cannot parse precompiled_charsmap");      /* 3 bytes */
+    expect_error("{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"CAAAAA==\"}", LA_EDATA,
+                 "shorter than its trie");                  /* a trie of 8 bytes, none there */
+    expect_error("{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"AAAAAA=\"}", LA_EDATA,
+                 "not base64");
+    expect_error("{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"AAAAAB==\"}", LA_EDATA,
+                 "not base64");                             /* stray bits */
+    expect_error("{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"AAAAAP8=\"}", LA_EDATA,
+                 "not UTF-8");
     expect_error("{\"type\":\"Frobnicate\"}", LA_EUNSUP, "unsupported type \"Frobnicate\"");
     expect_error("{\"type\":3}", LA_EDATA, "\"type\"");
     expect_error("{}", LA_EDATA, "missing field \"type\"");
@@ -329,7 +339,8 @@ START_TEST(test_error_status)
         const char *json;
         int status;
     } cases[] = {
-        {"{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"\"}", LA_EUNSUP},
+        {"{\"type\":\"Precompiled\",\"precompiled_charsmap\":\"\"}", LA_EDATA},
+        {"{\"type\":\"Precompiled2\"}", LA_EUNSUP},
         {"{\"type\":\"UnknownThing\"}", LA_EUNSUP},
         {"{\"type\":\"Lowercase\"}", 0},
         {"{\"type\":\"Strip\",\"strip_left\":null,\"strip_right\":true}", LA_EDATA},

@@ -126,6 +126,22 @@ static void check_one(const char *json, const char *in, int at_start, const char
     work_free(w);
 }
 
+/* UnicodeScripts cuts where the script changes (Hiragana, Katakana and
+ * U+30FC as Han; spaces belong to no script and stay in their piece) and
+ * drops what precedes the first cut; HuggingFace's pieces (its offsets). */
+START_TEST(test_unicode_scripts)
+{
+    const char *us = "{\"type\":\"UnicodeScripts\"}";
+    check_one(us, "  Hello \xE4\xB8\x96\xE7\x95\x8C\xE3\x81\xB2\xE3\x82\xAB\xE3\x83\xBC abc123 "
+              "\xD0\x9F\xD1\x80\xD0\xB8 \xD0\xBC\xD0\xB8\xD1\x80!", 1,
+              "Hello \001\xE4\xB8\x96\xE7\x95\x8C\xE3\x81\xB2\xE3\x82\xAB\xE3\x83\xBC \001abc\001"
+              "123 \001\xD0\x9F\xD1\x80\xD0\xB8 \xD0\xBC\xD0\xB8\xD1\x80\001!", 6);
+    check_one(us, "\xE3\x83\xBC" "abc", 1, "\xE3\x83\xBC\001" "abc", 2);
+    check_one(us, "x.y", 1, "x\001.\001y", 3);
+    check_one(us, "   ", 1, "", 0);
+}
+END_TEST
+
 /* Metaspace "first" prepends only to a piece at the start of the text
  * (the reference looks at the split's original offset); a text already
  * starting with the replacement (or a space) gets nothing. */
@@ -297,7 +313,7 @@ static void expect_error(const char *json, const char *want)
 
 START_TEST(test_errors)
 {
-    expect_error("{\"type\":\"UnicodeScripts\"}", "pre-tokenizer: unsupported type \"UnicodeScripts\"");
+    expect_error("{\"type\":\"UnicodeSegments\"}", "pre-tokenizer: unsupported type \"UnicodeSegments\"");
     expect_error("{\"type\":\"Nope\"}", "unsupported type \"Nope\"");
     expect_error("{}", "missing field \"type\"");
     expect_error("{\"type\":null}", "\"type\" must be a string");
@@ -404,6 +420,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_regex_unicode);
     tcase_add_test(t, test_sequence_nesting);
     tcase_add_test(t, test_errors);
+    tcase_add_test(t, test_unicode_scripts);
     tcase_add_test(t, test_metaspace_legacy);
     tcase_add_test(t, test_growth_bound);
     suite_add_tcase(s, t);

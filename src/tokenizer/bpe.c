@@ -104,6 +104,13 @@ struct tk_bpe {
     uint64_t serial;             /* tells models apart in a word cache */
     void *map;                   /* a mapped image the tables live in (tk_bpe_from_image) */
     size_t map_len;
+    /* Another model type (models.c) sharing the vocabulary tables:
+     * TK_MODEL_BPE (0) for BPE itself, else its kind and its own data,
+     * which tokenize instead of the merges. */
+    int kind;
+    tk_model_ext *ext;
+    tk_model_fn ext_tokenize;
+    void (*ext_free)(tk_model_ext *);
 };
 
 /* Per-thread scratch: the symbols of the word being merged and the heap. */
@@ -231,7 +238,12 @@ const char *tk_bpe_id_to_token(const tk_bpe *m, uint32_t id, size_t *len)
 int tk_bpe_byte_fallback(const tk_bpe *m) { return m->byte_fallback; }
 uint64_t tk_bpe_serial(const tk_bpe *m) { return m->serial; }
 uint32_t tk_bpe_vocab_size(const tk_bpe *m) { return m->id_count; }
-uint32_t tk_bpe_vocab_count(const tk_bpe *m) { return m->n_ents; }
+uint32_t tk_bpe_vocab_count(const tk_bpe *m)
+{
+    /* a Unigram vocabulary counts its pieces, a repeated one too */
+    return m->kind == TK_MODEL_UNIGRAM ? m->id_count : m->n_ents;
+}
+int tk_bpe_kind(const tk_bpe *m) { return m->kind; }
 
 /* Adds (or, for a repeated key, re-assigns) token s -> id, as a HashMap
  * built from the JSON object would: the last value of a key wins. */
@@ -1045,6 +1057,88 @@ tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, 
     return m;
 }
 
+/* ---- the vocabulary for the other model types (models.c) ---------- */
+
+tk_bpe *tk_bpe_new_kind(int kind, la_err *err)
+{
+    tk_bpe *m = calloc(1, sizeof *m);
+    if (!m) {
+        la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+        return NULL;
+    }
+    m->kind = kind;
+    m->unk_id = -1;
+    m->serial = next_serial();
+    return m;
+}
+
+int tk_bpe_vocab_object(tk_bpe *m, const char *p, size_t n, la_err *err)
+{
+    int rc = load_vocab(m, p, n, err);
+    if (rc == LA_OK)
+        load_byte_ids(m);
+    return rc;
+}
+
+int tk_bpe_vocab_reserve(tk_bpe *m, size_t count, size_t arena, la_err *err)
+{
+    if (count >= UINT32_MAX / 4 || arena >= UINT32_MAX)
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: vocabulary too large");
+    uint32_t cap = table_size(count);
+    m->ents_cap = (uint32_t)count;
+    m->ents = malloc((count ? count : 1) * sizeof *m->ents);
+    m->vslot = calloc(cap, sizeof *m->vslot);
+    m->arena_cap = arena + 1;
+    m->arena = malloc(m->arena_cap);
+    m->by_id = malloc((count ? count : 1) * sizeof *m->by_id);
+    if (!m->ents || !m->vslot || !m->arena || !m->by_id)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+    m->vmask = cap - 1;
+    return LA_OK;
+}
+
+int tk_bpe_vocab_add(tk_bpe *m, const char *s, size_t n, uint32_t id, la_err *err)
+{
+    if (id >= m->ents_cap)
+        return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: more pieces than counted");
+    if (vocab_put(m, s, n, id) != LA_OK)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+    /* the string's entry, new or met before: id -> that string */
+    uint32_t e = vocab_find(m, s, n);
+    m->by_id[id] = (id_slot){ m->ents[e].off, m->ents[e].len };
+    m->id_count = id + 1;
+    return LA_OK;
+}
+
+void tk_bpe_vocab_done(tk_bpe *m)
+{
+    load_byte_ids(m);
+}
+
+void tk_bpe_set_ext(tk_bpe *m, tk_model_ext *ext, tk_model_fn tokenize, void (*freefn)(tk_model_ext *),
+                    int64_t unk_id, int byte_fallback)
+{
+    m->ext = ext;
+    m->ext_tokenize = tokenize;
+    m->ext_free = freefn;
+    m->unk_id = unk_id;
+    m->has_unk = unk_id >= 0;
+    m->byte_fallback = byte_fallback;
+}
+
+const int64_t *tk_bpe_byte_ids(const tk_bpe *m) { return m->byte_id; }
+
+uint32_t tk_bpe_entries(const tk_bpe *m) { return m->n_ents; }
+
+const char *tk_bpe_entry(const tk_bpe *m, uint32_t e, size_t *len, uint32_t *id)
+{
+    *len = m->ents[e].len;
+    *id = m->ents[e].id;
+    return m->arena + m->ents[e].off;
+}
+
+size_t tk_bpe_max_token_len(const tk_bpe *m) { return m->max_token_len; }
+
 void tk_bpe_set_fast(tk_bpe *m, int on)
 {
     m->no_fast = !on;
@@ -1088,6 +1182,8 @@ void tk_bpe_free(tk_bpe *m)
     }
     free(m->prefix);
     free(m->suffix);
+    if (m->ext)
+        m->ext_free(m->ext);
     free(m);
 }
 
@@ -1128,6 +1224,8 @@ static void image_parts(tk_bpe *m, void ***where, size_t *size)
 
 int tk_bpe_image(const tk_bpe *m, la_buf *out)
 {
+    if (m->kind != TK_MODEL_BPE)     /* an image holds BPE's tables only */
+        return LA_EUNSUP;
     bpe_image_head h;
     memset(&h, 0, sizeof h);
     h.arena_len = m->arena_len;
@@ -1680,6 +1778,8 @@ static int pair_has(const tk_bpe *m, uint64_t k)
  * ignore_merges looks at the whole piece before any cutting. */
 int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err)
 {
+    if (m->kind != TK_MODEL_BPE)     /* cuts are facts about merges */
+        return LA_OK;
     if (m->pairs || m->prefix_len || m->suffix_len)
         return LA_OK;
     /* grown with the distinct pairs, far fewer than the bytes of the
@@ -2192,6 +2292,8 @@ static word_cache *piece_cache(const tk_bpe *m, la_tok_work *w)
 int tk_bpe_piece_get(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, const uint32_t **ids,
                      size_t *nids)
 {
+    if (m->kind != TK_MODEL_BPE)     /* a model token may carry a string of its own */
+        return 0;
     if (n == 0 || n > CACHE_KEY)
         return 0;
     word_cache *c = piece_cache(m, w);
@@ -2209,6 +2311,8 @@ int tk_bpe_piece_get(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, c
 void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, const uint32_t *ids,
                       size_t nids)
 {
+    if (m->kind != TK_MODEL_BPE)
+        return;
     if (n == 0 || n > CACHE_KEY || nids > CACHE_IDS)
         return;
     word_cache *c = piece_cache(m, w);
@@ -2243,7 +2347,7 @@ static int bpe_word_cached(const tk_bpe *m, bpe_work *bw, const char *s, size_t 
         return hit->nids && sink->push(sink, hit->ids, hit->nids) ? 1 : 0;
     /* computed by bpe_word, with a sink that keeps the ids */
     e[1] = e[0];
-    cache_sink cs = { { cache_push }, sink, e, 0 };
+    cache_sink cs = { { cache_push, NULL }, sink, e, 0 };
     e->klen = 0;
     int rc = bpe_word(m, bw, s, len, &cs.sink, err);
     if (rc >= 0 && cs.fits) {
@@ -2262,6 +2366,8 @@ static int tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sin
 {
     if (len == 0)
         return 0;
+    if (m->kind != TK_MODEL_BPE)
+        return m->ext_tokenize(m, m->ext, piece, len, sink, w, err);
     bpe_work *bw = get_work(w);
     if (!bw)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
@@ -2289,7 +2395,7 @@ int tk_bpe_word_spans(const tk_bpe *m, la_tok_work *w, const char *s, size_t len
     *n = 0;
     /* (a token's string is the one its id maps back to: with ids shared
      * by several strings, the id may stand for another) */
-    if (len == 0 || m->prefix || m->suffix || m->ignore_merges || m->ids_shared)
+    if (len == 0 || m->kind != TK_MODEL_BPE || m->prefix || m->suffix || m->ignore_merges || m->ids_shared)
         return 0;
     bpe_work *bw = get_work(w);
     size_t need = len * 4 + 8;
@@ -2402,7 +2508,7 @@ int tk_bpe_prefix_ids(const tk_bpe *m, const char *piece, size_t len, tk_plist *
             }
         } else {
             size_t before = pl->n;
-            plist_sink ps = { { plist_sink_push }, pl, 0 };
+            plist_sink ps = { { plist_sink_push, NULL }, pl, 0 };
             int rc = bpe_word_cached(m, bw, piece + from, k, &ps.sink, err);
             if (ps.oom)
                 return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");

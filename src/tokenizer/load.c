@@ -4,8 +4,9 @@
  * object to its constructor. The small components go through cJSON; the
  * model's vocabulary and merges (nearly all of a 9 MB file) are read
  * from the validated bytes by bpe.c, which is what keeps loading fast.
- * Only the BPE model is supported; the post_processor is ignored because
- * no special tokens are added.
+ * BPE, WordLevel, WordPiece and Unigram models (models.c for the last
+ * three); the post_processor is ignored because no special tokens are
+ * added.
  */
 #define _GNU_SOURCE               /* dl_iterate_phdr (the build id) */
 #include "tokenizer/tk.h"
@@ -255,7 +256,8 @@ static int add_parsed(cJSON *obj, const char *p, la_span k, la_span v, la_buf *t
 }
 
 /* Builds the model from its span p[mv]: BPE (its small options through
- * cJSON, vocab and merges raw), or an "unsupported" error naming the type. */
+ * cJSON, vocab and merges raw), WordLevel, WordPiece or Unigram
+ * (models.c), or an "unsupported" error naming the type. */
 static tk_bpe *build_model(const char *p, la_span mv, int chunking, la_err *err)
 {
     if (mv.end == 0 || p[mv.start] != '{') {
@@ -292,8 +294,8 @@ static tk_bpe *build_model(const char *p, la_span mv, int chunking, la_err *err)
         if (type && !cJSON_IsString(type))
             la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"type\" is not a string");
         else if (type && strcmp(type->valuestring, "BPE") != 0)
-            la_err_set(err, LA_EUNSUP, "unsupported", "tokenizer: model: unsupported type \"%.60s\"",
-                       type->valuestring);
+            m = tk_model_from_raw(type->valuestring, opts, vocab.end ? p + vocab.start : NULL,
+                                  vocab.end - vocab.start, err);
         else if (!type && !merges.end)
             la_err_set(err, LA_EUNSUP, "unsupported", "tokenizer: model: unsupported model (no type, no merges)");
         else
@@ -1173,7 +1175,10 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
         rc = build_pipeline(t, root, fb.data, model, NULL, err);
     cJSON_Delete(root);
     file_free(&fb);
-    if (rc == LA_OK && build_len)
+    /* entries hold BPE's tables only: the other model types are parsed
+     * each time (an entry is only ever made from, and read for, a BPE
+     * file's bytes) */
+    if (rc == LA_OK && build_len && tk_bpe_kind(t->model) == TK_MODEL_BPE)
         cache_write(&key, build, build_len, &st, &rest, t);
     la_buf_free(&rest);
     if (rc != LA_OK) {

@@ -1618,7 +1618,13 @@ static tk_normalizer *new_sequence(const cJSON *j, const char *type, la_err *err
     return (tk_normalizer *)s;
 }
 
-/* The "type" tags this file knows. */
+static tk_normalizer *new_precompiled(const cJSON *j, const char *type, la_err *err)
+{
+    (void)type;
+    return tk_precompiled_new(j, err);
+}
+
+/* The "type" tags this file knows (Precompiled: precompiled.c). */
 static const struct {
     const char *type;
     norm_ctor make;
@@ -1629,7 +1635,7 @@ static const struct {
     {"Strip", new_strip},         {"StripAccents", new_strip_accents},
     {"Prepend", new_prepend},     {"Replace", new_replace},
     {"BertNormalizer", new_bert}, {"Nmt", new_nmt},
-    {"ByteLevel", new_byte_level},
+    {"ByteLevel", new_byte_level}, {"Precompiled", new_precompiled},
 };
 
 tk_normalizer *tk_normalizer_from_json(const cJSON *j, la_err *err)

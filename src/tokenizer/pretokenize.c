@@ -22,6 +22,7 @@
  * ByteLevel and Split regular expressions run on Oniguruma (regex.c).
  */
 #include "tokenizer/tk.h"
+#include "tokenizer/scripts.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -632,6 +633,62 @@ static int whitespace_split(const tk_pretok *p, const char *s, size_t len, int a
         i += n;
     }
     return cls ? emit(&g, start, len) : 0;
+}
+
+/* The script of cp as UnicodeScripts sees it: 0 (none, "Any") for the
+ * space and for code points in no range, Han for U+30FC. */
+static int script_of(int32_t cp)
+{
+    if (cp == ' ')
+        return 0;
+    if (cp == 0x30FC)
+        cp = 0x4E00;              /* a Han character: the same number */
+    size_t lo = 0, hi = sizeof tk_script_ranges / sizeof tk_script_ranges[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (tk_script_ranges[mid].hi < cp)
+            lo = mid + 1;
+        else if (tk_script_ranges[mid].lo > cp)
+            hi = mid;
+        else
+            return tk_script_ranges[mid].script;
+    }
+    return 0;
+}
+
+/* UnicodeScripts: a cut before each character (of some script) whose
+ * script differs from the last character's that had one; characters of
+ * no script belong to the piece they are in. As in HuggingFace, the
+ * pieces run from cut to cut, so what precedes the first cut (the
+ * characters of no script that start the text) is dropped. */
+static int scripts_split(const tk_pretok *p, const char *s, size_t len, int at_start,
+                         tk_piece_fn fn, void *ctx, la_tok_work *w, int depth, la_err *err)
+{
+    (void)p, (void)w, (void)depth, (void)err;
+    grouper g;
+    grouper_init(&g, B_ISOLATED, s, at_start, fn, ctx);
+    int last = -1;                /* no script met yet */
+    size_t cut = SIZE_MAX;
+    for (size_t i = 0; i < len;) {
+        int32_t cp;
+        size_t n = next_char(s, len, i, &cp);
+        int sc = script_of(cp);
+        if (sc && sc != last) {
+            if (cut != SIZE_MAX && emit(&g, cut, i))
+                return 1;
+            cut = i;
+        }
+        if (sc)
+            last = sc;
+        i += n;
+    }
+    return cut != SIZE_MAX ? emit(&g, cut, len) : 0;
+}
+
+static tk_pretok *new_scripts(const cJSON *j, const char *type, la_err *err)
+{
+    (void)j, (void)type;
+    return new_component(sizeof(char_pre), scripts_split, plain_free, 0, err);
 }
 
 /* BertPreTokenizer: split on white space (removed), then isolate each
@@ -1278,6 +1335,7 @@ static const struct {
     {"Punctuation", new_punctuation},
     {"BertPreTokenizer", new_bert},
     {"CharDelimiterSplit", new_delimiter},
+    {"UnicodeScripts", new_scripts},
 };
 
 tk_pretok *tk_pretok_from_json(const cJSON *j, la_err *err)

@@ -91,6 +91,7 @@ struct la_tok_work {
     la_buf pre[TK_MAX_DEPTH];    /* one per pre-tokenizer nesting depth */
     la_buf seg;                  /* a raw segment between added tokens */
     void *bpe;                   /* bpe.c's own scratch (symbols, heap) */
+    void *model;                 /* models.c's own scratch (Unigram's lattice) */
     void *regex;                 /* regex.c's own scratch (match region, limits) */
     la_tokens toks;              /* tokens gathered by preview */
     la_buf dec;                  /* decoder scratch */
@@ -197,6 +198,8 @@ struct tk_normalizer {
 };
 /* Builds a normalizer from its JSON object; NULL with err set on error. */
 tk_normalizer *tk_normalizer_from_json(const cJSON *j, la_err *err);
+/* The Precompiled normalizer (SentencePiece's charsmap; precompiled.c). */
+tk_normalizer *tk_precompiled_new(const cJSON *j, la_err *err);
 /* 1 when n is SentencePiece's pair [Prepend s, Replace of the one byte
  * *c by s] (the normalized text is then s followed by the text with each
  * *c made s), with s[0..*slen) (s not holding *c); else 0. */
@@ -321,6 +324,9 @@ void tk_regex_work_free(void *region);
 typedef struct tk_sink tk_sink;
 struct tk_sink {
     int (*push)(tk_sink *s, const uint32_t *ids, size_t n);
+    /* A token whose string is not its id's (Unigram's unknown text, kept
+     * as HuggingFace's encoding keeps it); NULL: push the id alone. */
+    int (*push_str)(tk_sink *s, uint32_t id, const char *str, size_t n);
 };
 
 /* ---- BPE model -------------------------------------------------------- */
@@ -421,6 +427,48 @@ void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, 
 void tk_bpe_set_fast(tk_bpe *m, int on);
 /* Frees bpe.c's scratch in la_tok_work->bpe. */
 void tk_bpe_work_free(void *bpe_work);
+
+/* ---- the other model types (models.c) ---------------------------------
+ * WordLevel, WordPiece and Unigram keep their vocabulary in a tk_bpe's
+ * tables (so the pipeline's lookups of ids and strings are the same)
+ * with kind set and their own data in an extension; tk_bpe_tokenize
+ * hands their pieces to the extension's function. BPE's shortcuts (chunking,
+ * word spans, images for the tokenizer cache) refuse them. */
+enum { TK_MODEL_BPE, TK_MODEL_WORDLEVEL, TK_MODEL_WORDPIECE, TK_MODEL_UNIGRAM };
+typedef struct tk_model_ext tk_model_ext;
+int tk_bpe_kind(const tk_bpe *m);
+/* An empty model of that kind. */
+tk_bpe *tk_bpe_new_kind(int kind, la_err *err);
+/* The vocabulary from the JSON object p[0..n) (token -> id), as BPE's. */
+int tk_bpe_vocab_object(tk_bpe *m, const char *p, size_t n, la_err *err);
+/* Or piece by piece, ids 0, 1, 2... in turn (a repeated string's lookup
+ * gives its last id; each id keeps its own string): room for count
+ * pieces of at most arena bytes in all, then tk_bpe_vocab_add for each,
+ * then tk_bpe_vocab_done. */
+int tk_bpe_vocab_reserve(tk_bpe *m, size_t count, size_t arena, la_err *err);
+int tk_bpe_vocab_add(tk_bpe *m, const char *s, size_t n, uint32_t id, la_err *err);
+void tk_bpe_vocab_done(tk_bpe *m);
+/* The model's own tokenization of a piece (as tk_bpe_tokenize), and
+ * how its data is freed. */
+typedef int (*tk_model_fn)(const tk_bpe *m, const tk_model_ext *x, const char *piece, size_t len, tk_sink *sink,
+                           la_tok_work *w, la_err *err);
+/* Hands ext (freed with the model by freefn), the function that
+ * tokenizes the model's pieces and the options the pipeline reads. */
+void tk_bpe_set_ext(tk_bpe *m, tk_model_ext *ext, tk_model_fn tokenize, void (*freefn)(tk_model_ext *),
+                    int64_t unk_id, int byte_fallback);
+/* The ids of "<0xNN>" (-1: absent), 256 of them; the longest string. */
+const int64_t *tk_bpe_byte_ids(const tk_bpe *m);
+/* The distinct vocabulary strings: how many, and entry e's string (its
+ * length in *len) and id (the last one given to it). */
+uint32_t tk_bpe_entries(const tk_bpe *m);
+const char *tk_bpe_entry(const tk_bpe *m, uint32_t e, size_t *len, uint32_t *id);
+size_t tk_bpe_max_token_len(const tk_bpe *m);
+/* Builds a WordLevel, WordPiece or Unigram model (type names it) from
+ * its small members (opts) and its "vocab" member's JSON text. */
+tk_bpe *tk_model_from_raw(const char *type, const cJSON *opts, const char *vocab, size_t vocab_len,
+                          la_err *err);
+/* Frees la_tok_work.model. */
+void tk_model_work_free(void *p);
 
 /* ---- decoders --------------------------------------------------------- */
 /* HuggingFace's decode_chain: a list of token strings in, a list out.

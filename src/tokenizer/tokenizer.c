@@ -191,6 +191,7 @@ void la_tok_work_free(la_tok_work *w)
         la_buf_free(&w->pre[i]);
     la_buf_free(&w->seg);
     tk_bpe_work_free(w->bpe);
+    tk_model_work_free(w->model);
     tk_regex_work_free(w->regex);
     la_tokens_free(&w->toks);
     la_buf_free(&w->dec);
@@ -258,6 +259,17 @@ static __attribute__((noinline)) int sink_push_tokens(enc_ctx *c, const uint32_t
             c->status = la_err_set(c->err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
             return 1;
         }
+    }
+    return enough(c);
+}
+
+/* A model token with a string of its own in: kept with it. */
+static int sink_push_str(tk_sink *s, uint32_t id, const char *str, size_t n)
+{
+    enc_ctx *c = (enc_ctx *)s;
+    if (c->pl ? tk_plist_push_added(c->pl, id, str, n) : tk_tokens_push(c->out, id, str, n)) {
+        c->status = la_err_set(c->err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        return 1;
     }
     return enough(c);
 }
@@ -458,7 +470,7 @@ static int encode_text(const la_tokenizer *t, la_tok_work *w, const char *text, 
                        size_t max, la_tokens *out, tk_plist *pl, int *ended, size_t win,
                        int *short_win, la_err *err)
 {
-    enc_ctx c = { { sink_push }, t, w, out, pl, max, err, 0 };
+    enc_ctx c = { { sink_push, sink_push_str }, t, w, out, pl, max, err, 0 };
     if (pl)
         plist_clear(pl);
     else
@@ -1029,7 +1041,7 @@ void tk_direct_prepare(la_tokenizer *t)
     const char *s;
     size_t slen, from, to;
     t->direct = 0;
-    if (!t->model || !windowable(t) || tk_bpe_ignores_merges(t->model) ||
+    if (!t->model || tk_bpe_kind(t->model) != TK_MODEL_BPE || !windowable(t) || tk_bpe_ignores_merges(t->model) ||
         !tk_normalizer_spaces(t->normalizer, &c, &s, &slen) || c != ' ' ||
         tk_decoder_join(t->decoder) != TK_JOIN_BYTEFALLBACK)
         return;
@@ -1186,7 +1198,7 @@ static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const cha
 general:
     d->whole = 0;
     at = 0;
-    dw_sink k = { { dw_push }, { 0 }, 0, 0 };
+    dw_sink k = { { dw_push, NULL }, { 0 }, 0, 0 };
     int rc = tk_bpe_tokenize_once(t->model, b->data, b->len, &k.sink, w, err);
     if (rc < 0)
         return rc;

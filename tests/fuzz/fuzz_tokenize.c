@@ -118,14 +118,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(rc == LA_OK, "decode failed: %s", e.msg);
     int equal;
     /* An added token's string in an encoding is the text it matched
-     * (with the white space it stripped, or the normalized text), which
-     * decoding by id does not see; previews, like the oracle, decode the
-     * strings. When one differs from its token's content, the decoder is
-     * run on the strings here instead. */
+     * (with the white space it stripped, or the normalized text), and a
+     * Unigram unk token's the unknown text, which decoding by id does not
+     * see; previews, like the oracle, decode the strings. When one
+     * differs from its token's content, the decoder is run on the strings
+     * here instead. */
     int strings_differ = 0;
     for (size_t i = 0; i < k; i++) {
+        /* (a Unigram unk token's string is the unknown text it stands for) */
         const tk_added_token *a = tk_added_by_id(t->added, all.ids[i]);
-        if (a && (tk_tokens_len(&all, i) != a->len || memcmp(all.strs.data + all.str_off[i], a->content, a->len)))
+        size_t cl = 0;
+        const char *c = a ? a->content : tk_bpe_id_to_token(t->model, all.ids[i], &cl);
+        if (a)
+            cl = a->len;
+        if (!c)
+            c = "";
+        if (tk_tokens_len(&all, i) != cl || memcmp(all.strs.data + all.str_off[i], c, cl))
             strings_differ = 1;
     }
     if (t->decoder && strings_differ) {
