@@ -26,7 +26,8 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 HDRS     := $(wildcard include/*.h src/*.h src/tokenizer/*.h src/cli/*.h)
 
-.PHONY: all deps demo test unit cases cycles install uninstall clean conformance conformance-families conformance-pipelines conformance-models bench
+.PHONY: all deps demo test unit cases cycles install uninstall clean conformance conformance-families conformance-pipelines conformance-models bench \
+	tables tables-check
 all: $(B)/lookahead
 
 # Installs missing Debian packages (apt-get), then builds in a second make
@@ -112,6 +113,15 @@ conformance-pipelines: $(B)/lookahead
 M_VALUES_MODELS ?= 1 6 17
 conformance-models: $(B)/lookahead
 	@MODELS=1 M_VALUES='$(M_VALUES_MODELS)' RANDOM_TEXTS='$(RANDOM_TEXTS)' sh tests/conformance.sh $(B)/lookahead
+
+# Generated files (tests/gen/generate.sh lists them) written again from
+# the reference in place; tables-check fails when a fresh generation
+# differs from the committed files (skipped without node or the oracle).
+tables:
+	@sh tests/gen/generate.sh
+
+tables-check:
+	@sh tests/gen/generate.sh --check
 
 bench: $(B)/lookahead
 	@sh bench/run.sh $(B)/lookahead
