@@ -1,16 +1,20 @@
 #!/bin/sh
 # Writes the generated files again from the reference (HuggingFace
 # tokenizers through npm, the oracle tests/conformance.sh uses): the
-# expected values of the normalizer and pre-tokenizer suites from their
-# spec files. With --check, writes them into a temporary folder instead
-# and fails on any difference with the committed files; skipped (exit 0)
-# when node or the oracle is missing.
+# Unicode tables of the normalizers, pre-tokenizers and regular
+# expressions (tables.js; NF_PROBE is nf_probe.c built, which tells
+# utf8proc's normal forms), and the expected values of the normalizer and
+# pre-tokenizer suites from their spec files (cases.js). With --check,
+# writes them into a temporary folder instead and fails on any difference
+# with the committed files; skipped (exit 0) when node or the oracle is
+# missing.
 #
-# usage: tests/gen/generate.sh [--check]
+# usage: tests/gen/generate.sh [--check] NF_PROBE
 set -u
 check=
 [ "${1:-}" = --check ] && { check=1; shift; }
-[ $# -eq 0 ] || { echo "usage: $0 [--check]" >&2; exit 2; }
+[ $# -eq 1 ] || { echo "usage: $0 [--check] NF_PROBE" >&2; exit 2; }
+case $1 in /*) probe=$1 ;; *) probe=$(pwd)/$1 ;; esac
 top=$(cd "$(dirname "$0")/../.." && pwd)
 dir=${LOOKAHEAD_ORACLE_DIR:-$HOME/.cache/lookahead-oracle}
 name=tables${check:+-check}
@@ -47,6 +51,9 @@ gen() {
     files="${files:-} $file"
 }
 cd "$top" || exit 1
+gen src/tokenizer/tables_normalize.h node tests/gen/tables.js normalize "$probe"
+gen src/tokenizer/tables_pretokenize.h node tests/gen/tables.js pretokenize
+gen src/tokenizer/tables_regex.h node tests/gen/tables.js regex
 for kind in norm pre; do
     gen tests/fixtures/tok/${kind}_cases.h node tests/gen/cases.js tests/fixtures/tok/${kind}_cases.json
 done
