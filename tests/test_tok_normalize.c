@@ -4,7 +4,9 @@
  * The expected outputs in fixtures/tok/norm_cases.h were computed by the
  * reference implementation (tokenizers 0.23.2) for every normalizer and
  * option on hostile text (CJK, Thai, RTL, emoji sequences, combining
- * marks, full-width forms, ligatures, odd white space, controls, NUL).
+ * marks, full-width forms, ligatures, odd white space, controls, NUL):
+ * `make tables` writes them from fixtures/tok/norm_cases.json
+ * (tests/gen/cases.js).
  */
 #include <check.h>
 

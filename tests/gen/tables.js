@@ -77,7 +77,7 @@ function lowRuns() {
             continue;
         const dl = d(lo);
         let stride = 1;
-        if (d(lo + 1) !== dl && d(lo + 1) === 0 && d(lo + 2) === dl)
+        if (d(lo + 1) === 0 && d(lo + 2) === dl)
             stride = 2;
         let hi = lo;
         while (d(hi + stride) === dl && (stride === 1 || d(hi + 1) === 0))
