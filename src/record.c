@@ -640,8 +640,11 @@ static int chat_of_layout(la_proc *p, const char *r, size_t n, size_t obj, int f
 /* The keys auto-detection looks at, in its order of precedence. */
 enum { K_MESSAGES, K_CONVERSATIONS, K_CONVERSATION, K_INSTRUCTION, K_OUTPUT, K_PROMPT, K_COMPLETION, K_RESPONSE,
        K_COUNT };
-static const char *const auto_keys[K_COUNT] = {"messages", "conversations", "conversation", "instruction",
-                                               "output", "prompt", "completion", "response"};
+static const struct {
+    const char *name;
+    size_t len;
+} auto_keys[K_COUNT] = {{"messages", 8},     {"conversations", 13}, {"conversation", 12}, {"instruction", 11},
+                        {"output", 6},       {"prompt", 6},         {"completion", 10},   {"response", 8}};
 
 /* Which of auto_keys the record's top-level object has (bit K_*): one
  * pass over its members, where a lookup of each name would pass over
@@ -658,12 +661,12 @@ static unsigned top_keys(la_proc *p, const char *r, size_t n, size_t obj)
             continue;
         if (memchr(kb, '\\', kl)) {
             for (int j = 0; j < K_COUNT; j++)
-                if (obj_get(p, r, n, obj, auto_keys[j], strlen(auto_keys[j]), &v))
+                if (obj_get(p, r, n, obj, auto_keys[j].name, auto_keys[j].len, &v))
                     mask |= 1u << j;
             return mask;
         }
         for (int j = 0; j < K_COUNT; j++)
-            if (kl == strlen(auto_keys[j]) && memcmp(kb, auto_keys[j], kl) == 0)
+            if (kl == auto_keys[j].len && memcmp(kb, auto_keys[j].name, kl) == 0)
                 mask |= 1u << j;
     }
     return mask;
@@ -682,8 +685,8 @@ static int detect_format(la_proc *p, const char *r, size_t n, size_t obj, chat_k
     unsigned has = top_keys(p, r, n, obj);
     for (int i = K_MESSAGES; i <= K_CONVERSATION; i++)
         if (has & (1u << i)) {
-            k->name = auto_keys[i];
-            obj_get(p, r, n, obj, k->name, strlen(k->name), &k->list);
+            k->name = auto_keys[i].name;
+            obj_get(p, r, n, obj, k->name, auto_keys[i].len, &k->list);
             keys_by_shape(r, n, k, i == K_CONVERSATIONS);
             return k->users == sg_users ? LA_FMT_SHAREGPT : LA_FMT_MESSAGES;
         }
