@@ -5,7 +5,7 @@
  * reference implementation (tokenizers 0.23.2) for every normalizer and
  * option on hostile text (CJK, Thai, RTL, emoji sequences, combining
  * marks, full-width forms, ligatures, odd white space, controls, NUL):
- * `make tables` writes them from fixtures/tok/norm_cases.json
+ * `make tables` writes them from tests/gen/norm_cases.json
  * (tests/gen/cases.js).
  */
 #include <check.h>

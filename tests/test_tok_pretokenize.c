@@ -6,7 +6,7 @@
  * reference implementation (tokenizers 0.23.2, pre_tokenize_str) for
  * every pre-tokenizer and option, including the pre-tokenizers of the
  * Llama 3 and GPT-4o tokenizers, on hostile text: `make tables` writes
- * them from fixtures/tok/pre_cases.json (tests/gen/cases.js).
+ * them from tests/gen/pre_cases.json (tests/gen/cases.js).
  */
 #include <check.h>
 #include <stdlib.h>

@@ -47,10 +47,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     struct dirent *de;
     while ((de = readdir(d)) && n < MAXTOK) {
         size_t l = strlen(de->d_name);
-        /* tokenizer files; the *_cases.json beside them are the specs of
-         * generated test cases (tests/gen/cases.js) */
-        if (l > 5 && strcmp(de->d_name + l - 5, ".json") == 0 &&
-            !(l > 11 && strcmp(de->d_name + l - 11, "_cases.json") == 0))
+        if (l > 5 && strcmp(de->d_name + l - 5, ".json") == 0)
             names[n++] = strdup(de->d_name);
     }
     closedir(d);

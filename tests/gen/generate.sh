@@ -55,7 +55,7 @@ gen src/tokenizer/tables_normalize.h node tests/gen/tables.js normalize "$probe"
 gen src/tokenizer/tables_pretokenize.h node tests/gen/tables.js pretokenize
 gen src/tokenizer/tables_regex.h node tests/gen/tables.js regex
 for kind in norm pre; do
-    gen tests/fixtures/tok/${kind}_cases.h node tests/gen/cases.js tests/fixtures/tok/${kind}_cases.json
+    gen tests/fixtures/tok/${kind}_cases.h node tests/gen/cases.js tests/gen/${kind}_cases.json
 done
 
 status=0
