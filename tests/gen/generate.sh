@@ -1,6 +1,6 @@
 #!/bin/sh
 # Writes the generated files again from the reference (HuggingFace
-# tokenizers through npm, the oracle tests/conformance.sh uses): the
+# tokenizers through npm, the oracle tests/oracle/conformance.sh uses): the
 # Unicode tables of the normalizers, pre-tokenizers and regular
 # expressions (tables.js; NF_PROBE is nf_probe.c built, which tells
 # utf8proc's normal forms), and the expected values of the normalizer and

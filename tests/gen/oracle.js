@@ -1,5 +1,5 @@
 // oracle.js - the reference (HuggingFace tokenizers, the npm package
-// `tokenizers`, found through NODE_PATH as tests/conformance.sh sets it)
+// `tokenizers`, found through NODE_PATH as tests/oracle/conformance.sh sets it)
 // reduced to what the generators ask of it: one normalizer or one
 // pre-tokenizer built from its tokenizer.json description.
 'use strict';

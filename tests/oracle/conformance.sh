@@ -14,19 +14,19 @@
 # OUTPUT_FIELD; ..." checks those records instead of the shared data (the
 # hostile texts stay), TOKENIZER="PATH ..." those tokenizer.json files
 # (or model folders) instead of the npm families. PIPELINES=N checks N
-# random tokenizer.json pipelines instead (tests/pipelines.js: small BPE
+# random tokenizer.json pipelines instead (tests/oracle/pipelines.js: small BPE
 # models in the pipelines of the model families' styles, every component
 # and flag drawn at random; PIPELINE_SEED picks them) on the hostile and
 # random texts (RANDOM_TEXTS, 300 unless set) unless DATA is given.
 #
-# usage: [FAMILIES="..."] [M_VALUES="..."] tests/conformance.sh path/to/lookahead
+# usage: [FAMILIES="..."] [M_VALUES="..."] tests/oracle/conformance.sh path/to/lookahead
 # Prints the mismatch counts; exits 1 on any mismatch, 0 when all agree
 # or when the oracle cannot be installed (npm unreachable: skipped).
 set -u
 
 [ $# -eq 1 ] || { echo "usage: $0 path/to/lookahead" >&2; exit 2; }
 case $1 in /*) bin=$1 ;; *) bin=$(pwd)/$1 ;; esac
-top=$(cd "$(dirname "$0")/.." && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
 shared=$top/../shared
 dir=${LOOKAHEAD_ORACLE_DIR:-$HOME/.cache/lookahead-oracle}
 
@@ -86,8 +86,8 @@ use_files() {
 if [ "${PIPELINES:-0}" -gt 0 ] 2>/dev/null; then
     : "${RANDOM_TEXTS:=300}"
     # trained on other random texts than the ones checked
-    node "$top/tests/random_texts.js" "$((${RANDOM_SEED:-20250611} + 1))" "$RANDOM_TEXTS" >"$tmp/train.jsonl" || exit 1
-    node "$top/tests/pipelines.js" "$tmp/pipes" "${PIPELINE_SEED:-7}" "$PIPELINES" "$tmp/train.jsonl" \
+    node "$top/tests/oracle/random_texts.js" "$((${RANDOM_SEED:-20250611} + 1))" "$RANDOM_TEXTS" >"$tmp/train.jsonl" || exit 1
+    node "$top/tests/oracle/pipelines.js" "$tmp/pipes" "${PIPELINE_SEED:-7}" "$PIPELINES" "$tmp/train.jsonl" \
         >"$tmp/pipes.txt" || exit 1
     use_files pipe "$tmp/pipes"
     sed 's/^pipe0*\([0-9]*\)\.json /conformance: pipe\1 is /' "$tmp/pipes.txt"
@@ -95,12 +95,12 @@ if [ "${PIPELINES:-0}" -gt 0 ] 2>/dev/null; then
 fi
 
 # MODELS=1: WordLevel, WordPiece and Unigram tokenizers instead, trained
-# here (tests/models.js) on GSM8K train (read in place) and random texts
+# here (tests/oracle/models.js) on GSM8K train (read in place) and random texts
 # of another seed, in several pipelines each; with SentencePiece's Python
 # module at hand, Unigram models with a real Precompiled charsmap too
 if [ "${MODELS:-0}" = 1 ]; then
     : "${RANDOM_TEXTS:=1000}"
-    node "$top/tests/random_texts.js" "$((${RANDOM_SEED:-20250611} + 2))" 400 >"$tmp/mtrain.jsonl" || exit 1
+    node "$top/tests/oracle/random_texts.js" "$((${RANDOM_SEED:-20250611} + 2))" 400 >"$tmp/mtrain.jsonl" || exit 1
     node -e '
 const fs = require("fs");
 const out = [];
@@ -120,7 +120,7 @@ fs.writeFileSync(process.argv[1], out.join("\n") + "\n");
         [ -x /usr/bin/python3 ] && py=/usr/bin/python3
         if "$py" -c 'import sentencepiece' 2>/dev/null; then
             for rule in nmt_nfkc nfkc_cf; do
-                "$py" "$top/tests/spm_charsmap.py" "$tmp/mtrain.txt" "$tmp/spm" "$rule" >"$tmp/$rule.b64" 2>/dev/null &&
+                "$py" "$top/tests/oracle/spm_charsmap.py" "$tmp/mtrain.txt" "$tmp/spm" "$rule" >"$tmp/$rule.b64" 2>/dev/null &&
                     PRECOMPILED_CHARSMAPS="${PRECOMPILED_CHARSMAPS:-} $tmp/$rule.b64"
             done
         else
@@ -128,7 +128,7 @@ fs.writeFileSync(process.argv[1], out.join("\n") + "\n");
         fi
         export PRECOMPILED_CHARSMAPS
     fi
-    node "$top/tests/models.js" "$tmp/models" "$tmp/mtrain.txt" >"$tmp/models.txt" 2>"$tmp/models.err" ||
+    node "$top/tests/oracle/models.js" "$tmp/models" "$tmp/mtrain.txt" >"$tmp/models.txt" 2>"$tmp/models.err" ||
         { cat "$tmp/models.err" >&2; exit 1; }
     use_files model "$tmp/models"
     grep '^model' "$tmp/models.txt" | sed 's/^model0*\([0-9]*\)\.json /conformance: model\1 is /'
@@ -253,24 +253,24 @@ $tmp/code_points.jsonl q a"
 fi
 
 # COMPOSITION=1: also texts on which Unicode composition can go wrong
-# (tests/composition_texts.js: decompositions, marks, conjoining Hangul)
+# (tests/oracle/composition_texts.js: decompositions, marks, conjoining Hangul)
 if [ "${COMPOSITION:-0}" = 1 ]; then
-    node "$top/tests/composition_texts.js" >"$tmp/composition.jsonl" || exit 1
+    node "$top/tests/oracle/composition_texts.js" >"$tmp/composition.jsonl" || exit 1
     sets="$sets
 $tmp/composition.jsonl q a"
 fi
 
-# RANDOM_TEXTS=N: also N random hostile answers (tests/random_texts.js,
+# RANDOM_TEXTS=N: also N random hostile answers (tests/oracle/random_texts.js,
 # seed RANDOM_SEED)
 if [ "${RANDOM_TEXTS:-0}" -gt 0 ] 2>/dev/null; then
-    node "$top/tests/random_texts.js" "${RANDOM_SEED:-20250611}" "$RANDOM_TEXTS" >"$tmp/random.jsonl" || exit 1
+    node "$top/tests/oracle/random_texts.js" "${RANDOM_SEED:-20250611}" "$RANDOM_TEXTS" >"$tmp/random.jsonl" || exit 1
     sets="$sets
 $tmp/random.jsonl q a"
 fi
 
-# LONG=1: also long answers of hostile text (tests/long_texts.js, 2-64 KB)
+# LONG=1: also long answers of hostile text (tests/oracle/long_texts.js, 2-64 KB)
 if [ "${LONG:-0}" = 1 ]; then
-    node "$top/tests/long_texts.js" >"$tmp/long.jsonl" || exit 1
+    node "$top/tests/oracle/long_texts.js" >"$tmp/long.jsonl" || exit 1
     sets="$sets
 $tmp/long.jsonl q a"
 fi

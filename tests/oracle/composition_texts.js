@@ -1,5 +1,5 @@
 // composition_texts.js - texts on which Unicode composition can go wrong,
-// for tests/conformance.sh (COMPOSITION=1): one JSON line {"q", "a"} per
+// for tests/oracle/conformance.sh (COMPOSITION=1): one JSON line {"q", "a"} per
 // text. Every character with a canonical decomposition, alone and as its
 // decomposition, with a combining mark between or after the parts (which
 // blocks or extends the composition); every character with a

@@ -186,10 +186,10 @@ int main(int argc, char **argv)
     if (env && *env) {
         snprintf(cli, sizeof cli, "%s", env);
     } else {
-        /* build/tests/test_hostile_cli -> build/lookahead */
+        /* build/tests/unit/test_hostile_cli -> build/lookahead */
         char self[4096];
         snprintf(self, sizeof self, "%s", argv[0]);
-        snprintf(cli, sizeof cli, "%s/../lookahead", dirname(self));
+        snprintf(cli, sizeof cli, "%s/../../lookahead", dirname(self));
     }
     if (access(cli, X_OK) != 0) {
         fprintf(stderr, "test_hostile_cli: %s is not there: build the CLI first (or set LOOKAHEAD)\n", cli);

@@ -1,4 +1,4 @@
-// random_texts.js - random hostile answers for tests/conformance.sh
+// random_texts.js - random hostile answers for tests/oracle/conformance.sh
 // (RANDOM_TEXTS=N): one JSON line {"q": ..., "a": ...} per text. Pieces
 // of CJK, kana, Hangul syllables and conjoining jamo, Thai, Devanagari,
 // Arabic and Hebrew with direction marks, emoji sequences (ZWJ, skin
@@ -11,7 +11,7 @@
 // run found U+11A7 dropped after Hangul syllables by NFC (whole
 // encodings, Qwen-2.5 and Command-R+). A fixed seed: the same texts for
 // the same arguments.
-// usage: node tests/random_texts.js [SEED] [COUNT]   env: MAXLEN (short texts only)
+// usage: node tests/oracle/random_texts.js [SEED] [COUNT]   env: MAXLEN (short texts only)
 'use strict';
 const SEED = parseInt(process.argv[2] || '20250611', 10) >>> 0;
 const COUNT = parseInt(process.argv[3] || '3000', 10);

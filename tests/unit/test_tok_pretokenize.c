@@ -23,7 +23,7 @@ typedef struct {
     const char *pieces;      /* joined by \001 */
 } pre_case;
 
-#include "fixtures/tok/pre_cases.h"
+#include "../fixtures/tok/pre_cases.h"
 
 static la_tok_work *work_new(void)
 {

@@ -24,7 +24,7 @@ typedef struct {
     size_t out_len;
 } norm_case;
 
-#include "fixtures/tok/norm_cases.h"
+#include "../fixtures/tok/norm_cases.h"
 
 /* A zeroed work area; its buffers are freed by work_free. */
 static la_tok_work *work_new(void)

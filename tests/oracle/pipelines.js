@@ -1,4 +1,4 @@
-// pipelines.js - random tokenizer.json pipelines for tests/conformance.sh
+// pipelines.js - random tokenizer.json pipelines for tests/oracle/conformance.sh
 // (make conformance-pipelines): small BPE models trained here on the
 // hostile and random texts, each wrapped in a pipeline drawn at random
 // from the components the README lists, in four styles that real model
@@ -16,7 +16,7 @@
 // HuggingFace's tokenizers first; one it refuses is drawn again, so every
 // file written is one HuggingFace accepts. A fixed seed gives the same
 // files.
-// usage: node tests/pipelines.js OUT_DIR [SEED] [COUNT] [TEXTS.jsonl ...]
+// usage: node tests/oracle/pipelines.js OUT_DIR [SEED] [COUNT] [TEXTS.jsonl ...]
 //   writes OUT_DIR/pipe001.json ...; prints one line per file: its name
 //   and what it holds
 'use strict';
@@ -26,7 +26,7 @@ const { Tokenizer } = require('tokenizers');
 
 const [outDir, seedArg, countArg, ...textFiles] = process.argv.slice(2);
 if (!outDir) {
-  console.error('usage: node tests/pipelines.js OUT_DIR [SEED] [COUNT] [TEXTS.jsonl ...]');
+  console.error('usage: node tests/oracle/pipelines.js OUT_DIR [SEED] [COUNT] [TEXTS.jsonl ...]');
   process.exit(2);
 }
 const COUNT = parseInt(countArg || '40', 10);
@@ -43,7 +43,7 @@ saving money for a new wallet which costs $100. The answer begins with the first
 answer, and the model learns them without forgetting what it was taught before. Don't, won't,
 can't; it's (maybe) "quoted" text -- with dashes... and numbers: 3.14159, 1,000,000 and 2025.`;
 const texts = [english];
-for (const f of [path.join(__dirname, 'fixtures/tok/hostile.jsonl'), ...textFiles]) {
+for (const f of [path.join(__dirname, '..', 'fixtures/tok/hostile.jsonl'), ...textFiles]) {
   if (!fs.existsSync(f)) continue;
   for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
     if (!line.trim()) continue;

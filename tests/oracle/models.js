@@ -2,10 +2,10 @@
 // tokenizers with HuggingFace tokenizers (npm) on the text file
 // TRAIN_FILE and writes them to OUTDIR as model*.json in several
 // pipelines each (normalizers, pre-tokenizers, decoders, unk handling,
-// byte fallback, smaller vocabularies), for tests/conformance.sh
+// byte fallback, smaller vocabularies), for tests/oracle/conformance.sh
 // (MODELS=1). Prints one line per file: its name and what it holds.
 // SentencePiece charsmaps (PRECOMPILED_CHARSMAPS="RULE.b64 ...", base64,
-// from SentencePiece models: tests/spm_charsmap.py) add Unigram pipelines
+// from SentencePiece models: tests/oracle/spm_charsmap.py) add Unigram pipelines
 // with a Precompiled normalizer.
 const fs = require('fs');
 const path = require('path');

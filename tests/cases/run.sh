@@ -11,11 +11,11 @@
 #   absent    names (one a line) of files the run must not leave
 # and any other files the command reads. A case runs in a copy of its
 # folder; $DATA points at the project's data/. Adding a case adds no code.
-# Usage: tests/run_cases.sh path/to/lookahead [NAME...]
+# Usage: tests/cases/run.sh path/to/lookahead [NAME...]
 set -u
 bin=$1; shift
 case $bin in /*) ;; *) bin=$(pwd)/$bin ;; esac
-top=$(cd "$(dirname "$0")/.." && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
 export LOOKAHEAD="$bin" DATA="$top/data"
 # a tokenizer cache of the run's own: the first case with a tokenizer
 # fills it, later ones load from it (and the user's cache is left alone)

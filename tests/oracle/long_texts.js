@@ -1,4 +1,4 @@
-// long_texts.js - long hostile answers for tests/conformance.sh (LONG=1):
+// long_texts.js - long hostile answers for tests/oracle/conformance.sh (LONG=1):
 // one JSON line {"q": ..., "a": ...} per text, 2-64 KB each. Runs without
 // a space, runs of spaces, digits, new lines, CJK and Thai, emoji
 // sequences, a base character under thousands of combining marks,
