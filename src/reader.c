@@ -26,8 +26,8 @@
 #define READ_BLOCK (1u << 20)
 /* The first read, which tells plain from compressed input: small, since
  * a JSONL input's bytes then go straight into the batches, and each page
- * of a block first touched costs a fault (a whole block here used to be
- * 2.7 ms of a 16 ms run over GSM8K's 4 MB) */
+ * of a block first touched costs a page fault, a large share of a short
+ * run when the block is big) */
 #define SNIFF_BLOCK (64u << 10)
 #define ZBLOCKS 3
 #define ZBLOCK (256u << 10)
