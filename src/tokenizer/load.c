@@ -329,11 +329,12 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
         return LA_EDATA;
     if ((c = component(root, "decoder")) && !(t->decoder = tk_decoder_from_json(c, err)))
         return LA_EDATA;
-    /* without a pre-tokenizer the whole text is one piece, cut where no
-     * token can span */
+    t->pretok_inert = tk_pretok_split_needs(t->pretok, ' ') && tk_normalizer_removes(t->normalizer, ' ');
+    /* without a pre-tokenizer (or with one that never splits) the whole
+     * text is one piece, cut where no token can span */
     if (prebuilt)
         t->model = prebuilt;
-    else if (!(t->model = build_model(p, model, !t->pretok, err)))
+    else if (!(t->model = build_model(p, model, !t->pretok || t->pretok_inert, err)))
         return LA_EDATA;
     if (!(t->added = tk_added_from_json(cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err)))
         return LA_EDATA;

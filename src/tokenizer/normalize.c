@@ -1365,6 +1365,19 @@ int tk_normalizer_spaces(const tk_normalizer *n, char *c, const char **s, size_t
     return 1;
 }
 
+int tk_normalizer_removes(const tk_normalizer *n, char c)
+{
+    if (n && n->apply == seq_apply) {
+        const seq_norm *q = (const seq_norm *)n;
+        n = q->n ? q->items[q->n - 1] : NULL;   /* the last one decides */
+    }
+    if (!n || n->apply != replace_apply)
+        return 0;
+    const replace_norm *r = (const replace_norm *)n;
+    /* every c replaced, by a content without c: the text has none after */
+    return r->lit && r->lit_len == 1 && r->lit[0] == c && !memchr(r->content, c, r->len);
+}
+
 static tk_normalizer *new_sequence(const cJSON *j, const char *type, la_err *err)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "normalizers");

@@ -266,6 +266,8 @@ typedef struct {
     pre_base b;
     tk_regex *re;
     int behavior, invert;
+    char *lit;               /* a {"String": s} pattern's s, NULL for a regex */
+    size_t lit_len;
 } split_pre;
 
 static int split_split(const tk_pretok *p, const char *s, size_t len, int at_start,
@@ -282,6 +284,7 @@ static void split_free(tk_pretok *p)
 {
     split_pre *sp = (split_pre *)p;
     tk_regex_free(sp->re);
+    free(sp->lit);
     free(sp);
 }
 
@@ -762,6 +765,15 @@ int tk_pretok_split_bytes(const tk_pretok *p, tk_split_bytes *out)
     return 1;
 }
 
+int tk_pretok_split_needs(const tk_pretok *p, char c)
+{
+    if (!p || p->split != split_split)
+        return 0;
+    const split_pre *sp = (const split_pre *)p;
+    /* not inverted, every match is the literal: none where c is not */
+    return !sp->invert && sp->lit && memchr(sp->lit, c, sp->lit_len) != NULL;
+}
+
 int tk_split_bytes_map(const tk_split_bytes *sb, const char *s, size_t n, la_buf *out)
 {
     /* one ByteLevel: twice the bytes at most, no bound needed */
@@ -899,6 +911,17 @@ static tk_pretok *new_split(const cJSON *j, const char *type, la_err *err)
     sp->re = re;
     sp->behavior = behavior;
     sp->invert = invert;
+    const cJSON *pat = cJSON_GetObjectItemCaseSensitive(j, "pattern");
+    const cJSON *str = cJSON_GetObjectItemCaseSensitive(pat, "String");
+    if (cJSON_IsString(str)) {
+        sp->lit_len = strlen(str->valuestring);
+        if (!(sp->lit = malloc(sp->lit_len + 1))) {
+            split_free(&sp->b.base);
+            oom(err);
+            return NULL;
+        }
+        memcpy(sp->lit, str->valuestring, sp->lit_len + 1);
+    }
     return (tk_pretok *)sp;
 }
 

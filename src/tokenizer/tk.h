@@ -204,6 +204,9 @@ tk_normalizer *tk_precompiled_new(const cJSON *j, la_err *err);
  * *c by s] (the normalized text is then s followed by the text with each
  * *c made s), with s[0..*slen) (s not holding *c); else 0. */
 int tk_normalizer_spaces(const tk_normalizer *n, char *c, const char **s, size_t *slen);
+/* 1 when no text n makes holds the byte c (its last stage replaces every
+ * c by a content without one); 0 when it may, or n is NULL. */
+int tk_normalizer_removes(const tk_normalizer *n, char c);
 
 /* ---- pre-tokenizers --------------------------------------------------- */
 /* Pieces are pushed to a sink, in order; the sink returns nonzero to stop
@@ -264,6 +267,10 @@ typedef struct {
 } tk_split_bytes;
 /* 1 and *out set when p has that shape. */
 int tk_pretok_split_bytes(const tk_pretok *p, tk_split_bytes *out);
+/* 1 when p is a Split (not inverted) of a String pattern holding the
+ * byte c: on a text without c it never matches and gives the text whole,
+ * as if there were no pre-tokenizer. */
+int tk_pretok_split_needs(const tk_pretok *p, char c);
 /* Appends ByteLevel's characters for bytes s[0..n); LA_OK or LA_ENOMEM. */
 int tk_split_bytes_map(const tk_split_bytes *sb, const char *s, size_t n, la_buf *out);
 
@@ -665,6 +672,10 @@ struct la_tokenizer {
     tk_added *added;          /* may be NULL */
     tk_normalizer *normalizer;/* may be NULL */
     tk_pretok *pretok;        /* may be NULL */
+    /* pretok never splits what the normalizer makes (a Split on " " after
+     * a Replace of every " "): windows and direct previews treat the
+     * pipeline as one without a pre-tokenizer (load.c) */
+    int pretok_inert;
     tk_bpe *model;
     tk_decoder *decoder;      /* may be NULL */
     int byte_level;           /* a ByteLevel pre-tokenizer or decoder is present */

@@ -363,13 +363,14 @@ static int push_added(enc_ctx *c, const tk_added_token *tok, const char *s, size
 }
 
 /* 1 when this pipeline can encode a window of a long text: a normalizer
- * that can be cut (or none), no pre-tokenizer (the whole segment is one
- * piece, which BPE cuts where no merge can cross), no added tokens matched
+ * that can be cut (or none), no pre-tokenizer or an inert one (the whole
+ * segment is one piece, which BPE cuts where no merge can cross), no added tokens matched
  * after normalization and none that strip white space on their left (so
  * a segment known up to a point is the same text up to that point). */
 static int windowable(const la_tokenizer *t)
 {
-    return !t->no_window && !t->pretok && (!t->normalizer || t->normalizer->cut_ok) && tk_bpe_can_cut(t->model) &&
+    return !t->no_window && (!t->pretok || t->pretok_inert) && (!t->normalizer || t->normalizer->cut_ok) &&
+           tk_bpe_can_cut(t->model) &&
            tk_added_count(t->added, 1) == 0 && !tk_added_any_lstrip(t->added);
 }
 

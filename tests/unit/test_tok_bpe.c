@@ -149,6 +149,53 @@ static int load_text(const char *json, la_err *err)
     return rc;
 }
 
+/* A Split whose every match holds a space, after a normalizer whose last
+ * stage replaces every space by something else, never splits: the
+ * pipeline is taken as one without a pre-tokenizer (Gemma's). Anything
+ * else keeps its pre-tokenizer. */
+START_TEST(inert_split)
+{
+    static const struct {
+        const char *norm, *pre;
+        int inert;
+    } cases[] = {
+        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\xE2\x96\x81\"}",
+         "{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":\"MergedWithPrevious\",\"invert\":false}", 1},
+        {"{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Lowercase\"},"
+         "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"_\"}]}",
+         "{\"type\":\"Split\",\"pattern\":{\"String\":\"a b\"},\"behavior\":\"Isolated\",\"invert\":false}", 1},
+        /* inverted: the whole text is one "match", removed */
+        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"_\"}",
+         "{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":\"Removed\",\"invert\":true}", 0},
+        /* a regex, a literal without a space */
+        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"_\"}",
+         "{\"type\":\"Split\",\"pattern\":{\"Regex\":\" \"},\"behavior\":\"Isolated\",\"invert\":false}", 0},
+        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"_\"}",
+         "{\"type\":\"Split\",\"pattern\":{\"String\":\"_\"},\"behavior\":\"Isolated\",\"invert\":false}", 0},
+        /* the replacement holds a space; the last stage is not the Replace;
+         * no normalizer */
+        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"_ \"}",
+         "{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":\"Isolated\",\"invert\":false}", 0},
+        {"{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},"
+         "\"content\":\"_\"},{\"type\":\"Replace\",\"pattern\":{\"String\":\"_\"},\"content\":\" \"}]}",
+         "{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":\"Isolated\",\"invert\":false}", 0},
+        {"null", "{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":\"Isolated\",\"invert\":false}", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"normalizer\":%s,\"pre_tokenizer\":%s,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,"
+                 "\"_\":2,\" \":3},\"merges\":[]}}",
+                 cases[i].norm, cases[i].pre);
+        la_err err;
+        la_tokenizer *t = load_json(json, &err);
+        ck_assert_msg(t != NULL, "case %zu: %s", i, err.msg);
+        ck_assert_msg(t->pretok_inert == cases[i].inert, "case %zu", i);
+        la_tokenizer_free(t);
+    }
+}
+END_TEST
+
 START_TEST(bad_files)
 {
     la_err err;
@@ -407,6 +454,7 @@ static Suite *suite(void)
     tcase_add_test(tc, byte_fallback_and_chunks);
     tcase_add_test(tc, lookups);
     tcase_add_test(tc, bad_files);
+    tcase_add_test(tc, inert_split);
     tcase_add_test(tc, merge_spellings);
     tcase_add_test(tc, many_merges);
     tcase_add_test(tc, compact_merges_full);
