@@ -1349,8 +1349,19 @@ static int seq_fuse(seq_norm *s)
     return LA_OK;
 }
 
-int tk_normalizer_spaces(const tk_normalizer *n, char *c, const char **s, size_t *slen)
+int tk_normalizer_spaces(const tk_normalizer *n, char *c, const char **s, size_t *slen, int *prepends)
 {
+    if (n && n->apply == replace_apply) {
+        /* the Replace alone (Gemma's): no s in front */
+        const replace_norm *r = (const replace_norm *)n;
+        if (!r->lit || r->lit_len != 1 || !r->len || memchr(r->content, r->lit[0], r->len))
+            return 0;
+        *c = r->lit[0];
+        *s = r->content;
+        *slen = r->len;
+        *prepends = 0;
+        return 1;
+    }
     if (!n || n->apply != seq_apply || !((const seq_norm *)n)->fused)
         return 0;
     const seq_norm *q = (const seq_norm *)n;
@@ -1362,6 +1373,7 @@ int tk_normalizer_spaces(const tk_normalizer *n, char *c, const char **s, size_t
     *c = r->lit[0];
     *s = r->content;
     *slen = r->len;
+    *prepends = 1;
     return 1;
 }
 

@@ -202,8 +202,9 @@ tk_normalizer *tk_normalizer_from_json(const cJSON *j, la_err *err);
 tk_normalizer *tk_precompiled_new(const cJSON *j, la_err *err);
 /* 1 when n is SentencePiece's pair [Prepend s, Replace of the one byte
  * *c by s] (the normalized text is then s followed by the text with each
- * *c made s), with s[0..*slen) (s not holding *c); else 0. */
-int tk_normalizer_spaces(const tk_normalizer *n, char *c, const char **s, size_t *slen);
+ * *c made s; *prepends = 1), or that Replace alone (the text with each *c
+ * made s; *prepends = 0), with s[0..*slen) (s not holding *c); else 0. */
+int tk_normalizer_spaces(const tk_normalizer *n, char *c, const char **s, size_t *slen, int *prepends);
 /* 1 when no text n makes holds the byte c (its last stage replaces every
  * c by a content without one); 0 when it may, or n is NULL. */
 int tk_normalizer_removes(const tk_normalizer *n, char c);
@@ -698,6 +699,8 @@ struct la_tokenizer {
     int no_direct;            /* for tests: previews never go direct */
     int from_cache;           /* loaded from the tokenizer cache (load.c) */
     char sp_c;
+    int sp_lead;              /* the normalizer puts sp_s before the text (Prepend), so the first
+                               * word is looked up as the others, with the s of a space */
     const char *sp_s;
     size_t sp_slen;
     int sp_dec;               /* the decoder's per-token maps turn each sp_s into sp_c, nothing else */

@@ -811,7 +811,9 @@ size_t tk_preview_start(const la_tokenizer *t, size_t m)
  * words w in turn. When the decoder turns the tokens of s + w back into
  * " " + w, and its last stage strips the first space (the prepended s),
  * the preview of m tokens is the text itself up to where the m-th token
- * ends. So a preview needs, per word, only how many tokens s + w makes
+ * ends. Without the prepended s and the Strip (Gemma's normalizer and
+ * decoder), the same holds with the first word's tokens those of the
+ * word alone. So a preview needs, per word, only how many tokens s + w makes
  * and where each ends; each thread keeps that per word, made the first
  * time the word is met by the model itself, and checked against the
  * decoder's own strings. A record whose first words are not all such
@@ -1041,15 +1043,19 @@ void tk_direct_prepare(la_tokenizer *t)
     char c;
     const char *s;
     size_t slen, from, to;
+    int lead;
     t->direct = 0;
     if (!t->model || tk_bpe_kind(t->model) != TK_MODEL_BPE || !windowable(t) || tk_bpe_ignores_merges(t->model) ||
-        !tk_normalizer_spaces(t->normalizer, &c, &s, &slen) || c != ' ' ||
+        !tk_normalizer_spaces(t->normalizer, &c, &s, &slen, &lead) || c != ' ' ||
         tk_decoder_join(t->decoder) != TK_JOIN_BYTEFALLBACK)
         return;
-    /* the decoder's last stage takes one leading space, nothing else */
-    if (!tk_decoder_finish_cut(t->decoder, " a", 2, &from, &to) || from != 1 || to != 2 ||
-        !tk_decoder_finish_cut(t->decoder, "  a ", 4, &from, &to) || from != 1 || to != 4)
+    /* the decoder's last stage takes the one leading space the normalizer
+     * put in front (none when it put none), nothing else */
+    size_t cut = lead ? 1 : 0;
+    if (!tk_decoder_finish_cut(t->decoder, " a", 2, &from, &to) || from != cut || to != 2 ||
+        !tk_decoder_finish_cut(t->decoder, "  a ", 4, &from, &to) || from != cut || to != 4)
         return;
+    t->sp_lead = lead;
     memset(t->sp_cls, 0, sizeof t->sp_cls);
     tk_added_mark_first_bytes(t->added, 0, t->sp_cls, 2);
     if (t->sp_cls[(unsigned char)c])
@@ -1496,7 +1502,7 @@ static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const 
     const char *word = text + at;
     for (size_t from = 0; from < n;) {
         size_t to = tk_bpe_chunk_end(t->model, word, n, from), pn = to - from;
-        int lead = from == 0;
+        int lead = from == 0 && (at > 0 || t->sp_lead);
         if (pn > DW_KEY)
             return -1;
         dw_k k;
@@ -1677,7 +1683,9 @@ static int dw_fast(const la_tokenizer *t, const dw_cache *dc, const char *text,
         size_t wl = e - p;
         if (wl - 1 >= DW_KEY)     /* empty (two spaces) or long */
             break;
-        dw_key_at(b + p, wl, (uint8_t)(wl + 1), &k[n]);
+        /* a text's first word without the normalizer's s in front is
+         * keyed as a piece with no space before it */
+        dw_key_at(b + p, wl, (uint8_t)(wl + 1 + (n == 0 && !t->sp_lead ? 32 : 0)), &k[n]);
         const dw_slot *set = dw_set(dc, &k[n]);
         __builtin_prefetch(set);
         __builtin_prefetch(set + 2);
@@ -1694,7 +1702,7 @@ static int dw_fast(const la_tokenizer *t, const dw_cache *dc, const char *text,
         size_t e = ends[i];
         if (e < len && !(d.flags & DW_CUT))
             return -1;
-        int r = dw_take(&d, p, 1, m, complete, count, units, end);
+        int r = dw_take(&d, p, i > 0 || t->sp_lead, m, complete, count, units, end);
         if (r)
             return r;
         if (e == len)
@@ -1742,6 +1750,8 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
      * after the other (a third of the preview's time before). */
     struct {
         size_t pos, n, tn;
+        int lead;                 /* with the s of a space before it (not the text's first
+                                   * word when the normalizer prepends none) */
         const char *txt;          /* the word's text: in text, or in wt */
         dw_k k;
     } wv[DW_BATCH];
@@ -1778,6 +1788,7 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
                 break;
             }
             wv[k].pos = p;
+            wv[k].lead = p > 0 || t->sp_lead;
             wv[k].n = e - p;
             wv[k].txt = text + p;
             wv[k].tn = e - p;
@@ -1795,7 +1806,7 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
                     break;
                 }
             }
-            dw_key_of(wv[k].txt, wv[k].tn, 1, &wv[k].k);
+            dw_key_of(wv[k].txt, wv[k].tn, wv[k].lead, &wv[k].k);
             const dw_slot *set = dw_set(dc, &wv[k].k);
             __builtin_prefetch(set);
             __builtin_prefetch(set + 2);
@@ -1808,12 +1819,13 @@ static int direct_preview(const la_tokenizer *t, la_tok_work *w, const uint8_t *
             size_t at = wv[i].pos, n = wv[i].n, e = at + n;
             int rc = LA_OK, esc = wv[i].txt != text + at, r;
             dw_entry de, *d = NULL;
-            if (wv[i].tn && (rc = dw_word(t, w, dc, wv[i].txt, wv[i].tn, &wv[i].k, 1, d = &de, err)) != LA_OK)
+            if (wv[i].tn &&
+                (rc = dw_word(t, w, dc, wv[i].txt, wv[i].tn, &wv[i].k, wv[i].lead, d = &de, err)) != LA_OK)
                 return rc;
             if (d && d->ntok) {
                 if (e < len && !(d->flags & DW_CUT))
                     return 0;
-                r = dw_take(d, at, 1, m, complete, &count, &units, &end);
+                r = dw_take(d, at, wv[i].lead, m, complete, &count, &units, &end);
                 if (r < 0)
                     return 0;
                 if (r > 0 && esc && !dw_end_in_body(text, at, e, &end))

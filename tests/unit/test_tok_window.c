@@ -506,13 +506,18 @@ static void same_direct(la_tokenizer *t, la_tok_work *w, const char *text, size_
     la_buf_free(&c);
 }
 
+/* Llama-2's shape (Prepend and Strip), and Gemma's (no Prepend, no Strip:
+ * a text's first word has no s before it) */
+static const char *const direct_fixtures[] = {FIX "full_llama.json", FIX "full_gemma.json"};
+
 START_TEST(direct_equals_general)
 {
     static const size_t ms[] = {1, 2, 3, 6, 17};
     static const size_t sizes[] = {1, 5, 20, 60, 130, 300};
     char buf[512];
-    la_tokenizer *t = load(FIX "full_llama.json");
+    la_tokenizer *t = load(direct_fixtures[_i]);
     ck_assert_int_eq(t->direct, 1);
+    ck_assert_int_eq(t->sp_lead, _i == 0);
     la_tok_work *w = la_tok_work_new();
     size_t raw_done = 0;
     for (int round = 0; round < 80; round++)
@@ -553,7 +558,7 @@ START_TEST(direct_takes_short_escapes)
                                         "//a", "at/c", "i\nn", "inn", "h\\e", "attatt", "\xC3\xA9t", "hat"};
     static const size_t ms[] = {1, 2, 3, 6, 17};
     char buf[512];
-    la_tokenizer *t = load(FIX "full_llama.json");
+    la_tokenizer *t = load(direct_fixtures[_i]);
     la_tok_work *w = la_tok_work_new();
     size_t direct = 0, tries = 0;
     for (int round = 0; round < 400; round++) {
@@ -944,8 +949,8 @@ int main(void)
     tcase_add_test(tc, word_cache_grows);
     tcase_add_test(tc, starts_were_enough);
     tcase_add_test(tc, start_hint);
-    tcase_add_test(tc, direct_equals_general);
-    tcase_add_test(tc, direct_takes_short_escapes);
+    tcase_add_loop_test(tc, direct_equals_general, 0, 2);
+    tcase_add_loop_test(tc, direct_takes_short_escapes, 0, 2);
     tcase_add_test(tc, direct_shared_by_threads);
     tcase_add_test(tc, direct_busy_sets);
     tcase_add_test(tc, direct_finds_kept_words);
