@@ -7,6 +7,8 @@
  *            |\s+(?!\S)|\s+
  *   cl100k   (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+
  *   (Llama-3) |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ *   Qwen2    cl100k with \p{N} for \p{N}{1,3} (one digit a match;
+ *            Qwen2, Qwen2.5, Qwen3)
  *   o200k    [^\r\n\p{L}\p{N}]?UP*LO+C?|[^\r\n\p{L}\p{N}]?UP+LO*C?
  *   (GPT-4o) |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
  *            with UP = [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}],
@@ -42,6 +44,9 @@ static const char pat_gpt2[] =
 static const char pat_cl100k[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char pat_qwen2[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 static const char pat_o200k[] =
     "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+"
@@ -58,6 +63,7 @@ int tk_fast_kind(const char *pattern, size_t len)
         {pat_gpt2, sizeof pat_gpt2 - 1, TK_FAST_GPT2},
         {pat_cl100k, sizeof pat_cl100k - 1, TK_FAST_CL100K},
         {pat_o200k, sizeof pat_o200k - 1, TK_FAST_O200K},
+        {pat_qwen2, sizeof pat_qwen2 - 1, TK_FAST_QWEN2},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (len == known[i].len && memcmp(pattern, known[i].text, len) == 0)
@@ -350,8 +356,8 @@ static inline int lead_ok(unsigned b, int32_t cp)
     return cp >= 0 && cp != '\r' && cp != '\n' && !(b & C_LN);
 }
 
-/* Llama-3 / cl100k. */
-static size_t match_cl100k(scan *m, size_t i)
+/* Llama-3 / cl100k (digits: 3), Qwen2 (digits: 1). */
+static size_t match_cl100k(scan *m, size_t i, int digits)
 {
     size_t k = contraction(m, i, 1), n0, n1;
     if (k)
@@ -365,7 +371,7 @@ static size_t match_cl100k(scan *m, size_t i)
     if (b0 & TK_FC_L)
         return run_in(m, i, TK_FC_L);
     if (b0 & TK_FC_N)
-        return run_in_max(m, i, TK_FC_N, 3);
+        return run_in_max(m, i, TK_FC_N, digits);
     /*  ?[^\s\p{L}\p{N}]+[\r\n]* */
     if (c0 == ' ' && other_at(m, i + 1, &n1))
         return run_bytes(m, run_other(m, i + 1), "\r\n");
@@ -435,7 +441,8 @@ long tk_fast_match(int kind, const char *s, size_t len, size_t from)
     size_t end;
     switch (kind) {
     case TK_FAST_GPT2: end = match_gpt2(&m, from); break;
-    case TK_FAST_CL100K: end = match_cl100k(&m, from); break;
+    case TK_FAST_CL100K: end = match_cl100k(&m, from, 3); break;
+    case TK_FAST_QWEN2: end = match_cl100k(&m, from, 1); break;
     case TK_FAST_O200K: end = match_o200k(&m, from); break;
     default: return -1;
     }

@@ -300,11 +300,12 @@ int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o);
 void tk_onig_init(void);
 
 /* ---- hand-written matchers of known Split patterns (regex_fast.c) ------ */
-/* The Split patterns of GPT-2 (ByteLevel), Llama-3 (cl100k) and GPT-4o
- * (o200k), recognised by their exact text, are matched without
+/* The Split patterns of GPT-2 (ByteLevel), Llama-3 (cl100k), GPT-4o
+ * (o200k) and Qwen2 (cl100k with one digit a match), recognised by their
+ * exact text, are matched without
  * Oniguruma, with the same results (the classes come from
  * tk_regex_class_ranges). */
-enum { TK_FAST_NONE, TK_FAST_GPT2, TK_FAST_CL100K, TK_FAST_O200K };
+enum { TK_FAST_NONE, TK_FAST_GPT2, TK_FAST_CL100K, TK_FAST_O200K, TK_FAST_QWEN2 };
 int tk_fast_kind(const char *pattern, size_t len);
 /* End of the match starting at `from` (< len; these patterns match at
  * every character), or -1 when an invalid UTF-8 sequence was read (or

@@ -2,7 +2,7 @@
  * test_tok_regex_fast.c - the hand-written matchers of regex_fast.c
  * against Oniguruma (regex.c with the fast path turned off), which is
  * what HuggingFace runs:
- *   - the three Split patterns are recognised, and nothing else;
+ *   - the four Split patterns are recognised, and nothing else;
  *   - the class bits agree with Oniguruma's classes for every code point;
  *   - for every code point in a few contexts, around contractions too;
  *   - for many random texts (ASCII, letters, marks and numbers of many
@@ -29,16 +29,21 @@
     "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| "                  \
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
-static const char *const pats[3] = {GPT2, CL100K, O200K};
+#define QWEN2                                                                                  \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "                        \
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
+#define NPAT 4
+static const char *const pats[NPAT] = {GPT2, CL100K, O200K, QWEN2};
 
 /* A fast and an Oniguruma-only copy of each pattern. */
-static tk_regex *fast_re[3], *onig_re[3];
+static tk_regex *fast_re[NPAT], *onig_re[NPAT];
 static la_tok_work *w;
 
 static void setup(void)
 {
     la_err err = {{0}, {0}};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < NPAT; k++) {
         fast_re[k] = tk_regex_new(pats[k], strlen(pats[k]), &err);
         onig_re[k] = tk_regex_new(pats[k], strlen(pats[k]), &err);
         ck_assert_ptr_nonnull(fast_re[k]);
@@ -51,7 +56,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < NPAT; k++) {
         tk_regex_free(fast_re[k]);
         tk_regex_free(onig_re[k]);
     }
@@ -101,7 +106,7 @@ static void compare(int k, const char *s, size_t n, int every_start)
 
 static void compare_all(const char *s, size_t n, int every_start)
 {
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < NPAT; k++)
         compare(k, s, n, every_start);
 }
 
@@ -110,6 +115,7 @@ START_TEST(test_kinds)
     ck_assert_int_eq(tk_regex_fast_kind(fast_re[0]), TK_FAST_GPT2);
     ck_assert_int_eq(tk_regex_fast_kind(fast_re[1]), TK_FAST_CL100K);
     ck_assert_int_eq(tk_regex_fast_kind(fast_re[2]), TK_FAST_O200K);
+    ck_assert_int_eq(tk_regex_fast_kind(fast_re[3]), TK_FAST_QWEN2);
     /* anything else, even one character off, stays with Oniguruma */
     const char *other[] = {"\\s+", GPT2 "|x", "(?i:'s|'t|'re|'ve|'m|'ll|'d)", ""};
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
@@ -416,7 +422,7 @@ START_TEST(test_budget)
             ck_assert_int_eq(la_buf_append(&text, runs[r], strlen(runs[r])), 0);
     la_err err = {{0}, {0}};
     int rc;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < NPAT; k++) {
         size_t plain = count_matches(onig_re[k], text.data, text.len, 0, &rc, &err);
         ck_assert_int_eq(rc, 0);
         ck_assert_uint_eq(count_matches(onig_re[k], text.data, text.len, 1, &rc, &err), plain);
