@@ -745,6 +745,18 @@ static int seq_split(const tk_pretok *p, const char *s, size_t len, int at_start
 
 int tk_pretok_split_bytes(const tk_pretok *p, tk_split_bytes *out)
 {
+    if (p && p->split == byte_level_split) {
+        /* ByteLevel with its own regex and no prefix space (Claude's,
+         * GPT-2's): the regex's matches and the gaps between them, each
+         * mapped, as Split Isolated + ByteLevel without one */
+        const byte_level_pre *bl = (const byte_level_pre *)p;
+        if (!bl->re || bl->add_prefix_space)
+            return 0;
+        out->gaps = out->matches = 1;
+        out->re = bl->re;
+        out->map = bl;
+        return 1;
+    }
     if (!p || p->split != seq_split)
         return 0;
     const seq_pre *sq = (const seq_pre *)p;

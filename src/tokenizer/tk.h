@@ -258,7 +258,8 @@ tk_pretok *tk_pretok_from_json(const cJSON *j, la_err *err);
 
 /* The shape of most byte-level models' pre-tokenizer (Llama-3, GPT-4o,
  * Qwen): Sequence[Split(regex, Isolated or Removed), ByteLevel without
- * its own regex or prefix space]. Each piece's tokens then depend on the
+ * its own regex or prefix space], or a ByteLevel with its regex and no
+ * prefix space alone (GPT-2, Claude). Each piece's tokens then depend on the
  * piece's raw bytes alone, so previews cache them by those bytes. */
 typedef struct tk_regex tk_regex;
 typedef struct {

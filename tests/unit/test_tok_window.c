@@ -7,7 +7,7 @@
  * of handling partial characters. The whole-segment previews also go
  * through the pre-tokenizer itself, the others through the piece cache
  * of Split + ByteLevel pre-tokenizers (Isolated, and Removed inverted as
- * GPT-4o's). */
+ * GPT-4o's) and of a ByteLevel with its own regex alone (Claude's). */
 #include "json.h"
 #include "tokenizer/tk.h"
 
@@ -121,7 +121,7 @@ static void same_preview(la_tokenizer *t, la_tok_work *w, const char *text, size
 static const char *const fixtures[] = {
     FIX "full_llama.json", FIX "window_plain.json", FIX "window_lower.json",
     FIX "window_multi.json", FIX "full_bytelevel.json", FIX "full_bytelevel_removed.json",
-    FIX "full_gemma.json",
+    FIX "full_gemma.json", FIX "full_bytelevel_alone.json",
 };
 #define NFIX (sizeof fixtures / sizeof fixtures[0])
 
@@ -199,12 +199,15 @@ END_TEST
  * not compare the whole-segment path with itself. */
 START_TEST(window_is_used)
 {
-    static const int want[NFIX] = {1, 1, 1, 1, 0, 0, 1};
+    static const int want[NFIX] = {1, 1, 1, 1, 0, 0, 1, 0};
     for (size_t f = 0; f < NFIX; f++) {
         la_tokenizer *t = load(fixtures[f]);
         /* full_gemma's Split on " " follows a Replace of every " ": inert */
         int on = (!t->pretok || t->pretok_inert) && (!t->normalizer || t->normalizer->cut_ok) &&
                  tk_bpe_can_cut(t->model);
+        /* the byte-level ones (a ByteLevel with its own regex alone too)
+         * take their pieces through the piece cache */
+        ck_assert_int_eq(t->split_bytes, strstr(fixtures[f], "bytelevel") != NULL);
         ck_assert_msg(on == want[f], "%s", fixtures[f]);
         la_tokenizer_free(t);
     }
@@ -379,7 +382,7 @@ END_TEST
  * that is usually enough, giving the whole text's preview. */
 START_TEST(start_hint)
 {
-    static const int windowed[NFIX] = {1, 1, 1, 1, 0, 0, 1};
+    static const int windowed[NFIX] = {1, 1, 1, 1, 0, 0, 1, 0};
     char buf[4096];
     for (size_t f = 0; f < NFIX; f++) {
         la_tokenizer *t = load(fixtures[f]);
