@@ -226,6 +226,9 @@ typedef struct {
      * compression (LA_Z_*), for merge-stats: a JSON array's brackets
      * and commas are a single run's, not one set per shard */
     int out_format, out_compress;
+    /* --split K/N (split_n 0: none): a split's JSON array output holds
+     * its share of the framing, so merge-stats adds bytes_out as it is */
+    uint64_t split_k, split_n;
 } la_stats;
 
 /* Warnings: a run that is probably a mistake but not certainly one
@@ -279,6 +282,21 @@ int la_reject_limit_exceeded(const la_reject_limit *l, uint64_t rejected, uint64
 int la_stats_merge_report(la_stats *into, const la_stats *from, int first, la_err *err);
 void la_stats_merge_end(la_stats *into);
 
+/* ---- byte-range splits ---------------------------------------------- */
+/* Where the part of an input that starts near byte p > 0 begins (the
+ * first part starts at byte 0; --split): *at is the first byte of a
+ * record at or after p, and after the input's first record (so that the
+ * first part holds it), found by reading fd
+ * (a regular file of `size` bytes, plain) with pread from around p only.
+ * JSONL: the start of the first line at or after p. JSON array: an
+ * element start found by a scan that does not know the state at p (README
+ * and docs/scale-out.md give the rule); it need not be the first element
+ * after p, and a range that ends there is checked by its reader
+ * (la_reader_range's "split_boundary"). *at = size when no record starts
+ * after p. LA_EDATA (code "split_boundary") when the scan cannot tell
+ * strings from structure near p, LA_EIO when a read fails. */
+int la_split_boundary(int fd, uint64_t size, int format, uint64_t p, uint64_t *at, la_err *err);
+
 /* ---- records ----------------------------------------------------------- */
 /* A processor edits records under one configuration. It owns scratch
  * space reused between records (no per-record allocation once warm), so
@@ -315,6 +333,19 @@ int la_reader_next(la_reader *r, const char **rec, size_t *len, uint64_t *line, 
 int la_reader_begin(la_reader *r, la_err *err);
 int la_reader_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err);
 int la_reader_format(const la_reader *r);     /* LA_IO_JSONL or LA_IO_JSON once known */
+/* The compression la_reader_begin found: LA_Z_NONE, LA_Z_GZIP, LA_Z_ZSTD,
+ * LA_Z_XZ or LA_Z_BZIP2 (declared with the writer, below). */
+int la_reader_compression(const la_reader *r);
+/* Makes r read only the next `length` bytes of fd, from where its offset
+ * is, as plain data (a byte range of an uncompressed file, for --split);
+ * call before anything is read. mid: the range starts inside the input,
+ * at the start of a line or of an element of the array (the format must
+ * be given): no BOM is looked for, no shape judged, and an array's first
+ * element comes without its '['. cut: the range ends before the input
+ * does, where a line or an element starts: an array's range then ends
+ * cleanly after a ',' (or before its first element); ending anywhere
+ * else in the array is an error with code "split_boundary". */
+int la_reader_range(la_reader *r, uint64_t length, int mid, int cut, la_err *err);
 uint64_t la_reader_bytes(const la_reader *r); /* bytes consumed from fd */
 /* Bytes of data read so far: decompressed for compressed input (safe to
  * call from another thread, for progress). */
@@ -333,6 +364,12 @@ int la_writer_lines(la_writer *w, const char *lines, size_t len, size_t nrecords
  * LA_Z_BZIP2 (call before the first record). */
 enum { LA_Z_NONE, LA_Z_GZIP, LA_Z_ZSTD, LA_Z_XZ, LA_Z_BZIP2 };
 int la_writer_compress(la_writer *w, int kind, la_err *err);
+/* JSON: makes w write one part of an array that other writers write the
+ * rest of, so that the parts joined in order are the array one writer
+ * writes (--split): opens, "[\n" before its first record (else ",\n"
+ * before every record); closes, "\n]\n" at the end (else nothing). The
+ * first part must hold a record. Call before the first record. */
+void la_writer_part(la_writer *w, int opens, int closes);
 /* Closes the array (JSON), flushes and ends compression; does not close fd. */
 int la_writer_finish(la_writer *w, la_err *err);
 uint64_t la_writer_bytes(const la_writer *w);

@@ -57,6 +57,11 @@ struct la_reader {
     uint64_t bytes;     /* raw bytes read from fd */
     uint64_t zbytes;    /* decompressed bytes taken (compressed input) */
     int begun;          /* BOM and format checked */
+    /* a byte range of a plain file (la_reader_range) */
+    int ranged;         /* reads stop after `remain` more bytes */
+    uint64_t remain;
+    int mid;            /* the range starts inside the input */
+    int cut;            /* the range ends before the input does */
     int pend_rc;        /* a read that failed while begin() looked ahead: */
     la_err pend_err;    /* given after the bytes read before it */
     /* compressed input */
@@ -91,10 +96,14 @@ struct la_reader {
 
 static int raw_read(la_reader *r, void *dst, size_t cap, size_t *got, la_err *err)
 {
+    if (r->ranged && cap > r->remain)
+        cap = (size_t)r->remain;
     for (;;) {
         ssize_t k = read(r->fd, dst, cap);
         if (k >= 0) {
             *got = (size_t)k;
+            if (r->ranged)
+                r->remain -= (uint64_t)k;
             __atomic_add_fetch(&r->bytes, (uint64_t)k, __ATOMIC_RELAXED);   /* read by progress */
             return LA_OK;
         }
@@ -357,6 +366,26 @@ void la_reader_free(la_reader *r)
 }
 
 int la_reader_format(const la_reader *r) { return r->format; }
+
+int la_reader_compression(const la_reader *r)
+{
+    static const int kind[] = {LA_Z_NONE, LA_Z_GZIP, LA_Z_ZSTD, LA_Z_XZ, LA_Z_BZIP2};
+    return r->src < 0 ? LA_Z_NONE : kind[r->src];
+}
+
+int la_reader_range(la_reader *r, uint64_t length, int mid, int cut, la_err *err)
+{
+    if (r->src >= 0 || (mid && r->format == LA_IO_AUTO))
+        return la_err_set(err, LA_EARG, "bad_argument", "a range is set before reading, with the format given");
+    r->src = SRC_PLAIN;   /* bytes inside a file: never a compressor's magic */
+    r->ranged = 1;
+    r->remain = length;
+    r->mid = mid;
+    r->cut = cut;
+    if (mid && r->format == LA_IO_JSON)
+        r->jstate = J_FIRST;   /* the range starts at an element, after the '[' */
+    return LA_OK;
+}
 uint64_t la_reader_bytes(const la_reader *r) { return __atomic_load_n(&r->bytes, __ATOMIC_RELAXED); }
 uint64_t la_reader_data_bytes(const la_reader *r)
 {
@@ -764,7 +793,7 @@ static int begin(la_reader *r, la_err *err)
         if (rc)
             return rc;
     }
-    if (r->end - r->start >= 3 && memcmp(r->buf + r->start, "\xEF\xBB\xBF", 3) == 0)
+    if (!r->mid && r->end - r->start >= 3 && memcmp(r->buf + r->start, "\xEF\xBB\xBF", 3) == 0)
         r->start += 3;
     size_t seen = 0;   /* buf[start..start + seen) is known white space */
     while (r->format != LA_IO_JSON) {
@@ -781,7 +810,9 @@ static int begin(la_reader *r, la_err *err)
                    (r->pend_rc = fill(r, &r->pend_err)) == LA_OK)
                 ;
             i = r->start + off;
-            int rc = check_shape(r, i, auto_format, err);
+            /* a range from inside the input: its shape was judged on the
+             * input's first bytes */
+            int rc = r->mid ? LA_OK : check_shape(r, i, auto_format, err);
             if (rc)
                 return rc;
             break;
@@ -942,6 +973,14 @@ static int scan_element(la_reader *r, size_t *elen, la_err *err)
     }
 }
 
+/* The end of a range that is cut before the input's end (la_reader_range)
+ * came inside an element or before the ',' after one: the range was not
+ * cut between two elements. */
+static int cut_inside(la_err *err)
+{
+    return la_err_set(err, LA_EDATA, "split_boundary", "the range does not end between two elements of the array");
+}
+
 static int next_element(la_reader *r, const char **rec, size_t *len, uint64_t *line, la_err *err)
 {
     int rc = 0, c;
@@ -961,8 +1000,13 @@ static int next_element(la_reader *r, const char **rec, size_t *len, uint64_t *l
             c = array_token(r, err, &rc);
             if (rc)
                 return rc;
+            if (c < 0 && r->cut && r->jstate == J_FIRST) {   /* a range holding no element */
+                r->jstate = J_DONE;
+                return 0;
+            }
             if (c < 0)
-                return la_err_set(err, LA_EDATA, "invalid_json", "unexpected end of input inside the array");
+                return r->cut ? cut_inside(err) : la_err_set(err, LA_EDATA, "invalid_json",
+                                                             "unexpected end of input inside the array");
             if (c == ']') {
                 r->start++;
                 r->jstate = J_DONE;
@@ -975,6 +1019,10 @@ static int next_element(la_reader *r, const char **rec, size_t *len, uint64_t *l
                 c = array_token(r, err, &rc);
                 if (rc)
                     return rc;
+                if (c < 0 && r->cut) {   /* the range ends where the next element starts */
+                    r->jstate = J_DONE;
+                    return 0;
+                }
                 if (c == ']' || c < 0)
                     return la_err_set(err, LA_EDATA, "invalid_json", c < 0 ? "unexpected end of input inside the array"
                                                                            : "trailing comma in the array");
@@ -987,7 +1035,7 @@ static int next_element(la_reader *r, const char **rec, size_t *len, uint64_t *l
         case J_ELEM: {
             size_t elen = 0;
             if ((rc = scan_element(r, &elen, err)))
-                return rc;
+                return rc == LA_EDATA && r->cut ? cut_inside(err) : rc;
             if (elen == 0)
                 return la_err_set(err, LA_EDATA, "invalid_json", "unexpected '%c' in the array", r->buf[r->start]);
             *rec = r->buf + r->start;

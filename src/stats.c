@@ -145,8 +145,12 @@ int la_stats_json(const la_stats *st, const la_config *cfg, double seconds, la_b
                   (unsigned long long)st->bytes_out);
     int of = st->out_format == LA_IO_JSONL || st->out_format == LA_IO_JSON ? st->out_format : 0;
     int oc = st->out_compress >= 0 && (size_t)st->out_compress < N_COMPRESS ? st->out_compress : 0;
-    la_buf_printf(o, "  \"output_format\": %s%s%s,\n  \"output_compression\": \"%s\",\n  \"seconds\": %.3f\n}\n",
-                  of ? "\"" : "", of ? out_format_names[of] : "null", of ? "\"" : "", compress_names[oc], seconds);
+    la_buf_printf(o, "  \"output_format\": %s%s%s,\n  \"output_compression\": \"%s\",\n",
+                  of ? "\"" : "", of ? out_format_names[of] : "null", of ? "\"" : "", compress_names[oc]);
+    if (st->split_n)
+        la_buf_printf(o, "  \"split\": {\"k\": %llu, \"n\": %llu},\n", (unsigned long long)st->split_k,
+                      (unsigned long long)st->split_n);
+    la_buf_printf(o, "  \"seconds\": %.3f\n}\n", seconds);
     return o->len > start ? LA_OK : LA_ENOMEM;
 }
 
@@ -306,6 +310,10 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
     *m = num(o, "m", &bad);
     st->out_format = name_of(o, "output_format", out_format_names, 3, 0);
     st->out_compress = name_of(o, "output_compression", compress_names, N_COMPRESS, LA_Z_NONE);
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(o, "split");
+    st->split_k = num(sp, "k", &bad);
+    st->split_n = num(sp, "n", &bad);
+    int bad_split = sp && (!cJSON_IsObject(sp) || st->split_k >= st->split_n);
     int balance = check_balance(o, st, err);
     const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
     int bad_seconds = sec && !(cJSON_IsNumber(sec) && sec->valuedouble >= 0 && sec->valuedouble <= 1e12);
@@ -321,6 +329,8 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
         return la_err_set(err, LA_EDATA, "bad_stats", "\"seconds\" is not a number of seconds from 0 to 10^12");
     if (st->status < 0)
         return la_err_set(err, LA_EDATA, "bad_stats", "unknown \"status\" (expected complete, output_closed or failed)");
+    if (bad_split && !bad)
+        return la_err_set(err, LA_EDATA, "bad_stats", "\"split\" is not {\"k\": K, \"n\": N} with K < N");
     if (bad_warning)
         return la_err_set(err, LA_EDATA, "bad_stats", "\"warnings\" is not a list of known warning names");
     if (st->out_format < 0 || st->out_compress < 0)
@@ -346,6 +356,14 @@ int la_stats_merge_report(la_stats *into, const la_stats *from, int first, la_er
     if (first) {
         into->out_format = from->out_format;
         into->out_compress = from->out_compress;
+        into->split_n = from->split_n;
+    } else if (from->split_n != into->split_n) {
+        char a[48] = "a run without --split", b[48] = "a run without --split";
+        if (from->split_n)
+            snprintf(a, sizeof a, "--split K/%llu", (unsigned long long)from->split_n);
+        if (into->split_n)
+            snprintf(b, sizeof b, "--split K/%llu", (unsigned long long)into->split_n);
+        return la_err_set(err, LA_EDATA, "bad_stats", "a report of %s, not of %s like the first report", a, b);
     } else if (from->out_format != into->out_format || from->out_compress != into->out_compress) {
         return la_err_set(err, LA_EDATA, "bad_stats", "output written as %s (%s), not as %s (%s) like the first report's",
                           from->out_format ? out_format_names[from->out_format] : "unknown",
@@ -354,7 +372,7 @@ int la_stats_merge_report(la_stats *into, const la_stats *from, int first, la_er
                           compress_names[into->out_compress]);
     }
     la_stats f = *from;
-    if (plain_array(&f)) {   /* the records' bytes alone; la_stats_merge_end adds one framing */
+    if (plain_array(&f) && !f.split_n) {   /* the records' bytes alone; la_stats_merge_end adds one framing */
         uint64_t fr = array_framing(f.records_out);
         if (f.bytes_out < fr)
             return la_err_set(err, LA_EDATA, "bad_stats",
@@ -373,8 +391,9 @@ void la_stats_merge_end(la_stats *into)
     into->warnings &= ~(1u << LA_WARN_FULL_PREVIEWS);
     if (la_stats_many_full(into))
         into->warnings |= 1u << LA_WARN_FULL_PREVIEWS;
-    if (plain_array(into))
+    if (plain_array(into) && !into->split_n)
         into->bytes_out += array_framing(into->records_out);
+    into->split_n = 0;   /* the whole input's report, as one run writes it */
 }
 
 int la_reject_limit_parse(const char *s, la_reject_limit *l)

@@ -20,6 +20,8 @@ struct la_writer {
     uint64_t records;
     uint64_t bytes;      /* bytes written to fd */
     int compress;        /* LA_Z_* */
+    int part;            /* a JSON array's part (la_writer_part) */
+    int opens, closes;
     z_stream gz;
     ZSTD_CCtx *zs;
     lzma_stream xz;
@@ -239,7 +241,9 @@ int la_writer_record(la_writer *w, const char *rec, size_t len, la_err *err)
         len = w->line.len;
         w->line.len = 0;
     }
-    const char *sep = w->format == LA_IO_JSONL ? "" : w->records ? ",\n" : "[\n";
+    const char *sep = w->format == LA_IO_JSONL                 ? ""
+                      : w->records || (w->part && !w->opens) ? ",\n"
+                                                              : "[\n";
     size_t sl = strlen(sep);
     if (w->buf.len + sl + len + 1 > WRITE_BLOCK && w->buf.len) {
         int rc = flush(w, 0, err);
@@ -275,10 +279,19 @@ int la_writer_lines(la_writer *w, const char *lines, size_t len, size_t nrecords
     return la_buf_append(&w->buf, lines, len) ? la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory") : LA_OK;
 }
 
+void la_writer_part(la_writer *w, int opens, int closes)
+{
+    w->part = 1;
+    w->opens = opens;
+    w->closes = closes;
+}
+
 int la_writer_finish(la_writer *w, la_err *err)
 {
     if (w->format == LA_IO_JSON) {
-        const char *tail = w->records ? "\n]\n" : "[]\n";
+        const char *tail = w->part && !w->closes                ? ""
+                           : w->records || (w->part && !w->opens) ? "\n]\n"
+                                                                  : "[]\n";
         if (la_buf_append(&w->buf, tail, strlen(tail)))
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
     }

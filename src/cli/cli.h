@@ -25,6 +25,7 @@ typedef struct {
     int progress;             /* 1 forced, 0 when stderr is a terminal */
     int threads;
     uint64_t shard_k, shard_n;
+    uint64_t split_k, split_n;  /* --split K/N (split_n 0: none) */
     int std_closed[3];        /* descriptors 0-2 were closed at start */
     /* guard rails (README "Guard rails") */
     la_reject_limit max_rejects;  /* --max-rejects N|P% */

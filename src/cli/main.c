@@ -75,6 +75,9 @@ static const char usage_text[] =
     "  --progress                 progress on stderr even when not a terminal\n"
     "  --threads N                worker threads (default: the cores available)\n"
     "  --shard K/N                only records K, K+N, K+2N, ... (K from 0)\n"
+    "  --split K/N                only the records starting in bytes [K*size/N,\n"
+    "                             (K+1)*size/N) of one plain FILE (K from 0): the\n"
+    "                             outputs of K = 0..N-1 joined are one run's\n"
     "  -h, --help                 this help\n"
     "  -V, --version              version\n"
     "\n"
@@ -138,7 +141,7 @@ static int parse_count(const char *s, uint64_t *out)
 
 enum {
     O_MODE = 256, O_M, O_UNIT, O_TOKENIZER, O_PARTIAL, O_P, O_CONNECTOR, O_FORMAT, O_TURNS, O_INFIELD,
-    O_OUTFIELD, O_INFMT, O_OUTFMT, O_INFILE, O_ONERROR, O_REJECTS, O_STATS, O_PROGRESS, O_THREADS, O_SHARD, O_NOCACHE,
+    O_OUTFIELD, O_INFMT, O_OUTFMT, O_INFILE, O_ONERROR, O_REJECTS, O_STATS, O_PROGRESS, O_THREADS, O_SHARD, O_SPLIT, O_NOCACHE,
     O_MAXREJ, O_ALLOWEMPTY, O_DSINFO, O_DATASET, O_COLUMNS, O_TAGS, O_STRICT
 };
 
@@ -172,6 +175,7 @@ static const struct option long_opts[] = {
     {"progress", no_argument, 0, O_PROGRESS},
     {"threads", required_argument, 0, O_THREADS},
     {"shard", required_argument, 0, O_SHARD},
+    {"split", required_argument, 0, O_SPLIT},
     {"max-rejects", required_argument, 0, O_MAXREJ},
     {"allow-empty", no_argument, 0, O_ALLOWEMPTY},
     {"dataset-info", required_argument, 0, O_DSINFO},
@@ -298,6 +302,10 @@ static int set_option(cli_opts *o, cli_layout *L, int c, const char *arg, const 
         if (parse_shard(arg, &o->shard_k, &o->shard_n))
             return usage_error("--shard: expected K/N with 0 <= K < N, got '%s'", arg);
         break;
+    case O_SPLIT:
+        if (parse_shard(arg, &o->split_k, &o->split_n))
+            return usage_error("--split: expected K/N with 0 <= K < N, got '%s'", arg);
+        break;
     case O_MAXREJ:
         if (la_reject_limit_parse(arg, &o->max_rejects))
             return usage_error("--max-rejects: expected a count (N) or a percentage from 0%% to 100%% (P%%), got '%s'",
@@ -354,6 +362,9 @@ static int check_options(cli_opts *o, int unit_given)
                                i ? "--stats" : "--rejects", side[i]);
     if (o->max_rejects.set && !o->skip_bad)
         return usage_error("--max-rejects needs --on-error skip (with fail, the first bad record stops the run)");
+    if (o->split_n && o->shard_n)
+        return usage_error("--split and --shard cannot be combined: --split K/N already gives each process its "
+                           "share of the input");
     if (strcmp(o->cfg.input_field, o->cfg.output_field) == 0)
         return usage_error("--input-field and --output-field must differ (both are '%s')", o->cfg.input_field);
     return 0;
@@ -451,6 +462,13 @@ int main(int argc, char **argv)
     }
     if (o.ninputs == 0)
         o.inputs[o.ninputs++] = "-";
+    if (o.split_n && o.ninputs != 1) {
+        free(extra);
+        free(o.inputs);
+        cli_layout_free(&L);
+        return usage_error("--split reads one FILE, and %zu were given: run each file apart, or join them first",
+                           o.ninputs);
+    }
     free(extra);
     la_tokenizer_use_cache(!o.no_cache);
     rc = cli_run(&o);

@@ -26,6 +26,78 @@ static int read_file(const char *path, la_buf *b)
 }
 
 
+/* Reads report argv[i] into *st: 0 or an exit code (said). The first
+ * report's settings go to mode0, unit0 and m0; later ones must match. */
+static int read_report(char **argv, int i, la_stats *st, char *mode0, char *unit0, uint64_t *m0, double *secs)
+{
+    la_buf b = {0};
+    if (read_file(argv[i], &b)) {
+        cli_msg("%s: cannot open", argv[i]);
+        la_buf_free(&b);
+        return EXIT_NOINPUT;
+    }
+    char mode[16], unit[16];
+    uint64_t m;
+    double t;
+    la_err e;
+    int bad = la_stats_parse(b.data ? b.data : "", b.len, st, mode, sizeof mode, unit, sizeof unit, &m, &t, &e);
+    la_buf_free(&b);
+    if (bad) {
+        cli_msg("%s: %s", argv[i], e.msg);
+        return EXIT_DATA;
+    }
+    if (st->status != LA_RUN_COMPLETE) {
+        cli_msg("%s: the run stopped early (status %s): its counts do not cover its input; merge only complete "
+                "runs' reports", argv[i], st->status == LA_RUN_FAILED ? "failed" : "output_closed");
+        return EXIT_DATA;
+    }
+    *secs = t > *secs ? t : *secs;
+    if (i == 1) {
+        snprintf(mode0, 16, "%s", mode);
+        snprintf(unit0, 16, "%s", unit);
+        *m0 = m;
+    } else if (strcmp(mode, mode0) || strcmp(unit, unit0) || m != *m0) {
+        cli_msg("%s: made with other settings (mode %s, unit %s, m %llu) than %s", argv[i], mode,
+                unit[0] ? unit : "none", (unsigned long long)m, argv[1]);
+        return EXIT_DATA;
+    }
+    return 0;
+}
+
+/* Orders --split reports by K (others keep their place: all have K 0). */
+static int by_split(const void *a, const void *b)
+{
+    const la_stats *x = a, *y = b;
+    return x->split_k < y->split_k ? -1 : x->split_k > y->split_k;
+}
+
+/* Reports of --split K/N runs add up to the whole input only when every K
+ * from 0 to N-1 is there once; sts is ordered by K. */
+static int check_splits(const la_stats *sts, int n_reports)
+{
+    uint64_t n = sts[0].split_n;
+    for (int i = 0; i < n_reports; i++)
+        if (sts[i].split_n != n) {
+            cli_msg("reports of --split runs and of other runs, or of splits of another N, cannot be merged");
+            return EXIT_DATA;
+        }
+    if (!n)
+        return 0;
+    for (uint64_t k = 0; k < n; k++)
+        if (k >= (uint64_t)n_reports || sts[k].split_k != k) {
+            int twice = k < (uint64_t)n_reports && sts[k].split_k < k;
+            cli_msg("the reports are not one of each --split K/%llu from K = 0 to %llu: split %llu is %s",
+                    (unsigned long long)n, (unsigned long long)(n - 1),
+                    (unsigned long long)(twice ? sts[k].split_k : k), twice ? "given twice" : "missing");
+            return EXIT_DATA;
+        }
+    if ((uint64_t)n_reports > n) {
+        cli_msg("the reports hold a --split K/%llu twice", (unsigned long long)n);
+        return EXIT_DATA;
+    }
+    return 0;
+}
+
 int cli_merge_stats(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -39,52 +111,37 @@ int cli_merge_stats(int argc, char **argv)
     char mode0[16] = "", unit0[16] = "";
     uint64_t m0 = 0;
     double secs = 0;
-    for (int i = 1; i < argc; i++) {
-        la_buf b = {0};
-        if (read_file(argv[i], &b)) {
-            cli_msg("%s: cannot open", argv[i]);
-            la_buf_free(&b);
-            return EXIT_NOINPUT;
-        }
-        la_stats st;
-        char mode[16], unit[16];
-        uint64_t m;
-        double t;
+    int n = argc - 1, rc = 0;
+    la_stats *sts = calloc((size_t)n, sizeof *sts);
+    if (!sts) {
+        cli_msg("out of memory");
+        return EXIT_IOERR;
+    }
+    for (int i = 1; i <= n && !rc; i++)
+        rc = read_report(argv, i, &sts[i - 1], mode0, unit0, &m0, &secs);
+    /* splits in input order, so that reasons are listed in the order one
+     * run meets them */
+    if (!rc && sts[0].split_n)
+        qsort(sts, (size_t)n, sizeof *sts, by_split);
+    if (!rc)
+        rc = check_splits(sts, n);
+    for (int i = 0; i < n && !rc; i++) {
         la_err e;
-        if (la_stats_parse(b.data ? b.data : "", b.len, &st, mode, sizeof mode, unit, sizeof unit, &m, &t, &e)) {
-            cli_msg("%s: %s", argv[i], e.msg);
-            la_buf_free(&b);
-            return EXIT_DATA;
-        }
-        if (st.status != LA_RUN_COMPLETE) {
-            cli_msg("%s: the run stopped early (status %s): its counts do not cover its input; merge only complete "
-                    "runs' reports", argv[i], st.status == LA_RUN_FAILED ? "failed" : "output_closed");
-            la_buf_free(&b);
-            return EXIT_DATA;
-        }
-        secs = t > secs ? t : secs;
-        la_buf_free(&b);
-        if (i == 1) {
-            snprintf(mode0, sizeof mode0, "%s", mode);
-            snprintf(unit0, sizeof unit0, "%s", unit);
-            m0 = m;
-        } else if (strcmp(mode, mode0) || strcmp(unit, unit0) || m != m0) {
-            cli_msg("%s: made with other settings (mode %s, unit %s, m %llu) than %s", argv[i], mode,
-                    unit[0] ? unit : "none", (unsigned long long)m, argv[1]);
-            return EXIT_DATA;
-        }
-        if (la_stats_merge_report(&total, &st, i == 1, &e)) {
-            cli_msg("%s: %s", argv[i], e.msg);
-            return EXIT_DATA;
+        if (la_stats_merge_report(&total, &sts[i], i == 0, &e)) {
+            cli_msg("%s: %s", sts[0].split_n ? "--split reports" : argv[i + 1], e.msg);
+            rc = EXIT_DATA;
         }
     }
+    free(sts);
+    if (rc)
+        return rc;
     la_stats_merge_end(&total);
     cfg.mode = strcmp(mode0, "virtual") == 0 ? LA_MODE_VIRTUAL : LA_MODE_REAL;
     cfg.unit = strcmp(unit0, "char") == 0 ? LA_UNIT_CHAR : strcmp(unit0, "token") == 0 ? LA_UNIT_TOKEN : LA_UNIT_WORD;
     cfg.m = (size_t)m0;
     la_buf out = {0};
     la_stats_json(&total, &cfg, secs, &out);
-    int rc = fwrite(out.data, 1, out.len, stdout) == out.len && fflush(stdout) == 0 ? 0 : EXIT_IOERR;
+    rc = fwrite(out.data, 1, out.len, stdout) == out.len && fflush(stdout) == 0 ? 0 : EXIT_IOERR;
     la_buf_free(&out);
     return rc;
 }

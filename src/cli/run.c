@@ -19,6 +19,7 @@
 
 #include "cli/cli.h"
 #include "cli/files.h"
+#include "cli/split.h"
 #include "progress.h"
 
 #define SHOWN_REJECTS 5
@@ -162,6 +163,7 @@ struct run_state {
     la_reader *cur_reader;
     uint64_t line_base;       /* line number of the first line of the raw batch being written */
     int limit_hit;            /* --max-rejects N was passed (the run stopped there) */
+    cli_split split;          /* --split: the range read */
 };
 
 static const char *display_name(const char *path) { return strcmp(path, "-") == 0 ? "-" : path; }
@@ -364,6 +366,8 @@ static int write_failed(run_state *s, const la_err *e)
 /* A record was refused: fail, or set it aside and go on. */
 static int reject(run_state *s, const char *name, uint64_t line, const char *rec, size_t len, const la_err *e)
 {
+    if (s->o->split_n)
+        line = cli_split_line(&s->split, line);
     if (!s->o->skip_bad) {
         cli_msg("%s:%llu: %s", name, (unsigned long long)line, e->msg);
         return EXIT_DATA;
@@ -825,6 +829,8 @@ static int make_writer(run_state *s, la_reader *r, la_err *e)
         cli_msg("%s", e->msg);
         return EXIT_IOERR;
     }
+    if (fmt == LA_IO_JSON && s->o->split_n > 1)   /* each split writes its part of one array */
+        la_writer_part(s->w, s->o->split_k == 0, s->o->split_k + 1 == s->o->split_n);
     return 0;
 }
 
@@ -836,13 +842,25 @@ static int run_input(run_state *s, const char *path)
         return rc;
     const char *name = display_name(path);
     la_err e = {{0}, {0}};
-    la_reader *r = la_reader_new(fd, s->o->input_format, &e);
+    cli_split *sp = s->o->split_n ? &s->split : NULL;
+    if (sp && (rc = cli_split_open(s->o, name, fd, sp))) {
+        if (fd > 0)
+            close(fd);
+        return rc;
+    }
+    la_reader *r = la_reader_new(fd, sp ? sp->format : s->o->input_format, &e);
+    if (r && sp && la_reader_range(r, sp->end - sp->start, sp->start > 0, sp->end < sp->size || sp->start == sp->size, &e)) {
+        la_reader_free(r);
+        r = NULL;
+    }
     if (!r) {
         cli_msg("%s", e.msg);
         if (fd > 0)
             close(fd);
         return EXIT_IOERR;
     }
+    if (sp)
+        s->total_bytes = sp->end - sp->start;
     s->cur_reader = r;
     const char *rec;
     size_t len;
@@ -885,7 +903,17 @@ static int run_input(run_state *s, const char *path)
         } else if (strcmp(e.code, "input_shape") == 0) {   /* the message says where */
             cli_msg("%s: %s", name, e.msg);
             rc = EXIT_DATA;
+        } else if (sp && strcmp(e.code, "split_boundary") == 0) {
+            cli_msg("%s: --split %llu/%llu: the next split starts at byte %llu, found by a scan from byte %llu, and "
+                    "that is not the start of an element of the array (the array's strings defeated the scan): its "
+                    "output is wrong; use --shard K/N, or make the array JSONL (jq -c '.[]' FILE > FILE.jsonl) and "
+                    "split that", name, (unsigned long long)s->o->split_k, (unsigned long long)s->o->split_n,
+                    (unsigned long long)sp->end,
+                    (unsigned long long)((unsigned __int128)sp->size * (s->o->split_k + 1) / s->o->split_n));
+            rc = EXIT_DATA;
         } else {
+            if (sp)
+                line = cli_split_line(sp, line);
             cli_msg("%s:%llu: %s", name, (unsigned long long)line, e.msg);
             rc = EXIT_DATA;
         }
@@ -1350,6 +1378,8 @@ int cli_run(cli_opts *o)
     s.rej_fd = -1;
     s.out_fd = -1;
     s.t0 = now();
+    s.st.split_k = o->split_k;
+    s.st.split_n = o->split_n;
     /* nothing is opened for writing before this check */
     int rc = cli_check_files(o);
     if (rc)
@@ -1378,6 +1408,13 @@ int cli_run(cli_opts *o)
         progress(&s, NULL, 1);
     if (started)
         rc = guard_rails(&s, rc);
+    if (started && !rc && o->split_n > 1 && o->split_k == 0 && s.w && !s.jsonl_out && s.st.records_out == 0) {
+        /* the first split's part opens the array with its first record */
+        cli_msg("--split 0/%llu wrote no record, so the JSON array the splits' outputs make when joined would have no "
+                "opening: write JSONL (--output-format jsonl), or use fewer splits",
+                (unsigned long long)o->split_n);
+        rc = EXIT_DATA;
+    }
     if (started && !rc)
         rc = end_warnings(&s);
     rc = finish_output(&s, rc);
