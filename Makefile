@@ -30,7 +30,7 @@ $(if $(STRAY),$(error $(STRAY): Check suites belong in tests/unit/))
 HDRS     := $(wildcard include/*.h src/*.h src/tokenizer/*.h src/cli/*.h)
 
 .PHONY: all deps demo test unit cases cycles install uninstall clean conformance conformance-families conformance-pipelines conformance-models bench \
-	tables tables-check
+	tables tables-check test-slurm
 all: $(B)/lookahead
 
 # Installs missing Debian packages (apt-get), then builds in a second make
@@ -135,4 +135,12 @@ bench: $(B)/lookahead
 	@sh bench/run.sh $(B)/lookahead
 
 # Fuzzing and sanitizer targets live with the fuzz targets.
+# make test-slurm: a Slurm job array over --split on a one-node cluster
+# that the test starts (as root; it installs slurm-wlm and munge when
+# missing). A cluster that cannot be started fails it, saying why, unless
+# SLURM_TEST_OPTIONAL=1 (then it is reported as not run).
+test-slurm: $(B)/lookahead
+	@sh tests/slurm/job_array.sh $(B)/lookahead; rc=$$?; \
+	if [ $$rc = 77 ] && [ "$${SLURM_TEST_OPTIONAL:-0}" = 1 ]; then exit 0; fi; exit $$rc
+
 -include tests/fuzz/fuzz.mk
