@@ -34,14 +34,19 @@
 #include <string.h>
 #include <unistd.h>
 
+/* reads start small (a JSONL boundary needs the rest of one line) and
+ * double up to CHUNK */
+#define FIRST_READ (64u << 10)
 #define CHUNK (1u << 20)
 /* bytes kept before the scan position when the window slides */
 #define KEEP_BEFORE (64u << 10)
 /* strings must be told from structure within this many bytes after p */
 #define RESOLVE_MAX (1u << 20)
 /* a candidate element start is taken once its container stayed open for
- * this many bytes after it */
-#define ACCEPT_AFTER (1u << 20)
+ * this many bytes after it: the bytes each boundary costs beyond the
+ * range, against the length of a nested list of objects that can fool
+ * the scan (which then fails, never splits wrongly) */
+#define ACCEPT_AFTER (256u << 10)
 
 /* A sliding window over the file, read with pread. */
 typedef struct {
@@ -50,6 +55,7 @@ typedef struct {
     uint64_t base;   /* file offset of buf[0] */
     char *buf;
     size_t len, cap;
+    size_t step;     /* the next read's size */
     int failed;
     la_err *err;
 } window;
@@ -64,6 +70,7 @@ static int slide(window *w, uint64_t off)
     if (off < w->base || off > w->base + w->len + CHUNK) {   /* a jump: start afresh */
         w->base = off;
         w->len = 0;
+        w->step = 0;
     }
     uint64_t keep = off > KEEP_BEFORE ? off - KEEP_BEFORE : 0;
     if (keep > w->base) {
@@ -73,8 +80,10 @@ static int slide(window *w, uint64_t off)
         w->base += drop;
     }
     while (off >= w->base + w->len) {
-        if (w->cap - w->len < CHUNK) {
-            size_t nc = w->len + CHUNK;
+        size_t step = w->step ? w->step : FIRST_READ;
+        w->step = step < CHUNK ? step * 2 : CHUNK;
+        if (w->cap - w->len < step) {
+            size_t nc = w->len + step;
             char *nb = realloc(w->buf, nc);
             if (!nb) {
                 la_err_set(w->err, LA_ENOMEM, "out_of_memory", "out of memory");
@@ -84,7 +93,7 @@ static int slide(window *w, uint64_t off)
             w->buf = nb;
             w->cap = nc;
         }
-        ssize_t k = pread(w->fd, w->buf + w->len, CHUNK, (off_t)(w->base + w->len));
+        ssize_t k = pread(w->fd, w->buf + w->len, step, (off_t)(w->base + w->len));
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
@@ -326,7 +335,7 @@ int la_split_boundary(int fd, uint64_t size, int format, uint64_t p, uint64_t *a
         *at = size;
         return LA_OK;
     }
-    window w = {fd, size, 0, NULL, 0, 0, 0, err};
+    window w = {fd, size, 0, NULL, 0, 0, 0, 0, err};
     int rc = format == LA_IO_JSON ? element_boundary(&w, p, at, err) : line_boundary(&w, p, at);
     free(w.buf);
     return rc;
