@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <utf8proc.h>
 
+#include "json.h"
 #include "tokenizer/tk.h"
 
 /* Decodes the code point at text[i]; the text is valid UTF-8. */
@@ -107,11 +108,22 @@ static int token_preview(la_unit *u, const char *text, size_t len, int more, siz
     return rc == TK_MORE ? LA_UNIT_MORE : rc;
 }
 
+/* la_json_short_escape is inline: here as a function of its own */
+static int json_short_escape(char c)
+{
+    return la_json_short_escape(c);
+}
+
+const tk_escaping la_json_body_escaping = {
+    json_short_escape, la_json_escape_len, la_json_unescape_body, la_json_reescape_body,
+};
+
 static int token_preview_raw(la_unit *u, const char *raw, size_t len, size_t m, la_buf *out,
                              la_preview_info *info, la_err *err)
 {
     token_unit *tu = (token_unit *)u;
-    return tk_preview_raw(tu->tok, tu->work, raw, len, m, tu->complete, out, info, err);
+    return tk_preview_raw(tu->tok, tu->work, &la_json_body_escaping, raw, len, m, tu->complete, out, info,
+                          err);
 }
 
 static size_t token_start(la_unit *u, size_t m)

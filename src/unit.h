@@ -30,6 +30,11 @@ struct la_unit {
     void (*free)(la_unit *u);
 };
 
+/* JSON string bodies (between the quotes, escapes as they are) as the
+ * tokenizer's previews from escaped text read them (tk_preview_raw). */
+struct tk_escaping;
+extern const struct tk_escaping la_json_body_escaping;
+
 /* New backend for kind (LA_UNIT_*); tok is required for tokens and must
  * outlive the unit. NULL with err set on failure. */
 la_unit *la_unit_new(int kind, const la_tokenizer *tok, int complete, la_err *err);

@@ -14,6 +14,7 @@
  * soon as the sink has enough tokens.
  */
 #include "tokenizer/tk.h"
+#include "tokenizer/tk_test.h"
 #include "json.h"
 
 #include <pthread.h>

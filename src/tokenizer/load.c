@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE               /* dl_iterate_phdr (the build id) */
 #include "tokenizer/tk.h"
+#include "tokenizer/tk_test.h"
 #include "json.h"
 
 #include <dirent.h>
@@ -315,9 +316,10 @@ static const cJSON *component(const cJSON *root, const char *key)
 }
 
 /* Builds every stage from the parsed root object (all but the model)
- * and the model's span in p into t. */
+ * and the model's span in p into t; with words_later, the word table of
+ * direct previews is to be taken from a cache entry. */
 static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_span model,
-                          tk_bpe *prebuilt, la_err *err)
+                          tk_bpe *prebuilt, int words_later, la_err *err)
 {
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (version && (!cJSON_IsString(version) || strcmp(version->valuestring, "1.0") != 0))
@@ -348,7 +350,7 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
     if (rc != LA_OK)
         return rc;
     t->split_bytes = tk_pretok_split_bytes(t->pretok, &t->sb);
-    tk_direct_prepare(t);
+    tk_direct_prepare(t, tk_windowable(t), words_later);
     t->byte_level = mentions_byte_level(component(root, "pre_tokenizer"), 0) ||
                     mentions_byte_level(component(root, "decoder"), 0);
     return LA_OK;
@@ -945,6 +947,17 @@ static void cache_prune(const char *dir, const char *keep, const struct stat *sr
     closedir(d);
 }
 
+/* tk_direct_prefill with scratch of its own. */
+static int prefill_words(la_tokenizer *t, la_err *err)
+{
+    la_tok_work *w = la_tok_work_new();
+    if (!w)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    int rc = tk_direct_prefill(t, w, err);
+    la_tok_work_free(w);
+    return rc;
+}
+
 /* Writes the entry (quietly: a cache that cannot be written is only not
  * there next time). The vocabulary's words are put in t's word table
  * first (tk_direct_prefill), once the entry's file could be made: a
@@ -976,7 +989,7 @@ static void cache_write(const cache_key *k, const unsigned char *build, size_t b
     memset(&h, 0, sizeof h);
     static const char zero[8] = {0};
     size_t pad = (8 - (sizeof h + rest->len) % 8) % 8;
-    if (tk_direct_prefill(t, &perr) != LA_OK || la_buf_append(&b, (const char *)&h, sizeof h) ||
+    if (prefill_words(t, &perr) != LA_OK || la_buf_append(&b, (const char *)&h, sizeof h) ||
         la_buf_append(&b, rest->data ? rest->data : "", rest->len) || la_buf_append(&b, zero, pad) ||
         tk_bpe_image(t->model, &b) != LA_OK)
         goto done;
@@ -1057,7 +1070,6 @@ static void clear_stages(la_tokenizer *t)
  * tokenizer.json's members, the word table), else 0 with t empty. */
 static int load_entry(la_tokenizer *t, cache_entry *e)
 {
-    t->dw_later = e->words_len > 0;  /* the entry's table, taken once the pipeline is built */
     la_err err = {{0}, {0}};
     cJSON *root = NULL;
     la_span model = {0, 0};
@@ -1075,11 +1087,10 @@ static int load_entry(la_tokenizer *t, cache_entry *e)
         munmap(e->map, e->map_len);
     }
     if (rc == LA_OK)
-        rc = build_pipeline(t, root, NULL, model, m, &err);
+        rc = build_pipeline(t, root, NULL, model, m, e->words_len > 0, &err);
     /* the vocabulary's words for direct previews, in the entry's memory */
-    if (rc == LA_OK && t->dw_later && !tk_direct_table_use(t, e->words, e->words_len))
+    if (rc == LA_OK && e->words_len > 0 && !tk_direct_table_use(t, e->words, e->words_len))
         tk_direct_take(t);
-    t->dw_later = 0;
     if (rc != LA_OK && t->model != m)
         tk_bpe_free(m);           /* not handed over */
     cJSON_Delete(root);
@@ -1173,7 +1184,7 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
     la_buf rest = {0};
     int rc = parse_top(fb.data, fb.len, &root, &model, build_len ? &rest : NULL, err);
     if (rc == LA_OK)
-        rc = build_pipeline(t, root, fb.data, model, NULL, err);
+        rc = build_pipeline(t, root, fb.data, model, NULL, 0, err);
     cJSON_Delete(root);
     file_free(&fb);
     /* entries hold BPE's tables only: the other model types are parsed

@@ -10,6 +10,7 @@
  * not of the rest of the string.
  */
 #include "tokenizer/tk.h"
+#include "tokenizer/tk_test.h"
 
 #include <limits.h>
 #include <oniguruma.h>

@@ -33,6 +33,7 @@
  * it reads any.
  */
 #include "tokenizer/tk.h"
+#include "tokenizer/tk_test.h"
 
 #include <pthread.h>
 #include <stdlib.h>

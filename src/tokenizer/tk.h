@@ -8,6 +8,9 @@
  *   bpe.c         the BPE model          (tk_bpe)
  *   decode.c      decoders               (tk_decoder)
  *   load.c        tokenizer.json -> pipeline; tokenizer.c runs it.
+ * Accelerators, each with one entry point that may decline (the
+ * reference path then gives the same result): direct.c (direct
+ * previews). Test-only hooks are in tk_test.h.
  * Each component is a struct with function pointers built by a
  * constructor from its cJSON object; a table maps "type" tags to
  * constructors, so adding a component adds one entry.
@@ -284,10 +287,6 @@ tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err);
 int tk_regex_next(const tk_regex *re, const char *s, size_t len, size_t from,
                   size_t *mstart, size_t *mend, la_tok_work *w, la_err *err);
 void tk_regex_free(tk_regex *re);
-/* For tests: 0 makes a pattern run on Oniguruma even when regex_fast.c
- * knows it; the kind (TK_FAST_*) selected for it, 0 for none. */
-void tk_regex_set_fast(tk_regex *re, int on);
-int tk_regex_fast_kind(const tk_regex *re);
 /* Calls add(ctx, lo, hi) for each code point range of \p{name} as the
  * patterns see it (the classes regex.c rewrites, Oniguruma's own tables
  * for the others), or of \s for name "\\s". 0, or -1 when unknown. */
@@ -312,9 +311,6 @@ int tk_fast_kind(const char *pattern, size_t len);
  * every character), or -1 when an invalid UTF-8 sequence was read (or
  * the class tables could not be built): the caller uses Oniguruma. */
 long tk_fast_match(int kind, const char *s, size_t len, size_t from);
-/* For tests: the class bits (TK_FC_*) of a code point. */
-enum { TK_FC_L = 1, TK_FC_N = 2, TK_FC_S = 4, TK_FC_UP = 8, TK_FC_LO = 16 };
-unsigned tk_fast_class(int32_t cp);
 /* Iterates matches as HuggingFace's find_matches does (the Rust onig
  * binding's find_iter): zero-initialise, then call until it returns 0.
  * An empty match advances one character; an empty match right after a
@@ -371,9 +367,6 @@ int tk_bpe_tokenize_once(const tk_bpe *m, const char *piece, size_t len, tk_sink
  * tk_bpe_tokenize_once. */
 int tk_bpe_word_spans(const tk_bpe *m, la_tok_work *w, const char *s, size_t len, uint32_t *ids,
                       uint32_t *lens, size_t max, size_t *n, la_err *err);
-/* The entries of this thread's word cache (0 before its first use), for
- * tests of its growth. */
-size_t tk_bpe_cache_slots(la_tok_work *w);
 /* id -> token string (NULL if unknown id); string -> id (-1 if absent). */
 const char *tk_bpe_id_to_token(const tk_bpe *m, uint32_t id, size_t *len);
 int64_t tk_bpe_token_to_id(const tk_bpe *m, const char *s, size_t len);
@@ -399,10 +392,6 @@ int tk_bpe_cut_between(const tk_bpe *m, const char *a, size_t na, const char *b,
  * (map_len bytes) that holds p, the model's tables stay there and the
  * model unmaps it when freed (also on failure); else they are copied. */
 int tk_bpe_image(const tk_bpe *m, la_buf *out);
-/* For tests: remakes the compact merge table as full as it can be (the
- * fewest buckets with a free slot left), so that keys go past their own
- * bucket; the number that did, or 0 when the model has no compact table. */
-int tk_bpe_compact_tight(tk_bpe *m);
 tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la_err *err);
 /* The first point after from where s[0..len) can be cut (no merge
  * crosses it), or len. */
@@ -431,10 +420,6 @@ int tk_bpe_piece_get(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, c
                      size_t *nids);
 void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, const uint32_t *ids,
                       size_t nids);
-/* For tests: 0 turns off the shortcuts that must give the same tokens
- * as the plain path (the per-thread word cache, the cutting tables,
- * merging short words by scanning instead of with the heap). */
-void tk_bpe_set_fast(tk_bpe *m, int on);
 /* Frees bpe.c's scratch in la_tok_work->bpe. */
 void tk_bpe_work_free(void *bpe_work);
 
@@ -531,34 +516,65 @@ int tk_preview_text(const la_tokenizer *t, la_tok_work *w, const char *text, siz
  * for m tokens when given only that start (more = 1); 0 when it always
  * needs the whole text. */
 size_t tk_preview_start(const la_tokenizer *t, size_t m);
-/* Readies direct previews when the pipeline allows them (at load). */
-void tk_direct_prepare(la_tokenizer *t);
-/* Frees what tk_direct_prepare made. */
+/* 1 when the pipeline can encode a window of a long text (tokenizer.c):
+ * what direct previews stand on. */
+int tk_windowable(const la_tokenizer *t);
+
+/* A text in an escaped form whose escapes start with a backslash, such as
+ * the body of a JSON string between its quotes: the caller's scheme, for
+ * previews made from the escaped bytes themselves (tk_preview_raw). A
+ * body without a backslash must stand for its own bytes and be written
+ * as they are. */
+typedef struct tk_escaping {
+    /* the byte the two-byte escape \c stands for, -1 when c starts a
+     * longer escape (or none) */
+    int (*short_escape)(char c);
+    /* bytes of the escape at p[i] of a body that ends at end, 0 when
+     * none fits */
+    size_t (*escape_len)(const char *p, size_t i, size_t end);
+    /* appends the text body p[0..n) stands for: LA_OK or an error */
+    int (*unescape)(const char *p, size_t n, la_buf *out, la_err *err);
+    /* appends body p[0..n) in the one escaped form the caller writes
+     * texts in: LA_OK or an error */
+    int (*reescape)(const char *p, size_t n, la_buf *out, la_err *err);
+} tk_escaping;
+/* With direct previews (t->direct), the preview of the text an escaped
+ * body raw[0..len) stands for, made from raw itself: 1 when done
+ * (appended to out as esc->reescape writes it), 0 when not handled (the
+ * caller unescapes and calls tk_preview_text), < 0 on error. */
+int tk_preview_raw(const la_tokenizer *t, la_tok_work *w, const tk_escaping *esc, const char *raw,
+                   size_t len, size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err);
+
+/* ---- direct previews (direct.c), an accelerator ----------------------
+ * For SentencePiece-style pipelines, previews from a shared table of
+ * words instead of the pipeline; off for tests with la_tokenizer's
+ * no_direct. */
+typedef struct tk_direct tk_direct;
+/* Readies direct previews when the pipeline allows them (at load, once
+ * its stages are built; windowable: tk_windowable). With table_later the
+ * word table is to come from a cache entry (tk_direct_table_use), else
+ * tk_direct_take makes an empty one. */
+void tk_direct_prepare(la_tokenizer *t, int windowable, int table_later);
+/* After tk_direct_prepare with table_later, when no table was taken: an
+ * empty one of t's own, or no direct previews when there is no memory
+ * for it. */
+void tk_direct_take(la_tokenizer *t);
+/* Frees what tk_direct_prepare made (t->direct is then NULL). */
 void tk_direct_free(la_tokenizer *t);
-/* For tests that change how the model tokenizes: forgets the words
- * direct previews have kept (no thread may be previewing). */
-void tk_direct_clear(la_tokenizer *t);
-/* For tests: every set of the word table looks rewritten by another
- * thread (busy = 1), as long as the test wants, or free again (no thread
- * may be previewing). */
-void tk_direct_set_busy(la_tokenizer *t, int busy);
-/* For tests: 1 when the word table holds word (met first in a text). */
-int tk_direct_kept(const la_tokenizer *t, const char *word);
+/* The entry point: the preview of m tokens of text[0..len) (esc NULL: a
+ * plain text; else an escaped body, the preview escaped as esc writes
+ * it), as tk_preview_text would make it: 1 when made (appended to out,
+ * info set), 0 when not handled (the reference path must make it), < 0
+ * on error. */
+int tk_direct_preview(const la_tokenizer *t, la_tok_work *w, const tk_escaping *esc, const char *text,
+                      size_t len, int more, size_t m, int complete, la_buf *out, la_preview_info *info,
+                      la_err *err);
 /* Puts the vocabulary's own words (s + w for each token s + w) in the
  * word table, as the first text to hold them would: done once, when a
  * tokenizer cache entry is made, whose copy of the table then spares
- * every later run those words' first tokenization. LA_OK, or an error. */
-int tk_direct_prefill(la_tokenizer *t, la_err *err);
-/* The tokenizer cache's check of p[0..n), n a multiple of 8 (load.c);
- * simd: -1 the best the processor has, 0 plain C, 1 SSE2, 2 AVX2 (for
- * tests: all give the same value). */
-uint64_t tk_cache_check(const char *p, size_t n, int simd);
-/* Zeroed private memory of at least *len bytes (*len set to the length
- * mapped, a multiple of TK_HUGE_PAGE) on huge pages where the system
- * gives them (a hint), aligned on one; NULL when none can be mapped.
- * munmap(p, *len) frees it. (tokenizer.c) */
-#define TK_HUGE_PAGE ((size_t)2 << 20)
-void *tk_map_huge(size_t *len);
+ * every later run those words' first tokenization. w: scratch of the
+ * caller's. LA_OK, or an error. */
+int tk_direct_prefill(la_tokenizer *t, la_tok_work *w, la_err *err);
 /* The word table's bytes, to keep in a cache entry (NULL, 0: none). */
 const void *tk_direct_table(const la_tokenizer *t, size_t *len);
 /* Takes kept bytes p[0..len) (64-byte aligned, writable, in memory that
@@ -572,33 +588,19 @@ int tk_direct_table_use(la_tokenizer *t, void *p, size_t len);
  * number even (not being rewritten), empty ways all zero. What a table
  * from a tokenizer cache entry must pass before tk_direct_table_use. */
 int tk_direct_table_valid(const void *p, size_t len);
-/* For tests and fuzzing: sets the check of a tokenizer cache entry
- * p[0..n) (a whole entry file's bytes) to what its bytes give, so that
- * a changed entry gets past it to the checks of its parts: 1, or 0 when
- * p cannot be an entry. (load.c) */
-int tk_cache_reseal(char *p, size_t n);
-/* For fuzzing: 1 when byte off of a good entry p[0..n) holds what only
- * its check and key vouch for, which the loader cannot tell from
- * another tokenizer's (the other members' text, merge ranks, the pair
- * set, unk, prefix, suffix and option flags, what the word table says
- * of a word's tokens); a change anywhere else is refused or changes no
- * result. (load.c, bpe.c) */
-int tk_cache_vouched(const char *p, size_t n, size_t off);
-int tk_bpe_image_vouched(const char *p, size_t n, size_t off);
-/* For tests: the address whose program's (or shared object's) build id
- * keys the tokenizer cache (NULL: this code's own); one in no loaded
- * object means no build id, and then no cache. (load.c) */
-void tk_cache_build_anchor(const void *p);
-/* After a load that set t->dw_later and took no table: an empty one of
- * t's own, or no direct previews when there is no memory for it. */
-void tk_direct_take(la_tokenizer *t);
-/* With direct previews (t->direct), the preview of the text a JSON
- * string body raw[0..len) stands for, made from raw itself: 1 when done
- * (appended to out as la_json_escape would write it), 0 when the body
- * needs decoding first (an escape where the preview looks), < 0 on
- * error. */
-int tk_preview_raw(const la_tokenizer *t, la_tok_work *w, const char *raw, size_t len, size_t m,
-                   int complete, la_buf *out, la_preview_info *info, la_err *err);
+
+/* ---- the tokenizer cache (load.c) ------------------------------------ */
+/* The tokenizer cache's check of p[0..n), n a multiple of 8 (load.c);
+ * simd: -1 the best the processor has, 0 plain C, 1 SSE2, 2 AVX2 (for
+ * tests: all give the same value). */
+uint64_t tk_cache_check(const char *p, size_t n, int simd);
+/* Zeroed private memory of at least *len bytes (*len set to the length
+ * mapped, a multiple of TK_HUGE_PAGE) on huge pages where the system
+ * gives them (a hint), aligned on one; NULL when none can be mapped.
+ * munmap(p, *len) frees it. (huge.c) */
+#define TK_HUGE_PAGE ((size_t)2 << 20)
+void *tk_map_huge(size_t *len);
+
 /* The byte of a "<0xNN>" token string, -1 otherwise. */
 int tk_fallback_byte(const char *s, size_t n);
 /* 1 if s[0..n) is valid UTF-8. */
@@ -691,27 +693,9 @@ struct la_tokenizer {
     uint64_t serial;          /* tk_bpe_serial of model */
     int split_bytes;          /* pretok has the tk_split_bytes shape (in sb) */
     tk_split_bytes sb;
-    /* Direct previews (tokenizer.c, tk_direct_prepare): the space byte
-     * sp_c that the normalizer makes sp_s, and per byte of raw text 1
-     * for sp_c, 2 where an added token may start, else 0. */
-    int direct;
-    void *dw;                 /* the words of direct previews, shared by threads (tokenizer.c) */
-    int dw_later;             /* load.c: the cache entry's table is to be taken (tk_direct_table_use) */
-    int dw_in_entry;          /* dw lies in the cache entry's memory, which the model frees */
+    tk_direct *direct;        /* direct previews (direct.c), NULL: none */
     int no_direct;            /* for tests: previews never go direct */
     int from_cache;           /* loaded from the tokenizer cache (load.c) */
-    char sp_c;
-    int sp_lead;              /* the normalizer puts sp_s before the text (Prepend), so the first
-                               * word is looked up as the others, with the s of a space */
-    const char *sp_s;
-    size_t sp_slen;
-    int sp_dec;               /* the decoder's per-token maps turn each sp_s into sp_c, nothing else */
-    uint8_t sp_cls[256];
-    uint8_t sp_cls_raw[256];  /* the same for JSON string bodies: 3 for '\\' */
-    int sp_nstop;             /* bytes of class > 0 in sp_cls_raw, if at most 4, else 0 */
-    /* with sp_nstop, those bytes as the scans compare them, 16 of each:
-     * sp_c, then the others (the last repeated when fewer than three) */
-    unsigned char sp_vec[4][16];
     char *path;               /* for messages */
 };
 

@@ -30,6 +30,7 @@
 
 #include "fuzz_common.h"
 #include "tokenizer/tk.h"
+#include "tokenizer/tk_test.h"
 
 static const char *const names[] = {
     "full_llama.json", "bpe_prefix.json", "full_bytelevel.json", "bpe_wide_ids.json",

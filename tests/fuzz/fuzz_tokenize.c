@@ -24,6 +24,7 @@
 #include "fuzz_common.h"
 #include "json.h"
 #include "tokenizer/tk.h"
+#include "unit.h"
 
 #define MAXTOK 64
 static la_tokenizer *toks[MAXTOK];
@@ -177,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             la_buf_putc(&b, body.data[i]);
         }
         la_preview_info ri = {0, 0, 0};
-        rc = tk_preview_raw(t, work, b.data ? b.data : "", b.len, m, complete, &raw, &ri, &e);
+        rc = tk_preview_raw(t, work, &la_json_body_escaping, b.data ? b.data : "", b.len, m, complete, &raw, &ri, &e);
         FUZZ_CHECK(rc == 0 || rc == 1, "raw preview status %d (%s)", rc, e.msg);
         if (rc == 1)
             FUZZ_CHECK(raw.len == esc.len && (raw.len == 0 || memcmp(raw.data, esc.data, raw.len) == 0) &&

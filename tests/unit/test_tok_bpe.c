@@ -2,6 +2,7 @@
  * every expected id list below was produced by HuggingFace's encode()
  * on the same fixture (tests/fixtures/tok/bpe_*.json). */
 #include "tokenizer/tk.h"
+#include "tokenizer/tk_test.h"
 
 #include <check.h>
 

@@ -18,6 +18,7 @@
 
 #include "check_run.h"
 #include "tokenizer/tk.h"
+#include "tokenizer/tk_test.h"
 
 #define GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 #define CL100K                                                                                 \

@@ -10,6 +10,8 @@
  * GPT-4o's) and of a ByteLevel with its own regex alone (Claude's). */
 #include "json.h"
 #include "tokenizer/tk.h"
+#include "tokenizer/tk_test.h"
+#include "unit.h"
 
 #include <check.h>
 #include <pthread.h>
@@ -489,7 +491,8 @@ static void same_direct(la_tokenizer *t, la_tok_work *w, const char *text, size_
     else
         escape_otherwise(text, len, &esc, keep_spaces);
     ck_assert_int_eq(la_json_escape(a.data ? a.data : "", a.len, &want), LA_OK);
-    int rc = tk_preview_raw(t, w, esc.data ? esc.data : "", esc.len, m, complete, &c, &ic, &err);
+    int rc = tk_preview_raw(t, w, &la_json_body_escaping, esc.data ? esc.data : "", esc.len, m, complete, &c, &ic,
+                            &err);
     ck_assert(rc == 0 || rc == 1);
     if (rc == 1) {
         ++*raw_done;
@@ -519,8 +522,8 @@ START_TEST(direct_equals_general)
     static const size_t sizes[] = {1, 5, 20, 60, 130, 300};
     char buf[512];
     la_tokenizer *t = load(direct_fixtures[_i]);
-    ck_assert_int_eq(t->direct, 1);
-    ck_assert_int_eq(t->sp_lead, _i == 0);
+    ck_assert(t->direct != NULL);
+    ck_assert_int_eq(tk_direct_lead(t), _i == 0);
     la_tok_work *w = la_tok_work_new();
     size_t raw_done = 0;
     for (int round = 0; round < 80; round++)
@@ -580,7 +583,8 @@ START_TEST(direct_takes_short_escapes)
             ck_assert_int_eq(la_tokenizer_preview(t, w, buf, len, ms[k], 1, &a, &ia, &err), LA_OK);
             t->no_direct = 0;
             ck_assert_int_eq(la_json_escape(a.data ? a.data : "", a.len, &want), LA_OK);
-            int rc = tk_preview_raw(t, w, body.data, body.len, ms[k], 1, &c, &ic, &err);
+            int rc = tk_preview_raw(t, w, &la_json_body_escaping, body.data, body.len, ms[k], 1, &c, &ic,
+                                    &err);
             tries++;
             ck_assert(rc == 0 || rc == 1);
             if (rc == 1) {
@@ -628,7 +632,7 @@ static void *shared_worker(void *arg)
         size_t i = (j->start + k * 7) % SHARED_TEXTS;   /* each thread its own order */
         size_t len = strlen(j->texts[i]);
         la_buf_clear(&got);
-        int rc = tk_preview_raw(j->t, w, j->texts[i], len, 6, 1, &got, NULL, &err);
+        int rc = tk_preview_raw(j->t, w, &la_json_body_escaping, j->texts[i], len, 6, 1, &got, NULL, &err);
         j->direct += rc == 1;
         if (rc != 1 || got.len != j->want[i].len || memcmp(got.data, j->want[i].data, got.len) != 0)
             j->failures++;
@@ -642,7 +646,7 @@ START_TEST(direct_shared_by_threads)
 {
     static const char letters[] = "abcdefghijklmnopqrstuvwxyz";
     la_tokenizer *t = load(FIX "full_llama.json");
-    ck_assert_int_eq(t->direct, 1);
+    ck_assert(t->direct != NULL);
     char (*texts)[128] = malloc(SHARED_TEXTS * sizeof *texts);
     la_buf *want = calloc(SHARED_TEXTS, sizeof *want);
     ck_assert(texts && want);
@@ -706,13 +710,14 @@ START_TEST(direct_busy_sets)
             t->no_direct = 1;
             ck_assert_int_eq(la_tokenizer_preview(t, w, buf, len, 6, 1, &a, NULL, &err), LA_OK);
             t->no_direct = 0;
-            ck_assert_int_eq(tk_preview_raw(t, w, buf, len, 6, 1, &b, NULL, &err), 1);
+            ck_assert_int_eq(tk_preview_raw(t, w, &la_json_body_escaping, buf, len, 6, 1, &b, NULL, &err),
+                             1);
             ck_assert_msg(a.len == b.len && memcmp(a.data, b.data, a.len) == 0, "\"%s\"", buf);
             la_buf_free(&a);
             la_buf_free(&b);
         }
         la_buf c = {0};
-        ck_assert_int_eq(tk_preview_raw(t, w, "the cat", 7, 1, 1, &c, NULL, &err), 1);
+        ck_assert_int_eq(tk_preview_raw(t, w, &la_json_body_escaping, "the cat", 7, 1, 1, &c, NULL, &err), 1);
         ck_assert_str_eq(c.data, "the");
         la_buf_free(&c);
         tk_direct_set_busy(t, 0);
@@ -747,7 +752,7 @@ START_TEST(direct_finds_kept_words)
             words[i][n++] = letters[rnd(26)];
         words[i][n] = 0;
         la_buf b = {0};
-        ck_assert_int_eq(tk_preview_raw(t, w, words[i], n, 17, 1, &b, NULL, &err), 1);
+        ck_assert_int_eq(tk_preview_raw(t, w, &la_json_body_escaping, words[i], n, 17, 1, &b, NULL, &err), 1);
         ck_assert_str_eq(b.data, words[i]);
         la_buf_free(&b);
     }
@@ -783,7 +788,7 @@ START_TEST(direct_checks_decoding)
 {
     static const char *const texts[] = {"cat ##### hat", "##### cat", "the cat@@@@@", "a %%%%% b"};
     la_tokenizer *t = load(FIX "full_llama_unk.json");
-    ck_assert_int_eq(t->direct, 1);
+    ck_assert(t->direct != NULL);
     la_tok_work *w = la_tok_work_new();
     size_t raw_done = same_direct_texts(t, w, texts, sizeof texts / sizeof texts[0], 5, 0);
     ck_assert_uint_gt(raw_done, 0);     /* the words before them do go direct */
@@ -825,7 +830,7 @@ START_TEST(direct_spans_only_where_exact)
         {"cat \xC3\xA9 the", 3, "cat <0xC3><0xA9>"}, {"\xC3\xA9", 2, "<0xC3><0xA9>"},
     };
     la_tokenizer *t = load(FIX "full_llama_bytes.json");
-    ck_assert_int_eq(t->direct, 1);
+    ck_assert(t->direct != NULL);
     la_tok_work *w = la_tok_work_new();
     for (int pass = 0; pass < 2; pass++) {   /* words met for the first time, then kept */
         same_direct_texts(t, w, texts, sizeof texts / sizeof texts[0], 6, 1);
@@ -853,7 +858,7 @@ START_TEST(direct_shared_ids)
 {
     static const char *const texts[] = {"at cat", "cat at", "hat and at", "the at"};
     la_tokenizer *t = load(FIX "full_llama_shared_id.json");
-    ck_assert_int_eq(t->direct, 1);
+    ck_assert(t->direct != NULL);
     la_tok_work *w = la_tok_work_new();
     for (int pass = 0; pass < 2; pass++)
         same_direct_texts(t, w, texts, sizeof texts / sizeof texts[0], 6, 1);
@@ -872,7 +877,7 @@ START_TEST(direct_composes_chunks)
     static const char *const texts[] = {"cat,hat, the", "the. cat", "a,b,c,d,e,f,g,h, cat", "hat,the,cat,",
                                         "cat,\xC3\xA9 the", "cat.the and"};
     la_tokenizer *t = load(FIX "full_llama.json");
-    ck_assert_int_eq(t->direct, 1);
+    ck_assert(t->direct != NULL);
     la_tok_work *w = la_tok_work_new();
     tk_direct_clear(t);
     la_err err;
@@ -905,7 +910,7 @@ START_TEST(direct_empty_tokens)
     static const char *const texts[] = {"cat", "the cat", "cat hat", "hhh the", "a h cat",
                                         "that hat", " cat", "at cat the"};
     la_tokenizer *t = load(FIX "full_llama_empty.json");
-    ck_assert_int_eq(t->direct, 1);
+    ck_assert(t->direct != NULL);
     la_tok_work *w = la_tok_work_new();
     ck_assert_uint_gt(same_direct_texts(t, w, texts, sizeof texts / sizeof texts[0], 6, 1), 0);
     /* HuggingFace's previews (the fixture's decoder also deletes "h") */
@@ -933,7 +938,7 @@ START_TEST(direct_only_for_its_shape)
     };
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
         la_tokenizer *t = load(others[i]);
-        ck_assert_msg(t->direct == 0, "%s", others[i]);
+        ck_assert_msg(t->direct == NULL, "%s", others[i]);
         la_tokenizer_free(t);
     }
 }

@@ -1,0 +1,1205 @@
+/*
+ * direct.c - direct previews, an accelerator of tokenizer.c's previews
+ * for SentencePiece-style pipelines, with their table of words.
+ *
+ * One entry point, tk_direct_preview, which either makes the preview or
+ * says it does not handle the text (then the reference path does, with
+ * the same result). The rest readies the table at load, and lends it to
+ * the tokenizer cache (load.c), which keeps a copy in its entries.
+ */
+#include "tokenizer/tk.h"
+#include "tokenizer/tk_test.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+/* ---- direct previews ------------------------------------------------------------ */
+
+/* SentencePiece-style pipelines (Llama-2, Mistral and their kin) make a
+ * text s + the text with each space an s (s = U+2581), and with no
+ * pre-tokenizer the model cuts it wherever no token spans the two
+ * characters around a point. Where such a cut lies before the s of each
+ * space, the tokens of a text are those of s + w for its space-separated
+ * words w in turn. When the decoder turns the tokens of s + w back into
+ * " " + w, and its last stage strips the first space (the prepended s),
+ * the preview of m tokens is the text itself up to where the m-th token
+ * ends. Without the prepended s and the Strip (Gemma's normalizer and
+ * decoder), the same holds with the first word's tokens those of the
+ * word alone. So a preview needs, per word, only how many tokens s + w makes
+ * and where each ends; each thread keeps that per word, made the first
+ * time the word is met by the model itself, and checked against the
+ * decoder's own strings. A record whose first words are not all such
+ * (an added token may start in them, two spaces in a row, a word too
+ * long to keep, a cut that does not hold, a decoding that is not the
+ * text) takes the general path: the result is the same, only slower. */
+
+#define DW_SET_BITS 13
+#define DW_WAYS 4                 /* (two ways lost 4% of a GSM8K copy's words to conflicts) */
+#define DW_SLOTS (DW_WAYS << DW_SET_BITS)   /* sets of four entries, two cache lines: 1 MiB a thread */
+#define DW_KEY 16                 /* longest word kept */
+#define DW_TOK 8                  /* most tokens of a word kept */
+#define DW_BATCH 4                /* words found and fetched at once by the word-by-word loop */
+#define DW_CUT 1                  /* a cut holds between the piece and an s after it */
+#define DW_BIG 2                  /* more than DW_TOK tokens: to be taken in pieces */
+
+typedef struct {
+    char key[DW_KEY];             /* the piece's bytes, zero-padded */
+    uint8_t klen;                 /* key length + 1 (+ 32 inside a word); 0: empty */
+    uint8_t ntok;                 /* tokens of s + word; 0: not direct */
+    uint8_t flags;                /* DW_CUT, DW_BIG */
+    uint8_t whole;                /* bit j: token j ends on a whole character */
+    uint8_t end[DW_TOK];          /* where token j ends, in bytes from the word's space */
+    uint32_t seq;                 /* in a set's first entry: the set's sequence number; in its
+                                   * second, the set's tags (byte i: way i's, 0 when empty) */
+} dw_entry;
+
+/* The table holds entries as words that threads read and write
+ * atomically (dw_read, dw_insert); an entry is looked at through a copy. */
+typedef struct {
+    uint64_t w[4];
+} dw_slot;
+
+_Static_assert(sizeof(dw_entry) == 32 && sizeof(dw_slot) == 32, "two entries to a cache line");
+_Static_assert(offsetof(dw_entry, klen) == 16 && offsetof(dw_entry, seq) == 28, "klen in word 2, seq in word 3");
+_Static_assert((DW_SLOTS & (DW_SLOTS - 1)) == 0 && DW_SLOTS % DW_WAYS == 0, "whole sets");
+_Static_assert(DW_KEY == 16, "a key is two 64-bit words");
+
+/* A piece's key: its bytes zero-padded to DW_KEY, as two words, its klen
+ * (length + 1, + 32 for a piece inside a word, which has no space
+ * before it) and the first entry of its set. Keys are made from the
+ * bytes under a mask where 16 bytes can be read, so no loop or branch
+ * depends on the length. */
+typedef struct {
+    uint64_t a, b;
+    size_t set;
+    uint32_t tags;                /* the key's tag (more bits of its hash, never 0) in each byte */
+    uint8_t klen;
+} dw_k;
+
+/* n bytes of 0xFF, then zeros: the mask of a piece of n bytes is read
+ * at dw_ones + 16 - n. */
+static const unsigned char dw_ones[32] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+};
+
+/* The set of a key: the top bits of a product of each word, which all
+ * of the key's bits reach (two independent multiplies, no more); its
+ * tag: the seven bits below them, and the top bit. */
+static inline void dw_set_of(dw_k *k)
+{
+    uint64_t h = (k->a + k->klen) * 0x9E3779B97F4A7C15ULL ^ k->b * 0xC2B2AE3D27D4EB4FULL;
+    k->set = (size_t)(h >> (64 - DW_SET_BITS)) * DW_WAYS;
+    k->tags = (((uint32_t)(h >> (64 - DW_SET_BITS - 7)) & 0x7F) | 0x80) * 0x01010101u;
+}
+
+/* The key of p[0..n), 0 < n <= DW_KEY, where p[0..16) can be read. */
+static inline __attribute__((always_inline)) void dw_key_at(const char *p, size_t n, uint8_t klen, dw_k *k)
+{
+    const char *mask = (const char *)dw_ones + 16 - n;
+    k->a = tk_load64(p) & tk_load64(mask);
+    k->b = tk_load64(p + 8) & tk_load64(mask + 8);
+    k->klen = klen;
+    dw_set_of(k);
+}
+
+/* The key of word[0..n), 0 < n <= DW_KEY, wherever it lies. */
+static inline void dw_key_of(const char *word, size_t n, int lead, dw_k *k)
+{
+    char pad[DW_KEY] = { 0 };
+    memcpy(pad, word, n);
+    dw_key_at(pad, n, (uint8_t)(n + 1 + (lead ? 0 : 32)), k);
+}
+
+#define DW_GATHER 8               /* first words found and fetched before any lookup */
+
+/* One table of words for all the threads that preview with a tokenizer
+ * (a word met by one is known to all, and the caches hold one copy). A
+ * set's readers never wait: each set has a sequence number, odd while a
+ * thread rewrites the set, and a reader that sees it change while it
+ * copied an entry reads again (a seqlock, as Boehm describes it for
+ * C11). Writers take a set by making its number odd, or leave it: a
+ * word that finds its set taken is tokenized and not kept. */
+typedef struct {
+    dw_slot e[DW_SLOTS];          /* sets start on cache lines (the table is page-aligned) */
+} dw_cache;
+
+/* What direct previews of one tokenizer know (la_tokenizer's direct):
+ * the space byte c that the normalizer makes s, the classes of the bytes
+ * of a text, and the table of words, shared by threads. */
+struct tk_direct {
+    dw_cache *dw;                 /* NULL until taken (tk_direct_take, tk_direct_table_use) */
+    int in_entry;                 /* dw lies in a cache entry's memory, which the model frees */
+    char c;
+    int lead;                     /* the normalizer puts s before the text (Prepend), so the first
+                                   * word is looked up as the others, with the s of a space */
+    const char *s;                /* in the normalizer's memory */
+    size_t slen;
+    int dec;                      /* the decoder's per-token maps turn each s into c, nothing else */
+    /* per byte of a plain text 1 for c, 2 where an added token may
+     * start, else 0; cls_raw the same for escaped texts, 3 for the
+     * backslash that starts an escape */
+    uint8_t cls[256];
+    uint8_t cls_raw[256];
+    int nstop;                    /* bytes of class > 0 in cls_raw, if at most 4, else 0 */
+    /* with nstop, those bytes as the scans compare them, 16 of each: c,
+     * then the others (the last repeated when fewer than three) */
+    unsigned char vec[4][16];
+};
+
+static inline const dw_slot *dw_set(const dw_cache *dc, const dw_k *k)
+{
+    return &dc->e[k->set];
+}
+
+static inline uint64_t dw_ld(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void dw_st(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+
+/* The sequence number in a set's first entry's last word. */
+static inline uint32_t dw_seq_of(uint64_t w3)
+{
+    dw_entry e;
+    memcpy((char *)&e + 24, &w3, 8);
+    return e.seq;
+}
+
+static inline uint64_t dw_with_seq(uint64_t w3, uint32_t seq)
+{
+    dw_entry e;
+    memcpy((char *)&e + 24, &w3, 8);
+    e.seq = seq;
+    memcpy(&w3, (char *)&e + 24, 8);
+    return w3;
+}
+
+#define DW_TRIES 64               /* reads of a set being rewritten before it counts as a miss */
+
+/* Copies the entry of key k in set to *out: 1, or 0 when the set has
+ * none (an empty way's tag is 0, never a key's) or stays busy. */
+static inline __attribute__((always_inline)) int dw_read(const dw_slot *set, const dw_k *k, dw_entry *out)
+{
+    _Static_assert(DW_WAYS == 4, "a byte of the tags per way");
+    for (int tries = 0; tries < DW_TRIES; tries++) {
+        uint32_t s1 = dw_seq_of(__atomic_load_n(&set[0].w[3], __ATOMIC_ACQUIRE));
+        /* The ways whose tag is the key's (the bytes of x that are 0, and
+         * maybe bytes above one), then their keys: which way holds a word
+         * is random, and comparing the ways in turn mispredicted 4.1
+         * branches a GSM8K record (callgrind's branch simulation). */
+        uint32_t x = dw_seq_of(dw_ld(&set[1].w[3])) ^ k->tags;
+        uint32_t cand = (x - 0x01010101u) & ~x & 0x80808080u;
+        int i = DW_WAYS;
+        uint64_t w2 = 0, w3 = 0;
+        while (cand) {
+            int j = __builtin_ctz(cand) >> 3;
+            w2 = dw_ld(&set[j].w[2]);
+            if ((uint8_t)w2 == k->klen && dw_ld(&set[j].w[0]) == k->a && dw_ld(&set[j].w[1]) == k->b) {
+                w3 = dw_ld(&set[j].w[3]);
+                i = j;
+                break;
+            }
+            cand &= cand - 1;
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        uint32_t s2 = dw_seq_of(dw_ld(&set[0].w[3]));
+        if (s1 != s2 || (s1 & 1))
+            continue;             /* rewritten meanwhile */
+        if (i == DW_WAYS)
+            return 0;
+        uint64_t v[4] = { k->a, k->b, w2, w3 };
+        memcpy(out, v, sizeof v);
+        return 1;
+    }
+    return 0;
+}
+
+/* Puts entry e (its key set) first in set, the others a way down and the
+ * last one out, unless the set is being rewritten or holds e's key; tag:
+ * e's tag. */
+static void dw_insert(dw_slot *set, const dw_entry *e, uint8_t tag)
+{
+    uint64_t w3 = dw_ld(&set[0].w[3]);
+    uint32_t seq = dw_seq_of(w3);
+    if ((seq & 1) ||
+        !__atomic_compare_exchange_n(&set[0].w[3], &w3, dw_with_seq(w3, seq + 1), 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return;
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    uint64_t v[4];
+    memcpy(v, e, sizeof v);
+    int have = 0;
+    for (int i = 0; i < DW_WAYS && !have; i++)
+        have = dw_ld(&set[i].w[2]) == v[2] && dw_ld(&set[i].w[0]) == v[0] && dw_ld(&set[i].w[1]) == v[1];
+    if (!have) {
+        uint32_t tags = dw_seq_of(dw_ld(&set[1].w[3])) << 8 | tag;
+        for (int i = DW_WAYS - 1; i > 0; i--)
+            for (int j = 0; j < 4; j++)
+                dw_st(&set[i].w[j], dw_ld(&set[i - 1].w[j]));
+        dw_st(&set[1].w[3], dw_with_seq(dw_ld(&set[1].w[3]), tags));
+        for (int j = 0; j < 3; j++)
+            dw_st(&set[0].w[j], v[j]);
+    }
+    uint64_t last = have ? dw_ld(&set[0].w[3]) : v[3];
+    __atomic_store_n(&set[0].w[3], dw_with_seq(last, seq + 2), __ATOMIC_RELEASE);
+}
+
+#define DW_MAP TK_HUGE_PAGE       /* the table's mapping: one huge page where the system has them */
+_Static_assert(sizeof(dw_cache) <= DW_MAP, "the table fits its mapping");
+
+
+/* A new, empty table: zeroed pages on one huge page where the system has
+ * them (one TLB entry for its random reads: GSM8K x40 with Llama-2 took
+ * 4% less time, 2 threads, 21 interleaved rounds); NULL when no memory
+ * can be mapped. */
+static dw_cache *dw_map(void)
+{
+    size_t len = DW_MAP;
+    return tk_map_huge(&len);
+}
+
+/* The byte classes of direct previews of a pipeline whose normalizer
+ * makes each space s[0..slen) and with these added tokens into *x: 1,
+ * or 0 when a space or the backslash may start an added token. */
+static int classes(tk_direct *x, const tk_added *added, char c)
+{
+    memset(x->cls, 0, sizeof x->cls);
+    tk_added_mark_first_bytes(added, 0, x->cls, 2);
+    if (x->cls[(unsigned char)c])
+        return 0;
+    x->cls[(unsigned char)c] = 1;
+    memcpy(x->cls_raw, x->cls, sizeof x->cls);
+    if (x->cls_raw['\\'])
+        return 0;
+    x->cls_raw['\\'] = 3;         /* an escape: the text differs from the body there */
+    x->nstop = 0;
+    for (int b = 0; b < 256; b++)
+        if (x->cls_raw[b] && x->nstop >= 0)
+            x->nstop = x->nstop < 4 ? x->nstop + 1 : -1;
+    if (x->nstop < 0)
+        x->nstop = 0;
+    memset(x->vec, (unsigned char)c, sizeof x->vec);
+    for (int b = 0, k = 1; x->nstop && b < 256; b++)
+        if (x->cls_raw[b] && b != (unsigned char)c) {
+            for (int j = k; j < 4; j++)
+                memset(x->vec[j], b, 16);
+            k++;
+        }
+    return 1;
+}
+
+/* 1 when the pipeline's stages allow direct previews: a BPE model that
+ * merges, windows, a normalizer that makes each space s (*c, *s, *slen
+ * set) and may prepend one (*lead), and a decoder that joins by
+ * ByteFallback and then strips the one leading space the normalizer
+ * put in front (none when it put none), nothing else. */
+static int pipeline_allows(const la_tokenizer *t, int windowable, char *c, const char **s, size_t *slen,
+                           int *lead)
+{
+    size_t from, to;
+    if (!t->model || tk_bpe_kind(t->model) != TK_MODEL_BPE || !windowable || tk_bpe_ignores_merges(t->model) ||
+        !tk_normalizer_spaces(t->normalizer, c, s, slen, lead) || *c != ' ' ||
+        tk_decoder_join(t->decoder) != TK_JOIN_BYTEFALLBACK)
+        return 0;
+    size_t cut = *lead ? 1 : 0;
+    return tk_decoder_finish_cut(t->decoder, " a", 2, &from, &to) && from == cut && to == 2 &&
+           tk_decoder_finish_cut(t->decoder, "  a ", 4, &from, &to) && from == cut && to == 4;
+}
+
+void tk_direct_prepare(la_tokenizer *t, int windowable, int table_later)
+{
+    char c;
+    const char *s;
+    size_t slen;
+    int lead;
+    tk_direct_free(t);
+    tk_direct x = { 0 };
+    if (!pipeline_allows(t, windowable, &c, &s, &slen, &lead) || !classes(&x, t->added, c))
+        return;
+    x.c = c;
+    x.lead = lead;
+    x.s = s;
+    x.slen = slen;
+    x.dec = tk_decoder_map_is_replace(t->decoder, s, slen, &c, 1);
+    /* (with table_later a cache entry's table may be taken instead:
+     * tk_direct_table_use, else tk_direct_take) */
+    if (!table_later && !(x.dw = dw_map()))
+        return;                   /* no table, no direct previews */
+    if (!(t->direct = malloc(sizeof x))) {
+        if (x.dw)
+            munmap(x.dw, DW_MAP);
+        return;
+    }
+    *t->direct = x;
+}
+
+void tk_direct_take(la_tokenizer *t)
+{
+    if (t->direct && !t->direct->dw && !(t->direct->dw = dw_map()))
+        tk_direct_free(t);
+}
+
+void tk_direct_clear(la_tokenizer *t)
+{
+    if (t->direct && t->direct->dw)
+        memset(t->direct->dw, 0, sizeof(dw_cache));
+}
+
+void tk_direct_set_busy(la_tokenizer *t, int busy)
+{
+    dw_cache *dc = t->direct ? t->direct->dw : NULL;
+    if (!dc)
+        return;
+    for (size_t i = 0; i < DW_SLOTS; i += DW_WAYS)
+        dw_st(&dc->e[i].w[3], dw_with_seq(dw_ld(&dc->e[i].w[3]), busy ? 1 : 0));
+}
+
+int tk_direct_kept(const la_tokenizer *t, const char *word)
+{
+    size_t n = strlen(word);
+    dw_entry e;
+    dw_k k;
+    if (!t->direct || !t->direct->dw || n == 0 || n > DW_KEY)
+        return 0;
+    dw_key_of(word, n, 1, &k);
+    return dw_read(dw_set(t->direct->dw, &k), &k, &e);
+}
+
+int tk_direct_in_entry(const la_tokenizer *t)
+{
+    return t->direct && t->direct->in_entry;
+}
+
+int tk_direct_lead(const la_tokenizer *t)
+{
+    return t->direct && t->direct->lead;
+}
+
+void tk_direct_free(la_tokenizer *t)
+{
+    tk_direct *x = t->direct;
+    if (!x)
+        return;
+    if (x->dw && !x->in_entry)
+        munmap(x->dw, DW_MAP);
+    free(x);
+    t->direct = NULL;
+}
+
+
+/* Collects the ids of one word, noting when there are too many. */
+typedef struct {
+    tk_sink sink;
+    uint32_t ids[DW_TOK];
+    size_t n;
+    int over;
+} dw_sink;
+
+static int dw_push(tk_sink *s, const uint32_t *ids, size_t n)
+{
+    dw_sink *d = (dw_sink *)s;
+    if (n > DW_TOK - d->n) {
+        d->over = 1;
+        return 1;
+    }
+    memcpy(d->ids + d->n, ids, n * sizeof *ids);
+    d->n += n;
+    return 0;
+}
+
+/* Marks in d where its token j ends, at (in bytes from the word's
+ * space, or the piece's start when off is 0), and whether that is on a
+ * whole character of word[0..n). */
+static inline void mark_end(dw_entry *d, size_t j, size_t at, const char *word, size_t n, size_t off)
+{
+    d->end[j] = (uint8_t)at;
+    if (at == n + off || ((unsigned char)word[at - off] & 0xC0) != 0x80)
+        d->whole |= (uint8_t)(1u << j);
+}
+
+/* Fills d from the model's spans of b (s + piece, or the piece), where
+ * each token's string is the bytes it covers (no byte fallback or unk
+ * among them) and the decoder's one Replace turns only the leading s
+ * into the space: the tokens' ends from their lengths, their strings
+ * never read (a new word's vocabulary strings are cold). 1 when filled,
+ * 0 when the spans do not tell (the tokens' decoded strings must), or an
+ * error. */
+static int fill_by_spans(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const la_buf *b,
+                         const char *word, size_t n, int lead, la_err *err)
+{
+    uint32_t ids[DW_TOK + 1], lens[DW_TOK + 1];
+    size_t nt, off = lead ? 1 : 0;
+    int rc = tk_bpe_word_spans(t->model, w, b->data, b->len, ids, lens, DW_TOK + 1, &nt, err);
+    if (rc != 1)
+        return rc;
+    if (nt > DW_TOK) {
+        d->flags = DW_BIG;
+        return 1;
+    }
+    size_t pos = 0;               /* in b */
+    for (size_t j = 0; j < nt; j++) {
+        const char *cov = b->data + pos;
+        if (lens[j] == 6 && memcmp(cov, "<0x", 3) == 0 && cov[5] == '>')
+            return 0;             /* a string ByteFallback would make a byte of */
+        pos += lens[j];
+        mark_end(d, j, pos - (lead ? t->direct->slen - 1 : 0), word, n, off);
+    }
+    d->ntok = (uint8_t)nt;
+    return 1;
+}
+
+/* The string of model token id after the decoder's per-token stages,
+ * into tok: the decoder's one Replace made here when that is all they
+ * do (the general maps cost a new word more), else the decoder's own. */
+static int token_text(const la_tokenizer *t, la_tok_work *w, uint32_t id, la_buf *tok, la_err *err)
+{
+    const tk_direct *x = t->direct;
+    size_t slen = 0;
+    const char *s = tk_bpe_id_to_token(t->model, id, &slen);
+    la_buf_clear(tok);
+    if (!s)
+        s = "", slen = 0;
+    if (!x->dec)
+        return tk_decoder_map(t->decoder, s, slen, tok, w, err);
+    if (la_buf_reserve(tok, slen))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    size_t o = 0;
+    for (size_t i = 0; i < slen;) {
+        if (s[i] == x->s[0] && slen - i >= x->slen && memcmp(s + i, x->s, x->slen) == 0) {
+            tok->data[o++] = x->c;
+            i += x->slen;
+        } else {
+            tok->data[o++] = s[i++];
+        }
+    }
+    tok->len = o;
+    return LA_OK;
+}
+
+/* Fills d by tokenizing b (s + piece, or the piece) with the model and
+ * walking the tokens' decoded strings along " " + piece (or the piece):
+ * d->ntok stays 0 unless they spell it exactly. LA_OK or an error. */
+static int fill_by_decoding(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const la_buf *b,
+                            const char *word, size_t n, int lead, la_err *err)
+{
+    size_t off = lead ? 1 : 0, total = n + off, at = 0;   /* byte i is word[i - off] */
+    dw_sink k = { { dw_push, NULL }, { 0 }, 0, 0 };
+    int rc = tk_bpe_tokenize_once(t->model, b->data, b->len, &k.sink, w, err);
+    if (rc < 0)
+        return rc;
+    if (k.over)
+        d->flags = DW_BIG;
+    if (k.over || k.n == 0)
+        return LA_OK;
+    int fallback = tk_decoder_join(t->decoder) == TK_JOIN_BYTEFALLBACK;
+    la_buf *tok = &w->dwtok;
+    for (size_t j = 0; j < k.n; j++) {
+        /* the token's string made here rather than taken from the per-id
+         * strings of previews: a word is filled once, and on a first pass
+         * that table's pages, touched for the first time, cost more than
+         * the decoding */
+        if ((rc = token_text(t, w, k.ids[j], tok, err)) != LA_OK)
+            return rc;
+        const char *str = tok->data;
+        size_t len = tok->len;
+        int fb = fallback ? tk_fallback_byte(str, len) : -1;
+        char one = (char)fb;
+        if (fb >= 0) {
+            str = &one;
+            len = 1;
+        }
+        if (len == 0)             /* decodes to nothing (a decoder deleted it) */
+            return LA_OK;
+        for (size_t i = 0; i < len; i++, at++)
+            if (at >= total || str[i] != (at < off ? t->direct->c : word[at - off]))
+                return LA_OK;
+        mark_end(d, j, at, word, n, off);
+    }
+    if (at == total)
+        d->ntok = (uint8_t)k.n;
+    return LA_OK;
+}
+
+/* Fills d for the piece word[0..n): a word's first piece (lead: the s of
+ * the space before it, then the piece) or a later one (the piece alone,
+ * cut from the rest of its word where no merge crosses), by the model's
+ * spans when they tell, else by its tokens' decoded strings; then
+ * whether a cut holds after its last character. */
+static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const char *word, size_t n,
+                   int lead, la_err *err)
+{
+    const tk_direct *x = t->direct;
+    d->ntok = 0;
+    d->flags = 0;
+    d->whole = 0;
+    if (!tk_utf8_valid(word, n))
+        return LA_OK;
+    la_buf *b = &w->dec2;
+    la_buf_clear(b);
+    if ((lead && la_buf_append(b, x->s, x->slen)) || la_buf_append(b, word, n))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    int rc = 0;
+    if (x->dec && !tk_find_bytes(word, n, x->s, x->slen))
+        rc = fill_by_spans(t, w, d, b, word, n, lead, err);
+    if (rc == 0) {
+        d->whole = 0;
+        rc = fill_by_decoding(t, w, d, b, word, n, lead, err);
+    }
+    if (rc < 0 || !d->ntok)
+        return rc < 0 ? rc : LA_OK;
+    size_t last = n;              /* the piece's last character */
+    while (last > 0 && ((unsigned char)word[last - 1] & 0xC0) == 0x80)
+        last--;
+    last = last ? last - 1 : 0;
+    if (tk_bpe_cut_between(t->model, word + last, n - last, x->s, x->slen))
+        d->flags |= DW_CUT;
+    return LA_OK;
+}
+
+static inline int dw_word(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const char *word, size_t n,
+                          const dw_k *k, int lead, dw_entry *d, la_err *err);
+
+/* The entry of a piece of several chunks (cut where no token spans:
+ * "7000", "cakes,", "Alex's", "4*9=<<4*9=36>>36"), made from its chunks'
+ * entries, each found in the table or made and kept there: the tokens
+ * of a text are its chunks' in turn, so the entry is the one the model
+ * would make of the whole piece. 1 when made, 0 when the piece is one
+ * chunk or a chunk's entry does not spell its text (the piece is then
+ * tokenized whole), < 0 on error. */
+static int dw_compose(const la_tokenizer *t, la_tok_work *w, const char *word, size_t n, int lead,
+                      dw_entry *d, la_err *err)
+{
+    size_t to = tk_bpe_chunk_end(t->model, word, n, 0);
+    if (to >= n)
+        return 0;
+    size_t off = lead ? 1 : 0, ntok = 0;
+    for (size_t from = 0; from < n;) {
+        int plead = lead && from == 0;
+        dw_k k;
+        dw_entry pe;
+        dw_key_of(word + from, to - from, plead, &k);
+        int rc = dw_word(t, w, (dw_cache *)t->direct->dw, word + from, to - from, &k, plead, &pe, err);
+        if (rc != LA_OK)
+            return rc;
+        if (!pe.ntok || (pe.flags & DW_BIG) || ntok + pe.ntok > DW_TOK)
+            return 0;
+        /* a chunk's ends count from its start (a lead chunk's from its space) */
+        size_t base = plead ? 0 : off + from;
+        for (size_t j = 0; j < pe.ntok; j++) {
+            d->end[ntok + j] = (uint8_t)(base + pe.end[j]);
+            if (pe.whole >> j & 1)
+                d->whole |= (uint8_t)(1u << (ntok + j));
+        }
+        ntok += pe.ntok;
+        d->flags = pe.flags & DW_CUT;   /* the last chunk's: the piece ends with its last character */
+        from = to;
+        if (from < n)
+            to = tk_bpe_chunk_end(t->model, word, n, from);
+    }
+    d->ntok = (uint8_t)ntok;
+    return 1;
+}
+
+/* A miss: the piece's entry is made into *d and kept in set. */
+static __attribute__((noinline)) int dw_miss(const la_tokenizer *t, la_tok_work *w, dw_slot *set,
+                                             const char *word, size_t n, const dw_k *k, int lead, dw_entry *d,
+                                             la_err *err)
+{
+    memset(d, 0, sizeof *d);
+    int rc = dw_compose(t, w, word, n, lead, d, err);
+    if (rc == 0) {
+        memset(d, 0, sizeof *d);
+        rc = dw_fill(t, w, d, word, n, lead, err);
+    } else if (rc == 1) {
+        rc = LA_OK;
+    }
+    if (rc != LA_OK)
+        return rc;
+    memcpy(d->key, &k->a, 8);
+    memcpy(d->key + 8, &k->b, 8);
+    d->klen = k->klen;
+    dw_insert(set, d, (uint8_t)k->tags);
+    return LA_OK;
+}
+
+/* The entry for the piece word[0..n), 0 < n <= DW_KEY, of key k (lead:
+ * a word's first) into *d, made when missing: LA_OK or an error. */
+static inline __attribute__((always_inline)) int dw_word(const la_tokenizer *t, la_tok_work *w, dw_cache *dc,
+                                                        const char *word, size_t n, const dw_k *k, int lead,
+                                                        dw_entry *d, la_err *err)
+{
+    dw_slot *set = &dc->e[k->set];
+    return dw_read(set, k, d) ? LA_OK : dw_miss(t, w, set, word, n, k, lead, d, err);
+}
+
+/* The vocabulary's words, lowest ids first (SentencePiece numbers its
+ * pieces by score, so the common words come first): each token s + w
+ * whose w could be a text's word is tokenized by the model as a miss
+ * would, and its entry kept while its set has a free way. Of GSM8K
+ * train's answers' first words met for the first time, 2,052 of 5,671
+ * are such words. At most DW_SLOTS words are tokenized, whatever the
+ * vocabulary's size. */
+int tk_direct_prefill(la_tokenizer *t, la_tok_work *w, la_err *err)
+{
+    dw_cache *dc = t->direct ? t->direct->dw : NULL;
+    if (!dc)
+        return LA_OK;
+    uint32_t ids = tk_bpe_vocab_size(t->model);
+    size_t tried = 0;
+    int rc = LA_OK;
+    for (uint32_t id = 0; id < ids && tried < DW_SLOTS && rc == LA_OK; id++) {
+        size_t len = 0;
+        const char *s = tk_bpe_id_to_token(t->model, id, &len);
+        if (!s || len <= t->direct->slen || len - t->direct->slen > DW_KEY || memcmp(s, t->direct->s, t->direct->slen) != 0)
+            continue;
+        const char *word = s + t->direct->slen;
+        size_t n = len - t->direct->slen, i = 0;
+        while (i < n && !t->direct->cls[(unsigned char)word[i]])
+            i++;
+        if (i < n)
+            continue;             /* never a word of a text: it holds a space or an added token's start */
+        dw_k k;
+        dw_key_of(word, n, 1, &k);
+        dw_slot *set = &dc->e[k.set];
+        dw_entry d;
+        if ((uint8_t)set[DW_WAYS - 1].w[2] != 0 || dw_read(set, &k, &d))
+            continue;             /* the set is full (of more common words), or has it */
+        tried++;
+        rc = dw_miss(t, w, set, word, n, &k, 1, &d, err);
+    }
+    return rc;
+}
+
+const void *tk_direct_table(const la_tokenizer *t, size_t *len)
+{
+    *len = t->direct && t->direct->dw ? sizeof(dw_cache) : 0;
+    return *len ? t->direct->dw : NULL;
+}
+
+/* 1 when entry d, in the way of tag byte tag of set number set, is
+ * empty (all zero, tag 0) or is one that dw_miss could have made: a
+ * piece of 1 to DW_KEY bytes zero-padded, kept in the set and under the
+ * tag its key gives, with up to DW_TOK tokens whose ends rise to the
+ * piece's end, the last one on a whole character (dw_take's walk stops
+ * there), and no flag but DW_CUT and DW_BIG (DW_BIG: no tokens kept). */
+static int dw_entry_valid(const dw_entry *d, size_t set, uint8_t tag)
+{
+    if (d->klen == 0) {
+        static const char zero[offsetof(dw_entry, seq)];
+        return tag == 0 && memcmp(d, zero, sizeof zero) == 0;
+    }
+    int lead = d->klen < 32;
+    size_t n = (size_t)d->klen - 1 - (lead ? 0 : 32);
+    if (n == 0 || n > DW_KEY)
+        return 0;
+    for (size_t i = n; i < DW_KEY; i++)
+        if (d->key[i])
+            return 0;
+    dw_k k;
+    memcpy(&k.a, d->key, 8);
+    memcpy(&k.b, d->key + 8, 8);
+    k.klen = d->klen;
+    dw_set_of(&k);
+    if (k.set != set * DW_WAYS || (uint8_t)k.tags != tag || (d->flags & ~(DW_CUT | DW_BIG)) ||
+        d->ntok > DW_TOK || ((d->flags & DW_BIG) && d->ntok))
+        return 0;
+    if (!d->ntok)
+        return 1;                 /* not direct: nothing else is read */
+    size_t total = n + (lead ? 1 : 0), prev = 0;
+    for (size_t j = 0; j < d->ntok; j++) {
+        if (d->end[j] <= prev || d->end[j] > total)
+            return 0;
+        prev = d->end[j];
+    }
+    return prev == total && (d->whole >> (d->ntok - 1) & 1) && (d->whole >> d->ntok) == 0;
+}
+
+int tk_direct_table_valid(const void *p, size_t len)
+{
+    if (len == 0)
+        return 1;
+    if (len != sizeof(dw_cache) || ((uintptr_t)p & 63) != 0)
+        return 0;
+    const dw_slot *e = p;
+    for (size_t set = 0; set < DW_SLOTS / DW_WAYS; set++) {
+        const dw_slot *s = e + set * DW_WAYS;
+        dw_entry d[DW_WAYS];
+        memcpy(d, s, sizeof d);
+        if (d[0].seq & 1)
+            return 0;             /* left mid-rewrite: never taken again */
+        for (int j = 0; j < DW_WAYS; j++)
+            if (!dw_entry_valid(&d[j], set, (uint8_t)(d[1].seq >> (8 * j))))
+                return 0;
+    }
+    return 1;
+}
+
+int tk_direct_table_use(la_tokenizer *t, void *p, size_t len)
+{
+    if (!t->direct || len != sizeof(dw_cache) || ((uintptr_t)p & 63) != 0)
+        return 0;
+    if (t->direct->dw && !t->direct->in_entry)
+        munmap(t->direct->dw, DW_MAP);
+    t->direct->dw = p;
+    t->direct->in_entry = 1;
+    return 1;
+}
+
+/* Takes piece d (at text offset at; lead: with the space before it) into
+ * a preview of m tokens that has *count so far: 1 when the m-th token is
+ * in it (*units and *end set), 0 when it was taken whole, -1 when the
+ * preview would end inside a character (replace: the general path). */
+static inline __attribute__((always_inline)) int dw_take(const dw_entry *d, size_t at, int lead, size_t m,
+                                                        int complete, size_t *count, size_t *units,
+                                                        size_t *end)
+{
+    if (*count + d->ntok < m) {
+        *count += d->ntok;
+        return 0;
+    }
+    size_t j = m - *count - 1;
+    if (complete)
+        while (!(d->whole >> j & 1))
+            j++;                  /* the last token ends the piece: whole */
+    else if (!(d->whole >> j & 1))
+        return -1;
+    *units = *count + j + 1;
+    *end = at + d->end[j] - (lead ? 1 : 0);   /* a lead piece counts the space before it */
+    return 1;
+}
+
+/* A word of more than DW_KEY bytes or DW_TOK tokens, text[at..at+n), in
+ * pieces cut where the model never merges across (GSM8K's
+ * "3*2=<<3*2=6>>6", whose digits are tokens of their own): as dw_take,
+ * with -1 also for a piece that must go the general way, and < -1 (*rc)
+ * on error. */
+static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const char *text, size_t at,
+                     size_t n, int space_after, size_t m, int complete, size_t *count, size_t *units,
+                     size_t *end, int *rc, la_err *err)
+{
+    const char *word = text + at;
+    for (size_t from = 0; from < n;) {
+        size_t to = tk_bpe_chunk_end(t->model, word, n, from), pn = to - from;
+        int lead = from == 0 && (at > 0 || t->direct->lead);
+        if (pn > DW_KEY)
+            return -1;
+        dw_k k;
+        dw_key_of(word + from, pn, lead, &k);
+        dw_entry de, *d = &de;
+        if ((*rc = dw_word(t, w, dc, word + from, pn, &k, lead, d, err)) != LA_OK)
+            return -2;
+        if (!d->ntok || (to == n && space_after && !(d->flags & DW_CUT)))
+            return -1;
+        int r = dw_take(d, at + from, lead, m, complete, count, units, end);
+        if (r != 0)
+            return r;
+        from = to;
+    }
+    return 0;
+}
+
+/* The first position at or after e where text[0..len) has a byte of a
+ * class other than 0 in cls, or len: 16 bytes a step against the few
+ * such bytes (most words take one step), where they are few. */
+static inline __attribute__((always_inline)) size_t dw_scan(const tk_direct *x, const uint8_t *cls,
+                                                           const char *text, size_t e, size_t len)
+{
+#ifdef __SSE2__
+    const __m128i *v = (const __m128i *)(const void *)x->vec;
+    __m128i s0 = _mm_loadu_si128(v), s1 = _mm_loadu_si128(v + 1), s2 = _mm_loadu_si128(v + 2),
+            s3 = _mm_loadu_si128(v + 3);
+    while (x->nstop && len - e >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(text + e));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, s0), _mm_cmpeq_epi8(x, s1)),
+                                   _mm_or_si128(_mm_cmpeq_epi8(x, s2), _mm_cmpeq_epi8(x, s3)));
+        unsigned bits = (unsigned)_mm_movemask_epi8(hit);
+        if (!bits) {
+            e += 16;
+            continue;
+        }
+        e += (size_t)__builtin_ctz(bits);
+        if (cls[(unsigned char)text[e]])
+            return e;
+        e++;                      /* a byte only the other table stops at */
+    }
+#endif
+    while (e < len && !cls[(unsigned char)text[e]])
+        e++;
+    return e;
+}
+
+/* The text of an escaped word raw[0..n), which holds escapes, into buf
+ * (DW_KEY bytes): its length, or 0 when it does not fit, or holds a byte
+ * the word scan stops at (an escaped space, say). */
+static size_t dw_unescape(const tk_direct *x, const tk_escaping *esc, const char *raw, size_t n, char *buf)
+{
+    /* The two-byte escapes (a JSON body's "\n", quotes) byte by byte,
+     * here: a word is short, and the whole-body unescaping's setup costs
+     * more than the word. Longer escapes go the long way. */
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = raw[i];
+        if (c == '\\') {
+            int ch = i + 1 < n ? esc->short_escape(raw[++i]) : -1;
+            if (ch < 0)
+                goto slow;
+            c = (char)ch;
+        }
+        if (o == DW_KEY || x->cls[(unsigned char)c])
+            return 0;
+        buf[o++] = c;
+    }
+    return o;
+slow:;
+    /* room for the whole body's bytes (its text is no longer), so that
+     * the buffer is never grown */
+    char tmp[6 * DW_KEY + 8];
+    la_buf b = { tmp, 0, sizeof tmp };
+    if (n > 6 * DW_KEY || esc->unescape(raw, n, &b, NULL) != LA_OK || b.len > DW_KEY)
+        return 0;
+    for (size_t i = 0; i < b.len; i++)
+        if (x->cls[(unsigned char)tmp[i]])
+            return 0;
+    memcpy(buf, tmp, b.len);
+    return b.len;
+}
+
+/* The offset in a body's word raw[0..n) where its text's first k bytes
+ * end, or SIZE_MAX when that is inside an escape's character. */
+static size_t dw_raw_offset(const tk_escaping *esc, const char *raw, size_t n, size_t k)
+{
+    size_t i = 0, done = 0;
+    char tmp[16];                 /* an escape is at most 12 bytes: never grown */
+    while (done < k && i < n) {
+        if (raw[i] != '\\') {
+            i++, done++;
+            continue;
+        }
+        size_t e = esc->escape_len(raw, i, n);
+        la_buf b = { tmp, 0, sizeof tmp };
+        if (!e || e > 12 || esc->unescape(raw + i, e, &b, NULL) != LA_OK)
+            return SIZE_MAX;
+        i += e, done += b.len;
+    }
+    return done == k ? i : SIZE_MAX;
+}
+
+/* A preview's end *end, a text offset in the word of a body that holds
+ * escapes and spans text[at..e), made the offset in the body: 0 when it
+ * falls inside an escape's character. */
+static int dw_end_in_body(const tk_escaping *esc, const char *text, size_t at, size_t e, size_t *end)
+{
+    size_t off = dw_raw_offset(esc, text + at, e - at, *end - at);
+    if (off == SIZE_MAX)
+        return 0;
+    *end = at + off;
+    return 1;
+}
+
+#ifdef __SSE2__
+/* Bits of b[0..64): in *other the stop bytes other than the space, in
+ * the result the spaces (x->vec). */
+static inline __attribute__((always_inline)) uint64_t dw_masks(const tk_direct *x, const char *b,
+                                                              uint64_t *other)
+{
+    const __m128i *v = (const __m128i *)(const void *)x->vec;
+    __m128i sp = _mm_loadu_si128(v), o1 = _mm_loadu_si128(v + 1), o2 = _mm_loadu_si128(v + 2),
+            o3 = _mm_loadu_si128(v + 3);
+    uint64_t m = 0, s = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, o1), _mm_cmpeq_epi8(x, o2)),
+                                   _mm_cmpeq_epi8(x, o3));
+        m |= (uint64_t)(unsigned)_mm_movemask_epi8(hit) << (16 * i);
+        s |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, sp)) << (16 * i);
+    }
+    *other = m;
+    return s;
+}
+#endif
+
+/* The first words of an escaped text text[0..len), the common case of
+ * tk_direct_preview, in few instructions: words of 1 to DW_KEY bytes, one
+ * space after each, within the first 64 bytes and before any other byte
+ * the scan stops at (an escape, where an added token may start), all in
+ * the table. Their sets are fetched together, then read in turn. Returns
+ * 1 when the m-th token is in them (*units and *end set), 2 when the
+ * text ran out first, -1 when the general path must make the preview,
+ * and 0 when the caller goes on from *pos, *count tokens taken. */
+static int dw_fast(const tk_direct *x, const dw_cache *dc, const char *text,
+                   size_t len, size_t m, int complete, size_t *pos, size_t *count, size_t *units, size_t *end)
+{
+#ifdef __SSE2__
+    char pad[96];
+    const char *b = text;
+    if (len < 80) {               /* a key reads 16 bytes wherever a word starts */
+        memset(pad, 0, sizeof pad);
+        memcpy(pad, text, len);
+        b = pad;
+    }
+    uint64_t other, sp = dw_masks(x, b, &other);
+    uint64_t in = len < 64 ? ((uint64_t)1 << len) - 1 : ~(uint64_t)0;
+    other &= in;
+    /* the words end before the first other stop byte, or the text's end
+     * when it comes first inside the 64 bytes */
+    size_t limit = other ? (size_t)__builtin_ctzll(other) : len < 64 ? len : 64;
+    sp &= in & (limit < 64 ? ((uint64_t)1 << limit) - 1 : ~(uint64_t)0);
+    size_t want = m < DW_GATHER ? m : DW_GATHER, n = 0, p = 0;
+    size_t ends[DW_GATHER];
+    dw_k k[DW_GATHER];
+    while (n < want) {
+        size_t e;
+        if (sp) {
+            e = (size_t)__builtin_ctzll(sp);
+            sp &= sp - 1;
+        } else if (limit == len) {
+            e = len;              /* the last word */
+        } else {
+            break;
+        }
+        size_t wl = e - p;
+        if (wl - 1 >= DW_KEY)     /* empty (two spaces) or long */
+            break;
+        /* a text's first word without the normalizer's s in front is
+         * keyed as a piece with no space before it */
+        dw_key_at(b + p, wl, (uint8_t)(wl + 1 + (n == 0 && !x->lead ? 32 : 0)), &k[n]);
+        const dw_slot *set = dw_set(dc, &k[n]);
+        __builtin_prefetch(set);
+        __builtin_prefetch(set + 2);
+        ends[n++] = e;
+        if (e == len)
+            break;
+        p = e + 1;
+    }
+    p = 0;
+    for (size_t i = 0; i < n; i++) {
+        dw_entry d;
+        if (!dw_read(dw_set(dc, &k[i]), &k[i], &d) || !d.ntok)
+            break;
+        size_t e = ends[i];
+        if (e < len && !(d.flags & DW_CUT))
+            return -1;
+        int r = dw_take(&d, p, i > 0 || x->lead, m, complete, count, units, end);
+        if (r)
+            return r;
+        if (e == len)
+            return 2;
+        p = e + 1;
+    }
+    *pos = p;
+#else
+    (void)x, (void)dc, (void)text, (void)len, (void)m, (void)complete, (void)pos, (void)count;
+    (void)units, (void)end;
+#endif
+    return 0;
+}
+
+/* One direct preview under way: the text (plain, or escaped by esc) and
+ * how far the tokens taken reach. */
+typedef struct {
+    const la_tokenizer *t;
+    const tk_direct *x;
+    la_tok_work *w;
+    dw_cache *dc;
+    const tk_escaping *esc;       /* NULL: a plain text */
+    const uint8_t *cls;           /* x->cls, or x->cls_raw for an escaped text */
+    const char *text;
+    size_t len, m;
+    int more, complete;
+    size_t pos;                   /* where the next word starts */
+    size_t count;                 /* tokens taken before it */
+    size_t units, end;            /* once done: the preview's tokens, and where it ends in text */
+    int escaped;                  /* the preview holds an escape */
+    la_err *err;
+} dw_preview;
+
+/* Words gathered from a preview's text, their table sets fetched. */
+typedef struct {
+    struct {
+        size_t pos, n, tn;        /* where in text, its length there, its text's (0: in pieces) */
+        int lead;                 /* with the s of a space before it (not the text's first word
+                                   * when the normalizer prepends none) */
+        const char *txt;          /* the word's text: in text, or in wt */
+        dw_k k;
+    } v[DW_BATCH];
+    char wt[DW_BATCH][DW_KEY];
+    size_t k;                     /* words gathered */
+    int blocked;                  /* the word after them must go the general way */
+} dw_batch;
+
+/* The end of the word of pv's text that starts at p (the next space or
+ * the text's end), *esc set when it holds an escape; SIZE_MAX when an
+ * added token may start in it or an escape is cut short, which the
+ * general path handles. */
+static size_t word_end(const dw_preview *pv, size_t p, int *esc)
+{
+    const uint8_t *cls = pv->cls;
+    size_t e = p;
+    *esc = 0;
+    for (;;) {
+        e = dw_scan(pv->x, cls, pv->text, e, pv->len);
+        if (e == pv->len || cls[(unsigned char)pv->text[e]] == 1)
+            return e;
+        if (cls[(unsigned char)pv->text[e]] == 3) {   /* only in escaped texts */
+            size_t el = pv->esc->escape_len(pv->text, e, pv->len);
+            if (!el)
+                return SIZE_MAX;
+            *esc = 1;
+            e += el;
+            continue;
+        }
+        if (tk_added_may_start(pv->t->added, 0, pv->text, pv->len, e))
+            return SIZE_MAX;      /* an added token: the general path splits it out */
+        e++;
+    }
+}
+
+/* Gathers up to want words from pv->pos on into b and fetches their table
+ * sets together: the table is bigger than the nearer caches, and the
+ * lookups' misses then overlap instead of coming one after the other. */
+static void gather_words(const dw_preview *pv, size_t want, dw_batch *b)
+{
+    size_t p = pv->pos;
+    b->k = 0;
+    b->blocked = 0;
+    while (b->k < want) {
+        int esc;
+        size_t e = word_end(pv, p, &esc);
+        /* the word may go on past the window; or none */
+        if (e == SIZE_MAX || (e == pv->len && pv->more) || e == p) {
+            b->blocked = 1;
+            return;
+        }
+        size_t i = b->k;
+        b->v[i].pos = p;
+        b->v[i].lead = p > 0 || pv->x->lead;
+        b->v[i].n = e - p;
+        b->v[i].txt = pv->text + p;
+        b->v[i].tn = e - p;
+        if (!esc && e - p > DW_KEY) {
+            b->v[i].tn = 0;       /* in pieces, when it comes to it */
+        } else {
+            if (esc) {
+                b->v[i].txt = b->wt[i];
+                if (!(b->v[i].tn = dw_unescape(pv->x, pv->esc, pv->text + p, e - p, b->wt[i]))) {
+                    b->blocked = 1;
+                    return;
+                }
+            }
+            dw_key_of(b->v[i].txt, b->v[i].tn, b->v[i].lead, &b->v[i].k);
+            const dw_slot *set = dw_set(pv->dc, &b->v[i].k);
+            __builtin_prefetch(set);
+            __builtin_prefetch(set + 2);
+        }
+        b->k++;
+        if (e == pv->len)
+            return;
+        p = e + 1;
+    }
+}
+
+enum { DW_GENERAL, DW_NEXT, DW_DONE, DW_ALL };
+
+/* Takes gathered word i of b into the preview: DW_DONE when the m-th
+ * token is in it (pv->units, pv->end set), DW_ALL when it was the text's
+ * last, DW_NEXT when the preview goes on after it, DW_GENERAL when the
+ * general path must make the preview; or an error (< 0). */
+static int take_word(dw_preview *pv, const dw_batch *b, size_t i)
+{
+    size_t at = b->v[i].pos, n = b->v[i].n, e = at + n;
+    int rc = LA_OK, esc = b->v[i].txt != pv->text + at, r;
+    dw_entry de, *d = NULL;
+    if (b->v[i].tn && (rc = dw_word(pv->t, pv->w, pv->dc, b->v[i].txt, b->v[i].tn, &b->v[i].k, b->v[i].lead,
+                                    d = &de, pv->err)) != LA_OK)
+        return rc;
+    if (d && d->ntok) {
+        if (e < pv->len && !(d->flags & DW_CUT))
+            return DW_GENERAL;
+        r = dw_take(d, at, b->v[i].lead, pv->m, pv->complete, &pv->count, &pv->units, &pv->end);
+        if (r < 0 || (r > 0 && esc && !dw_end_in_body(pv->esc, pv->text, at, e, &pv->end)))
+            return DW_GENERAL;
+    } else if (!esc && (!d || (d->flags & DW_BIG))) {
+        r = dw_pieces(pv->t, pv->w, pv->dc, pv->text, at, n, e < pv->len, pv->m, pv->complete, &pv->count,
+                      &pv->units, &pv->end, &rc, pv->err);
+        if (r < -1)
+            return rc;
+        if (r < 0)
+            return DW_GENERAL;
+    } else {
+        return DW_GENERAL;
+    }
+    pv->escaped |= esc;
+    if (r > 0)
+        return DW_DONE;
+    if (e == pv->len)
+        return DW_ALL;
+    pv->pos = e + 1;
+    return DW_NEXT;
+}
+
+/* The preview's words, from pv->pos on, a few at a time (no more than
+ * the tokens still wanted: each word makes one at least): DW_DONE,
+ * DW_ALL, DW_GENERAL or an error, as take_word. */
+static int take_words(dw_preview *pv)
+{
+    dw_batch b;
+    for (;;) {
+        size_t want = pv->m - pv->count < DW_BATCH ? pv->m - pv->count : DW_BATCH;
+        gather_words(pv, want, &b);
+        for (size_t i = 0; i < b.k; i++) {
+            int r = take_word(pv, &b, i);
+            if (r != DW_NEXT)
+                return r;
+        }
+        if (b.blocked || b.k == 0)
+            return DW_GENERAL;
+    }
+}
+
+/* The preview's text, up to where its last token ends, to out: the
+ * text's bytes themselves, or escaped in the one way the caller writes
+ * when it holds an escape. 1, or an error. */
+static int put_preview(const dw_preview *pv, la_buf *out, la_preview_info *info)
+{
+    if (info) {
+        info->units = pv->units;
+        info->whole = !pv->more && pv->end == pv->len;
+        info->extended = pv->units > pv->m;
+    }
+    if (!pv->escaped) {
+        if (la_buf_append(out, pv->text, pv->end))
+            return la_err_set(pv->err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        return 1;
+    }
+    int rc = pv->esc->reescape(pv->text, pv->end, out, pv->err);
+    return rc == LA_OK ? 1 : rc;
+}
+
+int tk_direct_preview(const la_tokenizer *t, la_tok_work *w, const tk_escaping *esc, const char *text,
+                      size_t len, int more, size_t m, int complete, la_buf *out, la_preview_info *info,
+                      la_err *err)
+{
+    const tk_direct *x = t->direct;
+    if (!x || !x->dw || m == 0 || len == 0)
+        return 0;
+    dw_preview pv = { t, x, w, x->dw, esc, esc ? x->cls_raw : x->cls, text, len, m, more, complete,
+                      0, 0, 0, 0, 0, err };
+    int r = 0;
+    /* Most words are plain and in the table: dw_fast takes those, in few
+     * instructions; from the first that is not (or after the last one it
+     * looked at) take_words goes on, which handles every case. */
+    if (esc && !more && x->nstop)
+        r = dw_fast(x, pv.dc, text, len, m, complete, &pv.pos, &pv.count, &pv.units, &pv.end);
+    if (r < 0)
+        return 0;
+    r = r == 1 ? DW_DONE : r == 2 ? DW_ALL : take_words(&pv);
+    if (r < 0 || r == DW_GENERAL)
+        return r < 0 ? r : 0;
+    if (r == DW_ALL) {            /* fewer than m tokens in all */
+        pv.units = pv.count;
+        pv.end = len;
+    }
+    return put_preview(&pv, out, info);
+}

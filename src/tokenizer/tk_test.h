@@ -1,0 +1,68 @@
+/*
+ * tk_test.h - hooks of the tokenizer's code for its tests and fuzzers
+ * only: switches that turn an accelerator off so that a test can compare
+ * it with the reference path, and views of internal state. The program
+ * itself never calls these.
+ */
+#ifndef LA_TK_TEST_H
+#define LA_TK_TEST_H
+
+#include "tokenizer/tk.h"
+
+/* ---- regular expressions (regex.c, regex_fast.c) ---------------------- */
+/* 0 makes a pattern run on Oniguruma even when regex_fast.c knows it;
+ * the kind (TK_FAST_*) selected for it, 0 for none. */
+void tk_regex_set_fast(tk_regex *re, int on);
+int tk_regex_fast_kind(const tk_regex *re);
+/* The class bits (TK_FC_*) of a code point, as regex_fast.c sees it. */
+enum { TK_FC_L = 1, TK_FC_N = 2, TK_FC_S = 4, TK_FC_UP = 8, TK_FC_LO = 16 };
+unsigned tk_fast_class(int32_t cp);
+
+/* ---- BPE (bpe.c) ------------------------------------------------------- */
+/* The entries of this thread's word cache (0 before its first use), for
+ * tests of its growth. */
+size_t tk_bpe_cache_slots(la_tok_work *w);
+/* Remakes the compact merge table as full as it can be (the fewest
+ * buckets with a free slot left), so that keys go past their own bucket;
+ * the number that did, or 0 when the model has no compact table. */
+int tk_bpe_compact_tight(tk_bpe *m);
+/* 0 turns off the shortcuts that must give the same tokens as the plain
+ * path (the per-thread word cache, the cutting tables, merging short
+ * words by scanning instead of with the heap). */
+void tk_bpe_set_fast(tk_bpe *m, int on);
+
+/* ---- direct previews (direct.c) --------------------------------------- */
+/* Forgets the words direct previews have kept, for tests that change how
+ * the model tokenizes (no thread may be previewing). */
+void tk_direct_clear(la_tokenizer *t);
+/* Every set of the word table looks rewritten by another thread (busy =
+ * 1), as long as the test wants, or free again (no thread may be
+ * previewing). */
+void tk_direct_set_busy(la_tokenizer *t, int busy);
+/* 1 when the word table holds word (met first in a text). */
+int tk_direct_kept(const la_tokenizer *t, const char *word);
+/* 1 when the word table lies in a tokenizer cache entry's memory. */
+int tk_direct_in_entry(const la_tokenizer *t);
+/* 1 when the normalizer prepends the space's s, so that a text's first
+ * word is looked up as the others. */
+int tk_direct_lead(const la_tokenizer *t);
+
+/* ---- the tokenizer cache (load.c, bpe.c) -------------------------------- */
+/* Sets the check of a tokenizer cache entry p[0..n) (a whole entry
+ * file's bytes) to what its bytes give, so that a changed entry gets
+ * past it to the checks of its parts: 1, or 0 when p cannot be an
+ * entry. */
+int tk_cache_reseal(char *p, size_t n);
+/* 1 when byte off of a good entry p[0..n) holds what only its check and
+ * key vouch for, which the loader cannot tell from another tokenizer's
+ * (the other members' text, merge ranks, the pair set, unk, prefix,
+ * suffix and option flags, what the word table says of a word's
+ * tokens); a change anywhere else is refused or changes no result. */
+int tk_cache_vouched(const char *p, size_t n, size_t off);
+int tk_bpe_image_vouched(const char *p, size_t n, size_t off);
+/* The address whose program's (or shared object's) build id keys the
+ * tokenizer cache (NULL: this code's own); one in no loaded object means
+ * no build id, and then no cache. */
+void tk_cache_build_anchor(const void *p);
+
+#endif
