@@ -39,8 +39,8 @@
  * text) takes the general path: the result is the same, only slower. */
 
 #define DW_SET_BITS 13
-#define DW_WAYS 4                 /* (two ways lost 4% of a GSM8K copy's words to conflicts) */
-#define DW_SLOTS (DW_WAYS << DW_SET_BITS)   /* sets of four entries, two cache lines: 1 MiB a thread */
+#define DW_WAYS 4                 /* fewer ways lose more common words to conflicts */
+#define DW_SLOTS (DW_WAYS << DW_SET_BITS)   /* sets of four entries, two cache lines */
 #define DW_KEY 16                 /* longest word kept */
 #define DW_TOK 8                  /* most tokens of a word kept */
 #define DW_BATCH 4                /* words found and fetched at once by the word-by-word loop */
@@ -187,8 +187,7 @@ static inline __attribute__((always_inline)) int dw_read(const dw_slot *set, con
         uint32_t s1 = dw_seq_of(__atomic_load_n(&set[0].w[3], __ATOMIC_ACQUIRE));
         /* The ways whose tag is the key's (the bytes of x that are 0, and
          * maybe bytes above one), then their keys: which way holds a word
-         * is random, and comparing the ways in turn mispredicted 4.1
-         * branches a GSM8K record (callgrind's branch simulation). */
+         * is random, and comparing the ways in turn mispredicts. */
         uint32_t x = dw_seq_of(dw_ld(&set[1].w[3])) ^ k->tags;
         uint32_t cand = (x - 0x01010101u) & ~x & 0x80808080u;
         int i = DW_WAYS;
@@ -251,9 +250,8 @@ _Static_assert(sizeof(dw_cache) <= DW_MAP, "the table fits its mapping");
 
 
 /* A new, empty table: zeroed pages on one huge page where the system has
- * them (one TLB entry for its random reads: GSM8K x40 with Llama-2 took
- * 4% less time, 2 threads, 21 interleaved rounds); NULL when no memory
- * can be mapped. */
+ * them (one TLB entry for its random reads); NULL when no memory can be
+ * mapped. */
 static dw_cache *dw_map(void)
 {
     size_t len = DW_MAP;
@@ -637,10 +635,9 @@ static inline __attribute__((always_inline)) int dw_word(const la_tokenizer *t, 
 /* The vocabulary's words, lowest ids first (SentencePiece numbers its
  * pieces by score, so the common words come first): each token s + w
  * whose w could be a text's word is tokenized by the model as a miss
- * would, and its entry kept while its set has a free way. Of GSM8K
- * train's answers' first words met for the first time, 2,052 of 5,671
- * are such words. At most DW_SLOTS words are tokenized, whatever the
- * vocabulary's size. */
+ * would, and its entry kept while its set has a free way: many of the
+ * words a run meets first are such words. At most DW_SLOTS words are
+ * tokenized, whatever the vocabulary's size. */
 int tk_direct_prefill(la_tokenizer *t, la_tok_work *w, la_err *err)
 {
     dw_cache *dc = t->direct ? t->direct->dw : NULL;

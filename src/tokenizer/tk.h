@@ -10,7 +10,9 @@
  *   load.c        tokenizer.json -> pipeline; tokenizer.c runs it.
  * Accelerators, each with one entry point that may decline (the
  * reference path then gives the same result): direct.c (direct
- * previews). Test-only hooks are in tk_test.h.
+ * previews), bpe_words.c (short words merged by a scan, per-thread word
+ * caches; the one switch is bpe_use, in bpe_int.h), cache.c and
+ * cache_image.c (the tokenizer cache). Test-only hooks are in tk_test.h.
  * Each component is a struct with function pointers built by a
  * constructor from its cJSON object; a table maps "type" tags to
  * constructors, so adding a component adds one entry.
@@ -94,6 +96,7 @@ struct la_tok_work {
     la_buf pre[TK_MAX_DEPTH];    /* one per pre-tokenizer nesting depth */
     la_buf seg;                  /* a raw segment between added tokens */
     void *bpe;                   /* bpe.c's own scratch (symbols, heap) */
+    void *bpe_words;             /* bpe_words.c's own scratch (word caches) */
     void *model;                 /* models.c's own scratch (Unigram's lattice) */
     void *regex;                 /* regex.c's own scratch (match region, limits) */
     la_tokens toks;              /* tokens gathered by preview */
@@ -386,8 +389,8 @@ int tk_bpe_can_cut(const tk_bpe *m);
 /* 1 when a cut between the character at a[0..na) and the one at
  * b[0..nb) never changes the tokens (see tk_bpe_prepare_chunking). */
 int tk_bpe_cut_between(const tk_bpe *m, const char *a, size_t na, const char *b, size_t nb);
-/* The model as bytes (appended to out, a multiple of 8 long): LA_OK or
- * LA_ENOMEM. And a model made from such bytes p[0..n), 8-aligned (NULL
+/* The model as bytes (appended to out, a multiple of 8 long; cache_image.c):
+ * LA_OK or LA_ENOMEM. And a model made from such bytes p[0..n), 8-aligned (NULL
  * with err set when they do not hold together): with map, a mapping
  * (map_len bytes) that holds p, the model's tables stay there and the
  * model unmaps it when freed (also on failure); else they are copied. */
@@ -420,8 +423,10 @@ int tk_bpe_piece_get(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, c
                      size_t *nids);
 void tk_bpe_piece_put(const tk_bpe *m, la_tok_work *w, const char *s, size_t n, const uint32_t *ids,
                       size_t nids);
-/* Frees bpe.c's scratch in la_tok_work->bpe. */
+/* Frees bpe.c's scratch in la_tok_work->bpe, and bpe_words.c's in
+ * la_tok_work->bpe_words. */
 void tk_bpe_work_free(void *bpe_work);
+void tk_bpe_words_free(void *words_work);
 
 /* ---- the other model types (models.c) ---------------------------------
  * WordLevel, WordPiece and Unigram keep their vocabulary in a tk_bpe's
@@ -589,8 +594,42 @@ int tk_direct_table_use(la_tokenizer *t, void *p, size_t len);
  * from a tokenizer cache entry must pass before tk_direct_table_use. */
 int tk_direct_table_valid(const void *p, size_t len);
 
-/* ---- the tokenizer cache (load.c) ------------------------------------ */
-/* The tokenizer cache's check of p[0..n), n a multiple of 8 (load.c);
+/* ---- the tokenizer cache (cache.c, cache_image.c), an accelerator ----
+ * Parsed BPE models kept on disk, read instead of parsing the file again
+ * (off unless la_tokenizer_use_cache turned it on). */
+/* What identifies a tokenizer file: its bytes. */
+typedef struct {
+    uint64_t hash[2];             /* XXH3-128 of the file's bytes */
+    uint64_t size;                /* their number */
+} tk_cache_key;
+void tk_cache_key_of(const char *data, size_t len, tk_cache_key *k);
+#define TK_BUILD_ID_MAX 32
+/* This build's id, which keys the entries, into out: its length, or 0
+ * when there is no cache (turned off, or no build id). */
+size_t tk_cache_build(unsigned char out[TK_BUILD_ID_MAX]);
+/* The parts of an entry read into memory; map owns them. */
+typedef struct {
+    void *map;
+    size_t map_len;
+    const char *rest, *image;     /* the file's other members as JSON text; the model's image */
+    char *words;                  /* the word table of direct previews */
+    size_t rest_len, image_len, words_len;
+} tk_cache_entry;
+/* The entry of key k made by build into *e: LA_OK when there is one,
+ * whole, and its check holds (e->map is then the caller's); LA_EIO when
+ * there is none; LA_EDATA when the file there is no good entry (it is
+ * removed). */
+int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build_len, tk_cache_entry *e);
+/* Removes the entry of key k made by build (one whose parts do not hold
+ * together). */
+void tk_cache_drop(const tk_cache_key *k, const unsigned char *build);
+/* Writes the entry of t, parsed from the file of key k (src: its
+ * status; rest: its members but the model, as JSON text), quietly: a
+ * cache that cannot be written is only not there next time. */
+struct stat;
+void tk_cache_write(const tk_cache_key *k, const unsigned char *build, size_t build_len, const struct stat *src,
+                    const la_buf *rest, la_tokenizer *t);
+/* The tokenizer cache's check of p[0..n), n a multiple of 8;
  * simd: -1 the best the processor has, 0 plain C, 1 SSE2, 2 AVX2 (for
  * tests: all give the same value). */
 uint64_t tk_cache_check(const char *p, size_t n, int simd);

@@ -186,6 +186,7 @@ void la_tok_work_free(la_tok_work *w)
         la_buf_free(&w->pre[i]);
     la_buf_free(&w->seg);
     tk_bpe_work_free(w->bpe);
+    tk_bpe_words_free(w->bpe_words);
     tk_model_work_free(w->model);
     tk_regex_work_free(w->regex);
     la_tokens_free(&w->toks);

@@ -1,0 +1,518 @@
+/*
+ * cache_image.c - a loaded BPE model as bytes and back, for the
+ * tokenizer cache (cache.c): tk_bpe_image writes the model's tables as
+ * they are, tk_bpe_from_image takes them back (in place, in the entry's
+ * memory) once every offset, length, index and id in them is checked
+ * against the others, so that no lookup reads outside them.
+ */
+#include "tokenizer/bpe_int.h"
+#include "tokenizer/tk_test.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* The fixed part of an image; the arrays follow in this order, each
+ * padded to 8 bytes: arena, ents, vslot, by_id, merges, pairs, prefix,
+ * suffix, then the compact merges after cm_pad more bytes (so that its
+ * buckets start on cache lines where the image is put where it was
+ * made). With the compact merges the merge table is not kept (its part
+ * is empty, mmask 0). */
+typedef struct {
+    uint64_t arena_len, max_token_len, prefix_len, suffix_len;
+    int64_t unk_id;
+    int64_t byte_id[256];
+    uint32_t n_ents, vmask, id_count, mmask, pmask, cmask, cm_pad;
+    int32_t has_unk, fuse_unk, byte_fallback, ignore_merges, small_ready, ids_shared;
+    int32_t small_id[SMALL_N];
+    uint8_t small_cut[SMALL_N][SMALL_N];
+} bpe_image_head;
+
+static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* The arrays of an image: where each is in m, and its size in bytes. */
+static void image_parts(tk_bpe *m, void ***where, size_t *size)
+{
+    where[0] = (void **)&m->arena, size[0] = m->arena_len;
+    where[1] = (void **)&m->ents, size[1] = (size_t)m->n_ents * sizeof *m->ents;
+    where[2] = (void **)&m->vslot, size[2] = ((size_t)m->vmask + 1) * sizeof *m->vslot;
+    where[3] = (void **)&m->by_id, size[3] = (size_t)m->id_count * sizeof *m->by_id;
+    where[4] = (void **)&m->merges, size[4] = m->merges ? ((size_t)m->mmask + 1) * sizeof *m->merges : 0;
+    where[5] = (void **)&m->pairs, size[5] = m->pairs ? ((size_t)m->pmask + 1) * sizeof *m->pairs : 0;
+    where[6] = (void **)&m->prefix, size[6] = m->prefix ? m->prefix_len : 0;
+    where[7] = (void **)&m->suffix, size[7] = m->suffix ? m->suffix_len : 0;
+    where[8] = (void **)&m->cm, size[8] = m->cm ? ((size_t)m->cmask + 1) * 64 : 0;
+}
+#define IMAGE_PARTS 9
+
+int tk_bpe_image(const tk_bpe *m, la_buf *out)
+{
+    if (m->kind != TK_MODEL_BPE)     /* an image holds BPE's tables only */
+        return LA_EUNSUP;
+    bpe_image_head h;
+    memset(&h, 0, sizeof h);
+    h.arena_len = m->arena_len;
+    h.max_token_len = m->max_token_len;
+    h.prefix_len = m->prefix ? m->prefix_len : 0;
+    h.suffix_len = m->suffix ? m->suffix_len : 0;
+    h.unk_id = m->unk_id;
+    memcpy(h.byte_id, m->byte_id, sizeof h.byte_id);
+    h.n_ents = m->n_ents;
+    h.vmask = m->vmask;
+    h.id_count = m->id_count;
+    h.mmask = m->cm ? 0 : m->mmask;
+    h.pmask = m->pairs ? m->pmask : 0;
+    h.cmask = m->cm ? m->cmask : 0;
+    h.has_unk = m->has_unk;
+    h.fuse_unk = m->fuse_unk;
+    h.byte_fallback = m->byte_fallback;
+    h.ignore_merges = m->ignore_merges;
+    h.small_ready = m->small_ready;
+    h.ids_shared = m->ids_shared;
+    memcpy(h.small_id, m->small_id, sizeof h.small_id);
+    memcpy(h.small_cut, m->small_cut, sizeof h.small_cut);
+    tk_bpe parts = *m;
+    if (m->cm)
+        parts.merges = NULL;      /* the compact merges alone */
+    void **where[IMAGE_PARTS];
+    size_t size[IMAGE_PARTS];
+    image_parts(&parts, where, size);
+    size_t end = out->len + sizeof h;
+    for (int i = 0; i < IMAGE_PARTS - 1; i++)
+        end += pad8(size[i]);
+    h.cm_pad = m->cm ? (uint32_t)((64 - end % 64) % 64) : 0;
+    static const char zero[64] = {0};
+    if (la_buf_append(out, (const char *)&h, sizeof h))
+        return LA_ENOMEM;
+    for (int i = 0; i < IMAGE_PARTS; i++)
+        if ((i == IMAGE_PARTS - 1 && la_buf_append(out, zero, h.cm_pad)) ||
+            (size[i] && la_buf_append(out, (const char *)*where[i], size[i])) ||
+            la_buf_append(out, zero, pad8(size[i]) - size[i]))
+            return LA_ENOMEM;
+    return LA_OK;
+}
+
+/* ---- checking an image: nothing in it is trusted ------------------------- */
+
+/* The string of id (a valid id) is there: 1 with it in *s, *len. */
+static int id_string(const tk_bpe *m, uint32_t id, const char **s, size_t *len)
+{
+    if (m->by_id[id].len == UINT32_MAX)
+        return 0;
+    *s = m->arena + m->by_id[id].off;
+    *len = m->by_id[id].len;
+    return 1;
+}
+
+/* The vocabulary: every entry's string inside the arena with its NUL
+ * after it, and its id below id_count with a string of its own (the
+ * same one, unless ids are shared); every id's string inside the arena,
+ * as many of them as entries unless shared; max_token_len the longest. */
+static int image_vocab_holds(const tk_bpe *m)
+{
+    size_t longest = 0, named = 0;
+    for (uint32_t id = 0; id < m->id_count; id++) {
+        const id_slot *b = &m->by_id[id];
+        if (b->len == UINT32_MAX)
+            continue;
+        if (b->off >= m->arena_len || b->len >= m->arena_len - b->off || m->arena[b->off + b->len])
+            return 0;
+        named++;
+    }
+    for (uint32_t e = 0; e < m->n_ents; e++) {
+        const vocab_entry *v = &m->ents[e];
+        if (v->off >= m->arena_len || v->len >= m->arena_len - v->off || m->arena[v->off + v->len] ||
+            v->id >= m->id_count || m->by_id[v->id].len == UINT32_MAX ||
+            (!m->ids_shared && (m->by_id[v->id].off != v->off || m->by_id[v->id].len != v->len)))
+            return 0;
+        longest = v->len > longest ? v->len : longest;
+    }
+    return longest == m->max_token_len && (m->ids_shared ? named <= m->n_ents : named == m->n_ents);
+}
+
+/* The vocabulary's hash slots: as many taken as there are entries, an
+ * empty one somewhere (lookups end), and each entry found by a lookup of
+ * its string, under its string's tag: then each entry is in exactly one
+ * slot. The entries are taken in order (their strings lie in order in
+ * the arena), so that only the slots are read at random. */
+static int image_slots_hold(const tk_bpe *m)
+{
+    size_t slots = (size_t)m->vmask + 1, taken = 0;
+    for (size_t i = 0; i < slots; i++) {
+        if (m->vslot[i].ent > m->n_ents)
+            return 0;
+        taken += m->vslot[i].ent != 0;
+    }
+    if (taken != m->n_ents || taken == slots)
+        return 0;
+    for (uint32_t e = 0; e < m->n_ents; e++) {
+        const vocab_entry *v = &m->ents[e];
+        uint64_t h = bpe_hash_bytes(m->arena + v->off, v->len);
+        uint32_t i = (uint32_t)h & m->vmask;
+        while (m->vslot[i].ent != e + 1) {
+            if (!m->vslot[i].ent)
+                return 0;         /* not where a lookup looks */
+            i = (i + 1) & m->vmask;
+        }
+        if (m->vslot[i].tag != (uint32_t)(h >> 32))
+            return 0;
+    }
+    return 1;
+}
+
+/* A merge of the pair (a, b) into new_id: all three ids with strings,
+ * the new one a's followed by b's (less the continuing prefix), as the
+ * merges were read (unless ids are shared, when an id's string may be
+ * another one's). */
+static int merge_holds(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t new_id)
+{
+    const char *sa, *sb, *sn;
+    size_t la, lb, ln;
+    if (a >= m->id_count || b >= m->id_count || new_id >= m->id_count || !id_string(m, a, &sa, &la) ||
+        !id_string(m, b, &sb, &lb) || !id_string(m, new_id, &sn, &ln))
+        return 0;
+    if (m->ids_shared)
+        return 1;
+    size_t skip = m->prefix ? m->prefix_len : 0;
+    return lb >= skip && ln == la + lb - skip && tk_same_bytes(sn, sa, la) &&
+           tk_same_bytes(sn + la, sb + skip, lb - skip);
+}
+
+/* Merges to check, gathered so that the ids' slots and their strings,
+ * read at random, are fetched for a batch before any is compared. */
+#define CHECK_BATCH 32
+typedef struct {
+    uint32_t a[CHECK_BATCH], b[CHECK_BATCH], new_id[CHECK_BATCH];
+    size_t n;
+} merge_batch;
+
+static void prefetch_string(const tk_bpe *m, uint32_t id)
+{
+    if (id < m->id_count && m->by_id[id].len != UINT32_MAX && m->by_id[id].off < m->arena_len)
+        __builtin_prefetch(m->arena + m->by_id[id].off);
+}
+
+/* merge_holds for every merge of q, which it empties: 1 when all hold. */
+static int batch_holds(const tk_bpe *m, merge_batch *q)
+{
+    const uint32_t *ids[3] = { q->a, q->b, q->new_id };
+    for (int w = 0; w < 3; w++)
+        for (size_t j = 0; j < q->n; j++)
+            if (ids[w][j] < m->id_count)
+                __builtin_prefetch(&m->by_id[ids[w][j]]);
+    for (int w = 0; w < 3; w++)
+        for (size_t j = 0; j < q->n; j++)
+            prefetch_string(m, ids[w][j]);
+    size_t n = q->n;
+    q->n = 0;
+    for (size_t j = 0; j < n; j++)
+        if (!merge_holds(m, q->a[j], q->b[j], q->new_id[j]))
+            return 0;
+    return 1;
+}
+
+/* Adds a merge to q: 0 when q was full and a merge in it does not hold. */
+static int batch_add(const tk_bpe *m, merge_batch *q, uint32_t a, uint32_t b, uint32_t new_id)
+{
+    if (q->n == CHECK_BATCH && !batch_holds(m, q))
+        return 0;
+    q->a[q->n] = a;
+    q->b[q->n] = b;
+    q->new_id[q->n++] = new_id;
+    return 1;
+}
+
+/* The merge table: each pair where a lookup from its home slot finds
+ * it, merging as merge_holds says, and an empty slot somewhere. */
+static int image_merges_hold(const tk_bpe *m)
+{
+    size_t slots = (size_t)m->mmask + 1, start = slots;
+    for (size_t i = 0; i < slots && start == slots; i++)
+        if (m->merges[i].key == UINT64_MAX)
+            start = i;
+    if (start == slots)
+        return 0;
+    size_t run = start;
+    merge_batch q;
+    q.n = 0;
+    for (size_t k = 1; k <= slots; k++) {
+        size_t i = (start + k) & m->mmask;
+        const merge_slot *sl = &m->merges[i];
+        if (sl->key == UINT64_MAX) {
+            run = i;
+            continue;
+        }
+        size_t home = (size_t)hash_u64(sl->key) & m->mmask;
+        if (((i - home) & m->mmask) >= ((i - run) & m->mmask) ||
+            !batch_add(m, &q, (uint32_t)(sl->key >> 32), (uint32_t)sl->key, sl->new_id))
+            return 0;
+    }
+    return batch_holds(m, &q);
+}
+
+/* The compact merge table: buckets filled in order, each key where
+ * cm_get finds it from its home bucket (every bucket between full),
+ * merging as merge_holds says, and a bucket with a free way somewhere
+ * (lookups end). */
+static int image_compact_holds(const tk_bpe *m)
+{
+    size_t buckets = (size_t)m->cmask + 1, start = buckets;
+    for (size_t i = 0; i < buckets && start == buckets; i++)
+        if (m->cm[i * 16 + 7] == CM_EMPTY)
+            start = i;
+    if (start == buckets)
+        return 0;
+    size_t run = start;               /* the last bucket with a free way */
+    merge_batch q;
+    q.n = 0;
+    for (size_t k = 1; k <= buckets; k++) {
+        size_t bi = (start + k) & m->cmask;
+        const uint32_t *bk = m->cm + bi * 16;
+        for (int j = 0; j < 8; j++) {
+            if (bk[j] == CM_EMPTY) {
+                for (int r = j; r < 8; r++)
+                    if (bk[r] != CM_EMPTY || bk[8 + r] != CM_EMPTY)
+                        return 0;
+                break;
+            }
+            size_t home = cm_bucket(m, bk[j]);
+            /* a key met in its home bucket, or after full ones only */
+            if ((home != bi && ((bi - home) & m->cmask) >= ((bi - run) & m->cmask)) ||
+                !batch_add(m, &q, bk[j] >> 16, bk[j] & 0xFFFF, bk[8 + j] & 0xFFFF))
+                return 0;
+        }
+        if (bk[7] == CM_EMPTY)
+            run = bi;
+    }
+    return batch_holds(m, &q);
+}
+
+/* The id a string of the vocabulary has (-1: none), for the ids an
+ * image keeps beside the vocabulary. */
+static int64_t image_id_of(const tk_bpe *m, const char *s, size_t n)
+{
+    uint32_t e = bpe_vocab_find(m, s, n);
+    return e == UINT32_MAX ? -1 : (int64_t)m->ents[e].id;
+}
+
+/* The ids kept beside the vocabulary: byte_fallback's "<0xNN>" ones and
+ * the one-character ones of the cutting tables, those the vocabulary
+ * gives; unk's an id with a string, or -1; the flags 0 or 1; the
+ * cutting table's facts 0 or 1, its characters' pairs in the pair set
+ * only where a pair makes no cut. */
+static int image_ids_hold(const tk_bpe *m)
+{
+    const int32_t flags[] = { m->has_unk, m->fuse_unk, m->byte_fallback, m->ignore_merges, m->small_ready,
+                              m->ids_shared };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (flags[i] != 0 && flags[i] != 1)
+            return 0;
+    const char *s;
+    size_t len;
+    if (m->unk_id < -1 || (m->unk_id >= 0 && (m->unk_id >= m->id_count || !id_string(m, (uint32_t)m->unk_id, &s, &len))))
+        return 0;
+    for (int b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        if (m->byte_id[b] != image_id_of(m, name, 6))
+            return 0;
+    }
+    if (!m->small_ready) {
+        static const tk_bpe none;
+        return memcmp(m->small_id, none.small_id, sizeof none.small_id) == 0 &&
+               memcmp(m->small_cut, none.small_cut, sizeof none.small_cut) == 0;
+    }
+    int known[SMALL_N];
+    for (int a = 0; a < SMALL_N; a++) {
+        char c[4];
+        size_t k = tk_utf8_encode(bpe_small_cp(a), c);
+        int64_t id = image_id_of(m, c, k);
+        known[a] = id >= 0;
+        if (m->small_id[a] != (id >= 0 && id <= INT32_MAX ? (int32_t)id : -1))
+            return 0;
+    }
+    for (int a = 0; a < SMALL_N; a++)
+        for (int b = 0; b < SMALL_N; b++)
+            if (m->small_cut[a][b] !=
+                (known[a] && known[b] && !(m->pairs && bpe_pair_has(m, bpe_pair_key(bpe_small_cp(a), bpe_small_cp(b))))))
+                return 0;
+    return 1;
+}
+
+/* The pair set: an empty slot somewhere (lookups end). */
+static int image_pairs_hold(const tk_bpe *m)
+{
+    for (size_t i = 0; i <= m->pmask; i++)
+        if (m->pairs[i] == UINT64_MAX)
+            return 1;
+    return 0;
+}
+
+/* 1 when the model made from an image can be used as it is: every
+ * offset, length, index and id in its parts is checked against the
+ * others (above), so that no lookup reads outside them or runs on
+ * without end, and the tables made from the vocabulary are the ones it
+ * gives. (What the vocabulary, ranks and options themselves say cannot
+ * be checked without the file: an entry's own check and key answer for
+ * those.) */
+static int image_holds(const tk_bpe *m)
+{
+    return (!m->pairs || image_pairs_hold(m)) && image_vocab_holds(m) && image_slots_hold(m) &&
+           (!m->merges || image_merges_hold(m)) && (!m->cm || image_compact_holds(m)) && image_ids_hold(m) &&
+           (!m->small_ready || m->pairs);
+}
+
+/* 1 when byte off of field f (offset fo, size fs) of a struct. */
+static int in_field(size_t off, size_t fo, size_t fs) { return off >= fo && off - fo < fs; }
+
+int tk_bpe_image_vouched(const char *p, size_t n, size_t off)
+{
+    bpe_image_head h;
+    if (n < sizeof h || off >= n)
+        return 0;
+    memcpy(&h, p, sizeof h);
+#define VOUCHED(f) in_field(off, offsetof(bpe_image_head, f), sizeof h.f)
+    if (off < sizeof h)
+        return VOUCHED(unk_id) || VOUCHED(has_unk) || VOUCHED(fuse_unk) || VOUCHED(byte_fallback) ||
+               VOUCHED(ignore_merges) || VOUCHED(ids_shared) || VOUCHED(prefix_len) || VOUCHED(suffix_len);
+#undef VOUCHED
+    tk_bpe m;
+    memset(&m, 0, sizeof m);
+    m.arena_len = (size_t)h.arena_len;
+    m.n_ents = h.n_ents;
+    m.vmask = h.vmask;
+    m.id_count = h.id_count;
+    m.mmask = h.mmask;
+    m.pmask = h.pmask;
+    m.cmask = h.cmask;
+    m.prefix_len = (size_t)h.prefix_len;
+    m.suffix_len = (size_t)h.suffix_len;
+    m.pairs = h.pmask ? (uint64_t *)1 : NULL;
+    m.prefix = h.prefix_len ? (char *)1 : NULL;
+    m.suffix = h.suffix_len ? (char *)1 : NULL;
+    m.merges = h.cmask ? NULL : (merge_slot *)1;
+    m.cm = h.cmask ? (uint32_t *)1 : NULL;
+    void **where[IMAGE_PARTS];
+    size_t size[IMAGE_PARTS], at = sizeof h;
+    image_parts(&m, where, size);
+    for (int i = 0; i < IMAGE_PARTS; i++) {
+        at += i == IMAGE_PARTS - 1 ? h.cm_pad : 0;
+        if (off >= at && off - at < size[i]) {
+            size_t o = off - at;
+            switch (i) {
+            case 4:               /* a merge's rank */
+                return in_field(o % sizeof(merge_slot), offsetof(merge_slot, rank), sizeof(uint32_t));
+            case 5: case 6: case 7:   /* the pair set, prefix, suffix */
+                return 1;
+            case 8:               /* a compact merge's rank: a value's high half */
+                return o % 64 >= 32 && (o % 64 - 32) % 4 >= 2;
+            default:
+                return 0;
+            }
+        }
+        at += pad8(size[i]);
+    }
+    return 0;
+}
+
+tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la_err *err)
+{
+    bpe_image_head h;
+    tk_bpe *m = n >= sizeof h && ((uintptr_t)p & 7) == 0 ? calloc(1, sizeof *m) : NULL;
+    if (!m) {
+        if (map)
+            munmap(map, map_len);
+        if (n < sizeof h || ((uintptr_t)p & 7) != 0)
+            la_err_set(err, LA_EDATA, "bad_cache", "tokenizer cache: image too short");
+        else
+            la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        return NULL;
+    }
+    m->map = map;
+    m->map_len = map_len;
+    memcpy(&h, p, sizeof h);
+    /* the sizes first: powers of two where masks, each part inside n */
+    int ok = h.arena_len < ((uint64_t)1 << 40) && h.prefix_len < 4096 && h.suffix_len < 4096 &&
+             ((h.vmask + 1) & h.vmask) == 0 && ((h.mmask + 1) & h.mmask) == 0 &&
+             ((h.pmask + 1) & h.pmask) == 0 && h.arena_len > 0 && h.cm_pad < 64 &&
+             ((h.cmask + 1) & h.cmask) == 0 && (!h.cmask || (h.cmask >= 15 && h.id_count <= 0xFFFF));
+    m->arena_len = m->arena_cap = (size_t)h.arena_len;
+    m->n_ents = m->ents_cap = h.n_ents;
+    m->vmask = h.vmask;
+    m->id_count = h.id_count;
+    m->mmask = h.mmask;
+    m->pmask = h.pmask;
+    m->prefix_len = (size_t)h.prefix_len;
+    m->suffix_len = (size_t)h.suffix_len;
+    /* pairs, prefix and suffix are present only when they were */
+    m->pairs = h.pmask ? (uint64_t *)1 : NULL;
+    m->prefix = h.prefix_len ? (char *)1 : NULL;
+    m->suffix = h.suffix_len ? (char *)1 : NULL;
+    m->merges = h.cmask ? NULL : (merge_slot *)1;
+    m->cm = h.cmask ? (uint32_t *)1 : NULL;
+    m->cmask = h.cmask;
+    void **where[IMAGE_PARTS];
+    size_t size[IMAGE_PARTS], at = sizeof h;
+    image_parts(m, where, size);
+    for (int i = 0; i < IMAGE_PARTS; i++)
+        *where[i] = NULL;
+    for (int i = 0; ok == 1 && i < IMAGE_PARTS; i++) {
+        if (i == IMAGE_PARTS - 1) {
+            if (h.cm_pad > n - at) {
+                ok = 0;
+                break;
+            }
+            at += h.cm_pad;
+        }
+        if (size[i] > n - at || pad8(size[i]) > n - at) {
+            ok = 0;
+            break;
+        }
+        if (size[i] && map && (i < 6 || i == IMAGE_PARTS - 1)) {
+            *where[i] = (void *)(uintptr_t)(p + at);   /* read only: never written */
+        } else if (size[i]) {
+            /* strings get a NUL after them, as when built */
+            char *a = malloc(size[i] + 1);
+            if (!a) {
+                ok = -1;
+                break;
+            }
+            memcpy(a, p + at, size[i]);
+            a[size[i]] = 0;
+            *where[i] = a;
+        }
+        at += pad8(size[i]);
+    }
+    if (ok == 1 && (at != n || !m->arena || m->arena[m->arena_len - 1] != 0 || !m->vslot ||
+                    (!m->merges && !m->cm) || (h.id_count && !m->by_id)))
+        ok = 0;
+    if (ok != 1) {
+        if (ok < 0)
+            la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        else
+            la_err_set(err, LA_EDATA, "bad_cache", "tokenizer cache: image does not hold together");
+        tk_bpe_free(m);
+        return NULL;
+    }
+    m->max_token_len = (size_t)h.max_token_len;
+    m->unk_id = h.unk_id;
+    memcpy(m->byte_id, h.byte_id, sizeof m->byte_id);
+    m->has_unk = h.has_unk;
+    m->fuse_unk = h.fuse_unk;
+    m->byte_fallback = h.byte_fallback;
+    m->ignore_merges = h.ignore_merges;
+    m->small_ready = h.small_ready;
+    m->ids_shared = h.ids_shared;
+    memcpy(m->small_id, h.small_id, sizeof m->small_id);
+    memcpy(m->small_cut, h.small_cut, sizeof m->small_cut);
+    if (!image_holds(m)) {
+        la_err_set(err, LA_EDATA, "bad_cache", "tokenizer cache: image does not hold together");
+        tk_bpe_free(m);
+        return NULL;
+    }
+    m->serial = bpe_next_serial();
+    return m;
+}
+
