@@ -310,6 +310,16 @@ void la_proc_free(la_proc *p);
  * with err's code naming the reason; out is then left as it was. */
 int la_proc_record(la_proc *p, const char *rec, size_t len, la_buf *out, la_stats *st,
                    la_err *err);
+/* The same for the JSONL line at rec[0..avail) (up to its '\n', or
+ * avail), where the 64 bytes after rec[avail] may be read, when the line
+ * validates the fast way (la_json_validate_line): then *len is the
+ * record's length as a line splitter gives it (its '\r' of a CR LF cut)
+ * and *next the offset past its '\n', and the outcome is what
+ * la_proc_record(p, rec, *len, ...) gives. Otherwise LA_PROC_GENERAL with
+ * nothing done: the caller splits the line and calls la_proc_record. */
+enum { LA_PROC_GENERAL = 1 };
+int la_proc_line(la_proc *p, const char *rec, size_t avail, size_t *len, size_t *next, la_buf *out, la_stats *st,
+                 la_err *err);
 
 /* ---- reading ------------------------------------------------------------ */
 /* Frames records from a byte stream: JSONL lines, or the elements of one

@@ -389,8 +389,8 @@ __attribute__((target("avx2"))) static inline void escape_masks(const unsigned c
  * byte, invalid UTF-8, a \\u escape, a bad escape, the end of the input -
  * goes to the general scanner from the start of that block (or of the
  * character running into it), which also words every error. */
-__attribute__((target("avx2"))) static int scan_string_fast(const char *p, size_t n, size_t pos, size_t *end,
-                                                           int *has_u, la_err *err)
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) int
+scan_string_fast_core(const char *p, size_t n, size_t pos, size_t *end, int *has_u, la_err *err, int padded)
 {
     const unsigned char *u = (const unsigned char *)p;
     size_t i = pos + 1;
@@ -403,15 +403,24 @@ __attribute__((target("avx2"))) static int scan_string_fast(const char *p, size_
          * zero bytes, which count as control bytes: the general scanner
          * takes over unless the string ends before them */
         const unsigned char *b = u + i;
+        uint64_t past = 0;   /* padded: the bits of the bytes at or past n */
         if (n - i < 64) {
-            memset(t, 0, sizeof t);
-            memcpy(t, u + i, n - i);
-            b = t;
+            if (padded) {
+                past = ~0ull << (n - i);
+            } else {
+                memset(t, 0, sizeof t);
+                memcpy(t, u + i, n - i);
+                b = t;
+            }
         }
         masks64 m;
         block_masks(b, &m);
-        m.special &= ~spill;
-        m.hi &= ~spill;
+        /* bytes past n read as the zero bytes of the copy would: control
+         * bytes, which no quote or backslash before them hides */
+        m.quote &= ~past;
+        m.bs &= ~past;
+        m.hi &= ~(past | spill);
+        m.special = (m.special | past) & ~spill;
         uint64_t first_quote = m.quote & -m.quote;
         if (first_quote && !carry && !((first_quote - 1) & (m.bs | m.special))) {
             /* the string ends in this block with nothing to look at before
@@ -461,6 +470,20 @@ general:
     /* a block that starts escaped is rescanned from its backslash, one
      * that starts inside a character from that character */
     return scan_string_body(p, n, pos, spill ? lead : carry_in ? i - 1 : i, end, has_u, err, SIMD_AVX2);
+}
+
+__attribute__((target("avx2"))) static int scan_string_fast(const char *p, size_t n, size_t pos, size_t *end,
+                                                           int *has_u, la_err *err)
+{
+    return scan_string_fast_core(p, n, pos, end, has_u, err, 0);
+}
+
+/* The same where 64 bytes past n may be read (the line validator's
+ * input): the last block is masked instead of copied. */
+__attribute__((target("avx2"))) static int scan_string_padded(const char *p, size_t n, size_t pos, size_t *end,
+                                                             int *has_u, la_err *err)
+{
+    return scan_string_fast_core(p, n, pos, end, has_u, err, 1);
 }
 #endif
 
@@ -561,10 +584,39 @@ static int add_member(la_members *top, la_span key, la_span val, int has_u)
     return 0;
 }
 
-int la_json_validate_top(const char *p, size_t n, la_span *value, la_members *top, la_err *err)
+#define WS(p, n, pos) (line ? ws_line(p, n, pos) : la_json_ws(p, n, pos))
+/* White space inside a line: line breaks and carriage returns are left
+ * for the general way. */
+static inline size_t ws_line(const char *p, size_t n, size_t pos)
+{
+    while (pos < n && (p[pos] == ' ' || p[pos] == '\t'))
+        pos++;
+    return pos;
+}
+
+/* The string at p[pos] for the validator: in line mode with AVX2 the
+ * padded scanner, else the level's. */
+static inline __attribute__((always_inline)) int scan_string_for(const char *p, size_t n, size_t pos, size_t *end,
+                                                                int *has_u, la_err *err, int level, int line)
+{
+#ifdef LA_HAVE_AVX2
+    if (line && level == SIMD_AVX2)
+        return scan_string_padded(p, n, pos, end, has_u, err);
+#else
+    (void)line;
+#endif
+    return scan_string_at[level](p, n, pos, end, has_u, err);
+}
+
+/* la_json_validate_top, and (line != 0) la_json_validate_line: white
+ * space inside the value is only spaces and tabs, strings may be scanned
+ * with reads past n, and the value ends at a line feed. */
+static inline __attribute__((always_inline)) int validate_core(const char *p, size_t n, la_span *value,
+                                                              la_members *top, la_err *err, size_t *line_end,
+                                                              int line)
 {
     unsigned char stack[LA_JSON_MAX_DEPTH / 8 + 1];
-    size_t depth = 0, pos = la_json_ws(p, n, 0), end;
+    size_t depth = 0, pos = WS(p, n, 0), end;
     int rc;
     la_span key = {0, 0}, val = {0, 0};
     int has_u = 0, level = simd();
@@ -591,7 +643,7 @@ value:
         else
             stack[depth >> 3] &= (unsigned char)~(1u << (depth & 7));
         depth++;
-        pos = la_json_ws(p, n, pos + 1);
+        pos = WS(p, n, pos + 1);
         if (pos < n && p[pos] == (obj ? '}' : ']')) {
             depth--;
             pos++;
@@ -603,7 +655,7 @@ value:
     }
     case '"':
         has_u = 0;
-        rc = scan_string_at[level](p, n, pos, &end, &has_u, err);
+        rc = scan_string_for(p, n, pos, &end, &has_u, err, level, line);
         break;
     case 't': case 'f': case 'n':
         rc = scan_literal(p, n, pos, &end, err);
@@ -627,7 +679,17 @@ after:
     }
     if (depth == 0) {
         size_t vend = pos;
-        pos = la_json_ws(p, n, pos);
+        if (line) {   /* spaces, tabs and carriage returns, then the line feed */
+            while (pos < n && (p[pos] == ' ' || p[pos] == '\t' || p[pos] == '\r'))
+                pos++;
+            if (pos < n && p[pos] != '\n')
+                return LA_EDATA;
+            *line_end = pos;
+            value->start = vstart;
+            value->end = vend;
+            return LA_OK;
+        }
+        pos = WS(p, n, pos);
         if (pos < n) {
             unsigned char c = (unsigned char)p[pos];
             if (c == '{' || c == '[' || c == '"' || c == '-' || is_digit(c) || c == 't' || c == 'f' || c == 'n')
@@ -641,9 +703,9 @@ after:
     }
     {
         int obj = (stack[(depth - 1) >> 3] >> ((depth - 1) & 7)) & 1;
-        pos = la_json_ws(p, n, pos);
+        pos = WS(p, n, pos);
         if (pos < n && p[pos] == ',') {
-            pos = la_json_ws(p, n, pos + 1);
+            pos = WS(p, n, pos + 1);
             if (obj)
                 goto key;
             goto value;
@@ -659,17 +721,29 @@ after:
 key:
     if (pos >= n || p[pos] != '"')
         return unexpected(p, n, pos, "a string key", err);
-    if ((rc = scan_string_at[level](p, n, pos, &end, &has_u, err)))
+    if ((rc = scan_string_for(p, n, pos, &end, &has_u, err, level, line)))
         return rc;
     if (depth == 1) {
         key.start = pos;
         key.end = end;
     }
-    pos = la_json_ws(p, n, end);
+    pos = WS(p, n, end);
     if (pos >= n || p[pos] != ':')
         return unexpected(p, n, pos, "':'", err);
-    pos = la_json_ws(p, n, pos + 1);
+    pos = WS(p, n, pos + 1);
     goto value;
+}
+
+#undef WS
+
+int la_json_validate_top(const char *p, size_t n, la_span *value, la_members *top, la_err *err)
+{
+    return validate_core(p, n, value, top, err, NULL, 0);
+}
+
+int la_json_validate_line(const char *p, size_t n, la_span *value, la_members *top, size_t *line_end)
+{
+    return validate_core(p, n, value, top, NULL, line_end, 1);
 }
 
 la_jtype la_json_type(char c)

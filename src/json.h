@@ -44,6 +44,16 @@ typedef struct {
  * object's members in order (left empty when the value is no object). */
 int la_json_validate_top(const char *p, size_t n, la_span *value, la_members *top, la_err *err);
 
+/* The fast way through a JSONL line: the first line of p[0..n), where the
+ * 64 bytes after p[n] may be read too. LA_OK when the line (up to its
+ * '\n', or n) is one valid JSON value with only spaces and tabs inside it
+ * and only those and carriage returns around it: *value and *top are
+ * then what la_json_validate_top gives for the line (its trailing '\r'
+ * cut or not) and *line_end is where its '\n' is (or n). Anything else
+ * gives LA_EDATA without a reason; the line must then go the general way
+ * (la_json_validate_top on it alone), which says what is wrong. */
+int la_json_validate_line(const char *p, size_t n, la_span *value, la_members *top, size_t *line_end);
+
 /* Finds key among members (the last duplicate wins). 1 found, 0 not. */
 int la_json_members_get(const la_members *top, const char *p, const char *key, size_t keylen, la_span *val);
 

@@ -962,12 +962,11 @@ static int splice(la_proc *p, const char *r, la_span v, la_buf *out, la_err *err
 
 /* ---- the record ------------------------------------------------------------ */
 
-static int process(la_proc *p, const char *r, size_t n, la_buf *out, la_stats *st, la_err *err)
+/* A record r[0..n) whose value v is valid and whose top-level members
+ * are in p->top. */
+static int process_valid(la_proc *p, const char *r, size_t n, la_span v, la_buf *out, la_stats *st, la_err *err)
 {
-    la_span v;
-    int rc = la_json_validate_top(r, n, &v, &p->top, err);
-    if (rc)
-        return rc;
+    int rc;
     p->top_start = v.start;
     if (r[v.start] != '{')
         return la_err_set(err, LA_EDATA, "not_object", "record is %s, not an object",
@@ -1019,11 +1018,16 @@ static int process(la_proc *p, const char *r, size_t n, la_buf *out, la_stats *s
     return LA_OK;
 }
 
-int la_proc_record(la_proc *p, const char *rec, size_t len, la_buf *out, la_stats *st, la_err *err)
+static int process(la_proc *p, const char *r, size_t n, la_buf *out, la_stats *st, la_err *err)
 {
-    st->records_in++;
-    size_t mark = out->len;
-    int rc = process(p, rec, len, out, st, err);
+    la_span v;
+    int rc = la_json_validate_top(r, n, &v, &p->top, err);
+    return rc ? rc : process_valid(p, r, n, v, out, st, err);
+}
+
+/* The record's outcome in st and out. */
+static int finish(int rc, la_buf *out, size_t mark, la_stats *st, la_err *err)
+{
     if (rc) {
         out->len = mark;
         if (out->data)
@@ -1033,4 +1037,26 @@ int la_proc_record(la_proc *p, const char *rec, size_t len, la_buf *out, la_stat
     }
     st->records_out++;
     return LA_OK;
+}
+
+int la_proc_record(la_proc *p, const char *rec, size_t len, la_buf *out, la_stats *st, la_err *err)
+{
+    st->records_in++;
+    size_t mark = out->len;
+    return finish(process(p, rec, len, out, st, err), out, mark, st, err);
+}
+
+int la_proc_line(la_proc *p, const char *rec, size_t avail, size_t *len, size_t *next, la_buf *out, la_stats *st,
+                 la_err *err)
+{
+    la_span v;
+    size_t nl;
+    if (la_json_validate_line(rec, avail, &v, &p->top, &nl) != LA_OK)
+        return LA_PROC_GENERAL;
+    /* the record as the line splitter cuts it: without the '\r' of a CR LF */
+    *len = nl > v.end && rec[nl - 1] == '\r' ? nl - 1 : nl;
+    *next = nl < avail ? nl + 1 : avail;
+    st->records_in++;
+    size_t mark = out->len;
+    return finish(process_valid(p, rec, *len, v, out, st, err), out, mark, st, err);
 }

@@ -20,6 +20,7 @@
 #include "cli/cli.h"
 #include "cli/files.h"
 #include "cli/split.h"
+#include "json.h"
 #include "progress.h"
 
 #define SHOWN_REJECTS 5
@@ -114,7 +115,14 @@ typedef struct {
     int state;                /* B_FREE, B_QUEUED, B_BUSY, B_DONE */
     int fatal;                /* out of memory while processing */
     int lines;                /* out holds finished JSONL lines, ready to write as one block */
+    int padded;               /* raw batch: LINE_PAD zero bytes follow in.len, for la_proc_line */
 } batch;
+
+/* Bytes la_proc_line may read past a line; LOOKAHEAD_SCAN=general in the
+ * environment turns that way off (and SIMD string scanning with it), so
+ * that tests can compare the two ways end to end. */
+#define LINE_PAD 64
+static int fast_lines = 1;
 
 enum { B_FREE, B_QUEUED, B_BUSY, B_DONE };
 
@@ -412,10 +420,11 @@ static int room_for(void **arr, size_t *cap, size_t n, size_t sz, size_t first)
     return 0;
 }
 
-/* Processes the record rec[0..len) as b->recs[b->n] (a worker's proc, or
- * the main thread's when there are no workers); `check` says whether its
- * output may span lines. 0, or -1 when out of memory. */
-static int process_one(la_proc *proc, batch *b, size_t off, size_t len, uint64_t line, int check)
+/* Files the outcome rc (reason in *e) of the record in[off..off+len) as
+ * b->recs[b->n], its output at out[out_off..] when accepted; `check`
+ * says whether that output may span lines. 0, or -1 when out of memory. */
+static int file_record(batch *b, size_t off, size_t len, uint64_t line, size_t out_off, int rc, const la_err *e,
+                       int check)
 {
     if (room_for((void **)&b->recs, &b->cap, b->n, sizeof *b->recs, 256))
         return -1;
@@ -423,9 +432,8 @@ static int process_one(la_proc *proc, batch *b, size_t off, size_t len, uint64_t
     r->off = off;
     r->len = len;
     r->line = line;
-    r->out_off = b->out.len;
-    la_err e;
-    if (la_proc_record(proc, b->in.data + off, len, &b->out, &b->st, &e) == LA_OK) {
+    r->out_off = out_off;
+    if (rc == LA_OK) {
         r->out_len = b->out.len - r->out_off;
         r->err = -1;
         /* JSONL lines are finished here, off the main thread, unless a
@@ -438,11 +446,37 @@ static int process_one(la_proc *proc, batch *b, size_t off, size_t len, uint64_t
     }
     if (room_for((void **)&b->errs, &b->errs_cap, b->nerrs, sizeof *b->errs, 16))
         return -1;
-    if (strcmp(e.code, "out_of_memory") == 0)
+    if (strcmp(e->code, "out_of_memory") == 0)
         b->fatal = 1;
-    b->errs[b->nerrs] = e;
+    b->errs[b->nerrs] = *e;
     r->err = (int)b->nerrs++;
     return 0;
+}
+
+/* Processes the record rec[0..len) as b->recs[b->n] (a worker's proc, or
+ * the main thread's when there are no workers); `check` says whether its
+ * output may span lines. 0, or -1 when out of memory. */
+static int process_one(la_proc *proc, batch *b, size_t off, size_t len, uint64_t line, int check)
+{
+    la_err e;
+    size_t out_off = b->out.len;
+    int rc = la_proc_record(proc, b->in.data + off, len, &b->out, &b->st, &e);
+    return file_record(b, off, len, line, out_off, rc, &e, check);
+}
+
+/* Processes the line at in[off..raw_len) the fast way when it can
+ * (la_proc_line): 1 when done, with *next past its line feed; 0 when it
+ * must go the general way; -1 when out of memory. Its output holds no
+ * line break, so it needs no check. */
+static int process_fast(la_proc *proc, batch *b, size_t off, uint64_t line, size_t *next)
+{
+    la_err e;
+    size_t out_off = b->out.len, len;
+    int rc = la_proc_line(proc, b->in.data + off, b->raw_len - off, &len, next, &b->out, &b->st, &e);
+    if (rc == LA_PROC_GENERAL)
+        return 0;
+    *next += off;
+    return file_record(b, off, len, line, out_off, rc, &e, 0) ? -1 : 1;
 }
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -459,8 +493,21 @@ static void process_lines(la_proc *proc, batch *b)
     uint64_t line = b->next_line;
     /* a line holds no line feed, so without any carriage return no output
      * line needs the check for line breaks */
-    int check = memchr(d + a, '\r', len - a) != NULL;
+    int check = b->padded || memchr(d + a, '\r', len - a) != NULL;
     while (a < len && b->n < BATCH_RECORDS) {
+        if (b->padded) {
+            size_t next;
+            int rc = process_fast(proc, b, a, line, &next);
+            if (rc < 0) {
+                b->fatal = 1;
+                return;
+            }
+            if (rc) {
+                line++;
+                a = next;
+                continue;
+            }
+        }
         const char *nl = memchr(d + a, '\n', len - a);
         size_t stop = nl ? (size_t)(nl - d) : len, e = stop, k = a;
         if (e > a && d[e - 1] == '\r')
@@ -685,6 +732,7 @@ static int submit(run_state *s)
     batch *nb = &s->slots[s->seq_fill % s->nslots];
     nb->n = 0;
     nb->raw_len = nb->next_off = 0;
+    nb->padded = 0;
     nb->next_line = 0;
     nb->new_input = 0;
     la_buf_clear(&nb->in);
@@ -736,6 +784,10 @@ static int submit_lines(run_state *s, const char *name, size_t cut, int *first)
         b->new_input = *first;
         b->name = name;
         *first = 0;
+        /* without room for the padding, the lines go the general way */
+        b->padded = fast_lines && la_buf_reserve(&b->in, LINE_PAD) == LA_OK;
+        if (b->padded)
+            memset(b->in.data + b->in.len, 0, LINE_PAD);
     }
     size_t tail = b->in.len - cut;
     int rc = submit(s);
@@ -1380,6 +1432,11 @@ int cli_run(cli_opts *o)
     s.t0 = now();
     s.st.split_k = o->split_k;
     s.st.split_n = o->split_n;
+    const char *scan = getenv("LOOKAHEAD_SCAN");
+    if (scan && strcmp(scan, "general") == 0) {
+        fast_lines = 0;
+        la_json_set_simd(0);
+    }
     /* nothing is opened for writing before this check */
     int rc = cli_check_files(o);
     if (rc)

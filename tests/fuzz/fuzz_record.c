@@ -21,7 +21,9 @@
  *    re-escaped first gives the same status, and an output equal to
  *    this one once both have their string values re-escaped;
  *  - a processor reused across records (warm scratch) gives the same
- *    bytes and status as a fresh one. */
+ *    bytes and status as a fresh one;
+ *  - the JSONL line way (la_proc_line, at every SIMD level) agrees with
+ *    la_proc_record on the line cut the general way. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -219,6 +221,64 @@ static void check_reescaped_record(const la_config *cfg, const char *rec, size_t
     la_buf_free(&c2);
 }
 
+/* The JSONL line way (la_proc_line) on the input as a line, at every
+ * SIMD level, with hostile bytes past it: when it takes the line, the
+ * same status, reason, output and statistics as la_proc_record on the
+ * line cut the general way (plain C scanning); and it takes every line
+ * that validates and has no carriage return. */
+static void check_line_way(const la_config *cfg, const char *rec, size_t len)
+{
+    const char *nl = memchr(rec, '\n', len);
+    size_t stop = nl ? (size_t)(nl - rec) : len, cut = stop > 0 && rec[stop - 1] == '\r' ? stop - 1 : stop;
+    char *buf = malloc(len + 64);
+    memcpy(buf, rec, len);
+    for (size_t i = 0; i < 64; i++)
+        buf[len + i] = "\"\\u\"}\n"[i % 6];
+    la_err e;
+    la_proc *ref = la_proc_new(cfg, &e);
+    la_buf want = {0};
+    la_stats ws = {0};
+    la_err we = {{0}, {0}};
+    la_json_set_simd(0);
+    int wrc = la_proc_record(ref, rec, cut, &want, &ws, &we);
+    la_span v;
+    la_members top = {0};
+    int plain = la_json_validate_top(rec, cut, &v, &top, &e) == LA_OK && !memchr(rec, '\r', cut);
+    free(top.m);
+    for (int level = 0; level <= 2; level++) {
+        la_json_set_simd(level);
+        la_proc *p = la_proc_new(cfg, &e);
+        la_buf got = {0}, j1 = {0}, j2 = {0};
+        la_stats gs = {0};
+        la_err ge = {{0}, {0}};
+        size_t l = 0, next = 0;
+        int rc = la_proc_line(p, buf, len, &l, &next, &got, &gs, &ge);
+        if (rc == LA_PROC_GENERAL) {
+            FUZZ_CHECK(!plain, "level %d: a valid line without CR went the general way", level);
+            FUZZ_CHECK(got.len == 0 && gs.records_in == 0, "the general way asked for after doing something");
+        } else {
+            FUZZ_CHECK(l == cut && next == (nl ? stop + 1 : len), "line cut at %zu/%zu, expected %zu", l, next, cut);
+            FUZZ_CHECK(rc == wrc, "level %d: line way status %d, general %d", level, rc, wrc);
+            if (rc)
+                FUZZ_CHECK(strcmp(ge.code, we.code) == 0 && strcmp(ge.msg, we.msg) == 0, "line way reason %s, general %s",
+                           ge.msg, we.msg);
+            FUZZ_CHECK(got.len == want.len && (got.len == 0 || memcmp(got.data, want.data, got.len) == 0),
+                       "level %d: line way output differs", level);
+            la_stats_json(&gs, cfg, 0, &j1);
+            la_stats_json(&ws, cfg, 0, &j2);
+            FUZZ_CHECK(strcmp(j1.data, j2.data) == 0, "level %d: line way statistics differ", level);
+        }
+        la_proc_free(p);
+        la_buf_free(&got);
+        la_buf_free(&j1);
+        la_buf_free(&j2);
+    }
+    la_json_set_simd(-1);
+    la_proc_free(ref);
+    la_buf_free(&want);
+    free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
@@ -291,6 +351,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                    "rejection counted under another reason");
     }
     check_reescaped_record(&cfg, rec, len, rc, e.code, o, olen);
+    check_line_way(&cfg, rec, len);
 
     /* the warm processor, with the same configuration as fresh */
     la_proc_free(fresh);

@@ -324,6 +324,119 @@ START_TEST(simd_levels_agree)
 }
 END_TEST
 
+/* The line validator against the general one on the line it cuts: the
+ * same value and members whenever it accepts, and it accepts every line
+ * the general one accepts unless a carriage return is in it. Lines are
+ * built from hostile bodies (escapes, backslash runs and characters of
+ * 2-4 bytes across the 16/32/64-byte blocks, quotes and line breaks at
+ * block edges), in objects and arrays, with white space, CR LF and
+ * further lines around them; the bytes past n that it may read are
+ * quotes, backslashes and letters, which must change nothing. */
+static int line_case(const char *buf, size_t n, int level)
+{
+    char *c = malloc(n + 64);
+    memcpy(c, buf, n);
+    for (size_t i = 0; i < 64; i++)
+        c[n + i] = "\"\\n\"}a\xc3"[i % 7];
+    la_span v = {0, 0}, v0 = {0, 0};
+    la_members top = {0}, top0 = {0};
+    size_t le = 0;
+    int rc = la_json_validate_line(c, n, &v, &top, &le);
+    const char *nl = memchr(c, '\n', n);
+    size_t stop = nl ? (size_t)(nl - c) : n, e = stop > 0 && c[stop - 1] == '\r' ? stop - 1 : stop;
+    char *line = malloc(e ? e : 1);   /* exact size: a sanitizer sees any read past it */
+    memcpy(line, c, e);
+    la_err err;
+    int rc0 = la_json_validate_top(line, e, &v0, &top0, &err);
+    if (rc == LA_OK) {
+        ck_assert_msg(rc0 == LA_OK, "level %d accepted a line the general way refuses (%s): %.*s", level, err.msg,
+                      (int)n, buf);
+        ck_assert_uint_eq(le, stop);
+        ck_assert_uint_eq(v.start, v0.start);
+        ck_assert_uint_eq(v.end, v0.end);
+        ck_assert_uint_eq(top.n, top0.n);
+        for (size_t i = 0; i < top.n; i++) {
+            ck_assert_uint_eq(top.m[i].key.start, top0.m[i].key.start);
+            ck_assert_uint_eq(top.m[i].key.end, top0.m[i].key.end);
+            ck_assert_uint_eq(top.m[i].val.start, top0.m[i].val.start);
+            ck_assert_uint_eq(top.m[i].val.end, top0.m[i].val.end);
+            ck_assert_int_eq(top.m[i].has_u, top0.m[i].has_u);
+        }
+    } else {
+        ck_assert_int_eq(rc, LA_EDATA);
+        ck_assert_msg(rc0 != LA_OK || memchr(line, '\r', e), "level %d refused a valid line: %.*s", level, (int)n, buf);
+    }
+    free(line);
+    free(c);
+    free(top.m);
+    free(top0.m);
+    return rc == LA_OK;
+}
+
+START_TEST(line_validation_agrees)
+{
+    int best = la_json_set_simd(-1);
+    unsigned seed = 777;
+    char body[400], rec[1200];
+    static const char *const chars[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xe2\x82", "\xed\xa0\x80",
+                                        "\\\"", "\\\\", "\\u00e9", "\n", "\r", "\"", "\\"};
+    static const char *const before[] = {"", " \t", "\r", "\n"};
+    static const char *const after[] = {"", "\n{\"x\":1}", "\r\n{}", " \t\r\n", "\r", "x", "\n\n", "\r\r\n"};
+    const int nchars = (int)(sizeof chars / sizeof *chars);
+    int accepted = 0, total = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t bl;
+        if (iter < 1000) {
+            bl = random_body(body, sizeof body, &seed);
+        } else if (iter < 2000) {   /* a piece at every offset around the blocks */
+            int j = iter - 1000, o = j / nchars % 80;
+            const char *ch = chars[j % nchars];
+            memset(body, 'a', (size_t)o);
+            memcpy(body + o, ch, strlen(ch));
+            memset(body + o + strlen(ch), 'x', 70);
+            bl = (size_t)o + strlen(ch) + 70;
+        } else {   /* runs of backslashes ending at every offset */
+            int j = iter - 2000, k = j % 9, o = 40 + j / 9 % 80;
+            memset(body, 'a', (size_t)o);
+            memset(body + o, '\\', (size_t)k);
+            body[o + k] = "\"nu"[j / 720 % 3];
+            memset(body + o + k + 1, 'x', 40);
+            bl = (size_t)(o + k + 41);
+        }
+        const char *b = before[iter % 4], *a = after[iter / 4 % 8];
+        int rl;
+        switch (iter % 5) {
+        case 0:
+            rl = snprintf(rec, sizeof rec, "%s{\"question\":\"%.*s\",\"answer\":\"%.*s\"}%s", b, (int)bl, body,
+                          (int)(bl / 2), body, a);
+            break;
+        case 1:
+            rl = snprintf(rec, sizeof rec, "%s{\"k\" : [1, {\"n\":\"%.*s\"}, -2.5e3, true] ,\"v\":null}%s", b,
+                          (int)bl, body, a);
+            break;
+        case 2:
+            rl = snprintf(rec, sizeof rec, "%s\"%.*s\"%s", b, (int)bl, body, a);
+            break;
+        case 3:
+            rl = snprintf(rec, sizeof rec, "%s{\"a\":\"%.*s\"\t,\r\"b\":1}%s", b, (int)bl, body, a);
+            break;
+        default:
+            rl = snprintf(rec, sizeof rec, "%s{\"%.*s\":0}%s", b, (int)bl, body, a);
+        }
+        for (size_t cut = (size_t)rl; cut + 6 >= (size_t)rl && cut > 0; cut--)
+            for (int level = 0; level <= best; level++) {
+                la_json_set_simd(level);
+                accepted += line_case(rec, cut, level);
+                total++;
+            }
+    }
+    la_json_set_simd(-1);
+    /* (line_case fails on every valid line without a carriage return that
+     * is declined; this guards against cases that are all invalid) */
+    ck_assert_msg(accepted > total / 20, "%d of %d lines accepted", accepted, total);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("json");
@@ -337,6 +450,7 @@ int main(void)
     tcase_add_test(t, escape_style);
     tcase_add_test(t, ascii_escape_round_trip);
     tcase_add_test(t, simd_levels_agree);
+    tcase_add_test(t, line_validation_agrees);
     tcase_set_timeout(t, 60);   /* many small validations: slow under sanitizers */
     suite_add_tcase(s, t);
     int failed = la_check_run(s);

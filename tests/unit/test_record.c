@@ -344,6 +344,88 @@ END_TEST
 /* A chat record of 200,000 turns (and 20,000 other members) is edited
  * whole, in both chat formats and both modes, exactly as a short one:
  * the work per turn does not grow with the number of turns before it. */
+/* la_proc_line gives what la_proc_record gives on the line it cuts
+ * (output, status, reason, statistics), in virtual and real mode, for
+ * accepted and rejected records, and takes the plain lines the fast way. */
+START_TEST(proc_line_equals_proc_record)
+{
+    static const char *const recs[] = {
+        "{\"question\":\"How many?\",\"answer\":\"Natalia sold 48\\/2 = <<48/2=24>>24 clips.\\n#### 72\"}",
+        " \t{\"question\" : \"caf\xc3\xa9 \\u00e9\", \"answer\":\"\\ud83d\\ude00 ok\"}\r",
+        "{\"question\":\"q\"}",
+        "{\"question\":\"q\",\"answer\":5}",
+        "[1,2]",
+        "{\"question\":\"q\",\"answer\":\"a\\ud800\"}",
+        "{\"question\":\"a\x01\",\"answer\":\"b\"}",
+        "{\"question\":\"q\", \"answer\":\"a\"} x",
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":\"yes it is\"}]}",
+        "{\"question\":\"q\",\r\"answer\":\"a\"}",
+        "   ",
+    };
+    static const char *const ends[] = {"", "\n", "\r\n", "\n{\"question\":\"next\",\"answer\":\"line\"}\n"};
+    int fast = 0;
+    for (int mode = 0; mode < 2; mode++) {
+        la_config c = cfg_mode(mode ? LA_MODE_REAL : LA_MODE_VIRTUAL);
+        c.input_field = "question";
+        c.output_field = "answer";
+        c.format = mode ? LA_FMT_AUTO : LA_FMT_FIELDS;
+        for (size_t i = 0; i < sizeof recs / sizeof *recs; i++)
+            for (size_t k = 0; k < sizeof ends / sizeof *ends; k++) {
+                la_buf line = {0}, o1 = {0}, o2 = {0}, j1 = {0}, j2 = {0};
+                la_buf_append(&line, recs[i], strlen(recs[i]));
+                la_buf_append(&line, ends[k], strlen(ends[k]));
+                size_t n = line.len;
+                la_buf_reserve(&line, 64);
+                memset(line.data + n, '"', 64);
+                la_stats s1, s2;
+                memset(&s1, 0, sizeof s1);
+                memset(&s2, 0, sizeof s2);
+                la_err e1, e2;
+                la_proc *p1 = la_proc_new(&c, &e1), *p2 = la_proc_new(&c, &e2);
+                ck_assert_ptr_nonnull(p1);
+                ck_assert_ptr_nonnull(p2);
+                la_buf_append(&o1, "x", 1);
+                la_buf_append(&o2, "x", 1);
+                size_t len = 0, next = 0;
+                int rc = la_proc_line(p1, line.data, n, &len, &next, &o1, &s1, &e1);
+                const char *nl = memchr(line.data, '\n', n);
+                size_t stop = nl ? (size_t)(nl - line.data) : n;
+                size_t want = stop > 0 && line.data[stop - 1] == '\r' ? stop - 1 : stop;
+                if (rc == LA_PROC_GENERAL) {   /* nothing done */
+                    ck_assert_uint_eq(o1.len, 1);
+                    ck_assert_uint_eq(s1.records_in, 0);
+                    ck_assert_msg(memchr(line.data, '\r', want) || strcmp(recs[i], "   ") == 0 ||
+                                      la_proc_record(p2, line.data, want, &o2, &s2, &e2) != LA_OK,
+                                  "a plain valid line went the general way: %s", recs[i]);
+                } else {
+                    fast++;
+                    ck_assert_uint_eq(len, want);
+                    ck_assert_uint_eq(next, nl ? stop + 1 : n);
+                    int rc2 = la_proc_record(p2, line.data, want, &o2, &s2, &e2);
+                    ck_assert_int_eq(rc, rc2);
+                    if (rc != LA_OK) {
+                        ck_assert_str_eq(e1.code, e2.code);
+                        ck_assert_str_eq(e1.msg, e2.msg);
+                    }
+                    ck_assert_uint_eq(o1.len, o2.len);
+                    ck_assert(memcmp(o1.data, o2.data, o1.len) == 0);
+                    la_stats_json(&s1, &c, 0, &j1);
+                    la_stats_json(&s2, &c, 0, &j2);
+                    ck_assert_str_eq(j1.data, j2.data);
+                }
+                la_proc_free(p1);
+                la_proc_free(p2);
+                la_buf_free(&line);
+                la_buf_free(&o1);
+                la_buf_free(&o2);
+                la_buf_free(&j1);
+                la_buf_free(&j2);
+            }
+    }
+    ck_assert_int_ge(fast, 40);
+}
+END_TEST
+
 START_TEST(chat_with_many_turns)
 {
     const size_t n = 200000, keys = 20000;
@@ -384,6 +466,7 @@ int main(void)
     tcase_add_test(t, stats_merge_and_round_trip);
     tcase_add_test(t, edited_values_keep_their_bytes);
     tcase_add_test(t, edited_lone_surrogate_is_rejected);
+    tcase_add_test(t, proc_line_equals_proc_record);
     suite_add_tcase(s, t);
     /* the time limit only guards against a hang: a record of N turns
      * that cost N^2 would take minutes */
