@@ -340,70 +340,42 @@ static inline uint64_t escaped_bits(uint64_t bs, uint64_t *carry)
     return (even ^ (seq_even << 1)) & follows;
 }
 
-/* 64-byte masks of a block: quotes, backslashes, bytes below 0x20 or
- * above 0x7F (block_masks); and, for blocks with escapes, the bytes that
- * are no escape letter (bad) and 'u' (escape_masks). */
-typedef struct {
-    uint64_t quote, bs, special, hi, bad, u;
-} masks64;
-
 __attribute__((target("avx2"))) static inline uint64_t movemask64(__m256i a, __m256i b)
 {
     return (uint32_t)_mm256_movemask_epi8(a) | (uint64_t)(uint32_t)_mm256_movemask_epi8(b) << 32;
 }
 
-__attribute__((target("avx2"))) static inline void block_masks(const unsigned char *s, masks64 *m)
-{
-    __m256i a = _mm256_loadu_si256((const __m256i *)s), b = _mm256_loadu_si256((const __m256i *)(s + 32));
-    __m256i q = _mm256_set1_epi8('"'), bs = _mm256_set1_epi8('\\'), sp = _mm256_set1_epi8(0x20);
-    m->quote = movemask64(_mm256_cmpeq_epi8(a, q), _mm256_cmpeq_epi8(b, q));
-    m->bs = movemask64(_mm256_cmpeq_epi8(a, bs), _mm256_cmpeq_epi8(b, bs));
-    m->special = movemask64(_mm256_cmpgt_epi8(sp, a), _mm256_cmpgt_epi8(sp, b));
-    m->hi = movemask64(a, b);   /* bytes above 0x7F (part of special) */
-}
+/* The letters a backslash may escape without further checks; \u (four
+ * hex digits, and has_u) is left to the general scanner. */
+static const unsigned char short_escape[256] = {
+    ['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1, ['f'] = 1, ['n'] = 1, ['r'] = 1, ['t'] = 1,
+};
 
-/* Classes of escape letters by nibble: 0x01 " and /, 0x02 \\, 0x04 b f n,
- * 0x08 r t, 0x10 u, 0x20 /; a letter is valid when its two nibbles share
- * a bit. */
-__attribute__((target("avx2"))) static inline void escape_masks(const unsigned char *s, masks64 *m)
-{
-    const __m256i lo_tbl = _mm256_setr_epi8(0, 0, 0x0D, 0, 0x08, 0x10, 0x04, 0, 0, 0, 0, 0, 0x02, 0, 0x04, 0x21,
-                                            0, 0, 0x0D, 0, 0x08, 0x10, 0x04, 0, 0, 0, 0, 0, 0x02, 0, 0x04, 0x21);
-    const __m256i hi_tbl = _mm256_setr_epi8(0, 0, 0x21, 0, 0, 0x02, 0x04, 0x18, 0, 0, 0, 0, 0, 0, 0, 0,
-                                            0, 0, 0x21, 0, 0, 0x02, 0x04, 0x18, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m256i nib = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
-    const __m256i u = _mm256_set1_epi8(0x10);
-    __m256i c[2];
-    for (int h = 0; h < 2; h++) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(s + 32 * h));
-        c[h] = _mm256_and_si256(_mm256_shuffle_epi8(lo_tbl, _mm256_and_si256(v, nib)),
-                                _mm256_shuffle_epi8(hi_tbl, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib)));
-    }
-    m->bad = movemask64(_mm256_cmpeq_epi8(c[0], zero), _mm256_cmpeq_epi8(c[1], zero));
-    m->u = movemask64(_mm256_cmpeq_epi8(_mm256_and_si256(c[0], u), u), _mm256_cmpeq_epi8(_mm256_and_si256(c[1], u), u));
-}
-
-/* The common string (escapes other than \\u) in 64-byte blocks with no
- * branch per escape; non-ASCII characters are checked one sequence at a
- * time (tokenizer files are full of them). Anything else - a control
- * byte, invalid UTF-8, a \\u escape, a bad escape, the end of the input -
- * goes to the general scanner from the start of that block (or of the
- * character running into it), which also words every error. */
+/* The common string (escapes other than \\u) in 64-byte blocks, with the
+ * escaped bytes found without a branch per backslash and their letters
+ * checked one by one (a block has few); non-ASCII characters are checked
+ * one sequence at a time (tokenizer files are full of them). Anything
+ * else - a control byte, invalid UTF-8, a \\u escape, a bad escape, the
+ * end of the input - goes to the general scanner from the start of that
+ * block (or of the character running into it), which also words every
+ * error. `padded`: the 64 bytes after p[n] may be read, so the last block
+ * is masked instead of copied. */
 __attribute__((target("avx2"))) static inline __attribute__((always_inline)) int
 scan_string_fast_core(const char *p, size_t n, size_t pos, size_t *end, int *has_u, la_err *err, int padded)
 {
     const unsigned char *u = (const unsigned char *)p;
+    const __m256i quote = _mm256_set1_epi8('"'), backslash = _mm256_set1_epi8('\\'), space = _mm256_set1_epi8(0x20);
     size_t i = pos + 1;
     uint64_t carry = 0, carry_in = 0;   /* carry_in: the block at i starts escaped */
     uint64_t spill = 0;                 /* the block's first bytes end a character begun before it */
     size_t lead = 0;                    /* where that character begins */
     unsigned char t[64];
     while (i < n) {
-        /* the last block of the input is scanned from a copy padded with
-         * zero bytes, which count as control bytes: the general scanner
-         * takes over unless the string ends before them */
+        /* the last block: bytes past n count as control bytes (as the zero
+         * bytes of a padded copy do), so the general scanner takes over
+         * unless the string ends before them */
         const unsigned char *b = u + i;
-        uint64_t past = 0;   /* padded: the bits of the bytes at or past n */
+        uint64_t past = 0;
         if (n - i < 64) {
             if (padded) {
                 past = ~0ull << (n - i);
@@ -413,29 +385,19 @@ scan_string_fast_core(const char *p, size_t n, size_t pos, size_t *end, int *has
                 b = t;
             }
         }
-        masks64 m;
-        block_masks(b, &m);
-        /* bytes past n read as the zero bytes of the copy would: control
-         * bytes, which no quote or backslash before them hides */
-        m.quote &= ~past;
-        m.bs &= ~past;
-        m.hi &= ~(past | spill);
-        m.special = (m.special | past) & ~spill;
-        uint64_t first_quote = m.quote & -m.quote;
-        if (first_quote && !carry && !((first_quote - 1) & (m.bs | m.special))) {
-            /* the string ends in this block with nothing to look at before
-             * its quote: keys and short values */
-            *end = i + (size_t)__builtin_ctzll(first_quote) + 1;
-            return LA_OK;
-        }
+        __m256i va = _mm256_loadu_si256((const __m256i *)b), vb = _mm256_loadu_si256((const __m256i *)(b + 32));
+        uint64_t qm = movemask64(_mm256_cmpeq_epi8(va, quote), _mm256_cmpeq_epi8(vb, quote)) & ~past;
+        uint64_t bs = movemask64(_mm256_cmpeq_epi8(va, backslash), _mm256_cmpeq_epi8(vb, backslash)) & ~past;
+        /* signed: bytes below 0x20 and above 0x7F */
+        uint64_t special = (movemask64(_mm256_cmpgt_epi8(space, va), _mm256_cmpgt_epi8(space, vb)) | past) & ~spill;
         carry_in = carry;
-        uint64_t esc = escaped_bits(m.bs, &carry), uq = m.quote & ~esc;
+        uint64_t esc = bs | carry ? escaped_bits(bs, &carry) : 0, uq = qm & ~esc;
         uint64_t region = uq ? (uq & -uq) - 1 : ~0ull;   /* the bytes before the closing quote */
-        uint64_t sp = m.special & region, next_spill = 0;
+        uint64_t sp = special & region, next_spill = 0;
         size_t next_lead = 0;
         if (sp) {
-            if (sp & ~m.hi)
-                break;             /* a control byte, or the padding past the input */
+            if (sp & ~(movemask64(va, vb) & ~past))
+                break;             /* a control byte, or the end of the input */
             /* non-ASCII: each sequence from its lead byte (a quote or a
              * backslash is ASCII, so none is inside one) */
             while (sp) {
@@ -451,12 +413,11 @@ scan_string_fast_core(const char *p, size_t n, size_t pos, size_t *end, int *has
                 sp &= ~((((uint64_t)1 << k) - 1) << at);
             }
         }
-        uint64_t e = esc & region;
-        if (e) {
-            escape_masks(b, &m);
-            if (e & (m.bad | m.u))
-                break;
-        }
+        /* escaped bytes before the end are inside the input (past bytes
+         * in the region stopped the scan above) */
+        for (uint64_t e = esc & region; e; e &= e - 1)
+            if (!short_escape[b[__builtin_ctzll(e)]])
+                goto general;
         if (uq) {
             *end = i + (size_t)__builtin_ctzll(uq) + 1;
             return LA_OK;
