@@ -440,9 +440,10 @@ __attribute__((target("avx2"))) static int scan_string_fast(const char *p, size_
 }
 
 /* The same where 64 bytes past n may be read (the line validator's
- * input): the last block is masked instead of copied. */
-__attribute__((target("avx2"))) static int scan_string_padded(const char *p, size_t n, size_t pos, size_t *end,
-                                                             int *has_u, la_err *err)
+ * input): the last block is masked instead of copied. Inlined into the
+ * line validator's AVX2 build, so that a string costs no call. */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) int
+scan_string_padded(const char *p, size_t n, size_t pos, size_t *end, int *has_u, la_err *err)
 {
     return scan_string_fast_core(p, n, pos, end, has_u, err, 1);
 }
@@ -555,26 +556,15 @@ static inline size_t ws_line(const char *p, size_t n, size_t pos)
     return pos;
 }
 
-/* The string at p[pos] for the validator: in line mode with AVX2 the
- * padded scanner, else the level's. */
-static inline __attribute__((always_inline)) int scan_string_for(const char *p, size_t n, size_t pos, size_t *end,
-                                                                int *has_u, la_err *err, int level, int line)
-{
-#ifdef LA_HAVE_AVX2
-    if (line && level == SIMD_AVX2)
-        return scan_string_padded(p, n, pos, end, has_u, err);
-#else
-    (void)line;
-#endif
-    return scan_string_at[level](p, n, pos, end, has_u, err);
-}
+typedef int (*scan_fn)(const char *p, size_t n, size_t pos, size_t *end, int *has_u, la_err *err);
 
 /* la_json_validate_top, and (line != 0) la_json_validate_line: white
- * space inside the value is only spaces and tabs, strings may be scanned
- * with reads past n, and the value ends at a line feed. */
+ * space inside the value is only spaces and tabs, and the value ends at
+ * a line feed. Strings are scanned by `scan` when given (a constant, so
+ * inlined), else at the machine's level. */
 static inline __attribute__((always_inline)) int validate_core(const char *p, size_t n, la_span *value,
                                                               la_members *top, la_err *err, size_t *line_end,
-                                                              int line)
+                                                              int line, scan_fn scan)
 {
     unsigned char stack[LA_JSON_MAX_DEPTH / 8 + 1];
     size_t depth = 0, pos = WS(p, n, 0), end;
@@ -616,7 +606,7 @@ value:
     }
     case '"':
         has_u = 0;
-        rc = scan_string_for(p, n, pos, &end, &has_u, err, level, line);
+        rc = (scan ? scan : scan_string_at[level])(p, n, pos, &end, &has_u, err);
         break;
     case 't': case 'f': case 'n':
         rc = scan_literal(p, n, pos, &end, err);
@@ -682,7 +672,7 @@ after:
 key:
     if (pos >= n || p[pos] != '"')
         return unexpected(p, n, pos, "a string key", err);
-    if ((rc = scan_string_for(p, n, pos, &end, &has_u, err, level, line)))
+    if ((rc = (scan ? scan : scan_string_at[level])(p, n, pos, &end, &has_u, err)))
         return rc;
     if (depth == 1) {
         key.start = pos;
@@ -699,12 +689,24 @@ key:
 
 int la_json_validate_top(const char *p, size_t n, la_span *value, la_members *top, la_err *err)
 {
-    return validate_core(p, n, value, top, err, NULL, 0);
+    return validate_core(p, n, value, top, err, NULL, 0, NULL);
 }
+
+#ifdef LA_HAVE_AVX2
+__attribute__((target("avx2"))) static int validate_line_avx2(const char *p, size_t n, la_span *value,
+                                                             la_members *top, size_t *line_end)
+{
+    return validate_core(p, n, value, top, NULL, line_end, 1, scan_string_padded);
+}
+#endif
 
 int la_json_validate_line(const char *p, size_t n, la_span *value, la_members *top, size_t *line_end)
 {
-    return validate_core(p, n, value, top, NULL, line_end, 1);
+#ifdef LA_HAVE_AVX2
+    if (simd() == SIMD_AVX2)
+        return validate_line_avx2(p, n, value, top, line_end);
+#endif
+    return validate_core(p, n, value, top, NULL, line_end, 1, NULL);
 }
 
 la_jtype la_json_type(char c)
