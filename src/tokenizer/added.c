@@ -513,53 +513,82 @@ static int special_has(const void *ctx, uint32_t i, const void *key)
     return t->len == k->len && memcmp(t->content, k->s, k->len) == 0;
 }
 
-int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm, la_tok_work *w,
-                     la_err *err)
+/* What numbering the tokens needs for a while: the order of their
+ * patterns (special_tokens first, then added_tokens, as HuggingFace's
+ * refresh_added_tokens chains them), the content -> id map and the
+ * count of each token. */
+typedef struct {
+    size_t *special, *classic;   /* indices into the pending tokens, in pattern order */
+    size_t nspecial, nclassic;
+    ix_table special_ix;
+    content_map cm;
+    token_counts tc;
+} prepare_state;
+
+static int prepare_alloc(prepare_state *ps, size_t n)
 {
-    json_token *jt = a->pending;
-    size_t n = a->npending;
-    a->pending = NULL;
-    a->npending = 0;
-    a->toks = calloc(n ? n : 1, sizeof *a->toks);
-    a->pats = calloc(n ? n : 1, sizeof *a->pats);
-    a->ntoks = 0;
-    a->vocab_count = model ? tk_bpe_vocab_count(model) : 0;
-    /* special_tokens then added_tokens, as refresh_added_tokens chains them */
-    size_t *special = calloc(n ? n : 1, sizeof *special), *classic = calloc(n ? n : 1, sizeof *classic);
-    size_t nspecial = 0, nclassic = 0;
-    ix_table special_ix = {0};
-    content_map cm = { calloc(n ? n : 1, sizeof *cm.content), calloc(n ? n : 1, sizeof *cm.len),
-                       calloc(n ? n : 1, sizeof *cm.id), 0, 0, {0} };
-    token_counts tc = { calloc(n ? n : 1, sizeof *tc.tok), calloc(n ? n : 1, sizeof *tc.count), 0, {0} };
-    int rc = LA_OK;
-    if (!a->toks || !a->pats || !special || !classic || !cm.content || !cm.len || !cm.id || !tc.tok ||
-        !tc.count || n > UINT32_MAX / 4 || ix_init(&special_ix, n) || ix_init(&cm.ix, n) ||
-        ix_init(&tc.ix, n) || ix_init(&a->by_id, n))
-        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
-    for (size_t i = 0; rc == LA_OK && i < n; i++) {
+    size_t c = n ? n : 1;
+    memset(ps, 0, sizeof *ps);
+    ps->special = calloc(c, sizeof *ps->special);
+    ps->classic = calloc(c, sizeof *ps->classic);
+    ps->cm = (content_map){ calloc(c, sizeof *ps->cm.content), calloc(c, sizeof *ps->cm.len),
+                            calloc(c, sizeof *ps->cm.id), 0, 0, {0} };
+    ps->tc = (token_counts){ calloc(c, sizeof *ps->tc.tok), calloc(c, sizeof *ps->tc.count), 0, {0} };
+    return ps->special && ps->classic && ps->cm.content && ps->cm.len && ps->cm.id && ps->tc.tok &&
+           ps->tc.count && n <= UINT32_MAX / 4 && !ix_init(&ps->special_ix, n) && !ix_init(&ps->cm.ix, n) &&
+           !ix_init(&ps->tc.ix, n);
+}
+
+static void prepare_free(prepare_state *ps)
+{
+    free(ps->special);
+    free(ps->classic);
+    ix_free(&ps->special_ix);
+    free(ps->cm.content);
+    free(ps->cm.len);
+    free(ps->cm.id);
+    ix_free(&ps->cm.ix);
+    free(ps->tc.tok);
+    free(ps->tc.count);
+    ix_free(&ps->tc.ix);
+}
+
+/* Numbers the pending tokens jt[0..n) as add_tokens does and registers
+ * each new one in a, noting the order of their patterns in ps. */
+static void number_tokens(tk_added *a, prepare_state *ps, const tk_bpe *model, const json_token *jt, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
         const json_token *t = &jt[i];
         mem_key key = { t->content, t->len };
-        uint32_t *sp = ix_probe(&special_ix, hash_mem(t->content, t->len), special_has, jt, &key);
+        uint32_t *sp = ix_probe(&ps->special_ix, hash_mem(t->content, t->len), special_has, jt, &key);
         int in_special = *sp != 0;
         if (t->special && t->len && !in_special) {
-            special[nspecial++] = i;
+            ps->special[ps->nspecial++] = i;
             *sp = (uint32_t)i + 1;
             in_special = 1;
         }
         tk_added_token nt = { 0, t->content, t->len, t->single_word, t->lstrip, t->rstrip,
                               t->normalized, t->special };
-        const size_t *seen = token_count(&tc, &nt, 0);
+        const size_t *seen = token_count(&ps->tc, &nt, 0);
         if (!t->len || (seen && *seen))
             continue;
-        nt.id = new_id_for(a, &cm, model, t);
-        register_token(a, &cm, &tc, &nt);
+        nt.id = new_id_for(a, &ps->cm, model, t);
+        register_token(a, &ps->cm, &ps->tc, &nt);
         if (!in_special)
-            classic[nclassic++] = i;
+            ps->classic[ps->nclassic++] = i;
     }
+}
+
+/* The patterns of the tokens, in ps's order; the contents of
+ * "normalized" tokens normalized with norm. LA_OK or an error. */
+static int add_patterns(tk_added *a, const prepare_state *ps, const json_token *jt, const tk_normalizer *norm,
+                        la_tok_work *w, la_err *err)
+{
     la_buf norm_buf = {0};
-    for (size_t k = 0; rc == LA_OK && k < nspecial + nclassic; k++) {
-        const json_token *t = &jt[k < nspecial ? special[k] : classic[k - nspecial]];
-        uint32_t id = cm.id[map_find(&cm, t->content, t->len)];
+    int rc = LA_OK;
+    for (size_t k = 0; rc == LA_OK && k < ps->nspecial + ps->nclassic; k++) {
+        const json_token *t = &jt[k < ps->nspecial ? ps->special[k] : ps->classic[k - ps->nspecial]];
+        uint32_t id = ps->cm.id[map_find(&ps->cm, t->content, t->len)];
         if (!t->normalized) {
             rc = add_pattern(a, t->content, t->len, id, 0);
         } else if ((rc = normalize_content(norm, t->content, t->len, &norm_buf, w, err)) == LA_OK) {
@@ -572,13 +601,20 @@ int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm
             la_err_set(err, rc, "out_of_memory", "tokenizer: added_tokens: out of memory");
     }
     la_buf_free(&norm_buf);
-    /* the registered tokens now own copies of their contents; the ones
-     * not copied (after a failure) still point into jt, about to go */
+    return rc;
+}
+
+/* The registered tokens take copies of their contents (which point into
+ * the pending tokens, about to go; after a failure the ones not copied
+ * are cleared), then the index by content. LA_OK or LA_ENOMEM. */
+static int own_contents(tk_added *a)
+{
     size_t copied = 0;
-    for (; rc == LA_OK && copied < a->ntoks; copied++) {
+    int rc = LA_OK;
+    for (; copied < a->ntoks; copied++) {
         char *c = malloc(a->toks[copied].len + 1);
         if (!c) {
-            rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
+            rc = LA_ENOMEM;
             break;
         }
         memcpy(c, a->toks[copied].content, a->toks[copied].len + 1);
@@ -586,28 +622,42 @@ int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm
     }
     for (size_t k = copied; k < a->ntoks; k++)
         a->toks[k].content = NULL;
-    if (rc == LA_OK && ix_init(&a->by_content, a->ntoks) == LA_OK) {
-        for (size_t i = 0; i < a->ntoks; i++) {
-            mem_key k = { a->toks[i].content, a->toks[i].len };
-            uint32_t *slot = ix_probe(&a->by_content, hash_mem(k.s, k.len), tok_has_content, a->toks, &k);
-            if (!*slot)
-                *slot = (uint32_t)i + 1;   /* the first entry with a content answers for it */
-        }
-    } else if (rc == LA_OK) {
-        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
+    if (rc != LA_OK || ix_init(&a->by_content, a->ntoks) != LA_OK)
+        return LA_ENOMEM;
+    for (size_t i = 0; i < a->ntoks; i++) {
+        mem_key k = { a->toks[i].content, a->toks[i].len };
+        uint32_t *slot = ix_probe(&a->by_content, hash_mem(k.s, k.len), tok_has_content, a->toks, &k);
+        if (!*slot)
+            *slot = (uint32_t)i + 1;   /* the first entry with a content answers for it */
     }
-    if (rc == LA_OK && build_buckets(a) != LA_OK)
+    return LA_OK;
+}
+
+int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm, la_tok_work *w,
+                     la_err *err)
+{
+    json_token *jt = a->pending;
+    size_t n = a->npending;
+    a->pending = NULL;
+    a->npending = 0;
+    a->toks = calloc(n ? n : 1, sizeof *a->toks);
+    a->pats = calloc(n ? n : 1, sizeof *a->pats);
+    a->ntoks = 0;
+    a->vocab_count = model ? tk_bpe_vocab_count(model) : 0;
+    prepare_state ps;
+    int rc = LA_OK;
+    if (!prepare_alloc(&ps, n) || !a->toks || !a->pats || ix_init(&a->by_id, n))
         rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
-    free(special);
-    free(classic);
-    ix_free(&special_ix);
-    free(cm.content);
-    free(cm.len);
-    free(cm.id);
-    ix_free(&cm.ix);
-    free(tc.tok);
-    free(tc.count);
-    ix_free(&tc.ix);
+    if (rc == LA_OK) {
+        number_tokens(a, &ps, model, jt, n);
+        rc = add_patterns(a, &ps, jt, norm, w, err);
+    }
+    if (rc == LA_OK && (own_contents(a) != LA_OK || build_buckets(a) != LA_OK))
+        rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
+    else if (rc != LA_OK)
+        for (size_t k = 0; k < a->ntoks; k++)
+            a->toks[k].content = NULL;   /* not copied: they point into jt */
+    prepare_free(&ps);
     free_json_tokens(jt, n);
     return rc;
 }
