@@ -382,6 +382,17 @@ int la_writer_compress(la_writer *w, int kind, la_err *err);
 void la_writer_part(la_writer *w, int opens, int closes);
 /* Closes the array (JSON), flushes and ends compression; does not close fd. */
 int la_writer_finish(la_writer *w, la_err *err);
+/* Writes out all that was handed in, the compressor flushed, so that the
+ * file so far decodes to the whole stream (nothing when nothing is new:
+ * where the flushes fall depends only on where the caller syncs). */
+int la_writer_sync(la_writer *w, la_err *err);
+/* Offsets in the stream of records (before compression): how much was
+ * handed in, and how much of it is surely in the file, decodable (after
+ * a failed write: up to the last sync for compressed output, to the
+ * last byte the file took for plain output). */
+uint64_t la_writer_pos(const la_writer *w);
+uint64_t la_writer_confirmed(const la_writer *w);
+/* Bytes the file took, compressed or not, a failed write's part included. */
 uint64_t la_writer_bytes(const la_writer *w);
 void la_writer_free(la_writer *w);
 /* Writes all of p to fd (retrying short writes and EINTR); LA_EIO with a

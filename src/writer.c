@@ -18,7 +18,9 @@ struct la_writer {
     la_buf buf;
     la_buf line;     /* a record made single-line for JSONL */
     uint64_t records;
-    uint64_t bytes;      /* bytes written to fd */
+    uint64_t bytes;      /* bytes the file took (compressed or not), a failed write's part included */
+    uint64_t fed;        /* bytes of the stream handed to sink (before compression) */
+    uint64_t confirmed;  /* the stream up to here is wholly in the file, decodable */
     int compress;        /* LA_Z_* */
     int part;            /* a JSON array's part (la_writer_part) */
     int opens, closes;
@@ -31,9 +33,12 @@ struct la_writer {
     unsigned char *zbuf; /* compressed output block */
 };
 
-int la_write_all(int fd, const void *p, size_t n, la_err *err)
+/* Writes p[0..n) to fd, retrying short writes and EINTR; *done gets the
+ * bytes the file took, also when a write fails midway. */
+static int write_counted(int fd, const void *p, size_t n, size_t *done, la_err *err)
 {
     const char *c = p;
+    *done = 0;
     while (n > 0) {
         ssize_t k = write(fd, c, n);
         if (k < 0) {
@@ -45,8 +50,15 @@ int la_write_all(int fd, const void *p, size_t n, la_err *err)
         }
         c += k;
         n -= (size_t)k;
+        *done += (size_t)k;
     }
     return LA_OK;
+}
+
+int la_write_all(int fd, const void *p, size_t n, la_err *err)
+{
+    size_t done;
+    return write_counted(fd, p, n, &done, err);
 }
 
 la_writer *la_writer_new(int fd, int format, la_err *err)
@@ -93,111 +105,129 @@ int la_writer_compress(la_writer *w, int kind, la_err *err)
     return LA_OK;
 }
 
-/* Writes the compressed bytes of the block zbuf[0..k) to fd. */
-static int put_block(la_writer *w, size_t k, la_err *err)
+/* Writes p[0..k) to fd, counting what the file took; for plain output
+ * that much more of the stream is in the file. */
+static int put(la_writer *w, const void *p, size_t k, la_err *err)
 {
-    w->bytes += k;
-    return la_write_all(w->fd, w->zbuf, k, err);
+    size_t done;
+    int rc = write_counted(w->fd, p, k, &done, err);
+    w->bytes += done;
+    if (w->compress == LA_Z_NONE)
+        w->confirmed += done;
+    return rc;
 }
 
+/* Writes the compressed bytes of the block zbuf[0..k) to fd. */
+static int put_block(la_writer *w, size_t k, la_err *err) { return put(w, w->zbuf, k, err); }
+
+/* How sink leaves the compressor: holding what it may (RUN), with all it
+ * took written out so that the file so far decodes to it (SYNC), or with
+ * the stream ended (END). */
+enum { SINK_RUN, SINK_SYNC, SINK_END };
+
 /* sink through xz: like gzip's, until the encoder has taken all of p
- * (and, when last, ended the stream). */
-static int xz_sink(la_writer *w, const char *p, size_t n, int last, la_err *err)
+ * (and, for SYNC or END, flushed or ended the stream). */
+static int xz_sink(la_writer *w, const char *p, size_t n, int mode, la_err *err)
 {
-    if (n == 0 && !last)
+    if (n == 0 && mode == SINK_RUN)
         return LA_OK;   /* no progress to make: liblzma would call it an error */
+    static const lzma_action act[] = {LZMA_RUN, LZMA_SYNC_FLUSH, LZMA_FINISH};
     w->xz.next_in = (const uint8_t *)p;
     w->xz.avail_in = n;
     lzma_ret z;
     do {
         w->xz.next_out = w->zbuf;
         w->xz.avail_out = WRITE_BLOCK;
-        z = lzma_code(&w->xz, last ? LZMA_FINISH : LZMA_RUN);
+        z = lzma_code(&w->xz, act[mode]);
         if (z != LZMA_OK && z != LZMA_STREAM_END)
             return la_err_set(err, z == LZMA_MEM_ERROR ? LA_ENOMEM : LA_EIO, "write_error",
                               "xz: compression failed (liblzma error %d)", (int)z);
         int rc = put_block(w, WRITE_BLOCK - w->xz.avail_out, err);
         if (rc)
             return rc;
-    } while (w->xz.avail_in > 0 || w->xz.avail_out == 0 || (last && z != LZMA_STREAM_END));
+    } while (w->xz.avail_in > 0 || w->xz.avail_out == 0 || (mode != SINK_RUN && z != LZMA_STREAM_END));
     return LA_OK;
 }
 
-/* sink through bzip2 (its counts are unsigned int: p is fed in parts). */
-static int bz_sink(la_writer *w, const char *p, size_t n, int last, la_err *err)
+/* sink through bzip2 (its counts are unsigned int: p is fed in parts,
+ * the last with the flush or end). */
+static int bz_sink(la_writer *w, const char *p, size_t n, int mode, la_err *err)
 {
-    if (n == 0 && !last)
+    if (n == 0 && mode == SINK_RUN)
         return LA_OK;   /* no progress to make: libbz2 would call it an error */
+    static const int act[] = {BZ_RUN, BZ_FLUSH, BZ_FINISH};
     do {
         size_t part = n > (1u << 30) ? (1u << 30) : n;
-        int end = last && part == n;
+        int action = part == n ? act[mode] : BZ_RUN;
         w->bz.next_in = (char *)p;
         w->bz.avail_in = (unsigned)part;
         int z;
         do {
             w->bz.next_out = (char *)w->zbuf;
             w->bz.avail_out = WRITE_BLOCK;
-            z = BZ2_bzCompress(&w->bz, end ? BZ_FINISH : BZ_RUN);
-            if (z != BZ_RUN_OK && z != BZ_FINISH_OK && z != BZ_STREAM_END)
+            z = BZ2_bzCompress(&w->bz, action);
+            if (z != BZ_RUN_OK && z != BZ_FLUSH_OK && z != BZ_FINISH_OK && z != BZ_STREAM_END)
                 return la_err_set(err, LA_EIO, "write_error", "bzip2: compression failed (libbz2 error %d)", z);
             int rc = put_block(w, WRITE_BLOCK - w->bz.avail_out, err);
             if (rc)
                 return rc;
-        } while (w->bz.avail_in > 0 || (end && z != BZ_STREAM_END));
+        } while (w->bz.avail_in > 0 || (action == BZ_FLUSH && z == BZ_FLUSH_OK) ||
+                 (action == BZ_FINISH && z != BZ_STREAM_END));
         p += part;
         n -= part;
     } while (n > 0);
     return LA_OK;
 }
 
-/* Sends bytes to fd, through the compressor when there is one; `last`
- * ends the compressed stream. */
-static int sink(la_writer *w, const char *p, size_t n, int last, la_err *err)
+/* Sends bytes to fd, through the compressor when there is one, which is
+ * left as `mode` says. */
+static int sink(la_writer *w, const char *p, size_t n, int mode, la_err *err)
 {
-    if (w->compress == LA_Z_NONE) {
-        w->bytes += n;
-        return la_write_all(w->fd, p, n, err);
-    }
+    w->fed += n;
+    if (w->compress == LA_Z_NONE)
+        return put(w, p, n, err);
+    int rc;
     if (w->compress == LA_Z_GZIP) {
+        static const int act[] = {Z_NO_FLUSH, Z_SYNC_FLUSH, Z_FINISH};
         w->gz.next_in = (unsigned char *)p;
         w->gz.avail_in = (uInt)n;
         int z;
         do {
             w->gz.next_out = w->zbuf;
             w->gz.avail_out = WRITE_BLOCK;
-            z = deflate(&w->gz, last ? Z_FINISH : Z_NO_FLUSH);
+            z = deflate(&w->gz, act[mode]);
             if (z == Z_STREAM_ERROR)
                 return la_err_set(err, LA_EIO, "write_error", "gzip: compression failed");
-            size_t k = WRITE_BLOCK - w->gz.avail_out;
-            w->bytes += k;
-            int rc = la_write_all(w->fd, w->zbuf, k, err);
-            if (rc)
+            if ((rc = put_block(w, WRITE_BLOCK - w->gz.avail_out, err)))
                 return rc;
-        } while (w->gz.avail_out == 0 || (last && z != Z_STREAM_END));
-        return LA_OK;
-    }
-    if (w->compress == LA_Z_XZ)
-        return xz_sink(w, p, n, last, err);
-    if (w->compress == LA_Z_BZIP2)
-        return bz_sink(w, p, n, last, err);
-    ZSTD_inBuffer in = {p, n, 0};
-    size_t left;
-    do {
-        ZSTD_outBuffer out = {w->zbuf, WRITE_BLOCK, 0};
-        left = ZSTD_compressStream2(w->zs, &out, &in, last ? ZSTD_e_end : ZSTD_e_continue);
-        if (ZSTD_isError(left))
-            return la_err_set(err, LA_EIO, "write_error", "zstd: %s", ZSTD_getErrorName(left));
-        w->bytes += out.pos;
-        int rc = la_write_all(w->fd, w->zbuf, out.pos, err);
-        if (rc)
+        } while (w->gz.avail_out == 0 || (mode == SINK_END && z != Z_STREAM_END));
+    } else if (w->compress == LA_Z_XZ) {
+        if ((rc = xz_sink(w, p, n, mode, err)))
             return rc;
-    } while (in.pos < in.size || (last && left != 0));
+    } else if (w->compress == LA_Z_BZIP2) {
+        if ((rc = bz_sink(w, p, n, mode, err)))
+            return rc;
+    } else {
+        static const ZSTD_EndDirective act[] = {ZSTD_e_continue, ZSTD_e_flush, ZSTD_e_end};
+        ZSTD_inBuffer in = {p, n, 0};
+        size_t left;
+        do {
+            ZSTD_outBuffer out = {w->zbuf, WRITE_BLOCK, 0};
+            left = ZSTD_compressStream2(w->zs, &out, &in, act[mode]);
+            if (ZSTD_isError(left))
+                return la_err_set(err, LA_EIO, "write_error", "zstd: %s", ZSTD_getErrorName(left));
+            if ((rc = put_block(w, out.pos, err)))
+                return rc;
+        } while (in.pos < in.size || (mode != SINK_RUN && left != 0));
+    }
+    if (mode != SINK_RUN)
+        w->confirmed = w->fed;
     return LA_OK;
 }
 
-static int flush(la_writer *w, int last, la_err *err)
+static int flush(la_writer *w, int mode, la_err *err)
 {
-    int rc = sink(w, w->buf.data, w->buf.len, last, err);
+    int rc = sink(w, w->buf.data, w->buf.len, mode, err);
     la_buf_clear(&w->buf);
     return rc;
 }
@@ -246,16 +276,16 @@ int la_writer_record(la_writer *w, const char *rec, size_t len, la_err *err)
                                                               : "[\n";
     size_t sl = strlen(sep);
     if (w->buf.len + sl + len + 1 > WRITE_BLOCK && w->buf.len) {
-        int rc = flush(w, 0, err);
+        int rc = flush(w, SINK_RUN, err);
         if (rc)
             return rc;
     }
     if (len + sl + 1 > WRITE_BLOCK) {   /* a huge record: write it straight through */
-        int rc = sink(w, sep, sl, 0, err);
+        int rc = sink(w, sep, sl, SINK_RUN, err);
         if (!rc)
-            rc = sink(w, rec, len, 0, err);
+            rc = sink(w, rec, len, SINK_RUN, err);
         if (!rc && w->format == LA_IO_JSONL)
-            rc = sink(w, "\n", 1, 0, err);
+            rc = sink(w, "\n", 1, SINK_RUN, err);
         w->records++;
         return rc;
     }
@@ -269,13 +299,13 @@ int la_writer_record(la_writer *w, const char *rec, size_t len, la_err *err)
 int la_writer_lines(la_writer *w, const char *lines, size_t len, size_t nrecords, la_err *err)
 {
     if (w->buf.len + len > WRITE_BLOCK && w->buf.len) {
-        int rc = flush(w, 0, err);
+        int rc = flush(w, SINK_RUN, err);
         if (rc)
             return rc;
     }
     w->records += nrecords;
     if (w->buf.len == 0 || len > WRITE_BLOCK / 2)   /* no copy: straight to fd */
-        return sink(w, lines, len, 0, err);
+        return sink(w, lines, len, SINK_RUN, err);
     return la_buf_append(&w->buf, lines, len) ? la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory") : LA_OK;
 }
 
@@ -295,10 +325,21 @@ int la_writer_finish(la_writer *w, la_err *err)
         if (la_buf_append(&w->buf, tail, strlen(tail)))
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
     }
-    return flush(w, 1, err);
+    return flush(w, SINK_END, err);
 }
 
-uint64_t la_writer_bytes(const la_writer *w) { return w->bytes + w->buf.len; }
+int la_writer_sync(la_writer *w, la_err *err)
+{
+    if (w->fed + w->buf.len == w->confirmed)
+        return LA_OK;   /* nothing new: no empty flush in the stream */
+    return flush(w, SINK_SYNC, err);
+}
+
+uint64_t la_writer_pos(const la_writer *w) { return w->fed + w->buf.len; }
+
+uint64_t la_writer_confirmed(const la_writer *w) { return w->confirmed; }
+
+uint64_t la_writer_bytes(const la_writer *w) { return w->bytes; }
 
 void la_writer_free(la_writer *w)
 {

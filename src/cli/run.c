@@ -91,6 +91,7 @@ typedef struct {
     size_t off, len;          /* in batch.in */
     uint64_t line;
     size_t out_off, out_len;  /* in batch.out, when accepted */
+    uint64_t end;             /* handed to the writer: where it ends in the output stream (a reject: where that stood) */
     int err;                  /* -1 accepted, else index in batch.errs */
 } batch_rec;
 
@@ -172,6 +173,12 @@ struct run_state {
     uint64_t line_base;       /* line number of the first line of the raw batch being written */
     int limit_hit;            /* --max-rejects N was passed (the run stopped there) */
     cli_split split;          /* --split: the range read */
+    /* what the parts handed to the writer since its last sync add: they
+     * count, and their rejects are written, once the output before them
+     * is surely in its file (commit), else they are dropped with it */
+    la_stats pend_st;
+    la_buf pend_rej;
+    int broken;               /* a write of the output failed: nothing more is written */
 };
 
 static const char *display_name(const char *path) { return strcmp(path, "-") == 0 ? "-" : path; }
@@ -371,8 +378,9 @@ static int write_failed(run_state *s, const la_err *e)
     return EXIT_IOERR;
 }
 
-/* A record was refused: fail, or set it aside and go on. */
-static int reject(run_state *s, const char *name, uint64_t line, const char *rec, size_t len, const la_err *e)
+/* A record was refused: fail, or set it aside (the caller writes it to
+ * --rejects once the output before it is in its file) and go on. */
+static int reject(run_state *s, const char *name, uint64_t line, const la_err *e)
 {
     if (s->o->split_n)
         line = cli_split_line(&s->split, line);
@@ -395,13 +403,6 @@ static int reject(run_state *s, const char *name, uint64_t line, const char *rec
         cli_msg("%s:%llu: %s (skipped)", name, (unsigned long long)line, e->msg);
     }
     s->shown++;
-    if (s->rej_fd >= 0) {
-        la_err we;
-        if (la_write_all(s->rej_fd, rec, len, &we) || la_write_all(s->rej_fd, "\n", 1, &we)) {
-            cli_msg("%s: %s", s->o->rejects, we.msg);
-            return EXIT_IOERR;
-        }
-    }
     return s->limit_hit ? EXIT_DATA : 0;
 }
 
@@ -576,10 +577,82 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Writes the processed records of a batch: accepted records to the
- * output, refused ones to the rejects, in order; base + a record's line
- * is its line number. With --on-error fail the first refused record ends
- * the run: the statistics then count exactly the records up to it. */
+/* Compressed output is flushed (la_writer_sync) after a part once this
+ * much output, or of rejects waiting for it, came since the last flush:
+ * rarely enough to cost next to nothing in size (a bzip2 block holds
+ * 900 kB), often enough to bound the rejects held back. Plain output is
+ * written out after every part. */
+#define SYNC_EVERY (4u << 20)
+
+static void drop_pending(run_state *s)
+{
+    memset(&s->pend_st, 0, sizeof s->pend_st);
+    la_buf_clear(&s->pend_rej);
+}
+
+/* Makes what was handed to the writer surely in its file, then counts
+ * the pending parts and writes their rejects. 0 or an exit code (-1:
+ * the output's reader went away); on failure the pending parts are
+ * dropped, and with them the records after the last flush. */
+static int commit(run_state *s)
+{
+    la_err e;
+    int rc = 0;
+    if (la_writer_sync(s->w, &e)) {
+        s->broken = 1;
+        rc = write_failed(s, &e);
+    } else if (s->pend_rej.len && la_write_all(s->rej_fd, s->pend_rej.data, s->pend_rej.len, &e)) {
+        /* the counts stop where both files were last whole */
+        cli_msg("%s: %s", s->o->rejects, e.msg);
+        rc = EXIT_IOERR;
+    } else {
+        la_stats_merge(&s->st, &s->pend_st);
+    }
+    drop_pending(s);
+    return rc;
+}
+
+/* Counts records [0, n) of b into st again, one by one (the batch's own
+ * counts cover all of it). */
+static void recount(run_state *s, batch *b, size_t n, la_stats *st)
+{
+    la_err e;
+    la_buf scratch = {0};
+    for (size_t j = 0; j < n; j++) {
+        la_buf_clear(&scratch);
+        la_proc_record(s->proc, b->in.data + b->recs[j].off, b->recs[j].len, &scratch, st, &e);
+    }
+    la_buf_free(&scratch);
+}
+
+/* Plain output that failed within part b: the file took its records up
+ * to the first that does not end within what the file took (a reject
+ * sits where the output stood when it came); those count and their
+ * rejects are written. */
+static void count_written(run_state *s, batch *b, size_t n)
+{
+    uint64_t in_file = la_writer_confirmed(s->w);
+    size_t upto = 0;
+    while (upto < n && b->recs[upto].end <= in_file)
+        upto++;
+    recount(s, b, upto, &s->st);
+    la_err e;
+    for (size_t i = 0; i < upto && s->rej_fd >= 0 && s->o->skip_bad; i++)
+        if (b->recs[i].err >= 0 && (la_write_all(s->rej_fd, b->in.data + b->recs[i].off, b->recs[i].len, &e) ||
+                                    la_write_all(s->rej_fd, "\n", 1, &e))) {
+            cli_msg("%s: %s", s->o->rejects, e.msg);
+            return;
+        }
+}
+
+/* Writes the processed records of a batch part: accepted records to the
+ * output; refused ones go to the rejects once the output before them is
+ * in its file (commit). base + a record's line is its line number. The
+ * part ends early at the record that ends the run (--on-error fail,
+ * --max-rejects N). What the report counts is what the files hold:
+ * after a failed write (a full disk, the output's reader gone), the
+ * records up to the last one whole in the file (for compressed output,
+ * up to the last flush), the same for any number of threads. */
 static int write_part(run_state *s, batch *b, uint64_t base)
 {
     la_err e;
@@ -587,34 +660,56 @@ static int write_part(run_state *s, batch *b, uint64_t base)
         cli_msg("%s: out of memory", b->name);
         return EXIT_IOERR;
     }
-    if (b->lines && b->nerrs == 0) {   /* the common case: one write for the batch */
-        if (la_writer_lines(s->w, b->out.data, b->out.len, b->n, &e))
-            return write_failed(s, &e);
-        la_stats_merge(&s->st, &b->st);
-        return 0;
-    }
-    for (size_t i = 0; i < b->n; i++) {
-        batch_rec *r = &b->recs[i];
-        if (r->err < 0) {
-            if (la_writer_record(s->w, b->out.data + r->out_off, r->out_len, &e))
-                return write_failed(s, &e);
-            continue;
-        }
-        int rc = reject(s, b->name, base + r->line, b->in.data + r->off, r->len, &b->errs[r->err]);
-        if (rc) {
-            if (rc == EXIT_DATA) {   /* recount this batch up to the failing record */
-                la_buf scratch = {0};
-                for (size_t j = 0; j <= i; j++) {
-                    la_buf_clear(&scratch);
-                    la_proc_record(s->proc, b->in.data + b->recs[j].off, b->recs[j].len, &scratch, &s->st, &e);
-                }
-                la_buf_free(&scratch);
+    size_t n = b->n;   /* records handed: all, or up to the one that ends the run */
+    int rc = 0;
+    if (b->lines && b->nerrs == 0) {   /* the common case: one write for the part */
+        uint64_t start = la_writer_pos(s->w);
+        for (size_t i = 0; i < n; i++)
+            b->recs[i].end = start + b->recs[i].out_off + b->recs[i].out_len + 1;
+        if (la_writer_lines(s->w, b->out.data, b->out.len, n, &e))
+            rc = write_failed(s, &e);
+    } else {
+        for (size_t i = 0; i < n && !rc; i++) {
+            batch_rec *r = &b->recs[i];
+            if (r->err >= 0) {
+                r->end = la_writer_pos(s->w);
+                if ((rc = reject(s, b->name, base + r->line, &b->errs[r->err])))
+                    n = i + 1;
+            } else if (la_writer_record(s->w, b->out.data + r->out_off, r->out_len, &e)) {
+                rc = write_failed(s, &e);
+                r->end = UINT64_MAX;
+                n = i + 1;
+            } else {
+                r->end = la_writer_pos(s->w);
             }
-            return rc;
         }
     }
-    la_stats_merge(&s->st, &b->st);
-    return 0;
+    if (rc && rc != EXIT_DATA) {
+        s->broken = 1;
+        drop_pending(s);
+        if (s->compress == LA_Z_NONE)
+            count_written(s, b, n);
+        return rc;
+    }
+    if (n == b->n)
+        la_stats_merge(&s->pend_st, &b->st);
+    else
+        recount(s, b, n, &s->pend_st);
+    for (size_t i = 0; i < n && s->rej_fd >= 0 && s->o->skip_bad; i++)
+        if (b->recs[i].err >= 0 && (la_buf_append(&s->pend_rej, b->in.data + b->recs[i].off, b->recs[i].len) ||
+                                    la_buf_putc(&s->pend_rej, '\n'))) {
+            cli_msg("%s: out of memory", b->name);
+            return EXIT_IOERR;
+        }
+    if (rc || s->compress == LA_Z_NONE || la_writer_pos(s->w) - la_writer_confirmed(s->w) >= SYNC_EVERY ||
+        s->pend_rej.len >= SYNC_EVERY) {
+        int crc = commit(s);
+        if (crc && s->broken && s->compress == LA_Z_NONE)
+            count_written(s, b, n);
+        if (crc)
+            rc = crc;
+    }
+    return rc;
 }
 
 /* Writes a finished batch; the records of a raw batch that its worker
@@ -814,13 +909,16 @@ static int submit_lines(run_state *s, const char *name, size_t cut, int *first)
  * of work together rather than one of them finishing a whole batch
  * alone (for compressed input the share is of the compressed bytes:
  * smaller batches, never below BATCH_FIRST). Small inputs also touch
- * less fresh memory. */
+ * less fresh memory. Compressed output gets no share: each batch ends
+ * with a flush of the compressor (write_part), so its bytes follow the
+ * batches, which must then not depend on the threads nor on how far a
+ * decompressing reader ran ahead. */
 static size_t batch_limit(const run_state *s, uint64_t k, uint64_t done, uint64_t size)
 {
     size_t limit = BATCH_FIRST << (k < 8 ? k : 8);
     if (limit > BATCH_BYTES)
         limit = BATCH_BYTES;
-    if (size > done && s->nworkers > 1) {
+    if (size > done && s->nworkers > 1 && s->compress == LA_Z_NONE) {
         uint64_t share = (size - done) / (2 * (uint64_t)s->nworkers);
         if (share < limit)
             limit = share > BATCH_FIRST ? (size_t)share : BATCH_FIRST;
@@ -1460,6 +1558,13 @@ int cli_run(cli_opts *o)
     for (size_t i = 0; i < o->ninputs && !rc; i++)
         rc = run_input(&s, o->inputs[i]);
     stop_workers(&s);
+    /* the parts handed to the writer since its last flush count once it
+     * is flushed, also when the run fails for another reason */
+    if (started && s.w && !s.broken) {
+        int crc = commit(&s);
+        if (crc && !rc)
+            rc = crc;
+    }
     /* the last progress line before any end message */
     if (s.show_progress && s.progress_shown)
         progress(&s, NULL, 1);
@@ -1490,6 +1595,7 @@ int cli_run(cli_opts *o)
     if (!o->quiet && rc != -1 && started)
         summary(&s, secs);
     la_writer_free(s.w);
+    la_buf_free(&s.pend_rej);
     la_proc_free(s.proc);
     la_tokenizer_free(tok);
     free(s.final_out);

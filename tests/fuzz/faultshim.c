@@ -5,11 +5,15 @@
  *   LA_FAULT_WRITE_AFTER=N  write() on a file whose path contains
  *                           LA_FAULT_WRITE_MATCH fails with ENOSPC once N
  *                           bytes have been written to such files
+ *   LA_FAULT_WRITE_TEE=PATH appends to PATH a copy of every byte such
+ *                           files took, so that a case can read what a
+ *                           failed run wrote to a temporary file
  *   LA_FAULT_FSYNC=1        fsync() fails with EIO
  * Build: cc -shared -fPIC -o faultshim.so faultshim.c -ldl */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +61,20 @@ static int write_matches(int fd)
     return strstr(path, m) != NULL;
 }
 
+/* Appends p[0..n) to LA_FAULT_WRITE_TEE, if set. */
+static void copy_out(ssize_t (*real)(int, const void *, size_t), const void *p, size_t n)
+{
+    const char *path = getenv("LA_FAULT_WRITE_TEE");
+    if (!path || !*path)
+        return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    if (real(fd, p, n) != (ssize_t)n)
+        fprintf(stderr, "faultshim: %s: short copy\n", path);
+    close(fd);
+}
+
 ssize_t write(int fd, const void *buf, size_t n)
 {
     static ssize_t (*real)(int, const void *, size_t);
@@ -72,8 +90,10 @@ ssize_t write(int fd, const void *buf, size_t n)
     if ((long long)n > after - written_so_far)
         n = (size_t)(after - written_so_far);
     ssize_t k = real(fd, buf, n);
-    if (k > 0)
+    if (k > 0) {
         written_so_far += k;
+        copy_out(real, buf, (size_t)k);
+    }
     return k;
 }
 
