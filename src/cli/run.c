@@ -578,11 +578,13 @@ static void *worker_main(void *arg)
 }
 
 /* Compressed output is flushed (la_writer_sync) after a part once this
- * much output, or of rejects waiting for it, came since the last flush:
- * rarely enough to cost next to nothing in size (a bzip2 block holds
- * 900 kB), often enough to bound the rejects held back. Plain output is
- * written out after every part. */
+ * much output came since the last flush: rarely enough to cost next to
+ * nothing in size (a bzip2 block holds 900 kB), often enough that a
+ * failed write loses little; and once this much of rejects waits for
+ * it, so that memory stays flat. Plain output is written out after
+ * every part. */
 #define SYNC_EVERY (4u << 20)
+#define REJECTS_HELD (1u << 20)
 
 static void drop_pending(run_state *s)
 {
@@ -702,7 +704,7 @@ static int write_part(run_state *s, batch *b, uint64_t base)
             return EXIT_IOERR;
         }
     if (rc || s->compress == LA_Z_NONE || la_writer_pos(s->w) - la_writer_confirmed(s->w) >= SYNC_EVERY ||
-        s->pend_rej.len >= SYNC_EVERY) {
+        s->pend_rej.len >= REJECTS_HELD) {
         int crc = commit(s);
         if (crc && s->broken && s->compress == LA_Z_NONE)
             count_written(s, b, n);
