@@ -116,6 +116,7 @@ uint32_t tk_bpe_vocab_count(const tk_bpe *m)
     return m->kind == TK_MODEL_UNIGRAM ? m->id_count : m->n_ents;
 }
 int tk_bpe_kind(const tk_bpe *m) { return m->kind; }
+tk_model_ext *tk_bpe_ext(const tk_bpe *m) { return m->ext; }
 
 /* Adds (or, for a repeated key, re-assigns) token s -> id, as a HashMap
  * built from the JSON object would: the last value of a key wins. */
@@ -1063,10 +1064,12 @@ int bpe_pair_has(const tk_bpe *m, uint64_t k) { return pair_has(m, k); }
  * A merge joins two symbols into a vocabulary token, so it can only
  * happen across a|b if "ab" occurs in some token. Without a prefix or a
  * suffix (which change the strings merged) this is all a cut needs;
- * ignore_merges looks at the whole piece before any cutting. */
+ * ignore_merges looks at the whole piece before any cutting. For Unigram
+ * the same pairs say where no piece spans (models.c, tk_model_prefix);
+ * WordLevel and WordPiece look at the whole piece. */
 int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err)
 {
-    if (m->kind != TK_MODEL_BPE)     /* cuts are facts about merges */
+    if (m->kind != TK_MODEL_BPE && m->kind != TK_MODEL_UNIGRAM)
         return LA_OK;
     if (m->pairs || m->prefix_len || m->suffix_len)
         return LA_OK;
@@ -1427,6 +1430,8 @@ int bpe_tokenize_by(const tk_bpe *m, const char *piece, size_t len, tk_sink *sin
 int bpe_tokenize_prefix_by(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink, la_tok_work *w,
                            bpe_word_fn word, la_err *err)
 {
+    if (m->kind != TK_MODEL_BPE)     /* its own way (tk_model_prefix) */
+        return 2;
     if (!m->pmask || (m->ignore_merges && len <= m->max_token_len))
         return 2;
     bpe_work *bw = bpe_get_work(w);

@@ -399,6 +399,8 @@ static int plist_sink_push(tk_sink *s, const uint32_t *ids, size_t n)
 int tk_bpe_prefix_ids(const tk_bpe *m, const char *piece, size_t len, tk_plist *pl, size_t max,
                       la_tok_work *w, la_err *err)
 {
+    if (m->kind != TK_MODEL_BPE)
+        return 3;
     if (!m->pmask || (m->ignore_merges && len <= m->max_token_len))
         return 2;
     if (!bpe_use(m, BPE_SMALL) || !bpe_use(m, BPE_WORDS))

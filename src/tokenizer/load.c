@@ -286,7 +286,7 @@ static tk_bpe *build_model(const char *p, la_span mv, int chunking, la_err *err)
             la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"type\" is not a string");
         else if (type && strcmp(type->valuestring, "BPE") != 0)
             m = tk_model_from_raw(type->valuestring, opts, vocab.end ? p + vocab.start : NULL,
-                                  vocab.end - vocab.start, err);
+                                  vocab.end - vocab.start, chunking, err);
         else if (!type && !merges.end)
             la_err_set(err, LA_EUNSUP, "unsupported", "tokenizer: model: unsupported model (no type, no merges)");
         else

@@ -348,8 +348,11 @@ static inline void relax(lattice_end *e, double cand, size_t at, int64_t id)
     }
 }
 
+/* The best path's tokens of s[0..len). With hold, s is the start of a
+ * longer piece and a last run of unk-id tokens is not pushed (it may
+ * fuse with what follows). */
 static int unigram(const tk_bpe *m, const tk_model_ext *x, const char *s, size_t len, tk_sink *sink,
-                   la_tok_work *w, la_err *err)
+                   la_tok_work *w, int hold, la_err *err)
 {
     model_work *mw = get_work(w);
     if (!mw || grow_lattice(mw, len + 1) != LA_OK)
@@ -398,11 +401,14 @@ static int unigram(const tk_bpe *m, const tk_model_ext *x, const char *s, size_t
     size_t start = 0;
     for (size_t e = next; e != SIZE_MAX;) {
         size_t after = L[e].from;
-        if (x->unk_id >= 0 && L[e].id == x->unk_id)
+        if (x->unk_id >= 0 && L[e].id == x->unk_id) {
             while (after != SIZE_MAX && L[after].id == x->unk_id) {
                 e = after;
                 after = L[after].from;
             }
+            if (hold && after == SIZE_MAX)
+                break;
+        }
         int rc = unigram_emit(m, x, s + start, e - start, sink, err);
         if (rc != 0)
             return rc;
@@ -423,8 +429,29 @@ static int model_tokenize(const tk_bpe *m, const tk_model_ext *x, const char *pi
     case TK_MODEL_WORDPIECE:
         return wordpiece(m, x, piece, len, sink, w, err);
     default:
-        return unigram(m, x, piece, len, sink, w, err);
+        return unigram(m, x, piece, len, sink, w, 0, err);
     }
+}
+
+int tk_model_prefix(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink, la_tok_work *w,
+                    la_err *err)
+{
+    const tk_model_ext *x = tk_bpe_ext(m);
+    if (!x || x->kind != TK_MODEL_UNIGRAM || !tk_bpe_can_cut(m))
+        return 3;
+    /* the last cut: tk_bpe_chunk_end gives the next point where no piece
+     * spans and both characters are pieces */
+    size_t cut = 0;
+    for (size_t from = 0;;) {
+        size_t end = tk_bpe_chunk_end(m, piece, len, from);
+        if (end >= len)
+            break;
+        cut = from = end;
+    }
+    if (cut == 0)
+        return 2;
+    int rc = unigram(m, x, piece, cut, sink, w, 1, err);
+    return rc ? rc : 2;
 }
 
 /* ---- loading ----------------------------------------------------------- */
@@ -610,7 +637,7 @@ static int serde_f64(const char *p, size_t n, double *out)
 
 /* Unigram's "vocab": an array of [piece, score] pairs, p[0..n). Counts
  * them (and their bytes) first, then adds them. */
-static tk_bpe *load_unigram(const cJSON *opts, const char *p, size_t n, la_err *err)
+static tk_bpe *load_unigram(const cJSON *opts, const char *p, size_t n, int chunking, la_err *err)
 {
     if (!p) {
         la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: Unigram: missing field \"vocab\"");
@@ -714,6 +741,8 @@ static tk_bpe *load_unigram(const cJSON *opts, const char *p, size_t n, la_err *
             rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     }
     tk_bpe_set_ext(m, x, model_tokenize, ext_free, x->unk_id, x->byte_fallback);
+    if (rc == LA_OK && chunking)
+        rc = tk_bpe_prepare_chunking(m, err);
     if (rc != LA_OK) {
         tk_bpe_free(m);
         return NULL;
@@ -722,14 +751,14 @@ static tk_bpe *load_unigram(const cJSON *opts, const char *p, size_t n, la_err *
 }
 
 tk_bpe *tk_model_from_raw(const char *type, const cJSON *opts, const char *vocab, size_t vocab_len,
-                          la_err *err)
+                          int chunking, la_err *err)
 {
     if (strcmp(type, "WordLevel") == 0)
         return load_word(TK_MODEL_WORDLEVEL, type, opts, vocab, vocab_len, err);
     if (strcmp(type, "WordPiece") == 0)
         return load_word(TK_MODEL_WORDPIECE, type, opts, vocab, vocab_len, err);
     if (strcmp(type, "Unigram") == 0)
-        return load_unigram(opts, vocab, vocab_len, err);
+        return load_unigram(opts, vocab, vocab_len, chunking, err);
     la_err_set(err, LA_EUNSUP, "unsupported", "tokenizer: model: unsupported type \"%.60s\"", type);
     return NULL;
 }

@@ -433,10 +433,13 @@ void tk_bpe_words_free(void *words_work);
  * tables (so the pipeline's lookups of ids and strings are the same)
  * with kind set and their own data in an extension; tk_bpe_tokenize
  * hands their pieces to the extension's function. BPE's shortcuts (chunking,
- * word spans, images for the tokenizer cache) refuse them. */
+ * word spans, images for the tokenizer cache) refuse them, but Unigram
+ * has the cutting tables when its pieces are whole texts (tk_model_prefix). */
 enum { TK_MODEL_BPE, TK_MODEL_WORDLEVEL, TK_MODEL_WORDPIECE, TK_MODEL_UNIGRAM };
 typedef struct tk_model_ext tk_model_ext;
 int tk_bpe_kind(const tk_bpe *m);
+/* The extension tk_bpe_set_ext handed over (NULL for BPE). */
+tk_model_ext *tk_bpe_ext(const tk_bpe *m);
 /* An empty model of that kind. */
 tk_bpe *tk_bpe_new_kind(int kind, la_err *err);
 /* The vocabulary from the JSON object p[0..n) (token -> id), as BPE's. */
@@ -464,9 +467,23 @@ uint32_t tk_bpe_entries(const tk_bpe *m);
 const char *tk_bpe_entry(const tk_bpe *m, uint32_t e, size_t *len, uint32_t *id);
 size_t tk_bpe_max_token_len(const tk_bpe *m);
 /* Builds a WordLevel, WordPiece or Unigram model (type names it) from
- * its small members (opts) and its "vocab" member's JSON text. */
+ * its small members (opts) and its "vocab" member's JSON text; with
+ * chunking (the pipeline sends it whole texts), a Unigram model gets the
+ * tables that say where no piece spans, for tk_model_prefix. */
 tk_bpe *tk_model_from_raw(const char *type, const cJSON *opts, const char *vocab, size_t vocab_len,
-                          la_err *err);
+                          int chunking, la_err *err);
+/* The tokens of piece[0..len), the start of a longer piece, that the
+ * rest cannot change, for a Unigram model with those tables: the best
+ * path of the text up to the last cut where no piece spans and both
+ * characters around it are pieces by themselves (so no unknown
+ * character lies on either side) is the whole text's path up to there,
+ * since every path passes that point and the scores before it are
+ * summed the same way; a final run of unk-id tokens is held back, as it
+ * may fuse with one after the cut. Pushes them to sink and returns 1
+ * when it stopped, 2 when more text is needed, 3 when the model has no
+ * such tables (not Unigram, or no chunking), negative on error. */
+int tk_model_prefix(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink, la_tok_work *w,
+                    la_err *err);
 /* Frees la_tok_work.model. */
 void tk_model_work_free(void *p);
 

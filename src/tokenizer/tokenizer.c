@@ -360,7 +360,8 @@ static int push_added(enc_ctx *c, const tk_added_token *tok, const char *s, size
 
 /* 1 when this pipeline can encode a window of a long text: a normalizer
  * that can be cut (or none), no pre-tokenizer or an inert one (the whole
- * segment is one piece, which BPE cuts where no merge can cross), no added tokens matched
+ * segment is one piece, which BPE cuts where no merge can cross, and
+ * Unigram where no piece spans: tk_model_prefix), no added tokens matched
  * after normalization and none that strip white space on their left (so
  * a segment known up to a point is the same text up to that point). */
 int tk_windowable(const la_tokenizer *t)
@@ -425,6 +426,8 @@ static int encode_segment(enc_ctx *c, const char *raw, size_t rawlen, size_t ava
     }
     if (partial) {
         int rc = c->pl ? tk_bpe_prefix_ids(c->t->model, s, n, c->pl, c->max, c->w, c->err) : 3;
+        if (rc == 3)
+            rc = tk_model_prefix(c->t->model, s, n, &c->sink, c->w, c->err);
         if (rc == 3)
             rc = tk_bpe_tokenize_prefix(c->t->model, s, n, &c->sink, c->w, c->err);
         return c->status < 0 ? c->status : rc;

@@ -164,4 +164,23 @@ function unigramVocab(vocab, n, unkAt, bytes) {
   j.decoder = wpDecoder(true);
   emit(j, 'WordPiece of 2500, BertNormalizer without Chinese, WhitespaceSplit+UnicodeScripts+Punctuation');
 }
+// Unigram with no pre-tokenizer (the whole answer one piece, previewed on
+// windows of it): the metaspace put in by the normalizer, as Llama-2's
+{
+  const j = train(tk.Unigram.empty(), tk.nmt(), tk.metaspacePreTokenizer());
+  const base = j.model.vocab;
+  j.normalizer = { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '\u2581' },
+    { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' }] };
+  j.pre_tokenizer = null;
+  const k = JSON.parse(JSON.stringify(j));
+  j.model.vocab = unigramVocab(base, 900, 5, true);
+  j.model.unk_id = 5;
+  j.model.byte_fallback = true;
+  j.decoder = spDecoder;
+  emit(j, 'Unigram of 900 with byte_fallback, Prepend+Replace, no pre-tokenizer, unk 5');
+  k.model.vocab = unigramVocab(base, 250, 40, false);
+  k.model.unk_id = 40;
+  k.decoder = { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true };
+  emit(k, 'Unigram of 250 (many unk, fused), Prepend+Replace, no pre-tokenizer, Metaspace decoder');
+}
 console.log(out.join('\n'));

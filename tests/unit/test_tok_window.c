@@ -120,10 +120,13 @@ static void same_preview(la_tokenizer *t, la_tok_work *w, const char *text, size
     la_buf_free(&b);
 }
 
+/* window_unigram: a Unigram model behind Prepend + Replace with no
+ * pre-tokenizer (byte fallback for some bytes only, so that unknown runs
+ * fuse, and the unk token's own string "<unk>" a piece as well) */
 static const char *const fixtures[] = {
     FIX "full_llama.json", FIX "window_plain.json", FIX "window_lower.json",
-    FIX "window_multi.json", FIX "full_bytelevel.json", FIX "full_bytelevel_removed.json",
-    FIX "full_gemma.json", FIX "full_bytelevel_alone.json",
+    FIX "window_multi.json", FIX "window_unigram.json", FIX "full_bytelevel.json",
+    FIX "full_bytelevel_removed.json", FIX "full_gemma.json", FIX "full_bytelevel_alone.json",
 };
 #define NFIX (sizeof fixtures / sizeof fixtures[0])
 
@@ -197,11 +200,98 @@ START_TEST(window_long_answers)
 }
 END_TEST
 
+/* Tokens with their strings, for the model's own sinks. */
+typedef struct {
+    tk_sink sink;
+    la_tokens toks;
+} str_sink;
+
+static int str_push(tk_sink *s, const uint32_t *ids, size_t n)
+{
+    str_sink *x = (str_sink *)s;
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(tk_tokens_push(&x->toks, ids[i], "", 0), 0);
+    return 0;
+}
+
+static int str_push_str(tk_sink *s, uint32_t id, const char *str, size_t n)
+{
+    str_sink *x = (str_sink *)s;
+    ck_assert_int_eq(tk_tokens_push(&x->toks, id, str, n), 0);
+    return 0;
+}
+
+/* A Unigram window ends at the last point no piece spans, but a run of
+ * unk-id tokens just before it (the unknown "x", or the piece "<unk>"
+ * itself) fuses with one just after: tk_model_prefix on every start of
+ * texts where such runs meet gives the first tokens of the whole text,
+ * strings too (an unk token's is its text); and previews with every
+ * first window and m equal those of the whole text. */
+START_TEST(unigram_window_edges)
+{
+    static const char *const texts[] = {
+        "the <unk><unk> cat <unk><unk><unk>x the hat",
+        "<unk>x<unk> and x<unk>. the<unk>\xE6\x97\xA5<unk>, the cat",
+        "the cat\n\n<unk>\t<unk> and the hat and the cat",
+        "\xC3\xA9<unk>\xC3\xA9\xF0\x9F\x98\x80<unk> the the the",
+    };
+    la_tokenizer *t = load(FIX "window_unigram.json");
+    la_tok_work *w = la_tok_work_new();
+    size_t cuts = 0;
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        size_t len = strlen(texts[i]);
+        la_err err;
+        str_sink all = { { str_push, str_push_str }, {0} };
+        ck_assert_int_eq(tk_bpe_tokenize(t->model, texts[i], len, &all.sink, w, &err), 0);
+        for (size_t n = 1; n < len; n++) {
+            if (((unsigned char)texts[i][n] & 0xC0) == 0x80)
+                continue;
+            str_sink part = { { str_push, str_push_str }, {0} };
+            int rc = tk_model_prefix(t->model, texts[i], n, &part.sink, w, &err);
+            ck_assert_int_eq(rc, 2);
+            ck_assert_uint_le(part.toks.n, all.toks.n);
+            cuts += part.toks.n > 0;
+            for (size_t k = 0; k < part.toks.n; k++) {
+                size_t la = tk_tokens_len(&all.toks, k), lp = tk_tokens_len(&part.toks, k);
+                ck_assert_msg(part.toks.ids[k] == all.toks.ids[k] && la == lp &&
+                                  memcmp(all.toks.strs.data + all.toks.str_off[k],
+                                         part.toks.strs.data + part.toks.str_off[k], la) == 0,
+                              "text %zu, start of %zu bytes: token %zu is \"%.*s\" (%u), whole \"%.*s\" (%u)", i,
+                              n, k, (int)lp, part.toks.strs.data + part.toks.str_off[k], part.toks.ids[k], (int)la,
+                              all.toks.strs.data + all.toks.str_off[k], all.toks.ids[k]);
+            }
+            la_tokens_free(&part.toks);
+        }
+        la_tokens_free(&all.toks);
+        for (size_t m = 1; m <= 24; m++)
+            for (size_t win = 1; win <= len; win++) {
+                la_buf a = {0}, b = {0};
+                la_preview_info ia, ib;
+                t->no_window = 1;
+                ck_assert_int_eq(la_tokenizer_preview(t, w, texts[i], len, m, 0, &a, &ia, &err), LA_OK);
+                t->no_window = 0;
+                t->first_window = win;
+                ck_assert_int_eq(la_tokenizer_preview(t, w, texts[i], len, m, 0, &b, &ib, &err), LA_OK);
+                t->first_window = 0;
+                ck_assert_msg(a.len == b.len && memcmp(a.data ? a.data : "", b.data ? b.data : "", a.len) == 0,
+                              "text %zu m=%zu window %zu: \"%.*s\" vs \"%.*s\"", i, m, win, (int)b.len,
+                              b.data ? b.data : "", (int)a.len, a.data ? a.data : "");
+                ck_assert_uint_eq(ia.units, ib.units);
+                la_buf_free(&a);
+                la_buf_free(&b);
+            }
+    }
+    ck_assert_uint_gt(cuts, 40);   /* most starts had a cut to stop at */
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
 /* Which fixtures are windowed: the previews above must test the windows,
  * not compare the whole-segment path with itself. */
 START_TEST(window_is_used)
 {
-    static const int want[NFIX] = {1, 1, 1, 1, 0, 0, 1, 0};
+    static const int want[NFIX] = {1, 1, 1, 1, 1, 0, 0, 1, 0};
     for (size_t f = 0; f < NFIX; f++) {
         la_tokenizer *t = load(fixtures[f]);
         /* full_gemma's Split on " " follows a Replace of every " ": inert */
@@ -384,7 +474,7 @@ END_TEST
  * that is usually enough, giving the whole text's preview. */
 START_TEST(start_hint)
 {
-    static const int windowed[NFIX] = {1, 1, 1, 1, 0, 0, 1, 0};
+    static const int windowed[NFIX] = {1, 1, 1, 1, 1, 0, 0, 1, 0};
     char buf[4096];
     for (size_t f = 0; f < NFIX; f++) {
         la_tokenizer *t = load(fixtures[f]);
@@ -952,6 +1042,7 @@ int main(void)
     tcase_add_loop_test(tc, window_equals_whole, 0, NFIX);
     tcase_add_test(tc, window_long_answers);
     tcase_add_test(tc, window_is_used);
+    tcase_add_test(tc, unigram_window_edges);
     tcase_add_loop_test(tc, fast_equals_plain, 0, NFIX);
     tcase_add_test(tc, cache_per_model);
     tcase_add_test(tc, word_cache_grows);
