@@ -189,7 +189,9 @@ int la_cli_tokenize(int argc, char **argv)
     la_tokenizer_use_cache(!c.no_cache);
     c.tok = la_tokenizer_load(c.path, &err);
     if (!c.tok) {
-        fprintf(stderr, "lookahead: %s: %s\n", c.path, err.msg);
+        /* "PATH: tokenizer: reason" as real mode says it, whichever component said it */
+        fprintf(stderr, "lookahead: %s: %s%s\n", c.path, strncmp(err.msg, "tokenizer:", 10) ? "tokenizer: " : "",
+                err.msg);
         return strcmp(err.code, "cannot_open") == 0 ? EXIT_NOINPUT : EXIT_DATA;
     }
     c.w = la_tok_work_new();
