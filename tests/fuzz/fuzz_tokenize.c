@@ -1,8 +1,9 @@
 /* fuzz_tokenize.c - tokenizing arbitrary text with the fixture tokenizers
  * (la_tokenizer_encode, la_tokenizer_preview, la_tokenizer_decode).
  *
- * Input: one option byte (tokenizer, m, partial-chars mode), then the
- * text; texts that are not valid UTF-8 are skipped (the library is given
+ * Input: a byte choosing the tokenizer (modulo the number of fixtures,
+ * so that every one of up to 256 can be reached), a byte of options (m,
+ * partial-chars mode), then the text; texts that are not valid UTF-8 are skipped (the library is given
  * validated UTF-8 only). Checked, from the API's contracts:
  *  - encoding with max_tokens = k gives at least k tokens (or all), and
  *    they equal the first tokens of the full encoding;
@@ -26,7 +27,8 @@
 #include "tokenizer/tk.h"
 #include "unit.h"
 
-#define MAXTOK 64
+/* the tokenizer byte reaches this many fixtures */
+#define MAXTOK 256
 static la_tokenizer *toks[MAXTOK];
 static size_t ntoks;
 static la_tok_work *work;
@@ -46,10 +48,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char *names[MAXTOK];
     size_t n = 0;
     struct dirent *de;
-    while ((de = readdir(d)) && n < MAXTOK) {
+    while ((de = readdir(d))) {
         size_t l = strlen(de->d_name);
-        if (l > 5 && strcmp(de->d_name + l - 5, ".json") == 0)
+        if (l > 5 && strcmp(de->d_name + l - 5, ".json") == 0) {
+            if (n == MAXTOK) {
+                fprintf(stderr, "fuzz_tokenize: more than %d tokenizer fixtures in %s: raise MAXTOK\n", MAXTOK, dir);
+                exit(1);
+            }
             names[n++] = strdup(de->d_name);
+        }
     }
     closedir(d);
     qsort(names, n, sizeof *names, by_name);   /* the option byte means the same tokenizer every run */
@@ -75,13 +82,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1 || !fuzz_utf8_valid(data + 1, size - 1))
+    if (size < 2 || !fuzz_utf8_valid(data + 2, size - 2))
         return 0;
-    const la_tokenizer *t = toks[(data[0] & 31) % ntoks];
-    size_t m = 1 + ((data[0] >> 5) & 3) * 3;   /* 1, 4, 7, 10 */
-    int complete = (data[0] >> 7) & 1;
-    const char *text = (const char *)data + 1;
-    size_t len = size - 1;
+    const la_tokenizer *t = toks[data[0] % ntoks];
+    size_t m = 1 + (data[1] & 3) * 3;   /* 1, 4, 7, 10 */
+    int complete = (data[1] >> 2) & 1;
+    const char *text = (const char *)data + 2;
+    size_t len = size - 2;
 
     la_err e = {{0}, {0}};
     la_tokens all = {0}, few = {0};
