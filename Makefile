@@ -29,8 +29,8 @@ STRAY    := $(wildcard tests/test_*.c)
 $(if $(STRAY),$(error $(STRAY): Check suites belong in tests/unit/))
 HDRS     := $(wildcard include/*.h src/*.h src/tokenizer/*.h src/cli/*.h)
 
-.PHONY: all deps demo test unit cases cycles install uninstall clean conformance conformance-families conformance-pipelines conformance-models bench \
-	tables tables-check test-slurm
+.PHONY: all deps demo test unit cases cycles install uninstall clean conformance conformance-families conformance-pipelines conformance-models \
+	conformance-models-short bench tables tables-check test-slurm
 all: $(B)/lookahead
 
 # Installs missing Debian packages (apt-get), then builds in a second make
@@ -116,6 +116,14 @@ conformance-pipelines: $(B)/lookahead
 M_VALUES_MODELS ?= 1 6 17
 conformance-models: $(B)/lookahead
 	@MODELS=1 M_VALUES='$(M_VALUES_MODELS)' RANDOM_TEXTS='$(RANDOM_TEXTS)' sh tests/oracle/conformance.sh $(B)/lookahead
+
+# The same models in a few minutes (CI): every m and both modes, on the
+# hostile texts and RANDOM_TEXTS_MODELS_SHORT random ones as one set, not
+# the shared data; the CLI's real mode at m = 6 only.
+RANDOM_TEXTS_MODELS_SHORT ?= 300
+conformance-models-short: $(B)/lookahead
+	@MODELS=1 SHARED=0 ONE_SET=1 REAL_M_VALUES=6 M_VALUES='$(M_VALUES_MODELS)' \
+		RANDOM_TEXTS='$(RANDOM_TEXTS_MODELS_SHORT)' sh tests/oracle/conformance.sh $(B)/lookahead
 
 # Generated files (tests/gen/generate.sh lists them) written again from
 # the reference in place; tables-check fails when a fresh generation

@@ -18,6 +18,13 @@
 # models in the pipelines of the model families' styles, every component
 # and flag drawn at random; PIPELINE_SEED picks them) on the hostile and
 # random texts (RANDOM_TEXTS, 300 unless set) unless DATA is given.
+# MODELS=1 checks WordLevel, WordPiece and Unigram tokenizers trained here
+# instead (tests/oracle/models.js), Unigram ones with real SentencePiece
+# charsmaps too (python3-sentencepiece, installed when missing; without
+# it the run fails unless PRECOMPILED=0); SHARED=0 leaves out the shared
+# data sets. ONE_SET=1 checks all the records as one set, and
+# REAL_M_VALUES="6" the CLI's real mode for those m only (fewer oracle
+# runs: make conformance-models-short).
 #
 # usage: [FAMILIES="..."] [M_VALUES="..."] tests/oracle/conformance.sh path/to/lookahead
 # Prints the mismatch counts; exits 1 on any mismatch, 0 when all agree
@@ -114,20 +121,41 @@ for (const f of process.argv.slice(2)) {
 }
 fs.writeFileSync(process.argv[1], out.join("\n") + "\n");
 ' "$tmp/mtrain.txt" "$tmp/mtrain.jsonl" "$shared/data/gsm8k_train.jsonl" || exit 1
-    if [ -z "${PRECOMPILED_CHARSMAPS:-}" ]; then
-        # the system's Python: Debian's python3-sentencepiece is installed for it
+    # Real SentencePiece charsmaps come from Debian's python3-sentencepiece
+    # (for the system's Python), installed here when missing; without it
+    # the run fails unless PRECOMPILED=0 says to go on without them.
+    if [ -z "${PRECOMPILED_CHARSMAPS:-}" ] && [ "${PRECOMPILED:-1}" != 0 ]; then
         py=python3
         [ -x /usr/bin/python3 ] && py=/usr/bin/python3
-        if "$py" -c 'import sentencepiece' 2>/dev/null; then
-            for rule in nmt_nfkc nfkc_cf; do
-                "$py" "$top/tests/oracle/spm_charsmap.py" "$tmp/mtrain.txt" "$tmp/spm" "$rule" >"$tmp/$rule.b64" 2>/dev/null &&
-                    PRECOMPILED_CHARSMAPS="${PRECOMPILED_CHARSMAPS:-} $tmp/$rule.b64"
-            done
-        else
-            echo "conformance: no sentencepiece Python module (Debian: python3-sentencepiece): no Precompiled models"
+        if ! "$py" -c 'import sentencepiece' 2>/dev/null; then
+            echo "conformance: installing python3-sentencepiece (Debian) for the Precompiled models"
+            if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo -n"; else sudo=no; fi
+            if [ "$sudo" != no ]; then
+                $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-sentencepiece \
+                    >/dev/null 2>&1 || {
+                    $sudo apt-get update >/dev/null 2>&1
+                    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-sentencepiece \
+                        >/dev/null 2>&1
+                }
+            fi
         fi
-        export PRECOMPILED_CHARSMAPS
+        if ! "$py" -c 'import sentencepiece' 2>/dev/null; then
+            echo "conformance: FAILED: $py has no sentencepiece module and python3-sentencepiece could not be" \
+                "installed (as root: apt-get install python3-sentencepiece), so the Precompiled normalizer would go" \
+                "unchecked; PRECOMPILED=0 checks the other models without it" >&2
+            exit 1
+        fi
+        for rule in nmt_nfkc nfkc_cf; do
+            "$py" "$top/tests/oracle/spm_charsmap.py" "$tmp/mtrain.txt" "$tmp/spm" "$rule" >"$tmp/$rule.b64" 2>"$tmp/spm.err" || {
+                cat "$tmp/spm.err" >&2
+                echo "conformance: FAILED: no SentencePiece charsmap for rule $rule (tests/oracle/spm_charsmap.py)" >&2
+                exit 1
+            }
+            PRECOMPILED_CHARSMAPS="${PRECOMPILED_CHARSMAPS:-} $tmp/$rule.b64"
+        done
     fi
+    [ -n "${PRECOMPILED_CHARSMAPS:-}" ] || echo "conformance: PRECOMPILED=0: no Unigram model with a Precompiled normalizer"
+    export PRECOMPILED_CHARSMAPS
     node "$top/tests/oracle/models.js" "$tmp/models" "$tmp/mtrain.txt" >"$tmp/models.txt" 2>"$tmp/models.err" ||
         { cat "$tmp/models.err" >&2; exit 1; }
     use_files model "$tmp/models"
@@ -275,6 +303,20 @@ if [ "${LONG:-0}" = 1 ]; then
 $tmp/long.jsonl q a"
 fi
 
+# ONE_SET=1: all those records as one set (fewer oracle runs, for CI)
+if [ "${ONE_SET:-0}" = 1 ]; then
+    echo "$sets" | while read -r file inf outf; do
+        node -e '
+const fs = require("fs");
+const [f, inf, outf] = process.argv.slice(1);
+const t = fs.readFileSync(f, "utf8").replace(/^\uFEFF/, "");
+const items = /^\s*\[/.test(t) ? JSON.parse(t) : t.split("\n").filter(l => l.trim()).map(l => JSON.parse(l));
+process.stdout.write(items.map(it => JSON.stringify({ q: it[inf], a: it[outf] })).join("\n") + (items.length ? "\n" : ""));
+' "$file" "$inf" "$outf" || exit 1
+    done >"$tmp/one_set.jsonl" || exit 1
+    sets="$tmp/one_set.jsonl q a"
+fi
+
 total_bad=0
 total=0
 report() {  # label records mismatches
@@ -315,6 +357,7 @@ EOF
                 set -- $(node "$tmp/cmp_prefix.js" "$tmp/oracle" "$tmp/ours")
                 report "$label" "$1" "$2"
                 [ "$real_mode" = 1 ] || continue
+                case " ${REAL_M_VALUES:-$m} " in *" $m "*) ;; *) continue ;; esac
                 node "$shared/oracle/lookahead_oracle.js" --mode real --tokenizer "$tok" --m "$m" \
                     --partial-chars "$pc" --in "$file" --input-field "$inf" --output-field "$outf" \
                     >"$tmp/oracle" || { echo "$label: oracle failed"; exit 1; }
