@@ -213,9 +213,37 @@ static int nf_run(utf8proc_option_t opts, int drop_mn, src_ref src, size_t a, si
  * through, with the text on either side normalized on its own. */
 #define HANGUL_T_BASE 0x11A7
 
+/* Appends src[a..b) to out as it is: LA_OK or LA_ENOMEM. */
+static int nf_copy(src_ref src, size_t a, size_t b, la_buf *out)
+{
+    if (room(out, b - a) != LA_OK)
+        return LA_ENOMEM;
+    memcpy(out->data + out->len, src_ptr(src, out) + a, b - a);
+    out->len += b - a;
+    out->data[out->len] = 0;
+    return LA_OK;
+}
+
+/* The end of the ASCII characters from i on (i < len) that are followed
+ * by an ASCII character or the end: i when there are none. Such a
+ * character is its own normal form in every form and nothing around it
+ * changes it: it is a starter (marks after it are not moved before it,
+ * and it blocks composing across it), no composition has it second, and
+ * only a mark or the like after it could compose with it. */
+static size_t ascii_inert_end(const char *s, size_t len, size_t i)
+{
+    size_t j = i;
+    while (len - j >= 8 && !(tk_load64(s + j) & 0x8080808080808080ULL))
+        j += 8;
+    while (j < len && !((unsigned char)s[j] & 0x80))
+        j++;
+    /* the last one before a character that is not ASCII may compose with it */
+    return j == len ? len : j > i ? j - 1 : i;
+}
+
 /* Appends the normalization of src[0..len) to out: runs between inert
- * characters go through utf8proc, inert characters and pure-ASCII runs
- * are copied. */
+ * characters go through utf8proc, inert characters (ASCII ones among
+ * them, ascii_inert_end) and pure-ASCII runs are copied. */
 static int nf_append(utf8proc_option_t opts, int drop_mn, src_ref src, size_t len,
                      la_buf *out, size_t lim, la_err *err)
 {
@@ -226,17 +254,30 @@ static int nf_append(utf8proc_option_t opts, int drop_mn, src_ref src, size_t le
         size_t n = 0;
         int inert = 0;
         if (i < len) {
-            n = next_char(src_ptr(src, out), len, i, &cp);
+            const char *p = src_ptr(src, out);
+            size_t e = (unsigned char)p[i] < 0x80 ? ascii_inert_end(p, len, i) : i;
+            if (e > i + 1 || (e > i && !ascii)) {
+                /* a stretch of them: the run before them out, then them
+                 * copied at once (one alone goes on with an ASCII run) */
+                int rc = run == i ? LA_OK
+                         : ascii  ? nf_copy(src, run, i, out)
+                                  : nf_run(opts, drop_mn, src, run, i, out, lim, err);
+                if (rc == LA_OK)
+                    rc = nf_copy(src, i, e, out);
+                if (rc != LA_OK)
+                    return rc == LA_ENOMEM ? oom(err) : rc;
+                i = run = e;
+                ascii = 1;
+                continue;
+            }
+            n = next_char(p, len, i, &cp);
             inert = cp >= 0x7FD && (IN_TABLE(nf_inert, cp) || cp == HANGUL_T_BASE);
         }
         if (i == len || inert) {
             if (run < i) {
                 if (ascii) {
-                    if (room(out, i - run) != LA_OK)
+                    if (nf_copy(src, run, i, out) != LA_OK)
                         return oom(err);
-                    memcpy(out->data + out->len, src_ptr(src, out) + run, i - run);
-                    out->len += i - run;
-                    out->data[out->len] = 0;
                 } else {
                     int rc = nf_run(opts, drop_mn, src, run, i, out, lim, err);
                     if (rc)
@@ -245,11 +286,8 @@ static int nf_append(utf8proc_option_t opts, int drop_mn, src_ref src, size_t le
             }
             if (i == len)
                 break;
-            if (room(out, n) != LA_OK)
+            if (nf_copy(src, i, i + n, out) != LA_OK)
                 return oom(err);
-            memcpy(out->data + out->len, src_ptr(src, out) + i, n);
-            out->len += n;
-            out->data[out->len] = 0;
             i += n;
             run = i;
             ascii = 1;

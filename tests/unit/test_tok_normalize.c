@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "tokenizer/tk.h"
+#include <utf8proc.h>
 
 typedef struct {
     int cfg;
@@ -163,6 +164,60 @@ START_TEST(test_spot_checks)
               "\xC3\x89t\xC3\xA9", "ete");
     check_one("{\"type\":\"Strip\",\"strip_left\":true,\"strip_right\":true}",
               "\xE3\x80\x80 a \xC2\x85", "a");
+}
+END_TEST
+
+/* The Unicode normal forms copy ASCII characters followed by ASCII
+ * through (ascii_inert_end): random texts of ASCII around marks that
+ * compose with it ("e" + U+0301, "<" + U+0338), compatibility characters,
+ * Hangul jamo and precomposed letters come out as utf8proc makes the
+ * whole text, in all four forms. */
+START_TEST(test_nf_ascii_stretches)
+{
+    static const char *const atoms[] = {
+        "a", "e", "<", "=", " ", "ab cd ", "x1", "\n", "\xCC\x81", "\xCC\x88", "\xCC\xA7", "\xCC\xB8",
+        "\xEF\xAC\x81", "\xE2\x91\xA0", "\xE2\x84\xAB", "\xEF\xBC\xA1", "\xE1\x84\x80", "\xE1\x85\xA1",
+        "\xE1\x86\xA8", "\xC3\xA9", "\xE0\xAD\x87", "\xE0\xAC\xBE", "0123456789abcdef",
+    };
+    static const struct {
+        const char *json;
+        utf8proc_option_t opts;
+    } forms[] = {
+        {"{\"type\":\"NFC\"}", UTF8PROC_STABLE | UTF8PROC_COMPOSE},
+        {"{\"type\":\"NFD\"}", UTF8PROC_STABLE | UTF8PROC_DECOMPOSE},
+        {"{\"type\":\"NFKC\"}", UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT},
+        {"{\"type\":\"NFKD\"}", UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT},
+    };
+    uint64_t r = 0x243F6A8885A308D3u;
+    la_tok_work *w = work_new();
+    la_buf out = {0};
+    char text[512];
+    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+        tk_normalizer *n = make(forms[f].json);
+        for (int round = 0; round < 3000; round++) {
+            size_t len = 0, want_len = 8 + round % 64;
+            while (len < want_len) {
+                r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+                const char *a = atoms[r % (sizeof atoms / sizeof atoms[0])];
+                memcpy(text + len, a, strlen(a));
+                len += strlen(a);
+            }
+            text[len] = 0;
+            la_err err = {{0}, {0}};
+            la_buf_clear(&out);
+            ck_assert_int_eq(n->apply(n, text, len, &out, w, 0, &err), 0);
+            utf8proc_uint8_t *want = NULL;
+            utf8proc_ssize_t wl = utf8proc_map((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len, &want,
+                                               forms[f].opts);
+            ck_assert_int_ge(wl, 0);
+            ck_assert_msg(out.len == (size_t)wl && memcmp(out.data, want, out.len) == 0, "%s of \"%s\"",
+                          forms[f].json, text);
+            free(want);
+        }
+        n->free(n);
+    }
+    la_buf_free(&out);
+    work_free(w);
 }
 END_TEST
 
@@ -472,6 +527,7 @@ static Suite *suite(void)
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_reference_cases);
     tcase_add_test(t, test_spot_checks);
+    tcase_add_test(t, test_nf_ascii_stretches);
     tcase_add_test(t, test_replace_byte_blocks);
     tcase_add_test(t, test_nul);
     tcase_add_test(t, test_sequence_buffers);
