@@ -840,9 +840,8 @@ tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, 
         rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: missing vocab/merges");
     else if ((rc = load_vocab(m, vocab, vocab_len, err)) == LA_OK &&
              (rc = load_options(m, opts, err)) == LA_OK) {
-        /* the chunking tables (15M instructions for Llama-2's vocabulary)
-         * are built beside the merges (58M), so loading waits for the
-         * longer of the two only */
+        /* the chunking tables are built beside the merges, in a thread
+         * of their own, so loading waits for the longer of the two only */
         chunk_job job = { m, {{0}, {0}}, LA_OK };
         pthread_t tid;
         int threaded = chunking && pthread_create(&tid, NULL, chunk_main, &job) == 0;

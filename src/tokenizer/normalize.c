@@ -1273,8 +1273,8 @@ static tk_normalizer *new_replace(const cJSON *j, const char *type, la_err *err)
     /* a String pattern of valid UTF-8 is applied as the literal it is
      * (r->lit below), never through its regex: it is not compiled, and a
      * tokenizer such as Llama-2's, whose only pattern is such a string,
-     * does without Oniguruma (its set-up and lazy symbol binding took
-     * about 0.15 ms of every load) */
+     * does without Oniguruma (its set-up and lazy symbol binding are a
+     * noticeable part of a short run's load) */
     const cJSON *pat = cJSON_GetObjectItemCaseSensitive(j, "pattern");
     const cJSON *str = cJSON_IsObject(pat) && cJSON_GetArraySize(pat) == 1
                            ? cJSON_GetObjectItemCaseSensitive(pat, "String") : NULL;
