@@ -21,7 +21,7 @@
 
 struct tk_regex {
     regex_t *re;
-    int fast;                /* a known pattern matched by regex_fast.c (TK_FAST_*) */
+    const tk_fast *fast;     /* regex_fast.c's matcher of a known pattern, or NULL */
     int fast_on;             /* 0: Oniguruma only (tests) */
     char name[48];           /* "regex /<the pattern's start>/", for messages */
 };
@@ -62,7 +62,7 @@ tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err)
         free(r);
         return NULL;
     }
-    r->fast = tk_fast_kind(pattern, len);
+    r->fast = tk_fast_for(pattern, len);
     r->fast_on = 1;
     size_t shown = len > 24 ? 24 : len;
     while (shown < len && shown > 0 && ((unsigned char)pattern[shown] & 0xC0) == 0x80)
@@ -76,9 +76,9 @@ void tk_regex_set_fast(tk_regex *re, int on)
     re->fast_on = on;
 }
 
-int tk_regex_fast_kind(const tk_regex *re)
+const char *tk_regex_fast_name(const tk_regex *re)
 {
-    return re->fast;
+    return tk_fast_name(re->fast);
 }
 
 void tk_regex_free(tk_regex *re)
@@ -291,17 +291,10 @@ int tk_regex_next(const tk_regex *re, const char *s, size_t len, size_t from,
     if (from > len)
         return 0;
     if (re->fast && re->fast_on) {
-        /* none of these patterns matches the empty string, and one of
-         * their branches matches at every character */
-        if (from == len)
-            return 0;
-        long end = tk_fast_match(re->fast, s, len, from);
-        if (end > 0) {
-            *mstart = from;
-            *mend = (size_t)end;
-            return 1;
-        }
-        /* an invalid sequence was met: Oniguruma decides */
+        int r = tk_fast_search(re->fast, s, len, from, mstart, mend);
+        if (r >= 0)
+            return r;
+        /* declined: Oniguruma decides */
     }
     re_work *rw = work_state(w);
     if (!rw)

@@ -15,7 +15,7 @@
  *            LO = [\p{Ll}\p{Lm}\p{Lo}\p{M}], C = (?i:'s|'t|...|'d)
  *
  * A pattern is handled here only when its text is exactly one of these
- * (tk_fast_kind); the result must be Oniguruma's, backtracking order
+ * (tk_fast_for); the result must be Oniguruma's, backtracking order
  * included. Each function below follows the alternatives in order and
  * says how Oniguruma's backtracking resolves them. Every character is a
  * letter, a number, white space (\s) or none of these ("other"), and
@@ -53,24 +53,6 @@ static const char pat_o200k[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+"
     "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
-int tk_fast_kind(const char *pattern, size_t len)
-{
-    static const struct {
-        const char *text;
-        size_t len;
-        int kind;
-    } known[] = {
-        {pat_gpt2, sizeof pat_gpt2 - 1, TK_FAST_GPT2},
-        {pat_cl100k, sizeof pat_cl100k - 1, TK_FAST_CL100K},
-        {pat_o200k, sizeof pat_o200k - 1, TK_FAST_O200K},
-        {pat_qwen2, sizeof pat_qwen2 - 1, TK_FAST_QWEN2},
-    };
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (len == known[i].len && memcmp(pattern, known[i].text, len) == 0)
-            return known[i].kind;
-    return TK_FAST_NONE;
-}
 
 /* ---- class table ---------------------------------------------------------- */
 /* Bits per code point: a byte per BMP code point, runs of equal bits
@@ -434,20 +416,70 @@ static size_t match_o200k(scan *m, size_t i)
     return white_space(m, i, 1);
 }
 
-long tk_fast_match(int kind, const char *s, size_t len, size_t from)
+/* ---- the entry point ---------------------------------------------------- */
+
+struct tk_fast {
+    const char *name;
+    const char *text;        /* the pattern, as tokenizer.json spells it */
+    size_t len;
+    /* end of the match at i (< len), i when there is none there */
+    size_t (*match)(scan *m, size_t i);
+};
+
+static size_t match_cl100k3(scan *m, size_t i)
 {
-    if (from >= len || !table_ready())
+    return match_cl100k(m, i, 3);
+}
+
+static size_t match_qwen2(scan *m, size_t i)
+{
+    return match_cl100k(m, i, 1);
+}
+
+#define PAT(s) s, sizeof s - 1
+static const tk_fast matchers[] = {
+    {"gpt2", PAT(pat_gpt2), match_gpt2},
+    {"cl100k", PAT(pat_cl100k), match_cl100k3},
+    {"o200k", PAT(pat_o200k), match_o200k},
+    {"qwen2", PAT(pat_qwen2), match_qwen2},
+};
+
+const tk_fast *tk_fast_for(const char *pattern, size_t len)
+{
+    for (size_t i = 0; i < sizeof matchers / sizeof matchers[0]; i++)
+        if (len == matchers[i].len && memcmp(pattern, matchers[i].text, len) == 0)
+            return &matchers[i];
+    return NULL;
+}
+
+const char *tk_fast_name(const tk_fast *f)
+{
+    return f ? f->name : NULL;
+}
+
+/* Oniguruma's search: the match at the first position that has one.
+ * None of these patterns matches the empty string, so there is none at
+ * the end. */
+int tk_fast_search(const tk_fast *f, const char *s, size_t len, size_t from, size_t *mstart,
+                   size_t *mend)
+{
+    if (!table_ready())
         return -1;
     scan m = {(const unsigned char *)s, len, 0};
-    size_t end;
-    switch (kind) {
-    case TK_FAST_GPT2: end = match_gpt2(&m, from); break;
-    case TK_FAST_CL100K: end = match_cl100k(&m, from, 3); break;
-    case TK_FAST_QWEN2: end = match_cl100k(&m, from, 1); break;
-    case TK_FAST_O200K: end = match_o200k(&m, from); break;
-    default: return -1;
+    for (size_t i = from; i < len;) {
+        size_t end = f->match(&m, i), n;
+        int32_t cp;
+        if (m.bad)
+            return -1;
+        if (end > i) {
+            *mstart = i;
+            *mend = end;
+            return 1;
+        }
+        char_at(&m, i, &n, &cp);
+        if (m.bad)
+            return -1;
+        i += n;
     }
-    if (m.bad || end <= from)
-        return -1;
-    return (long)end;
+    return 0;
 }

@@ -305,15 +305,17 @@ void tk_onig_init(void);
 /* ---- hand-written matchers of known Split patterns (regex_fast.c) ------ */
 /* The Split patterns of GPT-2 (ByteLevel), Llama-3 (cl100k), GPT-4o
  * (o200k) and Qwen2 (cl100k with one digit a match), recognised by their
- * exact text, are matched without
- * Oniguruma, with the same results (the classes come from
- * tk_regex_class_ranges). */
-enum { TK_FAST_NONE, TK_FAST_GPT2, TK_FAST_CL100K, TK_FAST_O200K, TK_FAST_QWEN2 };
-int tk_fast_kind(const char *pattern, size_t len);
-/* End of the match starting at `from` (< len; these patterns match at
- * every character), or -1 when an invalid UTF-8 sequence was read (or
- * the class tables could not be built): the caller uses Oniguruma. */
-long tk_fast_match(int kind, const char *s, size_t len, size_t from);
+ * exact text, are matched without Oniguruma, with the same results (the
+ * classes come from tk_regex_class_ranges). */
+typedef struct tk_fast tk_fast;
+/* The matcher of pattern[0..len), or NULL when none knows it. */
+const tk_fast *tk_fast_for(const char *pattern, size_t len);
+/* Searches s[0..len) from `from` (a character boundary) as onig_search
+ * does: 1 with the leftmost match [*mstart, *mend), 0 when there is none,
+ * or -1 when it declines (it read an invalid UTF-8 sequence, or the class
+ * tables could not be built): the caller then asks Oniguruma. */
+int tk_fast_search(const tk_fast *f, const char *s, size_t len, size_t from, size_t *mstart,
+                   size_t *mend);
 /* Iterates matches as HuggingFace's find_matches does (the Rust onig
  * binding's find_iter): zero-initialise, then call until it returns 0.
  * An empty match advances one character; an empty match right after a

@@ -11,9 +11,11 @@
 
 /* ---- regular expressions (regex.c, regex_fast.c) ---------------------- */
 /* 0 makes a pattern run on Oniguruma even when regex_fast.c knows it;
- * the kind (TK_FAST_*) selected for it, 0 for none. */
+ * the name of the matcher selected for a pattern or of a matcher, NULL
+ * for none. */
 void tk_regex_set_fast(tk_regex *re, int on);
-int tk_regex_fast_kind(const tk_regex *re);
+const char *tk_regex_fast_name(const tk_regex *re);
+const char *tk_fast_name(const tk_fast *f);
 /* The class bits (TK_FC_*) of a code point, as regex_fast.c sees it. */
 enum { TK_FC_L = 1, TK_FC_N = 2, TK_FC_S = 4, TK_FC_UP = 8, TK_FC_LO = 16 };
 unsigned tk_fast_class(int32_t cp);

@@ -113,18 +113,23 @@ static void compare_all(const char *s, size_t n, int every_start)
 
 START_TEST(test_kinds)
 {
-    ck_assert_int_eq(tk_regex_fast_kind(fast_re[0]), TK_FAST_GPT2);
-    ck_assert_int_eq(tk_regex_fast_kind(fast_re[1]), TK_FAST_CL100K);
-    ck_assert_int_eq(tk_regex_fast_kind(fast_re[2]), TK_FAST_O200K);
-    ck_assert_int_eq(tk_regex_fast_kind(fast_re[3]), TK_FAST_QWEN2);
+    static const char *const names[NPAT] = {"gpt2", "cl100k", "o200k", "qwen2"};
+    for (int k = 0; k < NPAT; k++) {
+        ck_assert_str_eq(tk_regex_fast_name(fast_re[k]), names[k]);
+        ck_assert_str_eq(tk_fast_name(tk_fast_for(pats[k], strlen(pats[k]))), names[k]);
+    }
     /* anything else, even one character off, stays with Oniguruma */
     const char *other[] = {"\\s+", GPT2 "|x", "(?i:'s|'t|'re|'ve|'m|'ll|'d)", ""};
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
-        ck_assert_int_eq(tk_fast_kind(other[i], strlen(other[i])), TK_FAST_NONE);
+        ck_assert_ptr_null(tk_fast_for(other[i], strlen(other[i])));
     char tmp[sizeof CL100K];
     memcpy(tmp, CL100K, sizeof tmp);
     tmp[sizeof tmp - 2] = '*';
-    ck_assert_int_eq(tk_fast_kind(tmp, sizeof tmp - 1), TK_FAST_NONE);
+    ck_assert_ptr_null(tk_fast_for(tmp, sizeof tmp - 1));
+    tk_regex *re = tk_regex_new(tmp, sizeof tmp - 1, &(la_err){{0}, {0}});
+    ck_assert_ptr_nonnull(re);
+    ck_assert_ptr_null(tk_regex_fast_name(re));
+    tk_regex_free(re);
 }
 END_TEST
 
