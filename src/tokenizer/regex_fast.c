@@ -13,21 +13,32 @@
  *   (GPT-4o) |\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
  *            with UP = [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}],
  *            LO = [\p{Ll}\p{Lm}\p{Lo}\p{M}], C = (?i:'s|'t|...|'d)
+ *   DeepSeek-V3, a Sequence of three Splits:
+ *            \p{N}{1,3}
+ *            [\x{4E00}-\x{9FA5}\x{3040}-\x{309F}\x{30A0}-\x{30FF}]+
+ *            (CJK ideographs, hiragana, katakana), and
+ *            [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+
+ *            |[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*
+ *            |\s*[\r\n]+|\s+(?!\S)|\s+  (\r and \n written as the characters)
  *
  * A pattern is handled here only when its text is exactly one of these
  * (tk_fast_for); the result must be Oniguruma's, backtracking order
  * included. Each function below follows the alternatives in order and
- * says how Oniguruma's backtracking resolves them. Every character is a
- * letter, a number, white space (\s) or none of these ("other"), and
- * some branch matches each kind, so a match always starts where the
- * search starts and is never empty.
+ * says how Oniguruma's backtracking resolves them. In the first four
+ * patterns every character is a letter, a number, white space (\s) or
+ * none of these ("other"), and some branch matches each kind, so a
+ * match starts where the search starts; DeepSeek-V3's patterns match at
+ * some characters only, and the search moves on one character at a time
+ * as Oniguruma's does. No pattern here matches the empty string.
  *
  * Classes are those Oniguruma sees after regex.c rewrites the pattern
  * (HuggingFace's Unicode tables, Oniguruma's own for \p{Lt}, \p{Nl},
  * \p{Me} and \s), read once through tk_regex_class_ranges into a table
- * of class bits per code point. Case-insensitive contractions: under
- * Oniguruma's case folding only U+017F (long s) joins the ASCII letters,
- * for 's' (checked over all code points by the unit test).
+ * of class bits per code point (DeepSeek-V3's ideographs and kana are
+ * literal ranges, compared as code points). Case-insensitive
+ * contractions: under Oniguruma's case folding only U+017F (long s)
+ * joins the ASCII letters, for 's' (checked over all code points by the
+ * unit test).
  *
  * Invalid UTF-8 is left to Oniguruma: the matcher reports it (-1) when
  * it reads any.
@@ -53,6 +64,14 @@ static const char pat_o200k[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+"
     "[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+static const char pat_ds_digits[] = "\\p{N}{1,3}";
+/* U+4E00-U+9FA5, U+3040-U+309F, U+30A0-U+30FF as UTF-8 */
+static const char pat_ds_han_kana[] = ("[\xE4\xB8\x80-\xE9\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F"
+                                       "\xE3\x82\xA0-\xE3\x83\xBF]+");
+static const char pat_ds_words[] =
+    ("[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?"
+     "[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+");
 
 /* ---- class table ---------------------------------------------------------- */
 /* Bits per code point: a byte per BMP code point, runs of equal bits
@@ -91,7 +110,8 @@ static void build_table(void)
     } parts[] = {
         {"L", TK_FC_L},   {"N", TK_FC_N},   {"\\s", TK_FC_S}, {"Lu", TK_FC_UP},
         {"Lt", TK_FC_UP}, {"Lm", TK_FC_UP | TK_FC_LO},         {"Lo", TK_FC_UP | TK_FC_LO},
-        {"M", TK_FC_UP | TK_FC_LO},         {"Ll", TK_FC_LO},
+        {"M", TK_FC_UP | TK_FC_LO | TK_FC_M}, {"Ll", TK_FC_LO},
+        {"P", TK_FC_PS},  {"S", TK_FC_PS},
     };
     uint8_t *all = calloc(0x110000, 1);
     if (!all)
@@ -416,6 +436,72 @@ static size_t match_o200k(scan *m, size_t i)
     return white_space(m, i, 1);
 }
 
+/* DeepSeek-V3's numbers: one to three \p{N}, i when none at i. */
+static size_t match_ds_digits(scan *m, size_t i)
+{
+    return run_in_max(m, i, TK_FC_N, 3);
+}
+
+/* DeepSeek-V3's run of CJK ideographs and kana, i when none at i. */
+static size_t match_ds_han_kana(scan *m, size_t i)
+{
+    while (i < m->len) {
+        size_t n;
+        int32_t cp;
+        char_at(m, i, &n, &cp);
+        if (!((cp >= 0x4E00 && cp <= 0x9FA5) || (cp >= 0x3040 && cp <= 0x30FF)))
+            break;
+        i += n;
+    }
+    return i;
+}
+
+static inline int ascii_letter(unsigned c)
+{
+    return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
+/* One of the 32 ASCII punctuation characters and symbols. */
+static inline int ascii_punct(unsigned c)
+{
+    return (c >= '!' && c <= '/') || (c >= ':' && c <= '@') || (c >= '[' && c <= '`') ||
+           (c >= '{' && c <= '~');
+}
+
+#define C_LM (TK_FC_L | TK_FC_M)
+
+/* DeepSeek-V3's words, punctuation and white space; i when no branch
+ * matches at i (a number, a control, a format character...). */
+static size_t match_ds_words(scan *m, size_t i)
+{
+    const unsigned char *s = m->s;
+    /* [ASCII punctuation][A-Za-z]+, the run whole */
+    if (ascii_punct(s[i]) && i + 1 < m->len && ascii_letter(s[i + 1])) {
+        size_t j = i + 2;
+        while (j < m->len && ascii_letter(s[j]))
+            j++;
+        return j;
+    }
+    size_t n0, n1;
+    int32_t c0, c1;
+    unsigned b0 = char_at(m, i, &n0, &c0);
+    /* [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+: the optional character is
+     * taken when a letter or mark follows; otherwise the run starts at i */
+    if (c0 >= 0 && c0 != '\r' && c0 != '\n' && !(b0 & (TK_FC_L | TK_FC_PS)) &&
+        (bits_at(m, i + n0, &n1, &c1) & C_LM))
+        return run_in(m, i + n0, C_LM);
+    if (b0 & C_LM)
+        return run_in(m, i, C_LM);
+    /*  ?[\p{P}\p{S}]+[\r\n]* */
+    if (c0 == ' ' && (bits_at(m, i + 1, &n1, &c1) & TK_FC_PS))
+        return run_bytes(m, run_in(m, i + 1, TK_FC_PS), "\r\n");
+    if (b0 & TK_FC_PS)
+        return run_bytes(m, run_in(m, i, TK_FC_PS), "\r\n");
+    if (b0 & TK_FC_S)
+        return white_space(m, i, 1);
+    return i;
+}
+
 /* ---- the entry point ---------------------------------------------------- */
 
 struct tk_fast {
@@ -442,6 +528,9 @@ static const tk_fast matchers[] = {
     {"cl100k", PAT(pat_cl100k), match_cl100k3},
     {"o200k", PAT(pat_o200k), match_o200k},
     {"qwen2", PAT(pat_qwen2), match_qwen2},
+    {"deepseek_digits", PAT(pat_ds_digits), match_ds_digits},
+    {"deepseek_han_kana", PAT(pat_ds_han_kana), match_ds_han_kana},
+    {"deepseek_words", PAT(pat_ds_words), match_ds_words},
 };
 
 const tk_fast *tk_fast_for(const char *pattern, size_t len)

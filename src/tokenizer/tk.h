@@ -304,8 +304,8 @@ void tk_onig_init(void);
 
 /* ---- hand-written matchers of known Split patterns (regex_fast.c) ------ */
 /* The Split patterns of GPT-2 (ByteLevel), Llama-3 (cl100k), GPT-4o
- * (o200k) and Qwen2 (cl100k with one digit a match), recognised by their
- * exact text, are matched without Oniguruma, with the same results (the
+ * (o200k), Qwen2 (cl100k with one digit a match) and DeepSeek-V3 (three),
+ * recognised by their exact text, are matched without Oniguruma, with the same results (the
  * classes come from tk_regex_class_ranges). */
 typedef struct tk_fast tk_fast;
 /* The matcher of pattern[0..len), or NULL when none knows it. */

@@ -17,7 +17,7 @@ void tk_regex_set_fast(tk_regex *re, int on);
 const char *tk_regex_fast_name(const tk_regex *re);
 const char *tk_fast_name(const tk_fast *f);
 /* The class bits (TK_FC_*) of a code point, as regex_fast.c sees it. */
-enum { TK_FC_L = 1, TK_FC_N = 2, TK_FC_S = 4, TK_FC_UP = 8, TK_FC_LO = 16 };
+enum { TK_FC_L = 1, TK_FC_N = 2, TK_FC_S = 4, TK_FC_UP = 8, TK_FC_LO = 16, TK_FC_M = 32, TK_FC_PS = 64 };
 unsigned tk_fast_class(int32_t cp);
 
 /* ---- BPE (bpe.c) ------------------------------------------------------- */

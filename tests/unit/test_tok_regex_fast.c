@@ -2,14 +2,16 @@
  * test_tok_regex_fast.c - the hand-written matchers of regex_fast.c
  * against Oniguruma (regex.c with the fast path turned off), which is
  * what HuggingFace runs:
- *   - the four Split patterns are recognised, and nothing else;
+ *   - the Split patterns of GPT-2, cl100k, o200k, Qwen2 and DeepSeek-V3
+ *     are recognised, and nothing else;
  *   - the class bits agree with Oniguruma's classes for every code point;
  *   - for every code point in a few contexts, around contractions too;
  *   - for many random texts (ASCII, letters, marks and numbers of many
  *     scripts incl. recent Unicode, all kinds of white space, \r\n,
- *     apostrophes, digit runs, emoji, controls, invalid bytes) and for
- *     tests/fixtures/tok/hostile.jsonl: the match at every character
- *     boundary, and the whole match stream, are the same.
+ *     apostrophes, digit runs, CJK ideographs, kana and punctuation,
+ *     emoji, controls, invalid bytes) and for the texts of
+ *     tests/fixtures/tok/hostile.jsonl: the match searched from every
+ *     character boundary, and the whole match stream, are the same.
  */
 #include <check.h>
 #include <stdio.h>
@@ -34,8 +36,15 @@
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "                        \
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 
-#define NPAT 4
-static const char *const pats[NPAT] = {GPT2, CL100K, O200K, QWEN2};
+/* DeepSeek-V3's three (\r and \n as the characters, as its file has them) */
+#define DS_DIGITS "\\p{N}{1,3}"
+#define DS_HAN_KANA "[\xE4\xB8\x80-\xE9\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F\xE3\x82\xA0-\xE3\x83\xBF]+"
+#define DS_WORDS                                                                               \
+    ("[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?"          \
+     "[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+")
+
+#define NPAT 7
+static const char *const pats[NPAT] = {GPT2, CL100K, O200K, QWEN2, DS_DIGITS, DS_HAN_KANA, DS_WORDS};
 
 /* A fast and an Oniguruma-only copy of each pattern. */
 static tk_regex *fast_re[NPAT], *onig_re[NPAT];
@@ -113,19 +122,23 @@ static void compare_all(const char *s, size_t n, int every_start)
 
 START_TEST(test_kinds)
 {
-    static const char *const names[NPAT] = {"gpt2", "cl100k", "o200k", "qwen2"};
+    static const char *const names[NPAT] = {"gpt2",           "cl100k",            "o200k",
+                                            "qwen2",          "deepseek_digits",   "deepseek_han_kana",
+                                            "deepseek_words"};
     for (int k = 0; k < NPAT; k++) {
         ck_assert_str_eq(tk_regex_fast_name(fast_re[k]), names[k]);
         ck_assert_str_eq(tk_fast_name(tk_fast_for(pats[k], strlen(pats[k]))), names[k]);
     }
     /* anything else, even one character off, stays with Oniguruma */
-    const char *other[] = {"\\s+", GPT2 "|x", "(?i:'s|'t|'re|'ve|'m|'ll|'d)", ""};
+    const char *other[] = {"\\s+",       GPT2 "|x", "(?i:'s|'t|'re|'ve|'m|'ll|'d)", "",
+                           "\\p{N}{1,4}", "\\p{N}",  "[\xE4\xB8\x80-\xE9\xBE\xA5]+"};
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
         ck_assert_ptr_null(tk_fast_for(other[i], strlen(other[i])));
     char tmp[sizeof CL100K];
     memcpy(tmp, CL100K, sizeof tmp);
     tmp[sizeof tmp - 2] = '*';
     ck_assert_ptr_null(tk_fast_for(tmp, sizeof tmp - 1));
+    ck_assert_ptr_null(tk_fast_for(DS_WORDS, strlen(DS_WORDS) - 1));
     tk_regex *re = tk_regex_new(tmp, sizeof tmp - 1, &(la_err){{0}, {0}});
     ck_assert_ptr_nonnull(re);
     ck_assert_ptr_null(tk_regex_fast_name(re));
@@ -165,6 +178,8 @@ START_TEST(test_classes_every_code_point)
         {"\\s+", TK_FC_S},
         {"[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+", TK_FC_UP},
         {"[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+", TK_FC_LO},
+        {"\\p{M}+", TK_FC_M},
+        {"[\\p{P}\\p{S}]+", TK_FC_PS},
     };
     la_err err = {{0}, {0}};
     size_t len;
@@ -239,7 +254,7 @@ static void in_context(int32_t cp)
     char buf[256], c[4];
     size_t n = tk_utf8_encode(cp, c), o = 0;
     static const char *const parts[] = {"'", "e A", "x'l", " 'r", "'s a", "", "B'", "\r\n ",
-                                        "1", "  ", NULL};
+                                        "1", "  ", "#", "\xE4\xB8\x80", NULL};
     for (size_t k = 0; parts[k]; k++) {
         size_t l = strlen(parts[k]);
         memcpy(buf + o, parts[k], l);
@@ -327,6 +342,19 @@ static const char *const alphabet[] = {
     "\xF0\x90\xB5\x8A" /* U+10D4A Garay */, "\xF0\x9C\xB3\xB0" /* U+1CCF0 */,
     "\xF0\xB1\x8D\x90" /* U+31350 CJK ext H */, "\xF0\xAE\xAF\xB0" /* U+2EBF0 ext I */,
     "\xF0\x91\x8E\x80" /* U+11380 Tulu-Tigalari */, "\xF0\x91\x8F\x8E" /* U+113CE mark */,
+    /* DeepSeek-V3: CJK ideographs and kana (its range ends and their
+     * neighbours), CJK punctuation, digit runs, ASCII punctuation before
+     * letters */
+    "\xE4\xB8\x80" /* U+4E00 */, "\xE4\xB8\xAD" /* U+4E2D */, "\xE9\xBE\xA5" /* U+9FA5 */,
+    "\xE9\xBE\xA6" /* U+9FA6 */, "\xE4\xB7\xBF" /* U+4DFF So */, "\xE3\x90\x80" /* U+3400 */,
+    "\xE3\x81\x80" /* U+3040 unassigned */, "\xE3\x81\x82" /* U+3042 */,
+    "\xE3\x82\x99" /* U+3099 Mn */, "\xE3\x82\x9B" /* U+309B Sk */,
+    "\xE3\x82\x9F" /* U+309F */, "\xE3\x82\xA0" /* U+30A0 Pd */, "\xE3\x82\xAB" /* U+30AB */,
+    "\xE3\x83\xBB" /* U+30FB Po */, "\xE3\x83\xBC" /* U+30FC Lm */, "\xE3\x83\xBF" /* U+30FF */,
+    "\xE3\x84\x80" /* U+3100 */, "\xE3\x80\x81" /* U+3001 */, "\xE3\x80\x82" /* U+3002 */,
+    "\xE3\x80\x8C" /* U+300C */, "\xEF\xBC\x8C" /* U+FF0C */, "\xEF\xBC\x9A" /* U+FF1A */,
+    "\xEF\xBD\xB1" /* U+FF71 halfwidth katakana */, "1", "12", "123", "1234", "\xD9\xA1\xD9\xA2",
+    "'a", ".x", "#Tag", "-B", "@user", "\\n", "$5", "(x)", "~~", "e\xCC\x81", "n\xCC\x83\xCC\x81",
     /* symbols and emoji */
     "\xE2\x82\xAC" /* € */, "\xE2\x88\x91" /* ∑ */, "\xF0\x9F\x98\x80" /* 😀 */,
     "\xF0\x9F\x91\x8D" /* 👍 */, "\xF0\x9F\x8F\xBD" /* skin tone */, "\xE2\x80\x8D" /* ZWJ */,
@@ -337,10 +365,17 @@ static const char *const alphabet[] = {
     "\xFF", "\xC3", "\xED\xA0\x80",
 };
 
-/* A random code point outside the surrogates. */
+/* A random code point outside the surrogates; some from around
+ * DeepSeek-V3's ideograph and kana ranges and the fullwidth forms. */
 static size_t random_char(char *out)
 {
+    static const int32_t near[][2] = {{0x3000, 0x3100}, {0x4DF0, 0x4E10}, {0x9F90, 0x9FB0},
+                                      {0xFF00, 0xFF70}};
     int32_t cp;
+    if (rnd(3) == 0) {
+        const int32_t *r = near[rnd(4)];
+        return tk_utf8_encode(r[0] + (int32_t)rnd((uint32_t)(r[1] - r[0])), out);
+    }
     do
         cp = (int32_t)(rnd(4) == 0 ? rnd(0x110000) : rnd(4) == 0 ? rnd(0x3400) : rnd(0x800));
     while (cp >= 0xD800 && cp <= 0xDFFF);
