@@ -21,6 +21,7 @@
 
 struct tk_regex {
     regex_t *re;
+    regex_t *counted;        /* the copy with a callout in every repeat (regex_bound.c) */
     const tk_fast *fast;     /* regex_fast.c's matcher of a known pattern, or NULL */
     int fast_on;             /* 0: Oniguruma only (tests) */
     char name[48];           /* "regex /<the pattern's start>/", for messages */
@@ -53,13 +54,44 @@ tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err)
     int rc = onig_new(&r->re, p, p + plen, ONIG_OPTION_NONE, ONIG_ENCODING_UTF8,
                       ONIG_SYNTAX_DEFAULT, &info);
     pthread_mutex_unlock(&onig_new_lock);
-    la_buf_free(&rw);
     if (rc != ONIG_NORMAL) {
+        la_buf_free(&rw);
         OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
         onig_error_code_to_str(msg, rc, &info);
         la_err_set(err, rc == ONIGERR_MEMORY ? LA_ENOMEM : LA_EDATA, "tokenizer",
                    "regex /%.*s/: %s", len > 80 ? 80 : (int)len, pattern, (char *)msg);
         free(r);
+        return NULL;
+    }
+    /* The copy whose searches the work budget can stop (regex_bound.c),
+     * made from what Oniguruma compiled. */
+    la_buf inst = {0};
+    const char *why = NULL;
+    size_t at = 0;
+    int ok = tk_regex_instrument((const char *)p, plen, &inst, &why, &at);
+    la_buf_free(&rw);
+    if (ok == 1) {
+        pthread_mutex_lock(&onig_new_lock);
+        rc = onig_new(&r->counted, (OnigUChar *)inst.data, (OnigUChar *)inst.data + inst.len,
+                      ONIG_OPTION_NONE, ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &info);
+        pthread_mutex_unlock(&onig_new_lock);
+        if (rc != ONIG_NORMAL)
+            r->counted = NULL, ok = rc == ONIGERR_MEMORY ? LA_ENOMEM : 0,
+            why = "its counted copy does not compile";
+    }
+    la_buf_free(&inst);
+    if (ok != 1) {
+        onig_free(r->re);
+        free(r);
+        if (ok < 0)
+            la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");
+        else
+            la_err_set(err, LA_EDATA, "tokenizer",
+                       "regex /%.*s/: the time of its searches cannot be bounded (%s, near byte %zu "
+                       "of the pattern as compiled); a tokenizer whose patterns avoid backreferences, "
+                       "subexpression calls, \\X, absent and conditional groups, callouts and "
+                       "extended mode is needed",
+                       len > 80 ? 80 : (int)len, pattern, why, at);
         return NULL;
     }
     r->fast = tk_fast_for(pattern, len);
@@ -86,6 +118,8 @@ void tk_regex_free(tk_regex *re)
     if (!re)
         return;
     onig_free(re->re);
+    if (re->counted)
+        onig_free(re->counted);
     free(re);
 }
 
@@ -95,6 +129,9 @@ void tk_regex_free(tk_regex *re)
 typedef struct {
     OnigRegion *region;
     OnigMatchParam *mp;
+    tk_budget *budget;           /* of the running counted search */
+    unsigned calls;              /* its callouts, for when to look at the clock */
+    int stopped;                 /* 1: the callout stopped it */
 } re_work;
 
 void tk_regex_work_free(void *p)
@@ -109,6 +146,8 @@ void tk_regex_work_free(void *p)
     free(rw);
 }
 
+static int count_step(OnigCalloutArgs *args, void *user);
+
 static re_work *work_state(la_tok_work *w)
 {
     re_work *rw = w->regex;
@@ -120,6 +159,8 @@ static re_work *work_state(la_tok_work *w)
         return NULL;
     }
     onig_initialize_match_param(rw->mp);
+    onig_set_progress_callout_of_match_param(rw->mp, count_step);
+    onig_set_callout_user_data_of_match_param(rw->mp, rw);
     w->regex = rw;
     return rw;
 }
@@ -207,6 +248,24 @@ static uint64_t time_left(tk_budget *b)
     return b->time_ms - used;
 }
 
+/* How many callouts of a counted search pass between looks at the
+ * clock (a power of two). */
+#define CALLS_PER_LOOK 1024
+
+/* The callout of every repeat of a counted copy (regex_bound.c): stops
+ * the search once the call's regex time is spent. */
+static int count_step(OnigCalloutArgs *args, void *user)
+{
+    (void)args;
+    re_work *rw = user;
+    if (++rw->calls % CALLS_PER_LOOK || !rw->budget)
+        return ONIG_CALLOUT_SUCCESS;
+    if (time_left(rw->budget))
+        return ONIG_CALLOUT_SUCCESS;
+    rw->stopped = 1;
+    return ONIG_ABORT;
+}
+
 /* The first limit of a search, and its growth from attempt to attempt. */
 #define RETRY_FIRST 64
 #define RETRY_GROWTH 8
@@ -237,9 +296,10 @@ static uint64_t next_limit(uint64_t limit, uint64_t took, uint64_t left)
  * ones until it stays within one, and every limit tried is taken from
  * the budget: at least the work done, at most about RETRY_GROWTH times
  * it plus RETRY_FIRST. The time left is checked before each search and
- * each new attempt. A single match never gets more than Oniguruma's own
- * limit (HuggingFace's has the same). Returns what onig_search returns,
- * or RE_BUDGET. */
+ * each new attempt, and inside each one: the search runs on the counted
+ * copy, whose callouts look at the clock. A single match never gets more
+ * than Oniguruma's own limit (HuggingFace's has the same). Returns what
+ * onig_search returns, or RE_BUDGET. */
 static int search_budgeted(const tk_regex *re, const OnigUChar *str, size_t len, size_t from,
                            re_work *rw, tk_budget *b)
 {
@@ -255,9 +315,14 @@ static int search_budgeted(const tk_regex *re, const OnigUChar *str, size_t len,
         onig_set_retry_limit_in_search_of_match_param(rw->mp, (unsigned long)limit);
         onig_set_retry_limit_in_match_of_match_param(rw->mp, limit < in_match ? (unsigned long)limit : in_match);
         uint64_t t0 = coarse_ms();
-        int r = onig_search_with_param(re->re, str, str + len, str + from, str + len, rw->region,
+        rw->budget = b;
+        rw->stopped = 0;
+        int r = onig_search_with_param(re->counted, str, str + len, str + from, str + len, rw->region,
                                        ONIG_OPTION_NONE, rw->mp);
+        rw->budget = NULL;
         b->retries -= limit;
+        if (rw->stopped)
+            return RE_BUDGET;
         if (r == ONIGERR_MATCH_STACK_LIMIT_OVER)
             return RE_BUDGET;
         if (r != ONIGERR_RETRY_LIMIT_IN_SEARCH_OVER && r != ONIGERR_RETRY_LIMIT_IN_MATCH_OVER)

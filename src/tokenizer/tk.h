@@ -299,6 +299,12 @@ int tk_regex_class_ranges(const char *name, tk_range_fn add, void *ctx);
  * reference sees otherwise spelled out as ranges (regex_classes.c): 1
  * when something was rewritten, 0 when not, LA_ENOMEM. */
 int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o);
+/* Writes to out the copy of pattern[0..len) (Oniguruma's default syntax)
+ * with a callout in every repeated atom, which matches exactly as the
+ * pattern does (regex_bound.c): 1; 0 when the pattern has a construct the
+ * copy cannot bound, with *why and the byte offset *at set; LA_ENOMEM. */
+int tk_regex_instrument(const char *pattern, size_t len, la_buf *out, const char **why,
+                        size_t *at);
 /* Sets Oniguruma up for UTF-8, once per process (any thread). */
 void tk_onig_init(void);
 
