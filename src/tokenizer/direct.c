@@ -1,6 +1,7 @@
 /*
  * direct.c - direct previews, an accelerator of tokenizer.c's previews
- * for SentencePiece-style pipelines, with their table of words.
+ * for SentencePiece-style and byte-level pipelines, with their table of
+ * words.
  *
  * One entry point, tk_direct_preview, which either makes the preview or
  * says it does not handle the text (then the reference path does, with
@@ -46,6 +47,7 @@
 #define DW_BATCH 4                /* words found and fetched at once by the word-by-word loop */
 #define DW_CUT 1                  /* a cut holds between the piece and an s after it */
 #define DW_BIG 2                  /* more than DW_TOK tokens: to be taken in pieces */
+#define DW_LONG 64                /* longest escaped word of a byte-level text taken in pieces */
 
 typedef struct {
     char key[DW_KEY];             /* the piece's bytes, zero-padded */
@@ -140,6 +142,7 @@ struct tk_direct {
     const char *s;                /* in the normalizer's memory */
     size_t slen;
     int dec;                      /* the decoder's per-token maps turn each s into c, nothing else */
+    int bl;                       /* a byte-level pipeline (bl_allows): s is the space itself */
     /* per byte of a plain text 1 for c, 2 where an added token may
      * start, else 0; cls_raw the same for escaped texts, 3 for the
      * backslash that starts an escape */
@@ -306,6 +309,45 @@ static int pipeline_allows(const la_tokenizer *t, int windowable, char *c, const
            tk_decoder_finish_cut(t->decoder, "  a ", 4, &from, &to) && from == cut && to == 4;
 }
 
+/* Byte-level pipelines (Llama-3, GPT-4o, Qwen, gpt-oss, GPT-3.5, Claude)
+ * go word by word too. Their Split pattern is one of those regex_fast.c
+ * knows (GPT-2's, cl100k, o200k, Qwen2's), and under each of them no
+ * piece holds a character other than white space followed by a space
+ * (letters, numbers and other characters run up to a space, and a
+ * contraction holds none), and a piece depends only on the text from
+ * its start on (no look-behind; the one look-ahead, (?!\S), reads only
+ * white space's next character). So the pieces of a text are those of
+ * each word with the space before it (" " + w, the text's first word
+ * alone), when the word ends with a character other than white space
+ * (DW_CUT), and the model's tokens of a piece depend on its bytes alone.
+ * A normalizer, if any, must be a Unicode normal form, which never
+ * crosses a space, and leave the word as it is (checked when its entry
+ * is made). The ByteLevel decoder joins the tokens' bytes, so a preview
+ * is the text itself up to the m-th token's end (when that is on a whole
+ * character, or the general path makes it). Added tokens are found as
+ * for the other pipelines: any that may start in the first words sends
+ * the record the general way. */
+static int bl_pattern(const tk_regex *re)
+{
+    static const char *const known[] = {"gpt2", "cl100k", "o200k", "qwen2"};
+    const char *name = tk_regex_fast_name(re);
+    for (size_t i = 0; name && i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(name, known[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int bl_allows(const la_tokenizer *t)
+{
+    size_t from, to;
+    return t->model && tk_bpe_kind(t->model) == TK_MODEL_BPE && t->split_bytes && !t->pretok_inert &&
+           bl_pattern(t->sb.re) && (!t->normalizer || tk_normalizer_unicode_form(t->normalizer)) &&
+           tk_added_count(t->added, 1) == 0 && !tk_added_any_lstrip(t->added) &&
+           tk_decoder_join(t->decoder) == TK_JOIN_BYTELEVEL &&
+           tk_decoder_finish_cut(t->decoder, " a", 2, &from, &to) && from == 0 && to == 2 &&
+           tk_decoder_finish_cut(t->decoder, "  a ", 4, &from, &to) && from == 0 && to == 4;
+}
+
 void tk_direct_prepare(la_tokenizer *t, int windowable, int table_later)
 {
     char c;
@@ -314,13 +356,20 @@ void tk_direct_prepare(la_tokenizer *t, int windowable, int table_later)
     int lead;
     tk_direct_free(t);
     tk_direct x = { 0 };
-    if (!pipeline_allows(t, windowable, &c, &s, &slen, &lead) || !classes(&x, t->added, c))
+    if (pipeline_allows(t, windowable, &c, &s, &slen, &lead)) {
+        x.dec = tk_decoder_map_is_replace(t->decoder, s, slen, &c, 1);
+    } else if (bl_allows(t)) {
+        c = ' ', s = " ", slen = 1, lead = 0;
+        x.bl = 1;
+    } else {
+        return;
+    }
+    if (!classes(&x, t->added, c))
         return;
     x.c = c;
     x.lead = lead;
     x.s = s;
     x.slen = slen;
-    x.dec = tk_decoder_map_is_replace(t->decoder, s, slen, &c, 1);
     /* (with table_later a cache entry's table may be taken instead:
      * tk_direct_table_use, else tk_direct_take) */
     if (!table_later && !(x.dw = dw_map()))
@@ -476,17 +525,15 @@ static int token_text(const la_tokenizer *t, la_tok_work *w, uint32_t id, la_buf
     return LA_OK;
 }
 
-/* Fills d by tokenizing b (s + piece, or the piece) with the model and
- * walking the tokens' decoded strings along " " + piece (or the piece):
- * d->ntok stays 0 unless they spell it exactly. LA_OK or an error. */
-static int fill_by_decoding(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const la_buf *b,
-                            const char *word, size_t n, int lead, la_err *err)
+/* Fills d from the tokens k collected for " " + piece (or the piece) by
+ * walking their decoded strings along it: d->ntok stays 0 unless they
+ * spell it exactly. LA_OK or an error. */
+static int fill_by_walk(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const dw_sink *kp,
+                        const char *word, size_t n, int lead, la_err *err)
 {
     size_t off = lead ? 1 : 0, total = n + off, at = 0;   /* byte i is word[i - off] */
-    dw_sink k = { { dw_push, NULL }, { 0 }, 0, 0 };
-    int rc = tk_bpe_tokenize_once(t->model, b->data, b->len, &k.sink, w, err);
-    if (rc < 0)
-        return rc;
+    const dw_sink k = *kp;
+    int rc;
     if (k.over)
         d->flags = DW_BIG;
     if (k.over || k.n == 0)
@@ -520,6 +567,96 @@ static int fill_by_decoding(const la_tokenizer *t, la_tok_work *w, dw_entry *d, 
     return LA_OK;
 }
 
+/* Fills d by tokenizing b (s + piece, or the piece) with the model and
+ * walking the tokens' decoded strings (fill_by_walk). */
+static int fill_by_decoding(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const la_buf *b,
+                            const char *word, size_t n, int lead, la_err *err)
+{
+    dw_sink k = { { dw_push, NULL }, { 0 }, 0, 0 };
+    int rc = tk_bpe_tokenize_once(t->model, b->data, b->len, &k.sink, w, err);
+    if (rc < 0)
+        return rc;
+    return fill_by_walk(t, w, d, &k, word, n, lead, err);
+}
+
+/* The model's tokens of a byte-level pipeline's text b[0..n) (a word
+ * with the space before it, or the text's first word), into k: its
+ * pieces as the Split gives them, each in ByteLevel's characters,
+ * tokenized by the model. LA_OK or an error. */
+static int bl_tokens(const la_tokenizer *t, la_tok_work *w, const char *b, size_t n, dw_sink *k, la_err *err)
+{
+    const tk_split_bytes *sb = &t->sb;
+    tk_regex_iter it = { 0, 0 };
+    size_t prev = 0, ms, me;
+    int rc;
+    for (;;) {
+        rc = tk_regex_iter_next(sb->re, b, n, &it, &ms, &me, w, err);
+        if (rc < 0)
+            return rc;
+        size_t span[2][2] = { { prev, rc ? ms : n }, { rc ? ms : n, rc ? me : n } };
+        int keep[2] = { sb->gaps, sb->matches };
+        for (int i = 0; i < 2 && !k->over; i++) {
+            size_t a = span[i][0], e = span[i][1];
+            if (!keep[i] || a == e)
+                continue;
+            la_buf *mb = &w->mapped;
+            la_buf_clear(mb);
+            if (tk_split_bytes_map(sb, b + a, e - a, mb) != LA_OK)
+                return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+            int r = tk_bpe_tokenize_once(t->model, mb->data, mb->len, &k->sink, w, err);
+            if (r < 0)
+                return r;
+        }
+        if (!rc || k->over)
+            return LA_OK;
+        prev = me;
+    }
+}
+
+/* 1 when the text's last character, s[0..n) (n > 0), is not white
+ * space as the Split pattern's \s sees it: then a cut lies before a
+ * space after it. */
+static int bl_cut_after(const char *s, size_t n)
+{
+    size_t last = n;
+    while (last > 0 && ((unsigned char)s[last - 1] & 0xC0) == 0x80)
+        last--;
+    last = last ? last - 1 : 0;
+    int32_t cp;
+    if (tk_utf8_decode((const unsigned char *)s + last, n - last, &cp) != n - last)
+        return 0;
+    /* the class table is there (a space is white space in it) */
+    return (tk_fast_class(' ') & TK_FC_S) && !(tk_fast_class(cp) & TK_FC_S);
+}
+
+/* dw_fill for a byte-level pipeline: the tokens of " " + word (lead) or
+ * the word, walked along it, when a normalizer leaves that text as it
+ * is; then whether a cut holds after it. */
+static int bl_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const char *word, size_t n, int lead,
+                   la_err *err)
+{
+    la_buf *b = &w->dec2;
+    la_buf_clear(b);
+    if ((lead && la_buf_putc(b, ' ')) || la_buf_append(b, word, n))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+    int rc;
+    if (t->normalizer) {
+        w->lead0 = 1;
+        if ((rc = t->normalizer->apply(t->normalizer, b->data, b->len, &w->seg, w, 0, err)) != LA_OK)
+            return rc;
+        if (w->seg.len != b->len || memcmp(w->seg.data, b->data, b->len) != 0)
+            return LA_OK;         /* normalized to another text: not direct */
+    }
+    dw_sink k = { { dw_push, NULL }, { 0 }, 0, 0 };
+    if ((rc = bl_tokens(t, w, b->data, b->len, &k, err)) != LA_OK)
+        return rc;
+    if ((rc = fill_by_walk(t, w, d, &k, word, n, lead, err)) != LA_OK || !d->ntok)
+        return rc;
+    if (bl_cut_after(word, n))
+        d->flags |= DW_CUT;
+    return LA_OK;
+}
+
 /* Fills d for the piece word[0..n): a word's first piece (lead: the s of
  * the space before it, then the piece) or a later one (the piece alone,
  * cut from the rest of its word where no merge crosses), by the model's
@@ -534,6 +671,8 @@ static int dw_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const cha
     d->whole = 0;
     if (!tk_utf8_valid(word, n))
         return LA_OK;
+    if (x->bl)
+        return bl_fill(t, w, d, word, n, lead, err);
     la_buf *b = &w->dec2;
     la_buf_clear(b);
     if ((lead && la_buf_append(b, x->s, x->slen)) || la_buf_append(b, word, n))
@@ -569,6 +708,8 @@ static inline int dw_word(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, c
 static int dw_compose(const la_tokenizer *t, la_tok_work *w, const char *word, size_t n, int lead,
                       dw_entry *d, la_err *err)
 {
+    if (t->direct->bl)
+        return 0;                 /* a byte-level word is filled whole */
     size_t to = tk_bpe_chunk_end(t->model, word, n, 0);
     if (to >= n)
         return 0;
@@ -646,9 +787,21 @@ int tk_direct_prefill(la_tokenizer *t, la_tok_work *w, la_err *err)
     uint32_t ids = tk_bpe_vocab_size(t->model);
     size_t tried = 0;
     int rc = LA_OK;
+    la_buf bytes = { 0 };
     for (uint32_t id = 0; id < ids && tried < DW_SLOTS && rc == LA_OK; id++) {
         size_t len = 0;
         const char *s = tk_bpe_id_to_token(t->model, id, &len);
+        if (s && t->direct->bl) {
+            /* a byte-level token's string spells its bytes in ByteLevel's
+             * characters: " w" is "\xC4\xA0" + w's */
+            la_buf_clear(&bytes);
+            if (len < 3 || len > 2 * (DW_KEY + 1) || tk_byte_level_bytes(s, len, &bytes)) {
+                s = NULL;
+            } else {
+                s = bytes.data;
+                len = bytes.len;
+            }
+        }
         if (!s || len <= t->direct->slen || len - t->direct->slen > DW_KEY || memcmp(s, t->direct->s, t->direct->slen) != 0)
             continue;
         const char *word = s + t->direct->slen;
@@ -666,6 +819,7 @@ int tk_direct_prefill(la_tokenizer *t, la_tok_work *w, la_err *err)
         tried++;
         rc = dw_miss(t, w, set, word, n, &k, 1, &d, err);
     }
+    la_buf_free(&bytes);
     return rc;
 }
 
@@ -767,29 +921,64 @@ static inline __attribute__((always_inline)) int dw_take(const dw_entry *d, size
     return 1;
 }
 
-/* A word of more than DW_KEY bytes or DW_TOK tokens, text[at..at+n), in
- * pieces cut where the model never merges across (GSM8K's
- * "3*2=<<3*2=6>>6", whose digits are tokens of their own): as dw_take,
- * with -1 also for a piece that must go the general way, and < -1 (*rc)
- * on error. */
-static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const char *text, size_t at,
-                     size_t n, int space_after, size_t m, int complete, size_t *count, size_t *units,
-                     size_t *end, int *rc, la_err *err)
+/* 1 when a|b, two bytes of a byte-level pipeline's word, are ASCII
+ * letters, digits or punctuation and one of them is a digit and the
+ * other not. Under the patterns byte-level direct previews take, digits
+ * are pieces of digits alone, so a piece ends between them; and the
+ * piece before such a point ends on a character other than white space
+ * and is taken by a branch that reads no look-ahead (a letter, digit or
+ * other run, a contraction), so the text before the point alone gives
+ * the same pieces, and so does the text after it. */
+static inline int bl_cut_at(unsigned char a, unsigned char b)
 {
-    const char *word = text + at;
+    return a > ' ' && a < 0x7F && b > ' ' && b < 0x7F && ((a >= '0' && a <= '9') != (b >= '0' && b <= '9'));
+}
+
+/* The end of a byte-level word's piece word[from..to) to look up: n when
+ * the rest is at most max (<= DW_KEY) bytes, else the last cut
+ * (bl_cut_at) that leaves at most max; 0 when there is none. */
+static size_t bl_chunk_end(const char *word, size_t n, size_t from, size_t max)
+{
+    if (n - from <= max)
+        return n;
+    for (size_t c = from + max; c > from; c--)
+        if (bl_cut_at((unsigned char)word[c - 1], (unsigned char)word[c]))
+            return c;
+    return 0;
+}
+
+/* A word of more than DW_KEY bytes or DW_TOK tokens, word[0..n) (at
+ * base in the text the preview's end counts in; lead0: with the space
+ * before it), in pieces cut where the model never merges across
+ * (GSM8K's "3*2=<<3*2=6>>6", whose digits are tokens of their own), or
+ * for byte-level pipelines where bl_cut_at allows: as dw_take, with -1
+ * also for a piece that must go the general way, and < -1 (*rc) on
+ * error. */
+static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const char *word, size_t n,
+                     int lead0, size_t base, int space_after, size_t m, int complete, size_t *count,
+                     size_t *units, size_t *end, int *rc, la_err *err)
+{
+    int bl = t->direct->bl;
+    size_t max = DW_KEY;
     for (size_t from = 0; from < n;) {
-        size_t to = tk_bpe_chunk_end(t->model, word, n, from), pn = to - from;
-        int lead = from == 0 && (at > 0 || t->direct->lead);
-        if (pn > DW_KEY)
+        size_t to = bl ? bl_chunk_end(word, n, from, max) : tk_bpe_chunk_end(t->model, word, n, from),
+               pn = to - from;
+        int lead = from == 0 && lead0;
+        if (to <= from || pn > DW_KEY)
             return -1;
         dw_k k;
         dw_key_of(word + from, pn, lead, &k);
         dw_entry de, *d = &de;
         if ((*rc = dw_word(t, w, dc, word + from, pn, &k, lead, d, err)) != LA_OK)
             return -2;
+        if (bl && !d->ntok && (d->flags & DW_BIG) && pn > 1) {
+            max = pn - 1;         /* too many tokens: a shorter piece, to an earlier cut */
+            continue;
+        }
+        max = DW_KEY;
         if (!d->ntok || (to == n && space_after && !(d->flags & DW_CUT)))
             return -1;
-        int r = dw_take(d, at + from, lead, m, complete, count, units, end);
+        int r = dw_take(d, base + from, lead, m, complete, count, units, end);
         if (r != 0)
             return r;
         from = to;
@@ -827,10 +1016,25 @@ static inline __attribute__((always_inline)) size_t dw_scan(const tk_direct *x, 
     return e;
 }
 
+/* 1 when text[0..n), an escaped word's text, holds a space or may hold
+ * (the start of) an added token, where the byte classes say one may
+ * start. */
+static int dw_stops_in(const tk_direct *x, const tk_added *added, const char *text, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = x->cls[(unsigned char)text[i]];
+        if (c == 1 || (c == 2 && tk_added_may_start(added, 0, text, n, i)))
+            return 1;
+    }
+    return 0;
+}
+
 /* The text of an escaped word raw[0..n), which holds escapes, into buf
- * (DW_KEY bytes): its length, or 0 when it does not fit, or holds a byte
- * the word scan stops at (an escaped space, say). */
-static size_t dw_unescape(const tk_direct *x, const tk_escaping *esc, const char *raw, size_t n, char *buf)
+ * (cap bytes, at most DW_LONG): its length, or 0 when it does not fit,
+ * or holds a byte the word scan stops at (an escaped space, an added
+ * token's start, say). */
+static size_t dw_unescape(const tk_direct *x, const tk_added *added, const tk_escaping *esc, const char *raw,
+                          size_t n, char *buf, size_t cap)
 {
     /* The two-byte escapes (a JSON body's "\n", quotes) byte by byte,
      * here: a word is short, and the whole-body unescaping's setup costs
@@ -844,21 +1048,18 @@ static size_t dw_unescape(const tk_direct *x, const tk_escaping *esc, const char
                 goto slow;
             c = (char)ch;
         }
-        if (o == DW_KEY || x->cls[(unsigned char)c])
+        if (o == cap)
             return 0;
         buf[o++] = c;
     }
-    return o;
+    return dw_stops_in(x, added, buf, o) ? 0 : o;
 slow:;
     /* room for the whole body's bytes (its text is no longer), so that
      * the buffer is never grown */
-    char tmp[6 * DW_KEY + 8];
+    char tmp[6 * DW_LONG + 8];
     la_buf b = { tmp, 0, sizeof tmp };
-    if (n > 6 * DW_KEY || esc->unescape(raw, n, &b, NULL) != LA_OK || b.len > DW_KEY)
+    if (n > 6 * cap || esc->unescape(raw, n, &b, NULL) != LA_OK || b.len > cap || dw_stops_in(x, added, tmp, b.len))
         return 0;
-    for (size_t i = 0; i < b.len; i++)
-        if (x->cls[(unsigned char)tmp[i]])
-            return 0;
     memcpy(buf, tmp, b.len);
     return b.len;
 }
@@ -1016,12 +1217,13 @@ typedef struct {
 typedef struct {
     struct {
         size_t pos, n, tn;        /* where in text, its length there, its text's (0: in pieces) */
+        size_t tl;                /* its text's length */
         int lead;                 /* with the s of a space before it (not the text's first word
                                    * when the normalizer prepends none) */
         const char *txt;          /* the word's text: in text, or in wt */
         dw_k k;
     } v[DW_BATCH];
-    char wt[DW_BATCH][DW_KEY];
+    char wt[DW_BATCH][DW_LONG];
     size_t k;                     /* words gathered */
     int blocked;                  /* the word after them must go the general way */
 } dw_batch;
@@ -1074,17 +1276,21 @@ static void gather_words(const dw_preview *pv, size_t want, dw_batch *b)
         b->v[i].lead = p > 0 || pv->x->lead;
         b->v[i].n = e - p;
         b->v[i].txt = pv->text + p;
-        b->v[i].tn = e - p;
-        if (!esc && e - p > DW_KEY) {
+        b->v[i].tn = b->v[i].tl = e - p;
+        if (esc) {
+            /* byte-level words with escapes are cut in pieces as the
+             * others are (dw_pieces) */
+            b->v[i].txt = b->wt[i];
+            b->v[i].tn = b->v[i].tl =
+                dw_unescape(pv->x, pv->t->added, pv->esc, pv->text + p, e - p, b->wt[i], pv->x->bl ? DW_LONG : DW_KEY);
+            if (!b->v[i].tn) {
+                b->blocked = 1;
+                return;
+            }
+        }
+        if (b->v[i].tn > DW_KEY) {
             b->v[i].tn = 0;       /* in pieces, when it comes to it */
         } else {
-            if (esc) {
-                b->v[i].txt = b->wt[i];
-                if (!(b->v[i].tn = dw_unescape(pv->x, pv->esc, pv->text + p, e - p, b->wt[i]))) {
-                    b->blocked = 1;
-                    return;
-                }
-            }
             dw_key_of(b->v[i].txt, b->v[i].tn, b->v[i].lead, &b->v[i].k);
             const dw_slot *set = dw_set(pv->dc, &b->v[i].k);
             __builtin_prefetch(set);
@@ -1117,13 +1323,20 @@ static int take_word(dw_preview *pv, const dw_batch *b, size_t i)
         r = dw_take(d, at, b->v[i].lead, pv->m, pv->complete, &pv->count, &pv->units, &pv->end);
         if (r < 0 || (r > 0 && esc && !dw_end_in_body(pv->esc, pv->text, at, e, &pv->end)))
             return DW_GENERAL;
-    } else if (!esc && (!d || (d->flags & DW_BIG))) {
-        r = dw_pieces(pv->t, pv->w, pv->dc, pv->text, at, n, e < pv->len, pv->m, pv->complete, &pv->count,
-                      &pv->units, &pv->end, &rc, pv->err);
+    } else if ((!esc || pv->x->bl) && (!d || (d->flags & DW_BIG))) {
+        /* an escaped word's pieces count their ends in its text, made
+         * offsets in the body after */
+        r = dw_pieces(pv->t, pv->w, pv->dc, b->v[i].txt, b->v[i].tl, b->v[i].lead, esc ? 0 : at, e < pv->len,
+                      pv->m, pv->complete, &pv->count, &pv->units, &pv->end, &rc, pv->err);
         if (r < -1)
             return rc;
         if (r < 0)
             return DW_GENERAL;
+        if (r > 0 && esc) {
+            pv->end += at;
+            if (!dw_end_in_body(pv->esc, pv->text, at, e, &pv->end))
+                return DW_GENERAL;
+        }
     } else {
         return DW_GENERAL;
     }

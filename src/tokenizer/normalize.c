@@ -1428,6 +1428,11 @@ int tk_normalizer_removes(const tk_normalizer *n, char c)
     return r->lit && r->lit_len == 1 && r->lit[0] == c && !memchr(r->content, c, r->len);
 }
 
+int tk_normalizer_unicode_form(const tk_normalizer *n)
+{
+    return n && n->apply == nf_apply;
+}
+
 static tk_normalizer *new_sequence(const cJSON *j, const char *type, la_err *err)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "normalizers");

@@ -215,6 +215,12 @@ int tk_normalizer_spaces(const tk_normalizer *n, char *c, const char **s, size_t
  * c by a content without one); 0 when it may, or n is NULL. */
 int tk_normalizer_removes(const tk_normalizer *n, char c);
 
+/* 1 when n is one of Unicode's normal forms (NFC, NFD, NFKC, NFKD) alone:
+ * then a space is a boundary no normalization crosses (no composition
+ * involves U+0020 and it is a starter), so a text cut before a space is
+ * normalized piece by piece. */
+int tk_normalizer_unicode_form(const tk_normalizer *n);
+
 /* ---- pre-tokenizers --------------------------------------------------- */
 /* Pieces are pushed to a sink, in order; the sink returns nonzero to stop
  * early (the pipeline has enough tokens), which the pre-tokenizer must
@@ -576,8 +582,8 @@ int tk_preview_raw(const la_tokenizer *t, la_tok_work *w, const tk_escaping *esc
                    size_t len, size_t m, int complete, la_buf *out, la_preview_info *info, la_err *err);
 
 /* ---- direct previews (direct.c), an accelerator ----------------------
- * For SentencePiece-style pipelines, previews from a shared table of
- * words instead of the pipeline; off for tests with la_tokenizer's
+ * For SentencePiece-style and byte-level pipelines, previews from a
+ * shared table of words instead of the pipeline; off for tests with la_tokenizer's
  * no_direct. */
 typedef struct tk_direct tk_direct;
 /* Readies direct previews when the pipeline allows them (at load, once

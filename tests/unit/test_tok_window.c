@@ -178,13 +178,14 @@ START_TEST(window_long_answers)
         }
         same_preview(t, w, buf, len, 6, 1);
         same_preview(t, w, buf, len, 500, 0);
-        /* windowed pipelines find short previews in the first 2 KB */
+        /* windowed pipelines find short previews in the first 2 KB, and
+         * so do direct previews of byte-level ones */
         la_buf a = {0}, b = {0};
         la_preview_info ia, ib;
         la_err err;
         int ra = la_tokenizer_preview(t, w, buf, len, 6, 1, &a, &ia, &err);
         int rb = tk_preview_text(t, w, buf, 2048, 1, 6, 1, &b, &ib, &err);
-        if (strstr(fixtures[f], "bytelevel")) {
+        if (strstr(fixtures[f], "bytelevel") && (!t->direct || t->no_direct)) {
             ck_assert_int_eq(rb, TK_MORE);     /* a pre-tokenizer needs the whole segment */
         } else {
             ck_assert_int_eq(ra, LA_OK);
@@ -602,6 +603,33 @@ static void same_direct(la_tokenizer *t, la_tok_work *w, const char *text, size_
     la_buf_free(&c);
 }
 
+/* same_direct on random texts of several sizes (rounds of them), every m
+ * of a few and both ways of partial characters: how many were made from
+ * the body. */
+static size_t direct_random_texts(la_tokenizer *t, la_tok_work *w, int rounds)
+{
+    static const size_t ms[] = {1, 2, 3, 6, 17};
+    static const size_t sizes[] = {1, 5, 20, 60, 130, 300};
+    char buf[512];
+    size_t raw_done = 0;
+    for (int round = 0; round < rounds; round++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            size_t len = random_text(buf, sizes[s]);
+            for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++)
+                for (int complete = 0; complete < 2; complete++)
+                    same_direct(t, w, buf, len, ms[k], complete, 0, &raw_done);
+        }
+    return raw_done;
+}
+
+/* Byte-level pipelines whose Split pattern direct previews know: GPT-2's
+ * (Isolated, Removed inverted, ByteLevel's own), cl100k behind NFC,
+ * o200k (Removed inverted) behind NFKC. */
+static const char *const bytelevel_fixtures[] = {
+    FIX "full_bytelevel.json", FIX "full_bytelevel_removed.json", FIX "full_bytelevel_alone.json",
+    FIX "bytelevel_cl100k_nfc.json", FIX "bytelevel_o200k_nfkc.json",
+};
+
 /* Llama-2's shape (Prepend and Strip), and Gemma's (no Prepend, no Strip:
  * a text's first word has no s before it) */
 static const char *const direct_fixtures[] = {FIX "full_llama.json", FIX "full_gemma.json"};
@@ -609,20 +637,12 @@ static const char *const direct_fixtures[] = {FIX "full_llama.json", FIX "full_g
 START_TEST(direct_equals_general)
 {
     static const size_t ms[] = {1, 2, 3, 6, 17};
-    static const size_t sizes[] = {1, 5, 20, 60, 130, 300};
     char buf[512];
     la_tokenizer *t = load(direct_fixtures[_i]);
     ck_assert(t->direct != NULL);
     ck_assert_int_eq(tk_direct_lead(t), _i == 0);
     la_tok_work *w = la_tok_work_new();
-    size_t raw_done = 0;
-    for (int round = 0; round < 80; round++)
-        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-            size_t len = random_text(buf, sizes[s]);
-            for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++)
-                for (int complete = 0; complete < 2; complete++)
-                    same_direct(t, w, buf, len, ms[k], complete, 0, &raw_done);
-        }
+    size_t raw_done = direct_random_texts(t, w, 80);
     ck_assert_uint_gt(raw_done, 100);   /* some texts start with plain words */
     /* plain words between single spaces: always direct, from the body too
      * (the fixture's ".\u2581" token keeps "." off word ends, and a word
@@ -649,16 +669,22 @@ START_TEST(direct_takes_short_escapes)
 {
     /* (each ends in a letter: the fixture lacks the others, and a word
      * ending in a character the model lacks steps aside; "inn" is what
-     * "i\nn" would be looked up as if its escape were misread) */
+     * "i\nn" would be looked up as if its escape were misread); for the
+     * byte-level fixtures also words longer than a key, cut between
+     * digits and the rest, escaped or not, and '<' that starts no added
+     * token */
     static const char *const words[] = {"the", "cat", "a", "1/a", "\"hi\"t", "a\\b", "x\ny", "t\tb",
-                                        "//a", "at/c", "i\nn", "inn", "h\\e", "attatt", "\xC3\xA9t", "hat"};
+                                        "//a", "at/c", "i\nn", "inn", "h\\e", "attatt", "\xC3\xA9t", "hat",
+                                        "20*2=<<20*2=40>>40", "24/6=<<24/6=4>>4", "6*2.5=$<<6*2.5=15>>15",
+                                        "x=<<1000/25=40>>40.", "a<<b", "\"<<1+2=3>>3\""};
     static const size_t ms[] = {1, 2, 3, 6, 17};
     char buf[512];
-    la_tokenizer *t = load(direct_fixtures[_i]);
+    la_tokenizer *t = load(_i < 2 ? direct_fixtures[_i] : bytelevel_fixtures[_i - 2]);
+    size_t nwords = _i < 2 ? 16 : sizeof words / sizeof words[0];
     la_tok_work *w = la_tok_work_new();
     size_t direct = 0, tries = 0;
     for (int round = 0; round < 400; round++) {
-        size_t len = random_words(buf, words, sizeof words / sizeof words[0], 1 + rnd(30));
+        size_t len = random_words(buf, words, nwords, 1 + rnd(30));
         la_buf body = {0};
         for (size_t i = 0; i < len; i++) {   /* every '/' escaped too */
             const char *e = buf[i] == '/' ? "\\/" : buf[i] == '"' ? "\\\"" : buf[i] == '\\' ? "\\\\"
@@ -1018,13 +1044,61 @@ START_TEST(direct_empty_tokens)
 }
 END_TEST
 
+/* Byte-level pipelines with a Split pattern regex_fast.c knows go word
+ * by word too: GPT-2's pattern (Isolated, Removed inverted, ByteLevel's
+ * own), cl100k behind NFC, o200k (Removed inverted) behind NFKC. Random
+ * texts, and words that must step aside: added tokens, white space at a
+ * word's end or two spaces, text a normal form changes (e + U+0301,
+ * U+FB01), a word of more than eight tokens or sixteen bytes, a
+ * character cut by a token (replace). */
+
+START_TEST(direct_bytelevel_equals_general)
+{
+    static const size_t ms[] = {1, 2, 3, 6, 17};
+    static const char *const words[] = {
+        "the", "cat", "and", "hat", "The", "a", "at", "on", "in", "attatt", "cat,", "'s", "don't",
+        "HelloWorld", "ABCdef", "48/2", "1234", "12345678", "<<4*9=36>>36", "May.\nNext", "x\n", "\t",
+        "\xC3\xA9t", "\xC3\xA4", "e\xCC\x81", "\xEF\xAC\x81", "\xE6\x97\xA5\xE6\x9C\xAC",
+        "\xF0\x9F\x98\x80", "<|end|>", "<", "|", "$5.00", "thethethethethethethe", "\xC2\xA0x",
+        "20*2=<<20*2=40>>40", "6*2.5=$<<6*2.5=15>>15", "x=<<1000/25=40>>40.", "123456789012345678901",
+        "a1b2c3d4e5f6g7h8i9j0", "\"<|end|>\"", "<<<|end|>",
+    };
+    char buf[512];
+    la_tokenizer *t = load(bytelevel_fixtures[_i]);
+    ck_assert_msg(t->direct != NULL, "%s", bytelevel_fixtures[_i]);
+    la_tok_work *w = la_tok_work_new();
+    size_t raw_done = direct_random_texts(t, w, 40);
+    ck_assert_uint_gt(raw_done, 20);
+    size_t before = raw_done;
+    for (int round = 0; round < 400; round++) {
+        size_t len = random_words(buf, words, sizeof words / sizeof words[0], 1 + rnd(12));
+        for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++)
+            for (int complete = 0; complete < 2; complete++)
+                same_direct(t, w, buf, len, ms[k], complete, 1, &raw_done);
+    }
+    ck_assert_uint_gt(raw_done - before, 1000);
+    /* words of letters between single spaces: always direct */
+    static const char *const plain[] = {"the", "cat", "and", "hat", "The", "a", "at", "on", "in", "attatt"};
+    for (int round = 0; round < 200; round++) {
+        size_t len = random_words(buf, plain, sizeof plain / sizeof plain[0], 1 + rnd(12));
+        for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) {
+            before = raw_done;
+            same_direct(t, w, buf, len, ms[k], 1, 1, &raw_done);
+            ck_assert_msg(raw_done == before + 1, "not direct: \"%s\" m=%zu", buf, ms[k]);
+        }
+    }
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
 /* Pipelines of other shapes never go direct. */
 START_TEST(direct_only_for_its_shape)
 {
     static const char *const others[] = {
-        FIX "window_plain.json", FIX "window_lower.json", FIX "window_multi.json",
-        FIX "full_bytelevel.json", FIX "full_bytelevel_removed.json", FIX "dec_llama.json",
+        FIX "window_plain.json", FIX "window_lower.json", FIX "window_multi.json", FIX "dec_llama.json",
         FIX "full_llama_norm_added.json",   /* an added token matched after normalizing */
+        FIX "bytelevel_lowercase.json",     /* byte-level behind a normalizer that is no normal form */
     };
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
         la_tokenizer *t = load(others[i]);
@@ -1049,7 +1123,8 @@ int main(void)
     tcase_add_test(tc, starts_were_enough);
     tcase_add_test(tc, start_hint);
     tcase_add_loop_test(tc, direct_equals_general, 0, 2);
-    tcase_add_loop_test(tc, direct_takes_short_escapes, 0, 2);
+    tcase_add_loop_test(tc, direct_takes_short_escapes, 0,
+                        2 + sizeof bytelevel_fixtures / sizeof bytelevel_fixtures[0]);
     tcase_add_test(tc, direct_shared_by_threads);
     tcase_add_test(tc, direct_busy_sets);
     tcase_add_test(tc, direct_finds_kept_words);
@@ -1059,6 +1134,8 @@ int main(void)
     tcase_add_test(tc, direct_shared_ids);
     tcase_add_test(tc, direct_empty_tokens);
     tcase_add_test(tc, direct_only_for_its_shape);
+    tcase_add_loop_test(tc, direct_bytelevel_equals_general, 0,
+                        sizeof bytelevel_fixtures / sizeof bytelevel_fixtures[0]);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
