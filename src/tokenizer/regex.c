@@ -113,6 +113,12 @@ const char *tk_regex_fast_name(const tk_regex *re)
     return tk_fast_name(re->fast);
 }
 
+void tk_regex_forms(const tk_regex *re, void **plain, void **counted)
+{
+    *plain = re->re;
+    *counted = re->counted;
+}
+
 void tk_regex_free(tk_regex *re)
 {
     if (!re)

@@ -226,6 +226,11 @@ static size_t class_len(scan *s)
         if (p[k] == '\\') {
             if (k + 1 >= len)
                 break;
+            if (p[k + 1] == 'c' || p[k + 1] == 'C' || p[k + 1] == 'M') {
+                /* \c[ is a control character: the bracket is not one */
+                s->i = k;
+                return refuse(s, "a control escape in a class");
+            }
             size_t n = p[k + 1] >= 0x80 ? char_len(p, len, k + 1) : 1;
             if (!n)
                 break;
@@ -313,6 +318,8 @@ int tk_regex_instrument(const char *pattern, size_t len, la_buf *out, const char
     size_t depth = 0;
     long atom = -1;              /* output offset of the last atom, -1: none */
     la_buf_clear(out);
+    if (la_buf_reserve(out, len + 16) != LA_OK)   /* a copy of "" too has its bytes */
+        return LA_ENOMEM;
     while (s.i < len) {
         unsigned char c = p[s.i];
         size_t n = 0;

@@ -20,6 +20,10 @@ const char *tk_fast_name(const tk_fast *f);
 enum { TK_FC_L = 1, TK_FC_N = 2, TK_FC_S = 4, TK_FC_UP = 8, TK_FC_LO = 16, TK_FC_M = 32, TK_FC_PS = 64 };
 unsigned tk_fast_class(int32_t cp);
 
+/* The two compiled forms of re (Oniguruma's regex_t *): the pattern and
+ * its counted copy (regex_bound.c), which budgeted searches run on. */
+void tk_regex_forms(const tk_regex *re, void **plain, void **counted);
+
 /* ---- BPE (bpe.c) ------------------------------------------------------- */
 /* The entries of this thread's word cache (0 before its first use), for
  * tests of its growth. */

@@ -20,6 +20,7 @@
 
 #include "check_run.h"
 #include "tokenizer/tk.h"
+#include "tokenizer/tk_test.h"
 
 /* Patterns of tokenizers in use (their pre-tokenizers' Split and their
  * normalizers' and decoders' Replace) and of the conformance pipelines. */
@@ -54,55 +55,32 @@ static const char *const real[] = {
 };
 #define NREAL (sizeof real / sizeof real[0])
 
-/* Both forms of a pattern, compiled as tk_regex_new compiles them. */
+/* Both forms of a pattern, as tk_regex_new compiles them. */
 typedef struct {
+    tk_regex *re;
     regex_t *plain, *counted;
 } pair;
-
-static regex_t *compile(const char *p, size_t n)
-{
-    regex_t *re = NULL;
-    OnigErrorInfo info;
-    if (onig_new(&re, (const OnigUChar *)p, (const OnigUChar *)p + n, ONIG_OPTION_NONE,
-                 ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &info) != ONIG_NORMAL)
-        return NULL;
-    return re;
-}
 
 /* 1 with both compiled, 0 when the pattern does not compile at all, -1
  * when it compiles and its counted copy is refused. */
 static int make_pair(const char *pattern, pair *pr)
 {
-    la_buf rw = {0}, inst = {0};
-    int changed = tk_regex_rewrite_classes(pattern, strlen(pattern), &rw);
-    ck_assert_int_ge(changed, 0);
-    const char *p = changed ? rw.data : pattern;
-    size_t n = changed ? rw.len : strlen(pattern);
-    pr->plain = compile(p, n);
-    pr->counted = NULL;
-    if (!pr->plain) {
-        la_buf_free(&rw);
-        return 0;
+    la_err err = {{0}, {0}};
+    pr->re = tk_regex_new(pattern, strlen(pattern), &err);
+    if (!pr->re) {
+        ck_assert_msg(!strstr(err.msg, "copy does not compile"), "%s", err.msg);
+        return strstr(err.msg, "cannot be bounded") ? -1 : 0;
     }
-    const char *why = NULL;
-    size_t at = 0;
-    int ok = tk_regex_instrument(p, n, &inst, &why, &at);
-    ck_assert_int_ge(ok, 0);
-    if (ok) {
-        pr->counted = compile(inst.data, inst.len);
-        ck_assert_msg(pr->counted != NULL, "the counted copy of /%s/ does not compile: /%s/", pattern,
-                      inst.data);
-    }
-    la_buf_free(&rw);
-    la_buf_free(&inst);
-    return ok ? 1 : -1;
+    void *plain, *counted;
+    tk_regex_forms(pr->re, &plain, &counted);
+    pr->plain = plain;
+    pr->counted = counted;
+    return 1;
 }
 
 static void free_pair(pair *pr)
 {
-    onig_free(pr->plain);
-    if (pr->counted)
-        onig_free(pr->counted);
+    tk_regex_free(pr->re);
 }
 
 static unsigned long calls;
@@ -263,10 +241,8 @@ START_TEST(test_random_patterns)
         if (r == 0)
             continue;
         compiled++;
-        if (r < 0) {
-            free_pair(&pr);
+        if (r < 0)
             continue;
-        }
         counted++;
         for (int t = 0; t < 20; t++) {
             size_t n = random_text(text, sizeof text);
@@ -330,6 +306,7 @@ START_TEST(test_refused)
         {"\\xc3\\xa9", "ASCII"},
         {"\\cA", "escape"},
         {"[]a]", "class"},
+        {"[^\\c[a]b]", "control escape in a class"},
     };
     la_buf o = {0};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
