@@ -141,7 +141,7 @@ static int vocab_put(tk_bpe *m, const char *s, size_t n, uint32_t id)
             cap *= 2;
         if (cap > UINT32_MAX)
             return LA_ENOMEM;
-        char *a = realloc(m->arena, cap);
+        char *a = tk_table_grow(m->arena, m->arena_len, cap);
         if (!a)
             return LA_ENOMEM;
         m->arena = a;
@@ -240,11 +240,11 @@ static int load_vocab(tk_bpe *m, const char *p, size_t n, la_err *err)
     if (count >= UINT32_MAX / 4)
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: vocabulary too large");
     m->ents_cap = (uint32_t)count;
-    m->ents = malloc((count ? count : 1) * sizeof *m->ents);
+    m->ents = tk_table_alloc((count ? count : 1) * sizeof *m->ents);
     uint32_t cap = table_size(count);
-    m->vslot = calloc(cap, sizeof *m->vslot);
+    m->vslot = tk_table_alloc((size_t)cap * sizeof *m->vslot);
     m->arena_cap = n + 1;                      /* the strings are no longer than the JSON */
-    m->arena = malloc(m->arena_cap);
+    m->arena = tk_table_alloc(m->arena_cap);
     if (!m->ents || !m->vslot || !m->arena)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     m->vmask = cap - 1;
@@ -270,7 +270,7 @@ static int load_vocab(tk_bpe *m, const char *p, size_t n, la_err *err)
     if (maxid >= UINT32_MAX - 1 || (uint64_t)maxid + 1 > 64 * (uint64_t)(count + 1024))
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: vocab ids too sparse");
     m->id_count = count ? maxid + 1 : 0;
-    m->by_id = malloc((m->id_count ? m->id_count : 1) * sizeof *m->by_id);
+    m->by_id = tk_table_alloc((m->id_count ? m->id_count : 1) * sizeof *m->by_id);
     if (!m->by_id)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     memset(m->by_id, 0xff, (m->id_count ? m->id_count : 1) * sizeof *m->by_id);
@@ -687,7 +687,7 @@ static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
     uint32_t cap = 16;
     while (cap < count + count / 2 + 1)          /* load factor <= 2/3 */
         cap *= 2;
-    m->merges = malloc((size_t)cap * sizeof *m->merges);
+    m->merges = tk_table_alloc((size_t)cap * sizeof *m->merges);
     if (!m->merges)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     for (uint32_t i = 0; i < cap; i++)     /* whole slots: the tokenizer cache writes them out */
@@ -895,11 +895,11 @@ int tk_bpe_vocab_reserve(tk_bpe *m, size_t count, size_t arena, la_err *err)
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: vocabulary too large");
     uint32_t cap = table_size(count);
     m->ents_cap = (uint32_t)count;
-    m->ents = malloc((count ? count : 1) * sizeof *m->ents);
-    m->vslot = calloc(cap, sizeof *m->vslot);
+    m->ents = tk_table_alloc((count ? count : 1) * sizeof *m->ents);
+    m->vslot = tk_table_alloc((size_t)cap * sizeof *m->vslot);
     m->arena_cap = arena + 1;
-    m->arena = malloc(m->arena_cap);
-    m->by_id = malloc((count ? count : 1) * sizeof *m->by_id);
+    m->arena = tk_table_alloc(m->arena_cap);
+    m->by_id = tk_table_alloc((count ? count : 1) * sizeof *m->by_id);
     if (!m->ents || !m->vslot || !m->arena || !m->by_id)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     m->vmask = cap - 1;
@@ -981,11 +981,11 @@ void tk_bpe_free(tk_bpe *m)
     if (m->map) {
         munmap(m->map, m->map_len);
     } else {
-        free(m->arena);
-        free(m->ents);
-        free(m->vslot);
-        free(m->by_id);
-        free(m->merges);
+        tk_table_free(m->arena);
+        tk_table_free(m->ents);
+        tk_table_free(m->vslot);
+        tk_table_free(m->by_id);
+        tk_table_free(m->merges);
         free(m->pairs);
         free(m->cm);
     }

@@ -473,8 +473,9 @@ tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la
         if (size[i] && map && (i < 6 || i == IMAGE_PARTS - 1)) {
             *where[i] = (void *)(uintptr_t)(p + at);   /* read only: never written */
         } else if (size[i]) {
-            /* strings get a NUL after them, as when built */
-            char *a = malloc(size[i] + 1);
+            /* strings get a NUL after them, as when built; the parts
+             * tk_bpe_free gives back with tk_table_free come from there */
+            char *a = i < 5 ? tk_table_alloc(size[i] + 1) : malloc(size[i] + 1);
             if (!a) {
                 ok = -1;
                 break;

@@ -670,6 +670,15 @@ uint64_t tk_cache_check(const char *p, size_t n, int simd);
  * munmap(p, *len) frees it. (huge.c) */
 #define TK_HUGE_PAGE ((size_t)2 << 20)
 void *tk_map_huge(size_t *len);
+/* Zeroed memory for a model's large tables (vocabulary, its hash slots
+ * and arena, the merge table): on huge pages (tk_map_huge) from
+ * TK_TABLE_HUGE bytes, else from malloc; aligned on 64 bytes. Freed by
+ * tk_table_free alone; tk_table_grow makes it n bytes (the first old
+ * kept), NULL leaving p as it was. (huge.c) */
+#define TK_TABLE_HUGE ((size_t)1 << 20)
+void *tk_table_alloc(size_t n);
+void *tk_table_grow(void *p, size_t old, size_t n);
+void tk_table_free(void *p);
 
 /* The byte of a "<0xNN>" token string, -1 otherwise. */
 int tk_fallback_byte(const char *s, size_t n);

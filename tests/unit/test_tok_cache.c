@@ -632,6 +632,38 @@ START_TEST(resealed_entries_are_checked)
 }
 END_TEST
 
+/* The model's tables (tk_table_alloc): zeroed, on 64 bytes, below and
+ * from the huge-page size alike; growing keeps the bytes there were and
+ * zeroes the new ones, across that size in both directions. */
+START_TEST(tables_zeroed_and_grown)
+{
+    const size_t sizes[] = { 0, 1, 100, 4096, TK_TABLE_HUGE - 1, TK_TABLE_HUGE, 3 * TK_TABLE_HUGE + 5 };
+    const size_t ns = sizeof sizes / sizeof sizes[0];
+    for (size_t i = 0; i < ns; i++)
+        for (size_t j = 0; j < ns; j++) {
+            unsigned char *p = tk_table_alloc(sizes[i]);
+            ck_assert_ptr_nonnull(p);
+            ck_assert_uint_eq((uintptr_t)p % 64, 0);
+            size_t bad = SIZE_MAX;
+            for (size_t k = 0; k < sizes[i]; k++) {
+                if (p[k] != 0 && bad == SIZE_MAX)
+                    bad = k;
+                p[k] = (unsigned char)(k * 7 + 1);
+            }
+            ck_assert_msg(bad == SIZE_MAX, "size %zu: byte %zu not zero", sizes[i], bad);
+            unsigned char *q = tk_table_grow(p, sizes[i], sizes[j]);
+            ck_assert_ptr_nonnull(q);
+            ck_assert_uint_eq((uintptr_t)q % 64, 0);
+            for (size_t k = 0; k < sizes[j] && bad == SIZE_MAX; k++)
+                if (q[k] != (k < sizes[i] ? (unsigned char)(k * 7 + 1) : 0))
+                    bad = k;
+            ck_assert_msg(bad == SIZE_MAX, "%zu to %zu bytes: byte %zu wrong", sizes[i], sizes[j], bad);
+            tk_table_free(q);
+        }
+    tk_table_free(NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tok_cache");
@@ -651,6 +683,7 @@ int main(void)
     tcase_add_test(tc, check_same_on_every_path);
     tcase_add_test(tc, entry_keeps_vocabulary_words);
     tcase_add_test(tc, unwritable_folder_skips_vocabulary_words);
+    tcase_add_test(tc, tables_zeroed_and_grown);
     suite_add_tcase(s, tc);
     /* hundreds of loads each (many more seconds under the sanitizers) */
     TCase *tr = tcase_create("resealed");
