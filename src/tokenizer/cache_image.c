@@ -8,6 +8,7 @@
 #include "tokenizer/bpe_int.h"
 #include "tokenizer/tk_test.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,11 +358,40 @@ static int image_pairs_hold(const tk_bpe *m)
  * gives. (What the vocabulary, ranks and options themselves say cannot
  * be checked without the file: an entry's own check and key answer for
  * those.) */
+typedef struct {
+    const tk_bpe *m;
+    int ok;
+} slots_job;
+
+static void *slots_main(void *arg)
+{
+    slots_job *j = arg;
+    j->ok = image_slots_hold(j->m);
+    return NULL;
+}
+
+/* Vocabularies from this many entries have their slots checked on a
+ * second thread while this one checks the merges: both only read, and
+ * both read only what image_vocab_holds has checked before. A small one
+ * is checked sooner than a thread starts. */
+static uint32_t slots_threaded = TK_IMAGE_THREADED;
+
+void tk_bpe_image_threaded_from(uint32_t n) { slots_threaded = n; }
+
 static int image_holds(const tk_bpe *m)
 {
-    return (!m->pairs || image_pairs_hold(m)) && image_vocab_holds(m) && image_slots_hold(m) &&
-           (!m->merges || image_merges_hold(m)) && (!m->cm || image_compact_holds(m)) && image_ids_hold(m) &&
-           (!m->small_ready || m->pairs);
+    if ((m->pairs && !image_pairs_hold(m)) || !image_vocab_holds(m))
+        return 0;
+    slots_job job = { m, 0 };
+    pthread_t tid;
+    int threaded = m->n_ents >= slots_threaded && pthread_create(&tid, NULL, slots_main, &job) == 0;
+    if (!threaded)
+        slots_main(&job);
+    int ok = (!m->merges || image_merges_hold(m)) && (!m->cm || image_compact_holds(m));
+    if (threaded)
+        pthread_join(tid, NULL);
+    /* the ids are looked up through the slots: after theirs */
+    return ok && job.ok && image_ids_hold(m) && (!m->small_ready || m->pairs);
 }
 
 /* 1 when byte off of field f (offset fo, size fs) of a struct. */

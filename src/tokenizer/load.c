@@ -47,15 +47,13 @@ static void file_free(file_bytes *f)
     f->data = NULL;
 }
 
-/* Reads the file at path into *f (its fstat in *st). Only a regular
- * file is read: it is opened without blocking (a FIFO with no writer
- * would block open), and its size is checked before reading, so that a
- * huge (or sparse) file is refused at once. The bytes read are the
- * file's first st_size (a file that grows meanwhile is read as it was). */
-static int read_file(const char *path, file_bytes *f, struct stat *st, la_err *err)
+/* Opens the file at path into *fd (its fstat in *st). Only a regular
+ * file is opened: without blocking (a FIFO with no writer would block
+ * open), and its size is checked before reading, so that a huge (or
+ * sparse) file is refused at once. */
+static int open_file(const char *path, int *fd_out, struct stat *st, la_err *err)
 {
-    f->data = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd = *fd_out = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return la_err_set(err, LA_EIO, "cannot_open", "tokenizer: cannot open: %s", strerror(errno));
     int rc = LA_OK;
@@ -68,12 +66,26 @@ static int read_file(const char *path, file_bytes *f, struct stat *st, la_err *e
         rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
                         "tokenizer: file too large (%lld bytes; the limit is %llu MiB)", (long long)st->st_size,
                         (unsigned long long)(TK_MAX_FILE >> 20));
-    size_t n = rc == LA_OK ? (size_t)st->st_size : 0, got = 0;
+    if (rc != LA_OK) {
+        close(fd);
+        *fd_out = -1;
+    }
+    return rc;
+}
+
+/* Reads the file open on fd (of fstat st, checked by open_file) into *f.
+ * The bytes read are the file's first st_size (a file that grows
+ * meanwhile is read as it was). */
+static int read_fd(int fd, file_bytes *f, const struct stat *st, la_err *err)
+{
+    int rc = LA_OK;
+    size_t n = (size_t)st->st_size, got = 0;
+    f->data = NULL;
     f->map_len = n + 1;
-    if (rc == LA_OK && !(f->data = tk_map_huge(&f->map_len)))
+    if (!(f->data = tk_map_huge(&f->map_len)))
         rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     while (rc == LA_OK && got < n) {
-        ssize_t r = read(fd, f->data + got, n - got);
+        ssize_t r = pread(fd, f->data + got, n - got, (off_t)got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
@@ -82,7 +94,6 @@ static int read_file(const char *path, file_bytes *f, struct stat *st, la_err *e
             break;
         got += (size_t)r;
     }
-    close(fd);
     if (rc != LA_OK) {
         file_free(f);
         return rc;
@@ -457,7 +468,7 @@ static int load_cached(la_tokenizer *t, const tk_cache_key *k, const unsigned ch
 /* The error for a tokenizer file path (resolved from the argument arg)
  * that could not be read: when it is not there, what may be meant
  * instead (a model id not in the hub cache, a folder without
- * tokenizer.json); else read_file's own. */
+ * tokenizer.json); else open_file's or read_fd's own. */
 static void not_read(const char *arg, const char *path, la_err *err)
 {
     struct stat ds, fs;
@@ -530,22 +541,33 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
         return NULL;
     file_bytes fb;
     struct stat st;
-    if (read_file(t->path, &fb, &st, err) != LA_OK) {
+    int fd;
+    if (open_file(t->path, &fd, &st, err) != LA_OK) {
         not_read(path, t->path, err);
         la_tokenizer_free(t);
         return NULL;
     }
-    /* the cache's entry for these bytes and this build, when there is a build id */
+    /* the cache's entry for the file's bytes and this build, when there
+     * is a build id: found, the file is read for its key alone */
     tk_cache_key key;
     unsigned char build[TK_BUILD_ID_MAX];
     size_t build_len = tk_cache_build(build);
-    if (build_len)
-        tk_cache_key_of(fb.data, fb.len, &key);
-    if (build_len && load_cached(t, &key, build, build_len)) {
-        file_free(&fb);
+    if (build_len && tk_cache_key_of_fd(fd, (size_t)st.st_size, &key) == LA_OK &&
+        load_cached(t, &key, build, build_len)) {
+        close(fd);
         t->from_cache = 1;
         return t;
     }
+    int rc = read_fd(fd, &fb, &st, err);
+    close(fd);
+    if (rc != LA_OK) {
+        not_read(path, t->path, err);
+        la_tokenizer_free(t);
+        return NULL;
+    }
+    /* the key of the bytes parsed, which the entry made from them goes under */
+    if (build_len)
+        tk_cache_key_of(fb.data, fb.len, &key);
     if (load_parsed(t, &fb, &st, &key, build, build_len, err) != LA_OK) {
         la_tokenizer_free(t);
         return NULL;

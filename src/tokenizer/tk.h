@@ -634,6 +634,10 @@ typedef struct {
     uint64_t size;                /* their number */
 } tk_cache_key;
 void tk_cache_key_of(const char *data, size_t len, tk_cache_key *k);
+/* The key of the first n bytes of the file open on fd, read through a
+ * small buffer (no copy of the file is kept): LA_OK, or LA_EIO when it
+ * cannot be read or ends before n bytes. */
+int tk_cache_key_of_fd(int fd, size_t n, tk_cache_key *k);
 #define TK_BUILD_ID_MAX 32
 /* This build's id, which keys the entries, into out: its length, or 0
  * when there is no cache (turned off, or no build id). */

@@ -70,5 +70,10 @@ int tk_bpe_image_vouched(const char *p, size_t n, size_t off);
  * tokenizer cache (NULL: this code's own); one in no loaded object means
  * no build id, and then no cache. */
 void tk_cache_build_anchor(const void *p);
+/* Images of vocabularies from n entries on have their hash slots
+ * checked on a second thread (TK_IMAGE_THREADED by default), so that
+ * tests take that path with small files too. */
+#define TK_IMAGE_THREADED 16384u
+void tk_bpe_image_threaded_from(uint32_t n);
 
 #endif

@@ -38,6 +38,7 @@ static void teardown(void)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
     la_tokenizer_use_cache(0);
+    tk_bpe_image_threaded_from(TK_IMAGE_THREADED);
 }
 
 /* The entries in the cache folder: how many, and the path of the last. */
@@ -122,6 +123,7 @@ static const char *const fixtures[] = {
 
 START_TEST(second_load_from_cache)
 {
+    tk_bpe_image_threaded_from(_i % 2 ? 0 : TK_IMAGE_THREADED);  /* both ways of checking an image */
     la_tokenizer *a = load(fixtures[_i], 0);
     ck_assert_int_eq(entries(NULL, 0), 1);
     la_tokenizer *b = load(fixtures[_i], 1);
@@ -564,6 +566,7 @@ START_TEST(resealed_entries_are_checked)
                                          FIX "full_llama_shared_id.json" };
     const char *file = files[_i];
     char path[512];
+    tk_bpe_image_threaded_from(_i % 2 ? 0 : TK_IMAGE_THREADED);  /* both ways of checking an image */
     la_tokenizer_free(load(file, 0));
     ck_assert_int_eq(entries(path, sizeof path), 1);
     la_tokenizer_use_cache(0);
@@ -664,6 +667,38 @@ START_TEST(tables_zeroed_and_grown)
 }
 END_TEST
 
+/* The key of a file read through a buffer (a run that finds its entry)
+ * is the key of its bytes read whole (the run that made the entry), at
+ * every size around the buffer's; a file shorter than asked has none. */
+START_TEST(key_of_fd_is_key_of_bytes)
+{
+    const size_t sizes[] = { 0, 1, 63, 4096, (256 << 10) - 1, 256 << 10, (256 << 10) + 1, (3 << 20) + 17 };
+    size_t most = sizes[sizeof sizes / sizeof sizes[0] - 1];
+    char *data = malloc(most), path[128];
+    ck_assert_ptr_nonnull(data);
+    for (size_t k = 0; k < most; k++)
+        data[k] = (char)(k * 2654435761u >> 13);
+    snprintf(path, sizeof path, "%s/bytes", dir);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        FILE *f = fopen(path, "wb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(data, 1, sizes[i], f), sizes[i]);
+        fclose(f);
+        int fd = open(path, O_RDONLY);
+        ck_assert_int_ge(fd, 0);
+        tk_cache_key a, b;
+        memset(&b, 0x5a, sizeof b);
+        tk_cache_key_of(data, sizes[i], &a);
+        ck_assert_int_eq(tk_cache_key_of_fd(fd, sizes[i], &b), LA_OK);
+        ck_assert_msg(memcmp(&a, &b, sizeof a) == 0, "size %zu: keys differ", sizes[i]);
+        ck_assert_int_eq(tk_cache_key_of_fd(fd, sizes[i] + 1, &b), LA_EIO);
+        close(fd);
+    }
+    unlink(path);
+    free(data);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tok_cache");
@@ -684,6 +719,7 @@ int main(void)
     tcase_add_test(tc, entry_keeps_vocabulary_words);
     tcase_add_test(tc, unwritable_folder_skips_vocabulary_words);
     tcase_add_test(tc, tables_zeroed_and_grown);
+    tcase_add_test(tc, key_of_fd_is_key_of_bytes);
     suite_add_tcase(s, tc);
     /* hundreds of loads each (many more seconds under the sanitizers) */
     TCase *tr = tcase_create("resealed");
