@@ -118,11 +118,11 @@ uint32_t tk_bpe_vocab_count(const tk_bpe *m)
 int tk_bpe_kind(const tk_bpe *m) { return m->kind; }
 tk_model_ext *tk_bpe_ext(const tk_bpe *m) { return m->ext; }
 
-/* Adds (or, for a repeated key, re-assigns) token s -> id, as a HashMap
- * built from the JSON object would: the last value of a key wins. */
-static int vocab_put(tk_bpe *m, const char *s, size_t n, uint32_t id)
+/* Adds (or, for a repeated key, re-assigns) token s (whose hash_bytes
+ * is h) -> id, as a HashMap built from the JSON object would: the last
+ * value of a key wins. */
+static int vocab_put_h(tk_bpe *m, const char *s, size_t n, uint32_t id, uint64_t h)
 {
-    uint64_t h = hash_bytes(s, n);
     uint32_t tag = (uint32_t)(h >> 32), i = (uint32_t)h & m->vmask;
     for (;;) {
         vocab_slot *sl = &m->vslot[i];
@@ -157,6 +157,11 @@ static int vocab_put(tk_bpe *m, const char *s, size_t n, uint32_t id)
     if (n > m->max_token_len)
         m->max_token_len = n;
     return LA_OK;
+}
+
+static int vocab_put(tk_bpe *m, const char *s, size_t n, uint32_t id)
+{
+    return vocab_put_h(m, s, n, id, hash_bytes(s, n));
 }
 
 /* Index of the first byte at or after i that is not JSON white space. */
@@ -228,6 +233,33 @@ static int parse_u32(const char *p, la_span v, uint32_t *out)
     return 1;
 }
 
+/* Vocabulary members are added in batches: the slots of a batch's
+ * tokens are hashed and prefetched before any is added, so that their
+ * cache misses overlap (a large vocabulary's slots are far larger than
+ * the caches). A token with escapes is unescaped and added on its own,
+ * after the batch before it, so the order of adding stays the file's. */
+#define VOCAB_BATCH 16
+
+typedef struct {
+    const char *s;
+    size_t len;
+    uint32_t id;
+    uint64_t h;
+} pending_token;
+
+/* Adds q[0..n) in order; LA_ENOMEM when one cannot be. */
+static int vocab_put_batch(tk_bpe *m, pending_token *q, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        q[i].h = hash_bytes(q[i].s, q[i].len);
+        __builtin_prefetch(&m->vslot[(uint32_t)q[i].h & m->vmask]);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (vocab_put_h(m, q[i].s, q[i].len, q[i].id, q[i].h) != LA_OK)
+            return LA_ENOMEM;
+    return LA_OK;
+}
+
 /* Reads the "vocab" object p[0..n): token -> non-negative integer id. */
 static int load_vocab(tk_bpe *m, const char *p, size_t n, la_err *err)
 {
@@ -251,18 +283,38 @@ static int load_vocab(tk_bpe *m, const char *p, size_t n, la_err *err)
     uint32_t maxid = 0;
     la_buf tmp = {0};
     int rc = LA_OK;
+    pending_token q[VOCAB_BATCH];
+    size_t nq = 0;
     pos = 0;
-    while (rc == LA_OK && next_member(p, n, &pos, &k, &v)) {
-        const char *s;
-        size_t len;
-        uint32_t id;
-        if (string_text(p, k, &tmp, &s, &len) != LA_OK || !parse_u32(p, v, &id))
+    for (;;) {
+        int more = next_member(p, n, &pos, &k, &v);
+        const char *s = NULL;
+        size_t len = 0;
+        uint32_t id = 0;
+        int plain = more && la_json_string_is_plain(p, k), bad = more && !parse_u32(p, v, &id);
+        /* the batch goes in before an error is said, a token with
+         * escapes, or the end */
+        if (nq && (nq == VOCAB_BATCH || !more || !plain || bad)) {
+            if (vocab_put_batch(m, q, nq) != LA_OK) {
+                rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+                break;
+            }
+            nq = 0;
+        }
+        if (!more)
+            break;
+        if (bad || (!plain && string_text(p, k, &tmp, &s, &len) != LA_OK)) {
             rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
                             "tokenizer: model: vocab entry %zu: bad token or id (not a u32)", (size_t)m->n_ents);
-        else if (vocab_put(m, s, len, id) != LA_OK)
+            break;
+        }
+        if (!plain && vocab_put(m, s, len, id) != LA_OK) {
             rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
-        else if (id > maxid)
-            maxid = id;
+            break;
+        }
+        if (plain)
+            q[nq++] = (pending_token){ p + k.start + 1, k.end - k.start - 2, id, 0 };
+        maxid = id > maxid ? id : maxid;
     }
     la_buf_free(&tmp);
     if (rc != LA_OK)
@@ -951,6 +1003,26 @@ size_t tk_bpe_max_token_len(const tk_bpe *m) { return m->max_token_len; }
 void tk_bpe_set_fast(tk_bpe *m, int on)
 {
     m->no_fast = !on;
+}
+
+int tk_bpe_merge_of(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t *rank, uint32_t *new_id)
+{
+    if (a >= m->id_count || b >= m->id_count || (!m->merges && !m->cm))
+        return 0;
+    return merge_get(m, a, b, rank, new_id);
+}
+
+size_t tk_bpe_merge_count(const tk_bpe *m)
+{
+    size_t n = 0;
+    if (m->merges)
+        for (uint32_t i = 0; i <= m->mmask; i++)
+            n += m->merges[i].key != UINT64_MAX;
+    else if (m->cm)
+        for (size_t i = 0; i < ((size_t)m->cmask + 1) * 16; i += 16)
+            for (int j = 0; j < 8; j++)
+                n += m->cm[i + (size_t)j] != CM_EMPTY;
+    return n;
 }
 
 /* The cJSON route (small models, tests): serializes vocab and merges

@@ -36,6 +36,10 @@ int tk_bpe_compact_tight(tk_bpe *m);
  * path (the per-thread word cache, the cutting tables, merging short
  * words by scanning instead of with the heap). */
 void tk_bpe_set_fast(tk_bpe *m, int on);
+/* The merge of the pair (a, b) as the model holds it: 1 with its rank
+ * and new id, 0 when there is none; and how many merges it holds. */
+int tk_bpe_merge_of(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t *rank, uint32_t *new_id);
+size_t tk_bpe_merge_count(const tk_bpe *m);
 
 /* ---- direct previews (direct.c) --------------------------------------- */
 /* Forgets the words direct previews have kept, for tests that change how

@@ -1,9 +1,12 @@
 /* check_run.h - runs a Check suite and turns its result into the exit
- * code `make unit` looks at (0 when every test passed). */
+ * code `make unit` looks at (0 when every test passed); reads a file
+ * whole for the suites that compare files. */
 #ifndef LA_CHECK_RUN_H
 #define LA_CHECK_RUN_H
 
 #include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 static inline int la_check_run(Suite *s)
 {
@@ -12,6 +15,23 @@ static inline int la_check_run(Suite *s)
     int failed = srunner_ntests_failed(r);
     srunner_free(r);
     return failed ? 1 : 0;
+}
+
+/* The whole file at path in a new buffer, NUL after its *len bytes. */
+static inline char *la_check_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    b[n] = 0;
+    *len = (size_t)n;
+    return b;
 }
 
 #endif

