@@ -210,6 +210,16 @@ START_TEST(bad_files)
     ck_assert_int_eq(load_text("[]", &err), LA_EDATA);
     ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"x\"},\"merges\":[]}}", &err), LA_EDATA);
     ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":-1},\"merges\":[]}}", &err), LA_EDATA);
+    /* keys of quotes alone (the tables are sized from a count of quotes),
+     * a repeated key (its last id), ids up to the members' number */
+    la_tokenizer *q = load_json("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"\\\"\":0,\"\\\"\\\"\":1,"
+                                "\"a\\\"b\":2,\"\\\"\":3},\"merges\":[]}}", &err);
+    ck_assert_msg(q != NULL, "%s", err.msg);
+    ck_assert_int_eq(tk_bpe_token_to_id(q->model, "\"", 1), 3);
+    ck_assert_int_eq(tk_bpe_token_to_id(q->model, "\"\"", 2), 1);
+    ck_assert_int_eq(tk_bpe_token_to_id(q->model, "a\"b", 3), 2);
+    ck_assert_uint_eq(tk_bpe_vocab_count(q->model), 3);
+    la_tokenizer_free(q);
     /* the entry named is the first bad one, after a batch of good ones */
     ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"c\":2,\"d\":3,"
                                "\"e\":4,\"f\":5,\"g\":6,\"h\":7,\"i\":8,\"j\":9,\"k\":10,\"l\":11,\"m\":12,"
