@@ -814,7 +814,10 @@ int tk_direct_prefill(la_tokenizer *t, la_tok_work *w, la_err *err)
         dw_key_of(word, n, 1, &k);
         dw_slot *set = &dc->e[k.set];
         dw_entry d;
-        if ((uint8_t)set[DW_WAYS - 1].w[2] != 0 || dw_read(set, &k, &d))
+        /* a byte-level vocabulary's words take half of a set at most:
+         * the words of its texts are more often not among them (numbers,
+         * words with punctuation, long words in pieces) and need room */
+        if ((uint8_t)set[t->direct->bl ? DW_WAYS / 2 - 1 : DW_WAYS - 1].w[2] != 0 || dw_read(set, &k, &d))
             continue;             /* the set is full (of more common words), or has it */
         tried++;
         rc = dw_miss(t, w, set, word, n, &k, 1, &d, err);
@@ -958,12 +961,16 @@ static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const 
                      int lead0, size_t base, int space_after, size_t m, int complete, size_t *count,
                      size_t *units, size_t *end, int *rc, la_err *err)
 {
-    int bl = t->direct->bl;
-    size_t max = DW_KEY;
+    int bl = t->direct->bl, small = 0;
     for (size_t from = 0; from < n;) {
+        int lead = from == 0 && lead0;
+        /* after a piece of too many tokens, pieces of at most DW_TOK
+         * tokens for sure (a token covers a byte at least; a lead
+         * piece's space is one more), rather than one entry for every
+         * shorter piece tried */
+        size_t max = !small ? DW_KEY : lead ? DW_TOK - 1 : DW_TOK;
         size_t to = bl ? bl_chunk_end(word, n, from, max) : tk_bpe_chunk_end(t->model, word, n, from),
                pn = to - from;
-        int lead = from == 0 && lead0;
         if (to <= from || pn > DW_KEY)
             return -1;
         dw_k k;
@@ -971,11 +978,10 @@ static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const 
         dw_entry de, *d = &de;
         if ((*rc = dw_word(t, w, dc, word + from, pn, &k, lead, d, err)) != LA_OK)
             return -2;
-        if (bl && !d->ntok && (d->flags & DW_BIG) && pn > 1) {
-            max = pn - 1;         /* too many tokens: a shorter piece, to an earlier cut */
+        if (bl && !d->ntok && (d->flags & DW_BIG) && !small) {
+            small = 1;
             continue;
         }
-        max = DW_KEY;
         if (!d->ntok || (to == n && space_after && !(d->flags & DW_CUT)))
             return -1;
         int r = dw_take(d, base + from, lead, m, complete, count, units, end);
