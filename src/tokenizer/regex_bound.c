@@ -27,8 +27,11 @@
  * combinations), and \O and \R: Oniguruma 6.9.8's search optimisation
  * misses matches of `$\O+` that it finds once the repeat is counted, and
  * of `(?:[.{}](?{+}))*\R` that it finds without the callout, so that the
- * copy would answer differently. A refused pattern is refused at load
- * (regex.c).
+ * copy would answer differently; for the same reason a look-behind
+ * together with a repeated `.` or `\N`: the plain `(?<!a|b).*}` skips
+ * start positions after a failed leading `.*` (an optimisation that
+ * does not hold behind a look-behind), the copy does not. A refused
+ * pattern is refused at load (regex.c).
  */
 #include "tokenizer/tk.h"
 
@@ -317,6 +320,8 @@ int tk_regex_instrument(const char *pattern, size_t len, la_buf *out, const char
     size_t groups[MAX_DEPTH];    /* output offsets of the open groups */
     size_t depth = 0;
     long atom = -1;              /* output offset of the last atom, -1: none */
+    int any = 0;                 /* the last atom is '.' or \\N */
+    int behind = 0, any_repeated = 0;
     la_buf_clear(out);
     if (la_buf_reserve(out, len + 16) != LA_OK)   /* a copy of "" too has its bytes */
         return LA_ENOMEM;
@@ -343,6 +348,8 @@ int tk_regex_instrument(const char *pattern, size_t len, la_buf *out, const char
             size_t q = e - s.i;
             int once = (q == 1 && c == '?') ||
                        (q == 2 && c == '?' && (p[s.i + 1] == '?' || p[s.i + 1] == '+'));
+            if (!once && any)
+                any_repeated = 1;
             if (!once && wrap(out, (size_t)atom) != LA_OK)
                 return LA_ENOMEM;
             if (la_buf_append(out, p + s.i, q) != LA_OK)
@@ -379,6 +386,8 @@ int tk_regex_instrument(const char *pattern, size_t len, la_buf *out, const char
                 break;
             if (la_buf_append(out, p + s.i, n) != LA_OK)
                 return LA_ENOMEM;
+            if (n == 4 && p[s.i + 2] == '<')
+                behind = 1;
             s.i += n;
             atom = -1;
             if (!isolated) {
@@ -400,6 +409,7 @@ int tk_regex_instrument(const char *pattern, size_t len, la_buf *out, const char
                 return LA_ENOMEM;
             s.i++;
             atom = (long)groups[--depth];
+            any = 0;
             continue;
         case '|':
         case '^':
@@ -417,12 +427,18 @@ int tk_regex_instrument(const char *pattern, size_t len, la_buf *out, const char
             break;
         if (la_buf_append(out, p + s.i, n) != LA_OK)
             return LA_ENOMEM;
+        any = c == '.' || (c == '\\' && n == 2 && p[s.i + 1] == 'N');
         s.i += n;
         atom = is_atom ? (long)here : -1;
     }
     if (!s.why && depth) {
         s.i = len;
         refuse(&s, "an unclosed group");
+    }
+    if (!s.why && behind && any_repeated) {
+        s.i = len;
+        refuse(&s, "a look-behind with a repeated '.' or \\N, whose search Oniguruma optimises "
+                   "differently once counted");
     }
     if (s.why) {
         *why = s.why;
