@@ -13,11 +13,14 @@
  * ever cross (see bpe_cut_after) and BPE'd chunk by chunk, stopping as
  * soon as the sink has enough tokens.
  *
- * Its accelerators are elsewhere: the merge of short words by a scan and
- * the per-thread word caches in bpe_words.c, which also holds the entry
- * points of tokenizing (tk_bpe_tokenize and its kin); the compact merge
- * table and the tables of common characters are tried here. bpe_use
- * (bpe_int.h) alone decides which are tried.
+ * Its accelerators are elsewhere: the merge of short words by a scan,
+ * the per-thread word caches and the uses of the tables of common
+ * characters in bpe_words.c, which also holds the entry points of
+ * tokenizing (tk_bpe_tokenize and its kin) and picks there, by bpe_use
+ * (bpe_int.h), whether they are tried. The functions here are the plain
+ * computation and take no shortcut of their own; the compact merge table
+ * is the model's merge table when it is the only one (a model read from a
+ * cache image).
  */
 #include "tokenizer/bpe_int.h"
 #include "tokenizer/tk_test.h"
@@ -1009,7 +1012,7 @@ int tk_bpe_merge_of(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t *rank, uin
 {
     if (a >= m->id_count || b >= m->id_count || (!m->merges && !m->cm))
         return 0;
-    return merge_get(m, a, b, rank, new_id);
+    return merge_get_in(m, !m->merges, a, b, rank, new_id);   /* the model's table (both agree) */
 }
 
 size_t tk_bpe_merge_count(const tk_bpe *m)
@@ -1201,7 +1204,7 @@ static int known_char(const tk_bpe *m, const char *s, size_t k)
 /* End of the chunk starting at `from`: the first position p > from where
  * the code points a|b around p are both single-token characters and "ab"
  * occurs in no token, or len. */
-size_t bpe_chunk_end_slow(const tk_bpe *m, const char *s, size_t len, size_t from)
+size_t bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from)
 {
     size_t i = from;
     int32_t a;
@@ -1223,13 +1226,6 @@ size_t bpe_chunk_end_slow(const tk_bpe *m, const char *s, size_t len, size_t fro
         i += kb;
     }
     return len;
-}
-
-size_t bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from)
-{
-    if (!bpe_use(m, BPE_SMALL))
-        return bpe_chunk_end_slow(m, s, len, from);
-    return chunk_end_table(m, s, len, from);
 }
 
 /* ---- merging ------------------------------------------------------------ */
@@ -1266,16 +1262,6 @@ void tk_bpe_work_free(void *p)
     free(bw->ids);
     la_buf_free(&bw->tmp);
     free(bw);
-}
-
-/* Appends a symbol (Word::add). */
-static void sym_add(bpe_work *bw, uint32_t id, uint32_t len)
-{
-    size_t n = bw->nsym;
-    bw->sym[n] = (bpe_sym){ n ? (int32_t)n - 1 : -1, -1, id, len };
-    if (n)
-        bw->sym[n - 1].next = (int32_t)n;
-    bw->nsym = n + 1;
 }
 
 /* Heap order: lower rank first, then lower position. */
@@ -1317,11 +1303,13 @@ static bpe_merge heap_pop(bpe_work *bw)
     return top;
 }
 
-/* Pushes the merge of the pair starting at symbol pos, if there is one. */
-static void queue_pair(const tk_bpe *m, bpe_work *bw, size_t pos, uint32_t right_id)
+/* Pushes the merge of the pair starting at symbol pos, if there is one
+ * (in the compact merge table when compact). */
+static inline __attribute__((always_inline)) void queue_pair(const tk_bpe *m, bpe_work *bw, size_t pos,
+                                                             uint32_t right_id, int compact)
 {
     uint32_t rank, new_id;
-    if (merge_get(m, bw->sym[pos].id, right_id, &rank, &new_id))
+    if (merge_get_in(m, compact, bw->sym[pos].id, right_id, &rank, &new_id))
         heap_push(bw, (bpe_merge){ rank, (uint32_t)pos, new_id });
 }
 
@@ -1330,11 +1318,11 @@ static void queue_pair(const tk_bpe *m, bpe_work *bw, size_t pos, uint32_t right
  * otherwise merge and queue the new pairs on both sides. The heap never
  * holds more than one entry per pair popped plus the initial ones, so
  * room for 2 * nsym entries is enough. */
-void bpe_merge_all(const tk_bpe *m, bpe_work *bw)
+static inline __attribute__((always_inline)) void merge_all_in(const tk_bpe *m, bpe_work *bw, int compact)
 {
     bw->nheap = 0;
     for (size_t i = 0; i + 1 < bw->nsym; i++)
-        queue_pair(m, bw, i, bw->sym[i + 1].id);
+        queue_pair(m, bw, i, bw->sym[i + 1].id, compact);
     while (bw->nheap) {
         bpe_merge top = heap_pop(bw);
         bpe_sym *cur = &bw->sym[top.pos];
@@ -1342,7 +1330,7 @@ void bpe_merge_all(const tk_bpe *m, bpe_work *bw)
             continue;
         bpe_sym right = bw->sym[cur->next];
         uint32_t rank, new_id;
-        if (!merge_get(m, cur->id, right.id, &rank, &new_id) || new_id != top.new_id)
+        if (!merge_get_in(m, compact, cur->id, right.id, &rank, &new_id) || new_id != top.new_id)
             continue;
         bw->sym[cur->next].len = 0;
         cur->id = top.new_id;
@@ -1351,82 +1339,86 @@ void bpe_merge_all(const tk_bpe *m, bpe_work *bw)
         if (right.next >= 0)
             bw->sym[right.next].prev = (int32_t)top.pos;
         if (cur->prev >= 0)
-            queue_pair(m, bw, (size_t)cur->prev, cur->id);
+            queue_pair(m, bw, (size_t)cur->prev, cur->id, compact);
         if (cur->next >= 0)
-            queue_pair(m, bw, top.pos, bw->sym[cur->next].id);
+            queue_pair(m, bw, top.pos, bw->sym[cur->next].id, compact);
     }
 }
 
-/* Builds the symbols of one word (BPE::merge_word): each character's
- * token (with the continuing prefix after the first and the suffix on
- * the last), else its "<0xNN>" bytes with byte_fallback, else unk
- * (fused if fuse_unk), else nothing. */
+/* The model's merge table: the hashed one, or the compact one when it is
+ * the only one (a model read from a cache image). */
+void bpe_merge_all(const tk_bpe *m, bpe_work *bw)
+{
+    if (m->merges)
+        merge_all_in(m, bw, 0);
+    else
+        merge_all_in(m, bw, 1);
+}
+
+void bpe_merge_all_compact(const tk_bpe *m, bpe_work *bw)
+{
+    merge_all_in(m, bw, 1);
+}
+
+/* The symbols of the character s[i..i+k) of a word of len bytes
+ * (BPE::merge_word's step): its token (with the continuing prefix after
+ * the first and the suffix on the last), else its "<0xNN>" bytes with
+ * byte_fallback, else unk (held in bw until a known character or the end
+ * of the word, so that fuse_unk can join unknown neighbours), else
+ * nothing. */
+int bpe_char_symbols(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, size_t i, size_t k, la_err *err)
+{
+    const char *cs = s + i;
+    size_t cl = k;
+    if ((m->prefix && i > 0) || (m->suffix && i + k == len)) {
+        la_buf *tmp = &bw->tmp;
+        la_buf_clear(tmp);
+        if ((m->prefix && i > 0 && la_buf_append(tmp, m->prefix, m->prefix_len)) ||
+            la_buf_append(tmp, s + i, k) ||
+            (m->suffix && i + k == len && la_buf_append(tmp, m->suffix, m->suffix_len)))
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        cs = tmp->data;
+        cl = tmp->len;
+    }
+    uint32_t e = vocab_find(m, cs, cl);
+    if (e != UINT32_MAX) {
+        bpe_unk_flush(bw);
+        sym_add(bw, m->ents[e].id, (uint32_t)k);
+        return LA_OK;
+    }
+    int all = m->byte_fallback;
+    for (size_t j = 0; all && j < cl; j++)
+        all = m->byte_id[(unsigned char)cs[j]] >= 0;
+    if (all) {
+        for (size_t j = 0; j < cl; j++)
+            sym_add(bw, (uint32_t)m->byte_id[(unsigned char)cs[j]], 1);
+    } else if (m->has_unk) {
+        if (m->unk_id < 0)
+            return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: unk_token is not in the vocabulary");
+        if (bw->unk >= 0 && m->fuse_unk) {
+            bw->unk_len += (uint32_t)k;
+        } else {
+            bpe_unk_flush(bw);
+            bw->unk = m->unk_id;
+            bw->unk_len = (uint32_t)k;
+        }
+    }
+    return LA_OK;
+}
+
 int bpe_word_symbols(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, la_err *err)
 {
-    la_buf *tmp = &bw->tmp;
-    bw->nsym = 0;
-    int64_t unk = -1;
-    uint32_t unk_len = 0;
+    bpe_symbols_start(bw);
     for (size_t i = 0; i < len;) {
         size_t k = tk_utf8_len((const unsigned char *)s + i, len - i);
         if (!k)
             k = 1;
-        const char *cs = s + i;
-        size_t cl = k;
-        if (bpe_use(m, BPE_SMALL)) {
-            /* ASCII and the metaspace from the table (no prefix or
-             * suffix then): no hashing for most characters of a word */
-            size_t sk;
-            int a = small_index((const unsigned char *)s + i, len - i, &sk);
-            if (a >= 0 && sk == k && m->small_id[a] >= 0) {
-                if (unk >= 0)
-                    sym_add(bw, (uint32_t)unk, unk_len);
-                unk = -1;
-                sym_add(bw, (uint32_t)m->small_id[a], (uint32_t)k);
-                i += k;
-                continue;
-            }
-        }
-        if ((m->prefix && i > 0) || (m->suffix && i + k == len)) {
-            la_buf_clear(tmp);
-            if ((m->prefix && i > 0 && la_buf_append(tmp, m->prefix, m->prefix_len)) ||
-                la_buf_append(tmp, s + i, k) ||
-                (m->suffix && i + k == len && la_buf_append(tmp, m->suffix, m->suffix_len)))
-                return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
-            cs = tmp->data;
-            cl = tmp->len;
-        }
-        uint32_t e = vocab_find(m, cs, cl);
-        if (e != UINT32_MAX) {
-            if (unk >= 0)
-                sym_add(bw, (uint32_t)unk, unk_len);
-            unk = -1;
-            sym_add(bw, m->ents[e].id, (uint32_t)k);
-        } else {
-            int all = m->byte_fallback;
-            for (size_t j = 0; all && j < cl; j++)
-                all = m->byte_id[(unsigned char)cs[j]] >= 0;
-            if (all) {
-                for (size_t j = 0; j < cl; j++)
-                    sym_add(bw, (uint32_t)m->byte_id[(unsigned char)cs[j]], 1);
-            } else if (m->has_unk) {
-                if (m->unk_id < 0)
-                    return la_err_set(err, LA_EDATA, "bad_tokenizer",
-                                      "tokenizer: model: unk_token is not in the vocabulary");
-                if (unk >= 0 && m->fuse_unk) {
-                    unk_len += (uint32_t)k;
-                } else {
-                    if (unk >= 0)
-                        sym_add(bw, (uint32_t)unk, unk_len);
-                    unk = m->unk_id;
-                    unk_len = (uint32_t)k;
-                }
-            }
-        }
+        int rc = bpe_char_symbols(m, bw, s, len, i, k, err);
+        if (rc != LA_OK)
+            return rc;
         i += k;
     }
-    if (unk >= 0)
-        sym_add(bw, (uint32_t)unk, unk_len);
+    bpe_unk_flush(bw);
     return LA_OK;
 }
 
@@ -1452,12 +1444,12 @@ static int word_push(bpe_work *bw, tk_sink *sink)
     return n && sink->push(sink, bw->ids, n) ? 1 : 0;
 }
 
-int bpe_word_by(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk_sink *sink,
-                void (*merge)(const tk_bpe *m, bpe_work *bw), la_err *err)
+int bpe_word_by(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk_sink *sink, bpe_symbols_fn symbols,
+                bpe_merge_fn merge, la_err *err)
 {
     if (bpe_word_room(m, bw, len) != LA_OK)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
-    int rc = bpe_word_symbols(m, bw, s, len, err);
+    int rc = symbols(m, bw, s, len, err);
     if (rc != LA_OK)
         return rc;
     merge(m, bw);
@@ -1468,11 +1460,11 @@ int bpe_word(const tk_bpe *m, bpe_work *bw, la_tok_work *w, const char *s, size_
              la_err *err)
 {
     (void)w;
-    return bpe_word_by(m, bw, s, len, sink, bpe_merge_all, err);
+    return bpe_word_by(m, bw, s, len, sink, bpe_word_symbols, bpe_merge_all, err);
 }
 
 int bpe_tokenize_by(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink, la_tok_work *w,
-                    bpe_word_fn word, la_err *err)
+                    bpe_word_fn word, bpe_chunk_fn chunk_end, la_err *err)
 {
     if (len == 0)
         return 0;
@@ -1489,7 +1481,7 @@ int bpe_tokenize_by(const tk_bpe *m, const char *piece, size_t len, tk_sink *sin
         }
     }
     for (size_t from = 0; from < len;) {
-        size_t end = m->pairs ? bpe_chunk_end(m, piece, len, from) : len;
+        size_t end = m->pairs ? chunk_end(m, piece, len, from) : len;
         int rc = word(m, bw, w, piece + from, end - from, sink, err);
         if (rc != 0)
             return rc;
@@ -1499,7 +1491,7 @@ int bpe_tokenize_by(const tk_bpe *m, const char *piece, size_t len, tk_sink *sin
 }
 
 int bpe_tokenize_prefix_by(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink, la_tok_work *w,
-                           bpe_word_fn word, la_err *err)
+                           bpe_word_fn word, bpe_chunk_fn chunk_end, la_err *err)
 {
     if (m->kind != TK_MODEL_BPE)     /* its own way (tk_model_prefix) */
         return 2;
@@ -1509,7 +1501,7 @@ int bpe_tokenize_prefix_by(const tk_bpe *m, const char *piece, size_t len, tk_si
     if (!bw)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     for (size_t from = 0; from < len;) {
-        size_t end = bpe_chunk_end(m, piece, len, from);
+        size_t end = chunk_end(m, piece, len, from);
         if (end == len)
             break;                /* the last chunk may go on past the window */
         int rc = word(m, bw, w, piece + from, end - from, sink, err);
@@ -1527,18 +1519,4 @@ int tk_bpe_can_cut(const tk_bpe *m)
 
 int tk_bpe_ignores_merges(const tk_bpe *m) { return m->ignore_merges; }
 
-size_t tk_bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from)
-{
-    return m->pmask ? bpe_chunk_end(m, s, len, from) : len;
-}
-
-int tk_bpe_cut_between(const tk_bpe *m, const char *a, size_t na, const char *b, size_t nb)
-{
-    char s[8];
-    if (!m->pmask || na == 0 || nb == 0 || na > 4 || nb > 4)
-        return 0;
-    memcpy(s, a, na);
-    memcpy(s + na, b, nb);
-    return bpe_chunk_end(m, s, na + nb, 0) == na;   /* by the tables when they have both */
-}
 

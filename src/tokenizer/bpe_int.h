@@ -90,11 +90,13 @@ struct tk_bpe {
 
 
 /* ---- the switch ---------------------------------------------------------
- * Which shortcuts are tried, decided here alone: the compact merge table
- * (also when it is the only merge table, as in a model read from a cache
- * image), the tables of the common characters, and bpe_words.c's merge
- * of short words and word caches. tk_bpe_set_fast(m, 0) turns them off,
- * so that tests compare them with the plain computation. */
+ * Which shortcuts are tried, decided here alone and asked by bpe_words.c
+ * alone, where the entry points pick the functions a piece goes through:
+ * the compact merge table (also when it is the only merge table, as in a
+ * model read from a cache image), the tables of the common characters,
+ * and bpe_words.c's merge of short words and word caches. bpe.c's
+ * functions take no shortcut. tk_bpe_set_fast(m, 0) turns them off, so
+ * that tests compare them with the plain computation. */
 enum { BPE_COMPACT, BPE_SMALL, BPE_WORDS };
 static inline int bpe_use(const tk_bpe *m, int what)
 {
@@ -126,7 +128,34 @@ typedef struct {
     uint32_t *ids;               /* ids of the finished word */
     size_t idcap;
     la_buf tmp;                  /* a character with prefix or suffix */
+    int64_t unk;                 /* an unk symbol not yet added (fuse_unk may extend it), or -1 */
+    uint32_t unk_len;
 } bpe_work;
+
+/* Appends a symbol (Word::add). */
+static inline void sym_add(bpe_work *bw, uint32_t id, uint32_t len)
+{
+    size_t n = bw->nsym;
+    bw->sym[n] = (bpe_sym){ n ? (int32_t)n - 1 : -1, -1, id, len };
+    if (n)
+        bw->sym[n - 1].next = (int32_t)n;
+    bw->nsym = n + 1;
+}
+
+/* A word's symbols begin: none, no unk held. */
+static inline void bpe_symbols_start(bpe_work *bw)
+{
+    bw->nsym = 0;
+    bw->unk = -1;
+}
+
+/* Adds the unk symbol held back, if any. */
+static inline void bpe_unk_flush(bpe_work *bw)
+{
+    if (bw->unk >= 0)
+        sym_add(bw, (uint32_t)bw->unk, bw->unk_len);
+    bw->unk = -1;
+}
 
 
 /* This thread's scratch, created on first use (NULL when it cannot be). */
@@ -136,12 +165,20 @@ bpe_work *bpe_get_work(la_tok_work *w);
 int bpe_word_room(const tk_bpe *m, bpe_work *bw, size_t len);
 /* The symbols of one word (BPE::merge_word) into bw: LA_OK or an error. */
 int bpe_word_symbols(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, la_err *err);
-/* HuggingFace's merge_all over bw's symbols. */
+/* Its step: the symbols of the character s[i..i+k) of the word s[0..len)
+ * (between bpe_symbols_start and bpe_unk_flush): LA_OK or an error. */
+int bpe_char_symbols(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, size_t i, size_t k, la_err *err);
+/* HuggingFace's merge_all over bw's symbols, by the model's merge table;
+ * the same by the compact merge table (m->cm). */
 void bpe_merge_all(const tk_bpe *m, bpe_work *bw);
-/* One word's symbols, merged by merge, their ids pushed to sink: 0, 1
- * when the sink stopped, or an error. */
-int bpe_word_by(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk_sink *sink,
-                void (*merge)(const tk_bpe *m, bpe_work *bw), la_err *err);
+void bpe_merge_all_compact(const tk_bpe *m, bpe_work *bw);
+/* Functions that do what bpe_word_symbols and bpe_merge_all do. */
+typedef int (*bpe_symbols_fn)(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, la_err *err);
+typedef void (*bpe_merge_fn)(const tk_bpe *m, bpe_work *bw);
+/* One word's symbols by symbols, merged by merge, their ids pushed to
+ * sink: 0, 1 when the sink stopped, or an error. */
+int bpe_word_by(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk_sink *sink, bpe_symbols_fn symbols,
+                bpe_merge_fn merge, la_err *err);
 /* BPE of one word, pushing its ids to the sink (the plain computation;
  * w, the scratch bw belongs to, for the shortcuts that do the same). */
 int bpe_word(const tk_bpe *m, bpe_work *bw, la_tok_work *w, const char *s, size_t len, tk_sink *sink,
@@ -149,17 +186,18 @@ int bpe_word(const tk_bpe *m, bpe_work *bw, la_tok_work *w, const char *s, size_
 /* A function that does what bpe_word does. */
 typedef int (*bpe_word_fn)(const tk_bpe *m, bpe_work *bw, la_tok_work *w, const char *s, size_t len,
                            tk_sink *sink, la_err *err);
-/* Tokenizes a whole piece (tk_bpe_tokenize), each chunk by word. */
-int bpe_tokenize_by(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink, la_tok_work *w,
-                    bpe_word_fn word, la_err *err);
-/* Tokenizes the chunks of a window that end inside it
- * (tk_bpe_tokenize_prefix), each by word. */
-int bpe_tokenize_prefix_by(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink, la_tok_work *w,
-                           bpe_word_fn word, la_err *err);
 /* The end of the chunk at `from` (see tk_bpe_chunk_end), by the pair
- * set alone, and by the tables when they are used. */
-size_t bpe_chunk_end_slow(const tk_bpe *m, const char *s, size_t len, size_t from);
+ * set; a function that does the same. */
 size_t bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from);
+typedef size_t (*bpe_chunk_fn)(const tk_bpe *m, const char *s, size_t len, size_t from);
+/* Tokenizes a whole piece (tk_bpe_tokenize), cut by chunk_end, each
+ * chunk by word. */
+int bpe_tokenize_by(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink, la_tok_work *w,
+                    bpe_word_fn word, bpe_chunk_fn chunk_end, la_err *err);
+/* Tokenizes the chunks of a window that end inside it
+ * (tk_bpe_tokenize_prefix), cut by chunk_end, each by word. */
+int bpe_tokenize_prefix_by(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink, la_tok_work *w,
+                           bpe_word_fn word, bpe_chunk_fn chunk_end, la_err *err);
 
 /* ---- what cache_image.c checks an image with ---------------------------- */
 /* Hash of a token string (the vocabulary's slots). */
@@ -235,10 +273,12 @@ static inline int cm_get(const tk_bpe *m, uint32_t k, uint32_t *rank, uint32_t *
     }
 }
 
-/* Looks a pair up: 1 with rank and new id, 0 when no merge exists. */
-static inline int merge_get(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t *rank, uint32_t *new_id)
+/* Looks a pair up in the compact merge table when compact, else in the
+ * hashed one: 1 with rank and new id, 0 when no merge exists. */
+static inline __attribute__((always_inline)) int merge_get_in(const tk_bpe *m, int compact, uint32_t a, uint32_t b,
+                                                              uint32_t *rank, uint32_t *new_id)
 {
-    if (bpe_use(m, BPE_COMPACT))
+    if (compact)
         return cm_get(m, a << 16 | b, rank, new_id);
     const merge_slot *sl = merge_find(m, (uint64_t)a << 32 | b);
     if (sl->key == UINT64_MAX)
@@ -267,9 +307,9 @@ static inline int small_index(const unsigned char *s, size_t avail, size_t *k)
 
 /* The same, with the tables while the characters have entries there
  * (a boundary between a table character and another one is judged
- * by bpe_chunk_end_slow from that character on). */
+ * by bpe_chunk_end from that character on). */
 /* The end of the chunk at `from` by the tables (small_ready), falling
- * back on bpe_chunk_end_slow from the first other character. */
+ * back on bpe_chunk_end from the first other character. */
 static inline __attribute__((always_inline)) size_t chunk_end_table(const tk_bpe *m, const char *s, size_t len,
                                                                    size_t from)
 {
@@ -277,7 +317,7 @@ static inline __attribute__((always_inline)) size_t chunk_end_table(const tk_bpe
     size_t i = from, ka;
     int a = small_index(u + i, len - i, &ka);
     if (a < 0)
-        return bpe_chunk_end_slow(m, s, len, from);
+        return bpe_chunk_end(m, s, len, from);
     /* the row of the character before i, and where that character starts
      * (a row pointer saves the multiply of a two-index lookup) */
     const uint8_t *row = m->small_cut[a];
@@ -297,7 +337,7 @@ static inline __attribute__((always_inline)) size_t chunk_end_table(const tk_bpe
             pa = i;
             i += 3;
         } else {
-            return bpe_chunk_end_slow(m, s, len, pa);
+            return bpe_chunk_end(m, s, len, pa);
         }
     }
     return len;

@@ -1,10 +1,12 @@
 /*
  * bpe_words.c - accelerators of the BPE model (bpe.c): words of few
  * symbols merged by a scan instead of the heap, with the same merges in
- * the same order, and the per-thread word caches (a word's tokens depend
- * on the model and the word alone). The entry points of tokenizing
- * (tk_bpe_tokenize and its kin) are here: each tries these shortcuts when
- * bpe_use allows them, else does the plain computation of bpe.c.
+ * the same order, the per-thread word caches (a word's tokens depend on
+ * the model and the word alone), the compact merge table, and the tables
+ * of the common characters for a word's symbols and for cutting. The
+ * entry points of tokenizing (tk_bpe_tokenize and its kin, tk_bpe_chunk_end)
+ * are here: each picks, by bpe_use, these shortcuts or the plain
+ * computation of bpe.c.
  */
 #include "tokenizer/bpe_int.h"
 #include "tokenizer/tk_test.h"
@@ -85,13 +87,14 @@ void tk_bpe_words_free(void *p)
  * takes fewer instructions so than with the heap.) */
 static void merge_small(const tk_bpe *m, bpe_work *bw)
 {
+    int compact = bpe_use(m, BPE_COMPACT);
     uint32_t rank[SMALL_WORD], new_id[SMALL_WORD];
     bpe_sym *sym = bw->sym;
     size_t n = bw->nsym;
     for (size_t i = 0; i < n; i++) {
-        rank[i] = UINT32_MAX;     /* merge_get writes it only for a merge */
+        rank[i] = UINT32_MAX;     /* merge_get_in writes it only for a merge */
         if (i + 1 < n)
-            merge_get(m, sym[i].id, sym[i + 1].id, &rank[i], &new_id[i]);
+            merge_get_in(m, compact, sym[i].id, sym[i + 1].id, &rank[i], &new_id[i]);
     }
     for (;;) {
         int32_t best = -1;
@@ -110,28 +113,76 @@ static void merge_small(const tk_bpe *m, bpe_work *bw)
         cur->next = right->next;
         if (cur->next >= 0)
             sym[cur->next].prev = best;
-        if (cur->prev >= 0 && !merge_get(m, sym[cur->prev].id, cur->id, &rank[cur->prev], &new_id[cur->prev]))
+        if (cur->prev >= 0 && !merge_get_in(m, compact, sym[cur->prev].id, cur->id, &rank[cur->prev], &new_id[cur->prev]))
             rank[cur->prev] = UINT32_MAX;
-        if (cur->next < 0 || !merge_get(m, cur->id, sym[cur->next].id, &rank[best], &new_id[best]))
+        if (cur->next < 0 || !merge_get_in(m, compact, cur->id, sym[cur->next].id, &rank[best], &new_id[best]))
             rank[best] = UINT32_MAX;
     }
 }
 
-/* The merges of bw's symbols: by a scan for a short word, else the heap. */
+/* The merges of bw's symbols: by a scan for a short word, else the heap
+ * (in the compact merge table when it is used). */
 static void merge_word(const tk_bpe *m, bpe_work *bw)
 {
-    if (bw->nsym > SMALL_WORD)
-        bpe_merge_all(m, bw);
-    else if (bw->nsym > 1)
+    if (bw->nsym > SMALL_WORD) {
+        if (bpe_use(m, BPE_COMPACT))
+            bpe_merge_all_compact(m, bw);
+        else
+            bpe_merge_all(m, bw);
+    } else if (bw->nsym > 1) {
         merge_small(m, bw);
+    }
 }
 
-/* bpe_word with merge_word. */
+/* bpe_word_symbols with ASCII and the metaspace from the table (the
+ * tables exist only without prefix or suffix): no hashing for most
+ * characters of a word; the others go through bpe.c's step. */
+static int word_symbols_small(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, la_err *err)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    bpe_symbols_start(bw);
+    for (size_t i = 0; i < len;) {
+        size_t k = tk_utf8_len(u + i, len - i), sk;
+        if (!k)
+            k = 1;
+        int a = small_index(u + i, len - i, &sk);
+        if (a >= 0 && sk == k && m->small_id[a] >= 0) {
+            bpe_unk_flush(bw);
+            sym_add(bw, (uint32_t)m->small_id[a], (uint32_t)k);
+        } else {
+            int rc = bpe_char_symbols(m, bw, s, len, i, k, err);
+            if (rc != LA_OK)
+                return rc;
+        }
+        i += k;
+    }
+    bpe_unk_flush(bw);
+    return LA_OK;
+}
+
+/* How a word's symbols and a piece's chunks are found: by the tables of
+ * the common characters when they are used. */
+static bpe_symbols_fn symbols_for(const tk_bpe *m)
+{
+    return bpe_use(m, BPE_SMALL) ? word_symbols_small : bpe_word_symbols;
+}
+
+static size_t chunk_end_small(const tk_bpe *m, const char *s, size_t len, size_t from)
+{
+    return chunk_end_table(m, s, len, from);
+}
+
+static bpe_chunk_fn chunk_end_for(const tk_bpe *m)
+{
+    return bpe_use(m, BPE_SMALL) ? chunk_end_small : bpe_chunk_end;
+}
+
+/* bpe_word with the tables and merge_word. */
 static int word_fast(const tk_bpe *m, bpe_work *bw, la_tok_work *w, const char *s, size_t len, tk_sink *sink,
                      la_err *err)
 {
     (void)w;
-    return bpe_word_by(m, bw, s, len, sink, merge_word, err);
+    return bpe_word_by(m, bw, s, len, sink, symbols_for(m), merge_word, err);
 }
 
 /* ---- word caches -------------------------------------------------------- */
@@ -315,20 +366,37 @@ static int chunk_cached(const tk_bpe *m, bpe_work *bw, la_tok_work *w, const cha
 int tk_bpe_tokenize(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
                     la_tok_work *w, la_err *err)
 {
-    return bpe_tokenize_by(m, piece, len, sink, w, bpe_use(m, BPE_WORDS) ? word_cached : bpe_word, err);
+    return bpe_tokenize_by(m, piece, len, sink, w, bpe_use(m, BPE_WORDS) ? word_cached : bpe_word, chunk_end_for(m),
+                           err);
 }
 
 int tk_bpe_tokenize_once(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
                          la_tok_work *w, la_err *err)
 {
-    return bpe_tokenize_by(m, piece, len, sink, w, bpe_use(m, BPE_WORDS) ? word_fast : bpe_word, err);
+    return bpe_tokenize_by(m, piece, len, sink, w, bpe_use(m, BPE_WORDS) ? word_fast : bpe_word, chunk_end_for(m),
+                           err);
 }
 
 int tk_bpe_tokenize_prefix(const tk_bpe *m, const char *piece, size_t len, tk_sink *sink,
                            la_tok_work *w, la_err *err)
 {
     bpe_word_fn word = !bpe_use(m, BPE_WORDS) ? bpe_word : bpe_use(m, BPE_SMALL) ? chunk_cached : word_cached;
-    return bpe_tokenize_prefix_by(m, piece, len, sink, w, word, err);
+    return bpe_tokenize_prefix_by(m, piece, len, sink, w, word, chunk_end_for(m), err);
+}
+
+size_t tk_bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from)
+{
+    return m->pmask ? chunk_end_for(m)(m, s, len, from) : len;
+}
+
+int tk_bpe_cut_between(const tk_bpe *m, const char *a, size_t na, const char *b, size_t nb)
+{
+    char s[8];
+    if (!m->pmask || na == 0 || nb == 0 || na > 4 || nb > 4)
+        return 0;
+    memcpy(s, a, na);
+    memcpy(s + na, b, nb);
+    return tk_bpe_chunk_end(m, s, na + nb, 0) == na;
 }
 
 int tk_bpe_word_spans(const tk_bpe *m, la_tok_work *w, const char *s, size_t len, uint32_t *ids,
@@ -342,7 +410,7 @@ int tk_bpe_word_spans(const tk_bpe *m, la_tok_work *w, const char *s, size_t len
     bpe_work *bw = bpe_get_work(w);
     if (!bw || bpe_word_room(m, bw, len) != LA_OK)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
-    int rc = bpe_word_symbols(m, bw, s, len, err);
+    int rc = symbols_for(m)(m, bw, s, len, err);
     if (rc != LA_OK)
         return rc;
     /* each symbol a character's own token: not a byte of byte fallback

@@ -11,7 +11,8 @@
  * Accelerators, each with one entry point that may decline (the
  * reference path then gives the same result): direct.c (direct
  * previews), bpe_words.c (short words merged by a scan, per-thread word
- * caches; the one switch is bpe_use, in bpe_int.h), cache.c and
+ * caches, the compact merge table and the tables of common characters;
+ * the one switch is bpe_use, in bpe_int.h), cache.c and
  * cache_image.c (the tokenizer cache). Test-only hooks are in tk_test.h.
  * Each component is a struct with function pointers built by a
  * constructor from its cJSON object; a table maps "type" tags to
