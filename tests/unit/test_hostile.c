@@ -7,6 +7,7 @@
 #include <check.h>
 
 #include "check_run.h"
+#include "damage.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,33 +213,6 @@ START_TEST(every_truncation)
 END_TEST
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 11);
-}
-
-/* Damages rec into out: flips, deletions, insertions and replacements by
- * bytes that matter to JSON (NUL included). */
-static size_t damage(const char *rec, size_t n, char *out)
-{
-    static const char special[] = "\"\\{}[],: \x00\x01\x7f\xc3\xa9\xed\xa0\x80\xff";
-    memcpy(out, rec, n);
-    int hits = 1 + (int)(rnd() % 4);
-    for (int h = 0; h < hits && n > 0; h++) {
-        size_t at = rnd() % n;
-        switch (rnd() % 5) {
-        case 0: out[at] ^= (char)(1u << (rnd() % 8)); break;
-        case 1: memmove(out + at, out + at + 1, n - at - 1); n--; break;
-        case 2: memmove(out + at + 1, out + at, n - at); out[at] = special[rnd() % (sizeof special - 1)]; n++; break;
-        case 3: out[at] = special[rnd() % (sizeof special - 1)]; break;
-        default: out[at] = (char)rnd(); break;
-        }
-    }
-    return n;
-}
 
 START_TEST(random_damage)
 {
@@ -252,7 +226,7 @@ START_TEST(random_damage)
             size_t n = strlen(l.v[r]);
             char *buf = malloc(n + 8);
             for (int i = 0; i < 400; i++) {
-                size_t k = damage(l.v[r], n, buf);
+                size_t k = damage_record(&rng, l.v[r], n, buf, 4, 0);
                 char *exact = malloc(k ? k : 1);   /* its own size, so that reading past it shows */
                 memcpy(exact, buf, k);
                 char what[128];

@@ -9,6 +9,7 @@
 #include <check.h>
 
 #include "check_run.h"
+#include "damage.h"
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +21,6 @@
 static char cli[4096];
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
-static uint32_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 11);
-}
 
 static void slurp(const char *path, la_buf *b)
 {
@@ -43,19 +37,7 @@ static void slurp(const char *path, la_buf *b)
  * '\r' (those frame lines) and is not blank. Returns its length. */
 static size_t damage(const char *rec, size_t n, char *out)
 {
-    static const char special[] = "\"\\{}[],: \x00\x01\x7f\xc3\xa9\xed\xa0\x80\xff";
-    memcpy(out, rec, n);
-    int hits = 1 + (int)(rnd() % 3);
-    for (int h = 0; h < hits && n > 1; h++) {
-        size_t at = rnd() % n;
-        switch (rnd() % 5) {
-        case 0: out[at] ^= (char)(1u << (rnd() % 8)); break;
-        case 1: memmove(out + at, out + at + 1, n - at - 1); n--; break;
-        case 2: memmove(out + at + 1, out + at, n - at); out[at] = special[rnd() % (sizeof special - 1)]; n++; break;
-        case 3: out[at] = special[rnd() % (sizeof special - 1)]; break;
-        default: out[at] = (char)rnd(); break;
-        }
-    }
+    n = damage_record(&rng, rec, n, out, 3, 1);
     for (size_t i = 0; i < n; i++)
         if (out[i] == '\n' || out[i] == '\r')
             out[i] = 'x';
@@ -85,7 +67,7 @@ static void run_damaged(const char *data, const char *opts, const la_config *cfg
             const char *nl = memchr(line, '\n', (size_t)(src.data + src.len - line));
             size_t n = nl ? (size_t)(nl - line) : (size_t)(src.data + src.len - line);
             if (n > 0) {
-                size_t k = rnd() % 4 ? damage(line, n, buf) : (memcpy(buf, line, n), n);
+                size_t k = damage_rnd(&rng) % 4 ? damage(line, n, buf) : (memcpy(buf, line, n), n);
                 if (in.len == 0 && k >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
                     buf[0] = 'x';   /* a BOM would be taken off */
                 la_buf_append(&in, buf, k);
