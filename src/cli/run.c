@@ -1441,13 +1441,22 @@ static int check_inputs(const cli_opts *o)
     for (size_t i = 0; i < o->ninputs; i++) {
         struct stat sb;
         /* a FIFO is not opened twice: its writer would see the first close */
-        if (strcmp(o->inputs[i], "-") != 0 && stat(o->inputs[i], &sb) == 0 && S_ISFIFO(sb.st_mode))
+        if (strcmp(o->inputs[i], "-") != 0 && stat(o->inputs[i], &sb) == 0 && S_ISFIFO(sb.st_mode)) {
+            if (o->split_n)
+                return cli_split_refuse_kind(o, o->inputs[i], sb.st_mode);
             continue;
+        }
         int fd, rc = open_input(o->inputs[i], &fd);
         if (rc)
             return rc;
+        /* --split refuses what it cannot split before the run starts, as
+         * other usage errors (no output, no summary) */
+        if (o->split_n)
+            rc = cli_split_check(o, display_name(o->inputs[i]), fd);
         if (fd > 0)
             close(fd);
+        if (rc)
+            return rc;
     }
     return 0;
 }

@@ -39,19 +39,29 @@ static int probe(const cli_opts *o, const char *name, int fd, int *format, int *
     return 0;
 }
 
-int cli_split_open(const cli_opts *o, const char *name, int fd, cli_split *sp)
+int cli_split_refuse_kind(const cli_opts *o, const char *name, mode_t mode)
+{
+    if (S_ISREG(mode))
+        return 0;
+    cli_msg("%s: --split %llu/%llu reads a byte range of a regular file, and this input is %s: use --shard "
+            "K/N, which reads the whole stream in every process", name, (unsigned long long)o->split_k,
+            (unsigned long long)o->split_n, kind_of(mode));
+    return EXIT_USAGE;
+}
+
+/* The file's format into *format when fd is a regular, uncompressed file
+ * of a shape a run accepts; else prints why not and returns an exit
+ * code. */
+static int check_file(const cli_opts *o, const char *name, int fd, int *format, struct stat *sb)
 {
     static const char *const znames[] = {"plain", "gzip", "zstd", "xz", "bzip2"};
-    struct stat sb;
-    memset(sp, 0, sizeof *sp);
-    sp->fd = fd;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        cli_msg("%s: --split %llu/%llu reads a byte range of a regular file, and this input is %s: use --shard "
-                "K/N, which reads the whole stream in every process", name, (unsigned long long)o->split_k,
-                (unsigned long long)o->split_n, kind_of(sb.st_mode));
-        return EXIT_USAGE;
-    }
-    int z = 0, rc = probe(o, name, fd, &sp->format, &z);
+    if (fstat(fd, sb) != 0)
+        sb->st_mode = 0;
+    int rc = cli_split_refuse_kind(o, name, sb->st_mode);
+    if (rc)
+        return rc;
+    int z = 0;
+    rc = probe(o, name, fd, format, &z);
     if (rc)
         return rc;
     if (z != LA_Z_NONE) {
@@ -59,6 +69,24 @@ int cli_split_open(const cli_opts *o, const char *name, int fd, cli_split *sp)
                 "or use --shard K/N, which decompresses the whole stream in every process", name, znames[z]);
         return EXIT_USAGE;
     }
+    return 0;
+}
+
+int cli_split_check(const cli_opts *o, const char *name, int fd)
+{
+    int format;
+    struct stat sb;
+    return check_file(o, name, fd, &format, &sb);
+}
+
+int cli_split_open(const cli_opts *o, const char *name, int fd, cli_split *sp)
+{
+    struct stat sb;
+    memset(sp, 0, sizeof *sp);
+    sp->fd = fd;
+    int rc = check_file(o, name, fd, &sp->format, &sb);
+    if (rc)
+        return rc;
     sp->size = (uint64_t)sb.st_size;
     /* p_K = K * size / N, each moved forward to the next record start */
     uint64_t k = o->split_k, n = o->split_n;

@@ -4,6 +4,8 @@
 
 #include "cli/cli.h"
 
+#include <sys/stat.h>
+
 typedef struct {
     int fd;
     uint64_t size;            /* the file's */
@@ -19,6 +21,13 @@ typedef struct {
  * records start (la_split_boundary). Leaves fd at the range's start.
  * Prints its own messages; returns 0 or an exit code. */
 int cli_split_open(const cli_opts *o, const char *name, int fd, cli_split *sp);
+
+/* Before anything is opened for writing: 0 when the input open on fd
+ * (named name) can be split (a regular, uncompressed file of a shape a
+ * run accepts), else prints why not and returns an exit code; the
+ * same for an input of the given mode (st_mode) that is not opened. */
+int cli_split_check(const cli_opts *o, const char *name, int fd);
+int cli_split_refuse_kind(const cli_opts *o, const char *name, mode_t mode);
 
 /* The line of the file that is line rel (from 1) of the range. */
 uint64_t cli_split_line(cli_split *sp, uint64_t rel);
