@@ -8,7 +8,6 @@
  */
 #include "tokenizer/tk.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,58 +109,6 @@ static int replace_all(la_buf *out, const char *s, size_t n, const char *pat, si
 }
 
 /* ---- ByteLevel ------------------------------------------------------------ */
-
-/* The GPT-2 byte alphabet inverse: code point -> byte, -1 if not in it. */
-static int byte_of_char_slow(int32_t c)
-{
-    if ((c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF))
-        return c;
-    if (c < 0x100 || c > 0x143)
-        return -1;
-    /* 256 + n numbers the remaining bytes in increasing order */
-    int n = c - 0x100;
-    for (int b = 0; b < 256; b++) {
-        if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF))
-            continue;
-        if (n-- == 0)
-            return b;
-    }
-    return -1;
-}
-
-/* The same from a table (filled on first use: racing threads write the
- * same values). */
-static int byte_of_char(int32_t c)
-{
-    static _Atomic int16_t table[0x144];
-    static _Atomic int ready;
-    if (c < 0 || c > 0x143)
-        return -1;
-    if (!atomic_load_explicit(&ready, memory_order_acquire)) {
-        for (int32_t x = 0; x < 0x144; x++)
-            atomic_store_explicit(&table[x], (int16_t)byte_of_char_slow(x), memory_order_relaxed);
-        atomic_store_explicit(&ready, 1, memory_order_release);
-    }
-    return atomic_load_explicit(&table[c], memory_order_relaxed);
-}
-
-int tk_byte_level_bytes(const char *s, size_t n, la_buf *out)
-{
-    size_t start = out->len;
-    for (size_t i = 0; i < n;) {
-        int32_t c;
-        size_t k = tk_utf8_decode((const unsigned char *)s + i, n - i, &c);
-        int b = k ? byte_of_char(c) : -1;
-        if (b < 0) {                        /* not all in the alphabet: own bytes */
-            out->len = start;
-            return la_buf_append(out, s, n);
-        }
-        if (la_buf_putc(out, (char)b))
-            return LA_ENOMEM;
-        i += k;
-    }
-    return LA_OK;
-}
 
 /* All tokens' bytes through the alphabet, then one lossy UTF-8 string. */
 static int chain_bytelevel(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)

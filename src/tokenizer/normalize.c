@@ -858,20 +858,6 @@ typedef struct {
     unsigned char enc_len[256];
 } byte_level_norm;
 
-/* GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves,
- * the others take U+0100 onwards in byte order. */
-static void byte_level_table(char enc[256][2], unsigned char enc_len[256])
-{
-    int32_t next = 256;
-    for (int b = 0; b < 256; b++) {
-        int keep = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-        int32_t cp = keep ? b : next++;
-        char tmp[4];
-        enc_len[b] = (unsigned char)tk_utf8_encode(cp, tmp);
-        memcpy(enc[b], tmp, enc_len[b]);
-    }
-}
-
 static int byte_level_apply(const tk_normalizer *n, const char *in, size_t len, la_buf *out,
                             la_tok_work *w, int depth, la_err *err)
 {
@@ -1191,7 +1177,7 @@ static tk_normalizer *new_byte_level(const cJSON *j, const char *type, la_err *e
     (void)type;
     byte_level_norm *b = new_component(sizeof *b, byte_level_apply, plain_free, err);
     if (b)
-        byte_level_table(b->enc, b->enc_len);
+        tk_byte_level_table(b->enc, b->enc_len);
     return local((tk_normalizer *)b);
 }
 

@@ -518,20 +518,6 @@ typedef struct {
     unsigned char enc_len[256];
 } byte_level_pre;
 
-/* GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves,
- * the others take U+0100 onwards in byte order. */
-static void byte_level_table(char enc[256][2], unsigned char enc_len[256])
-{
-    int32_t next = 256;
-    for (int b = 0; b < 256; b++) {
-        int keep = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-        int32_t cp = keep ? b : next++;
-        char tmp[4];
-        enc_len[b] = (unsigned char)tk_utf8_encode(cp, tmp);
-        memcpy(enc[b], tmp, enc_len[b]);
-    }
-}
-
 /* Sink context that maps each piece's bytes before passing it on. */
 typedef struct {
     const byte_level_pre *bl;
@@ -1044,7 +1030,7 @@ static tk_pretok *new_byte_level(const cJSON *j, const char *type, la_err *err)
     }
     bl->re = re;
     bl->add_prefix_space = aps;
-    byte_level_table(bl->enc, bl->enc_len);
+    tk_byte_level_table(bl->enc, bl->enc_len);
     return (tk_pretok *)bl;
 }
 

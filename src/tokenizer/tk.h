@@ -8,6 +8,7 @@
  *   bpe.c         the BPE model          (tk_bpe)
  *   decode.c      decoders               (tk_decoder)
  *   load.c        tokenizer.json -> pipeline; tokenizer.c runs it.
+ *   byte_level.c  GPT-2's byte alphabet, for the three ByteLevel stages
  * Accelerators, each with one entry point that may decline (the
  * reference path then gives the same result): direct.c (direct
  * previews), bpe_words.c (short words merged by a scan, per-thread word
@@ -696,8 +697,12 @@ int tk_tokens_push(la_tokens *t, uint32_t id, const char *s, size_t len);
 int tk_tokens_push_tail(la_tokens *t, uint32_t id, size_t at);
 /* Empties t, keeping its memory. */
 void tk_tokens_clear(la_tokens *t);
-/* Appends the bytes behind a byte-level token (GPT-2 alphabet inverted;
- * a token with a character outside the alphabet: its own UTF-8). */
+/* GPT-2's byte alphabet (byte_level.c): each byte's character as UTF-8
+ * (enc_len bytes of enc); the byte a code point stands for, -1 if none;
+ * the bytes behind a byte-level token appended to out (a token with a
+ * character outside the alphabet: its own UTF-8). */
+void tk_byte_level_table(char enc[256][2], unsigned char enc_len[256]);
+int tk_byte_level_byte(int32_t c);
 int tk_byte_level_bytes(const char *s, size_t n, la_buf *out);
 /* Appends s as UTF-8, each invalid sequence replaced by one U+FFFD as
  * Rust's String::from_utf8_lossy does. */
