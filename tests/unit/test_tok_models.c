@@ -4,6 +4,7 @@
  * the same fixture (tests/fixtures/tok/wl_*, wp_*, uni_*.json); the
  * previews by the oracle's decoding of the first tokens. Broken and
  * hostile model members must fail the load cleanly. */
+#include "tok_suite.h"
 #include "tokenizer/tk.h"
 
 #include <check.h>
@@ -17,13 +18,6 @@
 
 #define FIX "tests/fixtures/tok/"
 
-static la_tokenizer *load(const char *path)
-{
-    la_err err = {{0}, {0}};
-    la_tokenizer *t = la_tokenizer_load(path, &err);
-    ck_assert_msg(t != NULL, "%s: %s", path, err.msg);
-    return t;
-}
 
 /* Writes json to a new temporary file, its name in path (a mkstemp
  * template). */
@@ -40,7 +34,7 @@ static la_tokenizer *load_text(const char *json)
 {
     char path[] = "/tmp/la-models-test.XXXXXX";
     temp_file(path, json);
-    la_tokenizer *t = load(path);
+    la_tokenizer *t = tok_load(path);
     unlink(path);
     return t;
 }
@@ -51,7 +45,7 @@ static void check_encode(const char *fixture, const char *text, const uint32_t *
                          const char *toks)
 {
     la_err err = {{0}, {0}};
-    la_tokenizer *t = load(fixture);
+    la_tokenizer *t = tok_load(fixture);
     la_tok_work *w = la_tok_work_new();
     la_tokens out = {0};
     ck_assert_msg(la_tokenizer_encode(t, w, text, strlen(text), 0, &out, &err) == LA_OK, "%s: %s", fixture,
@@ -78,7 +72,7 @@ static void check_encode(const char *fixture, const char *text, const uint32_t *
 static void check_preview(const char *fixture, const char *text, size_t m, int complete, const char *want)
 {
     la_err err = {{0}, {0}};
-    la_tokenizer *t = load(fixture);
+    la_tokenizer *t = tok_load(fixture);
     la_tok_work *w = la_tok_work_new();
     la_buf out = {0};
     la_preview_info info;
@@ -97,7 +91,7 @@ static void check_preview(const char *fixture, const char *text, size_t m, int c
 static void check_unk_error(const char *fixture, const char *text)
 {
     la_err err = {{0}, {0}};
-    la_tokenizer *t = load(fixture);
+    la_tokenizer *t = tok_load(fixture);
     la_tok_work *w = la_tok_work_new();
     la_tokens out = {0};
     ck_assert_int_eq(la_tokenizer_encode(t, w, text, strlen(text), 0, &out, &err), LA_EDATA);
@@ -335,13 +329,13 @@ START_TEST(no_cache_entry_for_other_models)
     static const char *const files[] = {FIX "wl_basic.json", FIX "wp_basic.json", FIX "uni_basic.json"};
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++)
         for (int k = 0; k < 2; k++) {
-            la_tokenizer *t = load(files[f]);
+            la_tokenizer *t = tok_load(files[f]);
             ck_assert_int_eq(t->from_cache, 0);
             la_tokenizer_free(t);
         }
     /* and a BPE file next to them is kept, so the folder was usable */
-    la_tokenizer_free(load(FIX "bpe_basic.json"));
-    la_tokenizer *t = load(FIX "bpe_basic.json");
+    la_tokenizer_free(tok_load(FIX "bpe_basic.json"));
+    la_tokenizer *t = tok_load(FIX "bpe_basic.json");
     int bpe_cached = t->from_cache;
     la_tokenizer_free(t);
     la_tokenizer_use_cache(0);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "tokenizer/tk.h"
+#include "tok_suite.h"
 #include <utf8proc.h>
 
 typedef struct {
@@ -26,24 +27,6 @@ typedef struct {
 } norm_case;
 
 #include "../fixtures/tok/norm_cases.h"
-
-/* A zeroed work area; its buffers are freed by work_free. */
-static la_tok_work *work_new(void)
-{
-    la_tok_work *w = calloc(1, sizeof *w);
-    ck_assert_ptr_nonnull(w);
-    return w;
-}
-
-static void work_free(la_tok_work *w)
-{
-    for (int i = 0; i < 2; i++)
-        la_buf_free(&w->norm[i]);
-    for (int i = 0; i < TK_MAX_DEPTH; i++)
-        la_buf_free(&w->pre[i]);
-    tk_regex_work_free(w->regex);
-    free(w);
-}
 
 /* Builds a normalizer from JSON text (must succeed). */
 static tk_normalizer *make(const char *json)
@@ -91,7 +74,7 @@ START_TEST(test_reference_cases)
 {
     size_t ncfg = sizeof norm_configs / sizeof norm_configs[0];
     size_t ncase = sizeof norm_cases / sizeof norm_cases[0];
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     la_buf out = {0};
     la_err err = {{0}, {0}};
     for (size_t c = 0; c < ncfg; c++) {
@@ -113,14 +96,14 @@ START_TEST(test_reference_cases)
         n->free(n);
     }
     la_buf_free(&out);
-    work_free(w);
+    la_tok_work_free(w);
 }
 END_TEST
 
 /* Applies json to in and compares with want (both NUL-free). */
 static void check_one(const char *json, const char *in, const char *want)
 {
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     tk_normalizer *n = make(json);
     la_buf out = {0};
     la_err err = {{0}, {0}};
@@ -128,7 +111,7 @@ static void check_one(const char *json, const char *in, const char *want)
     ck_assert_str_eq(out.data ? out.data : "", want);
     n->free(n);
     la_buf_free(&out);
-    work_free(w);
+    la_tok_work_free(w);
 }
 
 /* Spot checks, values from the reference: Rust's full lowercase mapping
@@ -189,7 +172,7 @@ START_TEST(test_nf_ascii_stretches)
         {"{\"type\":\"NFKD\"}", UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT},
     };
     uint64_t r = 0x243F6A8885A308D3u;
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     la_buf out = {0};
     char text[512];
     for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
@@ -217,7 +200,7 @@ START_TEST(test_nf_ascii_stretches)
         n->free(n);
     }
     la_buf_free(&out);
-    work_free(w);
+    la_tok_work_free(w);
 }
 END_TEST
 
@@ -229,7 +212,7 @@ END_TEST
 START_TEST(test_replace_byte_blocks)
 {
     static const char *const contents[] = {"", "_", "\u2581", "12345678"};
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     char in[200];
     for (size_t c = 0; c < sizeof contents / sizeof contents[0]; c++) {
         char a[200], b[200];
@@ -257,13 +240,13 @@ START_TEST(test_replace_byte_blocks)
         lit->free(lit);
         re->free(re);
     }
-    work_free(w);
+    la_tok_work_free(w);
 }
 END_TEST
 
 START_TEST(test_nul)
 {
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     la_buf out = {0};
     la_err err = {{0}, {0}};
     tk_normalizer *n = make("{\"type\":\"Lowercase\"}");
@@ -277,7 +260,7 @@ START_TEST(test_nul)
     ck_assert_str_eq(out.data, "AB");
     n->free(n);
     la_buf_free(&out);
-    work_free(w);
+    la_tok_work_free(w);
 }
 END_TEST
 
@@ -285,7 +268,7 @@ END_TEST
  * leaves the input alone. */
 START_TEST(test_sequence_buffers)
 {
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     la_err err = {{0}, {0}};
     tk_normalizer *n = make("{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Lowercase\"},"
                             "{\"type\":\"Prepend\",\"prepend\":\"<\"},{\"type\":\"Replace\","
@@ -303,14 +286,14 @@ START_TEST(test_sequence_buffers)
     ck_assert_str_eq(w->norm[0].data, "<c_d");
     ck_assert_str_eq(w->norm[1].data, "C D");
     n->free(n);
-    work_free(w);
+    la_tok_work_free(w);
 }
 END_TEST
 
 /* Output buffers are reused: a long text then a short one. */
 START_TEST(test_reuse)
 {
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     la_err err = {{0}, {0}};
     la_buf out = {0};
     tk_normalizer *n = make("{\"type\":\"NFKC\"}");
@@ -326,7 +309,7 @@ START_TEST(test_reuse)
     free(s);
     n->free(n);
     la_buf_free(&out);
-    work_free(w);
+    la_tok_work_free(w);
 }
 END_TEST
 
@@ -441,13 +424,13 @@ static tk_normalizer *chain_of(const char *item, int k)
 static int norm_status(tk_normalizer *n, const char *in, size_t len, int armed, la_buf *out,
                        char code[32])
 {
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     la_err err = {{0}, {0}};
     if (armed)
         tk_budget_begin(w, len);
     int rc = n->apply(n, in, len, out, w, 0, &err);
     snprintf(code, 32, "%s", err.code);
-    work_free(w);
+    la_tok_work_free(w);
     return rc;
 }
 

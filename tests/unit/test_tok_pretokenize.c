@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "tokenizer/tk.h"
+#include "tok_suite.h"
 
 typedef struct {
     int cfg;
@@ -24,23 +25,6 @@ typedef struct {
 } pre_case;
 
 #include "../fixtures/tok/pre_cases.h"
-
-static la_tok_work *work_new(void)
-{
-    la_tok_work *w = calloc(1, sizeof *w);
-    ck_assert_ptr_nonnull(w);
-    return w;
-}
-
-static void work_free(la_tok_work *w)
-{
-    for (int i = 0; i < 2; i++)
-        la_buf_free(&w->norm[i]);
-    for (int i = 0; i < TK_MAX_DEPTH; i++)
-        la_buf_free(&w->pre[i]);
-    tk_regex_work_free(w->regex);
-    free(w);
-}
 
 static tk_pretok *make(const char *json)
 {
@@ -91,7 +75,7 @@ START_TEST(test_reference_cases)
 {
     size_t ncfg = sizeof pre_configs / sizeof pre_configs[0];
     size_t ncase = sizeof pre_cases / sizeof pre_cases[0];
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     collector c = {{0}, 0, 0, {0}};
     for (size_t k = 0; k < ncfg; k++) {
         tk_pretok *p = make(pre_configs[k]);
@@ -108,7 +92,7 @@ START_TEST(test_reference_cases)
         p->free(p);
     }
     la_buf_free(&c.joined);
-    work_free(w);
+    la_tok_work_free(w);
 }
 END_TEST
 
@@ -116,7 +100,7 @@ END_TEST
 static void check_one(const char *json, const char *in, int at_start, const char *want,
                       size_t nwant)
 {
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     tk_pretok *p = make(json);
     collector c = {{0}, 0, 0, {0}};
     run(p, in, strlen(in), at_start, &c, w);
@@ -124,7 +108,7 @@ static void check_one(const char *json, const char *in, int at_start, const char
     ck_assert_str_eq(c.joined.data ? c.joined.data : "", want);
     p->free(p);
     la_buf_free(&c.joined);
-    work_free(w);
+    la_tok_work_free(w);
 }
 
 /* UnicodeScripts cuts where the script changes (Hiragana, Katakana and
@@ -162,7 +146,7 @@ START_TEST(test_metaspace_first)
     /* at_start of the pieces pushed: the bytes at their front that stem
      * from the text's first character, here the replacement prepended
      * and "a" */
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     tk_pretok *p = make(first);
     collector c = {{0}, 0, 0, {0}};
     run(p, "a b c", 5, 1, &c, w);
@@ -172,7 +156,7 @@ START_TEST(test_metaspace_first)
     ck_assert_int_eq(c.starts[2], 0);
     p->free(p);
     la_buf_free(&c.joined);
-    work_free(w);
+    la_tok_work_free(w);
 }
 END_TEST
 
@@ -212,7 +196,7 @@ START_TEST(test_lazy_stop)
         "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,"
         "\"use_regex\":false}]}",
     };
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
         tk_pretok *p = make(cfgs[k]);
         collector c = {{0}, 0, 3, {0}};
@@ -221,7 +205,7 @@ START_TEST(test_lazy_stop)
         p->free(p);
         la_buf_free(&c.joined);
     }
-    work_free(w);
+    la_tok_work_free(w);
     munmap(map, 3 * ps);
 }
 END_TEST
@@ -241,7 +225,7 @@ START_TEST(test_empty_matches)
               "\"invert\":false}",
               "ab", 1, "b", 1);
 
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     la_err err = {{0}, {0}};
     tk_regex *re = tk_regex_new("", 0, &err);
     ck_assert_ptr_nonnull(re);
@@ -254,7 +238,7 @@ START_TEST(test_empty_matches)
     }
     ck_assert_uint_eq(n, 4);
     tk_regex_free(re);
-    work_free(w);
+    la_tok_work_free(w);
 }
 END_TEST
 
@@ -262,7 +246,7 @@ END_TEST
  * (U+10D50) is a letter, whatever the system Oniguruma knows. */
 START_TEST(test_regex_unicode)
 {
-    la_tok_work *w = work_new();
+    la_tok_work *w = tok_work();
     la_err err = {{0}, {0}};
     const char *pats[] = {"\\p{L}+", "[\\p{L}]+", "\\w+", "[^\\P{L}]+"};
     for (size_t k = 0; k < 4; k++) {
@@ -282,7 +266,7 @@ START_TEST(test_regex_unicode)
     tk_regex_free(re);
     ck_assert_ptr_null(tk_regex_new("(", 1, &err));
     ck_assert_ptr_nonnull(strstr(err.msg, "regex"));
-    work_free(w);
+    la_tok_work_free(w);
 }
 END_TEST
 
@@ -386,7 +370,7 @@ START_TEST(test_growth_bound)
         tk_pretok *p = make(j.data);
         la_buf_free(&j);
         for (int armed = 0; armed < 2; armed++) {
-            la_tok_work *w = work_new();
+            la_tok_work *w = tok_work();
             collector c = {{0}, 0, 0, {0}};
             la_err err = {{0}, {0}};
             if (armed)
@@ -401,7 +385,7 @@ START_TEST(test_growth_bound)
                 ck_assert_uint_eq(c.n, 0);
             }
             la_buf_free(&c.joined);
-            work_free(w);
+            la_tok_work_free(w);
         }
         p->free(p);
     }

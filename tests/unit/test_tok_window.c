@@ -8,6 +8,7 @@
  * through the pre-tokenizer itself, the others through the piece cache
  * of Split + ByteLevel pre-tokenizers (Isolated, and Removed inverted as
  * GPT-4o's) and of a ByteLevel with its own regex alone (Claude's). */
+#include "tok_suite.h"
 #include "json.h"
 #include "tokenizer/tk.h"
 #include "tokenizer/tk_test.h"
@@ -21,13 +22,6 @@
 
 #define FIX "tests/fixtures/tok/"
 
-static la_tokenizer *load(const char *path)
-{
-    la_err err = {{0}, {0}};
-    la_tokenizer *t = la_tokenizer_load(path, &err);
-    ck_assert_msg(t != NULL, "%s: %s", path, err.msg);
-    return t;
-}
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15u;
 
@@ -136,7 +130,7 @@ START_TEST(window_equals_whole)
     static const size_t sizes[] = {0, 1, 5, 20, 60, 130, 300, 700, 1500, 5000};
     char *buf = malloc(8192);
     ck_assert_ptr_nonnull(buf);
-    la_tokenizer *t = load(fixtures[_i]);
+    la_tokenizer *t = tok_load(fixtures[_i]);
     la_tok_work *w = la_tok_work_new();
     for (int round = 0; round < 60; round++)
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
@@ -159,7 +153,7 @@ START_TEST(window_long_answers)
     char *buf = malloc(n + 64);
     ck_assert_ptr_nonnull(buf);
     for (size_t f = 0; f < NFIX; f++) {
-        la_tokenizer *t = load(fixtures[f]);
+        la_tokenizer *t = tok_load(fixtures[f]);
         la_tok_work *w = la_tok_work_new();
         static const char unit[] = "The cat and the hat. the hat and the cat in the hat. ";
         size_t len = 0;
@@ -236,7 +230,7 @@ START_TEST(unigram_window_edges)
         "the cat\n\n<unk>\t<unk> and the hat and the cat",
         "\xC3\xA9<unk>\xC3\xA9\xF0\x9F\x98\x80<unk> the the the",
     };
-    la_tokenizer *t = load(FIX "window_unigram.json");
+    la_tokenizer *t = tok_load(FIX "window_unigram.json");
     la_tok_work *w = la_tok_work_new();
     size_t cuts = 0;
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
@@ -294,7 +288,7 @@ START_TEST(window_is_used)
 {
     static const int want[NFIX] = {1, 1, 1, 1, 1, 0, 0, 1, 0};
     for (size_t f = 0; f < NFIX; f++) {
-        la_tokenizer *t = load(fixtures[f]);
+        la_tokenizer *t = tok_load(fixtures[f]);
         /* full_gemma's Split on " " follows a Replace of every " ": inert */
         int on = (!t->pretok || t->pretok_inert) && (!t->normalizer || t->normalizer->cut_ok) &&
                  tk_bpe_can_cut(t->model);
@@ -332,7 +326,7 @@ START_TEST(fast_equals_plain)
     static const size_t sizes[] = {1, 5, 20, 60, 130, 300, 1500};
     char *buf = malloc(4096);
     ck_assert_ptr_nonnull(buf);
-    la_tokenizer *t = load(fixtures[_i]);
+    la_tokenizer *t = tok_load(fixtures[_i]);
     la_tok_work *fast = la_tok_work_new(), *plain = la_tok_work_new();
     la_tokens a = {0}, b = {0};
     la_buf pa = {0}, pb = {0};
@@ -379,7 +373,7 @@ START_TEST(word_cache_grows)
 {
     static const char *const fix[] = {FIX "full_bytelevel.json", FIX "window_plain.json"};
     for (size_t f = 0; f < 2; f++) {
-        la_tokenizer *t = load(fix[f]);
+        la_tokenizer *t = tok_load(fix[f]);
         la_tok_work *fast = la_tok_work_new(), *plain = la_tok_work_new();
         la_tokens a = {0}, b = {0};
         la_err err;
@@ -431,7 +425,7 @@ END_TEST
  * one is never read for the other. */
 START_TEST(cache_per_model)
 {
-    la_tokenizer *t1 = load(FIX "full_llama.json"), *t2 = load(FIX "full_llama_renumbered.json");
+    la_tokenizer *t1 = tok_load(FIX "full_llama.json"), *t2 = tok_load(FIX "full_llama_renumbered.json");
     la_tok_work *shared = la_tok_work_new(), *w1 = la_tok_work_new(), *w2 = la_tok_work_new();
     la_tokens a = {0}, b = {0};
     char buf[512];
@@ -456,7 +450,7 @@ END_TEST
  * pipeline, most random starts of 3 KB texts are enough. */
 START_TEST(starts_were_enough)
 {
-    la_tokenizer *t = load(fixtures[0]);
+    la_tokenizer *t = tok_load(fixtures[0]);
     la_tok_work *w = la_tok_work_new();
     char buf[4096];
     starts_enough = 0;
@@ -478,7 +472,7 @@ START_TEST(start_hint)
     static const int windowed[NFIX] = {1, 1, 1, 1, 1, 0, 0, 1, 0};
     char buf[4096];
     for (size_t f = 0; f < NFIX; f++) {
-        la_tokenizer *t = load(fixtures[f]);
+        la_tokenizer *t = tok_load(fixtures[f]);
         la_tok_work *w = la_tok_work_new();
         size_t start = tk_preview_start(t, 6), enough = 0;
         ck_assert_msg((start != 0) == windowed[f], "%s: %zu", fixtures[f], start);
@@ -638,7 +632,7 @@ START_TEST(direct_equals_general)
 {
     static const size_t ms[] = {1, 2, 3, 6, 17};
     char buf[512];
-    la_tokenizer *t = load(direct_fixtures[_i]);
+    la_tokenizer *t = tok_load(direct_fixtures[_i]);
     ck_assert(t->direct != NULL);
     ck_assert_int_eq(tk_direct_lead(t), _i == 0);
     la_tok_work *w = la_tok_work_new();
@@ -679,7 +673,7 @@ START_TEST(direct_takes_short_escapes)
                                         "x=<<1000/25=40>>40.", "a<<b", "\"<<1+2=3>>3\""};
     static const size_t ms[] = {1, 2, 3, 6, 17};
     char buf[512];
-    la_tokenizer *t = load(_i < 2 ? direct_fixtures[_i] : bytelevel_fixtures[_i - 2]);
+    la_tokenizer *t = tok_load(_i < 2 ? direct_fixtures[_i] : bytelevel_fixtures[_i - 2]);
     size_t nwords = _i < 2 ? 16 : sizeof words / sizeof words[0];
     la_tok_work *w = la_tok_work_new();
     size_t direct = 0, tries = 0;
@@ -761,7 +755,7 @@ static void *shared_worker(void *arg)
 START_TEST(direct_shared_by_threads)
 {
     static const char letters[] = "abcdefghijklmnopqrstuvwxyz";
-    la_tokenizer *t = load(FIX "full_llama.json");
+    la_tokenizer *t = tok_load(FIX "full_llama.json");
     ck_assert(t->direct != NULL);
     char (*texts)[128] = malloc(SHARED_TEXTS * sizeof *texts);
     la_buf *want = calloc(SHARED_TEXTS, sizeof *want);
@@ -814,7 +808,7 @@ START_TEST(direct_busy_sets)
     static const char *const words[] = {"the", "cat", "and", "hat", "The", "a", "at", "on", "in",
                                         "attatt", "\xC3\xA9t", "cat,", "'s"};
     char buf[512];
-    la_tokenizer *t = load(FIX "full_llama.json");
+    la_tokenizer *t = tok_load(FIX "full_llama.json");
     la_tok_work *w = la_tok_work_new();
     la_err err;
     for (int busy = 1; busy >= 0; busy--) {
@@ -854,7 +848,7 @@ START_TEST(direct_finds_kept_words)
     enum { NWORDS = 2000 };
     char (*words)[12] = malloc(NWORDS * sizeof *words);
     ck_assert_ptr_nonnull(words);
-    la_tokenizer *t = load(FIX "full_llama.json");
+    la_tokenizer *t = tok_load(FIX "full_llama.json");
     la_tok_work *w = la_tok_work_new();
     la_err err;
     tk_direct_clear(t);
@@ -903,7 +897,7 @@ static size_t same_direct_texts(la_tokenizer *t, la_tok_work *w, const char *con
 START_TEST(direct_checks_decoding)
 {
     static const char *const texts[] = {"cat ##### hat", "##### cat", "the cat@@@@@", "a %%%%% b"};
-    la_tokenizer *t = load(FIX "full_llama_unk.json");
+    la_tokenizer *t = tok_load(FIX "full_llama_unk.json");
     ck_assert(t->direct != NULL);
     la_tok_work *w = la_tok_work_new();
     size_t raw_done = same_direct_texts(t, w, texts, sizeof texts / sizeof texts[0], 5, 0);
@@ -945,7 +939,7 @@ START_TEST(direct_spans_only_where_exact)
         {"<0x4a>b cat", 2, "J"},              {"<0x4a>b cat", 3, "Jb"},
         {"cat \xC3\xA9 the", 3, "cat <0xC3><0xA9>"}, {"\xC3\xA9", 2, "<0xC3><0xA9>"},
     };
-    la_tokenizer *t = load(FIX "full_llama_bytes.json");
+    la_tokenizer *t = tok_load(FIX "full_llama_bytes.json");
     ck_assert(t->direct != NULL);
     la_tok_work *w = la_tok_work_new();
     for (int pass = 0; pass < 2; pass++) {   /* words met for the first time, then kept */
@@ -973,7 +967,7 @@ END_TEST
 START_TEST(direct_shared_ids)
 {
     static const char *const texts[] = {"at cat", "cat at", "hat and at", "the at"};
-    la_tokenizer *t = load(FIX "full_llama_shared_id.json");
+    la_tokenizer *t = tok_load(FIX "full_llama_shared_id.json");
     ck_assert(t->direct != NULL);
     la_tok_work *w = la_tok_work_new();
     for (int pass = 0; pass < 2; pass++)
@@ -992,7 +986,7 @@ START_TEST(direct_composes_chunks)
 {
     static const char *const texts[] = {"cat,hat, the", "the. cat", "a,b,c,d,e,f,g,h, cat", "hat,the,cat,",
                                         "cat,\xC3\xA9 the", "cat.the and"};
-    la_tokenizer *t = load(FIX "full_llama.json");
+    la_tokenizer *t = tok_load(FIX "full_llama.json");
     ck_assert(t->direct != NULL);
     la_tok_work *w = la_tok_work_new();
     tk_direct_clear(t);
@@ -1008,7 +1002,7 @@ START_TEST(direct_composes_chunks)
         same_direct_texts(t, w, texts, sizeof texts / sizeof texts[0], 12, 1);
     la_tok_work_free(w);
     la_tokenizer_free(t);
-    t = load(FIX "full_llama_unk.json");
+    t = tok_load(FIX "full_llama_unk.json");
     w = la_tok_work_new();
     static const char *const unk[] = {"cat,##### hat", "hat.#####, cat", "the,cat#####"};
     same_direct_texts(t, w, unk, sizeof unk / sizeof unk[0], 8, 1);
@@ -1025,7 +1019,7 @@ START_TEST(direct_empty_tokens)
 {
     static const char *const texts[] = {"cat", "the cat", "cat hat", "hhh the", "a h cat",
                                         "that hat", " cat", "at cat the"};
-    la_tokenizer *t = load(FIX "full_llama_empty.json");
+    la_tokenizer *t = tok_load(FIX "full_llama_empty.json");
     ck_assert(t->direct != NULL);
     la_tok_work *w = la_tok_work_new();
     ck_assert_uint_gt(same_direct_texts(t, w, texts, sizeof texts / sizeof texts[0], 6, 1), 0);
@@ -1064,7 +1058,7 @@ START_TEST(direct_bytelevel_equals_general)
         "a1b2c3d4e5f6g7h8i9j0", "\"<|end|>\"", "<<<|end|>",
     };
     char buf[512];
-    la_tokenizer *t = load(bytelevel_fixtures[_i]);
+    la_tokenizer *t = tok_load(bytelevel_fixtures[_i]);
     ck_assert_msg(t->direct != NULL, "%s", bytelevel_fixtures[_i]);
     la_tok_work *w = la_tok_work_new();
     size_t raw_done = direct_random_texts(t, w, 40);
@@ -1101,7 +1095,7 @@ START_TEST(direct_only_for_its_shape)
         FIX "bytelevel_lowercase.json",     /* byte-level behind a normalizer that is no normal form */
     };
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
-        la_tokenizer *t = load(others[i]);
+        la_tokenizer *t = tok_load(others[i]);
         ck_assert_msg(t->direct == NULL, "%s", others[i]);
         la_tokenizer_free(t);
     }

@@ -2,6 +2,7 @@
  * laziness. Expected values come from HuggingFace tokenizers 0.23.2
  * (encode) and the oracle (../shared/oracle/lookahead_oracle.js, --emit
  * prefix) run on the same fixtures (tests/fixtures/tok/full_*.json). */
+#include "tok_suite.h"
 #include "tokenizer/tk.h"
 
 #include <check.h>
@@ -11,13 +12,6 @@
 #define FIX "tests/fixtures/tok/"
 #define SP "\xE2\x96\x81"
 
-static la_tokenizer *load(const char *path)
-{
-    la_err err = {{0}, {0}};
-    la_tokenizer *t = la_tokenizer_load(path, &err);
-    ck_assert_msg(t != NULL, "%s: %s", path, err.msg);
-    return t;
-}
 
 /* Encodes text and compares the ids. */
 static void check_ids(la_tokenizer *t, la_tok_work *w, const char *text, const uint32_t *ids, size_t n)
@@ -49,7 +43,7 @@ static void check_preview(la_tokenizer *t, la_tok_work *w, const char *text, siz
 
 START_TEST(encode_byte_level)
 {
-    la_tokenizer *t = load(FIX "full_bytelevel.json");
+    la_tokenizer *t = tok_load(FIX "full_bytelevel.json");
     la_tok_work *w = la_tok_work_new();
     static const uint32_t a[] = {116, 257, 267, 264, 258, 269};
     check_ids(t, w, "the cat and the hat", a, 6);
@@ -66,7 +60,7 @@ END_TEST
 
 START_TEST(encode_whole_sequence)
 {
-    la_tokenizer *t = load(FIX "full_llama.json");
+    la_tokenizer *t = tok_load(FIX "full_llama.json");
     la_tok_work *w = la_tok_work_new();
     static const uint32_t a[] = {305, 295, 298, 292, 300, 286};
     check_ids(t, w, "The cat and the hat.", a, 6);
@@ -84,7 +78,7 @@ END_TEST
 
 START_TEST(previews)
 {
-    la_tokenizer *t = load(FIX "full_llama.json");
+    la_tokenizer *t = tok_load(FIX "full_llama.json");
     la_tok_work *w = la_tok_work_new();
     const char *snow = "the \xE2\x98\x83 hat";
     check_preview(t, w, snow, 3, 1, "the \xE2\x98\x83", 5, 0);
@@ -96,7 +90,7 @@ START_TEST(previews)
     check_preview(t, w, "The cat and the hat.", 17, 0, "The cat and the hat.", 6, 1);
     check_preview(t, w, "", 3, 1, "", 0, 1);
     la_tokenizer_free(t);
-    t = load(FIX "full_bytelevel.json");
+    t = tok_load(FIX "full_bytelevel.json");
     check_preview(t, w, "the \xE2\x98\x83 cat", 4, 1, "the \xE2\x98\x83", 6, 0);
     check_preview(t, w, "the \xE2\x98\x83 cat", 4, 0, "the \xEF\xBF\xBD", 4, 0);
     check_preview(t, w, "the \xE2\x98\x83 cat", 3, 1, "the ", 3, 0);
@@ -128,7 +122,7 @@ START_TEST(lazy_preview_is_exact)
     size_t len;
     char *text = long_text(&len);
     for (size_t f = 0; f < 2; f++) {
-        la_tokenizer *t = load(fixtures[f]);
+        la_tokenizer *t = tok_load(fixtures[f]);
         la_tok_work *w = la_tok_work_new();
         la_err err;
         la_tokens all = {0};
@@ -176,7 +170,7 @@ START_TEST(lazy_preview_never_reads_the_tail)
     char *text = long_text(&len);
     memcpy(text + len, "\xE2\x98\x83", 4);
     len += 3;
-    la_tokenizer *t = load(FIX "full_lazy.json");
+    la_tokenizer *t = tok_load(FIX "full_lazy.json");
     la_tok_work *w = la_tok_work_new();
     la_err err;
     la_tokens all = {0};
@@ -186,7 +180,7 @@ START_TEST(lazy_preview_never_reads_the_tail)
     ck_assert_int_eq(la_tokenizer_preview(t, w, text, len, 6, 1, &got, &info, &err), LA_OK);
     /* the same vocabulary and merges as full_llama.json, whose full
      * encoding gives the same first tokens */
-    la_tokenizer *ref = load(FIX "full_llama.json");
+    la_tokenizer *ref = tok_load(FIX "full_llama.json");
     la_buf want = {0};
     ck_assert_int_eq(la_tokenizer_preview(ref, w, text, len - 3, 6, 1, &want, &info, &err), LA_OK);
     ck_assert_str_eq(got.data, want.data);
