@@ -1210,20 +1210,6 @@ static tk_normalizer *new_prepend(const cJSON *j, const char *type, la_err *err)
     return local((tk_normalizer *)p);
 }
 
-/* Appends s with every character Rust's regex::escape escapes preceded
- * by a backslash (the reference compiles String patterns that way). */
-static int regex_escape(const char *s, size_t len, la_buf *out)
-{
-    static const char meta[] = "\\.+*?()|[]{}^$#&-~";
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] && strchr(meta, s[i]) && la_buf_putc(out, '\\') != LA_OK)
-            return LA_ENOMEM;
-        if (la_buf_putc(out, s[i]) != LA_OK)
-            return LA_ENOMEM;
-    }
-    return LA_OK;
-}
-
 /* Compiles a {"String": s} or {"Regex": r} pattern (shared with
  * pretokenize.c's Split through the same JSON shape). */
 static tk_regex *compile_pattern(const cJSON *pat, const char *type, la_err *err)
@@ -1243,15 +1229,7 @@ static tk_regex *compile_pattern(const cJSON *pat, const char *type, la_err *err
     }
     if (rx)
         return tk_regex_new(rx->valuestring, strlen(rx->valuestring), err);
-    la_buf esc = {0};
-    if (regex_escape(str->valuestring, strlen(str->valuestring), &esc) != LA_OK) {
-        la_buf_free(&esc);
-        oom(err);
-        return NULL;
-    }
-    tk_regex *re = tk_regex_new(esc.data ? esc.data : "", esc.len, err);
-    la_buf_free(&esc);
-    return re;
+    return tk_regex_literal(str->valuestring, strlen(str->valuestring), err);
 }
 
 static tk_normalizer *new_replace(const cJSON *j, const char *type, la_err *err)

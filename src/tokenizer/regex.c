@@ -429,3 +429,26 @@ int tk_regex_iter_next(const tk_regex *re, const char *s, size_t len, tk_regex_i
         return 1;
     }
 }
+
+tk_regex *tk_regex_literal(const char *s, size_t len, la_err *err)
+{
+    /* every character Rust's regex::escape escapes, preceded by a
+     * backslash (HuggingFace compiles String patterns that way) */
+    static const char meta[] = "\\.+*?()|[]{}^$#&-~";
+    la_buf esc = {0};
+    int rc = la_buf_reserve(&esc, 2 * len + 1);
+    for (size_t i = 0; rc == LA_OK && i < len; i++) {
+        if (s[i] && strchr(meta, s[i]))
+            rc = la_buf_putc(&esc, '\\');
+        if (rc == LA_OK)
+            rc = la_buf_putc(&esc, s[i]);
+    }
+    if (rc != LA_OK) {
+        la_buf_free(&esc);
+        la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");
+        return NULL;
+    }
+    tk_regex *re = tk_regex_new(esc.data ? esc.data : "", esc.len, err);
+    la_buf_free(&esc);
+    return re;
+}

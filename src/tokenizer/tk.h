@@ -292,6 +292,8 @@ int tk_split_bytes_map(const tk_split_bytes *sb, const char *s, size_t n, la_buf
 
 /* ---- regular expressions (Oniguruma, as HuggingFace) ------------------ */
 tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err);
+/* The same for the literal text s[0..len) (a {"String": s} pattern). */
+tk_regex *tk_regex_literal(const char *s, size_t len, la_err *err);
 /* Finds the first match at or after `from` in s[0..len): returns 1 and sets
  * [*mstart, *mend), 0 when none, negative on error. Searching is lazy: it
  * reads no further than the match needs. */
