@@ -341,7 +341,8 @@ static int bl_allows(const la_tokenizer *t)
 {
     size_t from, to;
     return t->model && tk_bpe_kind(t->model) == TK_MODEL_BPE && t->split_bytes && !t->pretok_inert &&
-           bl_pattern(t->sb.re) && (!t->normalizer || tk_normalizer_unicode_form(t->normalizer)) &&
+           t->sb.n_re == 1 && bl_pattern(t->sb.re[0]) &&
+           (!t->normalizer || tk_normalizer_unicode_form(t->normalizer)) &&
            tk_added_count(t->added, 1) == 0 && !tk_added_any_lstrip(t->added) &&
            tk_decoder_join(t->decoder) == TK_JOIN_BYTELEVEL &&
            tk_decoder_finish_cut(t->decoder, " a", 2, &from, &to) && from == 0 && to == 2 &&
@@ -581,8 +582,8 @@ static int fill_by_decoding(const la_tokenizer *t, la_tok_work *w, dw_entry *d, 
 
 /* The model's tokens of a byte-level pipeline's text b[0..n) (a word
  * with the space before it, or the text's first word), into k: its
- * pieces as the Split gives them, each in ByteLevel's characters,
- * tokenized by the model. LA_OK or an error. */
+ * pieces as the Split gives them (bl_allows: one Split), each in
+ * ByteLevel's characters, tokenized by the model. LA_OK or an error. */
 static int bl_tokens(const la_tokenizer *t, la_tok_work *w, const char *b, size_t n, dw_sink *k, la_err *err)
 {
     const tk_split_bytes *sb = &t->sb;
@@ -590,7 +591,7 @@ static int bl_tokens(const la_tokenizer *t, la_tok_work *w, const char *b, size_
     size_t prev = 0, ms, me;
     int rc;
     for (;;) {
-        rc = tk_regex_iter_next(sb->re, b, n, &it, &ms, &me, w, err);
+        rc = tk_regex_iter_next(sb->re[0], b, n, &it, &ms, &me, w, err);
         if (rc < 0)
             return rc;
         size_t span[2][2] = { { prev, rc ? ms : n }, { rc ? ms : n, rc ? me : n } };

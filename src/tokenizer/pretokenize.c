@@ -739,26 +739,31 @@ int tk_pretok_split_bytes(const tk_pretok *p, tk_split_bytes *out)
         if (!bl->re || bl->add_prefix_space)
             return 0;
         out->gaps = out->matches = 1;
-        out->re = bl->re;
+        out->re[0] = bl->re;
+        out->n_re = 1;
         out->map = bl;
         return 1;
     }
     if (!p || p->split != seq_split)
         return 0;
     const seq_pre *sq = (const seq_pre *)p;
-    if (sq->n != 2 || sq->items[0]->split != split_split || sq->items[1]->split != byte_level_split)
+    if (sq->n < 2 || sq->n - 1 > TK_SPLIT_MAX || sq->items[sq->n - 1]->split != byte_level_split)
         return 0;
-    const split_pre *sp = (const split_pre *)sq->items[0];
-    const byte_level_pre *bl = (const byte_level_pre *)sq->items[1];
+    const byte_level_pre *bl = (const byte_level_pre *)sq->items[sq->n - 1];
     if (bl->re || bl->add_prefix_space)
         return 0;
-    if (sp->behavior == B_ISOLATED)
-        out->gaps = out->matches = 1;
-    else if (sp->behavior == B_REMOVED)
-        out->gaps = !sp->invert, out->matches = sp->invert;   /* what is not a "match" stays */
-    else
-        return 0;
-    out->re = sp->re;
+    out->gaps = out->matches = 1;
+    for (size_t i = 0; i + 1 < sq->n; i++) {
+        const split_pre *sp = (const split_pre *)sq->items[i];
+        if (sq->items[i]->split != split_split)
+            return 0;
+        if (sp->behavior == B_REMOVED && sq->n == 2)
+            out->gaps = !sp->invert, out->matches = sp->invert;   /* what is not a "match" stays */
+        else if (sp->behavior != B_ISOLATED)
+            return 0;
+        out->re[i] = sp->re;
+    }
+    out->n_re = sq->n - 1;
     out->map = bl;
     return 1;
 }

@@ -510,6 +510,10 @@ struct tk_fast {
     size_t len;
     /* end of the match at i (< len), i when there is none there */
     size_t (*match)(scan *m, size_t i);
+    /* 1: an ASCII character starts a match only when it has a class bit
+     * of `starts`, so that the search steps over the others unread */
+    int ascii_filter;
+    unsigned starts;
 };
 
 static size_t match_cl100k3(scan *m, size_t i)
@@ -524,13 +528,13 @@ static size_t match_qwen2(scan *m, size_t i)
 
 #define PAT(s) s, sizeof s - 1
 static const tk_fast matchers[] = {
-    {"gpt2", PAT(pat_gpt2), match_gpt2},
-    {"cl100k", PAT(pat_cl100k), match_cl100k3},
-    {"o200k", PAT(pat_o200k), match_o200k},
-    {"qwen2", PAT(pat_qwen2), match_qwen2},
-    {"deepseek_digits", PAT(pat_ds_digits), match_ds_digits},
-    {"deepseek_han_kana", PAT(pat_ds_han_kana), match_ds_han_kana},
-    {"deepseek_words", PAT(pat_ds_words), match_ds_words},
+    {"gpt2", PAT(pat_gpt2), match_gpt2, 0, 0},
+    {"cl100k", PAT(pat_cl100k), match_cl100k3, 0, 0},
+    {"o200k", PAT(pat_o200k), match_o200k, 0, 0},
+    {"qwen2", PAT(pat_qwen2), match_qwen2, 0, 0},
+    {"deepseek_digits", PAT(pat_ds_digits), match_ds_digits, 1, TK_FC_N},
+    {"deepseek_han_kana", PAT(pat_ds_han_kana), match_ds_han_kana, 1, 0},  /* no ASCII */
+    {"deepseek_words", PAT(pat_ds_words), match_ds_words, 0, 0},
 };
 
 const tk_fast *tk_fast_for(const char *pattern, size_t len)
@@ -546,6 +550,14 @@ const char *tk_fast_name(const tk_fast *f)
     return f ? f->name : NULL;
 }
 
+const char *tk_fast_pattern(size_t i, size_t *len)
+{
+    if (i >= sizeof matchers / sizeof matchers[0])
+        return NULL;
+    *len = matchers[i].len;
+    return matchers[i].text;
+}
+
 /* Oniguruma's search: the match at the first position that has one.
  * None of these patterns matches the empty string, so there is none at
  * the end. */
@@ -556,6 +568,12 @@ int tk_fast_search(const tk_fast *f, const char *s, size_t len, size_t from, siz
         return -1;
     scan m = {(const unsigned char *)s, len, 0};
     for (size_t i = from; i < len;) {
+        if (f->ascii_filter) {
+            while (i < len && m.s[i] < 0x80 && !(bmp_bits[m.s[i]] & f->starts))
+                i++;
+            if (i == len)
+                break;
+        }
         size_t end = f->match(&m, i), n;
         int32_t cp;
         if (m.bad)

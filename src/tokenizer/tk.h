@@ -272,13 +272,17 @@ tk_pretok *tk_pretok_from_json(const cJSON *j, la_err *err);
 
 /* The shape of most byte-level models' pre-tokenizer (Llama-3, GPT-4o,
  * Qwen): Sequence[Split(regex, Isolated or Removed), ByteLevel without
- * its own regex or prefix space], or a ByteLevel with its regex and no
- * prefix space alone (GPT-2, Claude). Each piece's tokens then depend on the
- * piece's raw bytes alone, so previews cache them by those bytes. */
+ * its own regex or prefix space], or with more Splits before the
+ * ByteLevel, all Isolated (DeepSeek-V3's three), or a ByteLevel with its
+ * regex and no prefix space alone (GPT-2, Claude). Each piece's tokens
+ * then depend on the piece's raw bytes alone, so previews cache them by
+ * those bytes. */
 typedef struct tk_regex tk_regex;
+#define TK_SPLIT_MAX 4
 typedef struct {
-    const tk_regex *re;
-    int gaps, matches;       /* which elements of the split are pieces */
+    const tk_regex *re[TK_SPLIT_MAX];   /* each cuts the pieces of the one before */
+    size_t n_re;
+    int gaps, matches;       /* which elements of a split are pieces */
     const void *map;         /* the ByteLevel stage */
 } tk_split_bytes;
 /* 1 and *out set when p has that shape. */

@@ -16,6 +16,9 @@
 void tk_regex_set_fast(tk_regex *re, int on);
 const char *tk_regex_fast_name(const tk_regex *re);
 const char *tk_fast_name(const tk_fast *f);
+/* The text of regex_fast.c's i-th known pattern in *len bytes, NULL past
+ * the last (for tests that go over all of them). */
+const char *tk_fast_pattern(size_t i, size_t *len);
 /* The class bits (TK_FC_*) of a code point, as regex_fast.c sees it. */
 enum { TK_FC_L = 1, TK_FC_N = 2, TK_FC_S = 4, TK_FC_UP = 8, TK_FC_LO = 16, TK_FC_M = 32, TK_FC_PS = 64 };
 unsigned tk_fast_class(int32_t cp);

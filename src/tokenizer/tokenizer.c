@@ -309,25 +309,28 @@ static int cached_piece(enc_ctx *c, const char *raw, size_t k)
     return rc;
 }
 
-/* The pieces of s[0..n) under a tk_split_bytes pre-tokenizer, as its
- * Split gives them (Isolated: gaps and matches; Removed: one kind). */
-static int encode_split_bytes(enc_ctx *c, const char *s, size_t n)
+/* The pieces of s[0..n) under a tk_split_bytes pre-tokenizer from its
+ * Split `level` on: as that Split gives them (Isolated: gaps and
+ * matches; Removed: one kind), each cut by the next Splits. */
+static int encode_split_bytes(enc_ctx *c, size_t level, const char *s, size_t n)
 {
     const tk_split_bytes *sb = &c->t->sb;
+    if (level == sb->n_re)
+        return cached_piece(c, s, n);
     tk_regex_iter it = {0, 0};
     size_t prev = 0, ms, me;
     int rc;
-    while ((rc = tk_regex_iter_next(sb->re, s, n, &it, &ms, &me, c->w, c->err)) == 1) {
-        if (sb->gaps && prev != ms && (rc = cached_piece(c, s + prev, ms - prev)) != 0)
+    while ((rc = tk_regex_iter_next(sb->re[level], s, n, &it, &ms, &me, c->w, c->err)) == 1) {
+        if (sb->gaps && prev != ms && (rc = encode_split_bytes(c, level + 1, s + prev, ms - prev)) != 0)
             return rc;
-        if (sb->matches && ms != me && (rc = cached_piece(c, s + ms, me - ms)) != 0)
+        if (sb->matches && ms != me && (rc = encode_split_bytes(c, level + 1, s + ms, me - ms)) != 0)
             return rc;
         prev = me;
     }
     if (rc < 0)
         return rc;
     if (sb->gaps && prev != n)
-        return cached_piece(c, s + prev, n - prev);
+        return encode_split_bytes(c, level + 1, s + prev, n - prev);
     return 0;
 }
 
@@ -338,7 +341,7 @@ static int encode_piece(enc_ctx *c, const char *s, size_t n, int at_start)
     if (n == 0)
         return 0;
     if (c->pl && c->t->split_bytes) {
-        int rc = encode_split_bytes(c, s, n);
+        int rc = encode_split_bytes(c, 0, s, n);
         return c->status < 0 ? c->status : rc;
     }
     int rc = c->t->pretok

@@ -19,7 +19,7 @@
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_B       ?= build-fuzz
-FUZZ_TARGETS ?= record reader tokload tokenize cache regex
+FUZZ_TARGETS ?= record reader tokload tokenize cache regex regex_fast
 FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN)
 
@@ -46,7 +46,7 @@ $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(B)/liblookahead
 fuzz: fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	    mkdir -p $(FUZZ_B)/corpus/$$t; \
-	    case $$t in reader) ml=8192;; tokload) ml=16384;; tokenize) ml=2048;; cache) ml=512;; regex) ml=400;; *) ml=4096;; esac; \
+	    case $$t in reader) ml=8192;; tokload) ml=16384;; tokenize) ml=2048;; cache) ml=512;; regex) ml=400;; regex_fast) ml=512;; *) ml=4096;; esac; \
 	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 	    $(SAN_ENV) $(FUZZ_B)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=20 \
 	        -max_len=$$ml -print_final_stats=1 \

@@ -40,7 +40,7 @@ static const char *const atoms[] = {
     "the", "cat", "and", "hat", "The", "HAT", "T", "H", " ", " ", " ", "  ", "   ", ".", ",",
     "a", "t", "at", "att", "\n", "\t", "\xC3\xA9", "\xE6\x97\xA5\xE6\x9C\xAC",
     "\xF0\x9F\x98\x80", "\xE2\x96\x81", "\xE2\x96\x81\xE2\x96\x81", "<s>", "</s>", "<unk>",
-    "<|end|>", "<", "|", "on", "in", "123", "'s",
+    "<|end|>", "<", "|", "on", "in", "123", "'s", "4567", "\xE3\x81\x82\xE3\x82\xAB" /* kana */,
 };
 
 /* A random text of about n bytes in buf (NUL-terminated); its length. */
@@ -116,11 +116,14 @@ static void same_preview(la_tokenizer *t, la_tok_work *w, const char *text, size
 
 /* window_unigram: a Unigram model behind Prepend + Replace with no
  * pre-tokenizer (byte fallback for some bytes only, so that unknown runs
- * fuse, and the unk token's own string "<unk>" a piece as well) */
+ * fuse, and the unk token's own string "<unk>" a piece as well);
+ * full_bytelevel_splits: full_bytelevel's model behind DeepSeek-V3's
+ * pre-tokenizer (three Splits, then ByteLevel) */
 static const char *const fixtures[] = {
     FIX "full_llama.json", FIX "window_plain.json", FIX "window_lower.json",
     FIX "window_multi.json", FIX "window_unigram.json", FIX "full_bytelevel.json",
     FIX "full_bytelevel_removed.json", FIX "full_gemma.json", FIX "full_bytelevel_alone.json",
+    FIX "full_bytelevel_splits.json",
 };
 #define NFIX (sizeof fixtures / sizeof fixtures[0])
 
@@ -286,7 +289,7 @@ END_TEST
  * not compare the whole-segment path with itself. */
 START_TEST(window_is_used)
 {
-    static const int want[NFIX] = {1, 1, 1, 1, 1, 0, 0, 1, 0};
+    static const int want[NFIX] = {1, 1, 1, 1, 1, 0, 0, 1, 0, 0};
     for (size_t f = 0; f < NFIX; f++) {
         la_tokenizer *t = tok_load(fixtures[f]);
         /* full_gemma's Split on " " follows a Replace of every " ": inert */
@@ -295,6 +298,9 @@ START_TEST(window_is_used)
         /* the byte-level ones (a ByteLevel with its own regex alone too)
          * take their pieces through the piece cache */
         ck_assert_int_eq(t->split_bytes, strstr(fixtures[f], "bytelevel") != NULL);
+        /* DeepSeek-V3's three Splits cut each other's pieces there */
+        if (t->split_bytes)
+            ck_assert_uint_eq(t->sb.n_re, strstr(fixtures[f], "splits") ? 3 : 1);
         ck_assert_msg(on == want[f], "%s", fixtures[f]);
         la_tokenizer_free(t);
     }
@@ -469,7 +475,7 @@ END_TEST
  * that is usually enough, giving the whole text's preview. */
 START_TEST(start_hint)
 {
-    static const int windowed[NFIX] = {1, 1, 1, 1, 1, 0, 0, 1, 0};
+    static const int windowed[NFIX] = {1, 1, 1, 1, 1, 0, 0, 1, 0, 0};
     char buf[4096];
     for (size_t f = 0; f < NFIX; f++) {
         la_tokenizer *t = tok_load(fixtures[f]);
