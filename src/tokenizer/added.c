@@ -59,7 +59,11 @@ struct tk_added {
     uint32_t root[2][256];  /* first byte -> node */
     size_t npats_set[2];    /* patterns in each set */
     int first_byte[2];      /* the only first byte of a set, -1 if several */
-    int second_byte[2];     /* the only second byte (every pattern has one), else -1 */
+    /* when every pattern of a set has two bytes or more: its second bytes
+     * (second[set][b] = 1), so that a first byte followed by none of them
+     * is passed over without walking the trie */
+    int has_second[2];
+    uint8_t second[2][256];
     int any_lstrip;
     uint32_t vocab_count;
     json_token *pending;    /* parsed entries, until tk_added_prepare */
@@ -405,7 +409,8 @@ static int build_tries(tk_added *a)
     a->nnodes = 1;
     for (int set = 0; set < 2; set++) {
         a->first_byte[set] = -2;
-        a->second_byte[set] = -2;
+        a->has_second[set] = 1;
+        memset(a->second[set], 0, sizeof a->second[set]);
         a->npats_set[set] = 0;
     }
     for (int b = 0; b < 256; b++)
@@ -415,8 +420,10 @@ static int build_tries(tk_added *a)
             int set = pat->normalized ? 1 : 0;
             a->npats_set[set]++;
             a->first_byte[set] = a->first_byte[set] == -2 || a->first_byte[set] == b ? b : -1;
-            int b2 = pat->len >= 2 ? (unsigned char)pat->text[1] : -1;
-            a->second_byte[set] = b2 >= 0 && (a->second_byte[set] == -2 || a->second_byte[set] == b2) ? b2 : -1;
+            if (pat->len >= 2)
+                a->second[set][(unsigned char)pat->text[1]] = 1;
+            else
+                a->has_second[set] = 0;
             uint32_t n = 0;
             for (size_t i = 0; i < pat->len; i++) {
                 unsigned char c = (unsigned char)pat->text[i];
@@ -795,7 +802,8 @@ int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, 
     if (limit > len)
         limit = len;
     const uint32_t *root = a->root[set];
-    int fb = a->first_byte[set], sb = fb >= 0 ? a->second_byte[set] : -1;
+    int fb = a->first_byte[set];
+    const uint8_t *second = fb >= 0 && a->has_second[set] ? a->second[set] : NULL;
     size_t i = from, steps = 0;
     while (i < limit) {
         if (fb >= 0) {
@@ -803,10 +811,11 @@ int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, 
             if (!q)
                 break;
             i = (size_t)(q - s);
-            /* every pattern also shares its second byte ("<|" of Llama-3's
-             * and GPT-4o's): text such as "<<48/2=24>>" is passed over
-             * without walking the trie */
-            if (sb >= 0 && (i + 1 >= len || (unsigned char)s[i + 1] != sb)) {
+            /* the second byte must be one of the patterns' ("<|" of
+             * Llama-3's and GPT-4o's, "<|" and "<\xEF" of DeepSeek-V3's):
+             * text such as "<<48/2=24>>" is passed over without walking
+             * the trie */
+            if (second && (i + 1 >= len || !second[(unsigned char)s[i + 1]])) {
                 i++;
                 continue;
             }

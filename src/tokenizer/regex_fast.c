@@ -125,16 +125,22 @@ static void build_table(void)
     }
     memcpy(bmp_bits, all, sizeof bmp_bits);
     size_t n = 0;
-    for (int32_t cp = 0x10000; cp < 0x110000; cp++) {
-        if (n && sup_runs[n - 1].bits == all[cp])
-            continue;
+    for (int32_t cp = 0x10000; cp < 0x110000;) {
         if (n == SUP_MAX) {
             free(all);
             return;
         }
+        uint8_t bits = all[cp];
         sup_runs[n].lo = cp;
-        sup_runs[n].bits = all[cp];
+        sup_runs[n].bits = bits;
         n++;
+        /* the run's end, eight code points a step through the long runs
+         * of unassigned planes */
+        uint64_t same = 0x0101010101010101ull * bits, v;
+        for (cp++; cp + 8 <= 0x110000 && (memcpy(&v, all + cp, 8), v == same);)
+            cp += 8;
+        while (cp < 0x110000 && all[cp] == bits)
+            cp++;
     }
     free(all);
     n_sup = n;
