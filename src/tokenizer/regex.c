@@ -70,7 +70,11 @@ tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err)
     size_t at = 0;
     int ok = tk_regex_instrument((const char *)p, plen, &inst, &why, &at);
     la_buf_free(&rw);
-    if (ok == 1) {
+    if (ok == 1 && inst.len == plen) {
+        /* the copy only ever adds callouts: nothing repeated, so it is
+         * the pattern, already compiled */
+        r->counted = r->re;
+    } else if (ok == 1) {
         pthread_mutex_lock(&onig_new_lock);
         rc = onig_new(&r->counted, (OnigUChar *)inst.data, (OnigUChar *)inst.data + inst.len,
                       ONIG_OPTION_NONE, ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &info);
@@ -88,9 +92,8 @@ tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err)
         else
             la_err_set(err, LA_EDATA, "tokenizer",
                        "regex /%.*s/: the time of its searches cannot be bounded (%s, near byte %zu "
-                       "of the pattern as compiled); a tokenizer whose patterns avoid backreferences, "
-                       "subexpression calls, \\X, absent and conditional groups, callouts and "
-                       "extended mode is needed",
+                       "of the pattern as compiled); a tokenizer whose patterns avoid it is needed "
+                       "(docs/tokenizer.md, Work budget)",
                        len > 80 ? 80 : (int)len, pattern, why, at);
         return NULL;
     }
@@ -124,7 +127,7 @@ void tk_regex_free(tk_regex *re)
     if (!re)
         return;
     onig_free(re->re);
-    if (re->counted)
+    if (re->counted && re->counted != re->re)
         onig_free(re->counted);
     free(re);
 }
