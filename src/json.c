@@ -33,9 +33,7 @@ static int hexval(unsigned char c)
 
 size_t la_json_ws(const char *p, size_t n, size_t pos)
 {
-    while (pos < n && is_ws((unsigned char)p[pos]))
-        pos++;
-    return pos;
+    return la_json_ws_run(p, n, pos);
 }
 
 /* Length of a valid UTF-8 sequence at s (strict: no overlongs, no
@@ -546,7 +544,7 @@ static int add_member(la_members *top, la_span key, la_span val, int has_u)
     return 0;
 }
 
-#define WS(p, n, pos) (line ? ws_line(p, n, pos) : la_json_ws(p, n, pos))
+#define WS(p, n, pos) (line ? ws_line(p, n, pos) : la_json_ws_run(p, n, pos))
 /* White space inside a line: line breaks and carriage returns are left
  * for the general way. */
 static inline size_t ws_line(const char *p, size_t n, size_t pos)

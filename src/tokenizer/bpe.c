@@ -170,9 +170,7 @@ static int vocab_put(tk_bpe *m, const char *s, size_t n, uint32_t id)
 /* Index of the first byte at or after i that is not JSON white space. */
 static inline size_t skip_ws(const char *p, size_t n, size_t i)
 {
-    while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
-        i++;
-    return i;
+    return la_json_ws_run(p, n, i);
 }
 
 /* Walks the members of the valid object p[0..n): each call gives the
@@ -180,8 +178,9 @@ static inline size_t skip_ws(const char *p, size_t n, size_t i)
 static int next_member(const char *p, size_t n, size_t *pos, la_span *key, la_span *val)
 {
     size_t i = *pos ? *pos : skip_ws(p, n, 0) + 1;
-    while (i < n && (p[i] == ',' || p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
-        i++;
+    i = skip_ws(p, n, i);
+    if (i < n && p[i] == ',')
+        i = skip_ws(p, n, i + 1);
     if (i >= n || p[i] != '"')
         return 0;
     key->start = i;
@@ -199,6 +198,28 @@ static int next_member(const char *p, size_t n, size_t *pos, la_span *key, la_sp
     val->end = j;
     *pos = val->end;
     return 1;
+}
+
+/* Occurrences of byte c in s[0..n), 16 bytes at a time: each lane
+ * counts its matches (a match compares to -1, subtracted) for up to 255
+ * blocks, then the lanes are summed by _mm_sad_epu8. No popcount: the
+ * build targets any x86-64, where __builtin_popcount is a library call. */
+static size_t count_byte(const char *s, size_t n, char c)
+{
+    size_t k = 0, i = 0;
+#ifdef __SSE2__
+    const __m128i cv = _mm_set1_epi8(c), zero = _mm_setzero_si128();
+    while (i + 16 <= n) {
+        __m128i acc = zero;
+        for (int b = 0; b < 255 && i + 16 <= n; b++, i += 16)
+            acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), cv));
+        __m128i sum = _mm_sad_epu8(acc, zero);
+        k += (size_t)_mm_cvtsi128_si32(sum) + (size_t)_mm_cvtsi128_si32(_mm_unpackhi_epi64(sum, sum));
+    }
+#endif
+    for (; i < n; i++)
+        k += s[i] == c;
+    return k;
 }
 
 /* The decoded text of the string value at span s: its bytes when it
@@ -497,21 +518,6 @@ static int merge_parts(const char *p, la_span e, la_buf *ta, la_buf *tb, const c
     if (string_text(p, x, ta, a, al) != LA_OK || string_text(p, y, tb, b, bl) != LA_OK)
         return LA_EDATA;
     return LA_OK;
-}
-
-/* Occurrences of byte c in s[0..n), 16 bytes at a time. */
-static size_t count_byte(const char *s, size_t n, char c)
-{
-    size_t k = 0, i = 0;
-#ifdef __SSE2__
-    const __m128i cv = _mm_set1_epi8(c);
-    for (; i + 16 <= n; i += 16)
-        k += (size_t)__builtin_popcount((unsigned)_mm_movemask_epi8(
-            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(s + i)), cv)));
-#endif
-    for (; i < n; i++)
-        k += s[i] == c;
-    return k;
 }
 
 /* The string at p[i] (a quote) when it is plain - no escape: sets *end

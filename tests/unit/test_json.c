@@ -437,6 +437,38 @@ START_TEST(line_validation_agrees)
 }
 END_TEST
 
+/* White space runs of every length up to 40 (mixing the four kinds),
+ * before a value byte or running to the bound n with more white space
+ * beyond it: la_json_ws stops where a byte-by-byte walk does and never
+ * past n. Indentation runs longer than one 16-byte step are the case the
+ * vector loop is for. */
+START_TEST(white_space_runs)
+{
+    static const char kinds[] = " \n\r\t";
+    char buf[128];
+    for (size_t len = 0; len <= 40; len++)
+        for (size_t at = 0; at < 4; at++)
+            for (int bounded = 0; bounded < 2; bounded++) {
+                memset(buf, ' ', sizeof buf);
+                for (size_t i = 0; i < len; i++)
+                    buf[at + i] = kinds[(i * 7 + len) % 4];
+                buf[at + len] = bounded ? ' ' : 'x';
+                size_t n = bounded ? at + len : sizeof buf, want = at;
+                while (want < n && buf[want] && strchr(kinds, buf[want]))
+                    want++;
+                ck_assert_uint_eq(la_json_ws(buf, n, at), want);
+                ck_assert_uint_eq(la_json_ws_run(buf, n, at), want);
+                ck_assert_uint_eq(want, at + len);
+            }
+    /* a comma or a quote inside a long run ends it */
+    memset(buf, ' ', sizeof buf);
+    buf[37] = ',';
+    ck_assert_uint_eq(la_json_ws(buf, sizeof buf, 3), 37);
+    buf[20] = '"';
+    ck_assert_uint_eq(la_json_ws(buf, sizeof buf, 3), 20);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("json");
@@ -451,6 +483,7 @@ int main(void)
     tcase_add_test(t, ascii_escape_round_trip);
     tcase_add_test(t, simd_levels_agree);
     tcase_add_test(t, line_validation_agrees);
+    tcase_add_test(t, white_space_runs);
     tcase_set_timeout(t, 60);   /* many small validations: slow under sanitizers */
     suite_add_tcase(s, t);
     int failed = la_check_run(s);
