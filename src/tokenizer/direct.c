@@ -143,6 +143,8 @@ struct tk_direct {
     size_t slen;
     int dec;                      /* the decoder's per-token maps turn each s into c, nothing else */
     int bl;                       /* a byte-level pipeline (bl_allows): s is the space itself */
+    int added_norm;               /* added tokens matched after normalizing, which leaves the
+                                   * text as it is (bl_allows): looked for as the others */
     /* per byte of a plain text 1 for c, 2 where an added token may
      * start, else 0; cls_raw the same for escaped texts, 3 for the
      * backslash that starts an escape */
@@ -262,12 +264,15 @@ static dw_cache *dw_map(void)
 }
 
 /* The byte classes of direct previews of a pipeline whose normalizer
- * makes each space s[0..slen) and with these added tokens into *x: 1,
- * or 0 when a space or the backslash may start an added token. */
+ * makes each space s[0..slen) and with these added tokens into *x (those
+ * matched after normalizing too, with x->added_norm): 1, or 0 when a
+ * space or the backslash may start an added token. */
 static int classes(tk_direct *x, const tk_added *added, char c)
 {
     memset(x->cls, 0, sizeof x->cls);
     tk_added_mark_first_bytes(added, 0, x->cls, 2);
+    if (x->added_norm)
+        tk_added_mark_first_bytes(added, 1, x->cls, 2);
     if (x->cls[(unsigned char)c])
         return 0;
     x->cls[(unsigned char)c] = 1;
@@ -309,31 +314,64 @@ static int pipeline_allows(const la_tokenizer *t, int windowable, char *c, const
            tk_decoder_finish_cut(t->decoder, "  a ", 4, &from, &to) && from == cut && to == 4;
 }
 
-/* Byte-level pipelines (Llama-3, GPT-4o, Qwen, gpt-oss, GPT-3.5, Claude)
- * go word by word too. Their Split pattern is one of those regex_fast.c
- * knows (GPT-2's, cl100k, o200k, Qwen2's), and under each of them no
- * piece holds a character other than white space followed by a space
+/* Byte-level pipelines (Llama-3, GPT-4o, Qwen, gpt-oss, GPT-3.5, Claude,
+ * DeepSeek-V3) go word by word too. Their Splits are one of the chains
+ * below, of patterns regex_fast.c knows, and under each chain no piece
+ * holds a character other than white space followed by a space
  * (letters, numbers and other characters run up to a space, and a
- * contraction holds none), and a piece depends only on the text from
- * its start on (no look-behind; the one look-ahead, (?!\S), reads only
- * white space's next character). So the pieces of a text are those of
- * each word with the space before it (" " + w, the text's first word
- * alone), when the word ends with a character other than white space
- * (DW_CUT), and the model's tokens of a piece depend on its bytes alone.
+ * contraction holds none), a space always starts a piece, and a piece
+ * depends only on the text from its start on (no look-behind; the one
+ * look-ahead, (?!\S), reads only white space's next character). So the
+ * pieces of a text are those of each word with the space before it
+ * (" " + w, the text's first word alone), when the word ends with a
+ * character other than white space (DW_CUT), and the model's tokens of
+ * a piece depend on its bytes alone.
+ *
+ * DeepSeek-V3's chain: \p{N}{1,3}, then a run of CJK ideographs and
+ * kana, each Isolated, then its word pattern on the pieces they leave.
+ * The first two match runs of characters that are never a space, in
+ * which a match's end is decided by the first character outside the
+ * run, and a space is outside both as the text's end is; a digit run
+ * that starts after a space is cut in threes from the same start. So
+ * their cuts in a text are those in its words, and the space after a
+ * word is in a gap. The word pattern then sees pieces that run across a
+ * space only inside such gaps, and there it behaves as the others:
+ * its branches end a match before a space that follows a character
+ * other than white space, and one of them (\s+ at least) matches at
+ * the space. Cuts of each Split are then the words' own, and the final
+ * pieces are those of " " + w.
+ *
  * A normalizer, if any, must be a Unicode normal form, which never
  * crosses a space, and leave the word as it is (checked when its entry
- * is made). The ByteLevel decoder joins the tokens' bytes, so a preview
- * is the text itself up to the m-th token's end (when that is on a whole
+ * is made), or leave every text as it is (an empty Sequence); only then
+ * may added tokens be matched after normalizing, on the text itself.
+ * The ByteLevel decoder joins the tokens' bytes, so a preview is the
+ * text itself up to the m-th token's end (when that is on a whole
  * character, or the general path makes it). Added tokens are found as
  * for the other pipelines: any that may start in the first words sends
- * the record the general way. */
-static int bl_pattern(const tk_regex *re)
+ * the record the general way. Any other chain (another order, another
+ * pattern among them) is not direct. */
+static int bl_chain(const tk_split_bytes *sb)
 {
-    static const char *const known[] = {"gpt2", "cl100k", "o200k", "qwen2"};
-    const char *name = tk_regex_fast_name(re);
-    for (size_t i = 0; name && i < sizeof known / sizeof known[0]; i++)
-        if (strcmp(name, known[i]) == 0)
+    static const char *const known[][TK_SPLIT_MAX] = {
+        {"gpt2"}, {"cl100k"}, {"o200k"}, {"qwen2"},
+        {"deepseek_digits", "deepseek_han_kana", "deepseek_words"},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        size_t n = 0;
+        while (n < TK_SPLIT_MAX && known[i][n])
+            n++;
+        if (n != sb->n_re)
+            continue;
+        size_t j = 0;
+        for (; j < n; j++) {
+            const char *name = tk_regex_fast_name(sb->re[j]);
+            if (!name || strcmp(name, known[i][j]) != 0)
+                break;
+        }
+        if (j == n)
             return 1;
+    }
     return 0;
 }
 
@@ -341,9 +379,10 @@ static int bl_allows(const la_tokenizer *t)
 {
     size_t from, to;
     return t->model && tk_bpe_kind(t->model) == TK_MODEL_BPE && t->split_bytes && !t->pretok_inert &&
-           t->sb.n_re == 1 && bl_pattern(t->sb.re[0]) &&
-           (!t->normalizer || tk_normalizer_unicode_form(t->normalizer)) &&
-           tk_added_count(t->added, 1) == 0 && !tk_added_any_lstrip(t->added) &&
+           bl_chain(&t->sb) &&
+           (tk_normalizer_identity(t->normalizer) || tk_normalizer_unicode_form(t->normalizer)) &&
+           (tk_added_count(t->added, 1) == 0 || tk_normalizer_identity(t->normalizer)) &&
+           !tk_added_any_lstrip(t->added) &&
            tk_decoder_join(t->decoder) == TK_JOIN_BYTELEVEL &&
            tk_decoder_finish_cut(t->decoder, " a", 2, &from, &to) && from == 0 && to == 2 &&
            tk_decoder_finish_cut(t->decoder, "  a ", 4, &from, &to) && from == 0 && to == 4;
@@ -362,6 +401,7 @@ void tk_direct_prepare(la_tokenizer *t, int windowable, int table_later)
     } else if (bl_allows(t)) {
         c = ' ', s = " ", slen = 1, lead = 0;
         x.bl = 1;
+        x.added_norm = tk_added_count(t->added, 1) > 0;
     } else {
         return;
     }
@@ -582,16 +622,26 @@ static int fill_by_decoding(const la_tokenizer *t, la_tok_work *w, dw_entry *d, 
 
 /* The model's tokens of a byte-level pipeline's text b[0..n) (a word
  * with the space before it, or the text's first word), into k: its
- * pieces as the Split gives them (bl_allows: one Split), each in
- * ByteLevel's characters, tokenized by the model. LA_OK or an error. */
-static int bl_tokens(const la_tokenizer *t, la_tok_work *w, const char *b, size_t n, dw_sink *k, la_err *err)
+ * pieces as the Splits give them from Split `level` on (each cuts the
+ * pieces of the one before; bl_allows: one of the known chains), each
+ * in ByteLevel's characters, tokenized by the model. LA_OK or an error. */
+static int bl_tokens(const la_tokenizer *t, la_tok_work *w, size_t level, const char *b, size_t n, dw_sink *k,
+                     la_err *err)
 {
     const tk_split_bytes *sb = &t->sb;
+    if (level == sb->n_re) {
+        la_buf *mb = &w->mapped;
+        la_buf_clear(mb);
+        if (tk_split_bytes_map(sb, b, n, mb) != LA_OK)
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
+        int r = tk_bpe_tokenize_once(t->model, mb->data, mb->len, &k->sink, w, err);
+        return r < 0 ? r : LA_OK;
+    }
     tk_regex_iter it = { 0, 0 };
     size_t prev = 0, ms, me;
     int rc;
     for (;;) {
-        rc = tk_regex_iter_next(sb->re[0], b, n, &it, &ms, &me, w, err);
+        rc = tk_regex_iter_next(sb->re[level], b, n, &it, &ms, &me, w, err);
         if (rc < 0)
             return rc;
         size_t span[2][2] = { { prev, rc ? ms : n }, { rc ? ms : n, rc ? me : n } };
@@ -600,12 +650,8 @@ static int bl_tokens(const la_tokenizer *t, la_tok_work *w, const char *b, size_
             size_t a = span[i][0], e = span[i][1];
             if (!keep[i] || a == e)
                 continue;
-            la_buf *mb = &w->mapped;
-            la_buf_clear(mb);
-            if (tk_split_bytes_map(sb, b + a, e - a, mb) != LA_OK)
-                return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
-            int r = tk_bpe_tokenize_once(t->model, mb->data, mb->len, &k->sink, w, err);
-            if (r < 0)
+            int r = bl_tokens(t, w, level + 1, b + a, e - a, k, err);
+            if (r != LA_OK)
                 return r;
         }
         if (!rc || k->over)
@@ -649,7 +695,7 @@ static int bl_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const cha
             return LA_OK;         /* normalized to another text: not direct */
     }
     dw_sink k = { { dw_push, NULL }, { 0 }, 0, 0 };
-    if ((rc = bl_tokens(t, w, b->data, b->len, &k, err)) != LA_OK)
+    if ((rc = bl_tokens(t, w, 0, b->data, b->len, &k, err)) != LA_OK)
         return rc;
     if ((rc = fill_by_walk(t, w, d, &k, word, n, lead, err)) != LA_OK || !d->ntok)
         return rc;
@@ -927,12 +973,16 @@ static inline __attribute__((always_inline)) int dw_take(const dw_entry *d, size
 
 /* 1 when a|b, two bytes of a byte-level pipeline's word, are ASCII
  * letters, digits or punctuation and one of them is a digit and the
- * other not. Under the patterns byte-level direct previews take, digits
- * are pieces of digits alone, so a piece ends between them; and the
- * piece before such a point ends on a character other than white space
- * and is taken by a branch that reads no look-ahead (a letter, digit or
- * other run, a contraction), so the text before the point alone gives
- * the same pieces, and so does the text after it. */
+ * other not. Under the chains byte-level direct previews take, digits
+ * are pieces of digits alone, so a piece ends between them. Under the
+ * one-Split patterns the piece before such a point ends on a character
+ * other than white space and is taken by a branch that reads no
+ * look-ahead (a letter, digit or other run, a contraction), so the text
+ * before the point alone gives the same pieces, and so does the text
+ * after it. Under DeepSeek-V3's chain its first Split cuts there (a run
+ * of digits ends or starts, cut in threes from its start), and the
+ * later Splits only cut the pieces it leaves, so again each side alone
+ * gives the same pieces. */
 static inline int bl_cut_at(unsigned char a, unsigned char b)
 {
     return a > ' ' && a < 0x7F && b > ' ' && b < 0x7F && ((a >= '0' && a <= '9') != (b >= '0' && b <= '9'));
@@ -1023,6 +1073,13 @@ static inline __attribute__((always_inline)) size_t dw_scan(const tk_direct *x, 
     return e;
 }
 
+/* 1 when an added token of either set x looks for may start at s[pos]. */
+static inline int dw_added_at(const tk_direct *x, const tk_added *added, const char *s, size_t len, size_t pos)
+{
+    return tk_added_may_start(added, 0, s, len, pos) ||
+           (x->added_norm && tk_added_may_start(added, 1, s, len, pos));
+}
+
 /* 1 when text[0..n), an escaped word's text, holds a space or may hold
  * (the start of) an added token, where the byte classes say one may
  * start. */
@@ -1030,7 +1087,7 @@ static int dw_stops_in(const tk_direct *x, const tk_added *added, const char *te
 {
     for (size_t i = 0; i < n; i++) {
         uint8_t c = x->cls[(unsigned char)text[i]];
-        if (c == 1 || (c == 2 && tk_added_may_start(added, 0, text, n, i)))
+        if (c == 1 || (c == 2 && dw_added_at(x, added, text, n, i)))
             return 1;
     }
     return 0;
@@ -1256,7 +1313,7 @@ static size_t word_end(const dw_preview *pv, size_t p, int *esc)
             e += el;
             continue;
         }
-        if (tk_added_may_start(pv->t->added, 0, pv->text, pv->len, e))
+        if (dw_added_at(pv->x, pv->t->added, pv->text, pv->len, e))
             return SIZE_MAX;      /* an added token: the general path splits it out */
         e++;
     }

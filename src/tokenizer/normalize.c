@@ -1397,6 +1397,19 @@ int tk_normalizer_unicode_form(const tk_normalizer *n)
     return n && n->apply == nf_apply;
 }
 
+int tk_normalizer_identity(const tk_normalizer *n)
+{
+    if (!n)
+        return 1;
+    if (n->apply != seq_apply)
+        return 0;
+    const seq_norm *q = (const seq_norm *)n;
+    for (size_t i = 0; i < q->n; i++)
+        if (!tk_normalizer_identity(q->items[i]))
+            return 0;
+    return 1;
+}
+
 static tk_normalizer *new_sequence(const cJSON *j, const char *type, la_err *err)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "normalizers");

@@ -222,6 +222,10 @@ int tk_normalizer_removes(const tk_normalizer *n, char c);
  * involves U+0020 and it is a starter), so a text cut before a space is
  * normalized piece by piece. */
 int tk_normalizer_unicode_form(const tk_normalizer *n);
+/* 1 when n leaves every text as it is: none, or a Sequence of such
+ * (DeepSeek-V3's empty one). Added tokens matched after normalizing are
+ * then matched on the text itself. */
+int tk_normalizer_identity(const tk_normalizer *n);
 
 /* ---- pre-tokenizers --------------------------------------------------- */
 /* Pieces are pushed to a sink, in order; the sink returns nonzero to stop

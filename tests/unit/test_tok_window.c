@@ -622,12 +622,16 @@ static size_t direct_random_texts(la_tokenizer *t, la_tok_work *w, int rounds)
     return raw_done;
 }
 
-/* Byte-level pipelines whose Split pattern direct previews know: GPT-2's
+/* Byte-level pipelines whose Splits direct previews know: GPT-2's
  * (Isolated, Removed inverted, ByteLevel's own), cl100k behind NFC,
- * o200k (Removed inverted) behind NFKC. */
+ * o200k (Removed inverted) behind NFKC, DeepSeek-V3's three Splits, and
+ * those behind an empty normalizer Sequence with added tokens matched
+ * after it ("<\uFF5Cend\uFF5C>", and one of kana, which the second
+ * Split would isolate). */
 static const char *const bytelevel_fixtures[] = {
     FIX "full_bytelevel.json", FIX "full_bytelevel_removed.json", FIX "full_bytelevel_alone.json",
-    FIX "bytelevel_cl100k_nfc.json", FIX "bytelevel_o200k_nfkc.json",
+    FIX "bytelevel_cl100k_nfc.json", FIX "bytelevel_o200k_nfkc.json", FIX "full_bytelevel_splits.json",
+    FIX "bytelevel_splits_added_norm.json",
 };
 
 /* Llama-2's shape (Prepend and Strip), and Gemma's (no Prepend, no Strip:
@@ -1062,6 +1066,15 @@ START_TEST(direct_bytelevel_equals_general)
         "\xF0\x9F\x98\x80", "<|end|>", "<", "|", "$5.00", "thethethethethethethe", "\xC2\xA0x",
         "20*2=<<20*2=40>>40", "6*2.5=$<<6*2.5=15>>15", "x=<<1000/25=40>>40.", "123456789012345678901",
         "a1b2c3d4e5f6g7h8i9j0", "\"<|end|>\"", "<<<|end|>",
+        /* for DeepSeek-V3's Splits: digit runs cut in threes, ideographs
+         * and kana among Latin letters and digits, the added tokens
+         * matched after normalizing and near misses of them, NBSP inside
+         * a word and at its end, ASCII punctuation before letters */
+        "1", "12", "123", "1234567", "x12345y", ("\xE6\x97\xA5\xE6\x9C\xAC" "abc"), "ab\xE3\x81\x82\xE3\x81\x84",
+        "\xE3\x81\x82\xE3\x81\x84", "\xE3\x81\x82", ("\xE3\x82\xAB\xE3\x83\x8A" "12\xE5\xAD\x97"),
+        "7\xE6\x97\xA5", ("<\xEF\xBD\x9C" "end\xEF\xBD\x9C>"), ("<\xEF\xBD\x9C" "end"), "a<\xEF\xBD\x9C",
+        "x\xC2\xA0", "\xC2\xA0y", ".The", "(abc)", "$5,000.00", "\xD9\xA1\xD9\xA2\xD9\xA3\xD9\xA4",
+        "\xE2\x85\xAB", "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD",
     };
     char buf[512];
     la_tokenizer *t = tok_load(bytelevel_fixtures[_i]);
@@ -1099,6 +1112,8 @@ START_TEST(direct_only_for_its_shape)
         FIX "window_plain.json", FIX "window_lower.json", FIX "window_multi.json", FIX "dec_llama.json",
         FIX "full_llama_norm_added.json",   /* an added token matched after normalizing */
         FIX "bytelevel_lowercase.json",     /* byte-level behind a normalizer that is no normal form */
+        FIX "bytelevel_splits_reordered.json",   /* DeepSeek-V3's Splits in another order */
+        FIX "bytelevel_splits_nfc_added.json",   /* added tokens matched after NFC */
     };
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
         la_tokenizer *t = tok_load(others[i]);
