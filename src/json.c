@@ -526,17 +526,29 @@ int la_json_validate(const char *p, size_t n, la_span *value, la_err *err)
     return la_json_validate_top(p, n, value, NULL, err);
 }
 
+/* Room for one more of n items of `size` bytes in *items (*cap of them,
+ * doubled when full); -1 when out of memory. */
+static int room_for_one(void **items, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *m = realloc(*items, nc * size);
+    if (!m)
+        return -1;
+    *items = m;
+    *cap = nc;
+    return 0;
+}
+
 /* Records a top-level member; -1 when out of memory. */
 static int add_member(la_members *top, la_span key, la_span val, int has_u)
 {
-    if (top->n == top->cap) {
-        size_t nc = top->cap ? top->cap * 2 : 16;
-        la_member *m = realloc(top->m, nc * sizeof *m);
-        if (!m)
-            return -1;
-        top->m = m;
-        top->cap = nc;
-    }
+    void *items = top->m;
+    int rc = room_for_one(&items, &top->cap, top->n, sizeof *top->m);
+    top->m = items;
+    if (rc)
+        return -1;
     top->m[top->n].key = key;
     top->m[top->n].val = val;
     top->m[top->n].has_u = has_u;
@@ -556,29 +568,60 @@ static inline size_t ws_line(const char *p, size_t n, size_t pos)
 
 typedef int (*scan_fn)(const char *p, size_t n, size_t pos, size_t *end, int *has_u, la_err *err);
 
+/* Records a member of the sub object; -1 when out of memory. */
+static int add_sub(la_sub_members *sub, la_span key, la_span val, size_t count)
+{
+    void *items = sub->m;
+    int rc = room_for_one(&items, &sub->cap, sub->n, sizeof *sub->m);
+    sub->m = items;
+    if (rc)
+        return -1;
+    sub->m[sub->n++] = (la_sub_member){ key, val, count };
+    return 0;
+}
+
 /* la_json_validate_top, and (line != 0) la_json_validate_line: white
  * space inside the value is only spaces and tabs, and the value ends at
  * a line feed. Strings are scanned by `scan` when given (a constant, so
  * inlined), else at the machine's level. */
 static inline __attribute__((always_inline)) int validate_core(const char *p, size_t n, la_span *value,
-                                                              la_members *top, la_err *err, size_t *line_end,
-                                                              int line, scan_fn scan)
+                                                              la_members *top, la_sub_members *sub, la_err *err,
+                                                              size_t *line_end, int line, scan_fn scan)
 {
     unsigned char stack[LA_JSON_MAX_DEPTH / 8 + 1];
     size_t depth = 0, pos = WS(p, n, 0), end;
     int rc;
     la_span key = {0, 0}, val = {0, 0};
     int has_u = 0, level = simd();
+    /* the sub object's member being read: its key, where its value
+     * starts (0: none yet) and the values counted inside it */
+    la_span key2 = {0, 0};
+    size_t val2 = 0, count2 = 0;
+    int in_sub = 0;                     /* inside the value of sub->name */
     if (top)
         top->n = 0;
+    if (sub) {
+        sub->n = 0;
+        sub->parent = (la_span){ 0, 0 };
+    }
     if (pos >= n)
         return la_err_set(err, LA_EDATA, "empty", "empty record");
     size_t vstart = pos;
     int track = top && p[pos] == '{';   /* gather members at depth 1 */
+    if (!track)
+        sub = NULL;
 
 value:
     if (track && depth == 1)
         val.start = pos;
+    if (sub && in_sub) {
+        if (depth == 1 && p[pos] != '{') {
+            in_sub = 0;                 /* not an object: nothing to gather */
+        } else if (depth == 2) {
+            val2 = pos;
+            count2 = 0;
+        }
+    }
     if (pos >= n)
         return unexpected(p, n, pos, "a value", err);
     switch (p[pos]) {
@@ -620,6 +663,18 @@ value:
     pos = end;
 
 after:
+    if (sub && in_sub) {
+        if (depth == 3) {
+            count2++;
+        } else if (depth == 2 && val2) {
+            if (add_sub(sub, key2, (la_span){ val2, pos }, p[val2] == '{' || p[val2] == '[' ? count2 : 0))
+                return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
+            val2 = 0;
+        } else if (depth == 1) {
+            sub->parent = (la_span){ val.start, pos };
+            in_sub = 0;
+        }
+    }
     if (track && depth == 1 && val.start) {
         val.end = pos;
         if (add_member(top, key, val, p[val.start] != '"' || has_u))
@@ -675,6 +730,14 @@ key:
     if (depth == 1) {
         key.start = pos;
         key.end = end;
+        if (sub && end - pos == sub->name_len && memcmp(p + pos, sub->name, sub->name_len) == 0) {
+            in_sub = 1;                 /* a later occurrence replaces an earlier one */
+            sub->n = 0;
+            sub->parent = (la_span){ 0, 0 };
+        }
+    } else if (sub && in_sub && depth == 2) {
+        key2.start = pos;
+        key2.end = end;
     }
     pos = WS(p, n, end);
     if (pos >= n || p[pos] != ':')
@@ -687,14 +750,20 @@ key:
 
 int la_json_validate_top(const char *p, size_t n, la_span *value, la_members *top, la_err *err)
 {
-    return validate_core(p, n, value, top, err, NULL, 0, NULL);
+    return validate_core(p, n, value, top, NULL, err, NULL, 0, NULL);
+}
+
+int la_json_validate_sub(const char *p, size_t n, la_span *value, la_members *top, la_sub_members *sub,
+                         la_err *err)
+{
+    return validate_core(p, n, value, top, sub, err, NULL, 0, NULL);
 }
 
 #ifdef LA_HAVE_AVX2
 __attribute__((target("avx2"))) static int validate_line_avx2(const char *p, size_t n, la_span *value,
                                                              la_members *top, size_t *line_end)
 {
-    return validate_core(p, n, value, top, NULL, line_end, 1, scan_string_padded);
+    return validate_core(p, n, value, top, NULL, NULL, line_end, 1, scan_string_padded);
 }
 #endif
 
@@ -704,7 +773,7 @@ int la_json_validate_line(const char *p, size_t n, la_span *value, la_members *t
     if (simd() == SIMD_AVX2)
         return validate_line_avx2(p, n, value, top, line_end);
 #endif
-    return validate_core(p, n, value, top, NULL, line_end, 1, NULL);
+    return validate_core(p, n, value, top, NULL, NULL, line_end, 1, NULL);
 }
 
 la_jtype la_json_type(char c)

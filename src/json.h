@@ -49,6 +49,31 @@ typedef struct {
  * object's members in order (left empty when the value is no object). */
 int la_json_validate_top(const char *p, size_t n, la_span *value, la_members *top, la_err *err);
 
+/* The members of one top-level member's object value, gathered while
+ * validating (la_json_validate_sub) so that a large value (a tokenizer's
+ * "model") is not walked again to find them. `name` is the top-level key
+ * as written, quotes included (an escaped spelling of it is not
+ * recognised); `parent` is the value of its last occurrence, {0, 0} when
+ * there is none or it is no object. Each member has its key and value
+ * spans and, when the value is an array or an object, how many elements
+ * or members it holds (0 for other values). */
+typedef struct {
+    la_span key, val;
+    size_t count;
+} la_sub_member;
+typedef struct {
+    const char *name;
+    size_t name_len;
+    la_span parent;
+    la_sub_member *m;
+    size_t n, cap;
+} la_sub_members;
+
+/* la_json_validate_top, also filling *sub (sub->name set by the caller;
+ * sub->m is the caller's to free). */
+int la_json_validate_sub(const char *p, size_t n, la_span *value, la_members *top, la_sub_members *sub,
+                         la_err *err);
+
 /* The fast way through a JSONL line: the first line of p[0..n), where the
  * 64 bytes after p[n] may be read too. LA_OK when the line (up to its
  * '\n', or n) is one valid JSON value with only spaces and tabs inside it

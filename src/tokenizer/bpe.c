@@ -284,15 +284,19 @@ static int vocab_put_batch(tk_bpe *m, pending_token *q, size_t n)
     return LA_OK;
 }
 
-/* Reads the "vocab" object p[0..n): token -> non-negative integer id. */
-static int load_vocab(tk_bpe *m, const char *p, size_t n, la_err *err)
+/* Reads the "vocab" object p[0..n): token -> non-negative integer id.
+ * known is its number of members, or SIZE_MAX to count them first. */
+static int load_vocab(tk_bpe *m, const char *p, size_t n, size_t known, la_err *err)
 {
     size_t pos = 0, count = 0;
     la_span k, v;
     if (n == 0 || p[la_json_ws(p, n, 0)] != '{')
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"vocab\" is not an object");
-    while (next_member(p, n, &pos, &k, &v))
-        count++;
+    if (known != SIZE_MAX)
+        count = known;
+    else
+        while (next_member(p, n, &pos, &k, &v))
+            count++;
     if (count >= UINT32_MAX / 4)
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: vocabulary too large");
     m->ents_cap = (uint32_t)count;
@@ -888,8 +892,8 @@ uint64_t bpe_next_serial(void)
     return (uint64_t)atomic_fetch_add(&serial, 1);
 }
 
-tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, const char *merges,
-                        size_t merges_len, int chunking, la_err *err)
+tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, size_t vocab_count,
+                        const char *merges, size_t merges_len, int chunking, la_err *err)
 {
     tk_bpe *m = calloc(1, sizeof *m);
     if (!m) {
@@ -899,7 +903,7 @@ tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, 
     int rc;
     if (!vocab || !merges)
         rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: missing vocab/merges");
-    else if ((rc = load_vocab(m, vocab, vocab_len, err)) == LA_OK &&
+    else if ((rc = load_vocab(m, vocab, vocab_len, vocab_count, err)) == LA_OK &&
              (rc = load_options(m, opts, err)) == LA_OK) {
         /* the chunking tables are built beside the merges, in a thread
          * of their own, so loading waits for the longer of the two only */
@@ -944,7 +948,7 @@ tk_bpe *tk_bpe_new_kind(int kind, la_err *err)
 
 int tk_bpe_vocab_object(tk_bpe *m, const char *p, size_t n, la_err *err)
 {
-    int rc = load_vocab(m, p, n, err);
+    int rc = load_vocab(m, p, n, SIZE_MAX, err);
     if (rc == LA_OK)
         load_byte_ids(m);
     return rc;
@@ -1049,7 +1053,7 @@ tk_bpe *tk_bpe_from_json(const cJSON *model, la_err *err)
     if ((v && !vs) || (mg && !ms))
         la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     else
-        m = tk_bpe_from_raw(model, vs, vs ? strlen(vs) : 0, ms, ms ? strlen(ms) : 0, 0, err);
+        m = tk_bpe_from_raw(model, vs, vs ? strlen(vs) : 0, SIZE_MAX, ms, ms ? strlen(ms) : 0, 0, err);
     cJSON_free(vs);
     cJSON_free(ms);
     return m;

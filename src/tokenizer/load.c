@@ -259,8 +259,10 @@ static int add_parsed(cJSON *obj, const char *p, la_span k, la_span v, la_buf *t
 
 /* Builds the model from its span p[mv]: BPE (its small options through
  * cJSON, vocab and merges raw), WordLevel, WordPiece or Unigram
- * (models.c), or an "unsupported" error naming the type. */
-static tk_bpe *build_model(const char *p, la_span mv, int chunking, la_err *err)
+ * (models.c), or an "unsupported" error naming the type. The model's
+ * members are taken from sub when the validator gathered them for this
+ * span (with the vocabulary's member count), else found by walking it. */
+static tk_bpe *build_model(const char *p, la_span mv, const la_sub_members *sub, int chunking, la_err *err)
 {
     if (mv.end == 0 || p[mv.start] != '{') {
         la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: missing or not an object");
@@ -269,23 +271,32 @@ static tk_bpe *build_model(const char *p, la_span mv, int chunking, la_err *err)
     cJSON *opts = cJSON_CreateObject();
     la_buf tmp = {0};
     la_span k, v, vocab = {0, 0}, merges = {0, 0};
-    size_t it = mv.start + 1;
+    size_t it = mv.start + 1, next = 0, count = SIZE_MAX, vocab_count = SIZE_MAX;
+    int gathered = sub && sub->parent.start == mv.start && sub->parent.end == mv.end;
     int rc = opts ? LA_OK : la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     tk_bpe *m = NULL;
     while (rc == LA_OK) {
-        it = la_json_ws(p, mv.end, it);
-        if (p[it] == ',')
-            it = la_json_ws(p, mv.end, it + 1);
-        if (p[it] != '"')
-            break;
-        k.start = it;
-        k.end = la_json_skip(p, mv.end, it);
-        v.start = la_json_ws(p, mv.end, la_json_ws(p, mv.end, k.end) + 1);
-        v.end = la_json_skip(p, mv.end, v.start);
-        it = v.end;
+        if (gathered) {
+            if (next == sub->n)
+                break;
+            k = sub->m[next].key;
+            v = sub->m[next].val;
+            count = sub->m[next++].count;
+        } else {
+            it = la_json_ws(p, mv.end, it);
+            if (p[it] == ',')
+                it = la_json_ws(p, mv.end, it + 1);
+            if (p[it] != '"')
+                break;
+            k.start = it;
+            k.end = la_json_skip(p, mv.end, it);
+            v.start = la_json_ws(p, mv.end, la_json_ws(p, mv.end, k.end) + 1);
+            v.end = la_json_skip(p, mv.end, v.start);
+            it = v.end;
+        }
         la_buf_clear(&tmp);
         if (la_json_unescape(p, k, &tmp, NULL) == LA_OK && tmp.len == 5 && !memcmp(tmp.data, "vocab", 5))
-            vocab = v;
+            vocab = v, vocab_count = count;
         else if (tmp.len == 6 && !memcmp(tmp.data, "merges", 6))
             merges = v;
         else
@@ -301,7 +312,7 @@ static tk_bpe *build_model(const char *p, la_span mv, int chunking, la_err *err)
         else if (!type && !merges.end)
             la_err_set(err, LA_EUNSUP, "unsupported", "tokenizer: model: unsupported model (no type, no merges)");
         else
-            m = tk_bpe_from_raw(opts, vocab.end ? p + vocab.start : NULL, vocab.end - vocab.start,
+            m = tk_bpe_from_raw(opts, vocab.end ? p + vocab.start : NULL, vocab.end - vocab.start, vocab_count,
                                 merges.end ? p + merges.start : NULL, merges.end - merges.start, chunking, err);
     }
     la_buf_free(&tmp);
@@ -320,7 +331,7 @@ static const cJSON *component(const cJSON *root, const char *key)
  * and the model's span in p into t; with words_later, the word table of
  * direct previews is to be taken from a cache entry. */
 static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_span model,
-                          tk_bpe *prebuilt, int words_later, la_err *err)
+                          const la_sub_members *sub, tk_bpe *prebuilt, int words_later, la_err *err)
 {
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (version && (!cJSON_IsString(version) || strcmp(version->valuestring, "1.0") != 0))
@@ -337,7 +348,7 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
      * text is one piece, cut where no token can span */
     if (prebuilt)
         t->model = prebuilt;
-    else if (!(t->model = build_model(p, model, !t->pretok || t->pretok_inert, err)))
+    else if (!(t->model = build_model(p, model, sub, !t->pretok || t->pretok_inert, err)))
         return LA_EDATA;
     if (!(t->added = tk_added_from_json(cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err)))
         return LA_EDATA;
@@ -360,16 +371,16 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
 /* The members of the top-level object data[0..len) into root, all but
  * "model" (its value's span in *model, the last one if several); the
  * other members' text in *rest as an object of its own when rest is not
- * NULL. */
+ * NULL; with sub, the model's members as validation found them. */
 static int parse_top(const char *data, size_t len, cJSON **root, la_span *model, la_buf *rest,
-                     la_err *err)
+                     la_sub_members *sub, la_err *err)
 {
     la_span value;
     la_members top = {0};
     la_err jerr = {{0}, {0}};
     int rc = LA_OK;
     *root = NULL;
-    if (la_json_validate_top(data, len, &value, &top, &jerr) != LA_OK)
+    if (la_json_validate_sub(data, len, &value, &top, sub, &jerr) != LA_OK)
         rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: not valid JSON: %.200s", jerr.msg);
     else if (data[value.start] != '{')
         rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: not a JSON object");
@@ -432,13 +443,13 @@ static int load_entry(la_tokenizer *t, tk_cache_entry *e)
         memcpy(text, e->rest, e->rest_len);
         text[e->rest_len] = 0;
         m = tk_bpe_from_image(e->image, e->image_len, e->map, e->map_len, &err);
-        rc = m ? parse_top(text, e->rest_len, &root, &model, NULL, &err) : LA_EDATA;
+        rc = m ? parse_top(text, e->rest_len, &root, &model, NULL, NULL, &err) : LA_EDATA;
     } else {
         rc = text ? LA_EDATA : LA_ENOMEM;
         munmap(e->map, e->map_len);
     }
     if (rc == LA_OK)
-        rc = build_pipeline(t, root, NULL, model, m, e->words_len > 0, &err);
+        rc = build_pipeline(t, root, NULL, model, NULL, m, e->words_len > 0, &err);
     /* the vocabulary's words for direct previews, in the entry's memory */
     if (rc == LA_OK && e->words_len > 0 && !tk_direct_table_use(t, e->words, e->words_len))
         tk_direct_take(t);
@@ -523,9 +534,11 @@ static int load_parsed(la_tokenizer *t, file_bytes *fb, const struct stat *st, c
     la_span model = {0, 0};
     cJSON *root = NULL;
     la_buf rest = {0};
-    int rc = parse_top(fb->data, fb->len, &root, &model, build_len ? &rest : NULL, err);
+    la_sub_members sub = { .name = "\"model\"", .name_len = 7 };
+    int rc = parse_top(fb->data, fb->len, &root, &model, build_len ? &rest : NULL, &sub, err);
     if (rc == LA_OK)
-        rc = build_pipeline(t, root, fb->data, model, NULL, 0, err);
+        rc = build_pipeline(t, root, fb->data, model, &sub, NULL, 0, err);
+    free(sub.m);
     cJSON_Delete(root);
     file_free(fb);
     if (rc == LA_OK && build_len && tk_bpe_kind(t->model) == TK_MODEL_BPE)

@@ -370,10 +370,12 @@ tk_bpe *tk_bpe_from_json(const cJSON *model, la_err *err);
 /* The same from validated JSON text: opts holds the model's small members
  * (type, unk_token, ...), vocab and merges are the JSON texts of those
  * two members (NULL when missing). Reads them without building a tree.
+ * vocab_count is the number of the vocabulary's members when the caller
+ * knows it (the validator counted them), else SIZE_MAX (counted here).
  * With chunking, also readies the cutting of long pieces (see
  * tk_bpe_prepare_chunking), on a second thread while merges load. */
-tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, const char *merges,
-                        size_t merges_len, int chunking, la_err *err);
+tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, size_t vocab_count,
+                        const char *merges, size_t merges_len, int chunking, la_err *err);
 void tk_bpe_free(tk_bpe *m);
 /* Tokenizes one pre-token, pushing ids to sink. A long piece (whole
  * sequence BPE without a pre-tokenizer) is cut where no vocabulary token

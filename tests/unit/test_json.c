@@ -469,6 +469,63 @@ START_TEST(white_space_runs)
 }
 END_TEST
 
+/* la_json_validate_sub: the members of the last "model" object with their
+ * spans and element counts; a later non-object "model", an escaped
+ * spelling of the key and a failed validation are told apart. */
+static la_sub_members sub_of(const char *doc, int *rc)
+{
+    la_sub_members sub = { .name = "\"model\"", .name_len = 7 };
+    la_members top = {0};
+    la_span v;
+    la_err e;
+    memset(&e, 0, sizeof e);
+    *rc = la_json_validate_sub(doc, strlen(doc), &v, &top, &sub, &e);
+    free(top.m);
+    return sub;
+}
+
+static int span_is(const char *doc, la_span s, const char *want)
+{
+    return s.end - s.start == strlen(want) && memcmp(doc + s.start, want, strlen(want)) == 0;
+}
+
+START_TEST(sub_members_gathered)
+{
+    int rc;
+    const char *doc = "{\"model\": {\"a\": 1}, \"x\": {\"model\": 2},\n \"model\" : { \"vocab\" : {\"a\": 1, \"b\": [2, {}]},"
+                      " \"merges\": [[\"a\", \"b\"], \"a b\", []], \"e\": {}, \"s\": \"t\" } }";
+    la_sub_members sub = sub_of(doc, &rc);
+    ck_assert_int_eq(rc, LA_OK);
+    ck_assert(span_is(doc, sub.parent, "{ \"vocab\" : {\"a\": 1, \"b\": [2, {}]}, \"merges\": [[\"a\", \"b\"], \"a b\", []],"
+                                       " \"e\": {}, \"s\": \"t\" }"));
+    ck_assert_uint_eq(sub.n, 4);
+    ck_assert(span_is(doc, sub.m[0].key, "\"vocab\""));
+    ck_assert(span_is(doc, sub.m[0].val, "{\"a\": 1, \"b\": [2, {}]}"));
+    ck_assert_uint_eq(sub.m[0].count, 2);
+    ck_assert(span_is(doc, sub.m[1].key, "\"merges\""));
+    ck_assert_uint_eq(sub.m[1].count, 3);
+    ck_assert(span_is(doc, sub.m[2].val, "{}"));
+    ck_assert_uint_eq(sub.m[2].count, 0);
+    ck_assert(span_is(doc, sub.m[3].val, "\"t\""));
+    ck_assert_uint_eq(sub.m[3].count, 0);
+    free(sub.m);
+    /* the last "model" is no object: nothing gathered */
+    sub = sub_of("{\"model\": {\"a\": [1, 2]}, \"model\": [1]}", &rc);
+    ck_assert_int_eq(rc, LA_OK);
+    ck_assert_uint_eq(sub.n, 0);
+    ck_assert_uint_eq(sub.parent.end, 0);
+    free(sub.m);
+    /* an escaped key is not the name as written */
+    sub = sub_of("{\"m\\u006fdel\": {\"a\": [1, 2]}}", &rc);
+    ck_assert_int_eq(rc, LA_OK);
+    ck_assert_uint_eq(sub.n, 0);
+    free(sub.m);
+    sub = sub_of("{\"model\": {\"a\": [1, 2}}", &rc);
+    ck_assert_int_eq(rc, LA_EDATA);
+    free(sub.m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("json");
@@ -484,6 +541,7 @@ int main(void)
     tcase_add_test(t, simd_levels_agree);
     tcase_add_test(t, line_validation_agrees);
     tcase_add_test(t, white_space_runs);
+    tcase_add_test(t, sub_members_gathered);
     tcase_set_timeout(t, 60);   /* many small validations: slow under sanitizers */
     suite_add_tcase(s, t);
     int failed = la_check_run(s);
