@@ -7,6 +7,7 @@
  */
 #include "tokenizer/tk.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -224,6 +225,113 @@ tk_added *tk_added_from_json(const cJSON *arr, la_err *err)
         }
     }
     return a;
+}
+
+/* ---- the tokens as bytes, for the tokenizer cache ----------------------- *
+ * The entries as read, before ids (what tk_added_prepare takes), so that
+ * a load from the cache parses no JSON: a count, then a record per entry
+ * (where its content starts in the text after the records, its length,
+ * its flags), then the contents one after another. */
+typedef struct {
+    uint32_t off, len, flags;
+} added_record;
+
+enum { F_SINGLE = 1, F_LSTRIP = 2, F_RSTRIP = 4, F_NORMALIZED = 8, F_SPECIAL = 16 };
+
+int tk_added_image(const tk_added *a, la_buf *out)
+{
+    uint64_t n = a->npending, at = 0;
+    if (n > UINT32_MAX || la_buf_append(out, (const char *)&n, sizeof n))
+        return LA_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const json_token *t = &a->pending[i];
+        if (t->len > UINT32_MAX || at > UINT32_MAX - t->len)
+            return LA_ENOMEM;
+        added_record r = { (uint32_t)at, (uint32_t)t->len,
+                           (uint32_t)((t->single_word ? F_SINGLE : 0) | (t->lstrip ? F_LSTRIP : 0) |
+                                      (t->rstrip ? F_RSTRIP : 0) | (t->normalized ? F_NORMALIZED : 0) |
+                                      (t->special ? F_SPECIAL : 0)) };
+        at += t->len;
+        if (la_buf_append(out, (const char *)&r, sizeof r))
+            return LA_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (la_buf_append(out, a->pending[i].content, a->pending[i].len))
+            return LA_ENOMEM;
+    return LA_OK;
+}
+
+/* The records of image p[0..n) (tk_added_image): their number in *count
+ * and where the contents start in *text, when the count fits. */
+static const char *image_records(const char *p, size_t n, size_t *count, size_t *text)
+{
+    uint64_t c;
+    if (n < sizeof c)
+        return NULL;
+    memcpy(&c, p, sizeof c);
+    if (c > (n - sizeof c) / sizeof(added_record))
+        return NULL;
+    *count = (size_t)c;
+    *text = sizeof c + (size_t)c * sizeof(added_record);
+    return p + sizeof c;
+}
+
+tk_added *tk_added_from_image(const char *p, size_t n, la_err *err)
+{
+    size_t count, text;
+    const char *rec = image_records(p, n, &count, &text);
+    tk_added *a = rec ? calloc(1, sizeof *a) : NULL;
+    json_token *jt = a ? calloc(count ? count : 1, sizeof *jt) : NULL;
+    if (!jt) {
+        free(a);
+        if (rec)
+            la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
+        else
+            la_err_set(err, LA_EDATA, "bad_cache", "tokenizer cache: added tokens do not hold together");
+        return NULL;
+    }
+    a->pending = jt;
+    a->npending = count;
+    /* the contents one after another, to the end, each with no NUL (a
+     * string of the file never has one) and in UTF-8; flags known */
+    size_t at = 0;
+    int ok = 1;
+    for (size_t i = 0; i < count && ok; i++) {
+        added_record r;
+        memcpy(&r, rec + i * sizeof r, sizeof r);
+        const char *c = p + text + at;
+        ok = r.off == at && r.len <= n - text - at && r.flags < 32 && !memchr(c, 0, r.len) &&
+             tk_utf8_valid(c, r.len);
+        if (!ok)
+            break;
+        at += r.len;
+        jt[i] = (json_token){ malloc((size_t)r.len + 1), r.len, !!(r.flags & F_SINGLE), !!(r.flags & F_LSTRIP),
+                              !!(r.flags & F_RSTRIP), !!(r.flags & F_NORMALIZED), !!(r.flags & F_SPECIAL) };
+        if (!jt[i].content) {
+            tk_added_free(a);
+            la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
+            return NULL;
+        }
+        memcpy(jt[i].content, c, r.len);
+        jt[i].content[r.len] = 0;
+    }
+    if (!ok || at != n - text) {
+        tk_added_free(a);
+        la_err_set(err, LA_EDATA, "bad_cache", "tokenizer cache: added tokens do not hold together");
+        return NULL;
+    }
+    return a;
+}
+
+int tk_added_image_vouched(const char *p, size_t n, size_t off)
+{
+    size_t count, text;
+    if (!image_records(p, n, &count, &text) || off < sizeof(uint64_t))
+        return 0;
+    if (off >= text)
+        return 1;                 /* a content's bytes */
+    /* in a record: its flags */
+    return (off - sizeof(uint64_t)) % sizeof(added_record) >= offsetof(added_record, flags);
 }
 
 /* 1 if the two entries are the same token: content and flags. */

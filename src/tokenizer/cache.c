@@ -30,7 +30,8 @@
  * vocabulary and its merges, and a run that starts many processes (GNU
  * parallel --pipe, a job array) pays that in each. So a loaded model is
  * kept as bytes (tk_bpe_image) in a cache folder, with the text of the
- * file's other members and the word table of direct previews, under the
+ * file's other members, its added tokens as read (tk_added_image: no
+ * JSON to parse) and the word table of direct previews, under the
  * file's content (an XXH3-128 hash of its bytes, which are read anyway,
  * and its length) and this program's build id; a later load of a file with the same bytes
  * by the same build reads that entry instead of parsing. No property of
@@ -47,7 +48,7 @@ static int cache_enabled;
 void la_tokenizer_use_cache(int on) { cache_enabled = on; }
 
 #define CACHE_MAGIC "LATKCACH"
-#define CACHE_VERSION 5u          /* bump when loading a file gives other tables */
+#define CACHE_VERSION 6u          /* bump when loading a file gives other tables */
 
 typedef struct {
     char magic[8];
@@ -56,7 +57,7 @@ typedef struct {
     unsigned char build[TK_BUILD_ID_MAX];   /* this build's id: entries of other builds do not match */
     tk_cache_key key;
     uint64_t src_dev, src_ino;    /* the file it was made from: only for removing older versions */
-    uint64_t rest_len, image_off, image_len, words_off, words_len, check;
+    uint64_t rest_len, added_len, image_off, image_len, words_off, words_len, check;
 } cache_head;
 
 /* Where this build's code is, to find its build id (tests move it to
@@ -267,10 +268,39 @@ int tk_cache_vouched(const char *p, size_t n, size_t off)
     memcpy(&h, p, sizeof h);
     if (off - sizeof h < h.rest_len)
         return 1;                 /* the other members' text */
+    if (off - sizeof h - h.rest_len < h.added_len)
+        return tk_added_image_vouched(p + sizeof h + h.rest_len, (size_t)h.added_len,
+                                      off - sizeof h - (size_t)h.rest_len);
     if (off >= h.image_off && off - h.image_off < h.image_len)
         return tk_bpe_image_vouched(p + h.image_off, (size_t)h.image_len, off - (size_t)h.image_off);
     /* in the word table: what an entry says of its word's tokens */
     return off >= h.words_off && (off - h.words_off) % 32 >= 17 && (off - h.words_off) % 32 < 28;
+}
+
+int tk_cache_added_part(const char *p, size_t n, size_t *off, size_t *len)
+{
+    cache_head h;
+    if (n < sizeof h)
+        return 0;
+    memcpy(&h, p, sizeof h);
+    if (h.rest_len > n - sizeof h || h.added_len > n - sizeof h - h.rest_len)
+        return 0;
+    *off = sizeof h + (size_t)h.rest_len;
+    *len = (size_t)h.added_len;
+    return 1;
+}
+
+int tk_cache_image_part(const char *p, size_t n, size_t *off, size_t *len)
+{
+    cache_head h;
+    if (n < sizeof h)
+        return 0;
+    memcpy(&h, p, sizeof h);
+    if (h.image_off > n || h.image_len > n - h.image_off)
+        return 0;
+    *off = (size_t)h.image_off;
+    *len = (size_t)h.image_len;
+    return 1;
 }
 
 /* The key of a file's bytes data[0..len). */
@@ -411,7 +441,7 @@ static uint64_t cache_budget(void)
 
 /* 1 when the head h of an entry of n bytes is of this format, of key k
  * and build, and its parts lie in order inside the n bytes (the rest,
- * the image on 8 bytes, the word table on 64 after less than 64 bytes
+ * the added tokens, the image on 8 bytes, the word table on 64 after less than 64 bytes
  * of padding, up to the end). */
 static int head_holds(const cache_head *h, size_t n, const tk_cache_key *k, const unsigned char *build,
                       size_t build_len)
@@ -419,7 +449,8 @@ static int head_holds(const cache_head *h, size_t n, const tk_cache_key *k, cons
     return memcmp(h->magic, CACHE_MAGIC, 8) == 0 && h->version == CACHE_VERSION && h->head_size == sizeof *h &&
            h->build_len == build_len && memcmp(h->build, build, TK_BUILD_ID_MAX) == 0 &&
            memcmp(&h->key, k, sizeof *k) == 0 && n % 8 == 0 && h->rest_len <= n - sizeof *h &&
-           h->image_off == ((sizeof *h + h->rest_len + 7) & ~(uint64_t)7) && h->image_off <= n &&
+           h->added_len <= n - sizeof *h - h->rest_len &&
+           h->image_off == ((sizeof *h + h->rest_len + h->added_len + 7) & ~(uint64_t)7) && h->image_off <= n &&
            h->image_len <= n - h->image_off && h->words_off <= n && h->words_off % 64 == 0 &&
            h->words_off >= h->image_off + h->image_len && h->words_off - (h->image_off + h->image_len) < 64 &&
            h->words_len == n - h->words_off;
@@ -458,8 +489,9 @@ int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build
         memcpy(&h, p, sizeof h);
         const char *b = p;
         if (head_holds(&h, n, k, build, build_len) && bytes_check(b + sizeof h, n - sizeof h) == h.check) {
-            *e = (tk_cache_entry){ p, len, b + sizeof h, b + h.image_off, (char *)p + h.words_off,
-                                (size_t)h.rest_len, (size_t)h.image_len, (size_t)h.words_len };
+            *e = (tk_cache_entry){ p, len, b + sizeof h, b + sizeof h + h.rest_len, b + h.image_off,
+                                   (char *)p + h.words_off, (size_t)h.rest_len, (size_t)h.added_len,
+                                   (size_t)h.image_len, (size_t)h.words_len };
             /* used: its time says so, at most once an hour (cache_prune
              * removes the least recently used entries first) */
             if (st.st_mtim.tv_sec + 3600 <= time(NULL))
@@ -634,20 +666,21 @@ static int open_temp(const char *path, char *dir, char **tmp)
 }
 
 /* The whole entry of t into b: its head, the text of the file's other
- * members (rest), the model's image, and the word table of direct
- * previews (filled with the vocabulary's words first) last, on a 64-byte
+ * members (rest), its added tokens (added), the model's image, and the
+ * word table of direct previews (filled with the vocabulary's words first) last, on a 64-byte
  * boundary (read in place, by sets of two cache lines). LA_OK or an
  * error. */
 static int entry_bytes(const tk_cache_key *k, const unsigned char *build, size_t build_len, const struct stat *src,
-                       const la_buf *rest, la_tokenizer *t, la_buf *b)
+                       const la_buf *rest, const la_buf *added, la_tokenizer *t, la_buf *b)
 {
     la_err perr = {{0}, {0}};
     cache_head h;
     memset(&h, 0, sizeof h);
     static const char zero[64] = {0};
-    size_t pad = (8 - (sizeof h + rest->len) % 8) % 8;
+    size_t pad = (8 - (sizeof h + rest->len + added->len) % 8) % 8;
     if (prefill_words(t, &perr) != LA_OK || la_buf_append(b, (const char *)&h, sizeof h) ||
-        la_buf_append(b, rest->data ? rest->data : "", rest->len) || la_buf_append(b, zero, pad) ||
+        la_buf_append(b, rest->data ? rest->data : "", rest->len) ||
+        la_buf_append(b, added->data ? added->data : "", added->len) || la_buf_append(b, zero, pad) ||
         tk_bpe_image(t->model, b) != LA_OK)
         return LA_ENOMEM;
     size_t image_end = b->len, words_len;
@@ -666,7 +699,8 @@ static int entry_bytes(const tk_cache_key *k, const unsigned char *build, size_t
     h.src_dev = (uint64_t)src->st_dev;
     h.src_ino = (uint64_t)src->st_ino;
     h.rest_len = rest->len;
-    h.image_off = sizeof h + rest->len + pad;
+    h.added_len = added->len;
+    h.image_off = sizeof h + rest->len + added->len + pad;
     h.image_len = image_end - h.image_off;
     h.words_off = words_off;
     h.words_len = words_len;
@@ -696,12 +730,12 @@ static int write_all(int fd, const char *p, size_t n)
  * once the entry's file could be made: a folder that cannot be written
  * costs no more than the parse. */
 void tk_cache_write(const tk_cache_key *k, const unsigned char *build, size_t build_len, const struct stat *src,
-                    const la_buf *rest, la_tokenizer *t)
+                    const la_buf *rest, const la_buf *added, la_tokenizer *t)
 {
     char *dir = NULL, *path = cache_path(k, build, &dir), *tmp = NULL;
     la_buf b = {0};
     int fd = path ? open_temp(path, dir, &tmp) : -1, ok = 0, too_big = 0;
-    if (fd >= 0 && entry_bytes(k, build, build_len, src, rest, t, &b) == LA_OK) {
+    if (fd >= 0 && entry_bytes(k, build, build_len, src, rest, added, t, &b) == LA_OK) {
         too_big = b.len > cache_budget();   /* not kept; the folder is still brought within the budget */
         ok = !too_big && write_all(fd, b.data, b.len);
     }

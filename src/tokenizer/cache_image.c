@@ -225,20 +225,17 @@ static int batch_add(const tk_bpe *m, merge_batch *q, uint32_t a, uint32_t b, ui
     return 1;
 }
 
-/* The merge table: each pair where a lookup from its home slot finds
- * it, merging as merge_holds says, and an empty slot somewhere. */
-static int image_merges_hold(const tk_bpe *m)
+/* The merge table's slots (start, start + count], start an empty slot:
+ * each pair where a lookup from its home slot finds it (no empty slot
+ * between), merging as merge_holds says. A lookup's run of full slots
+ * starts after an empty one, so that ranges which each start at an empty
+ * slot are checked apart (two threads, image_holds). */
+static int merges_range_hold(const tk_bpe *m, size_t start, size_t count)
 {
-    size_t slots = (size_t)m->mmask + 1, start = slots;
-    for (size_t i = 0; i < slots && start == slots; i++)
-        if (m->merges[i].key == UINT64_MAX)
-            start = i;
-    if (start == slots)
-        return 0;
     size_t run = start;
     merge_batch q;
     q.n = 0;
-    for (size_t k = 1; k <= slots; k++) {
+    for (size_t k = 1; k <= count; k++) {
         size_t i = (start + k) & m->mmask;
         const merge_slot *sl = &m->merges[i];
         if (sl->key == UINT64_MAX) {
@@ -253,22 +250,16 @@ static int image_merges_hold(const tk_bpe *m)
     return batch_holds(m, &q);
 }
 
-/* The compact merge table: buckets filled in order, each key where
- * cm_get finds it from its home bucket (every bucket between full),
- * merging as merge_holds says, and a bucket with a free way somewhere
- * (lookups end). */
-static int image_compact_holds(const tk_bpe *m)
+/* The compact merge table's buckets (start, start + count], start a
+ * bucket with a free way: buckets filled in order, each key where cm_get
+ * finds it from its home bucket (every bucket between full), merging as
+ * merge_holds says. */
+static int compact_range_holds(const tk_bpe *m, size_t start, size_t count)
 {
-    size_t buckets = (size_t)m->cmask + 1, start = buckets;
-    for (size_t i = 0; i < buckets && start == buckets; i++)
-        if (m->cm[i * 16 + 7] == CM_EMPTY)
-            start = i;
-    if (start == buckets)
-        return 0;
     size_t run = start;               /* the last bucket with a free way */
     merge_batch q;
     q.n = 0;
-    for (size_t k = 1; k <= buckets; k++) {
+    for (size_t k = 1; k <= count; k++) {
         size_t bi = (start + k) & m->cmask;
         const uint32_t *bk = m->cm + bi * 16;
         for (int j = 0; j < 8; j++) {
@@ -288,6 +279,54 @@ static int image_compact_holds(const tk_bpe *m)
             run = bi;
     }
     return batch_holds(m, &q);
+}
+
+/* The merges' table cut in two for checking: the slots (or buckets)
+ * after split[0] up to split[1], then those after split[1] round to
+ * split[0] again, each cut an empty slot (a bucket with a free way); the
+ * second part is empty when no such cut lies in the table's second half
+ * of the way round. split[0] == n (the number of slots) when the table
+ * has none at all, so that lookups would not end: then it does not
+ * hold. */
+typedef struct {
+    size_t n, split[2];
+} merge_cut;
+
+static int slot_free(const tk_bpe *m, size_t i)
+{
+    return m->cm ? m->cm[i * 16 + 7] == CM_EMPTY : m->merges[i].key == UINT64_MAX;
+}
+
+static merge_cut merges_cut(const tk_bpe *m, size_t share_of_8)
+{
+    merge_cut c;
+    c.n = m->cm ? (size_t)m->cmask + 1 : (size_t)m->mmask + 1;
+    size_t mask = c.n - 1;
+    c.split[0] = c.split[1] = c.n;
+    for (size_t i = 0; i < c.n && c.split[0] == c.n; i++)
+        if (slot_free(m, i))
+            c.split[0] = i;
+    if (c.split[0] == c.n)
+        return c;
+    c.split[1] = c.split[0];
+    for (size_t k = c.n * share_of_8 / 8; k < c.n; k++)
+        if (slot_free(m, (c.split[0] + k) & mask)) {
+            c.split[1] = (c.split[0] + k) & mask;
+            break;
+        }
+    return c;
+}
+
+/* Part `part` (0 or 1) of cut c of the merge tables: 1 when it holds. */
+static int merges_part_holds(const tk_bpe *m, const merge_cut *c, int part)
+{
+    size_t mask = c->n - 1, from = c->split[part], to = c->split[!part];
+    size_t count = (to - from) & mask;
+    if (c->split[0] == c->split[1])           /* one part: the whole way round */
+        count = part ? 0 : c->n;
+    if (!count)
+        return 1;
+    return m->cm ? compact_range_holds(m, from, count) : merges_range_hold(m, from, count);
 }
 
 /* The id a string of the vocabulary has (-1: none), for the ids an
@@ -360,34 +399,45 @@ static int image_pairs_hold(const tk_bpe *m)
  * those.) */
 typedef struct {
     const tk_bpe *m;
+    const merge_cut *cut;
     int ok;
-} slots_job;
+} second_job;
 
-static void *slots_main(void *arg)
+/* The second thread's share: the merges' second part, then the slots. */
+static void *second_main(void *arg)
 {
-    slots_job *j = arg;
-    j->ok = image_slots_hold(j->m);
+    second_job *j = arg;
+    j->ok = merges_part_holds(j->m, j->cut, 1) && image_slots_hold(j->m);
     return NULL;
 }
 
-/* Vocabularies from this many entries have their slots checked on a
- * second thread while this one checks the merges: both only read, and
- * both read only what image_vocab_holds has checked before. A small one
- * is checked sooner than a thread starts. */
+/* Vocabularies from this many entries have their slots and a part of
+ * their merges checked on a second thread while this one checks the
+ * other part: all only read, and all read only what image_vocab_holds
+ * has checked before. A small one is checked sooner than a thread
+ * starts. */
 static uint32_t slots_threaded = TK_IMAGE_THREADED;
 
 void tk_bpe_image_threaded_from(uint32_t n) { slots_threaded = n; }
+
+/* The first thread's share of the merges, in eighths: the second one
+ * also checks the vocabulary's slots, which take about as long as a
+ * quarter of the merges. */
+#define MERGES_FIRST_EIGHTHS 5
 
 static int image_holds(const tk_bpe *m)
 {
     if ((m->pairs && !image_pairs_hold(m)) || !image_vocab_holds(m))
         return 0;
-    slots_job job = { m, 0 };
+    merge_cut cut = merges_cut(m, MERGES_FIRST_EIGHTHS);
+    if (cut.split[0] == cut.n)
+        return 0;                 /* no empty slot: lookups would not end */
+    second_job job = { m, &cut, 0 };
     pthread_t tid;
-    int threaded = m->n_ents >= slots_threaded && pthread_create(&tid, NULL, slots_main, &job) == 0;
+    int threaded = m->n_ents >= slots_threaded && pthread_create(&tid, NULL, second_main, &job) == 0;
     if (!threaded)
-        slots_main(&job);
-    int ok = (!m->merges || image_merges_hold(m)) && (!m->cm || image_compact_holds(m));
+        second_main(&job);
+    int ok = merges_part_holds(m, &cut, 0);
     if (threaded)
         pthread_join(tid, NULL);
     /* the ids are looked up through the slots: after theirs */
@@ -397,40 +447,65 @@ static int image_holds(const tk_bpe *m)
 /* 1 when byte off of field f (offset fo, size fs) of a struct. */
 static int in_field(size_t off, size_t fo, size_t fs) { return off >= fo && off - fo < fs; }
 
+/* The sizes of m's arrays as image head h gives them; the arrays
+ * present (pairs, prefix and suffix only when they were; the merge table
+ * or the compact one) marked by a pointer that is not NULL, to be set
+ * where each is. */
+static void sizes_from_head(tk_bpe *m, const bpe_image_head *h)
+{
+    m->arena_len = (size_t)h->arena_len;
+    m->n_ents = h->n_ents;
+    m->vmask = h->vmask;
+    m->id_count = h->id_count;
+    m->mmask = h->mmask;
+    m->pmask = h->pmask;
+    m->cmask = h->cmask;
+    m->prefix_len = (size_t)h->prefix_len;
+    m->suffix_len = (size_t)h->suffix_len;
+    m->pairs = h->pmask ? (uint64_t *)1 : NULL;
+    m->prefix = h->prefix_len ? (char *)1 : NULL;
+    m->suffix = h->suffix_len ? (char *)1 : NULL;
+    m->merges = h->cmask ? NULL : (merge_slot *)1;
+    m->cm = h->cmask ? (uint32_t *)1 : NULL;
+}
+
+/* Where each array of image p[0..n) starts (start[i]) and its size
+ * (size[i]), as its head h says (not checked): 0 when p is too short for
+ * a head. */
+static int image_layout(const char *p, size_t n, bpe_image_head *h, size_t start[IMAGE_PARTS],
+                        size_t size[IMAGE_PARTS])
+{
+    if (n < sizeof *h)
+        return 0;
+    memcpy(h, p, sizeof *h);
+    tk_bpe m;
+    memset(&m, 0, sizeof m);
+    sizes_from_head(&m, h);
+    void **where[IMAGE_PARTS];
+    size_t at = sizeof *h;
+    image_parts(&m, where, size);
+    for (int i = 0; i < IMAGE_PARTS; i++) {
+        at += i == IMAGE_PARTS - 1 ? h->cm_pad : 0;
+        start[i] = at;
+        at += pad8(size[i]);
+    }
+    return 1;
+}
+
 int tk_bpe_image_vouched(const char *p, size_t n, size_t off)
 {
     bpe_image_head h;
-    if (n < sizeof h || off >= n)
+    size_t start[IMAGE_PARTS], size[IMAGE_PARTS];
+    if (off >= n || !image_layout(p, n, &h, start, size))
         return 0;
-    memcpy(&h, p, sizeof h);
 #define VOUCHED(f) in_field(off, offsetof(bpe_image_head, f), sizeof h.f)
     if (off < sizeof h)
         return VOUCHED(unk_id) || VOUCHED(has_unk) || VOUCHED(fuse_unk) || VOUCHED(byte_fallback) ||
                VOUCHED(ignore_merges) || VOUCHED(ids_shared) || VOUCHED(prefix_len) || VOUCHED(suffix_len);
 #undef VOUCHED
-    tk_bpe m;
-    memset(&m, 0, sizeof m);
-    m.arena_len = (size_t)h.arena_len;
-    m.n_ents = h.n_ents;
-    m.vmask = h.vmask;
-    m.id_count = h.id_count;
-    m.mmask = h.mmask;
-    m.pmask = h.pmask;
-    m.cmask = h.cmask;
-    m.prefix_len = (size_t)h.prefix_len;
-    m.suffix_len = (size_t)h.suffix_len;
-    m.pairs = h.pmask ? (uint64_t *)1 : NULL;
-    m.prefix = h.prefix_len ? (char *)1 : NULL;
-    m.suffix = h.suffix_len ? (char *)1 : NULL;
-    m.merges = h.cmask ? NULL : (merge_slot *)1;
-    m.cm = h.cmask ? (uint32_t *)1 : NULL;
-    void **where[IMAGE_PARTS];
-    size_t size[IMAGE_PARTS], at = sizeof h;
-    image_parts(&m, where, size);
-    for (int i = 0; i < IMAGE_PARTS; i++) {
-        at += i == IMAGE_PARTS - 1 ? h.cm_pad : 0;
-        if (off >= at && off - at < size[i]) {
-            size_t o = off - at;
+    for (int i = 0; i < IMAGE_PARTS; i++)
+        if (off >= start[i] && off - start[i] < size[i]) {
+            size_t o = off - start[i];
             switch (i) {
             case 4:               /* a merge's rank */
                 return in_field(o % sizeof(merge_slot), offsetof(merge_slot, rank), sizeof(uint32_t));
@@ -442,9 +517,31 @@ int tk_bpe_image_vouched(const char *p, size_t n, size_t off)
                 return 0;
             }
         }
-        at += pad8(size[i]);
-    }
     return 0;
+}
+
+size_t tk_bpe_image_results(const char *p, size_t n, size_t *at, size_t cap)
+{
+    bpe_image_head h;
+    size_t start[IMAGE_PARTS], size[IMAGE_PARTS], k = 0;
+    if (!image_layout(p, n, &h, start, size))
+        return 0;
+    if (!h.cmask && start[4] <= n && size[4] <= n - start[4])
+        for (size_t s = 0; s < size[4] / sizeof(merge_slot); s++) {
+            merge_slot sl;
+            memcpy(&sl, p + start[4] + s * sizeof sl, sizeof sl);
+            if (sl.key != UINT64_MAX && k < cap)
+                at[k++] = start[4] + s * sizeof sl + offsetof(merge_slot, new_id);
+        }
+    if (h.cmask && start[8] <= n && size[8] <= n - start[8])
+        for (size_t b = 0; b < size[8] / 64; b++)
+            for (size_t j = 0; j < 8; j++) {
+                uint32_t key;
+                memcpy(&key, p + start[8] + b * 64 + 4 * j, sizeof key);
+                if (key != CM_EMPTY && k < cap)
+                    at[k++] = start[8] + b * 64 + 32 + 4 * j;   /* the value's low half */
+            }
+    return k;
 }
 
 tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la_err *err)
@@ -468,21 +565,9 @@ tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la
              ((h.vmask + 1) & h.vmask) == 0 && ((h.mmask + 1) & h.mmask) == 0 &&
              ((h.pmask + 1) & h.pmask) == 0 && h.arena_len > 0 && h.cm_pad < 64 &&
              ((h.cmask + 1) & h.cmask) == 0 && (!h.cmask || (h.cmask >= 15 && h.id_count <= 0xFFFF));
-    m->arena_len = m->arena_cap = (size_t)h.arena_len;
-    m->n_ents = m->ents_cap = h.n_ents;
-    m->vmask = h.vmask;
-    m->id_count = h.id_count;
-    m->mmask = h.mmask;
-    m->pmask = h.pmask;
-    m->prefix_len = (size_t)h.prefix_len;
-    m->suffix_len = (size_t)h.suffix_len;
-    /* pairs, prefix and suffix are present only when they were */
-    m->pairs = h.pmask ? (uint64_t *)1 : NULL;
-    m->prefix = h.prefix_len ? (char *)1 : NULL;
-    m->suffix = h.suffix_len ? (char *)1 : NULL;
-    m->merges = h.cmask ? NULL : (merge_slot *)1;
-    m->cm = h.cmask ? (uint32_t *)1 : NULL;
-    m->cmask = h.cmask;
+    sizes_from_head(m, &h);
+    m->arena_cap = m->arena_len;
+    m->ents_cap = m->n_ents;
     void **where[IMAGE_PARTS];
     size_t size[IMAGE_PARTS], at = sizeof h;
     image_parts(m, where, size);

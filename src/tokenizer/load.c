@@ -327,11 +327,19 @@ static const cJSON *component(const cJSON *root, const char *key)
     return c && !cJSON_IsNull(c) ? c : NULL;
 }
 
+/* What a load from a cache entry brings built, and what a load from the
+ * file keeps for one. */
+typedef struct {
+    tk_bpe *model;                /* the model (else parsed from p) */
+    tk_added *added;              /* the added tokens (else read from root) */
+    int words_later;              /* the word table of direct previews comes from the entry */
+    la_buf *added_out;            /* the added tokens as read, for an entry (tk_added_image) */
+} prebuilt_parts;
+
 /* Builds every stage from the parsed root object (all but the model)
- * and the model's span in p into t; with words_later, the word table of
- * direct previews is to be taken from a cache entry. */
+ * and the model's span in p into t, but for the parts pre brings. */
 static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_span model,
-                          const la_sub_members *sub, tk_bpe *prebuilt, int words_later, la_err *err)
+                          const la_sub_members *sub, const prebuilt_parts *pre, la_err *err)
 {
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (version && (!cJSON_IsString(version) || strcmp(version->valuestring, "1.0") != 0))
@@ -346,12 +354,16 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
     t->pretok_inert = tk_pretok_split_needs(t->pretok, ' ') && tk_normalizer_removes(t->normalizer, ' ');
     /* without a pre-tokenizer (or with one that never splits) the whole
      * text is one piece, cut where no token can span */
-    if (prebuilt)
-        t->model = prebuilt;
+    if (pre->model)
+        t->model = pre->model;
     else if (!(t->model = build_model(p, model, sub, !t->pretok || t->pretok_inert, err)))
         return LA_EDATA;
-    if (!(t->added = tk_added_from_json(cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err)))
+    if (pre->added)
+        t->added = pre->added;
+    else if (!(t->added = tk_added_from_json(cJSON_GetObjectItemCaseSensitive(root, "added_tokens"), err)))
         return LA_EDATA;
+    if (pre->added_out && tk_added_image(t->added, pre->added_out) != LA_OK)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     la_tok_work *w = la_tok_work_new();
     if (!w)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
@@ -362,7 +374,7 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
     if (rc != LA_OK)
         return rc;
     t->split_bytes = tk_pretok_split_bytes(t->pretok, &t->sb);
-    tk_direct_prepare(t, tk_windowable(t), words_later);
+    tk_direct_prepare(t, tk_windowable(t), pre->words_later);
     t->byte_level = mentions_byte_level(component(root, "pre_tokenizer"), 0) ||
                     mentions_byte_level(component(root, "decoder"), 0);
     return LA_OK;
@@ -371,7 +383,9 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
 /* The members of the top-level object data[0..len) into root, all but
  * "model" (its value's span in *model, the last one if several); the
  * other members' text in *rest as an object of its own when rest is not
- * NULL; with sub, the model's members as validation found them. */
+ * NULL, all but "added_tokens" (a cache entry keeps those as they are
+ * read, tk_added_image); with sub, the model's members as validation
+ * found them. */
 static int parse_top(const char *data, size_t len, cJSON **root, la_span *model, la_buf *rest,
                      la_sub_members *sub, la_err *err)
 {
@@ -396,8 +410,9 @@ static int parse_top(const char *data, size_t len, cJSON **root, la_span *model,
             *model = v;
             continue;
         }
+        int added = key.len == 12 && memcmp(key.data, "added_tokens", 12) == 0;
         rc = add_parsed(*root, data, k, v, &key, err);
-        if (rc == LA_OK && rest &&
+        if (rc == LA_OK && rest && !added &&
             ((rest->len > 1 && la_buf_putc(rest, ',')) || la_buf_append(rest, data + k.start, k.end - k.start) ||
              la_buf_putc(rest, ':') || la_buf_append(rest, data + v.start, v.end - v.start)))
             rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
@@ -438,8 +453,10 @@ static int load_entry(la_tokenizer *t, tk_cache_entry *e)
     /* the rest first: the model's tables own the mapping once made */
     char *text = malloc(e->rest_len + 1);
     tk_bpe *m = NULL;
+    tk_added *a = NULL;
     int rc = LA_ENOMEM;
-    if (text && tk_direct_table_valid(e->words, e->words_len)) {
+    if (text && tk_direct_table_valid(e->words, e->words_len) &&
+        (a = tk_added_from_image(e->added, e->added_len, &err))) {
         memcpy(text, e->rest, e->rest_len);
         text[e->rest_len] = 0;
         m = tk_bpe_from_image(e->image, e->image_len, e->map, e->map_len, &err);
@@ -448,13 +465,17 @@ static int load_entry(la_tokenizer *t, tk_cache_entry *e)
         rc = text ? LA_EDATA : LA_ENOMEM;
         munmap(e->map, e->map_len);
     }
-    if (rc == LA_OK)
-        rc = build_pipeline(t, root, NULL, model, NULL, m, e->words_len > 0, &err);
+    if (rc == LA_OK) {
+        prebuilt_parts pre = { m, a, e->words_len > 0, NULL };
+        rc = build_pipeline(t, root, NULL, model, NULL, &pre, &err);
+    }
     /* the vocabulary's words for direct previews, in the entry's memory */
     if (rc == LA_OK && e->words_len > 0 && !tk_direct_table_use(t, e->words, e->words_len))
         tk_direct_take(t);
     if (rc != LA_OK && t->model != m)
         tk_bpe_free(m);           /* not handed over */
+    if (rc != LA_OK && t->added != a)
+        tk_added_free(a);
     cJSON_Delete(root);
     free(text);
     if (rc != LA_OK)
@@ -533,17 +554,19 @@ static int load_parsed(la_tokenizer *t, file_bytes *fb, const struct stat *st, c
 {
     la_span model = {0, 0};
     cJSON *root = NULL;
-    la_buf rest = {0};
+    la_buf rest = {0}, added = {0};
     la_sub_members sub = { .name = "\"model\"", .name_len = 7 };
     int rc = parse_top(fb->data, fb->len, &root, &model, build_len ? &rest : NULL, &sub, err);
+    prebuilt_parts pre = { NULL, NULL, 0, build_len ? &added : NULL };
     if (rc == LA_OK)
-        rc = build_pipeline(t, root, fb->data, model, &sub, NULL, 0, err);
+        rc = build_pipeline(t, root, fb->data, model, &sub, &pre, err);
     free(sub.m);
     cJSON_Delete(root);
     file_free(fb);
     if (rc == LA_OK && build_len && tk_bpe_kind(t->model) == TK_MODEL_BPE)
-        tk_cache_write(key, build, build_len, st, &rest, t);
+        tk_cache_write(key, build, build_len, st, &rest, &added, t);
     la_buf_free(&rest);
+    la_buf_free(&added);
     return rc;
 }
 

@@ -660,9 +660,10 @@ size_t tk_cache_build(unsigned char out[TK_BUILD_ID_MAX]);
 typedef struct {
     void *map;
     size_t map_len;
-    const char *rest, *image;     /* the file's other members as JSON text; the model's image */
+    const char *rest, *added, *image;   /* the file's other members as JSON text; its added tokens
+                                         * (tk_added_image); the model's image */
     char *words;                  /* the word table of direct previews */
-    size_t rest_len, image_len, words_len;
+    size_t rest_len, added_len, image_len, words_len;
 } tk_cache_entry;
 /* The entry of key k made by build into *e: LA_OK when there is one,
  * whole, and its check holds (e->map is then the caller's); LA_EIO when
@@ -673,11 +674,12 @@ int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build
  * together). */
 void tk_cache_drop(const tk_cache_key *k, const unsigned char *build);
 /* Writes the entry of t, parsed from the file of key k (src: its
- * status; rest: its members but the model, as JSON text), quietly: a
+ * status; rest: its members but the model and the added tokens, as JSON
+ * text; added: those tokens, tk_added_image), quietly: a
  * cache that cannot be written is only not there next time. */
 struct stat;
 void tk_cache_write(const tk_cache_key *k, const unsigned char *build, size_t build_len, const struct stat *src,
-                    const la_buf *rest, la_tokenizer *t);
+                    const la_buf *rest, const la_buf *added, la_tokenizer *t);
 /* The tokenizer cache's check of p[0..n), n a multiple of 8;
  * simd: -1 the best the processor has, 0 plain C, 1 SSE2, 2 AVX2 (for
  * tests: all give the same value). */
@@ -734,6 +736,13 @@ typedef struct {
     int single_word, lstrip, rstrip, normalized, special;
 } tk_added_token;
 tk_added *tk_added_from_json(const cJSON *arr, la_err *err);
+/* The tokens read by tk_added_from_json (before tk_added_prepare), as
+ * bytes appended to out, for the tokenizer cache: LA_OK or LA_ENOMEM.
+ * tk_added_from_image takes them back, once every count, offset and
+ * length in them is checked (NULL with err set when they do not hold
+ * together); what tk_added_from_json gave, for tk_added_prepare. */
+int tk_added_image(const tk_added *a, la_buf *out);
+tk_added *tk_added_from_image(const char *p, size_t n, la_err *err);
 /* Numbers the tokens read by tk_added_from_json as HuggingFace's
  * add_tokens does (an existing added id, else the model's id, else past
  * the largest one) and builds the patterns, normalizing the contents of

@@ -68,11 +68,21 @@ int tk_direct_lead(const la_tokenizer *t);
 int tk_cache_reseal(char *p, size_t n);
 /* 1 when byte off of a good entry p[0..n) holds what only its check and
  * key vouch for, which the loader cannot tell from another tokenizer's
- * (the other members' text, merge ranks, the pair set, unk, prefix,
+ * (the other members' text, the added tokens' contents and flags, merge ranks, the pair set, unk, prefix,
  * suffix and option flags, what the word table says of a word's
  * tokens); a change anywhere else is refused or changes no result. */
 int tk_cache_vouched(const char *p, size_t n, size_t off);
+/* Where the added tokens (tk_added_image) are in entry p[0..n): 1 with
+ * their offset and length, 0 when p cannot be an entry. */
+int tk_cache_added_part(const char *p, size_t n, size_t *off, size_t *len);
 int tk_bpe_image_vouched(const char *p, size_t n, size_t off);
+/* Where the result id of each merge of the image p[0..n) is (at most
+ * cap of them into at, offsets in p): how many there are. */
+size_t tk_bpe_image_results(const char *p, size_t n, size_t *at, size_t cap);
+/* Where the model's image is in entry p[0..n): 1 with its offset and
+ * length, 0 when p cannot be an entry. */
+int tk_cache_image_part(const char *p, size_t n, size_t *off, size_t *len);
+int tk_added_image_vouched(const char *p, size_t n, size_t off);
 /* The address whose program's (or shared object's) build id keys the
  * tokenizer cache (NULL: this code's own); one in no loaded object means
  * no build id, and then no cache. */

@@ -619,6 +619,137 @@ START_TEST(resealed_entries_are_checked)
 }
 END_TEST
 
+/* One load of file with entry b[0..len) (resealed and put at path):
+ * refused (the entry then made again as orig was) or taken, when its ids
+ * stay in range, and it tokenizes as ref does unless byte at is one only
+ * the check vouches for. 1 when taken. */
+static int load_resealed(const char *file, const char *path, char *b, const char *orig, size_t len, size_t at,
+                         la_tokenizer *ref)
+{
+    ck_assert(tk_cache_reseal(b, len));
+    spill(path, b, len);
+    la_err err = {{0}, {0}};
+    la_tokenizer *t = la_tokenizer_load(file, &err);
+    ck_assert_msg(t != NULL, "%s, byte %zu: %s", file, at, err.msg);
+    int taken = t->from_cache;
+    if (taken) {
+        ids_in_range(t);
+        if (!tk_cache_vouched(orig, len, at))
+            same_tokenizers(t, ref);
+    } else {
+        size_t now_len;
+        char *now = la_check_slurp(path, &now_len);
+        ck_assert_msg(now_len == len && memcmp(now, orig, len) == 0, "byte %zu: not made again", at);
+        free(now);
+    }
+    la_tokenizer_free(t);
+    return taken;
+}
+
+/* The added tokens kept in an entry as read (no JSON): every byte of
+ * them changed, resealed, is refused or tokenizes as the file does
+ * unless only the check vouches for it (a content's bytes, flags);
+ * a record's content moved or made longer or shorter, a content with a
+ * NUL or not in UTF-8, unknown flags: each refused. */
+START_TEST(resealed_added_tokens_are_checked)
+{
+    static const char *const files[] = { FIX "added_flags.json", FIX "full_llama.json",
+                                         FIX "full_llama_norm_added.json" };
+    const char *file = files[_i];
+    char path[512];
+    la_tokenizer_free(load(file, 0));
+    ck_assert_int_eq(entries(path, sizeof path), 1);
+    la_tokenizer_use_cache(0);
+    la_tokenizer *ref = load(file, 0);
+    la_tokenizer_use_cache(1);
+    size_t len, off, n;
+    char *orig = la_check_slurp(path, &len), *b = malloc(len);
+    ck_assert_ptr_nonnull(b);
+    ck_assert(tk_cache_added_part(orig, len, &off, &n));
+    uint64_t count;
+    memcpy(&count, orig + off, sizeof count);
+    ck_assert_uint_gt(count, 0);
+    ck_assert_uint_gt(n, 8 + 12 * count);   /* count, records of 12 bytes, contents */
+    int taken = 0, refused = 0;
+    for (size_t k = 0; k < n; k++)
+        for (int bit = 0; bit < 8; bit += 5) {
+            memcpy(b, orig, len);
+            b[off + k] ^= (char)(1u << bit);
+            if (load_resealed(file, path, b, orig, len, off + k, ref))
+                taken++;
+            else
+                refused++;
+        }
+    ck_assert_int_gt(taken, 0);
+    ck_assert_int_gt(refused, 0);
+    /* a record: where its content starts, its length, its flags (u32
+     * each); the contents after the last record */
+    size_t text = off + 8 + 12 * (size_t)count;
+    for (size_t r = 0; r < count; r++) {
+        size_t rec = off + 8 + 12 * r;
+        uint32_t v[3];
+        memcpy(v, orig + rec, sizeof v);
+        for (int how = 0; how < 6; how++) {
+            memcpy(b, orig, len);
+            uint32_t w[3] = { v[0], v[1], v[2] };
+            if (how == 0)
+                w[0] += 1;                  /* content moved */
+            else if (how == 1)
+                w[1] += 1;                  /* longer */
+            else if (how == 2 && v[1] > 0)
+                w[1] -= 1;                  /* shorter */
+            else if (how == 3)
+                w[2] = 32;                  /* unknown flag */
+            memcpy(b + rec, w, sizeof w);
+            if (how == 4 && v[1] > 0)
+                b[text + v[0]] = 0;         /* a NUL in the content */
+            if (how == 5 && v[1] > 0)
+                b[text + v[0]] = (char)0xC0;   /* not UTF-8 */
+            if (memcmp(b, orig, len) == 0)
+                continue;
+            ck_assert_msg(!load_resealed(file, path, b, orig, len, rec, ref), "%s: record %zu, change %d taken",
+                          file, r, how);
+        }
+    }
+    free(orig);
+    free(b);
+    la_tokenizer_free(ref);
+}
+END_TEST
+
+/* Every merge's result changed to another id, resealed: refused, with
+ * the merges checked on one thread or two (each its own share of the
+ * table), from a merge table and from a compact one. */
+START_TEST(merge_results_are_checked)
+{
+    static const char *const files[] = { FIX "full_llama.json", FIX "bpe_wide_ids.json" };
+    const char *file = files[_i / 2];
+    char path[512];
+    tk_bpe_image_threaded_from(_i % 2 ? 0 : UINT32_MAX);
+    la_tokenizer_free(load(file, 0));
+    ck_assert_int_eq(entries(path, sizeof path), 1);
+    size_t len, off, n, at[4096];
+    char *orig = la_check_slurp(path, &len), *b = malloc(len);
+    ck_assert_ptr_nonnull(b);
+    ck_assert(tk_cache_image_part(orig, len, &off, &n));
+    size_t merges = tk_bpe_image_results(orig + off, n, at, sizeof at / sizeof at[0]);
+    ck_assert_uint_ge(merges, 4);
+    ck_assert_uint_le(merges, sizeof at / sizeof at[0]);
+    for (size_t k = 0; k < merges; k++) {
+        memcpy(b, orig, len);
+        b[off + at[k]] ^= 1;
+        ck_assert(tk_cache_reseal(b, len));
+        spill(path, b, len);
+        la_err err = {{0}, {0}};
+        la_tokenizer *t = la_tokenizer_load(file, &err);
+        ck_assert_msg(t && !t->from_cache, "%s: merge %zu of %zu taken", file, k, merges);
+        la_tokenizer_free(t);
+    }
+    free(orig);
+    free(b);
+}
+END_TEST
+
 /* The model's tables (tk_table_alloc): zeroed, on 64 bytes, below and
  * from the huge-page size alike; growing keeps the bytes there were and
  * zeroes the new ones, across that size in both directions. */
@@ -710,6 +841,8 @@ int main(void)
     tcase_add_checked_fixture(tr, setup, teardown);
     tcase_set_timeout(tr, 900);
     tcase_add_loop_test(tr, resealed_entries_are_checked, 0, 4);
+    tcase_add_loop_test(tr, resealed_added_tokens_are_checked, 0, 3);
+    tcase_add_loop_test(tr, merge_results_are_checked, 0, 4);
     suite_add_tcase(s, tr);
     return la_check_run(s);
 }
