@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,14 +304,34 @@ int tk_cache_image_part(const char *p, size_t n, size_t *off, size_t *len)
     return 1;
 }
 
-/* The key of a file's bytes data[0..len). */
-void tk_cache_key_of(const char *data, size_t len, tk_cache_key *k)
+/* A file of TK_KEY_SPLIT bytes or more is hashed as two halves, the
+ * second on another thread when the key is read from the file (a cache
+ * hit pays for reading and hashing the whole file before it can look for
+ * its entry): its key is the hash of the two halves' hashes. A smaller
+ * one is hashed whole, sooner than a thread starts. */
+static void key_set(tk_cache_key *k, XXH128_hash_t h, size_t len)
 {
-    XXH128_hash_t h = XXH3_128bits(data, len);
     memset(k, 0, sizeof *k);
     k->hash[0] = h.low64;
     k->hash[1] = h.high64;
     k->size = (uint64_t)len;
+}
+
+static XXH128_hash_t halves_hash(XXH128_hash_t a, XXH128_hash_t b)
+{
+    uint64_t w[4] = { a.low64, a.high64, b.low64, b.high64 };
+    return XXH3_128bits(w, sizeof w);
+}
+
+/* The key of a file's bytes data[0..len). */
+void tk_cache_key_of(const char *data, size_t len, tk_cache_key *k)
+{
+    if (len < TK_KEY_SPLIT) {
+        key_set(k, XXH3_128bits(data, len), len);
+        return;
+    }
+    size_t half = len / 2;
+    key_set(k, halves_hash(XXH3_128bits(data, half), XXH3_128bits(data + half, len - half)), len);
 }
 
 /* When the entry is there, the file's bytes are wanted for their key
@@ -320,31 +341,61 @@ void tk_cache_key_of(const char *data, size_t len, tk_cache_key *k)
  * call over all the bytes. */
 #define KEY_CHUNK ((size_t)256 << 10)
 
-int tk_cache_key_of_fd(int fd, size_t n, tk_cache_key *k)
+typedef struct {
+    int fd;
+    size_t from, len;
+    XXH128_hash_t h;
+    int rc;
+} key_range;
+
+/* The hash of bytes [from, from + len) of the file open on fd into r. */
+static void *range_hash(void *arg)
 {
+    key_range *r = arg;
     XXH3_state_t *st = XXH3_createState();
     char *buf = malloc(KEY_CHUNK);
     int rc = st && buf && XXH3_128bits_reset(st) == XXH_OK ? LA_OK : LA_EIO;
     size_t got = 0;
-    while (rc == LA_OK && got < n) {
-        ssize_t r = pread(fd, buf, n - got < KEY_CHUNK ? n - got : KEY_CHUNK, (off_t)got);
-        if (r < 0 && errno == EINTR)
+    while (rc == LA_OK && got < r->len) {
+        size_t want = r->len - got < KEY_CHUNK ? r->len - got : KEY_CHUNK;
+        ssize_t n = pread(r->fd, buf, want, (off_t)(r->from + got));
+        if (n < 0 && errno == EINTR)
             continue;
-        if (r <= 0 || XXH3_128bits_update(st, buf, (size_t)r) != XXH_OK)
+        if (n <= 0 || XXH3_128bits_update(st, buf, (size_t)n) != XXH_OK)
             rc = LA_EIO;
         else
-            got += (size_t)r;
+            got += (size_t)n;
     }
-    if (rc == LA_OK) {
-        XXH128_hash_t h = XXH3_128bits_digest(st);
-        memset(k, 0, sizeof *k);
-        k->hash[0] = h.low64;
-        k->hash[1] = h.high64;
-        k->size = (uint64_t)n;
-    }
+    if (rc == LA_OK)
+        r->h = XXH3_128bits_digest(st);
+    r->rc = rc;
     free(buf);
     XXH3_freeState(st);
-    return rc;
+    return NULL;
+}
+
+int tk_cache_key_of_fd(int fd, size_t n, tk_cache_key *k)
+{
+    if (n < TK_KEY_SPLIT) {
+        key_range r = { fd, 0, n, { 0, 0 }, LA_EIO };
+        range_hash(&r);
+        if (r.rc == LA_OK)
+            key_set(k, r.h, n);
+        return r.rc;
+    }
+    size_t half = n / 2;
+    key_range a = { fd, 0, half, { 0, 0 }, LA_EIO }, b = { fd, half, n - half, { 0, 0 }, LA_EIO };
+    pthread_t tid;
+    int threaded = pthread_create(&tid, NULL, range_hash, &b) == 0;
+    range_hash(&a);
+    if (threaded)
+        pthread_join(tid, NULL);
+    else
+        range_hash(&b);
+    if (a.rc != LA_OK || b.rc != LA_OK)
+        return LA_EIO;
+    key_set(k, halves_hash(a.h, b.h), n);
+    return LA_OK;
 }
 
 /* The cache folder: $LOOKAHEAD_CACHE_DIR (empty: no cache), else

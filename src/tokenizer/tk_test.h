@@ -66,6 +66,9 @@ int tk_direct_lead(const la_tokenizer *t);
  * past it to the checks of its parts: 1, or 0 when p cannot be an
  * entry. */
 int tk_cache_reseal(char *p, size_t n);
+/* Files from this size on are keyed by the hashes of their two halves
+ * (hashed on two threads when read for a key, tk_cache_key_of_fd). */
+#define TK_KEY_SPLIT ((size_t)4 << 20)
 /* 1 when byte off of a good entry p[0..n) holds what only its check and
  * key vouch for, which the loader cannot tell from another tokenizer's
  * (the other members' text, the added tokens' contents and flags, merge ranks, the pair set, unk, prefix,

@@ -784,10 +784,13 @@ END_TEST
 
 /* The key of a file read through a buffer (a run that finds its entry)
  * is the key of its bytes read whole (the run that made the entry), at
- * every size around the buffer's; a file shorter than asked has none. */
+ * every size around the buffer's and around the size from which two
+ * halves are hashed (on two threads from the file); a file shorter than
+ * asked has none. */
 START_TEST(key_of_fd_is_key_of_bytes)
 {
-    const size_t sizes[] = { 0, 1, 63, 4096, (256 << 10) - 1, 256 << 10, (256 << 10) + 1, (3 << 20) + 17 };
+    const size_t sizes[] = { 0, 1, 63, 4096, (256 << 10) - 1, 256 << 10, (256 << 10) + 1, (3 << 20) + 17,
+                             TK_KEY_SPLIT - 1, TK_KEY_SPLIT, TK_KEY_SPLIT + 1, TK_KEY_SPLIT + (3 << 20) + 17 };
     size_t most = sizes[sizeof sizes / sizeof sizes[0] - 1];
     char *data = malloc(most), path[128];
     ck_assert_ptr_nonnull(data);
