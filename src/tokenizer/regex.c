@@ -22,6 +22,9 @@
 struct tk_regex {
     regex_t *re;
     regex_t *counted;        /* the copy with a callout in every repeat (regex_bound.c) */
+    int compiled;            /* re and counted made (read and set atomically: see ensure_compiled) */
+    char *source;            /* the pattern, until compiled */
+    size_t source_len;
     const tk_fast *fast;     /* regex_fast.c's matcher of a known pattern, or NULL */
     int fast_on;             /* 0: Oniguruma only (tests) */
     char name[48];           /* "regex /<the pattern's start>/", for messages */
@@ -33,19 +36,16 @@ struct tk_regex {
 static pthread_mutex_t onig_new_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Compiles pattern[0..len) (with the Unicode classes spelled out:
- * regex_classes.c).
- * Errors carry Oniguruma's own reason. */
-tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err)
+ * regex_classes.c) into r->re and r->counted: LA_OK, or an error that
+ * carries Oniguruma's own reason. */
+static int compile(tk_regex *r, const char *pattern, size_t len, la_err *err)
 {
     tk_onig_init();
-    tk_regex *r = calloc(1, sizeof *r);
     la_buf rw = {0};
     int changed = tk_regex_rewrite_classes(pattern, len, &rw);
-    if (!r || changed < 0) {
-        free(r);
+    if (changed < 0) {
         la_buf_free(&rw);
-        la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");
-        return NULL;
+        return la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");
     }
     const OnigUChar *p = (const OnigUChar *)(changed ? rw.data : pattern);
     size_t plen = changed ? rw.len : len;
@@ -58,10 +58,9 @@ tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err)
         la_buf_free(&rw);
         OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];
         onig_error_code_to_str(msg, rc, &info);
-        la_err_set(err, rc == ONIGERR_MEMORY ? LA_ENOMEM : LA_EDATA, "tokenizer",
-                   "regex /%.*s/: %s", len > 80 ? 80 : (int)len, pattern, (char *)msg);
-        free(r);
-        return NULL;
+        r->re = NULL;
+        return la_err_set(err, rc == ONIGERR_MEMORY ? LA_ENOMEM : LA_EDATA, "tokenizer",
+                          "regex /%.*s/: %s", len > 80 ? 80 : (int)len, pattern, (char *)msg);
     }
     /* The copy whose searches the work budget can stop (regex_bound.c),
      * made from what Oniguruma compiled. */
@@ -86,18 +85,72 @@ tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err)
     la_buf_free(&inst);
     if (ok != 1) {
         onig_free(r->re);
-        free(r);
+        r->re = r->counted = NULL;
         if (ok < 0)
-            la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");
-        else
-            la_err_set(err, LA_EDATA, "tokenizer",
-                       "regex /%.*s/: the time of its searches cannot be bounded (%s, near byte %zu "
-                       "of the pattern as compiled); a tokenizer whose patterns avoid it is needed "
-                       "(docs/tokenizer.md, Work budget)",
-                       len > 80 ? 80 : (int)len, pattern, why, at);
+            return la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");
+        return la_err_set(err, LA_EDATA, "tokenizer",
+                          "regex /%.*s/: the time of its searches cannot be bounded (%s, near byte %zu "
+                          "of the pattern as compiled); a tokenizer whose patterns avoid it is needed "
+                          "(docs/tokenizer.md, Work budget)",
+                          len > 80 ? 80 : (int)len, pattern, why, at);
+    }
+    return LA_OK;
+}
+
+/* Serialises the compiles of patterns put off (ensure_compiled). A
+ * synchronisation primitive, not data. */
+static pthread_mutex_t later_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Compiles re now if its compile was put off: LA_OK once it is (any
+ * thread may ask first; one compiles, the others wait for it), else an
+ * error (out of memory: the patterns put off are known ones, which
+ * compile). */
+static int ensure_compiled(const tk_regex *cre, la_err *err)
+{
+    tk_regex *re = (tk_regex *)cre;   /* made by tk_regex_new, not const */
+    if (__atomic_load_n(&re->compiled, __ATOMIC_ACQUIRE))
+        return LA_OK;
+    pthread_mutex_lock(&later_lock);
+    int rc = LA_OK;
+    if (!__atomic_load_n(&re->compiled, __ATOMIC_RELAXED) &&
+        (rc = compile(re, re->source, re->source_len, err)) == LA_OK) {
+        free(re->source);
+        re->source = NULL;
+        __atomic_store_n(&re->compiled, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&later_lock);
+    return rc;
+}
+
+/* A pattern that regex_fast.c matches by hand (a known one: it compiles
+ * and its searches can be bounded) is compiled when Oniguruma is first
+ * needed, if ever (a matcher declining, the fast path turned off): its
+ * compile, with the Unicode classes spelled out, costs more than a
+ * cached tokenizer's loading otherwise does. Any other one is compiled
+ * now, so that its errors come with the tokenizer's. */
+tk_regex *tk_regex_new(const char *pattern, size_t len, la_err *err)
+{
+    tk_regex *r = calloc(1, sizeof *r);
+    if (!r) {
+        la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");
         return NULL;
     }
     r->fast = tk_fast_for(pattern, len);
+    if (r->fast) {
+        if (!(r->source = malloc(len + 1))) {
+            free(r);
+            la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");
+            return NULL;
+        }
+        memcpy(r->source, pattern, len);
+        r->source[len] = 0;
+        r->source_len = len;
+    } else if (compile(r, pattern, len, err) != LA_OK) {
+        free(r);
+        return NULL;
+    } else {
+        r->compiled = 1;
+    }
     r->fast_on = 1;
     size_t shown = len > 24 ? 24 : len;
     while (shown < len && shown > 0 && ((unsigned char)pattern[shown] & 0xC0) == 0x80)
@@ -116,8 +169,15 @@ const char *tk_regex_fast_name(const tk_regex *re)
     return tk_fast_name(re->fast);
 }
 
+int tk_regex_compiled(const tk_regex *re)
+{
+    return __atomic_load_n(&re->compiled, __ATOMIC_ACQUIRE);
+}
+
 void tk_regex_forms(const tk_regex *re, void **plain, void **counted)
 {
+    la_err err = {{0}, {0}};
+    ensure_compiled(re, &err);    /* NULL forms when it cannot be */
     *plain = re->re;
     *counted = re->counted;
 }
@@ -126,9 +186,11 @@ void tk_regex_free(tk_regex *re)
 {
     if (!re)
         return;
-    onig_free(re->re);
+    if (re->re)
+        onig_free(re->re);
     if (re->counted && re->counted != re->re)
         onig_free(re->counted);
+    free(re->source);
     free(re);
 }
 
@@ -370,6 +432,9 @@ int tk_regex_next(const tk_regex *re, const char *s, size_t len, size_t from,
             return r;
         /* declined: Oniguruma decides */
     }
+    int crc = ensure_compiled(re, err);
+    if (crc != LA_OK)
+        return crc;
     re_work *rw = work_state(w);
     if (!rw)
         return la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");

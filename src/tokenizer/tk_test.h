@@ -23,8 +23,12 @@ const char *tk_fast_pattern(size_t i, size_t *len);
 enum { TK_FC_L = 1, TK_FC_N = 2, TK_FC_S = 4, TK_FC_UP = 8, TK_FC_LO = 16, TK_FC_M = 32, TK_FC_PS = 64 };
 unsigned tk_fast_class(int32_t cp);
 
+/* 1 once re's pattern is compiled (a known pattern waits until
+ * Oniguruma is first needed). */
+int tk_regex_compiled(const tk_regex *re);
 /* The two compiled forms of re (Oniguruma's regex_t *): the pattern and
- * its counted copy (regex_bound.c), which budgeted searches run on. */
+ * its counted copy (regex_bound.c), which budgeted searches run on
+ * (compiled first if it was not). */
 void tk_regex_forms(const tk_regex *re, void **plain, void **counted);
 
 /* ---- BPE (bpe.c) ------------------------------------------------------- */

@@ -14,6 +14,7 @@
  *     character boundary, and the whole match stream, are the same.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,66 @@ static char *all_code_points(const char *prefix, size_t *len)
 
 /* Class bits against Oniguruma's classes (as rewritten), every code
  * point: the runs of [class]+ over all code points mark its members. */
+/* A known pattern is compiled when Oniguruma is first needed: not by
+ * tk_regex_new, nor by searches its matcher answers, and then by one it
+ * declines or with the fast path off, from two threads at once alike,
+ * with Oniguruma's answers. */
+typedef struct {
+    tk_regex *re;
+    const char *text;
+    size_t a, b;
+    int r;
+} search_job;
+
+static void *search_main(void *arg)
+{
+    search_job *j = arg;
+    la_tok_work *tw = la_tok_work_new();
+    la_err err = {{0}, {0}};
+    j->r = tk_regex_next(j->re, j->text, strlen(j->text), 0, &j->a, &j->b, tw, &err);
+    la_tok_work_free(tw);
+    return NULL;
+}
+
+START_TEST(test_compiled_when_needed)
+{
+    la_err err = {{0}, {0}};
+    const char *text = "  Hello world's 123 \xE6\x97\xA5\xE6\x9C\xAC!";
+    for (int k = 0; k < NPAT; k++) {
+        tk_regex *a = tk_regex_new(pats[k], strlen(pats[k]), &err), *b = tk_regex_new(pats[k], strlen(pats[k]), &err);
+        ck_assert_ptr_nonnull(a);
+        ck_assert_ptr_nonnull(b);
+        ck_assert_int_eq(tk_regex_compiled(a), 0);
+        size_t s1, e1, s2, e2;
+        int r1 = tk_regex_next(a, text, strlen(text), 0, &s1, &e1, w, &err);
+        ck_assert_int_ge(r1, 0);
+        tk_regex_set_fast(a, 0);
+        tk_regex_set_fast(b, 0);
+        search_job j[2] = { { b, text, 0, 0, -9 }, { b, text, 0, 0, -9 } };
+        pthread_t tid;
+        ck_assert_int_eq(pthread_create(&tid, NULL, search_main, &j[0]), 0);
+        search_main(&j[1]);
+        pthread_join(tid, NULL);
+        ck_assert_int_eq(tk_regex_compiled(b), 1);
+        int r2 = tk_regex_next(a, text, strlen(text), 0, &s2, &e2, w, &err);
+        ck_assert_int_eq(tk_regex_compiled(a), 1);
+        ck_assert_int_eq(r1, r2);
+        for (int i = 0; i < 2; i++) {
+            ck_assert_int_eq(j[i].r, r2);
+            ck_assert(r2 == 0 || (j[i].a == s2 && j[i].b == e2));
+        }
+        ck_assert(r1 == 0 || (s1 == s2 && e1 == e2));
+        tk_regex_free(a);
+        tk_regex_free(b);
+    }
+    /* a pattern without a matcher: compiled at once */
+    tk_regex *o = tk_regex_new("a+b", 3, &err);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(tk_regex_compiled(o), 1);
+    tk_regex_free(o);
+}
+END_TEST
+
 START_TEST(test_classes_every_code_point)
 {
     static const struct {
@@ -508,6 +569,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_set_timeout(t, 300);
     tcase_add_test(t, test_kinds);
+    tcase_add_test(t, test_compiled_when_needed);
     tcase_add_test(t, test_hostile_fixture);
     tcase_add_test(t, test_budget);
     suite_add_tcase(s, t);
