@@ -273,16 +273,24 @@ static size_t run_bytes(const scan *m, size_t i, const char *set)
 }
 
 /* Length of a contraction ('s 't 're 've 'm 'll 'd) at i, 0 if none;
- * icase: (?i:...), where Oniguruma folds ASCII case and U+017F to s. */
-static size_t contraction(const scan *m, size_t i, int icase)
+ * icase: (?i:...), where Oniguruma folds ASCII case and U+017F to s.
+ * Oniguruma decodes a lead byte with whatever follows it, so an invalid
+ * sequence after the apostrophe may read as U+017F (C5 FF does): the
+ * matcher reports it as invalid and leaves the answer to Oniguruma. */
+static size_t contraction(scan *m, size_t i, int icase)
 {
     const unsigned char *s = m->s;
     if (i + 1 >= m->len || s[i] != '\'')
         return 0;
     unsigned c = s[i + 1];
     if (icase) {
-        if (c == 0xC5 && i + 2 < m->len && s[i + 2] == 0xBF)
-            return 3;
+        if (c >= 0x80) {
+            int32_t cp;
+            size_t k = tk_utf8_decode(s + i + 1, m->len - i - 1, &cp);
+            if (!k)
+                m->bad = 1;
+            return k && cp == 0x17F ? 3 : 0;
+        }
         if (c >= 'A' && c <= 'Z')
             c += 32;
     }
