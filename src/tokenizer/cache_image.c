@@ -189,24 +189,23 @@ typedef struct {
     size_t n;
 } merge_batch;
 
-static void prefetch_string(const tk_bpe *m, uint32_t id)
-{
-    if (id < m->id_count && m->by_id[id].len != UINT32_MAX && m->by_id[id].off < m->arena_len)
-        __builtin_prefetch(m->arena + m->by_id[id].off);
-}
-
-/* merge_holds for every merge of q, which it empties: 1 when all hold. */
+/* merge_holds for every merge of q, which it empties: 1 when all hold.
+ * The ids' slots are prefetched first, without a branch per id: an id
+ * not below id_count has id 0's slot prefetched (merge_holds rejects it
+ * after). The strings are not prefetched: their offsets are not known
+ * before the slots arrive. */
 static int batch_holds(const tk_bpe *m, merge_batch *q)
 {
-    const uint32_t *ids[3] = { q->a, q->b, q->new_id };
-    for (int w = 0; w < 3; w++)
-        for (size_t j = 0; j < q->n; j++)
-            if (ids[w][j] < m->id_count)
-                __builtin_prefetch(&m->by_id[ids[w][j]]);
-    for (int w = 0; w < 3; w++)
-        for (size_t j = 0; j < q->n; j++)
-            prefetch_string(m, ids[w][j]);
-    size_t n = q->n;
+    const size_t n = q->n;
+    const uint32_t count = m->id_count;
+    const id_slot *by_id = m->by_id;
+    if (!count)
+        return n == 0;
+    for (size_t j = 0; j < n; j++) {
+        __builtin_prefetch(&by_id[q->a[j] < count ? q->a[j] : 0]);
+        __builtin_prefetch(&by_id[q->b[j] < count ? q->b[j] : 0]);
+        __builtin_prefetch(&by_id[q->new_id[j] < count ? q->new_id[j] : 0]);
+    }
     q->n = 0;
     for (size_t j = 0; j < n; j++)
         if (!merge_holds(m, q->a[j], q->b[j], q->new_id[j]))
