@@ -47,7 +47,7 @@
 #define DW_BATCH 4                /* words found and fetched at once by the word-by-word loop */
 #define DW_CUT 1                  /* a cut holds between the piece and an s after it */
 #define DW_BIG 2                  /* more than DW_TOK tokens: to be taken in pieces */
-#define DW_LONG 64                /* longest escaped word of a byte-level text taken in pieces */
+#define DW_LONG 64                /* longest text of an escaped word taken in pieces */
 
 typedef struct {
     char key[DW_KEY];             /* the piece's bytes, zero-padded */
@@ -1342,11 +1342,11 @@ static void gather_words(const dw_preview *pv, size_t want, dw_batch *b)
         b->v[i].txt = pv->text + p;
         b->v[i].tn = b->v[i].tl = e - p;
         if (esc) {
-            /* byte-level words with escapes are cut in pieces as the
-             * others are (dw_pieces) */
+            /* words with escapes longer than a key are cut in pieces
+             * as the others are (dw_pieces), from their text */
             b->v[i].txt = b->wt[i];
             b->v[i].tn = b->v[i].tl =
-                dw_unescape(pv->x, pv->t->added, pv->esc, pv->text + p, e - p, b->wt[i], pv->x->bl ? DW_LONG : DW_KEY);
+                dw_unescape(pv->x, pv->t->added, pv->esc, pv->text + p, e - p, b->wt[i], DW_LONG);
             if (!b->v[i].tn) {
                 b->blocked = 1;
                 return;
@@ -1387,7 +1387,7 @@ static int take_word(dw_preview *pv, const dw_batch *b, size_t i)
         r = dw_take(d, at, b->v[i].lead, pv->m, pv->complete, &pv->count, &pv->units, &pv->end);
         if (r < 0 || (r > 0 && esc && !dw_end_in_body(pv->esc, pv->text, at, e, &pv->end)))
             return DW_GENERAL;
-    } else if ((!esc || pv->x->bl) && (!d || (d->flags & DW_BIG))) {
+    } else if (!d || (d->flags & DW_BIG)) {
         /* an escaped word's pieces count their ends in its text, made
          * offsets in the body after */
         r = dw_pieces(pv->t, pv->w, pv->dc, b->v[i].txt, b->v[i].tl, b->v[i].lead, esc ? 0 : at, e < pv->len,
