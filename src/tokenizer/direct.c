@@ -118,6 +118,12 @@ static inline void dw_key_of(const char *word, size_t n, int lead, dw_k *k)
 }
 
 #define DW_GATHER 8               /* first words found and fetched before any lookup */
+/* Most bytes the SIMD scans stop at: the space and the first bytes of
+ * added tokens that may start in a word, with the backslash of escapes.
+ * Gemma's added tokens start with seven (runs of tabs, of newlines and of
+ * U+2581, and '<' and '['); the scans compare four rows when no more
+ * are needed (Llama's '<'), else all of them. */
+#define DW_STOPS 8
 
 /* One table of words for all the threads that preview with a tokenizer
  * (a word met by one is known to all, and the caches hold one copy). A
@@ -150,10 +156,10 @@ struct tk_direct {
      * backslash that starts an escape */
     uint8_t cls[256];
     uint8_t cls_raw[256];
-    int nstop;                    /* bytes of class > 0 in cls_raw, if at most 4, else 0 */
+    int nstop;                    /* bytes of class > 0 in cls_raw, if at most DW_STOPS, else 0 */
     /* with nstop, those bytes as the scans compare them, 16 of each: c,
-     * then the others (the last repeated when fewer than three) */
-    unsigned char vec[4][16];
+     * then the others (the last repeated to fill the rows) */
+    unsigned char vec[DW_STOPS][16];
 };
 
 static inline const dw_slot *dw_set(const dw_cache *dc, const dw_k *k)
@@ -283,13 +289,13 @@ static int classes(tk_direct *x, const tk_added *added, char c)
     x->nstop = 0;
     for (int b = 0; b < 256; b++)
         if (x->cls_raw[b] && x->nstop >= 0)
-            x->nstop = x->nstop < 4 ? x->nstop + 1 : -1;
+            x->nstop = x->nstop < DW_STOPS ? x->nstop + 1 : -1;
     if (x->nstop < 0)
         x->nstop = 0;
     memset(x->vec, (unsigned char)c, sizeof x->vec);
     for (int b = 0, k = 1; x->nstop && b < 256; b++)
         if (x->cls_raw[b] && b != (unsigned char)c) {
-            for (int j = k; j < 4; j++)
+            for (int j = k; j < DW_STOPS; j++)
                 memset(x->vec[j], b, 16);
             k++;
         }
@@ -463,6 +469,11 @@ int tk_direct_in_entry(const la_tokenizer *t)
 int tk_direct_lead(const la_tokenizer *t)
 {
     return t->direct && t->direct->lead;
+}
+
+int tk_direct_stops(const la_tokenizer *t)
+{
+    return t->direct ? t->direct->nstop : 0;
 }
 
 void tk_direct_free(la_tokenizer *t)
@@ -1043,21 +1054,29 @@ static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const 
     return 0;
 }
 
+#ifdef __SSE2__
+/* The bytes of c that are stop bytes: those of rows first..rows of
+ * x->vec (row 0 the space). */
+static inline __attribute__((always_inline)) __m128i dw_hits(const tk_direct *x, __m128i c, int first, int rows)
+{
+    const __m128i *v = (const __m128i *)(const void *)x->vec;
+    __m128i hit = _mm_cmpeq_epi8(c, _mm_loadu_si128(v + first));
+    for (int r = first + 1; r < rows; r++)
+        hit = _mm_or_si128(hit, _mm_cmpeq_epi8(c, _mm_loadu_si128(v + r)));
+    return hit;
+}
+#endif
+
 /* The first position at or after e where text[0..len) has a byte of a
  * class other than 0 in cls, or len: 16 bytes a step against the few
  * such bytes (most words take one step), where they are few. */
-static inline __attribute__((always_inline)) size_t dw_scan(const tk_direct *x, const uint8_t *cls,
-                                                           const char *text, size_t e, size_t len)
+static inline __attribute__((always_inline)) size_t dw_scan_rows(const tk_direct *x, const uint8_t *cls,
+                                                                const char *text, size_t e, size_t len, int rows)
 {
 #ifdef __SSE2__
-    const __m128i *v = (const __m128i *)(const void *)x->vec;
-    __m128i s0 = _mm_loadu_si128(v), s1 = _mm_loadu_si128(v + 1), s2 = _mm_loadu_si128(v + 2),
-            s3 = _mm_loadu_si128(v + 3);
     while (x->nstop && len - e >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(text + e));
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, s0), _mm_cmpeq_epi8(x, s1)),
-                                   _mm_or_si128(_mm_cmpeq_epi8(x, s2), _mm_cmpeq_epi8(x, s3)));
-        unsigned bits = (unsigned)_mm_movemask_epi8(hit);
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(text + e));
+        unsigned bits = (unsigned)_mm_movemask_epi8(dw_hits(x, c, 0, rows));
         if (!bits) {
             e += 16;
             continue;
@@ -1067,10 +1086,18 @@ static inline __attribute__((always_inline)) size_t dw_scan(const tk_direct *x, 
             return e;
         e++;                      /* a byte only the other table stops at */
     }
+#else
+    (void)x, (void)rows;
 #endif
     while (e < len && !cls[(unsigned char)text[e]])
         e++;
     return e;
+}
+
+static inline __attribute__((always_inline)) size_t dw_scan(const tk_direct *x, const uint8_t *cls,
+                                                           const char *text, size_t e, size_t len)
+{
+    return x->nstop <= 4 ? dw_scan_rows(x, cls, text, e, len, 4) : dw_scan_rows(x, cls, text, e, len, DW_STOPS);
 }
 
 /* 1 when an added token of either set x looks for may start at s[pos]. */
@@ -1163,22 +1190,25 @@ static int dw_end_in_body(const tk_escaping *esc, const char *text, size_t at, s
 #ifdef __SSE2__
 /* Bits of b[0..64): in *other the stop bytes other than the space, in
  * the result the spaces (x->vec). */
-static inline __attribute__((always_inline)) uint64_t dw_masks(const tk_direct *x, const char *b,
-                                                              uint64_t *other)
+static inline __attribute__((always_inline)) uint64_t dw_masks_rows(const tk_direct *x, const char *b,
+                                                                   uint64_t *other, int rows)
 {
-    const __m128i *v = (const __m128i *)(const void *)x->vec;
-    __m128i sp = _mm_loadu_si128(v), o1 = _mm_loadu_si128(v + 1), o2 = _mm_loadu_si128(v + 2),
-            o3 = _mm_loadu_si128(v + 3);
+    __m128i sp = _mm_loadu_si128((const __m128i *)(const void *)x->vec);
     uint64_t m = 0, s = 0;
     for (int i = 0; i < 4; i++) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * i));
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, o1), _mm_cmpeq_epi8(x, o2)),
-                                   _mm_cmpeq_epi8(x, o3));
-        m |= (uint64_t)(unsigned)_mm_movemask_epi8(hit) << (16 * i);
-        s |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, sp)) << (16 * i);
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * i));
+        m |= (uint64_t)(unsigned)_mm_movemask_epi8(dw_hits(x, c, 1, rows)) << (16 * i);
+        s |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(c, sp)) << (16 * i);
     }
     *other = m;
     return s;
+}
+
+/* The rows compared are a constant in each copy, so that the loops
+ * unroll; a tokenizer's texts always take the same one. */
+static inline __attribute__((always_inline)) uint64_t dw_masks(const tk_direct *x, const char *b, uint64_t *other)
+{
+    return x->nstop <= 4 ? dw_masks_rows(x, b, other, 4) : dw_masks_rows(x, b, other, DW_STOPS);
 }
 #endif
 

@@ -63,6 +63,9 @@ int tk_direct_in_entry(const la_tokenizer *t);
 /* 1 when the normalizer prepends the space's s, so that a text's first
  * word is looked up as the others. */
 int tk_direct_lead(const la_tokenizer *t);
+/* How many bytes the SIMD scans of direct previews stop at (the space, the
+ * first bytes of added tokens, the backslash), 0 when too many for them. */
+int tk_direct_stops(const la_tokenizer *t);
 
 /* ---- the tokenizer cache (load.c, bpe.c) -------------------------------- */
 /* Sets the check of a tokenizer cache entry p[0..n) (a whole entry
