@@ -892,10 +892,94 @@ uint64_t bpe_next_serial(void)
     return (uint64_t)atomic_fetch_add(&serial, 1);
 }
 
-tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, size_t vocab_count,
+static int prepare_chunking(tk_bpe *m, la_err *err, atomic_int *stop);
+
+struct tk_bpe_ahead {
+    pthread_t tid;
+    const char *p;
+    size_t n, count;
+    tk_bpe *m;
+    int rc;                      /* load_vocab's, with err */
+    la_err err;
+    int chunked;                 /* the chunking pairs were made */
+    atomic_int stop;             /* set: the pairs are not wanted */
+};
+
+static void *ahead_main(void *arg)
+{
+    tk_bpe_ahead *a = arg;
+    la_err cerr = {{0}, {0}};
+    a->rc = load_vocab(a->m, a->p, a->n, a->count, &a->err);
+    /* then the pairs that cut long pieces, while the caller is still
+     * validating: as for a model without a prefix or suffix (the options
+     * are not read yet). The caller stops them when the model is not to
+     * have them and drops them when it has either; a failure here is
+     * left for the usual way to meet and say. */
+    a->chunked = a->rc == LA_OK && prepare_chunking(a->m, &cerr, &a->stop) == LA_OK;
+    return NULL;
+}
+
+/* Forgets the chunking pairs and tables made ahead for a model that is
+ * not to have them: it is then as if they had never been made. */
+static void unchunk(tk_bpe *m)
+{
+    free(m->pairs);
+    m->pairs = NULL;
+    m->pmask = 0;
+    m->small_ready = 0;
+    memset(m->small_cut, 0, sizeof m->small_cut);
+    memset(m->small_id, 0, sizeof m->small_id);
+}
+
+tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count)
+{
+    tk_bpe_ahead *a = calloc(1, sizeof *a);
+    if (!a || !(a->m = calloc(1, sizeof *a->m))) {
+        free(a);
+        return NULL;
+    }
+    a->p = vocab;
+    a->n = len;
+    a->count = count;
+    atomic_init(&a->stop, 0);
+    if (pthread_create(&a->tid, NULL, ahead_main, a) != 0) {
+        free(a->m);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void tk_bpe_ahead_drop(tk_bpe_ahead *a)
+{
+    if (!a)
+        return;
+    atomic_store(&a->stop, 1);
+    pthread_join(a->tid, NULL);
+    tk_bpe_free(a->m);
+    free(a);
+}
+
+/* tk_bpe_from_raw, with the vocabulary of the read-ahead a when a is for
+ * these vocab bytes (a is ended either way). */
+static tk_bpe *from_raw(tk_bpe_ahead *a, const cJSON *opts, const char *vocab, size_t vocab_len, size_t vocab_count,
                         const char *merges, size_t merges_len, int chunking, la_err *err)
 {
-    tk_bpe *m = calloc(1, sizeof *m);
+    tk_bpe *m;
+    int ahead = a && vocab && a->p == vocab && a->n == vocab_len, chunked = 0, vrc = LA_OK;
+    if (ahead) {
+        if (!chunking)
+            atomic_store(&a->stop, 1);
+        pthread_join(a->tid, NULL);
+        m = a->m;
+        chunked = a->chunked;
+        if ((vrc = a->rc) != LA_OK)
+            *err = a->err;
+        free(a);
+    } else {
+        tk_bpe_ahead_drop(a);
+        m = calloc(1, sizeof *m);
+    }
     if (!m) {
         la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
         return NULL;
@@ -903,19 +987,25 @@ tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, 
     int rc;
     if (!vocab || !merges)
         rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: missing vocab/merges");
-    else if ((rc = load_vocab(m, vocab, vocab_len, vocab_count, err)) == LA_OK &&
+    else if ((rc = ahead ? vrc : load_vocab(m, vocab, vocab_len, vocab_count, err)) == LA_OK &&
              (rc = load_options(m, opts, err)) == LA_OK) {
-        /* the chunking tables are built beside the merges, in a thread
-         * of their own, so loading waits for the longer of the two only */
+        if (chunked && (!chunking || m->prefix_len || m->suffix_len)) {
+            unchunk(m);
+            chunked = 0;
+        }
+        /* the chunking tables (when not made ahead) are built beside the
+         * merges, in a thread of their own, so loading waits for the
+         * longer of the two only */
+        int want = chunking && !chunked;
         chunk_job job = { m, {{0}, {0}}, LA_OK };
         pthread_t tid;
-        int threaded = chunking && pthread_create(&tid, NULL, chunk_main, &job) == 0;
+        int threaded = want && pthread_create(&tid, NULL, chunk_main, &job) == 0;
         rc = load_merges(m, merges, merges_len, err);
         if (threaded)
             pthread_join(tid, NULL);
-        else if (chunking && rc == LA_OK)
+        else if (want && rc == LA_OK)
             chunk_main(&job);
-        if (rc == LA_OK && chunking && job.rc != LA_OK) {
+        if (rc == LA_OK && want && job.rc != LA_OK) {
             rc = job.rc;
             *err = job.err;
         }
@@ -929,6 +1019,18 @@ tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, 
     load_byte_ids(m);
     m->serial = bpe_next_serial();
     return m;
+}
+
+tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, size_t vocab_count,
+                        const char *merges, size_t merges_len, int chunking, la_err *err)
+{
+    return from_raw(NULL, opts, vocab, vocab_len, vocab_count, merges, merges_len, chunking, err);
+}
+
+tk_bpe *tk_bpe_from_ahead(tk_bpe_ahead *a, const cJSON *opts, const char *vocab, size_t vocab_len,
+                          size_t vocab_count, const char *merges, size_t merges_len, int chunking, la_err *err)
+{
+    return from_raw(a, opts, vocab, vocab_len, vocab_count, merges, merges_len, chunking, err);
 }
 
 /* ---- the vocabulary for the other model types (models.c) ---------- */
@@ -1023,6 +1125,17 @@ int tk_bpe_merge_of(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t *rank, uin
     if (a >= m->id_count || b >= m->id_count || (!m->merges && !m->cm))
         return 0;
     return merge_get_in(m, !m->merges, a, b, rank, new_id);   /* the model's table (both agree) */
+}
+
+uint64_t tk_bpe_chunk_digest(const tk_bpe *m)
+{
+    if (!m->pairs && !m->small_ready)
+        return 0;
+    uint64_t h = hash_bytes((const char *)m->small_cut, sizeof m->small_cut) ^ m->pmask;
+    h = h * 31 + hash_bytes((const char *)m->small_id, sizeof m->small_id) + (uint64_t)m->small_ready;
+    if (m->pairs)
+        h = h * 31 + hash_bytes((const char *)m->pairs, ((size_t)m->pmask + 1) * sizeof *m->pairs);
+    return h ? h : 1;
 }
 
 size_t tk_bpe_merge_count(const tk_bpe *m)
@@ -1153,6 +1266,12 @@ int bpe_pair_has(const tk_bpe *m, uint64_t k) { return pair_has(m, k); }
  * WordLevel and WordPiece look at the whole piece. */
 int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err)
 {
+    return prepare_chunking(m, err, NULL);
+}
+
+/* The same, ending early (LA_EARG, nothing made) once *stop is set. */
+static int prepare_chunking(tk_bpe *m, la_err *err, atomic_int *stop)
+{
     if (m->kind != TK_MODEL_BPE && m->kind != TK_MODEL_UNIGRAM)
         return LA_OK;
     if (m->pairs || m->prefix_len || m->suffix_len)
@@ -1164,6 +1283,12 @@ int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     size_t count = 0;
     for (uint32_t e = 0; e < m->n_ents; e++) {
+        if (stop && (e & 4095) == 0 && atomic_load_explicit(stop, memory_order_relaxed)) {
+            free(m->pairs);
+            m->pairs = NULL;
+            m->pmask = 0;
+            return LA_EARG;
+        }
         const unsigned char *s = (const unsigned char *)m->arena + m->ents[e].off;
         size_t len = m->ents[e].len, i = 0;
         int32_t prev = -1, cp;

@@ -9,6 +9,7 @@
  * added.
  */
 #include "tokenizer/tk.h"
+#include "tokenizer/tk_test.h"
 #include "json.h"
 
 #include <errno.h>
@@ -261,8 +262,10 @@ static int add_parsed(cJSON *obj, const char *p, la_span k, la_span v, la_buf *t
  * cJSON, vocab and merges raw), WordLevel, WordPiece or Unigram
  * (models.c), or an "unsupported" error naming the type. The model's
  * members are taken from sub when the validator gathered them for this
- * span (with the vocabulary's member count), else found by walking it. */
-static tk_bpe *build_model(const char *p, la_span mv, const la_sub_members *sub, int chunking, la_err *err)
+ * span (with the vocabulary's member count), else found by walking it;
+ * a BPE model takes the vocabulary read ahead, *ahead (then NULL). */
+static tk_bpe *build_model(const char *p, la_span mv, const la_sub_members *sub, tk_bpe_ahead **ahead,
+                           int chunking, la_err *err)
 {
     if (mv.end == 0 || p[mv.start] != '{') {
         la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: missing or not an object");
@@ -311,9 +314,12 @@ static tk_bpe *build_model(const char *p, la_span mv, const la_sub_members *sub,
                                   vocab.end - vocab.start, chunking, err);
         else if (!type && !merges.end)
             la_err_set(err, LA_EUNSUP, "unsupported", "tokenizer: model: unsupported model (no type, no merges)");
-        else
-            m = tk_bpe_from_raw(opts, vocab.end ? p + vocab.start : NULL, vocab.end - vocab.start, vocab_count,
-                                merges.end ? p + merges.start : NULL, merges.end - merges.start, chunking, err);
+        else {
+            m = tk_bpe_from_ahead(*ahead, opts, vocab.end ? p + vocab.start : NULL, vocab.end - vocab.start,
+                                  vocab_count, merges.end ? p + merges.start : NULL, merges.end - merges.start,
+                                  chunking, err);
+            *ahead = NULL;
+        }
     }
     la_buf_free(&tmp);
     cJSON_Delete(opts);
@@ -339,7 +345,8 @@ typedef struct {
 /* Builds every stage from the parsed root object (all but the model)
  * and the model's span in p into t, but for the parts pre brings. */
 static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_span model,
-                          const la_sub_members *sub, const prebuilt_parts *pre, la_err *err)
+                          const la_sub_members *sub, tk_bpe_ahead **ahead, const prebuilt_parts *pre,
+                          la_err *err)
 {
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (version && (!cJSON_IsString(version) || strcmp(version->valuestring, "1.0") != 0))
@@ -356,7 +363,7 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
      * text is one piece, cut where no token can span */
     if (pre->model)
         t->model = pre->model;
-    else if (!(t->model = build_model(p, model, sub, !t->pretok || t->pretok_inert, err)))
+    else if (!(t->model = build_model(p, model, sub, ahead, !t->pretok || t->pretok_inert, err)))
         return LA_EDATA;
     if (pre->added)
         t->added = pre->added;
@@ -467,7 +474,7 @@ static int load_entry(la_tokenizer *t, tk_cache_entry *e)
     }
     if (rc == LA_OK) {
         prebuilt_parts pre = { m, a, e->words_len > 0, NULL };
-        rc = build_pipeline(t, root, NULL, model, NULL, &pre, &err);
+        rc = build_pipeline(t, root, NULL, model, NULL, NULL, &pre, &err);
     }
     /* the vocabulary's words for direct previews, in the entry's memory */
     if (rc == LA_OK && e->words_len > 0 && !tk_direct_table_use(t, e->words, e->words_len))
@@ -545,6 +552,23 @@ static la_tokenizer *tokenizer_new(const char *path, la_err *err)
     return t;
 }
 
+/* Starts reading the model's vocabulary (*ctx, a tk_bpe_ahead *) on a
+ * second thread as soon as validation has passed it, while the merges
+ * after it (most of a large file) are still being validated: the first
+ * "vocab" object of "model" only; build_model takes it over when it is
+ * the one the model has, and another is read the usual way. */
+static int read_ahead = 1;
+
+void tk_load_set_ahead(int on) { read_ahead = on; }
+
+static void vocab_ahead(void *ctx, const char *p, const la_sub_member *m)
+{
+    tk_bpe_ahead **ahead = ctx;
+    if (read_ahead && !*ahead && m->key.end - m->key.start == 7 && memcmp(p + m->key.start, "\"vocab\"", 7) == 0 &&
+        p[m->val.start] == '{')
+        *ahead = tk_bpe_ahead_start(p + m->val.start, m->val.end - m->val.start, m->count);
+}
+
 /* Builds t by parsing the file's bytes fb (freed here); with build_len,
  * then writes the cache entry of key and build for them. Entries hold
  * BPE's tables only: the other model types are parsed each time (an
@@ -555,11 +579,13 @@ static int load_parsed(la_tokenizer *t, file_bytes *fb, const struct stat *st, c
     la_span model = {0, 0};
     cJSON *root = NULL;
     la_buf rest = {0}, added = {0};
-    la_sub_members sub = { .name = "\"model\"", .name_len = 7 };
+    tk_bpe_ahead *ahead = NULL;
+    la_sub_members sub = { .name = "\"model\"", .name_len = 7, .on_member = vocab_ahead, .ctx = &ahead };
     int rc = parse_top(fb->data, fb->len, &root, &model, build_len ? &rest : NULL, &sub, err);
     prebuilt_parts pre = { NULL, NULL, 0, build_len ? &added : NULL };
     if (rc == LA_OK)
-        rc = build_pipeline(t, root, fb->data, model, &sub, &pre, err);
+        rc = build_pipeline(t, root, fb->data, model, &sub, &ahead, &pre, err);
+    tk_bpe_ahead_drop(ahead);     /* not taken: it reads the file's bytes, freed next */
     free(sub.m);
     cJSON_Delete(root);
     file_free(fb);

@@ -47,6 +47,14 @@ void tk_bpe_set_fast(tk_bpe *m, int on);
  * and new id, 0 when there is none; and how many merges it holds. */
 int tk_bpe_merge_of(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t *rank, uint32_t *new_id);
 size_t tk_bpe_merge_count(const tk_bpe *m);
+/* A digest of the tables that cut long pieces (the pair set, the small
+ * characters' cuts and ids), 0 when the model has none. */
+uint64_t tk_bpe_chunk_digest(const tk_bpe *m);
+
+/* ---- loading (load.c) ------------------------------------------------- */
+/* 0 makes loading read the vocabulary after validation, on the loading
+ * thread, instead of ahead on a second one (1, the default). */
+void tk_load_set_ahead(int on);
 
 /* ---- direct previews (direct.c) --------------------------------------- */
 /* Forgets the words direct previews have kept, for tests that change how
