@@ -670,7 +670,7 @@ after:
             if (add_sub(sub, key2, (la_span){ val2, pos }, p[val2] == '{' || p[val2] == '[' ? count2 : 0))
                 return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
             if (sub->on_member)
-                sub->on_member(sub->ctx, p, &sub->m[sub->n - 1]);
+                sub->on_member(sub->ctx, p, &sub->m[sub->n - 1], top);
             val2 = 0;
         } else if (depth == 1) {
             sub->parent = (la_span){ val.start, pos };

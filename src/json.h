@@ -67,10 +67,11 @@ typedef struct {
     la_span parent;
     la_sub_member *m;
     size_t n, cap;
-    /* when set, called with each member as soon as it is validated (an
-     * occurrence of name that turns out invalid or is repeated later has
-     * had members reported too) */
-    void (*on_member)(void *ctx, const char *p, const la_sub_member *m);
+    /* when set, called with each member as soon as it is validated, and
+     * the top-level members validated before it (an occurrence of name
+     * that turns out invalid or is repeated later has had members
+     * reported too) */
+    void (*on_member)(void *ctx, const char *p, const la_sub_member *m, const la_members *top);
     void *ctx;
 } la_sub_members;
 

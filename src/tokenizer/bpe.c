@@ -901,7 +901,8 @@ struct tk_bpe_ahead {
     tk_bpe *m;
     int rc;                      /* load_vocab's, with err */
     la_err err;
-    int chunked;                 /* the chunking pairs were made */
+    int cut;                     /* make the chunking pairs */
+    int chunked;                 /* they were made */
     atomic_int stop;             /* set: the pairs are not wanted */
 };
 
@@ -915,7 +916,7 @@ static void *ahead_main(void *arg)
      * are not read yet). The caller stops them when the model is not to
      * have them and drops them when it has either; a failure here is
      * left for the usual way to meet and say. */
-    a->chunked = a->rc == LA_OK && prepare_chunking(a->m, &cerr, &a->stop) == LA_OK;
+    a->chunked = a->cut && a->rc == LA_OK && prepare_chunking(a->m, &cerr, a->cut == 2 ? NULL : &a->stop) == LA_OK;
     return NULL;
 }
 
@@ -931,7 +932,7 @@ static void unchunk(tk_bpe *m)
     memset(m->small_id, 0, sizeof m->small_id);
 }
 
-tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count)
+tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, int cut)
 {
     tk_bpe_ahead *a = calloc(1, sizeof *a);
     if (!a || !(a->m = calloc(1, sizeof *a->m))) {
@@ -941,6 +942,7 @@ tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count)
     a->p = vocab;
     a->n = len;
     a->count = count;
+    a->cut = cut;
     atomic_init(&a->stop, 0);
     if (pthread_create(&a->tid, NULL, ahead_main, a) != 0) {
         free(a->m);

@@ -561,12 +561,46 @@ static int read_ahead = 1;
 
 void tk_load_set_ahead(int on) { read_ahead = on; }
 
-static void vocab_ahead(void *ctx, const char *p, const la_sub_member *m)
+/* 1 when p[s] holds word (quotes included). */
+static int span_has(const char *p, la_span s, const char *word)
+{
+    size_t k = strlen(word);
+    for (size_t i = s.start; i + k <= s.end; i++)
+        if (p[i] == word[0] && memcmp(p + i, word, k) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether the pairs that cut long pieces are worth making ahead: a
+ * pipeline cuts only without a pre-tokenizer or behind one that splits
+ * at a character its normalizer removes, so not when the pre-tokenizer
+ * validated before the model names a kind that always splits. A guess
+ * from the text: a wrong one costs time (pairs made and dropped, or made
+ * after validation), never the result. */
+static int cut_likely(const char *p, const la_members *top)
+{
+    static const char *const splits[] = { "\"Regex\"", "\"ByteLevel\"", "\"Metaspace\"", "\"Whitespace\"",
+                                          "\"WhitespaceSplit\"", "\"Punctuation\"", "\"Digits\"",
+                                          "\"BertPreTokenizer\"", "\"UnicodeScripts\"", "\"CharDelimiterSplit\"" };
+    for (size_t i = top ? top->n : 0; i-- > 0;) {
+        la_member mb = top->m[i];
+        if (mb.key.end - mb.key.start != 15 || memcmp(p + mb.key.start, "\"pre_tokenizer\"", 15) != 0)
+            continue;
+        for (size_t k = 0; k < sizeof splits / sizeof *splits; k++)
+            if (span_has(p, mb.val, splits[k]))
+                return 0;
+        return 1;
+    }
+    return 1;
+}
+
+static void vocab_ahead(void *ctx, const char *p, const la_sub_member *m, const la_members *top)
 {
     tk_bpe_ahead **ahead = ctx;
     if (read_ahead && !*ahead && m->key.end - m->key.start == 7 && memcmp(p + m->key.start, "\"vocab\"", 7) == 0 &&
         p[m->val.start] == '{')
-        *ahead = tk_bpe_ahead_start(p + m->val.start, m->val.end - m->val.start, m->count);
+        *ahead = tk_bpe_ahead_start(p + m->val.start, m->val.end - m->val.start, m->count,
+                                    cut_likely(p, top) ? read_ahead : 0);
 }
 
 /* Builds t by parsing the file's bytes fb (freed here); with build_len,

@@ -53,7 +53,9 @@ uint64_t tk_bpe_chunk_digest(const tk_bpe *m);
 
 /* ---- loading (load.c) ------------------------------------------------- */
 /* 0 makes loading read the vocabulary after validation, on the loading
- * thread, instead of ahead on a second one (1, the default). */
+ * thread, instead of ahead on a second one (1, the default); 2 reads it
+ * ahead and never stops the cutting pairs made there early, so that a
+ * test sees them made and then dropped. */
 void tk_load_set_ahead(int on);
 
 /* ---- direct previews (direct.c) --------------------------------------- */

@@ -682,10 +682,10 @@ END_TEST
  * validation goes on, with the cutting pairs made there too, stopped or
  * dropped when the model is not to have them) and after validation on
  * the loading thread: the same vocabulary, merges and cutting tables. */
-static int ahead_matches_file(const char *file)
+static int ahead_matches_file_as(const char *file, int mode)
 {
     la_err e1 = {{0}, {0}}, e2 = {{0}, {0}};
-    tk_load_set_ahead(1);
+    tk_load_set_ahead(mode);
     la_tokenizer *a = la_tokenizer_load(file, &e1);
     tk_load_set_ahead(0);
     la_tokenizer *b = la_tokenizer_load(file, &e2);
@@ -712,6 +712,12 @@ static int ahead_matches_file(const char *file)
     return compared;
 }
 
+/* Both ways of reading ahead: pairs stopped early, and made in full. */
+static int ahead_matches_file(const char *file)
+{
+    return ahead_matches_file_as(file, 1) & ahead_matches_file_as(file, 2);
+}
+
 START_TEST(read_ahead_same_model)
 {
     setenv("LOOKAHEAD_CACHE_DIR", "", 1);   /* parsed each time */
@@ -731,6 +737,29 @@ START_TEST(read_ahead_same_model)
     ck_assert_int_ge(compared, 10);
     ck_assert_int_gt(chunked, 0);
     ck_assert_int_gt(unchunked, 0);
+    /* a pre-tokenizer after the model (the pairs are made ahead, then
+     * dropped: it splits), a prefix (dropped too) and neither (kept) */
+    static const char *const late[] = {
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]},"
+        "\"pre_tokenizer\":{\"type\":\"Whitespace\"}}",
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"##b\":3,\"ab\":2},\"merges\":[\"a ##b\"],"
+        "\"continuing_subword_prefix\":\"##\"}}",
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]}}",
+    };
+    for (size_t i = 0; i < sizeof late / sizeof *late; i++) {
+        char path[] = "/tmp/la_tok_bpe_XXXXXX";
+        int fd = mkstemp(path);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, late[i], strlen(late[i])), (ssize_t)strlen(late[i]));
+        close(fd);
+        ck_assert(ahead_matches_file(path));
+        la_err e = {{0}, {0}};
+        la_tokenizer *t = la_tokenizer_load(path, &e);
+        ck_assert_msg(t != NULL, "%s", e.msg);
+        ck_assert_int_eq(tk_bpe_chunk_digest(t->model) != 0, i == 2);
+        la_tokenizer_free(t);
+        unlink(path);
+    }
     /* a vocabulary read ahead whose file then fails validation: the JSON
      * error is the one said, not the vocabulary's bad id */
     ck_assert_int_eq(load_text("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"x\"},\"merges\":[}}", &(la_err){{0}, {0}}),
