@@ -55,6 +55,9 @@ typedef struct {
 } la_buf;
 
 int la_buf_reserve(la_buf *b, size_t extra);          /* room for extra+1 */
+/* Room for `need` items of `size` bytes in *arr (*cap of them, from
+ * `first`, doubled until enough); 0, or -1 when out of memory. */
+int la_grow(void **arr, size_t *cap, size_t need, size_t size, size_t first);
 int la_buf_append_slow(la_buf *b, const void *p, size_t n);
 int la_buf_putc_slow(la_buf *b, char c);
 /* Appends n bytes; inline because records are built from many short

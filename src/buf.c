@@ -26,6 +26,23 @@ int la_buf_reserve(la_buf *b, size_t extra)
     return LA_OK;
 }
 
+int la_grow(void **arr, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : first ? first : 1;
+    while (nc < need)
+        nc = nc > SIZE_MAX / 2 ? need : nc * 2;
+    if (size && nc > SIZE_MAX / size)
+        return -1;
+    void *p = realloc(*arr, nc * size);
+    if (!p)
+        return -1;
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
 int la_buf_append_slow(la_buf *b, const void *p, size_t n)
 {
     if (la_buf_reserve(b, n) != LA_OK)

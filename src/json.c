@@ -526,19 +526,11 @@ int la_json_validate(const char *p, size_t n, la_span *value, la_err *err)
     return la_json_validate_top(p, n, value, NULL, err);
 }
 
-/* Room for one more of n items of `size` bytes in *items (*cap of them,
- * doubled when full); -1 when out of memory. */
+/* Room for one more of n items of `size` bytes in *items; -1 when out
+ * of memory. */
 static int room_for_one(void **items, size_t *cap, size_t n, size_t size)
 {
-    if (n < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *m = realloc(*items, nc * size);
-    if (!m)
-        return -1;
-    *items = m;
-    *cap = nc;
-    return 0;
+    return la_grow(items, cap, n + 1, size, 16);
 }
 
 /* Records a top-level member; -1 when out of memory. */

@@ -68,15 +68,7 @@ struct la_proc {
 /* Grows *arr (of elements of size sz) to hold one more; 0 on success. */
 static int grow(void **arr, size_t *cap, size_t n, size_t sz)
 {
-    if (n < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 8;
-    void *p = realloc(*arr, nc * sz);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = nc;
-    return 0;
+    return la_grow(arr, cap, n + 1, sz, 8);
 }
 
 /* Fills pt for name; a NULL name leaves it empty (not in the layout). */

@@ -410,15 +410,7 @@ static int reject(run_state *s, const char *name, uint64_t line, const la_err *e
  * element n: 0, or -1 when out of memory. */
 static int room_for(void **arr, size_t *cap, size_t n, size_t sz, size_t first)
 {
-    if (n < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : first;
-    void *na = realloc(*arr, nc * sz);
-    if (!na)
-        return -1;
-    *arr = na;
-    *cap = nc;
-    return 0;
+    return la_grow(arr, cap, n + 1, sz, first);
 }
 
 /* Files the outcome rc (reason in *e) of the record in[off..off+len) as

@@ -1369,17 +1369,9 @@ size_t bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from)
 
 static int work_grow(void **p, size_t *cap, size_t need, size_t size)
 {
-    if (need <= *cap)
+    if (need <= *cap)   /* the common case, without a call */
         return LA_OK;
-    size_t c = *cap ? *cap : 64;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * size);
-    if (!q)
-        return LA_ENOMEM;
-    *p = q;
-    *cap = c;
-    return LA_OK;
+    return la_grow(p, cap, need, size, 64) ? LA_ENOMEM : LA_OK;
 }
 
 bpe_work *bpe_get_work(la_tok_work *w)
