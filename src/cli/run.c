@@ -114,7 +114,8 @@ typedef struct {
     la_stats st;
     const char *name;         /* the input, for messages */
     int state;                /* B_FREE, B_QUEUED, B_BUSY, B_DONE */
-    int fatal;                /* out of memory while processing */
+    int fatal;                /* out of memory, or a damaged tokenizer cache entry, while processing */
+    la_err fatal_err;         /* what it was (fatal set from a record's error) */
     int lines;                /* out holds finished JSONL lines, ready to write as one block */
     int padded;               /* raw batch: LINE_PAD zero bytes follow in.len, for la_proc_line */
 } batch;
@@ -439,8 +440,14 @@ static int file_record(batch *b, size_t off, size_t len, uint64_t line, size_t o
     }
     if (room_for((void **)&b->errs, &b->errs_cap, b->nerrs, sizeof *b->errs, 16))
         return -1;
-    if (strcmp(e->code, "out_of_memory") == 0)
+    /* no record is rejected for these: the run stops (a cache entry
+     * found damaged mid-run has been removed, and the next run makes it
+     * again) */
+    if (strcmp(e->code, "out_of_memory") == 0 || strcmp(e->code, "bad_cache") == 0) {
+        if (!b->fatal)
+            b->fatal_err = *e;
         b->fatal = 1;
+    }
     b->errs[b->nerrs] = *e;
     r->err = (int)b->nerrs++;
     return 0;
@@ -527,6 +534,7 @@ static void process_batch(la_proc *proc, batch *b, int jsonl)
     memset(&b->st, 0, sizeof b->st);
     b->nerrs = 0;
     b->fatal = 0;
+    b->fatal_err.msg[0] = 0;
     if (b->raw_len) {
         b->n = 0;
         process_lines(proc, b);
@@ -651,7 +659,7 @@ static int write_part(run_state *s, batch *b, uint64_t base)
 {
     la_err e;
     if (b->fatal) {
-        cli_msg("%s: out of memory", b->name);
+        cli_msg("%s: %s", b->name, b->fatal_err.msg[0] ? b->fatal_err.msg : "out of memory");
         return EXIT_IOERR;
     }
     size_t n = b->n;   /* records handed: all, or up to the one that ends the run */

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* ---- hashing -------------------------------------------------------- */
 
@@ -1122,6 +1123,86 @@ void tk_bpe_set_fast(tk_bpe *m, int on)
     m->no_fast = !on;
 }
 
+/* ---- merges of a cache entry's model, checked at use ------------------- */
+
+int bpe_id_string(const tk_bpe *m, uint32_t id, const char **s, size_t *len)
+{
+    if (m->by_id[id].len == UINT32_MAX)
+        return 0;
+    *s = m->arena + m->by_id[id].off;
+    *len = m->by_id[id].len;
+    return 1;
+}
+
+/* A merge of the pair (a, b) into new_id: all three ids with strings,
+ * the new one a's followed by b's (less the continuing prefix), as the
+ * merges were read (unless ids are shared, when an id's string may be
+ * another one's). */
+static int merge_holds(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t new_id)
+{
+    const char *sa, *sb, *sn;
+    size_t la, lb, ln;
+    if (a >= m->id_count || b >= m->id_count || new_id >= m->id_count || !bpe_id_string(m, a, &sa, &la) ||
+        !bpe_id_string(m, b, &sb, &lb) || !bpe_id_string(m, new_id, &sn, &ln))
+        return 0;
+    if (m->ids_shared)
+        return 1;
+    size_t skip = m->prefix ? m->prefix_len : 0;
+    return lb >= skip && ln == la + lb - skip && tk_same_bytes(sn, sa, la) &&
+           tk_same_bytes(sn + la, sb + skip, lb - skip);
+}
+
+/* Guards what a bad model keeps of its first merge that did not hold. */
+static pthread_mutex_t lazy_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int bpe_merge_check(const tk_bpe *m, size_t slot, uint32_t a, uint32_t b, uint32_t new_id)
+{
+    if (merge_holds(m, a, b, new_id)) {
+        __atomic_fetch_or(&m->merge_ok[slot >> 6], (uint64_t)1 << (slot & 63), __ATOMIC_RELAXED);
+        return 1;
+    }
+    bpe_lazy *z = m->lazy;
+    pthread_mutex_lock(&lazy_lock);
+    if (!__atomic_load_n(&z->bad, __ATOMIC_RELAXED)) {
+        z->a = a;
+        z->b = b;
+        z->new_id = new_id;
+        if (z->entry)
+            unlink(z->entry);     /* the next load parses the file and makes it again */
+        __atomic_store_n(&z->bad, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&lazy_lock);
+    return 0;
+}
+
+int bpe_merge_error(const tk_bpe *m, la_err *err)
+{
+    bpe_lazy *z = m->lazy;
+    pthread_mutex_lock(&lazy_lock);
+    if (z->entry)
+        la_err_set(err, LA_EDATA, "bad_cache",
+                   "tokenizer cache entry %s is damaged (its merge of tokens %u and %u does not make token %u): "
+                   "it was removed, so the next run reads the tokenizer file again and makes a new one (or run "
+                   "with --no-cache)",
+                   z->entry, z->a, z->b, z->new_id);
+    else
+        la_err_set(err, LA_EDATA, "bad_cache",
+                   "tokenizer cache: image does not hold together (its merge of tokens %u and %u does not make "
+                   "token %u)",
+                   z->a, z->b, z->new_id);
+    pthread_mutex_unlock(&lazy_lock);
+    return LA_EDATA;
+}
+
+int tk_bpe_set_entry(tk_bpe *m, const char *path)
+{
+    if (!m->lazy)
+        return LA_OK;
+    free(m->lazy->entry);
+    m->lazy->entry = path ? strdup(path) : NULL;
+    return !path || m->lazy->entry ? LA_OK : LA_ENOMEM;
+}
+
 int tk_bpe_merge_of(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t *rank, uint32_t *new_id)
 {
     if (a >= m->id_count || b >= m->id_count || (!m->merges && !m->cm))
@@ -1191,6 +1272,10 @@ void tk_bpe_free(tk_bpe *m)
     }
     free(m->prefix);
     free(m->suffix);
+    free(m->merge_ok);
+    if (m->lazy)
+        free(m->lazy->entry);
+    free(m->lazy);
     if (m->ext)
         m->ext_free(m->ext);
     free(m);
@@ -1582,6 +1667,8 @@ int bpe_word_by(const tk_bpe *m, bpe_work *bw, const char *s, size_t len, tk_sin
     if (rc != LA_OK)
         return rc;
     merge(m, bw);
+    if ((rc = bpe_merge_failed(m, err)) != LA_OK)
+        return rc;
     return word_push(bw, sink);
 }
 

@@ -38,6 +38,16 @@ typedef struct {
     uint32_t rank, new_id;
 } merge_slot;
 
+/* What a model read from a cache entry knows of its merges, which are
+ * checked as lookups first return them (bpe_merge_check): once one does
+ * not hold, `bad` is set (for good) with that merge, and the entry's
+ * file (NULL: none known) is removed. */
+typedef struct {
+    int bad;                     /* read and set atomically: workers look merges up at once */
+    uint32_t a, b, new_id;       /* the first merge that did not hold */
+    char *entry;
+} bpe_lazy;
+
 struct tk_bpe {
     char *arena;                 /* token strings, each NUL-terminated */
     size_t arena_len, arena_cap;
@@ -56,6 +66,13 @@ struct tk_bpe {
      * << 16 | new id), filled in order; NULL otherwise. */
     uint32_t *cm;
     uint32_t cmask;              /* buckets - 1 */
+    /* One bit per merge slot (in the compact table, per way: bucket * 8
+     * + way), set once the merge there was checked and holds; NULL when
+     * every merge holds already (a model parsed from its file). Set with
+     * relaxed atomics: a check done twice by two threads is only done
+     * twice. */
+    uint64_t *merge_ok;
+    bpe_lazy *lazy;              /* with merge_ok */
 
     int64_t unk_id;              /* -1: no unk_token, or it is not in the vocab */
     int has_unk;                 /* an unk_token was given */
@@ -209,6 +226,8 @@ uint32_t bpe_vocab_find(const tk_bpe *m, const char *s, size_t n);
 int32_t bpe_small_cp(int a);
 uint64_t bpe_pair_key(int32_t a, int32_t b);
 int bpe_pair_has(const tk_bpe *m, uint64_t k);
+/* The string of id (a valid id) is there: 1 with it in *s, *len. */
+int bpe_id_string(const tk_bpe *m, uint32_t id, const char **s, size_t *len);
 /* A number no other model loaded in this process has. */
 uint64_t bpe_next_serial(void);
 
@@ -233,6 +252,28 @@ static inline merge_slot *merge_find(const tk_bpe *m, uint64_t k)
     return &m->merges[i];
 }
 
+/* Checks the merge at slot of a model whose merges are checked at use:
+ * 1 when it holds (then marked so), 0 when it does not, when the model
+ * becomes bad (bpe_lazy) and the lookup answers that there is no merge,
+ * so that nothing reads past the tables; the word's caller then fails
+ * (bpe_merge_failed). */
+int bpe_merge_check(const tk_bpe *m, size_t slot, uint32_t a, uint32_t b, uint32_t new_id);
+
+/* 1 when the merge at slot may be used: checked before, or now. */
+static inline int merge_usable(const tk_bpe *m, size_t slot, uint32_t a, uint32_t b, uint32_t new_id)
+{
+    return !m->merge_ok || (__atomic_load_n(&m->merge_ok[slot >> 6], __ATOMIC_RELAXED) >> (slot & 63) & 1) ||
+           bpe_merge_check(m, slot, a, b, new_id);
+}
+
+/* After a word's merges: LA_OK, or LA_EDATA with err set when a merge
+ * of the model did not hold (its cache entry is damaged). */
+int bpe_merge_error(const tk_bpe *m, la_err *err);
+static inline int bpe_merge_failed(const tk_bpe *m, la_err *err)
+{
+    return m->lazy && __atomic_load_n(&m->lazy->bad, __ATOMIC_ACQUIRE) ? bpe_merge_error(m, err) : LA_OK;
+}
+
 #define CM_EMPTY 0xFFFFFFFFu
 
 static inline uint32_t cm_bucket(const tk_bpe *m, uint32_t k)
@@ -254,7 +295,10 @@ static inline int cm_get(const tk_bpe *m, uint32_t k, uint32_t *rank, uint32_t *
         unsigned hit = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k0, kk))) |
                        (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(k1, kk))) << 4;
         if (hit) {
-            uint32_t v = bk[8 + __builtin_ctz(hit)];
+            unsigned j = (unsigned)__builtin_ctz(hit);
+            uint32_t v = bk[8 + j];
+            if (!merge_usable(m, (size_t)bi * 8 + j, k >> 16, k & 0xFFFF, v & 0xFFFF))
+                return 0;
             *rank = v >> 16;
             *new_id = v & 0xFFFF;
             return 1;
@@ -262,8 +306,11 @@ static inline int cm_get(const tk_bpe *m, uint32_t k, uint32_t *rank, uint32_t *
 #else
         for (int j = 0; j < 8; j++)
             if (bk[j] == k) {
-                *rank = bk[8 + j] >> 16;
-                *new_id = bk[8 + j] & 0xFFFF;
+                uint32_t v = bk[8 + j];
+                if (!merge_usable(m, (size_t)bi * 8 + (size_t)j, k >> 16, k & 0xFFFF, v & 0xFFFF))
+                    return 0;
+                *rank = v >> 16;
+                *new_id = v & 0xFFFF;
                 return 1;
             }
 #endif
@@ -281,7 +328,7 @@ static inline __attribute__((always_inline)) int merge_get_in(const tk_bpe *m, i
     if (compact)
         return cm_get(m, a << 16 | b, rank, new_id);
     const merge_slot *sl = merge_find(m, (uint64_t)a << 32 | b);
-    if (sl->key == UINT64_MAX)
+    if (sl->key == UINT64_MAX || !merge_usable(m, (size_t)(sl - m->merges), a, b, sl->new_id))
         return 0;
     *rank = sl->rank;
     *new_id = sl->new_id;

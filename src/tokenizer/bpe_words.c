@@ -435,6 +435,8 @@ int tk_bpe_word_spans(const tk_bpe *m, la_tok_work *w, const char *s, size_t len
         merge_word(m, bw);
     else
         bpe_merge_all(m, bw);
+    if ((rc = bpe_merge_failed(m, err)) != LA_OK)
+        return rc;
     for (size_t i = 0; i < bw->nsym; i++)
         if (bw->sym[i].len) {
             if (*n == max)

@@ -41,7 +41,9 @@
  * check of its own bytes, and every offset, length, count and index in
  * it is checked before use (tk_bpe_from_image, tk_direct_table_valid):
  * an entry that fails anything is removed and the file parsed, never
- * trusted. Entries are written whole under a temporary name and renamed,
+ * trusted. What a merge makes is checked at its first lookup instead
+ * (a run uses few): one that does not hold removes the entry and fails
+ * the run. Entries are written whole under a temporary name and renamed,
  * so that readers never see half of one. */
 
 static int cache_enabled;
@@ -542,7 +544,7 @@ int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build
         if (head_holds(&h, n, k, build, build_len) && bytes_check(b + sizeof h, n - sizeof h) == h.check) {
             *e = (tk_cache_entry){ p, len, b + sizeof h, b + sizeof h + h.rest_len, b + h.image_off,
                                    (char *)p + h.words_off, (size_t)h.rest_len, (size_t)h.added_len,
-                                   (size_t)h.image_len, (size_t)h.words_len };
+                                   (size_t)h.image_len, (size_t)h.words_len, path };
             /* used: its time says so, at most once an hour (cache_prune
              * removes the least recently used entries first) */
             if (st.st_mtim.tv_sec + 3600 <= time(NULL))
@@ -555,7 +557,8 @@ int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build
     close(fd);
     if (rc == LA_EDATA)
         unlink(path);
-    free(path);
+    if (rc != LA_OK)
+        free(path);
     return rc;
 }
 

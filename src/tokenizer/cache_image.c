@@ -3,7 +3,9 @@
  * tokenizer cache (cache.c): tk_bpe_image writes the model's tables as
  * they are, tk_bpe_from_image takes them back (in place, in the entry's
  * memory) once every offset, length, index and id in them is checked
- * against the others, so that no lookup reads outside them.
+ * against the others, so that no lookup reads outside them; what a
+ * merge makes is checked when a lookup first returns it
+ * (bpe_merge_check, in bpe.c).
  */
 #include "tokenizer/bpe_int.h"
 #include "tokenizer/tk_test.h"
@@ -97,16 +99,6 @@ int tk_bpe_image(const tk_bpe *m, la_buf *out)
 
 /* ---- checking an image: nothing in it is trusted ------------------------- */
 
-/* The string of id (a valid id) is there: 1 with it in *s, *len. */
-static int id_string(const tk_bpe *m, uint32_t id, const char **s, size_t *len)
-{
-    if (m->by_id[id].len == UINT32_MAX)
-        return 0;
-    *s = m->arena + m->by_id[id].off;
-    *len = m->by_id[id].len;
-    return 1;
-}
-
 /* The vocabulary: every entry's string inside the arena with its NUL
  * after it, and its id below id_count with a string of its own (the
  * same one, unless ids are shared); every id's string inside the arena,
@@ -163,77 +155,15 @@ static int image_slots_hold(const tk_bpe *m)
     return 1;
 }
 
-/* A merge of the pair (a, b) into new_id: all three ids with strings,
- * the new one a's followed by b's (less the continuing prefix), as the
- * merges were read (unless ids are shared, when an id's string may be
- * another one's). */
-static int merge_holds(const tk_bpe *m, uint32_t a, uint32_t b, uint32_t new_id)
-{
-    const char *sa, *sb, *sn;
-    size_t la, lb, ln;
-    if (a >= m->id_count || b >= m->id_count || new_id >= m->id_count || !id_string(m, a, &sa, &la) ||
-        !id_string(m, b, &sb, &lb) || !id_string(m, new_id, &sn, &ln))
-        return 0;
-    if (m->ids_shared)
-        return 1;
-    size_t skip = m->prefix ? m->prefix_len : 0;
-    return lb >= skip && ln == la + lb - skip && tk_same_bytes(sn, sa, la) &&
-           tk_same_bytes(sn + la, sb + skip, lb - skip);
-}
-
-/* Merges to check, gathered so that the ids' slots and their strings,
- * read at random, are fetched for a batch before any is compared. */
-#define CHECK_BATCH 32
-typedef struct {
-    uint32_t a[CHECK_BATCH], b[CHECK_BATCH], new_id[CHECK_BATCH];
-    size_t n;
-} merge_batch;
-
-/* merge_holds for every merge of q, which it empties: 1 when all hold.
- * The ids' slots are prefetched first, without a branch per id: an id
- * not below id_count has id 0's slot prefetched (merge_holds rejects it
- * after). The strings are not prefetched: their offsets are not known
- * before the slots arrive. */
-static int batch_holds(const tk_bpe *m, merge_batch *q)
-{
-    const size_t n = q->n;
-    const uint32_t count = m->id_count;
-    const id_slot *by_id = m->by_id;
-    if (!count)
-        return n == 0;
-    for (size_t j = 0; j < n; j++) {
-        __builtin_prefetch(&by_id[q->a[j] < count ? q->a[j] : 0]);
-        __builtin_prefetch(&by_id[q->b[j] < count ? q->b[j] : 0]);
-        __builtin_prefetch(&by_id[q->new_id[j] < count ? q->new_id[j] : 0]);
-    }
-    q->n = 0;
-    for (size_t j = 0; j < n; j++)
-        if (!merge_holds(m, q->a[j], q->b[j], q->new_id[j]))
-            return 0;
-    return 1;
-}
-
-/* Adds a merge to q: 0 when q was full and a merge in it does not hold. */
-static int batch_add(const tk_bpe *m, merge_batch *q, uint32_t a, uint32_t b, uint32_t new_id)
-{
-    if (q->n == CHECK_BATCH && !batch_holds(m, q))
-        return 0;
-    q->a[q->n] = a;
-    q->b[q->n] = b;
-    q->new_id[q->n++] = new_id;
-    return 1;
-}
-
 /* The merge table's slots (start, start + count], start an empty slot:
  * each pair where a lookup from its home slot finds it (no empty slot
- * between), merging as merge_holds says. A lookup's run of full slots
- * starts after an empty one, so that ranges which each start at an empty
- * slot are checked apart (two threads, image_holds). */
+ * between). A lookup's run of full slots starts after an empty one, so
+ * that ranges which each start at an empty slot are checked apart (two
+ * threads, image_holds). What each merge makes is checked when a lookup
+ * first returns it (bpe_merge_check): a run looks up few of them. */
 static int merges_range_hold(const tk_bpe *m, size_t start, size_t count)
 {
     size_t run = start;
-    merge_batch q;
-    q.n = 0;
     for (size_t k = 1; k <= count; k++) {
         size_t i = (start + k) & m->mmask;
         const merge_slot *sl = &m->merges[i];
@@ -242,22 +172,19 @@ static int merges_range_hold(const tk_bpe *m, size_t start, size_t count)
             continue;
         }
         size_t home = (size_t)hash_u64(sl->key) & m->mmask;
-        if (((i - home) & m->mmask) >= ((i - run) & m->mmask) ||
-            !batch_add(m, &q, (uint32_t)(sl->key >> 32), (uint32_t)sl->key, sl->new_id))
+        if (((i - home) & m->mmask) >= ((i - run) & m->mmask))
             return 0;
     }
-    return batch_holds(m, &q);
+    return 1;
 }
 
 /* The compact merge table's buckets (start, start + count], start a
  * bucket with a free way: buckets filled in order, each key where cm_get
- * finds it from its home bucket (every bucket between full), merging as
- * merge_holds says. */
+ * finds it from its home bucket (every bucket between full); what each
+ * makes is checked at use, as in merges_range_hold. */
 static int compact_range_holds(const tk_bpe *m, size_t start, size_t count)
 {
     size_t run = start;               /* the last bucket with a free way */
-    merge_batch q;
-    q.n = 0;
     for (size_t k = 1; k <= count; k++) {
         size_t bi = (start + k) & m->cmask;
         const uint32_t *bk = m->cm + bi * 16;
@@ -270,14 +197,13 @@ static int compact_range_holds(const tk_bpe *m, size_t start, size_t count)
             }
             size_t home = cm_bucket(m, bk[j]);
             /* a key met in its home bucket, or after full ones only */
-            if ((home != bi && ((bi - home) & m->cmask) >= ((bi - run) & m->cmask)) ||
-                !batch_add(m, &q, bk[j] >> 16, bk[j] & 0xFFFF, bk[8 + j] & 0xFFFF))
+            if (home != bi && ((bi - home) & m->cmask) >= ((bi - run) & m->cmask))
                 return 0;
         }
         if (bk[7] == CM_EMPTY)
             run = bi;
     }
-    return batch_holds(m, &q);
+    return 1;
 }
 
 /* The merges' table cut in two for checking: the slots (or buckets)
@@ -350,7 +276,7 @@ static int image_ids_hold(const tk_bpe *m)
             return 0;
     const char *s;
     size_t len;
-    if (m->unk_id < -1 || (m->unk_id >= 0 && (m->unk_id >= m->id_count || !id_string(m, (uint32_t)m->unk_id, &s, &len))))
+    if (m->unk_id < -1 || (m->unk_id >= 0 && (m->unk_id >= m->id_count || !bpe_id_string(m, (uint32_t)m->unk_id, &s, &len))))
         return 0;
     for (int b = 0; b < 256; b++) {
         char name[8];
@@ -393,7 +319,9 @@ static int image_pairs_hold(const tk_bpe *m)
  * offset, length, index and id in its parts is checked against the
  * others (above), so that no lookup reads outside them or runs on
  * without end, and the tables made from the vocabulary are the ones it
- * gives. (What the vocabulary, ranks and options themselves say cannot
+ * gives; the merges' results are left to their first lookup, which
+ * checks them before they are used. (What the vocabulary, ranks and
+ * options themselves say cannot
  * be checked without the file: an entry's own check and key answer for
  * those.) */
 typedef struct {
@@ -519,7 +447,7 @@ int tk_bpe_image_vouched(const char *p, size_t n, size_t off)
     return 0;
 }
 
-size_t tk_bpe_image_results(const char *p, size_t n, size_t *at, size_t cap)
+size_t tk_bpe_image_results(const char *p, size_t n, size_t *at, uint32_t (*pair)[2], size_t cap)
 {
     bpe_image_head h;
     size_t start[IMAGE_PARTS], size[IMAGE_PARTS], k = 0;
@@ -529,16 +457,22 @@ size_t tk_bpe_image_results(const char *p, size_t n, size_t *at, size_t cap)
         for (size_t s = 0; s < size[4] / sizeof(merge_slot); s++) {
             merge_slot sl;
             memcpy(&sl, p + start[4] + s * sizeof sl, sizeof sl);
-            if (sl.key != UINT64_MAX && k < cap)
+            if (sl.key != UINT64_MAX && k < cap) {
+                if (pair)
+                    pair[k][0] = (uint32_t)(sl.key >> 32), pair[k][1] = (uint32_t)sl.key;
                 at[k++] = start[4] + s * sizeof sl + offsetof(merge_slot, new_id);
+            }
         }
     if (h.cmask && start[8] <= n && size[8] <= n - start[8])
         for (size_t b = 0; b < size[8] / 64; b++)
             for (size_t j = 0; j < 8; j++) {
                 uint32_t key;
                 memcpy(&key, p + start[8] + b * 64 + 4 * j, sizeof key);
-                if (key != CM_EMPTY && k < cap)
+                if (key != CM_EMPTY && k < cap) {
+                    if (pair)
+                        pair[k][0] = key >> 16, pair[k][1] = key & 0xFFFF;
                     at[k++] = start[8] + b * 64 + 32 + 4 * j;   /* the value's low half */
+                }
             }
     return k;
 }
@@ -624,6 +558,15 @@ tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la
     memcpy(m->small_cut, h.small_cut, sizeof m->small_cut);
     if (!image_holds(m)) {
         la_err_set(err, LA_EDATA, "bad_cache", "tokenizer cache: image does not hold together");
+        tk_bpe_free(m);
+        return NULL;
+    }
+    /* the merges are checked at use: none is yet */
+    size_t slots = m->cm ? ((size_t)m->cmask + 1) * 8 : (size_t)m->mmask + 1;
+    m->merge_ok = calloc((slots + 63) / 64, sizeof *m->merge_ok);
+    m->lazy = calloc(1, sizeof *m->lazy);
+    if (!m->merge_ok || !m->lazy) {
+        la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
         tk_bpe_free(m);
         return NULL;
     }

@@ -467,7 +467,8 @@ static int load_entry(la_tokenizer *t, tk_cache_entry *e)
         memcpy(text, e->rest, e->rest_len);
         text[e->rest_len] = 0;
         m = tk_bpe_from_image(e->image, e->image_len, e->map, e->map_len, &err);
-        rc = m ? parse_top(text, e->rest_len, &root, &model, NULL, NULL, &err) : LA_EDATA;
+        rc = !m ? LA_EDATA : tk_bpe_set_entry(m, e->path);
+        rc = rc == LA_OK ? parse_top(text, e->rest_len, &root, &model, NULL, NULL, &err) : rc;
     } else {
         rc = text ? LA_EDATA : LA_ENOMEM;
         munmap(e->map, e->map_len);
@@ -497,7 +498,9 @@ static int load_cached(la_tokenizer *t, const tk_cache_key *k, const unsigned ch
     tk_cache_entry e = { 0 };
     if (tk_cache_map(k, build, build_len, &e) != LA_OK)
         return 0;
-    if (!load_entry(t, &e)) {
+    int ok = load_entry(t, &e);
+    free(e.path);
+    if (!ok) {
         tk_cache_drop(k, build);
         return 0;
     }

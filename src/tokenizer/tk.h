@@ -438,6 +438,11 @@ int tk_bpe_cut_between(const tk_bpe *m, const char *a, size_t na, const char *b,
  * model unmaps it when freed (also on failure); else they are copied. */
 int tk_bpe_image(const tk_bpe *m, la_buf *out);
 tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la_err *err);
+/* The cache entry's file a model from tk_bpe_from_image came from (a
+ * copy is kept): its merges are checked when first looked up, and the
+ * first that does not hold removes that file and fails the word (error
+ * "bad_cache", naming it). LA_OK or LA_ENOMEM. */
+int tk_bpe_set_entry(tk_bpe *m, const char *path);
 /* The first point after from where s[0..len) can be cut (no merge
  * crosses it), or len. */
 size_t tk_bpe_chunk_end(const tk_bpe *m, const char *s, size_t len, size_t from);
@@ -678,9 +683,10 @@ typedef struct {
                                          * (tk_added_image); the model's image */
     char *words;                  /* the word table of direct previews */
     size_t rest_len, added_len, image_len, words_len;
+    char *path;                   /* the entry's file (malloc'd, the caller's) */
 } tk_cache_entry;
 /* The entry of key k made by build into *e: LA_OK when there is one,
- * whole, and its check holds (e->map is then the caller's); LA_EIO when
+ * whole, and its check holds (e->map and e->path are then the caller's); LA_EIO when
  * there is none; LA_EDATA when the file there is no good entry (it is
  * removed). */
 int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build_len, tk_cache_entry *e);

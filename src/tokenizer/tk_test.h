@@ -97,8 +97,9 @@ int tk_cache_vouched(const char *p, size_t n, size_t off);
 int tk_cache_added_part(const char *p, size_t n, size_t *off, size_t *len);
 int tk_bpe_image_vouched(const char *p, size_t n, size_t off);
 /* Where the result id of each merge of the image p[0..n) is (at most
- * cap of them into at, offsets in p): how many there are. */
-size_t tk_bpe_image_results(const char *p, size_t n, size_t *at, size_t cap);
+ * cap of them into at, offsets in p), with the pair of ids it merges
+ * (into pair, when not NULL): how many there are. */
+size_t tk_bpe_image_results(const char *p, size_t n, size_t *at, uint32_t (*pair)[2], size_t cap);
 /* Where the model's image is in entry p[0..n): 1 with its offset and
  * length, 0 when p cannot be an entry. */
 int tk_cache_image_part(const char *p, size_t n, size_t *off, size_t *len);

@@ -1,10 +1,12 @@
 /* check_run.h - runs a Check suite and turns its result into the exit
  * code `make unit` looks at (0 when every test passed); reads a file
- * whole for the suites that compare files. */
+ * whole for the suites that compare files, and counts a folder's files
+ * for those that look at a tokenizer cache. */
 #ifndef LA_CHECK_RUN_H
 #define LA_CHECK_RUN_H
 
 #include <check.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -32,6 +34,24 @@ static inline char *la_check_slurp(const char *path, size_t *len)
     b[n] = 0;
     *len = (size_t)n;
     return b;
+}
+
+/* The files in folder dir (names not starting with '.'): how many, and
+ * the path of the last one read into last (when not NULL). */
+static inline int la_check_files(const char *dir, char *last, size_t n)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') {
+            count++;
+            if (last)
+                snprintf(last, n, "%s/%s", dir, e->d_name);
+        }
+    closedir(d);
+    return count;
 }
 
 #endif

@@ -11,12 +11,15 @@
 #include "check_run.h"
 #include "damage.h"
 #include <libgen.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lookahead.h"
+#include "tokenizer/tk_test.h"
 
 static char cli[4096];
 
@@ -161,6 +164,99 @@ START_TEST(damaged_chat_real_char)
 }
 END_TEST
 
+/* A run of the CLI in real mode on input in folder dir (to output out
+ * there, stderr to err), with dir's cache: its exit status. */
+static int run_real(const char *dir, const char *input, const char *out)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "LOOKAHEAD_CACHE_DIR='%s/cache' '%s' -q --mode real --tokenizer tests/fixtures/tok/full_llama.json "
+             "--input-field question --output-field answer -o '%s/%s' '%s/%s' 2>'%s/err'",
+             dir, cli, dir, out, dir, input, dir);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void put(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, strlen(text), f), strlen(text));
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* A tokenizer cache entry whose every merge makes another token than
+ * the file says, its check made right again: the entry is taken (merges
+ * are checked when first looked up), so a run that looks up none of
+ * them passes; a run that does stops with an error naming the entry,
+ * leaves no output file and removes the entry; the run after it makes
+ * the entry again and writes what the first run wrote. */
+START_TEST(damaged_cache_entry_stops_the_run)
+{
+    char dir[] = "/tmp/la-hostile-XXXXXX", entry[1024], path[512];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/cache", dir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    put(dir, "in.jsonl", "{\"question\":\"q\",\"answer\":\"1 2 3\"}\n"
+                         "{\"question\":\"q\",\"answer\":\"thethe catcat and\"}\n");
+    put(dir, "digits.jsonl", "{\"question\":\"q\",\"answer\":\"1 2 3\"}\n");
+    ck_assert_int_eq(run_real(dir, "in.jsonl", "first.jsonl"), 0);
+    snprintf(path, sizeof path, "%s/cache", dir);
+    ck_assert_int_eq(la_check_files(path, entry, sizeof entry), 1);
+    size_t len, off, n, at[4096];
+    char *b = la_check_slurp(entry, &len);
+    ck_assert(tk_cache_image_part(b, len, &off, &n));
+    size_t merges = tk_bpe_image_results(b + off, n, at, NULL, sizeof at / sizeof at[0]);
+    ck_assert_uint_gt(merges, 0);
+    for (size_t k = 0; k < merges; k++)
+        b[off + at[k]] ^= 1;
+    ck_assert(tk_cache_reseal(b, len));
+    FILE *f = fopen(entry, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+    free(b);
+    /* no merge looked up: "1", "2", "3" after the metaspace make none */
+    ck_assert_int_eq(run_real(dir, "digits.jsonl", "digits.out"), 0);
+    ck_assert(exists(dir, "digits.out"));
+    ck_assert_int_eq(access(entry, F_OK), 0);
+    /* "thethe" looks merges up */
+    ck_assert_int_eq(run_real(dir, "in.jsonl", "second.jsonl"), 74);
+    ck_assert(!exists(dir, "second.jsonl"));
+    ck_assert_int_ne(access(entry, F_OK), 0);
+    la_buf err = {0};
+    snprintf(path, sizeof path, "%s/err", dir);
+    slurp(path, &err);
+    la_buf_putc(&err, 0);
+    ck_assert_msg(strstr(err.data, entry) && strstr(err.data, "removed") && strstr(err.data, "--no-cache"), "%s",
+                  err.data);
+    la_buf_free(&err);
+    /* made again */
+    ck_assert_int_eq(run_real(dir, "in.jsonl", "third.jsonl"), 0);
+    ck_assert_int_eq(access(entry, F_OK), 0);
+    la_buf one = {0}, three = {0};
+    snprintf(path, sizeof path, "%s/first.jsonl", dir);
+    slurp(path, &one);
+    snprintf(path, sizeof path, "%s/third.jsonl", dir);
+    slurp(path, &three);
+    ck_assert(one.len > 0 && one.len == three.len && memcmp(one.data, three.data, one.len) == 0);
+    la_buf_free(&one);
+    la_buf_free(&three);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -183,6 +279,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, damaged_sample_virtual);
     tcase_add_test(tc, damaged_chat_real_word);
     tcase_add_test(tc, damaged_chat_real_char);
+    tcase_add_test(tc, damaged_cache_entry_stops_the_run);
     suite_add_tcase(s, tc);
     int failed = la_check_run(s);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
