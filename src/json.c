@@ -457,6 +457,38 @@ scan_string_padded(const char *p, size_t n, size_t pos, size_t *end, int *has_u,
 SIMD_VARIANTS(int, scan_string, (const char *p, size_t n, size_t pos, size_t *end, int *has_u, la_err *err),
               SCAN_STRING)
 
+int la_json_scan_string(const char *p, size_t n, size_t pos, size_t *end, int *has_u, la_err *err)
+{
+    return scan_string_at[simd()](p, n, pos, end, has_u, err);
+}
+
+int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *plain)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    size_t j = pos + 1;
+    *plain = 1;
+    while (j < n) {
+        unsigned c = u[j];
+        if (c == '"') {
+            *end = j + 1;
+            return LA_OK;
+        }
+        if (c >= 0x80) {
+            size_t k = utf8_seq(u + j, n - j);
+            if (!k)
+                break;
+            j += k;
+        } else if (c < 0x20 || c == '\\') {
+            break;
+        } else {
+            j++;
+        }
+    }
+    int has_u = 0;
+    *plain = 0;
+    return la_json_scan_string(p, n, pos, end, &has_u, NULL);
+}
+
 /* Scans a number per RFC 8259's grammar; *end just past it. */
 static int scan_number(const char *p, size_t n, size_t pos, size_t *end, la_err *err)
 {
@@ -612,6 +644,11 @@ value:
         } else if (depth == 2) {
             val2 = pos;
             count2 = 0;
+            size_t done;
+            if (sub->on_value && (done = sub->on_value(sub->ctx, p, n, key2, pos, sub, &count2)) > pos) {
+                pos = done;             /* gone over whole: its end */
+                goto after;
+            }
         }
     }
     if (pos >= n)

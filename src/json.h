@@ -61,7 +61,7 @@ typedef struct {
     la_span key, val;
     size_t count;
 } la_sub_member;
-typedef struct {
+typedef struct la_sub_members {
     const char *name;
     size_t name_len;
     la_span parent;
@@ -72,8 +72,26 @@ typedef struct {
      * that turns out invalid or is repeated later has had members
      * reported too) */
     void (*on_member)(void *ctx, const char *p, const la_sub_member *m, const la_members *top);
+    /* when set, called where a member's value begins (p[pos], key the
+     * member's key as written), with the members before it: it may go
+     * over the whole value itself, as strictly as the validator (RFC 8259
+     * and UTF-8, la_json_scan_string for its strings), and return where
+     * the value ends with its element count in *count; 0 leaves the value
+     * to the validator, which then finds and words any error in it */
+    size_t (*on_value)(void *ctx, const char *p, size_t n, la_span key, size_t pos, const struct la_sub_members *sub,
+                       size_t *count);
     void *ctx;
 } la_sub_members;
+
+/* The validator's own string scanner: the string at p[pos] (a quote),
+ * *end just past its closing quote, *has_u set when it holds a \u
+ * escape; an error as the validator words it. */
+int la_json_scan_string(const char *p, size_t n, size_t pos, size_t *end, int *has_u, la_err *err);
+/* The same for a string of a few bytes (a merge's token), a byte at a
+ * time, where the general scanner would begin with a whole block: *plain
+ * is 1 when it has no escape (0 may also mean the general scanner took
+ * over); an error is said by neither, only returned. */
+int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *plain);
 
 /* la_json_validate_top, also filling *sub (sub->name set by the caller;
  * sub->m is the caller's to free). */

@@ -432,30 +432,53 @@ int tk_bpe_compact_tight(tk_bpe *m)
 #define MERGE_BATCH 32
 
 typedef struct {
-    size_t off[3], len[3];       /* a, b, merged string in the batch store */
+    const char *s[3];            /* a, b and the merged token (made when resolving) */
+    size_t len[3];
+    size_t off[2];               /* a or b kept in the chunk's store: where (see stored) */
     uint64_t h[3];
     uint32_t rank;
     int short_b;                 /* b shorter than continuing_subword_prefix */
+    int stored;                  /* bit k: s[k] is at off[k] of the store, not in the bytes read */
     uint64_t key;
     uint32_t new_id;
 } pending_merge;
 
 /* Resolves and inserts merges q[0..n) in order; the first failing one
  * sets the error (as one-by-one reading would: earlier merges do not
- * change the vocabulary). */
-static int add_merges(tk_bpe *m, pending_merge *q, size_t n, const la_buf *store, la_err *err)
+ * change the vocabulary). Their merged tokens (a, then b without its
+ * first prefix_len bytes) are made in scratch. */
+static int add_merges(tk_bpe *m, pending_merge *q, size_t n, const la_buf *store, la_buf *scratch,
+                      size_t prefix_len, la_err *err)
 {
-    const char *base = store->data;
-    for (size_t i = 0; i < n; i++)
+    size_t need = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (int k = 0; k < 2; k++)
+            if (q[i].stored >> k & 1)
+                q[i].s[k] = store->data + q[i].off[k];
+        need += q[i].len[2] + 1;
+    }
+    la_buf_clear(scratch);
+    if (la_buf_reserve(scratch, need) != LA_OK)
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+    char *at = scratch->data;
+    for (size_t i = 0; i < n; i++) {
+        if (!q[i].short_b) {
+            memcpy(at, q[i].s[0], q[i].len[0]);
+            memcpy(at + q[i].len[0], q[i].s[1] + prefix_len, q[i].len[1] - prefix_len);
+        }
+        q[i].s[2] = at;
+        at += q[i].len[2];
+        *at++ = 0;
         for (int k = 0; k < 3; k++) {
             if (k == 2 && q[i].short_b)
                 continue;
-            q[i].h[k] = hash_bytes(base + q[i].off[k], q[i].len[k]);
+            q[i].h[k] = hash_bytes(q[i].s[k], q[i].len[k]);
             __builtin_prefetch(&m->vslot[(uint32_t)q[i].h[k] & m->vmask]);
         }
+    }
     for (size_t i = 0; i < n; i++) {
         pending_merge *e = &q[i];
-        const char *a = base + e->off[0], *b = base + e->off[1];
+        const char *a = e->s[0], *b = e->s[1];
         size_t alen = e->len[0], blen = e->len[1];
         uint32_t ea = vocab_find_h(m, a, alen, e->h[0]), eb = vocab_find_h(m, b, blen, e->h[1]);
         if (ea == UINT32_MAX || eb == UINT32_MAX)
@@ -466,11 +489,10 @@ static int add_merges(tk_bpe *m, pending_merge *q, size_t n, const la_buf *store
         if (e->short_b)
             return la_err_set(err, LA_EDATA, "bad_tokenizer",
                               "tokenizer: model: merge part shorter than continuing_subword_prefix");
-        uint32_t en = vocab_find_h(m, base + e->off[2], e->len[2], e->h[2]);
+        uint32_t en = vocab_find_h(m, e->s[2], e->len[2], e->h[2]);
         if (en == UINT32_MAX)
             return la_err_set(err, LA_EDATA, "bad_tokenizer",
-                              "tokenizer: model: merged token \"%.40s\" is not in the vocabulary",
-                              base + e->off[2]);
+                              "tokenizer: model: merged token \"%.40s\" is not in the vocabulary", e->s[2]);
         e->key = (uint64_t)m->ents[ea].id << 32 | m->ents[eb].id;
         e->new_id = m->ents[en].id;
         __builtin_prefetch(&m->merges[(uint32_t)hash_u64(e->key) & m->mmask]);
@@ -479,14 +501,6 @@ static int add_merges(tk_bpe *m, pending_merge *q, size_t n, const la_buf *store
     for (size_t i = 0; i < n; i++)
         *merge_find(m, q[i].key) = (merge_slot){ q[i].key, q[i].rank, q[i].new_id };
     return LA_OK;
-}
-
-/* Appends s[0..n) to the batch store, recording where. */
-static int store_put(la_buf *store, const char *s, size_t n, size_t *off, size_t *len)
-{
-    *off = store->len;
-    *len = n;
-    return la_buf_append(store, s, n) != LA_OK || la_buf_putc(store, 0) != LA_OK ? LA_ENOMEM : LA_OK;
 }
 
 /* One merge element at span e: "a b" (one space exactly) or [a, b].
@@ -594,6 +608,7 @@ static int merge_fast(const char *p, size_t n, size_t i, const char **a, size_t 
 #define MERGE_CHUNK 1024
 #define MERGE_RING 4
 #define MERGE_THREADED 8192      /* merges (estimated) from which a second thread pays */
+#define AHEAD_RING 32            /* chunks parsed ahead of the vocabulary being read */
 
 typedef struct {
     pending_merge q[MERGE_CHUNK];
@@ -610,6 +625,8 @@ typedef struct {
     int frc;
     int threaded;
     size_t nring;
+    size_t prefix_len;           /* the continuing_subword_prefix's length */
+    la_buf scratch;              /* the resolver's merged tokens */
     la_err err;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -620,7 +637,8 @@ static int resolve_chunk(merge_pipe *pp, merge_chunk *c)
 {
     int rc = LA_OK;
     for (size_t i = 0; i < c->n && rc == LA_OK; i += MERGE_BATCH)
-        rc = add_merges(pp->m, c->q + i, c->n - i < MERGE_BATCH ? c->n - i : MERGE_BATCH, &c->store, &pp->err);
+        rc = add_merges(pp->m, c->q + i, c->n - i < MERGE_BATCH ? c->n - i : MERGE_BATCH, &c->store, &pp->scratch,
+                        pp->prefix_len, &pp->err);
     return rc;
 }
 
@@ -629,9 +647,9 @@ static void *merge_resolver(void *arg)
     merge_pipe *pp = arg;
     pthread_mutex_lock(&pp->mu);
     for (;;) {
-        while (pp->consumed == pp->produced && !pp->done)
+        while (pp->consumed == pp->produced && !pp->done && !pp->failed)
             pthread_cond_wait(&pp->cv, &pp->mu);
-        if (pp->consumed == pp->produced)
+        if (pp->consumed == pp->produced || pp->failed)
             break;
         merge_chunk *c = &pp->ring[pp->consumed % pp->nring];
         pthread_mutex_unlock(&pp->mu);
@@ -682,6 +700,39 @@ static merge_chunk *hand_over(merge_pipe *pp)
     return c;
 }
 
+/* 1 when s lies in p[0..n). */
+static int in_bytes(const char *p, size_t n, const char *s)
+{
+    return (uintptr_t)s >= (uintptr_t)p && (uintptr_t)s < (uintptr_t)p + n;
+}
+
+/* Adds merge a b of the given rank to chunk c (not full): a part that
+ * lies in the bytes read, p[0..n), is pointed to (they outlive the
+ * resolving), another (unescaped) is copied into the chunk's store. The
+ * merged token is a then b without its first prefix_len bytes (the
+ * continuing_subword_prefix). */
+static int put_merge(merge_chunk *c, const char *p, size_t n, const char *a, size_t al, const char *b, size_t bl,
+                     size_t prefix_len, uint32_t rank)
+{
+    pending_merge *x = &c->q[c->n++];
+    x->rank = rank;
+    x->short_b = bl < prefix_len;
+    x->s[0] = a;
+    x->s[1] = b;
+    x->len[0] = al;
+    x->len[1] = bl;
+    x->len[2] = x->short_b ? 0 : al + bl - prefix_len;
+    x->stored = 0;
+    for (int k = 0; k < 2; k++)
+        if (!in_bytes(p, n, x->s[k])) {
+            x->stored |= 1 << k;
+            x->off[k] = c->store.len;
+            if (la_buf_append(&c->store, x->s[k], x->len[k]) != LA_OK)
+                return LA_ENOMEM;
+        }
+    return LA_OK;
+}
+
 /* Parses the merge elements of p[0..n) from i (past the '[') into
  * chunks. Returns LA_OK, or a parse or memory error (set in err); a
  * resolving failure just ends it early (pp->failed). */
@@ -714,16 +765,7 @@ static int parse_merges(merge_pipe *pp, const char *p, size_t n, size_t i, la_er
         i = end;
         if (skip)
             continue;
-        pending_merge *x = &c->q[c->n++];
-        x->rank = rank++;
-        x->short_b = bl < m->prefix_len;
-        la_buf *store = &c->store;
-        if (store_put(store, a, al, &x->off[0], &x->len[0]) ||
-            store_put(store, b, bl, &x->off[1], &x->len[1]) ||
-            (x->off[2] = store->len, x->len[2] = x->short_b ? 0 : al + bl - m->prefix_len,
-             la_buf_append(store, a, al)) ||
-            (!x->short_b && la_buf_append(store, b + m->prefix_len, bl - m->prefix_len)) ||
-            la_buf_putc(store, 0)) {
+        if (put_merge(c, p, n, a, al, b, bl, m->prefix_len, rank++) != LA_OK) {
             rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
             break;
         }
@@ -738,6 +780,34 @@ static int parse_merges(merge_pipe *pp, const char *p, size_t n, size_t i, la_er
     return rc;
 }
 
+/* The merge table's size for the array at p[arr] (running to p[n]),
+ * sized from its quotes: at least two per merge ("a b"), four per pair -
+ * an upper bound that costs one pass without calls. */
+static uint32_t merges_cap(const char *p, size_t n, size_t arr, size_t *merges)
+{
+    size_t quotes = count_byte(p + arr, n - arr, '"');
+    size_t first = skip_ws(p, n, arr + 1);
+    size_t count = quotes / (p[first] == '[' ? 4 : 2) + 1;
+    uint32_t cap = 16;
+    while (cap < count + count / 2 + 1)          /* load factor <= 2/3 */
+        cap *= 2;
+    if (merges)
+        *merges = count;
+    return cap;
+}
+
+/* An empty merge table of cap slots for m. */
+static int merges_alloc(tk_bpe *m, uint32_t cap)
+{
+    m->merges = tk_table_alloc((size_t)cap * sizeof *m->merges);
+    if (!m->merges)
+        return LA_ENOMEM;
+    for (uint32_t i = 0; i < cap; i++)     /* whole slots: the tokenizer cache writes them out */
+        m->merges[i] = (merge_slot){ UINT64_MAX, 0, 0 };
+    m->mmask = cap - 1;
+    return LA_OK;
+}
+
 /* Reads "merges" p[0..n): "a b" strings ("#version" lines skipped) or
  * [a, b] pairs, ranked by position. */
 static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
@@ -747,22 +817,14 @@ static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"merges\" is not an array");
     /* the table is sized from the quotes: at least two per merge ("a b"),
      * four per pair - an upper bound that costs one pass without calls */
-    size_t quotes = count_byte(p + arr, n - arr, '"');
-    size_t first = skip_ws(p, n, arr + 1);
-    size_t count = quotes / (p[first] == '[' ? 4 : 2) + 1;
-    uint32_t cap = 16;
-    while (cap < count + count / 2 + 1)          /* load factor <= 2/3 */
-        cap *= 2;
-    m->merges = tk_table_alloc((size_t)cap * sizeof *m->merges);
-    if (!m->merges)
+    size_t count;
+    if (merges_alloc(m, merges_cap(p, n, arr, &count)) != LA_OK)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
-    for (uint32_t i = 0; i < cap; i++)     /* whole slots: the tokenizer cache writes them out */
-        m->merges[i] = (merge_slot){ UINT64_MAX, 0, 0 };
-    m->mmask = cap - 1;
 
     merge_pipe pp;
     memset(&pp, 0, sizeof pp);
     pp.m = m;
+    pp.prefix_len = m->prefix_len;
     size_t nring = count >= MERGE_THREADED ? MERGE_RING : 1;
     pp.nring = nring;
     if (!(pp.ring = calloc(nring, sizeof *pp.ring)))
@@ -794,6 +856,7 @@ static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
     for (size_t k = 0; k < nring; k++)
         la_buf_free(&pp.ring[k].store);
     free(pp.ring);
+    la_buf_free(&pp.scratch);
     return rc;
 }
 
@@ -895,6 +958,19 @@ uint64_t bpe_next_serial(void)
 
 static int prepare_chunking(tk_bpe *m, la_err *err, atomic_int *stop);
 
+/* The merges read while they are validated (tk_bpe_ahead_merges): parsed
+ * on the validating thread, resolved on a thread of their own once the
+ * vocabulary is in, into the model read ahead. */
+typedef struct {
+    merge_pipe pp;
+    pthread_t tid;
+    int started;                 /* tid runs */
+    const char *p;               /* the array's bytes, set when all of it was read */
+    size_t n;
+    size_t prefix_len;           /* the continuing_subword_prefix length assumed */
+    uint32_t cap;                /* the merge table's size */
+} ahead_merges;
+
 struct tk_bpe_ahead {
     pthread_t tid;
     const char *p;
@@ -905,6 +981,10 @@ struct tk_bpe_ahead {
     int cut;                     /* make the chunking pairs */
     int chunked;                 /* they were made */
     atomic_int stop;             /* set: the pairs are not wanted */
+    pthread_mutex_t mu;          /* vocab_done, for the merges' resolver */
+    pthread_cond_t cv;
+    int vocab_done;              /* load_vocab has returned (rc set) */
+    ahead_merges *mg;            /* the merges read ahead, if any */
 };
 
 static void *ahead_main(void *arg)
@@ -912,6 +992,10 @@ static void *ahead_main(void *arg)
     tk_bpe_ahead *a = arg;
     la_err cerr = {{0}, {0}};
     a->rc = load_vocab(a->m, a->p, a->n, a->count, &a->err);
+    pthread_mutex_lock(&a->mu);
+    a->vocab_done = 1;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
     /* then the pairs that cut long pieces, while the caller is still
      * validating: as for a model without a prefix or suffix (the options
      * are not read yet). The caller stops them when the model is not to
@@ -945,7 +1029,12 @@ tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, in
     a->count = count;
     a->cut = cut;
     atomic_init(&a->stop, 0);
-    if (pthread_create(&a->tid, NULL, ahead_main, a) != 0) {
+    int mu = pthread_mutex_init(&a->mu, NULL) == 0, cv = mu && pthread_cond_init(&a->cv, NULL) == 0;
+    if (!cv || pthread_create(&a->tid, NULL, ahead_main, a) != 0) {
+        if (cv)
+            pthread_cond_destroy(&a->cv);
+        if (mu)
+            pthread_mutex_destroy(&a->mu);
         free(a->m);
         free(a);
         return NULL;
@@ -953,14 +1042,186 @@ tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, in
     return a;
 }
 
+/* What the merges read ahead leave in the model: whether they all went
+ * in, for which bytes, assuming which prefix length, in a table of how
+ * many slots. */
+typedef struct {
+    int whole;
+    const char *p;
+    size_t n, prefix_len;
+    uint32_t cap;
+} merges_done;
+
+/* Ends the merges read ahead (waiting for their resolver), says what
+ * they left in *d and frees them; the table they filled stays in the
+ * model. */
+static void merges_end(tk_bpe_ahead *a, merges_done *d)
+{
+    ahead_merges *g = a->mg;
+    *d = (merges_done){ 0, NULL, 0, 0, 0 };
+    if (!g)
+        return;
+    if (g->started) {
+        pthread_mutex_lock(&g->pp.mu);
+        g->pp.done = 1;
+        pthread_cond_broadcast(&g->pp.cv);
+        pthread_mutex_unlock(&g->pp.mu);
+        pthread_join(g->tid, NULL);
+        pthread_cond_destroy(&g->pp.cv);
+        pthread_mutex_destroy(&g->pp.mu);
+        *d = (merges_done){ g->p && !g->pp.failed && g->pp.consumed == g->pp.produced, g->p, g->n, g->prefix_len,
+                            g->cap };
+    }
+    for (size_t k = 0; k < g->pp.nring; k++)
+        la_buf_free(&g->pp.ring[k].store);
+    free(g->pp.ring);
+    la_buf_free(&g->pp.scratch);
+    free(g);
+    a->mg = NULL;
+}
+
+/* Joins the read-ahead's threads and frees all of a but its model. */
+static void ahead_end(tk_bpe_ahead *a, merges_done *d)
+{
+    pthread_join(a->tid, NULL);
+    merges_end(a, d);
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->mu);
+}
+
 void tk_bpe_ahead_drop(tk_bpe_ahead *a)
 {
     if (!a)
         return;
+    merges_done d;
     atomic_store(&a->stop, 1);
-    pthread_join(a->tid, NULL);
+    ahead_end(a, &d);
     tk_bpe_free(a->m);
     free(a);
+}
+
+/* The resolver of the merges read ahead: it waits for the vocabulary,
+ * then resolves the chunks as the validating thread parses them (none
+ * when the vocabulary could not be read: the merges are then left to
+ * the usual way, after its error). */
+static void *ahead_resolver(void *arg)
+{
+    tk_bpe_ahead *a = arg;
+    pthread_mutex_lock(&a->mu);
+    while (!a->vocab_done)
+        pthread_cond_wait(&a->cv, &a->mu);
+    int ok = a->rc == LA_OK;
+    pthread_mutex_unlock(&a->mu);
+    merge_pipe *pp = &a->mg->pp;
+    if (ok)
+        return merge_resolver(pp);
+    pthread_mutex_lock(&pp->mu);
+    pp->failed = 1;
+    pp->frc = LA_EDATA;
+    pthread_cond_broadcast(&pp->cv);
+    pthread_mutex_unlock(&pp->mu);
+    return NULL;
+}
+
+/* The string at p[pos], validated (la_json_scan_string): its text (in
+ * tmp when it has escapes) and *end past it; 0 when it is not valid. */
+static int strict_string(const char *p, size_t n, size_t pos, la_buf *tmp, const char **s, size_t *len, size_t *end)
+{
+    int plain;
+    if (p[pos] != '"' || la_json_scan_short(p, n, pos, end, &plain) != LA_OK)
+        return 0;
+    if (plain) {
+        *s = p + pos + 1;
+        *len = *end - pos - 2;
+        return 1;
+    }
+    return string_text(p, (la_span){ pos, *end }, tmp, s, len) == LA_OK;
+}
+
+/* Parses the merges array at p[pos] (up to n) while validating it, as
+ * strictly as la_json_validate would: elements all [a, b] pairs or all
+ * "a b" strings (one space, no "#version" line). Returns the end of the
+ * array with its element count, or 0 on anything else (the validator
+ * then goes over it the usual way). */
+static size_t strict_merges(ahead_merges *g, const char *p, size_t n, size_t pos, size_t *count)
+{
+    merge_pipe *pp = &g->pp;
+    merge_chunk *c = &pp->ring[0];
+    la_buf ta = {0}, tb = {0};
+    size_t i = skip_ws(p, n, pos + 1), end = 0, k = 0;
+    int pairs = p[i] == '[';
+    if (p[i] == ']')
+        end = i + 1;
+    while (!end) {
+        const char *a, *b;
+        size_t al, bl, e;
+        if (pairs) {
+            if (p[i] != '[' || !strict_string(p, n, skip_ws(p, n, i + 1), &ta, &a, &al, &e) ||
+                p[i = skip_ws(p, n, e)] != ',' || !strict_string(p, n, skip_ws(p, n, i + 1), &tb, &b, &bl, &e) ||
+                p[i = skip_ws(p, n, e)] != ']')
+                break;
+            i++;
+        } else {
+            const char *sp;
+            if (!strict_string(p, n, i, &ta, &a, &al, &e) || (al >= 8 && memcmp(a, "#version", 8) == 0) ||
+                !(sp = memchr(a, ' ', al)) || memchr(sp + 1, ' ', al - (size_t)(sp + 1 - a)))
+                break;
+            b = sp + 1;
+            bl = al - (size_t)(b - a);
+            al = (size_t)(sp - a);
+            i = e;
+        }
+        if (put_merge(c, p, n, a, al, b, bl, g->prefix_len, (uint32_t)k) != LA_OK || ++k >= UINT32_MAX ||
+            (c->n == MERGE_CHUNK && !(c = hand_over(pp))))
+            break;
+        i = skip_ws(p, n, i);
+        if (p[i] == ']')
+            end = i + 1;
+        else if (p[i] == ',')
+            i = skip_ws(p, n, i + 1);
+        else
+            break;
+    }
+    if (end && c->n && !hand_over(pp))
+        end = 0;
+    la_buf_free(&ta);
+    la_buf_free(&tb);
+    *count = k;
+    return end;
+}
+
+size_t tk_bpe_ahead_merges(tk_bpe_ahead *a, const char *p, size_t n, size_t pos, size_t prefix_len, size_t *count)
+{
+    ahead_merges *g;
+    if (!a || a->mg || p[pos] != '[' || !(g = a->mg = calloc(1, sizeof *g)))
+        return 0;
+    g->prefix_len = prefix_len;
+    g->cap = merges_cap(p, n, pos, NULL);
+    g->pp.m = a->m;
+    g->pp.prefix_len = prefix_len;
+    g->pp.nring = AHEAD_RING;
+    g->pp.threaded = 1;
+    size_t end = 0;
+    if ((g->pp.ring = calloc(AHEAD_RING, sizeof *g->pp.ring)) && merges_alloc(a->m, g->cap) == LA_OK &&
+        pthread_mutex_init(&g->pp.mu, NULL) == 0) {
+        if (pthread_cond_init(&g->pp.cv, NULL) != 0)
+            pthread_mutex_destroy(&g->pp.mu);
+        else if (!(g->started = pthread_create(&g->tid, NULL, ahead_resolver, a) == 0)) {
+            pthread_cond_destroy(&g->pp.cv);
+            pthread_mutex_destroy(&g->pp.mu);
+        } else
+            end = strict_merges(g, p, n, pos, count);
+    }
+    if (end) {
+        g->p = p + pos;
+        g->n = end - pos;
+    } else if (g->started) {           /* given up: the resolver stops */
+        pthread_mutex_lock(&g->pp.mu);
+        g->pp.failed = 1;
+        pthread_cond_broadcast(&g->pp.cv);
+        pthread_mutex_unlock(&g->pp.mu);
+    }
+    return end;
 }
 
 /* tk_bpe_from_raw, with the vocabulary of the read-ahead a when a is for
@@ -970,10 +1231,11 @@ static tk_bpe *from_raw(tk_bpe_ahead *a, const cJSON *opts, const char *vocab, s
 {
     tk_bpe *m;
     int ahead = a && vocab && a->p == vocab && a->n == vocab_len, chunked = 0, vrc = LA_OK;
+    merges_done md = { 0, NULL, 0, 0, 0 };
     if (ahead) {
         if (!chunking)
             atomic_store(&a->stop, 1);
-        pthread_join(a->tid, NULL);
+        ahead_end(a, &md);
         m = a->m;
         chunked = a->chunked;
         if ((vrc = a->rc) != LA_OK)
@@ -1002,8 +1264,17 @@ static tk_bpe *from_raw(tk_bpe_ahead *a, const cJSON *opts, const char *vocab, s
         int want = chunking && !chunked;
         chunk_job job = { m, {{0}, {0}}, LA_OK };
         pthread_t tid;
-        int threaded = want && pthread_create(&tid, NULL, chunk_main, &job) == 0;
-        rc = load_merges(m, merges, merges_len, err);
+        /* the merges read ahead are the model's when they are these bytes,
+         * all in, with this prefix and table size; else read again */
+        int taken = md.whole && md.p == merges && md.n == merges_len && md.prefix_len == m->prefix_len &&
+                    md.cap == merges_cap(merges, merges_len, 0, NULL);
+        if (!taken && m->merges) {
+            tk_table_free(m->merges);
+            m->merges = NULL;
+            m->mmask = 0;
+        }
+        int threaded = !taken && want && pthread_create(&tid, NULL, chunk_main, &job) == 0;
+        rc = taken ? LA_OK : load_merges(m, merges, merges_len, err);
         if (threaded)
             pthread_join(tid, NULL);
         else if (want && rc == LA_OK)
@@ -1219,6 +1490,14 @@ uint64_t tk_bpe_chunk_digest(const tk_bpe *m)
     if (m->pairs)
         h = h * 31 + hash_bytes((const char *)m->pairs, ((size_t)m->pmask + 1) * sizeof *m->pairs);
     return h ? h : 1;
+}
+
+uint64_t tk_bpe_merge_digest(const tk_bpe *m)
+{
+    uint64_t h = m->mmask;
+    if (m->merges)
+        h = h * 31 + hash_bytes((const char *)m->merges, ((size_t)m->mmask + 1) * sizeof *m->merges);
+    return h;
 }
 
 size_t tk_bpe_merge_count(const tk_bpe *m)

@@ -606,6 +606,34 @@ static void vocab_ahead(void *ctx, const char *p, const la_sub_member *m, const 
                                     cut_likely(p, top) ? read_ahead : 0);
 }
 
+/* The length of the model's continuing_subword_prefix as the members of
+ * "model" validated so far give it (the last one written plainly; 0
+ * without): what the merges read ahead assume, checked once the options
+ * are read. */
+static size_t prefix_len(const char *p, const la_sub_members *sub)
+{
+    static const char key[] = "\"continuing_subword_prefix\"";
+    for (size_t i = sub->n; i-- > 0;) {
+        la_sub_member mb = sub->m[i];
+        if (mb.key.end - mb.key.start != sizeof key - 1 || memcmp(p + mb.key.start, key, sizeof key - 1) != 0)
+            continue;
+        la_buf text = {0};
+        size_t len = p[mb.val.start] == '"' && la_json_unescape(p, mb.val, &text, NULL) == LA_OK ? text.len : 0;
+        la_buf_free(&text);
+        return len;
+    }
+    return 0;
+}
+
+static size_t merges_ahead(void *ctx, const char *p, size_t n, la_span key, size_t pos, const la_sub_members *sub,
+                           size_t *count)
+{
+    tk_bpe_ahead **ahead = ctx;
+    if (!*ahead || key.end - key.start != 8 || memcmp(p + key.start, "\"merges\"", 8) != 0)
+        return 0;
+    return tk_bpe_ahead_merges(*ahead, p, n, pos, prefix_len(p, sub), count);
+}
+
 /* Builds t by parsing the file's bytes fb (freed here); with build_len,
  * then writes the cache entry of key and build for them. Entries hold
  * BPE's tables only: the other model types are parsed each time (an
@@ -617,7 +645,8 @@ static int load_parsed(la_tokenizer *t, file_bytes *fb, const struct stat *st, c
     cJSON *root = NULL;
     la_buf rest = {0}, added = {0};
     tk_bpe_ahead *ahead = NULL;
-    la_sub_members sub = { .name = "\"model\"", .name_len = 7, .on_member = vocab_ahead, .ctx = &ahead };
+    la_sub_members sub = { .name = "\"model\"", .name_len = 7, .on_member = vocab_ahead, .on_value = merges_ahead,
+                           .ctx = &ahead };
     int rc = parse_top(fb->data, fb->len, &root, &model, build_len ? &rest : NULL, &sub, err);
     prebuilt_parts pre = { NULL, NULL, 0, build_len ? &added : NULL };
     if (rc == LA_OK)

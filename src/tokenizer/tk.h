@@ -390,6 +390,16 @@ tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, in
 tk_bpe *tk_bpe_from_ahead(tk_bpe_ahead *a, const cJSON *opts, const char *vocab, size_t vocab_len,
                           size_t vocab_count, const char *merges, size_t merges_len, int chunking, la_err *err);
 void tk_bpe_ahead_drop(tk_bpe_ahead *a);
+/* Reads the model's "merges" array at p[pos] (of the n bytes being
+ * validated) while validating it, as strictly as la_json_validate, for
+ * the vocabulary read ahead a: parsed here, resolved on another thread as
+ * soon as the vocabulary is in. Returns where the array ends, with its
+ * element count, or 0 when it takes a shape it does not read (validation
+ * then goes over it). prefix_len is the continuing_subword_prefix length
+ * the model is taken to have; tk_bpe_from_ahead keeps the merges only when
+ * they are its merges bytes, all went in and that length is right, and
+ * reads them again otherwise, so an error is said as without them. */
+size_t tk_bpe_ahead_merges(tk_bpe_ahead *a, const char *p, size_t n, size_t pos, size_t prefix_len, size_t *count);
 void tk_bpe_free(tk_bpe *m);
 /* Tokenizes one pre-token, pushing ids to sink. A long piece (whole
  * sequence BPE without a pre-tokenizer) is cut where no vocabulary token

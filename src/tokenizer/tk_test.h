@@ -50,6 +50,9 @@ size_t tk_bpe_merge_count(const tk_bpe *m);
 /* A digest of the tables that cut long pieces (the pair set, the small
  * characters' cuts and ids), 0 when the model has none. */
 uint64_t tk_bpe_chunk_digest(const tk_bpe *m);
+/* A digest of the merge table as laid out (its size and every slot), so
+ * that two ways of loading are seen to build the same one. */
+uint64_t tk_bpe_merge_digest(const tk_bpe *m);
 
 /* ---- loading (load.c) ------------------------------------------------- */
 /* 0 makes loading read the vocabulary after validation, on the loading

@@ -698,6 +698,8 @@ static int ahead_matches_file_as(const char *file, int mode)
         ck_assert_uint_eq(tk_bpe_vocab_count(a->model), tk_bpe_vocab_count(b->model));
         ck_assert_uint_eq(tk_bpe_vocab_size(a->model), tk_bpe_vocab_size(b->model));
         ck_assert_uint_eq(tk_bpe_merge_count(a->model), tk_bpe_merge_count(b->model));
+        ck_assert_msg(tk_bpe_merge_digest(a->model) == tk_bpe_merge_digest(b->model), "%s: merge tables differ",
+                      file);
         ck_assert_msg(tk_bpe_chunk_digest(a->model) == tk_bpe_chunk_digest(b->model), "%s: cutting tables differ",
                       file);
         for (uint32_t id = 0; id < tk_bpe_vocab_size(a->model); id++) {
@@ -792,6 +794,58 @@ START_TEST(read_ahead_same_model)
 }
 END_TEST
 
+/* ahead_matches_file on text written to a file of its own. */
+static int ahead_matches_text(const char *text)
+{
+    char path[] = "/tmp/la_tok_bpe_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    int compared = ahead_matches_file(path);
+    unlink(path);
+    return compared;
+}
+
+/* The merges are read while validation goes over them, into the model
+ * whose vocabulary is read ahead, when they take the usual shape; every
+ * other case is read again after validation. Either way the tables and
+ * the errors are those of loading without reading ahead. */
+START_TEST(merges_read_while_validated)
+{
+    setenv("LOOKAHEAD_CACHE_DIR", "", 1);
+#define V "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"##b\":3,\"a##b\":4,\"\\\"\":5,\"a\\\"\":6},"
+    static const char *const good[] = {
+        V "\"merges\":[[\"a\",\"b\"],[\"a\",\"\\\"\"]]}}",                  /* pairs, one escaped */
+        V "\"merges\":[\"a b\", \"a \\\"\"]}}",                             /* strings, one escaped */
+        V "\"merges\":[\"#version: 0.2\",\"a b\"]}}",                       /* a #version line */
+        V "\"merges\":[\"a b\",[\"a\",\"\\u0022\"]]}}",                     /* both shapes */
+        V "\"merges\":[ ]}}",
+        /* the prefix given after the merges: merged tokens differ */
+        V "\"merges\":[[\"a\",\"##b\"]],\"continuing_subword_prefix\":\"##\"}}",
+        V "\"continuing_subword_prefix\":\"##\",\"merges\":[[\"a\",\"##b\"]]}}",
+        /* quotes after the merges: the table counted to the end is larger */
+        V "\"merges\":[[\"a\",\"b\"]],\"x\":[\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\","
+          "\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\"]}}",
+        /* a second merges array replaces the first */
+        V "\"merges\":[[\"a\",\"b\"]],\"merges\":[[\"a\",\"##b\"]]}}",
+    };
+    static const char *const bad[] = {
+        V "\"merges\":[[\"a\",\"c\"]]}}",                                   /* not in the vocabulary */
+        V "\"merges\":[[\"a\" \"b\"]]}}",                                   /* invalid JSON inside */
+        V "\"merges\":[[\"a\",\"b\"],[\"a\",\"\xC3\"]]}}",                  /* invalid UTF-8 */
+        V "\"merges\":[[\"a\",\"b\"]]},\"x\":tru}",                         /* invalid after */
+        V "\"merges\":[\"a  b\"]}}",                                        /* two spaces */
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"x\"},\"merges\":[[\"a\",\"b\"]]}}",   /* a bad id */
+    };
+#undef V
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        ck_assert_msg(ahead_matches_text(good[i]), "%zu", i);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(!ahead_matches_text(bad[i]), "%zu", i);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_bpe");
@@ -814,6 +868,7 @@ static Suite *suite(void)
     tcase_add_test(tt, tables_as_cjson_reads_them);
     tcase_add_test(tt, escaped_model_key_walked);
     tcase_add_test(tt, read_ahead_same_model);
+    tcase_add_test(tt, merges_read_while_validated);
     suite_add_tcase(s, tt);
     return s;
 }
