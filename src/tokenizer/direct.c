@@ -698,7 +698,12 @@ static int bl_fill(const la_tokenizer *t, la_tok_work *w, dw_entry *d, const cha
     if ((lead && la_buf_putc(b, ' ')) || la_buf_append(b, word, n))
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
     int rc;
-    if (t->normalizer) {
+    /* a Unicode normal form (bl_allows: the one normalizer there may be
+     * besides none) leaves ASCII as it is */
+    size_t i = 0;
+    while (i < b->len && !((unsigned char)b->data[i] & 0x80))
+        i++;
+    if (t->normalizer && i < b->len) {
         w->lead0 = 1;
         if ((rc = t->normalizer->apply(t->normalizer, b->data, b->len, &w->seg, w, 0, err)) != LA_OK)
             return rc;
