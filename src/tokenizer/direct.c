@@ -189,41 +189,58 @@ static inline uint64_t dw_with_seq(uint64_t w3, uint32_t seq)
 
 #define DW_TRIES 64               /* reads of a set being rewritten before it counts as a miss */
 
-/* Copies the entry of key k in set to *out: 1, or 0 when the set has
- * none (an empty way's tag is 0, never a key's) or stays busy. */
-static inline __attribute__((always_inline)) int dw_read(const dw_slot *set, const dw_k *k, dw_entry *out)
+/* One read of the entry of key k in set into *out: 1 when there, 0 when
+ * the set has none (an empty way's tag is 0, never a key's), -1 when the
+ * set was being rewritten meanwhile. */
+static inline __attribute__((always_inline)) int dw_read_once(const dw_slot *set, const dw_k *k, dw_entry *out)
 {
     _Static_assert(DW_WAYS == 4, "a byte of the tags per way");
-    for (int tries = 0; tries < DW_TRIES; tries++) {
-        uint32_t s1 = dw_seq_of(__atomic_load_n(&set[0].w[3], __ATOMIC_ACQUIRE));
-        /* The ways whose tag is the key's (the bytes of x that are 0, and
-         * maybe bytes above one), then their keys: which way holds a word
-         * is random, and comparing the ways in turn mispredicts. */
-        uint32_t x = dw_seq_of(dw_ld(&set[1].w[3])) ^ k->tags;
-        uint32_t cand = (x - 0x01010101u) & ~x & 0x80808080u;
-        int i = DW_WAYS;
-        uint64_t w2 = 0, w3 = 0;
-        while (cand) {
-            int j = __builtin_ctz(cand) >> 3;
-            w2 = dw_ld(&set[j].w[2]);
-            if ((uint8_t)w2 == k->klen && dw_ld(&set[j].w[0]) == k->a && dw_ld(&set[j].w[1]) == k->b) {
-                w3 = dw_ld(&set[j].w[3]);
-                i = j;
-                break;
-            }
-            cand &= cand - 1;
+    uint32_t s1 = dw_seq_of(__atomic_load_n(&set[0].w[3], __ATOMIC_ACQUIRE));
+    /* The ways whose tag is the key's (the bytes of x that are 0, and
+     * maybe bytes above one), then their keys: which way holds a word
+     * is random, and comparing the ways in turn mispredicts. */
+    uint32_t x = dw_seq_of(dw_ld(&set[1].w[3])) ^ k->tags;
+    uint32_t cand = (x - 0x01010101u) & ~x & 0x80808080u;
+    int found = 0;
+    uint64_t w2 = 0, w3 = 0;
+    while (cand) {
+        int j = __builtin_ctz(cand) >> 3;
+        w2 = dw_ld(&set[j].w[2]);
+        if ((uint8_t)w2 == k->klen && dw_ld(&set[j].w[0]) == k->a && dw_ld(&set[j].w[1]) == k->b) {
+            w3 = dw_ld(&set[j].w[3]);
+            found = 1;
+            break;
         }
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        uint32_t s2 = dw_seq_of(dw_ld(&set[0].w[3]));
-        if (s1 != s2 || (s1 & 1))
-            continue;             /* rewritten meanwhile */
-        if (i == DW_WAYS)
-            return 0;
-        uint64_t v[4] = { k->a, k->b, w2, w3 };
-        memcpy(out, v, sizeof v);
-        return 1;
+        cand &= cand - 1;
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    uint32_t s2 = dw_seq_of(dw_ld(&set[0].w[3]));
+    if (s1 != s2 || (s1 & 1))
+        return -1;                /* rewritten meanwhile */
+    if (!found)
+        return 0;
+    uint64_t v[4] = { k->a, k->b, w2, w3 };
+    memcpy(out, v, sizeof v);
+    return 1;
+}
+
+/* dw_read's reads again while the set is being rewritten. */
+static __attribute__((noinline)) int dw_read_again(const dw_slot *set, const dw_k *k, dw_entry *out)
+{
+    for (int tries = 1; tries < DW_TRIES; tries++) {
+        int r = dw_read_once(set, k, out);
+        if (r >= 0)
+            return r;
     }
     return 0;
+}
+
+/* Copies the entry of key k in set to *out: 1, or 0 when the set has
+ * none or stays busy. */
+static inline __attribute__((always_inline)) int dw_read(const dw_slot *set, const dw_k *k, dw_entry *out)
+{
+    int r = dw_read_once(set, k, out);
+    return r >= 0 ? r : dw_read_again(set, k, out);
 }
 
 /* Puts entry e (its key set) first in set, the others a way down and the
@@ -1271,6 +1288,8 @@ static int dw_fast(const tk_direct *x, const dw_cache *dc, const char *text,
         p = e + 1;
     }
     p = 0;
+    size_t c = 0;                 /* tokens taken (kept here, not through count, while the loop runs) */
+    int lead = x->lead;
     for (size_t i = 0; i < n; i++) {
         dw_entry d;
         if (!dw_read(dw_set(dc, &k[i]), &k[i], &d) || !d.ntok)
@@ -1278,14 +1297,18 @@ static int dw_fast(const tk_direct *x, const dw_cache *dc, const char *text,
         size_t e = ends[i];
         if (e < len && !(d.flags & DW_CUT))
             return -1;
-        int r = dw_take(&d, p, i > 0 || x->lead, m, complete, count, units, end);
+        int r = dw_take(&d, p, lead, m, complete, &c, units, end);
         if (r)
             return r;
-        if (e == len)
+        if (e == len) {
+            *count = c;
             return 2;
+        }
         p = e + 1;
+        lead = 1;
     }
     *pos = p;
+    *count = c;
 #else
     (void)x, (void)dc, (void)text, (void)len, (void)m, (void)complete, (void)pos, (void)count;
     (void)units, (void)end;
