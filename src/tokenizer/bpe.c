@@ -783,17 +783,20 @@ static int parse_merges(merge_pipe *pp, const char *p, size_t n, size_t i, la_er
 /* The merge table's size for the array at p[arr] (running to p[n]),
  * sized from its quotes: at least two per merge ("a b"), four per pair -
  * an upper bound that costs one pass without calls. */
-static uint32_t merges_cap(const char *p, size_t n, size_t arr, size_t *merges)
+static uint32_t cap_of(size_t quotes, int pairs, size_t *merges)
 {
-    size_t quotes = count_byte(p + arr, n - arr, '"');
-    size_t first = skip_ws(p, n, arr + 1);
-    size_t count = quotes / (p[first] == '[' ? 4 : 2) + 1;
+    size_t count = quotes / (pairs ? 4 : 2) + 1;
     uint32_t cap = 16;
     while (cap < count + count / 2 + 1)          /* load factor <= 2/3 */
         cap *= 2;
     if (merges)
         *merges = count;
     return cap;
+}
+
+static uint32_t merges_cap(const char *p, size_t n, size_t arr, size_t *merges)
+{
+    return cap_of(count_byte(p + arr, n - arr, '"'), p[skip_ws(p, n, arr + 1)] == '[', merges);
 }
 
 /* An empty merge table of cap slots for m. */
@@ -968,7 +971,12 @@ typedef struct {
     const char *p;               /* the array's bytes, set when all of it was read */
     size_t n;
     size_t prefix_len;           /* the continuing_subword_prefix length assumed */
-    uint32_t cap;                /* the merge table's size */
+    const char *src;             /* the bytes validated, from the array's '[' to their end */
+    size_t src_n;
+    int pairs;                   /* the first element is a pair */
+    size_t quotes;               /* the quotes in src, counted by the resolver */
+    size_t tail;                 /* those after the array */
+    uint32_t cap;                /* the merge table's size, from quotes */
 } ahead_merges;
 
 struct tk_bpe_ahead {
@@ -1050,6 +1058,7 @@ typedef struct {
     const char *p;
     size_t n, prefix_len;
     uint32_t cap;
+    uint32_t span_cap;           /* the size the array's own quotes give */
 } merges_done;
 
 /* Ends the merges read ahead (waiting for their resolver), says what
@@ -1058,7 +1067,7 @@ typedef struct {
 static void merges_end(tk_bpe_ahead *a, merges_done *d)
 {
     ahead_merges *g = a->mg;
-    *d = (merges_done){ 0, NULL, 0, 0, 0 };
+    *d = (merges_done){ 0, NULL, 0, 0, 0, 0 };
     if (!g)
         return;
     if (g->started) {
@@ -1070,7 +1079,7 @@ static void merges_end(tk_bpe_ahead *a, merges_done *d)
         pthread_cond_destroy(&g->pp.cv);
         pthread_mutex_destroy(&g->pp.mu);
         *d = (merges_done){ g->p && !g->pp.failed && g->pp.consumed == g->pp.produced, g->p, g->n, g->prefix_len,
-                            g->cap };
+                            g->cap, cap_of(g->quotes - g->tail, g->pairs, NULL) };
     }
     for (size_t k = 0; k < g->pp.nring; k++)
         la_buf_free(&g->pp.ring[k].store);
@@ -1107,12 +1116,18 @@ void tk_bpe_ahead_drop(tk_bpe_ahead *a)
 static void *ahead_resolver(void *arg)
 {
     tk_bpe_ahead *a = arg;
+    ahead_merges *g = a->mg;
+    /* the table, sized from the quotes up to the end of the bytes (the
+     * array's end is not known yet), while the vocabulary is read */
+    g->quotes = count_byte(g->src, g->src_n, '"');
+    g->cap = cap_of(g->quotes, g->pairs, NULL);
+    int table = merges_alloc(a->m, g->cap) == LA_OK;
     pthread_mutex_lock(&a->mu);
     while (!a->vocab_done)
         pthread_cond_wait(&a->cv, &a->mu);
-    int ok = a->rc == LA_OK;
+    int ok = a->rc == LA_OK && table;
     pthread_mutex_unlock(&a->mu);
-    merge_pipe *pp = &a->mg->pp;
+    merge_pipe *pp = &g->pp;
     if (ok)
         return merge_resolver(pp);
     pthread_mutex_lock(&pp->mu);
@@ -1196,14 +1211,15 @@ size_t tk_bpe_ahead_merges(tk_bpe_ahead *a, const char *p, size_t n, size_t pos,
     if (!a || a->mg || p[pos] != '[' || !(g = a->mg = calloc(1, sizeof *g)))
         return 0;
     g->prefix_len = prefix_len;
-    g->cap = merges_cap(p, n, pos, NULL);
+    g->src = p + pos;
+    g->src_n = n - pos;
+    g->pairs = p[skip_ws(p, n, pos + 1)] == '[';
     g->pp.m = a->m;
     g->pp.prefix_len = prefix_len;
     g->pp.nring = AHEAD_RING;
     g->pp.threaded = 1;
     size_t end = 0;
-    if ((g->pp.ring = calloc(AHEAD_RING, sizeof *g->pp.ring)) && merges_alloc(a->m, g->cap) == LA_OK &&
-        pthread_mutex_init(&g->pp.mu, NULL) == 0) {
+    if ((g->pp.ring = calloc(AHEAD_RING, sizeof *g->pp.ring)) && pthread_mutex_init(&g->pp.mu, NULL) == 0) {
         if (pthread_cond_init(&g->pp.cv, NULL) != 0)
             pthread_mutex_destroy(&g->pp.mu);
         else if (!(g->started = pthread_create(&g->tid, NULL, ahead_resolver, a) == 0)) {
@@ -1215,6 +1231,7 @@ size_t tk_bpe_ahead_merges(tk_bpe_ahead *a, const char *p, size_t n, size_t pos,
     if (end) {
         g->p = p + pos;
         g->n = end - pos;
+        g->tail = count_byte(p + end, n - end, '"');
     } else if (g->started) {           /* given up: the resolver stops */
         pthread_mutex_lock(&g->pp.mu);
         g->pp.failed = 1;
@@ -1231,7 +1248,7 @@ static tk_bpe *from_raw(tk_bpe_ahead *a, const cJSON *opts, const char *vocab, s
 {
     tk_bpe *m;
     int ahead = a && vocab && a->p == vocab && a->n == vocab_len, chunked = 0, vrc = LA_OK;
-    merges_done md = { 0, NULL, 0, 0, 0 };
+    merges_done md = { 0, NULL, 0, 0, 0, 0 };
     if (ahead) {
         if (!chunking)
             atomic_store(&a->stop, 1);
@@ -1267,7 +1284,7 @@ static tk_bpe *from_raw(tk_bpe_ahead *a, const cJSON *opts, const char *vocab, s
         /* the merges read ahead are the model's when they are these bytes,
          * all in, with this prefix and table size; else read again */
         int taken = md.whole && md.p == merges && md.n == merges_len && md.prefix_len == m->prefix_len &&
-                    md.cap == merges_cap(merges, merges_len, 0, NULL);
+                    md.cap == md.span_cap;
         if (!taken && m->merges) {
             tk_table_free(m->merges);
             m->merges = NULL;
