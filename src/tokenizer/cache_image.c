@@ -125,133 +125,62 @@ static int image_vocab_holds(const tk_bpe *m)
     return longest == m->max_token_len && (m->ids_shared ? named <= m->n_ents : named == m->n_ents);
 }
 
-/* The vocabulary's hash slots: as many taken as there are entries, an
- * empty one somewhere (lookups end), and each entry found by a lookup of
- * its string, under its string's tag: then each entry is in exactly one
- * slot. The entries are taken in order (their strings lie in order in
- * the arena), so that only the slots are read at random. */
-static int image_slots_hold(const tk_bpe *m)
+/* The vocabulary's hash slots, checked in two parts (one on a second
+ * thread for a large vocabulary): slots [slot_from, slot_to) each empty
+ * or naming an entry, `taken` of them not empty; entries [from, to) each
+ * found by a lookup of its string, under its string's tag. With as many
+ * slots taken as there are entries and an empty one somewhere (lookups
+ * end), each entry is then in exactly one slot. The entries are taken
+ * in order (their strings lie in order in the arena), so that only the
+ * slots are read at random. */
+typedef struct {
+    const tk_bpe *m;
+    size_t slot_from, slot_to, taken;
+    uint32_t from, to;
+    int ok;
+} slots_part;
+
+static void *slots_part_check(void *arg)
 {
-    size_t slots = (size_t)m->vmask + 1, taken = 0;
-    for (size_t i = 0; i < slots; i++) {
+    slots_part *j = arg;
+    const tk_bpe *m = j->m;
+    j->ok = 0;
+    j->taken = 0;
+    for (size_t i = j->slot_from; i < j->slot_to; i++) {
         if (m->vslot[i].ent > m->n_ents)
-            return 0;
-        taken += m->vslot[i].ent != 0;
+            return NULL;
+        j->taken += m->vslot[i].ent != 0;
     }
-    if (taken != m->n_ents || taken == slots)
-        return 0;
-    for (uint32_t e = 0; e < m->n_ents; e++) {
+    for (uint32_t e = j->from; e < j->to; e++) {
         const vocab_entry *v = &m->ents[e];
         uint64_t h = bpe_hash_bytes(m->arena + v->off, v->len);
         uint32_t i = (uint32_t)h & m->vmask;
         while (m->vslot[i].ent != e + 1) {
             if (!m->vslot[i].ent)
-                return 0;         /* not where a lookup looks */
+                return NULL;      /* not where a lookup looks */
             i = (i + 1) & m->vmask;
         }
         if (m->vslot[i].tag != (uint32_t)(h >> 32))
-            return 0;
+            return NULL;
     }
-    return 1;
+    j->ok = 1;
+    return NULL;
 }
 
-/* The merge table's slots (start, start + count], start an empty slot:
- * each pair where a lookup from its home slot finds it (no empty slot
- * between). A lookup's run of full slots starts after an empty one, so
- * that ranges which each start at an empty slot are checked apart (two
- * threads, image_holds). What each merge makes is checked when a lookup
- * first returns it (bpe_merge_check): a run looks up few of them. */
-static int merges_range_hold(const tk_bpe *m, size_t start, size_t count)
+/* An empty slot (the merge table's) or a bucket with a free way (the
+ * compact one's), where every lookup ends. */
+static int merges_end(const tk_bpe *m)
 {
-    size_t run = start;
-    for (size_t k = 1; k <= count; k++) {
-        size_t i = (start + k) & m->mmask;
-        const merge_slot *sl = &m->merges[i];
-        if (sl->key == UINT64_MAX) {
-            run = i;
-            continue;
-        }
-        size_t home = (size_t)hash_u64(sl->key) & m->mmask;
-        if (((i - home) & m->mmask) >= ((i - run) & m->mmask))
-            return 0;
+    if (m->cm) {
+        for (size_t b = 0; b <= m->cmask; b++)
+            if (m->cm[b * 16 + 7] == CM_EMPTY)
+                return 1;
+        return 0;
     }
-    return 1;
-}
-
-/* The compact merge table's buckets (start, start + count], start a
- * bucket with a free way: buckets filled in order, each key where cm_get
- * finds it from its home bucket (every bucket between full); what each
- * makes is checked at use, as in merges_range_hold. */
-static int compact_range_holds(const tk_bpe *m, size_t start, size_t count)
-{
-    size_t run = start;               /* the last bucket with a free way */
-    for (size_t k = 1; k <= count; k++) {
-        size_t bi = (start + k) & m->cmask;
-        const uint32_t *bk = m->cm + bi * 16;
-        for (int j = 0; j < 8; j++) {
-            if (bk[j] == CM_EMPTY) {
-                for (int r = j; r < 8; r++)
-                    if (bk[r] != CM_EMPTY || bk[8 + r] != CM_EMPTY)
-                        return 0;
-                break;
-            }
-            size_t home = cm_bucket(m, bk[j]);
-            /* a key met in its home bucket, or after full ones only */
-            if (home != bi && ((bi - home) & m->cmask) >= ((bi - run) & m->cmask))
-                return 0;
-        }
-        if (bk[7] == CM_EMPTY)
-            run = bi;
-    }
-    return 1;
-}
-
-/* The merges' table cut in two for checking: the slots (or buckets)
- * after split[0] up to split[1], then those after split[1] round to
- * split[0] again, each cut an empty slot (a bucket with a free way); the
- * second part is empty when no such cut lies in the table's second half
- * of the way round. split[0] == n (the number of slots) when the table
- * has none at all, so that lookups would not end: then it does not
- * hold. */
-typedef struct {
-    size_t n, split[2];
-} merge_cut;
-
-static int slot_free(const tk_bpe *m, size_t i)
-{
-    return m->cm ? m->cm[i * 16 + 7] == CM_EMPTY : m->merges[i].key == UINT64_MAX;
-}
-
-static merge_cut merges_cut(const tk_bpe *m, size_t share_of_8)
-{
-    merge_cut c;
-    c.n = m->cm ? (size_t)m->cmask + 1 : (size_t)m->mmask + 1;
-    size_t mask = c.n - 1;
-    c.split[0] = c.split[1] = c.n;
-    for (size_t i = 0; i < c.n && c.split[0] == c.n; i++)
-        if (slot_free(m, i))
-            c.split[0] = i;
-    if (c.split[0] == c.n)
-        return c;
-    c.split[1] = c.split[0];
-    for (size_t k = c.n * share_of_8 / 8; k < c.n; k++)
-        if (slot_free(m, (c.split[0] + k) & mask)) {
-            c.split[1] = (c.split[0] + k) & mask;
-            break;
-        }
-    return c;
-}
-
-/* Part `part` (0 or 1) of cut c of the merge tables: 1 when it holds. */
-static int merges_part_holds(const tk_bpe *m, const merge_cut *c, int part)
-{
-    size_t mask = c->n - 1, from = c->split[part], to = c->split[!part];
-    size_t count = (to - from) & mask;
-    if (c->split[0] == c->split[1])           /* one part: the whole way round */
-        count = part ? 0 : c->n;
-    if (!count)
-        return 1;
-    return m->cm ? compact_range_holds(m, from, count) : merges_range_hold(m, from, count);
+    for (size_t i = 0; i <= m->mmask; i++)
+        if (m->merges[i].key == UINT64_MAX)
+            return 1;
+    return 0;
 }
 
 /* The id a string of the vocabulary has (-1: none), for the ids an
@@ -319,56 +248,41 @@ static int image_pairs_hold(const tk_bpe *m)
  * offset, length, index and id in its parts is checked against the
  * others (above), so that no lookup reads outside them or runs on
  * without end, and the tables made from the vocabulary are the ones it
- * gives; the merges' results are left to their first lookup, which
- * checks them before they are used. (What the vocabulary, ranks and
- * options themselves say cannot
- * be checked without the file: an entry's own check and key answer for
- * those.) */
-typedef struct {
-    const tk_bpe *m;
-    const merge_cut *cut;
-    int ok;
-} second_job;
+ * gives. The merges are left to their lookups: one ends at an empty
+ * slot, and the merge it returns is checked then (bpe_merge_check),
+ * before it is used. (What the vocabulary, ranks, merge keys and
+ * options themselves say cannot be checked without the file: an
+ * entry's own check and key answer for those.) */
 
-/* The second thread's share: the merges' second part, then the slots. */
-static void *second_main(void *arg)
-{
-    second_job *j = arg;
-    j->ok = merges_part_holds(j->m, j->cut, 1) && image_slots_hold(j->m);
-    return NULL;
-}
-
-/* Vocabularies from this many entries have their slots and a part of
- * their merges checked on a second thread while this one checks the
- * other part: all only read, and all read only what image_vocab_holds
- * has checked before. A small one is checked sooner than a thread
- * starts. */
+/* Vocabularies from this many entries have half of their slots and
+ * entries checked on a second thread: only read, and only what
+ * image_vocab_holds has checked before. A small one is checked sooner
+ * than a thread starts. */
 static uint32_t slots_threaded = TK_IMAGE_THREADED;
 
 void tk_bpe_image_threaded_from(uint32_t n) { slots_threaded = n; }
 
-/* The first thread's share of the merges, in eighths: the second one
- * also checks the vocabulary's slots, which take about as long as a
- * quarter of the merges. */
-#define MERGES_FIRST_EIGHTHS 5
-
 static int image_holds(const tk_bpe *m)
 {
-    if ((m->pairs && !image_pairs_hold(m)) || !image_vocab_holds(m))
+    if ((m->pairs && !image_pairs_hold(m)) || !image_vocab_holds(m) || !merges_end(m))
         return 0;
-    merge_cut cut = merges_cut(m, MERGES_FIRST_EIGHTHS);
-    if (cut.split[0] == cut.n)
+    size_t slots = (size_t)m->vmask + 1, empty = 0;
+    while (empty < slots && m->vslot[empty].ent)
+        empty++;
+    if (empty == slots)
         return 0;                 /* no empty slot: lookups would not end */
-    second_job job = { m, &cut, 0 };
+    slots_part part[2] = { { m, 0, slots / 2, 0, 0, m->n_ents / 2, 0 },
+                           { m, slots / 2, slots, 0, m->n_ents / 2, m->n_ents, 0 } };
     pthread_t tid;
-    int threaded = m->n_ents >= slots_threaded && pthread_create(&tid, NULL, second_main, &job) == 0;
+    int threaded = m->n_ents >= slots_threaded && pthread_create(&tid, NULL, slots_part_check, &part[1]) == 0;
     if (!threaded)
-        second_main(&job);
-    int ok = merges_part_holds(m, &cut, 0);
+        slots_part_check(&part[1]);
+    slots_part_check(&part[0]);
     if (threaded)
         pthread_join(tid, NULL);
     /* the ids are looked up through the slots: after theirs */
-    return ok && job.ok && image_ids_hold(m) && (!m->small_ready || m->pairs);
+    return part[0].ok && part[1].ok && part[0].taken + part[1].taken == m->n_ents && image_ids_hold(m) &&
+           (!m->small_ready || m->pairs);
 }
 
 /* 1 when byte off of field f (offset fo, size fs) of a struct. */
@@ -434,12 +348,12 @@ int tk_bpe_image_vouched(const char *p, size_t n, size_t off)
         if (off >= start[i] && off - start[i] < size[i]) {
             size_t o = off - start[i];
             switch (i) {
-            case 4:               /* a merge's rank */
-                return in_field(o % sizeof(merge_slot), offsetof(merge_slot, rank), sizeof(uint32_t));
+            case 4:               /* a merge's key or rank (its result is checked at use) */
+                return !in_field(o % sizeof(merge_slot), offsetof(merge_slot, new_id), sizeof(uint32_t));
             case 5: case 6: case 7:   /* the pair set, prefix, suffix */
                 return 1;
-            case 8:               /* a compact merge's rank: a value's high half */
-                return o % 64 >= 32 && (o % 64 - 32) % 4 >= 2;
+            case 8:               /* a compact merge's key, or its rank: a value's high half */
+                return o % 64 < 32 || (o % 64 - 32) % 4 >= 2;
             default:
                 return 0;
             }
@@ -475,6 +389,16 @@ size_t tk_bpe_image_results(const char *p, size_t n, size_t *at, uint32_t (*pair
                 }
             }
     return k;
+}
+
+size_t tk_bpe_image_slots(const char *p, size_t n, size_t *off)
+{
+    bpe_image_head h;
+    size_t start[IMAGE_PARTS], size[IMAGE_PARTS];
+    if (!image_layout(p, n, &h, start, size) || start[2] > n || size[2] > n - start[2])
+        return 0;
+    *off = start[2];
+    return size[2] / sizeof(vocab_slot);
 }
 
 tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la_err *err)

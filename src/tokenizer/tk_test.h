@@ -91,9 +91,11 @@ int tk_cache_reseal(char *p, size_t n);
 #define TK_KEY_SPLIT ((size_t)4 << 20)
 /* 1 when byte off of a good entry p[0..n) holds what only its check and
  * key vouch for, which the loader cannot tell from another tokenizer's
- * (the other members' text, the added tokens' contents and flags, merge ranks, the pair set, unk, prefix,
- * suffix and option flags, what the word table says of a word's
- * tokens); a change anywhere else is refused or changes no result. */
+ * (the other members' text, the added tokens' contents and flags, merge
+ * keys and ranks, the pair set, unk, prefix, suffix and option flags,
+ * what the word table says of a word's tokens); a change anywhere else
+ * is refused, changes no result, or (a merge's result) fails the first
+ * word that looks that merge up. */
 int tk_cache_vouched(const char *p, size_t n, size_t off);
 /* Where the added tokens (tk_added_image) are in entry p[0..n): 1 with
  * their offset and length, 0 when p cannot be an entry. */
@@ -103,6 +105,10 @@ int tk_bpe_image_vouched(const char *p, size_t n, size_t off);
  * cap of them into at, offsets in p), with the pair of ids it merges
  * (into pair, when not NULL): how many there are. */
 size_t tk_bpe_image_results(const char *p, size_t n, size_t *at, uint32_t (*pair)[2], size_t cap);
+/* Where the vocabulary's hash slots of the image p[0..n) start (*off, in
+ * p; 8 bytes each: tag, entry index + 1): how many there are (0 when p
+ * cannot be an image). */
+size_t tk_bpe_image_slots(const char *p, size_t n, size_t *off);
 /* Where the model's image is in entry p[0..n): 1 with its offset and
  * length, 0 when p cannot be an entry. */
 int tk_cache_image_part(const char *p, size_t n, size_t *off, size_t *len);

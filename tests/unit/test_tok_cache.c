@@ -805,6 +805,54 @@ START_TEST(merge_results_are_checked)
 }
 END_TEST
 
+/* Every slot of the vocabulary's hash table changed, resealed: an empty
+ * one naming an entry (one more slot taken than there are entries), a
+ * taken one with another tag or naming no entry: each refused, with the
+ * slots checked on one thread or in two halves on two. */
+START_TEST(vocabulary_slots_are_checked)
+{
+    static const char *const files[] = { FIX "full_llama.json", FIX "bpe_wide_ids.json" };
+    const char *file = files[_i / 2];
+    char path[512];
+    tk_bpe_image_threaded_from(_i % 2 ? 0 : UINT32_MAX);
+    la_tokenizer_free(load(file, 0));
+    ck_assert_int_eq(entries(path, sizeof path), 1);
+    size_t len, off, n, at;
+    char *orig = la_check_slurp(path, &len), *b = malloc(len);
+    ck_assert_ptr_nonnull(b);
+    ck_assert(tk_cache_image_part(orig, len, &off, &n));
+    size_t slots = tk_bpe_image_slots(orig + off, n, &at);
+    ck_assert_uint_gt(slots, 0);
+    int empty = 0, taken = 0;
+    for (size_t k = 0; k < slots; k++)
+        for (int how = 0; how < 2; how++) {
+            uint32_t sl[2];
+            memcpy(b, orig, len);
+            char *p = b + off + at + k * sizeof sl;
+            memcpy(sl, p, sizeof sl);
+            if (!sl[1]) {
+                if (how)
+                    continue;
+                sl[1] = 1 + (uint32_t)(k % 8);   /* entries 1 to 8 */
+                empty++;
+            } else if (how == 0) {
+                sl[0] ^= 1u << (k % 32);
+                taken++;
+            } else {
+                sl[1] = 0x7FFFFFFF;
+            }
+            memcpy(p, sl, sizeof sl);
+            ck_assert(tk_cache_reseal(b, len));
+            spill(path, b, len);
+            la_tokenizer_free(load(file, 0));
+        }
+    ck_assert_int_gt(empty, 0);
+    ck_assert_int_gt(taken, 0);
+    free(orig);
+    free(b);
+}
+END_TEST
+
 /* The model's tables (tk_table_alloc): zeroed, on 64 bytes, below and
  * from the huge-page size alike; growing keeps the bytes there were and
  * zeroes the new ones, across that size in both directions. */
@@ -901,6 +949,7 @@ int main(void)
     tcase_add_loop_test(tr, resealed_entries_are_checked, 0, 4);
     tcase_add_loop_test(tr, resealed_added_tokens_are_checked, 0, 3);
     tcase_add_loop_test(tr, merge_results_are_checked, 0, 2);
+    tcase_add_loop_test(tr, vocabulary_slots_are_checked, 0, 4);
     suite_add_tcase(s, tr);
     return la_check_run(s);
 }
