@@ -37,8 +37,10 @@ size_t la_json_ws(const char *p, size_t n, size_t pos)
 }
 
 /* Length of a valid UTF-8 sequence at s (strict: no overlongs, no
- * surrogates, nothing above U+10FFFF), 0 if invalid or truncated. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
+ * surrogates, nothing above U+10FFFF), 0 if invalid or truncated.
+ * Inlined where strings are a few bytes (la_json_scan_short), called
+ * elsewhere (utf8_seq). */
+static inline __attribute__((always_inline)) size_t utf8_seq_inline(const unsigned char *s, size_t avail)
 {
     unsigned c = s[0];
     if (c < 0xC2 || c > 0xF4)
@@ -57,6 +59,11 @@ static size_t utf8_seq(const unsigned char *s, size_t avail)
     if ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F))
         return 0;
     return 4;
+}
+
+static __attribute__((noinline)) size_t utf8_seq(const unsigned char *s, size_t avail)
+{
+    return utf8_seq_inline(s, avail);
 }
 
 /* True when one of the 8 bytes of w is a control character, '"', '\\'
@@ -474,7 +481,7 @@ int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *pl
             return LA_OK;
         }
         if (c >= 0x80) {
-            size_t k = utf8_seq(u + j, n - j);
+            size_t k = utf8_seq_inline(u + j, n - j);
             if (!k)
                 break;
             j += k;

@@ -1153,6 +1153,20 @@ static int strict_string(const char *p, size_t n, size_t pos, la_buf *tmp, const
     return string_text(p, (la_span){ pos, *end }, tmp, s, len) == LA_OK;
 }
 
+/* The one space in s[0..n) (a merge's few bytes, so a plain loop), NULL
+ * when there is none or more than one. */
+static const char *one_space(const char *s, size_t n)
+{
+    const char *sp = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == ' ') {
+            if (sp)
+                return NULL;
+            sp = s + i;
+        }
+    return sp;
+}
+
 /* Parses the merges array at p[pos] (up to n) while validating it, as
  * strictly as la_json_validate would: elements all [a, b] pairs or all
  * "a b" strings (one space, no "#version" line). Returns the end of the
@@ -1179,7 +1193,7 @@ static size_t strict_merges(ahead_merges *g, const char *p, size_t n, size_t pos
         } else {
             const char *sp;
             if (!strict_string(p, n, i, &ta, &a, &al, &e) || (al >= 8 && memcmp(a, "#version", 8) == 0) ||
-                !(sp = memchr(a, ' ', al)) || memchr(sp + 1, ' ', al - (size_t)(sp + 1 - a)))
+                !(sp = one_space(a, al)))
                 break;
             b = sp + 1;
             bl = al - (size_t)(b - a);
@@ -1676,8 +1690,10 @@ static int prepare_chunking(tk_bpe *m, la_err *err, atomic_int *stop)
         size_t len = m->ents[e].len, i = 0;
         int32_t prev = -1, cp;
         while (i < len) {
-            size_t k = tk_utf8_decode(s + i, len - i, &cp);
-            if (!k) {
+            size_t k = 1;
+            if (s[i] < 0x80)
+                cp = s[i];   /* ASCII without a call: most of the vocabulary's bytes */
+            else if (!(k = tk_utf8_decode(s + i, len - i, &cp))) {
                 k = 1;
                 cp = -2;     /* not UTF-8: never equal to a text code point */
             }
