@@ -99,53 +99,42 @@ int tk_bpe_image(const tk_bpe *m, la_buf *out)
 
 /* ---- checking an image: nothing in it is trusted ------------------------- */
 
-/* The vocabulary: every entry's string inside the arena with its NUL
- * after it, and its id below id_count with a string of its own (the
- * same one, unless ids are shared); every id's string inside the arena,
- * as many of them as entries unless shared; max_token_len the longest. */
-static int image_vocab_holds(const tk_bpe *m)
+/* The vocabulary, checked in two parts (the second on another thread
+ * for a large vocabulary), each a share of the ids, of the entries and
+ * of the hash slots: every id's string inside the arena with its NUL
+ * after it (`named` of them have one); every entry's string too, its id
+ * below id_count with a string of its own (the same one, unless ids are
+ * shared), and the entry found by a lookup of its string under its
+ * string's tag (`longest`: the longest string); every slot empty or
+ * naming an entry (`taken` of them). Put together: as many ids named as
+ * entries unless shared, max_token_len the longest, as many slots taken
+ * as entries, so that with an empty slot somewhere (lookups end) each
+ * entry is in exactly one slot. The entries are taken in order (their
+ * strings lie in order in the arena), so that only the slots are read
+ * at random; an entry's string is hashed once it is known to be inside
+ * the arena. */
+typedef struct {
+    const tk_bpe *m;
+    uint32_t id_from, id_to, from, to;
+    size_t slot_from, slot_to;
+    size_t named, longest, taken;
+    int ok;
+} vocab_part;
+
+static void *vocab_part_check(void *arg)
 {
-    size_t longest = 0, named = 0;
-    for (uint32_t id = 0; id < m->id_count; id++) {
+    vocab_part *j = arg;
+    const tk_bpe *m = j->m;
+    j->ok = 0;
+    j->named = j->longest = j->taken = 0;
+    for (uint32_t id = j->id_from; id < j->id_to; id++) {
         const id_slot *b = &m->by_id[id];
         if (b->len == UINT32_MAX)
             continue;
         if (b->off >= m->arena_len || b->len >= m->arena_len - b->off || m->arena[b->off + b->len])
-            return 0;
-        named++;
+            return NULL;
+        j->named++;
     }
-    for (uint32_t e = 0; e < m->n_ents; e++) {
-        const vocab_entry *v = &m->ents[e];
-        if (v->off >= m->arena_len || v->len >= m->arena_len - v->off || m->arena[v->off + v->len] ||
-            v->id >= m->id_count || m->by_id[v->id].len == UINT32_MAX ||
-            (!m->ids_shared && (m->by_id[v->id].off != v->off || m->by_id[v->id].len != v->len)))
-            return 0;
-        longest = v->len > longest ? v->len : longest;
-    }
-    return longest == m->max_token_len && (m->ids_shared ? named <= m->n_ents : named == m->n_ents);
-}
-
-/* The vocabulary's hash slots, checked in two parts (one on a second
- * thread for a large vocabulary): slots [slot_from, slot_to) each empty
- * or naming an entry, `taken` of them not empty; entries [from, to) each
- * found by a lookup of its string, under its string's tag. With as many
- * slots taken as there are entries and an empty one somewhere (lookups
- * end), each entry is then in exactly one slot. The entries are taken
- * in order (their strings lie in order in the arena), so that only the
- * slots are read at random. */
-typedef struct {
-    const tk_bpe *m;
-    size_t slot_from, slot_to, taken;
-    uint32_t from, to;
-    int ok;
-} slots_part;
-
-static void *slots_part_check(void *arg)
-{
-    slots_part *j = arg;
-    const tk_bpe *m = j->m;
-    j->ok = 0;
-    j->taken = 0;
     for (size_t i = j->slot_from; i < j->slot_to; i++) {
         if (m->vslot[i].ent > m->n_ents)
             return NULL;
@@ -153,6 +142,11 @@ static void *slots_part_check(void *arg)
     }
     for (uint32_t e = j->from; e < j->to; e++) {
         const vocab_entry *v = &m->ents[e];
+        if (v->off >= m->arena_len || v->len >= m->arena_len - v->off || m->arena[v->off + v->len] ||
+            v->id >= m->id_count || m->by_id[v->id].len == UINT32_MAX ||
+            (!m->ids_shared && (m->by_id[v->id].off != v->off || m->by_id[v->id].len != v->len)))
+            return NULL;
+        j->longest = v->len > j->longest ? v->len : j->longest;
         uint64_t h = bpe_hash_bytes(m->arena + v->off, v->len);
         uint32_t i = (uint32_t)h & m->vmask;
         while (m->vslot[i].ent != e + 1) {
@@ -254,35 +248,39 @@ static int image_pairs_hold(const tk_bpe *m)
  * options themselves say cannot be checked without the file: an
  * entry's own check and key answer for those.) */
 
-/* Vocabularies from this many entries have half of their slots and
- * entries checked on a second thread: only read, and only what
- * image_vocab_holds has checked before. A small one is checked sooner
- * than a thread starts. */
+/* Vocabularies from this many entries have the second part of their
+ * check (vocab_part) made on a second thread: both only read. A small
+ * one is checked sooner than a thread starts. */
 static uint32_t slots_threaded = TK_IMAGE_THREADED;
 
 void tk_bpe_image_threaded_from(uint32_t n) { slots_threaded = n; }
 
 static int image_holds(const tk_bpe *m)
 {
-    if ((m->pairs && !image_pairs_hold(m)) || !image_vocab_holds(m) || !merges_end(m))
+    if ((m->pairs && !image_pairs_hold(m)) || !merges_end(m))
         return 0;
     size_t slots = (size_t)m->vmask + 1, empty = 0;
     while (empty < slots && m->vslot[empty].ent)
         empty++;
     if (empty == slots)
         return 0;                 /* no empty slot: lookups would not end */
-    slots_part part[2] = { { m, 0, slots / 2, 0, 0, m->n_ents / 2, 0 },
-                           { m, slots / 2, slots, 0, m->n_ents / 2, m->n_ents, 0 } };
+    uint32_t ids = m->id_count, ents = m->n_ents;
+    vocab_part part[2] = { { m, 0, ids / 2, 0, ents / 2, 0, slots / 2, 0, 0, 0, 0 },
+                           { m, ids / 2, ids, ents / 2, ents, slots / 2, slots, 0, 0, 0, 0 } };
     pthread_t tid;
-    int threaded = m->n_ents >= slots_threaded && pthread_create(&tid, NULL, slots_part_check, &part[1]) == 0;
+    int threaded = ents >= slots_threaded && pthread_create(&tid, NULL, vocab_part_check, &part[1]) == 0;
     if (!threaded)
-        slots_part_check(&part[1]);
-    slots_part_check(&part[0]);
+        vocab_part_check(&part[1]);
+    vocab_part_check(&part[0]);
     if (threaded)
         pthread_join(tid, NULL);
+    size_t named = part[0].named + part[1].named;
+    size_t longest = part[0].longest > part[1].longest ? part[0].longest : part[1].longest;
+    if (!part[0].ok || !part[1].ok || longest != m->max_token_len ||
+        (m->ids_shared ? named > ents : named != ents) || part[0].taken + part[1].taken != ents)
+        return 0;
     /* the ids are looked up through the slots: after theirs */
-    return part[0].ok && part[1].ok && part[0].taken + part[1].taken == m->n_ents && image_ids_hold(m) &&
-           (!m->small_ready || m->pairs);
+    return image_ids_hold(m) && (!m->small_ready || m->pairs);
 }
 
 /* 1 when byte off of field f (offset fo, size fs) of a struct. */
