@@ -151,6 +151,9 @@ struct tk_direct {
     int bl;                       /* a byte-level pipeline (bl_allows): s is the space itself */
     int added_norm;               /* added tokens matched after normalizing, which leaves the
                                    * text as it is (bl_allows): looked for as the others */
+    /* per Split of a byte-level chain, what a text needs for the Split to
+     * match in it (BL_NEEDS_*; 0: nothing known) */
+    uint8_t needs[TK_SPLIT_MAX];
     /* per byte of a plain text 1 for c, 2 where an added token may
      * start, else 0; cls_raw the same for escaped texts, 3 for the
      * backslash that starts an escape */
@@ -398,6 +401,35 @@ static int bl_chain(const tk_split_bytes *sb)
     return 0;
 }
 
+/* What DeepSeek-V3's first two Splits need to match in a text: a byte of
+ * a digit or outside ASCII for \p{N}, a lead byte E3-E9 for its CJK
+ * ideographs and kana (U+3040-U+30FF, U+4E00-U+9FA5). */
+enum { BL_NEEDS_DIGIT = 1, BL_NEEDS_CJK = 2 };
+
+static void bl_needs(tk_direct *x, const tk_split_bytes *sb)
+{
+    for (size_t i = 0; i < sb->n_re && i < TK_SPLIT_MAX; i++) {
+        const char *name = tk_regex_fast_name(sb->re[i]);
+        x->needs[i] = !name                                    ? 0
+                      : strcmp(name, "deepseek_digits") == 0   ? BL_NEEDS_DIGIT
+                      : strcmp(name, "deepseek_han_kana") == 0 ? BL_NEEDS_CJK
+                                                               : 0;
+    }
+}
+
+/* 1 when b[0..n) has what Split level of x needs to match (or when that
+ * is not known). */
+static int bl_may_match(const tk_direct *x, size_t level, const char *b, size_t n)
+{
+    int need = x->needs[level];
+    for (size_t i = 0; need && i < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if (need == BL_NEEDS_DIGIT ? c >= 0x80 || (c >= '0' && c <= '9') : c >= 0xE3 && c <= 0xE9)
+            return 1;
+    }
+    return !need;
+}
+
 static int bl_allows(const la_tokenizer *t)
 {
     size_t from, to;
@@ -425,6 +457,7 @@ void tk_direct_prepare(la_tokenizer *t, int windowable, int table_later)
         c = ' ', s = " ", slen = 1, lead = 0;
         x.bl = 1;
         x.added_norm = tk_added_count(t->added, 1) > 0;
+        bl_needs(&x, &t->sb);
     } else {
         return;
     }
@@ -665,6 +698,8 @@ static int bl_tokens(const la_tokenizer *t, la_tok_work *w, size_t level, const 
         int r = tk_bpe_tokenize_once(t->model, mb->data, mb->len, &k->sink, w, err);
         return r < 0 ? r : LA_OK;
     }
+    if (sb->gaps && !bl_may_match(t->direct, level, b, n))
+        return bl_tokens(t, w, level + 1, b, n, k, err);   /* no match: the one gap, the whole text */
     tk_regex_iter it = { 0, 0 };
     size_t prev = 0, ms, me;
     int rc;
