@@ -6,6 +6,7 @@
  * matching with the single_word, lstrip and rstrip rules of find_matches.
  */
 #include "tokenizer/tk.h"
+#include "json.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -223,6 +224,131 @@ tk_added *tk_added_from_json(const cJSON *arr, la_err *err)
             tk_added_free(a);
             return NULL;
         }
+    }
+    return a;
+}
+
+/* ---- the usual array read from its validated text ---------------------- */
+
+/* The end of the string at p[i] (a quote) when it has no escape, else 0. */
+static size_t plain_end(const char *p, size_t end, size_t i)
+{
+    const char *q = memchr(p + i + 1, '"', end - i - 1), *b;
+    if (!q || ((b = memchr(p + i + 1, '\\', (size_t)(q - p) - i - 1)) && b < q))
+        return 0;
+    return (size_t)(q - p) + 1;
+}
+
+/* The content string p[s..e) (validated) into t: its bytes, unescaped
+ * when it has escapes other than backslash-u ones (which decode as cJSON
+ * decodes them); 0 for a backslash-u escape (left to cJSON) or when out
+ * of memory. */
+static int content_text(const char *p, size_t s, size_t e, json_token *t)
+{
+    int esc = 0;
+    for (size_t j = s + 1; j + 1 < e; j++)
+        if (p[j] == '\\') {
+            if (p[j + 1] == 'u')
+                return 0;
+            esc = 1;
+            j++;
+        }
+    la_buf text = {0};
+    const char *from = p + s + 1;
+    size_t len = e - s - 2;
+    if (esc) {
+        if (la_json_unescape(p, (la_span){ s, e }, &text, NULL) != LA_OK) {
+            la_buf_free(&text);
+            return 0;
+        }
+        from = text.data ? text.data : "";
+        len = text.len;
+    }
+    if ((t->content = malloc(len + 1))) {
+        memcpy(t->content, from, len);
+        t->content[len] = 0;
+        t->len = len;
+    }
+    la_buf_free(&text);
+    return t->content != NULL;
+}
+
+/* The members an entry may have, by bit. */
+static const char *const entry_keys[] = { "\"id\"", "\"content\"", "\"single_word\"", "\"lstrip\"", "\"rstrip\"",
+                                          "\"normalized\"", "\"special\"" };
+
+/* One entry at p[*i] ('{') into *t: each member at most once, keys and
+ * content without escapes, id digits alone within u32, flags true or
+ * false, content and id present; 0 otherwise. */
+static int raw_entry(const char *p, size_t end, size_t *i, json_token *t)
+{
+    size_t at = la_json_ws_run(p, end, *i + 1), cstart = 0, cend = 0;
+    unsigned seen = 0;
+    int *flags[] = { NULL, NULL, &t->single_word, &t->lstrip, &t->rstrip, &t->normalized, &t->special };
+    *t = (json_token){ NULL, 0, 0, 0, 0, 1, 0 };
+    while (p[at] == '"') {
+        size_t kend = plain_end(p, end, at), k = 0;
+        while (kend && k < 7 && (strlen(entry_keys[k]) != kend - at || memcmp(p + at, entry_keys[k], kend - at)))
+            k++;
+        if (!kend || k == 7 || (seen >> k & 1))
+            return 0;
+        seen |= 1u << k;
+        at = la_json_ws_run(p, end, la_json_ws_run(p, end, kend) + 1);      /* past ':' */
+        if (k == 0) {
+            uint64_t id = 0;
+            size_t d = at;
+            while (p[d] >= '0' && p[d] <= '9' && id <= 4294967295u)
+                id = id * 10 + (uint64_t)(p[d++] - '0');
+            if (d == at || id > 4294967295u || p[d] == '.' || p[d] == 'e' || p[d] == 'E' || (p[d] >= '0' && p[d] <= '9'))
+                return 0;
+            at = d;
+        } else if (k == 1) {
+            if (p[at] != '"' || !(cend = la_json_skip(p, end, at)) || cend <= at)
+                return 0;
+            cstart = at;
+            at = cend;
+        } else if (p[at] == 't' || p[at] == 'f') {
+            *flags[k] = p[at] == 't';
+            at += p[at] == 't' ? 4 : 5;
+        } else {
+            return 0;
+        }
+        at = la_json_ws_run(p, end, at);
+        if (p[at] == ',')
+            at = la_json_ws_run(p, end, at + 1);
+    }
+    if (p[at] != '}' || (seen & 3) != 3 || !content_text(p, cstart, cend, t))
+        return 0;
+    *i = at + 1;
+    return 1;
+}
+
+tk_added *tk_added_from_raw(const char *p, size_t start, size_t end)
+{
+    tk_added *a = calloc(1, sizeof *a);
+    json_token *jt = NULL;
+    size_t n = 0, cap = 0, i = la_json_ws_run(p, end, start + 1);
+    int ok = a && p[start] == '[';
+    while (ok && p[i] != ']') {
+        void *items = jt;
+        ok = p[i] == '{' && la_grow(&items, &cap, n + 1, sizeof *jt, 64) == 0;
+        jt = items;
+        if (ok && (ok = raw_entry(p, end, &i, &jt[n])))
+            n++;
+        i = la_json_ws_run(p, end, i);
+        if (ok && p[i] == ',')
+            i = la_json_ws_run(p, end, i + 1);
+    }
+    if (!ok) {
+        free_json_tokens(jt, n);
+        free(a);
+        return NULL;
+    }
+    a->pending = jt ? jt : calloc(1, sizeof *jt);
+    a->npending = n;
+    if (!a->pending) {
+        free(a);
+        return NULL;
     }
     return a;
 }

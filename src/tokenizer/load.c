@@ -387,6 +387,20 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
     return LA_OK;
 }
 
+/* 1 when the top-level member i's key is "added_tokens" as written and
+ * no other member's key is written so or with an escape. */
+static int once(const char *data, const la_members *top, size_t i)
+{
+    static const char key[] = "\"added_tokens\"";
+    for (size_t j = 0; j < top->n; j++) {
+        la_span k = top->m[j].key;
+        int same = k.end - k.start == sizeof key - 1 && memcmp(data + k.start, key, sizeof key - 1) == 0;
+        if ((j == i) != same || (j != i && memchr(data + k.start, '\\', k.end - k.start)))
+            return 0;
+    }
+    return 1;
+}
+
 /* The members of the top-level object data[0..len) into root, all but
  * "model" (its value's span in *model, the last one if several); the
  * other members' text in *rest as an object of its own when rest is not
@@ -394,7 +408,7 @@ static int build_pipeline(la_tokenizer *t, const cJSON *root, const char *p, la_
  * read, tk_added_image); with sub, the model's members as validation
  * found them. */
 static int parse_top(const char *data, size_t len, cJSON **root, la_span *model, la_buf *rest,
-                     la_sub_members *sub, la_err *err)
+                     la_sub_members *sub, tk_added **added_raw, la_err *err)
 {
     la_span value;
     la_members top = {0};
@@ -418,6 +432,11 @@ static int parse_top(const char *data, size_t len, cJSON **root, la_span *model,
             continue;
         }
         int added = key.len == 12 && memcmp(key.data, "added_tokens", 12) == 0;
+        /* the added tokens read from the text, not through cJSON, when
+         * their key is written once, plainly, and they take the usual shape */
+        if (added && added_raw && !*added_raw && once(data, &top, i) &&
+            (*added_raw = tk_added_from_raw(data, v.start, v.end)))
+            continue;
         rc = add_parsed(*root, data, k, v, &key, err);
         if (rc == LA_OK && rest && !added &&
             ((rest->len > 1 && la_buf_putc(rest, ',')) || la_buf_append(rest, data + k.start, k.end - k.start) ||
@@ -468,7 +487,7 @@ static int load_entry(la_tokenizer *t, tk_cache_entry *e)
         text[e->rest_len] = 0;
         m = tk_bpe_from_image(e->image, e->image_len, e->map, e->map_len, &err);
         rc = !m ? LA_EDATA : tk_bpe_set_entry(m, e->path);
-        rc = rc == LA_OK ? parse_top(text, e->rest_len, &root, &model, NULL, NULL, &err) : rc;
+        rc = rc == LA_OK ? parse_top(text, e->rest_len, &root, &model, NULL, NULL, NULL, &err) : rc;
     } else {
         rc = text ? LA_EDATA : LA_ENOMEM;
         munmap(e->map, e->map_len);
@@ -647,10 +666,13 @@ static int load_parsed(la_tokenizer *t, file_bytes *fb, const struct stat *st, c
     tk_bpe_ahead *ahead = NULL;
     la_sub_members sub = { .name = "\"model\"", .name_len = 7, .on_member = vocab_ahead, .on_value = merges_ahead,
                            .ctx = &ahead };
-    int rc = parse_top(fb->data, fb->len, &root, &model, build_len ? &rest : NULL, &sub, err);
-    prebuilt_parts pre = { NULL, NULL, 0, build_len ? &added : NULL };
+    tk_added *added_raw = NULL;
+    int rc = parse_top(fb->data, fb->len, &root, &model, build_len ? &rest : NULL, &sub, &added_raw, err);
+    prebuilt_parts pre = { NULL, added_raw, 0, build_len ? &added : NULL };
     if (rc == LA_OK)
         rc = build_pipeline(t, root, fb->data, model, &sub, &ahead, &pre, err);
+    if (t->added != added_raw)
+        tk_added_free(added_raw);     /* not handed over */
     tk_bpe_ahead_drop(ahead);     /* not taken: it reads the file's bytes, freed next */
     free(sub.m);
     cJSON_Delete(root);

@@ -766,6 +766,13 @@ typedef struct {
     int single_word, lstrip, rstrip, normalized, special;
 } tk_added_token;
 tk_added *tk_added_from_json(const cJSON *arr, la_err *err);
+/* The same read from the validated text p[start..end) of the array, for
+ * the usual shape only (entries whose members appear once, keys without
+ * escapes, content without backslash-u escapes, ids of digits alone,
+ * flags true or false, content and id present): NULL for any other,
+ * which is then read by tk_added_from_json (that words any error) - or
+ * when out of memory. */
+tk_added *tk_added_from_raw(const char *p, size_t start, size_t end);
 /* The tokens read by tk_added_from_json (before tk_added_prepare), as
  * bytes appended to out, for the tokenizer cache: LA_OK or LA_ENOMEM.
  * tk_added_from_image takes them back, once every count, offset and

