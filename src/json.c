@@ -496,6 +496,39 @@ int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *pl
     return la_json_scan_string(p, n, pos, end, &has_u, NULL);
 }
 
+size_t la_json_int_object(const char *p, size_t n, size_t pos, size_t *count)
+{
+    size_t i = la_json_ws_run(p, n, pos + 1), k = 0, e;
+    int plain;
+    if (p[pos] != '{')
+        return 0;
+    if (i < n && p[i] == '}')
+        return *count = 0, i + 1;
+    for (;;) {
+        if (i >= n || p[i] != '"' || la_json_scan_short(p, n, i, &e, &plain) != LA_OK)
+            return 0;
+        i = la_json_ws_run(p, n, e);
+        if (i >= n || p[i] != ':')
+            return 0;
+        i = la_json_ws_run(p, n, i + 1);
+        /* 0, or a digit 1-9 and more digits; what else follows (a
+         * leading zero's digits, a fraction, an exponent) is not the ','
+         * or '}' looked for next, so left to the validator, as a sign is */
+        if (i >= n || !is_digit((unsigned char)p[i]))
+            return 0;
+        if (p[i++] != '0')
+            while (i < n && is_digit((unsigned char)p[i]))
+                i++;
+        k++;
+        i = la_json_ws_run(p, n, i);
+        if (i < n && p[i] == '}')
+            return *count = k, i + 1;
+        if (i >= n || p[i] != ',')
+            return 0;
+        i = la_json_ws_run(p, n, i + 1);
+    }
+}
+
 /* Scans a number per RFC 8259's grammar; *end just past it. */
 static int scan_number(const char *p, size_t n, size_t pos, size_t *end, la_err *err)
 {

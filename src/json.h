@@ -92,6 +92,11 @@ int la_json_scan_string(const char *p, size_t n, size_t pos, size_t *end, int *h
  * is 1 when it has no escape (0 may also mean the general scanner took
  * over); an error is said by neither, only returned. */
 int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *plain);
+/* The object at p[pos] when all its values are integers without sign,
+ * fraction or exponent (a tokenizer's vocabulary), validated as strictly
+ * as la_json_validate: where it ends, with its member count in *count;
+ * 0 for any other value or any error, left to the validator to word. */
+size_t la_json_int_object(const char *p, size_t n, size_t pos, size_t *count);
 
 /* la_json_validate_top, also filling *sub (sub->name set by the caller;
  * sub->m is the caller's to free). */

@@ -648,6 +648,10 @@ static size_t merges_ahead(void *ctx, const char *p, size_t n, la_span key, size
                            size_t *count)
 {
     tk_bpe_ahead **ahead = ctx;
+    /* the vocabulary's ids are all plain integers: gone over without the
+     * general validator's steps (its strings are short) */
+    if (key.end - key.start == 7 && memcmp(p + key.start, "\"vocab\"", 7) == 0)
+        return la_json_int_object(p, n, pos, count);
     if (!*ahead || key.end - key.start != 8 || memcmp(p + key.start, "\"merges\"", 8) != 0)
         return 0;
     return tk_bpe_ahead_merges(*ahead, p, n, pos, prefix_len(p, sub), count);

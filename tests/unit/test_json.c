@@ -526,6 +526,34 @@ START_TEST(sub_members_gathered)
 }
 END_TEST
 
+/* An object of plain integers (a vocabulary) is gone over by
+ * la_json_int_object exactly as the validator goes over it; anything
+ * else is left to the validator. */
+START_TEST(int_object_as_validated)
+{
+    static const struct { const char *s; size_t count; } ok[] = {
+        { "{}", 0 }, { "{ \n }", 0 }, { "{\"a\":0}", 1 }, { "{ \"a\" : 10 ,\n \"\xE2\x96\x81\" : 7 }", 2 },
+        { "{\"a\\\"\\u0062\":4294967296}", 1 }, { "{\"a\":1,\"a\":2}", 2 },
+    };
+    static const char *const other[] = {
+        "{\"a\":01}", "{\"a\":-1}", "{\"a\":1.5}", "{\"a\":1e5}", "{\"a\":\"x\"}", "{\"a\" 1}", "{\"a\":1,}",
+        "{\"a\":1", "{\"a\x01\":1}", "{\"\xC3\":1}", "{\"a\":1 \"b\":2}", "{\"a\":}", "{a:1}", "[1]",
+        "{\"a\":1]", "{\"a\\x\":1}",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        size_t n = strlen(ok[i].s), count = 99;
+        la_span v;
+        ck_assert_int_eq(la_json_validate(ok[i].s, n, &v, NULL), LA_OK);
+        ck_assert_msg(la_json_int_object(ok[i].s, n, 0, &count) == v.end, "%zu", i);
+        ck_assert_uint_eq(count, ok[i].count);
+    }
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+        size_t count = 0;
+        ck_assert_msg(la_json_int_object(other[i], strlen(other[i]), 0, &count) == 0, "%zu", i);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("json");
@@ -542,6 +570,7 @@ int main(void)
     tcase_add_test(t, line_validation_agrees);
     tcase_add_test(t, white_space_runs);
     tcase_add_test(t, sub_members_gathered);
+    tcase_add_test(t, int_object_as_validated);
     tcase_set_timeout(t, 60);   /* many small validations: slow under sanitizers */
     suite_add_tcase(s, t);
     int failed = la_check_run(s);
