@@ -7,6 +7,7 @@
  */
 #include "tokenizer/tk.h"
 #include "json.h"
+#include "tokenizer/tk_test.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -688,6 +689,9 @@ typedef struct {
     uint32_t index;
 } len_index;
 
+/* The longest pattern a bucket sorted by counting may hold. */
+#define COUNT_SORT_LEN 4096
+
 static int longer_first(const void *x, const void *y)
 {
     const len_index *a = x, *b = y;
@@ -715,24 +719,55 @@ static int build_buckets(tk_added *a)
             a->bucket[b][a->nbucket[b]++] = (uint32_t)p;
         }
     /* each bucket by length descending, then pattern index (a bucket can
-     * hold thousands: Gemma-3 has 6,415 added tokens, nearly all "<...") */
+     * hold thousands: Gemma-3 has 6,415 added tokens, nearly all "<...").
+     * A bucket holds its indices ascending, so a stable counting sort by
+     * length gives that order, without qsort's call per comparison;
+     * patterns longer than COUNT_SORT_LEN send their bucket to qsort. */
     size_t most = 0;
     for (int b = 0; b < 256; b++)
         most = a->nbucket[b] > most ? a->nbucket[b] : most;
     len_index *tmp = malloc((most ? most : 1) * sizeof *tmp);
-    if (!tmp)
-        return LA_ENOMEM;
-    for (int b = 0; b < 256; b++) {
+    uint32_t *out = malloc((most ? most : 1) * sizeof *out);
+    size_t *before = malloc((COUNT_SORT_LEN + 2) * sizeof *before);
+    int rc = tmp && out && before ? LA_OK : LA_ENOMEM;
+    for (int b = 0; b < 256 && rc == LA_OK; b++) {
         uint32_t *v = a->bucket[b];
-        for (size_t i = 0; i < a->nbucket[b]; i++)
+        size_t n = a->nbucket[b], longest = 0;
+        if (!n)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            longest = a->pats[v[i]].len > longest ? a->pats[v[i]].len : longest;
+        if (longest <= COUNT_SORT_LEN) {
+            /* before[k]: how many come before those k shorter than the longest */
+            memset(before, 0, (longest + 2) * sizeof *before);
+            for (size_t i = 0; i < n; i++)
+                before[longest - a->pats[v[i]].len + 1]++;
+            for (size_t k = 1; k <= longest + 1; k++)
+                before[k] += before[k - 1];
+            for (size_t i = 0; i < n; i++)
+                out[before[longest - a->pats[v[i]].len]++] = v[i];
+            memcpy(v, out, n * sizeof *v);
+            continue;
+        }
+        for (size_t i = 0; i < n; i++)
             tmp[i] = (len_index){ a->pats[v[i]].len, v[i] };
-        qsort(tmp, a->nbucket[b], sizeof *tmp, longer_first);
-        for (size_t i = 0; i < a->nbucket[b]; i++)
+        qsort(tmp, n, sizeof *tmp, longer_first);
+        for (size_t i = 0; i < n; i++)
             v[i] = tmp[i].index;
     }
     free(tmp);
-    return build_tries(a);
+    free(out);
+    free(before);
+    return rc == LA_OK ? build_tries(a) : rc;
 }
+
+size_t tk_added_bucket(const tk_added *a, unsigned char b, const uint32_t **idx)
+{
+    *idx = a->bucket[b];
+    return a->nbucket[b];
+}
+
+size_t tk_added_pattern_len(const tk_added *a, uint32_t p) { return a->pats[p].len; }
 
 /* Normalizes content with the tokenizer's normalizer (for the
  * normalized set) into out. */

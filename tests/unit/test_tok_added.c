@@ -5,6 +5,7 @@
  * another token, and one also in the vocabulary). */
 #include "tokenizer/tk.h"
 #include "json.h"
+#include "tokenizer/tk_test.h"
 
 #include <check.h>
 
@@ -178,6 +179,14 @@ static la_tokenizer *load_text(la_buf *j)
     return t;
 }
 
+/* Starts a tokenizer.json in j at its added tokens: the flags of a
+ * plain special token (to close each record with) back. */
+static const char *start_special(la_buf *j)
+{
+    la_buf_printf(j, "{\"version\":\"1.0\",\"added_tokens\":[");
+    return "\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true}";
+}
+
 /* Thousands of added tokens (Gemma-3 has 6,415): ids numbered from the
  * vocabulary's size in order, an exact repeat registered once, a
  * vocabulary string keeping its id, and every one matched (the ids are
@@ -185,9 +194,7 @@ static la_tokenizer *load_text(la_buf *j)
 START_TEST(many_tokens)
 {
     la_buf j = {0};
-    la_buf_printf(&j, "{\"version\":\"1.0\",\"added_tokens\":[");
-    const char *flags = "\"single_word\":false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,"
-                        "\"special\":true}";
+    const char *flags = start_special(&j);
     for (int i = 0; i < 5000; i++)
         la_buf_printf(&j, "{\"id\":%d,\"content\":\"<t%d>\",%s,", i, i, flags);
     la_buf_printf(&j, "{\"id\":0,\"content\":\"<t7>\",%s,", flags);
@@ -212,6 +219,41 @@ START_TEST(many_tokens)
     ck_assert_ptr_null(tk_added_by_id(t->added, 5004));
     la_tokens_free(&out);
     la_tok_work_free(w);
+    la_tokenizer_free(t);
+}
+END_TEST
+
+/* The patterns of each first byte in the order the tries are built
+ * from: longest first, then by index: "<" holds thousands of patterns of
+ * a few lengths (sorted by counting), "[" one longer than a counting
+ * sort takes (sorted by comparison) among short ones. */
+START_TEST(buckets_longest_first)
+{
+    la_buf j = {0};
+    const char *flags = start_special(&j);
+    for (int i = 0; i < 3000; i++)
+        la_buf_printf(&j, "{\"id\":%d,\"content\":\"<%d>\",%s,", i, (i * 7919) % 20011, flags);
+    for (int i = 0; i < 40; i++)
+        la_buf_printf(&j, "{\"id\":%d,\"content\":\"[%d]\",%s,", 3000 + i, (i * 37) % 101, flags);
+    la_buf_printf(&j, "{\"id\":3040,\"content\":\"[");
+    for (int i = 0; i < 5000; i++)
+        la_buf_putc(&j, 'y');
+    la_buf_printf(&j, "]\",%s],", flags);
+    la_buf_printf(&j, "\"normalizer\":null,\"pre_tokenizer\":null,\"post_processor\":null,\"decoder\":null,"
+                      "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}");
+    la_tokenizer *t = load_text(&j);
+    static const unsigned char firsts[] = { '<', '[' };
+    for (size_t f = 0; f < 2; f++) {
+        const uint32_t *v;
+        size_t n = tk_added_bucket(t->added, firsts[f], &v);
+        ck_assert_uint_eq(n, (f ? 41 : 3000));
+        ck_assert_uint_eq(tk_added_pattern_len(t->added, v[0]), (f ? 5002 : 7));
+        for (size_t i = 1; i < n; i++) {
+            size_t a = tk_added_pattern_len(t->added, v[i - 1]), b = tk_added_pattern_len(t->added, v[i]);
+            ck_assert_msg(a > b || (a == b && v[i - 1] < v[i]), "'%c' bucket, place %zu: length %zu, index %u "
+                          "after length %zu, index %u", firsts[f], i, b, v[i], a, v[i - 1]);
+        }
+    }
     la_tokenizer_free(t);
 }
 END_TEST
@@ -449,6 +491,7 @@ static Suite *suite(void)
     tcase_add_test(tc, decode_ids);
     tcase_add_test(tc, preview_keeps_stripped_space);
     tcase_add_test(tc, many_tokens);
+    tcase_add_test(tc, buckets_longest_first);
     tcase_add_test(tc, rstrip_overlap_and_dropped_start);
     tcase_add_test(tc, first_character_made_several);
     tcase_add_test(tc, long_walks_have_a_budget);
