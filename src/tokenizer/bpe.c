@@ -26,6 +26,7 @@
 #include "tokenizer/tk_test.h"
 #include "json.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdatomic.h>
@@ -1469,8 +1470,9 @@ int bpe_merge_check(const tk_bpe *m, size_t slot, uint32_t a, uint32_t b, uint32
         z->a = a;
         z->b = b;
         z->new_id = new_id;
-        if (z->entry)
-            unlink(z->entry);     /* the next load parses the file and makes it again */
+        /* the next load parses the file and makes it again; a file that
+         * stays (a read-only folder) is named in the error as such */
+        z->unlink_errno = z->entry && unlink(z->entry) != 0 ? (errno ? errno : EIO) : 0;
         __atomic_store_n(&z->bad, 1, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&lazy_lock);
@@ -1481,7 +1483,12 @@ int bpe_merge_error(const tk_bpe *m, la_err *err)
 {
     bpe_lazy *z = m->lazy;
     pthread_mutex_lock(&lazy_lock);
-    if (z->entry)
+    if (z->entry && z->unlink_errno)
+        la_err_set(err, LA_EDATA, "bad_cache",
+                   "tokenizer cache entry %s is damaged (its merge of tokens %u and %u does not make token %u) "
+                   "and could not be removed (%s): remove it, or run with --no-cache",
+                   z->entry, z->a, z->b, z->new_id, strerror(z->unlink_errno));
+    else if (z->entry)
         la_err_set(err, LA_EDATA, "bad_cache",
                    "tokenizer cache entry %s is damaged (its merge of tokens %u and %u does not make token %u): "
                    "it was removed, so the next run reads the tokenizer file again and makes a new one (or run "

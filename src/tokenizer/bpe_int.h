@@ -46,6 +46,7 @@ typedef struct {
     int bad;                     /* read and set atomically: workers look merges up at once */
     uint32_t a, b, new_id;       /* the first merge that did not hold */
     char *entry;
+    int unlink_errno;            /* 0: the entry's file was removed; else why it was not */
 } bpe_lazy;
 
 struct tk_bpe {

@@ -805,6 +805,42 @@ START_TEST(merge_results_are_checked)
 }
 END_TEST
 
+/* A damaged merge met when the entry's file cannot be removed (here a
+ * folder took its name after the load): the error says so, and how to get
+ * past it, instead of claiming the file went. */
+START_TEST(unremovable_bad_entry_is_named)
+{
+    const char *file = FIX "full_llama.json";
+    char path[512];
+    la_tokenizer_free(load(file, 0));
+    ck_assert_int_eq(entries(path, sizeof path), 1);
+    la_tokenizer_use_cache(0);
+    la_tokenizer *ref = load(file, 0);
+    la_tokenizer_use_cache(1);
+    size_t len, off, n, at[4096];
+    uint32_t pair[4096][2];
+    char *b = la_check_slurp(path, &len);
+    ck_assert(tk_cache_image_part(b, len, &off, &n));
+    ck_assert_uint_gt(tk_bpe_image_results(b + off, n, at, pair, sizeof at / sizeof at[0]), 0);
+    b[off + at[0]] ^= 1;
+    ck_assert(tk_cache_reseal(b, len));
+    spill(path, b, len);
+    la_tokenizer *t = load(file, 1);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    la_err err = {{0}, {0}};
+    ck_assert_int_lt(tokenize_pair(t, ref, pair[0][0], pair[0][1], &err), 0);
+    ck_assert_str_eq(err.code, "bad_cache");
+    ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, "could not be removed") && strstr(err.msg, "--no-cache") &&
+                      !strstr(err.msg, "it was removed"),
+                  "%s", err.msg);
+    ck_assert_int_eq(rmdir(path), 0);
+    la_tokenizer_free(t);
+    la_tokenizer_free(ref);
+    free(b);
+}
+END_TEST
+
 /* Every slot of the vocabulary's hash table changed, resealed: an empty
  * one naming an entry (one more slot taken than there are entries), a
  * taken one with another tag or naming no entry: each refused, with the
@@ -949,6 +985,7 @@ int main(void)
     tcase_add_loop_test(tr, resealed_entries_are_checked, 0, 4);
     tcase_add_loop_test(tr, resealed_added_tokens_are_checked, 0, 3);
     tcase_add_loop_test(tr, merge_results_are_checked, 0, 2);
+    tcase_add_test(tr, unremovable_bad_entry_is_named);
     tcase_add_loop_test(tr, vocabulary_slots_are_checked, 0, 4);
     suite_add_tcase(s, tr);
     return la_check_run(s);
