@@ -101,7 +101,8 @@ static const char usage_text[] =
     "      --rejects bad.jsonl --stats stats.json -o train_la.jsonl train.jsonl\n"
     "\n"
     "Exit codes: 0 success, 2 usage, 65 bad data or tokenizer, 66 an input\n"
-    "cannot be opened, 73 the output cannot be created, 74 I/O error.\n";
+    "cannot be opened, 73 the output cannot be created, 74 I/O error or a\n"
+    "damaged tokenizer cache entry (removed: run again).\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
