@@ -411,8 +411,8 @@ START_TEST(added_read_raw)
     static const char *const same[] = {
         "[]",
         "[ \n ] ",
-        "[{\"id\":0,\"content\":\"<pad>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
-        "\"normalized\":false,\"special\":true}]",
+        ("[{\"id\":0,\"content\":\"<pad>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
+         "\"normalized\":false,\"special\":true}]"),
         "[ {\"content\": \"a b\", \"id\": 4294967295, \"lstrip\": true},\n {\"id\": 7, \"content\": \"\"} ]",
         "[{\"id\":1,\"content\":\"\xE2\x96\x81x\",\"rstrip\":true,\"single_word\":true,\"normalized\":true}]",
         "[{\"id\":2,\"content\":\"\\n\\t\\\"\\\\u\\/\\b\\f\\r\"}]",            /* escapes, no backslash-u */
