@@ -545,6 +545,18 @@ static void ids_in_range(la_tokenizer *t)
     la_tok_work_free(w);
 }
 
+/* Makes file's cache entry (its path into path) and returns the
+ * tokenizer loaded from the file itself, to compare with. */
+static la_tokenizer *entry_and_reference(const char *file, char *path, size_t cap)
+{
+    la_tokenizer_free(load(file, 0));
+    ck_assert_int_eq(entries(path, cap), 1);
+    la_tokenizer_use_cache(0);
+    la_tokenizer *ref = load(file, 0);
+    la_tokenizer_use_cache(1);
+    return ref;
+}
+
 /* Entries changed one byte at a time, their check made right again (as
  * a crafted entry's would be), all through the head, the other members'
  * text and the model's tables, and in the word table: each is refused
@@ -561,11 +573,7 @@ START_TEST(resealed_entries_are_checked)
     const char *file = files[_i];
     char path[512];
     tk_bpe_image_threaded_from(_i % 2 ? 0 : TK_IMAGE_THREADED);  /* both ways of checking an image */
-    la_tokenizer_free(load(file, 0));
-    ck_assert_int_eq(entries(path, sizeof path), 1);
-    la_tokenizer_use_cache(0);
-    la_tokenizer *ref = load(file, 0);
-    la_tokenizer_use_cache(1);
+    la_tokenizer *ref = entry_and_reference(file, path, sizeof path);
     size_t len;
     char *orig = la_check_slurp(path, &len), *b = malloc(len);
     ck_assert_ptr_nonnull(b);
@@ -668,11 +676,7 @@ START_TEST(resealed_added_tokens_are_checked)
                                          FIX "full_llama_norm_added.json" };
     const char *file = files[_i];
     char path[512];
-    la_tokenizer_free(load(file, 0));
-    ck_assert_int_eq(entries(path, sizeof path), 1);
-    la_tokenizer_use_cache(0);
-    la_tokenizer *ref = load(file, 0);
-    la_tokenizer_use_cache(1);
+    la_tokenizer *ref = entry_and_reference(file, path, sizeof path);
     size_t len, off, n;
     char *orig = la_check_slurp(path, &len), *b = malloc(len);
     ck_assert_ptr_nonnull(b);
@@ -763,11 +767,7 @@ START_TEST(merge_results_are_checked)
     static const char *const files[] = { FIX "full_llama.json", FIX "bpe_wide_ids.json" };
     const char *file = files[_i];
     char path[512];
-    la_tokenizer_free(load(file, 0));
-    ck_assert_int_eq(entries(path, sizeof path), 1);
-    la_tokenizer_use_cache(0);
-    la_tokenizer *ref = load(file, 0);
-    la_tokenizer_use_cache(1);
+    la_tokenizer *ref = entry_and_reference(file, path, sizeof path);
     size_t len, off, n, at[4096];
     uint32_t pair[4096][2];
     char *orig = la_check_slurp(path, &len), *b = malloc(len);
@@ -812,11 +812,7 @@ START_TEST(unremovable_bad_entry_is_named)
 {
     const char *file = FIX "full_llama.json";
     char path[512];
-    la_tokenizer_free(load(file, 0));
-    ck_assert_int_eq(entries(path, sizeof path), 1);
-    la_tokenizer_use_cache(0);
-    la_tokenizer *ref = load(file, 0);
-    la_tokenizer_use_cache(1);
+    la_tokenizer *ref = entry_and_reference(file, path, sizeof path);
     size_t len, off, n, at[4096];
     uint32_t pair[4096][2];
     char *b = la_check_slurp(path, &len);
