@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
+#include <xxhash.h>
 
 /* A pattern of one of the two sets. */
 typedef struct {
@@ -94,13 +95,8 @@ static void ix_free(ix_table *t)
     t->mask = 0;
 }
 
-static uint64_t hash_mem(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;           /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h ^ h >> 29;
-}
+/* The tables' hash of a content (never stored: a load makes them). */
+static uint64_t hash_mem(const char *s, size_t n) { return XXH3_64bits(s, n); }
 
 static uint64_t hash_u32(uint32_t x)
 {

@@ -93,8 +93,6 @@ static uint32_t vocab_find(const tk_bpe *m, const char *s, size_t n)
     return vocab_find_h(m, s, n, hash_bytes(s, n));
 }
 
-uint64_t bpe_hash_bytes(const char *s, size_t n) { return hash_bytes(s, n); }
-
 uint32_t bpe_vocab_find(const tk_bpe *m, const char *s, size_t n) { return vocab_find(m, s, n); }
 
 int64_t tk_bpe_token_to_id(const tk_bpe *m, const char *s, size_t len)

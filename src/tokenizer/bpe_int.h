@@ -218,8 +218,6 @@ int bpe_tokenize_prefix_by(const tk_bpe *m, const char *piece, size_t len, tk_si
                            bpe_word_fn word, bpe_chunk_fn chunk_end, la_err *err);
 
 /* ---- what cache_image.c checks an image with ---------------------------- */
-/* Hash of a token string (the vocabulary's slots). */
-uint64_t bpe_hash_bytes(const char *s, size_t n);
 /* The vocabulary entry of s[0..n), UINT32_MAX when none. */
 uint32_t bpe_vocab_find(const tk_bpe *m, const char *s, size_t n);
 /* The code point of a table index of the common characters; the key of

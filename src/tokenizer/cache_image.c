@@ -104,15 +104,16 @@ int tk_bpe_image(const tk_bpe *m, la_buf *out)
  * of the hash slots: every id's string inside the arena with its NUL
  * after it (`named` of them have one); every entry's string too, its id
  * below id_count with a string of its own (the same one, unless ids are
- * shared), and the entry found by a lookup of its string under its
- * string's tag (`longest`: the longest string); every slot empty or
- * naming an entry (`taken` of them). Put together: as many ids named as
+ * shared) (`longest`: the longest string); every slot empty or naming
+ * an entry (`taken` of them). Put together: as many ids named as
  * entries unless shared, max_token_len the longest, as many slots taken
- * as entries, so that with an empty slot somewhere (lookups end) each
- * entry is in exactly one slot. The entries are taken in order (their
- * strings lie in order in the arena), so that only the slots are read
- * at random; an entry's string is hashed once it is known to be inside
- * the arena. */
+ * as entries, and an empty slot somewhere (image_holds) where lookups
+ * end. Which slot an entry is in, and its tag, are not checked: a
+ * lookup returns only an entry whose string is the one asked for
+ * (vocab_find_h compares them), so an entry put where a lookup does not
+ * reach it is a token the vocabulary lacks, a change of what it says
+ * that only the entry's own check answers for, as for a merge's key.
+ * All three walks are in order: nothing is read at random. */
 typedef struct {
     const tk_bpe *m;
     uint32_t id_from, id_to, from, to;
@@ -147,15 +148,6 @@ static void *vocab_part_check(void *arg)
             (!m->ids_shared && (m->by_id[v->id].off != v->off || m->by_id[v->id].len != v->len)))
             return NULL;
         j->longest = v->len > j->longest ? v->len : j->longest;
-        uint64_t h = bpe_hash_bytes(m->arena + v->off, v->len);
-        uint32_t i = (uint32_t)h & m->vmask;
-        while (m->vslot[i].ent != e + 1) {
-            if (!m->vslot[i].ent)
-                return NULL;      /* not where a lookup looks */
-            i = (i + 1) & m->vmask;
-        }
-        if (m->vslot[i].tag != (uint32_t)(h >> 32))
-            return NULL;
     }
     j->ok = 1;
     return NULL;
@@ -241,12 +233,13 @@ static int image_pairs_hold(const tk_bpe *m)
 /* 1 when the model made from an image can be used as it is: every
  * offset, length, index and id in its parts is checked against the
  * others (above), so that no lookup reads outside them or runs on
- * without end, and the tables made from the vocabulary are the ones it
+ * without end, and the ids kept beside the vocabulary are the ones it
  * gives. The merges are left to their lookups: one ends at an empty
  * slot, and the merge it returns is checked then (bpe_merge_check),
- * before it is used. (What the vocabulary, ranks, merge keys and
- * options themselves say cannot be checked without the file: an
- * entry's own check and key answer for those.) */
+ * before it is used. (What the vocabulary, the slots it is found
+ * through, ranks, merge keys and options themselves say cannot be
+ * checked without the file: an entry's own check and key answer for
+ * those.) */
 
 /* Vocabularies from this many entries have the second part of their
  * check (vocab_part) made on a second thread: both only read. A small
@@ -348,6 +341,7 @@ int tk_bpe_image_vouched(const char *p, size_t n, size_t off)
             switch (i) {
             case 4:               /* a merge's key or rank (its result is checked at use) */
                 return !in_field(o % sizeof(merge_slot), offsetof(merge_slot, new_id), sizeof(uint32_t));
+            case 2:               /* a vocabulary slot's tag, or which entry it names */
             case 5: case 6: case 7:   /* the pair set, prefix, suffix */
                 return 1;
             case 8:               /* a compact merge's key, or its rank: a value's high half */
