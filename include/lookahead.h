@@ -105,6 +105,15 @@ void la_tokenizer_free(la_tokenizer *t);
  * ~/.cache/lookahead) and reads them back for a file with the same
  * bytes. Off until turned on. */
 void la_tokenizer_use_cache(int on);
+/* A cache entry may be mapped from its file while a tokenizer made from
+ * it lives. Entries are only ever replaced by rename and removed by
+ * unlink, but another program that cuts one short in place makes the
+ * kernel raise SIGBUS when a lost page is touched, which ends the
+ * process unless a handler catches it. For such a handler (SA_SIGINFO,
+ * the signal's si_addr): the path of the entry whose mapping holds addr,
+ * NULL when addr is in none. Async-signal-safe; the string stays valid
+ * while that tokenizer lives. */
+const char *la_tokenizer_cache_fault(const void *addr);
 
 /* New scratch space for one thread; NULL when out of memory. */
 la_tok_work *la_tok_work_new(void);

@@ -33,7 +33,7 @@ static char tmp_path[PATH_MAX];
 static char stats_tmp[PATH_MAX];
 static char stats_final[PATH_MAX];
 
-static void on_signal(int sig)
+static void remove_temps(void)
 {
     if (tmp_path[0])
         unlink(tmp_path);
@@ -41,8 +41,51 @@ static void on_signal(int sig)
         unlink(stats_tmp);
     if (stats_final[0])
         unlink(stats_final);
+}
+
+static void on_signal(int sig)
+{
+    remove_temps();
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+static void say(const char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0) {
+        ssize_t w = write(2, s, n);
+        if (w <= 0 && errno != EINTR)
+            return;
+        if (w > 0)
+            s += w, n -= (size_t)w;
+    }
+}
+
+/* Only what a signal handler may call: unlink, write, _exit. */
+static void on_bus(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    const char *entry = la_tokenizer_cache_fault(si->si_addr);
+    if (!entry) {
+        on_signal(sig);
+        return;
+    }
+    remove_temps();
+    say("lookahead: the tokenizer cache entry ");
+    say(entry);
+    say(" was cut short while in use by another program; run again (or use --no-cache)\n");
+    _exit(EXIT_IOERR);
+}
+
+void cli_catch_bus(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_bus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
 }
 
 /* Whether a signal's default action ends the process (the others stop,
@@ -61,14 +104,14 @@ static int ends_process(int sig)
  * ignored (a closed pipe is a write error, handled where it happens) and
  * so is SIGXFSZ (a file over the size limit is a write error too: EFBIG).
  * A signal ignored by whoever started us (nohup, a shell's background
- * job) stays ignored. */
+ * job) stays ignored. SIGBUS is cli_catch_bus's. */
 static void catch_signals(void)
 {
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction old;
-        if (sig == SIGPIPE || sig == SIGXFSZ || !ends_process(sig) || sigaction(sig, NULL, &old) != 0 ||
+        if (sig == SIGPIPE || sig == SIGXFSZ || sig == SIGBUS || !ends_process(sig) || sigaction(sig, NULL, &old) != 0 ||
             old.sa_handler == SIG_IGN)
             continue;
         signal(sig, on_signal);   /* fails harmlessly on the C library's own signals */
@@ -1552,6 +1595,7 @@ int cli_run(cli_opts *o)
         return rc;
     la_tokenizer *tok = NULL;
     la_err e;
+    cli_catch_bus();
     rc = check_inputs(o);
     if (!rc && o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_TOKEN && (tok = load_tokenizer(o->tokenizer_path, &rc)))
         o->cfg.tokenizer = tok;

@@ -187,6 +187,7 @@ int la_cli_tokenize(int argc, char **argv)
         return rc;
     la_err err = {{0}, {0}};
     la_tokenizer_use_cache(!c.no_cache);
+    cli_catch_bus();
     c.tok = la_tokenizer_load(c.path, &err);
     if (!c.tok) {
         /* "PATH: tokenizer: reason" as real mode says it, whichever component said it */

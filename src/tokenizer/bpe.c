@@ -1575,7 +1575,7 @@ void tk_bpe_free(tk_bpe *m)
     if (!m)
         return;
     if (m->map) {
-        munmap(m->map, m->map_len);
+        tk_entry_unmap(m->map, m->map_len);
     } else {
         tk_table_free(m->arena);
         tk_table_free(m->ents);

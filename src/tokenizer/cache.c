@@ -232,8 +232,8 @@ static size_t check_blocks(const char *p, size_t n, uint64_t acc[8], int simd)
 #endif
 }
 
-/* One thread: the entry is checked once read into memory, which is
- * quick; a second thread for half of it, as when the check read a
+/* One thread: the entry is checked in memory of its own or in a mapping
+ * of huge pages, which is quick; a second thread for half of it, as when the check read a
  * mapping of the file, costs more to start than it saves. */
 uint64_t tk_cache_check(const char *p, size_t n, int simd)
 {
@@ -449,12 +449,8 @@ static char *cache_path(const tk_cache_key *k, const unsigned char build[TK_BUIL
 
 /* The n bytes of an entry's file, read into private memory of its own,
  * on huge pages where the system gives them: MAP_FAILED when it cannot
- * be had or read. *len: the mapping's length. Not a mapping of the
- * file: the first touch of each small page of one (its check reads it
- * whole) costs more than reading it into a few huge pages; and the word
- * table in it is written in place (tk_direct_table_use), without the
- * copy onto a huge page of its own that a read-only mapping needs. The
- * rest is only read. */
+ * be had or read. *len: the mapping's length. What entry_map falls back
+ * to. */
 static void *entry_read(int fd, size_t n, size_t *len)
 {
     size_t want = n;
@@ -476,6 +472,35 @@ static void *entry_read(int fd, size_t n, size_t *len)
     }
     *len = want;
     return a;
+}
+
+/* How entries are had: by mapping the file where its pages are huge in
+ * the page cache, else read (0); tests and comparisons force either with
+ * $LOOKAHEAD_CACHE_MAP set to "always" (1) or "never" (-1). */
+static int map_mode(void)
+{
+    const char *s = getenv("LOOKAHEAD_CACHE_MAP");
+    return !s ? 0 : strcmp(s, "always") == 0 ? 1 : strcmp(s, "never") == 0 ? -1 : 0;
+}
+
+/* The n bytes of the entry's file open on fd, path: mapped read-only
+ * (tk_map_file_huge; *mapped set) where the page cache holds them on huge
+ * pages, which costs neither the zeroing of fresh memory nor the copy out
+ * of the page cache; else read (entry_read), since each small page of a
+ * mapping costs a fault and a TLB entry of its own, which on a small-page
+ * file (a tmpfs folder, a file system or kernel without large folios, a
+ * file another program wrote in pieces) cost more than reading it. The
+ * word table, the one part written in, is copied out of a mapping at
+ * load (load.c). */
+static void *entry_map(int fd, size_t n, size_t *len, int *is_mapped, const char *path)
+{
+    int mode = map_mode();
+    void *p = mode >= 0 ? tk_map_file_huge(fd, n, mode > 0, path) : NULL;
+    *is_mapped = p != NULL;
+    if (!p)
+        return entry_read(fd, n, len);
+    *len = n;
+    return p;
 }
 
 /* The folder's budget: $LOOKAHEAD_CACHE_MAX_MB, else 512 MB (Llama-3's
@@ -510,7 +535,7 @@ static int head_holds(const cache_head *h, size_t n, const tk_cache_key *k, cons
 }
 
 
-/* Reads the entry of key k made by build (entry_read) into *e: LA_OK
+/* Reads the entry of key k made by build (entry_map) into *e: LA_OK
  * when it is there, whole, and its check holds; LA_EIO when there is
  * none (or it cannot be read); LA_EDATA when the file there is not a
  * good entry of this key (then removed). */
@@ -528,14 +553,14 @@ int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build
     cache_head h;
     void *p = MAP_FAILED;
     size_t n = 0, len = 0;
-    int rc = LA_EDATA;
+    int rc = LA_EDATA, is_mapped = 0;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
         rc = LA_EIO;              /* not ours to read, nor to remove */
     } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
         rc = LA_EDATA;            /* others could have written it: made again */
     } else if ((uint64_t)st.st_size >= sizeof h && (uint64_t)st.st_size <= cache_budget()) {
         n = (size_t)st.st_size;
-        p = entry_read(fd, n, &len);
+        p = entry_map(fd, n, &len, &is_mapped, path);
         rc = p == MAP_FAILED ? LA_EIO : LA_EDATA;
     }
     if (p != MAP_FAILED) {
@@ -544,14 +569,14 @@ int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build
         if (head_holds(&h, n, k, build, build_len) && bytes_check(b + sizeof h, n - sizeof h) == h.check) {
             *e = (tk_cache_entry){ p, len, b + sizeof h, b + sizeof h + h.rest_len, b + h.image_off,
                                    (char *)p + h.words_off, (size_t)h.rest_len, (size_t)h.added_len,
-                                   (size_t)h.image_len, (size_t)h.words_len, path };
+                                   (size_t)h.image_len, (size_t)h.words_len, path, is_mapped };
             /* used: its time says so, at most once an hour (cache_prune
              * removes the least recently used entries first) */
             if (st.st_mtim.tv_sec + 3600 <= time(NULL))
                 futimens(fd, NULL);
             rc = LA_OK;
         } else {
-            munmap(p, len);
+            tk_entry_unmap(p, len);
         }
     }
     close(fd);

@@ -399,7 +399,7 @@ tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la
     tk_bpe *m = n >= sizeof h && ((uintptr_t)p & 7) == 0 ? calloc(1, sizeof *m) : NULL;
     if (!m) {
         if (map)
-            munmap(map, map_len);
+            tk_entry_unmap(map, map_len);
         if (n < sizeof h || ((uintptr_t)p & 7) != 0)
             la_err_set(err, LA_EDATA, "bad_cache", "tokenizer cache: image too short");
         else
@@ -490,3 +490,8 @@ tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la
     return m;
 }
 
+const void *tk_bpe_map(const tk_bpe *m, size_t *len)
+{
+    *len = m->map_len;
+    return m->map;
+}

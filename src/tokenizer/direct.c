@@ -141,7 +141,8 @@ typedef struct {
  * of a text, and the table of words, shared by threads. */
 struct tk_direct {
     dw_cache *dw;                 /* NULL until taken (tk_direct_take, tk_direct_table_use) */
-    int in_entry;                 /* dw lies in a cache entry's memory, which the model frees */
+    int in_entry;                 /* dw came from a cache entry (tk_direct_table_use) */
+    int borrowed;                 /* dw lies in that entry's memory, which the model frees */
     char c;
     int lead;                     /* the normalizer puts s before the text (Prepend), so the first
                                    * word is looked up as the others, with the s of a space */
@@ -531,7 +532,7 @@ void tk_direct_free(la_tokenizer *t)
     tk_direct *x = t->direct;
     if (!x)
         return;
-    if (x->dw && !x->in_entry)
+    if (x->dw && !x->borrowed)
         munmap(x->dw, DW_MAP);
     free(x);
     t->direct = NULL;
@@ -1005,14 +1006,15 @@ int tk_direct_table_valid(const void *p, size_t len)
     return 1;
 }
 
-int tk_direct_table_use(la_tokenizer *t, void *p, size_t len)
+int tk_direct_table_use(la_tokenizer *t, void *p, size_t len, int own)
 {
     if (!t->direct || len != sizeof(dw_cache) || ((uintptr_t)p & 63) != 0)
         return 0;
-    if (t->direct->dw && !t->direct->in_entry)
+    if (t->direct->dw && !t->direct->borrowed)
         munmap(t->direct->dw, DW_MAP);
     t->direct->dw = p;
     t->direct->in_entry = 1;
+    t->direct->borrowed = !own;
     return 1;
 }
 

@@ -1,7 +1,8 @@
 /*
  * huge.c - private memory on huge pages, for the large tables that are
  * read at random (the word table of direct previews, a tokenizer file's
- * bytes and a tokenizer cache entry's model image). A file of its own
+ * bytes and a tokenizer cache entry's model image), and the mappings of
+ * cache entries' files, which a SIGBUS handler may ask about. A file of its own
  * because both the word table (direct.c) and the tokenizer cache
  * (load.c) map memory this way, and the cache also uses the word table.
  * The model's tables built from a tokenizer file (bpe.c, cache_image.c)
@@ -9,10 +10,28 @@
  */
 #include "tokenizer/tk.h"
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <unistd.h>
+#include <linux/fs.h>
+
+/* Linux's PAGEMAP_SCAN (a query of /proc/self/pagemap, 6.7 on), for C
+ * libraries whose headers predate it: the layout is the kernel's ABI. */
+#ifndef PAGEMAP_SCAN
+struct page_region {
+    uint64_t start, end, categories;
+};
+struct pm_scan_arg {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted, category_mask,
+        category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#define PAGE_IS_HUGE (1 << 6)
+#endif
 
 void *tk_map_huge(size_t *len)
 {
@@ -31,6 +50,133 @@ void *tk_map_huge(size_t *len)
 #endif
     *len = want;
     return a;
+}
+
+/* 1 when the whole of p[0..len) (len a multiple of the small page) is
+ * mapped by huge pages, as the kernel's PAGEMAP_SCAN reports; 0 when it
+ * is not, or cannot be asked (older kernels). */
+static int huge_mapped(const char *p, size_t len)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct page_region r[4];
+    struct pm_scan_arg a;
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.start = (uintptr_t)p;
+    a.end = (uintptr_t)p + len;
+    a.vec = (uintptr_t)r;
+    a.vec_len = sizeof r / sizeof r[0];
+    a.category_mask = a.return_mask = PAGE_IS_HUGE;
+    long k = ioctl(fd, PAGEMAP_SCAN, &a);
+    close(fd);
+    size_t got = 0;
+    for (long i = 0; i < k && i < (long)(sizeof r / sizeof r[0]); i++)
+        got += (size_t)(r[i].end - r[i].start);
+    return k > 0 && got == len;
+}
+
+/* The tokenizer cache entries mapped from their files
+ * (tk_map_file_huge), with their paths, so that a SIGBUS at an address can
+ * be told to be an entry's file cut short (la_tokenizer_cache_fault, which
+ * a signal handler calls: it reads this table with atomic loads alone). A slot's start is 0 when free, 1 while
+ * being filled or emptied. More entries mapped at once than slots is
+ * allowed; a fault in those is just not named. */
+#define MAPPED_SLOTS 16
+
+static struct {
+    uintptr_t start;
+    size_t len;
+    char *path;
+} mapped[MAPPED_SLOTS];
+
+static void mapped_add(const void *p, size_t len, const char *path)
+{
+    for (int i = 0; i < MAPPED_SLOTS; i++) {
+        uintptr_t zero = 0;
+        if (!__atomic_compare_exchange_n(&mapped[i].start, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            continue;
+        char *copy = strdup(path);
+        if (!copy) {
+            __atomic_store_n(&mapped[i].start, 0, __ATOMIC_RELEASE);
+            return;
+        }
+        __atomic_store_n(&mapped[i].path, copy, __ATOMIC_RELAXED);
+        __atomic_store_n(&mapped[i].len, len, __ATOMIC_RELAXED);
+        __atomic_store_n(&mapped[i].start, (uintptr_t)p, __ATOMIC_RELEASE);
+        return;
+    }
+}
+
+static void mapped_remove(const void *p)
+{
+    for (int i = 0; i < MAPPED_SLOTS; i++) {
+        uintptr_t at = (uintptr_t)p;
+        if (!__atomic_compare_exchange_n(&mapped[i].start, &at, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            continue;
+        free(__atomic_exchange_n(&mapped[i].path, NULL, __ATOMIC_RELAXED));
+        __atomic_store_n(&mapped[i].start, 0, __ATOMIC_RELEASE);
+        return;
+    }
+}
+
+const char *la_tokenizer_cache_fault(const void *addr)
+{
+    uintptr_t a = (uintptr_t)addr;
+    for (int i = 0; i < MAPPED_SLOTS; i++) {
+        uintptr_t start = __atomic_load_n(&mapped[i].start, __ATOMIC_ACQUIRE);
+        if (start > 1 && a >= start && a - start < __atomic_load_n(&mapped[i].len, __ATOMIC_RELAXED))
+            return __atomic_load_n(&mapped[i].path, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+void tk_entry_unmap(void *p, size_t len)
+{
+    mapped_remove(p);
+    munmap(p, len);
+}
+
+void *tk_map_file_huge(int fd, size_t n, int always, const char *path)
+{
+    if (n == 0 || (n < TK_HUGE_PAGE && !always) || n > SIZE_MAX - TK_HUGE_PAGE)
+        return NULL;
+    /* room for n bytes from a huge page's boundary, so that the page
+     * cache's huge pages can be mapped whole */
+    size_t span = n + TK_HUGE_PAGE;
+    char *r = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED)
+        return NULL;
+    char *a = (char *)(((uintptr_t)r + TK_HUGE_PAGE - 1) & ~(uintptr_t)(TK_HUGE_PAGE - 1));
+    if (mmap(a, n, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED) {
+        munmap(r, span);
+        return NULL;
+    }
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), end = (n + pg - 1) & ~(pg - 1);
+    if (a > r)
+        munmap(r, (size_t)(a - r));
+    if (a + end < r + span)
+        munmap(a + end, (size_t)(r + span - (a + end)));
+#ifdef MADV_HUGEPAGE
+    /* a file read from the disk through this mapping comes in huge pages */
+    madvise(a, n, MADV_HUGEPAGE);
+#endif
+    if (always) {
+        mapped_add(a, n, path);
+        return a;
+    }
+    /* the first huge page mapped and asked about: a file whose pages the
+     * page cache holds small is read instead (each small page of a
+     * mapping costs a fault and a TLB entry of its own) */
+#ifdef MADV_POPULATE_READ
+    if (madvise(a, TK_HUGE_PAGE, MADV_POPULATE_READ) == 0 && huge_mapped(a, TK_HUGE_PAGE)) {
+        mapped_add(a, n, path);
+        return a;
+    }
+#endif
+    munmap(a, n);
+    return NULL;
 }
 
 /* A table's header, just before its bytes: the length of its mapping, 0

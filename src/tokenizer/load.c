@@ -481,7 +481,20 @@ static int load_entry(la_tokenizer *t, tk_cache_entry *e)
     tk_bpe *m = NULL;
     tk_added *a = NULL;
     int rc = LA_ENOMEM;
-    if (text && tk_direct_table_valid(e->words, e->words_len) &&
+    /* the word table is written as words are met: out of a mapping of the
+     * file (read-only) it is copied into memory of its own, and checked
+     * there */
+    char *words = e->words;
+    size_t words_map = 0;
+    if (e->mapped && e->words_len > 0) {
+        words_map = e->words_len <= TK_HUGE_PAGE ? e->words_len : 0;
+        words = words_map ? tk_map_huge(&words_map) : NULL;
+        if (words)
+            memcpy(words, e->words, e->words_len);
+        else
+            words_map = 0;
+    }
+    if (text && words && tk_direct_table_valid(words, e->words_len) &&
         (a = tk_added_from_image(e->added, e->added_len, &err))) {
         memcpy(text, e->rest, e->rest_len);
         text[e->rest_len] = 0;
@@ -490,15 +503,20 @@ static int load_entry(la_tokenizer *t, tk_cache_entry *e)
         rc = rc == LA_OK ? parse_top(text, e->rest_len, &root, &model, NULL, NULL, NULL, &err) : rc;
     } else {
         rc = text ? LA_EDATA : LA_ENOMEM;
-        munmap(e->map, e->map_len);
+        tk_entry_unmap(e->map, e->map_len);
     }
     if (rc == LA_OK) {
         prebuilt_parts pre = { m, a, e->words_len > 0, NULL };
         rc = build_pipeline(t, root, NULL, model, NULL, NULL, &pre, &err);
     }
-    /* the vocabulary's words for direct previews, in the entry's memory */
-    if (rc == LA_OK && e->words_len > 0 && !tk_direct_table_use(t, e->words, e->words_len))
+    /* the vocabulary's words for direct previews, in the entry's memory
+     * or in their copy */
+    if (rc == LA_OK && e->words_len > 0 && tk_direct_table_use(t, words, e->words_len, words_map > 0))
+        words_map = 0;            /* t's now */
+    else if (rc == LA_OK && e->words_len > 0)
         tk_direct_take(t);
+    if (words_map)
+        munmap(words, words_map);
     if (rc != LA_OK && t->model != m)
         tk_bpe_free(m);           /* not handed over */
     if (rc != LA_OK && t->added != a)

@@ -656,11 +656,13 @@ int tk_direct_preview(const la_tokenizer *t, la_tok_work *w, const tk_escaping *
 int tk_direct_prefill(la_tokenizer *t, la_tok_work *w, la_err *err);
 /* The word table's bytes, to keep in a cache entry (NULL, 0: none). */
 const void *tk_direct_table(const la_tokenizer *t, size_t *len);
-/* Takes kept bytes p[0..len) (64-byte aligned, writable, in memory that
- * t's model frees: a cache entry's) as t's word table itself, written in
- * place as words are met: 1, or 0 (nothing taken) when t makes no direct
- * previews or they are not a table of this build. */
-int tk_direct_table_use(la_tokenizer *t, void *p, size_t len);
+/* Takes kept bytes p[0..len) (64-byte aligned, writable) as t's word
+ * table itself, written in place as words are met: 1, or 0 (nothing
+ * taken) when t makes no direct previews or they are not a table of this
+ * build. own: p is TK_HUGE_PAGE bytes of tk_map_huge that t then frees;
+ * else p lies in memory that t's model frees (a cache entry read into
+ * memory of its own). */
+int tk_direct_table_use(la_tokenizer *t, void *p, size_t len, int own);
 /* 1 when p[0..len) (64-byte aligned) can be a word table of this build
  * (len 0: none): every entry's length, token count, ends and flags in
  * range, its tag and set the ones its key gives, every set's sequence
@@ -685,7 +687,8 @@ int tk_cache_key_of_fd(int fd, size_t n, tk_cache_key *k);
 /* This build's id, which keys the entries, into out: its length, or 0
  * when there is no cache (turned off, or no build id). */
 size_t tk_cache_build(unsigned char out[TK_BUILD_ID_MAX]);
-/* The parts of an entry read into memory; map owns them. */
+/* The parts of an entry read into memory or mapped from its file; map
+ * owns them (freed by tk_entry_unmap). */
 typedef struct {
     void *map;
     size_t map_len;
@@ -694,6 +697,7 @@ typedef struct {
     char *words;                  /* the word table of direct previews */
     size_t rest_len, added_len, image_len, words_len;
     char *path;                   /* the entry's file (malloc'd, the caller's) */
+    int mapped;                   /* map is the file's, read-only (else memory of its own) */
 } tk_cache_entry;
 /* The entry of key k made by build into *e: LA_OK when there is one,
  * whole, and its check holds (e->map and e->path are then the caller's); LA_EIO when
@@ -720,6 +724,18 @@ uint64_t tk_cache_check(const char *p, size_t n, int simd);
  * munmap(p, *len) frees it. (huge.c) */
 #define TK_HUGE_PAGE ((size_t)2 << 20)
 void *tk_map_huge(size_t *len);
+/* The n bytes of the file open on fd (a tokenizer cache entry's, path)
+ * mapped read-only (MAP_PRIVATE) from a huge page's boundary, when the
+ * page cache holds them on huge pages (the first one is mapped and asked
+ * about) or always is set: NULL when not (then reading the file costs
+ * less) or when it cannot be mapped. tk_entry_unmap(p, n) frees it. A
+ * file cut short while mapped raises SIGBUS where its lost pages are
+ * touched; until freed, la_tokenizer_cache_fault names path for an
+ * address in it. (huge.c) */
+void *tk_map_file_huge(int fd, size_t n, int always, const char *path);
+/* Frees an entry's memory (tk_cache_entry's map, a model made from it):
+ * a mapping of tk_map_file_huge, or memory of tk_map_huge. */
+void tk_entry_unmap(void *map, size_t len);
 /* Zeroed memory for a model's large tables (vocabulary, its hash slots
  * and arena, the merge table): on huge pages (tk_map_huge) from
  * TK_TABLE_HUGE bytes, else from malloc; aligned on 64 bytes. Freed by

@@ -109,6 +109,9 @@ size_t tk_bpe_image_results(const char *p, size_t n, size_t *at, uint32_t (*pair
  * p; 8 bytes each: tag, entry index + 1): how many there are (0 when p
  * cannot be an image). */
 size_t tk_bpe_image_slots(const char *p, size_t n, size_t *off);
+/* The memory of the cache entry model m was made from (its length in
+ * *len), NULL for a model parsed from a file. */
+const void *tk_bpe_map(const tk_bpe *m, size_t *len);
 /* Where the model's image is in entry p[0..n): 1 with its offset and
  * length, 0 when p cannot be an entry. */
 int tk_cache_image_part(const char *p, size_t n, size_t *off, size_t *len);

@@ -10,9 +10,12 @@
 
 #include "check_run.h"
 #include "damage.h"
+#include <dirent.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +260,121 @@ START_TEST(damaged_cache_entry_stops_the_run)
 }
 END_TEST
 
+/* 1 when /proc/PID/maps lists file path (mapped by process pid). */
+static int maps_file(pid_t pid, const char *path)
+{
+    char name[64], line[4096];
+    snprintf(name, sizeof name, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(name, "r");
+    int found = 0;
+    while (f && !found && fgets(line, sizeof line, f)) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        size_t n = strlen(line), k = strlen(path);
+        found = n >= k && strcmp(line + n - k, path) == 0;
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* Runs sh command cmd (which execs the CLI, its input the FIFO dir/fifo)
+ * with the cache entry mapped (LOOKAHEAD_CACHE_MAP=always), cuts entry
+ * short in place once the CLI maps it, then gives it records whose words
+ * only the model knows: the CLI's exit status, or -1 when a signal ended
+ * it. */
+static int cut_while_mapped(const char *dir, const char *entry, const char *cmd)
+{
+    char fifo[512];
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    unlink(fifo);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setenv("LOOKAHEAD_CACHE_MAP", "always", 1);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    int w = open(fifo, O_WRONLY);
+    ck_assert_int_ge(w, 0);
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    int tries = 0;
+    while (!maps_file(pid, entry) && tries++ < 3000)
+        nanosleep(&pause, NULL);
+    ck_assert_msg(maps_file(pid, entry), "the CLI never mapped %s", entry);
+    ck_assert_int_eq(truncate(entry, 0), 0);
+    static const char rec[] = "{\"question\":\"q\",\"answer\":\"zqxv wbkj hyfp qqzx\"}\n";
+    for (int i = 0; i < 200; i++)
+        if (write(w, rec, sizeof rec - 1) != (ssize_t)(sizeof rec - 1))
+            break;                /* the CLI is gone: its status says why */
+    close(w);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    unlink(fifo);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The files in dir whose names start with prefix. */
+static int files_named(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+/* A tokenizer cache entry cut short in place by another program (the
+ * cache itself only ever renames and unlinks entries) while the CLI has
+ * it mapped: the kernel raises SIGBUS at the next touch of a lost page,
+ * and the run stops with a message naming the entry and the way out,
+ * exit status 74, and neither its output, its temporary output, nor its
+ * statistics left; lookahead tokenize alike. */
+START_TEST(entry_cut_while_mapped_stops_the_run)
+{
+    char dir[] = "/tmp/la-hostile-XXXXXX", entry[1024], path[512], cmd[8192];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/cache", dir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    put(dir, "in.jsonl", "{\"question\":\"q\",\"answer\":\"the cat\"}\n");
+    for (int tokenize = 0; tokenize < 2; tokenize++) {
+        ck_assert_int_eq(run_real(dir, "in.jsonl", "first.jsonl"), 0);   /* the entry made (again) */
+        ck_assert_int_eq(la_check_files(path, entry, sizeof entry), 1);
+        if (tokenize)
+            snprintf(cmd, sizeof cmd,
+                     "LOOKAHEAD_CACHE_DIR='%s/cache' exec '%s' tokenize --tokenizer "
+                     "tests/fixtures/tok/full_llama.json <'%s/fifo' >'%s/tokens' 2>'%s/err'",
+                     dir, cli, dir, dir, dir);
+        else
+            snprintf(cmd, sizeof cmd,
+                     "LOOKAHEAD_CACHE_DIR='%s/cache' exec '%s' -q --mode real --tokenizer "
+                     "tests/fixtures/tok/full_llama.json --input-field question --output-field answer "
+                     "-o '%s/out.jsonl' --stats '%s/stats.json' '%s/fifo' 2>'%s/err'",
+                     dir, cli, dir, dir, dir, dir);
+        ck_assert_int_eq(cut_while_mapped(dir, entry, cmd), 74);
+        la_buf err = {0};
+        char errpath[600];
+        snprintf(errpath, sizeof errpath, "%s/err", dir);
+        slurp(errpath, &err);
+        la_buf_putc(&err, 0);
+        ck_assert_msg(strstr(err.data, entry) && strstr(err.data, "cut short while in use by another program") &&
+                          strstr(err.data, "--no-cache"),
+                      "%s", err.data);
+        la_buf_free(&err);
+        ck_assert(!exists(dir, "out.jsonl") && !exists(dir, "stats.json"));
+        ck_assert_int_eq(files_named(dir, ".out.jsonl.tmp"), 0);
+        ck_assert_int_eq(files_named(dir, ".stats.json"), 0);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -280,6 +398,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, damaged_chat_real_word);
     tcase_add_test(tc, damaged_chat_real_char);
     tcase_add_test(tc, damaged_cache_entry_stops_the_run);
+    tcase_add_test(tc, entry_cut_while_mapped_stops_the_run);
     suite_add_tcase(s, tc);
     int failed = la_check_run(s);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;

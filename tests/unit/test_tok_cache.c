@@ -129,14 +129,36 @@ static const char *const fixtures[] = {
 };
 #define NFIX (sizeof fixtures / sizeof fixtures[0])
 
+/* Each fixture twice: its entry read into memory (the fixtures' entries
+ * are too small for a mapping to pay), then mapped from its file
+ * (LOOKAHEAD_CACHE_MAP=always), where the model's tables stay and whose
+ * word table is copied; a mapping is known by its address to
+ * la_tokenizer_cache_fault while it lives. */
 START_TEST(second_load_from_cache)
 {
+    size_t i = (size_t)_i % NFIX, len;
+    int mapped = (size_t)_i >= NFIX;
+    char path[1024];
     tk_bpe_image_threaded_from(_i % 2 ? 0 : TK_IMAGE_THREADED);  /* both ways of checking an image */
-    la_tokenizer *a = load(fixtures[_i], 0);
-    ck_assert_int_eq(entries(NULL, 0), 1);
-    la_tokenizer *b = load(fixtures[_i], 1);
+    la_tokenizer *a = load(fixtures[i], 0);
+    ck_assert_int_eq(entries(path, sizeof path), 1);
+    if (mapped)
+        setenv("LOOKAHEAD_CACHE_MAP", "always", 1);
+    la_tokenizer *b = load(fixtures[i], 1);
+    unsetenv("LOOKAHEAD_CACHE_MAP");
+    const char *map = tk_bpe_map(b->model, &len);
+    ck_assert_ptr_nonnull(map);
+    ck_assert_int_eq(b->direct != NULL && tk_direct_in_entry(b), b->direct != NULL);
+    if (mapped) {
+        const char *at = la_tokenizer_cache_fault(map);
+        ck_assert_msg(at && strcmp(at, path) == 0, "%s: mapped from %s", path, at ? at : "nothing");
+        ck_assert_ptr_eq(la_tokenizer_cache_fault(map + len - 1), at);
+        ck_assert_ptr_null(la_tokenizer_cache_fault(map + len));
+    } else {
+        ck_assert_ptr_null(la_tokenizer_cache_fault(map));
+    }
     la_tokenizer_use_cache(0);
-    la_tokenizer *c = load(fixtures[_i], 0);
+    la_tokenizer *c = load(fixtures[i], 0);
     la_tokenizer_use_cache(1);
     ck_assert_int_eq(b->direct != NULL, c->direct != NULL);
     ck_assert_int_eq(b->split_bytes, c->split_bytes);
@@ -144,6 +166,7 @@ START_TEST(second_load_from_cache)
     same_tokenizers(a, b);
     la_tokenizer_free(a);
     la_tokenizer_free(b);
+    ck_assert_ptr_null(la_tokenizer_cache_fault(map));   /* unmapped with its model */
     la_tokenizer_free(c);
 }
 END_TEST
@@ -970,7 +993,7 @@ int main(void)
     TCase *tc = tcase_create("cache");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, second_load_from_cache, 0, NFIX);
+    tcase_add_loop_test(tc, second_load_from_cache, 0, 2 * NFIX);
     tcase_add_test(tc, damaged_entries_are_not_used);
     tcase_add_test(tc, entries_others_may_write_are_not_used);
     tcase_add_test(tc, changed_file_is_loaded_again);
