@@ -37,7 +37,10 @@
  * and its length) and this program's build id; a later load of a file with the same bytes
  * by the same build reads that entry instead of parsing. No property of
  * the file but its bytes counts (a file replaced by another of the same
- * size within the same second is told apart). An entry also holds a
+ * size within the same second is told apart); a hit finds that key
+ * without reading the bytes only through an identity record
+ * (cache_id.c), written once they were hashed and the file was settled.
+ * An entry also holds a
  * check of its own bytes, and every offset, length, count and index in
  * it is checked before use (tk_bpe_from_image, tk_direct_table_valid):
  * an entry that fails anything is removed and the file parsed, never
@@ -403,7 +406,7 @@ int tk_cache_key_of_fd(int fd, size_t n, tk_cache_key *k)
 /* The cache folder: $LOOKAHEAD_CACHE_DIR (empty: no cache), else
  * $XDG_CACHE_HOME/lookahead, else $HOME/.cache/lookahead; NULL when
  * none (or out of memory). */
-static char *cache_dir(void)
+char *tk_cache_dir(void)
 {
     const char *d = getenv("LOOKAHEAD_CACHE_DIR"), *base, *tail;
     if (d)
@@ -421,30 +424,35 @@ static char *cache_dir(void)
     return p;
 }
 
+char *tk_cache_named(const void *name, size_t len, const char *ext, char **dir_out)
+{
+    char *dir = tk_cache_dir();
+    if (!dir)
+        return NULL;
+    XXH128_hash_t h = XXH3_128bits(name, len);
+    size_t n = strlen(dir) + strlen(ext) + 36;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%016llx-%016llx%s", dir, (unsigned long long)h.high64, (unsigned long long)h.low64, ext);
+    if (dir_out)
+        *dir_out = dir;
+    else
+        free(dir);
+    return p;
+}
+
 /* The entry's path for key k made by build (NULL without a cache
  * folder): its name is a hash of both and of the format's version; the
  * folder in *dir_out when asked for. */
 static char *cache_path(const tk_cache_key *k, const unsigned char build[TK_BUILD_ID_MAX], char **dir_out)
 {
-    char *dir = cache_dir();
-    if (!dir)
-        return NULL;
     struct {
         uint32_t version, head_size;
         tk_cache_key key;
         unsigned char build[TK_BUILD_ID_MAX];
     } name = { CACHE_VERSION, (uint32_t)sizeof(cache_head), *k, { 0 } };
     memcpy(name.build, build, TK_BUILD_ID_MAX);
-    XXH128_hash_t h = XXH3_128bits(&name, sizeof name);
-    size_t n = strlen(dir) + 40;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%016llx-%016llx.tok", dir, (unsigned long long)h.high64, (unsigned long long)h.low64);
-    if (dir_out)
-        *dir_out = dir;
-    else
-        free(dir);
-    return p;
+    return tk_cache_named(&name, sizeof name, ".tok", dir_out);
 }
 
 /* The n bytes of an entry's file, read into private memory of its own,
@@ -587,6 +595,8 @@ int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build
     return rc;
 }
 
+char *tk_cache_entry_path(const tk_cache_key *k, const unsigned char *build) { return cache_path(k, build, NULL); }
+
 void tk_cache_drop(const tk_cache_key *k, const unsigned char *build)
 {
     char *path = cache_path(k, build, NULL);
@@ -595,11 +605,9 @@ void tk_cache_drop(const tk_cache_key *k, const unsigned char *build)
     free(path);
 }
 
-/* An entry's file name: 16 hex digits, '-', hex digits, ".tok"; a
- * temporary one has ".PID.tmp" after that. Sets *tmp for the latter. */
-static int entry_name(const char *n, int *tmp)
+int tk_cache_name_is(const char *n, const char *ext, int *tmp)
 {
-    size_t i = 0;
+    size_t i = 0, k = strlen(ext);
     while (i < 16 && ((n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f')))
         i++;
     if (i != 16 || n[i++] != '-')
@@ -607,12 +615,12 @@ static int entry_name(const char *n, int *tmp)
     size_t j = i;
     while ((n[j] >= '0' && n[j] <= '9') || (n[j] >= 'a' && n[j] <= 'f'))
         j++;
-    if (j == i || strncmp(n + j, ".tok", 4) != 0)
+    if (j == i || strncmp(n + j, ext, k) != 0)
         return 0;
-    *tmp = n[j + 4] != 0;
+    *tmp = n[j + k] != 0;
     if (!*tmp)
         return 1;
-    const char *t = n + j + 4;
+    const char *t = n + j + k;
     if (*t++ != '.' || !(*t >= '0' && *t <= '9'))
         return 0;
     while (*t >= '0' && *t <= '9')
@@ -620,15 +628,9 @@ static int entry_name(const char *n, int *tmp)
     return strcmp(t, ".tmp") == 0;
 }
 
-typedef struct {
-    char *name;
-    uint64_t size;
-    struct timespec mtime;
-} cache_file;
-
 static int older_first(const void *a, const void *b)
 {
-    const cache_file *x = a, *y = b;
+    const tk_cache_file *x = a, *y = b;
     if (x->mtime.tv_sec != y->mtime.tv_sec)
         return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
     if (x->mtime.tv_nsec != y->mtime.tv_nsec)
@@ -643,27 +645,30 @@ static int older_first(const void *a, const void *b)
  * temporary files left by writers that died an hour or more ago, and
  * then the least recently used entries (an entry's time is refreshed
  * when it is used, see cache_map) until the folder's entries fit the
- * budget. Files that are not entries, or are another user's (a shared
+ * budget (load.c then has the identity records of entries gone
+ * removed, tk_cache_id_prune). Files that are not entries, or are another user's (a shared
  * folder), are never touched; a file another run removed first is
  * simply gone. */
-static void cache_prune(const char *dir, const char *keep, const struct stat *src, const tk_cache_key *k)
+size_t tk_cache_scan(const char *dir, const char *ext, const char *keep, tk_cache_stale_fn stale, const void *ctx,
+                     tk_cache_file **out, int *dfd_out)
 {
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    *out = NULL;
+    *dfd_out = -1;
     if (!d) {
         if (dfd >= 0)
             close(dfd);
-        return;
+        return 0;
     }
-    cache_file *f = NULL;
+    tk_cache_file *f = NULL;
     size_t n = 0, cap = 0;
-    uint64_t total = 0;
     time_t now = time(NULL);
     struct dirent *e;
     while ((e = readdir(d))) {
         int tmp;
         struct stat st;
-        if (!entry_name(e->d_name, &tmp) || strcmp(e->d_name, keep) == 0 ||
+        if (!tk_cache_name_is(e->d_name, ext, &tmp) || strcmp(e->d_name, keep) == 0 ||
             fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
             st.st_uid != geteuid())
             continue;
@@ -672,21 +677,17 @@ static void cache_prune(const char *dir, const char *keep, const struct stat *sr
                 unlinkat(dfd, e->d_name, 0);
             continue;
         }
-        cache_head h;
-        int efd = openat(dfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-        int stale = efd >= 0 && pread(efd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
-                    memcmp(h.magic, CACHE_MAGIC, 8) == 0 && h.version == CACHE_VERSION &&
-                    h.src_dev == (uint64_t)src->st_dev && h.src_ino == (uint64_t)src->st_ino &&
-                    memcmp(&h.key, k, sizeof *k) != 0;
-        if (efd >= 0)
-            close(efd);
-        if (stale) {
+        int ffd = openat(dfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        int gone = ffd >= 0 && stale(ffd, &st, ctx);
+        if (ffd >= 0)
+            close(ffd);
+        if (gone) {
             unlinkat(dfd, e->d_name, 0);
             continue;
         }
         if (n == cap) {
             size_t nc = cap ? 2 * cap : 32;
-            cache_file *g = realloc(f, nc * sizeof *f);
+            tk_cache_file *g = realloc(f, nc * sizeof *f);
             if (!g)
                 break;
             f = g;
@@ -696,22 +697,59 @@ static void cache_prune(const char *dir, const char *keep, const struct stat *sr
             break;
         f[n].size = (uint64_t)st.st_size;
         f[n].mtime = st.st_mtim;
-        total += f[n].size;
         n++;
     }
-    struct stat ks;
-    if (fstatat(dfd, keep, &ks, 0) == 0)
-        total += (uint64_t)ks.st_size;
-    uint64_t budget = cache_budget();
     if (n)
         qsort(f, n, sizeof *f, older_first);
-    for (size_t i = 0; i < n && total > budget; i++)
-        if (unlinkat(dfd, f[i].name, 0) == 0 || errno == ENOENT)
-            total -= f[i].size;
+    *out = f;
+    *dfd_out = dup(dfd);
+    closedir(d);
+    return n;
+}
+
+void tk_cache_files_free(tk_cache_file *f, size_t n, int dfd)
+{
     for (size_t i = 0; i < n; i++)
         free(f[i].name);
     free(f);
-    closedir(d);
+    if (dfd >= 0)
+        close(dfd);
+}
+
+typedef struct {
+    const struct stat *src;
+    const tk_cache_key *k;
+} stale_of;
+
+/* An entry made from the same device and inode as c->src, of other
+ * bytes than c->k's. */
+static int entry_stale(int fd, const struct stat *st, const void *ctx)
+{
+    const stale_of *c = ctx;
+    cache_head h;
+    (void)st;
+    return pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h && memcmp(h.magic, CACHE_MAGIC, 8) == 0 &&
+           h.version == CACHE_VERSION && h.src_dev == (uint64_t)c->src->st_dev &&
+           h.src_ino == (uint64_t)c->src->st_ino && memcmp(&h.key, c->k, sizeof *c->k) != 0;
+}
+
+static void cache_prune(const char *dir, const char *keep, const struct stat *src, const tk_cache_key *k)
+{
+    stale_of c = { src, k };
+    tk_cache_file *f;
+    int dfd;
+    size_t n = tk_cache_scan(dir, ".tok", keep, entry_stale, &c, &f, &dfd);
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += f[i].size;
+    struct stat ks;
+    if (dfd >= 0 && fstatat(dfd, keep, &ks, 0) == 0)
+        total += (uint64_t)ks.st_size;
+    uint64_t budget = cache_budget();
+    for (size_t i = 0; i < n && total > budget; i++)
+        if (unlinkat(dfd, f[i].name, 0) == 0 || errno == ENOENT)
+            total -= f[i].size;
+    tk_cache_files_free(f, n, dfd);
 }
 
 /* tk_direct_prefill with scratch of its own. */
@@ -725,10 +763,7 @@ static int prefill_words(la_tokenizer *t, la_err *err)
     return rc;
 }
 
-/* A new file beside the entry's path, private, for writing (the folder
- * and its parent, ~/.cache, made when missing): its descriptor, with its
- * name in *tmp (to free), or -1. */
-static int open_temp(const char *path, char *dir, char **tmp)
+int tk_cache_open_temp(const char *path, char *dir, char **tmp)
 {
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
@@ -788,8 +823,7 @@ static int entry_bytes(const tk_cache_key *k, const unsigned char *build, size_t
     return LA_OK;
 }
 
-/* Writes p[0..n) to fd: 1 when all of it was written. */
-static int write_all(int fd, const char *p, size_t n)
+int tk_cache_write_all(int fd, const char *p, size_t n)
 {
     size_t off = 0;
     while (off < n) {
@@ -813,10 +847,10 @@ void tk_cache_write(const tk_cache_key *k, const unsigned char *build, size_t bu
 {
     char *dir = NULL, *path = cache_path(k, build, &dir), *tmp = NULL;
     la_buf b = {0};
-    int fd = path ? open_temp(path, dir, &tmp) : -1, ok = 0, too_big = 0;
+    int fd = path ? tk_cache_open_temp(path, dir, &tmp) : -1, ok = 0, too_big = 0;
     if (fd >= 0 && entry_bytes(k, build, build_len, src, rest, added, t, &b) == LA_OK) {
         too_big = b.len > cache_budget();   /* not kept; the folder is still brought within the budget */
-        ok = !too_big && write_all(fd, b.data, b.len);
+        ok = !too_big && tk_cache_write_all(fd, b.data, b.len);
     }
     if (fd >= 0) {
         if (close(fd) != 0 || !ok || rename(tmp, path) != 0)

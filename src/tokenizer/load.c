@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Largest tokenizer.json accepted (the biggest real ones are ~20 MB):
@@ -706,31 +707,67 @@ static int load_parsed(la_tokenizer *t, file_bytes *fb, const struct stat *st, c
     return rc;
 }
 
+static unsigned long file_reads;
+
+unsigned long tk_load_file_reads(void) { return __atomic_load_n(&file_reads, __ATOMIC_RELAXED); }
+
+static void counted_read(void) { __atomic_fetch_add(&file_reads, 1, __ATOMIC_RELAXED); }
+
+/* The key of the file's bytes from its identity record (cache_id.c),
+ * and the entry it names, when both are good (1: t built from it); a
+ * record whose entry is missing or bad is removed (0: the file is then
+ * hashed). */
+static int load_by_identity(la_tokenizer *t, const struct stat *st, const unsigned char *build, size_t build_len)
+{
+    tk_cache_key key;
+    if (!tk_cache_id_find(st, build, build_len, &key))
+        return 0;
+    if (load_cached(t, &key, build, build_len))
+        return 1;
+    tk_cache_id_drop(st, build);
+    return 0;
+}
+
 la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
 {
     la_tokenizer *t = tokenizer_new(path, err);
     if (!t)
         return NULL;
     file_bytes fb;
-    struct stat st;
+    struct stat st, after;
+    struct timespec began;
     int fd;
+    /* before the file is looked at: its times are compared with it */
+    clock_gettime(CLOCK_REALTIME, &began);
     if (open_file(t->path, &fd, &st, err) != LA_OK) {
         not_read(path, t->path, err);
         la_tokenizer_free(t);
         return NULL;
     }
     /* the cache's entry for the file's bytes and this build, when there
-     * is a build id: found, the file is read for its key alone */
+     * is a build id: its key from the file's identity record, else from
+     * the file's bytes, read for it alone */
     tk_cache_key key;
     unsigned char build[TK_BUILD_ID_MAX];
     size_t build_len = tk_cache_build(build);
-    if (build_len && tk_cache_key_of_fd(fd, (size_t)st.st_size, &key) == LA_OK &&
-        load_cached(t, &key, build, build_len)) {
+    if (build_len && load_by_identity(t, &st, build, build_len)) {
         close(fd);
         t->from_cache = 1;
         return t;
     }
+    if (build_len) {
+        counted_read();
+        if (tk_cache_key_of_fd(fd, (size_t)st.st_size, &key) == LA_OK && load_cached(t, &key, build, build_len)) {
+            if (fstat(fd, &after) == 0 && tk_cache_id_settled(&st, &began, &after))
+                tk_cache_id_write(&st, &key, build, build_len);
+            close(fd);
+            t->from_cache = 1;
+            return t;
+        }
+    }
+    counted_read();
     int rc = read_fd(fd, &fb, &st, err);
+    int settled = rc == LA_OK && build_len && fstat(fd, &after) == 0 && tk_cache_id_settled(&st, &began, &after);
     close(fd);
     if (rc != LA_OK) {
         not_read(path, t->path, err);
@@ -744,6 +781,12 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
         la_tokenizer_free(t);
         return NULL;
     }
+    /* recorded once the entry is there (tk_cache_id_write looks); either
+     * way the records of entries the new one displaced go */
+    if (settled)
+        tk_cache_id_write(&st, &key, build, build_len);
+    else if (build_len)
+        tk_cache_id_prune();
     return t;
 }
 

@@ -30,6 +30,7 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #define TK_MAX_DEPTH 16   /* nesting of Sequence components, scratch slots */
 
@@ -714,6 +715,59 @@ void tk_cache_drop(const tk_cache_key *k, const unsigned char *build);
 struct stat;
 void tk_cache_write(const tk_cache_key *k, const unsigned char *build, size_t build_len, const struct stat *src,
                     const la_buf *rest, const la_buf *added, la_tokenizer *t);
+/* The cache folder (cache.c: $LOOKAHEAD_CACHE_DIR, else
+ * $XDG_CACHE_HOME/lookahead, else ~/.cache/lookahead), a new string;
+ * NULL when there is none. The path of the entry of key k made by build,
+ * a new string (NULL: no folder). */
+char *tk_cache_dir(void);
+char *tk_cache_entry_path(const tk_cache_key *k, const unsigned char *build);
+/* The folder's files, entries and identity records alike (cache.c):
+ * tk_cache_named gives the path of the file named by an XXH3-128 of
+ * name[0..len) (16 hex digits, '-', 16 more) and ext, a new string (NULL
+ * without a folder; the folder into *dir_out when asked for);
+ * tk_cache_name_is says whether n is such a name with ext (then
+ * *tmp 0), or a writer's temporary one (ext, ".PID.tmp": *tmp 1);
+ * tk_cache_open_temp makes the private file path.PID.tmp for writing
+ * (the folder dir and its parent made when missing): its descriptor
+ * with its name in *tmp (to free), or -1; tk_cache_write_all writes
+ * p[0..n) to fd: 1 when all of it was written. */
+char *tk_cache_named(const void *name, size_t len, const char *ext, char **dir_out);
+int tk_cache_name_is(const char *n, const char *ext, int *tmp);
+int tk_cache_open_temp(const char *path, char *dir, char **tmp);
+int tk_cache_write_all(int fd, const char *p, size_t n);
+typedef struct {
+    char *name;
+    uint64_t size;
+    struct timespec mtime;
+} tk_cache_file;
+/* The files of folder dir named as ext's (tk_cache_name_is) that are the
+ * user's own regular files, but keep: removes the temporary ones left
+ * an hour or more and those stale(fd, status, ctx) says are to go, and
+ * lists the rest, oldest first (then by name), into *out (*dfd_out: the folder open);
+ * their number. tk_cache_files_free frees the list and closes dfd. */
+typedef int (*tk_cache_stale_fn)(int fd, const struct stat *st, const void *ctx);
+size_t tk_cache_scan(const char *dir, const char *ext, const char *keep, tk_cache_stale_fn stale, const void *ctx,
+                     tk_cache_file **out, int *dfd_out);
+void tk_cache_files_free(tk_cache_file *f, size_t n, int dfd);
+/* Identity records (cache_id.c): the key a file's bytes hashed to, found
+ * from what fstat says of it, so that a hit does not read the file.
+ * tk_cache_id_find: 1 with *k when a good record of this build is there
+ * for the file of status st (one that does not hold is removed).
+ * tk_cache_id_drop removes that record (its entry was missing or bad).
+ * tk_cache_id_settled: 1 when the file whose status was before (taken
+ * no earlier than began, the time just before the load looked at it)
+ * had been left alone long enough before began and after, its status
+ * once its bytes were read, is the same file unchanged: only then may
+ * tk_cache_id_write record the key of the bytes read (quietly, and only
+ * when the entry of k is there; the folder's records are pruned then).
+ * tk_cache_id_prune keeps the folder's records few (load.c calls it
+ * after a parse, which writes an entry and prunes entries, when no record
+ * was written). */
+int tk_cache_id_find(const struct stat *st, const unsigned char *build, size_t build_len, tk_cache_key *k);
+void tk_cache_id_drop(const struct stat *st, const unsigned char *build);
+int tk_cache_id_settled(const struct stat *before, const struct timespec *began, const struct stat *after);
+void tk_cache_id_write(const struct stat *st, const tk_cache_key *k, const unsigned char *build, size_t build_len);
+void tk_cache_id_prune(void);
 /* The tokenizer cache's check of p[0..n), n a multiple of 8;
  * simd: -1 the best the processor has, 0 plain C, 1 SSE2, 2 AVX2 (for
  * tests: all give the same value). */

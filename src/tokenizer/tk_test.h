@@ -124,6 +124,13 @@ size_t tk_added_pattern_len(const tk_added *a, uint32_t p);
  * tokenizer cache (NULL: this code's own); one in no loaded object means
  * no build id, and then no cache. */
 void tk_cache_build_anchor(const void *p);
+/* How long before a load a tokenizer file's change and modification
+ * times must be for its key to be recorded (cache_id.c; 2 s by default):
+ * tests set it below 0 to record the key of a file made just now. */
+void tk_cache_id_margin(int seconds);
+/* How many times la_tokenizer_load read a tokenizer file's bytes (to
+ * hash them or to parse them) since the program started. */
+unsigned long tk_load_file_reads(void);
 /* Images of vocabularies from n entries on have their hash slots
  * checked on a second thread (TK_IMAGE_THREADED by default), so that
  * tests take that path with small files too. */

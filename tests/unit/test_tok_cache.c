@@ -17,7 +17,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define FIX "tests/fixtures/tok/"
 
@@ -34,6 +36,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+    tk_cache_id_margin(2);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
@@ -987,6 +990,446 @@ START_TEST(key_of_fd_is_key_of_bytes)
 }
 END_TEST
 
+/* ---- identity records: a hit that does not read the file ---- */
+
+/* The identity records in the cache folder: how many, and the path of
+ * the last (when last is not NULL). */
+static int records(char *last, size_t n)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && la_check_ends(e->d_name, ".id")) {
+            count++;
+            if (last)
+                snprintf(last, n, "%s/%s", dir, e->d_name);
+        }
+    closedir(d);
+    return count;
+}
+
+/* Loads file as load does (from the cache or not, want_cached), then
+ * checks that it read the file's bytes exactly `reads` times, and that
+ * it tokenizes as the file does without the cache. */
+static void load_reading(const char *file, int want_cached, unsigned long reads)
+{
+    unsigned long before = tk_load_file_reads();
+    la_tokenizer *t = load(file, want_cached);
+    ck_assert_msg(tk_load_file_reads() - before == reads, "%s: read %lu times, not %lu", file,
+                  tk_load_file_reads() - before, reads);
+    same_as_file(t, file);
+}
+
+/* A copy of fixture src at dir/name (path into out), recorded from its
+ * first load on (tk_cache_id_margin below 0: a file made just now counts
+ * as settled). */
+static void fresh_copy(const char *src, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", dir, name);
+    copy_file(src, out);
+    tk_cache_id_margin(-60);
+}
+
+/* A fixture checked in long ago (its times well before the load, by the
+ * real margin) is hashed once: its second load, from its record, reads
+ * no byte of it, and tokenizes as the file does. */
+START_TEST(record_spares_reading_the_file)
+{
+    const char *file = FIX "full_llama.json";
+    struct stat st;
+    ck_assert_int_eq(stat(file, &st), 0);
+    while (st.st_ctim.tv_sec + 3 > time(NULL) || st.st_mtim.tv_sec + 3 > time(NULL))
+        sleep(1);                 /* a checkout made just now: wait for it to settle */
+    load_reading(file, 0, 2);     /* hashed, then read to be parsed */
+    ck_assert_int_eq(records(NULL, 0), 1);
+    ck_assert_int_eq(entries(NULL, 0), 1);
+    load_reading(file, 1, 0);
+    load_reading(file, 1, 0);
+    ck_assert_int_eq(records(NULL, 0), 1);
+    /* without an entry, the record is dropped and the file hashed again */
+    char entry[512];
+    ck_assert_int_eq(entries(entry, sizeof entry), 1);
+    ck_assert_int_eq(unlink(entry), 0);
+    load_reading(file, 0, 2);
+    load_reading(file, 1, 0);
+}
+END_TEST
+
+/* A file changed within the margin before its load is hashed at every
+ * load and no record is written; once its times are old enough (the
+ * margin lowered), the next load records it. */
+START_TEST(racy_file_is_not_recorded)
+{
+    char file[128];
+    snprintf(file, sizeof file, "%s/tokenizer.json", dir);
+    copy_file(FIX "full_llama.json", file);
+    load_reading(file, 0, 2);
+    load_reading(file, 1, 1);
+    ck_assert_int_eq(records(NULL, 0), 0);
+    tk_cache_id_margin(-60);
+    load_reading(file, 1, 1);
+    ck_assert_int_eq(records(NULL, 0), 1);
+    load_reading(file, 1, 0);
+}
+END_TEST
+
+/* The rule itself: times at least the margin before began and the file
+ * unchanged once read; each field of the identity changed after the
+ * read, or a time within the margin, says no. */
+START_TEST(settled_needs_old_times_and_no_change)
+{
+    struct stat a, b;
+    memset(&a, 0, sizeof a);
+    a.st_dev = 3;
+    a.st_ino = 77;
+    a.st_size = 6738;
+    struct timespec began = { 1000000, 500 };
+    a.st_mtim = (struct timespec){ 1000000 - 2, 500 };
+    a.st_ctim = (struct timespec){ 1000000 - 5, 0 };
+    b = a;
+    ck_assert(tk_cache_id_settled(&a, &began, &b));
+    a.st_mtim.tv_nsec = 501;      /* 1 ns within the margin */
+    b = a;
+    ck_assert(!tk_cache_id_settled(&a, &began, &b));
+    a.st_mtim = (struct timespec){ 1000000 - 5, 0 };
+    a.st_ctim = (struct timespec){ 1000000 - 1, 0 };
+    b = a;
+    ck_assert(!tk_cache_id_settled(&a, &began, &b));
+    a.st_ctim = (struct timespec){ 1000000 - 3, 999999999 };
+    b = a;
+    ck_assert(tk_cache_id_settled(&a, &began, &b));
+    for (int f = 0; f < 7; f++) {
+        b = a;
+        switch (f) {
+        case 0: b.st_dev++; break;
+        case 1: b.st_ino++; break;
+        case 2: b.st_size--; break;
+        case 3: b.st_mtim.tv_sec++; break;
+        case 4: b.st_mtim.tv_nsec++; break;
+        case 5: b.st_ctim.tv_sec++; break;
+        default: b.st_ctim.tv_nsec--; break;
+        }
+        ck_assert_msg(!tk_cache_id_settled(&a, &began, &b), "field %d changed, still settled", f);
+    }
+}
+END_TEST
+
+/* A file rewritten in place with other bytes of the same size, its
+ * modification time put back (touch -d): its change time moved, so it
+ * is hashed again and gives its new tokens. */
+START_TEST(rewritten_in_place_is_hashed_again)
+{
+    char file[128];
+    fresh_copy(FIX "full_llama.json", "tokenizer.json", file, sizeof file);
+    load_reading(file, 0, 2);
+    load_reading(file, 1, 0);
+    struct stat st, st2;
+    ck_assert_int_eq(stat(file, &st), 0);
+    struct timespec pause = { 0, 30 * 1000 * 1000 };   /* past a tick of the file system's clock */
+    nanosleep(&pause, NULL);
+    copy_file(FIX "full_llama_shared_id.json", file);   /* same size, other bytes, same inode */
+    struct timespec ts[2] = { st.st_atim, st.st_mtim };
+    ck_assert_int_eq(utimensat(AT_FDCWD, file, ts, 0), 0);
+    ck_assert_int_eq(stat(file, &st2), 0);
+    ck_assert_int_eq(st2.st_ino, st.st_ino);
+    ck_assert_int_eq(st2.st_size, st.st_size);
+    ck_assert(st2.st_mtim.tv_sec == st.st_mtim.tv_sec && st2.st_mtim.tv_nsec == st.st_mtim.tv_nsec);
+    ck_assert(st2.st_ctim.tv_sec != st.st_ctim.tv_sec || st2.st_ctim.tv_nsec != st.st_ctim.tv_nsec);
+    load_reading(file, 0, 2);     /* the new bytes: no entry yet */
+    /* the earlier version's record went with its entry */
+    ck_assert_int_eq(records(NULL, 0), 1);
+    load_reading(file, 1, 0);
+    /* touched, the same bytes: hashed once, its entry used, and the
+     * record of its earlier times replaced */
+    nanosleep(&pause, NULL);
+    ck_assert_int_eq(utimensat(AT_FDCWD, file, NULL, 0), 0);
+    load_reading(file, 1, 1);
+    ck_assert_int_eq(records(NULL, 0), 1);
+    load_reading(file, 1, 0);
+}
+END_TEST
+
+/* A file replaced by rename (another inode) with bytes of the same size
+ * and the old one's times is hashed again; a hard link to a recorded
+ * file (the same inode, made before it was recorded) uses its record
+ * until the link count changes. */
+START_TEST(renamed_over_and_linked)
+{
+    char file[128], other[128], link2[128];
+    fresh_copy(FIX "full_llama.json", "tokenizer.json", file, sizeof file);
+    snprintf(link2, sizeof link2, "%s/linked.json", dir);
+    ck_assert_int_eq(link(file, link2), 0);
+    load_reading(file, 0, 2);
+    load_reading(link2, 1, 0);
+    struct stat st, st2;
+    ck_assert_int_eq(stat(file, &st), 0);
+    fresh_copy(FIX "full_llama_shared_id.json", "new.json", other, sizeof other);
+    struct timespec ts[2] = { st.st_atim, st.st_mtim };
+    ck_assert_int_eq(utimensat(AT_FDCWD, other, ts, 0), 0);
+    ck_assert_int_eq(rename(other, file), 0);
+    ck_assert_int_eq(stat(file, &st2), 0);
+    ck_assert_int_ne(st2.st_ino, st.st_ino);
+    load_reading(file, 0, 2);
+    load_reading(file, 1, 0);
+    /* the old inode, still linked there: its link count, hence its
+     * change time, moved, so it is hashed once more */
+    load_reading(link2, 1, 1);
+    load_reading(link2, 1, 0);
+}
+END_TEST
+
+/* The bytes of the file at path, into b (cap at most), their number. */
+static size_t file_bytes_of(const char *path, char *b, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(b, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+/* A record at another file's record name (a file of the same size),
+ * cut short, one byte longer, with a byte changed, or forged with its
+ * check made right but the key of a file of another size: each is
+ * refused, the file hashed (and its tokens the file's), and a good
+ * record written in its place. */
+START_TEST(bad_records_are_refused)
+{
+    char a[128], b[128], c[128], ra[512], rb[512], rc[512], rec[256], good[256], other[256];
+    fresh_copy(FIX "full_llama.json", "a.json", a, sizeof a);
+    fresh_copy(FIX "full_llama_shared_id.json", "b.json", b, sizeof b);   /* a.json's size */
+    fresh_copy(FIX "full_bytelevel.json", "c.json", c, sizeof c);
+    load_reading(a, 0, 2);
+    ck_assert_int_eq(records(ra, sizeof ra), 1);
+    ck_assert_int_eq(unlink(ra), 0);
+    load_reading(b, 0, 2);
+    ck_assert_int_eq(records(rb, sizeof rb), 1);
+    ck_assert_int_eq(unlink(rb), 0);
+    load_reading(c, 0, 2);
+    ck_assert_int_eq(records(rc, sizeof rc), 1);
+    size_t n = file_bytes_of(rc, other, sizeof other);
+    load_reading(a, 1, 1);
+    load_reading(b, 1, 1);
+    ck_assert_uint_eq(file_bytes_of(ra, rec, sizeof rec), n);
+    ck_assert_uint_eq(file_bytes_of(rb, good, sizeof good), n);
+    ck_assert_uint_lt(n, sizeof rec - 1);
+    for (int i = 0; i < 5; i++) {
+        char forged[256];
+        size_t len = n;
+        memcpy(forged, good, n);
+        switch (i) {
+        case 0: memcpy(forged, rec, n); break;            /* a.json's record */
+        case 1: len = n - 8; break;
+        case 2: forged[len++] = 0; break;
+        case 3: forged[n - 20] ^= 1; break;               /* in the key */
+        default: {
+            /* c.json's key (another size) under b.json's identity, check made right */
+            memcpy(forged + n - 32, other + n - 32, 24);
+            uint64_t check = XXH3_64bits(forged, n - 8);
+            memcpy(forged + n - 8, &check, 8);
+            break;
+        }
+        }
+        spill(rb, forged, len);
+        load_reading(b, 1, 1);
+        ck_assert_uint_eq(file_bytes_of(rb, forged, sizeof forged), n);
+        ck_assert_msg(memcmp(forged, good, n) == 0, "case %d: the record not made again", i);
+        load_reading(b, 1, 0);
+    }
+    load_reading(a, 1, 0);
+    load_reading(c, 1, 0);
+}
+END_TEST
+
+/* What lies at a record's name but a private regular file of the user's
+ * is not read: a symbolic link (to a good record, which stays as it
+ * was), a FIFO (no load waits on it), a folder (no record can be written
+ * over it: the file is hashed at every load), a record others may write
+ * (removed and made again, private). Each load tokenizes as the file. */
+/* A load of file that hashes it and leaves a private regular file at
+ * rec, its record, which the next load uses. */
+static void hashed_then_recorded(const char *file, const char *rec)
+{
+    struct stat st;
+    load_reading(file, 1, 1);
+    ck_assert_int_eq(lstat(rec, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert_int_eq(st.st_mode & 077, 0);
+    load_reading(file, 1, 0);
+}
+
+START_TEST(record_not_a_private_file)
+{
+    char file[128], rec[512], aside[600];
+    struct stat st;
+    fresh_copy(FIX "full_llama.json", "tokenizer.json", file, sizeof file);
+    load_reading(file, 0, 2);
+    ck_assert_int_eq(records(rec, sizeof rec), 1);
+    snprintf(aside, sizeof aside, "%s.aside", rec);
+    ck_assert_int_eq(rename(rec, aside), 0);
+    ck_assert_int_eq(symlink(aside, rec), 0);
+    hashed_then_recorded(file, rec);        /* the link replaced by a record */
+    ck_assert_int_eq(lstat(aside, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert_int_eq(unlink(rec), 0);
+    ck_assert_int_eq(mkfifo(rec, 0600), 0);
+    hashed_then_recorded(file, rec);
+    ck_assert_int_eq(unlink(rec), 0);
+    ck_assert_int_eq(mkdir(rec, 0700), 0);
+    load_reading(file, 1, 1);
+    load_reading(file, 1, 1);
+    ck_assert_int_eq(rmdir(rec), 0);
+    load_reading(file, 1, 1);
+    ck_assert_int_eq(chmod(rec, 0620), 0);
+    hashed_then_recorded(file, rec);
+}
+END_TEST
+
+/* A record that cannot be written (its temporary name taken by a
+ * folder) only means the file is hashed at each load. */
+START_TEST(unwritable_record_only_costs_a_hash)
+{
+    char file[128], rec[512], tmp[600];
+    fresh_copy(FIX "full_llama.json", "tokenizer.json", file, sizeof file);
+    load_reading(file, 0, 2);
+    ck_assert_int_eq(records(rec, sizeof rec), 1);
+    ck_assert_int_eq(unlink(rec), 0);
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", rec, (long)getpid());
+    ck_assert_int_eq(mkdir(tmp, 0700), 0);
+    load_reading(file, 1, 1);
+    load_reading(file, 1, 1);
+    ck_assert_int_eq(records(NULL, 0), 0);
+    ck_assert_int_eq(rmdir(tmp), 0);
+    load_reading(file, 1, 1);
+    load_reading(file, 1, 0);
+}
+END_TEST
+
+/* The ids of every text, each list ended by UINT32_MAX, into out. */
+static size_t all_ids(la_tokenizer *t, uint32_t *out, size_t cap)
+{
+    la_tok_work *w = la_tok_work_new();
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        la_err err;
+        la_tokens a = {0};
+        if (la_tokenizer_encode(t, w, texts[i], strlen(texts[i]), 0, &a, &err) == LA_OK)
+            for (size_t k = 0; k < a.n && n < cap; k++)
+                out[n++] = a.ids[k];
+        la_tokens_free(&a);
+        if (n < cap)
+            out[n++] = UINT32_MAX;
+    }
+    la_tok_work_free(w);
+    return n;
+}
+
+/* Four processes loading one file at once, each several times, from no
+ * entry and no record on: all tokenize as the file does, and the folder
+ * ends with one entry and one record. */
+START_TEST(loads_at_once)
+{
+    char file[128];
+    fresh_copy(FIX "full_llama.json", "tokenizer.json", file, sizeof file);
+    la_tokenizer_use_cache(0);
+    la_tokenizer *ref = load(file, 0);
+    la_tokenizer_use_cache(1);
+    uint32_t want[512], got[512];
+    size_t n = all_ids(ref, want, 512);
+    la_tokenizer_free(ref);
+    pid_t kids[4];
+    for (int k = 0; k < 4; k++) {
+        kids[k] = fork();
+        ck_assert_int_ge(kids[k], 0);
+        if (kids[k] == 0) {
+            int bad = 0;
+            for (int r = 0; r < 6; r++) {
+                la_err err = {{0}, {0}};
+                la_tokenizer *t = la_tokenizer_load(file, &err);
+                bad |= !t || all_ids(t, got, 512) != n || memcmp(got, want, n * sizeof *got) != 0;
+                la_tokenizer_free(t);
+            }
+            _exit(bad);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        int status;
+        ck_assert_int_eq(waitpid(kids[k], &status, 0), kids[k]);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "process %d tokenized otherwise", k);
+    }
+    ck_assert_int_eq(entries(NULL, 0), 2);    /* tokenizer.json and its entry */
+    ck_assert_int_eq(records(NULL, 0), 1);
+    load_reading(file, 1, 0);
+}
+END_TEST
+
+/* Records stay few: a record whose entry was pruned goes with the next
+ * pruning, so do damaged ones and dead writers' temporary ones (a live
+ * writer's stays), and past 256 the least recently used go. */
+START_TEST(records_stay_few)
+{
+    char file[128], rec[512], name[600], good[256], entry[512];
+    fresh_copy(FIX "full_llama.json", "tokenizer.json", file, sizeof file);
+    load_reading(file, 0, 2);
+    ck_assert_int_eq(records(rec, sizeof rec), 1);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    entry[0] = 0;
+    while ((e = readdir(d)))
+        if (la_check_ends(e->d_name, ".tok"))
+            snprintf(entry, sizeof entry, "%s/%s", dir, e->d_name);
+    closedir(d);
+    ck_assert(entry[0]);
+    size_t n = file_bytes_of(rec, good, sizeof good);
+    /* 300 copies of the good record, older and older, a damaged one, two
+     * temporary ones */
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "%s/%016x-%016x.id", dir, i, i);
+        spill(name, good, n);
+        struct timespec ts[2] = {{time(NULL) - 100 - i, 0}, {time(NULL) - 100 - i, 0}};
+        ck_assert_int_eq(utimensat(AT_FDCWD, name, ts, 0), 0);
+    }
+    put_file("00000000000000ee-00000000000000ee.id", 100, 0);
+    put_file("00000000000000ef-00000000000000ef.id.55.tmp", 144, 7200);
+    put_file("00000000000000f0-00000000000000f0.id.56.tmp", 144, 0);
+    /* a record written (another file's): the folder's are pruned */
+    char other[128];
+    fresh_copy(FIX "bpe_prefix.json", "other.json", other, sizeof other);
+    load_reading(other, 0, 2);
+    ck_assert_int_eq(records(NULL, 0), 256);
+    ck_assert(present("0000000000000000-0000000000000000.id"));      /* the newest copies stay */
+    ck_assert(!present("000000000000012b-000000000000012b.id"));     /* the oldest went */
+    ck_assert(!present("00000000000000ee-00000000000000ee.id"));
+    ck_assert(!present("00000000000000ef-00000000000000ef.id.55.tmp"));
+    ck_assert(present("00000000000000f0-00000000000000f0.id.56.tmp"));
+    load_reading(file, 1, 0);
+    /* the file's entry removed: its records go with the next pruning
+     * (an entry written) */
+    ck_assert_int_eq(unlink(entry), 0);
+    load_reading(FIX "window_lower.json", 0, 2);
+    ck_assert_int_eq(records(NULL, 0), 2);          /* other.json's and window_lower.json's */
+    load_reading(other, 1, 0);
+    load_reading(file, 0, 2);
+    load_reading(file, 1, 0);
+    /* every entry removed, then a file parsed that is not recorded (made
+     * just now): the records go all the same */
+    ck_assert_int_eq(records(NULL, 0), 3);
+    d = opendir(dir);
+    while ((e = readdir(d)))
+        if (la_check_ends(e->d_name, ".tok")) {
+            snprintf(name, sizeof name, "%s/%s", dir, e->d_name);
+            ck_assert_int_eq(unlink(name), 0);
+        }
+    closedir(d);
+    fresh_copy(FIX "bpe_basic.json", "new.json", other, sizeof other);
+    tk_cache_id_margin(2);
+    load_reading(other, 0, 2);
+    ck_assert_int_eq(records(NULL, 0), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tok_cache");
@@ -1009,6 +1452,20 @@ int main(void)
     tcase_add_test(tc, tables_zeroed_and_grown);
     tcase_add_test(tc, key_of_fd_is_key_of_bytes);
     suite_add_tcase(s, tc);
+    TCase *ti = tcase_create("identity");
+    tcase_add_checked_fixture(ti, setup, teardown);
+    tcase_set_timeout(ti, 60);
+    tcase_add_test(ti, record_spares_reading_the_file);
+    tcase_add_test(ti, racy_file_is_not_recorded);
+    tcase_add_test(ti, settled_needs_old_times_and_no_change);
+    tcase_add_test(ti, rewritten_in_place_is_hashed_again);
+    tcase_add_test(ti, renamed_over_and_linked);
+    tcase_add_test(ti, bad_records_are_refused);
+    tcase_add_test(ti, record_not_a_private_file);
+    tcase_add_test(ti, unwritable_record_only_costs_a_hash);
+    tcase_add_test(ti, loads_at_once);
+    tcase_add_test(ti, records_stay_few);
+    suite_add_tcase(s, ti);
     /* hundreds of loads each (many more seconds under the sanitizers) */
     TCase *tr = tcase_create("resealed");
     tcase_add_checked_fixture(tr, setup, teardown);
