@@ -70,6 +70,8 @@ struct tk_added {
     uint8_t second[2][256];
     int any_lstrip;
     uint32_t vocab_count;
+    char *tok_text;         /* the tokens' contents, one after another (own_contents) */
+    char *pat_text;         /* the patterns' texts, one after another (add_patterns) */
     json_token *pending;    /* parsed entries, until tk_added_prepare */
     size_t npending;
     ix_table by_id;         /* id -> toks index */
@@ -583,15 +585,13 @@ static void register_token(tk_added *a, content_map *cm, token_counts *tc, const
     ++*token_count(tc, nt, 1);
 }
 
-/* Appends a pattern; the text is a new copy. */
-static int add_pattern(tk_added *a, const char *s, size_t len, uint32_t id, int normalized)
+/* Appends a pattern, its text copied to the end of texts (with a NUL);
+ * the text's pointer is set once every text is in (add_patterns). */
+static int add_pattern(tk_added *a, la_buf *texts, const char *s, size_t len, uint32_t id, int normalized)
 {
-    char *p = malloc(len + 1);
-    if (!p)
+    if (la_buf_append(texts, s, len) || la_buf_append(texts, "", 1))
         return LA_ENOMEM;
-    memcpy(p, s, len);
-    p[len] = 0;
-    a->pats[a->npats++] = (added_pattern){ p, len, id, normalized, (int32_t)find_id(a, id) };
+    a->pats[a->npats++] = (added_pattern){ NULL, len, id, normalized, (int32_t)find_id(a, id) };
     return LA_OK;
 }
 
@@ -856,15 +856,15 @@ static void number_tokens(tk_added *a, prepare_state *ps, const tk_bpe *model, c
 static int add_patterns(tk_added *a, const prepare_state *ps, const json_token *jt, const tk_normalizer *norm,
                         la_tok_work *w, la_err *err)
 {
-    la_buf norm_buf = {0};
+    la_buf norm_buf = {0}, texts = {0};
     int rc = LA_OK;
     for (size_t k = 0; rc == LA_OK && k < ps->nspecial + ps->nclassic; k++) {
         const json_token *t = &jt[k < ps->nspecial ? ps->special[k] : ps->classic[k - ps->nspecial]];
         uint32_t id = ps->cm.id[map_find(&ps->cm, t->content, t->len)];
         if (!t->normalized) {
-            rc = add_pattern(a, t->content, t->len, id, 0);
+            rc = add_pattern(a, &texts, t->content, t->len, id, 0);
         } else if ((rc = normalize_content(norm, t->content, t->len, &norm_buf, w, err)) == LA_OK) {
-            rc = add_pattern(a, norm_buf.data ? norm_buf.data : "", norm_buf.len, id, 1);
+            rc = add_pattern(a, &texts, norm_buf.data ? norm_buf.data : "", norm_buf.len, id, 1);
         } else if (strcmp(err->code, "tokenizer_budget") == 0) {   /* at load: no record to blame */
             rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
                             "tokenizer: added_tokens: normalizing a token's content exceeded the work budget");
@@ -873,28 +873,33 @@ static int add_patterns(tk_added *a, const prepare_state *ps, const json_token *
             la_err_set(err, rc, "out_of_memory", "tokenizer: added_tokens: out of memory");
     }
     la_buf_free(&norm_buf);
+    /* one block for every text, taken by a (the texts lie in pattern order) */
+    a->pat_text = texts.data;
+    for (size_t i = 0, at = 0; i < a->npats; at += a->pats[i].len + 1, i++)
+        a->pats[i].text = texts.data + at;
     return rc;
 }
 
 /* The registered tokens take copies of their contents (which point into
- * the pending tokens, about to go; after a failure the ones not copied
- * are cleared), then the index by content. LA_OK or LA_ENOMEM. */
+ * the pending tokens, about to go), in one block (tok_text; after a
+ * failure they are cleared), then the index by content. LA_OK or
+ * LA_ENOMEM. */
 static int own_contents(tk_added *a)
 {
-    size_t copied = 0;
-    int rc = LA_OK;
-    for (; copied < a->ntoks; copied++) {
-        char *c = malloc(a->toks[copied].len + 1);
-        if (!c) {
-            rc = LA_ENOMEM;
-            break;
+    size_t total = 1;
+    for (size_t i = 0; i < a->ntoks; i++)
+        total += a->toks[i].len + 1;
+    char *c = a->tok_text = malloc(total);
+    for (size_t i = 0; i < a->ntoks; i++) {
+        if (c) {
+            memcpy(c, a->toks[i].content, a->toks[i].len + 1);
+            a->toks[i].content = c;
+            c += a->toks[i].len + 1;
+        } else {
+            a->toks[i].content = NULL;
         }
-        memcpy(c, a->toks[copied].content, a->toks[copied].len + 1);
-        a->toks[copied].content = c;
     }
-    for (size_t k = copied; k < a->ntoks; k++)
-        a->toks[k].content = NULL;
-    if (rc != LA_OK || ix_init(&a->by_content, a->ntoks) != LA_OK)
+    if (!a->tok_text || ix_init(&a->by_content, a->ntoks) != LA_OK)
         return LA_ENOMEM;
     for (size_t i = 0; i < a->ntoks; i++) {
         mem_key k = { a->toks[i].content, a->toks[i].len };
@@ -939,11 +944,9 @@ void tk_added_free(tk_added *a)
     if (!a)
         return;
     free_json_tokens(a->pending, a->npending);
-    for (size_t i = 0; i < a->ntoks; i++)
-        free((char *)a->toks[i].content);
+    free(a->tok_text);
     free(a->toks);
-    for (size_t i = 0; i < a->npats; i++)
-        free(a->pats[i].text);
+    free(a->pat_text);
     free(a->pats);
     for (int b = 0; b < 256; b++)
         free(a->bucket[b]);
