@@ -492,7 +492,7 @@ static int map_mode(void)
 }
 
 /* The n bytes of the entry's file open on fd, path: mapped read-only
- * (tk_map_file_huge; *mapped set) where the page cache holds them on huge
+ * (tk_map_file_huge; *is_mapped set) where the page cache holds them on huge
  * pages, which costs neither the zeroing of fresh memory nor the copy out
  * of the page cache; else read (entry_read), since each small page of a
  * mapping costs a fault and a TLB entry of its own, which on a small-page

@@ -166,11 +166,13 @@ void *tk_map_file_huge(int fd, size_t n, int always, const char *path)
         mapped_add(a, n, path);
         return a;
     }
-    /* the first huge page mapped and asked about: a file whose pages the
-     * page cache holds small is read instead (each small page of a
-     * mapping costs a fault and a TLB entry of its own) */
+    /* the first huge page asked about, once its first small page is
+     * touched (which maps the whole huge page where the page cache holds
+     * one, and reads one from the disk where it holds none): a file whose
+     * pages the page cache holds small is read instead (each small page of
+     * a mapping costs a fault and a TLB entry of its own) */
 #ifdef MADV_POPULATE_READ
-    if (madvise(a, TK_HUGE_PAGE, MADV_POPULATE_READ) == 0 && huge_mapped(a, TK_HUGE_PAGE)) {
+    if (madvise(a, pg, MADV_POPULATE_READ) == 0 && huge_mapped(a, TK_HUGE_PAGE)) {
         mapped_add(a, n, path);
         return a;
     }
