@@ -425,8 +425,8 @@ int tk_bpe_compact_tight(tk_bpe *m)
 }
 
 /* Merges are read in batches: the three vocabulary lookups of every
- * merge of a batch (left, right, merged string) are hashed and their
- * slots prefetched before any is resolved, and the pair slots likewise
+ * merge of a batch (left, right, merged string) have their hashes and
+ * their slots prefetched before any is resolved, and the pair slots likewise
  * before the inserts, so that the cache misses of a batch overlap. */
 #define MERGE_BATCH 32
 
@@ -434,7 +434,7 @@ typedef struct {
     const char *s[3];            /* a, b and the merged token (made when resolving) */
     size_t len[3];
     size_t off[2];               /* a or b kept in the chunk's store: where (see stored) */
-    uint64_t h[3];
+    uint64_t h[3];               /* hash_bytes of a and b (when parsed), of the merged token (resolving) */
     uint32_t rank;
     int short_b;                 /* b shorter than continuing_subword_prefix */
     int stored;                  /* bit k: s[k] is at off[k] of the store, not in the bytes read */
@@ -469,9 +469,11 @@ static int add_merges(tk_bpe *m, pending_merge *q, size_t n, const la_buf *store
         at += q[i].len[2];
         *at++ = 0;
         for (int k = 0; k < 3; k++) {
-            if (k == 2 && q[i].short_b)
-                continue;
-            q[i].h[k] = hash_bytes(q[i].s[k], q[i].len[k]);
+            if (k == 2) {
+                if (q[i].short_b)
+                    continue;
+                q[i].h[2] = hash_bytes(q[i].s[2], q[i].len[2]);
+            }
             __builtin_prefetch(&m->vslot[(uint32_t)q[i].h[k] & m->vmask]);
         }
     }
@@ -709,7 +711,9 @@ static int in_bytes(const char *p, size_t n, const char *s)
  * lies in the bytes read, p[0..n), is pointed to (they outlive the
  * resolving), another (unescaped) is copied into the chunk's store. The
  * merged token is a then b without its first prefix_len bytes (the
- * continuing_subword_prefix). */
+ * continuing_subword_prefix). The hashes of a and b are taken here, on
+ * the parsing thread, which leaves the resolver (the longer of the two
+ * once the vocabulary is in) less to do. */
 static int put_merge(merge_chunk *c, const char *p, size_t n, const char *a, size_t al, const char *b, size_t bl,
                      size_t prefix_len, uint32_t rank)
 {
@@ -722,13 +726,15 @@ static int put_merge(merge_chunk *c, const char *p, size_t n, const char *a, siz
     x->len[1] = bl;
     x->len[2] = x->short_b ? 0 : al + bl - prefix_len;
     x->stored = 0;
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 2; k++) {
+        x->h[k] = hash_bytes(x->s[k], x->len[k]);
         if (!in_bytes(p, n, x->s[k])) {
             x->stored |= 1 << k;
             x->off[k] = c->store.len;
             if (la_buf_append(&c->store, x->s[k], x->len[k]) != LA_OK)
                 return LA_ENOMEM;
         }
+    }
     return LA_OK;
 }
 
