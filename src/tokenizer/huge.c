@@ -166,13 +166,19 @@ void *tk_map_file_huge(int fd, size_t n, int always, const char *path)
         mapped_add(a, n, path);
         return a;
     }
-    /* the first huge page asked about, once its first small page is
-     * touched (which maps the whole huge page where the page cache holds
-     * one, and reads one from the disk where it holds none): a file whose
-     * pages the page cache holds small is read instead (each small page of
-     * a mapping costs a fault and a TLB entry of its own) */
+    /* every huge page the file fills asked about, once the first small
+     * page of each is touched (which maps the whole huge page where the
+     * page cache holds one, and reads one from the disk where it holds
+     * none): a file whose pages the page cache holds small, all or some
+     * (written when memory was short of huge pages), is read instead
+     * (each small page of a mapping costs a fault and a TLB entry of its
+     * own) */
 #ifdef MADV_POPULATE_READ
-    if (madvise(a, pg, MADV_POPULATE_READ) == 0 && huge_mapped(a, TK_HUGE_PAGE)) {
+    size_t whole = n & ~(TK_HUGE_PAGE - 1);
+    int touched = 1;
+    for (size_t off = 0; touched && off < whole; off += TK_HUGE_PAGE)
+        touched = madvise(a + off, pg, MADV_POPULATE_READ) == 0;
+    if (touched && huge_mapped(a, whole)) {
         mapped_add(a, n, path);
         return a;
     }

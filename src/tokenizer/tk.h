@@ -780,8 +780,8 @@ uint64_t tk_cache_check(const char *p, size_t n, int simd);
 void *tk_map_huge(size_t *len);
 /* The n bytes of the file open on fd (a tokenizer cache entry's, path)
  * mapped read-only (MAP_PRIVATE) from a huge page's boundary, when the
- * page cache holds them on huge pages (the first one is touched and
- * asked about) or always is set: NULL when not (then reading the file costs
+ * page cache holds them on huge pages (each one the file fills touched
+ * and asked about) or always is set: NULL when not (then reading the file costs
  * less) or when it cannot be mapped. tk_entry_unmap(p, n) frees it. A
  * file cut short while mapped raises SIGBUS where its lost pages are
  * touched; until freed, la_tokenizer_cache_fault names path for an
