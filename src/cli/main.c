@@ -102,7 +102,7 @@ static const char usage_text[] =
     "\n"
     "Exit codes: 0 success, 2 usage, 65 bad data or tokenizer, 66 an input\n"
     "cannot be opened, 73 the output cannot be created, 74 I/O error or a\n"
-    "damaged tokenizer cache entry (removed: run again).\n";
+    "tokenizer cache entry damaged or cut short while in use (run again).\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
