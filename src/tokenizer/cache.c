@@ -236,8 +236,9 @@ static size_t check_blocks(const char *p, size_t n, uint64_t acc[8], int simd)
 }
 
 /* One thread: the entry is checked in memory of its own or in a mapping
- * of huge pages, which is quick; a second thread for half of it, as when the check read a
- * mapping of the file, costs more to start than it saves. */
+ * of huge pages, which is quick, and on a hit beside the building of the
+ * model (load.c); a second thread for half of it costs more to start
+ * than it saves. */
 uint64_t tk_cache_check(const char *p, size_t n, int simd)
 {
     uint64_t acc[8] = { 0 };
@@ -544,9 +545,10 @@ static int head_holds(const cache_head *h, size_t n, const tk_cache_key *k, cons
 
 
 /* Reads the entry of key k made by build (entry_map) into *e: LA_OK
- * when it is there, whole, and its check holds; LA_EIO when there is
- * none (or it cannot be read); LA_EDATA when the file there is not a
- * good entry of this key (then removed). */
+ * when it is there, whole, and its head holds (its check is the
+ * caller's, tk_cache_entry_holds); LA_EIO when there is none (or it
+ * cannot be read); LA_EDATA when the file there is not a good entry of
+ * this key (then removed). */
 int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build_len, tk_cache_entry *e)
 {
     char *path = cache_path(k, build, NULL);
@@ -574,10 +576,10 @@ int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build
     if (p != MAP_FAILED) {
         memcpy(&h, p, sizeof h);
         const char *b = p;
-        if (head_holds(&h, n, k, build, build_len) && bytes_check(b + sizeof h, n - sizeof h) == h.check) {
+        if (head_holds(&h, n, k, build, build_len)) {
             *e = (tk_cache_entry){ p, len, b + sizeof h, b + sizeof h + h.rest_len, b + h.image_off,
                                    (char *)p + h.words_off, (size_t)h.rest_len, (size_t)h.added_len,
-                                   (size_t)h.image_len, (size_t)h.words_len, path, is_mapped };
+                                   (size_t)h.image_len, (size_t)h.words_len, path, is_mapped, n, h.check };
             /* used: its time says so, at most once an hour (cache_prune
              * removes the least recently used entries first) */
             if (st.st_mtim.tv_sec + 3600 <= time(NULL))
@@ -593,6 +595,12 @@ int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build
     if (rc != LA_OK)
         free(path);
     return rc;
+}
+
+int tk_cache_entry_holds(const tk_cache_entry *e)
+{
+    return e->size >= sizeof(cache_head) &&
+           bytes_check((const char *)e->map + sizeof(cache_head), e->size - sizeof(cache_head)) == e->check;
 }
 
 char *tk_cache_entry_path(const tk_cache_key *k, const unsigned char *build) { return cache_path(k, build, NULL); }

@@ -393,13 +393,29 @@ size_t tk_bpe_image_slots(const char *p, size_t n, size_t *off)
     return size[2] / sizeof(vocab_slot);
 }
 
+/* Frees a model made from an image that does not hold, but for the
+ * mapping its tables lie in, which stays the caller's (another thread
+ * may still be reading it: load.c). */
+static void image_drop(tk_bpe *m)
+{
+    if (m->map) {
+        void **where[IMAGE_PARTS];
+        size_t size[IMAGE_PARTS];
+        const char *from = m->map, *to = from + m->map_len;
+        image_parts(m, where, size);
+        for (int i = 0; i < IMAGE_PARTS; i++)
+            if ((const char *)*where[i] >= from && (const char *)*where[i] < to)
+                *where[i] = NULL;
+        m->map = NULL;
+    }
+    tk_bpe_free(m);
+}
+
 tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la_err *err)
 {
     bpe_image_head h;
     tk_bpe *m = n >= sizeof h && ((uintptr_t)p & 7) == 0 ? calloc(1, sizeof *m) : NULL;
     if (!m) {
-        if (map)
-            tk_entry_unmap(map, map_len);
         if (n < sizeof h || ((uintptr_t)p & 7) != 0)
             la_err_set(err, LA_EDATA, "bad_cache", "tokenizer cache: image too short");
         else
@@ -458,7 +474,7 @@ tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la
             la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
         else
             la_err_set(err, LA_EDATA, "bad_cache", "tokenizer cache: image does not hold together");
-        tk_bpe_free(m);
+        image_drop(m);
         return NULL;
     }
     m->max_token_len = (size_t)h.max_token_len;
@@ -474,7 +490,7 @@ tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la
     memcpy(m->small_cut, h.small_cut, sizeof m->small_cut);
     if (!image_holds(m)) {
         la_err_set(err, LA_EDATA, "bad_cache", "tokenizer cache: image does not hold together");
-        tk_bpe_free(m);
+        image_drop(m);
         return NULL;
     }
     /* the merges are checked at use: none is yet */
@@ -483,7 +499,7 @@ tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la
     m->lazy = calloc(1, sizeof *m->lazy);
     if (!m->merge_ok || !m->lazy) {
         la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
-        tk_bpe_free(m);
+        image_drop(m);
         return NULL;
     }
     m->serial = bpe_next_serial();

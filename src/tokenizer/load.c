@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -469,9 +470,38 @@ static void clear_stages(la_tokenizer *t)
     t->path = path;
 }
 
+/* What a hit checks beside building the model and the added tokens
+ * from the entry: the check of all its bytes (tk_cache_entry_holds) and
+ * the word table (copied first into memory of its own, words, when the
+ * entry is a read-only mapping), on a thread of their own, since
+ * neither needs the other's results. Both only read the entry; the
+ * thread writes only words, which nothing reads before it is joined. */
+typedef struct {
+    const tk_cache_entry *e;
+    char *words;
+    int ok;
+} entry_checks;
+
+static void *entry_checks_run(void *arg)
+{
+    entry_checks *c = arg;
+    if (c->words != c->e->words)
+        memcpy(c->words, c->e->words, c->e->words_len);
+    c->ok = tk_direct_table_valid(c->words, c->e->words_len) && tk_cache_entry_holds(c->e);
+    return NULL;
+}
+
 /* Builds t from the cache entry e (read by tk_cache_map, which it takes):
- * 1 when every part of it holds (the model's image, the rest as a
- * tokenizer.json's members, the word table), else 0 with t empty. */
+ * 1 when every part of it holds (its check, the model's image, the rest
+ * as a tokenizer.json's members, the word table), else 0 with t empty.
+ * The entry's check and the word table's are made on a second thread
+ * while the model and the added tokens are built: what those are built
+ * from is first checked for their own use (tk_bpe_from_image,
+ * tk_added_from_image, as for an entry whose check was made again over
+ * a change: nothing read goes outside the entry, no lookup runs on
+ * without end), and the thread is joined before t is given back, the
+ * word table taken, or the entry's memory let go; an entry whose check
+ * fails gives nothing. */
 static int load_entry(la_tokenizer *t, tk_cache_entry *e)
 {
     la_err err = {{0}, {0}};
@@ -490,13 +520,15 @@ static int load_entry(la_tokenizer *t, tk_cache_entry *e)
     if (e->mapped && e->words_len > 0) {
         words_map = e->words_len <= TK_HUGE_PAGE ? e->words_len : 0;
         words = words_map ? tk_map_huge(&words_map) : NULL;
-        if (words)
-            memcpy(words, e->words, e->words_len);
-        else
+        if (!words)
             words_map = 0;
     }
-    if (text && words && tk_direct_table_valid(words, e->words_len) &&
-        (a = tk_added_from_image(e->added, e->added_len, &err))) {
+    entry_checks chk = { e, words, 0 };
+    pthread_t tid;
+    int threaded = 0;
+    if (text && words && !(threaded = pthread_create(&tid, NULL, entry_checks_run, &chk) == 0))
+        entry_checks_run(&chk);
+    if (text && words && (threaded || chk.ok) && (a = tk_added_from_image(e->added, e->added_len, &err))) {
         memcpy(text, e->rest, e->rest_len);
         text[e->rest_len] = 0;
         m = tk_bpe_from_image(e->image, e->image_len, e->map, e->map_len, &err);
@@ -504,12 +536,17 @@ static int load_entry(la_tokenizer *t, tk_cache_entry *e)
         rc = rc == LA_OK ? parse_top(text, e->rest_len, &root, &model, NULL, NULL, NULL, &err) : rc;
     } else {
         rc = text ? LA_EDATA : LA_ENOMEM;
-        tk_entry_unmap(e->map, e->map_len);
     }
     if (rc == LA_OK) {
         prebuilt_parts pre = { m, a, e->words_len > 0, NULL };
         rc = build_pipeline(t, root, NULL, model, NULL, NULL, &pre, &err);
     }
+    if (threaded)
+        pthread_join(tid, NULL);
+    if (rc == LA_OK && !chk.ok)
+        rc = LA_EDATA;
+    if (!m)
+        tk_entry_unmap(e->map, e->map_len);   /* not the model's */
     /* the vocabulary's words for direct previews, in the entry's memory
      * or in their copy */
     if (rc == LA_OK && e->words_len > 0 && tk_direct_table_use(t, words, e->words_len, words_map > 0))

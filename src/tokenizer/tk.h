@@ -446,7 +446,8 @@ int tk_bpe_cut_between(const tk_bpe *m, const char *a, size_t na, const char *b,
  * LA_OK or LA_ENOMEM. And a model made from such bytes p[0..n), 8-aligned (NULL
  * with err set when they do not hold together): with map, a mapping
  * (map_len bytes) that holds p, the model's tables stay there and the
- * model unmaps it when freed (also on failure); else they are copied. */
+ * model unmaps it when freed (on failure it stays the caller's); else
+ * they are copied. */
 int tk_bpe_image(const tk_bpe *m, la_buf *out);
 tk_bpe *tk_bpe_from_image(const char *p, size_t n, void *map, size_t map_len, la_err *err);
 /* The cache entry's file a model from tk_bpe_from_image came from (a
@@ -699,12 +700,20 @@ typedef struct {
     size_t rest_len, added_len, image_len, words_len;
     char *path;                   /* the entry's file (malloc'd, the caller's) */
     int mapped;                   /* map is the file's, read-only (else memory of its own) */
+    size_t size;                  /* the entry's bytes from map on */
+    uint64_t check;               /* what its head says their check is (tk_cache_entry_holds) */
 } tk_cache_entry;
-/* The entry of key k made by build into *e: LA_OK when there is one,
- * whole, and its check holds (e->map and e->path are then the caller's); LA_EIO when
- * there is none; LA_EDATA when the file there is no good entry (it is
- * removed). */
+/* The entry of key k made by build into *e: LA_OK when there is one
+ * whose head holds (its parts in order inside the file; e->map and
+ * e->path are then the caller's); LA_EIO when there is none; LA_EDATA
+ * when the file there is no good entry (it is removed). Its check over
+ * all its bytes is left to the caller (tk_cache_entry_holds), who makes
+ * it before anything built from the entry is used, and drops the entry
+ * (tk_cache_drop) when it does not hold. */
 int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build_len, tk_cache_entry *e);
+/* 1 when the check of entry e's bytes is the one its head says (only
+ * reads them: may run beside what is built from them). */
+int tk_cache_entry_holds(const tk_cache_entry *e);
 /* Removes the entry of key k made by build (one whose parts do not hold
  * together). */
 void tk_cache_drop(const tk_cache_key *k, const unsigned char *build);
