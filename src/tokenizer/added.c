@@ -74,6 +74,8 @@ struct tk_added {
     char *pat_text;         /* the patterns' texts, one after another (add_patterns) */
     json_token *pending;    /* parsed entries, until tk_added_prepare */
     size_t npending;
+    char *pending_text;     /* the block their contents lie in (tk_added_from_image), else NULL:
+                             * each content a malloc of its own */
     ix_table by_id;         /* id -> toks index */
     ix_table by_content;    /* content -> first toks index with it */
 };
@@ -151,11 +153,13 @@ static int token_flag(const cJSON *o, const char *key, int def, int *out, la_err
     return LA_OK;
 }
 
-/* Frees a list of parsed JSON entries. */
-static void free_json_tokens(json_token *jt, size_t n)
+/* Frees a list of parsed JSON entries: their contents one by one, or
+ * the block that holds them all (block not NULL). */
+static void free_json_tokens(json_token *jt, size_t n, char *block)
 {
-    for (size_t i = 0; jt && i < n; i++)
+    for (size_t i = 0; jt && !block && i < n; i++)
         free(jt[i].content);
+    free(block);
     free(jt);
 }
 
@@ -339,7 +343,7 @@ tk_added *tk_added_from_raw(const char *p, size_t start, size_t end)
             i = la_json_ws_run(p, end, i + 1);
     }
     if (!ok) {
-        free_json_tokens(jt, n);
+        free_json_tokens(jt, n, NULL);
         free(a);
         return NULL;
     }
@@ -407,7 +411,11 @@ tk_added *tk_added_from_image(const char *p, size_t n, la_err *err)
     const char *rec = image_records(p, n, &count, &text);
     tk_added *a = rec ? calloc(1, sizeof *a) : NULL;
     json_token *jt = a ? calloc(count ? count : 1, sizeof *jt) : NULL;
-    if (!jt) {
+    /* the contents, each with a NUL after it, in one block (at most the
+     * part's own size again: count records come before them) */
+    char *block = jt ? malloc(n - text + count + 1) : NULL;
+    if (!block) {
+        free(jt);
         free(a);
         if (rec)
             la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
@@ -417,6 +425,7 @@ tk_added *tk_added_from_image(const char *p, size_t n, la_err *err)
     }
     a->pending = jt;
     a->npending = count;
+    a->pending_text = block;
     /* the contents one after another, to the end, each with no NUL (a
      * string of the file never has one) and in UTF-8; flags known */
     size_t at = 0;
@@ -429,14 +438,9 @@ tk_added *tk_added_from_image(const char *p, size_t n, la_err *err)
              tk_utf8_valid(c, r.len);
         if (!ok)
             break;
-        at += r.len;
-        jt[i] = (json_token){ malloc((size_t)r.len + 1), r.len, !!(r.flags & F_SINGLE), !!(r.flags & F_LSTRIP),
+        jt[i] = (json_token){ block + at + i, r.len, !!(r.flags & F_SINGLE), !!(r.flags & F_LSTRIP),
                               !!(r.flags & F_RSTRIP), !!(r.flags & F_NORMALIZED), !!(r.flags & F_SPECIAL) };
-        if (!jt[i].content) {
-            tk_added_free(a);
-            la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
-            return NULL;
-        }
+        at += r.len;
         memcpy(jt[i].content, c, r.len);
         jt[i].content[r.len] = 0;
     }
@@ -915,8 +919,10 @@ int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm
 {
     json_token *jt = a->pending;
     size_t n = a->npending;
+    char *block = a->pending_text;
     a->pending = NULL;
     a->npending = 0;
+    a->pending_text = NULL;
     a->toks = calloc(n ? n : 1, sizeof *a->toks);
     a->pats = calloc(n ? n : 1, sizeof *a->pats);
     a->ntoks = 0;
@@ -935,7 +941,7 @@ int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm
         for (size_t k = 0; k < a->ntoks; k++)
             a->toks[k].content = NULL;   /* not copied: they point into jt */
     prepare_free(&ps);
-    free_json_tokens(jt, n);
+    free_json_tokens(jt, n, block);
     return rc;
 }
 
@@ -943,7 +949,7 @@ void tk_added_free(tk_added *a)
 {
     if (!a)
         return;
-    free_json_tokens(a->pending, a->npending);
+    free_json_tokens(a->pending, a->npending, a->pending_text);
     free(a->tok_text);
     free(a->toks);
     free(a->pat_text);
