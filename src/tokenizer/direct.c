@@ -48,10 +48,16 @@
 #define DW_CUT 1                  /* a cut holds between the piece and an s after it */
 #define DW_BIG 2                  /* more than DW_TOK tokens: to be taken in pieces */
 #define DW_LONG 64                /* longest text of an escaped word taken in pieces */
+/* In a key's klen: a text that holds a backslash. The words of a JSON
+ * body are keyed by their bytes as they are there, escapes and all
+ * (take_word keeps such entries too, their ends in those bytes): those
+ * bytes hold a backslash only where an escape starts, and unescape to
+ * one text, so a key that holds one stands for a text unless flagged. */
+#define DW_BACKSLASH 64
 
 typedef struct {
     char key[DW_KEY];             /* the piece's bytes, zero-padded */
-    uint8_t klen;                 /* key length + 1 (+ 32 inside a word); 0: empty */
+    uint8_t klen;                 /* key length + 1 (+ 32 inside a word, + DW_BACKSLASH); 0: empty */
     uint8_t ntok;                 /* tokens of s + word; 0: not direct */
     uint8_t flags;                /* DW_CUT, DW_BIG */
     uint8_t whole;                /* bit j: token j ends on a whole character */
@@ -109,12 +115,31 @@ static inline __attribute__((always_inline)) void dw_key_at(const char *p, size_
     dw_set_of(k);
 }
 
-/* The key of word[0..n), 0 < n <= DW_KEY, wherever it lies. */
-static inline void dw_key_of(const char *word, size_t n, int lead, dw_k *k)
+/* 1 when one of the eight bytes of v is a backslash (a zero byte of v
+ * ^ the backslashes, found as the classic test for a zero byte does). */
+static inline int dw_has_backslash(uint64_t v)
+{
+    uint64_t x = v ^ 0x5C5C5C5C5C5C5C5CULL;
+    return ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL) != 0;
+}
+
+/* The key of word[0..n), 0 < n <= DW_KEY, wherever it lies: a text's,
+ * DW_BACKSLASH when it holds a backslash, looked for unless check is 0
+ * (a body's bytes, or a text known to hold none). */
+static inline void dw_key_of_as(const char *word, size_t n, int lead, int check, dw_k *k)
 {
     char pad[DW_KEY] = { 0 };
     memcpy(pad, word, n);
     dw_key_at(pad, n, (uint8_t)(n + 1 + (lead ? 0 : 32)), k);
+    if (check && (dw_has_backslash(k->a) || dw_has_backslash(k->b))) {
+        k->klen += DW_BACKSLASH;
+        dw_set_of(k);
+    }
+}
+
+static inline void dw_key_of(const char *word, size_t n, int lead, dw_k *k)
+{
+    dw_key_of_as(word, n, lead, 1, k);
 }
 
 #define DW_GATHER 8               /* first words found and fetched before any lookup */
@@ -164,6 +189,12 @@ struct tk_direct {
     /* with nstop, those bytes as the scans compare them, 16 of each: c,
      * then the others (the last repeated to fill the rows) */
     unsigned char vec[DW_STOPS][16];
+    /* with nstop, for each first byte of added tokens (class 2), 1 + its
+     * row in second, else 0; second's row: bit c when an added token may
+     * start with that byte then byte c (or is that byte alone) */
+    uint8_t srow[256];
+    uint64_t second[DW_STOPS][4];
+    int fast_only;                /* tests: what dw_fast leaves goes the general way */
 };
 
 static inline const dw_slot *dw_set(const dw_cache *dc, const dw_k *k)
@@ -290,6 +321,8 @@ static dw_cache *dw_map(void)
     return tk_map_huge(&len);
 }
 
+static inline int dw_added_at(const tk_direct *x, const tk_added *added, const char *s, size_t len, size_t pos);
+
 /* The byte classes of direct previews of a pipeline whose normalizer
  * makes each space s[0..slen) and with these added tokens into *x (those
  * matched after normalizing too, with x->added_norm): 1, or 0 when a
@@ -320,6 +353,22 @@ static int classes(tk_direct *x, const tk_added *added, char c)
                 memset(x->vec[j], b, 16);
             k++;
         }
+    /* the pairs of bytes that may start an added token, asked of the
+     * added tokens' own matcher (a pattern that may go on past the two
+     * bytes counts), so that dw_fast passes a first byte followed by
+     * any other (GSM8K's "<<" where added tokens start with "<|") */
+    memset(x->srow, 0, sizeof x->srow);
+    memset(x->second, 0, sizeof x->second);
+    for (int b = 0, r = 0; x->nstop && b < 256; b++) {
+        if (x->cls_raw[b] != 2)
+            continue;
+        x->srow[b] = (uint8_t)(++r);
+        for (int d = 0; d < 256; d++) {
+            char two[2] = { (char)b, (char)d };
+            if (dw_added_at(x, added, two, 2, 0))
+                x->second[r - 1][d >> 6] |= (uint64_t)1 << (d & 63);
+        }
+    }
     return 1;
 }
 
@@ -525,6 +574,12 @@ int tk_direct_lead(const la_tokenizer *t)
 int tk_direct_stops(const la_tokenizer *t)
 {
     return t->direct ? t->direct->nstop : 0;
+}
+
+void tk_direct_set_fast_only(la_tokenizer *t, int on)
+{
+    if (t->direct)
+        t->direct->fast_only = on;
 }
 
 void tk_direct_free(la_tokenizer *t)
@@ -950,7 +1005,8 @@ const void *tk_direct_table(const la_tokenizer *t, size_t *len)
 
 /* 1 when entry d, in the way of tag byte tag of set number set, is
  * empty (all zero, tag 0) or is one that dw_miss could have made: a
- * piece of 1 to DW_KEY bytes zero-padded, kept in the set and under the
+ * piece of 1 to DW_KEY bytes zero-padded, DW_BACKSLASH when it holds a
+ * backslash, kept in the set and under the
  * tag its key gives, with up to DW_TOK tokens whose ends rise to the
  * piece's end, the last one on a whole character (dw_take's walk stops
  * there), and no flag but DW_CUT and DW_BIG (DW_BIG: no tokens kept). */
@@ -960,8 +1016,10 @@ static int dw_entry_valid(const dw_entry *d, size_t set, uint8_t tag)
         static const char zero[offsetof(dw_entry, seq)];
         return tag == 0 && memcmp(d, zero, sizeof zero) == 0;
     }
-    int lead = d->klen < 32;
-    size_t n = (size_t)d->klen - 1 - (lead ? 0 : 32);
+    int bs = d->klen > DW_BACKSLASH;
+    size_t kl = (size_t)d->klen - 1 - (bs ? DW_BACKSLASH : 0);
+    int lead = kl < 32;
+    size_t n = kl - (lead ? 0 : 32);
     if (n == 0 || n > DW_KEY)
         return 0;
     for (size_t i = n; i < DW_KEY; i++)
@@ -1073,13 +1131,13 @@ static size_t bl_chunk_end(const char *word, size_t n, size_t from, size_t max)
 
 /* A word of more than DW_KEY bytes or DW_TOK tokens, word[0..n) (at
  * base in the text the preview's end counts in; lead0: with the space
- * before it), in pieces cut where the model never merges across
+ * before it; check: it may hold a backslash, dw_key_of_as), in pieces cut where the model never merges across
  * (GSM8K's "3*2=<<3*2=6>>6", whose digits are tokens of their own), or
  * for byte-level pipelines where bl_cut_at allows: as dw_take, with -1
  * also for a piece that must go the general way, and < -1 (*rc) on
  * error. */
 static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const char *word, size_t n,
-                     int lead0, size_t base, int space_after, size_t m, int complete, size_t *count,
+                     int lead0, int check, size_t base, int space_after, size_t m, int complete, size_t *count,
                      size_t *units, size_t *end, int *rc, la_err *err)
 {
     int bl = t->direct->bl, small = 0;
@@ -1095,7 +1153,7 @@ static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const 
         if (to <= from || pn > DW_KEY)
             return -1;
         dw_k k;
-        dw_key_of(word + from, pn, lead, &k);
+        dw_key_of_as(word + from, pn, lead, check, &k);
         dw_entry de, *d = &de;
         if ((*rc = dw_word(t, w, dc, word + from, pn, &k, lead, d, err)) != LA_OK)
             return -2;
@@ -1271,16 +1329,50 @@ static inline __attribute__((always_inline)) uint64_t dw_masks(const tk_direct *
 }
 #endif
 
+/* Where the words dw_fast takes must end in b[0..len) (64 at most):
+ * at the first of the stop bytes other than the space, other (bits of
+ * b's first 64 bytes), where an added token may start, or at len or 64.
+ * The backslashes that start escapes are not such a stop: their bits
+ * go to *esc, and the escaped character's bit is dropped ("\\\\"). A
+ * first byte of added tokens is passed when the byte after it is in
+ * the text and no added token starts with the two (x->second); a
+ * backslash after it may spell any character, and stops. */
+static inline __attribute__((always_inline)) size_t dw_limit(const tk_direct *x, const char *b, size_t len,
+                                                            uint64_t other, uint64_t *esc)
+{
+    while (other) {
+        size_t i = (size_t)__builtin_ctzll(other);
+        unsigned char c = (unsigned char)b[i], d = (unsigned char)b[i + 1];
+        other &= other - 1;
+        if (c == '\\') {
+            *esc |= (uint64_t)1 << i;
+            other &= ~((uint64_t)2 << i);
+            continue;
+        }
+        if (i + 1 >= len || d == '\\' || (x->second[x->srow[c] - 1][d >> 6] >> (d & 63) & 1))
+            return i;
+    }
+    return len < 64 ? len : 64;
+}
+
+/* 1 when bits has a bit below e (<= 64). */
+static inline int dw_below(uint64_t bits, size_t e)
+{
+    return (bits & (e < 64 ? ((uint64_t)1 << e) - 1 : ~(uint64_t)0)) != 0;
+}
+
 /* The first words of an escaped text text[0..len), the common case of
  * tk_direct_preview, in few instructions: words of 1 to DW_KEY bytes, one
- * space after each, within the first 64 bytes and before any other byte
- * the scan stops at (an escape, where an added token may start), all in
- * the table. Their sets are fetched together, then read in turn. Returns
- * 1 when the m-th token is in them (*units and *end set), 2 when the
- * text ran out first, -1 when the general path must make the preview,
- * and 0 when the caller goes on from *pos, *count tokens taken. */
-static int dw_fast(const tk_direct *x, const dw_cache *dc, const char *text,
-                   size_t len, size_t m, int complete, size_t *pos, size_t *count, size_t *units, size_t *end)
+ * space after each, within the first 64 bytes and before any byte where
+ * an added token may start (dw_limit), all in the table. A word that
+ * holds escapes is looked up by its bytes here (DW_BACKSLASH: entries
+ * that take_word keeps, their ends in those bytes), and *escaped says
+ * whether a word taken holds one. Their sets are fetched together, then read in
+ * turn. Returns 1 when the m-th token is in them (*units and *end set),
+ * 2 when the text ran out first, -1 when the general path must make the
+ * preview, and 0 when the caller goes on from *pos, *count tokens taken. */
+static int dw_fast(const tk_direct *x, const dw_cache *dc, const char *text, size_t len, size_t m, int complete,
+                   size_t *pos, size_t *count, size_t *units, size_t *end, int *escaped)
 {
 #ifdef __SSE2__
     char pad[96];
@@ -1291,15 +1383,21 @@ static int dw_fast(const tk_direct *x, const dw_cache *dc, const char *text,
         b = pad;
     }
     uint64_t other, sp = dw_masks(x, b, &other);
-    uint64_t in = len < 64 ? ((uint64_t)1 << len) - 1 : ~(uint64_t)0;
+    uint64_t in = len < 64 ? ((uint64_t)1 << len) - 1 : ~(uint64_t)0, esc = 0;
     other &= in;
+    sp &= in;
     /* the words end before the first other stop byte, or the text's end
-     * when it comes first inside the 64 bytes */
+     * when it comes first inside the 64 bytes; when that stop byte is an
+     * escape, or a first byte of added tokens that none goes on with
+     * there, the words go on past it (dw_limit) */
     size_t limit = other ? (size_t)__builtin_ctzll(other) : len < 64 ? len : 64;
-    sp &= in & (limit < 64 ? ((uint64_t)1 << limit) - 1 : ~(uint64_t)0);
+    uint64_t rest = sp;           /* the spaces from limit on */
+    sp &= limit < 64 ? ((uint64_t)1 << limit) - 1 : ~(uint64_t)0;
+    rest &= ~sp;
     size_t want = m < DW_GATHER ? m : DW_GATHER, n = 0, p = 0;
     size_t ends[DW_GATHER];
     dw_k k[DW_GATHER];
+gather:
     while (n < want) {
         size_t e;
         if (sp) {
@@ -1308,7 +1406,7 @@ static int dw_fast(const tk_direct *x, const dw_cache *dc, const char *text,
         } else if (limit == len) {
             e = len;              /* the last word */
         } else {
-            break;
+            goto stop;
         }
         size_t wl = e - p;
         if (wl - 1 >= DW_KEY)     /* empty (two spaces) or long */
@@ -1324,6 +1422,18 @@ static int dw_fast(const tk_direct *x, const dw_cache *dc, const char *text,
             break;
         p = e + 1;
     }
+    goto gathered;
+stop:
+    if (other) {
+        /* the first stop byte: the words go on to where an added token
+         * may start (dw_limit), those with escapes keyed by their bytes
+         * here */
+        limit = dw_limit(x, b, len, other, &esc);
+        sp = rest & (limit < 64 ? ((uint64_t)1 << limit) - 1 : ~(uint64_t)0);
+        other = 0;
+        goto gather;
+    }
+gathered:
     p = 0;
     size_t c = 0;                 /* tokens taken (kept here, not through count, while the loop runs) */
     int lead = x->lead;
@@ -1335,10 +1445,14 @@ static int dw_fast(const tk_direct *x, const dw_cache *dc, const char *text,
         if (e < len && !(d.flags & DW_CUT))
             return -1;
         int r = dw_take(&d, p, lead, m, complete, &c, units, end);
-        if (r)
+        if (r) {
+            if (esc)
+                *escaped = dw_below(esc, e);
             return r;
+        }
         if (e == len) {
             *count = c;
+            *escaped = esc != 0;
             return 2;
         }
         p = e + 1;
@@ -1346,9 +1460,11 @@ static int dw_fast(const tk_direct *x, const dw_cache *dc, const char *text,
     }
     *pos = p;
     *count = c;
+    if (esc)
+        *escaped = dw_below(esc, p);
 #else
     (void)x, (void)dc, (void)text, (void)len, (void)m, (void)complete, (void)pos, (void)count;
-    (void)units, (void)end;
+    (void)units, (void)end, (void)escaped;
 #endif
     return 0;
 }
@@ -1450,7 +1566,8 @@ static void gather_words(const dw_preview *pv, size_t want, dw_batch *b)
         if (b->v[i].tn > DW_KEY) {
             b->v[i].tn = 0;       /* in pieces, when it comes to it */
         } else {
-            dw_key_of(b->v[i].txt, b->v[i].tn, b->v[i].lead, &b->v[i].k);
+            /* an escaped text's plain words hold no backslash */
+            dw_key_of_as(b->v[i].txt, b->v[i].tn, b->v[i].lead, esc || !pv->esc, &b->v[i].k);
             const dw_slot *set = dw_set(pv->dc, &b->v[i].k);
             __builtin_prefetch(set);
             __builtin_prefetch(set + 2);
@@ -1460,6 +1577,35 @@ static void gather_words(const dw_preview *pv, size_t want, dw_batch *b)
             return;
         p = e + 1;
     }
+}
+
+/* Keeps entry d of an escaped word raw[0..n) of a body (lead: with the
+ * space before it) under the word's escaped bytes too, its ends made
+ * offsets in those bytes, for dw_fast: the same bytes always unescape
+ * to the same text, so they make the same tokens. Not when the bytes
+ * are longer than a key or a token ends inside an escape's character. */
+static void dw_keep_raw(const dw_preview *pv, const char *raw, size_t n, int lead, const dw_entry *d)
+{
+    size_t off = lead ? 1 : 0;
+    if (n > DW_KEY)
+        return;
+    dw_k k;
+    dw_key_of_as(raw, n, lead, 0, &k);
+    dw_slot *set = &pv->dc->e[k.set];
+    dw_entry e = *d;
+    if (dw_read(set, &k, &e))
+        return;                   /* kept before */
+    e = *d;
+    for (size_t j = 0; j < d->ntok; j++) {
+        size_t o = dw_raw_offset(pv->esc, raw, n, d->end[j] - off);
+        if (o == SIZE_MAX)
+            return;
+        e.end[j] = (uint8_t)(o + off);
+    }
+    memcpy(e.key, &k.a, 8);
+    memcpy(e.key + 8, &k.b, 8);
+    e.klen = k.klen;
+    dw_insert(set, &e, (uint8_t)k.tags);
 }
 
 enum { DW_GENERAL, DW_NEXT, DW_DONE, DW_ALL };
@@ -1477,6 +1623,8 @@ static int take_word(dw_preview *pv, const dw_batch *b, size_t i)
                                     d = &de, pv->err)) != LA_OK)
         return rc;
     if (d && d->ntok) {
+        if (esc)
+            dw_keep_raw(pv, pv->text + at, n, b->v[i].lead, d);
         if (e < pv->len && !(d->flags & DW_CUT))
             return DW_GENERAL;
         r = dw_take(d, at, b->v[i].lead, pv->m, pv->complete, &pv->count, &pv->units, &pv->end);
@@ -1485,7 +1633,8 @@ static int take_word(dw_preview *pv, const dw_batch *b, size_t i)
     } else if (!d || (d->flags & DW_BIG)) {
         /* an escaped word's pieces count their ends in its text, made
          * offsets in the body after */
-        r = dw_pieces(pv->t, pv->w, pv->dc, b->v[i].txt, b->v[i].tl, b->v[i].lead, esc ? 0 : at, e < pv->len,
+        r = dw_pieces(pv->t, pv->w, pv->dc, b->v[i].txt, b->v[i].tl, b->v[i].lead, esc || !pv->esc, esc ? 0 : at,
+                      e < pv->len,
                       pv->m, pv->complete, &pv->count, &pv->units, &pv->end, &rc, pv->err);
         if (r < -1)
             return rc;
@@ -1560,8 +1709,8 @@ int tk_direct_preview(const la_tokenizer *t, la_tok_work *w, const tk_escaping *
      * instructions; from the first that is not (or after the last one it
      * looked at) take_words goes on, which handles every case. */
     if (esc && !more && x->nstop)
-        r = dw_fast(x, pv.dc, text, len, m, complete, &pv.pos, &pv.count, &pv.units, &pv.end);
-    if (r < 0)
+        r = dw_fast(x, pv.dc, text, len, m, complete, &pv.pos, &pv.count, &pv.units, &pv.end, &pv.escaped);
+    if (r < 0 || (r == 0 && x->fast_only))
         return 0;
     r = r == 1 ? DW_DONE : r == 2 ? DW_ALL : take_words(&pv);
     if (r < 0 || r == DW_GENERAL)

@@ -79,6 +79,10 @@ int tk_direct_lead(const la_tokenizer *t);
 /* How many bytes the SIMD scans of direct previews stop at (the space, the
  * first bytes of added tokens, the backslash), 0 when too many for them. */
 int tk_direct_stops(const la_tokenizer *t);
+/* on = 1: direct previews make a preview only when their first loop
+ * over the first words (dw_fast) makes it whole, else the general path
+ * does; 0 (the default): the word-by-word loop goes on after it. */
+void tk_direct_set_fast_only(la_tokenizer *t, int on);
 
 /* ---- the tokenizer cache (load.c, bpe.c) -------------------------------- */
 /* Sets the check of a tokenizer cache entry p[0..n) (a whole entry

@@ -753,6 +753,83 @@ START_TEST(direct_takes_short_escapes)
 }
 END_TEST
 
+/* The first loop of direct previews keeps records whose first words
+ * hold a first byte of added tokens that no added token goes on from
+ * ("<<" where they start "<s>" or "<|"), or escapes (looked up by the
+ * body's bytes once the word-by-word loop has met the word): with
+ * tk_direct_set_fast_only it alone makes their previews, the general
+ * path's. A first byte followed by a backslash, or ending the text,
+ * still sends the record on. */
+START_TEST(direct_fast_keeps_leavers)
+{
+    static const char *const fixtures[] = {FIX "full_llama.json", FIX "full_gemma_added.json",
+                                           FIX "full_bytelevel.json", FIX "bytelevel_splits_added_norm.json"};
+    /* bodies, and 1 when the first loop makes their previews */
+    static const struct {
+        const char *body;
+        int fast;
+    } cases[] = {
+        {"the cat a<<b hat", 1},          {"a<<b", 1},
+        {"at\\/c the cat", 1},          {"the 1\\/a cat at\\/c hat", 1},
+        {"\\\"hi\\\"t a\\\\b cat", 1}, {"cat a\\\\b a<<b at\\/c", 1},
+        {"a<\\/b the cat", 0},          {"a<", 0},
+        /* the text 1\/a (a backslash in it), then the body bytes 1\/a
+         * (the text 1/a): two words, two entries */
+        {"1\\\\/a the cat", 1},         {"1\\/a the cat", 1},
+    };
+    static const size_t ms[] = {1, 2, 3, 6, 17};
+    la_err err;
+    for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++) {
+        la_tokenizer *t = tok_load(fixtures[f]);
+        ck_assert(t->direct != NULL);
+        la_tok_work *w = la_tok_work_new();
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) {
+                const char *body = cases[i].body;
+                la_buf text = {0}, a = {0}, want = {0}, b = {0}, c = {0};
+                la_preview_info ia, ic;
+                ck_assert_int_eq(la_json_body_escaping.unescape(body, strlen(body), &text, NULL), LA_OK);
+                t->no_direct = 1;
+                ck_assert_int_eq(la_tokenizer_preview(t, w, text.data, text.len, ms[k], 1, &a, &ia, &err), LA_OK);
+                t->no_direct = 0;
+                ck_assert_int_eq(la_json_escape(a.data ? a.data : "", a.len, &want), LA_OK);
+                /* the word-by-word loop meets the words first (a first byte
+                 * at the text's end may start an added token past it: the
+                 * general path) */
+                int rb = tk_preview_raw(t, w, &la_json_body_escaping, body, strlen(body), ms[k], 1, &b, NULL, &err);
+                ck_assert_int_eq(rb, cases[i].fast || body[strlen(body) - 1] != '<');
+                tk_direct_set_fast_only(t, 1);
+                la_buf d = {0};
+                int rd = tk_direct_preview(t, w, &la_json_body_escaping, body, strlen(body), 0, ms[k], 1, &d,
+                                           &ic, &err);
+                tk_direct_set_fast_only(t, 0);
+                ck_assert_msg(rd == cases[i].fast, "%s: \"%s\" m=%zu: %d", fixtures[f], body, ms[k], rd);
+                if (rd == 1) {
+                    /* as the caller writes it: the re-escaped preview */
+                    ck_assert_msg(d.len == want.len && memcmp(d.data, want.data, d.len) == 0,
+                                  "%s: \"%s\" m=%zu: \"%.*s\" vs \"%.*s\"", fixtures[f], body, ms[k], (int)d.len,
+                                  d.data, (int)want.len, want.data ? want.data : "");
+                    ck_assert_uint_eq(ic.units, ia.units);
+                    ck_assert_int_eq(ic.whole, ia.whole);
+                    ck_assert_int_eq(ic.extended, ia.extended);
+                }
+                if (rb == 1) {
+                    ck_assert_uint_eq(b.len, want.len);
+                    ck_assert(memcmp(b.data, want.data, b.len) == 0);
+                }
+                la_buf_free(&text);
+                la_buf_free(&a);
+                la_buf_free(&want);
+                la_buf_free(&b);
+                la_buf_free(&c);
+                la_buf_free(&d);
+            }
+        la_tok_work_free(w);
+        la_tokenizer_free(t);
+    }
+}
+END_TEST
+
 /* The word table is the tokenizer's, read and written by every thread
  * that previews with it: threads that meet the same new words at the
  * same time (more words than the table holds, so sets are rewritten all
@@ -1165,6 +1242,7 @@ int main(void)
     tcase_add_loop_test(tc, direct_equals_general, 0, NDIRECT);
     tcase_add_loop_test(tc, direct_takes_short_escapes, 0,
                         NDIRECT + (int)(sizeof bytelevel_fixtures / sizeof bytelevel_fixtures[0]));
+    tcase_add_test(tc, direct_fast_keeps_leavers);
     tcase_add_test(tc, direct_shared_by_threads);
     tcase_add_test(tc, direct_busy_sets);
     tcase_add_test(tc, direct_finds_kept_words);
