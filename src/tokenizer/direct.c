@@ -194,6 +194,13 @@ struct tk_direct {
      * start with that byte then byte c (or is that byte alone) */
     uint8_t srow[256];
     uint64_t second[DW_STOPS][4];
+    /* K when the added tokens that start with a newline are exactly the
+     * runs of 1 to K newlines, matched before normalizing, with no flag
+     * that widens or limits a match, and the pipeline is SentencePiece-
+     * style without a prepended s (Gemma's): a run of newlines in a text
+     * then splits it into pieces tokenized alone, each as a text (see
+     * take_run); else 0 */
+    size_t nl_run;
     int fast_only;                /* tests: what dw_fast leaves goes the general way */
 };
 
@@ -372,6 +379,31 @@ static int classes(tk_direct *x, const tk_added *added, char c)
     return 1;
 }
 
+/* K when the added tokens that start with a newline are the runs of 1
+ * to K newlines, each matched before normalizing with no lstrip, rstrip
+ * or single_word, and not special (decoded as its content, as the text
+ * it stands for), and no added token is matched after normalizing (cls:
+ * the byte classes); else 0. A run of newlines in a text is then split
+ * out as runs of K and the rest, and nothing else there. */
+static size_t newline_runs(const tk_added *added, const uint8_t *cls)
+{
+    char nl[64];
+    const uint32_t *idx;
+    size_t k = 0;
+    if (cls['\n'] != 2 || tk_added_count(added, 1) != 0)
+        return 0;
+    memset(nl, '\n', sizeof nl);
+    for (; k < sizeof nl; k++) {
+        const tk_added_token *tok = tk_added_by_content(added, nl, k + 1);
+        if (!tok)
+            break;
+        if (tok->lstrip || tok->rstrip || tok->single_word || tok->normalized || tok->special)
+            return 0;
+    }
+    /* those K are all the patterns that start with a newline */
+    return k > 0 && k < sizeof nl && tk_added_bucket(added, '\n', &idx) == k ? k : 0;
+}
+
 /* 1 when the pipeline's stages allow direct previews: a BPE model that
  * merges, windows, a normalizer that makes each space s (*c, *s, *slen
  * set) and may prepend one (*lead), and a decoder that joins by
@@ -517,6 +549,7 @@ void tk_direct_prepare(la_tokenizer *t, int windowable, int table_later)
     x.lead = lead;
     x.s = s;
     x.slen = slen;
+    x.nl_run = !x.bl && !lead ? newline_runs(t->added, x.cls) : 0;
     /* (with table_later a cache entry's table may be taken instead:
      * tk_direct_table_use, else tk_direct_take) */
     if (!table_later && !(x.dw = dw_map()))
@@ -1370,9 +1403,13 @@ static inline int dw_below(uint64_t bits, size_t e)
  * whether a word taken holds one. Their sets are fetched together, then read in
  * turn. Returns 1 when the m-th token is in them (*units and *end set),
  * 2 when the text ran out first, -1 when the general path must make the
- * preview, and 0 when the caller goes on from *pos, *count tokens taken. */
-static int dw_fast(const tk_direct *x, const dw_cache *dc, const char *text, size_t len, size_t m, int complete,
-                   size_t *pos, size_t *count, size_t *units, size_t *end, int *escaped)
+ * preview, and 0 when the caller goes on from *pos, *count tokens taken.
+ * Inlined whatever the size of its caller: its code, not the compiler's
+ * weighing of the word-by-word loop beside it, is what most records
+ * cost. */
+static inline __attribute__((always_inline)) int dw_fast(const tk_direct *x, const dw_cache *dc, const char *text,
+                                                        size_t len, size_t m, int complete, size_t *pos,
+                                                        size_t *count, size_t *units, size_t *end, int *escaped)
 {
 #ifdef __SSE2__
     char pad[96];
@@ -1485,6 +1522,8 @@ typedef struct {
     size_t count;                 /* tokens taken before it */
     size_t units, end;            /* once done: the preview's tokens, and where it ends in text */
     int escaped;                  /* the preview holds an escape */
+    int fresh;                    /* pos starts a piece the added tokens cut (x->nl_run): its
+                                   * first word has no s before it */
     la_err *err;
 } dw_preview;
 
@@ -1496,6 +1535,8 @@ typedef struct {
         int lead;                 /* with the s of a space before it (not the text's first word
                                    * when the normalizer prepends none) */
         const char *txt;          /* the word's text: in text, or in wt */
+        size_t run;               /* > 0: not a word but a run of this many newlines (take_run) */
+        int brk;                  /* a word that a run of newlines ends, not a space */
         dw_k k;
     } v[DW_BATCH];
     char wt[DW_BATCH][DW_LONG];
@@ -1506,17 +1547,23 @@ typedef struct {
 /* The end of the word of pv's text that starts at p (the next space or
  * the text's end), *esc set when it holds an escape; SIZE_MAX when an
  * added token may start in it or an escape is cut short, which the
- * general path handles. */
-static size_t word_end(const dw_preview *pv, size_t p, int *esc)
+ * general path handles. With x->nl_run, a "\\n" escape ends it too (*brk
+ * set): a run of newlines follows. */
+static size_t word_end(const dw_preview *pv, size_t p, int *esc, int *brk)
 {
     const uint8_t *cls = pv->cls;
     size_t e = p;
     *esc = 0;
+    *brk = 0;
     for (;;) {
         e = dw_scan(pv->x, cls, pv->text, e, pv->len);
         if (e == pv->len || cls[(unsigned char)pv->text[e]] == 1)
             return e;
         if (cls[(unsigned char)pv->text[e]] == 3) {   /* only in escaped texts */
+            if (pv->x->nl_run && e + 1 < pv->len && pv->text[e + 1] == 'n') {
+                *brk = 1;
+                return e;
+            }
             size_t el = pv->esc->escape_len(pv->text, e, pv->len);
             if (!el)
                 return SIZE_MAX;
@@ -1530,25 +1577,58 @@ static size_t word_end(const dw_preview *pv, size_t p, int *esc)
     }
 }
 
+/* The run of "\\n" escapes at p in pv's text as the next item of b (a
+ * run of newlines: x->nl_run); b->blocked when it may go on past the
+ * window. */
+static void gather_run(const dw_preview *pv, size_t p, dw_batch *b)
+{
+    size_t q = p, r = 0, i = b->k;
+    while (q + 1 < pv->len && pv->text[q] == '\\' && pv->text[q + 1] == 'n')
+        q += 2, r++;
+    if (q == pv->len && pv->more) {
+        b->blocked = 1;
+        return;
+    }
+    b->v[i].pos = p;
+    b->v[i].n = q - p;
+    b->v[i].run = r;
+    b->v[i].brk = 0;
+    b->k++;
+}
+
 /* Gathers up to want words from pv->pos on into b and fetches their table
  * sets together: the table is bigger than the nearer caches, and the
  * lookups' misses then overlap instead of coming one after the other. */
 static void gather_words(const dw_preview *pv, size_t want, dw_batch *b)
 {
     size_t p = pv->pos;
+    int fresh = pv->fresh;
     b->k = 0;
     b->blocked = 0;
     while (b->k < want) {
-        int esc;
-        size_t e = word_end(pv, p, &esc);
-        /* the word may go on past the window; or none */
-        if (e == SIZE_MAX || (e == pv->len && pv->more) || e == p) {
+        int esc, brk;
+        size_t e = word_end(pv, p, &esc, &brk);
+        /* the word may go on past the window; or none (but a run of
+         * newlines where no space comes before it: a space there would
+         * end its piece, a token of its own) */
+        if (e == SIZE_MAX || (e == pv->len && pv->more) ||
+            (e == p && !(brk && (p == 0 || pv->text[p - 1] != pv->x->c)))) {
             b->blocked = 1;
             return;
         }
         size_t i = b->k;
+        if (e == p) {
+            gather_run(pv, p, b);
+            if (b->blocked || b->v[i].pos + b->v[i].n == pv->len)
+                return;
+            p = b->v[i].pos + b->v[i].n;
+            fresh = 1;
+            continue;
+        }
         b->v[i].pos = p;
-        b->v[i].lead = p > 0 || pv->x->lead;
+        b->v[i].run = 0;
+        b->v[i].brk = brk;
+        b->v[i].lead = (p > 0 && !fresh) || pv->x->lead;
         b->v[i].n = e - p;
         b->v[i].txt = pv->text + p;
         b->v[i].tn = b->v[i].tl = e - p;
@@ -1575,7 +1655,8 @@ static void gather_words(const dw_preview *pv, size_t want, dw_batch *b)
         b->k++;
         if (e == pv->len)
             return;
-        p = e + 1;
+        fresh = 0;
+        p = brk ? e : e + 1;
     }
 }
 
@@ -1610,6 +1691,30 @@ static void dw_keep_raw(const dw_preview *pv, const char *raw, size_t n, int lea
 
 enum { DW_GENERAL, DW_NEXT, DW_DONE, DW_ALL };
 
+/* Takes a run of r newlines, "\\n" escapes at text[at..at + n), into the
+ * preview (x->nl_run = K): the added tokens split it out of the text,
+ * leftmost-longest, so it makes runs of K newlines and then the rest,
+ * one token each (ending on whole characters, as a newline is one), and
+ * the text after it is a piece of its own, whose first word has no s
+ * before it (pv->fresh). DW_DONE, DW_ALL or DW_NEXT, as take_word. */
+static int take_run(dw_preview *pv, size_t at, size_t n, size_t r)
+{
+    size_t k = pv->x->nl_run, ntok = (r + k - 1) / k;
+    pv->escaped = 1;
+    if (pv->count + ntok >= pv->m) {
+        size_t j = pv->m - pv->count;   /* tokens of the run taken */
+        pv->units = pv->m;
+        pv->end = at + 2 * (j * k < r ? j * k : r);
+        return DW_DONE;
+    }
+    pv->count += ntok;
+    if (at + n == pv->len)
+        return DW_ALL;
+    pv->pos = at + n;
+    pv->fresh = 1;
+    return DW_NEXT;
+}
+
 /* Takes gathered word i of b into the preview: DW_DONE when the m-th
  * token is in it (pv->units, pv->end set), DW_ALL when it was the text's
  * last, DW_NEXT when the preview goes on after it, DW_GENERAL when the
@@ -1617,6 +1722,11 @@ enum { DW_GENERAL, DW_NEXT, DW_DONE, DW_ALL };
 static int take_word(dw_preview *pv, const dw_batch *b, size_t i)
 {
     size_t at = b->v[i].pos, n = b->v[i].n, e = at + n;
+    if (b->v[i].run)
+        return take_run(pv, at, n, b->v[i].run);
+    /* a word a run of newlines ends is the last of its piece: no cut
+     * after it is asked for */
+    size_t cut_at = b->v[i].brk ? pv->len : e;
     int rc = LA_OK, esc = b->v[i].txt != pv->text + at, r;
     dw_entry de, *d = NULL;
     if (b->v[i].tn && (rc = dw_word(pv->t, pv->w, pv->dc, b->v[i].txt, b->v[i].tn, &b->v[i].k, b->v[i].lead,
@@ -1625,7 +1735,7 @@ static int take_word(dw_preview *pv, const dw_batch *b, size_t i)
     if (d && d->ntok) {
         if (esc)
             dw_keep_raw(pv, pv->text + at, n, b->v[i].lead, d);
-        if (e < pv->len && !(d->flags & DW_CUT))
+        if (cut_at < pv->len && !(d->flags & DW_CUT))
             return DW_GENERAL;
         r = dw_take(d, at, b->v[i].lead, pv->m, pv->complete, &pv->count, &pv->units, &pv->end);
         if (r < 0 || (r > 0 && esc && !dw_end_in_body(pv->esc, pv->text, at, e, &pv->end)))
@@ -1634,7 +1744,7 @@ static int take_word(dw_preview *pv, const dw_batch *b, size_t i)
         /* an escaped word's pieces count their ends in its text, made
          * offsets in the body after */
         r = dw_pieces(pv->t, pv->w, pv->dc, b->v[i].txt, b->v[i].tl, b->v[i].lead, esc || !pv->esc, esc ? 0 : at,
-                      e < pv->len,
+                      cut_at < pv->len,
                       pv->m, pv->complete, &pv->count, &pv->units, &pv->end, &rc, pv->err);
         if (r < -1)
             return rc;
@@ -1653,7 +1763,8 @@ static int take_word(dw_preview *pv, const dw_batch *b, size_t i)
         return DW_DONE;
     if (e == pv->len)
         return DW_ALL;
-    pv->pos = e + 1;
+    pv->pos = b->v[i].brk ? e : e + 1;
+    pv->fresh = 0;
     return DW_NEXT;
 }
 
@@ -1703,7 +1814,7 @@ int tk_direct_preview(const la_tokenizer *t, la_tok_work *w, const tk_escaping *
     if (!x || !x->dw || m == 0 || len == 0)
         return 0;
     dw_preview pv = { t, x, w, x->dw, esc, esc ? x->cls_raw : x->cls, text, len, m, more, complete,
-                      0, 0, 0, 0, 0, err };
+                      0, 0, 0, 0, 0, 0, err };
     int r = 0;
     /* Most words are plain and in the table: dw_fast takes those, in few
      * instructions; from the first that is not (or after the last one it

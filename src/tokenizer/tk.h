@@ -884,6 +884,9 @@ int tk_added_next(const tk_added *a, int want_normalized, const char *s, size_t 
 int tk_added_next_before(const tk_added *a, int want_normalized, const char *s, size_t len,
                          size_t from, size_t floor, size_t limit, size_t *mstart, size_t *mend,
                          size_t *raw_end, const tk_added_token **tok);
+/* The patterns of a's bucket for first byte b, in the order matching
+ * takes them (*idx: their indices): how many (both sets). */
+size_t tk_added_bucket(const tk_added *a, unsigned char b, const uint32_t **idx);
 /* Number of patterns in a set; whether any token strips on its left. */
 size_t tk_added_count(const tk_added *a, int normalized);
 int tk_added_any_lstrip(const tk_added *a);

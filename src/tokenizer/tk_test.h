@@ -120,9 +120,7 @@ const void *tk_bpe_map(const tk_bpe *m, size_t *len);
  * length, 0 when p cannot be an entry. */
 int tk_cache_image_part(const char *p, size_t n, size_t *off, size_t *len);
 int tk_added_image_vouched(const char *p, size_t n, size_t off);
-/* The patterns of a's bucket for first byte b, in the order matching
- * takes them (*idx: their indices): how many. The length of pattern p. */
-size_t tk_added_bucket(const tk_added *a, unsigned char b, const uint32_t **idx);
+/* The length of pattern p (tk_added_bucket's indices). */
 size_t tk_added_pattern_len(const tk_added *a, uint32_t p);
 /* The address whose program's (or shared object's) build id keys the
  * tokenizer cache (NULL: this code's own); one in no loaded object means

@@ -14,11 +14,13 @@
 #include "tokenizer/tk_test.h"
 #include "unit.h"
 
+#include <cJSON.h>
 #include <check.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FIX "tests/fixtures/tok/"
 
@@ -672,6 +674,19 @@ START_TEST(direct_equals_general)
 }
 END_TEST
 
+/* A body's preview got (gi) against the one wanted (wi: the general
+ * path's, escaped): the same bytes, tokens and flags. */
+static void same_body_preview(const la_buf *got, const la_preview_info *gi, const la_buf *want,
+                              const la_preview_info *wi, const char *body, size_t m)
+{
+    ck_assert_msg(got->len == want->len && memcmp(got->data, want->data, got->len) == 0,
+                  "m=%zu: \"%.*s\" vs \"%.*s\" for \"%s\"", m, (int)got->len, got->data, (int)want->len,
+                  want->data ? want->data : "", body);
+    ck_assert_uint_eq(gi->units, wi->units);
+    ck_assert_int_eq(gi->whole, wi->whole);
+    ck_assert_int_eq(gi->extended, wi->extended);
+}
+
 /* Words with two-byte escapes in the body (\/ \" \\ \n \t) go direct
  * too, by their text, on both sides of the first 64 bytes; the preview
  * comes out escaped as la_json_escape would (\/ as /). */
@@ -731,12 +746,7 @@ START_TEST(direct_takes_short_escapes)
             }
             if (rc == 1) {
                 direct++;
-                ck_assert_msg(c.len == want.len && memcmp(c.data, want.data, c.len) == 0,
-                              "m=%zu: \"%.*s\" vs \"%.*s\" for \"%s\"", ms[k], (int)c.len, c.data,
-                              (int)want.len, want.data ? want.data : "", body.data);
-                ck_assert_uint_eq(ic.units, ia.units);
-                ck_assert_int_eq(ic.whole, ia.whole);
-                ck_assert_int_eq(ic.extended, ia.extended);
+                same_body_preview(&c, &ic, &want, &ia, body.data, ms[k]);
             }
             la_buf_free(&a);
             la_buf_free(&want);
@@ -804,15 +814,8 @@ START_TEST(direct_fast_keeps_leavers)
                                            &ic, &err);
                 tk_direct_set_fast_only(t, 0);
                 ck_assert_msg(rd == cases[i].fast, "%s: \"%s\" m=%zu: %d", fixtures[f], body, ms[k], rd);
-                if (rd == 1) {
-                    /* as the caller writes it: the re-escaped preview */
-                    ck_assert_msg(d.len == want.len && memcmp(d.data, want.data, d.len) == 0,
-                                  "%s: \"%s\" m=%zu: \"%.*s\" vs \"%.*s\"", fixtures[f], body, ms[k], (int)d.len,
-                                  d.data, (int)want.len, want.data ? want.data : "");
-                    ck_assert_uint_eq(ic.units, ia.units);
-                    ck_assert_int_eq(ic.whole, ia.whole);
-                    ck_assert_int_eq(ic.extended, ia.extended);
-                }
+                if (rd == 1)   /* as the caller writes it: the re-escaped preview */
+                    same_body_preview(&d, &ic, &want, &ia, body, ms[k]);
                 if (rb == 1) {
                     ck_assert_uint_eq(b.len, want.len);
                     ck_assert(memcmp(b.data, want.data, b.len) == 0);
@@ -827,6 +830,99 @@ START_TEST(direct_fast_keeps_leavers)
         la_tok_work_free(w);
         la_tokenizer_free(t);
     }
+}
+END_TEST
+
+/* Gemma's added tokens of 1 to 31 newlines, in a fixture of its shape
+ * (runs of 1 to 3 here): a run of "\\n" escapes in a body is split out
+ * as runs of three and the rest, and the text after it starts a piece of
+ * its own, on the direct path, as the general path splits it. A space
+ * before a run, or a run of newlines written otherwise, steps aside. */
+START_TEST(direct_newline_runs)
+{
+    char dir[] = "/tmp/la_nl_XXXXXX", path[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/tok.json", dir);
+    FILE *f = fopen(FIX "full_gemma_added.json", "rb");
+    ck_assert_ptr_nonnull(f);
+    char *src = calloc(1, 1 << 20);
+    size_t n = fread(src, 1, (1 << 20) - 1, f);
+    fclose(f);
+    ck_assert_uint_gt(n, 0);
+    cJSON *root = cJSON_Parse(src), *added = cJSON_GetObjectItem(root, "added_tokens"), *it;
+    ck_assert_ptr_nonnull(added);
+    cJSON_ArrayForEach(it, added)
+        if (strcmp(cJSON_GetObjectItem(it, "content")->valuestring, "\n\n") == 0)
+            cJSON_ReplaceItemInObject(it, "special", cJSON_CreateFalse());
+    static const char *const runs[] = {"\n", "\n\n\n"};
+    for (int i = 0; i < 2; i++) {
+        cJSON *tok = cJSON_CreateObject();
+        cJSON_AddNumberToObject(tok, "id", 310 + i);
+        cJSON_AddStringToObject(tok, "content", runs[i]);
+        cJSON_AddFalseToObject(tok, "single_word");
+        cJSON_AddFalseToObject(tok, "lstrip");
+        cJSON_AddFalseToObject(tok, "rstrip");
+        cJSON_AddFalseToObject(tok, "normalized");
+        cJSON_AddFalseToObject(tok, "special");
+        cJSON_AddItemToArray(added, tok);
+    }
+    char *out = cJSON_PrintUnformatted(root);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(out, f);
+    fclose(f);
+    free(out);
+    free(src);
+    cJSON_Delete(root);
+    la_tokenizer *t = tok_load(path);
+    ck_assert(t->direct != NULL);
+    /* bodies, and 1 when direct previews make them (every m), 0 when
+     * they do not (m = 17), -1 either (the fixture lacks a word's tokens) */
+    static const struct {
+        const char *body;
+        int direct;
+    } cases[] = {
+        {"the cat\\nthe cat", 1},
+        {"the cat\\n\\n\\n\\n\\n\\n\\nthe cat", 1},
+        {"\\n\\nthe cat\\n", 1},
+        {"the\\nthe\\n\\nthe\\n\\n\\nthe\\n\\n\\n\\nthe", 1},
+        {"the cat\\n", 1},
+        {"\\n", 1},
+        {"the cat\\n\\n\\n\\n\\n\\n\\n the", 0},   /* a space after the run */
+        {"the cat \\nthe", 0},                 /* a space before it */
+        {"the cat\\u000athe", 0},              /* a newline escaped otherwise */
+        {"attatt\\n\\n\\n\\nhat at the cat\\nx", -1},
+    };
+    la_tok_work *w = la_tok_work_new();
+    la_err err;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (size_t m = 1; m <= 17; m++)
+            for (int complete = 0; complete < 2; complete++) {
+                const char *body = cases[i].body;
+                la_buf text = {0}, a = {0}, want = {0}, c = {0};
+                la_preview_info ia, ic;
+                ck_assert_int_eq(la_json_body_escaping.unescape(body, strlen(body), &text, NULL), LA_OK);
+                t->no_direct = 1;
+                ck_assert_int_eq(la_tokenizer_preview(t, w, text.data, text.len, m, complete, &a, &ia, &err),
+                                 LA_OK);
+                t->no_direct = 0;
+                ck_assert_int_eq(la_json_escape(a.data ? a.data : "", a.len, &want), LA_OK);
+                int rc = tk_direct_preview(t, w, &la_json_body_escaping, body, strlen(body), 0, m, complete, &c,
+                                           &ic, &err);
+                /* those that step aside do once the preview reaches the run */
+                if (cases[i].direct > 0 || (cases[i].direct == 0 && m == 17))
+                    ck_assert_msg(rc == cases[i].direct, "\"%s\" m=%zu: %d", body, m, rc);
+                if (rc == 1)
+                    same_body_preview(&c, &ic, &want, &ia, body, m);
+                la_buf_free(&text);
+                la_buf_free(&a);
+                la_buf_free(&want);
+                la_buf_free(&c);
+            }
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+    unlink(path);
+    rmdir(dir);
 }
 END_TEST
 
@@ -1243,6 +1339,7 @@ int main(void)
     tcase_add_loop_test(tc, direct_takes_short_escapes, 0,
                         NDIRECT + (int)(sizeof bytelevel_fixtures / sizeof bytelevel_fixtures[0]));
     tcase_add_test(tc, direct_fast_keeps_leavers);
+    tcase_add_test(tc, direct_newline_runs);
     tcase_add_test(tc, direct_shared_by_threads);
     tcase_add_test(tc, direct_busy_sets);
     tcase_add_test(tc, direct_finds_kept_words);
