@@ -496,24 +496,17 @@ int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *pl
     return la_json_scan_string(p, n, pos, end, &has_u, NULL);
 }
 
-/* la_json_int_object; with out, also each member as an la_int_member
- * (*usable cleared when one cannot be said so). Inlined twice, so the
- * plain walk pays nothing for the recording. */
-static inline __attribute__((always_inline)) size_t int_object(const char *p, size_t n, size_t pos, size_t *count,
-                                                                la_buf *out, int *usable)
+size_t la_json_int_object(const char *p, size_t n, size_t pos, size_t *count)
 {
     size_t i = la_json_ws_run(p, n, pos + 1), k = 0, e;
     int plain;
     if (p[pos] != '{')
         return 0;
-    if (out && n - pos > UINT32_MAX)
-        *usable = 0;           /* offsets from the object's start take 32 bits */
     if (i < n && p[i] == '}')
         return *count = 0, i + 1;
     for (;;) {
         if (i >= n || p[i] != '"' || la_json_scan_short(p, n, i, &e, &plain) != LA_OK)
             return 0;
-        size_t key = i;
         i = la_json_ws_run(p, n, e);
         if (i >= n || p[i] != ':')
             return 0;
@@ -523,18 +516,9 @@ static inline __attribute__((always_inline)) size_t int_object(const char *p, si
          * or '}' looked for next, so left to the validator, as a sign is */
         if (i >= n || !is_digit((unsigned char)p[i]))
             return 0;
-        uint64_t id = (uint64_t)(p[i] - '0');
         if (p[i++] != '0')
-            while (i < n && is_digit((unsigned char)p[i])) {
-                id = id > UINT32_MAX ? id : id * 10 + (uint64_t)(p[i] - '0');
+            while (i < n && is_digit((unsigned char)p[i]))
                 i++;
-            }
-        if (out && *usable) {
-            la_int_member r = { (uint32_t)(key - pos), (uint32_t)(e - key - 2) | (plain ? 0 : LA_INT_ESCAPED),
-                                (uint32_t)id };
-            if (id > UINT32_MAX || e - key - 2 >= LA_INT_ESCAPED || la_buf_append(out, &r, sizeof r) != LA_OK)
-                *usable = 0;
-        }
         k++;
         i = la_json_ws_run(p, n, i);
         if (i < n && p[i] == '}')
@@ -543,17 +527,6 @@ static inline __attribute__((always_inline)) size_t int_object(const char *p, si
             return 0;
         i = la_json_ws_run(p, n, i + 1);
     }
-}
-
-size_t la_json_int_object(const char *p, size_t n, size_t pos, size_t *count)
-{
-    return int_object(p, n, pos, count, NULL, NULL);
-}
-
-size_t la_json_int_object_read(const char *p, size_t n, size_t pos, size_t *count, la_buf *members, int *usable)
-{
-    *usable = 1;
-    return int_object(p, n, pos, count, members, usable);
 }
 
 /* Scans a number per RFC 8259's grammar; *end just past it. */

@@ -97,19 +97,6 @@ int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *pl
  * as la_json_validate: where it ends, with its member count in *count;
  * 0 for any other value or any error, left to the validator to word. */
 size_t la_json_int_object(const char *p, size_t n, size_t pos, size_t *count);
-/* A member of such an object as la_json_int_object_read records it: its
- * key's opening quote at key bytes past the object's '{', the key's
- * bytes between its quotes (len, LA_INT_ESCAPED set when they hold an
- * escape) and its value. */
-#define LA_INT_ESCAPED 0x80000000u
-typedef struct la_int_member {
-    uint32_t key, len, id;
-} la_int_member;
-/* la_json_int_object, also appending each member to members as an
- * la_int_member, in order; *usable is 0 when they cannot all be said so
- * (a value above 2^32-1, a key of 2 GiB, an object of 4 GiB, no memory):
- * the records are then to be ignored, the return value still holds. */
-size_t la_json_int_object_read(const char *p, size_t n, size_t pos, size_t *count, la_buf *members, int *usable);
 
 /* la_json_validate_top, also filling *sub (sub->name set by the caller;
  * sub->m is the caller's to free). */

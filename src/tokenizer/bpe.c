@@ -285,12 +285,10 @@ static int vocab_put_batch(tk_bpe *m, pending_token *q, size_t n)
 }
 
 /* Reads the "vocab" object p[0..n): token -> non-negative integer id.
- * known is its number of members, or SIZE_MAX to count them first. With
- * rec, its known members as the validator recorded them
- * (la_json_int_object_read), which spares walking them again. */
-static int load_vocab(tk_bpe *m, const char *p, size_t n, size_t known, const la_int_member *rec, la_err *err)
+ * known is its number of members, or SIZE_MAX to count them first. */
+static int load_vocab(tk_bpe *m, const char *p, size_t n, size_t known, la_err *err)
 {
-    size_t pos = 0, count = 0, at = 0;
+    size_t pos = 0, count = 0;
     la_span k, v;
     if (n == 0 || p[la_json_ws(p, n, 0)] != '{')
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: \"vocab\" is not an object");
@@ -317,25 +315,11 @@ static int load_vocab(tk_bpe *m, const char *p, size_t n, size_t known, const la
     size_t nq = 0;
     pos = 0;
     for (;;) {
+        int more = next_member(p, n, &pos, &k, &v);
         const char *s = NULL;
         size_t len = 0;
         uint32_t id = 0;
-        int more, plain, bad;
-        if (rec) {
-            more = at < count;
-            if (more) {
-                k.start = rec[at].key;
-                k.end = k.start + (rec[at].len & ~LA_INT_ESCAPED) + 2;
-                id = rec[at].id;
-                at++;
-            }
-            plain = more && !(rec[at - 1].len & LA_INT_ESCAPED);
-            bad = 0;
-        } else {
-            more = next_member(p, n, &pos, &k, &v);
-            plain = more && la_json_string_is_plain(p, k);
-            bad = more && !parse_u32(p, v, &id);
-        }
+        int plain = more && la_json_string_is_plain(p, k), bad = more && !parse_u32(p, v, &id);
         /* the batch goes in before an error is said, a token with
          * escapes, or the end */
         if (nq && (nq == VOCAB_BATCH || !more || !plain || bad)) {
@@ -1004,7 +988,6 @@ struct tk_bpe_ahead {
     pthread_t tid;
     const char *p;
     size_t n, count;
-    la_int_member *rec;          /* the members as validated, or NULL */
     tk_bpe *m;
     int rc;                      /* load_vocab's, with err */
     la_err err;
@@ -1021,9 +1004,7 @@ static void *ahead_main(void *arg)
 {
     tk_bpe_ahead *a = arg;
     la_err cerr = {{0}, {0}};
-    a->rc = load_vocab(a->m, a->p, a->n, a->count, a->rec, &a->err);
-    free(a->rec);
-    a->rec = NULL;
+    a->rc = load_vocab(a->m, a->p, a->n, a->count, &a->err);
     pthread_mutex_lock(&a->mu);
     a->vocab_done = 1;
     pthread_cond_broadcast(&a->cv);
@@ -1049,20 +1030,16 @@ static void unchunk(tk_bpe *m)
     memset(m->small_id, 0, sizeof m->small_id);
 }
 
-tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, la_int_member *rec, int cut)
+tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, int cut)
 {
     tk_bpe_ahead *a = calloc(1, sizeof *a);
     if (!a || !(a->m = calloc(1, sizeof *a->m))) {
         free(a);
-        free(rec);
         return NULL;
     }
     a->p = vocab;
     a->n = len;
     a->count = count;
-    a->rec = count == SIZE_MAX ? NULL : rec;
-    if (!a->rec)
-        free(rec);
     a->cut = cut;
     atomic_init(&a->stop, 0);
     int mu = pthread_mutex_init(&a->mu, NULL) == 0, cv = mu && pthread_cond_init(&a->cv, NULL) == 0;
@@ -1071,7 +1048,6 @@ tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, la
             pthread_cond_destroy(&a->cv);
         if (mu)
             pthread_mutex_destroy(&a->mu);
-        free(a->rec);
         free(a->m);
         free(a);
         return NULL;
@@ -1312,7 +1288,7 @@ static tk_bpe *from_raw(tk_bpe_ahead *a, const cJSON *opts, const char *vocab, s
     int rc;
     if (!vocab || !merges)
         rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: missing vocab/merges");
-    else if ((rc = ahead ? vrc : load_vocab(m, vocab, vocab_len, vocab_count, NULL, err)) == LA_OK &&
+    else if ((rc = ahead ? vrc : load_vocab(m, vocab, vocab_len, vocab_count, err)) == LA_OK &&
              (rc = load_options(m, opts, err)) == LA_OK) {
         if (chunked && (!chunking || m->prefix_len || m->suffix_len)) {
             unchunk(m);
@@ -1384,7 +1360,7 @@ tk_bpe *tk_bpe_new_kind(int kind, la_err *err)
 
 int tk_bpe_vocab_object(tk_bpe *m, const char *p, size_t n, la_err *err)
 {
-    int rc = load_vocab(m, p, n, SIZE_MAX, NULL, err);
+    int rc = load_vocab(m, p, n, SIZE_MAX, err);
     if (rc == LA_OK)
         load_byte_ids(m);
     return rc;

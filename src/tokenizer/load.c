@@ -630,21 +630,12 @@ static la_tokenizer *tokenizer_new(const char *path, la_err *err)
     return t;
 }
 
-/* Starts reading the model's vocabulary (ctx->ahead) on a second
- * thread as soon as validation has passed it, while the merges after it
- * (most of a large file) are still being validated: the first "vocab"
- * object of "model" only; build_model takes it over when it is the one
- * the model has, and another is read the usual way. The members the
- * validator recorded of that object (rec, of the object at rec_at) are
- * handed over with it, so that it is not walked twice. */
+/* Starts reading the model's vocabulary (*ctx, a tk_bpe_ahead *) on a
+ * second thread as soon as validation has passed it, while the merges
+ * after it (most of a large file) are still being validated: the first
+ * "vocab" object of "model" only; build_model takes it over when it is
+ * the one the model has, and another is read the usual way. */
 static int read_ahead = 1;
-
-typedef struct {
-    tk_bpe_ahead *ahead;
-    la_buf rec;                  /* la_int_member records */
-    size_t rec_at;               /* the object they are of, SIZE_MAX for none */
-    size_t rec_n;
-} ahead_ctx;
 
 void tk_load_set_ahead(int on) { read_ahead = on; }
 
@@ -683,18 +674,11 @@ static int cut_likely(const char *p, const la_members *top)
 
 static void vocab_ahead(void *ctx, const char *p, const la_sub_member *m, const la_members *top)
 {
-    ahead_ctx *c = ctx;
-    if (read_ahead && !c->ahead && m->key.end - m->key.start == 7 && memcmp(p + m->key.start, "\"vocab\"", 7) == 0 &&
-        p[m->val.start] == '{') {
-        la_int_member *rec = NULL;
-        if (c->rec_at == m->val.start && c->rec_n == m->count) {
-            rec = (la_int_member *)(void *)c->rec.data;
-            c->rec = (la_buf){0};
-        }
-        c->rec_at = SIZE_MAX;
-        c->ahead = tk_bpe_ahead_start(p + m->val.start, m->val.end - m->val.start, m->count, rec,
-                                      cut_likely(p, top) ? read_ahead : 0);
-    }
+    tk_bpe_ahead **ahead = ctx;
+    if (read_ahead && !*ahead && m->key.end - m->key.start == 7 && memcmp(p + m->key.start, "\"vocab\"", 7) == 0 &&
+        p[m->val.start] == '{')
+        *ahead = tk_bpe_ahead_start(p + m->val.start, m->val.end - m->val.start, m->count,
+                                    cut_likely(p, top) ? read_ahead : 0);
 }
 
 /* The length of the model's continuing_subword_prefix as the members of
@@ -719,26 +703,14 @@ static size_t prefix_len(const char *p, const la_sub_members *sub)
 static size_t merges_ahead(void *ctx, const char *p, size_t n, la_span key, size_t pos, const la_sub_members *sub,
                            size_t *count)
 {
-    ahead_ctx *c = ctx;
+    tk_bpe_ahead **ahead = ctx;
     /* the vocabulary's ids are all plain integers: gone over without the
-     * general validator's steps (its strings are short), its members
-     * recorded for the vocabulary read ahead when it is to be */
-    if (key.end - key.start == 7 && memcmp(p + key.start, "\"vocab\"", 7) == 0) {
-        if (!read_ahead || c->ahead)
-            return la_json_int_object(p, n, pos, count);
-        int usable;
-        c->rec.len = 0;
-        c->rec_at = SIZE_MAX;
-        size_t end = la_json_int_object_read(p, n, pos, count, &c->rec, &usable);
-        if (end && usable) {
-            c->rec_at = pos;
-            c->rec_n = *count;
-        }
-        return end;
-    }
-    if (!c->ahead || key.end - key.start != 8 || memcmp(p + key.start, "\"merges\"", 8) != 0)
+     * general validator's steps (its strings are short) */
+    if (key.end - key.start == 7 && memcmp(p + key.start, "\"vocab\"", 7) == 0)
+        return la_json_int_object(p, n, pos, count);
+    if (!*ahead || key.end - key.start != 8 || memcmp(p + key.start, "\"merges\"", 8) != 0)
         return 0;
-    return tk_bpe_ahead_merges(c->ahead, p, n, pos, prefix_len(p, sub), count);
+    return tk_bpe_ahead_merges(*ahead, p, n, pos, prefix_len(p, sub), count);
 }
 
 /* Builds t by parsing the file's bytes fb (freed here); with build_len,
@@ -751,18 +723,17 @@ static int load_parsed(la_tokenizer *t, file_bytes *fb, const struct stat *st, c
     la_span model = {0, 0};
     cJSON *root = NULL;
     la_buf rest = {0}, added = {0};
-    ahead_ctx actx = { NULL, {0}, SIZE_MAX, 0 };
+    tk_bpe_ahead *ahead = NULL;
     la_sub_members sub = { .name = "\"model\"", .name_len = 7, .on_member = vocab_ahead, .on_value = merges_ahead,
-                           .ctx = &actx };
+                           .ctx = &ahead };
     tk_added *added_raw = NULL;
     int rc = parse_top(fb->data, fb->len, &root, &model, build_len ? &rest : NULL, &sub, &added_raw, err);
     prebuilt_parts pre = { NULL, added_raw, 0, build_len ? &added : NULL };
     if (rc == LA_OK)
-        rc = build_pipeline(t, root, fb->data, model, &sub, &actx.ahead, &pre, err);
+        rc = build_pipeline(t, root, fb->data, model, &sub, &ahead, &pre, err);
     if (t->added != added_raw)
         tk_added_free(added_raw);     /* not handed over */
-    tk_bpe_ahead_drop(actx.ahead);     /* not taken: it reads the file's bytes, freed next */
-    la_buf_free(&actx.rec);
+    tk_bpe_ahead_drop(ahead);     /* not taken: it reads the file's bytes, freed next */
     free(sub.m);
     cJSON_Delete(root);
     file_free(fb);

@@ -382,15 +382,12 @@ tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, 
  * cut long pieces, see tk_bpe_prepare_chunking, stopped early when the
  * model is not to have them unless cut is 2) on a thread of its own, while the
  * caller validates the rest of the file (NULL when no thread could be
- * started: nothing to undo). rec, when not NULL, is its count members as
- * the validator recorded them (la_json_int_object_read; taken over, freed
- * here), read instead of walking the object again. tk_bpe_from_ahead is tk_bpe_from_raw taking
+ * started: nothing to undo). tk_bpe_from_ahead is tk_bpe_from_raw taking
  * it over when it is for the same vocab bytes (its error, if reading them
  * failed, comes out where tk_bpe_from_raw would have said it); it always
  * ends the read-ahead. tk_bpe_ahead_drop waits for it and frees it. */
 typedef struct tk_bpe_ahead tk_bpe_ahead;
-struct la_int_member;
-tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, struct la_int_member *rec, int cut);
+tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, int cut);
 tk_bpe *tk_bpe_from_ahead(tk_bpe_ahead *a, const cJSON *opts, const char *vocab, size_t vocab_len,
                           size_t vocab_count, const char *merges, size_t merges_len, int chunking, la_err *err);
 void tk_bpe_ahead_drop(tk_bpe_ahead *a);
