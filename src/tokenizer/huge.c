@@ -33,18 +33,28 @@ struct pm_scan_arg {
 #define PAGE_IS_HUGE (1 << 6)
 #endif
 
-void *tk_map_huge(size_t *len)
+/* keep bytes of private anonymous memory (prot) starting on a huge
+ * page's boundary: a huge page more is asked for, and what lies before
+ * and after the aligned part given back. NULL when none. */
+static char *huge_aligned(size_t keep, int prot)
 {
-    size_t want = (*len + TK_HUGE_PAGE - 1) & ~(TK_HUGE_PAGE - 1);
-    char *p = mmap(NULL, want + TK_HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *p = mmap(NULL, keep + TK_HUGE_PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
-    /* aligned on a huge page, the rest given back */
     char *a = (char *)(((uintptr_t)p + TK_HUGE_PAGE - 1) & ~(uintptr_t)(TK_HUGE_PAGE - 1));
     if (a > p)
         munmap(p, (size_t)(a - p));
-    if (a + want < p + want + TK_HUGE_PAGE)
-        munmap(a + want, (size_t)(p + want + TK_HUGE_PAGE - (a + want)));
+    if (a + keep < p + keep + TK_HUGE_PAGE)
+        munmap(a + keep, (size_t)(p + keep + TK_HUGE_PAGE - (a + keep)));
+    return a;
+}
+
+void *tk_map_huge(size_t *len)
+{
+    size_t want = (*len + TK_HUGE_PAGE - 1) & ~(TK_HUGE_PAGE - 1);
+    char *a = huge_aligned(want, PROT_READ | PROT_WRITE);
+    if (!a)
+        return NULL;
 #ifdef MADV_HUGEPAGE
     madvise(a, want, MADV_HUGEPAGE);   /* a hint: without it, ordinary pages */
 #endif
@@ -144,20 +154,14 @@ void *tk_map_file_huge(int fd, size_t n, int always, const char *path)
         return NULL;
     /* room for n bytes from a huge page's boundary, so that the page
      * cache's huge pages can be mapped whole */
-    size_t span = n + TK_HUGE_PAGE;
-    char *r = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (r == MAP_FAILED)
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), end = (n + pg - 1) & ~(pg - 1);
+    char *a = huge_aligned(end, PROT_NONE);
+    if (!a)
         return NULL;
-    char *a = (char *)(((uintptr_t)r + TK_HUGE_PAGE - 1) & ~(uintptr_t)(TK_HUGE_PAGE - 1));
     if (mmap(a, n, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED) {
-        munmap(r, span);
+        munmap(a, end);
         return NULL;
     }
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE), end = (n + pg - 1) & ~(pg - 1);
-    if (a > r)
-        munmap(r, (size_t)(a - r));
-    if (a + end < r + span)
-        munmap(a + end, (size_t)(r + span - (a + end)));
 #ifdef MADV_HUGEPAGE
     /* a file read from the disk through this mapping comes in huge pages */
     madvise(a, n, MADV_HUGEPAGE);
