@@ -46,7 +46,8 @@
 #define DW_TOK 8                  /* most tokens of a word kept */
 #define DW_BATCH 4                /* words found and fetched at once by the word-by-word loop */
 #define DW_CUT 1                  /* a cut holds between the piece and an s after it */
-#define DW_BIG 2                  /* more than DW_TOK tokens: to be taken in pieces */
+#define DW_BIG 2                  /* more than DW_TOK tokens: the first ntok kept, the word taken in
+                                   * pieces unless the preview ends in those */
 #define DW_LONG 64                /* longest text of an escaped word taken in pieces */
 /* In a key's klen: a text that holds a backslash. The words of a JSON
  * body are keyed by their bytes as they are there, escapes and all
@@ -638,7 +639,9 @@ typedef struct {
 static int dw_push(tk_sink *s, const uint32_t *ids, size_t n)
 {
     dw_sink *d = (dw_sink *)s;
-    if (n > DW_TOK - d->n) {
+    if (n > DW_TOK - d->n) {      /* the first tokens are kept all the same */
+        memcpy(d->ids + d->n, ids, (DW_TOK - d->n) * sizeof *ids);
+        d->n = DW_TOK;
         d->over = 1;
         return 1;
     }
@@ -673,8 +676,8 @@ static int fill_by_spans(const la_tokenizer *t, la_tok_work *w, dw_entry *d, con
     if (rc != 1)
         return rc;
     if (nt > DW_TOK) {
-        d->flags = DW_BIG;
-        return 1;
+        d->flags = DW_BIG;        /* its first DW_TOK tokens kept */
+        nt = DW_TOK;
     }
     size_t pos = 0;               /* in b */
     for (size_t j = 0; j < nt; j++) {
@@ -726,8 +729,8 @@ static int fill_by_walk(const la_tokenizer *t, la_tok_work *w, dw_entry *d, cons
     const dw_sink k = *kp;
     int rc;
     if (k.over)
-        d->flags = DW_BIG;
-    if (k.over || k.n == 0)
+        d->flags = DW_BIG;        /* its first k.n tokens are walked and kept all the same */
+    if (k.n == 0)
         return LA_OK;
     int fallback = tk_decoder_join(t->decoder) == TK_JOIN_BYTEFALLBACK;
     la_buf *tok = &w->dwtok;
@@ -753,7 +756,7 @@ static int fill_by_walk(const la_tokenizer *t, la_tok_work *w, dw_entry *d, cons
                 return LA_OK;
         mark_end(d, j, at, word, n, off);
     }
-    if (at == total)
+    if (k.over ? at < total : at == total)
         d->ntok = (uint8_t)k.n;
     return LA_OK;
 }
@@ -1042,7 +1045,8 @@ const void *tk_direct_table(const la_tokenizer *t, size_t *len)
  * backslash, kept in the set and under the
  * tag its key gives, with up to DW_TOK tokens whose ends rise to the
  * piece's end, the last one on a whole character (dw_take's walk stops
- * there), and no flag but DW_CUT and DW_BIG (DW_BIG: no tokens kept). */
+ * there), and no flag but DW_CUT and DW_BIG (DW_BIG: only the first
+ * tokens kept, ending before the piece's end, or none). */
 static int dw_entry_valid(const dw_entry *d, size_t set, uint8_t tag)
 {
     if (d->klen == 0) {
@@ -1064,7 +1068,7 @@ static int dw_entry_valid(const dw_entry *d, size_t set, uint8_t tag)
     k.klen = d->klen;
     dw_set_of(&k);
     if (k.set != set * DW_WAYS || (uint8_t)k.tags != tag || (d->flags & ~(DW_CUT | DW_BIG)) ||
-        d->ntok > DW_TOK || ((d->flags & DW_BIG) && d->ntok))
+        d->ntok > DW_TOK)
         return 0;
     if (!d->ntok)
         return 1;                 /* not direct: nothing else is read */
@@ -1074,6 +1078,8 @@ static int dw_entry_valid(const dw_entry *d, size_t set, uint8_t tag)
             return 0;
         prev = d->end[j];
     }
+    if (d->flags & DW_BIG)
+        return prev < total && (d->whole >> d->ntok) == 0;
     return prev == total && (d->whole >> (d->ntok - 1) & 1) && (d->whole >> d->ntok) == 0;
 }
 
@@ -1112,21 +1118,27 @@ int tk_direct_table_use(la_tokenizer *t, void *p, size_t len, int own)
 /* Takes piece d (at text offset at; lead: with the space before it) into
  * a preview of m tokens that has *count so far: 1 when the m-th token is
  * in it (*units and *end set), 0 when it was taken whole, -1 when the
- * preview would end inside a character (replace: the general path). */
+ * preview would end inside a character (replace: the general path) or
+ * past the first tokens of a DW_BIG piece (its callers take those in
+ * pieces first). */
 static inline __attribute__((always_inline)) int dw_take(const dw_entry *d, size_t at, int lead, size_t m,
                                                         int complete, size_t *count, size_t *units,
                                                         size_t *end)
 {
     if (*count + d->ntok < m) {
+        if (d->flags & DW_BIG)
+            return -1;
         *count += d->ntok;
         return 0;
     }
     size_t j = m - *count - 1;
-    if (complete)
+    if (complete) {
         while (!(d->whole >> j & 1))
-            j++;                  /* the last token ends the piece: whole */
-    else if (!(d->whole >> j & 1))
+            if (++j == d->ntok)
+                return -1;        /* only a DW_BIG piece's first tokens: a whole piece's last is whole */
+    } else if (!(d->whole >> j & 1)) {
         return -1;
+    }
     *units = *count + j + 1;
     *end = at + d->end[j] - (lead ? 1 : 0);   /* a lead piece counts the space before it */
     return 1;
@@ -1190,7 +1202,7 @@ static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const 
         dw_entry de, *d = &de;
         if ((*rc = dw_word(t, w, dc, word + from, pn, &k, lead, d, err)) != LA_OK)
             return -2;
-        if (bl && !d->ntok && (d->flags & DW_BIG) && !small) {
+        if (bl && (d->flags & DW_BIG) && *count + d->ntok < m && !small) {
             small = 1;
             continue;
         }
@@ -1433,6 +1445,7 @@ static inline __attribute__((always_inline)) int dw_fast(const tk_direct *x, con
     rest &= ~sp;
     size_t want = m < DW_GATHER ? m : DW_GATHER, n = 0, p = 0;
     size_t ends[DW_GATHER];
+    size_t chunk = DW_GATHER;     /* < DW_GATHER: k[chunk] is a long word's first chunk */
     dw_k k[DW_GATHER];
 gather:
     while (n < want) {
@@ -1445,9 +1458,23 @@ gather:
         } else {
             goto stop;
         }
-        size_t wl = e - p;
-        if (wl - 1 >= DW_KEY)     /* empty (two spaces) or long */
+        size_t wl = e - p, ce;
+        if (wl - 1 >= DW_KEY) {   /* empty (two spaces) or long */
+            /* a byte-level pipeline's long word: its first chunk, cut
+             * where no token spans (bl_chunk_end, as dw_pieces cuts it),
+             * may hold the preview's last token; it and the byte after it
+             * hold no escape, so their bytes are the text's */
+            if (wl > DW_KEY && x->bl && (ce = bl_chunk_end(b + p, wl, 0, DW_KEY)) != 0 &&
+                !memchr(b + p, '\\', ce + 1)) {
+                dw_key_at(b + p, ce, (uint8_t)(ce + 1 + (n == 0 && !x->lead ? 32 : 0)), &k[n]);
+                const dw_slot *set = dw_set(dc, &k[n]);
+                __builtin_prefetch(set);
+                __builtin_prefetch(set + 2);
+                ends[n] = p + ce;
+                chunk = n++;
+            }
             break;
+        }
         /* a text's first word without the normalizer's s in front is
          * keyed as a piece with no space before it */
         dw_key_at(b + p, wl, (uint8_t)(wl + 1 + (n == 0 && !x->lead ? 32 : 0)), &k[n]);
@@ -1476,11 +1503,16 @@ gathered:
     int lead = x->lead;
     for (size_t i = 0; i < n; i++) {
         dw_entry d;
-        if (!dw_read(dw_set(dc, &k[i]), &k[i], &d) || !d.ntok)
+        if (!dw_read(dw_set(dc, &k[i]), &k[i], &d) || !d.ntok || ((d.flags & DW_BIG) && c + d.ntok < m))
             break;
         size_t e = ends[i];
-        if (e < len && !(d.flags & DW_CUT))
+        if (i == chunk) {
+            /* the preview ends in the chunk, or the word goes in pieces */
+            if (c + d.ntok < m)
+                break;
+        } else if (e < len && !(d.flags & DW_CUT)) {
             return -1;
+        }
         int r = dw_take(&d, p, lead, m, complete, &c, units, end);
         if (r) {
             if (esc)
@@ -1732,7 +1764,7 @@ static int take_word(dw_preview *pv, const dw_batch *b, size_t i)
     if (b->v[i].tn && (rc = dw_word(pv->t, pv->w, pv->dc, b->v[i].txt, b->v[i].tn, &b->v[i].k, b->v[i].lead,
                                     d = &de, pv->err)) != LA_OK)
         return rc;
-    if (d && d->ntok) {
+    if (d && d->ntok && !((d->flags & DW_BIG) && pv->count + d->ntok < pv->m)) {
         if (esc)
             dw_keep_raw(pv, pv->text + at, n, b->v[i].lead, d);
         if (cut_at < pv->len && !(d->flags & DW_CUT))

@@ -674,6 +674,22 @@ START_TEST(direct_equals_general)
 }
 END_TEST
 
+/* The general path's preview of m tokens of a JSON body, escaped as the
+ * caller writes it, into *want (its info in *wi). */
+static void general_body_preview(la_tokenizer *t, la_tok_work *w, const char *body, size_t m, la_buf *want,
+                                 la_preview_info *wi)
+{
+    la_buf text = {0}, a = {0};
+    la_err err;
+    ck_assert_int_eq(la_json_body_escaping.unescape(body, strlen(body), &text, NULL), LA_OK);
+    t->no_direct = 1;
+    ck_assert_int_eq(la_tokenizer_preview(t, w, text.data, text.len, m, 1, &a, wi, &err), LA_OK);
+    t->no_direct = 0;
+    ck_assert_int_eq(la_json_escape(a.data ? a.data : "", a.len, want), LA_OK);
+    la_buf_free(&text);
+    la_buf_free(&a);
+}
+
 /* A body's preview got (gi) against the one wanted (wi: the general
  * path's, escaped): the same bytes, tokens and flags. */
 static void same_body_preview(const la_buf *got, const la_preview_info *gi, const la_buf *want,
@@ -796,13 +812,9 @@ START_TEST(direct_fast_keeps_leavers)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
             for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) {
                 const char *body = cases[i].body;
-                la_buf text = {0}, a = {0}, want = {0}, b = {0}, c = {0};
+                la_buf want = {0}, b = {0};
                 la_preview_info ia, ic;
-                ck_assert_int_eq(la_json_body_escaping.unescape(body, strlen(body), &text, NULL), LA_OK);
-                t->no_direct = 1;
-                ck_assert_int_eq(la_tokenizer_preview(t, w, text.data, text.len, ms[k], 1, &a, &ia, &err), LA_OK);
-                t->no_direct = 0;
-                ck_assert_int_eq(la_json_escape(a.data ? a.data : "", a.len, &want), LA_OK);
+                general_body_preview(t, w, body, ms[k], &want, &ia);
                 /* the word-by-word loop meets the words first (a first byte
                  * at the text's end may start an added token past it: the
                  * general path) */
@@ -820,13 +832,79 @@ START_TEST(direct_fast_keeps_leavers)
                     ck_assert_uint_eq(b.len, want.len);
                     ck_assert(memcmp(b.data, want.data, b.len) == 0);
                 }
-                la_buf_free(&text);
-                la_buf_free(&a);
                 la_buf_free(&want);
                 la_buf_free(&b);
-                la_buf_free(&c);
                 la_buf_free(&d);
             }
+        la_tok_work_free(w);
+        la_tokenizer_free(t);
+    }
+}
+END_TEST
+
+/* Words longer than a key, or of more tokens than an entry keeps (GSM8K's
+ * calculations): a byte-level pipeline's long word is looked up by its
+ * first chunk, cut where no token spans, and an entry of too many tokens
+ * keeps its first ones, so that the first loop makes the previews that
+ * end in those; the others go on in pieces. Once the word-by-word loop
+ * has met the words, with tk_direct_set_fast_only: the first token of a
+ * text that starts with such a word is the first loop's, every preview
+ * it makes is the general path's, and the table the entries are in
+ * passes the check of cache entries. */
+START_TEST(direct_fast_takes_long_words)
+{
+    static const char *const fixtures[] = {FIX "full_llama.json", FIX "full_bytelevel.json",
+                                           FIX "bytelevel_splits_added_norm.json"};
+    static const char *const bodies[] = {
+        "5*2=<<5*2=10>>10 cats", "15+25=<<15+25=40>>40 dollars", "the 15+25=<<15+25=40>>40 dollars",
+        "a 12345678901234567890 b", "Ann has 3*15=<<3*15=45>>45 cats\\n",
+        "zqxjkvbpwyzq cats",     /* a token a letter in full_llama.json: 13 */
+    };
+    static const size_t ms[] = {1, 2, 3, 4, 6, 9, 17};
+    la_err err;
+    for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++) {
+        la_tokenizer *t = tok_load(fixtures[f]);
+        ck_assert(t->direct != NULL);
+        int bl = strstr(fixtures[f], "bytelevel") != NULL;   /* long words by their first chunk */
+        la_tok_work *w = la_tok_work_new();
+        size_t fast = 0, first = 0;
+        for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+            for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) {
+                const char *body = bodies[i];
+                la_buf want = {0}, b = {0}, d = {0};
+                la_preview_info ia, ic;
+                general_body_preview(t, w, body, ms[k], &want, &ia);
+                /* the word-by-word loop meets the words first */
+                int rb = tk_preview_raw(t, w, &la_json_body_escaping, body, strlen(body), ms[k], 1, &b, NULL, &err);
+                if (rb == 1) {
+                    ck_assert_uint_eq(b.len, want.len);
+                    ck_assert(memcmp(b.data, want.data, b.len) == 0);
+                }
+                tk_direct_set_fast_only(t, 1);
+                int rd = tk_direct_preview(t, w, &la_json_body_escaping, body, strlen(body), 0, ms[k], 1, &d,
+                                           &ic, &err);
+                tk_direct_set_fast_only(t, 0);
+                ck_assert_msg(rd == 0 || rd == 1, "%s: \"%s\" m=%zu: %d", fixtures[f], body, ms[k], rd);
+                if (rd == 1)
+                    same_body_preview(&d, &ic, &want, &ia, body, ms[k]);
+                /* a text that starts with such a word, its first token
+                 * direct, or the first six tokens of thirteen: in the
+                 * first loop now */
+                if (((ms[k] == 1 && body[0] != 'a') || (body[0] == 'z' && ms[k] <= 6)) && rb == 1) {
+                    ck_assert_msg(rd == 1, "%s: \"%s\": the first token", fixtures[f], body);
+                    first++;
+                }
+                fast += rd == 1;
+                la_buf_free(&want);
+                la_buf_free(&b);
+                la_buf_free(&d);
+            }
+        ck_assert_uint_gt(fast, 0);
+        ck_assert_uint_ge(first, bl ? 4 : 6);
+        size_t len = 0;
+        const void *table = tk_direct_table(t, &len);
+        ck_assert_uint_gt(len, 0);
+        ck_assert_int_eq(tk_direct_table_valid(table, len), 1);
         la_tok_work_free(w);
         la_tokenizer_free(t);
     }
@@ -1339,6 +1417,7 @@ int main(void)
     tcase_add_loop_test(tc, direct_takes_short_escapes, 0,
                         NDIRECT + (int)(sizeof bytelevel_fixtures / sizeof bytelevel_fixtures[0]));
     tcase_add_test(tc, direct_fast_keeps_leavers);
+    tcase_add_test(tc, direct_fast_takes_long_words);
     tcase_add_test(tc, direct_newline_runs);
     tcase_add_test(tc, direct_shared_by_threads);
     tcase_add_test(tc, direct_busy_sets);
