@@ -86,11 +86,24 @@ static size_t n_sup;
 static int table_ok;
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
+/* A class's range above the BMP starts (delta 1) or ends (-1) at cp. */
 typedef struct {
-    uint8_t *all;
+    int32_t cp;
+    int32_t delta;
     uint8_t bit;
+} sup_edge;
+
+typedef struct {
+    uint8_t bit;
+    sup_edge *e;
+    size_t n, cap;
+    int oom;
 } paint_ctx;
 
+/* A class's range lo..hi: painted into bmp_bits below U+10000, kept as
+ * two edges above it (the planes above hold a million code points,
+ * mostly in long runs: a byte for each would be a megabyte of pages
+ * touched for the first time). */
 static void paint(void *c, int32_t lo, int32_t hi)
 {
     paint_ctx *p = c;
@@ -98,8 +111,57 @@ static void paint(void *c, int32_t lo, int32_t hi)
         lo = 0;
     if (hi > 0x10FFFF)
         hi = 0x10FFFF;
-    for (int32_t cp = lo; cp <= hi; cp++)
-        p->all[cp] |= p->bit;
+    for (int32_t cp = lo; cp <= hi && cp < 0x10000; cp++)
+        bmp_bits[cp] |= p->bit;
+    if (hi < 0x10000 || p->oom)
+        return;
+    if (p->cap - p->n < 2) {
+        size_t cap = p->cap ? 2 * p->cap : 1024;
+        sup_edge *e = realloc(p->e, cap * sizeof *e);
+        if (!e) {
+            p->oom = 1;
+            return;
+        }
+        p->e = e;
+        p->cap = cap;
+    }
+    p->e[p->n++] = (sup_edge){ lo < 0x10000 ? 0x10000 : lo, 1, p->bit };
+    p->e[p->n++] = (sup_edge){ hi + 1, -1, p->bit };
+}
+
+static int edge_cmp(const void *a, const void *b)
+{
+    int32_t x = ((const sup_edge *)a)->cp, y = ((const sup_edge *)b)->cp;
+    return (x > y) - (x < y);
+}
+
+/* The runs of equal bits from U+10000 on, from the classes' edges in
+ * order: each bit is set where more ranges of it have started than
+ * ended. 0 when they need more than SUP_MAX runs. */
+static int sup_sweep(sup_edge *e, size_t n)
+{
+    int count[8] = {0};
+    size_t i = 0;
+    n_sup = 0;
+    qsort(e, n, sizeof *e, edge_cmp);
+    for (int32_t cp = 0x10000; cp < 0x110000;) {
+        for (; i < n && e[i].cp <= cp; i++)
+            for (int b = 0; b < 8; b++)
+                if (e[i].bit >> b & 1)
+                    count[b] += e[i].delta;
+        uint8_t bits = 0;
+        for (int b = 0; b < 8; b++)
+            bits |= (uint8_t)((count[b] > 0) << b);
+        if (n_sup == 0 || sup_runs[n_sup - 1].bits != bits) {
+            if (n_sup == SUP_MAX)
+                return 0;
+            sup_runs[n_sup].lo = cp;
+            sup_runs[n_sup].bits = bits;
+            n_sup++;
+        }
+        cp = i < n ? e[i].cp : 0x110000;
+    }
+    return 1;
 }
 
 static void build_table(void)
@@ -113,37 +175,19 @@ static void build_table(void)
         {"M", TK_FC_UP | TK_FC_LO | TK_FC_M}, {"Ll", TK_FC_LO},
         {"P", TK_FC_PS},  {"S", TK_FC_PS},
     };
-    uint8_t *all = calloc(0x110000, 1);
-    if (!all)
+    paint_ctx p = { 0, NULL, 0, 0, 0 };
+    int ok = 1;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0] && ok; i++) {
+        p.bit = parts[i].bit;
+        ok = tk_regex_class_ranges(parts[i].name, paint, &p) == 0 && !p.oom;
+    }
+    ok = ok && sup_sweep(p.e, p.n);
+    free(p.e);
+    if (!ok) {
+        memset(bmp_bits, 0, sizeof bmp_bits);
+        n_sup = 0;
         return;
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        paint_ctx p = {all, parts[i].bit};
-        if (tk_regex_class_ranges(parts[i].name, paint, &p) != 0) {
-            free(all);
-            return;
-        }
     }
-    memcpy(bmp_bits, all, sizeof bmp_bits);
-    size_t n = 0;
-    for (int32_t cp = 0x10000; cp < 0x110000;) {
-        if (n == SUP_MAX) {
-            free(all);
-            return;
-        }
-        uint8_t bits = all[cp];
-        sup_runs[n].lo = cp;
-        sup_runs[n].bits = bits;
-        n++;
-        /* the run's end, eight code points a step through the long runs
-         * of unassigned planes */
-        uint64_t same = 0x0101010101010101ull * bits, v;
-        for (cp++; cp + 8 <= 0x110000 && (memcpy(&v, all + cp, 8), v == same);)
-            cp += 8;
-        while (cp < 0x110000 && all[cp] == bits)
-            cp++;
-    }
-    free(all);
-    n_sup = n;
     table_ok = 1;
 }
 
