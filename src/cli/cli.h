@@ -50,6 +50,9 @@ int cli_compression_of(const char *name);
 
 /* Prints "lookahead: " + message + newline on stderr. */
 void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Puts malloc's heap on huge pages where the system gives them (heap.c);
+ * first thing in main, before any large allocation. */
+void cli_heap_setup(void);
 
 /* Subcommands. */
 int cli_merge_stats(int argc, char **argv);

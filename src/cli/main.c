@@ -373,6 +373,7 @@ static int check_options(cli_opts *o, int unit_given)
 
 int main(int argc, char **argv)
 {
+    cli_heap_setup();
     int closed[3];
     if (cli_std_fds_open(closed) != 0) {
         cli_msg("a closed standard descriptor (0, 1 or 2) cannot be put on /dev/null: %s", strerror(errno));
