@@ -26,6 +26,11 @@
 #define HEAP_HUGE ((uintptr_t)2 << 20)      /* a huge page */
 #define HEAP_FIRST ((size_t)1 << 20)        /* more than the heap holds before main */
 #define HEAP_PAD (32 << 20)                 /* what each growth of the heap adds */
+#ifdef MADV_COLLAPSE
+#define HEAP_COLLAPSE MADV_COLLAPSE
+#else
+#define HEAP_COLLAPSE 25                    /* Linux's value, for C libraries whose headers predate it */
+#endif
 
 void cli_heap_setup(void)
 {
@@ -51,7 +56,13 @@ void cli_heap_setup(void)
     if (end == (char *)-1 || end <= start)
         return;   /* the heap could not grow in place: ordinary pages */
     uintptr_t a = ((uintptr_t)start + HEAP_HUGE - 1) & ~(HEAP_HUGE - 1);
-    if (a < (uintptr_t)end)
-        madvise((void *)a, (uintptr_t)end - a, MADV_HUGEPAGE);
+    if (a < (uintptr_t)end && madvise((void *)a, (uintptr_t)end - a, MADV_HUGEPAGE) == 0 &&
+        (uintptr_t)end - a >= HEAP_HUGE) {
+        /* the first huge page already holds malloc's first chunk, on an
+         * ordinary page (the growth wrote it before the heap could be
+         * marked), which would keep the rest of it on ordinary pages too:
+         * made one huge page now (Linux 6.1 on; a hint elsewhere) */
+        madvise((void *)a, HEAP_HUGE, HEAP_COLLAPSE);
+    }
 #endif
 }
