@@ -210,6 +210,14 @@ static inline const dw_slot *dw_set(const dw_cache *dc, const dw_k *k)
     return &dc->e[k->set];
 }
 
+/* Starts fetching the set of key k: its two cache lines. */
+static inline void dw_fetch(const dw_cache *dc, const dw_k *k)
+{
+    const dw_slot *set = dw_set(dc, k);
+    __builtin_prefetch(set);
+    __builtin_prefetch(set + 2);
+}
+
 static inline uint64_t dw_ld(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline void dw_st(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 
@@ -1118,16 +1126,14 @@ int tk_direct_table_use(la_tokenizer *t, void *p, size_t len, int own)
 /* Takes piece d (at text offset at; lead: with the space before it) into
  * a preview of m tokens that has *count so far: 1 when the m-th token is
  * in it (*units and *end set), 0 when it was taken whole, -1 when the
- * preview would end inside a character (replace: the general path) or
- * past the first tokens of a DW_BIG piece (its callers take those in
- * pieces first). */
+ * preview would end inside a character (replace: the general path). A
+ * DW_BIG piece is taken only when the preview ends in its first tokens
+ * (its callers see to that): past them it goes in pieces. */
 static inline __attribute__((always_inline)) int dw_take(const dw_entry *d, size_t at, int lead, size_t m,
                                                         int complete, size_t *count, size_t *units,
                                                         size_t *end)
 {
     if (*count + d->ntok < m) {
-        if (d->flags & DW_BIG)
-            return -1;
         *count += d->ntok;
         return 0;
     }
@@ -1206,7 +1212,8 @@ static int dw_pieces(const la_tokenizer *t, la_tok_work *w, dw_cache *dc, const 
             small = 1;
             continue;
         }
-        if (!d->ntok || (to == n && space_after && !(d->flags & DW_CUT)))
+        if (!d->ntok || ((d->flags & DW_BIG) && *count + d->ntok < m) ||
+            (to == n && space_after && !(d->flags & DW_CUT)))
             return -1;
         int r = dw_take(d, base + from, lead, m, complete, count, units, end);
         if (r != 0)
@@ -1467,9 +1474,7 @@ gather:
             if (wl > DW_KEY && x->bl && (ce = bl_chunk_end(b + p, wl, 0, DW_KEY)) != 0 &&
                 !memchr(b + p, '\\', ce + 1)) {
                 dw_key_at(b + p, ce, (uint8_t)(ce + 1 + (n == 0 && !x->lead ? 32 : 0)), &k[n]);
-                const dw_slot *set = dw_set(dc, &k[n]);
-                __builtin_prefetch(set);
-                __builtin_prefetch(set + 2);
+                dw_fetch(dc, &k[n]);
                 ends[n] = p + ce;
                 chunk = n++;
             }
@@ -1478,9 +1483,7 @@ gather:
         /* a text's first word without the normalizer's s in front is
          * keyed as a piece with no space before it */
         dw_key_at(b + p, wl, (uint8_t)(wl + 1 + (n == 0 && !x->lead ? 32 : 0)), &k[n]);
-        const dw_slot *set = dw_set(dc, &k[n]);
-        __builtin_prefetch(set);
-        __builtin_prefetch(set + 2);
+        dw_fetch(dc, &k[n]);
         ends[n++] = e;
         if (e == len)
             break;
@@ -1680,9 +1683,7 @@ static void gather_words(const dw_preview *pv, size_t want, dw_batch *b)
         } else {
             /* an escaped text's plain words hold no backslash */
             dw_key_of_as(b->v[i].txt, b->v[i].tn, b->v[i].lead, esc || !pv->esc, &b->v[i].k);
-            const dw_slot *set = dw_set(pv->dc, &b->v[i].k);
-            __builtin_prefetch(set);
-            __builtin_prefetch(set + 2);
+            dw_fetch(pv->dc, &b->v[i].k);
         }
         b->k++;
         if (e == pv->len)

@@ -115,16 +115,12 @@ static void paint(void *c, int32_t lo, int32_t hi)
         bmp_bits[cp] |= p->bit;
     if (hi < 0x10000 || p->oom)
         return;
-    if (p->cap - p->n < 2) {
-        size_t cap = p->cap ? 2 * p->cap : 1024;
-        sup_edge *e = realloc(p->e, cap * sizeof *e);
-        if (!e) {
-            p->oom = 1;
-            return;
-        }
-        p->e = e;
-        p->cap = cap;
+    void *e = p->e;
+    if (la_grow(&e, &p->cap, p->n + 2, sizeof *p->e, 1024)) {
+        p->oom = 1;
+        return;
     }
+    p->e = e;
     p->e[p->n++] = (sup_edge){ lo < 0x10000 ? 0x10000 : lo, 1, p->bit };
     p->e[p->n++] = (sup_edge){ hi + 1, -1, p->bit };
 }
