@@ -12,10 +12,12 @@
  * shrinks, its first stretch grown at once and marked MADV_HUGEPAGE. That
  * is a hint: where the system has no huge pages to give, or its policy
  * ("never") refuses them, ordinary pages are used as before. A user who
- * sets GLIBC_TUNABLES keeps malloc as those say. */
+ * sets GLIBC_TUNABLES keeps malloc as those say, and so does a run whose
+ * address space or data size is limited. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -32,10 +34,19 @@
 #define HEAP_COLLAPSE 25                    /* Linux's value, for C libraries whose headers predate it */
 #endif
 
+/* 1 when the process's resource is limited (ulimit -v, -d): the heap's
+ * reserve of address space, and each growth's pad, would then count
+ * against a budget the run's own memory needs. */
+static int limited(int resource)
+{
+    struct rlimit r;
+    return getrlimit(resource, &r) == 0 && r.rlim_cur != RLIM_INFINITY;
+}
+
 void cli_heap_setup(void)
 {
 #if defined(__GLIBC__) && defined(MADV_HUGEPAGE) && defined(M_ARENA_MAX)
-    if (getenv("GLIBC_TUNABLES"))
+    if (getenv("GLIBC_TUNABLES") || limited(RLIMIT_AS) || limited(RLIMIT_DATA))
         return;
     char *brk0 = sbrk(0);
     if (brk0 == (char *)-1 || !mallopt(M_ARENA_MAX, 1) || !mallopt(M_MMAP_THRESHOLD, 32 << 20) ||
