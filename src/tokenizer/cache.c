@@ -459,7 +459,7 @@ static char *cache_path(const tk_cache_key *k, const unsigned char build[TK_BUIL
 /* The n bytes of an entry's file, read into private memory of its own,
  * on huge pages where the system gives them: MAP_FAILED when it cannot
  * be had or read. *len: the mapping's length. What entry_map falls back
- * to. */
+ * to, and what LOOKAHEAD_CACHE_MAP=never forces. */
 static void *entry_read(int fd, size_t n, size_t *len)
 {
     size_t want = n;
@@ -483,9 +483,9 @@ static void *entry_read(int fd, size_t n, size_t *len)
     return a;
 }
 
-/* How entries are had: by mapping the file where its pages are huge in
- * the page cache, else read (0); tests and comparisons force either with
- * $LOOKAHEAD_CACHE_MAP set to "always" (1) or "never" (-1). */
+/* How entries are had: mapped from the file, populated (0); tests and
+ * comparisons force a mapping without populating ("always", 1) or a read
+ * ("never", -1) with $LOOKAHEAD_CACHE_MAP. */
 static int map_mode(void)
 {
     const char *s = getenv("LOOKAHEAD_CACHE_MAP");
@@ -493,18 +493,14 @@ static int map_mode(void)
 }
 
 /* The n bytes of the entry's file open on fd, path: mapped read-only
- * (tk_map_file_huge; *is_mapped set) where the page cache holds them on huge
- * pages, which costs neither the zeroing of fresh memory nor the copy out
- * of the page cache; else read (entry_read), since each small page of a
- * mapping costs a fault and a TLB entry of its own, which on a small-page
- * file (a tmpfs folder, a file system or kernel without large folios, a
- * file another program wrote in pieces) cost more than reading it. The
- * word table, the one part written in, is copied out of a mapping at
- * load (load.c). */
+ * (tk_map_file; *is_mapped set), which costs neither the zeroing of fresh
+ * memory nor the copy out of the page cache that reading it does; read
+ * (entry_read) where it cannot be mapped. The word table, the one part
+ * written in, is copied out of a mapping at load (load.c). */
 static void *entry_map(int fd, size_t n, size_t *len, int *is_mapped, const char *path)
 {
     int mode = map_mode();
-    void *p = mode >= 0 ? tk_map_file_huge(fd, n, mode > 0, path) : NULL;
+    void *p = mode >= 0 ? tk_map_file(fd, n, mode > 0, path) : NULL;
     *is_mapped = p != NULL;
     if (!p)
         return entry_read(fd, n, len);

@@ -88,7 +88,7 @@ static int huge_mapped(const char *p, size_t len)
 }
 
 /* The tokenizer cache entries mapped from their files
- * (tk_map_file_huge), with their paths, so that a SIGBUS at an address can
+ * (tk_map_file), with their paths, so that a SIGBUS at an address can
  * be told to be an entry's file cut short (la_tokenizer_cache_fault, which
  * a signal handler calls: it reads this table with atomic loads alone). A slot's start is 0 when free, 1 while
  * being filled or emptied. More entries mapped at once than slots is
@@ -148,9 +148,9 @@ void tk_entry_unmap(void *p, size_t len)
     munmap(p, len);
 }
 
-void *tk_map_file_huge(int fd, size_t n, int always, const char *path)
+void *tk_map_file(int fd, size_t n, int always, const char *path)
 {
-    if (n == 0 || (n < TK_HUGE_PAGE && !always) || n > SIZE_MAX - TK_HUGE_PAGE)
+    if (n == 0 || n > SIZE_MAX - TK_HUGE_PAGE)
         return NULL;
     /* room for n bytes from a huge page's boundary, so that the page
      * cache's huge pages can be mapped whole */
@@ -170,19 +170,21 @@ void *tk_map_file_huge(int fd, size_t n, int always, const char *path)
         mapped_add(a, n, path);
         return a;
     }
-    /* every huge page the file fills asked about, once the first small
-     * page of each is touched (which maps the whole huge page where the
-     * page cache holds one, and reads one from the disk where it holds
-     * none): a file whose pages the page cache holds small, all or some
-     * (written when memory was short of huge pages), is read instead
-     * (each small page of a mapping costs a fault and a TLB entry of its
-     * own) */
 #ifdef MADV_POPULATE_READ
+    /* the first small page of every huge page the file fills touched
+     * (which maps the whole huge page where the page cache holds one,
+     * and reads one from the disk where it holds none); when that did not
+     * map all of them whole (a page cache holding the file small, all or
+     * some: a tmpfs folder, a file system without large folios, a file
+     * written in pieces or when memory was short), every page of the
+     * mapping is set up in the same way, by one call rather than a fault
+     * each. Either way no fresh memory is zeroed and nothing is copied out
+     * of the page cache, which reading the file would cost. */
     size_t whole = n & ~(TK_HUGE_PAGE - 1);
     int touched = 1;
     for (size_t off = 0; touched && off < whole; off += TK_HUGE_PAGE)
         touched = madvise(a + off, pg, MADV_POPULATE_READ) == 0;
-    if (touched && huge_mapped(a, whole)) {
+    if (touched && (huge_mapped(a, whole) || madvise(a, n, MADV_POPULATE_READ) == 0)) {
         mapped_add(a, n, path);
         return a;
     }

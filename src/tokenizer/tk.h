@@ -788,16 +788,18 @@ uint64_t tk_cache_check(const char *p, size_t n, int simd);
 #define TK_HUGE_PAGE ((size_t)2 << 20)
 void *tk_map_huge(size_t *len);
 /* The n bytes of the file open on fd (a tokenizer cache entry's, path)
- * mapped read-only (MAP_PRIVATE) from a huge page's boundary, when the
- * page cache holds them on huge pages (each one the file fills touched
- * and asked about) or always is set: NULL when not (then reading the file costs
- * less) or when it cannot be mapped. tk_entry_unmap(p, n) frees it. A
+ * mapped read-only (MAP_PRIVATE) from a huge page's boundary: on the page
+ * cache's huge pages where it holds them (each one the file fills
+ * touched and asked about), else every small page set up at once
+ * (MADV_POPULATE_READ); with always set, mapped without either. NULL
+ * when it cannot be mapped or populated (the file is then read).
+ * tk_entry_unmap(p, n) frees it. A
  * file cut short while mapped raises SIGBUS where its lost pages are
  * touched; until freed, la_tokenizer_cache_fault names path for an
  * address in it. (huge.c) */
-void *tk_map_file_huge(int fd, size_t n, int always, const char *path);
+void *tk_map_file(int fd, size_t n, int always, const char *path);
 /* Frees an entry's memory (tk_cache_entry's map, a model made from it):
- * a mapping of tk_map_file_huge, or memory of tk_map_huge. */
+ * a mapping of tk_map_file, or memory of tk_map_huge. */
 void tk_entry_unmap(void *map, size_t len);
 /* Zeroed memory for a model's large tables (vocabulary, its hash slots
  * and arena, the merge table): on huge pages (tk_map_huge) from
