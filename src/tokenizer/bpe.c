@@ -625,6 +625,8 @@ typedef struct {
     int failed;                  /* a chunk failed to resolve: frc and err say why */
     int frc;
     int threaded;
+    int resolver_waits;          /* the resolver waits for a chunk */
+    int parser_waits;            /* the parser waits for room in the ring */
     size_t nring;
     size_t prefix_len;           /* the continuing_subword_prefix's length */
     la_buf scratch;              /* the resolver's merged tokens */
@@ -648,8 +650,11 @@ static void *merge_resolver(void *arg)
     merge_pipe *pp = arg;
     pthread_mutex_lock(&pp->mu);
     for (;;) {
-        while (pp->consumed == pp->produced && !pp->done && !pp->failed)
+        while (pp->consumed == pp->produced && !pp->done && !pp->failed) {
+            pp->resolver_waits = 1;
             pthread_cond_wait(&pp->cv, &pp->mu);
+            pp->resolver_waits = 0;
+        }
         if (pp->consumed == pp->produced || pp->failed)
             break;
         merge_chunk *c = &pp->ring[pp->consumed % pp->nring];
@@ -661,7 +666,11 @@ static void *merge_resolver(void *arg)
             pp->failed = 1;
             pp->frc = rc;
         }
-        pthread_cond_broadcast(&pp->cv);
+        /* a waiting parser is woken once half the ring is free, not at
+         * every chunk: each wake-up is a system call on this thread, the
+         * one the loading waits for */
+        if (rc != LA_OK || (pp->parser_waits && pp->produced - pp->consumed <= pp->nring / 2))
+            pthread_cond_broadcast(&pp->cv);
         if (rc != LA_OK)
             break;
     }
@@ -687,9 +696,13 @@ static merge_chunk *hand_over(merge_pipe *pp)
     } else {
         pthread_mutex_lock(&pp->mu);
         pp->produced++;
-        pthread_cond_broadcast(&pp->cv);
-        while (pp->produced - pp->consumed >= pp->nring && !pp->failed)
+        if (pp->resolver_waits)
+            pthread_cond_broadcast(&pp->cv);
+        while (pp->produced - pp->consumed >= pp->nring && !pp->failed) {
+            pp->parser_waits = 1;
             pthread_cond_wait(&pp->cv, &pp->mu);
+            pp->parser_waits = 0;
+        }
         int failed = pp->failed;
         pthread_mutex_unlock(&pp->mu);
         if (failed)
