@@ -3,8 +3,8 @@
  * else in the measurement: the wall time from fork to exit on the
  * monotonic clock, and the command's CPU time and peak RSS from wait4.
  * Timing through sh -c and time(1) instead adds their own start-ups
- * (3-10 ms on a virtual machine whose page faults cost 14 us), which
- * hides a difference between two runs of 20 ms.
+ * (a few milliseconds, more on a virtual machine, where page faults are
+ * dear), which hides small differences between two runs.
  *
  * usage: runner OUT RESULT PROGRAM [ARG...]
  *   runs PROGRAM (looked up in PATH) with its standard output to the file
