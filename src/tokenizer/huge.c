@@ -184,7 +184,7 @@ void *tk_map_file(int fd, size_t n, int always, const char *path)
     int touched = 1;
     for (size_t off = 0; touched && off < whole; off += TK_HUGE_PAGE)
         touched = madvise(a + off, pg, MADV_POPULATE_READ) == 0;
-    if (touched && (huge_mapped(a, whole) || madvise(a, n, MADV_POPULATE_READ) == 0)) {
+    if (touched && ((whole && huge_mapped(a, whole)) || madvise(a, n, MADV_POPULATE_READ) == 0)) {
         mapped_add(a, n, path);
         return a;
     }
