@@ -792,8 +792,9 @@ void *tk_map_huge(size_t *len);
  * cache's huge pages where it holds them (each one the file fills
  * touched and asked about), else every small page set up at once
  * (MADV_POPULATE_READ); with always set, mapped without either. NULL
- * when it cannot be mapped or populated (the file is then read).
- * tk_entry_unmap(p, n) frees it. A
+ * when it cannot be mapped or populated, or (unless always) lies on a
+ * network file system (the file is then read). tk_entry_unmap(p, n)
+ * frees it. A
  * file cut short while mapped raises SIGBUS where its lost pages are
  * touched; until freed, la_tokenizer_cache_fault names path for an
  * address in it. (huge.c) */

@@ -139,4 +139,8 @@ unsigned long tk_load_file_reads(void);
 #define TK_IMAGE_THREADED 16384u
 void tk_bpe_image_threaded_from(uint32_t n);
 
+/* Tokenizer cache entries are taken to lie on a network file system (1:
+ * read, never mapped), on a local one (0), or as fstatfs says (-1, the
+ * default). */
+void tk_cache_set_network(int on);
 #endif

@@ -194,6 +194,33 @@ START_TEST(second_load_from_cache)
 }
 END_TEST
 
+/* An entry on a network file system (as the test says, through
+ * tk_cache_set_network) is read, never mapped: another machine may
+ * remove or replace it while a run maps it. On a local one it is mapped
+ * (where the kernel populates mappings); either way the model is the
+ * file's. */
+START_TEST(network_entries_are_read)
+{
+    size_t len;
+    char path[1024];
+    int network = _i == 0;
+    la_tokenizer *a = load(FIX "full_bytelevel.json", 0);
+    ck_assert_int_eq(entries(path, sizeof path), 1);
+    tk_cache_set_network(network);
+    la_tokenizer *b = load(FIX "full_bytelevel.json", 1);
+    tk_cache_set_network(-1);
+    const char *map = tk_bpe_map(b->model, &len);
+    ck_assert_ptr_nonnull(map);
+    if (network || !kernel_populates())
+        ck_assert_msg(la_tokenizer_cache_fault(map) == NULL, "%s: mapped", path);
+    else
+        ck_assert_msg(la_tokenizer_cache_fault(map) != NULL, "%s: not mapped", path);
+    same_tokenizers(a, b);
+    la_tokenizer_free(a);
+    la_tokenizer_free(b);
+}
+END_TEST
+
 /* Overwrites the entry with its first n bytes, one byte changed at
  * flip (n: none cut; flip past n: none changed). */
 static void damage(const char *path, long n, long flip)
@@ -1457,6 +1484,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, second_load_from_cache, 0, 3 * NFIX);
+    tcase_add_loop_test(tc, network_entries_are_read, 0, 2);
     tcase_add_test(tc, damaged_entries_are_not_used);
     tcase_add_test(tc, entries_others_may_write_are_not_used);
     tcase_add_test(tc, changed_file_is_loaded_again);
