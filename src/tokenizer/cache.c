@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -492,15 +493,45 @@ static int map_mode(void)
     return !s ? 0 : strcmp(s, "always") == 0 ? 1 : strcmp(s, "never") == 0 ? -1 : 0;
 }
 
+/* The file systems another machine may change a file on (Linux's
+ * statfs magic numbers): NFS, SMB/CIFS (three), FUSE, 9P, Ceph, AFS,
+ * Coda, OCFS2, GFS2, Lustre, GPFS, OrangeFS. */
+static const unsigned long network_fs[] = {
+    0x6969, 0x517B, 0xFF534D42, 0xFE534D42, 0x65735546, 0x01021997, 0x00C36400, 0x5346414F,
+    0x73757245, 0x7461636F, 0x01161970, 0x0BD00BD0, 0x47504653, 0x20030528,
+};
+
+static int network_override = -1;   /* tests: -1 asks fstatfs */
+
+void tk_cache_set_network(int on) { network_override = on; }
+
+/* 1 when the file open on fd lies on a network or cluster file system
+ * (or fstatfs cannot say: taken as the safer kind). */
+static int on_network_fs(int fd)
+{
+    if (network_override >= 0)
+        return network_override;
+    struct statfs sf;
+    if (fstatfs(fd, &sf) != 0)
+        return 1;
+    for (size_t i = 0; i < sizeof network_fs / sizeof network_fs[0]; i++)
+        if ((unsigned long)(uint32_t)sf.f_type == network_fs[i])
+            return 1;
+    return 0;
+}
+
 /* The n bytes of the entry's file open on fd, path: mapped read-only
  * (tk_map_file; *is_mapped set), which costs neither the zeroing of fresh
  * memory nor the copy out of the page cache that reading it does; read
- * (entry_read) where it cannot be mapped. The word table, the one part
- * written in, is copied out of a mapping at load (load.c). */
+ * (entry_read) where it cannot be mapped, and on a network file system:
+ * another machine may remove or replace the entry while a run maps it,
+ * and the pages the mapping then reads fail as SIGBUS, where a read fails
+ * as an error (the entry is then made again). The word table, the one
+ * part written in, is copied out of a mapping at load (load.c). */
 static void *entry_map(int fd, size_t n, size_t *len, int *is_mapped, const char *path)
 {
     int mode = map_mode();
-    void *p = mode >= 0 ? tk_map_file(fd, n, mode > 0, path) : NULL;
+    void *p = mode > 0 || (mode == 0 && !on_network_fs(fd)) ? tk_map_file(fd, n, mode > 0, path) : NULL;
     *is_mapped = p != NULL;
     if (!p)
         return entry_read(fd, n, len);

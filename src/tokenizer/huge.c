@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/fs.h>
 
@@ -149,41 +148,9 @@ void tk_entry_unmap(void *p, size_t len)
     munmap(p, len);
 }
 
-/* The file systems another machine may change a file on (Linux's
- * statfs magic numbers): NFS, SMB/CIFS (three), FUSE, 9P, Ceph, AFS,
- * Coda, OCFS2, GFS2, Lustre, GPFS, OrangeFS. */
-static const unsigned long network_fs[] = {
-    0x6969, 0x517B, 0xFF534D42, 0xFE534D42, 0x65735546, 0x01021997, 0x00C36400, 0x5346414F,
-    0x73757245, 0x7461636F, 0x01161970, 0x0BD00BD0, 0x47504653, 0x20030528,
-};
-
-static int network_override = -1;   /* tests: -1 asks statfs */
-
-void tk_cache_set_network(int on) { network_override = on; }
-
-/* 1 when the file open on fd lies on a network or cluster file system. */
-static int on_network_fs(int fd)
-{
-    if (network_override >= 0)
-        return network_override;
-    struct statfs sf;
-    if (fstatfs(fd, &sf) != 0)
-        return 1;                 /* unknown: as the safer kind */
-    for (size_t i = 0; i < sizeof network_fs / sizeof network_fs[0]; i++)
-        if ((unsigned long)(uint32_t)sf.f_type == network_fs[i])
-            return 1;
-    return 0;
-}
-
 void *tk_map_file(int fd, size_t n, int always, const char *path)
 {
     if (n == 0 || n > SIZE_MAX - TK_HUGE_PAGE)
-        return NULL;
-    /* an entry on a network file system is read: another machine may
-     * remove or replace it while a run maps it, and the pages the
-     * mapping then reads fail as SIGBUS, where a read fails as an error
-     * (the entry is then made again) */
-    if (!always && on_network_fs(fd))
         return NULL;
     /* room for n bytes from a huge page's boundary, so that the page
      * cache's huge pages can be mapped whole */

@@ -792,12 +792,10 @@ void *tk_map_huge(size_t *len);
  * cache's huge pages where it holds them (each one the file fills
  * touched and asked about), else every small page set up at once
  * (MADV_POPULATE_READ); with always set, mapped without either. NULL
- * when it cannot be mapped or populated, or (unless always) lies on a
- * network file system (the file is then read). tk_entry_unmap(p, n)
- * frees it. A
- * file cut short while mapped raises SIGBUS where its lost pages are
- * touched; until freed, la_tokenizer_cache_fault names path for an
- * address in it. (huge.c) */
+ * when it cannot be mapped or populated (the caller then reads the
+ * file). tk_entry_unmap(p, n) frees it. A file cut short while mapped
+ * raises SIGBUS where its lost pages are touched; until freed,
+ * la_tokenizer_cache_fault names path for an address in it. (huge.c) */
 void *tk_map_file(int fd, size_t n, int always, const char *path);
 /* Frees an entry's memory (tk_cache_entry's map, a model made from it):
  * a mapping of tk_map_file, or memory of tk_map_huge. */
