@@ -469,11 +469,52 @@ int la_json_scan_string(const char *p, size_t n, size_t pos, size_t *end, int *h
     return scan_string_at[simd()](p, n, pos, end, has_u, err);
 }
 
+#ifdef __SSE2__
+/* The common short string of la_json_scan_short in one step: its closing
+ * quote within the 16 bytes after the opening one (which can be read),
+ * no backslash or control character before it, and every byte from 0x80
+ * up in a two-byte sequence (lead C2-DF, then one continuation byte), the
+ * UTF-8 of Latin, Greek, Cyrillic and GPT-2's byte alphabet. Returns
+ * the offset past the closing quote, or 0 when the string is not such
+ * (the byte loop then looks at it). */
+static inline size_t short_plain16(const unsigned char *s)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+    unsigned q = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+    if (!q)
+        return 0;
+    unsigned below = (q & (0u - q)) - 1;
+    __m128i x1f = _mm_set1_epi8(0x1F);
+    unsigned bad = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, x1f), x1f),
+                                                            _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    if (bad & below)
+        return 0;
+    unsigned hi = (unsigned)_mm_movemask_epi8(v) & below;
+    if (hi) {
+        __m128i c = _mm_sub_epi8(v, _mm_set1_epi8((char)0x80)), l = _mm_sub_epi8(v, _mm_set1_epi8((char)0xC2));
+        unsigned cont = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(c, _mm_set1_epi8(0x3F)), c)) & below;
+        unsigned lead = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(0x1D)), l)) & below;
+        /* each lead followed by a continuation byte, each continuation
+         * byte after a lead, and no other byte from 0x80 up */
+        if ((lead | cont) != hi || lead << 1 != cont)
+            return 0;
+    }
+    return (size_t)__builtin_ctz(q) + 1;
+}
+#endif
+
 int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *plain)
 {
     const unsigned char *u = (const unsigned char *)p;
     size_t j = pos + 1;
     *plain = 1;
+#ifdef __SSE2__
+    size_t k;
+    if (n - j >= 16 && (k = short_plain16(u + j)) != 0) {
+        *end = j + k;
+        return LA_OK;
+    }
+#endif
     while (j < n) {
         unsigned c = u[j];
         if (c == '"') {

@@ -554,6 +554,53 @@ START_TEST(int_object_as_validated)
 }
 END_TEST
 
+/* la_json_scan_short (16 bytes at once where the string is short and
+ * plain, a byte at a time otherwise) against the validator's scanner on
+ * random strings of the bytes that matter: quotes, backslashes, control
+ * characters, ASCII, UTF-8 leads of every length and continuation bytes,
+ * the overlong leads C0 and C1 and the bytes no UTF-8 has; the closing
+ * quote anywhere in the first 16 bytes or past them, and the buffer
+ * ending right after it or 16 bytes on. */
+START_TEST(short_strings_as_scanned)
+{
+    static const unsigned char alphabet[] = { '"', '\\', 0x01, 0x1F, 0x20, 'a', 'n', 'u', '0', 0x7F, 0x80, 0x9F,
+                                              0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xC4, 0xDF, 0xE0, 0xE2, 0xED, 0xEF,
+                                              0xF0, 0xF4, 0xF5, 0xFF };
+    unsigned long long x = 88172645463325252ULL;
+    unsigned char buf[64];
+    size_t fast = 0;
+    for (int round = 0; round < 400000; round++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t len = 1 + (size_t)(x % 40);
+        buf[0] = '"';
+        for (size_t i = 1; i < len; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            /* mostly a quote-free run of plain or two-byte characters,
+             * as a tokenizer's strings are */
+            unsigned r = (unsigned)(x >> 40) % 64;
+            buf[i] = r < (unsigned)sizeof alphabet ? alphabet[r] : r < 48 ? (unsigned char)('a' + r % 26)
+                                                                : (r & 1) ? 0xC4 : 0xA0;
+        }
+        buf[len] = '"';
+        size_t n = (x >> 20) & 1 ? len + 1 : sizeof buf;
+        for (size_t i = len + 1; i < n; i++)
+            buf[i] = 'z';
+        size_t e1 = 0, e2 = 0;
+        int plain = -1, has_u = 0;
+        int r1 = la_json_scan_short((const char *)buf, n, 0, &e1, &plain);
+        int r2 = la_json_scan_string((const char *)buf, n, 0, &e2, &has_u, NULL);
+        ck_assert_msg((r1 == LA_OK) == (r2 == LA_OK), "round %d: %d against %d", round, r1, r2);
+        if (r1 == LA_OK) {
+            ck_assert_uint_eq(e1, e2);
+            ck_assert_msg(!plain || !memchr(buf + 1, '\\', e1 - 2), "round %d: plain with an escape", round);
+            fast += plain && e1 <= 17 && n - 1 >= 16;
+        }
+    }
+    /* the one-step path was taken (plain strings closed within 16 bytes) */
+    ck_assert_uint_gt(fast, 1000);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("json");
@@ -571,6 +618,7 @@ int main(void)
     tcase_add_test(t, white_space_runs);
     tcase_add_test(t, sub_members_gathered);
     tcase_add_test(t, int_object_as_validated);
+    tcase_add_test(t, short_strings_as_scanned);
     tcase_set_timeout(t, 60);   /* many small validations: slow under sanitizers */
     suite_add_tcase(s, t);
     int failed = la_check_run(s);
