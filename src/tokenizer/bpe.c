@@ -442,40 +442,76 @@ typedef struct {
     uint32_t new_id;
 } pending_merge;
 
+/* Where the merged token of a merge of rank r is looked for first: id r
+ * + delta. Vocabularies numbered in merge order (GPT-4o's, Qwen's,
+ * DeepSeek's: every merged token's id is its rank plus a constant) then
+ * need no third lookup: the string of that id is compared with a and b
+ * instead, which reads by_id and the arena in order and hashes nothing.
+ * by_id names, for each id, a string of the vocabulary as finally read
+ * (a repeated key's last id), so an id whose string is the merged token
+ * is the id the vocabulary gives that token. delta is learned from each
+ * merge whose guess missed. */
+typedef struct {
+    int64_t delta;
+    uint32_t tries, hits;         /* guesses made, and right */
+} merge_guess;
+
+/* Guessing stops once a vocabulary shows it is not numbered so: after
+ * this many guesses, fewer than nine in ten right. */
+#define GUESS_TRIAL 4096
+
+/* The id of merge e's merged token when the guess holds, else -1. */
+static int64_t guessed_id(const tk_bpe *m, const pending_merge *e, merge_guess *g, size_t prefix_len)
+{
+    int64_t id = (int64_t)e->rank + g->delta;
+    if (e->short_b || id < 0 || id >= (int64_t)m->id_count ||
+        (g->tries >= GUESS_TRIAL && (uint64_t)g->hits * 10 < (uint64_t)g->tries * 9))
+        return -1;
+    g->tries++;
+    const id_slot *b = &m->by_id[id];
+    size_t al = e->len[0], bl = e->len[1] - prefix_len;
+    if (b->len != e->len[2] || !tk_same_bytes(m->arena + b->off, e->s[0], al) ||
+        !tk_same_bytes(m->arena + b->off + al, e->s[1] + prefix_len, bl))
+        return -1;
+    g->hits++;
+    return id;
+}
+
 /* Resolves and inserts merges q[0..n) in order; the first failing one
  * sets the error (as one-by-one reading would: earlier merges do not
  * change the vocabulary). Their merged tokens (a, then b without its
- * first prefix_len bytes) are made in scratch. */
+ * first prefix_len bytes) are made in scratch, unless guessed (g). */
 static int add_merges(tk_bpe *m, pending_merge *q, size_t n, const la_buf *store, la_buf *scratch,
-                      size_t prefix_len, la_err *err)
+                      size_t prefix_len, merge_guess *g, la_err *err)
 {
     size_t need = 0;
+    int64_t guess[MERGE_BATCH];
     for (size_t i = 0; i < n; i++) {
         for (int k = 0; k < 2; k++)
             if (q[i].stored >> k & 1)
                 q[i].s[k] = store->data + q[i].off[k];
-        need += q[i].len[2] + 1;
+        guess[i] = guessed_id(m, &q[i], g, prefix_len);
+        need += guess[i] < 0 ? q[i].len[2] + 1 : 0;
     }
     la_buf_clear(scratch);
     if (la_buf_reserve(scratch, need) != LA_OK)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     char *at = scratch->data;
     for (size_t i = 0; i < n; i++) {
-        if (!q[i].short_b) {
+        int third = guess[i] < 0 && !q[i].short_b;
+        if (third) {
             memcpy(at, q[i].s[0], q[i].len[0]);
             memcpy(at + q[i].len[0], q[i].s[1] + prefix_len, q[i].len[1] - prefix_len);
         }
-        q[i].s[2] = at;
-        at += q[i].len[2];
-        *at++ = 0;
-        for (int k = 0; k < 3; k++) {
-            if (k == 2) {
-                if (q[i].short_b)
-                    continue;
-                q[i].h[2] = hash_bytes(q[i].s[2], q[i].len[2]);
-            }
-            __builtin_prefetch(&m->vslot[(uint32_t)q[i].h[k] & m->vmask]);
+        if (guess[i] < 0) {
+            q[i].s[2] = at;
+            at += q[i].len[2];
+            *at++ = 0;
         }
+        if (third)
+            q[i].h[2] = hash_bytes(q[i].s[2], q[i].len[2]);
+        for (int k = 0; k < 2 + third; k++)
+            __builtin_prefetch(&m->vslot[(uint32_t)q[i].h[k] & m->vmask]);
     }
     for (size_t i = 0; i < n; i++) {
         pending_merge *e = &q[i];
@@ -490,12 +526,17 @@ static int add_merges(tk_bpe *m, pending_merge *q, size_t n, const la_buf *store
         if (e->short_b)
             return la_err_set(err, LA_EDATA, "bad_tokenizer",
                               "tokenizer: model: merge part shorter than continuing_subword_prefix");
-        uint32_t en = vocab_find_h(m, e->s[2], e->len[2], e->h[2]);
-        if (en == UINT32_MAX)
-            return la_err_set(err, LA_EDATA, "bad_tokenizer",
-                              "tokenizer: model: merged token \"%.40s\" is not in the vocabulary", e->s[2]);
+        if (guess[i] >= 0) {
+            e->new_id = (uint32_t)guess[i];
+        } else {
+            uint32_t en = vocab_find_h(m, e->s[2], e->len[2], e->h[2]);
+            if (en == UINT32_MAX)
+                return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                                  "tokenizer: model: merged token \"%.40s\" is not in the vocabulary", e->s[2]);
+            e->new_id = m->ents[en].id;
+            g->delta = (int64_t)e->new_id - (int64_t)e->rank;
+        }
         e->key = (uint64_t)m->ents[ea].id << 32 | m->ents[eb].id;
-        e->new_id = m->ents[en].id;
         __builtin_prefetch(&m->merges[(uint32_t)hash_u64(e->key) & m->mmask]);
     }
     /* a repeated pair keeps the later rank, as a HashMap collect would */
@@ -630,6 +671,7 @@ typedef struct {
     size_t nring;
     size_t prefix_len;           /* the continuing_subword_prefix's length */
     la_buf scratch;              /* the resolver's merged tokens */
+    merge_guess guess;           /* where merged tokens are looked for first */
     la_err err;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -641,7 +683,7 @@ static int resolve_chunk(merge_pipe *pp, merge_chunk *c)
     int rc = LA_OK;
     for (size_t i = 0; i < c->n && rc == LA_OK; i += MERGE_BATCH)
         rc = add_merges(pp->m, c->q + i, c->n - i < MERGE_BATCH ? c->n - i : MERGE_BATCH, &c->store, &pp->scratch,
-                        pp->prefix_len, &pp->err);
+                        pp->prefix_len, &pp->guess, &pp->err);
     return rc;
 }
 

@@ -846,6 +846,72 @@ START_TEST(merges_read_while_validated)
 }
 END_TEST
 
+/* A vocabulary numbered in merge order (the merged token of rank r has
+ * id 26 + r), where each merged token is looked for at its guessed id
+ * first, with traps for the guess: merged tokens numbered out of that
+ * order (the guess then finds another string, or none), a repeated key
+ * whose last id is not the guessed one, an id with two strings, and a
+ * continuing_subword_prefix. The tables must be those cJSON's reading
+ * gives, read ahead or not. */
+START_TEST(merged_ids_guessed)
+{
+    setenv("LOOKAHEAD_CACHE_DIR", "", 1);
+    for (int variant = 0; variant < 2; variant++) {
+        const char *pre = variant ? "##" : "";
+        la_buf j = {0};
+        char tmp[160];
+        const char *head = "{\"model\":{\"type\":\"BPE\",\"vocab\":{";
+        ck_assert_int_eq(la_buf_append(&j, head, strlen(head)), LA_OK);
+        for (int c = 0; c < 26; c++) {
+            if (variant)
+                snprintf(tmp, sizeof tmp, "%s\"%c\":%d,\"%s%c\":%d", c ? "," : "", 'a' + c, c, pre, 'a' + c, 900 + c);
+            else
+                snprintf(tmp, sizeof tmp, "%s\"%c\":%d", c ? "," : "", 'a' + c, c);
+            ck_assert_int_eq(la_buf_append(&j, tmp, strlen(tmp)), LA_OK);
+        }
+        /* rank r merges letters a = r % 26 and b = (r / 26 + r) % 26,
+         * distinct two-letter tokens */
+        for (int r = 0; r < 300; r++) {
+            int a = r % 26, b = (r / 26 + r) % 26, id = 26 + r;
+            if (r % 37 == 5)
+                id = 2000 + r;    /* out of order: the guessed id has no string */
+            if (r % 41 == 9)
+                id = 400 + r;     /* out of order: the guessed id gets a decoy below */
+            snprintf(tmp, sizeof tmp, ",\"%c%c\":%d", 'a' + a, 'a' + b, id);
+            ck_assert_int_eq(la_buf_append(&j, tmp, strlen(tmp)), LA_OK);
+            if (r % 41 == 9) {
+                snprintf(tmp, sizeof tmp, ",\"decoy%d\":%d", r, 26 + r);
+                ck_assert_int_eq(la_buf_append(&j, tmp, strlen(tmp)), LA_OK);
+            }
+        }
+        /* rank 100's token again, with another id (the last one counts),
+         * and a second string for rank 200's id */
+        snprintf(tmp, sizeof tmp, ",\"%c%c\":1500,\"twin\":%d}", 'a' + 100 % 26, 'a' + (100 / 26 + 100) % 26, 226);
+        ck_assert_int_eq(la_buf_append(&j, tmp, strlen(tmp)), LA_OK);
+        snprintf(tmp, sizeof tmp, ",%s%s%s\"merges\":[", variant ? "\"continuing_subword_prefix\":\"" : "", pre,
+                 variant ? "\"," : "");
+        ck_assert_int_eq(la_buf_append(&j, tmp, strlen(tmp)), LA_OK);
+        for (int r = 0; r < 300; r++) {
+            snprintf(tmp, sizeof tmp, "%s\"%c %s%c\"", r ? "," : "", 'a' + r % 26, pre, 'a' + (r / 26 + r) % 26);
+            ck_assert_int_eq(la_buf_append(&j, tmp, strlen(tmp)), LA_OK);
+        }
+        ck_assert_int_eq(la_buf_append(&j, "]}}", 3), LA_OK);
+        char path[] = "/tmp/la_tok_guess_XXXXXX";
+        int fd = mkstemp(path);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, j.data, j.len), (ssize_t)j.len);
+        close(fd);
+        for (int ahead = 0; ahead < 2; ahead++) {
+            tk_load_set_ahead(ahead);
+            ck_assert_msg(tables_match_file(path), "variant %d, ahead %d: not compared", variant, ahead);
+        }
+        tk_load_set_ahead(1);
+        unlink(path);
+        la_buf_free(&j);
+    }
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_bpe");
@@ -869,6 +935,7 @@ static Suite *suite(void)
     tcase_add_test(tt, escaped_model_key_walked);
     tcase_add_test(tt, read_ahead_same_model);
     tcase_add_test(tt, merges_read_while_validated);
+    tcase_add_test(tt, merged_ids_guessed);
     suite_add_tcase(s, tt);
     return s;
 }
