@@ -442,74 +442,102 @@ typedef struct {
     uint32_t new_id;
 } pending_merge;
 
-/* Where the merged token of a merge of rank r is looked for first: id r
- * + delta. Vocabularies numbered in merge order (GPT-4o's, Qwen's,
- * DeepSeek's: every merged token's id is its rank plus a constant) then
- * need no third lookup: the string of that id is compared with a and b
- * instead, which reads by_id and the arena in order and hashes nothing.
- * by_id names, for each id, a string of the vocabulary as finally read
- * (a repeated key's last id), so an id whose string is the merged token
- * is the id the vocabulary gives that token. delta is learned from each
- * merge whose guess missed. */
+/* Where a merge's merged token is looked for first. In the files of
+ * every family seen, merges come in the order of their merged tokens'
+ * ids: a merge makes the token the merge before it made (two merges of
+ * one token) or the next id (Llama-3, Gemma-3, GPT-OSS), or always the
+ * next (GPT-4o, Qwen3, DeepSeek-V3: id = rank + a constant). So the
+ * merged token is first compared with the strings of those two ids,
+ * which reads by_id and the arena in order and hashes nothing; only a
+ * miss takes the third lookup. by_id names, for each id, a string of
+ * the vocabulary as finally read (a repeated key's last id), so an id
+ * whose string is the merged token is the id the vocabulary gives it. */
 typedef struct {
-    int64_t delta;
-    uint32_t tries, hits;         /* guesses made, and right */
+    int64_t last;                 /* the id the merge before made; -1: not known */
+    int step;                     /* 0 or 1: which of last and last + 1 held last */
+    uint32_t tries, hits;         /* merges guessed, and right */
 } merge_guess;
 
-/* Guessing stops once a vocabulary shows it is not numbered so: after
- * this many guesses, fewer than nine in ten right. */
+/* Guessing stops once a file shows it is not ordered so: after this
+ * many guesses, fewer than nine in ten right. */
 #define GUESS_TRIAL 4096
 
-/* The id of merge e's merged token when the guess holds, else -1. */
+static int guessing(const merge_guess *g)
+{
+    return g->tries < GUESS_TRIAL || (uint64_t)g->hits * 10 >= (uint64_t)g->tries * 9;
+}
+
+/* 1 when id's string is merge e's merged token. */
+static int id_is_merged(const tk_bpe *m, const pending_merge *e, int64_t id, size_t prefix_len)
+{
+    if (id < 0 || id >= (int64_t)m->id_count)
+        return 0;
+    const id_slot *b = &m->by_id[id];
+    size_t al = e->len[0];
+    return b->len == e->len[2] && tk_same_bytes(m->arena + b->off, e->s[0], al) &&
+           tk_same_bytes(m->arena + b->off + al, e->s[1] + prefix_len, e->len[1] - prefix_len);
+}
+
+/* The id of merge e's merged token when one of the guesses holds, else
+ * -1. */
 static int64_t guessed_id(const tk_bpe *m, const pending_merge *e, merge_guess *g, size_t prefix_len)
 {
-    int64_t id = (int64_t)e->rank + g->delta;
-    if (e->short_b || id < 0 || id >= (int64_t)m->id_count ||
-        (g->tries >= GUESS_TRIAL && (uint64_t)g->hits * 10 < (uint64_t)g->tries * 9))
+    if (e->short_b || g->last < 0)
         return -1;
     g->tries++;
-    const id_slot *b = &m->by_id[id];
-    size_t al = e->len[0], bl = e->len[1] - prefix_len;
-    if (b->len != e->len[2] || !tk_same_bytes(m->arena + b->off, e->s[0], al) ||
-        !tk_same_bytes(m->arena + b->off + al, e->s[1] + prefix_len, bl))
-        return -1;
-    g->hits++;
-    return id;
+    for (int k = 0; k < 2; k++) {
+        int step = k ? 1 - g->step : g->step;
+        if (id_is_merged(m, e, g->last + step, prefix_len)) {
+            g->hits++;
+            g->step = step;
+            return g->last + step;
+        }
+    }
+    return -1;
 }
 
 /* Resolves and inserts merges q[0..n) in order; the first failing one
  * sets the error (as one-by-one reading would: earlier merges do not
  * change the vocabulary). Their merged tokens (a, then b without its
- * first prefix_len bytes) are made in scratch, unless guessed (g). */
+ * first prefix_len bytes) are made in scratch, unless guessed (g): while
+ * guessing, a merged token guessed wrong is looked up at once, so that
+ * the next merge's guess starts from it; otherwise with the batch's other
+ * lookups, its slot fetched beside theirs. */
 static int add_merges(tk_bpe *m, pending_merge *q, size_t n, const la_buf *store, la_buf *scratch,
                       size_t prefix_len, merge_guess *g, la_err *err)
 {
     size_t need = 0;
-    int64_t guess[MERGE_BATCH];
+    int64_t known[MERGE_BATCH];   /* the merged token's id; -1: looked up below; -2: not in the vocabulary */
     for (size_t i = 0; i < n; i++) {
         for (int k = 0; k < 2; k++)
             if (q[i].stored >> k & 1)
                 q[i].s[k] = store->data + q[i].off[k];
-        guess[i] = guessed_id(m, &q[i], g, prefix_len);
-        need += guess[i] < 0 ? q[i].len[2] + 1 : 0;
+        need += q[i].len[2] + 1;
     }
     la_buf_clear(scratch);
     if (la_buf_reserve(scratch, need) != LA_OK)
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     char *at = scratch->data;
+    int guess = guessing(g);
     for (size_t i = 0; i < n; i++) {
-        int third = guess[i] < 0 && !q[i].short_b;
+        known[i] = guess ? guessed_id(m, &q[i], g, prefix_len) : -1;
+        int third = known[i] < 0 && !q[i].short_b;
+        q[i].s[2] = at;
         if (third) {
             memcpy(at, q[i].s[0], q[i].len[0]);
             memcpy(at + q[i].len[0], q[i].s[1] + prefix_len, q[i].len[1] - prefix_len);
-        }
-        if (guess[i] < 0) {
-            q[i].s[2] = at;
+            q[i].h[2] = hash_bytes(q[i].s[2], q[i].len[2]);
             at += q[i].len[2];
             *at++ = 0;
         }
-        if (third)
-            q[i].h[2] = hash_bytes(q[i].s[2], q[i].len[2]);
+        if (third && guess) {
+            uint32_t en = vocab_find_h(m, q[i].s[2], q[i].len[2], q[i].h[2]);
+            known[i] = en == UINT32_MAX ? -2 : (int64_t)m->ents[en].id;
+            g->last = known[i] < 0 ? -1 : known[i];
+            third = 0;
+        } else if (known[i] >= 0) {
+            g->last = known[i];
+        }
         for (int k = 0; k < 2 + third; k++)
             __builtin_prefetch(&m->vslot[(uint32_t)q[i].h[k] & m->vmask]);
     }
@@ -526,16 +554,15 @@ static int add_merges(tk_bpe *m, pending_merge *q, size_t n, const la_buf *store
         if (e->short_b)
             return la_err_set(err, LA_EDATA, "bad_tokenizer",
                               "tokenizer: model: merge part shorter than continuing_subword_prefix");
-        if (guess[i] >= 0) {
-            e->new_id = (uint32_t)guess[i];
-        } else {
+        if (known[i] == -1) {
             uint32_t en = vocab_find_h(m, e->s[2], e->len[2], e->h[2]);
-            if (en == UINT32_MAX)
-                return la_err_set(err, LA_EDATA, "bad_tokenizer",
-                                  "tokenizer: model: merged token \"%.40s\" is not in the vocabulary", e->s[2]);
-            e->new_id = m->ents[en].id;
-            g->delta = (int64_t)e->new_id - (int64_t)e->rank;
+            known[i] = en == UINT32_MAX ? -2 : (int64_t)m->ents[en].id;
+            g->last = known[i] < 0 ? -1 : known[i];
         }
+        if (known[i] < 0)
+            return la_err_set(err, LA_EDATA, "bad_tokenizer",
+                              "tokenizer: model: merged token \"%.40s\" is not in the vocabulary", e->s[2]);
+        e->new_id = (uint32_t)known[i];
         e->key = (uint64_t)m->ents[ea].id << 32 | m->ents[eb].id;
         __builtin_prefetch(&m->merges[(uint32_t)hash_u64(e->key) & m->mmask]);
     }

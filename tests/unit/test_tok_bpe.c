@@ -847,12 +847,15 @@ START_TEST(merges_read_while_validated)
 END_TEST
 
 /* A vocabulary numbered in merge order (the merged token of rank r has
- * id 26 + r), where each merged token is looked for at its guessed id
- * first, with traps for the guess: merged tokens numbered out of that
- * order (the guess then finds another string, or none), a repeated key
- * whose last id is not the guessed one, an id with two strings, and a
- * continuing_subword_prefix. The tables must be those cJSON's reading
- * gives, read ahead or not. */
+ * id 26 + r, and three-letter tokens are made by two merges in a row),
+ * where each merged token is first compared with the string of the id
+ * the merge before made and the next, with traps for those guesses:
+ * merged tokens numbered out of that order (at the guessed id no string,
+ * another length, or a string of the same length with the left part or
+ * the right part changed), a repeated key whose last id is not the
+ * guessed one, an id with two strings, and a continuing_subword_prefix.
+ * The tables must be those cJSON's reading gives, read ahead or not; a
+ * merged token missing is said in the merges' order. */
 START_TEST(merged_ids_guessed)
 {
     setenv("LOOKAHEAD_CACHE_DIR", "", 1);
@@ -875,15 +878,39 @@ START_TEST(merged_ids_guessed)
             int a = r % 26, b = (r / 26 + r) % 26, id = 26 + r;
             if (r % 37 == 5)
                 id = 2000 + r;    /* out of order: the guessed id has no string */
-            if (r % 41 == 9)
+            int decoy = r % 41 == 9 ? 1 : r % 43 == 20 ? 2 : r % 47 == 30 ? 3 : 0;
+            if (decoy)
                 id = 400 + r;     /* out of order: the guessed id gets a decoy below */
             snprintf(tmp, sizeof tmp, ",\"%c%c\":%d", 'a' + a, 'a' + b, id);
             ck_assert_int_eq(la_buf_append(&j, tmp, strlen(tmp)), LA_OK);
-            if (r % 41 == 9) {
+            /* at the guessed id: another length, or the same length with
+             * the left part or the right part changed */
+            if (decoy == 1)
                 snprintf(tmp, sizeof tmp, ",\"decoy%d\":%d", r, 26 + r);
+            else if (decoy == 2)
+                snprintf(tmp, sizeof tmp, ",\"Z%c\":%d", 'a' + b, 26 + r);
+            else if (decoy == 3)
+                snprintf(tmp, sizeof tmp, ",\"%cZ\":%d", 'a' + a, 26 + r);
+            if (decoy)
                 ck_assert_int_eq(la_buf_append(&j, tmp, strlen(tmp)), LA_OK);
-            }
         }
+        /* triples xyz whose xy and yz are tokens, numbered after them */
+        int pair[26][26] = {{0}}, have[40][3], nt = 0;
+        for (int r = 0; r < 300; r++)
+            pair[r % 26][(r / 26 + r) % 26] = 1;
+        for (int x = 0; x < 26 && nt < 40; x++)
+            for (int y = 0; y < 26 && nt < 40; y++)
+                for (int z = 0; z < 26 && nt < 40 && pair[x][y]; z++)
+                    if (pair[y][z] && (x + y + z) % 5 == 0) {
+                        have[nt][0] = x, have[nt][1] = y, have[nt][2] = z;
+                        snprintf(tmp, sizeof tmp, ",\"%c%c%c\":%d", 'a' + x, 'a' + y, 'a' + z, 3000 + nt++);
+                        ck_assert_int_eq(la_buf_append(&j, tmp, strlen(tmp)), LA_OK);
+                        if (variant) {    /* the second merge's right part, with the prefix */
+                            snprintf(tmp, sizeof tmp, ",\"%s%c%c\":%d", pre, 'a' + y, 'a' + z, 4000 + nt);
+                            ck_assert_int_eq(la_buf_append(&j, tmp, strlen(tmp)), LA_OK);
+                        }
+                    }
+        ck_assert_int_eq(nt, 40);
         /* rank 100's token again, with another id (the last one counts),
          * and a second string for rank 200's id */
         snprintf(tmp, sizeof tmp, ",\"%c%c\":1500,\"twin\":%d}", 'a' + 100 % 26, 'a' + (100 / 26 + 100) % 26, 226);
@@ -893,6 +920,14 @@ START_TEST(merged_ids_guessed)
         ck_assert_int_eq(la_buf_append(&j, tmp, strlen(tmp)), LA_OK);
         for (int r = 0; r < 300; r++) {
             snprintf(tmp, sizeof tmp, "%s\"%c %s%c\"", r ? "," : "", 'a' + r % 26, pre, 'a' + (r / 26 + r) % 26);
+            ck_assert_int_eq(la_buf_append(&j, tmp, strlen(tmp)), LA_OK);
+        }
+        /* three-letter tokens made twice, "xy z" then "x yz": two merges
+         * in a row of one token */
+        for (int t = 0; t < 40; t++) {
+            int x = have[t][0], y = have[t][1], z = have[t][2];
+            snprintf(tmp, sizeof tmp, ",\"%c%c %s%c\",\"%c %s%c%c\"", 'a' + x, 'a' + y, pre, 'a' + z, 'a' + x, pre,
+                     'a' + y, 'a' + z);
             ck_assert_int_eq(la_buf_append(&j, tmp, strlen(tmp)), LA_OK);
         }
         ck_assert_int_eq(la_buf_append(&j, "]}}", 3), LA_OK);
@@ -909,6 +944,17 @@ START_TEST(merged_ids_guessed)
         unlink(path);
         la_buf_free(&j);
     }
+    /* a merged token not in the vocabulary (looked up at once when the
+     * guesses miss) is said in the merges' order, after a part missing
+     * from an earlier merge and before one missing from a later one */
+    la_err err;
+#define V "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"abb\":3},\"merges\":"
+    ck_assert_int_eq(load_text(V "[\"a b\",\"ab b\",\"b b\",\"a c\"]}}", &err), LA_EDATA);
+    ck_assert_str_eq(err.msg, "tokenizer: model: merged token \"bb\" is not in the vocabulary");
+    ck_assert_int_eq(load_text(V "[\"a b\",\"ab b\",\"a c\",\"b b\"]}}", &err), LA_EDATA);
+    ck_assert_str_eq(err.msg, "tokenizer: model: merge token \"c\" is not in the vocabulary");
+    ck_assert_int_eq(load_text(V "[\"a b\",\"ab b\"]}}", &err), LA_OK);
+#undef V
 }
 END_TEST
 
