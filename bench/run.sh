@@ -14,7 +14,8 @@
 # packages, ../shared/oracle/setup.sh) that is installed, on both big
 # corpora, from the tokenizer cache and with --no-cache.
 # usage: bench/run.sh [path/to/lookahead]     env: ROUNDS (3), QUICK=1 skips jq and HuggingFace,
-#        FAMILIES (llama2 llama3 gpt4o qwen3 gemma3 deepseek_v3 claude gemini gptoss gpt35turbo)
+#        FAMILIES (llama2 llama3 gpt4o qwen3 gemma3 deepseek_v3 claude gemini gptoss gpt35turbo),
+#        DROP_CACHES=1 empties the page cache first (root)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -71,6 +72,17 @@ if [ "${QUICK:-0}" != 1 ]; then
   [ $have_oracle = 1 ] && echo "HuggingFace real llama2 gsm8k (oracle, replace)|$G|NODE_PATH=$oracle_dir/node_modules node $top/../shared/oracle/lookahead_oracle.js --mode real --partial-chars replace --tokenizer $(tok llama2) --input-field question --output-field answer --in $G --out /dev/stdout"
 fi
 } > "$cmds"
+
+# the corpora and tokenizer files read once, untimed, so that every round
+# finds them in the page cache; with DROP_CACHES=1 (root) the page cache
+# is emptied first: a file held there long may have been reclaimed in part
+# and read back in small pages, which slows every command that reads it
+if [ "${DROP_CACHES:-0}" = 1 ]; then
+  sync
+  { echo 3 > /proc/sys/vm/drop_caches; } 2>/dev/null || echo "run: cannot drop the page cache (not root), left as it is" >&2
+fi
+for t in $fams; do cat "$(tok "$t")"; done > /dev/null
+cat "$G" "$L" "$Z" "$O" > /dev/null
 
 # real mode loads its tokenizer from a cache of the benchmark's own,
 # filled here (as any run after a tokenizer's first one finds it);
