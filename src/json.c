@@ -537,7 +537,30 @@ int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *pl
     return la_json_scan_string(p, n, pos, end, &has_u, NULL);
 }
 
-size_t la_json_int_object(const char *p, size_t n, size_t pos, size_t *count)
+/* Appends member (key at k, klen bytes, plain, value) to out. */
+static void int_member_put(la_int_members *out, size_t k, size_t klen, int plain, uint64_t value)
+{
+    if (out->failed)
+        return;
+    if (k > UINT32_MAX || klen >= ((size_t)1 << 31)) {
+        out->failed = 1;
+        return;
+    }
+    if (out->n == out->cap) {
+        size_t cap = out->cap ? out->cap * 2 : 4096;
+        la_int_member *m = realloc(out->m, cap * sizeof *m);
+        if (!m) {
+            out->failed = 1;
+            return;
+        }
+        out->m = m;
+        out->cap = cap;
+    }
+    out->m[out->n++] = (la_int_member){ (uint32_t)k, (uint32_t)klen, (unsigned)plain, value };
+}
+
+static inline __attribute__((always_inline)) size_t int_object(const char *p, size_t n, size_t pos, size_t *count,
+                                                               la_int_members *out)
 {
     size_t i = la_json_ws_run(p, n, pos + 1), k = 0, e;
     int plain;
@@ -548,6 +571,7 @@ size_t la_json_int_object(const char *p, size_t n, size_t pos, size_t *count)
     for (;;) {
         if (i >= n || p[i] != '"' || la_json_scan_short(p, n, i, &e, &plain) != LA_OK)
             return 0;
+        size_t key = i;
         i = la_json_ws_run(p, n, e);
         if (i >= n || p[i] != ':')
             return 0;
@@ -557,9 +581,16 @@ size_t la_json_int_object(const char *p, size_t n, size_t pos, size_t *count)
          * or '}' looked for next, so left to the validator, as a sign is */
         if (i >= n || !is_digit((unsigned char)p[i]))
             return 0;
+        size_t d = i;
         if (p[i++] != '0')
             while (i < n && is_digit((unsigned char)p[i]))
                 i++;
+        if (out) {
+            uint64_t v = 0;
+            for (size_t j = d; j < i; j++)
+                v = v * 10 + (uint64_t)(p[j] - '0');
+            int_member_put(out, key - pos, e - key, plain, i - d > 19 ? UINT64_MAX : v);
+        }
         k++;
         i = la_json_ws_run(p, n, i);
         if (i < n && p[i] == '}')
@@ -568,6 +599,16 @@ size_t la_json_int_object(const char *p, size_t n, size_t pos, size_t *count)
             return 0;
         i = la_json_ws_run(p, n, i + 1);
     }
+}
+
+size_t la_json_int_object(const char *p, size_t n, size_t pos, size_t *count)
+{
+    return int_object(p, n, pos, count, NULL);
+}
+
+size_t la_json_int_object_list(const char *p, size_t n, size_t pos, size_t *count, la_int_members *out)
+{
+    return int_object(p, n, pos, count, out);
 }
 
 /* Scans a number per RFC 8259's grammar; *end just past it. */

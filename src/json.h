@@ -99,6 +99,24 @@ int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *pl
  * as la_json_validate: where it ends, with its member count in *count;
  * 0 for any other value or any error, left to the validator to word. */
 size_t la_json_int_object(const char *p, size_t n, size_t pos, size_t *count);
+/* A member of such an object as it was validated: its key's place
+ * (offset of the opening quote from the object's '{', length with the
+ * quotes), whether the key has no escape, and its value (UINT64_MAX
+ * when it has more than 19 digits). */
+typedef struct {
+    uint32_t key;
+    uint32_t len : 31, plain : 1;
+    uint64_t value;
+} la_int_member;
+typedef struct la_int_members {
+    la_int_member *m;
+    size_t n, cap;
+    int failed;                   /* out of memory: the list is not whole */
+} la_int_members;
+/* la_json_int_object, keeping each member in *out as well (out->n
+ * counts them; a failure to grow it sets out->failed, the validation's
+ * result stands), so that a reader of the object need not scan it again. */
+size_t la_json_int_object_list(const char *p, size_t n, size_t pos, size_t *count, la_int_members *out);
 
 /* la_json_validate_top, also filling *sub (sub->name set by the caller;
  * sub->m is the caller's to free). */

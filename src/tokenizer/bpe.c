@@ -285,8 +285,10 @@ static int vocab_put_batch(tk_bpe *m, pending_token *q, size_t n)
 }
 
 /* Reads the "vocab" object p[0..n): token -> non-negative integer id.
- * known is its number of members, or SIZE_MAX to count them first. */
-static int load_vocab(tk_bpe *m, const char *p, size_t n, size_t known, la_err *err)
+ * known is its number of members, or SIZE_MAX to count them first; list,
+ * when not NULL, holds them as the validator went over them (known of
+ * them, keys placed from p), so they are not scanned again. */
+static int load_vocab(tk_bpe *m, const char *p, size_t n, size_t known, const la_int_members *list, la_err *err)
 {
     size_t pos = 0, count = 0;
     la_span k, v;
@@ -314,12 +316,25 @@ static int load_vocab(tk_bpe *m, const char *p, size_t n, size_t known, la_err *
     pending_token q[VOCAB_BATCH];
     size_t nq = 0;
     pos = 0;
+    size_t li = 0;
     for (;;) {
-        int more = next_member(p, n, &pos, &k, &v);
         const char *s = NULL;
         size_t len = 0;
         uint32_t id = 0;
-        int plain = more && la_json_string_is_plain(p, k), bad = more && !parse_u32(p, v, &id);
+        int more, plain, bad;
+        if (list) {
+            const la_int_member *e = li < list->n ? &list->m[li++] : NULL;
+            more = e != NULL;
+            if (e)
+                k = (la_span){ e->key, (size_t)e->key + e->len };
+            plain = e && e->plain;
+            bad = e && e->value > UINT32_MAX;
+            id = e && !bad ? (uint32_t)e->value : 0;
+        } else {
+            more = next_member(p, n, &pos, &k, &v);
+            plain = more && la_json_string_is_plain(p, k);
+            bad = more && !parse_u32(p, v, &id);
+        }
         /* the batch goes in before an error is said, a token with
          * escapes, or the end */
         if (nq && (nq == VOCAB_BATCH || !more || !plain || bad)) {
@@ -1070,6 +1085,7 @@ struct tk_bpe_ahead {
     pthread_t tid;
     const char *p;
     size_t n, count;
+    const la_int_members *list;  /* the members as validated, or NULL */
     tk_bpe *m;
     int rc;                      /* load_vocab's, with err */
     la_err err;
@@ -1086,7 +1102,7 @@ static void *ahead_main(void *arg)
 {
     tk_bpe_ahead *a = arg;
     la_err cerr = {{0}, {0}};
-    a->rc = load_vocab(a->m, a->p, a->n, a->count, &a->err);
+    a->rc = load_vocab(a->m, a->p, a->n, a->count, a->list, &a->err);
     pthread_mutex_lock(&a->mu);
     a->vocab_done = 1;
     pthread_cond_broadcast(&a->cv);
@@ -1112,7 +1128,7 @@ static void unchunk(tk_bpe *m)
     memset(m->small_id, 0, sizeof m->small_id);
 }
 
-tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, int cut)
+tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, int cut, const la_int_members *list)
 {
     tk_bpe_ahead *a = calloc(1, sizeof *a);
     if (!a || !(a->m = calloc(1, sizeof *a->m))) {
@@ -1123,6 +1139,7 @@ tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, in
     a->n = len;
     a->count = count;
     a->cut = cut;
+    a->list = list && !list->failed && list->n == count ? list : NULL;
     atomic_init(&a->stop, 0);
     int mu = pthread_mutex_init(&a->mu, NULL) == 0, cv = mu && pthread_cond_init(&a->cv, NULL) == 0;
     if (!cv || pthread_create(&a->tid, NULL, ahead_main, a) != 0) {
@@ -1370,7 +1387,7 @@ static tk_bpe *from_raw(tk_bpe_ahead *a, const cJSON *opts, const char *vocab, s
     int rc;
     if (!vocab || !merges)
         rc = la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: missing vocab/merges");
-    else if ((rc = ahead ? vrc : load_vocab(m, vocab, vocab_len, vocab_count, err)) == LA_OK &&
+    else if ((rc = ahead ? vrc : load_vocab(m, vocab, vocab_len, vocab_count, NULL, err)) == LA_OK &&
              (rc = load_options(m, opts, err)) == LA_OK) {
         if (chunked && (!chunking || m->prefix_len || m->suffix_len)) {
             unchunk(m);
@@ -1442,7 +1459,7 @@ tk_bpe *tk_bpe_new_kind(int kind, la_err *err)
 
 int tk_bpe_vocab_object(tk_bpe *m, const char *p, size_t n, la_err *err)
 {
-    int rc = load_vocab(m, p, n, SIZE_MAX, err);
+    int rc = load_vocab(m, p, n, SIZE_MAX, NULL, err);
     if (rc == LA_OK)
         load_byte_ids(m);
     return rc;

@@ -672,13 +672,23 @@ static int cut_likely(const char *p, const la_members *top)
     return 1;
 }
 
+/* What the validation of "model" hands on: the vocabulary read ahead,
+ * and the members of the "vocab" object validated last (at vocab_at, 0:
+ * none whole), which it is read from. */
+typedef struct {
+    tk_bpe_ahead *ahead;
+    la_int_members vocab;
+    size_t vocab_at;
+} load_ahead;
+
 static void vocab_ahead(void *ctx, const char *p, const la_sub_member *m, const la_members *top)
 {
-    tk_bpe_ahead **ahead = ctx;
-    if (read_ahead && !*ahead && m->key.end - m->key.start == 7 && memcmp(p + m->key.start, "\"vocab\"", 7) == 0 &&
+    load_ahead *la = ctx;
+    if (read_ahead && !la->ahead && m->key.end - m->key.start == 7 && memcmp(p + m->key.start, "\"vocab\"", 7) == 0 &&
         p[m->val.start] == '{')
-        *ahead = tk_bpe_ahead_start(p + m->val.start, m->val.end - m->val.start, m->count,
-                                    cut_likely(p, top) ? read_ahead : 0);
+        la->ahead = tk_bpe_ahead_start(p + m->val.start, m->val.end - m->val.start, m->count,
+                                       cut_likely(p, top) ? read_ahead : 0,
+                                       la->vocab_at == m->val.start ? &la->vocab : NULL);
 }
 
 /* The length of the model's continuing_subword_prefix as the members of
@@ -703,14 +713,20 @@ static size_t prefix_len(const char *p, const la_sub_members *sub)
 static size_t merges_ahead(void *ctx, const char *p, size_t n, la_span key, size_t pos, const la_sub_members *sub,
                            size_t *count)
 {
-    tk_bpe_ahead **ahead = ctx;
+    load_ahead *la = ctx;
     /* the vocabulary's ids are all plain integers: gone over without the
-     * general validator's steps (its strings are short) */
-    if (key.end - key.start == 7 && memcmp(p + key.start, "\"vocab\"", 7) == 0)
-        return la_json_int_object(p, n, pos, count);
-    if (!*ahead || key.end - key.start != 8 || memcmp(p + key.start, "\"merges\"", 8) != 0)
+     * general validator's steps (its strings are short), its members kept
+     * for the reading ahead (once: a second "vocab" is read the usual way) */
+    if (key.end - key.start == 7 && memcmp(p + key.start, "\"vocab\"", 7) == 0) {
+        if (!read_ahead || la->ahead || la->vocab.m)
+            return la_json_int_object(p, n, pos, count);
+        size_t end = la_json_int_object_list(p, n, pos, count, &la->vocab);
+        la->vocab_at = end && !la->vocab.failed ? pos : 0;
+        return end;
+    }
+    if (!la->ahead || key.end - key.start != 8 || memcmp(p + key.start, "\"merges\"", 8) != 0)
         return 0;
-    return tk_bpe_ahead_merges(*ahead, p, n, pos, prefix_len(p, sub), count);
+    return tk_bpe_ahead_merges(la->ahead, p, n, pos, prefix_len(p, sub), count);
 }
 
 /* Builds t by parsing the file's bytes fb (freed here); with build_len,
@@ -723,17 +739,18 @@ static int load_parsed(la_tokenizer *t, file_bytes *fb, const struct stat *st, c
     la_span model = {0, 0};
     cJSON *root = NULL;
     la_buf rest = {0}, added = {0};
-    tk_bpe_ahead *ahead = NULL;
+    load_ahead la = { NULL, { NULL, 0, 0, 0 }, 0 };
     la_sub_members sub = { .name = "\"model\"", .name_len = 7, .on_member = vocab_ahead, .on_value = merges_ahead,
-                           .ctx = &ahead };
+                           .ctx = &la };
     tk_added *added_raw = NULL;
     int rc = parse_top(fb->data, fb->len, &root, &model, build_len ? &rest : NULL, &sub, &added_raw, err);
     prebuilt_parts pre = { NULL, added_raw, 0, build_len ? &added : NULL };
     if (rc == LA_OK)
-        rc = build_pipeline(t, root, fb->data, model, &sub, &ahead, &pre, err);
+        rc = build_pipeline(t, root, fb->data, model, &sub, &la.ahead, &pre, err);
     if (t->added != added_raw)
         tk_added_free(added_raw);     /* not handed over */
-    tk_bpe_ahead_drop(ahead);     /* not taken: it reads the file's bytes, freed next */
+    tk_bpe_ahead_drop(la.ahead);  /* not taken: it reads the file's bytes and la.vocab, freed next */
+    free(la.vocab.m);
     free(sub.m);
     cJSON_Delete(root);
     file_free(fb);

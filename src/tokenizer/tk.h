@@ -378,7 +378,9 @@ tk_bpe *tk_bpe_from_json(const cJSON *model, la_err *err);
 tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, size_t vocab_count,
                         const char *merges, size_t merges_len, int chunking, la_err *err);
 /* A vocabulary read ahead: tk_bpe_ahead_start reads the validated "vocab"
- * object vocab[0..len) of count members (then, with cut, the pairs that
+ * object vocab[0..len) of count members (from list, its members as the
+ * validator kept them, when not NULL: it must outlive the reading; then,
+ * with cut, the pairs that
  * cut long pieces, see tk_bpe_prepare_chunking, stopped early when the
  * model is not to have them unless cut is 2) on a thread of its own, while the
  * caller validates the rest of the file (NULL when no thread could be
@@ -387,7 +389,9 @@ tk_bpe *tk_bpe_from_raw(const cJSON *opts, const char *vocab, size_t vocab_len, 
  * failed, comes out where tk_bpe_from_raw would have said it); it always
  * ends the read-ahead. tk_bpe_ahead_drop waits for it and frees it. */
 typedef struct tk_bpe_ahead tk_bpe_ahead;
-tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, int cut);
+struct la_int_members;
+tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, int cut,
+                                 const struct la_int_members *list);
 tk_bpe *tk_bpe_from_ahead(tk_bpe_ahead *a, const cJSON *opts, const char *vocab, size_t vocab_len,
                           size_t vocab_count, const char *merges, size_t merges_len, int chunking, la_err *err);
 void tk_bpe_ahead_drop(tk_bpe_ahead *a);

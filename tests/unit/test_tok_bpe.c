@@ -958,6 +958,43 @@ START_TEST(merged_ids_guessed)
 }
 END_TEST
 
+/* The vocabulary read ahead from its members as validation kept them
+ * (la_json_int_object_list) and read again after validation: the same
+ * model, or the same error, for keys plain, escaped, of two- and
+ * three-byte UTF-8 and repeated, ids up to and past 32 bits and of 19 and
+ * 20 digits, and a second "vocab" member. */
+START_TEST(vocab_read_from_validation)
+{
+    setenv("LOOKAHEAD_CACHE_DIR", "", 1);
+#define M ",\"merges\":[\"a b\"]}}"
+    static const char *const good[] = {
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"a\\\"b\":3,\"\\u0041\":4,"
+        "\"\\n\":5,\"\xC3\xA9\":6,\"\xE4\xB8\x80\":7,\"a\":8}" M,
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{ \"a\" : 0 ,\n \"b\" :1,\"ab\":2 }" M,
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"x\":0},\"vocab\":{\"a\":0,\"b\":1,\"ab\":2}" M,
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"vocab\":{\"a\":0,\"b\":1,\"ab\":3}" M,
+    };
+    static const char *const bad[] = {
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":4294967296}" M,
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":4294967295}" M,
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":1234567890123456789}" M,
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":12345678901234567890}" M,
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2.0}" M,
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1}" M,
+    };
+#undef M
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        ck_assert_msg(ahead_matches_text(good[i]), "%zu", i);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(!ahead_matches_text(bad[i]), "%zu", i);
+    la_err err;
+    ck_assert_int_eq(load_text(bad[0], &err), LA_EDATA);
+    ck_assert_str_eq(err.msg, "tokenizer: model: vocab entry 2: bad token or id (not a u32)");
+    ck_assert_int_eq(load_text(bad[3], &err), LA_EDATA);
+    ck_assert_str_eq(err.msg, "tokenizer: model: vocab entry 2: bad token or id (not a u32)");
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_bpe");
@@ -982,6 +1019,7 @@ static Suite *suite(void)
     tcase_add_test(tt, read_ahead_same_model);
     tcase_add_test(tt, merges_read_while_validated);
     tcase_add_test(tt, merged_ids_guessed);
+    tcase_add_test(tt, vocab_read_from_validation);
     suite_add_tcase(s, tt);
     return s;
 }
