@@ -45,7 +45,8 @@
  * check of its own bytes, and every offset, length, count and index in
  * it is checked before use (tk_bpe_from_image, tk_direct_table_valid):
  * an entry that fails anything is removed and the file parsed, never
- * trusted. What a merge makes is checked at its first lookup instead
+ * trusted. (The check of its bytes is skipped for an entry file that a
+ * record says passed it and that has not changed since: cache_id.c.) What a merge makes is checked at its first lookup instead
  * (a run uses few): one that does not hold removes the entry and fails
  * the run. Entries are written whole under a temporary name and renamed,
  * so that readers never see half of one. */
@@ -522,16 +523,18 @@ static int on_network_fs(int fd)
 
 /* The n bytes of the entry's file open on fd, path: mapped read-only
  * (tk_map_file; *is_mapped set), which costs neither the zeroing of fresh
- * memory nor the copy out of the page cache that reading it does; read
+ * memory nor the copy out of the page cache that reading it does, its
+ * pages populated at once unless vouched (its check is not made, so only
+ * the pages a run reads are touched); read
  * (entry_read) where it cannot be mapped, and on a network file system:
  * another machine may remove or replace the entry while a run maps it,
  * and the pages the mapping then reads fail as SIGBUS, where a read fails
  * as an error (the entry is then made again). The word table, the one
  * part written in, is copied out of a mapping at load (load.c). */
-static void *entry_map(int fd, size_t n, size_t *len, int *is_mapped, const char *path)
+static void *entry_map(int fd, size_t n, size_t *len, int *is_mapped, const char *path, int vouched)
 {
     int mode = map_mode();
-    void *p = mode > 0 || (mode == 0 && !on_network_fs(fd)) ? tk_map_file(fd, n, mode > 0, path) : NULL;
+    void *p = mode > 0 || (mode == 0 && !on_network_fs(fd)) ? tk_map_file(fd, n, mode > 0 || vouched, path) : NULL;
     *is_mapped = p != NULL;
     if (!p)
         return entry_read(fd, n, len);
@@ -573,10 +576,11 @@ static int head_holds(const cache_head *h, size_t n, const tk_cache_key *k, cons
 
 /* Reads the entry of key k made by build (entry_map) into *e: LA_OK
  * when it is there, whole, and its head holds (its check is the
- * caller's, tk_cache_entry_holds); LA_EIO when there is none (or it
+ * caller's, tk_cache_entry_holds, unless vouch vouches for it); LA_EIO when there is none (or it
  * cannot be read); LA_EDATA when the file there is not a good entry of
  * this key (then removed). */
-int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build_len, tk_cache_entry *e)
+int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build_len, tk_cache_vouch_fn vouch,
+                 tk_cache_entry *e)
 {
     char *path = cache_path(k, build, NULL);
     if (!path)
@@ -590,14 +594,15 @@ int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build
     cache_head h;
     void *p = MAP_FAILED;
     size_t n = 0, len = 0;
-    int rc = LA_EDATA, is_mapped = 0;
+    int rc = LA_EDATA, is_mapped = 0, vouched = 0;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
         rc = LA_EIO;              /* not ours to read, nor to remove */
     } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
         rc = LA_EDATA;            /* others could have written it: made again */
     } else if ((uint64_t)st.st_size >= sizeof h && (uint64_t)st.st_size <= cache_budget()) {
         n = (size_t)st.st_size;
-        p = entry_map(fd, n, &len, &is_mapped, path);
+        vouched = vouch && vouch(&st, k, build, build_len);
+        p = entry_map(fd, n, &len, &is_mapped, path, vouched);
         rc = p == MAP_FAILED ? LA_EIO : LA_EDATA;
     }
     if (p != MAP_FAILED) {
@@ -606,7 +611,8 @@ int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build
         if (head_holds(&h, n, k, build, build_len)) {
             *e = (tk_cache_entry){ p, len, b + sizeof h, b + sizeof h + h.rest_len, b + h.image_off,
                                    (char *)p + h.words_off, (size_t)h.rest_len, (size_t)h.added_len,
-                                   (size_t)h.image_len, (size_t)h.words_len, path, is_mapped, n, h.check };
+                                   (size_t)h.image_len, (size_t)h.words_len, path, is_mapped, n, h.check, st,
+                                   vouched };
             /* used: its time says so, at most once an hour (cache_prune
              * removes the least recently used entries first) */
             if (st.st_mtim.tv_sec + 3600 <= time(NULL))
@@ -624,8 +630,13 @@ int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build
     return rc;
 }
 
+static unsigned long entry_checks;
+
+unsigned long tk_cache_entry_checks(void) { return __atomic_load_n(&entry_checks, __ATOMIC_RELAXED); }
+
 int tk_cache_entry_holds(const tk_cache_entry *e)
 {
+    __atomic_fetch_add(&entry_checks, 1, __ATOMIC_RELAXED);
     return e->size >= sizeof(cache_head) &&
            bytes_check((const char *)e->map + sizeof(cache_head), e->size - sizeof(cache_head)) == e->check;
 }

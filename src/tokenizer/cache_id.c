@@ -23,6 +23,15 @@
  * key and a check of its bytes; written under a temporary name and
  * renamed, read only when it is a regular file of the user's that
  * others cannot write, and removed when it does not hold.
+ *
+ * The same records, with the extension .ok, vouch for a cache entry's
+ * own check (cache.c: a pass over all its bytes, tens of megabytes for
+ * the largest vocabularies, at every load): one names the entry file's
+ * identity when the entry passed that check, written once the entry is
+ * settled as above, so that a later load of the entry with that identity
+ * need not read all of it. Any change of the entry's bytes through the
+ * file system moves its change time, and its check is made again. The
+ * checks of its offsets and sizes are made at every load all the same.
  */
 #define _GNU_SOURCE
 #include "tokenizer/tk.h"
@@ -53,7 +62,7 @@ typedef struct {
 typedef struct {
     char magic[8];
     uint32_t version, head_size;
-    uint32_t build_len, spare;
+    uint32_t build_len, kind;     /* KIND_ID or KIND_OK (0 in records before .ok ones) */
     unsigned char build[TK_BUILD_ID_MAX];
     file_id id;
     tk_cache_key key;
@@ -76,9 +85,15 @@ static void id_of(const struct stat *st, file_id *id)
     id->ctime_ns = (int64_t)st->st_ctim.tv_nsec;
 }
 
+#define KIND_ID 0u                /* a tokenizer file's key (.id) */
+#define KIND_OK 1u                /* an entry that passed its check (.ok) */
+
+static const char *const kind_ext[] = { ".id", ".ok" };
+
 /* The record's path for identity id and build (NULL without a cache
  * folder); the folder into *dir_out when asked for. */
-static char *record_path(const file_id *id, const unsigned char build[TK_BUILD_ID_MAX], char **dir_out)
+static char *record_path_of(unsigned kind, const file_id *id, const unsigned char build[TK_BUILD_ID_MAX],
+                            char **dir_out)
 {
     struct {
         uint32_t version, head_size;
@@ -86,7 +101,12 @@ static char *record_path(const file_id *id, const unsigned char build[TK_BUILD_I
         unsigned char build[TK_BUILD_ID_MAX];
     } name = { ID_VERSION, (uint32_t)sizeof(id_record), *id, { 0 } };
     memcpy(name.build, build, TK_BUILD_ID_MAX);
-    return tk_cache_named(&name, sizeof name, ".id", dir_out);
+    return tk_cache_named(&name, sizeof name, kind_ext[kind], dir_out);
+}
+
+static char *record_path(const file_id *id, const unsigned char build[TK_BUILD_ID_MAX], char **dir_out)
+{
+    return record_path_of(KIND_ID, id, build, dir_out);
 }
 
 static uint64_t record_check(const id_record *r) { return XXH3_64bits(r, offsetof(id_record, check)); }
@@ -116,11 +136,15 @@ static int record_read(int fd, off_t size, id_record *r)
     return got == sizeof *r;
 }
 
-int tk_cache_id_find(const struct stat *st, const unsigned char *build, size_t build_len, tk_cache_key *k)
+/* The record of kind for the file of status st and build, read into
+ * *k when good: 1; a record that does not hold (or, with want, names
+ * another key) is removed. */
+static int record_find(unsigned kind, const struct stat *st, const unsigned char *build, size_t build_len,
+                       const tk_cache_key *want, tk_cache_key *k)
 {
     file_id id;
     id_of(st, &id);
-    char *path = record_path(&id, build, NULL);
+    char *path = record_path_of(kind, &id, build, NULL);
     if (!path)
         return 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
@@ -135,10 +159,11 @@ int tk_cache_id_find(const struct stat *st, const unsigned char *build, size_t b
         bad = 0;                  /* not ours to read, nor to remove */
     } else if (rs.st_mode & (S_IWGRP | S_IWOTH)) {
         bad = 1;                  /* others could have written it */
-    } else if (!record_read(fd, rs.st_size, &r) || !record_sound(&r) || r.build_len != build_len ||
-               memcmp(r.build, build, TK_BUILD_ID_MAX) != 0 || memcmp(&r.id, &id, sizeof id) != 0 ||
-               r.key.size != id.size) {
-        bad = 1;                  /* cut, damaged, of another file or build */
+    } else if (!record_read(fd, rs.st_size, &r) || !record_sound(&r) || r.kind != kind ||
+               r.build_len != build_len || memcmp(r.build, build, TK_BUILD_ID_MAX) != 0 ||
+               memcmp(&r.id, &id, sizeof id) != 0 || (kind == KIND_ID && r.key.size != id.size) ||
+               (want && memcmp(&r.key, want, sizeof r.key) != 0)) {
+        bad = 1;                  /* cut, damaged, of another file, build or key */
     } else {
         *k = r.key;
         found = 1;
@@ -154,6 +179,11 @@ int tk_cache_id_find(const struct stat *st, const unsigned char *build, size_t b
     return found;
 }
 
+int tk_cache_id_find(const struct stat *st, const unsigned char *build, size_t build_len, tk_cache_key *k)
+{
+    return record_find(KIND_ID, st, build, build_len, NULL, k);
+}
+
 void tk_cache_id_drop(const struct stat *st, const unsigned char *build)
 {
     file_id id;
@@ -164,17 +194,22 @@ void tk_cache_id_drop(const struct stat *st, const unsigned char *build)
     free(path);
 }
 
-int tk_cache_id_settled(const struct stat *before, const struct timespec *began, const struct stat *after)
+static int settled_by(int margin, const struct stat *before, const struct timespec *began, const struct stat *after)
 {
     file_id a, b;
     id_of(before, &a);
     id_of(after, &b);
-    int64_t limit = (int64_t)began->tv_sec - settle_margin;
+    int64_t limit = (int64_t)began->tv_sec - margin;
     /* at least the margin before: whole seconds below the limit, or the
      * limit's own second no later than began's fraction */
     int settled_m = a.mtime_s < limit || (a.mtime_s == limit && a.mtime_ns <= began->tv_nsec);
     int settled_c = a.ctime_s < limit || (a.ctime_s == limit && a.ctime_ns <= began->tv_nsec);
     return settled_m && settled_c && memcmp(&a, &b, sizeof a) == 0;
+}
+
+int tk_cache_id_settled(const struct stat *before, const struct timespec *began, const struct stat *after)
+{
+    return settled_by(settle_margin, before, began, after);
 }
 
 /* 1 when the record open on fd (of status st) is to go: damaged, its
@@ -199,14 +234,19 @@ static int record_stale(int fd, const struct stat *st, const void *fresh_id)
  * writers dead an hour or more, records that are stale (record_stale),
  * then the least recently used past ID_KEEP. Only the user's own
  * regular files named as records are touched. */
-static void prune_in(const char *dir, const file_id *fresh)
+static void prune_kind(unsigned kind, const char *dir, const file_id *fresh)
 {
     tk_cache_file *f;
     int dfd;
-    size_t n = tk_cache_scan(dir, ".id", "", record_stale, fresh, &f, &dfd);
+    size_t n = tk_cache_scan(dir, kind_ext[kind], "", record_stale, fresh, &f, &dfd);
     for (size_t i = 0; n > ID_KEEP && i < n - ID_KEEP; i++)
         unlinkat(dfd, f[i].name, 0);
     tk_cache_files_free(f, n, dfd);
+}
+
+static void prune_in(const char *dir, const file_id *fresh)
+{
+    prune_kind(KIND_ID, dir, fresh);
 }
 
 void tk_cache_id_prune(void)
@@ -217,20 +257,21 @@ void tk_cache_id_prune(void)
     free(dir);
 }
 
-void tk_cache_id_write(const struct stat *st, const tk_cache_key *k, const unsigned char *build, size_t build_len)
+/* Writes the record of kind for the file of status st: key k, build;
+ * only when the entry of k is there (a record of an entry that could not
+ * be written would be useless); the folder's records of that kind are
+ * pruned either way. */
+static void record_write(unsigned kind, const struct stat *st, const tk_cache_key *k, const unsigned char *build,
+                         size_t build_len)
 {
     file_id id;
     id_of(st, &id);
-    if (k->size != id.size)
-        return;
-    char *dir = NULL, *path = record_path(&id, build, &dir), *tmp = NULL;
+    char *dir = NULL, *path = record_path_of(kind, &id, build, &dir), *tmp = NULL;
     char *entry = path ? tk_cache_entry_path(k, build) : NULL;
     struct stat es;
-    /* only for an entry that is there (one that could not be written
-     * would make the record useless); the folder's records pruned still */
     if (!entry || stat(entry, &es) != 0) {
         if (dir)
-            prune_in(dir, &id);
+            prune_kind(kind, dir, &id);
         free(entry);
         free(path);
         free(dir);
@@ -243,6 +284,7 @@ void tk_cache_id_write(const struct stat *st, const tk_cache_key *k, const unsig
     r.version = ID_VERSION;
     r.head_size = sizeof r;
     r.build_len = (uint32_t)build_len;
+    r.kind = kind;
     memcpy(r.build, build, TK_BUILD_ID_MAX);
     r.id = id;
     r.key = *k;
@@ -253,9 +295,37 @@ void tk_cache_id_write(const struct stat *st, const tk_cache_key *k, const unsig
         if (close(fd) != 0 || !ok || rename(tmp, path) != 0)
             unlink(tmp);
         else
-            prune_in(dir, &id);
+            prune_kind(kind, dir, &id);
     }
     free(tmp);
     free(path);
     free(dir);
+}
+
+void tk_cache_id_write(const struct stat *st, const tk_cache_key *k, const unsigned char *build, size_t build_len)
+{
+    file_id id;
+    id_of(st, &id);
+    if (k->size != id.size)
+        return;
+    record_write(KIND_ID, st, k, build, build_len);
+}
+
+/* ---- entries that passed their check ----------------------------------- */
+
+static int ok_margin = 2;
+
+void tk_cache_ok_margin(int seconds) { ok_margin = seconds; }
+
+int tk_cache_ok_find(const struct stat *st, const tk_cache_key *k, const unsigned char *build, size_t build_len)
+{
+    tk_cache_key got;
+    return record_find(KIND_OK, st, build, build_len, k, &got);
+}
+
+void tk_cache_ok_write(const struct stat *before, const struct timespec *began, const struct stat *after,
+                       const tk_cache_key *k, const unsigned char *build, size_t build_len)
+{
+    if (settled_by(ok_margin, before, began, after))
+        record_write(KIND_OK, before, k, build, build_len);
 }

@@ -487,7 +487,7 @@ static void *entry_checks_run(void *arg)
     entry_checks *c = arg;
     if (c->words != c->e->words)
         memcpy(c->words, c->e->words, c->e->words_len);
-    c->ok = tk_direct_table_valid(c->words, c->e->words_len) && tk_cache_entry_holds(c->e);
+    c->ok = tk_direct_table_valid(c->words, c->e->words_len) && (c->e->vouched || tk_cache_entry_holds(c->e));
     return NULL;
 }
 
@@ -567,13 +567,20 @@ static int load_entry(la_tokenizer *t, tk_cache_entry *e)
 }
 
 /* Builds t from the cache entry of key k made by this build, if there
- * is a good one (1); one that does not hold is removed (0). */
-static int load_cached(la_tokenizer *t, const tk_cache_key *k, const unsigned char *build, size_t build_len)
+ * is a good one (1); one that does not hold is removed (0). An entry
+ * that passed its check, unchanged and settled since the load began
+ * (began), is recorded so (tk_cache_ok_write): later loads of it as it is
+ * need not check all its bytes again. */
+static int load_cached(la_tokenizer *t, const tk_cache_key *k, const unsigned char *build, size_t build_len,
+                       const struct timespec *began)
 {
     tk_cache_entry e = { 0 };
-    if (tk_cache_map(k, build, build_len, &e) != LA_OK)
+    if (tk_cache_map(k, build, build_len, tk_cache_ok_find, &e) != LA_OK)
         return 0;
     int ok = load_entry(t, &e);
+    struct stat after;
+    if (ok && !e.vouched && stat(e.path, &after) == 0)
+        tk_cache_ok_write(&e.st, began, &after, k, build, build_len);
     free(e.path);
     if (!ok) {
         tk_cache_drop(k, build);
@@ -771,12 +778,13 @@ static void counted_read(void) { __atomic_fetch_add(&file_reads, 1, __ATOMIC_REL
  * and the entry it names, when both are good (1: t built from it); a
  * record whose entry is missing or bad is removed (0: the file is then
  * hashed). */
-static int load_by_identity(la_tokenizer *t, const struct stat *st, const unsigned char *build, size_t build_len)
+static int load_by_identity(la_tokenizer *t, const struct stat *st, const unsigned char *build, size_t build_len,
+                            const struct timespec *began)
 {
     tk_cache_key key;
     if (!tk_cache_id_find(st, build, build_len, &key))
         return 0;
-    if (load_cached(t, &key, build, build_len))
+    if (load_cached(t, &key, build, build_len, began))
         return 1;
     tk_cache_id_drop(st, build);
     return 0;
@@ -804,14 +812,14 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
     tk_cache_key key;
     unsigned char build[TK_BUILD_ID_MAX];
     size_t build_len = tk_cache_build(build);
-    if (build_len && load_by_identity(t, &st, build, build_len)) {
+    if (build_len && load_by_identity(t, &st, build, build_len, &began)) {
         close(fd);
         t->from_cache = 1;
         return t;
     }
     if (build_len) {
         counted_read();
-        if (tk_cache_key_of_fd(fd, (size_t)st.st_size, &key) == LA_OK && load_cached(t, &key, build, build_len)) {
+        if (tk_cache_key_of_fd(fd, (size_t)st.st_size, &key) == LA_OK && load_cached(t, &key, build, build_len, &began)) {
             if (fstat(fd, &after) == 0 && tk_cache_id_settled(&st, &began, &after))
                 tk_cache_id_write(&st, &key, build, build_len);
             close(fd);

@@ -30,6 +30,7 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define TK_MAX_DEPTH 16   /* nesting of Sequence components, scratch slots */
@@ -706,6 +707,8 @@ typedef struct {
     int mapped;                   /* map is the file's, read-only (else memory of its own) */
     size_t size;                  /* the entry's bytes from map on */
     uint64_t check;               /* what its head says their check is (tk_cache_entry_holds) */
+    struct stat st;               /* its file's status when opened */
+    int vouched;                  /* a record says it passed its check as it is (tk_cache_ok_find) */
 } tk_cache_entry;
 /* The entry of key k made by build into *e: LA_OK when there is one
  * whose head holds (its parts in order inside the file; e->map and
@@ -713,8 +716,13 @@ typedef struct {
  * when the file there is no good entry (it is removed). Its check over
  * all its bytes is left to the caller (tk_cache_entry_holds), who makes
  * it before anything built from the entry is used, and drops the entry
- * (tk_cache_drop) when it does not hold. */
-int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build_len, tk_cache_entry *e);
+ * (tk_cache_drop) when it does not hold, unless vouch (when not NULL)
+ * says the entry file of status st passed it as it is (e->vouched: its
+ * pages are then not all read at once). */
+typedef int (*tk_cache_vouch_fn)(const struct stat *st, const tk_cache_key *k, const unsigned char *build,
+                                 size_t build_len);
+int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build_len, tk_cache_vouch_fn vouch,
+                 tk_cache_entry *e);
 /* 1 when the check of entry e's bytes is the one its head says (only
  * reads them: may run beside what is built from them). */
 int tk_cache_entry_holds(const tk_cache_entry *e);
@@ -781,6 +789,15 @@ void tk_cache_id_drop(const struct stat *st, const unsigned char *build);
 int tk_cache_id_settled(const struct stat *before, const struct timespec *began, const struct stat *after);
 void tk_cache_id_write(const struct stat *st, const tk_cache_key *k, const unsigned char *build, size_t build_len);
 void tk_cache_id_prune(void);
+/* Records that an entry passed its check (cache_id.c, .ok): tk_cache_ok_find
+ * is 1 when one of this build names the entry file of status st as the
+ * entry of key k; tk_cache_ok_write writes one for the entry whose status
+ * was before when the load that checked it began (began) and after once
+ * checked, if it was settled then (as tk_cache_id_settled, with a margin
+ * of its own). */
+int tk_cache_ok_find(const struct stat *st, const tk_cache_key *k, const unsigned char *build, size_t build_len);
+void tk_cache_ok_write(const struct stat *before, const struct timespec *began, const struct stat *after,
+                       const tk_cache_key *k, const unsigned char *build, size_t build_len);
 /* The tokenizer cache's check of p[0..n), n a multiple of 8;
  * simd: -1 the best the processor has, 0 plain C, 1 SSE2, 2 AVX2 (for
  * tests: all give the same value). */

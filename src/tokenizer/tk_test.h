@@ -130,6 +130,11 @@ void tk_cache_build_anchor(const void *p);
  * times must be for its key to be recorded (cache_id.c; 2 s by default):
  * tests set it below 0 to record the key of a file made just now. */
 void tk_cache_id_margin(int seconds);
+/* The same for a cache entry's record that it passed its check
+ * (tk_cache_ok_write), and the number of entry checks made
+ * (tk_cache_entry_holds) since the program started. */
+void tk_cache_ok_margin(int seconds);
+unsigned long tk_cache_entry_checks(void);
 /* How many times la_tokenizer_load read a tokenizer file's bytes (to
  * hash them or to parse them) since the program started. */
 unsigned long tk_load_file_reads(void);

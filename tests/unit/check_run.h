@@ -55,7 +55,7 @@ static inline int la_check_files(const char *dir, char *last, size_t n)
     int count = 0;
     struct dirent *e;
     while ((e = readdir(d)))
-        if (e->d_name[0] != '.' && !la_check_ends(e->d_name, ".id")) {
+        if (e->d_name[0] != '.' && !la_check_ends(e->d_name, ".id") && !la_check_ends(e->d_name, ".ok")) {
             count++;
             if (last)
                 snprintf(last, n, "%s/%s", dir, e->d_name);

@@ -38,6 +38,7 @@ static void setup(void)
 static void teardown(void)
 {
     tk_cache_id_margin(2);
+    tk_cache_ok_margin(2);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
@@ -1477,6 +1478,64 @@ START_TEST(records_stay_few)
 }
 END_TEST
 
+/* The records that entries passed their check (.ok) in the folder. */
+static int oks(void)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        count += la_check_ends(e->d_name, ".ok");
+    closedir(d);
+    return count;
+}
+
+/* An entry that passed its check is recorded so (.ok) once settled; a
+ * later load of it as it is checks none of its bytes and tokenizes as
+ * the file does. A change of its bytes moves its times: the check is
+ * made again, and an entry damaged where only the check can tell (the
+ * other members' text) is not used but made again from the file. An
+ * entry written just now is not recorded. */
+START_TEST(vouched_entry_checked_once)
+{
+    const char *file = FIX "full_llama.json";
+    char path[512];
+    la_tokenizer_free(load(file, 0));                     /* parsed, its entry written */
+    ck_assert_int_eq(entries(path, sizeof path), 1);
+    unsigned long c0 = tk_cache_entry_checks();
+    la_tokenizer_free(load(file, 1));
+    ck_assert_uint_eq(tk_cache_entry_checks(), c0 + 1);
+    ck_assert_int_eq(oks(), 0);                           /* not settled: checked each time */
+    la_tokenizer_free(load(file, 1));
+    ck_assert_uint_eq(tk_cache_entry_checks(), c0 + 2);
+    /* settled: its modification time half an hour past (a use an hour
+     * after the last one refreshes it, which changes the entry's times
+     * again), and the margin lowered (its change time is now) */
+    struct timespec old[2] = { { time(NULL) - 1800, 0 }, { time(NULL) - 1800, 0 } };
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, old, 0), 0);
+    tk_cache_ok_margin(-60);
+    same_as_file(load(file, 1), file);                    /* checked, then recorded */
+    ck_assert_uint_eq(tk_cache_entry_checks(), c0 + 3);
+    ck_assert_int_eq(oks(), 1);
+    for (int i = 0; i < 2; i++)
+        same_as_file(load(file, 1), file);                /* vouched: not checked */
+    ck_assert_uint_eq(tk_cache_entry_checks(), c0 + 3);
+    /* a byte of the other members' text changed ("normalizer" made
+     * "Normalizer": still JSON, a member no more; modification time now) */
+    size_t len;
+    char *b = la_check_slurp(path, &len);
+    char *at = memmem(b, len, "\"normalizer\"", 12);
+    ck_assert_ptr_nonnull(at);
+    damage(path, -1, (long)(at + 1 - b));
+    free(b);
+    same_as_file(load(file, 0), file);                    /* checked, refused, made again */
+    ck_assert_uint_eq(tk_cache_entry_checks(), c0 + 4);
+    la_tokenizer_free(load(file, 1));                     /* the new entry, checked */
+    ck_assert_uint_eq(tk_cache_entry_checks(), c0 + 5);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tok_cache");
@@ -1513,6 +1572,7 @@ int main(void)
     tcase_add_test(ti, unwritable_record_only_costs_a_hash);
     tcase_add_test(ti, loads_at_once);
     tcase_add_test(ti, records_stay_few);
+    tcase_add_test(ti, vouched_entry_checked_once);
     suite_add_tcase(s, ti);
     /* hundreds of loads each (many more seconds under the sanitizers) */
     TCase *tr = tcase_create("resealed");
