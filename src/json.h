@@ -87,10 +87,10 @@ typedef struct la_sub_members {
  * *end just past its closing quote, *has_u set when it holds a \u
  * escape; an error as the validator words it. */
 int la_json_scan_string(const char *p, size_t n, size_t pos, size_t *end, int *has_u, la_err *err);
-/* The same for a string of a few bytes (a merge's token), in one step
- * when it closes within 16 bytes without escapes or UTF-8 longer than two
- * bytes, else a byte at a time, where the general scanner would begin
- * with a whole block: *plain
+/* The same for a string of a few bytes (a merge's token), in one or two
+ * 16-byte steps when it closes within 32 bytes without escapes or UTF-8
+ * longer than three bytes, else a byte at a time, where the general
+ * scanner would begin with a whole block: *plain
  * is 1 when it has no escape (0 may also mean the general scanner took
  * over); an error is said by neither, only returned. */
 int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *plain);

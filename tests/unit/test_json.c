@@ -554,37 +554,53 @@ START_TEST(int_object_as_validated)
 }
 END_TEST
 
-/* la_json_scan_short (16 bytes at once where the string is short and
- * plain, a byte at a time otherwise) against the validator's scanner on
+/* la_json_scan_short (16 or 32 bytes at once where the string is short
+ * and plain, a byte at a time otherwise) against the validator's scanner on
  * random strings of the bytes that matter: quotes, backslashes, control
  * characters, ASCII, UTF-8 leads of every length and continuation bytes,
- * the overlong leads C0 and C1 and the bytes no UTF-8 has; the closing
- * quote anywhere in the first 16 bytes or past them, and the buffer
- * ending right after it or 16 bytes on. */
+ * whole two- and three-byte characters (the last before the surrogates,
+ * and the first after), the overlong leads C0 and C1 and the bytes no
+ * UTF-8 has; the closing quote anywhere in the first 32 bytes or past
+ * them, and the buffer ending right after it or 32 bytes on. */
 START_TEST(short_strings_as_scanned)
 {
     static const unsigned char alphabet[] = { '"', '\\', 0x01, 0x1F, 0x20, 'a', 'n', 'u', '0', 0x7F, 0x80, 0x9F,
                                               0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xC4, 0xDF, 0xE0, 0xE2, 0xED, 0xEF,
                                               0xF0, 0xF4, 0xF5, 0xFF };
+    static const char *const whole[] = { "\xC4\xA0", "\xC3\xA9", "\xE2\x96\x81", "\xE4\xB8\x80",
+                                         "\xED\x9F\xBF", "\xEE\x80\x80", "\xE0\xA0\x80", "\xEF\xBF\xBF",
+                                         "\xED\xA0\x80", "\xE0\x9F\xBF", "\xF0\x9F\x98\x80" };
     unsigned long long x = 88172645463325252ULL;
-    unsigned char buf[64];
-    size_t fast = 0;
+    unsigned char buf[96];
+    size_t fast = 0, fast3 = 0;
     for (int round = 0; round < 400000; round++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        size_t len = 1 + (size_t)(x % 40);
+        size_t len = 1 + (size_t)(x % 48);
         buf[0] = '"';
-        for (size_t i = 1; i < len; i++) {
+        size_t i = 1;
+        while (i < len) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            /* mostly a quote-free run of plain or two-byte characters,
-             * as a tokenizer's strings are */
-            unsigned r = (unsigned)(x >> 40) % 64;
-            buf[i] = r < (unsigned)sizeof alphabet ? alphabet[r] : r < 48 ? (unsigned char)('a' + r % 26)
-                                                                : (r & 1) ? 0xC4 : 0xA0;
+            /* mostly plain characters and whole UTF-8 ones, as a
+             * tokenizer's strings are */
+            unsigned r = (unsigned)(x >> 40) % 96;
+            if (r < (unsigned)sizeof alphabet) {
+                buf[i++] = alphabet[r];
+            } else if (r < 64) {
+                buf[i++] = (unsigned char)('a' + r % 26);
+            } else {
+                const char *w = whole[r % (sizeof whole / sizeof *whole)];
+                size_t k = strlen(w);
+                if (i + k > len)
+                    break;
+                memcpy(buf + i, w, k);
+                i += k;
+            }
         }
+        len = i;
         buf[len] = '"';
         size_t n = (x >> 20) & 1 ? len + 1 : sizeof buf;
-        for (size_t i = len + 1; i < n; i++)
-            buf[i] = 'z';
+        for (size_t k = len + 1; k < n; k++)
+            buf[k] = 'z';
         size_t e1 = 0, e2 = 0;
         int plain = -1, has_u = 0;
         int r1 = la_json_scan_short((const char *)buf, n, 0, &e1, &plain);
@@ -593,11 +609,15 @@ START_TEST(short_strings_as_scanned)
         if (r1 == LA_OK) {
             ck_assert_uint_eq(e1, e2);
             ck_assert_msg(!plain || !memchr(buf + 1, '\\', e1 - 2), "round %d: plain with an escape", round);
-            fast += plain && e1 <= 17 && n - 1 >= 16;
+            int in_step = plain && e1 <= 33 && n - 1 >= 32;
+            fast += in_step;
+            fast3 += in_step && memchr(buf + 1, 0xE2, e1 - 2);
         }
     }
-    /* the one-step path was taken (plain strings closed within 16 bytes) */
+    /* the one-step path was taken (plain strings closed within 32 bytes),
+     * with three-byte characters too */
     ck_assert_uint_gt(fast, 1000);
+    ck_assert_uint_gt(fast3, 100);
 }
 END_TEST
 
