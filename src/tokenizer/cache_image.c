@@ -136,11 +136,18 @@ static void *vocab_part_check(void *arg)
             return NULL;
         j->named++;
     }
+    /* no branch on the way (the largest entry named, and the slots
+     * taken, said after): the walk goes at the memory's pace */
+    uint32_t most = 0;
+    size_t taken = 0;
     for (size_t i = j->slot_from; i < j->slot_to; i++) {
-        if (m->vslot[i].ent > m->n_ents)
-            return NULL;
-        j->taken += m->vslot[i].ent != 0;
+        uint32_t ent = m->vslot[i].ent;
+        most = ent > most ? ent : most;
+        taken += ent != 0;
     }
+    if (most > m->n_ents)
+        return NULL;
+    j->taken = taken;
     for (uint32_t e = j->from; e < j->to; e++) {
         const vocab_entry *v = &m->ents[e];
         if (v->off >= m->arena_len || v->len >= m->arena_len - v->off || m->arena[v->off + v->len] ||
