@@ -252,8 +252,10 @@ static void prune_in(const char *dir, const file_id *fresh)
 void tk_cache_id_prune(void)
 {
     char *dir = tk_cache_dir();
-    if (dir)
+    if (dir) {
         prune_in(dir, NULL);
+        prune_kind(KIND_OK, dir, NULL);   /* those of entries pruned too */
+    }
     free(dir);
 }
 

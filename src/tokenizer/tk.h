@@ -781,9 +781,9 @@ void tk_cache_files_free(tk_cache_file *f, size_t n, int dfd);
  * once its bytes were read, is the same file unchanged: only then may
  * tk_cache_id_write record the key of the bytes read (quietly, and only
  * when the entry of k is there; the folder's records are pruned then).
- * tk_cache_id_prune keeps the folder's records few (load.c calls it
- * after a parse, which writes an entry and prunes entries, when no record
- * was written). */
+ * tk_cache_id_prune keeps the folder's records (and those of entries that
+ * passed their check, below) few (load.c calls it after a parse, which
+ * writes an entry and prunes entries, when no record was written). */
 int tk_cache_id_find(const struct stat *st, const unsigned char *build, size_t build_len, tk_cache_key *k);
 void tk_cache_id_drop(const struct stat *st, const unsigned char *build);
 int tk_cache_id_settled(const struct stat *before, const struct timespec *began, const struct stat *after);

@@ -1533,6 +1533,12 @@ START_TEST(vouched_entry_checked_once)
     ck_assert_uint_eq(tk_cache_entry_checks(), c0 + 4);
     la_tokenizer_free(load(file, 1));                     /* the new entry, checked */
     ck_assert_uint_eq(tk_cache_entry_checks(), c0 + 5);
+    /* a record whose entry is gone goes when the records are pruned */
+    ck_assert_int_eq(oks(), 1);
+    ck_assert_int_eq(entries(path, sizeof path), 1);
+    ck_assert_int_eq(unlink(path), 0);
+    tk_cache_id_prune();
+    ck_assert_int_eq(oks(), 0);
 }
 END_TEST
 
