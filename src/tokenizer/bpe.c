@@ -284,6 +284,78 @@ static int vocab_put_batch(tk_bpe *m, pending_token *q, size_t n)
     return LA_OK;
 }
 
+/* The vocabulary from the members the validator kept (list), in two
+ * passes: the strings into the arena and the entries in the file's order,
+ * each hashed; then the hash slots filled in the order of where they
+ * fall (a counting sort on their top bits), so that the table, larger
+ * than the caches, is gone over nearly in order rather than at random.
+ * 1 when done; 0 when the list has a repeated key, a token with a bad id
+ * or escape, or memory runs short: the caller then reads the list again
+ * the usual way (one at a time, in order), which says what is wrong. */
+#define VOCAB_SORT_BITS 12
+static int vocab_from_list(tk_bpe *m, const char *p, const la_int_members *list, la_buf *tmp, uint32_t *maxid)
+{
+    size_t count = list->n;
+    uint64_t *h = malloc((count ? count : 1) * sizeof *h);
+    uint32_t *order = malloc((count ? count : 1) * sizeof *order);
+    uint32_t *at = calloc((size_t)1 << VOCAB_SORT_BITS, sizeof *at);
+    int ok = h && order && at;
+    uint32_t most = 0;
+    for (size_t e = 0; ok && e < count; e++) {
+        const la_int_member *x = &list->m[e];
+        const char *str = p + x->key + 1;
+        size_t len = x->len - 2;
+        if (x->value > UINT32_MAX ||
+            (!x->plain && string_text(p, (la_span){ x->key, (size_t)x->key + x->len }, tmp, &str, &len) != LA_OK) ||
+            m->arena_len + len + 1 > m->arena_cap) {
+            ok = 0;
+            break;
+        }
+        memcpy(m->arena + m->arena_len, str, len);
+        m->arena[m->arena_len + len] = 0;
+        m->ents[e] = (vocab_entry){ (uint32_t)m->arena_len, (uint32_t)len, (uint32_t)x->value };
+        m->arena_len += len + 1;
+        h[e] = hash_bytes(str, len);
+        m->max_token_len = len > m->max_token_len ? len : m->max_token_len;
+        most = (uint32_t)x->value > most ? (uint32_t)x->value : most;
+    }
+    /* the entries by the top bits of their home slot, stable */
+    unsigned bits = 0;
+    while (((size_t)1 << bits) < (size_t)m->vmask + 1)
+        bits++;
+    unsigned shift = bits > VOCAB_SORT_BITS ? bits - VOCAB_SORT_BITS : 0;
+    for (size_t e = 0; ok && e < count; e++)
+        at[((uint32_t)h[e] & m->vmask) >> shift]++;
+    for (uint32_t b = 0, sum = 0; ok && b < ((uint32_t)1 << VOCAB_SORT_BITS); b++) {
+        uint32_t c = at[b];
+        at[b] = sum;
+        sum += c;
+    }
+    for (size_t e = 0; ok && e < count; e++)
+        order[at[((uint32_t)h[e] & m->vmask) >> shift]++] = (uint32_t)e;
+    for (size_t k = 0; ok && k < count; k++) {
+        uint32_t e = order[k], tag = (uint32_t)(h[e] >> 32), i = (uint32_t)h[e] & m->vmask;
+        const vocab_entry *v = &m->ents[e];
+        for (; m->vslot[i].ent; i = (i + 1) & m->vmask) {
+            const vocab_entry *o = &m->ents[m->vslot[i].ent - 1];
+            if (m->vslot[i].tag == tag && o->len == v->len && memcmp(m->arena + o->off, m->arena + v->off, v->len) == 0) {
+                ok = 0;           /* a repeated key: its last id counts, as the usual way says */
+                break;
+            }
+        }
+        if (ok)
+            m->vslot[i] = (vocab_slot){ tag, e + 1 };
+    }
+    free(h);
+    free(order);
+    free(at);
+    if (!ok)
+        return 0;
+    m->n_ents = (uint32_t)count;
+    *maxid = most;
+    return 1;
+}
+
 /* Reads the "vocab" object p[0..n): token -> non-negative integer id.
  * known is its number of members, or SIZE_MAX to count them first; list,
  * when not NULL, holds them as the validator went over them (known of
@@ -317,6 +389,17 @@ static int load_vocab(tk_bpe *m, const char *p, size_t n, size_t known, const la
     size_t nq = 0;
     pos = 0;
     size_t li = 0;
+    if (list && list->n == count) {
+        if (vocab_from_list(m, p, list, &tmp, &maxid))
+            li = list->n;         /* all in: the loop below ends at once */
+        else {                    /* the usual way, from the start */
+            memset(m->vslot, 0, (size_t)cap * sizeof *m->vslot);
+            m->n_ents = 0;
+            m->arena_len = 0;
+            m->max_token_len = 0;
+            maxid = 0;
+        }
+    }
     for (;;) {
         const char *s = NULL;
         size_t len = 0;
