@@ -531,10 +531,10 @@ static int on_network_fs(int fd)
  * and the pages the mapping then reads fail as SIGBUS, where a read fails
  * as an error (the entry is then made again). The word table, the one
  * part written in, is copied out of a mapping at load (load.c). */
-static void *entry_map(int fd, size_t n, size_t *len, int *is_mapped, const char *path, int vouched)
+static void *entry_map(int fd, size_t n, size_t *len, int *is_mapped, const char *path, int vouched, int network)
 {
     int mode = map_mode();
-    void *p = mode > 0 || (mode == 0 && !on_network_fs(fd)) ? tk_map_file(fd, n, mode > 0 || vouched, path) : NULL;
+    void *p = mode > 0 || (mode == 0 && !network) ? tk_map_file(fd, n, mode > 0 || vouched, path) : NULL;
     *is_mapped = p != NULL;
     if (!p)
         return entry_read(fd, n, len);
@@ -601,8 +601,11 @@ int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build
         rc = LA_EDATA;            /* others could have written it: made again */
     } else if ((uint64_t)st.st_size >= sizeof h && (uint64_t)st.st_size <= cache_budget()) {
         n = (size_t)st.st_size;
-        vouched = vouch && vouch(&st, k, build, build_len);
-        p = entry_map(fd, n, &len, &is_mapped, path, vouched);
+        /* on a network file system another machine may change the entry
+         * in ways its times there need not show at once: always checked */
+        int network = on_network_fs(fd);
+        vouched = vouch && !network && vouch(&st, k, build, build_len);
+        p = entry_map(fd, n, &len, &is_mapped, path, vouched, network);
         rc = p == MAP_FAILED ? LA_EIO : LA_EDATA;
     }
     if (p != MAP_FAILED) {

@@ -39,6 +39,7 @@ static void teardown(void)
 {
     tk_cache_id_margin(2);
     tk_cache_ok_margin(2);
+    tk_cache_set_network(-1);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
@@ -1521,6 +1522,11 @@ START_TEST(vouched_entry_checked_once)
     for (int i = 0; i < 2; i++)
         same_as_file(load(file, 1), file);                /* vouched: not checked */
     ck_assert_uint_eq(tk_cache_entry_checks(), c0 + 3);
+    tk_cache_set_network(1);                              /* on a network file system: checked */
+    same_as_file(load(file, 1), file);
+    tk_cache_set_network(-1);
+    ck_assert_uint_eq(tk_cache_entry_checks(), c0 + 4);
+    c0++;
     /* a byte of the other members' text changed ("normalizer" made
      * "Normalizer": still JSON, a member no more; modification time now) */
     size_t len;
