@@ -290,8 +290,8 @@ static int vocab_put_batch(tk_bpe *m, pending_token *q, size_t n)
  * fall (a counting sort on their top bits), so that the table, larger
  * than the caches, is gone over nearly in order rather than at random.
  * 1 when done; 0 when the list has a repeated key, a token with a bad id
- * or escape, or memory runs short: the caller then reads the list again
- * the usual way (one at a time, in order), which says what is wrong. */
+ * or escape, or memory runs short: the caller then reads the object the
+ * usual way (one member at a time, in order), which says what is wrong. */
 #define VOCAB_SORT_BITS 12
 static int vocab_from_list(tk_bpe *m, const char *p, const la_int_members *list, la_buf *tmp, uint32_t *maxid)
 {
@@ -359,7 +359,8 @@ static int vocab_from_list(tk_bpe *m, const char *p, const la_int_members *list,
 /* Reads the "vocab" object p[0..n): token -> non-negative integer id.
  * known is its number of members, or SIZE_MAX to count them first; list,
  * when not NULL, holds them as the validator went over them (known of
- * them, keys placed from p), so they are not scanned again. */
+ * them, keys placed from p), so they are not scanned again unless
+ * vocab_from_list gives up. */
 static int load_vocab(tk_bpe *m, const char *p, size_t n, size_t known, const la_int_members *list, la_err *err)
 {
     size_t pos = 0, count = 0;
@@ -388,36 +389,20 @@ static int load_vocab(tk_bpe *m, const char *p, size_t n, size_t known, const la
     pending_token q[VOCAB_BATCH];
     size_t nq = 0;
     pos = 0;
-    size_t li = 0;
-    if (list && list->n == count) {
-        if (vocab_from_list(m, p, list, &tmp, &maxid))
-            li = list->n;         /* all in: the loop below ends at once */
-        else {                    /* the usual way, from the start */
-            memset(m->vslot, 0, (size_t)cap * sizeof *m->vslot);
-            m->n_ents = 0;
-            m->arena_len = 0;
-            m->max_token_len = 0;
-            maxid = 0;
-        }
+    int listed = list && list->n == count && vocab_from_list(m, p, list, &tmp, &maxid);
+    if (list && !listed) {        /* the usual way, from the start, which says what is wrong */
+        memset(m->vslot, 0, (size_t)cap * sizeof *m->vslot);
+        m->n_ents = 0;
+        m->arena_len = 0;
+        m->max_token_len = 0;
+        maxid = 0;
     }
-    for (;;) {
+    while (!listed) {
+        int more = next_member(p, n, &pos, &k, &v);
         const char *s = NULL;
         size_t len = 0;
         uint32_t id = 0;
-        int more, plain, bad;
-        if (list) {
-            const la_int_member *e = li < list->n ? &list->m[li++] : NULL;
-            more = e != NULL;
-            if (e)
-                k = (la_span){ e->key, (size_t)e->key + e->len };
-            plain = e && e->plain;
-            bad = e && e->value > UINT32_MAX;
-            id = e && !bad ? (uint32_t)e->value : 0;
-        } else {
-            more = next_member(p, n, &pos, &k, &v);
-            plain = more && la_json_string_is_plain(p, k);
-            bad = more && !parse_u32(p, v, &id);
-        }
+        int plain = more && la_json_string_is_plain(p, k), bad = more && !parse_u32(p, v, &id);
         /* the batch goes in before an error is said, a token with
          * escapes, or the end */
         if (nq && (nq == VOCAB_BATCH || !more || !plain || bad)) {
@@ -655,7 +640,6 @@ static int add_merges(tk_bpe *m, pending_merge *q, size_t n, const la_buf *store
         if (known[i] == -1) {
             uint32_t en = vocab_find_h(m, e->s[2], e->len[2], e->h[2]);
             known[i] = en == UINT32_MAX ? -2 : (int64_t)m->ents[en].id;
-            g->last = known[i] < 0 ? -1 : known[i];
         }
         if (known[i] < 0)
             return la_err_set(err, LA_EDATA, "bad_tokenizer",

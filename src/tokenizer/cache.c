@@ -46,7 +46,8 @@
  * it is checked before use (tk_bpe_from_image, tk_direct_table_valid):
  * an entry that fails anything is removed and the file parsed, never
  * trusted. (The check of its bytes is skipped for an entry file that a
- * record says passed it and that has not changed since: cache_id.c.) What a merge makes is checked at its first lookup instead
+ * record says passed it and that has not changed since: cache_id.c.)
+ * What a merge makes is checked at its first lookup instead
  * (a run uses few): one that does not hold removes the entry and fails
  * the run. Entries are written whole under a temporary name and renamed,
  * so that readers never see half of one. */
@@ -576,9 +577,9 @@ static int head_holds(const cache_head *h, size_t n, const tk_cache_key *k, cons
 
 /* Reads the entry of key k made by build (entry_map) into *e: LA_OK
  * when it is there, whole, and its head holds (its check is the
- * caller's, tk_cache_entry_holds, unless vouch vouches for it); LA_EIO when there is none (or it
- * cannot be read); LA_EDATA when the file there is not a good entry of
- * this key (then removed). */
+ * caller's, tk_cache_entry_holds, unless vouch vouches for it); LA_EIO
+ * when there is none (or it cannot be read); LA_EDATA when the file there
+ * is not a good entry of this key (then removed). */
 int tk_cache_map(const tk_cache_key *k, const unsigned char *build, size_t build_len, tk_cache_vouch_fn vouch,
                  tk_cache_entry *e)
 {
