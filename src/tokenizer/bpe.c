@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -586,8 +587,8 @@ static int64_t guessed_id(const tk_bpe *m, const pending_merge *e, merge_guess *
  * guessing, a merged token guessed wrong is looked up at once, so that
  * the next merge's guess starts from it; otherwise with the batch's other
  * lookups, its slot fetched beside theirs. */
-static int add_merges(tk_bpe *m, pending_merge *q, size_t n, const la_buf *store, la_buf *scratch,
-                      size_t prefix_len, merge_guess *g, la_err *err)
+static int lookup_merges(const tk_bpe *m, pending_merge *q, size_t n, const la_buf *store, la_buf *scratch,
+                         size_t prefix_len, merge_guess *g, la_err *err)
 {
     size_t need = 0;
     int64_t known[MERGE_BATCH];   /* the merged token's id; -1: looked up below; -2: not in the vocabulary */
@@ -646,12 +647,21 @@ static int add_merges(tk_bpe *m, pending_merge *q, size_t n, const la_buf *store
                               "tokenizer: model: merged token \"%.40s\" is not in the vocabulary", e->s[2]);
         e->new_id = (uint32_t)known[i];
         e->key = (uint64_t)m->ents[ea].id << 32 | m->ents[eb].id;
-        __builtin_prefetch(&m->merges[(uint32_t)hash_u64(e->key) & m->mmask]);
     }
-    /* a repeated pair keeps the later rank, as a HashMap collect would */
-    for (size_t i = 0; i < n; i++)
-        *merge_find(m, q[i].key) = (merge_slot){ q[i].key, q[i].rank, q[i].new_id };
     return LA_OK;
+}
+
+/* Inserts the merges q[0..n), looked up, in order: a repeated pair keeps
+ * the later rank, as a HashMap collect would. */
+static void insert_merges(tk_bpe *m, const pending_merge *q, size_t n)
+{
+    for (size_t i = 0; i < n; i += MERGE_BATCH) {
+        size_t k = n - i < MERGE_BATCH ? n - i : MERGE_BATCH;
+        for (size_t j = 0; j < k; j++)
+            __builtin_prefetch(&m->merges[(uint32_t)hash_u64(q[i + j].key) & m->mmask]);
+        for (size_t j = 0; j < k; j++)
+            *merge_find(m, q[i + j].key) = (merge_slot){ q[i + j].key, q[i + j].rank, q[i + j].new_id };
+    }
 }
 
 /* One merge element at span e: "a b" (one space exactly) or [a, b].
@@ -751,8 +761,12 @@ static int merge_fast(const char *p, size_t n, size_t i, const char **a, size_t 
 }
 
 /* Merges are read by two threads for a large file: this one parses the
- * elements into chunks of pending merges, a second resolves and inserts
- * them in order (add_merges), each about half of the work. Chunks go
+ * elements into chunks of pending merges, a second resolves them (looks
+ * their parts up: lookup_merges) and inserts them in order
+ * (insert_merges). Resolving is the longer of the two, so the parsing
+ * thread, rather than wait for room in the ring, looks chunks up itself,
+ * the newest first (the resolver takes the oldest): a chunk is looked up
+ * by whichever thread claims it, and inserted by the resolver. Chunks go
  * round a ring; a small file is resolved chunk by chunk on this thread.
  * Errors come out as one thread would find them: the first failing
  * merge, the merges before an unreadable element being checked first. */
@@ -761,11 +775,22 @@ static int merge_fast(const char *p, size_t n, size_t i, const char **a, size_t 
 #define MERGE_THREADED 8192      /* merges (estimated) from which a second thread pays */
 #define AHEAD_RING 32            /* chunks parsed ahead of the vocabulary being read */
 
+enum { CHUNK_PARSED, CHUNK_CLAIMED, CHUNK_LOOKED_UP };
+
 typedef struct {
     pending_merge q[MERGE_CHUNK];
     size_t n;
     la_buf store;                /* the chunk's strings */
+    atomic_int state;            /* CHUNK_*: a thread that moves it from PARSED looks it up */
+    int rc;                      /* the lookups' result, once LOOKED_UP */
+    la_err err;
 } merge_chunk;
+
+/* A thread's own state for looking chunks up. */
+typedef struct {
+    la_buf scratch;              /* merged tokens */
+    merge_guess guess;           /* where merged tokens are looked for first */
+} merge_looker;
 
 typedef struct {
     tk_bpe *m;
@@ -779,21 +804,97 @@ typedef struct {
     int parser_waits;            /* the parser waits for room in the ring */
     size_t nring;
     size_t prefix_len;           /* the continuing_subword_prefix's length */
-    la_buf scratch;              /* the resolver's merged tokens */
-    merge_guess guess;           /* where merged tokens are looked for first */
+    int can_look;                /* the vocabulary is in: chunks may be looked up */
+    merge_looker look;           /* the resolver's */
+    merge_looker help;           /* the parsing thread's */
     la_err err;
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } merge_pipe;
 
-/* Resolves and inserts one chunk. */
-static int resolve_chunk(merge_pipe *pp, merge_chunk *c)
+/* Test hooks (tk_test.h): resolvers held until the parsing thread has
+ * nothing left to look up, and the chunks parsing threads looked up. */
+static atomic_int hold_resolver;
+static atomic_ulong chunks_helped;
+
+void tk_bpe_set_hold_resolver(int on) { atomic_store(&hold_resolver, on); }
+
+unsigned long tk_bpe_chunks_helped(void) { return atomic_load(&chunks_helped); }
+
+/* Looks chunk c up (claimed by this thread) with lk, and marks it so. */
+static void lookup_chunk(merge_pipe *pp, merge_chunk *c, merge_looker *lk)
 {
     int rc = LA_OK;
     for (size_t i = 0; i < c->n && rc == LA_OK; i += MERGE_BATCH)
-        rc = add_merges(pp->m, c->q + i, c->n - i < MERGE_BATCH ? c->n - i : MERGE_BATCH, &c->store, &pp->scratch,
-                        pp->prefix_len, &pp->guess, &pp->err);
-    return rc;
+        rc = lookup_merges(pp->m, c->q + i, c->n - i < MERGE_BATCH ? c->n - i : MERGE_BATCH, &c->store,
+                           &lk->scratch, pp->prefix_len, &lk->guess, &c->err);
+    c->rc = rc;
+    atomic_store_explicit(&c->state, CHUNK_LOOKED_UP, memory_order_release);
+}
+
+/* Claims chunk c for looking up: 1 when this thread is to do it. */
+static int claim_chunk(merge_chunk *c)
+{
+    int parsed = CHUNK_PARSED;
+    return atomic_load_explicit(&c->state, memory_order_relaxed) == CHUNK_PARSED &&
+           atomic_compare_exchange_strong(&c->state, &parsed, CHUNK_CLAIMED);
+}
+
+/* Resolves and inserts one chunk, the next in order: looked up here
+ * unless the parsing thread claimed it (then waited for: it is at work
+ * on it, a chunk's lookups long). */
+static int resolve_chunk(merge_pipe *pp, merge_chunk *c)
+{
+    if (claim_chunk(c))
+        lookup_chunk(pp, c, &pp->look);
+    else
+        while (atomic_load_explicit(&c->state, memory_order_acquire) != CHUNK_LOOKED_UP)
+            sched_yield();
+    if (c->rc != LA_OK) {
+        pp->err = c->err;
+        return c->rc;
+    }
+    insert_merges(pp->m, c->q, c->n);
+    return LA_OK;
+}
+
+/* On the parsing thread, pp->mu held: looks up the newest chunk handed
+ * over that no thread has claimed, the oldest left to the resolver. 1
+ * when there was one (the lock was let go meanwhile), 0 when none. */
+static int help_resolve(merge_pipe *pp)
+{
+    if (!pp->can_look || pp->failed)
+        return 0;
+    for (size_t k = pp->produced; k > pp->consumed + 1; k--) {
+        merge_chunk *c = &pp->ring[(k - 1) % pp->nring];
+        if (!claim_chunk(c))
+            continue;
+        pthread_mutex_unlock(&pp->mu);
+        lookup_chunk(pp, c, &pp->help);
+        atomic_fetch_add_explicit(&chunks_helped, 1, memory_order_relaxed);
+        pthread_mutex_lock(&pp->mu);
+        return 1;
+    }
+    return 0;
+}
+
+/* The parsing thread's part once it has handed over its last chunk:
+ * the chunks not claimed yet looked up, while the resolver inserts (the
+ * vocabulary is in by now: it waits, if need be, for the resolver to
+ * have seen so). */
+static void help_to_end(merge_pipe *pp)
+{
+    pthread_mutex_lock(&pp->mu);
+    while (!pp->can_look && !pp->failed && pp->consumed < pp->produced)
+        pthread_cond_wait(&pp->cv, &pp->mu);
+    while (help_resolve(pp))
+        ;
+    pthread_mutex_unlock(&pp->mu);
+}
+
+static void looker_free(merge_looker *lk)
+{
+    la_buf_free(&lk->scratch);
 }
 
 static void *merge_resolver(void *arg)
@@ -801,7 +902,9 @@ static void *merge_resolver(void *arg)
     merge_pipe *pp = arg;
     pthread_mutex_lock(&pp->mu);
     for (;;) {
-        while (pp->consumed == pp->produced && !pp->done && !pp->failed) {
+        while (((pp->consumed == pp->produced && !pp->done) ||
+                (atomic_load(&hold_resolver) && !pp->done && !pp->parser_waits)) &&
+               !pp->failed) {
             pp->resolver_waits = 1;
             pthread_cond_wait(&pp->cv, &pp->mu);
             pp->resolver_waits = 0;
@@ -850,6 +953,10 @@ static merge_chunk *hand_over(merge_pipe *pp)
         if (pp->resolver_waits)
             pthread_cond_broadcast(&pp->cv);
         while (pp->produced - pp->consumed >= pp->nring && !pp->failed) {
+            if (help_resolve(pp))
+                continue;
+            if (pp->resolver_waits)
+                pthread_cond_broadcast(&pp->cv);   /* a resolver held for the test hook */
             pp->parser_waits = 1;
             pthread_cond_wait(&pp->cv, &pp->mu);
             pp->parser_waits = 0;
@@ -862,6 +969,7 @@ static merge_chunk *hand_over(merge_pipe *pp)
     c = &pp->ring[pp->produced % pp->nring];
     c->n = 0;
     la_buf_clear(&c->store);
+    atomic_store_explicit(&c->state, CHUNK_PARSED, memory_order_relaxed);   /* seen once handed over, under mu */
     return c;
 }
 
@@ -997,6 +1105,7 @@ static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
     memset(&pp, 0, sizeof pp);
     pp.m = m;
     pp.prefix_len = m->prefix_len;
+    pp.can_look = 1;
     size_t nring = count >= MERGE_THREADED ? MERGE_RING : 1;
     pp.nring = nring;
     if (!(pp.ring = calloc(nring, sizeof *pp.ring)))
@@ -1013,6 +1122,7 @@ static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
     }
     int rc = parse_merges(&pp, p, n, arr + 1, err);
     if (pp.threaded) {
+        help_to_end(&pp);
         pthread_mutex_lock(&pp.mu);
         pp.done = 1;
         pthread_cond_broadcast(&pp.cv);
@@ -1028,7 +1138,8 @@ static int load_merges(tk_bpe *m, const char *p, size_t n, la_err *err)
     for (size_t k = 0; k < nring; k++)
         la_buf_free(&pp.ring[k].store);
     free(pp.ring);
-    la_buf_free(&pp.scratch);
+    looker_free(&pp.look);
+    looker_free(&pp.help);
     return rc;
 }
 
@@ -1242,6 +1353,7 @@ static void merges_end(tk_bpe_ahead *a, merges_done *d)
     if (!g)
         return;
     if (g->started) {
+        help_to_end(&g->pp);
         pthread_mutex_lock(&g->pp.mu);
         g->pp.done = 1;
         pthread_cond_broadcast(&g->pp.cv);
@@ -1255,7 +1367,8 @@ static void merges_end(tk_bpe_ahead *a, merges_done *d)
     for (size_t k = 0; k < g->pp.nring; k++)
         la_buf_free(&g->pp.ring[k].store);
     free(g->pp.ring);
-    la_buf_free(&g->pp.scratch);
+    looker_free(&g->pp.look);
+    looker_free(&g->pp.help);
     free(g);
     a->mg = NULL;
 }
@@ -1299,8 +1412,13 @@ static void *ahead_resolver(void *arg)
     int ok = a->rc == LA_OK && table;
     pthread_mutex_unlock(&a->mu);
     merge_pipe *pp = &g->pp;
-    if (ok)
+    if (ok) {
+        pthread_mutex_lock(&pp->mu);
+        pp->can_look = 1;                /* the validating thread may look chunks up too */
+        pthread_cond_broadcast(&pp->cv);
+        pthread_mutex_unlock(&pp->mu);
         return merge_resolver(pp);
+    }
     pthread_mutex_lock(&pp->mu);
     pp->failed = 1;
     pp->frc = LA_EDATA;

@@ -53,6 +53,14 @@ uint64_t tk_bpe_chunk_digest(const tk_bpe *m);
 /* A digest of the merge table as laid out (its size and every slot), so
  * that two ways of loading are seen to build the same one. */
 uint64_t tk_bpe_merge_digest(const tk_bpe *m);
+/* 1 holds the thread that resolves merges until the thread parsing them
+ * has nothing left to look up (it has handed over its last chunk, or
+ * waits for room with every chunk but the oldest claimed), so that the
+ * parsing thread looks up the newest chunks before the oldest is
+ * resolved; 0 (the default) lets it run. And how many chunks parsing
+ * threads have looked up since the program started. */
+void tk_bpe_set_hold_resolver(int on);
+unsigned long tk_bpe_chunks_helped(void);
 
 /* ---- loading (load.c) ------------------------------------------------- */
 /* 0 makes loading read the vocabulary after validation, on the loading

@@ -304,8 +304,9 @@ START_TEST(merge_spellings)
 END_TEST
 
 /* A model of 100 CJK characters and their 10,000 pairs, one merge per
- * pair in order; bad_at > 0 spoils merge bad_at (1-based) with `bad`. */
-static char *many_merges_json(size_t bad_at, const char *bad)
+ * pair in order; bad_at > 0 spoils merge bad_at (1-based) with `bad`,
+ * bad_at2 > 0 merge bad_at2 with bad2. */
+static char *many_merges_json2(size_t bad_at, const char *bad, size_t bad_at2, const char *bad2)
 {
     la_buf j = {0};
     char c[4], d[4];
@@ -332,12 +333,18 @@ static char *many_merges_json(size_t bad_at, const char *bad)
             tk_utf8_encode(0x4E00 + a, c);
             tk_utf8_encode(0x4E00 + b, d);
             char e[64];
-            int n = k == bad_at ? snprintf(e, sizeof e, "%s%s", k > 1 ? "," : "", bad)
-                                : snprintf(e, sizeof e, "%s\"%.3s %.3s\"", k > 1 ? "," : "", c, d);
+            int n = k == bad_at    ? snprintf(e, sizeof e, "%s%s", k > 1 ? "," : "", bad)
+                    : k == bad_at2 ? snprintf(e, sizeof e, "%s%s", k > 1 ? "," : "", bad2)
+                                   : snprintf(e, sizeof e, "%s\"%.3s %.3s\"", k > 1 ? "," : "", c, d);
             ck_assert_int_eq(la_buf_append(&j, e, (size_t)n), LA_OK);
         }
     ck_assert_int_eq(la_buf_append(&j, "]}}", 3), LA_OK);
     return j.data;
+}
+
+static char *many_merges_json(size_t bad_at, const char *bad)
+{
+    return many_merges_json2(bad_at, bad, 0, NULL);
 }
 
 /* Large merge lists are read by two threads (parsing, resolving) through
@@ -345,13 +352,10 @@ static char *many_merges_json(size_t bad_at, const char *bad)
  * ones a single pass finds first. The 10,000 pairs inside tokens also
  * make the chunking's pair set grow several times: no pair is lost (a
  * lost one would cut the two characters apart). */
-START_TEST(many_merges)
+/* Every pair of many_merges_json's characters is one token, its own. */
+static void all_pairs_merge(la_tokenizer *t)
 {
     la_err err;
-    char *json = many_merges_json(0, NULL);
-    la_tokenizer *t = load_json(json, &err);
-    free(json);
-    ck_assert_msg(t != NULL, "%s", err.msg);
     la_tok_work *w = la_tok_work_new();
     la_tokens out = {0};
     for (int a = 0; a < 100; a++)
@@ -365,6 +369,16 @@ START_TEST(many_merges)
         }
     la_tokens_free(&out);
     la_tok_work_free(w);
+}
+
+START_TEST(many_merges)
+{
+    la_err err;
+    char *json = many_merges_json(0, NULL);
+    la_tokenizer *t = load_json(json, &err);
+    free(json);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    all_pairs_merge(t);
     la_tokenizer_free(t);
 
     /* an unknown part late in the list (the ring has wrapped) */
@@ -958,6 +972,55 @@ START_TEST(merged_ids_guessed)
 }
 END_TEST
 
+/* The thread that parses merges looks chunks up itself, the newest
+ * first, while the resolver lags (held here until the parser has nothing
+ * left to look up), the resolver inserting every chunk in order: with
+ * the vocabulary read ahead or not, the merge table is the one cJSON's
+ * reading gives, every pair merges to its token, and of two bad merges
+ * in different chunks the first is said, though the later one's chunk
+ * was looked up first. */
+START_TEST(merges_looked_up_by_parser)
+{
+    setenv("LOOKAHEAD_CACHE_DIR", "", 1);
+    tk_bpe_set_hold_resolver(1);
+    for (int ahead = 0; ahead < 2; ahead++) {
+        tk_load_set_ahead(ahead);
+        la_err err;
+        char *json = many_merges_json(0, NULL);
+        unsigned long before = tk_bpe_chunks_helped();
+        la_tokenizer *t = load_json(json, &err);
+        ck_assert_msg(t != NULL, "%s", err.msg);
+        /* ten chunks: all but the oldest at a time are the parser's */
+        unsigned long helped = tk_bpe_chunks_helped() - before;
+        ck_assert_msg(helped >= 5, "ahead %d: the parser looked up %lu chunks", ahead, helped);
+        all_pairs_merge(t);
+        la_tokenizer_free(t);
+        char path[] = "/tmp/la_tok_help_XXXXXX";
+        int fd = mkstemp(path);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+        close(fd);
+        ck_assert_msg(tables_match_file(path), "ahead %d: not compared", ahead);
+        unlink(path);
+        free(json);
+        /* merges 2,500 and 3,500 bad, in the third and fourth chunks of
+         * 1,024: the parser, waiting for room in a ring of four, looks
+         * the fourth up first (a failure in the reading ahead has the
+         * merges read again the usual way, which says it) */
+        json = many_merges_json2(2500, "\"\u4e00 x\"", 3500, "\"\u4e00 y\"");
+        ck_assert_ptr_null(load_json(json, &err));
+        ck_assert_str_eq(err.msg, "tokenizer: model: merge token \"x\" is not in the vocabulary");
+        free(json);
+        json = many_merges_json2(2500, "\"\u4e00 x\"", 3500, "\"a b c\"");
+        ck_assert_ptr_null(load_json(json, &err));
+        ck_assert_str_eq(err.msg, "tokenizer: model: merge token \"x\" is not in the vocabulary");
+        free(json);
+    }
+    tk_load_set_ahead(1);
+    tk_bpe_set_hold_resolver(0);
+}
+END_TEST
+
 /* The vocabulary read ahead from its members as validation kept them
  * (la_json_int_object_list) and read again after validation: the same
  * model, or the same error, for keys plain, escaped, of two- and
@@ -1020,6 +1083,7 @@ static Suite *suite(void)
     tcase_add_test(tt, merges_read_while_validated);
     tcase_add_test(tt, merged_ids_guessed);
     tcase_add_test(tt, vocab_read_from_validation);
+    tcase_add_test(tt, merges_looked_up_by_parser);
     suite_add_tcase(s, tt);
     return s;
 }
