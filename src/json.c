@@ -1,6 +1,7 @@
 /* json.c - strict, iterative JSON validation and span location. */
 #include "json.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -566,6 +567,8 @@ int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *pl
     return la_json_scan_string(p, n, pos, end, &has_u, NULL);
 }
 
+#define LA_INT_PUBLISH 1024       /* members a fixed list is published by */
+
 /* Appends member (key at k, klen bytes, plain, value) to out. */
 static void int_member_put(la_int_members *out, size_t k, size_t klen, int plain, uint64_t value)
 {
@@ -576,6 +579,10 @@ static void int_member_put(la_int_members *out, size_t k, size_t klen, int plain
         return;
     }
     if (out->n == out->cap) {
+        if (out->fixed) {
+            out->failed = 1;
+            return;
+        }
         size_t cap = out->cap ? out->cap * 2 : 4096;
         la_int_member *m = realloc(out->m, cap * sizeof *m);
         if (!m) {
@@ -586,6 +593,10 @@ static void int_member_put(la_int_members *out, size_t k, size_t klen, int plain
         out->cap = cap;
     }
     out->m[out->n++] = (la_int_member){ (uint32_t)k, (uint32_t)klen, (unsigned)plain, value };
+    /* a reader sees members in batches: a store per member would pass
+     * the line holding ready back and forth between the two threads */
+    if (out->fixed && (out->n & (LA_INT_PUBLISH - 1)) == 0)
+        atomic_store_explicit(&out->ready, out->n, memory_order_release);
 }
 
 static inline __attribute__((always_inline)) size_t int_object(const char *p, size_t n, size_t pos, size_t *count,
@@ -637,7 +648,12 @@ size_t la_json_int_object(const char *p, size_t n, size_t pos, size_t *count)
 
 size_t la_json_int_object_list(const char *p, size_t n, size_t pos, size_t *count, la_int_members *out)
 {
-    return int_object(p, n, pos, count, out);
+    size_t end = int_object(p, n, pos, count, out);
+    if (out->fixed) {
+        atomic_store_explicit(&out->ready, out->n, memory_order_release);
+        atomic_store_explicit(&out->closed, end && !out->failed ? 1 : 2, memory_order_release);
+    }
+    return end;
 }
 
 /* Scans a number per RFC 8259's grammar; *end just past it. */

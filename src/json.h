@@ -112,10 +112,20 @@ typedef struct la_int_members {
     la_int_member *m;
     size_t n, cap;
     int failed;                   /* out of memory: the list is not whole */
+    /* fixed: m holds cap members and never moves (more fail the list),
+     * so that another thread may read the list while it is written:
+     * ready says how many members are in (published every so often, with
+     * release), and closed that the writer is done (1: ready is all of
+     * them) or gave up (2). Set by whoever set m. */
+    int fixed;
+    _Atomic size_t ready;
+    _Atomic int closed;
 } la_int_members;
 /* la_json_int_object, keeping each member in *out as well (out->n
  * counts them; a failure to grow it sets out->failed, the validation's
- * result stands), so that a reader of the object need not scan it again. */
+ * result stands), so that a reader of the object need not scan it again.
+ * A fixed list is published as it grows (out->ready) and closed at the
+ * end: 1 when the object was read whole into it, else 2. */
 size_t la_json_int_object_list(const char *p, size_t n, size_t pos, size_t *count, la_int_members *out);
 
 /* la_json_validate_top, also filling *sub (sub->name set by the caller;

@@ -27,6 +27,9 @@
 #include "json.h"
 
 #include <errno.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <pthread.h>
 #include <stddef.h>
 #include <sched.h>
@@ -34,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- hashing -------------------------------------------------------- */
@@ -294,32 +298,36 @@ static int vocab_put_batch(tk_bpe *m, pending_token *q, size_t n)
  * or escape, or memory runs short: the caller then reads the object the
  * usual way (one member at a time, in order), which says what is wrong. */
 #define VOCAB_SORT_BITS 12
-static int vocab_from_list(tk_bpe *m, const char *p, const la_int_members *list, la_buf *tmp, uint32_t *maxid)
+
+/* The first pass for member x of the list (its key at p + x->key): its
+ * string into the arena, its entry (number e) and its hash into h[e];
+ * *most is the largest id so far. 0 for a bad id or escape, or no room. */
+static int listed_put(tk_bpe *m, const char *p, const la_int_member *x, size_t e, la_buf *tmp, uint64_t *h,
+                      uint32_t *most)
 {
-    size_t count = list->n;
-    uint64_t *h = malloc((count ? count : 1) * sizeof *h);
+    const char *str = p + x->key + 1;
+    size_t len = x->len - 2;
+    if (x->value > UINT32_MAX ||
+        (!x->plain && string_text(p, (la_span){ x->key, (size_t)x->key + x->len }, tmp, &str, &len) != LA_OK) ||
+        m->arena_len + len + 1 > m->arena_cap || e >= m->ents_cap)
+        return 0;
+    memcpy(m->arena + m->arena_len, str, len);
+    m->arena[m->arena_len + len] = 0;
+    m->ents[e] = (vocab_entry){ (uint32_t)m->arena_len, (uint32_t)len, (uint32_t)x->value };
+    m->arena_len += len + 1;
+    h[e] = hash_bytes(str, len);
+    m->max_token_len = len > m->max_token_len ? len : m->max_token_len;
+    *most = (uint32_t)x->value > *most ? (uint32_t)x->value : *most;
+    return 1;
+}
+
+/* The second pass: the hash slots of the count entries (hashes h) filled
+ * in the order of where they fall. 0 for a repeated key (or no memory). */
+static int listed_slots(tk_bpe *m, const uint64_t *h, size_t count)
+{
     uint32_t *order = malloc((count ? count : 1) * sizeof *order);
     uint32_t *at = calloc((size_t)1 << VOCAB_SORT_BITS, sizeof *at);
-    int ok = h && order && at;
-    uint32_t most = 0;
-    for (size_t e = 0; ok && e < count; e++) {
-        const la_int_member *x = &list->m[e];
-        const char *str = p + x->key + 1;
-        size_t len = x->len - 2;
-        if (x->value > UINT32_MAX ||
-            (!x->plain && string_text(p, (la_span){ x->key, (size_t)x->key + x->len }, tmp, &str, &len) != LA_OK) ||
-            m->arena_len + len + 1 > m->arena_cap) {
-            ok = 0;
-            break;
-        }
-        memcpy(m->arena + m->arena_len, str, len);
-        m->arena[m->arena_len + len] = 0;
-        m->ents[e] = (vocab_entry){ (uint32_t)m->arena_len, (uint32_t)len, (uint32_t)x->value };
-        m->arena_len += len + 1;
-        h[e] = hash_bytes(str, len);
-        m->max_token_len = len > m->max_token_len ? len : m->max_token_len;
-        most = (uint32_t)x->value > most ? (uint32_t)x->value : most;
-    }
+    int ok = order && at;
     /* the entries by the top bits of their home slot, stable */
     unsigned bits = 0;
     while (((size_t)1 << bits) < (size_t)m->vmask + 1)
@@ -347,14 +355,26 @@ static int vocab_from_list(tk_bpe *m, const char *p, const la_int_members *list,
         if (ok)
             m->vslot[i] = (vocab_slot){ tag, e + 1 };
     }
-    free(h);
     free(order);
     free(at);
-    if (!ok)
-        return 0;
-    m->n_ents = (uint32_t)count;
-    *maxid = most;
-    return 1;
+    if (ok)
+        m->n_ents = (uint32_t)count;
+    return ok;
+}
+
+static int vocab_from_list(tk_bpe *m, const char *p, const la_int_members *list, la_buf *tmp, uint32_t *maxid)
+{
+    size_t count = list->n;
+    uint64_t *h = malloc((count ? count : 1) * sizeof *h);
+    int ok = h != NULL;
+    uint32_t most = 0;
+    for (size_t e = 0; ok && e < count; e++)
+        ok = listed_put(m, p, &list->m[e], e, tmp, h, &most);
+    ok = ok && listed_slots(m, h, count);
+    free(h);
+    if (ok)
+        *maxid = most;
+    return ok;
 }
 
 /* Reads the "vocab" object p[0..n): token -> non-negative integer id.
@@ -362,6 +382,8 @@ static int vocab_from_list(tk_bpe *m, const char *p, const la_int_members *list,
  * when not NULL, holds them as the validator went over them (known of
  * them, keys placed from p), so they are not scanned again unless
  * vocab_from_list gives up. */
+static int vocab_ids(tk_bpe *m, size_t count, uint32_t maxid, la_err *err);
+
 static int load_vocab(tk_bpe *m, const char *p, size_t n, size_t known, const la_int_members *list, la_err *err)
 {
     size_t pos = 0, count = 0;
@@ -431,6 +453,13 @@ static int load_vocab(tk_bpe *m, const char *p, size_t n, size_t known, const la
     la_buf_free(&tmp);
     if (rc != LA_OK)
         return rc;
+    return vocab_ids(m, count, maxid, err);
+}
+
+/* The vocabulary's ids, once its count entries (ids up to maxid) are in:
+ * by_id, and whether an id has two strings. */
+static int vocab_ids(tk_bpe *m, size_t count, uint32_t maxid, la_err *err)
+{
     if (maxid >= UINT32_MAX - 1 || (uint64_t)maxid + 1 > 64 * (uint64_t)(count + 1024))
         return la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: model: vocab ids too sparse");
     m->id_count = count ? maxid + 1 : 0;
@@ -1264,6 +1293,13 @@ struct tk_bpe_ahead {
     const char *p;
     size_t n, count;
     const la_int_members *list;  /* the members as validated, or NULL */
+    /* streamed (tk_bpe_ahead_stream): the list is read as the validator
+     * writes it, into tables sized for bound bytes; n, count, cut and
+     * list_ok come with tk_bpe_ahead_confirm (confirmed set, under mu) */
+    int stream;
+    size_t bound;
+    int confirmed, list_ok;
+    atomic_int dropped;          /* tk_bpe_ahead_drop: the model is not wanted */
     tk_bpe *m;
     int rc;                      /* load_vocab's, with err */
     la_err err;
@@ -1276,11 +1312,111 @@ struct tk_bpe_ahead {
     ahead_merges *mg;            /* the merges read ahead, if any */
 };
 
+static atomic_ulong vocabs_streamed;
+
+unsigned long tk_bpe_vocabs_streamed(void) { return atomic_load(&vocabs_streamed); }
+
+/* Waits a little for the validator to write more members: spinning
+ * briefly, then sleeping a few batches' time (a spinning thread would
+ * take from the validator what the two share of a core). */
+static void wait_a_bit(unsigned *spins)
+{
+    if (++*spins < 64) {
+#ifdef __SSE2__
+        _mm_pause();
+#endif
+    } else {
+        struct timespec ts = { 0, 50000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Frees what the first pass of a streamed vocabulary made, for the usual
+ * way to start over. */
+static void vocab_unmade(tk_bpe *m)
+{
+    tk_table_free(m->ents);
+    tk_table_free(m->vslot);
+    tk_table_free(m->arena);
+    m->ents = NULL;
+    m->vslot = NULL;
+    m->arena = NULL;
+    m->n_ents = m->ents_cap = 0;
+    m->arena_len = m->arena_cap = 0;
+    m->max_token_len = 0;
+}
+
+/* The vocabulary from the validator's list while it is written (a
+ * stream): each member's first pass (listed_put) as soon as it is
+ * published, so that the strings and entries are in when the object's
+ * validation ends; then, once the loading thread has said that the
+ * object is whole and where it ends (tk_bpe_ahead_confirm), the hash
+ * slots and the ids. Anything off (a bad or repeated key, a list given
+ * up or not the object's) leaves it to load_vocab's usual way, from
+ * the start, which says what is wrong. */
+static int vocab_streamed(tk_bpe_ahead *a)
+{
+    tk_bpe *m = a->m;
+    const la_int_members *list = a->list;
+    la_buf tmp = {0};
+    uint32_t most = 0;
+    m->ents_cap = (uint32_t)list->cap;
+    m->ents = tk_table_alloc(list->cap * sizeof *m->ents);
+    m->arena_cap = a->bound + 1;                 /* the strings are no longer than the JSON */
+    m->arena = tk_table_alloc(m->arena_cap);
+    uint64_t *h = tk_table_alloc(list->cap * sizeof *h);
+    int ok = m->ents && m->arena && h;
+    size_t e = 0;
+    for (unsigned spins = 0; ok;) {
+        int closed = atomic_load_explicit(&list->closed, memory_order_acquire);
+        size_t ready = atomic_load_explicit(&list->ready, memory_order_acquire);
+        if (e < ready)
+            spins = 0;
+        for (; ok && e < ready; e++)
+            ok = listed_put(m, a->p, &list->m[e], e, &tmp, h, &most);
+        if (closed) {
+            ok = ok && closed == 1;
+            break;
+        }
+        if (atomic_load_explicit(&a->dropped, memory_order_relaxed))
+            ok = 0;
+        else if (ok)
+            wait_a_bit(&spins);
+    }
+    pthread_mutex_lock(&a->mu);
+    while (!a->confirmed && !atomic_load(&a->dropped))
+        pthread_cond_wait(&a->cv, &a->mu);
+    int confirmed = a->confirmed;
+    pthread_mutex_unlock(&a->mu);
+    int rc = LA_EDATA;
+    if (confirmed) {
+        size_t count = a->count;
+        ok = ok && a->list_ok && list->n == count && e == count && count < UINT32_MAX / 4;
+        uint32_t cap = ok ? table_size(count) : 0;
+        if (ok && (m->vslot = tk_table_alloc((size_t)cap * sizeof *m->vslot)) != NULL) {
+            m->vmask = cap - 1;
+            ok = listed_slots(m, h, count);
+        } else {
+            ok = 0;
+        }
+        if (ok) {
+            rc = vocab_ids(m, count, most, &a->err);
+            atomic_fetch_add_explicit(&vocabs_streamed, 1, memory_order_relaxed);
+        } else {
+            vocab_unmade(m);
+            rc = load_vocab(m, a->p, a->n, a->count, NULL, &a->err);
+        }
+    }
+    tk_table_free(h);
+    la_buf_free(&tmp);
+    return rc;
+}
+
 static void *ahead_main(void *arg)
 {
     tk_bpe_ahead *a = arg;
     la_err cerr = {{0}, {0}};
-    a->rc = load_vocab(a->m, a->p, a->n, a->count, a->list, &a->err);
+    a->rc = a->stream ? vocab_streamed(a) : load_vocab(a->m, a->p, a->n, a->count, a->list, &a->err);
     pthread_mutex_lock(&a->mu);
     a->vocab_done = 1;
     pthread_cond_broadcast(&a->cv);
@@ -1306,7 +1442,9 @@ static void unchunk(tk_bpe *m)
     memset(m->small_id, 0, sizeof m->small_id);
 }
 
-tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, int cut, const la_int_members *list)
+/* A read-ahead of the vocabulary at vocab, its thread started. */
+static tk_bpe_ahead *ahead_new(const char *vocab, size_t len, size_t count, int cut, const la_int_members *list,
+                               int stream, size_t bound)
 {
     tk_bpe_ahead *a = calloc(1, sizeof *a);
     if (!a || !(a->m = calloc(1, sizeof *a->m))) {
@@ -1317,8 +1455,11 @@ tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, in
     a->n = len;
     a->count = count;
     a->cut = cut;
-    a->list = list && !list->failed && list->n == count ? list : NULL;
+    a->list = list;
+    a->stream = stream;
+    a->bound = bound;
     atomic_init(&a->stop, 0);
+    atomic_init(&a->dropped, 0);
     int mu = pthread_mutex_init(&a->mu, NULL) == 0, cv = mu && pthread_cond_init(&a->cv, NULL) == 0;
     if (!cv || pthread_create(&a->tid, NULL, ahead_main, a) != 0) {
         if (cv)
@@ -1330,6 +1471,30 @@ tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, in
         return NULL;
     }
     return a;
+}
+
+tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, int cut, const la_int_members *list)
+{
+    return ahead_new(vocab, len, count, cut, list && !list->failed && list->n == count ? list : NULL, 0, 0);
+}
+
+tk_bpe_ahead *tk_bpe_ahead_stream(const char *vocab, size_t bound, const la_int_members *list)
+{
+    if (!list->fixed || list->cap >= UINT32_MAX / 4)
+        return NULL;
+    return ahead_new(vocab, 0, 0, 0, list, 1, bound);
+}
+
+void tk_bpe_ahead_confirm(tk_bpe_ahead *a, size_t len, size_t count, int cut, int list_ok)
+{
+    pthread_mutex_lock(&a->mu);
+    a->n = len;
+    a->count = count;
+    a->cut = cut;
+    a->list_ok = list_ok;
+    a->confirmed = 1;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
 }
 
 /* What the merges read ahead leave in the model: whether they all went
@@ -1388,6 +1553,10 @@ void tk_bpe_ahead_drop(tk_bpe_ahead *a)
         return;
     merges_done d;
     atomic_store(&a->stop, 1);
+    pthread_mutex_lock(&a->mu);
+    atomic_store(&a->dropped, 1);
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
     ahead_end(a, &d);
     tk_bpe_free(a->m);
     free(a);

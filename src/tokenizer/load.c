@@ -8,6 +8,7 @@
  * three); the post_processor is ignored because no special tokens are
  * added.
  */
+#define _GNU_SOURCE               /* sched_getaffinity, CPU_COUNT */
 #include "tokenizer/tk.h"
 #include "tokenizer/tk_test.h"
 #include "json.h"
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -646,6 +648,13 @@ static int read_ahead = 1;
 
 void tk_load_set_ahead(int on) { read_ahead = on; }
 
+/* The vocabulary read while it is validated (vocab_stream), rather than
+ * once its validation is done: 1 where the process may run on several
+ * processors, 2 always (tests), 0 never. */
+static int stream_vocab = 1;
+
+void tk_load_set_stream(int on) { stream_vocab = on; }
+
 /* 1 when p[s] holds word (quotes included). */
 static int span_has(const char *p, la_span s, const char *word)
 {
@@ -686,16 +695,57 @@ typedef struct {
     tk_bpe_ahead *ahead;
     la_int_members vocab;
     size_t vocab_at;
+    size_t stream_at;            /* the object ahead streams from (0: none) */
 } load_ahead;
 
 static void vocab_ahead(void *ctx, const char *p, const la_sub_member *m, const la_members *top)
 {
     load_ahead *la = ctx;
-    if (read_ahead && !la->ahead && m->key.end - m->key.start == 7 && memcmp(p + m->key.start, "\"vocab\"", 7) == 0 &&
-        p[m->val.start] == '{')
-        la->ahead = tk_bpe_ahead_start(p + m->val.start, m->val.end - m->val.start, m->count,
-                                       cut_likely(p, top) ? read_ahead : 0,
+    int cut = cut_likely(p, top) ? read_ahead : 0;
+    if (la->ahead && la->stream_at == m->val.start)
+        tk_bpe_ahead_confirm(la->ahead, m->val.end - m->val.start, m->count, cut, la->vocab_at == m->val.start);
+    else if (read_ahead && !la->ahead && m->key.end - m->key.start == 7 &&
+             memcmp(p + m->key.start, "\"vocab\"", 7) == 0 && p[m->val.start] == '{')
+        la->ahead = tk_bpe_ahead_start(p + m->val.start, m->val.end - m->val.start, m->count, cut,
                                        la->vocab_at == m->val.start ? &la->vocab : NULL);
+}
+
+/* 1 when this process may run on more than one processor: the vocabulary
+ * is then read while it is validated, by a thread that waits for the
+ * validator by spinning (on one processor it would take the validator's
+ * time). */
+static int several_cpus(void)
+{
+    static int known;            /* 0: not asked yet, 1: one, 2: several */
+    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (!k) {
+        cpu_set_t set;
+        k = sched_getaffinity(0, sizeof set, &set) == 0 ? (CPU_COUNT(&set) > 1 ? 2 : 1)
+                                                        : (sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1);
+        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+    }
+    return k == 2;
+}
+
+/* Starts reading the vocabulary object at p[pos] while it is validated
+ * (tk_bpe_ahead_stream): its members go to a list that never moves, room
+ * for as many as the rest of the file could hold (a member takes five
+ * bytes at least); memory is reserved, not touched, beyond those written. */
+static void vocab_stream(load_ahead *la, const char *p, size_t n, size_t pos)
+{
+    size_t cap = (n - pos) / 5 + 1;
+    if ((stream_vocab == 1 && !several_cpus()) || !(la->vocab.m = tk_table_alloc(cap * sizeof *la->vocab.m)))
+        return;
+    la->vocab.cap = cap;
+    la->vocab.fixed = 1;
+    if ((la->ahead = tk_bpe_ahead_stream(p + pos, n - pos, &la->vocab)) != NULL) {
+        la->stream_at = pos;
+        return;
+    }
+    tk_table_free(la->vocab.m);
+    la->vocab.m = NULL;
+    la->vocab.cap = 0;
+    la->vocab.fixed = 0;
 }
 
 /* The length of the model's continuing_subword_prefix as the members of
@@ -727,6 +777,8 @@ static size_t merges_ahead(void *ctx, const char *p, size_t n, la_span key, size
     if (key.end - key.start == 7 && memcmp(p + key.start, "\"vocab\"", 7) == 0) {
         if (!read_ahead || la->ahead || la->vocab.m)
             return la_json_int_object(p, n, pos, count);
+        if (p[pos] == '{' && stream_vocab)
+            vocab_stream(la, p, n, pos);
         size_t end = la_json_int_object_list(p, n, pos, count, &la->vocab);
         la->vocab_at = end && !la->vocab.failed ? pos : 0;
         return end;
@@ -746,7 +798,7 @@ static int load_parsed(la_tokenizer *t, file_bytes *fb, const struct stat *st, c
     la_span model = {0, 0};
     cJSON *root = NULL;
     la_buf rest = {0}, added = {0};
-    load_ahead la = { NULL, { NULL, 0, 0, 0 }, 0 };
+    load_ahead la = { NULL, { NULL, 0, 0, 0, 0, 0, 0 }, 0, 0 };
     la_sub_members sub = { .name = "\"model\"", .name_len = 7, .on_member = vocab_ahead, .on_value = merges_ahead,
                            .ctx = &la };
     tk_added *added_raw = NULL;
@@ -757,7 +809,10 @@ static int load_parsed(la_tokenizer *t, file_bytes *fb, const struct stat *st, c
     if (t->added != added_raw)
         tk_added_free(added_raw);     /* not handed over */
     tk_bpe_ahead_drop(la.ahead);  /* not taken: it reads the file's bytes and la.vocab, freed next */
-    free(la.vocab.m);
+    if (la.vocab.fixed)
+        tk_table_free(la.vocab.m);
+    else
+        free(la.vocab.m);
     free(sub.m);
     cJSON_Delete(root);
     file_free(fb);

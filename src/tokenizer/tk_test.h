@@ -61,6 +61,9 @@ uint64_t tk_bpe_merge_digest(const tk_bpe *m);
  * threads have looked up since the program started. */
 void tk_bpe_set_hold_resolver(int on);
 unsigned long tk_bpe_chunks_helped(void);
+/* How many vocabularies were read while validated (tk_bpe_ahead_stream)
+ * and made from that reading, since the program started. */
+unsigned long tk_bpe_vocabs_streamed(void);
 
 /* ---- loading (load.c) ------------------------------------------------- */
 /* 0 makes loading read the vocabulary after validation, on the loading
@@ -68,6 +71,11 @@ unsigned long tk_bpe_chunks_helped(void);
  * ahead and never stops the cutting pairs made there early, so that a
  * test sees them made and then dropped. */
 void tk_load_set_ahead(int on);
+/* 0 makes the vocabulary read ahead wait for its object's validation to
+ * end; 1 (the default) reads it while it is validated, from where the
+ * object starts, where the process may run on several processors; 2
+ * does so on one processor too. */
+void tk_load_set_stream(int on);
 
 /* ---- direct previews (direct.c) --------------------------------------- */
 /* Forgets the words direct previews have kept, for tests that change how

@@ -696,11 +696,13 @@ END_TEST
  * validation goes on, with the cutting pairs made there too, stopped or
  * dropped when the model is not to have them) and after validation on
  * the loading thread: the same vocabulary, merges and cutting tables. */
-static int ahead_matches_file_as(const char *file, int mode)
+static int ahead_matches_file_as(const char *file, int mode, int stream)
 {
     la_err e1 = {{0}, {0}}, e2 = {{0}, {0}};
     tk_load_set_ahead(mode);
+    tk_load_set_stream(stream);
     la_tokenizer *a = la_tokenizer_load(file, &e1);
+    tk_load_set_stream(1);
     tk_load_set_ahead(0);
     la_tokenizer *b = la_tokenizer_load(file, &e2);
     tk_load_set_ahead(1);
@@ -728,10 +730,12 @@ static int ahead_matches_file_as(const char *file, int mode)
     return compared;
 }
 
-/* Both ways of reading ahead: pairs stopped early, and made in full. */
+/* Both ways of reading ahead: pairs stopped early, and made in full; the
+ * vocabulary read while it is validated (on any number of processors),
+ * and after. */
 static int ahead_matches_file(const char *file)
 {
-    return ahead_matches_file_as(file, 1) & ahead_matches_file_as(file, 2);
+    return ahead_matches_file_as(file, 1, 2) & ahead_matches_file_as(file, 2, 2) & ahead_matches_file_as(file, 1, 0);
 }
 
 START_TEST(read_ahead_same_model)
@@ -972,6 +976,60 @@ START_TEST(merged_ids_guessed)
 }
 END_TEST
 
+/* The vocabulary read while its object is validated (from the
+ * validator's list as it is written, tk_load_set_stream), on one
+ * processor or several: the same model, or the same error, as when it
+ * is read after validation, for a vocabulary of 100,000 members (many
+ * batches of the list) and for one cut off by a syntax error (the
+ * validation fails while the reading waits for members: it is dropped,
+ * not waited for), whose values stop being plain integers, with a
+ * repeated key, an id past 32 bits or escapes, or a second "vocab"; the
+ * model is made from that reading when it can be, and the usual way
+ * when the list does not serve. */
+START_TEST(vocab_read_while_validated)
+{
+    setenv("LOOKAHEAD_CACHE_DIR", "", 1);
+    la_buf j = {0};
+    static const char head[] = "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2";
+    ck_assert_int_eq(la_buf_append(&j, head, strlen(head)), LA_OK);
+    for (int i = 0; i < 100000; i++) {
+        char e[32];
+        int n = snprintf(e, sizeof e, ",\"x%d\":%d", i, 3 + i);
+        ck_assert_int_eq(la_buf_append(&j, e, (size_t)n), LA_OK);
+    }
+    ck_assert_int_eq(la_buf_append(&j, "},\"merges\":[\"a b\"]}}", 21), LA_OK);
+    ck_assert_int_eq(la_buf_append(&j, "", 1), LA_OK);
+    unsigned long before = tk_bpe_vocabs_streamed();
+    ck_assert(ahead_matches_text(j.data));
+    /* read ahead both ways (pairs stopped early and not), each streamed */
+    ck_assert_uint_eq(tk_bpe_vocabs_streamed() - before, 2);
+    la_buf_free(&j);
+#define M ",\"merges\":[\"a b\"]}}"
+    static const struct {
+        const char *text;
+        int streamed;            /* a vocabulary made from the list read while validated (the
+                                  * first "vocab": the model then takes the last) */
+    } cases[] = {
+        { "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":}" M, 0 },
+        { "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2" M, 0 },
+        { "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1.5,\"ab\":2}" M, 0 },
+        { "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"a\":3}" M, 0 },
+        { "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":4294967296}" M, 0 },
+        { "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"\\u0041\\n\":3}" M, 1 },
+        { "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"x\":0},\"vocab\":{\"a\":0,\"b\":1,\"ab\":2}" M, 1 },
+        { "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"vocab\":{\"a\":0}" M, 1 },
+        { "{\"model\":{\"type\":\"BPE\",\"vocab\":{}" M, 1 },
+    };
+#undef M
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        before = tk_bpe_vocabs_streamed();
+        ahead_matches_text(cases[i].text);
+        ck_assert_msg(tk_bpe_vocabs_streamed() - before == (cases[i].streamed ? 2u : 0u), "case %zu: %lu streamed", i,
+                      tk_bpe_vocabs_streamed() - before);
+    }
+}
+END_TEST
+
 /* The thread that parses merges looks chunks up itself, the newest
  * first, while the resolver lags (held here until the parser has nothing
  * left to look up), the resolver inserting every chunk in order: with
@@ -1084,6 +1142,7 @@ static Suite *suite(void)
     tcase_add_test(tt, merged_ids_guessed);
     tcase_add_test(tt, vocab_read_from_validation);
     tcase_add_test(tt, merges_looked_up_by_parser);
+    tcase_add_test(tt, vocab_read_while_validated);
     suite_add_tcase(s, tt);
     return s;
 }
