@@ -114,6 +114,11 @@ void la_tokenizer_use_cache(int on);
  * NULL when addr is in none. Async-signal-safe; the string stays valid
  * while that tokenizer lives. */
 const char *la_tokenizer_cache_fault(const void *addr);
+/* The same for the tokenizer file itself, which is mapped while it is
+ * loaded (other programs are kept from changing it meanwhile where the
+ * system allows, else it is read instead; a failing disk may still
+ * raise SIGBUS): its path, NULL when addr is in no such mapping. */
+const char *la_tokenizer_file_fault(const void *addr);
 
 /* New scratch space for one thread; NULL when out of memory. */
 la_tok_work *la_tok_work_new(void);

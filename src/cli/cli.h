@@ -38,10 +38,12 @@ typedef struct {
  * messages ("lookahead: ..."). */
 int cli_run(cli_opts *o);
 /* Catches SIGBUS (run.c): a tokenizer cache entry cut short in place by
- * another program while mapped (la_tokenizer_cache_fault) ends the run
- * with a message naming it and exit status 74, after the run's temporary
- * files are removed; any other SIGBUS as other signals (run.c's
- * on_signal). Installed before the tokenizer is loaded. */
+ * another program while mapped (la_tokenizer_cache_fault), or the
+ * tokenizer file failing while mapped to be loaded
+ * (la_tokenizer_file_fault), ends the run with a message naming it and
+ * exit status 74, after the run's temporary files are removed; any other
+ * SIGBUS as other signals (run.c's on_signal). Installed before the
+ * tokenizer is loaded. */
 void cli_catch_bus(void);
 
 /* What a file name's extension says of compression: LA_Z_* (LA_Z_NONE

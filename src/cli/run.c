@@ -66,15 +66,22 @@ static void say(const char *s)
 static void on_bus(int sig, siginfo_t *si, void *ctx)
 {
     (void)ctx;
-    const char *entry = la_tokenizer_cache_fault(si->si_addr);
-    if (!entry) {
+    const char *entry = la_tokenizer_cache_fault(si->si_addr), *file = la_tokenizer_file_fault(si->si_addr);
+    if (!entry && !file) {
         on_signal(sig);
         return;
     }
     remove_temps();
-    say("lookahead: the tokenizer cache entry ");
-    say(entry);
-    say(" was cut short while in use by another program; run again (or use --no-cache)\n");
+    if (entry) {
+        say("lookahead: the tokenizer cache entry ");
+        say(entry);
+        say(" was cut short while in use by another program; run again (or use --no-cache)\n");
+    } else {
+        say("lookahead: the tokenizer file ");
+        say(file);
+        say(" could not be read while loading (cut short by another program, or a read error); check it and run "
+            "again\n");
+    }
     _exit(EXIT_IOERR);
 }
 

@@ -87,21 +87,24 @@ static int huge_mapped(const char *p, size_t len)
     return k > 0 && got == len;
 }
 
-/* The tokenizer cache entries mapped from their files
- * (tk_map_file), with their paths, so that a SIGBUS at an address can
- * be told to be an entry's file cut short (la_tokenizer_cache_fault, which
- * a signal handler calls: it reads this table with atomic loads alone). A slot's start is 0 when free, 1 while
- * being filled or emptied. More entries mapped at once than slots is
- * allowed; a fault in those is just not named. */
+/* The tokenizer cache entries mapped from their files (tk_map_file)
+ * and the tokenizer files mapped while loaded (tk_map_text: kind 1),
+ * with their paths, so that a SIGBUS at an address can be told to be
+ * such a file cut short (la_tokenizer_cache_fault, la_tokenizer_file_fault,
+ * which a signal handler calls: they read this table with atomic loads
+ * alone). A slot's start is 0 when free, 1 while being filled or emptied.
+ * More files mapped at once than slots is allowed; a fault in those is
+ * just not named. */
 #define MAPPED_SLOTS 16
 
 static struct {
     uintptr_t start;
     size_t len;
     char *path;
+    int kind;
 } mapped[MAPPED_SLOTS];
 
-static void mapped_add(const void *p, size_t len, const char *path)
+static void mapped_add_kind(const void *p, size_t len, const char *path, int kind)
 {
     for (int i = 0; i < MAPPED_SLOTS; i++) {
         uintptr_t zero = 0;
@@ -114,9 +117,15 @@ static void mapped_add(const void *p, size_t len, const char *path)
         }
         __atomic_store_n(&mapped[i].path, copy, __ATOMIC_RELAXED);
         __atomic_store_n(&mapped[i].len, len, __ATOMIC_RELAXED);
+        __atomic_store_n(&mapped[i].kind, kind, __ATOMIC_RELAXED);
         __atomic_store_n(&mapped[i].start, (uintptr_t)p, __ATOMIC_RELEASE);
         return;
     }
+}
+
+static void mapped_add(const void *p, size_t len, const char *path)
+{
+    mapped_add_kind(p, len, path, 0);
 }
 
 static void mapped_remove(const void *p)
@@ -131,16 +140,21 @@ static void mapped_remove(const void *p)
     }
 }
 
-const char *la_tokenizer_cache_fault(const void *addr)
+static const char *fault_in(const void *addr, int kind)
 {
     uintptr_t a = (uintptr_t)addr;
     for (int i = 0; i < MAPPED_SLOTS; i++) {
         uintptr_t start = __atomic_load_n(&mapped[i].start, __ATOMIC_ACQUIRE);
-        if (start > 1 && a >= start && a - start < __atomic_load_n(&mapped[i].len, __ATOMIC_RELAXED))
+        if (start > 1 && a >= start && a - start < __atomic_load_n(&mapped[i].len, __ATOMIC_RELAXED) &&
+            __atomic_load_n(&mapped[i].kind, __ATOMIC_RELAXED) == kind)
             return __atomic_load_n(&mapped[i].path, __ATOMIC_RELAXED);
     }
     return NULL;
 }
+
+const char *la_tokenizer_cache_fault(const void *addr) { return fault_in(addr, 0); }
+
+const char *la_tokenizer_file_fault(const void *addr) { return fault_in(addr, 1); }
 
 void tk_entry_unmap(void *p, size_t len)
 {
@@ -191,6 +205,40 @@ void *tk_map_file(int fd, size_t n, int always, const char *path)
 #endif
     munmap(a, n);
     return NULL;
+}
+
+void *tk_map_text(int fd, size_t n, const char *path, size_t *map_len)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    if (n == 0 || n > SIZE_MAX - TK_HUGE_PAGE - pg)
+        return NULL;
+    /* the file's pages from a huge page's boundary (the page cache's huge
+     * pages mapped whole), then a page of zeros: the bytes past the end
+     * of the file in its last page are zeros too, so the text ends with
+     * a NUL and a scan may read a few bytes past it */
+    size_t end = (n + pg - 1) & ~(pg - 1), len = end + pg;
+    char *a = huge_aligned(len, PROT_NONE);
+    if (!a)
+        return NULL;
+    if (mmap(a, n, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED ||
+        mmap(a + end, pg, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+        munmap(a, len);
+        return NULL;
+    }
+#ifdef MADV_POPULATE_READ
+    /* every page set up at once rather than by a fault each; where that
+     * cannot be (an older kernel), faults will */
+    madvise(a, n, MADV_POPULATE_READ);
+#endif
+    mapped_add_kind(a, n, path, 1);
+    *map_len = len;
+    return a;
+}
+
+void tk_text_unmap(void *p, size_t map_len)
+{
+    mapped_remove(p);
+    munmap(p, map_len);
 }
 
 /* A table's header, just before its bytes: the length of its mapping, 0

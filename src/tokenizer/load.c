@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,19 +37,28 @@ static const char *file_kind(mode_t m)
          : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
 }
 
-/* A file's bytes, NUL after them, in memory of their own (tk_map_huge:
- * on huge pages where the system gives them, as a few page faults
- * instead of one per 4 KiB page of a fresh buffer, which on a virtual
- * machine cost more than the read); file_free unmaps them. */
+/* A file's bytes, NUL after them: mapped from the page cache while a
+ * lease keeps other programs from changing the file (map_fd; lease_fd
+ * holds it), else read into memory of their own (tk_map_huge: on huge
+ * pages where the system gives them, as a few page faults instead of one
+ * per 4 KiB page of a fresh buffer, which on a virtual machine cost more
+ * than the read); file_free unmaps them and lets the lease go. */
 typedef struct {
     char *data;
     size_t len, map_len;
+    int lease_fd;                /* -1: read */
 } file_bytes;
 
 static void file_free(file_bytes *f)
 {
-    if (f->data)
+    if (f->data && f->lease_fd >= 0) {
+        tk_text_unmap(f->data, f->map_len);
+        fcntl(f->lease_fd, F_SETLEASE, F_UNLCK);
+        close(f->lease_fd);
+    } else if (f->data) {
         munmap(f->data, f->map_len);
+    }
+    f->lease_fd = -1;
     f->data = NULL;
 }
 
@@ -78,14 +88,68 @@ static int open_file(const char *path, int *fd_out, struct stat *st, la_err *err
     return rc;
 }
 
+/* Files smaller than this are read: a mapping's set-up costs more than
+ * their copy. 1 maps files of MAP_MIN bytes or more, 2 any (tests), 0
+ * none. */
+#define MAP_MIN ((size_t)256 << 10)
+static int map_text = 1;
+static unsigned long files_mapped;
+
+static void (*map_hook)(const char *path, const char *data, size_t len);
+
+void tk_load_set_map(int on) { map_text = on; }
+
+void tk_load_set_map_hook(void (*fn)(const char *path, const char *data, size_t len)) { map_hook = fn; }
+
+unsigned long tk_load_files_mapped(void) { return __atomic_load_n(&files_mapped, __ATOMIC_RELAXED); }
+
 /* Reads the file open on fd (of fstat st, checked by open_file) into *f.
  * The bytes read are the file's first st_size (a file that grows
  * meanwhile is read as it was). */
+/* Maps the file open on fd (n bytes, at path) into *f, when it can be
+ * kept unchanged meanwhile: under a read lease (F_SETLEASE), which has
+ * another program's open for writing, or truncation, wait until the
+ * lease is let go (file_free, as soon as the bytes are read into the
+ * model), and which is refused while any program has the file open for
+ * writing. The copy a read makes costs fresh memory, dear where the
+ * system hands it out slowly (a virtual machine whose host takes back
+ * idle memory); a mapping shares the page cache's. The lease's break is
+ * signalled by SIGURG, which is ignored unless caught, not by SIGIO,
+ * which would end the process. 1 when mapped (fd then belongs to *f);
+ * 0 when not (a network file system, a file of another user, a writer
+ * at work, a small file): the caller reads it. */
+static int map_fd(int fd, file_bytes *f, const struct stat *st, const char *path)
+{
+    size_t n = (size_t)st->st_size;
+    struct stat now;
+    f->data = NULL;
+    f->lease_fd = -1;
+    if (map_text == 0 || (map_text == 1 && n < MAP_MIN) || n == 0 || fcntl(fd, F_SETSIG, SIGURG) != 0 ||
+        fcntl(fd, F_SETLEASE, F_RDLCK) != 0)
+        return 0;
+    /* changed before the lease was taken (the bytes past n in the last
+     * page would not be zeros, or the pages past the end would fault):
+     * read instead */
+    if (fstat(fd, &now) != 0 || now.st_size != st->st_size || now.st_ino != st->st_ino ||
+        !(f->data = tk_map_text(fd, n, path, &f->map_len))) {
+        f->data = NULL;
+        fcntl(fd, F_SETLEASE, F_UNLCK);
+        return 0;
+    }
+    f->len = n;
+    f->lease_fd = fd;
+    __atomic_fetch_add(&files_mapped, 1, __ATOMIC_RELAXED);
+    if (map_hook)
+        map_hook(path, f->data, n);
+    return 1;
+}
+
 static int read_fd(int fd, file_bytes *f, const struct stat *st, la_err *err)
 {
     int rc = LA_OK;
     size_t n = (size_t)st->st_size, got = 0;
     f->data = NULL;
+    f->lease_fd = -1;
     f->map_len = n + 1;
     if (!(f->data = tk_map_huge(&f->map_len)))
         rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: out of memory");
@@ -883,9 +947,11 @@ la_tokenizer *la_tokenizer_load(const char *path, la_err *err)
         }
     }
     counted_read();
-    int rc = read_fd(fd, &fb, &st, err);
+    int mapped = map_fd(fd, &fb, &st, t->path);
+    int rc = mapped ? LA_OK : read_fd(fd, &fb, &st, err);
     int settled = rc == LA_OK && build_len && fstat(fd, &after) == 0 && tk_cache_id_settled(&st, &began, &after);
-    close(fd);
+    if (!mapped)
+        close(fd);
     if (rc != LA_OK) {
         not_read(path, t->path, err);
         la_tokenizer_free(t);

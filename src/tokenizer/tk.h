@@ -830,6 +830,14 @@ void *tk_map_file(int fd, size_t n, int always, const char *path);
 /* Frees an entry's memory (tk_cache_entry's map, a model made from it):
  * a mapping of tk_map_file, or memory of tk_map_huge. */
 void tk_entry_unmap(void *map, size_t len);
+/* The n bytes of the tokenizer file open on fd (path) mapped read-only
+ * (MAP_PRIVATE) and set up at once, followed by zeros (at least a page:
+ * the text is NUL-ended), for a reader that keeps the file from being
+ * changed meanwhile (load.c's lease); *map_len set. NULL when it cannot
+ * be mapped. A fault in it (the file cut short) is named by
+ * la_tokenizer_file_fault until tk_text_unmap(p, *map_len). (huge.c) */
+void *tk_map_text(int fd, size_t n, const char *path, size_t *map_len);
+void tk_text_unmap(void *p, size_t map_len);
 /* Zeroed memory for a model's large tables (vocabulary, its hash slots
  * and arena, the merge table): on huge pages (tk_map_huge) from
  * TK_TABLE_HUGE bytes, else from malloc; aligned on 64 bytes. Freed by

@@ -76,6 +76,14 @@ void tk_load_set_ahead(int on);
  * object starts, where the process may run on several processors; 2
  * does so on one processor too. */
 void tk_load_set_stream(int on);
+/* 0 makes loading read the tokenizer file; 1 (the default) maps it
+ * under a read lease where it can, from MAP_MIN bytes; 2 maps any size;
+ * and how many files were mapped since the program started. */
+void tk_load_set_map(int on);
+unsigned long tk_load_files_mapped(void);
+/* fn (NULL: none) is called as soon as a tokenizer file is mapped, with
+ * its path and bytes, before they are parsed. */
+void tk_load_set_map_hook(void (*fn)(const char *path, const char *data, size_t len));
 
 /* ---- direct previews (direct.c) --------------------------------------- */
 /* Forgets the words direct previews have kept, for tests that change how

@@ -2,12 +2,21 @@
  * laziness. Expected values come from HuggingFace tokenizers 0.23.2
  * (encode) and the oracle (../shared/oracle/lookahead_oracle.js, --emit
  * prefix) run on the same fixtures (tests/fixtures/tok/full_*.json). */
+#define _GNU_SOURCE               /* F_SETLEASE */
+#include "check_run.h"
 #include "tok_suite.h"
 #include "tokenizer/tk.h"
+#include "tokenizer/tk_test.h"
 
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define FIX "tests/fixtures/tok/"
 #define SP "\xE2\x96\x81"
@@ -203,6 +212,160 @@ START_TEST(folder_path)
 }
 END_TEST
 
+/* The tokens of a few texts, or the error, loading path as it is set. */
+static char *load_outcome(const char *path)
+{
+    static const char *const texts[] = { "the cat and the hat", "\xC3\xA4 123 on<|end|> the", " a  b\n\n c", "" };
+    la_err err = {{0}, {0}};
+    la_tokenizer *t = la_tokenizer_load(path, &err);
+    la_buf out = {0};
+    if (!t) {
+        ck_assert_int_eq(la_buf_append(&out, err.msg, strlen(err.msg) + 1), LA_OK);
+        return out.data;
+    }
+    la_tok_work *w = la_tok_work_new();
+    la_tokens toks = {0};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        int rc = la_tokenizer_encode(t, w, texts[i], strlen(texts[i]), 0, &toks, &err);
+        char num[32];
+        int n = snprintf(num, sizeof num, "rc %d:", rc);
+        ck_assert_int_eq(la_buf_append(&out, num, (size_t)n), LA_OK);
+        for (size_t k = 0; rc == LA_OK && k < toks.n; k++) {
+            n = snprintf(num, sizeof num, " %u", toks.ids[k]);
+            ck_assert_int_eq(la_buf_append(&out, num, (size_t)n), LA_OK);
+        }
+        ck_assert_int_eq(la_buf_append(&out, ";", 1), LA_OK);
+    }
+    ck_assert_int_eq(la_buf_append(&out, "", 1), LA_OK);
+    la_tokens_free(&toks);
+    la_tok_work_free(w);
+    la_tokenizer_free(t);
+    return out.data;
+}
+
+static const char *mapped_data;
+static size_t mapped_len;
+static int mapped_errno;
+static pid_t mapped_cutter;
+
+/* While the file is mapped: the mapping is known as the tokenizer file's;
+ * a writer that does not wait is refused; a program that cuts the file
+ * short is started, and waits. */
+static void on_mapped(const char *path, const char *data, size_t len)
+{
+    mapped_data = data;
+    mapped_len = len;
+    ck_assert_str_eq(la_tokenizer_file_fault(data), path);
+    ck_assert_str_eq(la_tokenizer_file_fault(data + len - 1), path);
+    ck_assert_ptr_null(la_tokenizer_file_fault(data + len));
+    ck_assert_ptr_null(la_tokenizer_cache_fault(data));
+    ck_assert_int_eq(data[len], 0);
+    int fd = open(path, O_WRONLY | O_NONBLOCK);
+    mapped_errno = fd < 0 ? errno : 0;
+    if (fd >= 0)
+        close(fd);
+    mapped_cutter = fork();
+    ck_assert_int_ge(mapped_cutter, 0);
+    if (mapped_cutter == 0)
+        _exit(truncate(path, 0) == 0 ? 0 : 1);
+}
+
+/* 1 when this system grants a read lease on a file in /tmp. */
+static int leases_granted(void)
+{
+    char path[] = "/tmp/la_tok_lease_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    fd = open(path, O_RDONLY);
+    int ok = fd >= 0 && fcntl(fd, F_SETLEASE, F_RDLCK) == 0;
+    if (fd >= 0)
+        close(fd);
+    unlink(path);
+    return ok;
+}
+
+/* A tokenizer file is mapped rather than read while a read lease keeps
+ * other programs from changing it (tk_load_set_map(2): any size): every
+ * fixture gives the same tokens, or the same error, mapped and read; the
+ * bytes end with a NUL; while mapped, a writer that does not wait is
+ * refused and a truncation waits for the load to end, which sees the
+ * file whole; a fault in the mapping is told to be the tokenizer file's
+ * until it is gone; a file this process holds open for writing is read. */
+START_TEST(file_mapped_under_lease)
+{
+    setenv("LOOKAHEAD_CACHE_DIR", "", 1);
+    int leases = leases_granted();
+    if (!leases)
+        fprintf(stderr, "file_mapped_under_lease: this system grants no read lease in /tmp: files are read, "
+                        "not mapped; only that is tested\n");
+    glob_t g;
+    ck_assert_int_eq(glob(FIX "*.json", 0, NULL, &g), 0);
+    unsigned long before = tk_load_files_mapped();
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        tk_load_set_map(2);
+        char *mapped = load_outcome(g.gl_pathv[i]);
+        tk_load_set_map(0);
+        char *read = load_outcome(g.gl_pathv[i]);
+        ck_assert_msg(strcmp(mapped, read) == 0, "%s: mapped %s, read %s", g.gl_pathv[i], mapped, read);
+        free(mapped);
+        free(read);
+    }
+    if (leases)
+        ck_assert_uint_eq(tk_load_files_mapped() - before, g.gl_pathc);
+    globfree(&g);
+
+    /* a copy of a fixture, cut short while it is mapped */
+    char path[] = "/tmp/la_tok_map_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    size_t len;
+    char *text = la_check_slurp(FIX "full_bytelevel.json", &len);
+    ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    free(text);
+    if (leases) {
+        tk_load_set_map(2);
+        tk_load_set_map_hook(on_mapped);
+        mapped_cutter = -1;
+        la_err err;
+        la_tokenizer *t = la_tokenizer_load(path, &err);
+        tk_load_set_map_hook(NULL);
+        ck_assert_msg(t != NULL, "%s", err.msg);
+        ck_assert_int_gt(mapped_cutter, 0);
+        int status;
+        ck_assert_int_eq(waitpid(mapped_cutter, &status, 0), mapped_cutter);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        ck_assert_msg(mapped_errno == EWOULDBLOCK || mapped_errno == EAGAIN, "a writer got in: %s",
+                      strerror(mapped_errno));
+        ck_assert_uint_eq(mapped_len, len);
+        ck_assert_ptr_null(la_tokenizer_file_fault(mapped_data));   /* unmapped */
+        struct stat st;
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_int_eq(st.st_size, 0);                            /* cut once the load was done */
+        la_tok_work *w = la_tok_work_new();
+        static const uint32_t a[] = {116, 257, 267, 264, 258, 269};
+        check_ids(t, w, "the cat and the hat", a, 6);
+        la_tok_work_free(w);
+        la_tokenizer_free(t);
+        /* the file rewritten, and held open for writing here: read */
+        text = la_check_slurp(FIX "full_bytelevel.json", &len);
+        fd = open(path, O_WRONLY | O_TRUNC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+        free(text);
+        before = tk_load_files_mapped();
+        t = la_tokenizer_load(path, &err);
+        ck_assert_msg(t != NULL, "%s", err.msg);
+        ck_assert_uint_eq(tk_load_files_mapped(), before);
+        la_tokenizer_free(t);
+        close(fd);
+    }
+    unlink(path);
+    tk_load_set_map(1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tokenizer");
@@ -214,6 +377,7 @@ static Suite *suite(void)
     tcase_add_test(tc, lazy_preview_is_exact);
     tcase_add_test(tc, lazy_preview_never_reads_the_tail);
     tcase_add_test(tc, folder_path);
+    tcase_add_test(tc, file_mapped_under_lease);
     suite_add_tcase(s, tc);
     return s;
 }
