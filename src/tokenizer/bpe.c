@@ -2131,64 +2131,112 @@ int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err)
 }
 
 /* The same, ending early (LA_EARG, nothing made) once *stop is set. */
-static int prepare_chunking(tk_bpe *m, la_err *err, atomic_int *stop)
+/* Pairs being collected from the vocabulary's strings (pairs_begin,
+ * pairs_token for each string, pairs_end): the pairs of small characters
+ * (ASCII and U+2581, most of every vocabulary's pairs) met so far, so that
+ * each goes into the set once and the others are a bit's test; the bits
+ * then make the small table. */
+typedef struct {
+    uint64_t small[SMALL_N][(SMALL_N + 63) / 64];
+    size_t count;                /* pairs in the set */
+} pair_build;
+
+/* Forgets the pairs (their set freed). */
+static void pairs_drop(tk_bpe *m)
 {
-    if (m->kind != TK_MODEL_BPE && m->kind != TK_MODEL_UNIGRAM)
-        return LA_OK;
-    if (m->pairs || m->prefix_len || m->suffix_len)
-        return LA_OK;
+    free(m->pairs);
+    m->pairs = NULL;
+    m->pmask = 0;
+}
+
+static int pairs_begin(tk_bpe *m, pair_build *pb)
+{
+    memset(pb, 0, sizeof *pb);
     /* grown with the distinct pairs, far fewer than the bytes of the
      * vocabulary (Llama-2: 3,162 for 32,000 tokens), load factor <= 1/2,
      * so that the set stays in the nearer caches */
-    if (pairs_alloc(m, 512) != LA_OK)
-        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
-    size_t count = 0;
-    for (uint32_t e = 0; e < m->n_ents; e++) {
-        if (stop && (e & 4095) == 0 && atomic_load_explicit(stop, memory_order_relaxed)) {
-            free(m->pairs);
-            m->pairs = NULL;
-            m->pmask = 0;
-            return LA_EARG;
+    return pairs_alloc(m, 512);
+}
+
+/* Adds the pairs of adjacent characters of s[0..len): LA_OK or
+ * LA_ENOMEM (the set then dropped). */
+static int pairs_token(tk_bpe *m, pair_build *pb, const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    int32_t prev = -1, cp;
+    int sprev = -1, sc;
+    while (i < len) {
+        size_t k = 1;
+        if (s[i] < 0x80) {
+            cp = s[i];   /* ASCII without a call: most of the vocabulary's bytes */
+            sc = s[i];
+        } else if (!(k = tk_utf8_decode(s + i, len - i, &cp))) {
+            k = 1;
+            cp = -2;     /* not UTF-8: never equal to a text code point */
+            sc = -1;
+        } else {
+            sc = cp == 0x2581 ? 128 : -1;
         }
-        const unsigned char *s = (const unsigned char *)m->arena + m->ents[e].off;
-        size_t len = m->ents[e].len, i = 0;
-        int32_t prev = -1, cp;
-        while (i < len) {
-            size_t k = 1;
-            if (s[i] < 0x80)
-                cp = s[i];   /* ASCII without a call: most of the vocabulary's bytes */
-            else if (!(k = tk_utf8_decode(s + i, len - i, &cp))) {
-                k = 1;
-                cp = -2;     /* not UTF-8: never equal to a text code point */
-            }
-            if (prev >= 0 && cp >= 0 && pair_put(m, bpe_pair_key(prev, cp)) && ++count * 2 > m->pmask &&
-                pairs_grow(m) != LA_OK) {
-                free(m->pairs);
-                m->pairs = NULL;
-                m->pmask = 0;
-                return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
-            }
-            prev = cp;
-            i += k;
+        int known = 0;
+        if (sprev >= 0 && sc >= 0) {
+            uint64_t bit = (uint64_t)1 << (sc & 63), *w = &pb->small[sprev][sc >> 6];
+            known = (*w & bit) != 0;
+            *w |= bit;
         }
+        if (!known && prev >= 0 && cp >= 0 && pair_put(m, bpe_pair_key(prev, cp)) && ++pb->count * 2 > m->pmask &&
+            pairs_grow(m) != LA_OK) {
+            pairs_drop(m);
+            return LA_ENOMEM;
+        }
+        prev = cp;
+        sprev = sc;
+        i += k;
     }
+    return LA_OK;
+}
+
+/* The small characters' ids and cuts, once every string is in (the
+ * vocabulary's slots filled). */
+static void pairs_end(tk_bpe *m, const pair_build *pb)
+{
     uint8_t known[SMALL_N];
-    uint64_t pair[SMALL_N][(SMALL_N + 63) / 64];
-    memset(pair, 0, sizeof pair);
     for (int a = 0; a < SMALL_N; a++) {
         char s[4];
         size_t k = tk_utf8_encode(bpe_small_cp(a), s);
         uint32_t e = vocab_find(m, s, k);
         known[a] = e != UINT32_MAX;
         m->small_id[a] = known[a] && m->ents[e].id <= INT32_MAX ? (int32_t)m->ents[e].id : -1;
-        for (int b = 0; b < SMALL_N; b++)
-            if (pair_has(m, bpe_pair_key(bpe_small_cp(a), bpe_small_cp(b))))
-                pair[a][b >> 6] |= (uint64_t)1 << (b & 63);
     }
     for (int a = 0; a < SMALL_N; a++)
         for (int b = 0; b < SMALL_N; b++)
-            m->small_cut[a][b] = known[a] && known[b] && !(pair[a][b >> 6] >> (b & 63) & 1);
+            m->small_cut[a][b] = known[a] && known[b] && !(pb->small[a][b >> 6] >> (b & 63) & 1);
     m->small_ready = 1;
+}
+
+static int prepare_chunking(tk_bpe *m, la_err *err, atomic_int *stop)
+{
+    if (m->kind != TK_MODEL_BPE && m->kind != TK_MODEL_UNIGRAM)
+        return LA_OK;
+    if (m->pairs || m->prefix_len || m->suffix_len)
+        return LA_OK;
+    pair_build *pb = malloc(sizeof *pb);
+    if (!pb || pairs_begin(m, pb) != LA_OK) {
+        free(pb);
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+    }
+    for (uint32_t e = 0; e < m->n_ents; e++) {
+        if (stop && (e & 4095) == 0 && atomic_load_explicit(stop, memory_order_relaxed)) {
+            pairs_drop(m);
+            free(pb);
+            return LA_EARG;
+        }
+        if (pairs_token(m, pb, (const unsigned char *)m->arena + m->ents[e].off, m->ents[e].len) != LA_OK) {
+            free(pb);
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+        }
+    }
+    pairs_end(m, pb);
+    free(pb);
     return LA_OK;
 }
 
