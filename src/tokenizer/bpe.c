@@ -543,16 +543,19 @@ int tk_bpe_compact_tight(tk_bpe *m)
  * before the inserts, so that the cache misses of a batch overlap. */
 #define MERGE_BATCH 32
 
+/* A merge parsed, waiting to be looked up and inserted: as small as it
+ * goes (a chunk's thousand of them are written by one thread and read by
+ * another), the merged token made only while it is looked up. */
 typedef struct {
-    const char *s[3];            /* a, b and the merged token (made when resolving) */
-    size_t len[3];
-    size_t off[2];               /* a or b kept in the chunk's store: where (see stored) */
-    uint64_t h[3];               /* hash_bytes of a and b (when parsed), of the merged token (resolving) */
+    const char *s[2];            /* a and b */
+    uint64_t h[2];               /* their hash_bytes (when parsed) */
+    uint32_t len[2];
+    uint32_t off[2];             /* a or b kept in the chunk's store: where (see stored) */
     uint32_t rank;
-    int short_b;                 /* b shorter than continuing_subword_prefix */
-    int stored;                  /* bit k: s[k] is at off[k] of the store, not in the bytes read */
-    uint64_t key;
-    uint32_t new_id;
+    uint32_t new_id;             /* the merged token's id, once looked up */
+    uint64_t key;                /* the ids of a and b, once looked up */
+    uint8_t short_b;             /* b shorter than continuing_subword_prefix */
+    uint8_t stored;              /* bit k: s[k] is at off[k] of the store, not in the bytes read */
 } pending_merge;
 
 /* Where a merge's merged token is looked for first. In the files of
@@ -581,26 +584,26 @@ static int guessing(const merge_guess *g)
 }
 
 /* 1 when id's string is merge e's merged token. */
-static int id_is_merged(const tk_bpe *m, const pending_merge *e, int64_t id, size_t prefix_len)
+static int id_is_merged(const tk_bpe *m, const pending_merge *e, size_t mlen, int64_t id, size_t prefix_len)
 {
     if (id < 0 || id >= (int64_t)m->id_count)
         return 0;
     const id_slot *b = &m->by_id[id];
     size_t al = e->len[0];
-    return b->len == e->len[2] && tk_same_bytes(m->arena + b->off, e->s[0], al) &&
+    return b->len == mlen && tk_same_bytes(m->arena + b->off, e->s[0], al) &&
            tk_same_bytes(m->arena + b->off + al, e->s[1] + prefix_len, e->len[1] - prefix_len);
 }
 
 /* The id of merge e's merged token when one of the guesses holds, else
  * -1. */
-static int64_t guessed_id(const tk_bpe *m, const pending_merge *e, merge_guess *g, size_t prefix_len)
+static int64_t guessed_id(const tk_bpe *m, const pending_merge *e, size_t mlen, merge_guess *g, size_t prefix_len)
 {
     if (e->short_b || g->last < 0)
         return -1;
     g->tries++;
     for (int k = 0; k < 2; k++) {
         int step = k ? 1 - g->step : g->step;
-        if (id_is_merged(m, e, g->last + step, prefix_len)) {
+        if (id_is_merged(m, e, mlen, g->last + step, prefix_len)) {
             g->hits++;
             g->step = step;
             return g->last + step;
@@ -621,11 +624,15 @@ static int lookup_merges(const tk_bpe *m, pending_merge *q, size_t n, const la_b
 {
     size_t need = 0;
     int64_t known[MERGE_BATCH];   /* the merged token's id; -1: looked up below; -2: not in the vocabulary */
+    const char *ms[MERGE_BATCH];  /* the merged tokens (made when not guessed), */
+    size_t ml[MERGE_BATCH];       /* their lengths */
+    uint64_t mh[MERGE_BATCH];     /* and hashes */
     for (size_t i = 0; i < n; i++) {
         for (int k = 0; k < 2; k++)
             if (q[i].stored >> k & 1)
                 q[i].s[k] = store->data + q[i].off[k];
-        need += q[i].len[2] + 1;
+        ml[i] = q[i].short_b ? 0 : (size_t)q[i].len[0] + q[i].len[1] - prefix_len;
+        need += ml[i] + 1;
     }
     la_buf_clear(scratch);
     if (la_buf_reserve(scratch, need) != LA_OK)
@@ -633,26 +640,29 @@ static int lookup_merges(const tk_bpe *m, pending_merge *q, size_t n, const la_b
     char *at = scratch->data;
     int guess = guessing(g);
     for (size_t i = 0; i < n; i++) {
-        known[i] = guess ? guessed_id(m, &q[i], g, prefix_len) : -1;
+        known[i] = guess ? guessed_id(m, &q[i], ml[i], g, prefix_len) : -1;
         int third = known[i] < 0 && !q[i].short_b;
-        q[i].s[2] = at;
+        ms[i] = at;
+        mh[i] = 0;
         if (third) {
             memcpy(at, q[i].s[0], q[i].len[0]);
             memcpy(at + q[i].len[0], q[i].s[1] + prefix_len, q[i].len[1] - prefix_len);
-            q[i].h[2] = hash_bytes(q[i].s[2], q[i].len[2]);
-            at += q[i].len[2];
+            mh[i] = hash_bytes(ms[i], ml[i]);
+            at += ml[i];
             *at++ = 0;
         }
         if (third && guess) {
-            uint32_t en = vocab_find_h(m, q[i].s[2], q[i].len[2], q[i].h[2]);
+            uint32_t en = vocab_find_h(m, ms[i], ml[i], mh[i]);
             known[i] = en == UINT32_MAX ? -2 : (int64_t)m->ents[en].id;
             g->last = known[i] < 0 ? -1 : known[i];
             third = 0;
         } else if (known[i] >= 0) {
             g->last = known[i];
         }
-        for (int k = 0; k < 2 + third; k++)
+        for (int k = 0; k < 2; k++)
             __builtin_prefetch(&m->vslot[(uint32_t)q[i].h[k] & m->vmask]);
+        if (third)
+            __builtin_prefetch(&m->vslot[(uint32_t)mh[i] & m->vmask]);
     }
     for (size_t i = 0; i < n; i++) {
         pending_merge *e = &q[i];
@@ -668,12 +678,12 @@ static int lookup_merges(const tk_bpe *m, pending_merge *q, size_t n, const la_b
             return la_err_set(err, LA_EDATA, "bad_tokenizer",
                               "tokenizer: model: merge part shorter than continuing_subword_prefix");
         if (known[i] == -1) {
-            uint32_t en = vocab_find_h(m, e->s[2], e->len[2], e->h[2]);
+            uint32_t en = vocab_find_h(m, ms[i], ml[i], mh[i]);
             known[i] = en == UINT32_MAX ? -2 : (int64_t)m->ents[en].id;
         }
         if (known[i] < 0)
             return la_err_set(err, LA_EDATA, "bad_tokenizer",
-                              "tokenizer: model: merged token \"%.40s\" is not in the vocabulary", e->s[2]);
+                              "tokenizer: model: merged token \"%.40s\" is not in the vocabulary", ms[i]);
         e->new_id = (uint32_t)known[i];
         e->key = (uint64_t)m->ents[ea].id << 32 | m->ents[eb].id;
     }
@@ -1018,20 +1028,21 @@ static int in_bytes(const char *p, size_t n, const char *s)
 static int put_merge(merge_chunk *c, const char *p, size_t n, const char *a, size_t al, const char *b, size_t bl,
                      size_t prefix_len, uint32_t rank)
 {
+    if (al > UINT32_MAX || bl > UINT32_MAX || c->store.len + al + bl > UINT32_MAX)
+        return LA_ENOMEM;        /* not from a file of at most 1 GiB */
     pending_merge *x = &c->q[c->n++];
     x->rank = rank;
     x->short_b = bl < prefix_len;
     x->s[0] = a;
     x->s[1] = b;
-    x->len[0] = al;
-    x->len[1] = bl;
-    x->len[2] = x->short_b ? 0 : al + bl - prefix_len;
+    x->len[0] = (uint32_t)al;
+    x->len[1] = (uint32_t)bl;
     x->stored = 0;
     for (int k = 0; k < 2; k++) {
         x->h[k] = hash_bytes(x->s[k], x->len[k]);
         if (!in_bytes(p, n, x->s[k])) {
-            x->stored |= 1 << k;
-            x->off[k] = c->store.len;
+            x->stored |= (uint8_t)(1 << k);
+            x->off[k] = (uint32_t)c->store.len;
             if (la_buf_append(&c->store, x->s[k], x->len[k]) != LA_OK)
                 return LA_ENOMEM;
         }
