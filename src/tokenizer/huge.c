@@ -1,12 +1,12 @@
 /*
  * huge.c - private memory on huge pages, for the large tables that are
  * read at random (the word table of direct previews, a tokenizer file's
- * bytes and a tokenizer cache entry's model image), and the mappings of
- * cache entries' files, which a SIGBUS handler may ask about. A file of its own
- * because both the word table (direct.c) and the tokenizer cache
- * (load.c) map memory this way, and the cache also uses the word table.
- * The model's tables built from a tokenizer file (bpe.c, cache_image.c)
- * come from here too, through tk_table_alloc.
+ * bytes when read and a tokenizer cache entry's model image), and the
+ * mappings of cache entries' and tokenizer files, which a SIGBUS handler
+ * may ask about. A file of its own because both the word table (direct.c)
+ * and the tokenizer cache (load.c) map memory this way, and the cache
+ * also uses the word table. The model's tables built from a tokenizer
+ * file (bpe.c, cache_image.c) come from here too, through tk_table_alloc.
  */
 #include "tokenizer/tk.h"
 
@@ -246,7 +246,8 @@ void tk_text_unmap(void *p, size_t map_len)
  * line. */
 typedef struct {
     size_t map_len;
-    unsigned char pad[64 - sizeof(size_t)];
+    char *map;                   /* where the mapping starts */
+    unsigned char pad[64 - sizeof(size_t) - sizeof(char *)];
 } table_head;
 
 /* A fresh buffer's first touch of each small page is a page fault, which
@@ -258,10 +259,25 @@ void *tk_table_alloc(size_t n)
         return NULL;
     table_head *h;
     if (n >= TK_TABLE_HUGE) {
-        size_t len = n + sizeof *h;
-        if (!(h = tk_map_huge(&len)))
+        /* the bytes from a huge page's boundary, in whole huge pages, and
+         * the header at the end of the small page before them: a header
+         * in front of the bytes would push a table of a power of two of
+         * bytes (a hash table) 64 bytes into one more huge page, to be
+         * zeroed when its last slot is touched */
+        size_t pg = (size_t)sysconf(_SC_PAGESIZE), body = (n + TK_HUGE_PAGE - 1) & ~(TK_HUGE_PAGE - 1);
+        if (n > SIZE_MAX - 2 * TK_HUGE_PAGE || pg < sizeof *h || pg > TK_HUGE_PAGE)
             return NULL;
-        h->map_len = len;
+        char *a = huge_aligned(TK_HUGE_PAGE + body, PROT_READ | PROT_WRITE);
+        if (!a)
+            return NULL;
+        if (TK_HUGE_PAGE > pg)
+            munmap(a, TK_HUGE_PAGE - pg);
+#ifdef MADV_HUGEPAGE
+        madvise(a + TK_HUGE_PAGE, body, MADV_HUGEPAGE);   /* a hint: without it, ordinary pages */
+#endif
+        h = (table_head *)(a + TK_HUGE_PAGE) - 1;
+        h->map = a + TK_HUGE_PAGE - pg;
+        h->map_len = pg + body;
     } else {
         if (!(h = aligned_alloc(64, (n + sizeof *h + 63) & ~(size_t)63)))
             return NULL;
@@ -286,7 +302,7 @@ void tk_table_free(void *p)
         return;
     table_head *h = (table_head *)p - 1;
     if (h->map_len)
-        munmap(h, h->map_len);
+        munmap(h->map, h->map_len);
     else
         free(h);
 }

@@ -972,9 +972,38 @@ START_TEST(vocabulary_slots_are_checked)
 }
 END_TEST
 
+/* The resident bytes of the mapping that holds p (/proc/self/smaps),
+ * 0 when not found. */
+static size_t mapping_rss(const void *p)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    int in = 0;
+    size_t rss = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char c;
+        if (sscanf(line, "%lx-%lx %c", &lo, &hi, &c) == 3 && strchr(line, '-') < strchr(line, ' ')) {
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+            continue;
+        }
+        unsigned long kb;
+        if (in && sscanf(line, "Rss: %lu kB", &kb) == 1) {
+            rss = (size_t)kb << 10;
+            break;
+        }
+    }
+    fclose(f);
+    return rss;
+}
+
 /* The model's tables (tk_table_alloc): zeroed, on 64 bytes, below and
  * from the huge-page size alike; growing keeps the bytes there were and
- * zeroes the new ones, across that size in both directions. */
+ * zeroes the new ones, across that size in both directions. From that
+ * size a table starts a huge page, and one of a power of two of bytes
+ * (a hash table), filled, holds no more memory than its bytes and one
+ * small page (the header once took a huge page more). */
 START_TEST(tables_zeroed_and_grown)
 {
     const size_t sizes[] = { 0, 1, 100, 4096, TK_TABLE_HUGE - 1, TK_TABLE_HUGE, 3 * TK_TABLE_HUGE + 5 };
@@ -1001,6 +1030,16 @@ START_TEST(tables_zeroed_and_grown)
             tk_table_free(q);
         }
     tk_table_free(NULL);
+    for (size_t n = TK_TABLE_HUGE; n <= 4 * TK_HUGE_PAGE; n *= 2) {
+        unsigned char *p = tk_table_alloc(n);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq((uintptr_t)p % TK_HUGE_PAGE, 0);
+        memset(p, 1, n);
+        size_t rss = mapping_rss(p), pg = (size_t)sysconf(_SC_PAGESIZE);
+        size_t whole = (n + TK_HUGE_PAGE - 1) & ~(TK_HUGE_PAGE - 1);
+        ck_assert_msg(rss >= n && rss <= whole + pg, "%zu bytes: %zu resident", n, rss);
+        tk_table_free(p);
+    }
 }
 END_TEST
 
