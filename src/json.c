@@ -812,6 +812,7 @@ value:
             val2 = pos;
             count2 = 0;
             size_t done;
+            sub->top = top;
             if (sub->on_value && (done = sub->on_value(sub->ctx, p, n, key2, pos, sub, &count2)) > pos) {
                 pos = done;             /* gone over whole: its end */
                 goto after;

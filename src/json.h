@@ -40,7 +40,7 @@ typedef struct {
     la_span key, val;
     int has_u;       /* not a string value without \\u escapes */
 } la_member;
-typedef struct {
+typedef struct la_members {
     la_member *m;
     size_t n, cap;
 } la_members;
@@ -81,6 +81,8 @@ typedef struct la_sub_members {
     size_t (*on_value)(void *ctx, const char *p, size_t n, la_span key, size_t pos, const struct la_sub_members *sub,
                        size_t *count);
     void *ctx;
+    /* the top-level members validated so far, while on_value is called */
+    const struct la_members *top;
 } la_sub_members;
 
 /* The validator's own string scanner: the string at p[pos] (a quote),

@@ -1310,6 +1310,9 @@ struct tk_bpe_ahead {
     int stream;
     size_t bound;
     int confirmed, list_ok;
+    int stream_cut;              /* cut as the stream began (cut is tk_bpe_ahead_confirm's) */
+    struct pair_build *pb;       /* the cutting pairs begun while the stream waited, */
+    uint32_t pairs_done;         /* for the entries before this one */
     atomic_int dropped;          /* tk_bpe_ahead_drop: the model is not wanted */
     tk_bpe *m;
     int rc;                      /* load_vocab's, with err */
@@ -1322,6 +1325,17 @@ struct tk_bpe_ahead {
     int vocab_done;              /* load_vocab has returned (rc set) */
     ahead_merges *mg;            /* the merges read ahead, if any */
 };
+
+struct pair_build;
+static int pairs_begin(tk_bpe *m, struct pair_build *pb);
+static int pairs_token(tk_bpe *m, struct pair_build *pb, const unsigned char *s, size_t len);
+static int pairs_rest(tk_bpe *m, struct pair_build *pb, uint32_t from, la_err *err, atomic_int *stop);
+static void pairs_drop(tk_bpe *m);
+static struct pair_build *pair_build_new(void);
+
+/* Tokens whose cutting pairs are collected at a time while the stream
+ * waits for the validator: few, so that new members are not kept waiting. */
+#define PAIRS_IDLE_BATCH 256
 
 static atomic_ulong vocabs_streamed;
 
@@ -1377,6 +1391,14 @@ static int vocab_streamed(tk_bpe_ahead *a)
     m->arena = tk_table_alloc(m->arena_cap);
     uint64_t *h = tk_table_alloc(list->cap * sizeof *h);
     int ok = m->ents && m->arena && h;
+    /* the cutting pairs, when likely wanted, of the strings already in,
+     * collected only while there is nothing else to do: the validator is
+     * slower than the first pass, and the pairs would otherwise take a
+     * core from the merges later */
+    if (ok && a->stream_cut && (a->pb = pair_build_new()) != NULL && pairs_begin(m, a->pb) != LA_OK) {
+        free(a->pb);
+        a->pb = NULL;
+    }
     size_t e = 0;
     for (unsigned spins = 0; ok;) {
         int closed = atomic_load_explicit(&list->closed, memory_order_acquire);
@@ -1389,10 +1411,19 @@ static int vocab_streamed(tk_bpe_ahead *a)
             ok = ok && closed == 1;
             break;
         }
-        if (atomic_load_explicit(&a->dropped, memory_order_relaxed))
+        if (atomic_load_explicit(&a->dropped, memory_order_relaxed)) {
             ok = 0;
-        else if (ok)
+        } else if (ok && a->pb && a->pairs_done < e) {
+            uint32_t to = e - a->pairs_done > PAIRS_IDLE_BATCH ? a->pairs_done + PAIRS_IDLE_BATCH : (uint32_t)e;
+            for (; a->pb && a->pairs_done < to; a->pairs_done++)
+                if (pairs_token(m, a->pb, (const unsigned char *)m->arena + m->ents[a->pairs_done].off,
+                                m->ents[a->pairs_done].len) != LA_OK) {
+                    free(a->pb);     /* out of memory: made later, the usual way */
+                    a->pb = NULL;
+                }
+        } else if (ok) {
             wait_a_bit(&spins);
+        }
     }
     pthread_mutex_lock(&a->mu);
     while (!a->confirmed && !atomic_load(&a->dropped))
@@ -1414,6 +1445,11 @@ static int vocab_streamed(tk_bpe_ahead *a)
             rc = vocab_ids(m, count, most, &a->err);
             atomic_fetch_add_explicit(&vocabs_streamed, 1, memory_order_relaxed);
         } else {
+            if (a->pb) {
+                pairs_drop(m);
+                free(a->pb);
+                a->pb = NULL;
+            }
             vocab_unmade(m);
             rc = load_vocab(m, a->p, a->n, a->count, NULL, &a->err);
         }
@@ -1437,7 +1473,15 @@ static void *ahead_main(void *arg)
      * are not read yet). The caller stops them when the model is not to
      * have them and drops them when it has either; a failure here is
      * left for the usual way to meet and say. */
-    a->chunked = a->cut && a->rc == LA_OK && prepare_chunking(a->m, &cerr, a->cut == 2 ? NULL : &a->stop) == LA_OK;
+    atomic_int *stop = a->cut == 2 ? NULL : &a->stop;
+    if (a->pb && a->cut && a->rc == LA_OK)   /* begun in the stream: the rest */
+        a->chunked = pairs_rest(a->m, a->pb, a->pairs_done, &cerr, stop) == LA_OK;
+    else if (a->pb)
+        pairs_drop(a->m);
+    else
+        a->chunked = a->cut && a->rc == LA_OK && prepare_chunking(a->m, &cerr, stop) == LA_OK;
+    free(a->pb);
+    a->pb = NULL;
     return NULL;
 }
 
@@ -1468,6 +1512,7 @@ static tk_bpe_ahead *ahead_new(const char *vocab, size_t len, size_t count, int 
     a->cut = cut;
     a->list = list;
     a->stream = stream;
+    a->stream_cut = cut;
     a->bound = bound;
     atomic_init(&a->stop, 0);
     atomic_init(&a->dropped, 0);
@@ -1489,11 +1534,11 @@ tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, in
     return ahead_new(vocab, len, count, cut, list && !list->failed && list->n == count ? list : NULL, 0, 0);
 }
 
-tk_bpe_ahead *tk_bpe_ahead_stream(const char *vocab, size_t bound, const la_int_members *list)
+tk_bpe_ahead *tk_bpe_ahead_stream(const char *vocab, size_t bound, const la_int_members *list, int cut)
 {
     if (!list->fixed || list->cap >= UINT32_MAX / 4)
         return NULL;
-    return ahead_new(vocab, 0, 0, 0, list, 1, bound);
+    return ahead_new(vocab, 0, 0, cut, list, 1, bound);
 }
 
 void tk_bpe_ahead_confirm(tk_bpe_ahead *a, size_t len, size_t count, int cut, int list_ok)
@@ -2147,10 +2192,12 @@ int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err)
  * (ASCII and U+2581, most of every vocabulary's pairs) met so far, so that
  * each goes into the set once and the others are a bit's test; the bits
  * then make the small table. */
-typedef struct {
+typedef struct pair_build {
     uint64_t small[SMALL_N][(SMALL_N + 63) / 64];
     size_t count;                /* pairs in the set */
 } pair_build;
+
+static pair_build *pair_build_new(void) { return malloc(sizeof(pair_build)); }
 
 /* Forgets the pairs (their set freed). */
 static void pairs_drop(tk_bpe *m)
@@ -2224,31 +2271,36 @@ static void pairs_end(tk_bpe *m, const pair_build *pb)
     m->small_ready = 1;
 }
 
+/* The pairs of entries from on into pb, then the small table: LA_OK;
+ * LA_EARG when stopped, or out of memory (the pairs then dropped). */
+static int pairs_rest(tk_bpe *m, pair_build *pb, uint32_t from, la_err *err, atomic_int *stop)
+{
+    for (uint32_t e = from; e < m->n_ents; e++) {
+        if (stop && (e & 4095) == 0 && atomic_load_explicit(stop, memory_order_relaxed)) {
+            pairs_drop(m);
+            return LA_EARG;
+        }
+        if (pairs_token(m, pb, (const unsigned char *)m->arena + m->ents[e].off, m->ents[e].len) != LA_OK)
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
+    }
+    pairs_end(m, pb);
+    return LA_OK;
+}
+
 static int prepare_chunking(tk_bpe *m, la_err *err, atomic_int *stop)
 {
     if (m->kind != TK_MODEL_BPE && m->kind != TK_MODEL_UNIGRAM)
         return LA_OK;
     if (m->pairs || m->prefix_len || m->suffix_len)
         return LA_OK;
-    pair_build *pb = malloc(sizeof *pb);
+    pair_build *pb = pair_build_new();
     if (!pb || pairs_begin(m, pb) != LA_OK) {
         free(pb);
         return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
     }
-    for (uint32_t e = 0; e < m->n_ents; e++) {
-        if (stop && (e & 4095) == 0 && atomic_load_explicit(stop, memory_order_relaxed)) {
-            pairs_drop(m);
-            free(pb);
-            return LA_EARG;
-        }
-        if (pairs_token(m, pb, (const unsigned char *)m->arena + m->ents[e].off, m->ents[e].len) != LA_OK) {
-            free(pb);
-            return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: model: out of memory");
-        }
-    }
-    pairs_end(m, pb);
+    int rc = pairs_rest(m, pb, 0, err, stop);
     free(pb);
-    return LA_OK;
+    return rc;
 }
 
 /* 1 if the code point at s (k bytes) is a vocabulary token by itself: its

@@ -795,14 +795,14 @@ static int several_cpus(void)
  * (tk_bpe_ahead_stream): its members go to a list that never moves, room
  * for as many as the rest of the file could hold (a member takes five
  * bytes at least); memory is reserved, not touched, beyond those written. */
-static void vocab_stream(load_ahead *la, const char *p, size_t n, size_t pos)
+static void vocab_stream(load_ahead *la, const char *p, size_t n, size_t pos, int cut)
 {
     size_t cap = (n - pos) / 5 + 1;
     if ((stream_vocab == 1 && !several_cpus()) || !(la->vocab.m = tk_table_alloc(cap * sizeof *la->vocab.m)))
         return;
     la->vocab.cap = cap;
     la->vocab.fixed = 1;
-    if ((la->ahead = tk_bpe_ahead_stream(p + pos, n - pos, &la->vocab)) != NULL) {
+    if ((la->ahead = tk_bpe_ahead_stream(p + pos, n - pos, &la->vocab, cut)) != NULL) {
         la->stream_at = pos;
         return;
     }
@@ -842,7 +842,7 @@ static size_t merges_ahead(void *ctx, const char *p, size_t n, la_span key, size
         if (!read_ahead || la->ahead || la->vocab.m)
             return la_json_int_object(p, n, pos, count);
         if (p[pos] == '{' && stream_vocab)
-            vocab_stream(la, p, n, pos);
+            vocab_stream(la, p, n, pos, sub->top && cut_likely(p, sub->top) ? read_ahead : 0);
         size_t end = la_json_int_object_list(p, n, pos, count, &la->vocab);
         la->vocab_at = end && !la->vocab.failed ? pos : 0;
         return end;

@@ -396,11 +396,13 @@ tk_bpe_ahead *tk_bpe_ahead_start(const char *vocab, size_t len, size_t count, in
 /* Or from where the object starts, before it is validated: its members
  * are read from list (fixed, see la_json_int_object_list) as the
  * validator writes them, into tables sized for bound bytes (the file's
- * from vocab on); tk_bpe_ahead_confirm then says, once the object is
- * validated, its length, its count, cut, and whether list holds it whole
- * (else it is read the usual way). NULL when no thread could be started,
- * or the list is too long for this. */
-tk_bpe_ahead *tk_bpe_ahead_stream(const char *vocab, size_t bound, const struct la_int_members *list);
+ * from vocab on), the cutting pairs of the strings in too while it waits
+ * for more when cut (as it looks where the object starts);
+ * tk_bpe_ahead_confirm then says, once the object is validated, its
+ * length, its count, cut, and whether list holds it whole (else it is
+ * read the usual way). NULL when no thread could be started, or the list
+ * is too long for this. */
+tk_bpe_ahead *tk_bpe_ahead_stream(const char *vocab, size_t bound, const struct la_int_members *list, int cut);
 void tk_bpe_ahead_confirm(tk_bpe_ahead *a, size_t len, size_t count, int cut, int list_ok);
 tk_bpe *tk_bpe_from_ahead(tk_bpe_ahead *a, const cJSON *opts, const char *vocab, size_t vocab_len,
                           size_t vocab_count, const char *merges, size_t merges_len, int chunking, la_err *err);
