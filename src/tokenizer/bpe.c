@@ -289,14 +289,6 @@ static int vocab_put_batch(tk_bpe *m, pending_token *q, size_t n)
     return LA_OK;
 }
 
-/* The vocabulary from the members the validator kept (list), in two
- * passes: the strings into the arena and the entries in the file's order,
- * each hashed; then the hash slots filled in the order of where they
- * fall (a counting sort on their top bits), so that the table, larger
- * than the caches, is gone over nearly in order rather than at random.
- * 1 when done; 0 when the list has a repeated key, a token with a bad id
- * or escape, or memory runs short: the caller then reads the object the
- * usual way (one member at a time, in order), which says what is wrong. */
 #define VOCAB_SORT_BITS 12
 
 /* The first pass for member x of the list (its key at p + x->key): its
@@ -362,6 +354,14 @@ static int listed_slots(tk_bpe *m, const uint64_t *h, size_t count)
     return ok;
 }
 
+/* The vocabulary from the members the validator kept (list), in two
+ * passes: the strings into the arena and the entries in the file's order,
+ * each hashed; then the hash slots filled in the order of where they
+ * fall (a counting sort on their top bits), so that the table, larger
+ * than the caches, is gone over nearly in order rather than at random.
+ * 1 when done; 0 when the list has a repeated key, a token with a bad id
+ * or escape, or memory runs short: the caller then reads the object the
+ * usual way (one member at a time, in order), which says what is wrong. */
 static int vocab_from_list(tk_bpe *m, const char *p, const la_int_members *list, la_buf *tmp, uint32_t *maxid)
 {
     size_t count = list->n;
@@ -377,13 +377,13 @@ static int vocab_from_list(tk_bpe *m, const char *p, const la_int_members *list,
     return ok;
 }
 
+static int vocab_ids(tk_bpe *m, size_t count, uint32_t maxid, la_err *err);
+
 /* Reads the "vocab" object p[0..n): token -> non-negative integer id.
  * known is its number of members, or SIZE_MAX to count them first; list,
  * when not NULL, holds them as the validator went over them (known of
  * them, keys placed from p), so they are not scanned again unless
  * vocab_from_list gives up. */
-static int vocab_ids(tk_bpe *m, size_t count, uint32_t maxid, la_err *err);
-
 static int load_vocab(tk_bpe *m, const char *p, size_t n, size_t known, const la_int_members *list, la_err *err)
 {
     size_t pos = 0, count = 0;
@@ -1489,9 +1489,7 @@ static void *ahead_main(void *arg)
  * not to have them: it is then as if they had never been made. */
 static void unchunk(tk_bpe *m)
 {
-    free(m->pairs);
-    m->pairs = NULL;
-    m->pmask = 0;
+    pairs_drop(m);
     m->small_ready = 0;
     memset(m->small_cut, 0, sizeof m->small_cut);
     memset(m->small_id, 0, sizeof m->small_id);
@@ -2186,7 +2184,6 @@ int tk_bpe_prepare_chunking(tk_bpe *m, la_err *err)
     return prepare_chunking(m, err, NULL);
 }
 
-/* The same, ending early (LA_EARG, nothing made) once *stop is set. */
 /* Pairs being collected from the vocabulary's strings (pairs_begin,
  * pairs_token for each string, pairs_end): the pairs of small characters
  * (ASCII and U+2581, most of every vocabulary's pairs) met so far, so that
@@ -2287,6 +2284,8 @@ static int pairs_rest(tk_bpe *m, pair_build *pb, uint32_t from, la_err *err, ato
     return LA_OK;
 }
 
+/* tk_bpe_prepare_chunking, ending early (LA_EARG, nothing made) once
+ * *stop is set. */
 static int prepare_chunking(tk_bpe *m, la_err *err, atomic_int *stop)
 {
     if (m->kind != TK_MODEL_BPE && m->kind != TK_MODEL_UNIGRAM)

@@ -103,9 +103,6 @@ void tk_load_set_map_hook(void (*fn)(const char *path, const char *data, size_t 
 
 unsigned long tk_load_files_mapped(void) { return __atomic_load_n(&files_mapped, __ATOMIC_RELAXED); }
 
-/* Reads the file open on fd (of fstat st, checked by open_file) into *f.
- * The bytes read are the file's first st_size (a file that grows
- * meanwhile is read as it was). */
 /* Maps the file open on fd (n bytes, at path) into *f, when it can be
  * kept unchanged meanwhile: under a read lease (F_SETLEASE), which has
  * another program's open for writing, or truncation, wait until the
@@ -144,6 +141,9 @@ static int map_fd(int fd, file_bytes *f, const struct stat *st, const char *path
     return 1;
 }
 
+/* Reads the file open on fd (of fstat st, checked by open_file) into *f.
+ * The bytes read are the file's first st_size (a file that grows
+ * meanwhile is read as it was). */
 static int read_fd(int fd, file_bytes *f, const struct stat *st, la_err *err)
 {
     int rc = LA_OK;
@@ -776,8 +776,8 @@ static void vocab_ahead(void *ctx, const char *p, const la_sub_member *m, const 
 
 /* 1 when this process may run on more than one processor: the vocabulary
  * is then read while it is validated, by a thread that waits for the
- * validator by spinning (on one processor it would take the validator's
- * time). */
+ * validator between batches (on one processor it would take turns with
+ * the validator for nothing). */
 static int several_cpus(void)
 {
     static int known;            /* 0: not asked yet, 1: one, 2: several */
