@@ -470,68 +470,6 @@ int la_json_scan_string(const char *p, size_t n, size_t pos, size_t *end, int *h
     return scan_string_at[simd()](p, n, pos, end, has_u, err);
 }
 
-#ifdef __SSE2__
-/* The bytes of the 16 at s that are c, and those in [lo, lo + span], as
- * bit masks. */
-static inline unsigned eq16(__m128i v, char c) { return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c))); }
-
-static inline unsigned in16(__m128i v, unsigned char lo, unsigned char span)
-{
-    __m128i d = _mm_sub_epi8(v, _mm_set1_epi8((char)lo));
-    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8((char)span)), d));
-}
-
-/* The UTF-8 of the bytes of a string before its closing quote (below),
- * given their masks: 1 when every byte from 0x80 up (hi) is in a sequence
- * of two bytes (lead C2-DF) or three (lead E0-EF, no overlong form after
- * E0, no surrogate after ED: e0_low, ed_high mark the bytes after such
- * leads that make one), each lead followed by its continuation bytes
- * (cont, 80-BF), all before the quote. */
-static inline int utf8_masks_hold(uint64_t below, uint64_t hi, uint64_t cont, uint64_t lead2, uint64_t lead3,
-                                  uint64_t bad3)
-{
-    cont &= below, lead2 &= below, lead3 &= below;
-    return (lead2 | lead3 | cont) == hi && (lead2 << 1 | lead3 << 1 | lead3 << 2) == cont && !bad3;
-}
-
-/* The common short string of la_json_scan_short in one step: its closing
- * quote within the 16 bytes after the opening one (or, when not there,
- * within 32: two steps), no backslash or control character before it,
- * and every byte from 0x80 up in a two- or three-byte UTF-8 sequence
- * (utf8_masks_hold): Latin, Greek, Cyrillic, GPT-2's byte alphabet, CJK,
- * SentencePiece's U+2581. Returns the offset past the closing quote, or 0
- * when the string is not such (the byte loop then looks at it, and says
- * what the validator says). s[0..16) can be read, and s[16..32) when
- * wide. */
-static inline size_t short_plain(const unsigned char *s, int wide)
-{
-    __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)s), v1 = _mm_setzero_si128();
-    uint64_t q = eq16(v0, '"');
-    int two = 0;
-    if (!q) {
-        if (!wide)
-            return 0;
-        v1 = _mm_loadu_si128((const __m128i *)(const void *)(s + 16));
-        q = (uint64_t)eq16(v1, '"') << 16;
-        if (!q)
-            return 0;
-        two = 1;
-    }
-#define BOTH(f, ...) ((uint64_t)f(v0, __VA_ARGS__) | (two ? (uint64_t)f(v1, __VA_ARGS__) << 16 : 0))
-    uint64_t below = (q & (0 - q)) - 1;
-    if ((BOTH(in16, 0x00, 0x1F) | BOTH(eq16, '\\')) & below)
-        return 0;
-    uint64_t hi = ((uint64_t)(unsigned)_mm_movemask_epi8(v0) |
-                   (two ? (uint64_t)(unsigned)_mm_movemask_epi8(v1) << 16 : 0)) & below;
-    /* E0 then 80-9F is an overlong form, ED then A0-BF a surrogate */
-    if (hi && !utf8_masks_hold(below, hi, BOTH(in16, 0x80, 0x3F), BOTH(in16, 0xC2, 0x1D), BOTH(in16, 0xE0, 0x0F),
-                               (BOTH(eq16, (char)0xE0) << 1 & BOTH(in16, 0x80, 0x1F)) |
-                                   (BOTH(eq16, (char)0xED) << 1 & BOTH(in16, 0xA0, 0x1F))))
-        return 0;
-#undef BOTH
-    return (size_t)__builtin_ctzll(q) + 1;
-}
-#endif
 
 int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *plain)
 {
@@ -540,7 +478,7 @@ int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *pl
     *plain = 1;
 #ifdef __SSE2__
     size_t k;
-    if (n - j >= 16 && (k = short_plain(u + j, n - j >= 32)) != 0) {
+    if (n - j >= 16 && (k = la_json_short_plain(u + j, n - j >= 32)) != 0) {
         *end = j + k;
         return LA_OK;
     }

@@ -1679,6 +1679,119 @@ static const char *one_space(const char *s, size_t n)
     return sp;
 }
 
+/* ---- merges laid out alike ---------------------------------------- */
+
+/* A pretty-printed merges array puts the same white space around every
+ * element: only the strings change. Once an element has been read the
+ * usual way, the bytes between its parts are kept (the layout) and the
+ * next elements are read by comparing theirs with them, each string
+ * found and checked in one step (la_json_short_plain): what this
+ * accepts, the usual way accepts too, with the same strings. Anything
+ * else (a string with an escape or longer than 31 bytes, other white
+ * space, the array's end) goes back to the usual way for that element,
+ * which then keeps its layout for the next ones. */
+#define LAYOUT_MAX 32             /* longest run of bytes between parts kept */
+
+static atomic_ulong merges_laid_out;   /* test hook (tk_test.h) */
+
+unsigned long tk_bpe_merges_laid_out(void) { return atomic_load(&merges_laid_out); }
+
+typedef struct {
+    char head[LAYOUT_MAX];        /* "[" ... a's opening quote (pairs) */
+    char mid[LAYOUT_MAX];         /* a's closing quote ... b's opening quote (pairs) */
+    char tail[LAYOUT_MAX];        /* the last closing quote ... the next element */
+    size_t hl, ml, tl;
+    int ready;
+} merge_layout;
+
+/* Keeps p[from..to) as run *run (of room LAYOUT_MAX); 0 when too long. */
+static int keep_run(const char *p, size_t from, size_t to, char *run, size_t *len)
+{
+    if (to - from > LAYOUT_MAX)
+        return 0;
+    memset(run, 0, LAYOUT_MAX);
+    memcpy(run, p + from, to - from);
+    *len = to - from;
+    return 1;
+}
+
+#ifdef __SSE2__
+/* 1 when s[0..len) is run[0..len) (len <= LAYOUT_MAX; 32 bytes of s
+ * readable). */
+static inline int same_run(const char *s, const char *run, size_t len)
+{
+    __m128i a0 = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i b0 = _mm_loadu_si128((const __m128i *)(const void *)run);
+    uint32_t eq = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a0, b0));
+    if (len > 16) {
+        __m128i a1 = _mm_loadu_si128((const __m128i *)(const void *)(s + 16));
+        __m128i b1 = _mm_loadu_si128((const __m128i *)(const void *)(run + 16));
+        eq |= (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a1, b1)) << 16;
+    } else {
+        eq |= 0xFFFF0000u;
+    }
+    uint32_t want = len >= 32 ? 0xFFFFFFFFu : ((uint32_t)1 << len) - 1;
+    return (eq & want) == want;
+}
+
+/* The bytes a laid-out element may read past its start: three runs, two
+ * strings of up to 32 bytes after their quotes, and a run's 32 bytes. */
+#define LAYOUT_READ (3 * LAYOUT_MAX + 2 * 34 + LAYOUT_MAX + 8)
+
+/* Reads the elements at p[*i..) that follow layout l, into chunks from
+ * *c on (k counting them), up to the first that does not (or near the
+ * end of the bytes): *i is then where it starts. LA_OK, or LA_ENOMEM /
+ * LA_EDATA when a merge could not be put or handed over (as the usual
+ * way's break). */
+static int laid_out_merges(merge_pipe *pp, const merge_layout *l, int pairs, const char *p, size_t n, size_t *i,
+                           merge_chunk **c, size_t *k, size_t prefix_len)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    size_t at = *i, taken = 0;
+    while (n - at > LAYOUT_READ) {
+        size_t qa, ea, qb, eb, ka, kb, al, bl;
+        const char *a, *b;
+        if (pairs) {
+            if (p[at] != '[' || !same_run(p + at + 1, l->head, l->hl) || p[qa = at + 1 + l->hl] != '"' ||
+                !(ka = la_json_short_plain(u + qa + 1, 1)))
+                break;
+            ea = qa + 1 + ka;
+            if (!same_run(p + ea, l->mid, l->ml) || p[qb = ea + l->ml] != '"' ||
+                !(kb = la_json_short_plain(u + qb + 1, 1)))
+                break;
+            eb = qb + 1 + kb;
+            a = p + qa + 1, al = ka - 1;
+            b = p + qb + 1, bl = kb - 1;
+        } else {
+            const char *sp;
+            if (p[at] != '"' || !(ka = la_json_short_plain(u + at + 1, 1)))
+                break;
+            a = p + at + 1, al = ka - 1;
+            if ((al >= 8 && memcmp(a, "#version", 8) == 0) || !(sp = one_space(a, al)))
+                break;
+            b = sp + 1;
+            bl = al - (size_t)(b - a);
+            al = (size_t)(sp - a);
+            eb = at + 1 + ka;
+        }
+        /* the element is taken only when the layout's bytes follow it:
+         * the last one (the array's end after it) goes the usual way */
+        if (!same_run(p + eb, l->tail, l->tl))
+            break;
+        if (put_merge(*c, p, n, a, al, b, bl, prefix_len, (uint32_t)*k) != LA_OK || ++*k >= UINT32_MAX ||
+            ((*c)->n == MERGE_CHUNK && !(*c = hand_over(pp)))) {
+            *i = at;
+            return LA_EDATA;
+        }
+        at = eb + l->tl;
+        taken++;
+    }
+    atomic_fetch_add_explicit(&merges_laid_out, taken, memory_order_relaxed);
+    *i = at;
+    return LA_OK;
+}
+#endif
+
 /* Parses the merges array at p[pos] (up to n) while validating it, as
  * strictly as la_json_validate would: elements all [a, b] pairs or all
  * "a b" strings (one space, no "#version" line). Returns the end of the
@@ -1691,14 +1804,20 @@ static size_t strict_merges(ahead_merges *g, const char *p, size_t n, size_t pos
     la_buf ta = {0}, tb = {0};
     size_t i = skip_ws(p, n, pos + 1), end = 0, k = 0;
     int pairs = p[i] == '[';
+    merge_layout lay;
+    lay.ready = 0;
     if (p[i] == ']')
         end = i + 1;
     while (!end) {
+#ifdef __SSE2__
+        if (lay.ready && laid_out_merges(pp, &lay, pairs, p, n, &i, &c, &k, g->prefix_len) != LA_OK)
+            break;
+#endif
         const char *a, *b;
-        size_t al, bl, e;
+        size_t al, bl, e, start = i, qa = 0, ea = 0, qb = 0;
         if (pairs) {
-            if (p[i] != '[' || !strict_string(p, n, skip_ws(p, n, i + 1), &ta, &a, &al, &e) ||
-                p[i = skip_ws(p, n, e)] != ',' || !strict_string(p, n, skip_ws(p, n, i + 1), &tb, &b, &bl, &e) ||
+            if (p[i] != '[' || !strict_string(p, n, qa = skip_ws(p, n, i + 1), &ta, &a, &al, &ea) ||
+                p[i = skip_ws(p, n, ea)] != ',' || !strict_string(p, n, qb = skip_ws(p, n, i + 1), &tb, &b, &bl, &e) ||
                 p[i = skip_ws(p, n, e)] != ']')
                 break;
             i++;
@@ -1722,6 +1841,10 @@ static size_t strict_merges(ahead_merges *g, const char *p, size_t n, size_t pos
             i = skip_ws(p, n, i + 1);
         else
             break;
+        /* this element's layout, for the next ones */
+        lay.ready = p[i] == p[start] && (!pairs || (keep_run(p, start + 1, qa, lay.head, &lay.hl) &&
+                                                    keep_run(p, ea, qb, lay.mid, &lay.ml))) &&
+                    keep_run(p, e, i, lay.tail, &lay.tl);
     }
     if (end && c->n && !hand_over(pp))
         end = 0;

@@ -64,6 +64,9 @@ unsigned long tk_bpe_chunks_helped(void);
 /* How many vocabularies were read while validated (tk_bpe_ahead_stream)
  * and made from that reading, since the program started. */
 unsigned long tk_bpe_vocabs_streamed(void);
+/* How many merges were read by their layout (the bytes between their
+ * parts those of the element before) since the program started. */
+unsigned long tk_bpe_merges_laid_out(void);
 
 /* ---- loading (load.c) ------------------------------------------------- */
 /* 0 makes loading read the vocabulary after validation, on the loading

@@ -864,6 +864,124 @@ START_TEST(merges_read_while_validated)
 }
 END_TEST
 
+/* A merges array of 400 elements, pretty-printed as HuggingFace writes
+ * them ([a, b] pairs or "a b" strings), with element 200 (or every one
+ * from it) replaced: what the read by layout (the bytes between an
+ * element's parts those of the element before) must hand back to the
+ * usual way, whose tables and errors the read ahead must give. */
+typedef struct {
+    int strings;                  /* "a b" strings, else [a, b] pairs */
+    const char *at200;            /* element 200 as written, NULL: as the others */
+    const char *nl, *ind;         /* line break and indentation from element 200 on */
+    const char *ind0;             /* indentation before it (NULL: two spaces) */
+    const char *sep200;           /* the bytes between elements 199 and 200, NULL: as the others */
+} laid_case;
+
+#define S6 "      "
+#define S10 "          "
+#define B40 "bbbbbbbbbbbbbbbbbbbb" "bbbbbbbbbbbbbbbbbbbb"   /* a token of 40 bytes */
+
+static char *laid_text(const laid_case *c)
+{
+    la_buf b = {0};
+    la_buf_printf(&b, "{\n  \"model\": {\n    \"type\": \"BPE\",\n    \"vocab\": {");
+    int id = 0;
+    for (char x = 'a'; x <= 'z'; x++)
+        la_buf_printf(&b, "\n      \"%c\": %d,", x, id++);
+    for (char x = 'a'; x < 'u'; x++)
+        for (char y = 'a'; y < 'u'; y++)
+            la_buf_printf(&b, "\n      \"%c%c\": %d,", x, y, id++);
+    /* the tokens of the replacements that are valid */
+    static const char *const extra[] = { "\xC3\xA9", "a\xC3\xA9", "\xF0\x9F\x98\x80", "a\xF0\x9F\x98\x80",
+                                         B40, "a" B40, "\\\"", "a\\\"" };
+    for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
+        la_buf_printf(&b, "\n      \"%s\": %d%s", extra[i], id++, i + 1 < sizeof extra / sizeof *extra ? "," : "");
+    la_buf_printf(&b, "\n    },\n    \"merges\": [");
+    int k = 0;
+    for (char x = 'a'; x < 'u'; x++)
+        for (char y = 'a'; y < 'u'; y++, k++) {
+            const char *nl = k >= 200 && c->nl ? c->nl : "\n";
+            const char *ind = k >= 200 && c->ind ? c->ind : k < 200 && c->ind0 ? c->ind0 : "  ";
+            if (k == 200 && c->sep200)
+                la_buf_printf(&b, "%s", c->sep200);
+            else
+                la_buf_printf(&b, "%s%s%s%s", k ? "," : "", nl, ind, ind);
+            if (k == 200 && c->at200)
+                la_buf_printf(&b, "%s", c->at200);
+            else if (c->strings)
+                la_buf_printf(&b, "\"%c %c\"", x, y);
+            else
+                la_buf_printf(&b, "[%s%s%s%s\"%c\",%s%s%s%s\"%c\"%s%s%s]", nl, ind, ind, ind, x, nl, ind, ind, ind,
+                              y, nl, ind, ind);
+        }
+    la_buf_printf(&b, "\n    ]\n  }\n}\n");
+    return b.data;
+}
+
+START_TEST(merges_read_by_layout)
+{
+    setenv("LOOKAHEAD_CACHE_DIR", "", 1);
+    static const laid_case good[] = {
+        { 0, NULL, NULL, NULL, NULL, NULL },
+        { 1, NULL, NULL, NULL, NULL, NULL },
+        { 0, "[\"a\", \"\xC3\xA9\"]", NULL, NULL, NULL, NULL },           /* two-byte UTF-8, other spaces */
+        { 0, "[\"a\",\"\xF0\x9F\x98\x80\"]", NULL, NULL, NULL, NULL },    /* four-byte UTF-8 */
+        { 0, "[\"a\",\"" B40 "\"]", NULL, NULL, NULL, NULL },                 /* longer than 31 */
+        { 0, "[\"\\u0061\",\"b\"]", NULL, NULL, NULL, NULL },              /* escaped: a repeated pair */
+        { 0, "[\"a\",\"\\\"\"]", NULL, NULL, NULL, NULL },                 /* an escaped quote */
+        { 0, NULL, "\n", "\t", NULL, NULL },                                /* other indentation from 200 */
+        { 0, NULL, "\r\n", " ", NULL, NULL },
+        { 0, NULL, "", "", NULL, NULL },                                    /* none */
+        { 1, "\"a \xC3\xA9\"", "\n", "   ", NULL, NULL },
+        { 1, "\"a \\\"\"", NULL, NULL, NULL, NULL },
+        /* runs of 17 to 32 bytes between the parts, and longer ones (not kept) */
+        { 0, NULL, NULL, S6, S6, NULL },
+        { 1, NULL, NULL, S10, S10, NULL },
+        { 0, NULL, NULL, S10, S10, NULL },
+    };
+    static const laid_case bad[] = {
+        { 0, "[\"a\",\"\x01\"]", NULL, NULL, NULL, NULL },                 /* a control character */
+        { 0, "[\"a\",\"b\tb\"]", NULL, NULL, NULL, NULL },                 /* a raw tab */
+        { 0, "[\"a\",\"\xC3\"]", NULL, NULL, NULL, NULL },                 /* a lead byte alone */
+        { 0, "[\"a\",\"\xC2 \"]", NULL, NULL, NULL, NULL },                /* no continuation byte */
+        { 0, "[\"a\",\"\xE0\x80\x80\"]", NULL, NULL, NULL, NULL },         /* overlong */
+        { 0, "[\"a\",\"\xED\xA0\x80\"]", NULL, NULL, NULL, NULL },         /* a surrogate */
+        { 0, "[\"a\",\"\x80\"]", NULL, NULL, NULL, NULL },                 /* a continuation byte alone */
+        { 0, "[\"a\" \"b\"]", NULL, NULL, NULL, NULL },                    /* no comma */
+        { 0, "[\"a\",\"b\",\"c\"]", NULL, NULL, NULL, NULL },              /* three parts */
+        { 0, "[\"a\",\"zz\"]", NULL, NULL, NULL, NULL },                   /* not in the vocabulary */
+        { 0, "[\"a\",\"b\"]]", NULL, NULL, NULL, NULL },                   /* a bracket too many */
+        { 1, "\"a  b\"", NULL, NULL, NULL, NULL },                         /* two spaces */
+        { 1, "\"ab\"", NULL, NULL, NULL, NULL },                           /* none */
+        { 1, "\"a\x1f" "b\"", NULL, NULL, NULL, NULL },
+        { 1, "\"a \xC3\"", NULL, NULL, NULL, NULL },
+        /* a byte that is no white space late in a run of 17 to 32 */
+        { 0, "[\n" S6 S6 "     x\"a\",\n" S6 S6 S6 "\"b\"\n" S6 S6 "]", NULL, S6, S6, NULL },
+        { 0, "[\n" S6 S6 S6 "\"a\",\n" S6 S6 "     x\"b\"\n" S6 S6 "]", NULL, S6, S6, NULL },
+        { 0, NULL, NULL, S6, S6, ",\n" S6 "     x" },
+        { 1, NULL, NULL, S10, S10, ",\n" S10 "         x" },
+    };
+    unsigned long before = tk_bpe_merges_laid_out();
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        char *text = laid_text(&good[i]);
+        ck_assert_msg(ahead_matches_text(text), "good %zu", i);
+        free(text);
+    }
+    /* most elements were read by their layout (three loads a case) */
+    ck_assert_uint_gt(tk_bpe_merges_laid_out() - before, 3 * 300 * (sizeof good / sizeof *good) / 2);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *text = laid_text(&bad[i]);
+        ck_assert_msg(!ahead_matches_text(text), "bad %zu", i);
+        free(text);
+    }
+    /* a "#version" line inside: whatever loading says, the read ahead says it too */
+    laid_case v = { 1, "\"#version: 0.2\"", NULL, NULL, NULL, NULL };
+    char *text = laid_text(&v);
+    ahead_matches_text(text);
+    free(text);
+}
+END_TEST
+
 /* A vocabulary numbered in merge order (the merged token of rank r has
  * id 26 + r, and three-letter tokens are made by two merges in a row),
  * where each merged token is first compared with the string of the id
@@ -1139,6 +1257,7 @@ static Suite *suite(void)
     tcase_add_test(tt, escaped_model_key_walked);
     tcase_add_test(tt, read_ahead_same_model);
     tcase_add_test(tt, merges_read_while_validated);
+    tcase_add_test(tt, merges_read_by_layout);
     tcase_add_test(tt, merged_ids_guessed);
     tcase_add_test(tt, vocab_read_from_validation);
     tcase_add_test(tt, merges_looked_up_by_parser);
