@@ -537,16 +537,83 @@ static void int_member_put(la_int_members *out, size_t k, size_t klen, int plain
         atomic_store_explicit(&out->ready, out->n, memory_order_release);
 }
 
+static atomic_ulong members_laid_out;   /* la_json_members_laid_out */
+
+unsigned long la_json_members_laid_out(void) { return atomic_load(&members_laid_out); }
+
+#ifdef __SSE2__
+/* A pretty-printed vocabulary puts the same bytes between every key and
+ * its value, and between a value and the next key: once a member has
+ * been read the usual way, those runs (its layout) are kept, and the
+ * next members are read by comparing theirs with them, each key found
+ * and checked in one step (la_json_short_plain). A member that differs
+ * in any way (a key with an escape or longer than 31 bytes, another
+ * number, other white space, the object's end) goes the usual way. */
+typedef struct {
+    char colon[LA_JSON_RUN_MAX];  /* a key's closing quote .. its value */
+    char comma[LA_JSON_RUN_MAX];  /* a value's end .. the next key's opening quote */
+    size_t cl, ml;
+} member_layout;
+
+/* The members at p[i..) (i at a key's quote) that follow layout l, put
+ * in out (when not NULL) and counted in *k; returns where the first that
+ * does not starts (or one near the end of the bytes). */
+static inline __attribute__((always_inline)) size_t laid_out_members(const char *p, size_t n, size_t pos, size_t i,
+                                                                     const member_layout *l, size_t *k,
+                                                                     la_int_members *out)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    unsigned long taken = 0;
+    while (n - i > 4 * LA_JSON_RUN_MAX + 64) {
+        size_t q = la_json_short_plain(u + i + 1, 1);
+        if (!q)
+            break;
+        size_t e = i + 1 + q;
+        if (!la_json_same_run(p + e, l->colon, l->cl))
+            break;
+        size_t d = e + l->cl, j = d;
+        uint64_t v = 0;
+        if (u[j] == '0') {
+            j++;
+        } else {
+            /* up to 19 digits: a 20th (the usual way saturates) is no
+             * layout's first byte */
+            while (j - d < 19 && is_digit(u[j]))
+                v = v * 10 + (uint64_t)(u[j++] - '0');
+            if (j == d)
+                break;
+        }
+        if (!la_json_same_run(p + j, l->comma, l->ml) || p[j + l->ml] != '"')
+            break;
+        if (out)
+            int_member_put(out, i - pos, e - i, 1, v);
+        ++*k;
+        i = j + l->ml;
+        taken++;
+    }
+    atomic_fetch_add_explicit(&members_laid_out, taken, memory_order_relaxed);
+    return i;
+}
+#endif
+
 static inline __attribute__((always_inline)) size_t int_object(const char *p, size_t n, size_t pos, size_t *count,
                                                                la_int_members *out)
 {
     size_t i = la_json_ws_run(p, n, pos + 1), k = 0, e;
     int plain;
+#ifdef __SSE2__
+    member_layout lay;
+    int laid = 0;
+#endif
     if (p[pos] != '{')
         return 0;
     if (i < n && p[i] == '}')
         return *count = 0, i + 1;
     for (;;) {
+#ifdef __SSE2__
+        if (laid)
+            i = laid_out_members(p, n, pos, i, &lay, &k, out);
+#endif
         if (i >= n || p[i] != '"' || la_json_scan_short(p, n, i, &e, &plain) != LA_OK)
             return 0;
         size_t key = i;
@@ -570,12 +637,18 @@ static inline __attribute__((always_inline)) size_t int_object(const char *p, si
             int_member_put(out, key - pos, e - key, plain, i - d > 19 ? UINT64_MAX : v);
         }
         k++;
+        size_t vend = i;
         i = la_json_ws_run(p, n, i);
         if (i < n && p[i] == '}')
             return *count = k, i + 1;
         if (i >= n || p[i] != ',')
             return 0;
         i = la_json_ws_run(p, n, i + 1);
+#ifdef __SSE2__
+        /* this member's layout, for the next ones */
+        laid = i < n && p[i] == '"' && la_json_keep_run(p, e, d, lay.colon, &lay.cl) &&
+               la_json_keep_run(p, vend, i, lay.comma, &lay.ml);
+#endif
     }
 }
 

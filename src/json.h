@@ -10,6 +10,7 @@
 #include "lookahead.h"
 
 #include <stddef.h>
+#include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -129,6 +130,10 @@ typedef struct la_int_members {
  * A fixed list is published as it grows (out->ready) and closed at the
  * end: 1 when the object was read whole into it, else 2. */
 size_t la_json_int_object_list(const char *p, size_t n, size_t pos, size_t *count, la_int_members *out);
+/* For tests: how many members the two above read by their layout (the
+ * bytes around them those of the member before) since the program
+ * started (0 without SSE2). */
+unsigned long la_json_members_laid_out(void);
 
 /* la_json_validate_top, also filling *sub (sub->name set by the caller;
  * sub->m is the caller's to free). */
@@ -261,6 +266,42 @@ static inline size_t la_json_short_plain(const unsigned char *s, int wide)
         return 0;
 #undef BOTH
     return (size_t)__builtin_ctzll(q) + 1;
+}
+#endif
+
+/* Longest run of bytes between the parts of an element that the readers
+ * of tokenizer.json's big arrays and objects keep as their layout. */
+#define LA_JSON_RUN_MAX 32
+
+/* Keeps p[from..to) as run (LA_JSON_RUN_MAX bytes, zero after it) and
+ * its length in *len; 0 when longer. */
+static inline int la_json_keep_run(const char *p, size_t from, size_t to, char *run, size_t *len)
+{
+    if (to - from > LA_JSON_RUN_MAX)
+        return 0;
+    memset(run, 0, LA_JSON_RUN_MAX);
+    memcpy(run, p + from, to - from);
+    *len = to - from;
+    return 1;
+}
+
+#ifdef __SSE2__
+/* 1 when s[0..len) is run[0..len) (len <= LA_JSON_RUN_MAX; 32 bytes of
+ * s and of run readable). */
+static inline int la_json_same_run(const char *s, const char *run, size_t len)
+{
+    __m128i a0 = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i b0 = _mm_loadu_si128((const __m128i *)(const void *)run);
+    uint32_t eq = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a0, b0));
+    if (len > 16) {
+        __m128i a1 = _mm_loadu_si128((const __m128i *)(const void *)(s + 16));
+        __m128i b1 = _mm_loadu_si128((const __m128i *)(const void *)(run + 16));
+        eq |= (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a1, b1)) << 16;
+    } else {
+        eq |= 0xFFFF0000u;
+    }
+    uint32_t want = len >= 32 ? 0xFFFFFFFFu : ((uint32_t)1 << len) - 1;
+    return (eq & want) == want;
 }
 #endif
 

@@ -1690,7 +1690,7 @@ static const char *one_space(const char *s, size_t n)
  * else (a string with an escape or longer than 31 bytes, other white
  * space, the array's end) goes back to the usual way for that element,
  * which then keeps its layout for the next ones. */
-#define LAYOUT_MAX 32             /* longest run of bytes between parts kept */
+#define LAYOUT_MAX LA_JSON_RUN_MAX   /* longest run of bytes between parts kept */
 
 static atomic_ulong merges_laid_out;   /* test hook (tk_test.h) */
 
@@ -1704,36 +1704,7 @@ typedef struct {
     int ready;
 } merge_layout;
 
-/* Keeps p[from..to) as run *run (of room LAYOUT_MAX); 0 when too long. */
-static int keep_run(const char *p, size_t from, size_t to, char *run, size_t *len)
-{
-    if (to - from > LAYOUT_MAX)
-        return 0;
-    memset(run, 0, LAYOUT_MAX);
-    memcpy(run, p + from, to - from);
-    *len = to - from;
-    return 1;
-}
-
 #ifdef __SSE2__
-/* 1 when s[0..len) is run[0..len) (len <= LAYOUT_MAX; 32 bytes of s
- * readable). */
-static inline int same_run(const char *s, const char *run, size_t len)
-{
-    __m128i a0 = _mm_loadu_si128((const __m128i *)(const void *)s);
-    __m128i b0 = _mm_loadu_si128((const __m128i *)(const void *)run);
-    uint32_t eq = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a0, b0));
-    if (len > 16) {
-        __m128i a1 = _mm_loadu_si128((const __m128i *)(const void *)(s + 16));
-        __m128i b1 = _mm_loadu_si128((const __m128i *)(const void *)(run + 16));
-        eq |= (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(a1, b1)) << 16;
-    } else {
-        eq |= 0xFFFF0000u;
-    }
-    uint32_t want = len >= 32 ? 0xFFFFFFFFu : ((uint32_t)1 << len) - 1;
-    return (eq & want) == want;
-}
-
 /* The bytes a laid-out element may read past its start: three runs, two
  * strings of up to 32 bytes after their quotes, and a run's 32 bytes. */
 #define LAYOUT_READ (3 * LAYOUT_MAX + 2 * 34 + LAYOUT_MAX + 8)
@@ -1752,11 +1723,11 @@ static int laid_out_merges(merge_pipe *pp, const merge_layout *l, int pairs, con
         size_t qa, ea, qb, eb, ka, kb, al, bl;
         const char *a, *b;
         if (pairs) {
-            if (p[at] != '[' || !same_run(p + at + 1, l->head, l->hl) || p[qa = at + 1 + l->hl] != '"' ||
+            if (p[at] != '[' || !la_json_same_run(p + at + 1, l->head, l->hl) || p[qa = at + 1 + l->hl] != '"' ||
                 !(ka = la_json_short_plain(u + qa + 1, 1)))
                 break;
             ea = qa + 1 + ka;
-            if (!same_run(p + ea, l->mid, l->ml) || p[qb = ea + l->ml] != '"' ||
+            if (!la_json_same_run(p + ea, l->mid, l->ml) || p[qb = ea + l->ml] != '"' ||
                 !(kb = la_json_short_plain(u + qb + 1, 1)))
                 break;
             eb = qb + 1 + kb;
@@ -1776,7 +1747,7 @@ static int laid_out_merges(merge_pipe *pp, const merge_layout *l, int pairs, con
         }
         /* the element is taken only when the layout's bytes follow it:
          * the last one (the array's end after it) goes the usual way */
-        if (!same_run(p + eb, l->tail, l->tl))
+        if (!la_json_same_run(p + eb, l->tail, l->tl))
             break;
         if (put_merge(*c, p, n, a, al, b, bl, prefix_len, (uint32_t)*k) != LA_OK || ++*k >= UINT32_MAX ||
             ((*c)->n == MERGE_CHUNK && !(*c = hand_over(pp)))) {
@@ -1842,9 +1813,9 @@ static size_t strict_merges(ahead_merges *g, const char *p, size_t n, size_t pos
         else
             break;
         /* this element's layout, for the next ones */
-        lay.ready = p[i] == p[start] && (!pairs || (keep_run(p, start + 1, qa, lay.head, &lay.hl) &&
-                                                    keep_run(p, ea, qb, lay.mid, &lay.ml))) &&
-                    keep_run(p, e, i, lay.tail, &lay.tl);
+        lay.ready = p[i] == p[start] && (!pairs || (la_json_keep_run(p, start + 1, qa, lay.head, &lay.hl) &&
+                                                    la_json_keep_run(p, ea, qb, lay.mid, &lay.ml))) &&
+                    la_json_keep_run(p, e, i, lay.tail, &lay.tl);
     }
     if (end && c->n && !hand_over(pp))
         end = 0;

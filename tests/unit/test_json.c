@@ -7,6 +7,8 @@
 
 #include "json.h"
 
+#include <cjson/cJSON.h>
+
 static const char *code_of(const char *s)
 {
     static la_err e;
@@ -554,6 +556,123 @@ START_TEST(int_object_as_validated)
 }
 END_TEST
 
+/* A vocabulary of 400 members, pretty-printed, with member 200 (or the
+ * bytes before it) replaced: what the read by layout (the bytes around a
+ * member those of the member before) must hand back to the usual way.
+ * An object taken must be valid JSON ending where the validator says,
+ * its members those cJSON reads; one refused must not be an object of
+ * plain integers. */
+typedef struct {
+    int takes;                    /* an object of plain integers */
+    const char *at200;            /* member 200 as written, NULL: as the others */
+    const char *sep200;           /* the bytes between members 199 and 200, NULL: as the others */
+    const char *ind;              /* indentation (NULL: two spaces) */
+    const char *colon;            /* between key and value (NULL: ": ") */
+} vocab_case;
+
+#define S10 "          "
+
+static char *vocab_text(const vocab_case *c)
+{
+    la_buf b = {0};
+    const char *ind = c->ind ? c->ind : "  ";
+    la_buf_printf(&b, "{");
+    for (int k = 0; k < 400; k++) {
+        if (k == 200 && c->sep200)
+            la_buf_printf(&b, "%s", c->sep200);
+        else
+            la_buf_printf(&b, "%s\n%s", k ? "," : "", ind);
+        if (k == 200 && c->at200)
+            la_buf_printf(&b, "%s", c->at200);
+        else
+            la_buf_printf(&b, "\"%s%d\"%s%d", k % 3 ? "tok" : "\xE2\x96\x81t", k, c->colon ? c->colon : ": ", k * 7);
+    }
+    la_buf_printf(&b, "\n}\n");
+    return b.data;
+}
+
+START_TEST(int_object_by_layout)
+{
+    static const vocab_case cases[] = {
+        { 1, NULL, NULL, NULL, NULL },
+        { 1, NULL, NULL, S10 S10, NULL },                                       /* runs of 17 to 32 bytes */
+        { 1, NULL, NULL, NULL, " :" S10 S10 },
+        { 1, NULL, NULL, S10 S10 S10 S10, NULL },                               /* too long to keep */
+        { 1, "\"\\u00e9x\": 5", NULL, NULL, NULL },                             /* an escape */
+        { 1, "\"\xF0\x9F\x98\x80\": 5", NULL, NULL, NULL },                     /* four-byte UTF-8 */
+        { 1, "\"" S10 S10 S10 "xx\": 5", NULL, NULL, NULL },                    /* longer than 31 */
+        { 1, "\"a\": 0", NULL, NULL, NULL },
+        { 1, "\"a\": 1234567890123456789", NULL, NULL, NULL },                  /* 19 digits */
+        { 1, "\"a\": 12345678901234567890", NULL, NULL, NULL },                 /* 20: saturated */
+        { 1, "\"a\" :5", NULL, NULL, NULL },                                    /* other spaces */
+        { 1, NULL, ",\r\n\t", NULL, NULL },
+        { 1, NULL, ",", NULL, NULL },
+        { 0, "\"a\": 01", NULL, NULL, NULL },
+        { 0, "\"a\": -1", NULL, NULL, NULL },
+        { 0, "\"a\": 1.5", NULL, NULL, NULL },
+        { 0, "\"a\": 1e5", NULL, NULL, NULL },
+        { 0, "\"a\": \"x\"", NULL, NULL, NULL },
+        { 0, "\"a\": ", NULL, NULL, NULL },
+        { 0, "\"a\" 5", NULL, NULL, NULL },
+        { 0, "\"a\x01\": 5", NULL, NULL, NULL },                                /* a control character */
+        { 0, "\"a\xC3\": 5", NULL, NULL, NULL },                                /* bad UTF-8 */
+        { 0, "\"a\xED\xA0\x80\": 5", NULL, NULL, NULL },                        /* a surrogate */
+        { 0, "\"a\": 5 \"b\": 6", NULL, NULL, NULL },                           /* no comma */
+        { 0, NULL, "\n", NULL, NULL },
+        /* a byte that is no white space late in a run of 17 to 32 */
+        { 0, "\"a\":" S10 "         x5", NULL, NULL, ":" S10 S10 },
+        { 0, NULL, ",\n" S10 "         x", S10 S10, NULL },
+        { 0, "\"a\": 5x", NULL, S10 S10, NULL },
+    };
+    unsigned long before = la_json_members_laid_out();
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *text = vocab_text(&cases[i]);
+        size_t n = strlen(text), count = 0;
+        la_span v;
+        int valid = la_json_validate(text, n, &v, NULL) == LA_OK;
+        la_int_members list = {0};
+        size_t end = la_json_int_object_list(text, n, 0, &count, &list);
+        ck_assert_msg(end == la_json_int_object(text, n, 0, &count), "%zu", i);
+        if (!cases[i].takes) {
+            ck_assert_msg(end == 0, "case %zu taken", i);
+        } else {
+            ck_assert_msg(valid && end == v.end, "case %zu: end %zu, want %zu", i, end, v.end);
+            cJSON *root = cJSON_ParseWithLength(text, n);
+            ck_assert_ptr_nonnull(root);
+            ck_assert_uint_eq(count, 400);
+            ck_assert_uint_eq(list.n, 400);
+            size_t k = 0;
+            for (const cJSON *m = root->child; m; m = m->next, k++) {
+                const la_int_member *x = &list.m[k];
+                if (x->plain) {
+                    ck_assert_uint_eq(x->len - 2, strlen(m->string));
+                    ck_assert_msg(memcmp(text + x->key + 1, m->string, x->len - 2) == 0, "case %zu member %zu", i,
+                                  k);
+                }
+                /* the value's digits as written, saturated past 19 */
+                const char *d = text + x->key + x->len;
+                while (*d < '0' || *d > '9')
+                    d++;
+                size_t nd = strspn(d, "0123456789");
+                uint64_t want = nd > 19 ? UINT64_MAX : strtoull(d, NULL, 10);
+                ck_assert_msg(x->value == want, "case %zu member %zu", i, k);
+                ck_assert_int_eq((int)cJSON_IsNumber(m), 1);
+            }
+            ck_assert_uint_eq(k, 400);
+            cJSON_Delete(root);
+        }
+        free(list.m);
+        free(text);
+    }
+#ifdef __SSE2__
+    /* most members were read by their layout (two reads a case) */
+    ck_assert_uint_gt(la_json_members_laid_out() - before, 350 * (sizeof cases / sizeof *cases));
+#else
+    (void)before;
+#endif
+}
+END_TEST
+
 /* la_json_scan_short (16 or 32 bytes at once where the string is short
  * and plain, a byte at a time otherwise) against the validator's scanner on
  * random strings of the bytes that matter: quotes, backslashes, control
@@ -638,6 +757,7 @@ int main(void)
     tcase_add_test(t, white_space_runs);
     tcase_add_test(t, sub_members_gathered);
     tcase_add_test(t, int_object_as_validated);
+    tcase_add_test(t, int_object_by_layout);
     tcase_add_test(t, short_strings_as_scanned);
     tcase_set_timeout(t, 60);   /* many small validations: slow under sanitizers */
     suite_add_tcase(s, t);
