@@ -1709,6 +1709,19 @@ typedef struct {
  * strings of up to 32 bytes after their quotes, and a run's 32 bytes. */
 #define LAYOUT_READ (3 * LAYOUT_MAX + 2 * 34 + LAYOUT_MAX + 8)
 
+/* one_space for a string of up to 31 bytes at s, 32 bytes readable there:
+ * the spaces' bits at once. */
+static inline const char *one_space_short(const char *s, size_t len)
+{
+    __m128i sp = _mm_set1_epi8(' ');
+    uint32_t m = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)s), sp)) |
+                 (uint32_t)_mm_movemask_epi8(
+                     _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + 16)), sp))
+                     << 16;
+    m &= ((uint32_t)1 << len) - 1;
+    return m && !(m & (m - 1)) ? s + __builtin_ctz(m) : NULL;
+}
+
 /* Reads the elements at p[*i..) that follow layout l, into chunks from
  * *c on (k counting them), up to the first that does not (or near the
  * end of the bytes): *i is then where it starts. LA_OK, or LA_ENOMEM /
@@ -1738,7 +1751,7 @@ static int laid_out_merges(merge_pipe *pp, const merge_layout *l, int pairs, con
             if (p[at] != '"' || !(ka = la_json_short_plain(u + at + 1, 1)))
                 break;
             a = p + at + 1, al = ka - 1;
-            if ((al >= 8 && memcmp(a, "#version", 8) == 0) || !(sp = one_space(a, al)))
+            if ((al >= 8 && memcmp(a, "#version", 8) == 0) || !(sp = one_space_short(a, al)))
                 break;
             b = sp + 1;
             bl = al - (size_t)(b - a);

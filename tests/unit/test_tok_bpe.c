@@ -893,7 +893,8 @@ static char *laid_text(const laid_case *c)
             la_buf_printf(&b, "\n      \"%c%c\": %d,", x, y, id++);
     /* the tokens of the replacements that are valid */
     static const char *const extra[] = { "\xC3\xA9", "a\xC3\xA9", "\xF0\x9F\x98\x80", "a\xF0\x9F\x98\x80",
-                                         B40, "a" B40, "\\\"", "a\\\"" };
+                                         B40, "a" B40, "\\\"", "a\\\"",
+                                         " b", "a b" };   /* what "a  b" would make split at either space */
     for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
         la_buf_printf(&b, "\n      \"%s\": %d%s", extra[i], id++, i + 1 < sizeof extra / sizeof *extra ? "," : "");
     la_buf_printf(&b, "\n    },\n    \"merges\": [");
