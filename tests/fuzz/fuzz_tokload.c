@@ -5,7 +5,10 @@
  * message) or gives a tokenizer that can encode, decode and preview a
  * few texts without error or crash; encoding with a token limit gives
  * the first tokens of the full encoding, and previews are the same with
- * every shortcut off. */
+ * every shortcut off. Loaded again without the cache, reading the
+ * vocabulary and merges while validating them (with their layout) or
+ * after, it is accepted or refused alike, with the same tables or the
+ * same reason. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 
 #include "fuzz_common.h"
 #include "tokenizer/tk.h"
+#include "tokenizer/tk_test.h"
 
 static const char *const samples[] = {
     "Hello world, 12345!",
@@ -76,6 +80,37 @@ static void exercise(const la_tokenizer *t)
     la_tok_work_free(w);
 }
 
+static void same_read_after(const char *path)
+{
+    const char *was = getenv("LOOKAHEAD_CACHE_DIR");
+    char *keep = was ? strdup(was) : NULL;
+    FUZZ_CHECK(!was || keep, "strdup");
+    setenv("LOOKAHEAD_CACHE_DIR", "", 1);
+    la_err e1 = {{0}, {0}}, e2 = {{0}, {0}};
+    la_tokenizer *a = la_tokenizer_load(path, &e1);
+    tk_load_set_ahead(0);
+    la_tokenizer *b = la_tokenizer_load(path, &e2);
+    tk_load_set_ahead(1);
+    if (keep)
+        setenv("LOOKAHEAD_CACHE_DIR", keep, 1);
+    else
+        unsetenv("LOOKAHEAD_CACHE_DIR");
+    free(keep);
+    FUZZ_CHECK((a == NULL) == (b == NULL), "read ahead: %s; after validation: %s", a ? "loaded" : e1.msg,
+               b ? "loaded" : e2.msg);
+    if (!a)
+        FUZZ_CHECK(strcmp(e1.msg, e2.msg) == 0, "refused as \"%s\" read ahead, \"%s\" after", e1.msg, e2.msg);
+    else if (tk_bpe_kind(a->model) == TK_MODEL_BPE)
+        FUZZ_CHECK(tk_bpe_kind(b->model) == TK_MODEL_BPE &&
+                       tk_bpe_vocab_count(a->model) == tk_bpe_vocab_count(b->model) &&
+                       tk_bpe_vocab_size(a->model) == tk_bpe_vocab_size(b->model) &&
+                       tk_bpe_merge_count(a->model) == tk_bpe_merge_count(b->model) &&
+                       tk_bpe_merge_digest(a->model) == tk_bpe_merge_digest(b->model),
+                   "tables read ahead differ from those read after validation");
+    la_tokenizer_free(a);
+    la_tokenizer_free(b);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int fd = memfd_create("tokenizer.json", MFD_CLOEXEC);
@@ -96,6 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         exercise(t);
         la_tokenizer_free(t);
     }
+    same_read_after(path);
     close(fd);
     return 0;
 }
