@@ -547,8 +547,9 @@ unsigned long la_json_members_laid_out(void) { return atomic_load(&members_laid_
  * been read the usual way, those runs (its layout) are kept, and the
  * next members are read by comparing theirs with them, each key found
  * and checked in one step (la_json_short_plain). A member that differs
- * in any way (a key with an escape or longer than 31 bytes, another
- * number, other white space, the object's end) goes the usual way. */
+ * in any way (a key with an escape or longer than 31 bytes, a value of
+ * 20 digits or more or not a plain integer, other white space, the
+ * object's end) goes the usual way. */
 typedef struct {
     char colon[LA_JSON_RUN_MAX];  /* a key's closing quote .. its value */
     char comma[LA_JSON_RUN_MAX];  /* a value's end .. the next key's opening quote */
@@ -648,6 +649,8 @@ static inline __attribute__((always_inline)) size_t int_object(const char *p, si
         /* this member's layout, for the next ones */
         laid = i < n && p[i] == '"' && la_json_keep_run(p, e, d, lay.colon, &lay.cl) &&
                la_json_keep_run(p, vend, i, lay.comma, &lay.ml);
+#else
+        (void)vend;
 #endif
     }
 }

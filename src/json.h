@@ -219,9 +219,9 @@ static inline unsigned la_in16(__m128i v, unsigned char lo, unsigned char span)
 /* The UTF-8 of the bytes of a string before its closing quote (below),
  * given their masks: 1 when every byte from 0x80 up (hi) is in a sequence
  * of two bytes (lead C2-DF) or three (lead E0-EF, no overlong form after
- * E0, no surrogate after ED: e0_low, ed_high mark the bytes after such
- * leads that make one), each lead followed by its continuation bytes
- * (cont, 80-BF), all before the quote. */
+ * E0, no surrogate after ED: bad3 marks the bytes after such leads that
+ * make one), each lead followed by its continuation bytes (cont, 80-BF),
+ * all before the quote. */
 static inline int la_utf8_masks_hold(uint64_t below, uint64_t hi, uint64_t cont, uint64_t lead2,
                                      uint64_t lead3, uint64_t bad3)
 {

@@ -1696,6 +1696,10 @@ static atomic_ulong merges_laid_out;   /* test hook (tk_test.h) */
 
 unsigned long tk_bpe_merges_laid_out(void) { return atomic_load(&merges_laid_out); }
 
+static atomic_ulong merges_read_again;   /* test hook (tk_test.h) */
+
+unsigned long tk_bpe_merges_read_again(void) { return atomic_load(&merges_read_again); }
+
 typedef struct {
     char head[LAYOUT_MAX];        /* "[" ... a's opening quote (pairs) */
     char mid[LAYOUT_MAX];         /* a's closing quote ... b's opening quote (pairs) */
@@ -1724,9 +1728,8 @@ static inline const char *one_space_short(const char *s, size_t len)
 
 /* Reads the elements at p[*i..) that follow layout l, into chunks from
  * *c on (k counting them), up to the first that does not (or near the
- * end of the bytes): *i is then where it starts. LA_OK, or LA_ENOMEM /
- * LA_EDATA when a merge could not be put or handed over (as the usual
- * way's break). */
+ * end of the bytes): *i is then where it starts. LA_OK, or LA_EDATA when
+ * a merge could not be put or handed over (as the usual way's break). */
 static int laid_out_merges(merge_pipe *pp, const merge_layout *l, int pairs, const char *p, size_t n, size_t *i,
                            merge_chunk **c, size_t *k, size_t prefix_len)
 {
@@ -1918,6 +1921,8 @@ static tk_bpe *from_raw(tk_bpe_ahead *a, const cJSON *opts, const char *vocab, s
          * all in, with this prefix and table size; else read again */
         int taken = md.whole && md.p == merges && md.n == merges_len && md.prefix_len == m->prefix_len &&
                     md.cap == md.span_cap;
+        if (md.p && !taken)
+            atomic_fetch_add_explicit(&merges_read_again, 1, memory_order_relaxed);
         if (!taken && m->merges) {
             tk_table_free(m->merges);
             m->merges = NULL;

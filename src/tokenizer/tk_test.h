@@ -67,6 +67,10 @@ unsigned long tk_bpe_vocabs_streamed(void);
 /* How many merges were read by their layout (the bytes between their
  * parts those of the element before) since the program started. */
 unsigned long tk_bpe_merges_laid_out(void);
+/* How many models read their merges again after validation, those read
+ * while it went on not kept (tk_bpe_from_ahead), since the program
+ * started. */
+unsigned long tk_bpe_merges_read_again(void);
 
 /* ---- loading (load.c) ------------------------------------------------- */
 /* 0 makes loading read the vocabulary after validation, on the loading

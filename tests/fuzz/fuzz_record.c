@@ -23,7 +23,11 @@
  *  - a processor reused across records (warm scratch) gives the same
  *    bytes and status as a fresh one;
  *  - the JSONL line way (la_proc_line, at every SIMD level) agrees with
- *    la_proc_record on the line cut the general way. */
+ *    la_proc_record on the line cut the general way;
+ *  - an object of plain integers read by la_json_int_object (a
+ *    tokenizer's vocabulary, whose validation it stands for) is one the
+ *    validator accepts, ending where the validator says, with as many
+ *    members as the list reading of it keeps. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -279,6 +283,27 @@ static void check_line_way(const la_config *cfg, const char *rec, size_t len)
     free(buf);
 }
 
+/* la_json_int_object's verdict on rec[0..len) held to the validator's. */
+static void int_object_validated(const char *rec, size_t len)
+{
+    size_t pos = la_json_ws(rec, len, 0), count = 0, listed = 0;
+    if (pos >= len || rec[pos] != '{')
+        return;
+    size_t end = la_json_int_object(rec, len, pos, &count);
+    la_int_members list = {0};
+    FUZZ_CHECK(la_json_int_object_list(rec, len, pos, &listed, &list) == end, "int_object and its list differ");
+    size_t kept = list.n;
+    int failed = list.failed;
+    free(list.m);
+    if (!end)
+        return;
+    la_span v;
+    FUZZ_CHECK(la_json_validate(rec + pos, end - pos, &v, NULL) == LA_OK && v.start == 0 && v.end == end - pos,
+               "la_json_int_object took an object the validator refuses");
+    FUZZ_CHECK(listed == count && (failed || kept == count), "members counted %zu, listed %zu, kept %zu", count,
+               listed, kept);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
@@ -286,6 +311,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t a = data[0], b = data[1];
     const char *rec = (const char *)data + 2;
     size_t len = size - 2;
+    int_object_validated(rec, len);
 
     la_config cfg;
     la_config_defaults(&cfg);

@@ -6,9 +6,10 @@
  * few texts without error or crash; encoding with a token limit gives
  * the first tokens of the full encoding, and previews are the same with
  * every shortcut off. Loaded again without the cache, reading the
- * vocabulary and merges while validating them (with their layout) or
- * after, it is accepted or refused alike, with the same tables or the
- * same reason. */
+ * vocabulary and merges while validating them (the merges by their
+ * layout) or after, it is accepted or refused alike, with the same tables
+ * or the same reason. (Both validate the vocabulary object through
+ * la_json_int_object; fuzz_record holds that to the validator.) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>

@@ -894,7 +894,8 @@ static char *laid_text(const laid_case *c)
     /* the tokens of the replacements that are valid */
     static const char *const extra[] = { "\xC3\xA9", "a\xC3\xA9", "\xF0\x9F\x98\x80", "a\xF0\x9F\x98\x80",
                                          B40, "a" B40, "\\\"", "a\\\"",
-                                         " b", "a b" };   /* what "a  b" would make split at either space */
+                                         " b", "a b",      /* what "a  b" would make split at either space */
+                                         "#version:", "0.2", "#version:0.2" };   /* and "#version: 0.2" */
     for (size_t i = 0; i < sizeof extra / sizeof *extra; i++)
         la_buf_printf(&b, "\n      \"%s\": %d%s", extra[i], id++, i + 1 < sizeof extra / sizeof *extra ? "," : "");
     la_buf_printf(&b, "\n    },\n    \"merges\": [");
@@ -952,6 +953,11 @@ START_TEST(merges_read_by_layout)
         { 0, "[\"a\",\"b\",\"c\"]", NULL, NULL, NULL, NULL },              /* three parts */
         { 0, "[\"a\",\"zz\"]", NULL, NULL, NULL, NULL },                   /* not in the vocabulary */
         { 0, "[\"a\",\"b\"]]", NULL, NULL, NULL, NULL },                   /* a bracket too many */
+        /* a byte in place of the element's bracket or a string's opening quote, the layout kept */
+        { 0, "x\n      \"a\",\n      \"b\"\n    ]", NULL, NULL, NULL, NULL },
+        { 0, "[\n      xa\",\n      \"b\"\n    ]", NULL, NULL, NULL, NULL },
+        { 0, "[\n      \"a\",\n      xb\"\n    ]", NULL, NULL, NULL, NULL },
+        { 1, "xa b\"", NULL, NULL, NULL, NULL },
         { 1, "\"a  b\"", NULL, NULL, NULL, NULL },                         /* two spaces */
         { 1, "\"ab\"", NULL, NULL, NULL, NULL },                           /* none */
         { 1, "\"a\x1f" "b\"", NULL, NULL, NULL, NULL },
@@ -965,7 +971,11 @@ START_TEST(merges_read_by_layout)
     unsigned long before = tk_bpe_merges_laid_out();
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         char *text = laid_text(&good[i]);
+        /* the merges read ahead are kept: a part misread would fail to
+         * resolve, and the merges read again would hide it */
+        unsigned long again = tk_bpe_merges_read_again();
         ck_assert_msg(ahead_matches_text(text), "good %zu", i);
+        ck_assert_msg(tk_bpe_merges_read_again() == again, "good %zu: the merges were read again", i);
         free(text);
     }
     /* most elements were read by their layout (three loads a case) */
@@ -975,7 +985,8 @@ START_TEST(merges_read_by_layout)
         ck_assert_msg(!ahead_matches_text(text), "bad %zu", i);
         free(text);
     }
-    /* a "#version" line inside: whatever loading says, the read ahead says it too */
+    /* a "#version" line inside (its two halves and their join are tokens):
+     * whatever loading says, the read ahead says it too */
     laid_case v = { 1, "\"#version: 0.2\"", NULL, NULL, NULL, NULL };
     char *text = laid_text(&v);
     ahead_matches_text(text);
