@@ -470,7 +470,6 @@ int la_json_scan_string(const char *p, size_t n, size_t pos, size_t *end, int *h
     return scan_string_at[simd()](p, n, pos, end, has_u, err);
 }
 
-
 int la_json_scan_short(const char *p, size_t n, size_t pos, size_t *end, int *plain)
 {
     const unsigned char *u = (const unsigned char *)p;

@@ -234,10 +234,10 @@ static inline int la_utf8_masks_hold(uint64_t below, uint64_t hi, uint64_t cont,
  * the opening one (or, when not there, within 32: two steps), no
  * backslash or control character before it, and every byte from 0x80 up
  * in a two- or three-byte UTF-8 sequence (la_utf8_masks_hold): Latin,
- * Greek, Cyrillic, GPT-2's byte alphabet, CJK, SentencePiece's U+2581. Returns the offset past the closing quote, or 0
- * when the string is not such (the byte loop then looks at it, and says
- * what the validator says). s[0..16) can be read, and s[16..32) when
- * wide. */
+ * Greek, Cyrillic, GPT-2's byte alphabet, CJK, SentencePiece's U+2581.
+ * Returns the offset past the closing quote, or 0 when the string is not
+ * such (the byte loop then looks at it, and says what the validator
+ * says). s[0..16) can be read, and s[16..32) when wide. */
 static inline size_t la_json_short_plain(const unsigned char *s, int wide)
 {
     __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)s), v1 = _mm_setzero_si128();
