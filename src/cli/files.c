@@ -169,8 +169,9 @@ static int refuse(const file_ref *w, const file_ref *other)
     char wl[PATH_MAX + 32], ol[PATH_MAX + 32];
     label(w, wl, sizeof wl);
     label(other, ol, sizeof ol);
-    if (strcmp(other->what, "input") == 0 || strcmp(other->what, "standard input") == 0 ||
-        strcmp(other->what, "--tokenizer") == 0)
+    if (strcmp(other->what, "--tokenizer") == 0)
+        cli_msg("%s is the tokenizer file (%s): it would be overwritten; write to another file", wl, ol);
+    else if (strcmp(other->what, "input") == 0 || strcmp(other->what, "standard input") == 0)
         cli_msg("%s is also read by this run (%s): it would be overwritten; write to another file", wl, ol);
     else
         cli_msg("%s and %s are the same file: one would overwrite the other; give them different names", wl, ol);
@@ -287,7 +288,9 @@ int cli_check_files(const cli_opts *o)
     }
     if (o->dataset_info)
         ref_init(&refs[k++], "--dataset-info", o->dataset_info, -1);
-    if (o->tokenizer_path && o->cfg.mode == LA_MODE_REAL && o->cfg.unit == LA_UNIT_TOKEN)
+    /* also when the run does not read it (virtual mode, --unit word or
+     * char): a file named there is the user's tokenizer all the same */
+    if (o->tokenizer_path)
         tokenizer_ref(&refs[k++], o->tokenizer_path);
     for (size_t i = 0; i < nw && !rc; i++)
         for (size_t j = i + 1; j < k && !rc; j++)
