@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -290,10 +291,12 @@ int cli_compression_of(const char *name)
         {".snappy", -1}, {".zip", -1}, {".7z", -1}, {".bz", -1}, {".tgz", -1}, {".tbz2", -1}, {".txz", -1},
         {".zstd", -1}, {".gzip", -1}, {".bzip2", -1},
     };
+    /* in any case of letters (data.GZ is gzip's too, and data.z as
+     * refused as data.Z) */
     size_t n = strlen(name);
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
         size_t k = strlen(exts[i].ext);
-        if (n > k && strcmp(name + n - k, exts[i].ext) == 0)
+        if (n > k && strcasecmp(name + n - k, exts[i].ext) == 0)
             return exts[i].kind;
     }
     return LA_Z_NONE;
