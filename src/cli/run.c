@@ -1223,18 +1223,35 @@ static int open_in_place(const char *path, const cli_target *t)
     return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
 }
 
-/* Opens where --stats goes: in place (open_in_place) for a descriptor's
- * name, anything that is not a regular file, or a name in /proc; else a
- * temporary file (stats_tmp) that *final, the file behind the links, is
- * replaced by. Returns the descriptor or -1. */
-static int open_stats(const char *path, char **final)
+/* 1 for what --stats writes in place: a descriptor's name, anything
+ * that is not a regular file, or a name in /proc. */
+static int in_place(const char *path, const cli_target *t)
 {
     struct stat sb;
+    return t->fd >= 0 || t->via_proc || (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode));
+}
+
+/* 1 when --stats PATH would be written in place (open_stats). */
+static int stats_in_place(const char *path)
+{
+    cli_target t;
+    if (cli_target_of(path, &t) != 0)
+        return 0;
+    int r = in_place(path, &t);
+    free(t.final);
+    return r;
+}
+
+/* Opens where --stats goes: in place (open_in_place), or a temporary
+ * file (stats_tmp) that *final, the file behind the links, is replaced
+ * by. Returns the descriptor or -1. */
+static int open_stats(const char *path, char **final)
+{
     cli_target t;
     *final = NULL;
     if (cli_target_of(path, &t) != 0)
         return -1;
-    if (t.fd >= 0 || t.via_proc || (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))) {
+    if (in_place(path, &t)) {
         int fd = open_in_place(path, &t);
         free(t.final);
         return fd;
@@ -1260,8 +1277,10 @@ static int open_rejects(const char *path)
 }
 
 /* Writes b to the open --stats descriptor and, through a temporary
- * file, puts it in place of final. Returns 0 or an exit code. */
-static int put_stats(const char *path, int fd, const la_buf *b, const char *final)
+ * file, puts it in place of final (unless staged: then the temporary
+ * file stays, stats_tmp, for stats_put to rename). Returns 0 or an exit
+ * code. */
+static int put_stats(const char *path, int fd, const la_buf *b, const char *final, int staged)
 {
     la_err e;
     if (la_write_all(fd, b->data, b->len, &e)) {
@@ -1273,6 +1292,8 @@ static int put_stats(const char *path, int fd, const la_buf *b, const char *fina
         cli_msg("%s: %s", path, strerror(errno));
         return EXIT_IOERR;
     }
+    if (final && staged)
+        return 0;
     if (final && rename(stats_tmp, final) != 0) {
         cli_msg("%s: cannot create: %s", path, strerror(errno));
         return EXIT_CANTCREAT;
@@ -1284,13 +1305,17 @@ static int put_stats(const char *path, int fd, const la_buf *b, const char *fina
 
 /* Writes the report to --stats FILE whole or not at all: a reader never
  * sees half of one, and when it cannot be written an earlier report
- * there is removed (and said so) rather than left looking current. */
-static int write_stats(run_state *s, double seconds)
+ * there is removed (and said so) rather than left looking current.
+ * With staged, a report that goes through a temporary file is left
+ * there (*staged: the file it is to replace) for stats_put. */
+static int write_stats(run_state *s, double seconds, char **staged)
 {
     const char *path = s->o->stats;
     la_buf b = {0};
     char *final = NULL;
     int rc = 0;
+    if (staged)
+        *staged = NULL;
     if (la_stats_json(&s->st, &s->o->cfg, seconds, &b) != LA_OK) {
         cli_msg("%s: out of memory", path);
         rc = EXIT_IOERR;
@@ -1300,8 +1325,13 @@ static int write_stats(run_state *s, double seconds)
             cli_msg("%s: cannot create: %s", path, strerror(errno));
             rc = EXIT_CANTCREAT;
         } else {
-            rc = put_stats(path, fd, &b, final);
+            rc = put_stats(path, fd, &b, final, staged != NULL);
         }
+    }
+    if (!rc && staged && final && stats_tmp[0]) {
+        *staged = final;
+        la_buf_free(&b);
+        return 0;
     }
     if (stats_tmp[0])
         unlink(stats_tmp);
@@ -1316,6 +1346,22 @@ static int write_stats(run_state *s, double seconds)
     }
     free(final);
     la_buf_free(&b);
+    return rc;
+}
+
+/* The report staged by write_stats (its temporary file, for final): put
+ * in place when keep, else removed. Returns 0 or an exit code. */
+static int stats_put(const char *path, char *final, int keep)
+{
+    int rc = 0;
+    if (keep && rename(stats_tmp, final) != 0) {
+        cli_msg("%s: cannot create: %s", path, strerror(errno));
+        rc = EXIT_CANTCREAT;
+    }
+    if (!keep || rc)
+        unlink(stats_tmp);
+    stats_tmp[0] = 0;
+    free(final);
     return rc;
 }
 
@@ -1563,9 +1609,8 @@ static int start_run(run_state *s)
     return 0;
 }
 
-/* Ends the output: the writer's last bytes, then the rename of -o's
- * temporary file; on failure the temporary file goes. */
-static int finish_output(run_state *s, int rc)
+/* The writer's last bytes. */
+static int finish_writer(run_state *s, int rc)
 {
     la_err e;
     /* records written before a bad one still reach standard output */
@@ -1575,10 +1620,38 @@ static int finish_output(run_state *s, int rc)
     }
     if (s->w)
         s->st.bytes_out = la_writer_bytes(s->w);
+    return rc;
+}
+
+/* Ends the output: the writer's last bytes, then the rename of -o's
+ * temporary file; on failure the temporary file goes. A run that has
+ * succeeded so far with -o and --stats writes its report first (*staged,
+ * *said as write_stats and stats_put), so that a report that cannot be
+ * written fails the run before FILE is replaced. */
+static int finish_output(run_state *s, int rc, int *said)
+{
+    char *staged = NULL;
+    *said = 0;
+    rc = finish_writer(s, rc);
+    if (!rc && s->o->output && s->o->stats && !stats_in_place(s->o->stats)) {
+        s->st.status = LA_RUN_COMPLETE;
+        int src = write_stats(s, now() - s->t0, &staged);
+        if (src) {
+            rc = src;             /* said so, and the earlier report removed */
+            *said = 1;
+        }
+    }
     if (!rc)
         rc = commit_output(s);
     if (rc)
         drop_output(s);
+    if (staged) {
+        /* written now, or again below if the run failed after all */
+        stats_final[0] = 0;
+        int src = stats_put(s->o->stats, staged, !rc);
+        *said = !rc;
+        rc = rc ? rc : src;
+    }
     return rc;
 }
 
@@ -1644,18 +1717,22 @@ int cli_run(cli_opts *o)
     }
     if (started && !rc)
         rc = end_warnings(&s);
-    rc = finish_output(&s, rc);
+    /* --rejects is whole before the output is put in place: a failure
+     * to close it fails the run */
+    if (s.rej_fd >= 0 && close(s.rej_fd) != 0 && rc <= 0) {
+        cli_msg("%s: %s", o->rejects, strerror(errno));
+        rc = EXIT_IOERR;
+    }
+    s.rej_fd = -1;
+    int stats_said;
+    rc = finish_output(&s, rc, &stats_said);
     double secs = now() - s.t0;
     s.st.status = rc == 0 ? LA_RUN_COMPLETE : rc == -1 ? LA_RUN_OUTPUT_CLOSED : LA_RUN_FAILED;
     stats_final[0] = 0;   /* from here the report is written or removed */
     if (o->stats) {
-        int src = write_stats(&s, secs);
+        int src = stats_said ? 0 : write_stats(&s, secs, NULL);
         if (rc <= 0 && src)
             rc = src;
-    }
-    if (s.rej_fd >= 0 && close(s.rej_fd) != 0 && rc <= 0) {
-        cli_msg("%s: %s", o->rejects, strerror(errno));
-        rc = EXIT_IOERR;
     }
     if (!o->quiet && rc != -1 && started)
         summary(&s, secs);
