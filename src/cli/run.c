@@ -3,6 +3,7 @@
  * rejects, statistics, progress, and an output file that only appears
  * (atomically, by rename) when the run succeeds.
  */
+#define _GNU_SOURCE               /* O_TMPFILE */
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -359,6 +360,78 @@ static void take_mode(int fd, const char *final)
     fchmod(fd, 0666 & ~mask);
 }
 
+/* -o's file while it is written has no name (O_TMPFILE), so that no
+ * temporary file stays behind whatever ends the run, SIGKILL too; it is
+ * named when the run succeeds (link_output), then renamed over FILE.
+ * On a file system without unnamed files, or without /proc to name one
+ * through, or with LOOKAHEAD_TEMP=named (tests), a named temporary file
+ * (make_temp), which the signal handler removes. */
+static int out_unnamed;
+
+static int make_unnamed(const char *final)
+{
+    const char *e = getenv("LOOKAHEAD_TEMP");
+    char dir[PATH_MAX], link[64];
+    const char *slash = strrchr(final, '/');
+    if (e && strcmp(e, "named") == 0)
+        return -1;
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == final)
+        snprintf(dir, sizeof dir, "/");
+    else if (snprintf(dir, sizeof dir, "%.*s", (int)(slash - final), final) >= (int)sizeof dir)
+        return -1;
+#ifdef O_TMPFILE
+    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    struct stat a, b;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    /* it can be named only through /proc (linkat's AT_EMPTY_PATH needs a
+     * privilege) */
+    if (fd >= 0 && (stat(link, &a) != 0 || fstat(fd, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+#else
+    (void)link;
+    return -1;
+#endif
+}
+
+/* Names the unnamed output: a new temporary name beside final, in
+ * tmp_path (made with the catchable signals held, so that a signal
+ * finds the name it must remove). 0, or -1 with errno set. */
+static int link_output(int fd, const char *final)
+{
+    char link[64];
+    sigset_t all, old;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    sigfillset(&all);
+    for (int tries = 0; tries < 100; tries++) {
+        char name[PATH_MAX];
+        /* a free name as mkstemp makes it (made, then let go) */
+        int t = make_temp(final, name, sizeof name);
+        if (t < 0)
+            return -1;
+        close(t);
+        unlink(name);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        int rc = linkat(AT_FDCWD, link, AT_FDCWD, name, AT_SYMLINK_FOLLOW);
+        if (rc == 0)
+            snprintf(tmp_path, sizeof tmp_path, "%s", name);
+        int err = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc == 0)
+            return 0;
+        if (err != EEXIST) {
+            errno = err;
+            return -1;
+        }
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 /* Creates the temporary output next to the file -o names (behind its
  * symbolic links: the target is replaced, not the link). */
 static int open_output(run_state *s)
@@ -376,7 +449,10 @@ static int open_output(run_state *s)
         return EXIT_CANTCREAT;
     }
     s->final_out = t.final;
-    int fd = make_temp(s->final_out, tmp_path, sizeof tmp_path);
+    int fd = make_unnamed(s->final_out);
+    out_unnamed = fd >= 0;
+    if (fd < 0)
+        fd = make_temp(s->final_out, tmp_path, sizeof tmp_path);
     if (fd < 0) {
         cli_msg("%s: cannot create: %s", out, strerror(errno));
         tmp_path[0] = 0;
@@ -408,6 +484,10 @@ static int commit_output(run_state *s)
     if (fsync(s->out_fd) != 0 && errno != EINVAL) {
         cli_msg("%s: %s", s->o->output, strerror(errno));
         return EXIT_IOERR;
+    }
+    if (out_unnamed && link_output(s->out_fd, s->final_out) != 0) {
+        cli_msg("%s: cannot create: %s", s->o->output, strerror(errno));
+        return EXIT_CANTCREAT;
     }
     if (close(s->out_fd) != 0) {
         s->out_fd = -1;
