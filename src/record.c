@@ -281,12 +281,28 @@ static int ascii_ieq(const char *a, size_t al, const char *b, size_t bl)
     return 1;
 }
 
+/* 1 when s[0..n) holds "name" (its first len bytes) as a key: the
+ * quoted name, white space, then a colon (a hint's test, not a parse). */
+static int has_key_in(const char *s, size_t n, const char *name, size_t len)
+{
+    for (const char *q = s; len > 0 && (q = memchr(q, '"', (size_t)(s + n - q))) != NULL; q++) {
+        if ((size_t)(s + n - q) < len + 2 || memcmp(q + 1, name, len) != 0 || q[len + 1] != '"')
+            continue;
+        const char *c = q + len + 2;
+        while (c < s + n && (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r'))
+            c++;
+        if (c < s + n && *c == ':')
+            return 1;
+    }
+    return 0;
+}
+
 /* A missing field: which layout looked for it, the record's top-level
  * keys, and a key that differs from the name (its first component, for
  * a path) only in case. */
 static int missing_field(const la_proc *p, const char *r, const char *layout, const char *name, la_err *err)
 {
-    char keys[200], hint[120];
+    char keys[200], hint[160];
     size_t kl = 0, first = strcspn(name, ".");
     keys[0] = hint[0] = 0;
     for (size_t i = 0; i < p->top.n; i++) {
@@ -301,6 +317,27 @@ static int missing_field(const la_proc *p, const char *r, const char *layout, co
         }
         if (kl < sizeof keys)
             kl += (size_t)snprintf(keys + kl, sizeof keys - kl, "%s%.*s", kl ? ", " : "", (int)klen, kb);
+    }
+    /* a record that holds the records: one object with an array of
+     * objects that have the field ({"data": [{"input": ...}, ...]} on
+     * one line) */
+    for (size_t i = 0; i < p->top.n && !hint[0]; i++) {
+        la_span k = p->top.m[i].key, v = p->top.m[i].val;
+        size_t at = v.start + 1;
+        while (at < v.end && (r[at] == ' ' || r[at] == '\t' || r[at] == '\n' || r[at] == '\r'))
+            at++;
+        if (!has_key_in(r + v.start, v.end - v.start, name, first))
+            continue;
+        const char *kb = r + k.start + 1;
+        int klen = (int)(k.end - k.start - 2), ident = klen > 0 && !(kb[0] >= '0' && kb[0] <= '9');
+        for (int j = 0; j < klen; j++) {
+            char c = (char)(kb[j] | 0x20);   /* letters in lower case */
+            ident &= (c >= 'a' && c <= 'z') || (kb[j] >= '0' && kb[j] <= '9') || kb[j] == '_';
+        }
+        if (r[v.start] == '[' && at < v.end && r[at] == '{' && klen <= 40 && !memchr(kb, '\\', (size_t)klen) &&
+            !memchr(kb, '\'', (size_t)klen))
+            snprintf(hint, sizeof hint, "; are the records in its array \"%.*s\"? jq -c '.%s%.*s%s[]' FILE > FILE.jsonl",
+                     klen, kb, ident ? "" : "[\"", klen, kb, ident ? "" : "\"]");
     }
     return la_err_set(err, LA_EDATA, "missing_field", "missing field \"%s\" (layout: %s; the record has: %s%s)",
                       name, layout, p->top.n ? keys : "no keys", hint);
