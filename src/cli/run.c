@@ -142,10 +142,14 @@ static double now(void)
 typedef struct {
     size_t off, len;          /* in batch.in */
     uint64_t line;
+    uint64_t elem;            /* a JSON array's element: its number from 1 (ELEM_UNKNOWN in a --split
+                               * range, which starts mid-array); 0: a line of JSONL */
     size_t out_off, out_len;  /* in batch.out, when accepted */
     uint64_t end;             /* handed to the writer: where it ends in the output stream (a reject: where that stood) */
     int err;                  /* -1 accepted, else index in batch.errs */
 } batch_rec;
+
+#define ELEM_UNKNOWN UINT64_MAX
 
 /* Batches are processed by workers while the main thread reads ahead and
  * a writer thread writes finished batches in input order (with one
@@ -512,10 +516,46 @@ static int write_failed(run_state *s, const la_err *e)
     return EXIT_IOERR;
 }
 
-/* A record was refused: fail, or set it aside (the caller writes it to
- * --rejects once the output before it is in its file) and go on. */
-static int reject(run_state *s, const char *name, uint64_t line, const la_err *e)
+/* The reason e of rejecting a JSON array's element rec[0..len) (number
+ * elem) as msg: its number first, and a byte it names ("at byte N",
+ * counted from the element's start) said to be the element's; *line
+ * moved on to the line that byte is on. */
+static void element_reason(const char *rec, size_t len, uint64_t elem, const la_err *e, uint64_t *line, char *msg,
+                           size_t cap)
 {
+    static const char at[] = " at byte ";
+    const char *p = NULL, *q = e->msg;
+    while ((q = strstr(q, at)) != NULL)
+        p = q++;
+    size_t head = 0;
+    if (elem != ELEM_UNKNOWN)
+        head = (size_t)snprintf(msg, cap, "element %llu: ", (unsigned long long)elem);
+    if (!p || head >= cap) {
+        snprintf(msg + head, cap - head, "%s", e->msg);
+        return;
+    }
+    const char *digits = p + sizeof at - 1, *end = digits;
+    unsigned long long n = strtoull(digits, (char **)&end, 10);
+    if (end > digits && n >= 1 && n <= len) {
+        for (size_t i = 0; i + 1 < n; i++)
+            *line += rec[i] == '\n';
+    }
+    snprintf(msg + head, cap - head, "%.*s of the element%s", (int)(end - e->msg), e->msg, end);
+}
+
+/* A record was refused: fail, or set it aside (the caller writes it to
+ * --rejects once the output before it is in its file) and go on. A JSON
+ * array's element (elem > 0: rec[0..len)) is named by its number. */
+static int reject(run_state *s, const char *name, uint64_t line, const la_err *err, const char *rec, size_t len,
+                  uint64_t elem)
+{
+    la_err named;
+    const la_err *e = err;
+    if (elem) {
+        named = *err;
+        element_reason(rec, len, elem, err, &line, named.msg, sizeof named.msg);
+        e = &named;
+    }
     if (s->o->split_n)
         line = cli_split_line(&s->split, line);
     if (!s->o->skip_bad) {
@@ -550,8 +590,8 @@ static int room_for(void **arr, size_t *cap, size_t n, size_t sz, size_t first)
 /* Files the outcome rc (reason in *e) of the record in[off..off+len) as
  * b->recs[b->n], its output at out[out_off..] when accepted; `check`
  * says whether that output may span lines. 0, or -1 when out of memory. */
-static int file_record(batch *b, size_t off, size_t len, uint64_t line, size_t out_off, int rc, const la_err *e,
-                       int check)
+static int file_record(batch *b, size_t off, size_t len, uint64_t line, uint64_t elem, size_t out_off, int rc,
+                       const la_err *e, int check)
 {
     if (room_for((void **)&b->recs, &b->cap, b->n, sizeof *b->recs, 256))
         return -1;
@@ -559,6 +599,7 @@ static int file_record(batch *b, size_t off, size_t len, uint64_t line, size_t o
     r->off = off;
     r->len = len;
     r->line = line;
+    r->elem = elem;
     r->out_off = out_off;
     if (rc == LA_OK) {
         r->out_len = b->out.len - r->out_off;
@@ -589,12 +630,12 @@ static int file_record(batch *b, size_t off, size_t len, uint64_t line, size_t o
 /* Processes the record rec[0..len) as b->recs[b->n] (a worker's proc, or
  * the main thread's when there are no workers); `check` says whether its
  * output may span lines. 0, or -1 when out of memory. */
-static int process_one(la_proc *proc, batch *b, size_t off, size_t len, uint64_t line, int check)
+static int process_one(la_proc *proc, batch *b, size_t off, size_t len, uint64_t line, uint64_t elem, int check)
 {
     la_err e;
     size_t out_off = b->out.len;
     int rc = la_proc_record(proc, b->in.data + off, len, &b->out, &b->st, &e);
-    return file_record(b, off, len, line, out_off, rc, &e, check);
+    return file_record(b, off, len, line, elem, out_off, rc, &e, check);
 }
 
 /* Processes the line at in[off..raw_len) the fast way when it can
@@ -609,7 +650,7 @@ static int process_fast(la_proc *proc, batch *b, size_t off, uint64_t line, size
     if (rc == LA_PROC_GENERAL)
         return 0;
     *next += off;
-    return file_record(b, off, len, line, out_off, rc, &e, 0) ? -1 : 1;
+    return file_record(b, off, len, line, 0, out_off, rc, &e, 0) ? -1 : 1;
 }
 
 static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -647,7 +688,7 @@ static void process_lines(la_proc *proc, batch *b)
             e--;
         while (k < e && is_ws(d[k]))
             k++;
-        if (k < e && process_one(proc, b, a, e - a, line, check)) {
+        if (k < e && process_one(proc, b, a, e - a, line, 0, check)) {
             b->fatal = 1;
             return;
         }
@@ -676,7 +717,7 @@ static void process_batch(la_proc *proc, batch *b, int jsonl)
     size_t n = b->n;
     b->n = 0;
     for (size_t i = 0; i < n; i++)
-        if (process_one(proc, b, b->recs[i].off, b->recs[i].len, b->recs[i].line, 1)) {
+        if (process_one(proc, b, b->recs[i].off, b->recs[i].len, b->recs[i].line, b->recs[i].elem, 1)) {
             b->fatal = 1;
             return;
         }
@@ -808,7 +849,7 @@ static int write_part(run_state *s, batch *b, uint64_t base)
             batch_rec *r = &b->recs[i];
             if (r->err >= 0) {
                 r->end = la_writer_pos(s->w);
-                if ((rc = reject(s, b->name, base + r->line, &b->errs[r->err])))
+                if ((rc = reject(s, b->name, base + r->line, &b->errs[r->err], b->in.data + r->off, r->len, r->elem)))
                     n = i + 1;
             } else if (la_writer_record(s->w, b->out.data + r->out_off, r->out_len, &e)) {
                 rc = write_failed(s, &e);
@@ -970,7 +1011,7 @@ static int submit(run_state *s)
 }
 
 /* Copies one record into the batch being filled. */
-static int add_record(run_state *s, const char *name, const char *rec, size_t len, uint64_t line)
+static int add_record(run_state *s, const char *name, const char *rec, size_t len, uint64_t line, uint64_t elem)
 {
     batch *b = &s->slots[s->seq_fill % s->nslots];
     if (b->n > 0 && (b->in.len + len > BATCH_BYTES || b->n == BATCH_RECORDS || b->name != name)) {
@@ -985,6 +1026,7 @@ static int add_record(run_state *s, const char *name, const char *rec, size_t le
     b->recs[b->n].off = b->in.len;
     b->recs[b->n].len = len;
     b->recs[b->n].line = line;
+    b->recs[b->n].elem = elem;
     if (la_buf_append(&b->in, rec, len))
         goto oom;
     b->n++;
@@ -1149,7 +1191,7 @@ static int run_input(run_state *s, const char *path)
     s->cur_reader = r;
     const char *rec;
     size_t len;
-    uint64_t line = 0;
+    uint64_t line = 0, elems = 0;
     int got = la_reader_begin(r, &e);
     if (got == LA_OK && la_reader_format(r) == LA_IO_JSONL && !s->o->shard_n) {
         /* JSONL without --shard: the main thread only moves bytes */
@@ -1167,9 +1209,10 @@ static int run_input(run_state *s, const char *path)
             if (got == 0)
                 break;
         }
+        uint64_t elem = la_reader_format(r) != LA_IO_JSON ? 0 : s->o->split_k ? ELEM_UNKNOWN : ++elems;
         if (s->o->shard_n && s->index++ % s->o->shard_n != s->o->shard_k)
             continue;
-        if ((rc = add_record(s, name, rec, len, line)))
+        if ((rc = add_record(s, name, rec, len, line, elem)))
             break;
     }
     /* records framed before a framing error are still written */
