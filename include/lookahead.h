@@ -415,5 +415,7 @@ void la_writer_free(la_writer *w);
 /* Writes all of p to fd (retrying short writes and EINTR); LA_EIO with a
  * reason on failure, code "broken_pipe" for EPIPE. */
 int la_write_all(int fd, const void *p, size_t n, la_err *err);
+/* la_write_all, *done set to the bytes written (all of them on success). */
+int la_write_counted(int fd, const void *p, size_t n, size_t *done, la_err *err);
 
 #endif

@@ -61,6 +61,11 @@ int la_write_all(int fd, const void *p, size_t n, la_err *err)
     return write_counted(fd, p, n, &done, err);
 }
 
+int la_write_counted(int fd, const void *p, size_t n, size_t *done, la_err *err)
+{
+    return write_counted(fd, p, n, done, err);
+}
+
 la_writer *la_writer_new(int fd, int format, la_err *err)
 {
     la_writer *w = calloc(1, sizeof *w);

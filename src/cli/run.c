@@ -197,6 +197,13 @@ struct run_state {
     la_writer *w;
     int out_fd;
     int rej_fd;
+    /* --rejects is a file this run made (a regular file opened by name,
+     * truncated): its rejects are written before their part's output, and
+     * the file is cut back to what the report counts when a write fails */
+    int rej_trunc;
+    uint64_t rej_off;         /* rej_trunc: bytes written to it, whole lines */
+    uint64_t rej_committed;   /* rej_trunc: rej_off at the last commit */
+    la_buf rej_buf;
     int compress;             /* LA_Z_* for -o FILE.gz / FILE.zst */
     int jsonl_out;            /* output format is JSONL */
     la_stats st;
@@ -760,6 +767,47 @@ static void *worker_main(void *arg)
 #define SYNC_EVERY (4u << 20)
 #define REJECTS_HELD (1u << 20)
 
+/* Cuts the rejects file (rej_trunc) back to its first off bytes, the
+ * rejects the report counts. */
+static void rejects_cut(run_state *s, uint64_t off)
+{
+    if (off < s->rej_off && ftruncate(s->rej_fd, (off_t)off) == 0 && lseek(s->rej_fd, (off_t)off, SEEK_SET) >= 0)
+        s->rej_off = off;
+}
+
+/* Writes the rejects of records [0, *n) of b (rej_trunc), before their
+ * output. 0; or, when the file fails, EXIT_IOERR with the file cut back
+ * to its whole rejects and *n cut to the records before the first that
+ * is not in it. */
+static int write_rejects(run_state *s, batch *b, size_t *n)
+{
+    la_err e;
+    size_t done = 0, at = 0, i;
+    la_buf_clear(&s->rej_buf);
+    for (i = 0; i < *n; i++)
+        if (b->recs[i].err >= 0 && (la_buf_append(&s->rej_buf, b->in.data + b->recs[i].off, b->recs[i].len) ||
+                                    la_buf_putc(&s->rej_buf, '\n'))) {
+            cli_msg("%s: out of memory", b->name);
+            *n = 0;
+            return EXIT_IOERR;
+        }
+    if (!s->rej_buf.len || !la_write_counted(s->rej_fd, s->rej_buf.data, s->rej_buf.len, &done, &e)) {
+        s->rej_off += s->rej_buf.len;
+        return 0;
+    }
+    for (i = 0; i < *n; i++)
+        if (b->recs[i].err >= 0) {
+            if (at + b->recs[i].len + 1 > done)
+                break;
+            at += b->recs[i].len + 1;
+        }
+    s->rej_off += done;
+    rejects_cut(s, s->rej_off - done + at);
+    *n = i;
+    cli_msg("%s: %s", s->o->rejects, e.msg);
+    return EXIT_IOERR;
+}
+
 static void drop_pending(run_state *s)
 {
     memset(&s->pend_st, 0, sizeof s->pend_st);
@@ -777,12 +825,17 @@ static int commit(run_state *s)
     if (la_writer_sync(s->w, &e)) {
         s->broken = 1;
         rc = write_failed(s, &e);
+        /* the counts stop at the last commit (plain output: count_written
+         * then counts on, and cuts the rejects itself) */
+        if (s->rej_trunc && s->compress != LA_Z_NONE)
+            rejects_cut(s, s->rej_committed);
     } else if (s->pend_rej.len && la_write_all(s->rej_fd, s->pend_rej.data, s->pend_rej.len, &e)) {
         /* the counts stop where both files were last whole */
         cli_msg("%s: %s", s->o->rejects, e.msg);
         rc = EXIT_IOERR;
     } else {
         la_stats_merge(&s->st, &s->pend_st);
+        s->rej_committed = s->rej_off;
     }
     drop_pending(s);
     return rc;
@@ -805,13 +858,22 @@ static void recount(run_state *s, batch *b, size_t n, la_stats *st)
  * to the first that does not end within what the file took (a reject
  * sits where the output stood when it came); those count and their
  * rejects are written. */
-static void count_written(run_state *s, batch *b, size_t n)
+static void count_written(run_state *s, batch *b, size_t n, uint64_t rej_start)
 {
     uint64_t in_file = la_writer_confirmed(s->w);
     size_t upto = 0;
     while (upto < n && b->recs[upto].end <= in_file)
         upto++;
     recount(s, b, upto, &s->st);
+    if (s->rej_trunc) {
+        /* written with the part, from rej_start: those of the records
+         * counted kept */
+        uint64_t keep = rej_start;
+        for (size_t i = 0; i < upto; i++)
+            keep += b->recs[i].err >= 0 ? b->recs[i].len + 1 : 0;
+        rejects_cut(s, keep);
+        return;
+    }
     la_err e;
     for (size_t i = 0; i < upto && s->rej_fd >= 0 && s->o->skip_bad; i++)
         if (b->recs[i].err >= 0 && (la_write_all(s->rej_fd, b->in.data + b->recs[i].off, b->recs[i].len, &e) ||
@@ -823,12 +885,14 @@ static void count_written(run_state *s, batch *b, size_t n)
 
 /* Writes the processed records of a batch part: accepted records to the
  * output; refused ones go to the rejects once the output before them is
- * in its file (commit). base + a record's line is its line number. The
- * part ends early at the record that ends the run (--on-error fail,
- * --max-rejects N). What the report counts is what the files hold:
- * after a failed write (a full disk, the output's reader gone), the
- * records up to the last one whole in the file (for compressed output,
- * up to the last flush), the same for any number of threads. */
+ * in its file (commit), or, when the rejects file can be cut back
+ * (rej_trunc), before the part's output (write_rejects). base + a
+ * record's line is its line number. The part ends early at the record
+ * that ends the run (--on-error fail, --max-rejects N). What the report
+ * counts is what the files hold: after a failed write (a full disk, the
+ * output's reader gone), the records up to the last one whole in the
+ * file (for compressed output, up to the last flush), and their rejects,
+ * the same for any number of threads. */
 static int write_part(run_state *s, batch *b, uint64_t base)
 {
     la_err e;
@@ -837,7 +901,19 @@ static int write_part(run_state *s, batch *b, uint64_t base)
         return EXIT_IOERR;
     }
     size_t n = b->n;   /* records handed: all, or up to the one that ends the run */
-    int rc = 0;
+    int rc = 0, rrc = 0, early = s->rej_trunc && s->o->skip_bad && b->nerrs;
+    uint64_t rej_start = s->rej_off;
+    if (early) {
+        /* the rejects first: said (up to the one that ends the run), then
+         * written, the part cut before the first the file did not take */
+        for (size_t i = 0; i < n && !rc; i++) {
+            batch_rec *r = &b->recs[i];
+            if (r->err >= 0 &&
+                (rc = reject(s, b->name, base + r->line, &b->errs[r->err], b->in.data + r->off, r->len, r->elem)))
+                n = i + 1;
+        }
+        rrc = write_rejects(s, b, &n);
+    }
     if (b->lines && b->nerrs == 0) {   /* the common case: one write for the part */
         uint64_t start = la_writer_pos(s->w);
         for (size_t i = 0; i < n; i++)
@@ -845,47 +921,52 @@ static int write_part(run_state *s, batch *b, uint64_t base)
         if (la_writer_lines(s->w, b->out.data, b->out.len, n, &e))
             rc = write_failed(s, &e);
     } else {
-        for (size_t i = 0; i < n && !rc; i++) {
+        int orc = 0;
+        for (size_t i = 0; i < n && !orc && !(rc && !early); i++) {
             batch_rec *r = &b->recs[i];
             if (r->err >= 0) {
                 r->end = la_writer_pos(s->w);
-                if ((rc = reject(s, b->name, base + r->line, &b->errs[r->err], b->in.data + r->off, r->len, r->elem)))
+                if (!early &&
+                    (rc = reject(s, b->name, base + r->line, &b->errs[r->err], b->in.data + r->off, r->len, r->elem)))
                     n = i + 1;
             } else if (la_writer_record(s->w, b->out.data + r->out_off, r->out_len, &e)) {
-                rc = write_failed(s, &e);
+                orc = write_failed(s, &e);
                 r->end = UINT64_MAX;
                 n = i + 1;
             } else {
                 r->end = la_writer_pos(s->w);
             }
         }
+        rc = orc ? orc : rc;
     }
     if (rc && rc != EXIT_DATA) {
         s->broken = 1;
         drop_pending(s);
         if (s->compress == LA_Z_NONE)
-            count_written(s, b, n);
+            count_written(s, b, n, rej_start);
+        else if (s->rej_trunc)
+            rejects_cut(s, s->rej_committed);   /* the counts stop at the last flush */
         return rc;
     }
     if (n == b->n)
         la_stats_merge(&s->pend_st, &b->st);
     else
         recount(s, b, n, &s->pend_st);
-    for (size_t i = 0; i < n && s->rej_fd >= 0 && s->o->skip_bad; i++)
+    for (size_t i = 0; i < n && !s->rej_trunc && s->rej_fd >= 0 && s->o->skip_bad; i++)
         if (b->recs[i].err >= 0 && (la_buf_append(&s->pend_rej, b->in.data + b->recs[i].off, b->recs[i].len) ||
                                     la_buf_putc(&s->pend_rej, '\n'))) {
             cli_msg("%s: out of memory", b->name);
             return EXIT_IOERR;
         }
-    if (rc || s->compress == LA_Z_NONE || la_writer_pos(s->w) - la_writer_confirmed(s->w) >= SYNC_EVERY ||
+    if (rc || rrc || s->compress == LA_Z_NONE || la_writer_pos(s->w) - la_writer_confirmed(s->w) >= SYNC_EVERY ||
         s->pend_rej.len >= REJECTS_HELD) {
         int crc = commit(s);
         if (crc && s->broken && s->compress == LA_Z_NONE)
-            count_written(s, b, n);
+            count_written(s, b, n, rej_start);
         if (crc)
             rc = crc;
     }
-    return rc;
+    return rc && rc != EXIT_DATA ? rc : rrc ? rrc : rc;
 }
 
 /* Writes a finished batch; the records of a raw batch that its worker
@@ -1388,13 +1469,17 @@ static int open_stats(const char *path, char **final)
     return fd;
 }
 
-/* Opens --rejects (in place, as open_in_place). */
-static int open_rejects(const char *path)
+/* Opens --rejects (in place, as open_in_place); *trunc set when it is
+ * a regular file opened by name (made or truncated by this run). */
+static int open_rejects(const char *path, int *trunc)
 {
     cli_target t;
+    struct stat sb;
+    *trunc = 0;
     if (cli_target_of(path, &t) != 0)
         return -1;
     int fd = open_in_place(path, &t);
+    *trunc = fd >= 0 && t.fd < 0 && !t.via_proc && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
     free(t.final);
     return fd;
 }
@@ -1714,7 +1799,7 @@ static void note_stats_file(const char *path)
 static int start_run(run_state *s)
 {
     cli_opts *o = s->o;
-    if (o->rejects && (s->rej_fd = open_rejects(o->rejects)) < 0) {
+    if (o->rejects && (s->rej_fd = open_rejects(o->rejects, &s->rej_trunc)) < 0) {
         cli_msg("%s: cannot create: %s", o->rejects, strerror(errno));
         return EXIT_CANTCREAT;
     }
@@ -1861,6 +1946,7 @@ int cli_run(cli_opts *o)
         summary(&s, secs);
     la_writer_free(s.w);
     la_buf_free(&s.pend_rej);
+    la_buf_free(&s.rej_buf);
     la_proc_free(s.proc);
     la_tokenizer_free(tok);
     free(s.final_out);
