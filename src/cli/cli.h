@@ -49,6 +49,8 @@ void cli_catch_bus(void);
 /* What a file name's extension says of compression: LA_Z_* (LA_Z_NONE
  * for none), or -1 for a compressor whose format is not written. */
 int cli_compression_of(const char *name);
+/* 1 when s[0..len) is UTF-8. */
+int cli_valid_utf8(const char *s, size_t len);
 
 /* Prints "lookahead: " + message + newline on stderr. */
 void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -309,7 +309,8 @@ static int set_option(cli_opts *o, cli_layout *L, int c, const char *arg, const 
         break;
     case O_MAXREJ:
         if (la_reject_limit_parse(arg, &o->max_rejects))
-            return usage_error("--max-rejects: expected a count (N) or a percentage from 0%% to 100%% (P%%), got '%s'",
+            return usage_error("--max-rejects: expected a count (N) or a percentage from 0%% to 100%% with at most two "
+                               "decimals (P%%), got '%s'",
                                arg);
         break;
     case O_ALLOWEMPTY: o->allow_empty = 1; break;
@@ -323,12 +324,10 @@ static int set_option(cli_opts *o, cli_layout *L, int c, const char *arg, const 
     return 0;
 }
 
-/* Whether s is UTF-8 (JSON text must be: P and the connector are
- * written into the records as they are). */
-static int valid_utf8(const char *s)
+int cli_valid_utf8(const char *s, size_t len)
 {
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    utf8proc_ssize_t n = (utf8proc_ssize_t)strlen(s);
+    utf8proc_ssize_t n = (utf8proc_ssize_t)len;
     while (n > 0) {
         utf8proc_int32_t cp;
         utf8proc_ssize_t k = utf8proc_iterate(p, n, &cp);
@@ -340,11 +339,18 @@ static int valid_utf8(const char *s)
     return 1;
 }
 
+/* Whether s is UTF-8 (JSON text must be: P and the connector are
+ * written into the records as they are). */
+static int valid_utf8(const char *s)
+{
+    return cli_valid_utf8(s, strlen(s));
+}
+
 /* Checks option combinations after parsing. */
 static int check_options(cli_opts *o, int unit_given)
 {
     if (!valid_utf8(o->cfg.P) || !valid_utf8(o->cfg.connector))
-        return usage_error("%s is not valid UTF-8: records are JSON text, which must be",
+        return usage_error("%s is not valid UTF-8: records are JSON text, which must be UTF-8; give the text in UTF-8",
                            valid_utf8(o->cfg.P) ? "--connector" : "--P");
     o->unit_given = unit_given;
     if (o->cfg.mode == LA_MODE_REAL && !unit_given)

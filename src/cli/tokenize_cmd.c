@@ -71,50 +71,66 @@ static int format_text(tok_cmd *c, const char *text, size_t len, la_err *err)
     return rc ? la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory") : LA_OK;
 }
 
-/* Encodes and prints one text; returns an exit code (0 on success). */
-static int do_text(tok_cmd *c, const char *text, size_t len)
+/* Encodes and prints one text (line no of standard input; 0: the TEXT
+ * argument); returns an exit code (0 on success). A text is UTF-8, as
+ * HuggingFace's tokenizers take it. */
+static int do_text(tok_cmd *c, const char *text, size_t len, uint64_t no)
 {
     la_err err = {{0}, {0}};
+    char where[48] = "TEXT";
+    if (no)
+        snprintf(where, sizeof where, "standard input:%" PRIu64, no);
+    if (!cli_valid_utf8(text, len)) {
+        fprintf(stderr, "lookahead: %s: not valid UTF-8: a text to tokenize is UTF-8, as HuggingFace's tokenizers take it\n",
+                where);
+        return EXIT_DATA;
+    }
     if (format_text(c, text, len, &err) != LA_OK) {
         fprintf(stderr, "lookahead: %s: %s\n", c->path, err.msg);
         return EXIT_DATA;
     }
     if (fwrite(c->line.data, 1, c->line.len, stdout) != c->line.len) {
-        fprintf(stderr, "lookahead: write failed: %s\n", strerror(errno));
+        fprintf(stderr, "lookahead: standard output: write failed: %s\n", strerror(errno));
         return EXIT_IOERR;
     }
     return 0;
 }
 
-/* Decodes a line holding one JSON string into c->text. */
-static int json_text(tok_cmd *c, const char *line, size_t n)
+/* Decodes a line (number no) holding one JSON string into c->text. */
+static int json_text(tok_cmd *c, const char *line, size_t n, uint64_t no)
 {
     la_err err = {{0}, {0}};
     la_span v;
     la_buf_clear(&c->text);
     if (la_json_validate(line, n, &v, &err) != LA_OK || la_json_type(line[v.start]) != LA_JSTRING ||
         la_json_unescape(line, v, &c->text, &err) != LA_OK) {
-        fprintf(stderr, "lookahead: standard input: a line is not a JSON string%s%s\n",
+        fprintf(stderr, "lookahead: standard input:%" PRIu64 ": not a JSON string%s%s\n", no,
                 err.msg[0] ? ": " : "", err.msg);
         return EXIT_DATA;
     }
     return 0;
 }
 
-/* Each line of standard input (without its newline) is a text. */
+/* Each line of standard input (without its line feed, or its CR LF) is
+ * a text. */
 static int do_stdin(tok_cmd *c)
 {
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
     int rc = 0;
+    uint64_t no = 0;
     while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
-        if (n > 0 && line[n - 1] == '\n')
+        no++;
+        if (n > 0 && line[n - 1] == '\n') {
             n--;
+            if (n > 0 && line[n - 1] == '\r')
+                n--;
+        }
         if (!c->json)
-            rc = do_text(c, line, (size_t)n);
-        else if ((rc = json_text(c, line, (size_t)n)) == 0)
-            rc = do_text(c, c->text.data ? c->text.data : "", c->text.len);
+            rc = do_text(c, line, (size_t)n, no);
+        else if ((rc = json_text(c, line, (size_t)n, no)) == 0)
+            rc = do_text(c, c->text.data ? c->text.data : "", c->text.len, no);
     }
     free(line);
     if (rc == 0 && ferror(stdin)) {
@@ -200,12 +216,12 @@ int la_cli_tokenize(int argc, char **argv)
         fprintf(stderr, "lookahead: out of memory\n");
         rc = EXIT_DATA;
     } else if (optind < argc && strcmp(argv[optind], "-") != 0) {
-        rc = do_text(&c, argv[optind], strlen(argv[optind]));
+        rc = do_text(&c, argv[optind], strlen(argv[optind]), 0);
     } else {
         rc = do_stdin(&c);
     }
     if (rc == 0 && fflush(stdout) != 0) {
-        fprintf(stderr, "lookahead: write failed: %s\n", strerror(errno));
+        fprintf(stderr, "lookahead: standard output: write failed: %s\n", strerror(errno));
         rc = EXIT_IOERR;
     }
     la_tokens_free(&c.toks);
