@@ -724,7 +724,7 @@ static int scan_literal(const char *p, size_t n, size_t pos, size_t *end, la_err
 static int unexpected(const char *p, size_t n, size_t pos, const char *what, la_err *err)
 {
     if (pos >= n)
-        return la_err_set(err, LA_EDATA, "invalid_json", "unexpected end of record, expected %s", what);
+        return la_err_set(err, LA_EDATA, "invalid_json", "expected %s at byte %zu, found the end", what, pos + 1);
     unsigned char c = (unsigned char)p[pos];
     if (c >= 0x20 && c < 0x7f)
         return la_err_set(err, LA_EDATA, "invalid_json", "expected %s at byte %zu, found '%c'", what, pos + 1, c);
