@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <utf8proc.h>
 
 #include "cli/cli.h"
 #include "cli/files.h"
@@ -322,21 +321,6 @@ static int set_option(cli_opts *o, cli_layout *L, int c, const char *arg, const 
     default: return usage_error("unknown option");
     }
     return 0;
-}
-
-int cli_valid_utf8(const char *s, size_t len)
-{
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    utf8proc_ssize_t n = (utf8proc_ssize_t)len;
-    while (n > 0) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate(p, n, &cp);
-        if (k < 0)
-            return 0;
-        p += k;
-        n -= k;
-    }
-    return 1;
 }
 
 /* Whether s is UTF-8 (JSON text must be: P and the connector are
