@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -335,10 +336,10 @@ static int open_input(const char *path, int *fd)
     return 0;
 }
 
-/* A temporary file next to final (so that the rename stays within one
- * file system), named .BASE.tmp-XXXXXX with BASE cut short to fit
- * NAME_MAX; path gets its name. Returns the descriptor or -1. */
-static int make_temp(const char *final, char *path, size_t cap)
+/* The name of a temporary file next to final (so that the rename stays
+ * within one file system), .BASE.tmp-XXXXXX with BASE cut short to fit
+ * NAME_MAX, into path: 0, or -1. */
+static int make_temp_name(const char *final, char *path, size_t cap)
 {
     const char *slash = strrchr(final, '/');
     const char *base = slash ? slash + 1 : final;
@@ -349,7 +350,14 @@ static int make_temp(const char *final, char *path, size_t cap)
         errno = ENAMETOOLONG;
         return -1;
     }
-    return mkstemp(path);
+    return 0;
+}
+
+/* A temporary file of that name, made by mkstemp (path gets its name):
+ * the descriptor, or -1. */
+static int make_temp(const char *final, char *path, size_t cap)
+{
+    return make_temp_name(final, path, cap) != 0 ? -1 : mkstemp(path);
 }
 
 /* Gives a new file made by mkstemp (mode 0600) what replacing final
@@ -393,7 +401,7 @@ static int make_unnamed(const char *final)
     else if (snprintf(dir, sizeof dir, "%.*s", (int)(slash - final), final) >= (int)sizeof dir)
         return -1;
 #ifdef O_TMPFILE
-    int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);   /* read too: copied if it cannot be linked */
     struct stat a, b;
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     /* it can be named only through /proc (linkat's AT_EMPTY_PATH needs a
@@ -409,38 +417,81 @@ static int make_unnamed(const char *final)
 #endif
 }
 
-/* Names the unnamed output: a new temporary name beside final, in
- * tmp_path (made with the catchable signals held, so that a signal
- * finds the name it must remove). 0, or -1 with errno set. */
-static int link_output(int fd, const char *final)
+/* A temporary name beside final (make_temp's pattern) with its six X
+ * filled at random. */
+static int random_temp_name(const char *final, char *path, size_t cap)
 {
-    char link[64];
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static unsigned long long count;
+    unsigned char r[6];
+    if (make_temp_name(final, path, cap) != 0)
+        return -1;
+    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        unsigned long long x = (unsigned long long)t.tv_nsec ^ (unsigned long long)getpid() << 20;
+        x += ++count * 0x9E3779B97F4A7C15ULL;
+        for (size_t i = 0; i < sizeof r; i++, x >>= 8)
+            r[i] = (unsigned char)x;
+    }
+    char *x = path + strlen(path) - 6;
+    for (size_t i = 0; i < 6; i++)
+        x[i] = chars[r[i] % (sizeof chars - 1)];
+    return 0;
+}
+
+/* Names the unnamed output (*fd) for renaming over final: linked under a
+ * free temporary name, which tmp_path holds from the moment it exists
+ * (the catchable signals held meanwhile), so that a signal removes it;
+ * or, when it cannot be linked, copied into a named temporary file
+ * (make_temp), which *fd then is. 0, or -1 with errno set. */
+static int link_output(int *fd, const char *final)
+{
+    char link[64], name[PATH_MAX];
     sigset_t all, old;
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    int err = 0;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", *fd);
     sigfillset(&all);
     for (int tries = 0; tries < 100; tries++) {
-        char name[PATH_MAX];
-        /* a free name as mkstemp makes it (made, then let go) */
-        int t = make_temp(final, name, sizeof name);
-        if (t < 0)
+        if (random_temp_name(final, name, sizeof name) != 0)
             return -1;
-        close(t);
-        unlink(name);
+        /* linkat never replaces: a name taken fails with EEXIST */
         pthread_sigmask(SIG_BLOCK, &all, &old);
         int rc = linkat(AT_FDCWD, link, AT_FDCWD, name, AT_SYMLINK_FOLLOW);
+        err = errno;
         if (rc == 0)
             snprintf(tmp_path, sizeof tmp_path, "%s", name);
-        int err = errno;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc == 0)
             return 0;
-        if (err != EEXIST) {
-            errno = err;
-            return -1;
-        }
+        if (err != EEXIST)
+            break;
     }
-    errno = EEXIST;
-    return -1;
+    /* not linked (a security module's refusal, say): copied */
+    int t = make_temp(final, tmp_path, sizeof tmp_path);
+    if (t < 0) {
+        tmp_path[0] = 0;
+        return -1;
+    }
+    take_mode(t, final);
+    struct stat sb;
+    off_t off = 0;
+    int ok = fstat(*fd, &sb) == 0;
+    while (ok && off < sb.st_size) {
+        ssize_t k = copy_file_range(*fd, &off, t, NULL, (size_t)(sb.st_size - off), 0);
+        ok = k > 0 || (k < 0 && errno == EINTR);
+    }
+    if (!ok || fsync(t) != 0) {
+        err = errno;
+        close(t);
+        unlink(tmp_path);
+        tmp_path[0] = 0;
+        errno = err;
+        return -1;
+    }
+    close(*fd);
+    *fd = t;
+    return 0;
 }
 
 /* Creates the temporary output next to the file -o names (behind its
@@ -496,7 +547,7 @@ static int commit_output(run_state *s)
         cli_msg("%s: %s", s->o->output, strerror(errno));
         return EXIT_IOERR;
     }
-    if (out_unnamed && link_output(s->out_fd, s->final_out) != 0) {
+    if (out_unnamed && link_output(&s->out_fd, s->final_out) != 0) {
         cli_msg("%s: cannot create: %s", s->o->output, strerror(errno));
         return EXIT_CANTCREAT;
     }
@@ -767,6 +818,18 @@ static void *worker_main(void *arg)
 #define SYNC_EVERY (4u << 20)
 #define REJECTS_HELD (1u << 20)
 
+/* How many of records [0, n) of b go before the run stops at the reject
+ * past --max-rejects N (that one included), as reject decides it. */
+static size_t limit_cut(const run_state *s, const batch *b, size_t n)
+{
+    const la_reject_limit *lim = &s->o->max_rejects;
+    uint64_t k = s->shown;
+    for (size_t i = 0; i < n && lim->set && !lim->percent; i++)
+        if (b->recs[i].err >= 0 && la_reject_limit_exceeded(lim, ++k, 0))
+            return i + 1;
+    return n;
+}
+
 /* Cuts the rejects file (rej_trunc) back to its first off bytes, the
  * rejects the report counts. */
 static void rejects_cut(run_state *s, uint64_t off)
@@ -904,14 +967,10 @@ static int write_part(run_state *s, batch *b, uint64_t base)
     int rc = 0, rrc = 0, early = s->rej_trunc && s->o->skip_bad && b->nerrs;
     uint64_t rej_start = s->rej_off;
     if (early) {
-        /* the rejects first: said (up to the one that ends the run), then
-         * written, the part cut before the first the file did not take */
-        for (size_t i = 0; i < n && !rc; i++) {
-            batch_rec *r = &b->recs[i];
-            if (r->err >= 0 &&
-                (rc = reject(s, b->name, base + r->line, &b->errs[r->err], b->in.data + r->off, r->len, r->elem)))
-                n = i + 1;
-        }
+        /* the rejects first (up to the one past --max-rejects N), the part
+         * cut before the first the file did not take; they are said once
+         * the output has settled which records count */
+        n = limit_cut(s, b, n);
         rrc = write_rejects(s, b, &n);
     }
     if (b->lines && b->nerrs == 0) {   /* the common case: one write for the part */
@@ -939,6 +998,13 @@ static int write_part(run_state *s, batch *b, uint64_t base)
         }
         rc = orc ? orc : rc;
     }
+    for (size_t i = 0; early && i < n; i++) {
+        batch_rec *r = &b->recs[i];
+        int drc;
+        if (r->err >= 0 &&
+            (drc = reject(s, b->name, base + r->line, &b->errs[r->err], b->in.data + r->off, r->len, r->elem)) && !rc)
+            rc = drc;
+    }
     if (rc && rc != EXIT_DATA) {
         s->broken = 1;
         drop_pending(s);
@@ -946,7 +1012,7 @@ static int write_part(run_state *s, batch *b, uint64_t base)
             count_written(s, b, n, rej_start);
         else if (s->rej_trunc)
             rejects_cut(s, s->rej_committed);   /* the counts stop at the last flush */
-        return rc;
+        return rc == -1 && rrc ? rrc : rc;   /* a closed pipe does not hide a failed --rejects */
     }
     if (n == b->n)
         la_stats_merge(&s->pend_st, &b->st);
@@ -966,7 +1032,7 @@ static int write_part(run_state *s, batch *b, uint64_t base)
         if (crc)
             rc = crc;
     }
-    return rc && rc != EXIT_DATA ? rc : rrc ? rrc : rc;
+    return rrc && (!rc || rc == EXIT_DATA || rc == -1) ? rrc : rc;
 }
 
 /* Writes a finished batch; the records of a raw batch that its worker
@@ -1854,9 +1920,11 @@ static int finish_output(run_state *s, int rc, int *said)
     if (rc)
         drop_output(s);
     if (staged) {
-        /* written now, or again below if the run failed after all */
-        stats_final[0] = 0;
+        /* written now, or again below if the run failed after all; until
+         * it is in place a signal removes the earlier report */
         int src = stats_put(s->o->stats, staged, !rc);
+        if (!rc && !src)
+            stats_final[0] = 0;
         *said = !rc;
         rc = rc ? rc : src;
     }

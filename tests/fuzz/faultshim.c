@@ -9,6 +9,8 @@
  *                           files took, so that a case can read what a
  *                           failed run wrote to a temporary file
  *   LA_FAULT_FSYNC=1        fsync() fails with EIO
+ *   LA_FAULT_LINKAT=1       linkat() fails with EPERM (as a security
+ *                           module may refuse to name an unnamed file)
  * Build: cc -shared -fPIC -o faultshim.so faultshim.c -ldl */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -107,4 +109,16 @@ int fsync(int fd)
         return -1;
     }
     return real(fd);
+}
+
+int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+    static int (*real)(int, const char *, int, const char *, int);
+    if (!real)
+        real = (int (*)(int, const char *, int, const char *, int))dlsym(RTLD_NEXT, "linkat");
+    if (env_ll("LA_FAULT_LINKAT", 0)) {
+        errno = EPERM;
+        return -1;
+    }
+    return real(olddirfd, oldpath, newdirfd, newpath, flags);
 }
