@@ -246,6 +246,9 @@ typedef struct {
     /* --split K/N (split_n 0: none): a split's JSON array output holds
      * its share of the framing, so merge-stats adds bytes_out as it is */
     uint64_t split_k, split_n;
+    /* --shard K/N (shard_n 0: none), so that merge-stats knows a set of
+     * shards is whole */
+    uint64_t shard_k, shard_n;
 } la_stats;
 
 /* Warnings: a run that is probably a mistake but not certainly one

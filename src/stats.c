@@ -150,6 +150,9 @@ int la_stats_json(const la_stats *st, const la_config *cfg, double seconds, la_b
     if (st->split_n)
         la_buf_printf(o, "  \"split\": {\"k\": %llu, \"n\": %llu},\n", (unsigned long long)st->split_k,
                       (unsigned long long)st->split_n);
+    if (st->shard_n)
+        la_buf_printf(o, "  \"shard\": {\"k\": %llu, \"n\": %llu},\n", (unsigned long long)st->shard_k,
+                      (unsigned long long)st->shard_n);
     la_buf_printf(o, "  \"seconds\": %.3f\n}\n", seconds);
     return o->len > start ? LA_OK : LA_ENOMEM;
 }
@@ -313,7 +316,11 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
     const cJSON *sp = cJSON_GetObjectItemCaseSensitive(o, "split");
     st->split_k = num(sp, "k", &bad);
     st->split_n = num(sp, "n", &bad);
-    int bad_split = sp && (!cJSON_IsObject(sp) || st->split_k >= st->split_n);
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(o, "shard");
+    st->shard_k = num(sh, "k", &bad);
+    st->shard_n = num(sh, "n", &bad);
+    int bad_split = (sp && (!cJSON_IsObject(sp) || st->split_k >= st->split_n)) ||
+                    (sh && (!cJSON_IsObject(sh) || st->shard_k >= st->shard_n)) || (sp && sh);
     int balance = check_balance(o, st, err);
     const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
     int bad_seconds = sec && !(cJSON_IsNumber(sec) && sec->valuedouble >= 0 && sec->valuedouble <= 1e12);
@@ -330,7 +337,8 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
     if (st->status < 0)
         return la_err_set(err, LA_EDATA, "bad_stats", "unknown \"status\" (expected complete, output_closed or failed)");
     if (bad_split && !bad)
-        return la_err_set(err, LA_EDATA, "bad_stats", "\"split\" is not {\"k\": K, \"n\": N} with K < N");
+        return la_err_set(err, LA_EDATA, "bad_stats",
+                          "\"split\" or \"shard\" is not {\"k\": K, \"n\": N} with K < N, or both are there");
     if (bad_warning)
         return la_err_set(err, LA_EDATA, "bad_stats", "\"warnings\" is not a list of known warning names");
     if (st->out_format < 0 || st->out_compress < 0)
@@ -357,6 +365,14 @@ int la_stats_merge_report(la_stats *into, const la_stats *from, int first, la_er
         into->out_format = from->out_format;
         into->out_compress = from->out_compress;
         into->split_n = from->split_n;
+        into->shard_n = from->shard_n;
+    } else if (from->shard_n != into->shard_n) {
+        char a[48] = "a run without --shard", b[48] = "a run without --shard";
+        if (from->shard_n)
+            snprintf(a, sizeof a, "--shard K/%llu", (unsigned long long)from->shard_n);
+        if (into->shard_n)
+            snprintf(b, sizeof b, "--shard K/%llu", (unsigned long long)into->shard_n);
+        return la_err_set(err, LA_EDATA, "bad_stats", "a report of %s, not of %s like the first report", a, b);
     } else if (from->split_n != into->split_n) {
         char a[48] = "a run without --split", b[48] = "a run without --split";
         if (from->split_n)
@@ -394,6 +410,7 @@ void la_stats_merge_end(la_stats *into)
     if (plain_array(into) && !into->split_n)
         into->bytes_out += array_framing(into->records_out);
     into->split_n = 0;   /* the whole input's report, as one run writes it */
+    into->shard_n = 0;
 }
 
 int la_reject_limit_parse(const char *s, la_reject_limit *l)

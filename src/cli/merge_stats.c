@@ -71,31 +71,51 @@ static int by_split(const void *a, const void *b)
     return x->split_k < y->split_k ? -1 : x->split_k > y->split_k;
 }
 
-/* Reports of --split K/N runs add up to the whole input only when every K
- * from 0 to N-1 is there once; sts is ordered by K. */
-static int check_splits(const la_stats *sts, int n_reports)
+static int by_value(const void *a, const void *b)
 {
-    uint64_t n = sts[0].split_n;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Reports of --split K/N (or --shard K/N) runs add up to the whole input
+ * only when every K from 0 to N-1 is there once. */
+static int check_parts(const la_stats *sts, int n_reports)
+{
+    const char *opt = sts[0].split_n ? "--split" : "--shard", *part = sts[0].split_n ? "split" : "shard";
+    uint64_t n = sts[0].split_n ? sts[0].split_n : sts[0].shard_n;
     for (int i = 0; i < n_reports; i++)
-        if (sts[i].split_n != n) {
-            cli_msg("reports of --split runs and of other runs, or of splits of another N, cannot be merged");
+        if (sts[i].split_n != sts[0].split_n || sts[i].shard_n != sts[0].shard_n) {
+            cli_msg("reports of %s runs and of other runs, or of %ss of another N, cannot be merged",
+                    sts[i].split_n || sts[0].split_n ? "--split" : "--shard",
+                    sts[i].split_n || sts[0].split_n ? "split" : "shard");
             return EXIT_DATA;
         }
     if (!n)
         return 0;
-    for (uint64_t k = 0; k < n; k++)
-        if (k >= (uint64_t)n_reports || sts[k].split_k != k) {
-            int twice = k < (uint64_t)n_reports && sts[k].split_k < k;
-            cli_msg("the reports are not one of each --split K/%llu from K = 0 to %llu: split %llu is %s",
-                    (unsigned long long)n, (unsigned long long)(n - 1),
-                    (unsigned long long)(twice ? sts[k].split_k : k), twice ? "given twice" : "missing");
-            return EXIT_DATA;
-        }
-    if ((uint64_t)n_reports > n) {
-        cli_msg("the reports hold a --split K/%llu twice", (unsigned long long)n);
-        return EXIT_DATA;
+    uint64_t *k = malloc((size_t)n_reports * sizeof *k);
+    if (!k) {
+        cli_msg("out of memory");
+        return EXIT_IOERR;
     }
-    return 0;
+    for (int i = 0; i < n_reports; i++)
+        k[i] = sts[0].split_n ? sts[i].split_k : sts[i].shard_k;
+    qsort(k, (size_t)n_reports, sizeof *k, by_value);
+    int rc = 0;
+    for (uint64_t j = 0; j < n && !rc; j++)
+        if (j >= (uint64_t)n_reports || k[j] != j) {
+            int twice = j < (uint64_t)n_reports && k[j] < j;
+            cli_msg("the reports are not one of each %s K/%llu from K = 0 to %llu: %s %llu is %s", opt,
+                    (unsigned long long)n, (unsigned long long)(n - 1), part,
+                    (unsigned long long)(twice ? k[j] : j), twice ? "given twice" : "missing");
+            rc = EXIT_DATA;
+        }
+    if (!rc && (uint64_t)n_reports > n) {   /* every K < N (read_report): k[n] is another's twin */
+        cli_msg("the reports are not one of each %s K/%llu from K = 0 to %llu: %s %llu is given twice", opt,
+                (unsigned long long)n, (unsigned long long)(n - 1), part, (unsigned long long)k[n]);
+        rc = EXIT_DATA;
+    }
+    free(k);
+    return rc;
 }
 
 int cli_merge_stats(int argc, char **argv)
@@ -124,7 +144,7 @@ int cli_merge_stats(int argc, char **argv)
     if (!rc && sts[0].split_n)
         qsort(sts, (size_t)n, sizeof *sts, by_split);
     if (!rc)
-        rc = check_splits(sts, n);
+        rc = check_parts(sts, n);
     for (int i = 0; i < n && !rc; i++) {
         la_err e;
         if (la_stats_merge_report(&total, &sts[i], i == 0, &e)) {

@@ -1943,6 +1943,8 @@ int cli_run(cli_opts *o)
     s.t0 = now();
     s.st.split_k = o->split_k;
     s.st.split_n = o->split_n;
+    s.st.shard_k = o->shard_k;
+    s.st.shard_n = o->shard_n;
     const char *scan = getenv("LOOKAHEAD_SCAN");
     if (scan && strcmp(scan, "general") == 0) {
         fast_lines = 0;
