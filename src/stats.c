@@ -359,6 +359,16 @@ static uint64_t array_framing(uint64_t n) { return n ? 2 * n + 3 : 3; }
 
 static int plain_array(const la_stats *st) { return st->out_format == LA_IO_JSON && st->out_compress == LA_Z_NONE; }
 
+/* A report of option (--split, --shard) K/n where the first was of K/first
+ * (0: without it). */
+static int other_part(la_err *err, const char *option, uint64_t n, uint64_t first)
+{
+    char a[48], b[48];
+    snprintf(a, sizeof a, n ? "%s K/%llu" : "a run without %s", option, (unsigned long long)n);
+    snprintf(b, sizeof b, first ? "%s K/%llu" : "a run without %s", option, (unsigned long long)first);
+    return la_err_set(err, LA_EDATA, "bad_stats", "a report of %s, not of %s like the first report", a, b);
+}
+
 int la_stats_merge_report(la_stats *into, const la_stats *from, int first, la_err *err)
 {
     if (first) {
@@ -367,19 +377,9 @@ int la_stats_merge_report(la_stats *into, const la_stats *from, int first, la_er
         into->split_n = from->split_n;
         into->shard_n = from->shard_n;
     } else if (from->shard_n != into->shard_n) {
-        char a[48] = "a run without --shard", b[48] = "a run without --shard";
-        if (from->shard_n)
-            snprintf(a, sizeof a, "--shard K/%llu", (unsigned long long)from->shard_n);
-        if (into->shard_n)
-            snprintf(b, sizeof b, "--shard K/%llu", (unsigned long long)into->shard_n);
-        return la_err_set(err, LA_EDATA, "bad_stats", "a report of %s, not of %s like the first report", a, b);
+        return other_part(err, "--shard", from->shard_n, into->shard_n);
     } else if (from->split_n != into->split_n) {
-        char a[48] = "a run without --split", b[48] = "a run without --split";
-        if (from->split_n)
-            snprintf(a, sizeof a, "--split K/%llu", (unsigned long long)from->split_n);
-        if (into->split_n)
-            snprintf(b, sizeof b, "--split K/%llu", (unsigned long long)into->split_n);
-        return la_err_set(err, LA_EDATA, "bad_stats", "a report of %s, not of %s like the first report", a, b);
+        return other_part(err, "--split", from->split_n, into->split_n);
     } else if (from->out_format != into->out_format || from->out_compress != into->out_compress) {
         return la_err_set(err, LA_EDATA, "bad_stats", "output written as %s (%s), not as %s (%s) like the first report's",
                           from->out_format ? out_format_names[from->out_format] : "unknown",
