@@ -50,6 +50,7 @@ struct la_reader {
     int eof;
     uint64_t line;      /* line number at buf[start] */
     uint64_t blank_nl;  /* line feeds begin() dropped, for la_reader_read to give back */
+    int lead_ws;        /* white space came before the first value: no magic number can start the input */
     int indent_seen;    /* next_line: the line begun has shown a byte not white space */
     size_t indent_ws;   /* next_line: white space known at its start */
     int line_text;      /* la_reader_read: the line being given has shown a byte not white space */
@@ -729,7 +730,11 @@ static int check_shape(la_reader *r, size_t i, int auto_format, la_err *err)
     const char *p = r->buf + i;
     size_t n = r->end - i < SHAPE_LOOK ? r->end - i : SHAPE_LOOK;
     int at_end = r->eof && r->end - i <= SHAPE_LOOK;
-    const char *what = foreign_magic((const unsigned char *)r->buf + r->start, i + n - r->start);
+    /* a magic number is the input's first bytes: after white space that
+     * a slow pipe's reads had dropped, it is none (as a file read at once
+     * shows it, white space first) */
+    const char *what =
+        r->lead_ws ? NULL : foreign_magic((const unsigned char *)r->buf + r->start, i + n - r->start);
     if (what)
         return la_err_set(err, LA_EDATA, "input_shape", "%s", what);
     if (!auto_format || n == 0)
@@ -817,6 +822,7 @@ static int begin(la_reader *r, la_err *err)
                 return rc;
             break;
         }
+        r->lead_ws |= r->end > r->start;
         drop_blank(r);
         seen = r->end - r->start;
         int rc = fill(r, err);
