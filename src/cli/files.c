@@ -37,8 +37,7 @@ int cli_std_fds_open(int was_closed[3])
     return 0;
 }
 
-/* The directory part of path ("." when it has none) into buf. */
-static void dir_of(const char *path, char *buf, size_t cap)
+void cli_dir_of(const char *path, char *buf, size_t cap)
 {
     const char *slash = strrchr(path, '/');
     if (!slash)
@@ -56,7 +55,7 @@ static void look_at_hop(const char *cur, cli_target *t)
 {
     char dir[PATH_MAX], mine[64];
     struct statfs fs;
-    dir_of(cur, dir, sizeof dir);
+    cli_dir_of(cur, dir, sizeof dir);
     if (statfs(dir, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC)
         t->via_proc = 1;
     if (t->fd >= 0 || !t->via_proc)
@@ -132,7 +131,7 @@ static void ref_init(file_ref *r, const char *what, const char *name, int fd)
     if (cli_target_of(name, &r->t) != 0 || r->exists)
         return;
     char dir[PATH_MAX];
-    dir_of(r->t.final, dir, sizeof dir);
+    cli_dir_of(r->t.final, dir, sizeof dir);
     r->parent_ok = stat(dir, &r->parent) == 0;
     r->base = strrchr(r->t.final, '/') ? strrchr(r->t.final, '/') + 1 : r->t.final;
 }

@@ -33,4 +33,8 @@ typedef struct {
  * too long, out of memory). */
 int cli_target_of(const char *path, cli_target *t);
 
+/* The directory part of path ("." when it has none, "/" for the root's
+ * files) into buf. */
+void cli_dir_of(const char *path, char *buf, size_t cap);
+
 #endif

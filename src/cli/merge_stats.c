@@ -100,18 +100,21 @@ static int check_parts(const la_stats *sts, int n_reports)
     for (int i = 0; i < n_reports; i++)
         k[i] = sts[0].split_n ? sts[i].split_k : sts[i].shard_k;
     qsort(k, (size_t)n_reports, sizeof *k, by_value);
+    /* sorted, each K < N (read_report): the first place where k[j] is not
+     * j names a K given twice (below j) or missing (j); else all N are
+     * there unless there are fewer reports */
+    uint64_t bad = UINT64_MAX;
+    int twice = 0;
+    for (uint64_t j = 0; j < (uint64_t)n_reports && bad == UINT64_MAX; j++)
+        if (k[j] != j)
+            bad = (twice = k[j] < j) ? k[j] : j;
+    if (bad == UINT64_MAX && (uint64_t)n_reports < n)
+        bad = (uint64_t)n_reports;
     int rc = 0;
-    for (uint64_t j = 0; j < n && !rc; j++)
-        if (j >= (uint64_t)n_reports || k[j] != j) {
-            int twice = j < (uint64_t)n_reports && k[j] < j;
-            cli_msg("the reports are not one of each %s K/%llu from K = 0 to %llu: %s %llu is %s", opt,
-                    (unsigned long long)n, (unsigned long long)(n - 1), part,
-                    (unsigned long long)(twice ? k[j] : j), twice ? "given twice" : "missing");
-            rc = EXIT_DATA;
-        }
-    if (!rc && (uint64_t)n_reports > n) {   /* every K < N (read_report): k[n] is another's twin */
-        cli_msg("the reports are not one of each %s K/%llu from K = 0 to %llu: %s %llu is given twice", opt,
-                (unsigned long long)n, (unsigned long long)(n - 1), part, (unsigned long long)k[n]);
+    if (bad != UINT64_MAX) {
+        cli_msg("the reports are not one of each %s K/%llu from K = 0 to %llu: %s %llu is %s", opt,
+                (unsigned long long)n, (unsigned long long)(n - 1), part, (unsigned long long)bad,
+                twice ? "given twice" : "missing");
         rc = EXIT_DATA;
     }
     free(k);

@@ -391,15 +391,9 @@ static int make_unnamed(const char *final)
 {
     const char *e = getenv("LOOKAHEAD_TEMP");
     char dir[PATH_MAX], link[64];
-    const char *slash = strrchr(final, '/');
     if (e && strcmp(e, "named") == 0)
         return -1;
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == final)
-        snprintf(dir, sizeof dir, "/");
-    else if (snprintf(dir, sizeof dir, "%.*s", (int)(slash - final), final) >= (int)sizeof dir)
-        return -1;
+    cli_dir_of(final, dir, sizeof dir);
 #ifdef O_TMPFILE
     int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);   /* read too: copied if it cannot be linked */
     struct stat a, b;
@@ -583,7 +577,12 @@ static void element_reason(const char *rec, size_t len, uint64_t elem, const la_
 {
     static const char at[] = " at byte ";
     const char *p = NULL, *q = e->msg;
-    while ((q = strstr(q, at)) != NULL)
+    /* only the JSON validator's reasons name a byte (another's text may
+     * quote a record's key that reads so) */
+    int placed = strcmp(e->code, "invalid_json") == 0 || strcmp(e->code, "invalid_utf8") == 0 ||
+                 strcmp(e->code, "control_character") == 0 || strcmp(e->code, "extra_value") == 0 ||
+                 strcmp(e->code, "trailing_data") == 0;
+    while (placed && (q = strstr(q, at)) != NULL)
         p = q++;
     size_t head = 0;
     if (elem != ELEM_UNKNOWN)
@@ -599,6 +598,14 @@ static void element_reason(const char *rec, size_t len, uint64_t elem, const la_
             *line += rec[i] == '\n';
     }
     snprintf(msg + head, cap - head, "%.*s of the element%s", (int)(end - e->msg), e->msg, end);
+}
+
+/* Whether the k-th reject of the run passes --max-rejects N (a count;
+ * a percentage is only known at the end: guard_rails), which stops it. */
+static int stops_at(const run_state *s, uint64_t k)
+{
+    const la_reject_limit *lim = &s->o->max_rejects;
+    return lim->set && !lim->percent && la_reject_limit_exceeded(lim, k, 0);
 }
 
 /* A record was refused: fail, or set it aside (the caller writes it to
@@ -626,7 +633,7 @@ static int reject(run_state *s, const char *name, uint64_t line, const la_err *e
     const la_reject_limit *lim = &s->o->max_rejects;
     if (s->shown < SHOWN_REJECTS || (lim->set && !lim->percent))
         progress_clear(s);
-    if (lim->set && !lim->percent && la_reject_limit_exceeded(lim, s->shown + 1, 0)) {
+    if (stops_at(s, s->shown + 1)) {
         cli_msg("%s:%llu: %s (rejected record %llu, more than --max-rejects %llu allows: the run stops)", name,
                 (unsigned long long)line, e->msg, (unsigned long long)(s->shown + 1),
                 (unsigned long long)lim->count);
@@ -822,10 +829,9 @@ static void *worker_main(void *arg)
  * past --max-rejects N (that one included), as reject decides it. */
 static size_t limit_cut(const run_state *s, const batch *b, size_t n)
 {
-    const la_reject_limit *lim = &s->o->max_rejects;
     uint64_t k = s->shown;
-    for (size_t i = 0; i < n && lim->set && !lim->percent; i++)
-        if (b->recs[i].err >= 0 && la_reject_limit_exceeded(lim, ++k, 0))
+    for (size_t i = 0; i < n; i++)
+        if (b->recs[i].err >= 0 && stops_at(s, ++k))
             return i + 1;
     return n;
 }
@@ -838,6 +844,19 @@ static void rejects_cut(run_state *s, uint64_t off)
         s->rej_off = off;
 }
 
+/* Appends the rejects among records [0, n) of b to out, a line each: 0,
+ * or -1 (said) when out of memory. */
+static int gather_rejects(const batch *b, size_t n, la_buf *out)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b->recs[i].err >= 0 && (la_buf_append(out, b->in.data + b->recs[i].off, b->recs[i].len) ||
+                                    la_buf_putc(out, '\n'))) {
+            cli_msg("%s: out of memory", b->name);
+            return -1;
+        }
+    return 0;
+}
+
 /* Writes the rejects of records [0, *n) of b (rej_trunc), before their
  * output. 0; or, when the file fails, EXIT_IOERR with the file cut back
  * to its whole rejects and *n cut to the records before the first that
@@ -847,13 +866,10 @@ static int write_rejects(run_state *s, batch *b, size_t *n)
     la_err e;
     size_t done = 0, at = 0, i;
     la_buf_clear(&s->rej_buf);
-    for (i = 0; i < *n; i++)
-        if (b->recs[i].err >= 0 && (la_buf_append(&s->rej_buf, b->in.data + b->recs[i].off, b->recs[i].len) ||
-                                    la_buf_putc(&s->rej_buf, '\n'))) {
-            cli_msg("%s: out of memory", b->name);
-            *n = 0;
-            return EXIT_IOERR;
-        }
+    if (gather_rejects(b, *n, &s->rej_buf)) {
+        *n = 0;
+        return EXIT_IOERR;
+    }
     if (!s->rej_buf.len || !la_write_counted(s->rej_fd, s->rej_buf.data, s->rej_buf.len, &done, &e)) {
         s->rej_off += s->rej_buf.len;
         return 0;
@@ -1018,12 +1034,8 @@ static int write_part(run_state *s, batch *b, uint64_t base)
         la_stats_merge(&s->pend_st, &b->st);
     else
         recount(s, b, n, &s->pend_st);
-    for (size_t i = 0; i < n && !s->rej_trunc && s->rej_fd >= 0 && s->o->skip_bad; i++)
-        if (b->recs[i].err >= 0 && (la_buf_append(&s->pend_rej, b->in.data + b->recs[i].off, b->recs[i].len) ||
-                                    la_buf_putc(&s->pend_rej, '\n'))) {
-            cli_msg("%s: out of memory", b->name);
-            return EXIT_IOERR;
-        }
+    if (!s->rej_trunc && s->rej_fd >= 0 && s->o->skip_bad && gather_rejects(b, n, &s->pend_rej))
+        return EXIT_IOERR;
     if (rc || rrc || s->compress == LA_Z_NONE || la_writer_pos(s->w) - la_writer_confirmed(s->w) >= SYNC_EVERY ||
         s->pend_rej.len >= REJECTS_HELD) {
         int crc = commit(s);
@@ -1550,11 +1562,9 @@ static int open_rejects(const char *path, int *trunc)
     return fd;
 }
 
-/* Writes b to the open --stats descriptor and, through a temporary
- * file, puts it in place of final (unless staged: then the temporary
- * file stays, stats_tmp, for stats_put to rename). Returns 0 or an exit
- * code. */
-static int put_stats(const char *path, int fd, const la_buf *b, const char *final, int staged)
+/* Writes b to the open --stats descriptor and closes it. Returns 0 or
+ * an exit code. */
+static int put_stats(const char *path, int fd, const la_buf *b)
 {
     la_err e;
     if (la_write_all(fd, b->data, b->len, &e)) {
@@ -1566,14 +1576,18 @@ static int put_stats(const char *path, int fd, const la_buf *b, const char *fina
         cli_msg("%s: %s", path, strerror(errno));
         return EXIT_IOERR;
     }
-    if (final && staged)
-        return 0;
-    if (final && rename(stats_tmp, final) != 0) {
+    return 0;
+}
+
+/* Puts the report written to its temporary file (stats_tmp) in place of
+ * final. Returns 0 or an exit code. */
+static int stats_rename(const char *path, const char *final)
+{
+    if (rename(stats_tmp, final) != 0) {
         cli_msg("%s: cannot create: %s", path, strerror(errno));
         return EXIT_CANTCREAT;
     }
-    if (final)
-        stats_tmp[0] = 0;
+    stats_tmp[0] = 0;
     return 0;
 }
 
@@ -1599,14 +1613,16 @@ static int write_stats(run_state *s, double seconds, char **staged)
             cli_msg("%s: cannot create: %s", path, strerror(errno));
             rc = EXIT_CANTCREAT;
         } else {
-            rc = put_stats(path, fd, &b, final, staged != NULL);
+            rc = put_stats(path, fd, &b);
         }
     }
-    if (!rc && staged && final && stats_tmp[0]) {
+    if (!rc && staged && final) {
         *staged = final;
         la_buf_free(&b);
         return 0;
     }
+    if (!rc && final)
+        rc = stats_rename(path, final);
     if (stats_tmp[0])
         unlink(stats_tmp);
     stats_tmp[0] = 0;
@@ -1627,12 +1643,8 @@ static int write_stats(run_state *s, double seconds, char **staged)
  * in place when keep, else removed. Returns 0 or an exit code. */
 static int stats_put(const char *path, char *final, int keep)
 {
-    int rc = 0;
-    if (keep && rename(stats_tmp, final) != 0) {
-        cli_msg("%s: cannot create: %s", path, strerror(errno));
-        rc = EXIT_CANTCREAT;
-    }
-    if (!keep || rc)
+    int rc = keep ? stats_rename(path, final) : 0;
+    if (stats_tmp[0])
         unlink(stats_tmp);
     stats_tmp[0] = 0;
     free(final);
