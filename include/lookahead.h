@@ -376,6 +376,12 @@ int la_reader_compression(const la_reader *r);
  * cleanly after a ',' (or before its first element); ending anywhere
  * else in the array is an error with code "split_boundary". */
 int la_reader_range(la_reader *r, uint64_t length, int mid, int cut, la_err *err);
+/* Decodes the rest of a compressed input, up to limit more bytes of data,
+ * and drops it: LA_EIO with err set when the decoder finds the data
+ * damaged, else LA_OK (a plain input, the end, or the limit reached). For
+ * a run that stopped at a bad record: gzip's and bzip2's checks come at
+ * the end of a stream, so damage may first show as a garbled record. */
+int la_reader_check_rest(la_reader *r, uint64_t limit, la_err *err);
 uint64_t la_reader_bytes(const la_reader *r); /* bytes consumed from fd */
 /* Bytes of data read so far: decompressed for compressed input (safe to
  * call from another thread, for progress). */

@@ -1158,6 +1158,26 @@ int la_reader_read(la_reader *r, char *dst, size_t cap, size_t *got, la_err *err
     return rc;
 }
 
+int la_reader_check_rest(la_reader *r, uint64_t limit, la_err *err)
+{
+    if (r->src <= SRC_PLAIN)
+        return LA_OK;
+    if (r->pend_rc)
+        return pending(r, err) == LA_EIO ? LA_EIO : LA_OK;
+    if (!r->zthread && start_decompressor(r, err) != LA_OK)
+        return LA_OK;             /* not checked: the run's own error stands */
+    char tmp[1 << 14];
+    for (uint64_t taken = 0; taken < limit;) {
+        size_t got = 0;
+        if (take_block(r, tmp, sizeof tmp, &got, err) != LA_OK)
+            return LA_EIO;
+        if (got == 0)
+            return LA_OK;
+        taken += got;
+    }
+    return LA_OK;
+}
+
 int la_reader_next(la_reader *r, const char **rec, size_t *len, uint64_t *line, la_err *err)
 {
     if (!r->begun) {

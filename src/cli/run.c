@@ -1320,6 +1320,32 @@ static int make_writer(run_state *s, la_reader *r, la_err *e)
     return 0;
 }
 
+/* How much further a compressed input is decoded, after a bad record,
+ * to see whether the file is damaged: enough for the block or stream
+ * check of any of the four formats to come within most files, without a
+ * failing run on a huge input decoding all of it. */
+#define DAMAGE_LOOK (64u << 20)
+
+/* A run that stopped at a bad record (or framing) of a compressed input:
+ * when the rest of the stream (DAMAGE_LOOK of it) fails its decoder's
+ * check, the file is damaged, which is the more likely cause and the
+ * one the user must mend, so that is said and rc becomes EXIT_IOERR. */
+static int damaged_input(la_reader *r, const char *name, int rc)
+{
+    static const char *const tool[] = { "", "gzip", "zstd", "xz", "bzip2" };
+    int z = la_reader_compression(r);
+    la_err e = {{0}, {0}};
+    if (z == LA_Z_NONE || la_reader_check_rest(r, DAMAGE_LOOK, &e) != LA_EIO)
+        return rc;
+    if (strcmp(name, "-") == 0)
+        cli_msg("-: %s: the compressed data is damaged (the bad data above is likely where it begins); restore "
+                "the input", e.msg);
+    else
+        cli_msg("%s: %s: the compressed data is damaged (the bad data above is likely where it begins); "
+                "restore the file (`%s -t %s` tests it)", name, e.msg, tool[z], name);
+    return EXIT_IOERR;
+}
+
 /* Reads every record of one input into batches. */
 static int run_input(run_state *s, const char *path)
 {
@@ -1405,6 +1431,8 @@ static int run_input(run_state *s, const char *path)
             rc = EXIT_DATA;
         }
     }
+    if (rc == EXIT_DATA)
+        rc = damaged_input(r, name, rc);
     s->cur_reader = NULL;
     s->done_bytes += la_reader_bytes(r);
     s->done_data += la_reader_data_bytes(r);
