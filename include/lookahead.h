@@ -238,6 +238,7 @@ typedef struct {
     size_t n_skipped_reasons;
     uint64_t records_without_turn;
     uint64_t empty_answers;         /* real mode: answers with nothing to preview */
+    uint64_t already_edited;        /* instructions that already ended with what is added to them */
     unsigned warnings;              /* bit 1 << LA_WARN_* for each warning the run gave */
     /* the output's format (LA_IO_JSONL or LA_IO_JSON, 0 unknown) and
      * compression (LA_Z_*), for merge-stats: a JSON array's brackets
@@ -260,11 +261,15 @@ enum {
     LA_WARN_NO_TURN,           /* chat records with no turn edited */
     LA_WARN_TOKENIZER_UNUSED,  /* --tokenizer without token previews */
     LA_WARN_TURNS_UNUSED,      /* --turns on records without turns */
+    LA_WARN_ALREADY_EDITED,    /* more than 10% of the instructions already ended with what is added */
     LA_WARN_COUNT
 };
 const char *la_warning_name(int w);
 /* Whether more than 10% of st's previews took the whole answer. */
 int la_stats_many_full(const la_stats *st);
+/* Whether more than 10% of st's edited instructions already ended with
+ * what was added to them (the input made by a run before, most likely). */
+int la_stats_many_already(const la_stats *st);
 void la_stats_count(la_reason_count *tab, size_t *n, size_t max, const char *code, uint64_t k);
 void la_stats_reject(la_stats *st, const char *code);
 void la_stats_preview(la_stats *st, const la_preview_info *info);

@@ -63,6 +63,7 @@ struct la_proc {
     la_buf text;   /* decoded string values */
     la_buf add;    /* edit prefixes and suffixes, escaped */
     la_buf esc_conn, esc_P, esc_conn_P;   /* connector, P, connector + P, escaped once */
+    uint64_t already;    /* this record's instructions that already ended with what is added */
 };
 
 /* Grows *arr (of elements of size sz) to hold one more; 0 on success. */
@@ -960,10 +961,19 @@ static int splice_value(la_proc *p, const char *r, const edit *e, la_buf *out, l
         if (rc)
             return rc;
     }
-    if (la_buf_putc(out, '"') || put_added(p, e->pre_off, e->pre_len, ascii, out) ||
-        la_buf_append(out, r + from, to - from) || put_added(p, e->suf_off, e->suf_len, ascii, out) ||
-        la_buf_putc(out, '"'))
+    if (la_buf_putc(out, '"') || put_added(p, e->pre_off, e->pre_len, ascii, out))
         return LA_ENOMEM;
+    size_t v0 = out->len;
+    if (la_buf_append(out, r + from, to - from))
+        return LA_ENOMEM;
+    size_t v1 = out->len;
+    if (put_added(p, e->suf_off, e->suf_len, ascii, out) || la_buf_putc(out, '"'))
+        return LA_ENOMEM;
+    /* an instruction that already ended with what is added to it, as
+     * written (a run on a run's output adds it twice): compared in the
+     * output, where both are in the value's style */
+    size_t k = out->len - 1 - v1;
+    p->already += k && v1 - v0 >= k && memcmp(out->data + v1 - k, out->data + v1, k) == 0;
     return LA_OK;
 }
 
@@ -1001,6 +1011,7 @@ static int process_valid(la_proc *p, const char *r, size_t n, la_span v, la_buf 
         return la_err_set(err, LA_EDATA, "not_object", "record is %s, not an object",
                           la_json_type_name(la_json_type(r[v.start])));
     p->nturns = p->nparts = p->nedits = 0;
+    p->already = 0;
     p->edits_sorted = 1;
     la_buf_clear(&p->text);
     la_buf_clear(&p->add);
@@ -1029,6 +1040,7 @@ static int process_valid(la_proc *p, const char *r, size_t n, la_span v, la_buf 
     /* accepted: fold this record's counters in */
     st->format_records[fmt]++;
     st->turns_edited += count;
+    st->already_edited += p->already;
     if (p->nturns == 0)
         st->records_without_turn++;
     for (size_t i = 0; i < local.n_skipped_reasons; i++)

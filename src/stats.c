@@ -84,11 +84,13 @@ void la_stats_merge(la_stats *into, const la_stats *f)
         la_stats_count(into->skipped, &into->n_skipped_reasons, 8, f->skipped[i].code, f->skipped[i].count);
     into->records_without_turn += f->records_without_turn;
     into->empty_answers += f->empty_answers;
+    into->already_edited += f->already_edited;
     into->warnings |= f->warnings;
 }
 
 static const char *const warning_names[LA_WARN_COUNT] = {
     "no_tokenizer", "many_full_previews", "empty_answers", "no_turn_edited", "tokenizer_unused", "turns_unused",
+    "already_edited",
 };
 
 const char *la_warning_name(int w) { return w >= 0 && w < LA_WARN_COUNT ? warning_names[w] : "unknown"; }
@@ -96,6 +98,11 @@ const char *la_warning_name(int w) { return w >= 0 && w < LA_WARN_COUNT ? warnin
 int la_stats_many_full(const la_stats *st)
 {
     return st->previews && (unsigned __int128)st->fully_previewed * 10 > st->previews;
+}
+
+int la_stats_many_already(const la_stats *st)
+{
+    return st->turns_edited && (unsigned __int128)st->already_edited * 10 > st->turns_edited;
 }
 
 static void put_counts(la_buf *o, const char *name, const la_reason_count *t, size_t n)
@@ -138,7 +145,8 @@ int la_stats_json(const la_stats *st, const la_config *cfg, double seconds, la_b
     for (int i = LA_FMT_FIELDS; i < LA_FMT_COUNT; i++)
         la_buf_printf(o, "%s\"%s\": %llu", i > LA_FMT_FIELDS ? ", " : "", la_format_name(i),
                       (unsigned long long)st->format_records[i]);
-    la_buf_printf(o, "},\n  \"turns_edited\": %llu,\n", (unsigned long long)st->turns_edited);
+    la_buf_printf(o, "},\n  \"turns_edited\": %llu,\n  \"already_edited\": %llu,\n", (unsigned long long)st->turns_edited,
+                  (unsigned long long)st->already_edited);
     put_counts(o, "turns_skipped_by_reason", st->skipped, st->n_skipped_reasons);
     la_buf_printf(o, "  \"records_without_turn\": %llu,\n  \"bytes_in\": %llu,\n  \"bytes_out\": %llu,\n",
                   (unsigned long long)st->records_without_turn, (unsigned long long)st->bytes_in,
@@ -244,6 +252,9 @@ static int check_balance(const cJSON *o, const la_stats *st, la_err *err)
         return la_err_set(err, LA_EDATA, "bad_stats",
                           "more answers_fully_previewed, previews_extended or empty_answers than previews (%llu)",
                           (unsigned long long)st->previews);
+    if (st->already_edited > st->turns_edited)
+        return la_err_set(err, LA_EDATA, "bad_stats", "already_edited (%llu) is more than turns_edited (%llu)",
+                          (unsigned long long)st->already_edited, (unsigned long long)st->turns_edited);
     if (st->previews && (st->preview_min > st->preview_max ||
                          (unsigned __int128)st->preview_min * st->previews > st->preview_sum ||
                          (unsigned __int128)st->preview_max * st->previews < st->preview_sum))
@@ -305,6 +316,7 @@ int la_stats_parse(const char *json, size_t len, la_stats *st, char *mode, size_
     for (int i = LA_FMT_FIELDS; i < LA_FMT_COUNT; i++)
         st->format_records[i] = num(bf, la_format_name(i), &bad);
     st->turns_edited = num(o, "turns_edited", &bad);
+    st->already_edited = num(o, "already_edited", &bad);
     counts(o, "turns_skipped_by_reason", st->skipped, &st->n_skipped_reasons, 8, &bad);
     st->records_without_turn = num(o, "records_without_turn", &bad);
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "mode"), *un = cJSON_GetObjectItemCaseSensitive(o, "unit");

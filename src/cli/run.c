@@ -1826,6 +1826,13 @@ static int end_warnings(run_state *s)
                    "%llu chat record%s had no turn to edit (no assistant answer right after a user message) and "
                    "passed through unchanged (counted in records_without_turn)",
                    (unsigned long long)st->records_without_turn, st->records_without_turn == 1 ? "" : "s");
+    if (la_stats_many_already(st))
+        rc |= warn(s, LA_WARN_ALREADY_EDITED,
+                   "%llu of %llu edited instructions (%.1f%%) already ended with the text added to them (%s): the "
+                   "input looks like the output of a run, and they now hold it twice (counted in already_edited)",
+                   (unsigned long long)st->already_edited, (unsigned long long)st->turns_edited,
+                   100.0 * (double)st->already_edited / (double)st->turns_edited,
+                   o->cfg.mode == LA_MODE_VIRTUAL ? "the connector and P" : "the connector and the preview");
     if (o->turns_given && st->records_out && st->format_records[LA_FMT_FIELDS] == st->records_out)
         rc |= warn(s, LA_WARN_TURNS_UNUSED,
                    "--turns has no effect: every record was in the fields format (one instruction, one answer)");
