@@ -90,6 +90,7 @@ struct la_reader {
     int zstop;
     /* JSON array state */
     int jstate;
+    uint64_t elems;     /* elements given */
     size_t scan;        /* element scanner position, relative to start */
     size_t depth;
     int in_str, esc;
@@ -931,6 +932,28 @@ static int array_token(la_reader *r, la_err *err, int *rc)
     }
 }
 
+/* Where buf[start] is in the input's data (from 1), for the array's
+ * framing errors, which a one-line array (json.dump's way) would
+ * otherwise place only on its line 1; 0 in a --split range, whose
+ * offsets are not the file's. */
+static uint64_t data_pos(const la_reader *r)
+{
+    if (r->ranged)
+        return 0;
+    return (r->src == SRC_PLAIN ? r->bytes : r->zbytes) - (r->end - r->start) + 1;
+}
+
+/* The input ended inside element elems + 1, which starts at buf[start]. */
+static int cut_element(la_reader *r, la_err *err)
+{
+    uint64_t pos = data_pos(r);
+    char at[48] = "";
+    if (pos)
+        snprintf(at, sizeof at, ", which starts at byte %llu", (unsigned long long)pos);
+    return la_err_set(err, LA_EDATA, "invalid_json", "unexpected end of input inside element %llu of the array%s",
+                      (unsigned long long)r->elems + 1, at);
+}
+
 /* Finds where the element starting at buf[start] ends. */
 static int scan_element(la_reader *r, size_t *elen, la_err *err)
 {
@@ -938,7 +961,7 @@ static int scan_element(la_reader *r, size_t *elen, la_err *err)
     size_t i = r->scan;
     for (;;) {
         if (need(r, i, err, &rc))
-            return rc ? rc : la_err_set(err, LA_EDATA, "invalid_json", "unexpected end of input inside the array");
+            return rc ? rc : cut_element(r, err);
         const char *p = r->buf + r->start;
         size_t n = r->end - r->start;
         for (; i < n; i++) {
@@ -987,6 +1010,23 @@ static int cut_inside(la_err *err)
     return la_err_set(err, LA_EDATA, "split_boundary", "the range does not end between two elements of the array");
 }
 
+/* A framing error at buf[start]: what was expected there, after which
+ * element, what was found, and at which byte. */
+static int array_error(la_reader *r, const char *what, int found, la_err *err)
+{
+    char after[48] = "", at[48] = "", got[32] = "the end";
+    uint64_t pos = data_pos(r);
+    if (r->elems)
+        snprintf(after, sizeof after, " after element %llu", (unsigned long long)r->elems);
+    if (pos && found >= 0)
+        snprintf(at, sizeof at, " at byte %llu", (unsigned long long)pos);
+    if (found >= 0x20 && found < 0x7f)
+        snprintf(got, sizeof got, "'%c'", found);
+    else if (found >= 0)
+        snprintf(got, sizeof got, "byte 0x%02X", (unsigned)found);
+    return la_err_set(err, LA_EDATA, "invalid_json", "%s%s, found %s%s", what, after, got, at);
+}
+
 static int next_element(la_reader *r, const char **rec, size_t *len, uint64_t *line, la_err *err)
 {
     int rc = 0, c;
@@ -1011,8 +1051,7 @@ static int next_element(la_reader *r, const char **rec, size_t *len, uint64_t *l
                 return 0;
             }
             if (c < 0)
-                return r->cut ? cut_inside(err) : la_err_set(err, LA_EDATA, "invalid_json",
-                                                             "unexpected end of input inside the array");
+                return r->cut ? cut_inside(err) : array_error(r, "expected an element or ']'", c, err);
             if (c == ']') {
                 r->start++;
                 r->jstate = J_DONE;
@@ -1020,7 +1059,7 @@ static int next_element(la_reader *r, const char **rec, size_t *len, uint64_t *l
             }
             if (r->jstate == J_AFTER) {
                 if (c != ',')
-                    return la_err_set(err, LA_EDATA, "invalid_json", "expected ',' or ']' between array elements");
+                    return array_error(r, "expected ',' or ']'", c, err);
                 r->start++;
                 c = array_token(r, err, &rc);
                 if (rc)
@@ -1030,8 +1069,8 @@ static int next_element(la_reader *r, const char **rec, size_t *len, uint64_t *l
                     return 0;
                 }
                 if (c == ']' || c < 0)
-                    return la_err_set(err, LA_EDATA, "invalid_json", c < 0 ? "unexpected end of input inside the array"
-                                                                           : "trailing comma in the array");
+                    return array_error(r, c < 0 ? "expected an element" : "trailing comma: expected an element", c,
+                                       err);
             }
             r->jstate = J_ELEM;
             r->scan = 0;
@@ -1043,8 +1082,9 @@ static int next_element(la_reader *r, const char **rec, size_t *len, uint64_t *l
             if ((rc = scan_element(r, &elen, err)))
                 return rc == LA_EDATA && r->cut ? cut_inside(err) : rc;
             if (elen == 0)
-                return la_err_set(err, LA_EDATA, "invalid_json", "unexpected '%c' in the array", r->buf[r->start]);
+                return array_error(r, "expected an element", (unsigned char)r->buf[r->start], err);
             *rec = r->buf + r->start;
+            r->elems++;
             *len = elen;
             *line = r->line;
             r->line += count_nl(r->buf + r->start, elen);
@@ -1056,8 +1096,12 @@ static int next_element(la_reader *r, const char **rec, size_t *len, uint64_t *l
             c = array_token(r, err, &rc);
             if (rc)
                 return rc;
-            if (c >= 0)
-                return la_err_set(err, LA_EDATA, "trailing_data", "trailing data after the top-level array");
+            if (c >= 0) {
+                char at[48] = "";
+                if (data_pos(r))
+                    snprintf(at, sizeof at, ", at byte %llu", (unsigned long long)data_pos(r));
+                return la_err_set(err, LA_EDATA, "trailing_data", "trailing data after the top-level array%s", at);
+            }
             return 0;
         }
     }
