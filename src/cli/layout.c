@@ -133,6 +133,12 @@ static int object_names(names *nm, int tags, const cJSON *obj, const origin *fro
     return 0;
 }
 
+/* 1 when both names are given and equal. */
+static int same(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
 /* The names into o->cfg.layout and the format, refusing a layout with
  * nothing to preview. */
 static int apply(const names *nm, cli_opts *o, const origin *from)
@@ -168,10 +174,17 @@ static int apply(const names *nm, cli_opts *o, const origin *from)
         cli_msg("%s: no messages column for %s records", from->where, nm->format);
         return EXIT_USAGE;
     }
+    if (!chat && (same(l->response, l->prompt) || same(l->response, l->query))) {
+        cli_msg("%s: the response column \"%s\" is also the %s column: the answer would be edited as the "
+                "instruction; name the instruction's own column",
+                from->where, l->response, same(l->response, l->prompt) ? "prompt" : "query");
+        return EXIT_USAGE;
+    }
     if (chat && (!l->role_tag || !l->content_tag || !l->user_tag || !l->assistant_tag)) {
+        /* said of --tags when they were given beside --columns */
         cli_msg("%s: role_tag, content_tag, user_tag and assistant_tag must all be named (given tags replace all "
                 "of LLaMA-Factory's defaults)",
-                from->where);
+                nm->tags_given && strcmp(from->where, "--columns") == 0 ? "--tags" : from->where);
         return EXIT_USAGE;
     }
     return 0;

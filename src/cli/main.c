@@ -282,7 +282,7 @@ static int set_option(cli_opts *o, cli_layout *L, int c, const char *arg, const 
         *extra = n;
         break;
     }
-    case 'o': o->output = arg; break;
+    case 'o': o->output = strcmp(arg, "-") == 0 ? NULL : arg; break;   /* as for inputs, - is standard output */
     case O_ONERROR:
         if ((k = choice(arg, on_error)) < 0)
             return usage_error("--on-error: expected fail or skip, got '%s'", arg);
@@ -358,6 +358,10 @@ static int check_options(cli_opts *o, int unit_given)
                            "share of the input");
     if (strcmp(o->cfg.input_field, o->cfg.output_field) == 0)
         return usage_error("--input-field and --output-field must differ (both are '%s')", o->cfg.input_field);
+    if (o->cfg.fields_given && o->cfg.format != LA_FMT_AUTO && o->cfg.format != LA_FMT_FIELDS)
+        return usage_error("--input-field and --output-field name the fields of the fields format, and --format %s "
+                           "reads its own: drop one of them (--columns renames alpaca's and sharegpt's fields)",
+                           la_format_name(o->cfg.format));
     return 0;
 }
 
