@@ -64,6 +64,10 @@ struct la_proc {
     la_buf add;    /* edit prefixes and suffixes, escaped */
     la_buf esc_conn, esc_P, esc_conn_P;   /* connector, P, connector + P, escaped once */
     uint64_t already;    /* this record's instructions that already ended with what is added */
+    la_span *texts[2];   /* a message's text parts: [0] the user's, [1] the assistant's (chat_texts) */
+    la_span rec;         /* the record being spliced, and whether it is all ASCII (-1: not looked yet) */
+    int rec_ascii;
+    size_t texts_cap[2];
 };
 
 /* Grows *arr (of elements of size sz) to hold one more; 0 on success. */
@@ -172,6 +176,8 @@ void la_proc_free(la_proc *p)
         path_free(paths[i]);
     free(p->turns);
     free(p->parts);
+    free(p->texts[0]);
+    free(p->texts[1]);
     free(p->edits);
     free(p->top.m);
     la_buf_free(&p->text);
@@ -441,16 +447,18 @@ static int adapt_alpaca(la_proc *p, const char *r, size_t n, size_t obj, la_err 
 }
 
 /* The text-bearing strings of a chat message's content: the string
- * itself, or the "text" of each {"type": "text"} part. Sets *count to
- * the number found (0 for null content or no text parts). */
-static int chat_texts(la_proc *p, const char *r, size_t n, la_span content, la_span *buf,
-                      size_t max, size_t *count, la_err *err)
+ * itself, or the "text" of each {"type": "text"} part, into
+ * p->texts[side] (as many as there are). Sets *count to the number
+ * found (0 for null content or no text parts). */
+static int chat_texts(la_proc *p, const char *r, size_t n, la_span content, int side, size_t *count, la_err *err)
 {
     *count = 0;
     if (content.end == 0 || r[content.start] == 'n')
         return LA_OK;
+    if (!p->texts[side] && grow((void **)&p->texts[side], &p->texts_cap[side], 0, sizeof(la_span)))
+        return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
     if (r[content.start] == '"') {
-        buf[(*count)++] = content;
+        p->texts[side][(*count)++] = content;
         return LA_OK;
     }
     if (r[content.start] != '[')
@@ -468,14 +476,12 @@ static int chat_texts(la_proc *p, const char *r, size_t n, la_span content, la_s
             continue;
         if (!la_json_object_get(r, n, part.start, "text", 4, &text) || r[text.start] != '"')
             return la_err_set(err, LA_EDATA, "bad_chat", "a text part has no string \"text\"");
-        if (*count == max)
-            return la_err_set(err, LA_EDATA, "bad_chat", "more than %zu text parts in one message", max);
-        buf[(*count)++] = text;
+        if (grow((void **)&p->texts[side], &p->texts_cap[side], *count, sizeof(la_span)))
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
+        p->texts[side][(*count)++] = text;
     }
     return LA_OK;
 }
-
-#define MAX_PARTS 256
 
 /* How a list of chat messages is read: its name (for messages), the
  * array, the keys of role and content, and the roles that make a turn. */
@@ -550,7 +556,6 @@ static int adapt_chat(la_proc *p, const char *r, size_t n, const chat_keys *k, l
     la_span msg;
     int prev_user = 0;
     la_span prev_content = {0, 0};
-    la_span ubuf[MAX_PARTS], abuf[MAX_PARTS];
     for (size_t idx = 0; la_json_array_next(r, n, k->list.start, &it, &msg); idx++) {
         la_span role, content;
         int rc = chat_message(r, n, k, msg, idx, &role, &content, err);
@@ -564,19 +569,19 @@ static int adapt_chat(la_proc *p, const char *r, size_t n, const chat_keys *k, l
             is_asst = 0;   /* LLaMA-Factory trains on the calls, as a function message */
         if (is_asst && prev_user) {
             size_t nu, na;
-            rc = chat_texts(p, r, n, prev_content, ubuf, MAX_PARTS, &nu, err);
+            rc = chat_texts(p, r, n, prev_content, 0, &nu, err);
             if (!rc)
-                rc = chat_texts(p, r, n, content, abuf, MAX_PARTS, &na, err);
+                rc = chat_texts(p, r, n, content, 1, &na, err);
             if (rc)
                 return rc;
             if (nu == 0 || na == 0)
                 la_stats_count(st->skipped, &st->n_skipped_reasons, 8,
                                nu == 0 ? "no_user_text" : "no_assistant_text", 1);
-            else if ((rc = add_turn(p, ubuf[nu - 1], abuf[0], abuf, na)))
+            else if ((rc = add_turn(p, p->texts[0][nu - 1], p->texts[1][0], p->texts[1], na)))
                 return rc;
         } else if (content.end && r[content.start] == '[') {
             size_t cnt;   /* validate parts of messages that are not in a turn too */
-            if ((rc = chat_texts(p, r, n, content, abuf, MAX_PARTS, &cnt, err)))
+            if ((rc = chat_texts(p, r, n, content, 1, &cnt, err)))
                 return rc;
         }
         prev_user = is_user;
@@ -588,14 +593,12 @@ static int adapt_chat(la_proc *p, const char *r, size_t n, const chat_keys *k, l
 /* One side of a prompt-completion record: a string, or a list of
  * messages of which the last user one (prompt) or the first assistant
  * one (completion) is taken. Fills buf with its text strings. */
-static int pc_side(la_proc *p, const char *r, size_t n, const char *name, la_span v, int completion, la_span *buf,
-                   size_t *count, la_err *err)
+static int pc_side(la_proc *p, const char *r, size_t n, const char *name, la_span v, int completion, size_t *count,
+                   la_err *err)
 {
     *count = 0;
-    if (r[v.start] == '"') {
-        buf[(*count)++] = v;
-        return LA_OK;
-    }
+    if (r[v.start] == '"')
+        return chat_texts(p, r, n, v, completion, count, err);
     if (r[v.start] != '[')
         return la_err_set(err, LA_EDATA, "not_string", "field \"%s\" is %s, not a string or a list of messages",
                           name, la_json_type_name(la_json_type(r[v.start])));
@@ -614,14 +617,13 @@ static int pc_side(la_proc *p, const char *r, size_t n, const char *name, la_spa
                 break;
         }
     }
-    return chat_texts(p, r, n, pick, buf, MAX_PARTS, count, err);
+    return chat_texts(p, r, n, pick, completion, count, err);
 }
 
 /* TRL's prompt-completion: "prompt" with "completion" (or "response"). */
 static int adapt_prompt_completion(la_proc *p, const char *r, size_t n, size_t obj, la_stats *st, la_err *err)
 {
     la_span pr = {0, 0}, an = {0, 0};
-    la_span ubuf[MAX_PARTS], abuf[MAX_PARTS];
     size_t nu, na;
     const char *aname = "completion";
     obj_get(p, r, n, obj, "prompt", 6, &pr);
@@ -631,16 +633,16 @@ static int adapt_prompt_completion(la_proc *p, const char *r, size_t n, size_t o
         return missing_field(p, r, "prompt_completion", "prompt", err);
     if (an.end == 0)
         return missing_field(p, r, "prompt_completion", "completion", err);
-    int rc = pc_side(p, r, n, "prompt", pr, 0, ubuf, &nu, err);
+    int rc = pc_side(p, r, n, "prompt", pr, 0, &nu, err);
     if (!rc)
-        rc = pc_side(p, r, n, aname, an, 1, abuf, &na, err);
+        rc = pc_side(p, r, n, aname, an, 1, &na, err);
     if (rc)
         return rc;
     if (nu == 0 || na == 0) {
         la_stats_count(st->skipped, &st->n_skipped_reasons, 8, nu == 0 ? "no_user_text" : "no_assistant_text", 1);
         return LA_OK;
     }
-    return add_turn(p, ubuf[nu - 1], abuf[0], abuf, na);
+    return add_turn(p, p->texts[0][nu - 1], p->texts[1][0], p->texts[1], na);
 }
 
 /* The chat list of a record read by --format messages or sharegpt, or by
@@ -676,9 +678,12 @@ static const struct {
 } auto_keys[K_COUNT] = {{"messages", 8},     {"conversations", 13}, {"conversation", 12}, {"instruction", 11},
                         {"output", 6},       {"prompt", 6},         {"completion", 10},   {"response", 8}};
 
-/* Which of auto_keys the record's top-level object has (bit K_*): one
- * pass over its members, where a lookup of each name would pass over
- * them once a name. A key with an escape is decoded by lookups. */
+/* Which of auto_keys the record's top-level object has with a value
+ * that is not null (bit K_*): a null is a column the record does not
+ * use (a file written from a table with every layout's columns), and a
+ * repeated key is decided by its last value, the one read. One pass over
+ * the members, where a lookup of each name would pass over them once a
+ * name. A key with an escape is decoded by lookups. */
 static unsigned top_keys(la_proc *p, const char *r, size_t n, size_t obj)
 {
     unsigned mask = 0;
@@ -690,22 +695,24 @@ static unsigned top_keys(la_proc *p, const char *r, size_t n, size_t obj)
         if (kl < 6)
             continue;
         if (memchr(kb, '\\', kl)) {
+            mask = 0;
             for (int j = 0; j < K_COUNT; j++)
-                if (obj_get(p, r, n, obj, auto_keys[j].name, auto_keys[j].len, &v))
+                if (obj_get(p, r, n, obj, auto_keys[j].name, auto_keys[j].len, &v) && r[v.start] != 'n')
                     mask |= 1u << j;
             return mask;
         }
         for (int j = 0; j < K_COUNT; j++)
             if (kl == auto_keys[j].len && memcmp(kb, auto_keys[j].name, kl) == 0)
-                mask |= 1u << j;
+                mask = r[p->top.m[i].val.start] == 'n' ? mask & ~(1u << j) : mask | 1u << j;
     }
     return mask;
 }
 
 /* Which format a record is in, for --format auto, by its shape: a list
  * under messages, conversations or conversation is chat (messages or
- * sharegpt by the keys its messages use; the key alone decides, so that
- * a malformed chat record is reported as such); instruction with output
+ * sharegpt by the keys its messages use; the key alone decides, unless
+ * its value is null, so that a malformed chat record is reported as
+ * such); instruction with output
  * alpaca; prompt with completion or response prompt_completion; anything
  * else fields. A chat list found is left in *k. */
 static int detect_format(la_proc *p, const char *r, size_t n, size_t obj, chat_keys *k)
@@ -885,6 +892,12 @@ static int raw_preview(la_proc *p, const char *r, const turn *t, edit *pe, la_st
 
 static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st, la_err *err)
 {
+    /* two paths (a first and a last element, say) that reach one value:
+     * the answer would be edited as the instruction */
+    if (t->prompt.start == t->answer.start)
+        return la_err_set(err, LA_EDATA, "same_value",
+                          "the instruction and the answer are the same value in this record (the names given for "
+                          "them reach one string): it has no answer of its own to preview");
     edit *pe = edit_for(p, t->prompt);
     if (!pe)
         return LA_ENOMEM;
@@ -936,6 +949,32 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
 
 /* ---- splice: edits -> output --------------------------------------------- */
 
+/* 1 when s[0..n) holds no byte above 0x7F. */
+static int is_ascii(const char *s, size_t n)
+{
+    size_t i = 0;
+    uint64_t acc = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++)
+        acc |= (unsigned char)s[i];
+    return (acc & 0x8080808080808080ULL) == 0;
+}
+
+/* 1 when s[0..n) (valid JSON) is all ASCII and holds a \u escape. */
+static int ascii_escaped(const char *s, size_t n)
+{
+    if (!is_ascii(s, n))
+        return 0;
+    for (const char *q = s, *end = s + n; (q = memchr(q, '\\', (size_t)(end - q))) != NULL; q += 2)
+        if (q[1] == 'u')   /* a backslash in valid JSON is followed by its escape's letter */
+            return 1;
+    return 0;
+}
+
 /* Appends added text (in p->add, escaped as la_json_escape does) in the
  * style of the value it joins: as it is, or all ASCII. */
 static int put_added(la_proc *p, size_t off, size_t len, int ascii, la_buf *out)
@@ -960,6 +999,15 @@ static int splice_value(la_proc *p, const char *r, const edit *e, la_buf *out, l
         int rc = la_json_escape_style(r, from, to, &ascii, err);
         if (rc)
             return rc;
+    }
+    /* non-ASCII text added to a record that is all ASCII with \u escapes
+     * (json.dumps' default style: the answer's text, then, in escapes too)
+     * is escaped, so that such a file stays ASCII, whatever the style of
+     * the value it joins says alone (a short question has no escape) */
+    if (!ascii && (!is_ascii(p->add.data + e->pre_off, e->pre_len) || !is_ascii(p->add.data + e->suf_off, e->suf_len))) {
+        if (p->rec_ascii < 0)
+            p->rec_ascii = ascii_escaped(r + p->rec.start, p->rec.end - p->rec.start);
+        ascii = p->rec_ascii;
     }
     if (la_buf_putc(out, '"') || put_added(p, e->pre_off, e->pre_len, ascii, out))
         return LA_ENOMEM;
@@ -987,6 +1035,8 @@ static int splice(la_proc *p, const char *r, la_span v, la_buf *out, la_err *err
             p->edits[j - 1] = t;
         }
     size_t at = v.start;
+    p->rec = v;
+    p->rec_ascii = -1;
     for (size_t i = 0; i < p->nedits; i++) {
         const edit *e = &p->edits[i];
         if (la_buf_append(out, r + at, e->span.start - at))
