@@ -1340,6 +1340,8 @@ static int all_ascii(const char *p, size_t from, size_t to)
     return 1;
 }
 
+int la_json_all_ascii(const char *s, size_t n) { return all_ascii(s, 0, n); }
+
 int la_json_escape_style(const char *p, size_t from, size_t to, int *ascii, la_err *err)
 {
     size_t count;

@@ -356,6 +356,8 @@ int la_json_check_escapes(const char *p, size_t from, size_t to, la_err *err);
  * the escapes as la_json_check_escapes does (LA_EDATA, *ascii 0, for a
  * lone surrogate). */
 int la_json_escape_style(const char *p, size_t from, size_t to, int *ascii, la_err *err);
+/* 1 when s[0..n) holds no byte above 0x7F. */
+int la_json_all_ascii(const char *s, size_t n);
 
 /* True when the string value p[s..] holds no escape, so its bytes between
  * the quotes are its UTF-8 text. */

@@ -949,25 +949,10 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
 
 /* ---- splice: edits -> output --------------------------------------------- */
 
-/* 1 when s[0..n) holds no byte above 0x7F. */
-static int is_ascii(const char *s, size_t n)
-{
-    size_t i = 0;
-    uint64_t acc = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        acc |= w;
-    }
-    for (; i < n; i++)
-        acc |= (unsigned char)s[i];
-    return (acc & 0x8080808080808080ULL) == 0;
-}
-
 /* 1 when s[0..n) (valid JSON) is all ASCII and holds a \u escape. */
 static int ascii_escaped(const char *s, size_t n)
 {
-    if (!is_ascii(s, n))
+    if (!la_json_all_ascii(s, n))
         return 0;
     for (const char *q = s, *end = s + n; (q = memchr(q, '\\', (size_t)(end - q))) != NULL; q += 2)
         if (q[1] == 'u')   /* a backslash in valid JSON is followed by its escape's letter */
@@ -1004,7 +989,8 @@ static int splice_value(la_proc *p, const char *r, const edit *e, la_buf *out, l
      * (json.dumps' default style: the answer's text, then, in escapes too)
      * is escaped, so that such a file stays ASCII, whatever the style of
      * the value it joins says alone (a short question has no escape) */
-    if (!ascii && (!is_ascii(p->add.data + e->pre_off, e->pre_len) || !is_ascii(p->add.data + e->suf_off, e->suf_len))) {
+    if (!ascii && (!la_json_all_ascii(p->add.data + e->pre_off, e->pre_len) ||
+                   !la_json_all_ascii(p->add.data + e->suf_off, e->suf_len))) {
         if (p->rec_ascii < 0)
             p->rec_ascii = ascii_escaped(r + p->rec.start, p->rec.end - p->rec.start);
         ascii = p->rec_ascii;
