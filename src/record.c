@@ -474,8 +474,12 @@ static int chat_texts(la_proc *p, const char *r, size_t n, la_span content, int 
         if (!la_json_object_get(r, n, part.start, "type", 4, &type) || r[type.start] != '"' ||
             !string_is(p, r, type, "text"))
             continue;
-        if (!la_json_object_get(r, n, part.start, "text", 4, &text) || r[text.start] != '"')
-            return la_err_set(err, LA_EDATA, "bad_chat", "a text part has no string \"text\"");
+        /* OpenAI's parts hold the text under "text", LLaMA-Factory's v1
+         * files under "value" */
+        if ((!la_json_object_get(r, n, part.start, "text", 4, &text) &&
+             !la_json_object_get(r, n, part.start, "value", 5, &text)) ||
+            r[text.start] != '"')
+            return la_err_set(err, LA_EDATA, "bad_chat", "a text part has no string \"text\" (nor \"value\")");
         if (grow((void **)&p->texts[side], &p->texts_cap[side], *count, sizeof(la_span)))
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
         p->texts[side][(*count)++] = text;
