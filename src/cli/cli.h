@@ -37,12 +37,12 @@ typedef struct {
 /* Runs the whole job; returns the process exit code. Prints its own
  * messages ("lookahead: ..."). */
 int cli_run(cli_opts *o);
-/* Catches SIGBUS (run.c): a tokenizer cache entry cut short in place by
+/* Catches SIGBUS (output.c): a tokenizer cache entry cut short in place by
  * another program while mapped (la_tokenizer_cache_fault), or the
  * tokenizer file failing while mapped to be loaded
  * (la_tokenizer_file_fault), ends the run with a message naming it and
  * exit status 74, after the run's temporary files are removed; any other
- * SIGBUS as other signals (run.c's on_signal). Installed before the
+ * SIGBUS as other signals (output.c's on_signal). Installed before the
  * tokenizer is loaded. */
 void cli_catch_bus(void);
 

@@ -2,7 +2,8 @@
  * files.c - the files a run reads and writes, checked before anything is
  * opened for writing: standard descriptors that are really open, no file
  * both read and written (or written twice), -o only onto a regular file
- * or a new name, and the output's final name behind symbolic links.
+ * or a new name, the output's final name behind symbolic links, and
+ * what a name's extension says of compression.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -299,4 +301,29 @@ int cli_check_files(const cli_opts *o)
         free(refs[i].t.final);
     free(refs);
     return rc;
+}
+
+int cli_compression_of(const char *name)
+{
+    /* what a name ending in each means; the tools that write them and
+     * that we do not (lz4, lzip, lzma, lzop, compress, brotli, snappy,
+     * zip, 7-Zip, and tar shorthands) are refused, not written plain */
+    static const struct {
+        const char *ext;
+        int kind;
+    } exts[] = {
+        {".gz", LA_Z_GZIP}, {".zst", LA_Z_ZSTD}, {".xz", LA_Z_XZ}, {".bz2", LA_Z_BZIP2},
+        {".lz4", -1}, {".lz", -1}, {".lzma", -1}, {".lzo", -1}, {".Z", -1}, {".br", -1}, {".sz", -1},
+        {".snappy", -1}, {".zip", -1}, {".7z", -1}, {".bz", -1}, {".tgz", -1}, {".tbz2", -1}, {".txz", -1},
+        {".zstd", -1}, {".gzip", -1}, {".bzip2", -1},
+    };
+    /* in any case of letters (data.GZ is gzip's too, and data.z as
+     * refused as data.Z) */
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        size_t k = strlen(exts[i].ext);
+        if (n > k && strcasecmp(name + n - k, exts[i].ext) == 0)
+            return exts[i].kind;
+    }
+    return LA_Z_NONE;
 }

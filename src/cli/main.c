@@ -1,6 +1,6 @@
 /*
  * main.c - the command line: options in, a cli_opts out, cli_run does
- * the work. Messages and exit codes are decided here and in run.c only.
+ * the work. Messages and exit codes are decided here, in run.c and in output.c only.
  */
 #include <errno.h>
 #include <getopt.h>

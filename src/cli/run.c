@@ -1,132 +1,29 @@
 /*
  * run.c - the run loop: inputs -> reader -> processor -> writer, with
- * rejects, statistics, progress, and an output file that only appears
- * (atomically, by rename) when the run succeeds.
+ * rejects, statistics, progress, guard rails and warnings. The files it
+ * writes are made safely by output.c (-o's file appears, by rename, only
+ * when the run succeeds).
  */
-#define _GNU_SOURCE               /* O_TMPFILE */
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/ioctl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/files.h"
+#include "cli/output.h"
 #include "cli/split.h"
 #include "json.h"
 #include "progress.h"
 
 #define SHOWN_REJECTS 5
-
-/* The temporary files (output, statistics), removed by the signal
- * handler, and the --stats file an interrupted run removes so that an
- * earlier report is not left looking like this run's: the only mutable
- * global state, and it lives in the CLI. */
-static char tmp_path[PATH_MAX];
-static char stats_tmp[PATH_MAX];
-static char stats_final[PATH_MAX];
-
-static void remove_temps(void)
-{
-    if (tmp_path[0])
-        unlink(tmp_path);
-    if (stats_tmp[0])
-        unlink(stats_tmp);
-    if (stats_final[0])
-        unlink(stats_final);
-}
-
-static void on_signal(int sig)
-{
-    remove_temps();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-static void say(const char *s)
-{
-    size_t n = strlen(s);
-    while (n > 0) {
-        ssize_t w = write(2, s, n);
-        if (w <= 0 && errno != EINTR)
-            return;
-        if (w > 0)
-            s += w, n -= (size_t)w;
-    }
-}
-
-/* Only what a signal handler may call: unlink, write, _exit. */
-static void on_bus(int sig, siginfo_t *si, void *ctx)
-{
-    (void)ctx;
-    const char *entry = la_tokenizer_cache_fault(si->si_addr), *file = la_tokenizer_file_fault(si->si_addr);
-    if (!entry && !file) {
-        on_signal(sig);
-        return;
-    }
-    remove_temps();
-    if (entry) {
-        say("lookahead: the tokenizer cache entry ");
-        say(entry);
-        say(" was cut short while in use by another program; run again (or use --no-cache)\n");
-    } else {
-        say("lookahead: the tokenizer file ");
-        say(file);
-        say(" could not be read while loading (cut short by another program, or a read error); check it and run "
-            "again\n");
-    }
-    _exit(EXIT_IOERR);
-}
-
-void cli_catch_bus(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_bus;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGBUS, &sa, NULL);
-}
-
-/* Whether a signal's default action ends the process (the others stop,
- * continue or are ignored, and cannot end a run). */
-static int ends_process(int sig)
-{
-    static const int harmless[] = {SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGWINCH, SIGKILL};
-    for (size_t i = 0; i < sizeof harmless / sizeof harmless[0]; i++)
-        if (sig == harmless[i])
-            return 0;
-    return 1;
-}
-
-/* Every signal whose default action ends the process, real-time ones and
- * crashes included, removes the temporary files first. SIGPIPE is
- * ignored (a closed pipe is a write error, handled where it happens) and
- * so is SIGXFSZ (a file over the size limit is a write error too: EFBIG).
- * A signal ignored by whoever started us (nohup, a shell's background
- * job) stays ignored. SIGBUS is cli_catch_bus's. */
-static void catch_signals(void)
-{
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGXFSZ, SIG_IGN);
-    for (int sig = 1; sig < NSIG; sig++) {
-        struct sigaction old;
-        if (sig == SIGPIPE || sig == SIGXFSZ || sig == SIGBUS || !ends_process(sig) || sigaction(sig, NULL, &old) != 0 ||
-            old.sa_handler == SIG_IGN)
-            continue;
-        signal(sig, on_signal);   /* fails harmlessly on the C library's own signals */
-    }
-}
 
 static double now(void)
 {
@@ -196,7 +93,7 @@ struct run_state {
     cli_opts *o;
     la_proc *proc;
     la_writer *w;
-    int out_fd;
+    cli_out out;              /* -o's file, or standard output */
     int rej_fd;
     /* --rejects is a file this run made (a regular file opened by name,
      * truncated): its rejects are written before their part's output, and
@@ -233,7 +130,6 @@ struct run_state {
     int wquit;                /* stop before the next batch */
     int wrc;                  /* the writer's first error; it then stops */
     const char *cur_name;
-    char *final_out;          /* the file -o replaces, links followed */
     la_reader *cur_reader;
     uint64_t line_base;       /* line number of the first line of the raw batch being written */
     int limit_hit;            /* --max-rejects N was passed (the run stopped there) */
@@ -290,31 +186,6 @@ static void progress_clear(run_state *s)
     s->progress_len = 0;
 }
 
-int cli_compression_of(const char *name)
-{
-    /* what a name ending in each means; the tools that write them and
-     * that we do not (lz4, lzip, lzma, lzop, compress, brotli, snappy,
-     * zip, 7-Zip, and tar shorthands) are refused, not written plain */
-    static const struct {
-        const char *ext;
-        int kind;
-    } exts[] = {
-        {".gz", LA_Z_GZIP}, {".zst", LA_Z_ZSTD}, {".xz", LA_Z_XZ}, {".bz2", LA_Z_BZIP2},
-        {".lz4", -1}, {".lz", -1}, {".lzma", -1}, {".lzo", -1}, {".Z", -1}, {".br", -1}, {".sz", -1},
-        {".snappy", -1}, {".zip", -1}, {".7z", -1}, {".bz", -1}, {".tgz", -1}, {".tbz2", -1}, {".txz", -1},
-        {".zstd", -1}, {".gzip", -1}, {".bzip2", -1},
-    };
-    /* in any case of letters (data.GZ is gzip's too, and data.z as
-     * refused as data.Z) */
-    size_t n = strlen(name);
-    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
-        size_t k = strlen(exts[i].ext);
-        if (n > k && strcasecmp(name + n - k, exts[i].ext) == 0)
-            return exts[i].kind;
-    }
-    return LA_Z_NONE;
-}
-
 /* Opens an input for reading: 66 with a message when it cannot be. */
 static int open_input(const char *path, int *fd)
 {
@@ -333,229 +204,6 @@ static int open_input(const char *path, int *fd)
         close(*fd);
         return EXIT_NOINPUT;
     }
-    return 0;
-}
-
-/* The name of a temporary file next to final (so that the rename stays
- * within one file system), .BASE.tmp-XXXXXX with BASE cut short to fit
- * NAME_MAX, into path: 0, or -1. */
-static int make_temp_name(const char *final, char *path, size_t cap)
-{
-    const char *slash = strrchr(final, '/');
-    const char *base = slash ? slash + 1 : final;
-    int dirlen = slash ? (int)(slash - final + 1) : 0;
-    int baselen = (int)strlen(base), room = NAME_MAX - (int)sizeof "." ".tmp-XXXXXX" + 1;
-    if (snprintf(path, cap, "%.*s.%.*s.tmp-XXXXXX", dirlen, final, baselen < room ? baselen : room, base) >=
-        (int)cap) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    return 0;
-}
-
-/* A temporary file of that name, made by mkstemp (path gets its name):
- * the descriptor, or -1. */
-static int make_temp(const char *final, char *path, size_t cap)
-{
-    return make_temp_name(final, path, cap) != 0 ? -1 : mkstemp(path);
-}
-
-/* Gives a new file made by mkstemp (mode 0600) what replacing final
- * should keep: final's permission bits (never setuid or setgid) and, as
- * far as we may, its owner and group; a new name gets what a plain
- * create would. */
-static void take_mode(int fd, const char *final)
-{
-    struct stat sb;
-    if (stat(final, &sb) == 0) {
-        if (fchown(fd, sb.st_uid, sb.st_gid) != 0 && fchown(fd, (uid_t)-1, sb.st_gid) != 0) {
-            /* not ours to give away: the new file stays the caller's */
-        }
-        fchmod(fd, sb.st_mode & 0777);
-        return;
-    }
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-}
-
-/* -o's file while it is written has no name (O_TMPFILE), so that no
- * temporary file stays behind whatever ends the run, SIGKILL too; it is
- * named when the run succeeds (link_output), then renamed over FILE.
- * On a file system without unnamed files, or without /proc to name one
- * through, or with LOOKAHEAD_TEMP=named (tests), a named temporary file
- * (make_temp), which the signal handler removes. */
-static int out_unnamed;
-
-static int make_unnamed(const char *final)
-{
-    const char *e = getenv("LOOKAHEAD_TEMP");
-    char dir[PATH_MAX], link[64];
-    if (e && strcmp(e, "named") == 0)
-        return -1;
-    cli_dir_of(final, dir, sizeof dir);
-#ifdef O_TMPFILE
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);   /* read too: copied if it cannot be linked */
-    struct stat a, b;
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    /* it can be named only through /proc (linkat's AT_EMPTY_PATH needs a
-     * privilege) */
-    if (fd >= 0 && (stat(link, &a) != 0 || fstat(fd, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-#else
-    (void)link;
-    return -1;
-#endif
-}
-
-/* A temporary name beside final (make_temp's pattern) with its six X
- * filled at random. */
-static int random_temp_name(const char *final, char *path, size_t cap)
-{
-    static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    static unsigned long long count;
-    unsigned char r[6];
-    if (make_temp_name(final, path, cap) != 0)
-        return -1;
-    if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        unsigned long long x = (unsigned long long)t.tv_nsec ^ (unsigned long long)getpid() << 20;
-        x += ++count * 0x9E3779B97F4A7C15ULL;
-        for (size_t i = 0; i < sizeof r; i++, x >>= 8)
-            r[i] = (unsigned char)x;
-    }
-    char *x = path + strlen(path) - 6;
-    for (size_t i = 0; i < 6; i++)
-        x[i] = chars[r[i] % (sizeof chars - 1)];
-    return 0;
-}
-
-/* Names the unnamed output (*fd) for renaming over final: linked under a
- * free temporary name, which tmp_path holds from the moment it exists
- * (the catchable signals held meanwhile), so that a signal removes it;
- * or, when it cannot be linked, copied into a named temporary file
- * (make_temp), which *fd then is. 0, or -1 with errno set. */
-static int link_output(int *fd, const char *final)
-{
-    char link[64], name[PATH_MAX];
-    sigset_t all, old;
-    int err = 0;
-    snprintf(link, sizeof link, "/proc/self/fd/%d", *fd);
-    sigfillset(&all);
-    for (int tries = 0; tries < 100; tries++) {
-        if (random_temp_name(final, name, sizeof name) != 0)
-            return -1;
-        /* linkat never replaces: a name taken fails with EEXIST */
-        pthread_sigmask(SIG_BLOCK, &all, &old);
-        int rc = linkat(AT_FDCWD, link, AT_FDCWD, name, AT_SYMLINK_FOLLOW);
-        err = errno;
-        if (rc == 0)
-            snprintf(tmp_path, sizeof tmp_path, "%s", name);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (rc == 0)
-            return 0;
-        if (err != EEXIST)
-            break;
-    }
-    /* not linked (a security module's refusal, say): copied */
-    int t = make_temp(final, tmp_path, sizeof tmp_path);
-    if (t < 0) {
-        tmp_path[0] = 0;
-        return -1;
-    }
-    take_mode(t, final);
-    struct stat sb;
-    off_t off = 0;
-    int ok = fstat(*fd, &sb) == 0;
-    while (ok && off < sb.st_size) {
-        ssize_t k = copy_file_range(*fd, &off, t, NULL, (size_t)(sb.st_size - off), 0);
-        ok = k > 0 || (k < 0 && errno == EINTR);
-    }
-    if (!ok || fsync(t) != 0) {
-        err = errno;
-        close(t);
-        unlink(tmp_path);
-        tmp_path[0] = 0;
-        errno = err;
-        return -1;
-    }
-    close(*fd);
-    *fd = t;
-    return 0;
-}
-
-/* Creates the temporary output next to the file -o names (behind its
- * symbolic links: the target is replaced, not the link). */
-static int open_output(run_state *s)
-{
-    const char *out = s->o->output;
-    if (!out) {
-        s->out_fd = 1;
-        return 0;
-    }
-    cli_target t;
-    free(s->final_out);
-    s->final_out = NULL;
-    if (cli_target_of(out, &t) != 0) {
-        cli_msg("%s: cannot create: %s", out, strerror(errno));
-        return EXIT_CANTCREAT;
-    }
-    s->final_out = t.final;
-    int fd = make_unnamed(s->final_out);
-    out_unnamed = fd >= 0;
-    if (fd < 0)
-        fd = make_temp(s->final_out, tmp_path, sizeof tmp_path);
-    if (fd < 0) {
-        cli_msg("%s: cannot create: %s", out, strerror(errno));
-        tmp_path[0] = 0;
-        return EXIT_CANTCREAT;
-    }
-    take_mode(fd, s->final_out);
-    s->out_fd = fd;
-    int z = cli_compression_of(out);
-    s->compress = z > 0 ? z : LA_Z_NONE;   /* other compressors' names were refused by main */
-    return 0;
-}
-
-static void drop_output(run_state *s)
-{
-    if (tmp_path[0]) {
-        unlink(tmp_path);
-        tmp_path[0] = 0;
-    }
-    if (s->out_fd > 2)
-        close(s->out_fd);
-    s->out_fd = -1;
-}
-
-/* Flushes and renames the temporary file over FILE. */
-static int commit_output(run_state *s)
-{
-    if (!s->o->output)
-        return 0;
-    if (fsync(s->out_fd) != 0 && errno != EINVAL) {
-        cli_msg("%s: %s", s->o->output, strerror(errno));
-        return EXIT_IOERR;
-    }
-    if (out_unnamed && link_output(&s->out_fd, s->final_out) != 0) {
-        cli_msg("%s: cannot create: %s", s->o->output, strerror(errno));
-        return EXIT_CANTCREAT;
-    }
-    if (close(s->out_fd) != 0) {
-        s->out_fd = -1;
-        cli_msg("%s: %s", s->o->output, strerror(errno));
-        return EXIT_IOERR;
-    }
-    s->out_fd = -1;
-    if (rename(tmp_path, s->final_out) != 0) {
-        cli_msg("%s: cannot create: %s", s->o->output, strerror(errno));
-        return EXIT_CANTCREAT;
-    }
-    tmp_path[0] = 0;
     return 0;
 }
 
@@ -906,7 +554,7 @@ static int commit(run_state *s)
         rc = write_failed(s, &e);
         /* the counts stop at the last commit (plain output: count_written
          * then counts on, and cuts the rejects itself) */
-        if (s->rej_trunc && s->compress != LA_Z_NONE)
+        if (s->rej_trunc && s->out.compress != LA_Z_NONE)
             rejects_cut(s, s->rej_committed);
     } else if (s->pend_rej.len && la_write_all(s->rej_fd, s->pend_rej.data, s->pend_rej.len, &e)) {
         /* the counts stop where both files were last whole */
@@ -1024,7 +672,7 @@ static int write_part(run_state *s, batch *b, uint64_t base)
     if (rc && rc != EXIT_DATA) {
         s->broken = 1;
         drop_pending(s);
-        if (s->compress == LA_Z_NONE)
+        if (s->out.compress == LA_Z_NONE)
             count_written(s, b, n, rej_start);
         else if (s->rej_trunc)
             rejects_cut(s, s->rej_committed);   /* the counts stop at the last flush */
@@ -1036,10 +684,10 @@ static int write_part(run_state *s, batch *b, uint64_t base)
         recount(s, b, n, &s->pend_st);
     if (!s->rej_trunc && s->rej_fd >= 0 && s->o->skip_bad && gather_rejects(b, n, &s->pend_rej))
         return EXIT_IOERR;
-    if (rc || rrc || s->compress == LA_Z_NONE || la_writer_pos(s->w) - la_writer_confirmed(s->w) >= SYNC_EVERY ||
+    if (rc || rrc || s->out.compress == LA_Z_NONE || la_writer_pos(s->w) - la_writer_confirmed(s->w) >= SYNC_EVERY ||
         s->pend_rej.len >= REJECTS_HELD) {
         int crc = commit(s);
-        if (crc && s->broken && s->compress == LA_Z_NONE)
+        if (crc && s->broken && s->out.compress == LA_Z_NONE)
             count_written(s, b, n, rej_start);
         if (crc)
             rc = crc;
@@ -1254,7 +902,7 @@ static size_t batch_limit(const run_state *s, uint64_t k, uint64_t done, uint64_
     size_t limit = BATCH_FIRST << (k < 8 ? k : 8);
     if (limit > BATCH_BYTES)
         limit = BATCH_BYTES;
-    if (size > done && s->nworkers > 1 && s->compress == LA_Z_NONE) {
+    if (size > done && s->nworkers > 1 && s->out.compress == LA_Z_NONE) {
         uint64_t share = (size - done) / (2 * (uint64_t)s->nworkers);
         if (share < limit)
             limit = share > BATCH_FIRST ? (size_t)share : BATCH_FIRST;
@@ -1310,8 +958,8 @@ static int make_writer(run_state *s, la_reader *r, la_err *e)
     int fmt = s->o->output_format ? s->o->output_format : la_reader_format(r);
     s->jsonl_out = fmt != LA_IO_JSON;
     s->st.out_format = fmt == LA_IO_JSON ? LA_IO_JSON : LA_IO_JSONL;
-    s->st.out_compress = s->compress;
-    if (!(s->w = la_writer_new(s->out_fd, fmt, e)) || la_writer_compress(s->w, s->compress, e)) {
+    s->st.out_compress = s->out.compress;
+    if (!(s->w = la_writer_new(s->out.fd, fmt, e)) || la_writer_compress(s->w, s->out.compress, e)) {
         cli_msg("%s", e->msg);
         return EXIT_IOERR;
     }
@@ -1513,169 +1161,20 @@ static void stop_workers(run_state *s)
     pthread_cond_destroy(&s->free_cv);
 }
 
-/* Opens a side file (--stats, --rejects) to be written in place: a
- * descriptor's name (/dev/stdout, /dev/fd/3) as a copy of that
- * descriptor, so that a shell's >> keeps appending; a device, a FIFO or
- * another name in /proc as it is (a FIFO without a reader is an error,
- * not a wait); anything else with O_CREAT | O_TRUNC. Returns the
- * descriptor or -1 with errno set. */
-static int open_in_place(const char *path, const cli_target *t)
-{
-    if (t->fd >= 0)
-        return fcntl(t->fd, F_DUPFD_CLOEXEC, 3);
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISFIFO(sb.st_mode)) {
-        int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-        if (fd >= 0)
-            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-        return fd;
-    }
-    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-}
-
-/* 1 for what --stats writes in place: a descriptor's name, anything
- * that is not a regular file, or a name in /proc. */
-static int in_place(const char *path, const cli_target *t)
-{
-    struct stat sb;
-    return t->fd >= 0 || t->via_proc || (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode));
-}
-
-/* 1 when --stats PATH would be written in place (open_stats). */
-static int stats_in_place(const char *path)
-{
-    cli_target t;
-    if (cli_target_of(path, &t) != 0)
-        return 0;
-    int r = in_place(path, &t);
-    free(t.final);
-    return r;
-}
-
-/* Opens where --stats goes: in place (open_in_place), or a temporary
- * file (stats_tmp) that *final, the file behind the links, is replaced
- * by. Returns the descriptor or -1. */
-static int open_stats(const char *path, char **final)
-{
-    cli_target t;
-    *final = NULL;
-    if (cli_target_of(path, &t) != 0)
-        return -1;
-    if (in_place(path, &t)) {
-        int fd = open_in_place(path, &t);
-        free(t.final);
-        return fd;
-    }
-    *final = t.final;
-    int fd = make_temp(*final, stats_tmp, sizeof stats_tmp);
-    if (fd < 0)
-        stats_tmp[0] = 0;
-    else
-        take_mode(fd, *final);
-    return fd;
-}
-
-/* Opens --rejects (in place, as open_in_place); *trunc set when it is
- * a regular file opened by name (made or truncated by this run). */
-static int open_rejects(const char *path, int *trunc)
-{
-    cli_target t;
-    struct stat sb;
-    *trunc = 0;
-    if (cli_target_of(path, &t) != 0)
-        return -1;
-    int fd = open_in_place(path, &t);
-    *trunc = fd >= 0 && t.fd < 0 && !t.via_proc && fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
-    free(t.final);
-    return fd;
-}
-
-/* Writes b to the open --stats descriptor and closes it. Returns 0 or
- * an exit code. */
-static int put_stats(const char *path, int fd, const la_buf *b)
-{
-    la_err e;
-    if (la_write_all(fd, b->data, b->len, &e)) {
-        cli_msg("%s: %s", path, e.msg);
-        close(fd);
-        return EXIT_IOERR;
-    }
-    if (close(fd) != 0) {
-        cli_msg("%s: %s", path, strerror(errno));
-        return EXIT_IOERR;
-    }
-    return 0;
-}
-
-/* Puts the report written to its temporary file (stats_tmp) in place of
- * final. Returns 0 or an exit code. */
-static int stats_rename(const char *path, const char *final)
-{
-    if (rename(stats_tmp, final) != 0) {
-        cli_msg("%s: cannot create: %s", path, strerror(errno));
-        return EXIT_CANTCREAT;
-    }
-    stats_tmp[0] = 0;
-    return 0;
-}
-
-/* Writes the report to --stats FILE whole or not at all: a reader never
- * sees half of one, and when it cannot be written an earlier report
- * there is removed (and said so) rather than left looking current.
- * With staged, a report that goes through a temporary file is left
- * there (*staged: the file it is to replace) for stats_put. */
+/* Writes the run's report to --stats (cli_stats_write: whole or not at
+ * all; with staged, left in its temporary file for cli_stats_put). */
 static int write_stats(run_state *s, double seconds, char **staged)
 {
-    const char *path = s->o->stats;
     la_buf b = {0};
-    char *final = NULL;
-    int rc = 0;
     if (staged)
         *staged = NULL;
     if (la_stats_json(&s->st, &s->o->cfg, seconds, &b) != LA_OK) {
-        cli_msg("%s: out of memory", path);
-        rc = EXIT_IOERR;
-    } else {
-        int fd = open_stats(path, &final);
-        if (fd < 0) {
-            cli_msg("%s: cannot create: %s", path, strerror(errno));
-            rc = EXIT_CANTCREAT;
-        } else {
-            rc = put_stats(path, fd, &b);
-        }
-    }
-    if (!rc && staged && final) {
-        *staged = final;
         la_buf_free(&b);
-        return 0;
+        cli_msg("%s: out of memory", s->o->stats);
+        return EXIT_IOERR;
     }
-    if (!rc && final)
-        rc = stats_rename(path, final);
-    if (stats_tmp[0])
-        unlink(stats_tmp);
-    stats_tmp[0] = 0;
-    struct stat sb;
-    if (rc && final && lstat(final, &sb) == 0 && S_ISREG(sb.st_mode)) {
-        if (unlink(final) == 0)
-            cli_msg("%s: removed the earlier report there, which this run could not replace", path);
-        else
-            cli_msg("%s: the earlier report there could not be replaced nor removed (%s): it is not this run's",
-                    path, strerror(errno));
-    }
-    free(final);
+    int rc = cli_stats_write(s->o->stats, &b, staged);
     la_buf_free(&b);
-    return rc;
-}
-
-/* The report staged by write_stats (its temporary file, for final): put
- * in place when keep, else removed. Returns 0 or an exit code. */
-static int stats_put(const char *path, char *final, int keep)
-{
-    int rc = keep ? stats_rename(path, final) : 0;
-    if (stats_tmp[0])
-        unlink(stats_tmp);
-    stats_tmp[0] = 0;
-    free(final);
     return rc;
 }
 
@@ -1893,33 +1392,18 @@ static la_tokenizer *load_tokenizer(const char *path, int *rc)
     return t;
 }
 
-/* Remembers the regular file (or new name) --stats replaces, for the
- * signal handler: a run killed before its report is written removes the
- * earlier one. Descriptors, devices and names in /proc are left alone. */
-static void note_stats_file(const char *path)
-{
-    cli_target t;
-    struct stat sb;
-    stats_final[0] = 0;
-    if (!path || cli_target_of(path, &t) != 0)
-        return;
-    if (t.fd < 0 && !t.via_proc && (stat(t.final, &sb) != 0 || S_ISREG(sb.st_mode)))
-        snprintf(stats_final, sizeof stats_final, "%s", t.final);
-    free(t.final);
-}
-
 /* Opens --rejects and -o's temporary file, and starts the workers. */
 static int start_run(run_state *s)
 {
     cli_opts *o = s->o;
-    if (o->rejects && (s->rej_fd = open_rejects(o->rejects, &s->rej_trunc)) < 0) {
+    if (o->rejects && (s->rej_fd = cli_rejects_open(o->rejects, &s->rej_trunc)) < 0) {
         cli_msg("%s: cannot create: %s", o->rejects, strerror(errno));
         return EXIT_CANTCREAT;
     }
-    int rc = open_output(s);
+    int rc = cli_out_open(o->output, &s->out);
     if (rc)
         return rc;
-    note_stats_file(o->stats);
+    cli_stats_note(o->stats);
     s->show_progress = !o->quiet && (o->progress || isatty(2));
     if (s->show_progress)
         s->total_bytes = total_size(o);
@@ -1947,14 +1431,14 @@ static int finish_writer(run_state *s, int rc)
 /* Ends the output: the writer's last bytes, then the rename of -o's
  * temporary file; on failure the temporary file goes. A run that has
  * succeeded so far with -o and --stats writes its report first (*staged,
- * *said as write_stats and stats_put), so that a report that cannot be
+ * *said as write_stats and cli_stats_put), so that a report that cannot be
  * written fails the run before FILE is replaced. */
 static int finish_output(run_state *s, int rc, int *said)
 {
     char *staged = NULL;
     *said = 0;
     rc = finish_writer(s, rc);
-    if (!rc && s->o->output && s->o->stats && !stats_in_place(s->o->stats)) {
+    if (!rc && s->o->output && s->o->stats && !cli_stats_in_place(s->o->stats)) {
         s->st.status = LA_RUN_COMPLETE;
         int src = write_stats(s, now() - s->t0, &staged);
         if (src) {
@@ -1963,15 +1447,15 @@ static int finish_output(run_state *s, int rc, int *said)
         }
     }
     if (!rc)
-        rc = commit_output(s);
+        rc = cli_out_commit(s->o->output, &s->out);
     if (rc)
-        drop_output(s);
+        cli_out_drop(&s->out);
     if (staged) {
         /* written now, or again below if the run failed after all; until
          * it is in place a signal removes the earlier report */
-        int src = stats_put(s->o->stats, staged, !rc);
+        int src = cli_stats_put(s->o->stats, staged, !rc);
         if (!rc && !src)
-            stats_final[0] = 0;
+            cli_stats_settled();
         *said = !rc;
         rc = rc ? rc : src;
     }
@@ -1986,7 +1470,7 @@ int cli_run(cli_opts *o)
     memset(&s, 0, sizeof s);
     s.o = o;
     s.rej_fd = -1;
-    s.out_fd = -1;
+    s.out.fd = -1;
     s.t0 = now();
     s.st.split_k = o->split_k;
     s.st.split_n = o->split_n;
@@ -2012,7 +1496,7 @@ int cli_run(cli_opts *o)
         la_tokenizer_free(tok);
         return EXIT_USAGE;
     }
-    catch_signals();
+    cli_catch_signals();
     if (!rc)
         rc = start_warnings(&s);
     int started = 0;
@@ -2053,7 +1537,7 @@ int cli_run(cli_opts *o)
     rc = finish_output(&s, rc, &stats_said);
     double secs = now() - s.t0;
     s.st.status = rc == 0 ? LA_RUN_COMPLETE : rc == -1 ? LA_RUN_OUTPUT_CLOSED : LA_RUN_FAILED;
-    stats_final[0] = 0;   /* from here the report is written or removed */
+    cli_stats_settled();   /* from here the report is written or removed */
     if (o->stats) {
         int src = stats_said ? 0 : write_stats(&s, secs, NULL);
         if (rc <= 0 && src)
@@ -2066,6 +1550,6 @@ int cli_run(cli_opts *o)
     la_buf_free(&s.rej_buf);
     la_proc_free(s.proc);
     la_tokenizer_free(tok);
-    free(s.final_out);
+    cli_out_free(&s.out);
     return rc == -1 ? 0 : rc;
 }
