@@ -974,16 +974,19 @@ static int make_writer(run_state *s, la_reader *r, la_err *e)
  * failing run on a huge input decoding all of it. */
 #define DAMAGE_LOOK (64u << 20)
 
-/* A run that stopped at a bad record (or framing) of a compressed input:
- * when the rest of the stream (DAMAGE_LOOK of it) fails its decoder's
- * check, the file is damaged, which is the more likely cause and the
- * one the user must mend, so that is said and rc becomes EXIT_IOERR. */
-static int damaged_input(la_reader *r, const char *name, int rc)
+/* A run that stopped at a bad record (or framing) of a compressed file
+ * (fd): when the rest of the stream (DAMAGE_LOOK of it) fails its
+ * decoder's check, the file is damaged, which is the more likely cause
+ * and the one the user must mend, so that is said and rc becomes
+ * EXIT_IOERR. A pipe is not read on: its writer may not end soon. */
+static int damaged_input(la_reader *r, int fd, const char *name, int rc)
 {
     static const char *const tool[] = { "", "gzip", "zstd", "xz", "bzip2" };
     int z = la_reader_compression(r);
     la_err e = {{0}, {0}};
-    if (z == LA_Z_NONE || la_reader_check_rest(r, DAMAGE_LOOK, &e) != LA_EIO)
+    struct stat sb;
+    if (z == LA_Z_NONE || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+        la_reader_check_rest(r, DAMAGE_LOOK, &e) != LA_EIO)
         return rc;
     if (strcmp(name, "-") == 0)
         cli_msg("-: %s: the compressed data is damaged (the bad data above is likely where it begins); restore "
@@ -1080,7 +1083,7 @@ static int run_input(run_state *s, const char *path)
         }
     }
     if (rc == EXIT_DATA)
-        rc = damaged_input(r, name, rc);
+        rc = damaged_input(r, fd, name, rc);
     s->cur_reader = NULL;
     s->done_bytes += la_reader_bytes(r);
     s->done_data += la_reader_data_bytes(r);
