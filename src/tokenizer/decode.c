@@ -42,11 +42,13 @@ static int oom(la_err *err)
     return la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: decoder: out of memory");
 }
 
-/* The growth bound (tk.h): Replace is the one decoder whose output can
+/* The growth bound (tk.h): Replace is the decoder whose output can
  * outgrow its input (a longer content; or an empty pattern, matched
- * before every character), and a chain of them can multiply it, so it
- * checks before it appends that the text stays within the bound of the
- * call (or of the chain's input, for a chain run on its own). */
+ * before every character), and so can BPEDecoder and CTC with an empty
+ * suffix or delimiter (a space before every character); a chain of them
+ * can multiply it, so they check before they append that the text stays
+ * within the bound of the call (or of the chain's input, for a chain run
+ * on its own). */
 static int over(la_err *err)
 {
     return tk_budget_error(err, "decoder Replace");
@@ -80,12 +82,26 @@ static void swap_out(la_tokens *toks, la_tok_work *w)
     w->dtoks = tmp;
 }
 
-/* Appends s with every occurrence of pat (non-empty) replaced by rep,
- * in one pass into room reserved beforehand. */
+/* Appends s with every occurrence of pat replaced by rep, in one pass
+ * into room reserved beforehand. An empty pat is Rust's str::replace
+ * with "": rep before every character and once more at the end
+ * ("ab".replace("", "-") is "-a-b-"), as the decoders that take their
+ * pattern from the file (BPEDecoder's suffix, CTC's tokens) do. */
 static int replace_all(la_buf *out, const char *s, size_t n, const char *pat, size_t pl,
                        const char *rep, size_t rl)
 {
-    if (!pl || n < pl)
+    if (!pl) {
+        if (la_buf_reserve(out, n + (n + 1) * rl) != LA_OK)
+            return LA_ENOMEM;
+        for (size_t i = 0, k; i < n; i += k) {
+            k = tk_utf8_len((const unsigned char *)s + i, n - i);
+            k = k ? k : 1;
+            if (la_buf_append(out, rep, rl) || la_buf_append(out, s + i, k))
+                return LA_ENOMEM;
+        }
+        return la_buf_append(out, rep, rl);
+    }
+    if (n < pl)
         return la_buf_append(out, s, n);
     size_t most = n / pl * (rl > pl ? rl - pl : 0) + n;
     if (la_buf_reserve(out, most) != LA_OK)
@@ -334,6 +350,9 @@ static int chain_map(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
         case DEC_STRIP: rc = map_strip(d, s, n, &o->strs); break;
         case DEC_WORDPIECE: rc = map_wordpiece(d, i, s, n, &o->strs, &w->dec2); break;
         case DEC_BPE:
+            /* an empty suffix: a space before each byte at most, and one more */
+            if (!d->l1 && i + 1 != t->n && past(w, o->strs.len, 2 * n + 1))
+                return tk_budget_error(err, "decoder BPEDecoder");
             rc = replace_all(&o->strs, s, n, d->s1, d->l1, " ", i + 1 == t->n ? 0 : 1);
             break;
         default: rc = map_replace(d, s, n, &o->strs, 0, w, err); break;
@@ -383,6 +402,9 @@ static int chain_ctc(const dec *d, la_tokens *t, la_tok_work *w, la_err *err)
             if (wordpiece_cleanup(&w->dec, &w->dec2))
                 return oom(err);
             la_buf_clear(&w->dec2);
+            /* an empty delimiter: a space before each byte at most, and one more */
+            if (!d->l2 && past(w, w->dtoks.strs.len, 2 * w->dec.len + 1))
+                return tk_budget_error(err, "decoder CTC");
             if (replace_all(&w->dec2, w->dec.data ? w->dec.data : "", w->dec.len, d->s2, d->l2, " ", 1))
                 return oom(err);
             la_buf tmp = w->dec;

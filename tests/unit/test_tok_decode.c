@@ -73,6 +73,20 @@ START_TEST(wordpiece_bpe_ctc)
 }
 END_TEST
 
+/* An empty BPEDecoder suffix or CTC pad or delimiter is Rust's
+ * str::replace with "": the replacement goes before every character and
+ * at the end (HuggingFace's " a b =>" for "ab", "=>"), not nowhere. */
+START_TEST(empty_patterns)
+{
+    static const char *const a[] = {"ab", "\xC3\xA9x", "", "c"};
+    CHECK("dec_bpe_empty.json", a, " a b  \xC3\xA9 x  c");
+    static const char *const b[] = {"<pad>", "ab", "ab", "", "\xC3\xA9 'm", "c"};
+    CHECK("dec_ctc_empty.json", b, " < p a d >  a b   \xC3\xA9 ' m  c ");
+    static const char *const c[] = {""};
+    CHECK("dec_ctc_empty.json", c, " ");
+}
+END_TEST
+
 START_TEST(strip_replace)
 {
     static const char *const a[] = {"xxxhix", "xaxx", "xxa", "ab"};
@@ -144,21 +158,25 @@ START_TEST(bad_decoders)
 END_TEST
 
 /* The growth bound in decoders: a chain of twenty Replace "a" -> "aa"
- * (a million bytes of one "a"), or of Replace with an empty pattern,
- * fails with "tokenizer_budget" on every path (the chain itself, the
- * plan previews decode by, decoding ids) with little memory; a Replace
- * that makes a text of "a" 60 times longer is within the bound. */
+ * (a million bytes of one "a"), or of Replace with an empty pattern, or
+ * of BPEDecoder or CTC with an empty suffix or delimiter (a space before
+ * every character), fails with "tokenizer_budget" on every path (the
+ * chain itself, the plan previews decode by, decoding ids) with little
+ * memory; a Replace that makes a text of "a" 60 times longer is within
+ * the bound. */
 START_TEST(growth_bound)
 {
     static const struct {
         const char *item;
-        int k, ok;
+        int k, ok, mapped;            /* mapped: a per-token plan (tk_decoder_map) */
     } chains[] = {
-        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":\"aa\"}", 20, 0},
-        {"{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"a\"},\"content\":\"aa\"}", 20, 0},
-        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\"\"},\"content\":\"a\"}", 20, 0},
+        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":\"aa\"}", 20, 0, 1},
+        {"{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"a\"},\"content\":\"aa\"}", 20, 0, 1},
+        {"{\"type\":\"Replace\",\"pattern\":{\"String\":\"\"},\"content\":\"a\"}", 20, 0, 1},
         {"{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":"
-         "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}", 1, 1},
+         "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}", 1, 1, 1},
+        {"{\"type\":\"BPEDecoder\",\"suffix\":\"\"}", 20, 0, 0},
+        {"{\"type\":\"CTC\",\"pad_token\":\"\",\"word_delimiter_token\":\"\",\"cleanup\":true}", 20, 0, 0},
     };
     for (size_t c = 0; c < sizeof chains / sizeof chains[0]; c++) {
         la_buf j = {0};
@@ -176,15 +194,19 @@ START_TEST(growth_bound)
         la_tokens list = {0};
         char text[200];
         memset(text, 'a', sizeof text);
-        ck_assert_int_eq(tk_tokens_push(&list, 0, text, sizeof text), LA_OK);
+        /* two tokens: BPEDecoder's last token keeps its suffix as it is */
+        ck_assert_int_eq(tk_tokens_push(&list, 0, text, sizeof text / 2), LA_OK);
+        ck_assert_int_eq(tk_tokens_push(&list, 0, text, sizeof text / 2), LA_OK);
         int rc = d->chain(d, &list, w, &err);
         if (chains[c].ok) {
             ck_assert_int_eq(rc, LA_OK);
-            ck_assert_uint_eq(tk_tokens_len(&list, 0), 60 * sizeof text);
+            ck_assert_uint_eq(tk_tokens_len(&list, 0) + tk_tokens_len(&list, 1), 60 * sizeof text);
         } else {
             ck_assert_int_eq(rc, LA_EDATA);
             ck_assert_str_eq(err.code, "tokenizer_budget");
             ck_assert_uint_le(list.strs.cap + w->dtoks.strs.cap, 4 * tk_grow_max(sizeof text));
+        }
+        if (!chains[c].ok && chains[c].mapped) {
             la_buf out = {0};
             ck_assert_int_eq(tk_decoder_map(d, text, sizeof text, &out, w, &err), LA_EDATA);
             ck_assert_str_eq(err.code, "tokenizer_budget");
@@ -207,6 +229,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, metaspace);
     tcase_add_test(tc, wordpiece_bpe_ctc);
+    tcase_add_test(tc, empty_patterns);
     tcase_add_test(tc, strip_replace);
     tcase_add_test(tc, bytes);
     tcase_add_test(tc, lossy_utf8);
