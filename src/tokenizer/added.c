@@ -471,39 +471,6 @@ static int same_token(const tk_added_token *t, const tk_added_token *r)
            r->normalized == t->normalized && r->special == t->special;
 }
 
-static uint64_t token_hash(const tk_added_token *t)
-{
-    return hash_mem(t->content, t->len) ^
-           (uint64_t)(t->single_word | t->lstrip << 1 | t->rstrip << 2 | t->normalized << 3 | t->special << 4);
-}
-
-/* How many registered entries (added_tokens_map_r) hold each distinct
- * token, so that "is this token registered already?" is one lookup. */
-typedef struct {
-    tk_added_token *tok;         /* distinct tokens met */
-    size_t *count;
-    size_t n;
-    ix_table ix;
-} token_counts;
-
-static int counts_same(const void *ctx, uint32_t i, const void *key)
-{
-    return same_token(&((const token_counts *)ctx)->tok[i], key);
-}
-
-static size_t *token_count(token_counts *tc, const tk_added_token *t, int add)
-{
-    uint32_t *slot = ix_probe(&tc->ix, token_hash(t), counts_same, tc, t);
-    if (!*slot) {
-        if (!add)
-            return NULL;
-        tc->tok[tc->n] = *t;
-        tc->count[tc->n] = 0;
-        *slot = (uint32_t)++tc->n;
-    }
-    return &tc->count[*slot - 1];
-}
-
 /* HuggingFace's added_tokens_map (content -> id), kept apart from the
  * id -> token entries (added_tokens_map_r, a->toks): a later token given
  * the id of an earlier content replaces that id's entry, while the
@@ -514,7 +481,6 @@ typedef struct {
     size_t *len;
     uint32_t *id;
     size_t n;
-    uint32_t max;                /* the largest id, when n > 0 */
     ix_table ix;
 } content_map;
 
@@ -538,10 +504,14 @@ static long map_find(const content_map *cm, const char *s, size_t len)
     return (long)*map_slot(cm, s, len) - 1;
 }
 
-/* The id add_tokens gives a new content: the added one, else the model's,
- * else one past the largest added id (or the vocabulary size). */
-static uint32_t new_id_for(const tk_added *a, const content_map *cm, const tk_bpe *model,
-                           const json_token *t)
+/* The id add_tokens gives token t: the content's added id, else the
+ * model's, else the next new id (*next, then counted on). HuggingFace's
+ * add_tokens takes one past the largest added id (or the vocabulary
+ * size) once, before the first token, and counts new ids on from there,
+ * so a token found in the vocabulary does not move it: with a vocabulary
+ * of 4 ids where "big" is 200, "NEW", "big", "NEW2" get 4, 200 and 5. At
+ * load nothing is added before, so it starts at the vocabulary size. */
+static uint32_t new_id_for(const content_map *cm, const tk_bpe *model, const json_token *t, uint32_t *next)
 {
     long k = map_find(cm, t->content, t->len);
     if (k >= 0)
@@ -549,44 +519,30 @@ static uint32_t new_id_for(const tk_added *a, const content_map *cm, const tk_bp
     int64_t mid = model ? tk_bpe_token_to_id(model, t->content, t->len) : -1;
     if (mid >= 0)
         return (uint32_t)mid;
-    uint32_t vs = a->vocab_count;
-    if (cm->n == 0)
-        return vs;
-    return (cm->max >= vs || vs == 0) ? cm->max + 1 : vs;
+    return (*next)++;
 }
 
 /* Registers token t under id (added_tokens_map and _map_r). The content
  * pointer is shared with the JSON entry list, owned by the pattern list
  * afterwards. */
-static void register_token(tk_added *a, content_map *cm, token_counts *tc, const tk_added_token *nt)
+static void register_token(tk_added *a, content_map *cm, const tk_added_token *nt)
 {
     uint32_t id = nt->id, *slot = map_slot(cm, nt->content, nt->len);
     if (*slot) {
-        uint32_t old = cm->id[*slot - 1];
         cm->id[*slot - 1] = id;        /* map: content -> new id */
-        if (id > cm->max) {
-            cm->max = id;
-        } else if (old == cm->max && id < old) {
-            cm->max = 0;               /* the largest went down: look again */
-            for (size_t i = 0; i < cm->n; i++)
-                cm->max = cm->id[i] > cm->max ? cm->id[i] : cm->max;
-        }
     } else {
         cm->content[cm->n] = nt->content;
         cm->len[cm->n] = nt->len;
         cm->id[cm->n] = id;
-        cm->max = cm->n == 0 || id > cm->max ? id : cm->max;
         *slot = (uint32_t)++cm->n;
     }
     uint32_t *r = ix_probe(&a->by_id, hash_u32(id), tok_has_id, a->toks, &id);
     if (*r) {
-        --*token_count(tc, &a->toks[*r - 1], 0);
         a->toks[*r - 1] = *nt;         /* map_r: id -> latest token */
     } else {
         a->toks[a->ntoks] = *nt;
         *r = (uint32_t)++a->ntoks;
     }
-    ++*token_count(tc, nt, 1);
 }
 
 /* Appends a pattern, its text copied to the end of texts (with a NUL);
@@ -782,93 +738,42 @@ static int normalize_content(const tk_normalizer *norm, const char *s, size_t le
     return norm->apply(norm, s, len, out, w, 0, err);
 }
 
-static int special_has(const void *ctx, uint32_t i, const void *key)
+/* Numbers the pending tokens jt[0..n) as HuggingFace's add_tokens does
+ * and registers each in a (into cm, the content -> id map): an empty
+ * content is passed over, and so is a token whose content's id holds
+ * that very token (content and flags) already; every other one takes
+ * the id new_id_for gives and replaces what that id held. */
+static void number_tokens(tk_added *a, content_map *cm, const tk_bpe *model, const json_token *jt, size_t n)
 {
-    const json_token *t = &((const json_token *)ctx)[i];
-    const mem_key *k = key;
-    return t->len == k->len && memcmp(t->content, k->s, k->len) == 0;
-}
-
-/* What numbering the tokens needs for a while: the order of their
- * patterns (special_tokens first, then added_tokens, as HuggingFace's
- * refresh_added_tokens chains them), the content -> id map and the
- * count of each token. */
-typedef struct {
-    size_t *special, *classic;   /* indices into the pending tokens, in pattern order */
-    size_t nspecial, nclassic;
-    ix_table special_ix;
-    content_map cm;
-    token_counts tc;
-} prepare_state;
-
-static int prepare_alloc(prepare_state *ps, size_t n)
-{
-    size_t c = n ? n : 1;
-    memset(ps, 0, sizeof *ps);
-    ps->special = calloc(c, sizeof *ps->special);
-    ps->classic = calloc(c, sizeof *ps->classic);
-    ps->cm = (content_map){ calloc(c, sizeof *ps->cm.content), calloc(c, sizeof *ps->cm.len),
-                            calloc(c, sizeof *ps->cm.id), 0, 0, {0} };
-    ps->tc = (token_counts){ calloc(c, sizeof *ps->tc.tok), calloc(c, sizeof *ps->tc.count), 0, {0} };
-    return ps->special && ps->classic && ps->cm.content && ps->cm.len && ps->cm.id && ps->tc.tok &&
-           ps->tc.count && n <= UINT32_MAX / 4 && !ix_init(&ps->special_ix, n) && !ix_init(&ps->cm.ix, n) &&
-           !ix_init(&ps->tc.ix, n);
-}
-
-static void prepare_free(prepare_state *ps)
-{
-    free(ps->special);
-    free(ps->classic);
-    ix_free(&ps->special_ix);
-    free(ps->cm.content);
-    free(ps->cm.len);
-    free(ps->cm.id);
-    ix_free(&ps->cm.ix);
-    free(ps->tc.tok);
-    free(ps->tc.count);
-    ix_free(&ps->tc.ix);
-}
-
-/* Numbers the pending tokens jt[0..n) as add_tokens does and registers
- * each new one in a, noting the order of their patterns in ps. */
-static void number_tokens(tk_added *a, prepare_state *ps, const tk_bpe *model, const json_token *jt, size_t n)
-{
+    uint32_t next = a->vocab_count;
     for (size_t i = 0; i < n; i++) {
         const json_token *t = &jt[i];
-        mem_key key = { t->content, t->len };
-        uint32_t *sp = ix_probe(&ps->special_ix, hash_mem(t->content, t->len), special_has, jt, &key);
-        int in_special = *sp != 0;
-        if (t->special && t->len && !in_special) {
-            ps->special[ps->nspecial++] = i;
-            *sp = (uint32_t)i + 1;
-            in_special = 1;
-        }
+        if (!t->len)
+            continue;
         tk_added_token nt = { 0, t->content, t->len, t->single_word, t->lstrip, t->rstrip,
                               t->normalized, t->special };
-        const size_t *seen = token_count(&ps->tc, &nt, 0);
-        if (!t->len || (seen && *seen))
+        long k = map_find(cm, t->content, t->len), have = k >= 0 ? find_id(a, cm->id[k]) : -1;
+        if (have >= 0 && same_token(&a->toks[have], &nt))
             continue;
-        nt.id = new_id_for(a, &ps->cm, model, t);
-        register_token(a, &ps->cm, &ps->tc, &nt);
-        if (!in_special)
-            ps->classic[ps->nclassic++] = i;
+        nt.id = new_id_for(cm, model, t, &next);
+        register_token(a, cm, &nt);
     }
 }
 
-/* The patterns of the tokens, in ps's order; the contents of
- * "normalized" tokens normalized with norm. LA_OK or an error. */
-static int add_patterns(tk_added *a, const prepare_state *ps, const json_token *jt, const tk_normalizer *norm,
-                        la_tok_work *w, la_err *err)
+/* The patterns: one per id's token (added_tokens_map_r, as HuggingFace's
+ * refresh_added_tokens takes them, so a content whose id a later token
+ * took is matched no more), the content of a "normalized" one normalized
+ * with norm. LA_OK or an error. */
+static int add_patterns(tk_added *a, const tk_normalizer *norm, la_tok_work *w, la_err *err)
 {
     la_buf norm_buf = {0}, texts = {0};
     int rc = LA_OK;
-    for (size_t k = 0; rc == LA_OK && k < ps->nspecial + ps->nclassic; k++) {
-        const json_token *t = &jt[k < ps->nspecial ? ps->special[k] : ps->classic[k - ps->nspecial]];
-        uint32_t id = ps->cm.id[map_find(&ps->cm, t->content, t->len)];
+    for (size_t k = 0; rc == LA_OK && k < a->ntoks; k++) {
+        const tk_added_token *t = &a->toks[k];
         if (!t->normalized) {
-            rc = add_pattern(a, &texts, t->content, t->len, id, 0);
+            rc = add_pattern(a, &texts, t->content, t->len, t->id, 0);
         } else if ((rc = normalize_content(norm, t->content, t->len, &norm_buf, w, err)) == LA_OK) {
-            rc = add_pattern(a, &texts, norm_buf.data ? norm_buf.data : "", norm_buf.len, id, 1);
+            rc = add_pattern(a, &texts, norm_buf.data ? norm_buf.data : "", norm_buf.len, t->id, 1);
         } else if (strcmp(err->code, "tokenizer_budget") == 0) {   /* at load: no record to blame */
             rc = la_err_set(err, LA_EDATA, "bad_tokenizer",
                             "tokenizer: added_tokens: normalizing a token's content exceeded the work budget");
@@ -918,29 +823,33 @@ int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm
                      la_err *err)
 {
     json_token *jt = a->pending;
-    size_t n = a->npending;
+    size_t n = a->npending, c = n ? n : 1;
     char *block = a->pending_text;
     a->pending = NULL;
     a->npending = 0;
     a->pending_text = NULL;
-    a->toks = calloc(n ? n : 1, sizeof *a->toks);
-    a->pats = calloc(n ? n : 1, sizeof *a->pats);
+    a->toks = calloc(c, sizeof *a->toks);
+    a->pats = calloc(c, sizeof *a->pats);
     a->ntoks = 0;
     a->vocab_count = model ? tk_bpe_vocab_count(model) : 0;
-    prepare_state ps;
+    content_map cm = { calloc(c, sizeof *cm.content), calloc(c, sizeof *cm.len), calloc(c, sizeof *cm.id), 0, {0} };
     int rc = LA_OK;
-    if (!prepare_alloc(&ps, n) || !a->toks || !a->pats || ix_init(&a->by_id, n))
+    if (!cm.content || !cm.len || !cm.id || n > UINT32_MAX / 4 || ix_init(&cm.ix, n) || !a->toks || !a->pats ||
+        ix_init(&a->by_id, n))
         rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
     if (rc == LA_OK) {
-        number_tokens(a, &ps, model, jt, n);
-        rc = add_patterns(a, &ps, jt, norm, w, err);
+        number_tokens(a, &cm, model, jt, n);
+        rc = add_patterns(a, norm, w, err);
     }
     if (rc == LA_OK && (own_contents(a) != LA_OK || build_buckets(a) != LA_OK))
         rc = la_err_set(err, LA_ENOMEM, "out_of_memory", "tokenizer: added_tokens: out of memory");
     else if (rc != LA_OK)
         for (size_t k = 0; k < a->ntoks; k++)
             a->toks[k].content = NULL;   /* not copied: they point into jt */
-    prepare_free(&ps);
+    free(cm.content);
+    free(cm.len);
+    free(cm.id);
+    ix_free(&cm.ix);
     free_json_tokens(jt, n, block);
     return rc;
 }

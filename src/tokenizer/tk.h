@@ -901,8 +901,9 @@ tk_added *tk_added_from_raw(const char *p, size_t start, size_t end);
 int tk_added_image(const tk_added *a, la_buf *out);
 tk_added *tk_added_from_image(const char *p, size_t n, la_err *err);
 /* Numbers the tokens read by tk_added_from_json as HuggingFace's
- * add_tokens does (an existing added id, else the model's id, else past
- * the largest one) and builds the patterns, normalizing the contents of
+ * add_tokens does (an existing added id, else the model's id, else the
+ * next of the new ids counted from the vocabulary's size) and builds the
+ * patterns of each id's last token, normalizing the contents of
  * "normalized" tokens with norm (may be NULL). Call once, before use. */
 int tk_added_prepare(tk_added *a, const tk_bpe *model, const tk_normalizer *norm, la_tok_work *w,
                      la_err *err);

@@ -223,6 +223,69 @@ START_TEST(many_tokens)
 }
 END_TEST
 
+/* Ids and patterns as HuggingFace's add_tokens makes them at load (the
+ * expected ids and strings are its encode() output for the same files):
+ * new ids count on from the vocabulary's size, not moved by a token
+ * found in the vocabulary even when its id lies past that size; a new id
+ * that a vocabulary token of a later (or earlier) entry holds passes to
+ * whichever entry takes it last, and the content it held is matched no
+ * more; an id's last token (content and flags) is the one matched, and
+ * a repeat of the token the id already holds changes nothing. */
+START_TEST(ids_and_patterns_as_add_tokens)
+{
+#define TOK(c, o) "{\"id\":9,\"content\":\"" c "\",\"single_word\":" o "}"
+#define PLAIN "false,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":false"
+#define SW "true,\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":false"
+#define NORM "false,\"lstrip\":false,\"rstrip\":false,\"normalized\":true,\"special\":false"
+    static const char V200[] = "{\"<unk>\":0,\"a\":1,\"b\":2,\"big\":200}", V5[] = "{\"<unk>\":0,\"a\":1,\"b\":2,\"big\":5}";
+    static const struct {
+        const char *vocab, *added, *normalizer, *text;
+        size_t n;
+        uint32_t ids[5];
+        const char *strs[5];
+    } cases[] = {
+        {V200, TOK("NEW", PLAIN) "," TOK("big", PLAIN) "," TOK("NEW2", PLAIN), "null", "NEW big NEW2",
+         3, {4, 200, 5}, {"NEW", "big", "NEW2"}},
+        {V200, TOK("big", PLAIN) "," TOK("NEW", PLAIN) "," TOK("NEW2", PLAIN), "null", "big NEW NEW2",
+         3, {200, 4, 5}, {"big", "NEW", "NEW2"}},
+        {V5, TOK("N1", PLAIN) "," TOK("N2", PLAIN) "," TOK("big", PLAIN) "," TOK("N3", PLAIN), "null",
+         "N1 N2 N3 big", 4, {4, 0, 6, 5}, {"N1", "<unk>", "N3", "big"}},
+        {V5, TOK("big", SW) "," TOK("N1", PLAIN) "," TOK("N2", PLAIN) "," TOK("N3", PLAIN), "null",
+         "N1 N2 N3 big abigb", 5, {4, 5, 6, 5, 0}, {"N1", "N2", "N3", "big", "<unk>"}},
+        {V200, TOK("xY", PLAIN) "," TOK("xY", NORM), "{\"type\":\"Lowercase\"}", "axYb xy XY",
+         5, {1, 4, 2, 4, 4}, {"a", "xy", "b", "xy", "xy"}},
+        {V200, TOK("xY", NORM) "," TOK("xY", PLAIN), "{\"type\":\"Lowercase\"}", "axYb xy XY",
+         5, {1, 4, 2, 0, 0}, {"a", "xY", "b", "<unk>", "<unk>"}},
+        {V200, TOK("x", SW) "," TOK("x", PLAIN) "," TOK("x", SW), "null", "axb x", 2, {0, 4}, {"<unk>", "x"}},
+    };
+#undef TOK
+#undef PLAIN
+#undef SW
+#undef NORM
+    la_tok_work *w = la_tok_work_new();
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        la_buf j = {0};
+        la_buf_printf(&j, "{\"version\":\"1.0\",\"added_tokens\":[%s],\"normalizer\":%s,"
+                          "\"pre_tokenizer\":{\"type\":\"WhitespaceSplit\"},\"decoder\":null,"
+                          "\"model\":{\"type\":\"WordLevel\",\"vocab\":%s,\"unk_token\":\"<unk>\"}}",
+                      cases[c].added, cases[c].normalizer, cases[c].vocab);
+        la_tokenizer *t = load_text(&j);
+        la_err err = {{0}, {0}};
+        la_tokens out = {0};
+        ck_assert_int_eq(la_tokenizer_encode(t, w, cases[c].text, strlen(cases[c].text), 0, &out, &err), LA_OK);
+        ck_assert_msg(out.n == cases[c].n, "case %zu: %zu tokens, want %zu", c, out.n, cases[c].n);
+        for (size_t i = 0; i < out.n; i++)
+            ck_assert_msg(out.ids[i] == cases[c].ids[i] &&
+                              strcmp(out.strs.data + out.str_off[i], cases[c].strs[i]) == 0,
+                          "case %zu, token %zu: %u \"%s\", want %u \"%s\"", c, i, out.ids[i],
+                          out.strs.data + out.str_off[i], cases[c].ids[i], cases[c].strs[i]);
+        la_tokens_free(&out);
+        la_tokenizer_free(t);
+    }
+    la_tok_work_free(w);
+}
+END_TEST
+
 /* The patterns of each first byte in the order the tries are built
  * from: longest first, then by index: "<" holds thousands of patterns of
  * a few lengths (sorted by counting), "[" one longer than a counting
@@ -491,6 +554,7 @@ static Suite *suite(void)
     tcase_add_test(tc, decode_ids);
     tcase_add_test(tc, preview_keeps_stripped_space);
     tcase_add_test(tc, many_tokens);
+    tcase_add_test(tc, ids_and_patterns_as_add_tokens);
     tcase_add_test(tc, buckets_longest_first);
     tcase_add_test(tc, rstrip_overlap_and_dropped_start);
     tcase_add_test(tc, first_character_made_several);
