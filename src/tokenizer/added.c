@@ -185,7 +185,7 @@ static long find_id(const tk_added *a, uint32_t id)
 
 tk_added *tk_added_from_json(const cJSON *arr, la_err *err)
 {
-    if (arr && !cJSON_IsNull(arr) && !cJSON_IsArray(arr)) {
+    if (arr && !cJSON_IsArray(arr)) {       /* null too: HuggingFace wants a sequence */
         la_err_set(err, LA_EDATA, "bad_tokenizer", "tokenizer: added_tokens: not an array");
         return NULL;
     }

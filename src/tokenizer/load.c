@@ -5,8 +5,9 @@
  * model's vocabulary and merges (nearly all of a 9 MB file) are read
  * from the validated bytes by bpe.c, which is what keeps loading fast.
  * BPE, WordLevel, WordPiece and Unigram models (models.c for the last
- * three); the post_processor is ignored because no special tokens are
- * added.
+ * three); the post_processor, truncation and padding are only checked
+ * (params.c), because no special tokens are added and previews are of
+ * the answer's first tokens.
  */
 #define _GNU_SOURCE               /* sched_getaffinity, CPU_COUNT */
 #include "tokenizer/tk.h"
@@ -499,6 +500,9 @@ static int parse_top(const char *data, size_t len, cJSON **root, la_span *model,
             *model = v;
             continue;
         }
+        /* the members lookahead does not use, as HuggingFace reads them */
+        if ((rc = tk_params_check(key.data ? key.data : "", key.len, data + v.start, v.end - v.start, err)) != LA_OK)
+            break;
         int added = key.len == 12 && memcmp(key.data, "added_tokens", 12) == 0;
         /* the added tokens read from the text, not through cJSON, when
          * their key is written once, plainly, and they take the usual shape */

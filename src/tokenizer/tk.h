@@ -900,6 +900,12 @@ tk_added *tk_added_from_raw(const char *p, size_t start, size_t end);
  * together); what tk_added_from_json gave, for tk_added_prepare. */
 int tk_added_image(const tk_added *a, la_buf *out);
 tk_added *tk_added_from_image(const char *p, size_t n, la_err *err);
+/* Checks a top-level member of tokenizer.json, key[0..klen) (unescaped)
+ * with its value's text s[0..n), as HuggingFace reads it: an unknown key,
+ * or a "truncation", "padding" or "post_processor" of a shape its serde
+ * structs refuse, is an error (params.c); the others are left to their
+ * readers. LA_OK or LA_EDATA. */
+int tk_params_check(const char *key, size_t klen, const char *s, size_t n, la_err *err);
 /* Numbers the tokens read by tk_added_from_json as HuggingFace's
  * add_tokens does (an existing added id, else the model's id, else the
  * next of the new ids counted from the vocabulary's size) and builds the
