@@ -1,7 +1,7 @@
 /* test_tok_params.c - the top-level members lookahead does not use
  * (params.c): refused where HuggingFace tokenizers 0.23.2 (npm) refuses
  * the file, accepted where it accepts it (each case was loaded by it with
- * Tokenizer.fromFile). */
+ * Tokenizer.fromFile), and truncation and padding left out of previews. */
 #include "check_run.h"
 #include "tokenizer/tk.h"
 
@@ -135,11 +135,61 @@ START_TEST(members_as_huggingface_reads_them)
 }
 END_TEST
 
+/* Truncation and padding are not applied: previews are the answer's first
+ * tokens as transformers' tokenizer(text) computes them, which turns the
+ * file's truncation and padding off for the call. A file with truncation
+ * to one token from the left and padding to a fixed length previews as
+ * the same file without them. */
+START_TEST(truncation_and_padding_not_applied)
+{
+    static const char *const fixtures[] = { FIX "full_llama.json", FIX "full_bytelevel.json", FIX "wp_basic.json" };
+    static const char *const texts[] = { "Hello world, this is a test.", "a", "", "  two  spaces 123456 \xC3\xA9t\xC3\xA9" };
+    la_tok_work *w = la_tok_work_new();
+    for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++) {
+        FILE *fp = fopen(fixtures[f], "rb");
+        ck_assert_ptr_nonnull(fp);
+        la_buf plain = {0}, with = {0};
+        char chunk[4096];
+        size_t got;
+        while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0)
+            la_buf_append(&plain, chunk, got);
+        fclose(fp);
+        const char *brace = strchr(plain.data, '{');
+        ck_assert_ptr_nonnull(brace);
+        la_buf_append(&with, plain.data, (size_t)(brace - plain.data) + 1);
+        la_buf_printf(&with, "\"truncation\":{" TRUNC "},\"padding\":{" PAD "},");
+        la_buf_append(&with, brace + 1, plain.len - (size_t)(brace - plain.data) - 1);
+        la_err err = {{0}, {0}};
+        la_tokenizer *a = load_text(plain.data, &err), *b = load_text(with.data, &err);
+        ck_assert_msg(a && b, "%s: %s", fixtures[f], err.msg);
+        for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+            for (size_t m = 1; m <= 6; m++) {
+                la_buf pa = {0}, pb = {0};
+                la_preview_info ia, ib;
+                ck_assert_int_eq(la_tokenizer_preview(a, w, texts[i], strlen(texts[i]), m, 1, &pa, &ia, &err), LA_OK);
+                ck_assert_int_eq(la_tokenizer_preview(b, w, texts[i], strlen(texts[i]), m, 1, &pb, &ib, &err), LA_OK);
+                ck_assert_msg(pa.len == pb.len && memcmp(pa.data ? pa.data : "", pb.data ? pb.data : "", pa.len) == 0 &&
+                                  ia.units == ib.units,
+                              "%s \"%s\" m=%zu: \"%s\" without, \"%s\" with", fixtures[f], texts[i], m,
+                              pa.data ? pa.data : "", pb.data ? pb.data : "");
+                la_buf_free(&pa);
+                la_buf_free(&pb);
+            }
+        la_tokenizer_free(a);
+        la_tokenizer_free(b);
+        la_buf_free(&plain);
+        la_buf_free(&with);
+    }
+    la_tok_work_free(w);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tok_params");
     TCase *tc = tcase_create("params");
     tcase_add_test(tc, members_as_huggingface_reads_them);
+    tcase_add_test(tc, truncation_and_padding_not_applied);
     suite_add_tcase(s, tc);
     return s;
 }
