@@ -947,11 +947,12 @@ static uint64_t data_pos(const la_reader *r)
 static int cut_element(la_reader *r, la_err *err)
 {
     uint64_t pos = data_pos(r);
-    char at[48] = "";
+    char at[48] = "", which[32] = "an element";
     if (pos)
         snprintf(at, sizeof at, ", which starts at byte %llu", (unsigned long long)pos);
-    return la_err_set(err, LA_EDATA, "invalid_json", "unexpected end of input inside element %llu of the array%s",
-                      (unsigned long long)r->elems + 1, at);
+    if (!r->mid)
+        snprintf(which, sizeof which, "element %llu", (unsigned long long)r->elems + 1);
+    return la_err_set(err, LA_EDATA, "invalid_json", "unexpected end of input inside %s of the array%s", which, at);
 }
 
 /* Finds where the element starting at buf[start] ends. */
@@ -1016,7 +1017,7 @@ static int array_error(la_reader *r, const char *what, int found, la_err *err)
 {
     char after[48] = "", at[48] = "", got[32] = "the end";
     uint64_t pos = data_pos(r);
-    if (r->elems)
+    if (r->elems && !r->mid)   /* a --split range starting mid-array does not know its elements' numbers */
         snprintf(after, sizeof after, " after element %llu", (unsigned long long)r->elems);
     if (pos && found >= 0)
         snprintf(at, sizeof at, " at byte %llu", (unsigned long long)pos);

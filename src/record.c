@@ -67,6 +67,10 @@ struct la_proc {
     la_span *texts[2];   /* a message's text parts: [0] the user's, [1] the assistant's (chat_texts) */
     la_span rec;         /* the record being spliced, and whether it is all ASCII (-1: not looked yet) */
     int rec_ascii;
+    int count_already;   /* what is added holds more than the answer's own start (not real mode's
+                          * preview behind an empty connector, which an instruction may end with) */
+    size_t *starts;      /* scratch of turns' value starts (one_value) */
+    size_t starts_cap;
     size_t texts_cap[2];
 };
 
@@ -140,6 +144,7 @@ la_proc *la_proc_new(const la_config *cfg, la_err *err)
     p->cfg = *cfg;
     p->P_len = strlen(cfg->P);
     p->connector_len = strlen(cfg->connector);
+    p->count_already = cfg->mode == LA_MODE_VIRTUAL || p->connector_len > 0;
     if (path_init(&p->in_path, cfg->input_field) || path_init(&p->out_path, cfg->output_field) ||
         layout_init(p)) {
         la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
@@ -178,6 +183,7 @@ void la_proc_free(la_proc *p)
     free(p->parts);
     free(p->texts[0]);
     free(p->texts[1]);
+    free(p->starts);
     free(p->edits);
     free(p->top.m);
     la_buf_free(&p->text);
@@ -476,9 +482,8 @@ static int chat_texts(la_proc *p, const char *r, size_t n, la_span content, int 
             continue;
         /* OpenAI's parts hold the text under "text", LLaMA-Factory's v1
          * files under "value" */
-        if ((!la_json_object_get(r, n, part.start, "text", 4, &text) &&
-             !la_json_object_get(r, n, part.start, "value", 5, &text)) ||
-            r[text.start] != '"')
+        if ((!la_json_object_get(r, n, part.start, "text", 4, &text) || r[text.start] != '"') &&
+            (!la_json_object_get(r, n, part.start, "value", 5, &text) || r[text.start] != '"'))
             return la_err_set(err, LA_EDATA, "bad_chat", "a text part has no string \"text\" (nor \"value\")");
         if (grow((void **)&p->texts[side], &p->texts_cap[side], *count, sizeof(la_span)))
             return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
@@ -631,8 +636,14 @@ static int adapt_prompt_completion(la_proc *p, const char *r, size_t n, size_t o
     size_t nu, na;
     const char *aname = "completion";
     obj_get(p, r, n, obj, "prompt", 6, &pr);
-    if (!obj_get(p, r, n, obj, "completion", 10, &an) && obj_get(p, r, n, obj, "response", 8, &an))
+    /* a null completion is a column the record does not use, as for
+     * --format auto: the response is the answer then */
+    la_span rs;
+    if ((!obj_get(p, r, n, obj, "completion", 10, &an) || r[an.start] == 'n') &&
+        obj_get(p, r, n, obj, "response", 8, &rs) && (r[rs.start] != 'n' || an.end == 0)) {
+        an = rs;
         aname = "response";
+    }
     if (pr.end == 0)
         return missing_field(p, r, "prompt_completion", "prompt", err);
     if (an.end == 0)
@@ -1011,7 +1022,7 @@ static int splice_value(la_proc *p, const char *r, const edit *e, la_buf *out, l
      * written (a run on a run's output adds it twice): compared in the
      * output, where both are in the value's style */
     size_t k = out->len - 1 - v1;
-    p->already += k && v1 - v0 >= k && memcmp(out->data + v1 - k, out->data + v1, k) == 0;
+    p->already += p->count_already && k && v1 - v0 >= k && memcmp(out->data + v1 - k, out->data + v1, k) == 0;
     return LA_OK;
 }
 
@@ -1040,6 +1051,52 @@ static int splice(la_proc *p, const char *r, la_span v, la_buf *out, la_err *err
 }
 
 /* ---- the record ------------------------------------------------------------ */
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts s[0..n) unless it is in order already (a chat record's turns
+ * come in record order). */
+static void sort_starts(size_t *s, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (s[i] < s[i - 1]) {
+            qsort(s, n, sizeof *s, cmp_size);
+            return;
+        }
+}
+
+/* Refuses turns t[0..n) where one turn's answer is another's instruction
+ * (layout names that reach one value: a tag that is both the user's and
+ * the assistant's, a history path that is the query): that value would
+ * be edited as an instruction. Each turn's own pair transform_turn
+ * checks. LA_OK, LA_ENOMEM, or LA_EDATA with err set. */
+static int one_value(la_proc *p, const turn *t, size_t n, la_err *err)
+{
+    if (la_grow((void **)&p->starts, &p->starts_cap, 2 * n, sizeof *p->starts, 64))
+        return LA_ENOMEM;
+    size_t *pr = p->starts, *an = p->starts + n;
+    for (size_t i = 0; i < n; i++) {
+        pr[i] = t[i].prompt.start;
+        an[i] = t[i].answer.start;
+    }
+    sort_starts(pr, n);
+    sort_starts(an, n);
+    for (size_t i = 0, j = 0; i < n && j < n;) {
+        if (pr[i] == an[j])
+            return la_err_set(err, LA_EDATA, "same_value",
+                              "one turn's answer is another turn's instruction in this record (the names given "
+                              "for them reach one string): it would be edited as an instruction");
+        if (pr[i] < an[j])
+            i++;
+        else
+            j++;
+    }
+    return LA_OK;
+}
 
 /* A record r[0..n) whose value v is valid and whose top-level members
  * are in p->top. */
@@ -1072,6 +1129,8 @@ static int process_valid(la_proc *p, const char *r, size_t n, la_span v, la_buf 
         first = p->cfg.turns == LA_TURNS_LAST ? count - 1 : 0;
         count = 1;
     }
+    if (count > 1 && (rc = one_value(p, p->turns + first, count, err)))
+        return rc == LA_ENOMEM ? la_err_set(err, rc, "out_of_memory", "out of memory") : rc;
     for (size_t i = first; i < first + count; i++)
         if ((rc = transform_turn(p, r, &p->turns[i], &local, err)))
             return rc == LA_ENOMEM ? la_err_set(err, rc, "out_of_memory", "out of memory") : rc;

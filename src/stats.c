@@ -415,10 +415,12 @@ int la_stats_merge_report(la_stats *into, const la_stats *from, int first, la_er
 
 void la_stats_merge_end(la_stats *into)
 {
-    /* the one warning that depends on a share, not on any shard's count */
-    into->warnings &= ~(1u << LA_WARN_FULL_PREVIEWS);
+    /* the warnings that depend on a share, not on any shard's count */
+    into->warnings &= ~(1u << LA_WARN_FULL_PREVIEWS | 1u << LA_WARN_ALREADY_EDITED);
     if (la_stats_many_full(into))
         into->warnings |= 1u << LA_WARN_FULL_PREVIEWS;
+    if (la_stats_many_already(into))
+        into->warnings |= 1u << LA_WARN_ALREADY_EDITED;
     if (plain_array(into) && !into->split_n)
         into->bytes_out += array_framing(into->records_out);
     into->split_n = 0;   /* the whole input's report, as one run writes it */

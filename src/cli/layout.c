@@ -170,6 +170,12 @@ static int apply(const names *nm, cli_opts *o, const origin *from)
         cli_msg("%s: neither a prompt nor a query column: the preview has no instruction to go into", from->where);
         return EXIT_USAGE;
     }
+    if (chat && same(l->user_tag, l->assistant_tag)) {
+        cli_msg("%s: user_tag and assistant_tag are both \"%s\": every message would be an instruction and an "
+                "answer at once; name each role's own tag",
+                nm->tags_given && strcmp(from->where, "--columns") == 0 ? "--tags" : from->where, l->user_tag);
+        return EXIT_USAGE;
+    }
     if (chat && !l->messages) {
         cli_msg("%s: no messages column for %s records", from->where, nm->format);
         return EXIT_USAGE;

@@ -102,7 +102,6 @@ struct run_state {
     uint64_t rej_off;         /* rej_trunc: bytes written to it, whole lines */
     uint64_t rej_committed;   /* rej_trunc: rej_off at the last commit */
     la_buf rej_buf;
-    int compress;             /* LA_Z_* for -o FILE.gz / FILE.zst */
     int jsonl_out;            /* output format is JSONL */
     la_stats st;
     uint64_t shown;           /* rejects reported on stderr */
@@ -972,7 +971,7 @@ static int make_writer(run_state *s, la_reader *r, la_err *e)
  * to see whether the file is damaged: enough for the block or stream
  * check of any of the four formats to come within most files, without a
  * failing run on a huge input decoding all of it. */
-#define DAMAGE_LOOK (64u << 20)
+#define DAMAGE_LOOK (16u << 20)
 
 /* A run that stopped at a bad record (or framing) of a compressed file
  * (fd): when the rest of the stream (DAMAGE_LOOK of it) fails its
@@ -989,10 +988,10 @@ static int damaged_input(la_reader *r, int fd, const char *name, int rc)
         la_reader_check_rest(r, DAMAGE_LOOK, &e) != LA_EIO)
         return rc;
     if (strcmp(name, "-") == 0)
-        cli_msg("-: %s: the compressed data is damaged (the bad data above is likely where it begins); restore "
-                "the input", e.msg);
+        cli_msg("-: %s: the compressed data is damaged (the bad data above may be its first sign); restore the "
+                "input", e.msg);
     else
-        cli_msg("%s: %s: the compressed data is damaged (the bad data above is likely where it begins); "
+        cli_msg("%s: %s: the compressed data is damaged (the bad data above may be its first sign); "
                 "restore the file (`%s -t %s` tests it)", name, e.msg, tool[z], name);
     return EXIT_IOERR;
 }
