@@ -159,7 +159,33 @@ static size_t bracket_end(const char *p, size_t len, size_t i, int *has_and)
     return len;
 }
 
+/* Whether pattern p[0..len) may turn case-insensitive matching on: an
+ * option group or setting naming 'i' ("(?i)", "(?i:", "(?m-i)"...).
+ * Read loosely (an escaped "(?i" counts too): it only decides whether
+ * the classes spelled out outside brackets are shielded from case
+ * folding, which is right either way. */
+static int may_ignore_case(const char *p, size_t len)
+{
+    for (size_t i = 0; i + 2 < len; i++) {
+        if (p[i] != '(' || p[i + 1] != '?')
+            continue;
+        for (size_t k = i + 2; k < len; k++) {
+            char c = p[k];
+            if (c == 'i')
+                return 1;
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-'))
+                break;
+        }
+    }
+    return 0;
+}
+
 /* Copies pattern p[0..len) to o with the classes above spelled out.
+ * Outside brackets a class is written as a bracket class of its own,
+ * which Oniguruma would fold under (?i) where the reference's \p{..},
+ * \w, \d and the rest never do: when the pattern may turn (?i) on, it
+ * goes inside (?-i:...). Inside brackets the reference folds them as
+ * Oniguruma folds the ranges.
  * A bracket class using && is copied as it is: the reference's
  * Oniguruma evaluates \w and friends inside intersections with its own
  * (different) rules, which the system library shares.
@@ -167,6 +193,7 @@ static size_t bracket_end(const char *p, size_t len, size_t i, int *has_and)
 int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o)
 {
     int changed = 0, depth = 0;
+    int shield = may_ignore_case(p, len);
     for (size_t i = 0; i < len;) {
         char c = p[i];
         if (c == '\\' && i + 1 < len) {
@@ -189,7 +216,10 @@ int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o)
                 cls = C_WORD, neg = nx == 'W';
             }
             if (cls >= 0) {
-                if (put_class(o, cls, neg, depth > 0) != LA_OK)
+                int guard = shield && depth == 0;
+                if ((guard && la_buf_append(o, "(?-i:", 5) != LA_OK) ||
+                    put_class(o, cls, neg, depth > 0) != LA_OK ||
+                    (guard && la_buf_putc(o, ')') != LA_OK))
                     return LA_ENOMEM;
                 changed = 1;
                 i = end;
