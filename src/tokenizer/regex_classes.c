@@ -15,10 +15,12 @@
 /* ---- Unicode classes of the reference ------------------------------------
  * The reference's Oniguruma carries newer Unicode tables (16) than a
  * system library may (6.9.8 has 14), so the general categories whose
- * members changed, and \w and \d, are rewritten in every pattern into
- * explicit ranges taken from the reference (derived by testing every
- * code point against it). Categories that did not change are left to
- * Oniguruma. Script properties (\p{Han}...) are not rewritten. */
+ * members changed, \w and \d, and the POSIX classes whose members
+ * changed ([:punct:] is also defined otherwise: \p{P} and \p{S}), are
+ * rewritten in every pattern into explicit ranges taken from the
+ * reference (derived by testing every code point against it). Categories
+ * that did not change are left to Oniguruma. Script properties
+ * (\p{Han}...) are not rewritten. */
 typedef struct {
     int32_t lo, hi;
 } re_range;
@@ -38,7 +40,8 @@ typedef struct {
 
 /* The rewritten classes, as unions of parts. */
 enum { C_L, C_LU, C_LL, C_LM, C_LO, C_M, C_MN, C_MC, C_N, C_ND, C_NO, C_P, C_PD, C_PO,
-       C_S, C_SM, C_SO, C_WORD, C_COUNT };
+       C_S, C_SM, C_SO, C_WORD, C_ALNUM, C_ALPHA, C_GRAPH, C_LOWER, C_PRINT, C_PUNCT, C_UPPER,
+       C_PWORD, C_COUNT };
 static const class_part class_parts[C_COUNT][7] = {
     [C_L] = {TAB(gc_Lu), TAB(gc_Ll), LIT("\\p{Lt}"), TAB(gc_Lm), TAB(gc_Lo)},
     [C_LU] = {TAB(gc_Lu)},
@@ -58,6 +61,14 @@ static const class_part class_parts[C_COUNT][7] = {
     [C_SM] = {TAB(gc_Sm)},
     [C_SO] = {TAB(gc_So)},
     [C_WORD] = {TAB(gc_word)},
+    [C_ALNUM] = {TAB(posix_alnum)},
+    [C_ALPHA] = {TAB(posix_alpha)},
+    [C_GRAPH] = {TAB(posix_graph)},
+    [C_LOWER] = {TAB(posix_lower)},
+    [C_PRINT] = {TAB(posix_print)},
+    [C_PUNCT] = {TAB(posix_punct)},
+    [C_UPPER] = {TAB(posix_upper)},
+    [C_PWORD] = {TAB(posix_word)},
 };
 
 /* Property names (lower case, without spaces, '-' and '_', as
@@ -78,7 +89,36 @@ static const struct {
     {"po", C_PO},         {"otherpunctuation", C_PO}, {"s", C_S},
     {"symbol", C_S},      {"sm", C_SM},              {"mathsymbol", C_SM},
     {"so", C_SO},         {"othersymbol", C_SO},
+    /* the POSIX names as properties: the reference's \p{Punct} is \p{P}
+     * and \p{Word} is \w, unlike [[:punct:]] and [[:word:]] (tables.js
+     * checks these against it) */
+    {"alnum", C_ALNUM},   {"alpha", C_ALPHA},        {"alphabetic", C_ALPHA},
+    {"digit", C_ND},      {"graph", C_GRAPH},        {"lower", C_LOWER},
+    {"lowercase", C_LOWER}, {"print", C_PRINT},      {"punct", C_P},
+    {"upper", C_UPPER},   {"uppercase", C_UPPER},    {"word", C_WORD},
 };
+
+/* POSIX bracket names ([:name:] inside a bracket class) of the
+ * rewritten classes; the others (ascii, blank, cntrl, space, xdigit)
+ * have the same members in both libraries and are left to Oniguruma. */
+static const struct {
+    const char *name;
+    int cls;
+} posix_names[] = {
+    {"alnum", C_ALNUM}, {"alpha", C_ALPHA}, {"digit", C_ND},    {"graph", C_GRAPH},
+    {"lower", C_LOWER}, {"print", C_PRINT}, {"punct", C_PUNCT}, {"upper", C_UPPER},
+    {"word", C_PWORD},
+};
+
+/* Class index of POSIX bracket name p[0..n) (exact, as Oniguruma
+ * compares them), or -1. */
+static int posix_lookup(const char *p, size_t n)
+{
+    for (size_t i = 0; i < sizeof posix_names / sizeof posix_names[0]; i++)
+        if (strlen(posix_names[i].name) == n && memcmp(posix_names[i].name, p, n) == 0)
+            return posix_names[i].cls;
+    return -1;
+}
 
 /* Class index of property name p[0..n), or -1. */
 static int class_lookup(const char *p, size_t n)
@@ -104,6 +144,11 @@ static int class_lookup(const char *p, size_t n)
  * unless it is a positive class already inside brackets. */
 static int put_class(la_buf *o, int cls, int neg, int in_bracket)
 {
+    /* Inside brackets the reference's \w (and \p{Word}) is [[:word:]],
+     * without the superscript digits and fractions of Latin-1 that \w
+     * has outside them. */
+    if (in_bracket && cls == C_WORD)
+        cls = C_PWORD;
     int own = !in_bracket || neg;
     if (own && la_buf_append(o, neg ? "[^" : "[", neg ? 2 : 1) != LA_OK)
         return LA_ENOMEM;
@@ -233,7 +278,7 @@ int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o)
             continue;
         }
         if (c == '[' && depth > 0 && i + 1 < len && p[i + 1] == ':') {
-            /* a POSIX bracket [:name:] */
+            /* a POSIX bracket [:name:] or [:^name:] */
             const char *close = NULL;
             for (size_t k = i + 2; k + 1 < len; k++)
                 if (p[k] == ':' && p[k + 1] == ']') {
@@ -241,9 +286,17 @@ int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o)
                     break;
                 }
             if (close) {
-                if (la_buf_append(o, p + i, (size_t)(close - (p + i))) != LA_OK)
+                size_t end = (size_t)(close - p);
+                int neg = p[i + 2] == '^';
+                int cls = posix_lookup(p + i + 2 + neg, end - 2 - (i + 2 + neg));
+                if (cls >= 0) {
+                    if (put_class(o, cls, neg, 1) != LA_OK)
+                        return LA_ENOMEM;
+                    changed = 1;
+                } else if (la_buf_append(o, p + i, end - i) != LA_OK) {
                     return LA_ENOMEM;
-                i = (size_t)(close - p);
+                }
+                i = end;
                 continue;
             }
         }

@@ -233,11 +233,49 @@ function regexClass(pattern) {
 
 const REGEX_CLASSES = ['Lu', 'Ll', 'Lm', 'Lo', 'Mn', 'Mc', 'Nd', 'No', 'Pd', 'Po', 'Sm', 'So'];
 
+// The POSIX brackets whose members regex_classes.c spells out, each with
+// the property names that regex_classes.c takes for the same set (the
+// check below holds the reference to that).
+const POSIX_CLASSES = {
+    alnum: ['\\p{Alnum}'],
+    alpha: ['\\p{Alpha}', '\\p{Alphabetic}'],
+    graph: ['\\p{Graph}'],
+    lower: ['\\p{Lower}', '\\p{Lowercase}'],
+    print: ['\\p{Print}'],
+    punct: [],
+    upper: ['\\p{Upper}', '\\p{Uppercase}'],
+    word: [],
+};
+
+// Names that regex_classes.c maps to a table made of other patterns: each
+// must match what the first pattern of its entry matches.
+const SAME_SETS = [
+    ['[[:digit:]]', '\\p{Nd}', '\\p{Digit}'],
+    ['\\p{P}', '\\p{Punct}'],
+    ['\\w', '\\p{Word}'],
+];
+
+const same = (a, b) => a.length === b.length && a.every((r, i) => r[0] === b[i][0] && r[1] === b[i][1]);
+
 function regexTables() {
     let s = header('Unicode classes of regex_classes.c (the reference\'s Oniguruma)');
     for (const gc of REGEX_CLASSES)
         s += rangeTable(null, 're_range', 'gc_' + gc, regexClass(`\\p{${gc}}`));
-    return s + rangeTable(null, 're_range', 'gc_word', regexClass('\\w'));
+    s += rangeTable(null, 're_range', 'gc_word', regexClass('\\w'));
+    for (const [name, aliases] of Object.entries(POSIX_CLASSES)) {
+        const set = regexClass(`[[:${name}:]]`);
+        for (const a of aliases)
+            if (!same(regexClass(a), set))
+                throw new Error(`${a} is not [[:${name}:]] in the reference`);
+        s += rangeTable(null, 're_range', 'posix_' + name, set);
+    }
+    for (const [first, ...others] of SAME_SETS) {
+        const set = regexClass(first);
+        for (const o of others)
+            if (!same(regexClass(o), set))
+                throw new Error(`${o} is not ${first} in the reference`);
+    }
+    return s;
 }
 
 function main() {
