@@ -225,12 +225,44 @@ static int may_ignore_case(const char *p, size_t len)
     return 0;
 }
 
+/* Writes the word boundary \b (or \B when neg) as look-arounds over the
+ * reference's \w: Oniguruma's own \b would ask the system's word table.
+ * A character before or after the position that is a word character on
+ * one side only makes a boundary; the start and end of the text count
+ * as non-word. `shield` writes it inside (?-i:...), as the reference's
+ * \b never folds case. */
+static int put_boundary(la_buf *o, int neg, int shield)
+{
+    static const char *const parts[2][4] = {
+        {"(?<=", ")(?!", ")|(?<!", ")(?="},      /* \b: w|W or W|w */
+        {"(?<=", ")(?=", ")|(?<!", ")(?!"},      /* \B: w|w or W|W */
+    };
+    if (la_buf_append(o, shield ? "(?-i:" : "(?:", shield ? 5 : 3) != LA_OK)
+        return LA_ENOMEM;
+    for (int k = 0; k < 4; k++)
+        if (la_buf_append(o, parts[neg][k], strlen(parts[neg][k])) != LA_OK ||
+            put_class(o, C_WORD, 0, 0) != LA_OK)
+            return LA_ENOMEM;
+    return la_buf_append(o, "))", 2) == LA_OK ? LA_OK : LA_ENOMEM;
+}
+
+/* Whether p[i..len) starts a quantifier (which Oniguruma refuses after
+ * an anchor such as \b: left as written, it refuses it the same way). */
+static int quantifier_at(const char *p, size_t len, size_t i)
+{
+    if (i >= len)
+        return 0;
+    if (p[i] == '*' || p[i] == '+' || p[i] == '?')
+        return 1;
+    return p[i] == '{' && i + 1 < len && ((p[i + 1] >= '0' && p[i + 1] <= '9') || p[i + 1] == ',');
+}
+
 /* Copies pattern p[0..len) to o with the classes above spelled out.
  * Outside brackets a class is written as a bracket class of its own,
  * which Oniguruma would fold under (?i) where the reference's \p{..},
  * \w, \d and the rest never do: when the pattern may turn (?i) on, it
  * goes inside (?-i:...). Inside brackets the reference folds them as
- * Oniguruma folds the ranges.
+ * Oniguruma folds the ranges. \b and \B become look-arounds over \w.
  * A bracket class using && is copied as it is: the reference's
  * Oniguruma evaluates \w and friends inside intersections with its own
  * (different) rules, which the system library shares.
@@ -239,6 +271,11 @@ int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o)
 {
     int changed = 0, depth = 0;
     int shield = may_ignore_case(p, len);
+    /* the groups open outside brackets: a bit each for the outer 64
+     * (set: a look-behind), the innermost lowest; deeper, \b is left as
+     * written */
+    uint64_t behind = 0;
+    size_t groups = 0;
     for (size_t i = 0; i < len;) {
         char c = p[i];
         if (c == '\\' && i + 1 < len) {
@@ -259,6 +296,15 @@ int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o)
                 cls = C_ND, neg = nx == 'D';
             } else if (nx == 'w' || nx == 'W') {
                 cls = C_WORD, neg = nx == 'W';
+            } else if ((nx == 'b' || nx == 'B') && depth == 0 && !quantifier_at(p, len, end) &&
+                       !behind && groups <= 64) {
+                /* Oniguruma takes no look-ahead inside a look-behind: there
+                 * \b keeps the system's word table */
+                if (put_boundary(o, nx == 'B', shield) != LA_OK)
+                    return LA_ENOMEM;
+                changed = 1;
+                i = end;
+                continue;
             }
             if (cls >= 0) {
                 int guard = shield && depth == 0;
@@ -314,6 +360,15 @@ int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o)
             depth++;
         else if (c == ']' && depth > 0)
             depth--;
+        else if (c == '(' && depth == 0) {
+            int lb = i + 3 < len && p[i + 1] == '?' && p[i + 2] == '<' &&
+                     (p[i + 3] == '=' || p[i + 3] == '!');
+            if (groups++ < 64)
+                behind = behind << 1 | (uint64_t)lb;
+        } else if (c == ')' && depth == 0 && groups > 0) {
+            if (--groups < 64)
+                behind >>= 1;
+        }
         if (la_buf_putc(o, c) != LA_OK)
             return LA_ENOMEM;
         i++;

@@ -270,6 +270,36 @@ START_TEST(test_regex_unicode)
 }
 END_TEST
 
+/* \b and \B are written as look-arounds over the reference's \w
+ * (U+0897, of Unicode 16, is a word character there), except inside a
+ * look-behind, which takes no look-ahead (the reference takes \b there);
+ * a quantified \b is refused as the reference refuses it. */
+START_TEST(test_regex_boundary)
+{
+    la_tok_work *w = tok_work();
+    la_err err = {{0}, {0}};
+    tk_regex *re = tk_regex_new("\\b", 2, &err);
+    ck_assert_msg(re != NULL, "%s", err.msg);
+    const char *s = "a\xE0\xA2\x97" "b c";
+    size_t a, b;
+    ck_assert_int_eq(tk_regex_next(re, s, strlen(s), 1, &a, &b, w, &err), 1);
+    ck_assert_uint_eq(a, 5);
+    tk_regex_free(re);
+    static const char *const taken[] = {"(?<=a\\b)", "(?<!\\B)a", "(?<=(?:x|y\\b))z", "\\b{a"};
+    for (size_t k = 0; k < sizeof taken / sizeof taken[0]; k++) {
+        re = tk_regex_new(taken[k], strlen(taken[k]), &err);
+        ck_assert_msg(re != NULL, "%s: %s", taken[k], err.msg);
+        tk_regex_free(re);
+    }
+    static const char *const refused[] = {"\\b*", "a\\B+", "\\b{2}", "\\b{,3}"};
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
+        ck_assert_ptr_null(tk_regex_new(refused[k], strlen(refused[k]), &err));
+        ck_assert_msg(strstr(err.msg, "target of repeat operator is invalid") != NULL, "%s", err.msg);
+    }
+    la_tok_work_free(w);
+}
+END_TEST
+
 /* Nested Sequences get their own scratch slots: pieces from an outer
  * stage stay intact while inner stages rewrite theirs. */
 START_TEST(test_sequence_nesting)
@@ -403,6 +433,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_lazy_stop);
     tcase_add_test(t, test_empty_matches);
     tcase_add_test(t, test_regex_unicode);
+    tcase_add_test(t, test_regex_boundary);
     tcase_add_test(t, test_sequence_nesting);
     tcase_add_test(t, test_errors);
     tcase_add_test(t, test_unicode_scripts);
