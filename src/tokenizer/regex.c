@@ -42,7 +42,8 @@ static int compile(tk_regex *r, const char *pattern, size_t len, la_err *err)
 {
     tk_onig_init();
     la_buf rw = {0};
-    int changed = tk_regex_rewrite_classes(pattern, len, &rw);
+    int dash = 0;
+    int changed = tk_regex_rewrite_classes(pattern, len, &rw, &dash);
     if (changed < 0) {
         la_buf_free(&rw);
         return la_err_set(err, LA_ENOMEM, "tokenizer", "out of memory");
@@ -50,10 +51,28 @@ static int compile(tk_regex *r, const char *pattern, size_t len, la_err *err)
     const OnigUChar *p = (const OnigUChar *)(changed ? rw.data : pattern);
     size_t plen = changed ? rw.len : len;
     OnigErrorInfo info;
-    pthread_mutex_lock(&onig_new_lock);
-    int rc = onig_new(&r->re, p, p + plen, ONIG_OPTION_NONE, ONIG_ENCODING_UTF8,
+    int rc = ONIG_NORMAL;
+    if (dash) {
+        /* A class next to '-' inside brackets ([\w-z], [a-\d]) is an
+         * error to Oniguruma, which its spelled-out ranges would hide:
+         * the pattern as written is compiled (the system library parses
+         * as the reference's does) and those errors kept. */
+        pthread_mutex_lock(&onig_new_lock);
+        rc = onig_new(&r->re, (const OnigUChar *)pattern, (const OnigUChar *)pattern + len,
+                      ONIG_OPTION_NONE, ONIG_ENCODING_UTF8, ONIG_SYNTAX_DEFAULT, &info);
+        pthread_mutex_unlock(&onig_new_lock);
+        if (rc == ONIG_NORMAL)
+            onig_free(r->re);
+        else if (rc != ONIGERR_UNMATCHED_RANGE_SPECIFIER_IN_CHAR_CLASS &&
+                 rc != ONIGERR_CHAR_CLASS_VALUE_AT_END_OF_RANGE)
+            rc = ONIG_NORMAL;
+    }
+    if (rc == ONIG_NORMAL) {
+        pthread_mutex_lock(&onig_new_lock);
+        rc = onig_new(&r->re, p, p + plen, ONIG_OPTION_NONE, ONIG_ENCODING_UTF8,
                       ONIG_SYNTAX_DEFAULT, &info);
-    pthread_mutex_unlock(&onig_new_lock);
+        pthread_mutex_unlock(&onig_new_lock);
+    }
     if (rc != ONIG_NORMAL) {
         la_buf_free(&rw);
         OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN];

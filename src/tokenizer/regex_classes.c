@@ -266,8 +266,12 @@ static int quantifier_at(const char *p, size_t len, size_t i)
  * A bracket class using && is copied as it is: the reference's
  * Oniguruma evaluates \w and friends inside intersections with its own
  * (different) rules, which the system library shares.
+ * *dash is set when a class spelled out inside brackets has a '-' right
+ * before or after it: written as ranges it would make or end a range
+ * where the class itself is an error to Oniguruma, so the caller checks
+ * the pattern as written (regex.c).
  * Returns 1 when something was rewritten, 0 when not, LA_ENOMEM. */
-int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o)
+int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o, int *dash)
 {
     int changed = 0, depth = 0;
     int shield = may_ignore_case(p, len);
@@ -276,6 +280,7 @@ int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o)
      * written */
     uint64_t behind = 0;
     size_t groups = 0;
+    *dash = 0;
     for (size_t i = 0; i < len;) {
         char c = p[i];
         if (c == '\\' && i + 1 < len) {
@@ -308,6 +313,8 @@ int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o)
             }
             if (cls >= 0) {
                 int guard = shield && depth == 0;
+                if (depth > 0 && ((i > 0 && p[i - 1] == '-') || (end < len && p[end] == '-')))
+                    *dash = 1;
                 if ((guard && la_buf_append(o, "(?-i:", 5) != LA_OK) ||
                     put_class(o, cls, neg, depth > 0) != LA_OK ||
                     (guard && la_buf_putc(o, ')') != LA_OK))
@@ -336,6 +343,8 @@ int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o)
                 int neg = p[i + 2] == '^';
                 int cls = posix_lookup(p + i + 2 + neg, end - 2 - (i + 2 + neg));
                 if (cls >= 0) {
+                    if ((i > 0 && p[i - 1] == '-') || (end < len && p[end] == '-'))
+                        *dash = 1;
                     if (put_class(o, cls, neg, 1) != LA_OK)
                         return LA_ENOMEM;
                     changed = 1;

@@ -316,9 +316,12 @@ void tk_regex_free(tk_regex *re);
 typedef void (*tk_range_fn)(void *ctx, int32_t lo, int32_t hi);
 int tk_regex_class_ranges(const char *name, tk_range_fn add, void *ctx);
 /* Copies pattern p[0..len) to o with the classes whose members the
- * reference sees otherwise spelled out as ranges (regex_classes.c): 1
- * when something was rewritten, 0 when not, LA_ENOMEM. */
-int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o);
+ * reference sees otherwise spelled out as ranges, and \b and \B as
+ * look-arounds over them (regex_classes.c): 1 when something was
+ * rewritten, 0 when not, LA_ENOMEM. *dash is set when a class spelled out
+ * inside brackets borders a '-': the pattern as written must then be
+ * checked for the range errors the spelled-out form hides. */
+int tk_regex_rewrite_classes(const char *p, size_t len, la_buf *o, int *dash);
 /* Writes to out the copy of pattern[0..len) (Oniguruma's default syntax)
  * with a callout in every repeated atom, which matches exactly as the
  * pattern does (regex_bound.c): 1; 0 when the pattern has a construct the

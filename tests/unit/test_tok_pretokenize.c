@@ -300,6 +300,44 @@ START_TEST(test_regex_boundary)
 }
 END_TEST
 
+/* A class that the rewrite spells out (\w, \d, \p{..}, POSIX brackets)
+ * next to '-' inside brackets makes or ends a range that the reference's
+ * Oniguruma refuses; written as ranges it would be taken. The forms the
+ * reference refuses are refused with its reason, the ones it takes (a
+ * '-' at an end, after a range, before &&) are taken. */
+START_TEST(test_regex_class_ranges)
+{
+    static const char *const refused[][2] = {
+        {"[\\w-z]", "unmatched range specifier in char-class"},
+        {"[\\d-x]+", "unmatched range specifier in char-class"},
+        {"[\\p{L}-\\p{N}]+", "unmatched range specifier in char-class"},
+        {"[\\p{N}-9]", "unmatched range specifier in char-class"},
+        {"[\\w--\\d]", "unmatched range specifier in char-class"},
+        {"[^\\W-z]", "unmatched range specifier in char-class"},
+        {"[\\P{Lu}-\\]]", "unmatched range specifier in char-class"},
+        {"[[:punct:]-z]", "unmatched range specifier in char-class"},
+        {"[\\w-[a]]", "unmatched range specifier in char-class"},
+        {"[!-\\w]", "char-class value at end of range"},
+        {"[!-[:alpha:]]", "char-class value at end of range"},
+    };
+    static const char *const taken[] = {
+        "[\\w-]", "[-\\w]", "[a-z-\\w]", "[\\w-&&a]", "[a\\-\\w]", "[\\w\\-a]", "[[:punct:]-]",
+        "\\w-z",
+    };
+    la_err err = {{0}, {0}};
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
+        tk_regex *re = tk_regex_new(refused[k][0], strlen(refused[k][0]), &err);
+        ck_assert_msg(re == NULL, "%s was taken", refused[k][0]);
+        ck_assert_msg(strstr(err.msg, refused[k][1]) != NULL, "%s: %s", refused[k][0], err.msg);
+    }
+    for (size_t k = 0; k < sizeof taken / sizeof taken[0]; k++) {
+        tk_regex *re = tk_regex_new(taken[k], strlen(taken[k]), &err);
+        ck_assert_msg(re != NULL, "%s: %s", taken[k], err.msg);
+        tk_regex_free(re);
+    }
+}
+END_TEST
+
 /* Nested Sequences get their own scratch slots: pieces from an outer
  * stage stay intact while inner stages rewrite theirs. */
 START_TEST(test_sequence_nesting)
@@ -434,6 +472,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_empty_matches);
     tcase_add_test(t, test_regex_unicode);
     tcase_add_test(t, test_regex_boundary);
+    tcase_add_test(t, test_regex_class_ranges);
     tcase_add_test(t, test_sequence_nesting);
     tcase_add_test(t, test_errors);
     tcase_add_test(t, test_unicode_scripts);
