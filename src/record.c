@@ -25,6 +25,7 @@ typedef struct {
 typedef struct {
     la_span span;
     size_t pre_off, pre_len, suf_off, suf_len;
+    int high;            /* the prefix or suffix may hold bytes above 0x7F */
 } edit;
 
 /* A field name or dot path. A component of digits indexes an array (a
@@ -63,6 +64,7 @@ struct la_proc {
     la_buf text;   /* decoded string values */
     la_buf add;    /* edit prefixes and suffixes, escaped */
     la_buf esc_conn, esc_P, esc_conn_P;   /* connector, P, connector + P, escaped once */
+    int conn_high, P_high;                 /* they hold bytes above 0x7F */
     uint64_t already;    /* this record's instructions that already ended with what is added */
     la_span *texts[2];   /* a message's text parts: [0] the user's, [1] the assistant's (chat_texts) */
     la_span rec;         /* the record being spliced, and whether it is all ASCII (-1: not looked yet) */
@@ -145,6 +147,8 @@ la_proc *la_proc_new(const la_config *cfg, la_err *err)
     p->P_len = strlen(cfg->P);
     p->connector_len = strlen(cfg->connector);
     p->count_already = cfg->mode == LA_MODE_VIRTUAL || p->connector_len > 0;
+    p->conn_high = !la_json_all_ascii(cfg->connector, p->connector_len);
+    p->P_high = !la_json_all_ascii(cfg->P, strlen(cfg->P));
     if (path_init(&p->in_path, cfg->input_field) || path_init(&p->out_path, cfg->output_field) ||
         layout_init(p)) {
         la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
@@ -905,6 +909,14 @@ static int raw_preview(la_proc *p, const char *r, const turn *t, edit *pe, la_st
     return 1;
 }
 
+/* Notes in e whether the preview added to p->add from `from` on holds
+ * bytes above 0x7F. LA_OK. */
+static int preview_high(la_proc *p, edit *e, size_t from)
+{
+    e->high |= !la_json_all_ascii(p->add.data + from, p->add.len - from);
+    return LA_OK;
+}
+
 static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st, la_err *err)
 {
     /* two paths (a first and a last element, say) that reach one value:
@@ -924,15 +936,19 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
         if (!ae || add_escaped(p, &pe->suf_off, &pe->suf_len, &p->esc_conn_P) ||
             add_escaped(p, &ae->pre_off, &ae->pre_len, &p->esc_P))
             return LA_ENOMEM;
+        pe->high |= p->conn_high | p->P_high;
+        ae->high |= p->P_high;
         return LA_OK;
     }
     /* the connector first: the preview follows it, by either path (only
      * p->add holds escaped text, so nothing comes between them) */
     if (add_escaped(p, &pe->suf_off, &pe->suf_len, &p->esc_conn))
         return LA_ENOMEM;
+    pe->high |= p->conn_high;
+    size_t from = p->add.len;   /* the preview, escaped, goes after it */
     int rc = raw_preview(p, r, t, pe, st, err);
     if (rc)
-        return rc < 0 ? rc : LA_OK;
+        return rc < 0 ? rc : preview_high(p, pe, from);
     size_t off, len;
     int more;
     rc = answer_start(p, r, t, &off, &len, &more, err);
@@ -959,7 +975,7 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
     if (la_json_escape(p->text.data + pv, p->text.len - pv, &p->add))
         return LA_ENOMEM;
     pe->suf_len = p->add.len - pe->suf_off;
-    return LA_OK;
+    return preview_high(p, pe, from);
 }
 
 /* ---- splice: edits -> output --------------------------------------------- */
@@ -1004,8 +1020,7 @@ static int splice_value(la_proc *p, const char *r, const edit *e, la_buf *out, l
      * (json.dumps' default style: the answer's text, then, in escapes too)
      * is escaped, so that such a file stays ASCII, whatever the style of
      * the value it joins says alone (a short question has no escape) */
-    if (!ascii && (!la_json_all_ascii(p->add.data + e->pre_off, e->pre_len) ||
-                   !la_json_all_ascii(p->add.data + e->suf_off, e->suf_len))) {
+    if (!ascii && e->high) {
         if (p->rec_ascii < 0)
             p->rec_ascii = ascii_escaped(r + p->rec.start, p->rec.end - p->rec.start);
         ascii = p->rec_ascii;
