@@ -1326,27 +1326,11 @@ int la_json_check_escapes(const char *p, size_t from, size_t to, la_err *err)
     return u_escapes(p, from, to, &count, err);
 }
 
-/* True when p[from..to) has no byte above 0x7F: 8 bytes at a time. */
-static int all_ascii(const char *p, size_t from, size_t to)
-{
-    const unsigned char *u = (const unsigned char *)p;
-    size_t i = from;
-    for (; i + 8 <= to; i += 8)
-        if (load8(u + i) & 0x8080808080808080ull)
-            return 0;
-    for (; i < to; i++)
-        if (u[i] & 0x80)
-            return 0;
-    return 1;
-}
-
-int la_json_all_ascii(const char *s, size_t n) { return all_ascii(s, 0, n); }
-
 int la_json_escape_style(const char *p, size_t from, size_t to, int *ascii, la_err *err)
 {
     size_t count;
     int rc = u_escapes(p, from, to, &count, err);
-    *ascii = rc == LA_OK && count && all_ascii(p, from, to);
+    *ascii = rc == LA_OK && count && la_json_all_ascii(p + from, to - from);
     return rc;
 }
 

@@ -356,8 +356,22 @@ int la_json_check_escapes(const char *p, size_t from, size_t to, la_err *err);
  * the escapes as la_json_check_escapes does (LA_EDATA, *ascii 0, for a
  * lone surrogate). */
 int la_json_escape_style(const char *p, size_t from, size_t to, int *ascii, la_err *err);
-/* 1 when s[0..n) holds no byte above 0x7F. */
-int la_json_all_ascii(const char *s, size_t n);
+/* 1 when s[0..n) holds no byte above 0x7F: 8 bytes at a time, inline,
+ * for the short texts of every record too. */
+static inline int la_json_all_ascii(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ull)
+            return 0;
+    }
+    for (; i < n; i++)
+        if ((unsigned char)s[i] & 0x80)
+            return 0;
+    return 1;
+}
 
 /* True when the string value p[s..] holds no escape, so its bytes between
  * the quotes are its UTF-8 text. */

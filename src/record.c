@@ -1037,7 +1037,8 @@ static int splice_value(la_proc *p, const char *r, const edit *e, la_buf *out, l
      * written (a run on a run's output adds it twice): compared in the
      * output, where both are in the value's style */
     size_t k = out->len - 1 - v1;
-    p->already += p->count_already && k && v1 - v0 >= k && memcmp(out->data + v1 - k, out->data + v1, k) == 0;
+    p->already += p->count_already && k && v1 - v0 >= k && out->data[v1 - 1] == out->data[v1 + k - 1] &&
+                  memcmp(out->data + v1 - k, out->data + v1, k) == 0;   /* the last bytes first: no call, mostly */
     return LA_OK;
 }
 
