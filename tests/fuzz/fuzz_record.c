@@ -154,12 +154,14 @@ static int added_ok(const char *s, size_t n, int ascii)
 }
 
 /* An edited value: the inside of the input's, raw[0..rn), must appear in
- * the output's, val[0..vn), with added text in its style around it. */
-static void check_edited(const char *raw, size_t rn, const char *val, size_t vn)
+ * the output's, val[0..vn), with added text in its style around it (all
+ * ASCII, too, in a record that is all ASCII with \u escapes: rec_ascii). */
+static void check_edited(const char *raw, size_t rn, const char *val, size_t vn, int rec_ascii)
 {
     int ascii;
     la_err e;
     FUZZ_CHECK(la_json_escape_style(raw, 0, rn, &ascii, &e) == LA_OK, "an edited value with a lone surrogate kept");
+    ascii |= rec_ascii;
     for (size_t k = 0; k + rn <= vn; k++)
         if ((rn == 0 || memcmp(val + k, raw, rn) == 0) && added_ok(val, k, ascii) &&
             added_ok(val + k + rn, vn - k - rn, ascii))
@@ -173,6 +175,15 @@ static void check_edited(const char *raw, size_t rn, const char *val, size_t vn)
  * same; each edited value passes check_edited. */
 static void check_in_place(const char *rec, size_t from, size_t to, const char *o, size_t olen)
 {
+    /* the record's style, as record.c reads it, written here apart: no
+     * byte above 0x7F, and a backslash that starts a \u escape */
+    int rec_ascii = 1, has_u = 0;
+    for (size_t k = from; k < to; k++) {
+        rec_ascii &= (unsigned char)rec[k] < 0x80;
+        if (rec[k] == '\\' && k + 1 < to)
+            has_u |= rec[++k] == 'u';
+    }
+    rec_ascii &= has_u;
     size_t i = from, j = 0;
     while (i < to) {
         FUZZ_CHECK(j < olen && (rec[i] == '"') == (o[j] == '"'), "output shorter or out of step at input byte %zu", i);
@@ -184,7 +195,7 @@ static void check_in_place(const char *rec, size_t from, size_t to, const char *
         }
         size_t ie = la_json_skip(rec, to, i), je = la_json_skip(o, olen, j);
         if (ie - i != je - j || memcmp(rec + i, o + j, ie - i) != 0)
-            check_edited(rec + i + 1, ie - i - 2, o + j + 1, je - j - 2);
+            check_edited(rec + i + 1, ie - i - 2, o + j + 1, je - j - 2, rec_ascii);
         i = ie;
         j = je;
     }
