@@ -67,8 +67,6 @@ struct la_proc {
     int conn_high, P_high;                 /* they hold bytes above 0x7F */
     uint64_t already;    /* this record's instructions that already ended with what is added */
     la_span *texts[2];   /* a message's text parts: [0] the user's, [1] the assistant's (chat_texts) */
-    la_span rec;         /* the record being spliced, and whether it is all ASCII (-1: not looked yet) */
-    int rec_ascii;
     int count_already;   /* what is added holds more than the answer's own start (not real mode's
                           * preview behind an empty connector, which an instruction may end with) */
     size_t *starts;      /* scratch of turns' value starts (one_value) */
@@ -465,9 +463,9 @@ static int chat_texts(la_proc *p, const char *r, size_t n, la_span content, int 
     *count = 0;
     if (content.end == 0 || r[content.start] == 'n')
         return LA_OK;
-    if (!p->texts[side] && grow((void **)&p->texts[side], &p->texts_cap[side], 0, sizeof(la_span)))
-        return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
     if (r[content.start] == '"') {
+        if (grow((void **)&p->texts[side], &p->texts_cap[side], 0, sizeof(la_span)))
+            return la_err_set(err, LA_ENOMEM, "out_of_memory", "out of memory");
         p->texts[side][(*count)++] = content;
         return LA_OK;
     }
@@ -910,21 +908,14 @@ static int raw_preview(la_proc *p, const char *r, const turn *t, edit *pe, la_st
 }
 
 /* Notes in e whether the preview added to p->add from `from` on holds
- * bytes above 0x7F. LA_OK. */
-static int preview_high(la_proc *p, edit *e, size_t from)
+ * bytes above 0x7F. */
+static void preview_high(la_proc *p, edit *e, size_t from)
 {
     e->high |= !la_json_all_ascii(p->add.data + from, p->add.len - from);
-    return LA_OK;
 }
 
 static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st, la_err *err)
 {
-    /* two paths (a first and a last element, say) that reach one value:
-     * the answer would be edited as the instruction */
-    if (t->prompt.start == t->answer.start)
-        return la_err_set(err, LA_EDATA, "same_value",
-                          "the instruction and the answer are the same value in this record (the names given for "
-                          "them reach one string): it has no answer of its own to preview");
     edit *pe = edit_for(p, t->prompt);
     if (!pe)
         return LA_ENOMEM;
@@ -947,8 +938,10 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
     pe->high |= p->conn_high;
     size_t from = p->add.len;   /* the preview, escaped, goes after it */
     int rc = raw_preview(p, r, t, pe, st, err);
+    if (rc > 0)
+        preview_high(p, pe, from);
     if (rc)
-        return rc < 0 ? rc : preview_high(p, pe, from);
+        return rc < 0 ? rc : LA_OK;
     size_t off, len;
     int more;
     rc = answer_start(p, r, t, &off, &len, &more, err);
@@ -975,7 +968,8 @@ static int transform_turn(la_proc *p, const char *r, const turn *t, la_stats *st
     if (la_json_escape(p->text.data + pv, p->text.len - pv, &p->add))
         return LA_ENOMEM;
     pe->suf_len = p->add.len - pe->suf_off;
-    return preview_high(p, pe, from);
+    preview_high(p, pe, from);
+    return LA_OK;
 }
 
 /* ---- splice: edits -> output --------------------------------------------- */
@@ -1007,7 +1001,8 @@ static int put_added(la_proc *p, size_t off, size_t len, int ascii, la_buf *out)
  * escapes (as Python's json.dumps writes) gets non-ASCII characters as
  * \u escapes, so that it stays pure ASCII; any other value gets them as
  * UTF-8. */
-static int splice_value(la_proc *p, const char *r, const edit *e, la_buf *out, la_err *err)
+static int splice_value(la_proc *p, const char *r, la_span rec, int *rec_ascii, const edit *e, la_buf *out,
+                        la_err *err)
 {
     size_t from = e->span.start + 1, to = e->span.end - 1;
     int ascii = 0;
@@ -1021,9 +1016,9 @@ static int splice_value(la_proc *p, const char *r, const edit *e, la_buf *out, l
      * is escaped, so that such a file stays ASCII, whatever the style of
      * the value it joins says alone (a short question has no escape) */
     if (!ascii && e->high) {
-        if (p->rec_ascii < 0)
-            p->rec_ascii = ascii_escaped(r + p->rec.start, p->rec.end - p->rec.start);
-        ascii = p->rec_ascii;
+        if (*rec_ascii < 0)
+            *rec_ascii = ascii_escaped(r + rec.start, rec.end - rec.start);
+        ascii = *rec_ascii;
     }
     if (la_buf_putc(out, '"') || put_added(p, e->pre_off, e->pre_len, ascii, out))
         return LA_ENOMEM;
@@ -1052,13 +1047,12 @@ static int splice(la_proc *p, const char *r, la_span v, la_buf *out, la_err *err
             p->edits[j - 1] = t;
         }
     size_t at = v.start;
-    p->rec = v;
-    p->rec_ascii = -1;
+    int rec_ascii = -1;   /* whether the record is all ASCII with \u escapes, looked at once when needed */
     for (size_t i = 0; i < p->nedits; i++) {
         const edit *e = &p->edits[i];
         if (la_buf_append(out, r + at, e->span.start - at))
             return LA_ENOMEM;
-        int rc = splice_value(p, r, e, out, err);
+        int rc = splice_value(p, r, v, &rec_ascii, e, out, err);
         if (rc)
             return rc;
         at = e->span.end;
@@ -1085,13 +1079,20 @@ static void sort_starts(size_t *s, size_t n)
         }
 }
 
-/* Refuses turns t[0..n) where one turn's answer is another's instruction
- * (layout names that reach one value: a tag that is both the user's and
- * the assistant's, a history path that is the query): that value would
- * be edited as an instruction. Each turn's own pair transform_turn
- * checks. LA_OK, LA_ENOMEM, or LA_EDATA with err set. */
+/* Refuses turns t[0..n) where an answer is also an instruction (layout
+ * names that reach one value: a first and a last element of a list of
+ * one, a tag that is both the user's and the assistant's, a history path
+ * that is the query): that value would be edited as an instruction.
+ * LA_OK, LA_ENOMEM, or LA_EDATA with err set. */
 static int one_value(la_proc *p, const turn *t, size_t n, la_err *err)
 {
+    for (size_t i = 0; i < n; i++)
+        if (t[i].prompt.start == t[i].answer.start)
+            return la_err_set(err, LA_EDATA, "same_value",
+                              "the instruction and the answer are the same value in this record (the names given "
+                              "for them reach one string): it has no answer of its own to preview");
+    if (n < 2)
+        return LA_OK;
     if (la_grow((void **)&p->starts, &p->starts_cap, 2 * n, sizeof *p->starts, 64))
         return LA_ENOMEM;
     size_t *pr = p->starts, *an = p->starts + n;
@@ -1145,7 +1146,7 @@ static int process_valid(la_proc *p, const char *r, size_t n, la_span v, la_buf 
         first = p->cfg.turns == LA_TURNS_LAST ? count - 1 : 0;
         count = 1;
     }
-    if (count > 1 && (rc = one_value(p, p->turns + first, count, err)))
+    if ((rc = one_value(p, p->turns + first, count, err)))
         return rc == LA_ENOMEM ? la_err_set(err, rc, "out_of_memory", "out of memory") : rc;
     for (size_t i = first; i < first + count; i++)
         if ((rc = transform_turn(p, r, &p->turns[i], &local, err)))
