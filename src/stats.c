@@ -95,15 +95,15 @@ static const char *const warning_names[LA_WARN_COUNT] = {
 
 const char *la_warning_name(int w) { return w >= 0 && w < LA_WARN_COUNT ? warning_names[w] : "unknown"; }
 
-int la_stats_many_full(const la_stats *st)
+/* The share the warnings judge: more than a tenth of a non-zero whole. */
+static int over_a_tenth(uint64_t part, uint64_t whole)
 {
-    return st->previews && (unsigned __int128)st->fully_previewed * 10 > st->previews;
+    return whole && (unsigned __int128)part * 10 > whole;
 }
 
-int la_stats_many_already(const la_stats *st)
-{
-    return st->turns_edited && (unsigned __int128)st->already_edited * 10 > st->turns_edited;
-}
+int la_stats_many_full(const la_stats *st) { return over_a_tenth(st->fully_previewed, st->previews); }
+
+int la_stats_many_already(const la_stats *st) { return over_a_tenth(st->already_edited, st->turns_edited); }
 
 static void put_counts(la_buf *o, const char *name, const la_reason_count *t, size_t n)
 {

@@ -147,6 +147,8 @@ static int apply(const names *nm, cli_opts *o, const origin *from)
     const char *const *col = nm->cols_given ? nm->col : column_defaults;
     const char *const *tag = nm->tags_given ? nm->tag : tag_defaults;
     int chat = strcmp(nm->format, "alpaca") != 0;
+    /* what tag mistakes are said of: --tags, when given beside --columns */
+    const char *tags_from = nm->tags_given && strcmp(from->where, "--columns") == 0 ? "--tags" : from->where;
     memset(l, 0, sizeof *l);
     l->given = 1;
     l->prompt = col[C_PROMPT];
@@ -173,7 +175,7 @@ static int apply(const names *nm, cli_opts *o, const origin *from)
     if (chat && same(l->user_tag, l->assistant_tag)) {
         cli_msg("%s: user_tag and assistant_tag are both \"%s\": every message would be an instruction and an "
                 "answer at once; name each role's own tag",
-                nm->tags_given && strcmp(from->where, "--columns") == 0 ? "--tags" : from->where, l->user_tag);
+                tags_from, l->user_tag);
         return EXIT_USAGE;
     }
     if (chat && !l->messages) {
@@ -187,10 +189,9 @@ static int apply(const names *nm, cli_opts *o, const origin *from)
         return EXIT_USAGE;
     }
     if (chat && (!l->role_tag || !l->content_tag || !l->user_tag || !l->assistant_tag)) {
-        /* said of --tags when they were given beside --columns */
         cli_msg("%s: role_tag, content_tag, user_tag and assistant_tag must all be named (given tags replace all "
                 "of LLaMA-Factory's defaults)",
-                nm->tags_given && strcmp(from->where, "--columns") == 0 ? "--tags" : from->where);
+                tags_from);
         return EXIT_USAGE;
     }
     return 0;
