@@ -1146,7 +1146,7 @@ static int process_valid(la_proc *p, const char *r, size_t n, la_span v, la_buf 
         first = p->cfg.turns == LA_TURNS_LAST ? count - 1 : 0;
         count = 1;
     }
-    if ((rc = one_value(p, p->turns + first, count, err)))
+    if (count && (rc = one_value(p, p->turns + first, count, err)))
         return rc == LA_ENOMEM ? la_err_set(err, rc, "out_of_memory", "out of memory") : rc;
     for (size_t i = first; i < first + count; i++)
         if ((rc = transform_turn(p, r, &p->turns[i], &local, err)))
